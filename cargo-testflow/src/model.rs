@@ -1,0 +1,518 @@
+//! The one result schema every framework ends in.
+//!
+//! A [`Run`] is what reports, gates, history and merging read. The pytest and Jest
+//! bridges produce exactly these types (through the event log, see `events`), so
+//! nothing downstream ever looks at a framework's own output. Documented field by
+//! field in `docs/schema.md`; bump [`SCHEMA_VERSION`] on any incompatible change.
+
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Version of the `Run` / event-log schema. Readers accept this version and older.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Default cap for one captured stream (stdout or stderr) of one failure.
+pub const DEFAULT_OUTPUT_CAP: usize = 64 * 1024;
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Framework {
+    Rust,
+    Pytest,
+    Jest,
+}
+
+impl Framework {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Framework::Rust => "rust",
+            Framework::Pytest => "pytest",
+            Framework::Jest => "jest",
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Passed,
+    Failed,
+    /// Setup/teardown failure, collection error, or a test that could not be run at all.
+    Error,
+    Skipped,
+    Xfailed,
+    Xpassed,
+    /// Killed by testflow (or the framework) for exceeding its time limit.
+    Timeout,
+    /// The process running the test died (signal, abort, worker lost) or never reported back.
+    Crashed,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 8] = [
+        Outcome::Passed,
+        Outcome::Failed,
+        Outcome::Error,
+        Outcome::Skipped,
+        Outcome::Xfailed,
+        Outcome::Xpassed,
+        Outcome::Timeout,
+        Outcome::Crashed,
+    ];
+
+    /// Does this outcome make the run fail?
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            Outcome::Failed | Outcome::Error | Outcome::Timeout | Outcome::Crashed
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Passed => "passed",
+            Outcome::Failed => "failed",
+            Outcome::Error => "error",
+            Outcome::Skipped => "skipped",
+            Outcome::Xfailed => "xfailed",
+            Outcome::Xpassed => "xpassed",
+            Outcome::Timeout => "timeout",
+            Outcome::Crashed => "crashed",
+        }
+    }
+}
+
+/// Why a test failed, the same vocabulary for every framework.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    /// Missing module or crate, unresolved import.
+    ImportError,
+    /// assert / expect / assert_eq and friends.
+    Assertion,
+    /// Exceptions and panics that are not assertions, `Err` returned from a test.
+    RuntimeError,
+    Timeout,
+    /// Fixture, beforeAll/beforeEach, setup or teardown failure.
+    SetupError,
+    /// Signal, abort, worker died.
+    Crash,
+    /// Compile or collection failure.
+    BuildError,
+    /// The run was interrupted (Ctrl-C) while the test was running.
+    Interrupted,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::ImportError => "import_error",
+            Category::Assertion => "assertion",
+            Category::RuntimeError => "runtime_error",
+            Category::Timeout => "timeout",
+            Category::SetupError => "setup_error",
+            Category::Crash => "crash",
+            Category::BuildError => "build_error",
+            Category::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// A place in a source file. Lines and columns are 1-based.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Location {
+    pub file: String,
+    pub line: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<u32>,
+}
+
+/// Captured output of one stream, capped.
+///
+/// `text` is always readable (invalid UTF-8 replaced by U+FFFD); when the bytes were
+/// not valid UTF-8, `base64` holds them exactly, so nothing is lost. When the stream
+/// was longer than the cap, the middle is cut and `truncated_bytes` says how much.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct Captured {
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base64: Option<String>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub truncated_bytes: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl Captured {
+    /// Keep the first quarter and the last three quarters of `cap` bytes (the end of a
+    /// stream is where panics and tracebacks are), cutting on UTF-8 boundaries.
+    pub fn from_bytes(bytes: &[u8], cap: usize) -> Captured {
+        if bytes.len() <= cap {
+            return Captured::exact(bytes, 0);
+        }
+        let head_len = utf8_floor(bytes, cap / 4);
+        let tail_start = utf8_ceil(bytes, bytes.len() - (cap - cap / 4));
+        let cut = (tail_start - head_len) as u64;
+        let mut kept = Vec::with_capacity(cap + 64);
+        kept.extend_from_slice(&bytes[..head_len]);
+        kept.extend_from_slice(format!("\n[… testflow cut {cut} bytes …]\n").as_bytes());
+        kept.extend_from_slice(&bytes[tail_start..]);
+        Captured::exact(&kept, cut)
+    }
+
+    fn exact(bytes: &[u8], truncated_bytes: u64) -> Captured {
+        match std::str::from_utf8(bytes) {
+            Ok(s) => Captured {
+                text: s.to_owned(),
+                base64: None,
+                truncated_bytes,
+            },
+            Err(_) => Captured {
+                text: String::from_utf8_lossy(bytes).into_owned(),
+                base64: Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
+                truncated_bytes,
+            },
+        }
+    }
+
+    /// The exact bytes that were kept.
+    pub fn bytes(&self) -> Vec<u8> {
+        match &self.base64 {
+            Some(b) => base64::engine::general_purpose::STANDARD
+                .decode(b)
+                .unwrap_or_else(|_| self.text.as_bytes().to_vec()),
+            None => self.text.as_bytes().to_vec(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.text.is_empty()
+    }
+}
+
+/// Largest index <= i that does not split a UTF-8 sequence (bytes that are not UTF-8 at all are cut anywhere).
+fn utf8_floor(bytes: &[u8], mut i: usize) -> usize {
+    let start = i;
+    while i > 0 && i > start.saturating_sub(3) && is_continuation(bytes[i]) {
+        i -= 1;
+    }
+    if is_continuation(bytes.get(i).copied().unwrap_or(0)) {
+        start
+    } else {
+        i
+    }
+}
+
+fn utf8_ceil(bytes: &[u8], mut i: usize) -> usize {
+    let start = i;
+    while i < bytes.len() && i < start + 3 && is_continuation(bytes[i]) {
+        i += 1;
+    }
+    if i < bytes.len() && is_continuation(bytes[i]) {
+        start
+    } else {
+        i
+    }
+}
+
+fn is_continuation(b: u8) -> bool {
+    b & 0xC0 == 0x80
+}
+
+/// Why one attempt of a test did not pass.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct Failure {
+    #[serde(default = "default_category")]
+    pub category: Category,
+    /// Exception or panic kind: `AssertionError`, `assert_eq`, `panic`, `Err`, `SIGSEGV`, …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+    /// Expected / actual values when the failure is a comparison (`assert_eq!` right / left).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actual: Option<String>,
+    /// Trace or longer explanation (backtrace, traceback, should_panic note).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<String>,
+    /// Signal number when the process was killed by one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout: Option<Captured>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr: Option<Captured>,
+}
+
+fn default_category() -> Category {
+    Category::RuntimeError
+}
+
+impl Default for Category {
+    fn default() -> Self {
+        Category::RuntimeError
+    }
+}
+
+/// What identifies a test and where it lives: everything about a test except its result.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct TestMeta {
+    /// Stable id: the same test has the same id in every run.
+    /// Rust: `<binary id>$<test path>`; pytest: the node id; Jest: `<file>#<full name>`.
+    pub id: String,
+    pub framework: Framework,
+    pub name: String,
+    /// Enclosing suites, outermost first (Rust modules, pytest classes, Jest describe blocks).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suite: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// The executable or worker group the test belongs to (Rust binary id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binary: Option<String>,
+}
+
+/// One execution of a test.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Attempt {
+    /// 1-based.
+    pub attempt: u32,
+    pub outcome: Outcome,
+    pub duration_ms: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct TestCase {
+    pub id: String,
+    pub framework: Framework,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suite: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binary: Option<String>,
+    /// Outcome of the last attempt.
+    pub outcome: Outcome,
+    /// Duration of the last attempt.
+    pub duration_ms: f64,
+    /// Failed at least once, then passed on a retry within this run.
+    #[serde(default)]
+    pub flaky: bool,
+    /// Every attempt in order; the last one decides `outcome`.
+    pub attempts: Vec<Attempt>,
+    /// Failure of the last attempt (absent when it passed or was skipped without reason).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+}
+
+impl TestCase {
+    pub fn meta(&self) -> TestMeta {
+        TestMeta {
+            id: self.id.clone(),
+            framework: self.framework,
+            name: self.name.clone(),
+            suite: self.suite.clone(),
+            file: self.file.clone(),
+            line: self.line,
+            binary: self.binary.clone(),
+        }
+    }
+
+    /// A test case from its metadata and its attempts (at least one).
+    pub fn from_attempts(meta: TestMeta, attempts: Vec<Attempt>) -> TestCase {
+        let last = attempts
+            .last()
+            .expect("a test case has at least one attempt");
+        let passed_finally = matches!(last.outcome, Outcome::Passed);
+        let failed_before = attempts[..attempts.len() - 1]
+            .iter()
+            .any(|a| a.outcome.is_failure());
+        TestCase {
+            outcome: last.outcome,
+            duration_ms: last.duration_ms,
+            failure: last.failure.clone(),
+            flaky: passed_finally && failed_before,
+            id: meta.id,
+            framework: meta.framework,
+            name: meta.name,
+            suite: meta.suite,
+            file: meta.file,
+            line: meta.line,
+            binary: meta.binary,
+            attempts,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct Environment {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_commit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_branch: Option<String>,
+    /// `github`, `gitlab`, `circleci`, `buildkite`, `jenkins`, `azure`, or `ci` for an unknown one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    pub os: String,
+    pub arch: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct Summary {
+    pub total: u64,
+    pub passed: u64,
+    pub failed: u64,
+    pub error: u64,
+    pub skipped: u64,
+    pub xfailed: u64,
+    pub xpassed: u64,
+    pub timeout: u64,
+    pub crashed: u64,
+    pub flaky: u64,
+    /// Wall time of the run.
+    pub duration_ms: f64,
+}
+
+impl Summary {
+    pub fn of(tests: &[TestCase], duration_ms: f64) -> Summary {
+        let mut s = Summary {
+            duration_ms,
+            ..Summary::default()
+        };
+        for t in tests {
+            s.total += 1;
+            if t.flaky {
+                s.flaky += 1;
+            }
+            *s.count_mut(t.outcome) += 1;
+        }
+        s
+    }
+
+    fn count_mut(&mut self, o: Outcome) -> &mut u64 {
+        match o {
+            Outcome::Passed => &mut self.passed,
+            Outcome::Failed => &mut self.failed,
+            Outcome::Error => &mut self.error,
+            Outcome::Skipped => &mut self.skipped,
+            Outcome::Xfailed => &mut self.xfailed,
+            Outcome::Xpassed => &mut self.xpassed,
+            Outcome::Timeout => &mut self.timeout,
+            Outcome::Crashed => &mut self.crashed,
+        }
+    }
+
+    pub fn count(&self, o: Outcome) -> u64 {
+        let mut copy = self.clone();
+        *copy.count_mut(o)
+    }
+
+    /// Tests whose outcome fails the run.
+    pub fn failures(&self) -> u64 {
+        self.failed + self.error + self.timeout + self.crashed
+    }
+}
+
+/// A problem with the run itself rather than with one test (build failure, unreadable log line).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct RunError {
+    /// `build`, `list`, `log`, `interrupted`, `timeout`, `internal`.
+    pub kind: String,
+    pub message: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Run {
+    pub schema_version: u32,
+    pub run_id: String,
+    pub testflow_version: String,
+    pub started_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// False when the run never wrote "run finished" (killed, crashed) or was interrupted.
+    pub completed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_root: Option<String>,
+    pub environment: Environment,
+    pub frameworks: Vec<Framework>,
+    pub summary: Summary,
+    pub tests: Vec<TestCase>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<RunError>,
+}
+
+impl Run {
+    pub fn failed_tests(&self) -> impl Iterator<Item = &TestCase> {
+        self.tests.iter().filter(|t| t.outcome.is_failure())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn captured_keeps_non_utf8_bytes_exactly() {
+        let raw = b"ok \xff\xfe bytes";
+        let c = Captured::from_bytes(raw, 1024);
+        assert!(c.base64.is_some());
+        assert_eq!(c.bytes(), raw);
+        assert!(c.text.contains('\u{fffd}'));
+    }
+
+    #[test]
+    fn captured_cuts_the_middle_and_says_how_much() {
+        let raw: String = "é".repeat(100_000); // 200_000 bytes, 2-byte chars
+        let c = Captured::from_bytes(raw.as_bytes(), 1000);
+        assert!(c.base64.is_none(), "cut must respect UTF-8 boundaries");
+        assert!(c.truncated_bytes >= 199_000 && c.truncated_bytes <= 199_002);
+        assert!(c.text.contains("testflow cut"));
+    }
+
+    #[test]
+    fn flaky_means_failed_then_passed() {
+        let meta = TestMeta {
+            id: "a$b".into(),
+            framework: Framework::Rust,
+            name: "b".into(),
+            suite: vec![],
+            file: None,
+            line: None,
+            binary: None,
+        };
+        let att = |n, o| Attempt {
+            attempt: n,
+            outcome: o,
+            duration_ms: 1.0,
+            started_at: None,
+            failure: None,
+        };
+        let t = TestCase::from_attempts(
+            meta.clone(),
+            vec![att(1, Outcome::Failed), att(2, Outcome::Passed)],
+        );
+        assert!(t.flaky);
+        assert_eq!(t.outcome, Outcome::Passed);
+        let t =
+            TestCase::from_attempts(meta, vec![att(1, Outcome::Failed), att(2, Outcome::Failed)]);
+        assert!(!t.flaky);
+        assert_eq!(t.outcome, Outcome::Failed);
+    }
+}
