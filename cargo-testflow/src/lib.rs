@@ -1,2 +1,4 @@
 pub mod events;
 pub mod model;
+pub mod process;
+pub mod runner;

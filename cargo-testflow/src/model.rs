@@ -156,10 +156,20 @@ impl Captured {
         let head_len = utf8_floor(bytes, cap / 4);
         let tail_start = utf8_ceil(bytes, bytes.len() - (cap - cap / 4));
         let cut = (tail_start - head_len) as u64;
-        let mut kept = Vec::with_capacity(cap + 64);
-        kept.extend_from_slice(&bytes[..head_len]);
+        Captured::from_parts(&bytes[..head_len], &bytes[tail_start..], cut)
+    }
+
+    /// Build from the kept head and tail of a stream whose middle (`cut` bytes) was dropped while reading.
+    pub fn from_parts(head: &[u8], tail: &[u8], cut: u64) -> Captured {
+        if cut == 0 {
+            let mut all = head.to_vec();
+            all.extend_from_slice(tail);
+            return Captured::exact(&all, 0);
+        }
+        let mut kept = Vec::with_capacity(head.len() + tail.len() + 64);
+        kept.extend_from_slice(head);
         kept.extend_from_slice(format!("\n[… testflow cut {cut} bytes …]\n").as_bytes());
-        kept.extend_from_slice(&bytes[tail_start..]);
+        kept.extend_from_slice(tail);
         Captured::exact(&kept, cut)
     }
 
@@ -206,7 +216,7 @@ fn utf8_floor(bytes: &[u8], mut i: usize) -> usize {
     }
 }
 
-fn utf8_ceil(bytes: &[u8], mut i: usize) -> usize {
+pub(crate) fn utf8_ceil(bytes: &[u8], mut i: usize) -> usize {
     let start = i;
     while i < bytes.len() && i < start + 3 && is_continuation(bytes[i]) {
         i += 1;

@@ -1,0 +1,503 @@
+//! Running one child process under our control: its own process group (so a timeout or
+//! Ctrl-C kills the test and everything it spawned), stdout/stderr captured with a cap,
+//! and a shared watchdog that enforces per-process and whole-run deadlines.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::model::{Captured, utf8_ceil};
+
+/// How long a test's leftover children may hold its output pipes after it exits.
+const LEAK_GRACE: Duration = Duration::from_millis(200);
+
+/// How the process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitKind {
+    Code(i32),
+    Signal(i32),
+}
+
+impl ExitKind {
+    pub fn success(self) -> bool {
+        self == ExitKind::Code(0)
+    }
+}
+
+/// Why testflow killed a process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KillReason {
+    /// The process (or a test inside it) went past its own time limit.
+    TestTimeout,
+    /// The whole run went past `--timeout`.
+    RunTimeout,
+    /// Ctrl-C / SIGTERM.
+    Interrupted,
+}
+
+impl KillReason {
+    fn code(self) -> u8 {
+        match self {
+            KillReason::TestTimeout => 1,
+            KillReason::RunTimeout => 2,
+            KillReason::Interrupted => 3,
+        }
+    }
+
+    fn from_code(c: u8) -> Option<KillReason> {
+        match c {
+            1 => Some(KillReason::TestTimeout),
+            2 => Some(KillReason::RunTimeout),
+            3 => Some(KillReason::Interrupted),
+            _ => None,
+        }
+    }
+}
+
+/// A stream read up to EOF keeping the first quarter and last three quarters of `cap` bytes.
+#[derive(Default)]
+pub struct CappedBuf {
+    head: Vec<u8>,
+    tail: VecDeque<u8>,
+    head_cap: usize,
+    tail_cap: usize,
+    total: u64,
+}
+
+impl CappedBuf {
+    pub fn new(cap: usize) -> CappedBuf {
+        CappedBuf {
+            head_cap: cap / 4,
+            tail_cap: cap - cap / 4,
+            ..CappedBuf::default()
+        }
+    }
+
+    pub fn push(&mut self, mut data: &[u8]) {
+        self.total += data.len() as u64;
+        if self.head.len() < self.head_cap {
+            let n = (self.head_cap - self.head.len()).min(data.len());
+            self.head.extend_from_slice(&data[..n]);
+            data = &data[n..];
+        }
+        if data.len() >= self.tail_cap {
+            self.tail.clear();
+            self.tail.extend(&data[data.len() - self.tail_cap..]);
+            return;
+        }
+        let overflow = (self.tail.len() + data.len()).saturating_sub(self.tail_cap);
+        self.tail.drain(..overflow);
+        self.tail.extend(data);
+    }
+
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// The kept bytes, head then tail (for parsing).
+    pub fn contiguous(&self) -> Vec<u8> {
+        let mut v = self.head.clone();
+        v.extend(self.tail.iter());
+        v
+    }
+
+    pub fn to_captured(&self) -> Captured {
+        let tail: Vec<u8> = self.tail.iter().copied().collect();
+        let kept = (self.head.len() + tail.len()) as u64;
+        if kept == self.total {
+            return Captured::from_parts(&self.head, &tail, 0);
+        }
+        // Cut on UTF-8 boundaries so valid text stays valid text.
+        let head = &self.head[..complete_utf8_prefix(&self.head)];
+        let tail_start = utf8_ceil(&tail, 0);
+        let cut = self.total - head.len() as u64 - (tail.len() - tail_start) as u64;
+        Captured::from_parts(head, &tail[tail_start..], cut)
+    }
+}
+
+pub struct ProcessOutput {
+    pub exit: ExitKind,
+    pub stdout: CappedBuf,
+    pub stderr: CappedBuf,
+    pub duration: Duration,
+    pub killed: Option<KillReason>,
+}
+
+struct Entry {
+    pgid: i32,
+    deadline: Option<Instant>,
+    killed: Arc<AtomicU8>,
+}
+
+struct TableState {
+    next: u64,
+    entries: HashMap<u64, Entry>,
+    run_deadline: Option<Instant>,
+    shutting_down: bool,
+}
+
+/// Every running child, their deadlines, and the watchdog thread that kills them.
+pub struct ProcessTable {
+    state: Mutex<TableState>,
+    wake: Condvar,
+    /// Set once for the whole run: 0 none, else a `KillReason` code.
+    stop: AtomicU8,
+    pub spawned: AtomicU64,
+}
+
+/// Handle a caller holds while its process runs; lets it move the deadline (libtest JSON
+/// mode moves it as tests inside the binary start and finish).
+pub struct Registration {
+    table: Arc<ProcessTable>,
+    key: u64,
+    killed: Arc<AtomicU8>,
+}
+
+impl Registration {
+    pub fn set_deadline(&self, deadline: Option<Instant>) {
+        let mut st = self.table.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = st.entries.get_mut(&self.key) {
+            e.deadline = deadline;
+        }
+        drop(st);
+        self.table.wake.notify_all();
+    }
+
+    pub fn killed(&self) -> Option<KillReason> {
+        KillReason::from_code(self.killed.load(Ordering::SeqCst))
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut st = self.table.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.entries.remove(&self.key);
+    }
+}
+
+impl ProcessTable {
+    pub fn new(run_timeout: Option<Duration>) -> Arc<ProcessTable> {
+        let table = Arc::new(ProcessTable {
+            state: Mutex::new(TableState {
+                next: 0,
+                entries: HashMap::new(),
+                run_deadline: run_timeout.map(|d| Instant::now() + d),
+                shutting_down: false,
+            }),
+            wake: Condvar::new(),
+            stop: AtomicU8::new(0),
+            spawned: AtomicU64::new(0),
+        });
+        let watchdog = Arc::clone(&table);
+        thread::Builder::new()
+            .name("testflow-watchdog".into())
+            .spawn(move || watchdog.watch())
+            .expect("cannot start watchdog thread");
+        table
+    }
+
+    /// The reason the whole run is stopping, if it is.
+    pub fn stopping(&self) -> Option<KillReason> {
+        KillReason::from_code(self.stop.load(Ordering::SeqCst))
+    }
+
+    /// Kill every running process and refuse new ones (Ctrl-C, run timeout).
+    pub fn stop_all(&self, reason: KillReason) {
+        let _ = self
+            .stop
+            .compare_exchange(0, reason.code(), Ordering::SeqCst, Ordering::SeqCst);
+        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        for e in st.entries.values() {
+            kill_group(e, reason);
+        }
+        drop(st);
+        self.wake.notify_all();
+    }
+
+    pub fn shutdown(&self) {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .shutting_down = true;
+        self.wake.notify_all();
+    }
+
+    fn register(self: &Arc<Self>, pgid: i32, deadline: Option<Instant>) -> Registration {
+        let killed = Arc::new(AtomicU8::new(0));
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let key = st.next;
+        st.next += 1;
+        let entry = Entry {
+            pgid,
+            deadline,
+            killed: Arc::clone(&killed),
+        };
+        // A process started after Ctrl-C is killed at once.
+        if let Some(reason) = self.stopping() {
+            kill_group(&entry, reason);
+        }
+        st.entries.insert(key, entry);
+        drop(st);
+        self.wake.notify_all();
+        Registration {
+            table: Arc::clone(self),
+            key,
+            killed,
+        }
+    }
+
+    fn watch(&self) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if st.shutting_down {
+                return;
+            }
+            let now = Instant::now();
+            if st.run_deadline.is_some_and(|d| d <= now) {
+                st.run_deadline = None;
+                let _ = self.stop.compare_exchange(
+                    0,
+                    KillReason::RunTimeout.code(),
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                );
+                for e in st.entries.values() {
+                    kill_group(e, KillReason::RunTimeout);
+                }
+            }
+            let mut next = st.run_deadline;
+            for e in st.entries.values_mut() {
+                match e.deadline {
+                    Some(d) if d <= now => {
+                        kill_group(e, KillReason::TestTimeout);
+                        e.deadline = None;
+                    }
+                    Some(d) => next = Some(next.map_or(d, |n| n.min(d))),
+                    None => {}
+                }
+            }
+            st = match next {
+                Some(d) => {
+                    self.wake
+                        .wait_timeout(st, d.saturating_duration_since(now))
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+                None => self.wake.wait(st).unwrap_or_else(|e| e.into_inner()),
+            };
+        }
+    }
+
+    /// Spawn `cmd` in its own process group, capture both streams (capped at `cap` bytes
+    /// each) and wait for it, killing it at `timeout`. `on_stdout_line`, when given, sees
+    /// each stdout line as it arrives (libtest JSON mode) together with the registration.
+    pub fn run(
+        self: &Arc<Self>,
+        mut cmd: Command,
+        timeout: Option<Duration>,
+        cap: usize,
+        mut on_stdout_line: Option<&mut dyn FnMut(&[u8], &Registration)>,
+    ) -> std::io::Result<ProcessOutput> {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        let started = Instant::now();
+        let mut child = cmd.spawn()?;
+        self.spawned.fetch_add(1, Ordering::Relaxed);
+        let pgid = child.id() as i32;
+        let reg = self.register(pgid, timeout.map(|t| started + t));
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let err_reader = spawn_reader(stderr, cap);
+        let mut out_buf = CappedBuf::new(cap);
+        let out_reader;
+        let status;
+        if let Some(cb) = on_stdout_line.as_mut() {
+            // Streaming mode: lines are handled here, on the caller's thread, as they come.
+            let mut r = BufReader::new(stdout);
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                match r.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        out_buf.push(&line);
+                        cb(&line, &reg);
+                    }
+                }
+            }
+            status = child.wait()?;
+            out_reader = None;
+        } else {
+            out_reader = Some(spawn_reader(stdout, cap));
+            status = child.wait()?;
+        }
+        let duration = started.elapsed();
+        // A grandchild that inherited the pipes can keep them open after the test exits:
+        // give it a moment, then kill the group so reading ends.
+        let out = match out_reader {
+            Some(rx) => join_or_kill(rx, pgid),
+            None => out_buf,
+        };
+        let err = join_or_kill(err_reader, pgid);
+        let exit = match (status.code(), status.signal()) {
+            (Some(c), _) => ExitKind::Code(c),
+            (None, Some(s)) => ExitKind::Signal(s),
+            (None, None) => ExitKind::Code(-1),
+        };
+        Ok(ProcessOutput {
+            exit,
+            stdout: out,
+            stderr: err,
+            duration,
+            killed: reg.killed(),
+        })
+    }
+}
+
+/// Read a stream on its own thread; the receiver gets the buffer at EOF.
+fn spawn_reader(r: impl Read + Send + 'static, cap: usize) -> mpsc::Receiver<CappedBuf> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(read_capped(r, cap));
+    });
+    rx
+}
+
+fn join_or_kill(rx: mpsc::Receiver<CappedBuf>, pgid: i32) -> CappedBuf {
+    match rx.recv_timeout(LEAK_GRACE) {
+        Ok(buf) => buf,
+        Err(_) => {
+            // SAFETY: killpg on a process group id we created; at worst the group is already gone.
+            unsafe {
+                libc::killpg(pgid, libc::SIGKILL);
+            }
+            rx.recv().unwrap_or_default()
+        }
+    }
+}
+
+/// Length of `b` without a trailing, incomplete UTF-8 sequence.
+fn complete_utf8_prefix(b: &[u8]) -> usize {
+    for back in 1..=3.min(b.len()) {
+        let i = b.len() - back;
+        let lead = b[i];
+        if lead & 0xC0 == 0xC0 {
+            let need = if lead >= 0xF0 {
+                4
+            } else if lead >= 0xE0 {
+                3
+            } else {
+                2
+            };
+            return if back < need { i } else { b.len() };
+        }
+        if lead & 0x80 == 0 {
+            break;
+        }
+    }
+    b.len()
+}
+
+fn read_capped(mut r: impl Read, cap: usize) -> CappedBuf {
+    let mut buf = CappedBuf::new(cap);
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        match r.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => buf.push(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        }
+    }
+    buf
+}
+
+fn kill_group(e: &Entry, reason: KillReason) {
+    let _ = e
+        .killed
+        .compare_exchange(0, reason.code(), Ordering::SeqCst, Ordering::SeqCst);
+    // SAFETY: plain syscall on a process group we created with process_group(0).
+    unsafe {
+        libc::killpg(e.pgid, libc::SIGKILL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> Command {
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(script);
+        c
+    }
+
+    #[test]
+    fn capped_buf_keeps_head_and_tail() {
+        let mut b = CappedBuf::new(8);
+        for chunk in [&b"abcdefgh"[..], b"ijkl", b"mnopqrstuvwxyz"] {
+            b.push(chunk);
+        }
+        let c = b.to_captured();
+        assert_eq!(b.total(), 26);
+        assert!(c.text.starts_with("ab"), "{}", c.text);
+        assert!(c.text.ends_with("uvwxyz"), "{}", c.text);
+        assert_eq!(c.truncated_bytes, 18);
+    }
+
+    #[test]
+    fn captures_both_streams_and_exit_code() {
+        let t = ProcessTable::new(None);
+        let out = t
+            .run(sh("echo out; echo err >&2; exit 3"), None, 1024, None)
+            .unwrap();
+        assert_eq!(out.exit, ExitKind::Code(3));
+        assert_eq!(out.stdout.contiguous(), b"out\n");
+        assert_eq!(out.stderr.contiguous(), b"err\n");
+        assert_eq!(out.killed, None);
+    }
+
+    #[test]
+    fn timeout_kills_the_whole_group() {
+        let t = ProcessTable::new(None);
+        let started = Instant::now();
+        // The grandchild sleeps too; killing only the shell would leave it holding the pipe.
+        let out = t
+            .run(
+                sh("sleep 30 & sleep 30"),
+                Some(Duration::from_millis(200)),
+                1024,
+                None,
+            )
+            .unwrap();
+        assert_eq!(out.killed, Some(KillReason::TestTimeout));
+        assert_eq!(out.exit, ExitKind::Signal(libc::SIGKILL));
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn signals_are_reported() {
+        let t = ProcessTable::new(None);
+        let out = t.run(sh("kill -ABRT $$"), None, 1024, None).unwrap();
+        assert_eq!(out.exit, ExitKind::Signal(libc::SIGABRT));
+    }
+
+    #[test]
+    fn stop_all_kills_running_and_later_processes() {
+        let t = ProcessTable::new(None);
+        let t2 = Arc::clone(&t);
+        let h = thread::spawn(move || t2.run(sh("sleep 30"), None, 1024, None).unwrap());
+        thread::sleep(Duration::from_millis(100));
+        t.stop_all(KillReason::Interrupted);
+        assert_eq!(h.join().unwrap().killed, Some(KillReason::Interrupted));
+        let later = t.run(sh("sleep 30"), None, 1024, None).unwrap();
+        assert_eq!(later.killed, Some(KillReason::Interrupted));
+    }
+}
