@@ -1,4 +1,16 @@
+//! testflow: run, record, analyse and report test suites (Rust, pytest, Jest) with one engine.
+//!
+//! Data flows one way: frameworks → the event log (`events`) → a `Run` (`model`) →
+//! reports. The `cargo-testflow` binary is a thin command line over this library.
+
+pub mod environment;
 pub mod events;
+pub mod exit_code;
+pub mod frameworks;
 pub mod model;
 pub mod process;
+pub mod report;
 pub mod runner;
+pub mod session;
+pub mod store;
+pub mod ui;

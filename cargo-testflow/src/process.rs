@@ -106,17 +106,22 @@ impl CappedBuf {
         v
     }
 
-    pub fn to_captured(&self) -> Captured {
+    /// Kept head, kept tail and the number of bytes cut between them, cut on UTF-8
+    /// boundaries so valid text stays valid text.
+    pub fn parts(&self) -> (&[u8], Vec<u8>, u64) {
         let tail: Vec<u8> = self.tail.iter().copied().collect();
-        let kept = (self.head.len() + tail.len()) as u64;
-        if kept == self.total {
-            return Captured::from_parts(&self.head, &tail, 0);
+        if (self.head.len() + tail.len()) as u64 == self.total {
+            return (&self.head, tail, 0);
         }
-        // Cut on UTF-8 boundaries so valid text stays valid text.
         let head = &self.head[..complete_utf8_prefix(&self.head)];
-        let tail_start = utf8_ceil(&tail, 0);
-        let cut = self.total - head.len() as u64 - (tail.len() - tail_start) as u64;
-        Captured::from_parts(head, &tail[tail_start..], cut)
+        let tail = tail[utf8_ceil(&tail, 0)..].to_vec();
+        let cut = self.total - head.len() as u64 - tail.len() as u64;
+        (head, tail, cut)
+    }
+
+    pub fn to_captured(&self) -> Captured {
+        let (head, tail, cut) = self.parts();
+        Captured::from_parts(head, &tail, cut)
     }
 }
 

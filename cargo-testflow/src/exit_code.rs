@@ -1,0 +1,16 @@
+//! The process exit codes, in one place (documented in `--help` and the README).
+
+/// Every test passed (flaky tests that passed on a retry count as passed).
+pub const OK: i32 = 0;
+/// Bad command line or configuration.
+pub const USAGE: i32 = 2;
+/// No tests ran (the filter matched nothing, or there are no tests).
+pub const NO_TESTS: i32 = 4;
+/// At least one test failed, errored, timed out or crashed.
+pub const TESTS_FAILED: i32 = 100;
+/// The build (or listing the tests it produced) failed.
+pub const BUILD_FAILED: i32 = 101;
+/// Interrupted by Ctrl-C (or SIGTERM); everything recorded so far is kept.
+pub const INTERRUPTED: i32 = 130;
+/// Anything else that went wrong (cannot write the state directory, …).
+pub const INTERNAL: i32 = 1;

@@ -1,0 +1,1202 @@
+//! Rust through cargo: build the test binaries, list their tests, and turn them into
+//! runner units — one process per test (the default), one process per binary with
+//! libtest's JSON output (`--isolation binary`), and doctests through `cargo test --doc`.
+
+use std::collections::HashMap;
+use std::io::{BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use cargo_metadata::{Message, MetadataCommand};
+use regex::bytes::Regex;
+use serde::Deserialize;
+
+use super::cargo_failure::{ExitKind as FailureExit, parse_failure};
+use crate::model::{Captured, Category, Failure, Framework, Outcome, TestMeta};
+use crate::process::{CappedBuf, ExitKind, KillReason, ProcessOutput, Registration};
+use crate::runner::{Ctx, Unit};
+
+/// Which test processes to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Isolation {
+    /// One process per test: a crash or hang takes down only that test.
+    Process,
+    /// One process per test binary (libtest JSON); fast for many tiny tests. Tests left
+    /// unfinished by a crash are re-run one per process to find the culprit.
+    Binary,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum IgnoredMode {
+    /// Report `#[ignore]` tests as skipped.
+    #[default]
+    Skip,
+    /// Run only the ignored tests.
+    Only,
+    /// Run ignored tests too.
+    Include,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DocMode {
+    #[default]
+    Include,
+    Skip,
+    Only,
+}
+
+/// cargo's own package and feature selection, passed through unchanged.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    pub manifest_path: Option<PathBuf>,
+    pub packages: Vec<String>,
+    pub workspace: bool,
+    pub exclude: Vec<String>,
+    pub features: Vec<String>,
+    pub all_features: bool,
+    pub no_default_features: bool,
+    pub release: bool,
+}
+
+impl Selection {
+    pub fn cargo_args(&self) -> Vec<String> {
+        let mut a = Vec::new();
+        if let Some(m) = &self.manifest_path {
+            a.extend(["--manifest-path".into(), m.display().to_string()]);
+        }
+        for p in &self.packages {
+            a.extend(["--package".into(), p.clone()]);
+        }
+        if self.workspace {
+            a.push("--workspace".into());
+        }
+        for e in &self.exclude {
+            a.extend(["--exclude".into(), e.clone()]);
+        }
+        if !self.features.is_empty() {
+            a.extend(["--features".into(), self.features.join(",")]);
+        }
+        if self.all_features {
+            a.push("--all-features".into());
+        }
+        if self.no_default_features {
+            a.push("--no-default-features".into());
+        }
+        if self.release {
+            a.push("--release".into());
+        }
+        a
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct CargoOptions {
+    pub selection: Selection,
+    /// Substring filters on the test path; a test runs when any matches (none: all run).
+    pub filters: Vec<String>,
+    pub ignored: IgnoredMode,
+    pub doc: DocMode,
+    pub isolation: Option<Isolation>,
+}
+
+impl CargoOptions {
+    fn selects(&self, name: &str) -> bool {
+        self.filters.is_empty() || self.filters.iter().any(|f| name.contains(f.as_str()))
+    }
+}
+
+#[derive(Debug)]
+pub struct Package {
+    pub name: String,
+    pub version: String,
+    pub manifest_path: PathBuf,
+    pub dir: PathBuf,
+    pub has_doctests: bool,
+}
+
+/// The cargo workspace as `cargo metadata --no-deps` describes it.
+#[derive(Debug)]
+pub struct Workspace {
+    pub root: PathBuf,
+    pub target_dir: PathBuf,
+    packages: HashMap<String, Arc<Package>>,
+}
+
+impl Workspace {
+    pub fn load(selection: &Selection) -> Result<Workspace> {
+        let mut cmd = MetadataCommand::new();
+        cmd.no_deps();
+        if let Some(m) = &selection.manifest_path {
+            cmd.manifest_path(m);
+        }
+        let meta = cmd.exec().map_err(|e| match e {
+            cargo_metadata::Error::CargoMetadata { stderr } => {
+                anyhow::anyhow!("cargo metadata failed: {}", stderr.trim())
+            }
+            other => anyhow::anyhow!("cargo metadata failed: {other}"),
+        })?;
+        let packages = meta
+            .packages
+            .iter()
+            .map(|p| {
+                let manifest_path: PathBuf = p.manifest_path.clone().into();
+                let dir = manifest_path
+                    .parent()
+                    .map(Path::to_owned)
+                    .unwrap_or_default();
+                let has_doctests = p.targets.iter().any(|t| t.doctest && t.is_lib());
+                let pkg = Package {
+                    name: p.name.to_string(),
+                    version: p.version.to_string(),
+                    manifest_path,
+                    dir,
+                    has_doctests,
+                };
+                (p.id.repr.clone(), Arc::new(pkg))
+            })
+            .collect();
+        Ok(Workspace {
+            root: meta.workspace_root.into(),
+            target_dir: meta.target_directory.into(),
+            packages,
+        })
+    }
+
+    /// A path as rustc printed it (relative to the workspace root, or to the package),
+    /// made relative to the workspace root when it lies inside it.
+    pub fn relative_path(&self, pkg: &Package, p: &str) -> String {
+        let path = Path::new(p);
+        let abs = if path.is_absolute() {
+            path.to_owned()
+        } else if self.root.join(path).exists() {
+            self.root.join(path)
+        } else {
+            pkg.dir.join(path)
+        };
+        abs.strip_prefix(&self.root)
+            .map(|r| r.display().to_string())
+            .unwrap_or_else(|_| p.to_owned())
+    }
+}
+
+/// A test executable cargo built.
+#[derive(Debug)]
+pub struct TestBinary {
+    /// `pkg` for a library, `pkg::target` for an integration test, `pkg::bin/name` for a binary.
+    pub id: String,
+    pub exe: PathBuf,
+    pub package: Arc<Package>,
+    /// Target kind: `lib`, `test`, `bin`, …
+    pub kind: String,
+}
+
+/// The build failed; cargo's diagnostics were already shown and are kept here.
+#[derive(Debug)]
+pub struct BuildFailed {
+    pub diagnostics: String,
+}
+
+impl std::fmt::Display for BuildFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the build failed")
+    }
+}
+impl std::error::Error for BuildFailed {}
+
+/// `cargo test --no-run --message-format=json-render-diagnostics`: cargo's own stderr
+/// (progress and rendered diagnostics) goes to `echo` as it comes, and is kept for the record.
+pub fn build(
+    ws: &Workspace,
+    sel: &Selection,
+    echo: &mut (dyn Write + Send),
+) -> Result<Vec<TestBinary>> {
+    let mut cmd = Command::new(cargo_bin());
+    cmd.args([
+        "test",
+        "--no-run",
+        "--message-format=json-render-diagnostics",
+    ])
+    .args(sel.cargo_args())
+    .current_dir(&ws.root)
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().context("cannot run cargo")?;
+    let stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    let mut kept = CappedBuf::new(256 * 1024);
+    let binaries = std::thread::scope(|s| -> Result<Vec<TestBinary>> {
+        let reader = s.spawn(move || {
+            let mut out = Vec::new();
+            for msg in Message::parse_stream(BufReader::new(stdout)).flatten() {
+                if let Message::CompilerArtifact(a) = msg {
+                    if let Some(exe) = a.executable.filter(|_| a.profile.test) {
+                        out.push((a.package_id.repr, a.target.name, a.target.kind, exe));
+                    }
+                }
+            }
+            out
+        });
+        let mut chunk = [0u8; 8192];
+        loop {
+            match stderr.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let _ = echo.write_all(&chunk[..n]);
+                    kept.push(&chunk[..n]);
+                }
+            }
+        }
+        let artifacts = reader.join().unwrap_or_default();
+        let mut bins = Vec::new();
+        for (pkg_id, target, kinds, exe) in artifacts {
+            let Some(package) = ws.packages.get(&pkg_id) else {
+                continue;
+            };
+            let kind = kinds.first().map(|k| k.to_string()).unwrap_or_default();
+            let id = match kind.as_str() {
+                "test" => format!("{}::{target}", package.name),
+                "bin" | "example" | "bench" => format!("{}::{kind}/{target}", package.name),
+                _ => package.name.clone(),
+            };
+            bins.push(TestBinary {
+                id,
+                exe: exe.into(),
+                package: Arc::clone(package),
+                kind,
+            });
+        }
+        Ok(bins)
+    })?;
+    let status = child.wait().context("cannot wait for cargo")?;
+    if !status.success() {
+        return Err(BuildFailed {
+            diagnostics: kept.to_captured().text,
+        }
+        .into());
+    }
+    Ok(binaries)
+}
+
+fn cargo_bin() -> String {
+    std::env::var("CARGO")
+        .ok()
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| "cargo".into())
+}
+
+/// A suite as `cargo testflow list` shows it.
+#[derive(Debug, serde::Serialize)]
+pub struct SuiteListing {
+    /// Binary id (`calc`, `calc::integ`) or `<package>::doctest`.
+    pub id: String,
+    pub package: String,
+    /// `lib`, `test`, `bin`, … or `doctest`.
+    pub kind: String,
+    pub tests: usize,
+    pub ignored: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub executable: Option<PathBuf>,
+}
+
+/// Build and list every suite with its test counts. `Ok(None)` when the build failed
+/// (cargo's diagnostics went to `echo`).
+pub fn list_suites(
+    sel: &Selection,
+    doctests: bool,
+    echo: &mut (dyn Write + Send),
+) -> Result<Option<Vec<SuiteListing>>> {
+    let ws = Workspace::load(sel)?;
+    let binaries = match build(&ws, sel, echo) {
+        Ok(b) => b,
+        Err(e) if e.is::<BuildFailed>() => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut suites = Vec::new();
+    let mut doc_pkgs: Vec<Arc<Package>> = Vec::new();
+    for bin in binaries.into_iter().map(Arc::new) {
+        let tests = list_tests(&ws, &bin)?;
+        if bin.package.has_doctests && !doc_pkgs.iter().any(|p| Arc::ptr_eq(p, &bin.package)) {
+            doc_pkgs.push(Arc::clone(&bin.package));
+        }
+        suites.push(SuiteListing {
+            id: bin.id.clone(),
+            package: bin.package.name.clone(),
+            kind: bin.kind.clone(),
+            ignored: tests.iter().filter(|t| t.ignored).count(),
+            tests: tests.len(),
+            executable: Some(bin.exe.clone()),
+        });
+    }
+    if doctests {
+        for pkg in doc_pkgs {
+            let mut one = sel.clone();
+            one.packages = vec![format!("{}@{}", pkg.name, pkg.version)];
+            one.workspace = false;
+            one.exclude.clear();
+            let out = Command::new(cargo_bin())
+                .args(["test", "--doc", "--quiet"])
+                .args(one.cargo_args())
+                .args(["--", "--list", "--format", "terse"])
+                .current_dir(&ws.root)
+                .stdin(Stdio::null())
+                .output()
+                .context("cannot run cargo test --doc")?;
+            if !out.status.success() {
+                bail!(
+                    "listing the doctests of {} failed:\n{}",
+                    pkg.name,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+            let text = String::from_utf8_lossy(&out.stdout);
+            suites.push(SuiteListing {
+                id: format!("{}::doctest", pkg.name),
+                package: pkg.name.clone(),
+                kind: "doctest".into(),
+                tests: text.lines().filter(|l| l.ends_with(": test")).count(),
+                ignored: 0,
+                executable: None,
+            });
+        }
+    }
+    Ok(Some(suites))
+}
+
+/// One test inside a test binary.
+#[derive(Debug)]
+pub struct RustTest {
+    pub binary: Arc<TestBinary>,
+    /// The full libtest path (`tests::adds`).
+    pub path: String,
+    pub ignored: bool,
+    pub ignore_reason: Option<String>,
+    pub meta: TestMeta,
+}
+
+#[derive(Deserialize)]
+struct Discovered {
+    #[serde(rename = "type")]
+    kind: String,
+    event: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    ignore: bool,
+    #[serde(default)]
+    ignore_message: String,
+    #[serde(default)]
+    source_path: String,
+    #[serde(default)]
+    start_line: u32,
+}
+
+/// List a binary's tests: libtest's JSON listing (it carries source locations), or the
+/// terse listing every harness must support when JSON is refused (custom harnesses).
+pub fn list_tests(ws: &Workspace, bin: &Arc<TestBinary>) -> Result<Vec<RustTest>> {
+    let run = |args: &[&str], bootstrap: bool| -> Result<std::process::Output> {
+        let mut c = Command::new(&bin.exe);
+        c.args(args)
+            .current_dir(&bin.package.dir)
+            .stdin(Stdio::null());
+        set_cargo_env(&mut c, bin);
+        if bootstrap {
+            c.env("RUSTC_BOOTSTRAP", "1");
+        }
+        c.output()
+            .with_context(|| format!("cannot run {}", bin.exe.display()))
+    };
+    let json = run(
+        &["--list", "--format", "json", "-Z", "unstable-options"],
+        true,
+    )?;
+    let mut tests = Vec::new();
+    if json.status.success() {
+        let mut all_parsed = true;
+        for line in json
+            .stdout
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.trim_ascii().is_empty())
+        {
+            match serde_json::from_slice::<Discovered>(line) {
+                Ok(d) if d.kind == "test" && d.event == "discovered" => {
+                    let file = (!d.source_path.is_empty())
+                        .then(|| ws.relative_path(&bin.package, &d.source_path));
+                    let line = (d.start_line > 0).then_some(d.start_line);
+                    let reason = (!d.ignore_message.is_empty()).then_some(d.ignore_message);
+                    tests.push(new_test(bin, d.name, d.ignore, reason, file, line));
+                }
+                Ok(_) => {}
+                Err(_) => all_parsed = false,
+            }
+        }
+        if all_parsed {
+            return Ok(tests);
+        }
+        tests.clear();
+    }
+    let parse_terse = |out: std::process::Output| -> Result<Vec<String>> {
+        if !out.status.success() {
+            bail!(
+                "{} --list failed ({}): {}",
+                bin.exe.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        Ok(text
+            .lines()
+            .filter_map(|l| l.strip_suffix(": test"))
+            .map(str::to_owned)
+            .collect())
+    };
+    let all = parse_terse(run(&["--list", "--format", "terse"], false)?)?;
+    let ignored: std::collections::HashSet<String> =
+        parse_terse(run(&["--list", "--format", "terse", "--ignored"], false)?)?
+            .into_iter()
+            .collect();
+    for name in all {
+        let is_ignored = ignored.contains(&name);
+        tests.push(new_test(bin, name, is_ignored, None, None, None));
+    }
+    Ok(tests)
+}
+
+fn new_test(
+    bin: &Arc<TestBinary>,
+    path: String,
+    ignored: bool,
+    ignore_reason: Option<String>,
+    file: Option<String>,
+    line: Option<u32>,
+) -> RustTest {
+    let mut parts: Vec<String> = path.split("::").map(str::to_owned).collect();
+    let name = parts.pop().unwrap_or_default();
+    let meta = TestMeta {
+        id: format!("{}${path}", bin.id),
+        framework: Framework::Rust,
+        name,
+        suite: parts,
+        file,
+        line,
+        binary: Some(bin.id.clone()),
+    };
+    RustTest {
+        binary: Arc::clone(bin),
+        path,
+        ignored,
+        ignore_reason,
+        meta,
+    }
+}
+
+/// What cargo sets when it runs a test binary, so tests behave the same under testflow.
+fn set_cargo_env(c: &mut Command, bin: &TestBinary) {
+    let p = &bin.package;
+    c.env("CARGO", cargo_bin())
+        .env("CARGO_MANIFEST_DIR", &p.dir)
+        .env("CARGO_MANIFEST_PATH", &p.manifest_path)
+        .env("CARGO_PKG_NAME", &p.name)
+        .env("CARGO_PKG_VERSION", &p.version);
+    if let Some(deps) = bin.exe.parent() {
+        let mut paths = vec![deps.to_owned()];
+        if let Some(old) = std::env::var_os("LD_LIBRARY_PATH") {
+            paths.extend(std::env::split_paths(&old));
+        }
+        if let Ok(joined) = std::env::join_paths(paths) {
+            c.env("LD_LIBRARY_PATH", joined);
+        }
+    }
+}
+
+/// Turn the listed tests into units. Ignored tests not asked for are recorded as skipped
+/// here and now.
+pub fn plan(ctx: &Ctx, tests: Vec<RustTest>, options: &CargoOptions) -> Vec<Box<dyn Unit>> {
+    let isolation = options.isolation.unwrap_or(Isolation::Process);
+    let mut by_binary: Vec<(Arc<TestBinary>, Vec<Arc<RustTest>>, bool)> = Vec::new();
+    for t in tests {
+        if !options.selects(&t.path) {
+            continue;
+        }
+        let run_it = match options.ignored {
+            IgnoredMode::Skip => !t.ignored,
+            IgnoredMode::Only => t.ignored,
+            IgnoredMode::Include => true,
+        };
+        if !run_it {
+            if t.ignored {
+                let message = t
+                    .ignore_reason
+                    .clone()
+                    .unwrap_or_else(|| "#[ignore]".into());
+                let failure = Failure {
+                    category: Category::RuntimeError,
+                    kind: Some("ignored".into()),
+                    message,
+                    ..Failure::default()
+                };
+                ctx.finished(&t.meta, 1, Outcome::Skipped, Duration::ZERO, Some(failure));
+            }
+            continue;
+        }
+        let t = Arc::new(t);
+        match by_binary
+            .iter_mut()
+            .find(|(b, _, _)| Arc::ptr_eq(b, &t.binary))
+        {
+            Some((_, list, _)) => list.push(t),
+            None => by_binary.push((Arc::clone(&t.binary), vec![t], options.filters.is_empty())),
+        }
+    }
+    let mut units: Vec<Box<dyn Unit>> = Vec::new();
+    for (binary, tests, whole) in by_binary {
+        match isolation {
+            Isolation::Process => units.extend(
+                tests
+                    .into_iter()
+                    .map(|test| Box::new(PerTest { test, attempt: 1 }) as Box<dyn Unit>),
+            ),
+            Isolation::Binary => units.push(Box::new(BinaryBatch {
+                binary,
+                tests,
+                whole,
+                ignored: options.ignored,
+            })),
+        }
+    }
+    units
+}
+
+/// Doctest units for the packages that were built (those with a lib that has doctests).
+pub fn doctest_units(
+    ws: &Arc<Workspace>,
+    binaries: &[Arc<TestBinary>],
+    options: &CargoOptions,
+) -> Vec<Box<dyn Unit>> {
+    if options.doc == DocMode::Skip || options.ignored == IgnoredMode::Only {
+        return vec![];
+    }
+    let mut pkgs: Vec<Arc<Package>> = Vec::new();
+    for b in binaries {
+        if b.package.has_doctests && !pkgs.iter().any(|p| Arc::ptr_eq(p, &b.package)) {
+            pkgs.push(Arc::clone(&b.package));
+        }
+    }
+    pkgs.into_iter()
+        .map(|package| {
+            Box::new(Doctests {
+                ws: Arc::clone(ws),
+                package,
+                selection: options.selection.clone(),
+                filters: options.filters.clone(),
+                attempt: 1,
+            }) as Box<dyn Unit>
+        })
+        .collect()
+}
+
+/// One test, one process: `<bin> --exact NAME --nocapture`.
+struct PerTest {
+    test: Arc<RustTest>,
+    attempt: u32,
+}
+
+impl Unit for PerTest {
+    fn planned_tests(&self) -> usize {
+        1
+    }
+
+    fn execute(self: Box<Self>, ctx: &Ctx) -> Vec<Box<dyn Unit>> {
+        let t = &self.test;
+        let mut attempt = self.attempt;
+        loop {
+            if ctx.stopped().is_some() {
+                return vec![];
+            }
+            let mut c = Command::new(&t.binary.exe);
+            c.args(["--exact", &t.path, "--nocapture"])
+                .current_dir(&t.binary.package.dir);
+            if t.ignored {
+                c.arg("--ignored");
+            }
+            set_cargo_env(&mut c, &t.binary);
+            set_testflow_env(&mut c, ctx, &t.meta, attempt);
+            ctx.started(&t.meta, attempt);
+            let out =
+                match ctx
+                    .processes
+                    .run(c, ctx.options.test_timeout, ctx.options.output_cap, None)
+                {
+                    Ok(out) => out,
+                    Err(e) => {
+                        let failure = Failure {
+                            category: Category::Crash,
+                            kind: Some("spawn".into()),
+                            message: format!("cannot start {}: {e}", t.binary.exe.display()),
+                            ..Failure::default()
+                        };
+                        ctx.finished(
+                            &t.meta,
+                            attempt,
+                            Outcome::Error,
+                            Duration::ZERO,
+                            Some(failure),
+                        );
+                        return vec![];
+                    }
+                };
+            let Some((outcome, failure)) = classify_process(ctx, &t.path, &out) else {
+                return vec![]; // interrupted: the log leaves it unfinished
+            };
+            if !ctx.finished(&t.meta, attempt, outcome, out.duration, failure) {
+                return vec![];
+            }
+            attempt += 1;
+        }
+    }
+}
+
+fn set_testflow_env(c: &mut Command, ctx: &Ctx, meta: &TestMeta, attempt: u32) {
+    c.env("TESTFLOW", "1")
+        .env("TESTFLOW_RUN_ID", &ctx.run_id)
+        .env("TESTFLOW_TEST_ID", &meta.id)
+        .env("TESTFLOW_ATTEMPT", attempt.to_string());
+}
+
+/// Outcome and failure of a process-per-test run; `None` when it was interrupted.
+fn classify_process(
+    ctx: &Ctx,
+    path: &str,
+    out: &ProcessOutput,
+) -> Option<(Outcome, Option<Failure>)> {
+    let stdout = clean_captured(&out.stdout, path);
+    let stderr = out.stderr.to_captured();
+    let with_output = |mut f: Failure| {
+        f.stdout = (!stdout.is_empty()).then(|| stdout.clone());
+        f.stderr = (!stderr.is_empty()).then(|| stderr.clone());
+        f
+    };
+    match out.killed {
+        Some(KillReason::Interrupted) => return None,
+        Some(KillReason::TestTimeout) => {
+            let limit = ctx.options.test_timeout.unwrap_or_default().as_secs_f64();
+            return Some((
+                Outcome::Timeout,
+                Some(with_output(timeout_failure(format!(
+                    "exceeded the per-test time limit of {limit}s and was killed"
+                )))),
+            ));
+        }
+        Some(KillReason::RunTimeout) => {
+            let limit = ctx.options.run_timeout.unwrap_or_default().as_secs_f64();
+            return Some((
+                Outcome::Timeout,
+                Some(with_output(timeout_failure(format!(
+                    "still running when the run's time limit of {limit}s was reached; killed"
+                )))),
+            ));
+        }
+        None => {}
+    }
+    let raw_stdout = out.stdout.contiguous();
+    if out.exit.success() {
+        if ran_zero_tests(&raw_stdout) {
+            let f = Failure {
+                category: Category::RuntimeError,
+                kind: Some("not_found".into()),
+                message: format!(
+                    "`--exact {path}` ran 0 tests: the test is no longer in the binary (rebuild?)"
+                ),
+                ..Failure::default()
+            };
+            return Some((Outcome::Error, Some(with_output(f))));
+        }
+        return Some((Outcome::Passed, None));
+    }
+    let exit = match out.exit {
+        ExitKind::Code(c) => FailureExit::Code(c),
+        ExitKind::Signal(s) => FailureExit::Signal(s),
+    };
+    let failure = parse_failure(path, &raw_stdout, &out.stderr.contiguous(), exit, None);
+    let outcome = if matches!(out.exit, ExitKind::Signal(_)) {
+        Outcome::Crashed
+    } else {
+        Outcome::Failed
+    };
+    Some((outcome, Some(with_output(failure))))
+}
+
+fn timeout_failure(message: String) -> Failure {
+    Failure {
+        category: Category::Timeout,
+        kind: Some("timeout".into()),
+        message,
+        ..Failure::default()
+    }
+}
+
+fn ran_zero_tests(stdout: &[u8]) -> bool {
+    static ZERO: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+    ZERO.get_or_init(|| Regex::new(r"(?m)^running 0 tests$").expect("valid regex"))
+        .is_match(stdout)
+}
+
+/// The test's own stdout without libtest's frame around it (`running 1 test`,
+/// `test NAME ... `, the failures list and the result line).
+fn clean_captured(buf: &CappedBuf, path: &str) -> Captured {
+    let (head, tail, cut) = buf.parts();
+    let prefix_a = "\nrunning 1 test\n".to_string();
+    let mut head: &[u8] = head;
+    if let Some(rest) = head.strip_prefix(prefix_a.as_bytes()) {
+        head = rest;
+    }
+    let test_line = format!("test {path} ... ");
+    if let Some(rest) = head.strip_prefix(test_line.as_bytes()) {
+        head = rest;
+    }
+    static TRAILER: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+    let trailer = TRAILER.get_or_init(|| {
+        Regex::new(r"(?s)(?:ok|FAILED|ignored[^\n]*)\n\n(?:(?:failures|successes):\n.*)?test result: [^\n]*\n*\z")
+            .expect("valid regex")
+    });
+    if cut == 0 {
+        let mut all = head.to_vec();
+        all.extend_from_slice(&tail);
+        let end = trailer.find(&all).map_or(all.len(), |m| m.start());
+        return Captured::from_parts(&all[..end], &[], 0);
+    }
+    let end = trailer.find(&tail).map_or(tail.len(), |m| m.start());
+    Captured::from_parts(head, &tail[..end], cut)
+}
+
+/// libtest JSON events (`-Z unstable-options --format json --report-time`).
+#[derive(Deserialize)]
+struct LibtestEvent {
+    #[serde(rename = "type")]
+    kind: String,
+    event: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    exec_time: Option<f64>,
+    #[serde(default)]
+    stdout: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    test_count: Option<usize>,
+}
+
+/// Follows a libtest JSON stream: records each test as it starts and ends, and keeps
+/// the process deadline at "oldest running test + per-test limit".
+struct JsonStream<'a> {
+    ctx: &'a Ctx,
+    tests: HashMap<String, TestMeta>,
+    /// Unknown names (doctests) are created on the fly by this.
+    make_meta: &'a dyn Fn(&str) -> Option<TestMeta>,
+    running: HashMap<String, Instant>,
+    done: std::collections::HashSet<String>,
+    retry: Vec<String>,
+    announce_count: bool,
+    attempt: u32,
+}
+
+impl JsonStream<'_> {
+    fn meta(&mut self, name: &str) -> Option<TestMeta> {
+        if let Some(m) = self.tests.get(name) {
+            return Some(m.clone());
+        }
+        let m = (self.make_meta)(name)?;
+        self.tests.insert(name.to_owned(), m.clone());
+        Some(m)
+    }
+
+    fn line(&mut self, line: &[u8], reg: &Registration) {
+        let Ok(ev) = serde_json::from_slice::<LibtestEvent>(line) else {
+            return;
+        };
+        if ev.kind == "suite" {
+            if ev.event == "started" && self.announce_count {
+                self.ctx.add_planned(ev.test_count.unwrap_or(0));
+            }
+            return;
+        }
+        if ev.kind != "test" {
+            return;
+        }
+        let Some(meta) = self.meta(&ev.name) else {
+            return;
+        };
+        let outcome = match ev.event.as_str() {
+            "started" => {
+                self.ctx.started(&meta, self.attempt);
+                self.running.insert(ev.name.clone(), Instant::now());
+                self.update_deadline(reg);
+                return;
+            }
+            "ok" => Outcome::Passed,
+            "failed" => Outcome::Failed,
+            "ignored" => Outcome::Skipped,
+            _ => return, // "timeout" is libtest's slow-test warning, not an end
+        };
+        let started = self.running.remove(&ev.name);
+        self.update_deadline(reg);
+        let duration = ev
+            .exec_time
+            .map(Duration::from_secs_f64)
+            .or_else(|| started.map(|s| s.elapsed()))
+            .unwrap_or_default();
+        let failure = match outcome {
+            Outcome::Failed => {
+                let text = ev.stdout.unwrap_or_default();
+                let mut f = parse_failure(
+                    &ev.name,
+                    text.as_bytes(),
+                    b"",
+                    FailureExit::Code(101),
+                    ev.message.as_deref(),
+                );
+                if !text.is_empty() {
+                    f.stdout = Some(Captured::from_bytes(
+                        text.as_bytes(),
+                        self.ctx.options.output_cap,
+                    ));
+                }
+                Some(f)
+            }
+            Outcome::Skipped => Some(Failure {
+                category: Category::RuntimeError,
+                kind: Some("ignored".into()),
+                message: ev
+                    .message
+                    .filter(|m| !m.is_empty())
+                    .unwrap_or_else(|| "#[ignore]".into()),
+                ..Failure::default()
+            }),
+            _ => None,
+        };
+        self.done.insert(ev.name.clone());
+        if self
+            .ctx
+            .finished(&meta, self.attempt, outcome, duration, failure)
+        {
+            self.retry.push(ev.name);
+        }
+    }
+
+    fn update_deadline(&self, reg: &Registration) {
+        if let Some(limit) = self.ctx.options.test_timeout {
+            reg.set_deadline(self.running.values().min().map(|s| *s + limit));
+        }
+    }
+
+    /// Tests that were running when the process was killed for time: those past their own
+    /// limit are the timeouts.
+    fn overdue(&self) -> Vec<String> {
+        let Some(limit) = self.ctx.options.test_timeout else {
+            return vec![];
+        };
+        self.running
+            .iter()
+            .filter(|(_, s)| s.elapsed() >= limit)
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+}
+
+/// One process per test binary, libtest JSON on stdout.
+struct BinaryBatch {
+    binary: Arc<TestBinary>,
+    tests: Vec<Arc<RustTest>>,
+    /// Every test of the binary is selected: no name arguments needed.
+    whole: bool,
+    ignored: IgnoredMode,
+}
+
+impl Unit for BinaryBatch {
+    fn planned_tests(&self) -> usize {
+        self.tests.len()
+    }
+
+    fn execute(self: Box<Self>, ctx: &Ctx) -> Vec<Box<dyn Unit>> {
+        let mut c = Command::new(&self.binary.exe);
+        c.args([
+            "-Z",
+            "unstable-options",
+            "--format",
+            "json",
+            "--report-time",
+        ])
+        .arg(format!("--test-threads={}", ctx.options.jobs.max(1)))
+        .env("RUSTC_BOOTSTRAP", "1")
+        .current_dir(&self.binary.package.dir);
+        match self.ignored {
+            IgnoredMode::Skip => {}
+            IgnoredMode::Only => {
+                c.arg("--ignored");
+            }
+            IgnoredMode::Include => {
+                c.arg("--include-ignored");
+            }
+        }
+        if !self.whole {
+            c.arg("--exact")
+                .args(self.tests.iter().map(|t| t.path.as_str()));
+        }
+        set_cargo_env(&mut c, &self.binary);
+        c.env("TESTFLOW", "1")
+            .env("TESTFLOW_RUN_ID", &ctx.run_id)
+            .env("TESTFLOW_ATTEMPT", "1");
+        let by_name: HashMap<&str, &Arc<RustTest>> =
+            self.tests.iter().map(|t| (t.path.as_str(), t)).collect();
+        let no_meta = |_: &str| None;
+        let mut stream = JsonStream {
+            ctx,
+            tests: self
+                .tests
+                .iter()
+                .map(|t| (t.path.clone(), t.meta.clone()))
+                .collect(),
+            make_meta: &no_meta,
+            running: HashMap::new(),
+            done: Default::default(),
+            retry: vec![],
+            announce_count: false,
+            attempt: 1,
+        };
+        let mut on_line = |line: &[u8], reg: &Registration| stream.line(line, reg);
+        // The whole binary gets the run's limits; single tests get theirs through the stream.
+        let result = ctx
+            .processes
+            .run(c, None, ctx.options.output_cap, Some(&mut on_line));
+        let per_test = |name: &str, attempt| {
+            Box::new(PerTest {
+                test: Arc::clone(by_name[name]),
+                attempt,
+            }) as Box<dyn Unit>
+        };
+        let mut follow_ups: Vec<Box<dyn Unit>> =
+            stream.retry.iter().map(|n| per_test(n, 2)).collect();
+        let out = match result {
+            Ok(out) => out,
+            Err(e) => {
+                ctx.run_error(
+                    "spawn",
+                    format!("cannot start {}: {e}", self.binary.exe.display()),
+                );
+                return follow_ups;
+            }
+        };
+        let unfinished: Vec<&str> = self
+            .tests
+            .iter()
+            .map(|t| t.path.as_str())
+            .filter(|n| !stream.done.contains(*n))
+            .collect();
+        match out.killed {
+            Some(KillReason::Interrupted) => return follow_ups,
+            Some(KillReason::RunTimeout) => {
+                for name in stream.running.keys() {
+                    let f = timeout_failure(
+                        "still running when the run's time limit was reached; killed".into(),
+                    );
+                    ctx.finished(
+                        &stream.tests[name],
+                        1,
+                        Outcome::Timeout,
+                        Duration::ZERO,
+                        Some(f),
+                    );
+                }
+                return follow_ups;
+            }
+            Some(KillReason::TestTimeout) => {
+                let limit = ctx.options.test_timeout.unwrap_or_default();
+                for name in stream.overdue() {
+                    let f = timeout_failure(format!(
+                        "exceeded the per-test time limit of {}s and was killed",
+                        limit.as_secs_f64()
+                    ));
+                    stream.done.insert(name.clone());
+                    if ctx.finished(&stream.tests[&name], 1, Outcome::Timeout, limit, Some(f)) {
+                        follow_ups.push(per_test(&name, 2));
+                    }
+                }
+            }
+            None => {}
+        }
+        // Whatever the binary left unfinished (it crashed, or was killed for another
+        // test's hang) runs again one process per test, so the culprit is named.
+        follow_ups.extend(
+            unfinished
+                .into_iter()
+                .filter(|n| !stream.done.contains(*n))
+                .map(|n| per_test(n, 1)),
+        );
+        follow_ups
+    }
+}
+
+/// `cargo test --doc` for one package, libtest JSON on stdout.
+struct Doctests {
+    ws: Arc<Workspace>,
+    package: Arc<Package>,
+    selection: Selection,
+    filters: Vec<String>,
+    attempt: u32,
+}
+
+impl Doctests {
+    fn meta(&self, name: &str) -> TestMeta {
+        // `src/lib.rs - add (line 3)` / `src/lib.rs - Calc::new (line 10)`
+        static NAME: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+        let re = NAME
+            .get_or_init(|| regex::Regex::new(r"^(.*?) - .*\(line (\d+)\)").expect("valid regex"));
+        let (file, line) = match re.captures(name) {
+            Some(c) => (
+                Some(self.ws.relative_path(&self.package, &c[1])),
+                c[2].parse().ok(),
+            ),
+            None => (None, None),
+        };
+        let binary = format!("{}::doctest", self.package.name);
+        TestMeta {
+            id: format!("{binary}${name}"),
+            framework: Framework::Rust,
+            name: name.to_owned(),
+            suite: vec![],
+            file,
+            line,
+            binary: Some(binary),
+        }
+    }
+}
+
+impl Unit for Doctests {
+    fn planned_tests(&self) -> usize {
+        0 // unknown until rustdoc reports them
+    }
+
+    fn execute(self: Box<Self>, ctx: &Ctx) -> Vec<Box<dyn Unit>> {
+        let mut sel = self.selection.clone();
+        sel.packages = vec![format!("{}@{}", self.package.name, self.package.version)];
+        sel.workspace = false;
+        sel.exclude.clear();
+        let mut c = Command::new(cargo_bin());
+        c.args(["test", "--doc", "--quiet"])
+            .args(sel.cargo_args())
+            .args([
+                "--",
+                "-Z",
+                "unstable-options",
+                "--format",
+                "json",
+                "--report-time",
+            ])
+            .args(&self.filters)
+            .env("RUSTC_BOOTSTRAP", "1")
+            .env("TESTFLOW", "1")
+            .env("TESTFLOW_RUN_ID", &ctx.run_id)
+            .env("TESTFLOW_ATTEMPT", self.attempt.to_string())
+            .current_dir(&self.ws.root);
+        let make = |name: &str| Some(self.meta(name));
+        let mut stream = JsonStream {
+            ctx,
+            tests: HashMap::new(),
+            make_meta: &make,
+            running: HashMap::new(),
+            done: Default::default(),
+            retry: vec![],
+            announce_count: self.attempt == 1,
+            attempt: self.attempt,
+        };
+        let mut on_line = |line: &[u8], reg: &Registration| stream.line(line, reg);
+        let out = match ctx
+            .processes
+            .run(c, None, ctx.options.output_cap, Some(&mut on_line))
+        {
+            Ok(out) => out,
+            Err(e) => {
+                ctx.run_error("spawn", format!("cannot run cargo test --doc: {e}"));
+                return vec![];
+            }
+        };
+        if out.killed == Some(KillReason::Interrupted) {
+            return vec![];
+        }
+        for name in stream.running.keys() {
+            let f = match out.killed {
+                Some(KillReason::TestTimeout | KillReason::RunTimeout) => {
+                    timeout_failure("exceeded its time limit and was killed".into())
+                }
+                _ => Failure {
+                    category: Category::Crash,
+                    message: "rustdoc's test process died while this doctest was running".into(),
+                    ..Failure::default()
+                },
+            };
+            let outcome = if f.category == Category::Timeout {
+                Outcome::Timeout
+            } else {
+                Outcome::Crashed
+            };
+            ctx.finished(
+                &stream.tests[name],
+                self.attempt,
+                outcome,
+                Duration::ZERO,
+                Some(f),
+            );
+        }
+        if !out.exit.success()
+            && stream.done.is_empty()
+            && stream.running.is_empty()
+            && out.killed.is_none()
+        {
+            ctx.run_error(
+                "build",
+                format!(
+                    "doctests of {} could not be built or run:\n{}",
+                    self.package.name,
+                    out.stderr.to_captured().text.trim()
+                ),
+            );
+        }
+        // Retries run the failed doctest alone (a name is a near-exact filter for rustdoc).
+        stream
+            .retry
+            .iter()
+            .map(|name| {
+                Box::new(Doctests {
+                    ws: Arc::clone(&self.ws),
+                    package: Arc::clone(&self.package),
+                    selection: self.selection.clone(),
+                    filters: vec![name.clone()],
+                    attempt: self.attempt + 1,
+                }) as Box<dyn Unit>
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libtest_frame_is_removed_from_captured_stdout() {
+        let mut b = CappedBuf::new(4096);
+        b.push(b"\nrunning 1 test\ntest tests::a ... hello\nworld\nFAILED\n\nfailures:\n\nfailures:\n    tests::a\n\ntest result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 8 filtered out; finished in 0.00s\n\n");
+        assert_eq!(clean_captured(&b, "tests::a").text, "hello\nworld\n");
+    }
+
+    #[test]
+    fn zero_tests_under_exact_is_detected() {
+        assert!(ran_zero_tests(b"\nrunning 0 tests\n\ntest result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 9 filtered out\n"));
+        assert!(!ran_zero_tests(b"\nrunning 1 test\ntest a ... ok\n"));
+    }
+}

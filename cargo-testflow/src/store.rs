@@ -1,0 +1,240 @@
+//! Where runs live: `.testflow/runs/<run-id>/{events.jsonl,run.json}` under the project
+//! root, or under `$TESTFLOW_DIR`. Run ids sort by time, so "latest" needs no pointer file.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use chrono::Utc;
+
+use crate::environment;
+use crate::events::{Event, EventLog, fold_file};
+use crate::model::{Framework, Run, SCHEMA_VERSION};
+
+pub const EVENTS_FILE: &str = "events.jsonl";
+pub const RUN_FILE: &str = "run.json";
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    /// `$TESTFLOW_DIR` when set, else `<project_root>/.testflow`.
+    pub fn for_project(project_root: &Path) -> Store {
+        match std::env::var_os("TESTFLOW_DIR").filter(|v| !v.is_empty()) {
+            Some(dir) => Store {
+                root: PathBuf::from(dir),
+            },
+            None => Store {
+                root: project_root.join(".testflow"),
+            },
+        }
+    }
+
+    /// For commands that read runs: `$TESTFLOW_DIR`, else the nearest `.testflow/` in
+    /// `start` or its parents, else `start/.testflow`.
+    pub fn discover(start: &Path) -> Store {
+        if std::env::var_os("TESTFLOW_DIR").is_some_and(|v| !v.is_empty()) {
+            return Store::for_project(start);
+        }
+        let found = start
+            .ancestors()
+            .find(|d| d.join(".testflow").is_dir())
+            .unwrap_or(start);
+        Store::for_project(found)
+    }
+
+    pub fn at(root: PathBuf) -> Store {
+        Store { root }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn runs_dir(&self) -> PathBuf {
+        self.root.join("runs")
+    }
+
+    /// Run ids, oldest first.
+    pub fn run_ids(&self) -> Result<Vec<String>> {
+        let dir = self.runs_dir();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", dir.display())),
+        };
+        let mut ids: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().join(EVENTS_FILE).is_file() || e.path().join(RUN_FILE).is_file())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// A run directory from `latest`, a run id, a run directory, an `events.jsonl` or a `run.json`.
+    pub fn resolve(&self, what: &str) -> Result<PathBuf> {
+        if what == "latest" {
+            let ids = self.run_ids()?;
+            let Some(id) = ids.last() else {
+                bail!(
+                    "no runs recorded yet in {} (run `cargo testflow run` first)",
+                    self.runs_dir().display()
+                );
+            };
+            return Ok(self.runs_dir().join(id));
+        }
+        let as_path = Path::new(what);
+        if as_path.exists() {
+            return Ok(as_path.to_owned());
+        }
+        let by_id = self.runs_dir().join(what);
+        if by_id.is_dir() {
+            return Ok(by_id);
+        }
+        bail!(
+            "no run `{what}`: not a run id in {} nor an existing path",
+            self.runs_dir().display()
+        )
+    }
+
+    /// Load a run: `run.json` when present, else fold `events.jsonl` (an unfinished or
+    /// crashed run has no run.json). Also accepts a path to either file.
+    pub fn load(&self, what: &str) -> Result<Run> {
+        load_run(&self.resolve(what)?)
+    }
+
+    /// Start recording a new run.
+    pub fn start_run(&self, project_root: &Path, frameworks: Vec<Framework>) -> Result<Recording> {
+        let run_id = new_run_id();
+        let dir = self.runs_dir().join(&run_id);
+        let log = EventLog::create(&dir.join(EVENTS_FILE))?;
+        log.append(&Event::RunStarted {
+            schema_version: SCHEMA_VERSION,
+            run_id: run_id.clone(),
+            time: Utc::now(),
+            testflow_version: env!("CARGO_PKG_VERSION").into(),
+            project_root: Some(project_root.display().to_string()),
+            environment: environment::detect(project_root),
+            frameworks,
+        })?;
+        Ok(Recording {
+            run_id,
+            dir,
+            log: Arc::new(log),
+        })
+    }
+}
+
+pub fn load_run(path: &Path) -> Result<Run> {
+    let (run_json, events) = if path.is_dir() {
+        (path.join(RUN_FILE), path.join(EVENTS_FILE))
+    } else if path.file_name().is_some_and(|n| n == EVENTS_FILE) {
+        (PathBuf::new(), path.to_owned())
+    } else {
+        (path.to_owned(), PathBuf::new())
+    };
+    if run_json.is_file() {
+        let text = std::fs::read_to_string(&run_json)
+            .with_context(|| format!("cannot read {}", run_json.display()))?;
+        let run: Run = serde_json::from_str(&text).with_context(|| {
+            format!("{} is not a testflow run (JSON report)", run_json.display())
+        })?;
+        if run.schema_version > SCHEMA_VERSION {
+            bail!(
+                "{} has schema version {}, newer than this testflow understands ({SCHEMA_VERSION}); upgrade testflow",
+                run_json.display(),
+                run.schema_version
+            );
+        }
+        return Ok(run);
+    }
+    if events.is_file() {
+        return Ok(fold_file(&events)?.run);
+    }
+    bail!("{}: no run.json or events.jsonl there", path.display())
+}
+
+/// A run being recorded.
+pub struct Recording {
+    pub run_id: String,
+    pub dir: PathBuf,
+    pub log: Arc<EventLog>,
+}
+
+impl Recording {
+    /// Write "run finished", fold the log into the run and store `run.json`.
+    pub fn finish(&self, completed: bool, reason: Option<&str>) -> Result<(Run, Vec<String>)> {
+        self.log.append(&Event::RunFinished {
+            time: Utc::now(),
+            completed,
+            reason: reason.map(str::to_owned),
+        })?;
+        let folded = fold_file(self.log.path())?;
+        let path = self.dir.join(RUN_FILE);
+        write_atomic(&path, &serde_json::to_vec(&folded.run)?)?;
+        Ok((folded.run, folded.warnings))
+    }
+}
+
+/// Write via a temporary file in the same directory and rename, so a reader (or a crash)
+/// never sees half a file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create directory {}", dir.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("out"),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// `20261126T065637.123Z-4f2a`: sortable by time, unique across processes.
+pub fn new_run_id() -> String {
+    let now = Utc::now();
+    let salt = (std::process::id() as u64 ^ now.timestamp_subsec_nanos() as u64) & 0xffff;
+    format!("{}-{salt:04x}", now.format("%Y%m%dT%H%M%S%.3fZ"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latest_is_the_newest_run_and_an_unfinished_run_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::at(dir.path().to_owned());
+        assert!(
+            store
+                .load("latest")
+                .unwrap_err()
+                .to_string()
+                .contains("no runs recorded yet")
+        );
+        let first = store.start_run(dir.path(), vec![Framework::Rust]).unwrap();
+        let (run, _) = first.finish(true, None).unwrap();
+        assert!(run.completed);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let second = store.start_run(dir.path(), vec![Framework::Rust]).unwrap();
+        // never finished: no run.json, folded from the log
+        let latest = store.load("latest").unwrap();
+        assert_eq!(latest.run_id, second.run_id);
+        assert!(!latest.completed);
+        assert_eq!(store.load(&first.run_id).unwrap().run_id, first.run_id);
+        assert!(
+            store
+                .load("nope")
+                .unwrap_err()
+                .to_string()
+                .contains("no run `nope`")
+        );
+    }
+}

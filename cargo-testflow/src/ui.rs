@@ -1,0 +1,267 @@
+//! What people see while a run goes: a progress bar with counts and ETA on a terminal,
+//! plain lines otherwise (CI logs), failures as they happen, and the closing summary.
+//! This is the one place that prints for people.
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::events::Event;
+use crate::model::{Failure, Outcome, Run, TestCase, TestMeta};
+use crate::runner::Listener;
+
+#[derive(Clone, Copy, Debug)]
+pub struct Style {
+    pub color: bool,
+    /// Progress bar (terminal) or one line per test (logs).
+    pub bar: bool,
+    /// Print nothing per test (`--format json` with `--quiet`).
+    pub quiet: bool,
+}
+
+impl Style {
+    /// From the terminal and `NO_COLOR`.
+    pub fn detect(quiet: bool) -> Style {
+        let tty = std::io::stderr().is_terminal();
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Style {
+            color: tty && !no_color,
+            bar: tty && !quiet,
+            quiet,
+        }
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+}
+
+pub struct Printer {
+    style: Style,
+    bar: Option<ProgressBar>,
+    out: Box<dyn Write + Send>,
+    failed: u64,
+    passed: u64,
+    skipped: u64,
+}
+
+impl Printer {
+    pub fn new(style: Style) -> Printer {
+        let bar = style.bar.then(|| {
+            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+            let template = if style.color {
+                "{spinner:.green} [{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} {msg} ETA {eta}"
+            } else {
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg} ETA {eta}"
+            };
+            bar.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()));
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        Printer {
+            style,
+            bar,
+            out: Box::new(std::io::stderr()),
+            failed: 0,
+            passed: 0,
+            skipped: 0,
+        }
+    }
+
+    fn line(&mut self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => {
+                let _ = writeln!(self.out, "{text}");
+            }
+        }
+    }
+
+    fn status(&self, outcome: Outcome, final_attempt: bool, flaky: bool) -> String {
+        let (label, code) = match outcome {
+            _ if !final_attempt => ("RETRY", "33"),
+            Outcome::Passed if flaky => ("FLAKY", "33"),
+            Outcome::Passed => ("PASS", "32"),
+            Outcome::Failed => ("FAIL", "31"),
+            Outcome::Error => ("ERROR", "31"),
+            Outcome::Skipped => ("SKIP", "33"),
+            Outcome::Xfailed => ("XFAIL", "33"),
+            Outcome::Xpassed => ("XPASS", "33"),
+            Outcome::Timeout => ("TIMEOUT", "31"),
+            Outcome::Crashed => ("CRASH", "31;1"),
+        };
+        self.style.paint(code, &format!("{label:>7}"))
+    }
+}
+
+impl Listener for Printer {
+    fn on_event(&mut self, event: &Event, final_attempt: bool) {
+        if self.style.quiet {
+            return;
+        }
+        match event {
+            Event::TestFinished {
+                test,
+                attempt,
+                outcome,
+                duration_ms,
+                failure,
+                ..
+            } => {
+                if final_attempt {
+                    match outcome {
+                        o if o.is_failure() => self.failed += 1,
+                        Outcome::Skipped => self.skipped += 1,
+                        _ => self.passed += 1,
+                    }
+                }
+                let flaky = *attempt > 1 && *outcome == Outcome::Passed;
+                let show = outcome.is_failure() || flaky || self.bar.is_none();
+                if show {
+                    let head = format!(
+                        "{} [{:>8.3}s] {}",
+                        self.status(*outcome, final_attempt, flaky),
+                        duration_ms / 1000.0,
+                        test.id
+                    );
+                    self.line(&head);
+                    if let Some(f) = failure.as_ref().filter(|_| outcome.is_failure()) {
+                        let detail = failure_lines(f, "          ");
+                        self.line(&detail);
+                    }
+                }
+                if let Some(bar) = &self.bar {
+                    if final_attempt {
+                        bar.inc(1);
+                    }
+                    let msg = format!(
+                        "{} passed, {} failed, {} skipped",
+                        self.passed, self.failed, self.skipped
+                    );
+                    bar.set_message(if self.failed > 0 && self.style.color {
+                        self.style.paint("31", &msg)
+                    } else {
+                        msg
+                    });
+                }
+            }
+            Event::RunError { kind, message, .. } => {
+                let head = self.style.paint("31;1", &format!("error ({kind}):"));
+                self.line(&format!("{head} {}", message.trim_end()));
+            }
+            _ => {}
+        }
+    }
+
+    fn add_planned(&mut self, tests: usize) {
+        if let Some(bar) = &self.bar {
+            bar.inc_length(tests as u64);
+        }
+    }
+}
+
+impl Drop for Printer {
+    fn drop(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Message, location and comparison of a failure, indented, a few lines at most.
+pub fn failure_lines(f: &Failure, indent: &str) -> String {
+    let mut lines = Vec::new();
+    let mut message: Vec<&str> = f.message.lines().take(6).collect();
+    if message.is_empty() {
+        message.push("(no message)");
+    }
+    lines.extend(message.iter().map(|l| format!("{indent}{l}")));
+    if let (Some(a), Some(e)) = (&f.actual, &f.expected) {
+        lines.push(format!("{indent}  actual: {}", first_line(a)));
+        lines.push(format!("{indent}expected: {}", first_line(e)));
+    }
+    if let Some(loc) = &f.location {
+        let col = loc.column.map(|c| format!(":{c}")).unwrap_or_default();
+        lines.push(format!("{indent}at {}:{}{col}", loc.file, loc.line));
+    }
+    lines.join("\n")
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
+}
+
+fn test_label(t: &TestMeta) -> &str {
+    &t.id
+}
+
+/// The closing summary: counts, then each failing test with its message.
+pub fn summary(run: &Run, style: Style) -> String {
+    let s = &run.summary;
+    let mut parts = vec![format!("{} passed", s.passed)];
+    for (n, label) in [
+        (s.failed, "failed"),
+        (s.error, "errors"),
+        (s.timeout, "timed out"),
+        (s.crashed, "crashed"),
+        (s.skipped, "skipped"),
+        (s.xfailed, "xfailed"),
+        (s.xpassed, "xpassed"),
+        (s.flaky, "flaky"),
+    ] {
+        if n > 0 {
+            parts.push(format!("{n} {label}"));
+        }
+    }
+    let mut out = String::new();
+    let failing: Vec<&TestCase> = run.failed_tests().collect();
+    if !failing.is_empty() {
+        out.push_str(&style.paint("1", &format!("\n{} failing:\n", failing.len())));
+        for t in &failing {
+            let msg = t
+                .failure
+                .as_ref()
+                .map(|f| first_line(&f.message))
+                .unwrap_or("");
+            let loc = t
+                .failure
+                .as_ref()
+                .and_then(|f| f.location.as_ref())
+                .map(|l| format!(" ({}:{})", l.file, l.line))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "  {} {}: {msg}{loc}\n",
+                style.paint("31", t.outcome.as_str()),
+                test_label(&t.meta())
+            ));
+        }
+    }
+    for e in &run.errors {
+        if e.kind == "build" || e.kind == "list" {
+            out.push_str(&format!(
+                "{} {}\n",
+                style.paint("31;1", &format!("{} error:", e.kind)),
+                first_line(&e.message)
+            ));
+        }
+    }
+    let verdict = if s.failures() > 0 {
+        style.paint("31;1", "FAILED")
+    } else if s.total == 0 {
+        style.paint("33;1", "NO TESTS")
+    } else {
+        style.paint("32;1", "PASSED")
+    };
+    out.push_str(&format!(
+        "{verdict} [{:.3}s] {} tests: {}\n",
+        s.duration_ms / 1000.0,
+        s.total,
+        parts.join(", ")
+    ));
+    out
+}
