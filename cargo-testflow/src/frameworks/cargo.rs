@@ -803,6 +803,9 @@ struct JsonStream<'a> {
     retry: Vec<String>,
     announce_count: bool,
     attempt: u32,
+    /// When set, events for other names are ignored (rustdoc's filter is a substring
+    /// match, so a retry of one doctest can also run its neighbours).
+    only: Option<&'a [String]>,
 }
 
 impl JsonStream<'_> {
@@ -826,6 +829,9 @@ impl JsonStream<'_> {
             return;
         }
         if ev.kind != "test" {
+            return;
+        }
+        if self.only.is_some_and(|only| !only.contains(&ev.name)) {
             return;
         }
         let Some(meta) = self.meta(&ev.name) else {
@@ -967,6 +973,7 @@ impl Unit for BinaryBatch {
             retry: vec![],
             announce_count: false,
             attempt: 1,
+            only: None,
         };
         let mut on_line = |line: &[u8], reg: &Registration| stream.line(line, reg);
         // The whole binary gets the run's limits; single tests get theirs through the stream.
@@ -1113,6 +1120,7 @@ impl Unit for Doctests {
             retry: vec![],
             announce_count: self.attempt == 1,
             attempt: self.attempt,
+            only: (self.attempt > 1).then_some(&self.filters[..]),
         };
         let mut on_line = |line: &[u8], reg: &Registration| stream.line(line, reg);
         let out = match ctx
