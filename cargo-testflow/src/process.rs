@@ -312,6 +312,14 @@ impl ProcessTable {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
+        // If testflow itself is killed (SIGKILL, OOM), its tests must not live on as orphans.
+        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
         let started = Instant::now();
         let mut child = cmd.spawn()?;
         self.spawned.fetch_add(1, Ordering::Relaxed);
