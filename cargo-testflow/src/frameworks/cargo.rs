@@ -14,7 +14,7 @@ use cargo_metadata::{Message, MetadataCommand};
 use regex::bytes::Regex;
 use serde::Deserialize;
 
-use super::cargo_failure::{ExitKind as FailureExit, parse_failure};
+use super::cargo_failure::parse_failure;
 use crate::model::{Captured, Category, Failure, Framework, Outcome, TestMeta};
 use crate::process::{CappedBuf, ExitKind, KillReason, ProcessOutput, Registration};
 use crate::runner::{Ctx, Unit};
@@ -717,11 +717,7 @@ fn classify_process(
         }
         return Some((Outcome::Passed, None));
     }
-    let exit = match out.exit {
-        ExitKind::Code(c) => FailureExit::Code(c),
-        ExitKind::Signal(s) => FailureExit::Signal(s),
-    };
-    let failure = parse_failure(path, &raw_stdout, &out.stderr.contiguous(), exit, None);
+    let failure = parse_failure(path, &raw_stdout, &out.stderr.contiguous(), out.exit, None);
     let outcome = if matches!(out.exit, ExitKind::Signal(_)) {
         Outcome::Crashed
     } else {
@@ -863,7 +859,7 @@ impl JsonStream<'_> {
                     &ev.name,
                     text.as_bytes(),
                     b"",
-                    FailureExit::Code(101),
+                    ExitKind::Code(101),
                     ev.message.as_deref(),
                 );
                 if !text.is_empty() {
