@@ -1,39 +1,167 @@
-//! PLACEHOLDER: replaced by the reports branch.
+//! Reports written from a finished [`Run`]: one renderer per format, one atomic writer.
+//!
+//! Reports read only the `Run`, never a framework's own output, so every format
+//! says the same thing about the same run.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::{Context, Result, bail};
+
 use crate::model::Run;
-use std::path::PathBuf;
+
+mod json;
+mod junit;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReportFormat {
     Json,
     Junit,
 }
+
 impl ReportFormat {
-    pub fn parse(s: &str) -> anyhow::Result<Self> {
-        match s {
-            "json" => Ok(Self::Json),
-            "junit" => Ok(Self::Junit),
-            _ => anyhow::bail!("bad format"),
+    pub const ALL: [ReportFormat; 2] = [ReportFormat::Json, ReportFormat::Junit];
+
+    pub fn parse(s: &str) -> Result<Self> {
+        let wanted = s.trim();
+        Self::ALL
+            .into_iter()
+            .find(|f| f.name().eq_ignore_ascii_case(wanted))
+            .with_context(|| {
+                format!(
+                    "unknown report format `{wanted}`; accepted formats: {}",
+                    Self::names()
+                )
+            })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ReportFormat::Json => "json",
+            ReportFormat::Junit => "junit",
         }
     }
+
+    fn names() -> String {
+        Self::ALL.map(|f| f.name()).join(", ")
+    }
 }
+
+/// A report to write: which format, where.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReportSpec {
     pub format: ReportFormat,
     pub path: PathBuf,
 }
+
 impl ReportSpec {
-    pub fn parse(s: &str) -> anyhow::Result<Self> {
-        let (f, p) = s
-            .split_once('=')
-            .ok_or_else(|| anyhow::anyhow!("want FORMAT=PATH"))?;
-        Ok(Self {
-            format: ReportFormat::parse(f)?,
-            path: p.into(),
+    /// Parses `FORMAT=PATH`, e.g. `junit=out/junit.xml`.
+    pub fn parse(s: &str) -> Result<Self> {
+        let Some((format, path)) = s.split_once('=') else {
+            bail!(
+                "invalid report `{s}`: expected FORMAT=PATH, e.g. junit=out/junit.xml (formats: {})",
+                ReportFormat::names()
+            );
+        };
+        let format =
+            ReportFormat::parse(format).with_context(|| format!("invalid report `{s}`"))?;
+        let path = path.trim();
+        if path.is_empty() {
+            bail!(
+                "invalid report `{s}`: the path after `=` is empty; expected e.g. {}=out/report.{}",
+                format.name(),
+                format.extension()
+            );
+        }
+        if path.ends_with('/') || path.ends_with(std::path::MAIN_SEPARATOR) {
+            bail!("invalid report `{s}`: `{path}` names a directory; give a file name");
+        }
+        Ok(ReportSpec {
+            format,
+            path: PathBuf::from(path),
         })
     }
 }
-pub fn render(run: &Run, _format: ReportFormat) -> anyhow::Result<Vec<u8>> {
-    Ok(serde_json::to_vec_pretty(run)?)
+
+impl ReportFormat {
+    fn extension(self) -> &'static str {
+        match self {
+            ReportFormat::Json => "json",
+            ReportFormat::Junit => "xml",
+        }
+    }
 }
-pub fn write(run: &Run, spec: &ReportSpec) -> anyhow::Result<()> {
-    crate::store::write_atomic(&spec.path, &render(run, spec.format)?)
+
+/// Render a report into bytes.
+pub fn render(run: &Run, format: ReportFormat) -> Result<Vec<u8>> {
+    match format {
+        ReportFormat::Json => json::render(run),
+        ReportFormat::Junit => junit::render(run),
+    }
 }
+
+/// Render and write atomically: readers (CI uploaders, a watching dashboard) see
+/// either the old file or the whole new one, never a half-written report.
+pub fn write(run: &Run, spec: &ReportSpec) -> Result<()> {
+    let bytes = render(run, spec.format).with_context(|| {
+        format!(
+            "cannot render {} report {}",
+            spec.format.name(),
+            spec.path.display()
+        )
+    })?;
+    write_atomic(&spec.path, &bytes)
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let file_name = path
+        .file_name()
+        .with_context(|| format!("cannot write report {}: not a file path", path.display()))?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    fs::create_dir_all(dir).with_context(|| {
+        format!(
+            "cannot create directory {} for report {}",
+            dir.display(),
+            path.display()
+        )
+    })?;
+
+    // Same directory as the target, so the rename never crosses file systems.
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let tmp = dir.join(format!(
+        ".{}.{}-{}.tmp",
+        file_name.to_string_lossy(),
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = (|| -> Result<()> {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .with_context(|| format!("cannot create temporary file {}", tmp.display()))?;
+        f.write_all(bytes)
+            .and_then(|()| f.sync_all())
+            .with_context(|| format!("cannot write temporary file {}", tmp.display()))?;
+        drop(f);
+        fs::rename(&tmp, path).with_context(|| {
+            format!(
+                "cannot move {} into place as {}",
+                tmp.display(),
+                path.display()
+            )
+        })
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.with_context(|| format!("cannot write report {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests;

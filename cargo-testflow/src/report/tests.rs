@@ -1,0 +1,737 @@
+use chrono::{DateTime, Utc};
+
+use super::*;
+use crate::model::{
+    Attempt, Captured, Category, Environment, Failure, Framework, Location, Outcome, Run,
+    SCHEMA_VERSION, Summary, TestCase, TestMeta,
+};
+
+const T0_MS: i64 = 1_714_564_800_000; // 2024-05-01T12:00:00Z
+
+fn at(offset_ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(T0_MS + offset_ms).unwrap()
+}
+
+fn meta(
+    framework: Framework,
+    id: &str,
+    suite: &[&str],
+    name: &str,
+    file: &str,
+    line: Option<u32>,
+) -> TestMeta {
+    TestMeta {
+        id: id.into(),
+        framework,
+        name: name.into(),
+        suite: suite.iter().map(|s| s.to_string()).collect(),
+        file: Some(file.into()),
+        line,
+        binary: None,
+    }
+}
+
+fn rust(binary: &str, file: &str, suite: &[&str], name: &str, line: u32) -> TestMeta {
+    let mut path = suite.join("::");
+    if !path.is_empty() {
+        path.push_str("::");
+    }
+    path.push_str(name);
+    TestMeta {
+        binary: Some(binary.into()),
+        ..meta(
+            Framework::Rust,
+            &format!("{binary}${path}"),
+            suite,
+            name,
+            file,
+            Some(line),
+        )
+    }
+}
+
+fn attempt(n: u32, outcome: Outcome, start: i64, ms: f64, failure: Option<Failure>) -> Attempt {
+    Attempt {
+        attempt: n,
+        outcome,
+        duration_ms: ms,
+        started_at: Some(at(start)),
+        failure,
+    }
+}
+
+fn once(m: TestMeta, outcome: Outcome, start: i64, ms: f64, failure: Option<Failure>) -> TestCase {
+    TestCase::from_attempts(m, vec![attempt(1, outcome, start, ms, failure)])
+}
+
+fn out(s: &str) -> Option<Captured> {
+    Some(Captured::from_bytes(s.as_bytes(), 1024))
+}
+
+const CONTROL_OUTPUT: &str = "\x1b[31mred\x1b[0m\tTAB \x00NUL \x07BEL \x0bVT \x08BS \u{fffe}\u{ffff}\u{85}\x7f|\r\nCRLF\n\x1b]0;title\x07after osc\nlone \x1b esc\n\x1b]8;;unterminated link, rest kept\n";
+
+/// One run that covers every outcome, retries and hostile text.
+fn sample_run() -> Run {
+    let integ = |suite: &[&str], name: &str, line| {
+        rust("mycrate::integ", "tests/integ.rs", suite, name, line)
+    };
+    let lib = |suite: &[&str], name: &str, line| rust("mycrate", "src/lib.rs", suite, name, line);
+    let py = |suite: &[&str], name: &str, file: &str, line| {
+        let mut id = file.to_owned();
+        for s in suite.iter().chain([&name]) {
+            id.push_str("::");
+            id.push_str(s);
+        }
+        meta(Framework::Pytest, &id, suite, name, file, Some(line))
+    };
+    let jest = |suite: &[&str], name: &str, file: &str, line| {
+        let full: Vec<&str> = suite.iter().copied().chain([name]).collect();
+        let id = format!("{file}#{}", full.join(" "));
+        meta(Framework::Jest, &id, suite, name, file, Some(line))
+    };
+
+    let tests = vec![
+        once(integ(&["tests"], "adds", 10), Outcome::Passed, 0, 12.3456, None),
+        once(
+            integ(&["tests"], "subtracts", 20),
+            Outcome::Failed,
+            15,
+            3.5,
+            Some(Failure {
+                category: Category::Assertion,
+                kind: Some("assert_eq".into()),
+                message: "assertion `left == right` failed".into(),
+                location: Some(Location {
+                    file: "tests/integ.rs".into(),
+                    line: 21,
+                    column: Some(5),
+                }),
+                expected: Some("3".into()),
+                actual: Some("4".into()),
+                details: Some(
+                    "stack backtrace:\n   0: integ::tests::subtracts\n\tat ./tests/integ.rs:21:5"
+                        .into(),
+                ),
+                stdout: out("computing 1 - 2\n"),
+                ..Failure::default()
+            }),
+        ),
+        once(
+            py(&["TestDb"], "test_connect", "tests/test_db.py", 7),
+            Outcome::Error,
+            20,
+            101.0,
+            Some(Failure {
+                category: Category::SetupError,
+                kind: Some("ConnectionRefusedError".into()),
+                message: "fixture 'db' failed: [Errno 111] Connection refused".into(),
+                details: Some("Traceback (most recent call last):\n  File \"conftest.py\", line 12, in db\n    return connect()\nConnectionRefusedError: [Errno 111] Connection refused".into()),
+                stderr: out("WARNING retrying connect\n"),
+                ..Failure::default()
+            }),
+        ),
+        once(
+            py(&[], "test_slow", "tests/test_db.py", 30),
+            Outcome::Skipped,
+            25,
+            0.0,
+            Some(Failure {
+                message: "needs network".into(),
+                ..Failure::default()
+            }),
+        ),
+        once(
+            lib(&["net"], "waits_forever", 40),
+            Outcome::Timeout,
+            30,
+            60_000.0,
+            Some(Failure {
+                category: Category::Timeout,
+                message: "exceeded the time limit of 60s".into(),
+                ..Failure::default()
+            }),
+        ),
+        once(
+            lib(&["ffi"], "derefs_null", 55),
+            Outcome::Crashed,
+            35,
+            8.25,
+            Some(Failure {
+                category: Category::Crash,
+                kind: Some("SIGSEGV".into()),
+                message: "process killed by signal 11 (SIGSEGV)".into(),
+                signal: Some(11),
+                stderr: out("about to deref\n"),
+                ..Failure::default()
+            }),
+        ),
+        TestCase::from_attempts(
+            jest(&["retry"], "eventually succeeds", "src/retry.test.ts", 12),
+            vec![
+                attempt(
+                    1,
+                    Outcome::Failed,
+                    40,
+                    50.0,
+                    Some(Failure {
+                        category: Category::Assertion,
+                        kind: Some("toBe".into()),
+                        message: "expect(received).toBe(expected)".into(),
+                        location: Some(Location {
+                            file: "src/retry.test.ts".into(),
+                            line: 14,
+                            column: Some(23),
+                        }),
+                        expected: Some("200".into()),
+                        actual: Some("503".into()),
+                        details: Some("    at Object.<anonymous> (src/retry.test.ts:14:23)".into()),
+                        stdout: out("GET /health -> 503\n"),
+                        ..Failure::default()
+                    }),
+                ),
+                attempt(2, Outcome::Passed, 95, 45.0, None),
+            ],
+        ),
+        TestCase::from_attempts(
+            py(&[], "test_rate_limit", "tests/test_api.py", 50),
+            vec![
+                attempt(
+                    1,
+                    Outcome::Error,
+                    100,
+                    5.0,
+                    Some(Failure {
+                        category: Category::SetupError,
+                        kind: Some("KeyError".into()),
+                        message: "KeyError: 'API_TOKEN'".into(),
+                        ..Failure::default()
+                    }),
+                ),
+                attempt(
+                    2,
+                    Outcome::Timeout,
+                    110,
+                    30_000.0,
+                    Some(Failure {
+                        category: Category::Timeout,
+                        message: "Timeout (>30.0s) from pytest-timeout".into(),
+                        ..Failure::default()
+                    }),
+                ),
+                attempt(
+                    3,
+                    Outcome::Failed,
+                    30_200,
+                    7.0,
+                    Some(Failure {
+                        category: Category::Assertion,
+                        kind: Some("AssertionError".into()),
+                        message: "assert 429 == 200".into(),
+                        location: Some(Location {
+                            file: "tests/test_api.py".into(),
+                            line: 53,
+                            column: None,
+                        }),
+                        expected: Some("200".into()),
+                        actual: Some("429".into()),
+                        stdout: out("attempt 3\n"),
+                        ..Failure::default()
+                    }),
+                ),
+            ],
+        ),
+        once(
+            jest(&["render"], "<img src=x onerror=alert(1)>", "src/xss.test.js", 3),
+            Outcome::Passed,
+            120,
+            1.0,
+            None,
+        ),
+        once(
+            py(&[], "test_x[π - ü]", "tests/test_params.py", 5),
+            Outcome::Passed,
+            125,
+            0.4,
+            None,
+        ),
+        once(
+            py(&[], "test_known_bug", "tests/test_params.py", 9),
+            Outcome::Xfailed,
+            126,
+            0.7,
+            Some(Failure {
+                category: Category::Assertion,
+                kind: Some("AssertionError".into()),
+                message: "reason: issue #12".into(),
+                ..Failure::default()
+            }),
+        ),
+        once(
+            py(&[], "test_fixed_bug", "tests/test_params.py", 14),
+            Outcome::Xpassed,
+            127,
+            0.6,
+            None,
+        ),
+        once(
+            integ(&[], "reads_binary", 80),
+            Outcome::Failed,
+            130,
+            2.0,
+            Some(Failure {
+                kind: Some("panic".into()),
+                message: "called `Result::unwrap()` on an `Err` value: InvalidData".into(),
+                stdout: Some(Captured::from_bytes(b"bytes: \xff\xfe end\n", 1024)),
+                ..Failure::default()
+            }),
+        ),
+        once(
+            integ(&[], "prints_controls", 90),
+            Outcome::Failed,
+            135,
+            2.0,
+            Some(Failure {
+                kind: Some("panic".into()),
+                message: "boom \x1b[1mbold\x1b[0m\x00 \"quoted\" & <tag>".into(),
+                stdout: out(CONTROL_OUTPUT),
+                stderr: out("err\x1b[33m yellow\x1b[0m\n"),
+                ..Failure::default()
+            }),
+        ),
+    ];
+    Run {
+        schema_version: SCHEMA_VERSION,
+        run_id: "20240501-120000-a1b2".into(),
+        testflow_version: "0.1.0".into(),
+        started_at: at(0),
+        finished_at: Some(at(31_000)),
+        completed: true,
+        project_root: Some("/work/repo".into()),
+        environment: Environment {
+            git_commit: Some("0123456789abcdef0123456789abcdef01234567".into()),
+            git_branch: Some("main".into()),
+            ci: Some("github".into()),
+            hostname: Some("runner-1".into()),
+            os: "linux".into(),
+            arch: "x86_64".into(),
+        },
+        frameworks: vec![Framework::Rust, Framework::Pytest, Framework::Jest],
+        summary: Summary::of(&tests, 31_000.0),
+        tests,
+        errors: vec![],
+    }
+}
+
+fn render_str(run: &Run, format: ReportFormat) -> String {
+    String::from_utf8(render(run, format).unwrap()).unwrap()
+}
+
+#[test]
+fn json_snapshot() {
+    insta::assert_snapshot!(render_str(&sample_run(), ReportFormat::Json));
+}
+
+#[test]
+fn json_reads_back_as_the_same_run() {
+    let run = sample_run();
+    let bytes = render(&run, ReportFormat::Json).unwrap();
+    assert!(bytes.ends_with(b"}\n"));
+    let back: Run = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(back, run);
+    // Non-UTF-8 output keeps its exact bytes.
+    let binary = back
+        .tests
+        .iter()
+        .find(|t| t.name == "reads_binary")
+        .unwrap();
+    let stdout = binary.failure.as_ref().unwrap().stdout.as_ref().unwrap();
+    assert_eq!(stdout.bytes(), b"bytes: \xff\xfe end\n");
+}
+
+#[test]
+fn junit_snapshot() {
+    insta::assert_snapshot!(render_str(&sample_run(), ReportFormat::Junit));
+}
+
+/// A parsed XML element: enough of a tree to check the report.
+#[derive(Debug, Default)]
+struct Node {
+    name: String,
+    attrs: Vec<(String, String)>,
+    children: Vec<Node>,
+    text: String,
+}
+
+impl Node {
+    fn attr(&self, key: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn children<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a Node> {
+        let name = name.to_owned();
+        self.children.iter().filter(move |c| c.name == name)
+    }
+
+    fn child(&self, name: &str) -> &Node {
+        self.children(name)
+            .next()
+            .unwrap_or_else(|| panic!("<{}> has no <{name}>", self.name))
+    }
+
+    fn descendants(&self) -> Vec<&Node> {
+        let mut all = vec![self];
+        for c in &self.children {
+            all.extend(c.descendants());
+        }
+        all
+    }
+}
+
+/// Parses with quick-xml, failing on anything not well-formed (mismatched tags,
+/// undefined entities, several roots).
+fn parse_xml(text: &str) -> Node {
+    use quick_xml::Reader;
+    use quick_xml::events::{BytesStart, Event};
+
+    fn element(e: &BytesStart<'_>) -> Node {
+        Node {
+            name: String::from_utf8(e.name().as_ref().to_vec()).unwrap(),
+            attrs: e
+                .attributes()
+                .map(|a| {
+                    let a = a.expect("well-formed attribute");
+                    (
+                        String::from_utf8(a.key.as_ref().to_vec()).unwrap(),
+                        a.unescape_value().expect("known entities").into_owned(),
+                    )
+                })
+                .collect(),
+            ..Node::default()
+        }
+    }
+
+    let mut reader = Reader::from_str(text);
+    let mut stack: Vec<Node> = vec![Node::default()];
+    loop {
+        match reader.read_event().expect("well-formed XML") {
+            Event::Start(e) => stack.push(element(&e)),
+            Event::Empty(e) => stack.last_mut().unwrap().children.push(element(&e)),
+            Event::End(_) => {
+                let done = stack.pop().unwrap();
+                stack.last_mut().unwrap().children.push(done);
+            }
+            Event::Text(e) => stack
+                .last_mut()
+                .unwrap()
+                .text
+                .push_str(&e.decode().unwrap()),
+            Event::GeneralRef(r) => {
+                let resolved = match r.resolve_char_ref().expect("valid char ref") {
+                    Some(c) => c.to_string(),
+                    None => {
+                        let name = r.decode().unwrap();
+                        quick_xml::escape::resolve_predefined_entity(&name)
+                            .unwrap_or_else(|| panic!("undefined entity &{name};"))
+                            .to_owned()
+                    }
+                };
+                stack.last_mut().unwrap().text.push_str(&resolved);
+            }
+            Event::Eof => break,
+            Event::Decl(_) | Event::Comment(_) | Event::CData(_) | Event::PI(_) => {}
+            Event::DocType(_) => panic!("no DTD expected"),
+        }
+    }
+    let mut doc = stack.pop().unwrap();
+    assert!(stack.is_empty(), "unclosed elements");
+    assert_eq!(doc.children.len(), 1, "exactly one root element");
+    doc.children.pop().unwrap()
+}
+
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+#[test]
+fn junit_is_well_formed_and_says_what_the_run_says() {
+    let run = sample_run();
+    let text = render_str(&run, ReportFormat::Junit);
+    assert!(text.chars().all(is_xml_char), "only XML 1.0 characters");
+    let root = parse_xml(&text);
+
+    assert_eq!(root.name, "testsuites");
+    assert_eq!(root.attr("name"), Some("testflow"));
+    assert_eq!(root.attr("tests"), Some("14"));
+    // failed 4 + timeout 1 + crashed 1; error 1; skipped 1 + xfailed 1.
+    let s = &run.summary;
+    assert_eq!((s.failed, s.timeout, s.crashed, s.error), (4, 1, 1, 1));
+    assert_eq!((s.skipped, s.xfailed, s.xpassed, s.flaky), (1, 1, 1, 1));
+    assert_eq!(root.attr("failures"), Some("6"));
+    assert_eq!(root.attr("errors"), Some("1"));
+    assert_eq!(root.attr("skipped"), Some("2"));
+    assert_eq!(root.attr("time"), Some("31.000"));
+    assert_eq!(
+        root.attr("timestamp"),
+        Some("2024-05-01T12:00:00.000+00:00")
+    );
+
+    let suites: Vec<(&str, &str)> = root
+        .children("testsuite")
+        .map(|s| (s.attr("name").unwrap(), s.attr("tests").unwrap()))
+        .collect();
+    assert_eq!(
+        suites,
+        [
+            ("mycrate::integ", "4"),
+            ("tests/test_db.py", "2"),
+            ("mycrate", "2"),
+            ("src/retry.test.ts", "1"),
+            ("tests/test_api.py", "1"),
+            ("src/xss.test.js", "1"),
+            ("tests/test_params.py", "3"),
+        ]
+    );
+    let cases: Vec<&Node> = root
+        .children("testsuite")
+        .flat_map(|s| s.children("testcase"))
+        .collect();
+    assert_eq!(cases.len(), run.tests.len());
+    for c in &cases {
+        assert!(c.attr("classname").is_some() && c.attr("file").is_some());
+        assert!(c.attr("line").is_some() && c.attr("time").is_some());
+    }
+    let case = |name: &str| {
+        *cases
+            .iter()
+            .find(|c| c.attr("name") == Some(name))
+            .unwrap_or_else(|| panic!("no testcase {name}"))
+    };
+
+    let sub = case("tests::subtracts");
+    assert_eq!(sub.attr("classname"), Some("mycrate::integ"));
+    assert_eq!(sub.attr("file"), Some("tests/integ.rs"));
+    assert_eq!(sub.attr("line"), Some("20"));
+    assert_eq!(sub.attr("time"), Some("0.004"));
+    let failure = sub.child("failure");
+    assert_eq!(failure.attr("type"), Some("assert_eq"));
+    assert!(
+        failure
+            .text
+            .contains("at tests/integ.rs:21:5\nexpected: 3\n  actual: 4")
+    );
+    assert!(
+        failure.text.contains("\n\tat ./tests/integ.rs:21:5"),
+        "tabs kept"
+    );
+    assert_eq!(sub.child("system-out").text, "computing 1 - 2\n");
+
+    let db = case("test_connect");
+    assert_eq!(db.attr("classname"), Some("tests.test_db.TestDb"));
+    assert_eq!(
+        db.child("error").attr("type"),
+        Some("ConnectionRefusedError")
+    );
+    assert_eq!(db.child("system-err").text, "WARNING retrying connect\n");
+
+    let skipped = case("test_slow").child("skipped");
+    assert_eq!(skipped.attr("message"), Some("needs network"));
+    assert_eq!(
+        case("test_known_bug").child("skipped").attr("type"),
+        Some("xfailed")
+    );
+    assert!(
+        case("test_fixed_bug").children.is_empty(),
+        "xpassed is a pass"
+    );
+
+    assert_eq!(
+        case("net::waits_forever").child("failure").attr("type"),
+        Some("timeout")
+    );
+    let crash = case("ffi::derefs_null").child("failure");
+    assert_eq!(crash.attr("type"), Some("SIGSEGV"));
+    assert!(crash.text.contains("signal: 11"));
+
+    let flaky = case("retry eventually succeeds");
+    assert_eq!(flaky.attr("classname"), Some("src.retry.test"));
+    assert!(flaky.children("failure").next().is_none());
+    let flaky_failures: Vec<&Node> = flaky.children("flakyFailure").collect();
+    assert_eq!(flaky_failures.len(), 1);
+    assert_eq!(flaky_failures[0].attr("time"), Some("0.050"));
+    assert_eq!(
+        flaky_failures[0].child("system-out").text,
+        "GET /health -> 503\n"
+    );
+    assert!(
+        flaky_failures[0]
+            .child("stackTrace")
+            .text
+            .contains("Object.<anonymous>")
+    );
+
+    let always = case("test_rate_limit");
+    let names: Vec<&str> = always.children.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["failure", "rerunError", "rerunFailure", "system-out"]
+    );
+    assert_eq!(
+        always.child("failure").attr("message"),
+        Some("assert 429 == 200")
+    );
+    assert_eq!(always.child("rerunError").attr("type"), Some("KeyError"));
+    assert_eq!(always.child("rerunFailure").attr("type"), Some("timeout"));
+    assert_eq!(always.child("rerunFailure").attr("time"), Some("30.000"));
+
+    // Hostile names come back exactly.
+    assert_eq!(
+        case("render <img src=x onerror=alert(1)>").attr("classname"),
+        Some("src.xss.test")
+    );
+    assert_eq!(
+        case("test_x[π - ü]").attr("classname"),
+        Some("tests.test_params")
+    );
+
+    let binary = case("reads_binary").child("system-out");
+    assert_eq!(binary.text, "bytes: \u{fffd}\u{fffd} end\n");
+
+    let controls = case("prints_controls");
+    assert_eq!(
+        controls.child("failure").attr("message"),
+        Some("boom bold \"quoted\" & <tag>")
+    );
+    assert_eq!(
+        controls.child("system-out").text,
+        "red\tTAB NUL BEL VT BS |\nCRLF\nafter osc\nlone  esc\n8;;unterminated link, rest kept\n"
+    );
+    assert_eq!(controls.child("system-err").text, "err yellow\n");
+
+    // No text anywhere carries an escape character.
+    for n in root.descendants() {
+        assert!(!n.text.contains('\x1b'));
+        assert!(n.attrs.iter().all(|(_, v)| !v.contains('\x1b')));
+    }
+}
+
+#[test]
+fn junit_of_an_empty_run_is_valid() {
+    let mut run = sample_run();
+    run.tests.clear();
+    run.summary = Summary::of(&run.tests, 0.0);
+    let root = parse_xml(&render_str(&run, ReportFormat::Junit));
+    assert_eq!(root.attr("tests"), Some("0"));
+    assert!(root.children.is_empty());
+}
+
+#[test]
+fn tests_without_file_or_binary_still_get_a_suite_and_classname() {
+    let mut run = sample_run();
+    for t in &mut run.tests {
+        t.file = None;
+        t.line = None;
+        t.binary = None;
+    }
+    let root = parse_xml(&render_str(&run, ReportFormat::Junit));
+    let suites: Vec<&str> = root
+        .children("testsuite")
+        .map(|s| s.attr("name").unwrap())
+        .collect();
+    assert_eq!(suites, ["rust", "pytest", "jest"]);
+    let db = root
+        .descendants()
+        .into_iter()
+        .find(|n| n.attr("name") == Some("test_connect"))
+        .unwrap();
+    assert_eq!(db.attr("classname"), Some("TestDb"));
+    assert_eq!(db.attr("file"), None);
+}
+
+#[test]
+fn report_spec_parses_format_and_path() {
+    assert_eq!(
+        ReportSpec::parse("junit=out/a.xml").unwrap(),
+        ReportSpec {
+            format: ReportFormat::Junit,
+            path: "out/a.xml".into()
+        }
+    );
+    // Only the first `=` separates; paths may contain more.
+    assert_eq!(
+        ReportSpec::parse("JSON=out/run=1.json").unwrap(),
+        ReportSpec {
+            format: ReportFormat::Json,
+            path: "out/run=1.json".into()
+        }
+    );
+    for f in ReportFormat::ALL {
+        assert_eq!(ReportFormat::parse(f.name()).unwrap(), f);
+    }
+}
+
+#[test]
+fn report_spec_errors_say_what_is_accepted() {
+    let err = |s: &str| format!("{:#}", ReportSpec::parse(s).unwrap_err());
+    let e = err("junit");
+    assert!(
+        e.contains("invalid report `junit`") && e.contains("FORMAT=PATH"),
+        "{e}"
+    );
+    assert!(e.contains("json, junit"), "{e}");
+    let e = err("yaml=out/a.yml");
+    assert!(e.contains("unknown report format `yaml`"), "{e}");
+    assert!(e.contains("accepted formats: json, junit"), "{e}");
+    let e = err("=out/a.xml");
+    assert!(e.contains("unknown report format ``"), "{e}");
+    let e = err("junit=");
+    assert!(
+        e.contains("path after `=` is empty") && e.contains("junit=out/report.xml"),
+        "{e}"
+    );
+    let e = err("junit=out/");
+    assert!(e.contains("names a directory"), "{e}");
+}
+
+#[test]
+fn write_creates_directories_and_replaces_the_file_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a/b/junit.xml");
+    let spec = ReportSpec {
+        format: ReportFormat::Junit,
+        path: path.clone(),
+    };
+    let mut run = sample_run();
+    write(&run, &spec).unwrap();
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        render(&run, ReportFormat::Junit).unwrap()
+    );
+    run.tests.truncate(1);
+    run.summary = Summary::of(&run.tests, 1.0);
+    write(&run, &spec).unwrap();
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        render(&run, ReportFormat::Junit).unwrap()
+    );
+    let left: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["junit.xml"], "no temporary files left behind");
+}
+
+#[test]
+fn write_errors_name_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("file");
+    std::fs::write(&blocker, "not a directory").unwrap();
+    let spec = ReportSpec {
+        format: ReportFormat::Json,
+        path: blocker.join("run.json"),
+    };
+    let e = format!("{:#}", write(&sample_run(), &spec).unwrap_err());
+    assert!(e.contains(&spec.path.display().to_string()), "{e}");
+}
