@@ -84,7 +84,7 @@ impl Outcome {
 }
 
 /// Why a test failed, the same vocabulary for every framework.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
     /// Missing module or crate, unresolved import.
@@ -92,6 +92,7 @@ pub enum Category {
     /// assert / expect / assert_eq and friends.
     Assertion,
     /// Exceptions and panics that are not assertions, `Err` returned from a test.
+    #[default]
     RuntimeError,
     Timeout,
     /// Fixture, beforeAll/beforeEach, setup or teardown failure.
@@ -264,11 +265,6 @@ fn default_category() -> Category {
     Category::RuntimeError
 }
 
-impl Default for Category {
-    fn default() -> Self {
-        Category::RuntimeError
-    }
-}
 
 /// What identifies a test and where it lives: everything about a test except its result.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -323,7 +319,8 @@ pub struct TestCase {
     /// Failed at least once, then passed on a retry within this run.
     #[serde(default)]
     pub flaky: bool,
-    /// Every attempt in order; the last one decides `outcome`.
+    /// Every attempt in order; the last one decides `outcome`. The last attempt's
+    /// failure is not repeated here: it is `failure`.
     pub attempts: Vec<Attempt>,
     /// Failure of the last attempt (absent when it passed or was skipped without reason).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -343,20 +340,18 @@ impl TestCase {
         }
     }
 
-    /// A test case from its metadata and its attempts (at least one).
-    pub fn from_attempts(meta: TestMeta, attempts: Vec<Attempt>) -> TestCase {
-        let last = attempts
-            .last()
-            .expect("a test case has at least one attempt");
-        let passed_finally = matches!(last.outcome, Outcome::Passed);
-        let failed_before = attempts[..attempts.len() - 1]
-            .iter()
-            .any(|a| a.outcome.is_failure());
+    /// A test case from its metadata and its attempts (at least one). The last
+    /// attempt's failure moves to `TestCase::failure` (stored once, not twice).
+    pub fn from_attempts(meta: TestMeta, mut attempts: Vec<Attempt>) -> TestCase {
+        let last = attempts.last_mut().expect("a test case has at least one attempt");
+        let failure = last.failure.take();
+        let (outcome, duration_ms) = (last.outcome, last.duration_ms);
+        let failed_before = attempts[..attempts.len() - 1].iter().any(|a| a.outcome.is_failure());
         TestCase {
-            outcome: last.outcome,
-            duration_ms: last.duration_ms,
-            failure: last.failure.clone(),
-            flaky: passed_finally && failed_before,
+            outcome,
+            duration_ms,
+            failure,
+            flaky: outcome == Outcome::Passed && failed_before,
             id: meta.id,
             framework: meta.framework,
             name: meta.name,
