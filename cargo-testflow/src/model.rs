@@ -265,7 +265,6 @@ fn default_category() -> Category {
     Category::RuntimeError
 }
 
-
 /// What identifies a test and where it lives: everything about a test except its result.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct TestMeta {
@@ -343,10 +342,14 @@ impl TestCase {
     /// A test case from its metadata and its attempts (at least one). The last
     /// attempt's failure moves to `TestCase::failure` (stored once, not twice).
     pub fn from_attempts(meta: TestMeta, mut attempts: Vec<Attempt>) -> TestCase {
-        let last = attempts.last_mut().expect("a test case has at least one attempt");
+        let last = attempts
+            .last_mut()
+            .expect("a test case has at least one attempt");
         let failure = last.failure.take();
         let (outcome, duration_ms) = (last.outcome, last.duration_ms);
-        let failed_before = attempts[..attempts.len() - 1].iter().any(|a| a.outcome.is_failure());
+        let failed_before = attempts[..attempts.len() - 1]
+            .iter()
+            .any(|a| a.outcome.is_failure());
         TestCase {
             outcome,
             duration_ms,

@@ -15,7 +15,7 @@ use regex::bytes::Regex;
 use serde::Deserialize;
 
 use super::cargo_failure::parse_failure;
-use crate::model::{Captured, Category, Failure, Framework, Outcome, TestMeta};
+use crate::model::{Captured, Category, Failure, Framework, Location, Outcome, TestMeta};
 use crate::process::{CappedBuf, ExitKind, KillReason, ProcessOutput, Registration};
 use crate::runner::{Ctx, Unit};
 
@@ -862,6 +862,17 @@ impl JsonStream<'_> {
                     ExitKind::Code(101),
                     ev.message.as_deref(),
                 );
+                // rustdoc compiles doctests into temporary files: point at the doc comment instead.
+                if f.location
+                    .as_ref()
+                    .is_some_and(|l| l.file.contains("rustdoctest"))
+                {
+                    f.location = meta.file.clone().map(|file| Location {
+                        file,
+                        line: meta.line.unwrap_or(1),
+                        column: None,
+                    });
+                }
                 if !text.is_empty() {
                     f.stdout = Some(Captured::from_bytes(
                         text.as_bytes(),
