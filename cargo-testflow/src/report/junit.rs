@@ -56,6 +56,27 @@ pub(super) fn render(run: &Run) -> Result<Vec<u8>> {
         report.add_test_suite(suite);
     }
 
+    // A build failure or a crashed run must not look green on a dashboard that only
+    // counts testcases: each such run error becomes an errored testcase.
+    let run_errors: Vec<_> = run
+        .errors
+        .iter()
+        .filter(|e| matches!(e.kind.as_str(), "build" | "list" | "incomplete"))
+        .collect();
+    if !run_errors.is_empty() {
+        let mut suite = TestSuite::new(xml("testflow"));
+        suite.add_test_cases(run_errors.into_iter().map(|e| {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+            status.set_type(xml(&e.kind));
+            status.set_message(xml(e.message.lines().next().unwrap_or_default()));
+            status.set_description(xml(&e.message));
+            let mut tc = quick_junit::TestCase::new(xml(format!("{} error", e.kind)), status);
+            tc.set_classname(xml("testflow"));
+            tc
+        }));
+        report.add_test_suite(suite);
+    }
+
     let mut out = Vec::new();
     report
         .serialize(&mut out)

@@ -628,6 +628,29 @@ fn junit_of_an_empty_run_is_valid() {
 }
 
 #[test]
+fn a_build_failure_is_an_errored_testcase_not_an_empty_green_report() {
+    let mut run = sample_run();
+    run.tests.clear();
+    run.summary = Summary::of(&run.tests, 0.0);
+    run.errors.push(crate::model::RunError {
+        kind: "build".into(),
+        message: "error[E0308]: mismatched types\n --> src/lib.rs:3:5".into(),
+    });
+    let root = parse_xml(&render_str(&run, ReportFormat::Junit));
+    assert_eq!(root.attr("errors"), Some("1"));
+    let suite = root.child("testsuite");
+    assert_eq!(suite.attr("name"), Some("testflow"));
+    let case = suite.child("testcase");
+    assert_eq!(case.attr("name"), Some("build error"));
+    let error = case.child("error");
+    assert_eq!(error.attr("type"), Some("build"));
+    assert_eq!(
+        error.attr("message"),
+        Some("error[E0308]: mismatched types")
+    );
+}
+
+#[test]
 fn tests_without_file_or_binary_still_get_a_suite_and_classname() {
     let mut run = sample_run();
     for t in &mut run.tests {
