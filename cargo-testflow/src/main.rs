@@ -91,9 +91,38 @@ struct SelectionArgs {
     /// Build in release mode.
     #[arg(long)]
     release: bool,
+    /// Test only the library's unit tests (no doctests unless --doc).
+    #[arg(long)]
+    lib: bool,
+    /// Test only binaries' unit tests.
+    #[arg(long)]
+    bins: bool,
+    /// Test only integration tests (`tests/*.rs`).
+    #[arg(long)]
+    tests: bool,
+    /// Test only the named integration test (repeatable).
+    #[arg(long = "test", value_name = "NAME")]
+    test_targets: Vec<String>,
 }
 
 impl SelectionArgs {
+    fn targets(&self) -> Vec<String> {
+        let mut t = Vec::new();
+        for (on, flag) in [
+            (self.lib, "--lib"),
+            (self.bins, "--bins"),
+            (self.tests, "--tests"),
+        ] {
+            if on {
+                t.push(flag.to_owned());
+            }
+        }
+        for name in &self.test_targets {
+            t.extend(["--test".to_owned(), name.clone()]);
+        }
+        t
+    }
+
     fn selection(&self) -> Selection {
         Selection {
             manifest_path: self.manifest_path.clone(),
@@ -104,6 +133,7 @@ impl SelectionArgs {
             all_features: self.all_features,
             no_default_features: self.no_default_features,
             release: self.release,
+            targets: self.targets(),
         }
     }
 }

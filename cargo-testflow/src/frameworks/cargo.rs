@@ -59,6 +59,8 @@ pub struct Selection {
     pub all_features: bool,
     pub no_default_features: bool,
     pub release: bool,
+    /// Target selection (`--lib`, `--bins`, `--tests`, `--test NAME`); empty: cargo's default.
+    pub targets: Vec<String>,
 }
 
 impl Selection {
@@ -88,6 +90,13 @@ impl Selection {
         if self.release {
             a.push("--release".into());
         }
+        a
+    }
+
+    /// Arguments for building test binaries: the selection plus target selection.
+    pub fn build_args(&self) -> Vec<String> {
+        let mut a = self.cargo_args();
+        a.extend(self.targets.iter().cloned());
         a
     }
 }
@@ -219,7 +228,7 @@ pub fn build(
         "--no-run",
         "--message-format=json-render-diagnostics",
     ])
-    .args(sel.cargo_args())
+    .args(sel.build_args())
     .current_dir(&ws.root)
     .stdin(Stdio::null())
     .stdout(Stdio::piped())
@@ -516,6 +525,9 @@ fn set_cargo_env(c: &mut Command, bin: &TestBinary) {
 /// Turn the listed tests into units. Ignored tests not asked for are recorded as skipped
 /// here and now.
 pub fn plan(ctx: &Ctx, tests: Vec<RustTest>, options: &CargoOptions) -> Vec<Box<dyn Unit>> {
+    if options.doc == DocMode::Only {
+        return vec![];
+    }
     let isolation = options.isolation.unwrap_or(Isolation::Process);
     let mut by_binary: Vec<(Arc<TestBinary>, Vec<Arc<RustTest>>, bool)> = Vec::new();
     for t in tests {
@@ -577,7 +589,9 @@ pub fn doctest_units(
     binaries: &[Arc<TestBinary>],
     options: &CargoOptions,
 ) -> Vec<Box<dyn Unit>> {
-    if options.doc == DocMode::Skip || options.ignored == IgnoredMode::Only {
+    // Like `cargo test --lib`: choosing targets leaves doctests out unless --doc asks.
+    let targets_chosen = !options.selection.targets.is_empty() && options.doc != DocMode::Only;
+    if options.doc == DocMode::Skip || options.ignored == IgnoredMode::Only || targets_chosen {
         return vec![];
     }
     let mut pkgs: Vec<Arc<Package>> = Vec::new();
