@@ -125,7 +125,11 @@ impl SelectionArgs {
 
     fn selection(&self) -> Selection {
         Selection {
-            manifest_path: self.manifest_path.clone(),
+            // Absolute, because cargo is also run from the workspace root (doctests).
+            manifest_path: self
+                .manifest_path
+                .as_ref()
+                .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())),
             packages: self.packages.clone(),
             workspace: self.workspace,
             exclude: self.exclude.clone(),
@@ -255,7 +259,11 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "error: {e:#}");
-            exit_code::INTERNAL
+            if e.is::<cargo_fw::MetadataFailed>() {
+                exit_code::BUILD_FAILED
+            } else {
+                exit_code::INTERNAL
+            }
         }
     };
     ExitCode::from(code as u8)

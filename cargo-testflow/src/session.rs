@@ -55,9 +55,21 @@ pub fn run_cargo(
     listener: Box<dyn Listener>,
     build_echo: &mut (dyn Write + Send),
 ) -> Result<RunResult> {
-    let ws = Arc::new(Workspace::load(&req.cargo.selection)?);
+    let started = chrono::Utc::now();
+    // Reading the workspace and building are independent: do both at once.
+    let selection = &req.cargo.selection;
+    let (ws, built) = std::thread::scope(|s| {
+        let meta = s.spawn(|| Workspace::load(selection));
+        let built = cargo::compile(selection, build_echo);
+        (
+            meta.join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("reading cargo metadata panicked"))),
+            built,
+        )
+    });
+    let ws = Arc::new(ws?);
     let store = Store::for_project(&ws.root);
-    let rec = store.start_run(&ws.root, vec![Framework::Rust])?;
+    let rec = store.start_run(&ws.root, vec![Framework::Rust], started)?;
     let ctx = Ctx::new(
         req.options,
         rec.run_id.clone(),
@@ -70,7 +82,7 @@ pub fn run_cargo(
     }
 
     let mut exit_override = None;
-    let stopped = match cargo::build(&ws, &req.cargo.selection, build_echo) {
+    let stopped = match built {
         Err(e) => {
             match e.downcast::<BuildFailed>() {
                 Ok(b) => ctx.run_error("build", b.diagnostics),
@@ -84,7 +96,8 @@ pub fn run_cargo(
             ctx.processes.shutdown();
             interrupted().then_some(Stopped::Interrupted)
         }
-        Ok(binaries) => {
+        Ok(built) => {
+            let binaries = built.binaries(&ws);
             let binaries: Vec<Arc<cargo::TestBinary>> =
                 binaries.into_iter().map(Arc::new).collect();
             let (tests, list_errors) = list_all(&ws, &binaries, ctx.options.jobs);

@@ -106,15 +106,20 @@ impl Store {
         load_run(&self.resolve(what)?)
     }
 
-    /// Start recording a new run.
-    pub fn start_run(&self, project_root: &Path, frameworks: Vec<Framework>) -> Result<Recording> {
+    /// Start recording a new run that began at `started`.
+    pub fn start_run(
+        &self,
+        project_root: &Path,
+        frameworks: Vec<Framework>,
+        started: chrono::DateTime<Utc>,
+    ) -> Result<Recording> {
         let run_id = new_run_id();
         let dir = self.runs_dir().join(&run_id);
         let log = EventLog::create(&dir.join(EVENTS_FILE))?;
         log.append(&Event::RunStarted {
             schema_version: SCHEMA_VERSION,
             run_id: run_id.clone(),
-            time: Utc::now(),
+            time: started,
             testflow_version: env!("CARGO_PKG_VERSION").into(),
             project_root: Some(project_root.display().to_string()),
             environment: environment::detect(project_root),
@@ -219,11 +224,15 @@ mod tests {
                 .to_string()
                 .contains("no runs recorded yet")
         );
-        let first = store.start_run(dir.path(), vec![Framework::Rust]).unwrap();
+        let first = store
+            .start_run(dir.path(), vec![Framework::Rust], Utc::now())
+            .unwrap();
         let (run, _) = first.finish(true, None).unwrap();
         assert!(run.completed);
         std::thread::sleep(std::time::Duration::from_millis(5));
-        let second = store.start_run(dir.path(), vec![Framework::Rust]).unwrap();
+        let second = store
+            .start_run(dir.path(), vec![Framework::Rust], Utc::now())
+            .unwrap();
         // never finished: no run.json, folded from the log
         let latest = store.load("latest").unwrap();
         assert_eq!(latest.run_id, second.run_id);

@@ -141,11 +141,12 @@ impl Workspace {
         if let Some(m) = &selection.manifest_path {
             cmd.manifest_path(m);
         }
-        let meta = cmd.exec().map_err(|e| match e {
-            cargo_metadata::Error::CargoMetadata { stderr } => {
-                anyhow::anyhow!("cargo metadata failed: {}", stderr.trim())
-            }
-            other => anyhow::anyhow!("cargo metadata failed: {other}"),
+        let meta = cmd.exec().map_err(|e| {
+            let detail = match e {
+                cargo_metadata::Error::CargoMetadata { stderr } => stderr.trim().to_owned(),
+                other => other.to_string(),
+            };
+            MetadataFailed(detail)
         })?;
         let packages = meta
             .packages
@@ -202,6 +203,17 @@ pub struct TestBinary {
     pub kind: String,
 }
 
+/// `cargo metadata` failed: no workspace there, or a broken manifest.
+#[derive(Debug)]
+pub struct MetadataFailed(pub String);
+
+impl std::fmt::Display for MetadataFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot read the cargo workspace: {}", self.0)
+    }
+}
+impl std::error::Error for MetadataFailed {}
+
 /// The build failed; cargo's diagnostics were already shown and are kept here.
 #[derive(Debug)]
 pub struct BuildFailed {
@@ -215,13 +227,48 @@ impl std::fmt::Display for BuildFailed {
 }
 impl std::error::Error for BuildFailed {}
 
-/// `cargo test --no-run --message-format=json-render-diagnostics`: cargo's own stderr
-/// (progress and rendered diagnostics) goes to `echo` as it comes, and is kept for the record.
+/// Test executables cargo reported: (package id, target name, target kind, path).
+pub struct Built {
+    artifacts: Vec<(String, String, String, PathBuf)>,
+}
+
+impl Built {
+    /// Name each executable after its package and target (nextest's binary ids).
+    pub fn binaries(self, ws: &Workspace) -> Vec<TestBinary> {
+        let mut bins = Vec::new();
+        for (pkg_id, target, kind, exe) in self.artifacts {
+            let Some(package) = ws.packages.get(&pkg_id) else {
+                continue;
+            };
+            let id = match kind.as_str() {
+                "test" => format!("{}::{target}", package.name),
+                "bin" | "example" | "bench" => format!("{}::{kind}/{target}", package.name),
+                _ => package.name.clone(),
+            };
+            bins.push(TestBinary {
+                id,
+                exe,
+                package: Arc::clone(package),
+                kind,
+            });
+        }
+        bins
+    }
+}
+
+/// Build and name the test binaries.
 pub fn build(
     ws: &Workspace,
     sel: &Selection,
     echo: &mut (dyn Write + Send),
 ) -> Result<Vec<TestBinary>> {
+    Ok(compile(sel, echo)?.binaries(ws))
+}
+
+/// `cargo test --no-run --message-format=json-render-diagnostics`: cargo's own stderr
+/// (progress and rendered diagnostics) goes to `echo` as it comes, and is kept for the
+/// record. Needs no workspace metadata, so it can run while that is being read.
+pub fn compile(sel: &Selection, echo: &mut (dyn Write + Send)) -> Result<Built> {
     let mut cmd = Command::new(cargo_bin());
     cmd.args([
         "test",
@@ -229,7 +276,6 @@ pub fn build(
         "--message-format=json-render-diagnostics",
     ])
     .args(sel.build_args())
-    .current_dir(&ws.root)
     .stdin(Stdio::null())
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
@@ -237,13 +283,19 @@ pub fn build(
     let stdout = child.stdout.take().expect("piped");
     let mut stderr = child.stderr.take().expect("piped");
     let mut kept = CappedBuf::new(256 * 1024);
-    let binaries = std::thread::scope(|s| -> Result<Vec<TestBinary>> {
+    let artifacts = std::thread::scope(|s| {
         let reader = s.spawn(move || {
             let mut out = Vec::new();
             for msg in Message::parse_stream(BufReader::new(stdout)).flatten() {
                 if let Message::CompilerArtifact(a) = msg {
                     if let Some(exe) = a.executable.filter(|_| a.profile.test) {
-                        out.push((a.package_id.repr, a.target.name, a.target.kind, exe));
+                        let kind = a
+                            .target
+                            .kind
+                            .first()
+                            .map(|k| k.to_string())
+                            .unwrap_or_default();
+                        out.push((a.package_id.repr, a.target.name, kind, exe.into()));
                     }
                 }
             }
@@ -259,27 +311,8 @@ pub fn build(
                 }
             }
         }
-        let artifacts = reader.join().unwrap_or_default();
-        let mut bins = Vec::new();
-        for (pkg_id, target, kinds, exe) in artifacts {
-            let Some(package) = ws.packages.get(&pkg_id) else {
-                continue;
-            };
-            let kind = kinds.first().map(|k| k.to_string()).unwrap_or_default();
-            let id = match kind.as_str() {
-                "test" => format!("{}::{target}", package.name),
-                "bin" | "example" | "bench" => format!("{}::{kind}/{target}", package.name),
-                _ => package.name.clone(),
-            };
-            bins.push(TestBinary {
-                id,
-                exe: exe.into(),
-                package: Arc::clone(package),
-                kind,
-            });
-        }
-        Ok(bins)
-    })?;
+        reader.join().unwrap_or_default()
+    });
     let status = child.wait().context("cannot wait for cargo")?;
     if !status.success() {
         return Err(BuildFailed {
@@ -287,7 +320,7 @@ pub fn build(
         }
         .into());
     }
-    Ok(binaries)
+    Ok(Built { artifacts })
 }
 
 fn cargo_bin() -> String {
