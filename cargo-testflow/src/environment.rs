@@ -1,16 +1,18 @@
 //! What a run records about where it ran: git commit and branch, CI provider, host.
 
 use std::path::Path;
-use std::process::Command;
 
 use crate::model::Environment;
 
 pub fn detect(project_root: &Path) -> Environment {
     let git = |args: &[&str]| -> Option<String> {
-        let out = Command::new("git")
-            .args(args)
-            .current_dir(project_root)
-            .output()
+        let out = duct::cmd("git", args)
+            .dir(project_root)
+            .stdin_null()
+            .stdout_capture()
+            .stderr_null()
+            .unchecked()
+            .run()
             .ok()?;
         if !out.status.success() {
             return None;

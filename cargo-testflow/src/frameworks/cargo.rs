@@ -379,13 +379,21 @@ pub fn list_suites(
             one.packages = vec![format!("{}@{}", pkg.name, pkg.version)];
             one.workspace = false;
             one.exclude.clear();
-            let out = Command::new(cargo_bin())
-                .args(["test", "--doc", "--quiet"])
-                .args(one.cargo_args())
-                .args(["--", "--list", "--format", "terse"])
-                .current_dir(&ws.root)
-                .stdin(Stdio::null())
-                .output()
+            let mut args: Vec<String> = vec!["test".into(), "--doc".into(), "--quiet".into()];
+            args.extend(one.cargo_args());
+            args.extend([
+                "--".into(),
+                "--list".into(),
+                "--format".into(),
+                "terse".into(),
+            ]);
+            let out = duct::cmd(cargo_bin(), args)
+                .dir(&ws.root)
+                .stdin_null()
+                .stdout_capture()
+                .stderr_capture()
+                .unchecked()
+                .run()
                 .context("cannot run cargo test --doc")?;
             if !out.status.success() {
                 bail!(
@@ -405,6 +413,7 @@ pub fn list_suites(
             });
         }
     }
+    suites.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(Some(suites))
 }
 
