@@ -125,6 +125,9 @@ impl CappedBuf {
     }
 }
 
+/// Sees each stdout line of a streaming process as it arrives.
+pub type LineHandler<'a> = dyn FnMut(&[u8], &Registration) + 'a;
+
 pub struct ProcessOutput {
     pub exit: ExitKind,
     pub stdout: CappedBuf,
@@ -306,7 +309,7 @@ impl ProcessTable {
         mut cmd: Command,
         timeout: Option<Duration>,
         cap: usize,
-        mut on_stdout_line: Option<&mut dyn FnMut(&[u8], &Registration)>,
+        mut on_stdout_line: Option<&mut LineHandler<'_>>,
     ) -> std::io::Result<ProcessOutput> {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())

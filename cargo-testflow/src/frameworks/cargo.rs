@@ -287,16 +287,16 @@ pub fn compile(sel: &Selection, echo: &mut (dyn Write + Send)) -> Result<Built> 
         let reader = s.spawn(move || {
             let mut out = Vec::new();
             for msg in Message::parse_stream(BufReader::new(stdout)).flatten() {
-                if let Message::CompilerArtifact(a) = msg {
-                    if let Some(exe) = a.executable.filter(|_| a.profile.test) {
-                        let kind = a
-                            .target
-                            .kind
-                            .first()
-                            .map(|k| k.to_string())
-                            .unwrap_or_default();
-                        out.push((a.package_id.repr, a.target.name, kind, exe.into()));
-                    }
+                if let Message::CompilerArtifact(a) = msg
+                    && let Some(exe) = a.executable.filter(|_| a.profile.test)
+                {
+                    let kind = a
+                        .target
+                        .kind
+                        .first()
+                        .map(|k| k.to_string())
+                        .unwrap_or_default();
+                    out.push((a.package_id.repr, a.target.name, kind, exe.into()));
                 }
             }
             out
