@@ -23,7 +23,8 @@ RUNS="${RUNS:-5}"
 WARMUP="${WARMUP:-1}"
 SUITES="${SUITES:-generated real}"
 TESTFLOW_BIN="${TESTFLOW_BIN:-$REPO/target/release/cargo-testflow}"
-TESTFLOW_RUN_ARGS="${TESTFLOW_RUN_ARGS:-}"
+# The same targets as cargo test / nextest below (no doctests), no progress output.
+TESTFLOW_RUN_ARGS="${TESTFLOW_RUN_ARGS:---workspace --lib --bins --tests --quiet}"
 
 # Variables that change what tests do or print, and so what we time:
 # a backtrace on every panic, or python writing .pyc files, skews results.
