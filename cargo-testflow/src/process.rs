@@ -317,6 +317,7 @@ impl ProcessTable {
             .process_group(0);
         // If testflow itself is killed (SIGKILL, OOM), its tests must not live on as orphans.
         // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+        #[cfg(target_os = "linux")]
         unsafe {
             cmd.pre_exec(|| {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);

@@ -5,7 +5,7 @@
 //! Nothing here knows a framework: a framework turns its tests into [`Unit`]s.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -80,6 +80,8 @@ pub struct Ctx {
     listener: Mutex<Box<dyn Listener>>,
     fail_fast_hit: AtomicBool,
     write_error: Mutex<Option<String>>,
+    planned: AtomicUsize,
+    done: AtomicUsize,
 }
 
 impl Ctx {
@@ -98,6 +100,8 @@ impl Ctx {
             listener: Mutex::new(listener),
             fail_fast_hit: AtomicBool::new(false),
             write_error: Mutex::new(None),
+            planned: AtomicUsize::new(0),
+            done: AtomicUsize::new(0),
         }
     }
 
@@ -144,6 +148,9 @@ impl Ctx {
             failure,
         };
         self.record(&event, !retry);
+        if !retry {
+            self.done.fetch_add(1, Ordering::Relaxed);
+        }
         if !retry && outcome.is_failure() && self.options.fail_fast {
             self.fail_fast_hit.store(true, Ordering::SeqCst);
         }
@@ -162,6 +169,7 @@ impl Ctx {
     }
 
     pub fn add_planned(&self, tests: usize) {
+        self.planned.fetch_add(tests, Ordering::Relaxed);
         self.listener
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -177,6 +185,13 @@ impl Ctx {
                 .load(Ordering::SeqCst)
                 .then_some(Stopped::FailFast),
         }
+    }
+
+    /// Planned tests that got no final result (the run stopped early).
+    pub fn not_run(&self) -> usize {
+        self.planned
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.done.load(Ordering::Relaxed))
     }
 
     pub fn write_error(&self) -> Option<String> {

@@ -114,6 +114,19 @@ pub fn run_cargo(
         }
     };
     *ACTIVE.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    let not_run = ctx.not_run();
+    let why = match stopped {
+        Some(Stopped::FailFast) => Some("--fail-fast stopped the run after a failure"),
+        Some(Stopped::RunTimeout) => Some("the run's --timeout was reached"),
+        Some(Stopped::Interrupted) => Some("the run was interrupted"),
+        None => None,
+    };
+    if let Some(why) = why.filter(|_| not_run > 0) {
+        ctx.run_error(
+            "not_run",
+            format!("{not_run} planned tests did not run: {why}"),
+        );
+    }
 
     let reason = match stopped {
         Some(Stopped::Interrupted) => Some("interrupted"),

@@ -150,7 +150,8 @@ impl Listener for Printer {
                     });
                 }
             }
-            Event::RunError { kind, message, .. } => {
+            // The closing summary reports tests that did not run.
+            Event::RunError { kind, message, .. } if kind != "not_run" => {
                 let head = self.style.paint("31;1", &format!("error ({kind}):"));
                 self.line(&format!("{head} {}", message.trim_end()));
             }
@@ -242,7 +243,7 @@ pub fn summary(run: &Run, style: Style) -> String {
         }
     }
     for e in &run.errors {
-        if e.kind == "build" || e.kind == "list" {
+        if matches!(e.kind.as_str(), "build" | "list" | "not_run") {
             out.push_str(&format!(
                 "{} {}\n",
                 style.paint("31;1", &format!("{} error:", e.kind)),
