@@ -49,6 +49,7 @@ pub enum Event {
         #[serde(default = "one")]
         attempt: u32,
         outcome: Outcome,
+        #[serde(deserialize_with = "crate::model::lenient_ms")]
         duration_ms: f64,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         failure: Option<Failure>,
@@ -211,7 +212,7 @@ impl Fold {
     fn apply(&mut self, ev: Event) {
         match ev {
             Event::RunStarted {
-                schema_version: _,
+                schema_version,
                 run_id,
                 time,
                 testflow_version,
@@ -219,6 +220,14 @@ impl Fold {
                 environment,
                 frameworks,
             } => {
+                if schema_version > SCHEMA_VERSION {
+                    self.errors.push(RunError {
+                        kind: "log".into(),
+                        message: format!(
+                            "written with schema version {schema_version}, newer than this testflow's {SCHEMA_VERSION}: fields it does not know were ignored"
+                        ),
+                    });
+                }
                 // Several writers (xdist workers, shards) may each announce the run: the first one wins.
                 if !self.saw_start {
                     self.saw_start = true;
@@ -550,6 +559,16 @@ mod tests {
         assert_eq!(f.warnings.len(), 1);
         assert!(f.warnings[0].starts_with("e:2: unreadable event"));
         assert_eq!(f.run.tests.len(), 1);
+    }
+
+    #[test]
+    fn a_null_duration_from_a_careless_writer_reads_as_zero() {
+        let mut text = log(&[start()]);
+        text.push_str(r#"{"event":"test_finished","time":"2023-11-14T22:13:21Z","test":{"id":"a","framework":"jest","name":"a"},"outcome":"passed","duration_ms":null}"#);
+        text.push('\n');
+        let f = fold_reader(text.as_bytes(), "e").unwrap();
+        assert!(f.warnings.is_empty(), "{:?}", f.warnings);
+        assert_eq!(f.run.tests[0].duration_ms, 0.0);
     }
 
     #[test]

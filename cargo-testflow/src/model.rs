@@ -143,6 +143,14 @@ pub struct Captured {
     pub truncated_bytes: u64,
 }
 
+/// Durations are read leniently: a writer that produced NaN or infinity (serialized as
+/// `null`) must not make the whole run unreadable.
+pub(crate) fn lenient_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?
+        .filter(|v| v.is_finite())
+        .unwrap_or(0.0))
+}
+
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }
@@ -291,6 +299,7 @@ pub struct Attempt {
     /// 1-based.
     pub attempt: u32,
     pub outcome: Outcome,
+    #[serde(deserialize_with = "lenient_ms")]
     pub duration_ms: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<DateTime<Utc>>,
@@ -314,6 +323,7 @@ pub struct TestCase {
     /// Outcome of the last attempt.
     pub outcome: Outcome,
     /// Duration of the last attempt.
+    #[serde(deserialize_with = "lenient_ms")]
     pub duration_ms: f64,
     /// Failed at least once, then passed on a retry within this run.
     #[serde(default)]
@@ -395,6 +405,7 @@ pub struct Summary {
     pub crashed: u64,
     pub flaky: u64,
     /// Wall time of the run.
+    #[serde(deserialize_with = "lenient_ms")]
     pub duration_ms: f64,
 }
 
