@@ -9,6 +9,7 @@ pub mod exit_code;
 pub mod frameworks;
 pub mod model;
 pub mod process;
+pub mod recorder;
 pub mod report;
 pub mod runner;
 pub mod session;
