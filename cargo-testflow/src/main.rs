@@ -13,6 +13,7 @@ use testflow::exit_code;
 use testflow::frameworks::cargo::{
     self as cargo_fw, CargoOptions, DocMode, IgnoredMode, Isolation, Selection,
 };
+use testflow::model::Framework;
 use testflow::report::{self, ReportFormat, ReportSpec};
 use testflow::runner::{RunOptions, default_jobs};
 use testflow::session::{self, RunRequest};
@@ -125,6 +126,7 @@ impl SelectionArgs {
 
     fn selection(&self) -> Selection {
         Selection {
+            dir: None,
             // Absolute, because cargo is also run from the workspace root (doctests).
             manifest_path: self
                 .manifest_path
@@ -189,6 +191,12 @@ struct RunArgs {
     /// No per-test lines or progress bar.
     #[arg(short, long)]
     quiet: bool,
+    /// Directory to look for test suites in [default: current directory].
+    #[arg(long, value_name = "DIR")]
+    project: Option<PathBuf>,
+    /// Run only this framework's suites (repeatable): rust, pytest, jest.
+    #[arg(long = "framework", value_name = "NAME", value_parser = parse_framework)]
+    frameworks: Vec<Framework>,
 }
 
 #[derive(Args)]
@@ -234,6 +242,10 @@ fn parse_report(s: &str) -> Result<ReportSpec, String> {
     ReportSpec::parse(s).map_err(|e| format!("{e:#}"))
 }
 
+fn parse_framework(s: &str) -> Result<Framework, String> {
+    s.parse::<Framework>().map_err(|e| format!("{e:#}"))
+}
+
 fn parse_format(s: &str) -> Result<ReportFormat, String> {
     ReportFormat::parse(s).map_err(|e| format!("{e:#}"))
 }
@@ -261,6 +273,8 @@ fn main() -> ExitCode {
             let _ = writeln!(std::io::stderr(), "error: {e:#}");
             if e.is::<cargo_fw::MetadataFailed>() {
                 exit_code::BUILD_FAILED
+            } else if e.is::<session::NothingToRun>() {
+                exit_code::NO_TESTS
             } else {
                 exit_code::INTERNAL
             }
@@ -279,7 +293,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
 
 fn run(args: RunArgs) -> Result<i32> {
     session::install_interrupt_handler();
-    let cargo = CargoOptions {
+    let mut cargo = CargoOptions {
         selection: args.selection.selection(),
         filters: args.filters.clone(),
         ignored: if args.ignored {
@@ -298,6 +312,7 @@ fn run(args: RunArgs) -> Result<i32> {
         },
         isolation: args.isolation,
     };
+    cargo.selection.dir = args.project.clone();
     let options = RunOptions {
         jobs: args.jobs.filter(|j| *j > 0).unwrap_or_else(default_jobs),
         test_timeout: args.test_timeout,
@@ -313,8 +328,16 @@ fn run(args: RunArgs) -> Result<i32> {
     } else {
         Box::new(std::io::stderr())
     };
-    let result = session::run_cargo(
-        RunRequest { cargo, options },
+    let result = session::run(
+        RunRequest {
+            project_dir: match &args.project {
+                Some(p) => std::path::absolute(p).unwrap_or_else(|_| p.clone()),
+                None => std::env::current_dir().context("cannot read the current directory")?,
+            },
+            frameworks: (!args.frameworks.is_empty()).then(|| args.frameworks.clone()),
+            cargo,
+            options,
+        },
         Box::new(printer),
         &mut build_echo,
     )?;

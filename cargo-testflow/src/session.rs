@@ -7,15 +7,43 @@ use std::sync::{Arc, Mutex};
 use anyhow::Result;
 
 use crate::exit_code;
-use crate::frameworks::cargo::{self, BuildFailed, CargoOptions, Workspace};
+use crate::frameworks::{
+    self,
+    cargo::{self, BuildFailed, CargoOptions, Workspace},
+};
 use crate::model::{Framework, Run};
 use crate::process::{KillReason, ProcessTable};
 use crate::runner::{self, Ctx, Listener, RunOptions, Stopped, Unit};
 use crate::store::Store;
 
 pub struct RunRequest {
+    /// Where to look for suites (the current directory by default).
+    pub project_dir: std::path::PathBuf,
+    /// Only these frameworks (all found when `None`).
+    pub frameworks: Option<Vec<Framework>>,
     pub cargo: CargoOptions,
     pub options: RunOptions,
+}
+
+/// No suite of any framework was found.
+#[derive(Debug)]
+pub struct NothingToRun(pub std::path::PathBuf);
+
+impl std::fmt::Display for NothingToRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "no test suites found in {} (looked for a cargo workspace",
+            self.0.display()
+        )?;
+        write!(f, "{})", frameworks::DETECTED_HINT)
+    }
+}
+impl std::error::Error for NothingToRun {}
+
+/// Is `dir` (or a parent) inside a cargo package or workspace?
+fn has_cargo_manifest(dir: &std::path::Path) -> bool {
+    dir.ancestors().any(|d| d.join("Cargo.toml").is_file())
 }
 
 pub struct RunResult {
@@ -49,27 +77,53 @@ fn interrupted() -> bool {
     INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
 }
 
-/// Run a cargo workspace's tests. `build_echo` receives cargo's build output as it comes.
-pub fn run_cargo(
+/// Run every suite found in the project: the cargo workspace (when there is one) and
+/// the other frameworks `frameworks::detect_suites` finds. `build_echo` receives cargo's
+/// build output as it comes.
+pub fn run(
     req: RunRequest,
     listener: Box<dyn Listener>,
     build_echo: &mut (dyn Write + Send),
 ) -> Result<RunResult> {
     let started = chrono::Utc::now();
-    // Reading the workspace and building are independent: do both at once.
+    let wants = |f: Framework| req.frameworks.as_ref().is_none_or(|l| l.contains(&f));
     let selection = &req.cargo.selection;
-    let (ws, built) = std::thread::scope(|s| {
-        let meta = s.spawn(|| Workspace::load(selection));
-        let built = cargo::compile(selection, build_echo);
-        (
-            meta.join()
-                .unwrap_or_else(|_| Err(anyhow::anyhow!("reading cargo metadata panicked"))),
-            built,
-        )
+    let use_cargo = wants(Framework::Rust)
+        && (selection.manifest_path.is_some() || has_cargo_manifest(&req.project_dir));
+    let others = frameworks::detect_suites(&req.project_dir, &wants)?;
+    if !use_cargo && others.is_empty() {
+        return Err(NothingToRun(req.project_dir.clone()).into());
+    }
+
+    // Reading the workspace and building are independent: do both at once.
+    let cargo_phase = use_cargo.then(|| {
+        std::thread::scope(|s| {
+            let meta = s.spawn(|| Workspace::load(selection));
+            let built = cargo::compile(selection, build_echo);
+            let ws = meta
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("reading cargo metadata panicked")));
+            (ws, built)
+        })
     });
-    let ws = Arc::new(ws?);
-    let store = Store::for_project(&ws.root);
-    let rec = store.start_run(&ws.root, vec![Framework::Rust], started)?;
+    let (ws, built) = match cargo_phase {
+        Some((ws, built)) => (Some(Arc::new(ws?)), Some(built)),
+        None => (None, None),
+    };
+    let root = ws
+        .as_ref()
+        .map_or_else(|| req.project_dir.clone(), |w| w.root.clone());
+    let mut framework_list: Vec<Framework> = Vec::new();
+    if ws.is_some() {
+        framework_list.push(Framework::Rust);
+    }
+    for s in &others {
+        if !framework_list.contains(&s.framework()) {
+            framework_list.push(s.framework());
+        }
+    }
+    let store = Store::for_project(&root);
+    let rec = store.start_run(&root, framework_list, started)?;
     let ctx = Ctx::new(
         req.options,
         rec.run_id.clone(),
@@ -82,36 +136,46 @@ pub fn run_cargo(
     }
 
     let mut exit_override = None;
-    let stopped = match built {
-        Err(e) => {
-            match e.downcast::<BuildFailed>() {
-                Ok(b) => ctx.run_error("build", b.diagnostics),
-                Err(e) => ctx.run_error("build", format!("{e:#}")),
-            }
-            exit_override = Some(if interrupted() {
-                exit_code::INTERRUPTED
-            } else {
-                exit_code::BUILD_FAILED
-            });
-            ctx.processes.shutdown();
-            interrupted().then_some(Stopped::Interrupted)
-        }
-        Ok(built) => {
-            let binaries = built.binaries(&ws);
-            let binaries: Vec<Arc<cargo::TestBinary>> =
-                binaries.into_iter().map(Arc::new).collect();
-            let (tests, list_errors) = list_all(&ws, &binaries, ctx.options.jobs);
-            for e in &list_errors {
-                ctx.run_error("list", e.clone());
-            }
-            if !list_errors.is_empty() {
+    let mut units: Vec<Box<dyn Unit>> = Vec::new();
+    if let (Some(ws), Some(built)) = (&ws, built) {
+        match built {
+            Err(e) => {
+                match e.downcast::<BuildFailed>() {
+                    Ok(b) => ctx.run_error("build", b.diagnostics),
+                    Err(e) => ctx.run_error("build", format!("{e:#}")),
+                }
                 exit_override = Some(exit_code::BUILD_FAILED);
             }
-            let mut units: Vec<Box<dyn Unit>> = cargo::plan(&ctx, tests, &req.cargo);
-            units.extend(cargo::doctest_units(&ws, &binaries, &req.cargo));
-            ctx.add_planned(units.iter().map(|u| u.planned_tests()).sum());
-            runner::execute(&ctx, units)?
+            Ok(built) => {
+                let binaries: Vec<Arc<cargo::TestBinary>> =
+                    built.binaries(ws).into_iter().map(Arc::new).collect();
+                let (tests, list_errors) = list_all(ws, &binaries, ctx.options.jobs);
+                for e in &list_errors {
+                    ctx.run_error("list", e.clone());
+                }
+                if !list_errors.is_empty() {
+                    exit_override = Some(exit_code::BUILD_FAILED);
+                }
+                units.extend(cargo::plan(&ctx, tests, &req.cargo));
+                units.extend(cargo::doctest_units(ws, &binaries, &req.cargo));
+            }
         }
+    }
+    for suite in others {
+        match suite.units(&ctx) {
+            Ok(u) => units.extend(u),
+            Err(e) => {
+                ctx.run_error("build", format!("{e:#}"));
+                exit_override = Some(exit_code::BUILD_FAILED);
+            }
+        }
+    }
+    ctx.add_planned(units.iter().map(|u| u.planned_tests()).sum());
+    let stopped = if interrupted() {
+        ctx.processes.shutdown();
+        Some(Stopped::Interrupted)
+    } else {
+        runner::execute(&ctx, units)?
     };
     *ACTIVE.lock().unwrap_or_else(|e| e.into_inner()) = None;
     let not_run = ctx.not_run();

@@ -51,6 +51,8 @@ pub enum DocMode {
 /// cargo's own package and feature selection, passed through unchanged.
 #[derive(Clone, Debug, Default)]
 pub struct Selection {
+    /// Directory cargo runs in (the current directory when `None`).
+    pub dir: Option<PathBuf>,
     pub manifest_path: Option<PathBuf>,
     pub packages: Vec<String>,
     pub workspace: bool,
@@ -138,6 +140,9 @@ impl Workspace {
     pub fn load(selection: &Selection) -> Result<Workspace> {
         let mut cmd = MetadataCommand::new();
         cmd.no_deps();
+        if let Some(dir) = &selection.dir {
+            cmd.current_dir(dir);
+        }
         if let Some(m) = &selection.manifest_path {
             cmd.manifest_path(m);
         }
@@ -276,6 +281,7 @@ pub fn compile(sel: &Selection, echo: &mut (dyn Write + Send)) -> Result<Built> 
         "--message-format=json-render-diagnostics",
     ])
     .args(sel.build_args())
+    .current_dir(sel.dir.as_deref().unwrap_or(Path::new(".")))
     .stdin(Stdio::null())
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());

@@ -1,3 +1,32 @@
 //! How to build, list and launch each framework's tests. Nothing framework-specific lives elsewhere.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::model::Framework;
+use crate::runner::{Ctx, Unit};
+
 pub mod cargo;
 pub mod cargo_failure;
+
+/// A framework's suite found in a project (other than the cargo workspace, whose build
+/// runs before the run's log exists): it becomes runner units once the run has started.
+pub trait Suite {
+    fn framework(&self) -> Framework;
+    /// The units to run. A collection or setup problem that stops the suite is an `Err`
+    /// (recorded as a run error); problems with single tests are recorded through `ctx`.
+    fn units(self: Box<Self>, ctx: &Ctx) -> Result<Vec<Box<dyn Unit>>>;
+}
+
+/// What `detect_suites` looks for, for the "nothing found" message.
+pub const DETECTED_HINT: &str = "";
+
+/// Every non-cargo suite in `root` whose framework `wants` accepts.
+pub fn detect_suites(
+    root: &Path,
+    wants: &dyn Fn(Framework) -> bool,
+) -> Result<Vec<Box<dyn Suite>>> {
+    let _ = (root, wants);
+    Ok(Vec::new())
+}
