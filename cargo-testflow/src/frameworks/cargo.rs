@@ -513,9 +513,12 @@ fn set_cargo_env(c: &mut Command, bin: &TestBinary) {
     }
 }
 
-/// Turn the listed tests into units. Ignored tests not asked for are recorded as skipped
-/// here and now.
+/// Turn the listed tests into units (none under `--doc`). Ignored tests not asked for
+/// are recorded as skipped here and now.
 pub fn plan(ctx: &Ctx, tests: Vec<RustTest>, options: &CargoOptions) -> Vec<Box<dyn Unit>> {
+    if options.doc == DocMode::Only {
+        return vec![]; // `--doc`: doctests only (see `doctest_units`)
+    }
     let isolation = options.isolation.unwrap_or(Isolation::Process);
     let mut by_binary: Vec<(Arc<TestBinary>, Vec<Arc<RustTest>>, bool)> = Vec::new();
     for t in tests {
