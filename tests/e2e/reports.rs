@@ -66,26 +66,20 @@ fn parse_junit(xml: &[u8]) -> (BTreeMap<String, String>, Vec<Case>) {
                     depth_in_case += 1;
                 }
             }
-            Event::Empty(e) => {
-                if let Some(c) = current.as_mut() {
-                    if depth_in_case == 0 {
-                        c.children
-                            .push(String::from_utf8(e.name().as_ref().to_vec()).unwrap());
-                    }
-                }
+            Event::Empty(e) if current.is_some() && depth_in_case == 0 => {
+                let c = current.as_mut().unwrap();
+                c.children
+                    .push(String::from_utf8(e.name().as_ref().to_vec()).unwrap());
             }
-            Event::End(_) => {
-                if current.is_some() {
-                    depth_in_case -= 1;
-                    if depth_in_case == 0 {
-                        in_system_out = false;
-                    }
+            Event::End(_) if current.is_some() => {
+                depth_in_case -= 1;
+                if depth_in_case == 0 {
+                    in_system_out = false;
                 }
             }
             Event::Text(t) if in_system_out && depth_in_case == 1 => {
                 let c = current.as_mut().unwrap();
-                c.system_out
-                    .push_str(&t.decode().expect("text").into_owned());
+                c.system_out.push_str(&t.decode().expect("text"));
             }
             Event::GeneralRef(r) if in_system_out && depth_in_case == 1 => {
                 let c = current.as_mut().unwrap();
@@ -155,46 +149,38 @@ fn junit_report_has_every_testcase_failure_and_retry() {
     assert_eq!(count("flakyFailure"), 1);
     assert_eq!(count("rerunFailure"), 12, "every failing test failed twice");
 
-    let names: Vec<(String, String)> = cases
-        .iter()
-        .filter(|c| c.children.iter().any(|n| n == "flakyFailure"))
-        .map(|c| (c.attrs["classname"].clone(), c.attrs["name"].clone()))
-        .collect();
-    let flaky = case(&cases, &names[0].0, &names[0].1);
-    assert_eq!(flaky.attrs["name"], "flaky_first_attempt");
-    assert!(!flaky.children.iter().any(|n| n == "failure"));
+    // Like nextest: classname = binary id, name = test path.
+    let flaky = case(&cases, "calc::integ", "flaky_first_attempt");
+    assert_eq!(flaky.children, ["flakyFailure"]);
+    let c = case(&cases, "calc", "tests::fails_assert_eq");
+    assert_eq!(c.children[0], "failure");
+    assert_eq!(
+        c.children.iter().filter(|n| *n == "rerunFailure").count(),
+        1
+    );
 
     // file / line attributes, as in the run.
-    let run = out.run();
-    let passes = run.test("calc$tests::passes");
-    let c = cases
-        .iter()
-        .find(|c| {
-            c.attrs["name"].ends_with("passes")
-                && c.attrs.get("line").map(String::as_str) == Some("31")
-        })
-        .unwrap_or_else(|| panic!("no testcase for {}", passes.id));
+    let attr = |c: &Case, k: &str| c.attrs.get(k).cloned();
+    let c = case(&cases, "calc", "tests::passes");
     assert_eq!(
-        c.attrs.get("file").map(String::as_str),
-        Some("crates/calc/src/lib.rs")
+        (attr(c, "file"), attr(c, "line")),
+        (Some("crates/calc/src/lib.rs".into()), Some("31".into()))
     );
-    let c = cases
-        .iter()
-        .find(|c| c.attrs["name"] == "hangs")
-        .expect("hangs");
+    assert!(c.children.is_empty(), "{c:?}");
+    let c = case(&cases, "calc::integ", "hangs");
     assert_eq!(
-        (
-            c.attrs.get("file").map(String::as_str),
-            c.attrs.get("line").map(String::as_str)
-        ),
-        (Some("crates/calc/tests/integ.rs"), Some("13"))
+        (attr(c, "file"), attr(c, "line")),
+        (Some("crates/calc/tests/integ.rs".into()), Some("13".into()))
     );
+    let c = case(
+        &cases,
+        "calc::doctest",
+        "crates/calc/src/lib.rs - div (line 16)",
+    );
+    assert_eq!(attr(c, "line"), Some("16".into()));
 
-    // A failure's stdout.
-    let c = cases
-        .iter()
-        .find(|c| c.attrs["name"] == "huge_output")
-        .expect("huge_output");
+    // A failure's stdout: the test's own output, capped.
+    let c = case(&cases, "calc::integ", "huge_output");
     assert!(c.children.iter().any(|n| n == "system-out"), "{c:?}");
     assert!(
         c.system_out.contains("testflow cut"),
@@ -202,8 +188,18 @@ fn junit_report_has_every_testcase_failure_and_retry() {
         &c.system_out[..200]
     );
     assert!(
-        c.system_out.ends_with(&"x".repeat(1023)[..])
-            || c.system_out.ends_with(&format!("{}\n", "x".repeat(1023)))
+        c.system_out.ends_with(&format!("{}\n", "x".repeat(1023))),
+        "{:?}",
+        &c.system_out[c.system_out.len() - 100..]
+    );
+    let run = out.run();
+    assert_eq!(
+        c.system_out,
+        crate::util::failure(run.test("calc::integ$huge_output"))
+            .stdout
+            .as_ref()
+            .unwrap()
+            .text
     );
 }
 

@@ -64,7 +64,6 @@ fn check_test(run: &Run, mode: Mode, id: &str, outcome: Outcome, file: &str, lin
 }
 
 /// Category, kind, message and location `file:line[:column]` of the last failure.
-#[allow(clippy::too_many_arguments)]
 fn check_failure(
     t: &TestCase,
     category: Category,
