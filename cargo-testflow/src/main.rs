@@ -397,6 +397,11 @@ fn report_cmd(args: ReportArgs) -> Result<i32> {
     };
     let store = Store::discover(&project);
     let run = store.load(&args.run)?;
+    // Unreadable or truncated log lines (a run killed mid-write) are skipped, not fatal: say so.
+    let mut err = std::io::stderr();
+    for e in run.errors.iter().filter(|e| e.kind == "log") {
+        let _ = writeln!(err, "warning: {}", e.message);
+    }
     match args.output {
         Some(path) => report::write(
             &run,

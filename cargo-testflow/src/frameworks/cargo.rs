@@ -570,11 +570,11 @@ fn set_cargo_env(c: &mut Command, bin: &TestBinary) {
     }
 }
 
-/// Turn the listed tests into units. Ignored tests not asked for are recorded as skipped
-/// here and now.
+/// Turn the listed tests into units (none under `--doc`). Ignored tests not asked for
+/// are recorded as skipped here and now.
 pub fn plan(ctx: &Ctx, tests: Vec<RustTest>, options: &CargoOptions) -> Vec<Box<dyn Unit>> {
     if options.doc == DocMode::Only {
-        return vec![];
+        return vec![]; // `--doc`: doctests only (see `doctest_units`)
     }
     let isolation = options.isolation.unwrap_or(Isolation::Process);
     let mut by_binary: Vec<(Arc<TestBinary>, Vec<Arc<RustTest>>, bool)> = Vec::new();
@@ -804,23 +804,29 @@ fn ran_zero_tests(stdout: &[u8]) -> bool {
 }
 
 /// The test's own stdout without libtest's frame around it (`running 1 test`,
-/// `test NAME ... `, the failures list and the result line).
+/// `test NAME ... ` (printed before the test's output by older libtest, after it by
+/// newer ones, with ` - should panic` for `#[should_panic]` tests), the failures list
+/// and the result line).
 fn clean_captured(buf: &CappedBuf, path: &str) -> Captured {
     let (head, tail, cut) = buf.parts();
-    let prefix_a = "\nrunning 1 test\n".to_string();
     let mut head: &[u8] = head;
-    if let Some(rest) = head.strip_prefix(prefix_a.as_bytes()) {
+    if let Some(rest) = head.strip_prefix(b"\nrunning 1 test\n".as_slice()) {
         head = rest;
     }
-    let test_line = format!("test {path} ... ");
-    if let Some(rest) = head.strip_prefix(test_line.as_bytes()) {
-        head = rest;
+    for test_line in [
+        format!("test {path} ... "),
+        format!("test {path} - should panic ... "),
+    ] {
+        if let Some(rest) = head.strip_prefix(test_line.as_bytes()) {
+            head = rest;
+            break;
+        }
     }
-    static TRAILER: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
-    let trailer = TRAILER.get_or_init(|| {
-        Regex::new(r"(?s)(?:ok|FAILED|ignored[^\n]*)\n\n(?:(?:failures|successes):\n.*)?test result: [^\n]*\n*\z")
-            .expect("valid regex")
-    });
+    let trailer = Regex::new(&format!(
+        r"(?s)(?:test {}(?: - should panic)? \.\.\. )?(?:ok|FAILED|ignored[^\n]*)\n\n(?:(?:failures|successes):\n.*)?test result: [^\n]*\n*\z",
+        regex::escape(path)
+    ))
+    .expect("valid regex");
     if cut == 0 {
         let mut all = head.to_vec();
         all.extend_from_slice(&tail);
@@ -1269,6 +1275,13 @@ mod tests {
         let mut b = CappedBuf::new(4096);
         b.push(b"\nrunning 1 test\ntest tests::a ... hello\nworld\nFAILED\n\nfailures:\n\nfailures:\n    tests::a\n\ntest result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 8 filtered out; finished in 0.00s\n\n");
         assert_eq!(clean_captured(&b, "tests::a").text, "hello\nworld\n");
+        // Newer libtest prints `test NAME ... ` after the test's own output under --nocapture.
+        let mut b = CappedBuf::new(4096);
+        b.push(b"\nrunning 1 test\nbad \xff\xfe bytes\ntest a ... FAILED\n\nfailures:\n\nfailures:\n    a\n\ntest result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 6 filtered out; finished in 0.26s\n\n");
+        assert_eq!(clean_captured(&b, "a").bytes(), b"bad \xff\xfe bytes\n");
+        let mut b = CappedBuf::new(4096);
+        b.push(b"\nrunning 1 test\ntest tests::b - should panic ... FAILED\n\nfailures:\n\n---- tests::b stdout ----\nnote: test did not panic as expected at src/lib.rs:69:8\n\nfailures:\n    tests::b\n\ntest result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 8 filtered out; finished in 0.00s\n\n");
+        assert_eq!(clean_captured(&b, "tests::b").text, "");
     }
 
     #[test]

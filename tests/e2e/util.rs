@@ -1,0 +1,270 @@
+//! Helpers that make an end-to-end test about three lines long.
+//!
+//! A [`Project`] is a fixture workspace (run in place) with its own fresh
+//! `TESTFLOW_DIR` and `FLAKY_DIR`, so tests running in parallel never share state.
+//! Fixture builds go to `<workspace>/target/e2e-fixtures/<fixture>` and are cached
+//! across runs. The environment of the outer `cargo test` is scrubbed so it cannot
+//! leak into the fixture builds or test processes.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use testflow::model::{Failure, Run, TestCase};
+
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_cargo-testflow");
+
+/// The repository root (the cargo workspace holding `cargo-testflow/`).
+pub(crate) fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the crate lives in the workspace")
+        .to_owned()
+}
+
+pub(crate) fn fixture_dir(name: &str) -> PathBuf {
+    repo_root().join("tests/fixtures").join(name)
+}
+
+/// Where a fixture's test binaries are built: shared by all tests, cached between runs.
+pub(crate) fn fixture_target(name: &str) -> PathBuf {
+    repo_root().join("target/e2e-fixtures").join(name)
+}
+
+/// Remove what the outer `cargo test` (or the user's shell) may have set, then set
+/// what the fixture runs need, for deterministic output.
+fn scrub_env(cmd: &mut Command, fixture: &str) {
+    for (key, _) in std::env::vars_os() {
+        let k = key.to_string_lossy();
+        let leaks = (k.starts_with("CARGO_") && k != "CARGO_HOME" && !k.starts_with("CARGO_NET_"))
+            || k.starts_with("RUST_")
+            || k == "RUSTFLAGS"
+            || k == "RUSTDOCFLAGS"
+            || k.starts_with("TESTFLOW")
+            || k == "FLAKY_DIR"
+            || k == "NO_COLOR";
+        if leaks {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd.env("CARGO_TARGET_DIR", fixture_target(fixture))
+        .env("CARGO_TERM_COLOR", "never")
+        .env("RUST_BACKTRACE", "0");
+}
+
+fn cargo() -> OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+/// Build a fixture's test binaries once per test process (the first test to get here
+/// pays for it; the others wait), so the runs under test only see a warm build.
+/// A fixture that is meant not to compile is not warmed.
+fn warm(fixture: &str) {
+    static WARMED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut warmed = WARMED.lock().unwrap_or_else(|e| e.into_inner());
+    if fixture == "rust-build-error" || warmed.iter().any(|f| f == fixture) {
+        return;
+    }
+    let mut cmd = Command::new(cargo());
+    cmd.args(["test", "--no-run", "--quiet"])
+        .current_dir(fixture_dir(fixture))
+        .stdin(Stdio::null());
+    scrub_env(&mut cmd, fixture);
+    let out = cmd.output().expect("run cargo");
+    assert!(
+        out.status.success(),
+        "building fixture {fixture} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    warmed.push(fixture.to_owned());
+}
+
+/// A fixture with its own state directories.
+pub(crate) struct Project {
+    pub(crate) fixture: String,
+    pub(crate) dir: PathBuf,
+    pub(crate) testflow_dir: tempfile::TempDir,
+    pub(crate) flaky_dir: tempfile::TempDir,
+    /// Leave `FLAKY_DIR` unset (then `flaky_first_attempt` simply passes).
+    pub(crate) no_flaky_dir: bool,
+}
+
+/// What one invocation of `cargo testflow` did.
+#[derive(Debug)]
+pub(crate) struct Output {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+    /// The `Run` printed with `--format json` (by `run`) or by `report --format json`.
+    pub(crate) run: Option<Run>,
+}
+
+impl Output {
+    pub(crate) fn run(&self) -> &Run {
+        self.run
+            .as_ref()
+            .unwrap_or_else(|| panic!("no Run on stdout; stderr:\n{}", self.stderr))
+    }
+}
+
+impl Project {
+    pub(crate) fn new(fixture: &str) -> Project {
+        warm(fixture);
+        Project {
+            fixture: fixture.to_owned(),
+            dir: fixture_dir(fixture),
+            testflow_dir: tempfile::tempdir().expect("tempdir"),
+            flaky_dir: tempfile::tempdir().expect("tempdir"),
+            no_flaky_dir: false,
+        }
+    }
+
+    /// `rust-basic` with `FLAKY_DIR` unset.
+    pub(crate) fn without_flaky_dir(mut self) -> Project {
+        self.no_flaky_dir = true;
+        self
+    }
+
+    /// `cargo-testflow testflow ARGS…` in the fixture directory, not yet started.
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("testflow")
+            .args(args)
+            .current_dir(&self.dir)
+            .stdin(Stdio::null());
+        scrub_env(&mut cmd, &self.fixture);
+        cmd.env("TESTFLOW_DIR", self.testflow_dir.path());
+        if !self.no_flaky_dir {
+            cmd.env("FLAKY_DIR", self.flaky_dir.path());
+        }
+        cmd
+    }
+
+    /// Run `cargo testflow ARGS…` to the end; stdout is parsed as a `Run` when it is one.
+    pub(crate) fn cmd(&self, args: &[&str]) -> Output {
+        let out = self.command(args).output().expect("run cargo-testflow");
+        let stdout = String::from_utf8(out.stdout).expect("stdout is UTF-8");
+        let run = serde_json::from_str::<Run>(&stdout).ok();
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            run,
+        }
+    }
+
+    /// `cargo testflow run ARGS… --format json`.
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
+        let mut all = vec!["run"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--format", "json"]);
+        self.cmd(&all)
+    }
+
+    /// `cargo testflow report --format json --run WHAT`.
+    pub(crate) fn report_json(&self, what: &str) -> Output {
+        self.cmd(&["report", "--format", "json", "--run", what])
+    }
+
+    pub(crate) fn runs_dir(&self) -> PathBuf {
+        self.testflow_dir.path().join("runs")
+    }
+
+    /// Run directories recorded so far, oldest first.
+    pub(crate) fn run_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs: Vec<PathBuf> = match std::fs::read_dir(self.runs_dir()) {
+            Ok(entries) => entries.map(|e| e.expect("dir entry").path()).collect(),
+            Err(_) => vec![],
+        };
+        dirs.sort();
+        dirs
+    }
+
+    /// The only run directory (panics unless exactly one run was recorded).
+    pub(crate) fn the_run_dir(&self) -> PathBuf {
+        let dirs = self.run_dirs();
+        assert_eq!(dirs.len(), 1, "expected exactly one run dir: {dirs:?}");
+        dirs.into_iter().next().unwrap()
+    }
+}
+
+/// Find tests in a run by id.
+pub(crate) trait RunExt {
+    fn test(&self, id: &str) -> &TestCase;
+    fn ids(&self) -> Vec<&str>;
+}
+
+impl RunExt for Run {
+    fn test(&self, id: &str) -> &TestCase {
+        self.tests
+            .iter()
+            .find(|t| t.id == id)
+            .unwrap_or_else(|| panic!("no test `{id}` in the run; tests: {:?}", self.ids()))
+    }
+
+    fn ids(&self) -> Vec<&str> {
+        let mut ids: Vec<&str> = self.tests.iter().map(|t| t.id.as_str()).collect();
+        ids.sort();
+        ids
+    }
+}
+
+/// The failure of a test's last attempt (panics when it has none).
+pub(crate) fn failure(t: &TestCase) -> &Failure {
+    t.failure
+        .as_ref()
+        .unwrap_or_else(|| panic!("{} ({:?}) has no failure", t.id, t.outcome))
+}
+
+/// Poll `cond` every 50 ms until it holds or `limit` passes.
+pub(crate) fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Live (not zombie) processes whose environment has `TESTFLOW_DIR=<dir>` and whose
+/// command line contains every one of `words`: the processes one test started.
+pub(crate) fn live_processes(testflow_dir: &Path, words: &[&str]) -> Vec<i32> {
+    let needle = format!("TESTFLOW_DIR={}", testflow_dir.display());
+    let mut pids = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return pids;
+    };
+    for e in entries.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let p = e.path();
+        let (Ok(environ), Ok(cmdline), Ok(stat)) = (
+            std::fs::read(p.join("environ")),
+            std::fs::read(p.join("cmdline")),
+            std::fs::read_to_string(p.join("stat")),
+        ) else {
+            continue;
+        };
+        // The state is the field after the parenthesised command name.
+        let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+        if state.starts_with('Z') || state.starts_with('X') {
+            continue;
+        }
+        let has_env = environ.split(|b| *b == 0).any(|v| v == needle.as_bytes());
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if has_env && words.iter().all(|w| args.iter().any(|a| a == w)) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
