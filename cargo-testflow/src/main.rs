@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use testflow::analyze;
 use testflow::exit_code;
 use testflow::frameworks::cargo::{
     self as cargo_fw, CargoOptions, DocMode, IgnoredMode, Isolation, Selection,
@@ -56,6 +57,10 @@ enum Command {
     List(ListArgs),
     /// Write a report (JUnit XML, JSON) from a recorded run.
     Report(ReportArgs),
+    /// Group a run's failures by root cause, with a suggestion for each group.
+    ///
+    /// `--format json` is compact and stable, for tools and agents.
+    Analyze(AnalyzeArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -226,6 +231,21 @@ struct ReportArgs {
     project: Option<PathBuf>,
 }
 
+#[derive(Args)]
+struct AnalyzeArgs {
+    /// `latest`, a run id, a run directory, or a run.json / events.jsonl file.
+    #[arg(long, default_value = "latest", value_name = "RUN")]
+    run: String,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    format: OutputFormat,
+    /// Also write the JSON analysis to this file.
+    #[arg(short, long, value_name = "PATH")]
+    output: Option<PathBuf>,
+    /// Project directory whose `.testflow/` holds the runs [default: current directory].
+    #[arg(long, value_name = "DIR")]
+    project: Option<PathBuf>,
+}
+
 fn parse_secs(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .parse()
@@ -288,6 +308,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::Run(args) => run(args),
         Command::List(args) => list(args),
         Command::Report(args) => report_cmd(args),
+        Command::Analyze(args) => analyze_cmd(args),
     }
 }
 
@@ -413,6 +434,36 @@ fn report_cmd(args: ReportArgs) -> Result<i32> {
         None => std::io::stdout()
             .lock()
             .write_all(&report::render(&run, args.format)?)?,
+    }
+    Ok(exit_code::OK)
+}
+
+fn load_run(project: Option<PathBuf>, run: &str) -> Result<testflow::model::Run> {
+    let project = match project {
+        Some(p) => p,
+        None => std::env::current_dir().context("cannot read the current directory")?,
+    };
+    Store::discover(&project).load(run)
+}
+
+fn analyze_cmd(args: AnalyzeArgs) -> Result<i32> {
+    let run = load_run(args.project, &args.run)?;
+    let analysis = analyze::analyze(&run);
+    let json = serde_json::to_vec_pretty(&analysis)?;
+    if let Some(path) = &args.output {
+        testflow::store::write_atomic(path, &json)?;
+    }
+    match args.format {
+        OutputFormat::Json => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&json)?;
+            writeln!(out)?;
+        }
+        OutputFormat::Human => write!(
+            std::io::stdout().lock(),
+            "{}",
+            analyze::render_human(&analysis)
+        )?,
     }
     Ok(exit_code::OK)
 }

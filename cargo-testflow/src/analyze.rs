@@ -1,0 +1,634 @@
+//! Failure analysis: group a run's failures by root cause and say what to do about each.
+//!
+//! Categories come from the frameworks (the structured fields the bridges record); this
+//! module never re-guesses them from text. It only normalizes messages so that the same
+//! cause in many tests is one group, and builds a suggestion from the failure itself.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Category, Failure, Framework, Location, Run, TestCase};
+
+/// Version of the analysis JSON (`TESTFLOW_ANALYSIS` files, `analyze --format json`).
+pub const ANALYSIS_VERSION: u32 = 1;
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Analysis {
+    pub analysis_version: u32,
+    pub run_id: String,
+    pub tests: u64,
+    pub failures: u64,
+    /// Failing tests (and run-level build errors) per category.
+    pub categories: BTreeMap<String, u64>,
+    /// Largest group first.
+    pub groups: Vec<Group>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Group {
+    /// Stable id of the root cause (category, kind, normalized message, top frame).
+    pub signature: String,
+    pub category: Category,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// The first test's message (first line).
+    pub message: String,
+    /// Where the failure happened, when every test in the group failed at the same place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+    pub count: u64,
+    pub tests: Vec<GroupTest>,
+    pub suggestion: Suggestion,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct GroupTest {
+    pub id: String,
+    pub outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// Where this test failed (may differ from where it is defined).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Suggestion {
+    /// One or two sentences a person or an agent can act on.
+    pub text: String,
+    /// A command that fixes it (install a missing module), when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// Unified diff of expected vs actual for comparisons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+}
+
+pub fn analyze(run: &Run) -> Analysis {
+    let mut groups: Vec<Group> = Vec::new();
+    let mut index: BTreeMap<String, usize> = BTreeMap::new();
+    let mut categories: BTreeMap<String, u64> = BTreeMap::new();
+    let empty = Failure::default();
+    for t in run.failed_tests() {
+        let f = t.failure.as_ref().unwrap_or(&empty);
+        *categories
+            .entry(f.category.as_str().to_owned())
+            .or_default() += 1;
+        let sig = signature(f);
+        let member = GroupTest {
+            id: t.id.clone(),
+            outcome: t.outcome.as_str().to_owned(),
+            file: t.file.clone(),
+            line: t.line,
+            location: f.location.clone(),
+        };
+        match index.get(&sig) {
+            Some(&i) => {
+                let g = &mut groups[i];
+                g.count += 1;
+                if g.location != f.location {
+                    g.location = None;
+                }
+                g.tests.push(member);
+            }
+            None => {
+                index.insert(sig.clone(), groups.len());
+                groups.push(Group {
+                    signature: sig,
+                    category: f.category,
+                    kind: f.kind.clone(),
+                    message: first_line(&f.message).to_owned(),
+                    location: f.location.clone(),
+                    count: 1,
+                    tests: vec![member],
+                    suggestion: suggest(t, f),
+                });
+            }
+        }
+    }
+    // A build that failed is a root cause with no test attached.
+    for e in run
+        .errors
+        .iter()
+        .filter(|e| e.kind == "build" || e.kind == "list")
+    {
+        *categories
+            .entry(Category::BuildError.as_str().to_owned())
+            .or_default() += 1;
+        let f = Failure {
+            category: Category::BuildError,
+            message: e.message.clone(),
+            ..Failure::default()
+        };
+        groups.push(Group {
+            signature: signature(&f),
+            category: Category::BuildError,
+            kind: Some(e.kind.clone()),
+            message: first_error_line(&e.message).to_owned(),
+            location: compiler_location(&e.message),
+            count: 0,
+            tests: vec![],
+            suggestion: Suggestion {
+                text: format!(
+                    "The {} failed, so no test of it ran: fix the first error ({}).",
+                    if e.kind == "build" {
+                        "build"
+                    } else {
+                        "test listing"
+                    },
+                    first_error_line(&e.message)
+                ),
+                command: None,
+                diff: None,
+            },
+        });
+    }
+    groups.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then_with(|| a.signature.cmp(&b.signature))
+    });
+    Analysis {
+        analysis_version: ANALYSIS_VERSION,
+        run_id: run.run_id.clone(),
+        tests: run.summary.total,
+        failures: run.summary.failures(),
+        categories,
+        groups,
+    }
+}
+
+static NUMBER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b\d+(\.\d+)?\b").expect("valid regex"));
+static HEX: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b0x[0-9a-fA-F]+\b").expect("valid regex"));
+static TEMP_PATH: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(/tmp|/var/folders|/private/var)/[^\s'`]*").expect("valid regex")
+});
+static UUID: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
+        .expect("valid regex")
+});
+
+/// The message with what varies between occurrences of one cause taken out.
+pub fn normalize(message: &str) -> String {
+    let m = first_line(message);
+    let m = UUID.replace_all(m, "<id>");
+    let m = TEMP_PATH.replace_all(&m, "<tmp>");
+    let m = HEX.replace_all(&m, "<addr>");
+    let m = NUMBER.replace_all(&m, "<n>");
+    m.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn signature(f: &Failure) -> String {
+    // Assertions are about the test's own expectation: where it failed is part of the
+    // cause. For everything else, the same message is the same cause wherever it hit.
+    let frame = match (&f.category, &f.location) {
+        (Category::Assertion | Category::RuntimeError, Some(l)) => format!("{}:{}", l.file, l.line),
+        _ => String::new(),
+    };
+    format!(
+        "{}|{}|{}|{}",
+        f.category.as_str(),
+        f.kind.as_deref().unwrap_or(""),
+        normalize(&f.message),
+        frame
+    )
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("")
+}
+
+fn first_error_line(s: &str) -> &str {
+    s.lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("error"))
+        .unwrap_or_else(|| first_line(s))
+}
+
+/// ` --> src/lib.rs:11:22` in rustc output.
+fn compiler_location(s: &str) -> Option<Location> {
+    static ARROW: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(?m)^\s*--> ([^:\s]+):(\d+):(\d+)").expect("valid regex"));
+    let c = ARROW.captures(s)?;
+    Some(Location {
+        file: c[1].to_owned(),
+        line: c[2].parse().ok()?,
+        column: c[3].parse().ok(),
+    })
+}
+
+fn suggest(t: &TestCase, f: &Failure) -> Suggestion {
+    let at = f
+        .location
+        .as_ref()
+        .map(|l| format!(" at {}:{}", l.file, l.line))
+        .unwrap_or_default();
+    let plain = |text: String| Suggestion {
+        text,
+        command: None,
+        diff: None,
+    };
+    match f.category {
+        Category::ImportError => import_suggestion(t.framework, &f.message),
+        Category::Assertion => {
+            // One-line values read fine in the sentence; a diff helps with multi-line ones.
+            let diff = match (&f.expected, &f.actual) {
+                (Some(e), Some(a)) if e.contains('\n') || a.contains('\n') => {
+                    Some(unified_diff(e, a))
+                }
+                _ => None,
+            };
+            let text = match (&f.expected, &f.actual) {
+                (Some(e), Some(a)) if !e.contains('\n') && !a.contains('\n') => {
+                    format!(
+                        "Expected {e}, got {a}{at}: fix the code under test, or the expectation if it is wrong."
+                    )
+                }
+                (Some(_), Some(_)) => format!("Expected and actual differ{at} (see the diff)."),
+                _ => format!("{}{at}.", first_line(&f.message)),
+            };
+            Suggestion {
+                text,
+                command: None,
+                diff,
+            }
+        }
+        Category::Timeout => plain(format!(
+            "{} Find what blocks (a lock, a network call, an endless loop), or raise the limit (--test-timeout) if the test is slow by design.",
+            first_line(&f.message)
+        )),
+        Category::Crash => {
+            let what = match f.kind.as_deref() {
+                Some("SIGSEGV") | Some("SIGBUS") => {
+                    "an invalid memory access (unsafe code, FFI): run it under a debugger or valgrind"
+                }
+                Some("SIGABRT") => {
+                    "an abort (a panic that could not unwind, a failed C assertion, or std::process::abort)"
+                }
+                Some("SIGKILL") => "SIGKILL, often the out-of-memory killer",
+                _ => "the test process dying",
+            };
+            plain(format!(
+                "The process running it was killed by {what}. Run it alone to reproduce: the crash is attributed to this test."
+            ))
+        }
+        Category::SetupError => plain(format!(
+            "Setup failed before the test body ran ({}{at}): fix the fixture or hook; the test itself may be fine.",
+            f.kind.as_deref().unwrap_or("setup")
+        )),
+        Category::BuildError => plain(format!(
+            "It did not compile or collect: {}{at}.",
+            first_error_line(&f.message)
+        )),
+        Category::Interrupted => {
+            plain("The run was interrupted while this test ran; run it again.".into())
+        }
+        Category::RuntimeError => plain(format!(
+            "{}{}{at}: fix the error the code raised.",
+            f.kind
+                .as_deref()
+                .map(|k| format!("{k}: "))
+                .unwrap_or_default(),
+            first_line(&f.message)
+        )),
+    }
+}
+
+/// The missing module, and how its ecosystem installs it.
+fn import_suggestion(framework: Framework, message: &str) -> Suggestion {
+    static PY: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r#"No module named ['"]([^'"]+)['"]"#).expect("valid regex"));
+    static JS: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r#"Cannot find module ['"]([^'"]+)['"]"#).expect("valid regex")
+    });
+    static RS: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?:can't find crate for|unresolved import|use of unresolved module or unlinked crate) `([^`:]+)")
+            .expect("valid regex")
+    });
+    let found = PY
+        .captures(message)
+        .map(|c| (Framework::Pytest, c[1].to_owned()))
+        .or_else(|| {
+            JS.captures(message)
+                .map(|c| (Framework::Jest, c[1].to_owned()))
+        })
+        .or_else(|| {
+            RS.captures(message)
+                .map(|c| (Framework::Rust, c[1].to_owned()))
+        });
+    let Some((ecosystem, module)) = found else {
+        return Suggestion {
+            text: format!("An import failed: {}", first_line(message)),
+            command: None,
+            diff: None,
+        };
+    };
+    let _ = framework;
+    let (command, text) = match ecosystem {
+        Framework::Pytest => {
+            let top = module.split('.').next().unwrap_or(&module).to_owned();
+            (
+                Some(format!("pip install {}", pypi_name(&top))),
+                format!(
+                    "Python module `{module}` is not installed in the environment the tests ran in."
+                ),
+            )
+        }
+        Framework::Jest if module.starts_with('.') || module.starts_with('/') => (
+            None,
+            format!(
+                "`{module}` does not resolve from the importing file: check the path and the file's name."
+            ),
+        ),
+        Framework::Jest => {
+            let pkg = npm_package(&module);
+            (
+                Some(format!("npm install --save-dev {pkg}")),
+                format!("npm package `{pkg}` is not installed."),
+            )
+        }
+        Framework::Rust => (
+            Some(format!("cargo add {module}")),
+            format!("Crate `{module}` is not a dependency of the package (or the path is wrong)."),
+        ),
+    };
+    Suggestion {
+        text,
+        command,
+        diff: None,
+    }
+}
+
+/// Import names whose PyPI distribution is named differently.
+fn pypi_name(module: &str) -> &str {
+    match module {
+        "yaml" => "pyyaml",
+        "cv2" => "opencv-python",
+        "PIL" => "pillow",
+        "sklearn" => "scikit-learn",
+        "bs4" => "beautifulsoup4",
+        "dateutil" => "python-dateutil",
+        "dotenv" => "python-dotenv",
+        "jwt" => "pyjwt",
+        other => other,
+    }
+}
+
+/// `@scope/pkg/sub/path` -> `@scope/pkg`, `pkg/sub` -> `pkg`.
+fn npm_package(module: &str) -> String {
+    let mut parts = module.split('/');
+    match parts.next() {
+        Some(scope) if scope.starts_with('@') => format!("{scope}/{}", parts.next().unwrap_or("")),
+        Some(name) => name.to_owned(),
+        None => module.to_owned(),
+    }
+}
+
+fn unified_diff(expected: &str, actual: &str) -> String {
+    similar::TextDiff::from_lines(expected, actual)
+        .unified_diff()
+        .header("expected", "actual")
+        .to_string()
+}
+
+/// For people: each group with its tests and what to do.
+pub fn render_human(a: &Analysis) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    if a.groups.is_empty() {
+        let _ = writeln!(out, "No failures in run {} ({} tests).", a.run_id, a.tests);
+        return out;
+    }
+    let cats: Vec<String> = a
+        .categories
+        .iter()
+        .map(|(k, v)| format!("{v} {k}"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "{} failing tests in {} groups ({}), run {}\n",
+        a.failures,
+        a.groups.len(),
+        cats.join(", "),
+        a.run_id
+    );
+    for (i, g) in a.groups.iter().enumerate() {
+        let tests = match g.count {
+            0 => "no test ran".to_owned(),
+            1 => "1 test".to_owned(),
+            n => format!("{n} tests"),
+        };
+        let _ = writeln!(
+            out,
+            "{}. [{}] {} ({tests})",
+            i + 1,
+            g.category.as_str(),
+            g.message
+        );
+        if let Some(l) = &g.location {
+            let _ = writeln!(out, "   at {}:{}", l.file, l.line);
+        }
+        for t in g.tests.iter().take(10) {
+            let _ = writeln!(out, "   - {}", t.id);
+        }
+        if g.tests.len() > 10 {
+            let _ = writeln!(out, "   … and {} more", g.tests.len() - 10);
+        }
+        let _ = writeln!(out, "   → {}", g.suggestion.text);
+        if let Some(c) = &g.suggestion.command {
+            let _ = writeln!(out, "     $ {c}");
+        }
+        if let Some(d) = &g.suggestion.diff {
+            for line in d.lines().take(30) {
+                let _ = writeln!(out, "     {line}");
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Attempt, Outcome, Summary, TestMeta};
+
+    fn failing(id: &str, framework: Framework, f: Failure) -> TestCase {
+        let meta = TestMeta {
+            id: id.into(),
+            framework,
+            name: id.into(),
+            suite: vec![],
+            file: Some("tests/test_x.py".into()),
+            line: Some(1),
+            binary: None,
+        };
+        let attempt = Attempt {
+            attempt: 1,
+            outcome: Outcome::Failed,
+            duration_ms: 1.0,
+            started_at: None,
+            failure: Some(f),
+        };
+        TestCase::from_attempts(meta, vec![attempt])
+    }
+
+    fn run(tests: Vec<TestCase>) -> Run {
+        Run {
+            schema_version: 1,
+            run_id: "r".into(),
+            testflow_version: "t".into(),
+            started_at: chrono::Utc::now(),
+            finished_at: None,
+            completed: true,
+            project_root: None,
+            environment: Default::default(),
+            frameworks: vec![],
+            summary: Summary::of(&tests, 0.0),
+            tests,
+            errors: vec![],
+        }
+    }
+
+    fn import_error(msg: &str) -> Failure {
+        Failure {
+            category: Category::ImportError,
+            kind: Some("ModuleNotFoundError".into()),
+            message: msg.into(),
+            ..Failure::default()
+        }
+    }
+
+    #[test]
+    fn the_same_missing_module_in_many_tests_is_one_group_with_the_install_command() {
+        let tests = (0..40)
+            .map(|i| {
+                failing(
+                    &format!("tests/test_{i}.py"),
+                    Framework::Pytest,
+                    import_error("No module named 'yaml'"),
+                )
+            })
+            .chain([failing(
+                "tests/test_z.py",
+                Framework::Pytest,
+                import_error("No module named 'requests.adapters'"),
+            )])
+            .collect();
+        let a = analyze(&run(tests));
+        assert_eq!(a.groups.len(), 2);
+        assert_eq!(a.groups[0].count, 40);
+        assert_eq!(a.groups[0].tests.len(), 40);
+        assert_eq!(
+            a.groups[0].suggestion.command.as_deref(),
+            Some("pip install pyyaml")
+        );
+        assert_eq!(
+            a.groups[1].suggestion.command.as_deref(),
+            Some("pip install requests")
+        );
+        assert_eq!(a.categories["import_error"], 41);
+    }
+
+    #[test]
+    fn numbers_addresses_and_temp_paths_do_not_split_a_group() {
+        assert_eq!(
+            normalize("timed out after 5000 ms at 0x7ffe12 in /tmp/pytest-of-root/pytest-12/x.db"),
+            normalize(
+                "timed out after 3000 ms at 0xdeadbeef in /tmp/pytest-of-root/pytest-99/x.db"
+            )
+        );
+        assert_ne!(
+            normalize("No module named 'yaml'"),
+            normalize("No module named 'toml'")
+        );
+    }
+
+    #[test]
+    fn assertions_at_different_places_are_different_causes_and_get_a_diff() {
+        let eq = |line| Failure {
+            category: Category::Assertion,
+            kind: Some("assert_eq".into()),
+            message: "assertion `left == right` failed".into(),
+            location: Some(Location {
+                file: "src/lib.rs".into(),
+                line,
+                column: Some(9),
+            }),
+            expected: Some("[\n    1,\n    2,\n]".into()),
+            actual: Some("[\n    1,\n    3,\n]".into()),
+            ..Failure::default()
+        };
+        let a = analyze(&run(vec![
+            failing("a", Framework::Rust, eq(10)),
+            failing("b", Framework::Rust, eq(20)),
+            failing("c", Framework::Rust, eq(20)),
+        ]));
+        assert_eq!(a.groups.len(), 2);
+        assert_eq!(a.groups[0].count, 2);
+        assert_eq!(a.groups[0].location.as_ref().unwrap().line, 20);
+        let diff = a.groups[0].suggestion.diff.as_deref().unwrap();
+        assert!(
+            diff.contains("-    2,") && diff.contains("+    3,"),
+            "{diff}"
+        );
+    }
+
+    #[test]
+    fn jest_and_rust_missing_modules_get_their_own_install_commands() {
+        let js = |m: &str| Failure {
+            category: Category::ImportError,
+            message: format!("Cannot find module '{m}' from 'src/a.test.js'"),
+            ..Failure::default()
+        };
+        let a = analyze(&run(vec![
+            failing("a", Framework::Jest, js("@testing-library/react/pure")),
+            failing("b", Framework::Jest, js("./missing")),
+            failing(
+                "c",
+                Framework::Rust,
+                Failure {
+                    category: Category::ImportError,
+                    message: "error[E0432]: unresolved import `serde_yaml`".into(),
+                    ..Failure::default()
+                },
+            ),
+        ]));
+        let cmds: Vec<Option<&str>> = a
+            .groups
+            .iter()
+            .map(|g| g.suggestion.command.as_deref())
+            .collect();
+        assert!(cmds.contains(&Some("npm install --save-dev @testing-library/react")));
+        assert!(cmds.contains(&Some("cargo add serde_yaml")));
+        assert!(
+            cmds.contains(&None),
+            "a relative path has no install command"
+        );
+    }
+
+    #[test]
+    fn a_build_failure_is_a_group_with_the_compiler_location() {
+        let mut r = run(vec![]);
+        r.errors.push(crate::model::RunError {
+            kind: "build".into(),
+            message: "   Compiling x v0.1.0\nerror[E0308]: mismatched types\n  --> crates/x/src/lib.rs:11:22\n".into(),
+        });
+        let a = analyze(&r);
+        assert_eq!(a.groups.len(), 1);
+        assert_eq!(a.groups[0].category, Category::BuildError);
+        assert_eq!(a.groups[0].message, "error[E0308]: mismatched types");
+        assert_eq!(a.groups[0].location.as_ref().unwrap().line, 11);
+        assert_eq!(a.categories["build_error"], 1);
+    }
+}
