@@ -8,6 +8,7 @@ pub mod environment;
 pub mod events;
 pub mod exit_code;
 pub mod frameworks;
+pub mod gate;
 pub mod model;
 pub mod process;
 pub mod recorder;

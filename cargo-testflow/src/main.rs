@@ -14,6 +14,7 @@ use testflow::exit_code;
 use testflow::frameworks::cargo::{
     self as cargo_fw, CargoOptions, DocMode, IgnoredMode, Isolation, Selection,
 };
+use testflow::gate::{self, Gate, GateName};
 use testflow::model::Framework;
 use testflow::report::{self, ReportFormat, ReportSpec};
 use testflow::runner::{RunOptions, default_jobs};
@@ -26,6 +27,7 @@ Exit codes:
     0    every test passed (tests that passed on a retry count as passed, marked flaky)
     1    testflow itself failed (cannot write its state directory, bad run file, …)
     2    usage error (bad flag or value)
+    3    run --gate: the tests passed, but a required quality gate failed
     4    no tests ran (the filter matched nothing)
   100    tests failed, errored, timed out or crashed
   101    the build failed (or its test binaries could not be listed)
@@ -57,6 +59,10 @@ enum Command {
     List(ListArgs),
     /// Write a report (JUnit XML, JSON) from a recorded run.
     Report(ReportArgs),
+    /// Apply quality gates to a recorded run (exit 0 when every required gate passes, 1 otherwise).
+    ///
+    /// Default gates: min_pass_rate 1.0 and min_tests 1.
+    Gate(GateCmdArgs),
     /// Group a run's failures by root cause, with a suggestion for each group.
     ///
     /// `--format json` is compact and stable, for tools and agents.
@@ -199,6 +205,11 @@ struct RunArgs {
     /// Directory to look for test suites in [default: current directory].
     #[arg(long, value_name = "DIR")]
     project: Option<PathBuf>,
+    /// Apply quality gates after the run (implied by any gate flag); see `cargo testflow gate`.
+    #[arg(long)]
+    gate: bool,
+    #[command(flatten)]
+    gates: GateArgs,
     /// Run only this framework's suites (repeatable): rust, pytest, jest.
     #[arg(long = "framework", value_name = "NAME", value_parser = parse_framework)]
     frameworks: Vec<Framework>,
@@ -226,6 +237,85 @@ struct ReportArgs {
     /// Output file [default: stdout].
     #[arg(short, long, value_name = "PATH")]
     output: Option<PathBuf>,
+    /// Project directory whose `.testflow/` holds the runs [default: current directory].
+    #[arg(long, value_name = "DIR")]
+    project: Option<PathBuf>,
+}
+
+#[derive(Args, Clone, Default)]
+struct GateArgs {
+    /// Gate: passed / tests that ran must be at least this (0..1) [default: 1.0].
+    #[arg(long, value_name = "RATE")]
+    min_pass_rate: Option<f64>,
+    /// Gate: at least N tests must be recorded [default: 1].
+    #[arg(long, value_name = "N")]
+    min_tests: Option<u64>,
+    /// Gate: at most N skipped tests.
+    #[arg(long, value_name = "N")]
+    max_skipped: Option<u64>,
+    /// Gate: at most N flaky tests (passed only on a retry).
+    #[arg(long, value_name = "N")]
+    max_flaky: Option<u64>,
+    /// Gate: the run takes at most SECS seconds.
+    #[arg(long, value_name = "SECS")]
+    max_duration: Option<f64>,
+    /// Gate: total line coverage at least PCT (not measured yet: fails when required).
+    #[arg(long, value_name = "PCT")]
+    min_coverage: Option<f64>,
+    /// Make a gate advisory: reported, but it does not fail (repeatable).
+    #[arg(long, value_name = "GATE", value_parser = parse_gate_name)]
+    advisory: Vec<GateName>,
+}
+
+impl GateArgs {
+    fn any(&self) -> bool {
+        self.min_pass_rate.is_some()
+            || self.min_tests.is_some()
+            || self.max_skipped.is_some()
+            || self.max_flaky.is_some()
+            || self.max_duration.is_some()
+            || self.min_coverage.is_some()
+            || !self.advisory.is_empty()
+    }
+
+    fn gates(&self) -> Vec<Gate> {
+        let given = [
+            (GateName::MinPassRate, self.min_pass_rate),
+            (GateName::MinTests, self.min_tests.map(|n| n as f64)),
+            (GateName::MaxSkipped, self.max_skipped.map(|n| n as f64)),
+            (GateName::MaxFlaky, self.max_flaky.map(|n| n as f64)),
+            (GateName::MaxDuration, self.max_duration),
+            (GateName::MinCoverage, self.min_coverage),
+        ];
+        let overrides: Vec<Gate> = given
+            .into_iter()
+            .filter_map(|(name, t)| {
+                t.map(|threshold| Gate {
+                    name,
+                    threshold,
+                    required: true,
+                })
+            })
+            .collect();
+        let mut gates = gate::merge(gate::default_gates(), &overrides);
+        for g in &mut gates {
+            if self.advisory.contains(&g.name) {
+                g.required = false;
+            }
+        }
+        gates
+    }
+}
+
+#[derive(Args)]
+struct GateCmdArgs {
+    /// `latest`, a run id, a run directory, or a run.json / events.jsonl file.
+    #[arg(long, default_value = "latest", value_name = "RUN")]
+    run: String,
+    #[command(flatten)]
+    gates: GateArgs,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    format: OutputFormat,
     /// Project directory whose `.testflow/` holds the runs [default: current directory].
     #[arg(long, value_name = "DIR")]
     project: Option<PathBuf>,
@@ -264,6 +354,10 @@ fn parse_report(s: &str) -> Result<ReportSpec, String> {
 
 fn parse_framework(s: &str) -> Result<Framework, String> {
     s.parse::<Framework>().map_err(|e| format!("{e:#}"))
+}
+
+fn parse_gate_name(s: &str) -> Result<GateName, String> {
+    GateName::parse(s).map_err(|e| format!("{e:#}"))
 }
 
 fn parse_format(s: &str) -> Result<ReportFormat, String> {
@@ -309,6 +403,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::List(args) => list(args),
         Command::Report(args) => report_cmd(args),
         Command::Analyze(args) => analyze_cmd(args),
+        Command::Gate(args) => gate_cmd(args),
     }
 }
 
@@ -376,6 +471,13 @@ fn run(args: RunArgs) -> Result<i32> {
     if !args.quiet || args.format == OutputFormat::Human {
         let _ = write!(err, "{}", ui::summary(&result.run, style));
         let _ = writeln!(err, "run recorded in {}", result.run_dir.display());
+    }
+    if args.gate || args.gates.any() {
+        let report = gate::evaluate(&result.run, &args.gates.gates());
+        let _ = write!(err, "\n{}", gate::render_human(&report));
+        if !report.passed && code == exit_code::OK {
+            code = exit_code::GATE_FAILED;
+        }
     }
     if args.format == OutputFormat::Json {
         let mut out = std::io::stdout().lock();
@@ -466,4 +568,22 @@ fn analyze_cmd(args: AnalyzeArgs) -> Result<i32> {
         )?,
     }
     Ok(exit_code::OK)
+}
+
+fn gate_cmd(args: GateCmdArgs) -> Result<i32> {
+    let run = load_run(args.project, &args.run)?;
+    let report = gate::evaluate(&run, &args.gates.gates());
+    match args.format {
+        OutputFormat::Json => {
+            let mut out = std::io::stdout().lock();
+            serde_json::to_writer_pretty(&mut out, &report)?;
+            writeln!(out)?;
+        }
+        OutputFormat::Human => write!(std::io::stdout().lock(), "{}", gate::render_human(&report))?,
+    }
+    Ok(if report.passed {
+        exit_code::OK
+    } else {
+        exit_code::GATE_CMD_FAILED
+    })
 }

@@ -1,0 +1,354 @@
+//! Exit criteria and quality gates over a `Run`.
+//!
+//! A gate the run cannot measure (coverage before coverage is collected) is reported as
+//! `not_measured` and fails when required: never a silent pass.
+
+use serde::Serialize;
+
+use crate::model::Run;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateName {
+    MinPassRate,
+    MinTests,
+    MaxSkipped,
+    MaxFlaky,
+    MaxDuration,
+    MinCoverage,
+}
+
+impl GateName {
+    pub const ALL: [GateName; 6] = [
+        GateName::MinPassRate,
+        GateName::MinTests,
+        GateName::MaxSkipped,
+        GateName::MaxFlaky,
+        GateName::MaxDuration,
+        GateName::MinCoverage,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GateName::MinPassRate => "min_pass_rate",
+            GateName::MinTests => "min_tests",
+            GateName::MaxSkipped => "max_skipped",
+            GateName::MaxFlaky => "max_flaky",
+            GateName::MaxDuration => "max_duration",
+            GateName::MinCoverage => "min_coverage",
+        }
+    }
+
+    pub fn parse(s: &str) -> anyhow::Result<GateName> {
+        let s = s.replace('-', "_");
+        GateName::ALL
+            .into_iter()
+            .find(|g| g.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = GateName::ALL.iter().map(|g| g.as_str()).collect();
+                anyhow::anyhow!("unknown gate `{s}` (gates: {})", names.join(", "))
+            })
+    }
+
+    fn is_minimum(self) -> bool {
+        matches!(
+            self,
+            GateName::MinPassRate | GateName::MinTests | GateName::MinCoverage
+        )
+    }
+}
+
+/// One gate to apply: a threshold, and whether failing it fails the run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Gate {
+    pub name: GateName,
+    pub threshold: f64,
+    pub required: bool,
+}
+
+/// The gates applied when nothing is configured: everything passed, and something ran.
+pub fn default_gates() -> Vec<Gate> {
+    vec![
+        Gate {
+            name: GateName::MinPassRate,
+            threshold: 1.0,
+            required: true,
+        },
+        Gate {
+            name: GateName::MinTests,
+            threshold: 1.0,
+            required: true,
+        },
+    ]
+}
+
+/// Replace or add gates by name (command line over config over defaults).
+pub fn merge(base: Vec<Gate>, overrides: &[Gate]) -> Vec<Gate> {
+    let mut out = base;
+    for o in overrides {
+        match out.iter_mut().find(|g| g.name == o.name) {
+            Some(g) => *g = *o,
+            None => out.push(*o),
+        }
+    }
+    out
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateStatus {
+    Pass,
+    Fail,
+    NotMeasured,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GateResult {
+    pub gate: GateName,
+    pub threshold: f64,
+    /// `None` when the run does not measure it.
+    pub actual: Option<f64>,
+    pub status: GateStatus,
+    pub required: bool,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GateReport {
+    pub run_id: String,
+    /// Every required gate passed.
+    pub passed: bool,
+    pub gates: Vec<GateResult>,
+}
+
+/// Pass rate over tests that ran: passed (including flaky), xfailed and xpassed over
+/// everything not skipped.
+pub fn pass_rate(run: &Run) -> Option<f64> {
+    let s = &run.summary;
+    let ran = s.total - s.skipped;
+    (ran > 0).then(|| (s.passed + s.xfailed + s.xpassed) as f64 / ran as f64)
+}
+
+pub fn evaluate(run: &Run, gates: &[Gate]) -> GateReport {
+    let s = &run.summary;
+    let results: Vec<GateResult> = gates
+        .iter()
+        .map(|g| {
+            let (actual, detail) = match g.name {
+                GateName::MinPassRate => {
+                    let r = pass_rate(run);
+                    let d = match r {
+                        Some(_) => format!(
+                            "{} of {} tests that ran passed",
+                            s.passed + s.xfailed + s.xpassed,
+                            s.total - s.skipped
+                        ),
+                        None => "no test ran".to_owned(),
+                    };
+                    (r, d)
+                }
+                GateName::MinTests => (Some(s.total as f64), format!("{} tests recorded", s.total)),
+                GateName::MaxSkipped => (Some(s.skipped as f64), format!("{} skipped", s.skipped)),
+                GateName::MaxFlaky => (
+                    Some(s.flaky as f64),
+                    format!("{} flaky (passed on a retry)", s.flaky),
+                ),
+                GateName::MaxDuration => (
+                    Some(s.duration_ms / 1000.0),
+                    format!("run took {:.1}s", s.duration_ms / 1000.0),
+                ),
+                GateName::MinCoverage => {
+                    (None, "coverage was not measured for this run".to_owned())
+                }
+            };
+            let status = match actual {
+                None => GateStatus::NotMeasured,
+                Some(a) if g.name.is_minimum() && a + 1e-12 >= g.threshold => GateStatus::Pass,
+                Some(a) if !g.name.is_minimum() && a <= g.threshold + 1e-12 => GateStatus::Pass,
+                Some(_) => GateStatus::Fail,
+            };
+            GateResult {
+                gate: g.name,
+                threshold: g.threshold,
+                actual,
+                status,
+                required: g.required,
+                detail,
+            }
+        })
+        .collect();
+    let passed = results
+        .iter()
+        .all(|r| !r.required || r.status == GateStatus::Pass);
+    GateReport {
+        run_id: run.run_id.clone(),
+        passed,
+        gates: results,
+    }
+}
+
+/// The gate table for people.
+pub fn render_human(r: &GateReport) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<15} {:>10} {:>10}  {:<15} {}",
+        "gate", "threshold", "actual", "result", "detail"
+    );
+    for g in &r.gates {
+        let op = if g.gate.is_minimum() { ">=" } else { "<=" };
+        let actual = g.actual.map_or_else(|| "-".to_owned(), fmt_num);
+        let result = match (g.status, g.required) {
+            (GateStatus::Pass, _) => "pass",
+            (GateStatus::Fail, true) => "FAIL",
+            (GateStatus::Fail, false) => "fail (advisory)",
+            (GateStatus::NotMeasured, true) => "NOT MEASURED",
+            (GateStatus::NotMeasured, false) => "not measured",
+        };
+        let _ = writeln!(
+            out,
+            "{:<15} {:>10} {:>10}  {:<15} {}",
+            g.gate.as_str(),
+            format!("{op} {}", fmt_num(g.threshold)),
+            actual,
+            result,
+            g.detail
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{}",
+        if r.passed {
+            "gates passed"
+        } else {
+            "gates FAILED"
+        }
+    );
+    out
+}
+
+fn fmt_num(v: f64) -> String {
+    if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Summary;
+
+    fn run(summary: Summary) -> Run {
+        Run {
+            schema_version: 1,
+            run_id: "r".into(),
+            testflow_version: "t".into(),
+            started_at: chrono::Utc::now(),
+            finished_at: None,
+            completed: true,
+            project_root: None,
+            environment: Default::default(),
+            frameworks: vec![],
+            summary,
+            tests: vec![],
+            errors: vec![],
+        }
+    }
+
+    fn gate(name: GateName, threshold: f64) -> Gate {
+        Gate {
+            name,
+            threshold,
+            required: true,
+        }
+    }
+
+    #[test]
+    fn default_gates_fail_on_a_failure_and_on_no_tests() {
+        let green = run(Summary {
+            total: 10,
+            passed: 9,
+            skipped: 1,
+            ..Summary::default()
+        });
+        assert!(evaluate(&green, &default_gates()).passed);
+        let red = run(Summary {
+            total: 10,
+            passed: 9,
+            failed: 1,
+            ..Summary::default()
+        });
+        let r = evaluate(&red, &default_gates());
+        assert!(!r.passed);
+        assert_eq!(r.gates[0].actual, Some(0.9));
+        let empty = run(Summary::default());
+        let r = evaluate(&empty, &default_gates());
+        assert!(!r.passed);
+        assert_eq!(r.gates[0].status, GateStatus::NotMeasured);
+        assert_eq!(r.gates[1].status, GateStatus::Fail);
+    }
+
+    #[test]
+    fn maximum_gates_and_advisory_gates() {
+        let r = run(Summary {
+            total: 10,
+            passed: 10,
+            skipped: 0,
+            flaky: 2,
+            duration_ms: 61_000.0,
+            ..Summary::default()
+        });
+        let gates = [
+            gate(GateName::MaxFlaky, 1.0),
+            Gate {
+                name: GateName::MaxDuration,
+                threshold: 60.0,
+                required: false,
+            },
+            gate(GateName::MaxSkipped, 0.0),
+        ];
+        let rep = evaluate(&r, &gates);
+        assert_eq!(rep.gates[0].status, GateStatus::Fail);
+        assert_eq!(rep.gates[1].status, GateStatus::Fail);
+        assert_eq!(rep.gates[2].status, GateStatus::Pass);
+        assert!(!rep.passed, "a required gate failed");
+        let rep = evaluate(&r, &gates[1..]);
+        assert!(rep.passed, "only an advisory gate failed");
+    }
+
+    #[test]
+    fn coverage_is_never_a_silent_pass() {
+        let r = run(Summary {
+            total: 1,
+            passed: 1,
+            ..Summary::default()
+        });
+        let rep = evaluate(&r, &[gate(GateName::MinCoverage, 80.0)]);
+        assert_eq!(rep.gates[0].status, GateStatus::NotMeasured);
+        assert!(!rep.passed);
+        assert!(render_human(&rep).contains("NOT MEASURED"));
+    }
+
+    #[test]
+    fn command_line_gates_override_by_name() {
+        let g = merge(
+            default_gates(),
+            &[
+                gate(GateName::MinPassRate, 0.95),
+                gate(GateName::MaxFlaky, 0.0),
+            ],
+        );
+        assert_eq!(g.len(), 3);
+        assert_eq!(g[0].threshold, 0.95);
+        assert_eq!(GateName::parse("max-flaky").unwrap(), GateName::MaxFlaky);
+        assert!(
+            GateName::parse("nope")
+                .unwrap_err()
+                .to_string()
+                .contains("unknown gate `nope`")
+        );
+    }
+}

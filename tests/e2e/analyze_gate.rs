@@ -1,0 +1,113 @@
+//! `cargo testflow analyze` and quality gates on real runs of rust-basic.
+
+use crate::util::Project;
+
+#[test]
+fn analyze_json_groups_real_failures_with_categories_and_suggestions() {
+    let p = Project::new("rust-basic");
+    let run = p.run(&["--test-timeout", "3", "--no-doc"]);
+    assert_eq!(run.code, 100, "{}", run.stderr);
+    let out = p.cmd(&["analyze", "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let a: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
+    // 6 unit-test failures, 5 integration failures, and flaky_first_attempt (no retries).
+    assert_eq!(a["failures"], 12);
+    let cats = &a["categories"];
+    assert_eq!(
+        (cats["assertion"].as_u64(), cats["runtime_error"].as_u64()),
+        (Some(4), Some(5))
+    );
+    assert_eq!(
+        (cats["crash"].as_u64(), cats["timeout"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let groups = a["groups"].as_array().expect("groups");
+    assert_eq!(
+        groups.len(),
+        12,
+        "every rust-basic failure has its own cause"
+    );
+    let by_test = |id: &str| {
+        groups
+            .iter()
+            .find(|g| g["tests"].as_array().unwrap().iter().any(|t| t["id"] == id))
+            .unwrap_or_else(|| panic!("no group holds {id}"))
+    };
+    let eq = by_test("calc$tests::fails_assert_eq");
+    assert_eq!(eq["category"], "assertion");
+    assert_eq!(eq["location"]["line"], 37);
+    assert!(
+        eq["suggestion"]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Expected 5, got 4 at crates/calc/src/lib.rs:37")
+    );
+    let seg = by_test("calc::integ$segfaults");
+    assert!(
+        seg["suggestion"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("invalid memory access")
+    );
+    let hang = by_test("calc::integ$hangs");
+    assert!(
+        hang["suggestion"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("--test-timeout")
+    );
+}
+
+#[test]
+fn analyze_of_a_build_failure_names_the_compiler_error() {
+    let p = Project::new("rust-build-error");
+    assert_eq!(p.run(&[]).code, 101);
+    let out = p.cmd(&["analyze", "--format", "json"]);
+    let a: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
+    assert_eq!(a["groups"][0]["category"], "build_error");
+    assert_eq!(a["groups"][0]["message"], "error[E0308]: mismatched types");
+    assert_eq!(
+        a["groups"][0]["location"]["file"],
+        "crates/broken-build/src/lib.rs"
+    );
+}
+
+#[test]
+fn gates_pass_fail_and_advisory_on_real_runs() {
+    let p = Project::new("rust-basic");
+    // Two passing tests: the default gates pass; a duration gate of 1 ms cannot.
+    let ok = p.run(&["passes", "--gate"]);
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    assert!(ok.stderr.contains("gates passed"), "{}", ok.stderr);
+    let slow = p.run(&["passes", "--max-duration", "0.001"]);
+    assert_eq!(
+        slow.code, 3,
+        "tests passed, a required gate failed: {}",
+        slow.stderr
+    );
+    let advisory = p.run(&[
+        "passes",
+        "--max-duration",
+        "0.001",
+        "--advisory",
+        "max-duration",
+    ]);
+    assert_eq!(advisory.code, 0, "{}", advisory.stderr);
+
+    let gate = p.cmd(&["gate", "--format", "json", "--min-coverage", "80"]);
+    assert_eq!(
+        gate.code, 1,
+        "coverage is not measured yet: a required gate fails"
+    );
+    let g: serde_json::Value = serde_json::from_str(&gate.stdout).expect("JSON");
+    let cov = g["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["gate"] == "min_coverage")
+        .unwrap();
+    assert_eq!(cov["status"], "not_measured");
+    let bad = p.cmd(&["gate", "--advisory", "nope"]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("unknown gate `nope`"), "{}", bad.stderr);
+}
