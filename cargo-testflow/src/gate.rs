@@ -193,8 +193,8 @@ pub fn render_human(r: &GateReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<15} {:>10} {:>10}  {:<15} {}",
-        "gate", "threshold", "actual", "result", "detail"
+        "{:<15} {:>10} {:>10}  {:<15} detail",
+        "gate", "threshold", "actual", "result"
     );
     for g in &r.gates {
         let op = if g.gate.is_minimum() { ">=" } else { "<=" };

@@ -54,7 +54,7 @@ enum Command {
     /// down only that test; doctests run too. The run is recorded as it goes in
     /// `.testflow/runs/<run-id>/events.jsonl` (or under $TESTFLOW_DIR), and `run.json` at the end.
     #[command(after_help = EXIT_CODES)]
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Build the workspace and list the test suites found, with their test counts.
     List(ListArgs),
     /// Write a report (JUnit XML, JSON) from a recorded run.
@@ -62,7 +62,7 @@ enum Command {
     /// Apply quality gates to a recorded run (exit 0 when every required gate passes, 1 otherwise).
     ///
     /// Default gates: min_pass_rate 1.0 and min_tests 1.
-    Gate(GateCmdArgs),
+    Gate(Box<GateCmdArgs>),
     /// Group a run's failures by root cause, with a suggestion for each group.
     ///
     /// `--format json` is compact and stable, for tools and agents.
@@ -399,11 +399,11 @@ fn main() -> ExitCode {
 
 fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(*args),
         Command::List(args) => list(args),
         Command::Report(args) => report_cmd(args),
         Command::Analyze(args) => analyze_cmd(args),
-        Command::Gate(args) => gate_cmd(args),
+        Command::Gate(args) => gate_cmd(*args),
     }
 }
 
