@@ -18,3 +18,9 @@ pub const BUILD_FAILED: i32 = 101;
 pub const INTERRUPTED: i32 = 130;
 /// Anything else that went wrong (cannot write the state directory, …).
 pub const INTERNAL: i32 = 1;
+/// `iterate` stopped because an iteration had more failures than the one before.
+pub const ITERATE_REGRESSION: i32 = 20;
+/// `iterate` stopped because the failure count stopped improving.
+pub const ITERATE_PLATEAU: i32 = 21;
+/// `iterate` reached `--max-iterations` with tests still failing.
+pub const ITERATE_MAX_ITERATIONS: i32 = 22;

@@ -9,6 +9,7 @@ pub mod events;
 pub mod exit_code;
 pub mod frameworks;
 pub mod gate;
+pub mod iterate;
 pub mod model;
 pub mod process;
 pub mod recorder;

@@ -15,6 +15,7 @@ use testflow::frameworks::cargo::{
     self as cargo_fw, CargoOptions, DocMode, IgnoredMode, Isolation, Selection,
 };
 use testflow::gate::{self, Gate, GateName};
+use testflow::iterate;
 use testflow::model::Framework;
 use testflow::report::{self, ReportFormat, ReportSpec};
 use testflow::runner::{RunOptions, default_jobs};
@@ -28,6 +29,9 @@ Exit codes:
     1    testflow itself failed (cannot write its state directory, bad run file, …)
     2    usage error (bad flag or value)
     3    run --gate: the tests passed, but a required quality gate failed
+   20    iterate: stopped on a regression (more failures than the iteration before)
+   21    iterate: stopped on a plateau (no improvement)
+   22    iterate: reached --max-iterations
     4    no tests ran (the filter matched nothing)
   100    tests failed, errored, timed out or crashed
   101    the build failed (or its test binaries could not be listed)
@@ -63,6 +67,13 @@ enum Command {
     ///
     /// Default gates: min_pass_rate 1.0 and min_tests 1.
     Gate(Box<GateCmdArgs>),
+    /// The fix-and-retry loop: run, analyse, fix (with --fix-cmd, or wait for your edit),
+    /// run again with the previous failures first, until green or no more progress.
+    ///
+    /// Stops with success (exit 0), regression (20: more failures than the iteration
+    /// before), plateau (21: no improvement for --plateau iterations), max_iterations (22),
+    /// or interrupted (130). Each iteration is kept in .testflow/iterations/.
+    Iterate(Box<IterateArgs>),
     /// Group a run's failures by root cause, with a suggestion for each group.
     ///
     /// `--format json` is compact and stable, for tools and agents.
@@ -322,6 +333,26 @@ struct GateCmdArgs {
 }
 
 #[derive(Args)]
+struct IterateArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Stop after N iterations.
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    max_iterations: u32,
+    /// Shell command that tries a fix; it gets TESTFLOW_ANALYSIS (the analysis JSON path).
+    /// Without it, the loop waits for you to edit files (or press Enter).
+    #[arg(long, value_name = "CMD")]
+    fix_cmd: Option<String>,
+    /// Stop with `plateau` when the failure count has not improved for N iterations.
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    plateau: u32,
+    /// When the fix command made things worse, restore the tracked files it changed
+    /// (needs a clean git tree before it runs; nothing else is touched).
+    #[arg(long)]
+    rollback_on_regression: bool,
+}
+
+#[derive(Args)]
 struct AnalyzeArgs {
     /// `latest`, a run id, a run directory, or a run.json / events.jsonl file.
     #[arg(long, default_value = "latest", value_name = "RUN")]
@@ -404,11 +435,23 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::Report(args) => report_cmd(args),
         Command::Analyze(args) => analyze_cmd(args),
         Command::Gate(args) => gate_cmd(*args),
+        Command::Iterate(args) => iterate_cmd(*args),
     }
 }
 
 fn run(args: RunArgs) -> Result<i32> {
     session::install_interrupt_handler();
+    let (result, code) = run_once(&args, &[])?;
+    if args.format == OutputFormat::Json {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer(&mut out, &result.run)?;
+        writeln!(out)?;
+    }
+    Ok(code)
+}
+
+/// One run with the human output, reports and gates; `first` are test ids to schedule first.
+fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::RunResult, i32)> {
     let mut cargo = CargoOptions {
         selection: args.selection.selection(),
         filters: args.filters.clone(),
@@ -427,6 +470,7 @@ fn run(args: RunArgs) -> Result<i32> {
             DocMode::Include
         },
         isolation: args.isolation,
+        first: first.to_vec(),
     };
     cargo.selection.dir = args.project.clone();
     let options = RunOptions {
@@ -479,12 +523,94 @@ fn run(args: RunArgs) -> Result<i32> {
             code = exit_code::GATE_FAILED;
         }
     }
-    if args.format == OutputFormat::Json {
+    Ok((result, code))
+}
+
+fn iterate_cmd(args: IterateArgs) -> Result<i32> {
+    session::install_interrupt_handler();
+    let project_root = match &args.run.project {
+        Some(p) => std::path::absolute(p).unwrap_or_else(|_| p.clone()),
+        None => std::env::current_dir().context("cannot read the current directory")?,
+    };
+    let root = git_root(&project_root).unwrap_or(project_root);
+    if args.rollback_on_regression {
+        if args.fix_cmd.is_none() {
+            anyhow::bail!(
+                "--rollback-on-regression needs --fix-cmd (it undoes what the fix command changed)"
+            );
+        }
+        iterate::check_rollback_possible(&root)?;
+    }
+    let opts = iterate::IterateOptions {
+        max_iterations: args.max_iterations,
+        plateau: args.plateau,
+        fix_cmd: args.fix_cmd.clone(),
+        rollback_on_regression: args.rollback_on_regression,
+        project_root: root.clone(),
+    };
+    // Enter on stdin reruns at once when waiting for the user's edit.
+    let (tx, rx) = std::sync::mpsc::channel();
+    if args.fix_cmd.is_none() {
+        std::thread::spawn(move || {
+            for line in std::io::stdin().lines() {
+                if line.is_err() || tx.send(()).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    let mut run_suite = |first: &[String]| -> Result<iterate::RunOutcome> {
+        let (result, _) = run_once(&args.run, first)?;
+        Ok(iterate::RunOutcome {
+            interrupted: result.stopped == Some(testflow::runner::Stopped::Interrupted),
+            run: result.run,
+        })
+    };
+    let mut wait = || -> Result<bool> {
+        let _ = writeln!(
+            std::io::stderr(),
+            "waiting: fix the code and save (or press Enter) to run again; Ctrl-C stops"
+        );
+        Ok(iterate::wait_for_change(&root, &rx))
+    };
+    let mut err = std::io::stderr();
+    let (status, history) = iterate::iterate(&opts, &mut run_suite, &mut wait, &mut err)?;
+    let _ = writeln!(
+        err,
+        "iterate: {} after {} iterations",
+        status.as_str(),
+        history.len()
+    );
+    if args.run.format == OutputFormat::Json {
         let mut out = std::io::stdout().lock();
-        serde_json::to_writer(&mut out, &result.run)?;
+        serde_json::to_writer(
+            &mut out,
+            &serde_json::json!({ "status": status, "iterations": history }),
+        )?;
         writeln!(out)?;
     }
-    Ok(code)
+    Ok(match status {
+        iterate::Status::Success => exit_code::OK,
+        iterate::Status::Regression => exit_code::ITERATE_REGRESSION,
+        iterate::Status::Plateau => exit_code::ITERATE_PLATEAU,
+        iterate::Status::MaxIterations | iterate::Status::Continue => {
+            exit_code::ITERATE_MAX_ITERATIONS
+        }
+        iterate::Status::Interrupted => exit_code::INTERRUPTED,
+    })
+}
+
+fn git_root(dir: &std::path::Path) -> Option<PathBuf> {
+    let out = duct::cmd("git", ["rev-parse", "--show-toplevel"])
+        .dir(dir)
+        .stdout_capture()
+        .stderr_null()
+        .unchecked()
+        .run()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
 }
 
 fn list(args: ListArgs) -> Result<i32> {

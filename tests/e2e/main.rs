@@ -9,6 +9,8 @@ mod cli;
 mod crash_safety;
 // test-name filters, --ignored, --doc/--no-doc, -j 1, --fail-fast
 mod filters;
+// the fix-and-retry loop: success, regression with rollback, plateau
+mod iterate;
 // `list --format json`
 mod list;
 // --report junit/json, `report` from a stored run, unknown runs

@@ -89,6 +89,8 @@ pub(crate) struct Project {
     pub(crate) flaky_dir: tempfile::TempDir,
     /// Leave `FLAKY_DIR` unset (then `flaky_first_attempt` simply passes).
     pub(crate) no_flaky_dir: bool,
+    /// For a fixture copied into its own git repository (`copy_of`).
+    pub(crate) _copy: Option<tempfile::TempDir>,
 }
 
 /// What one invocation of `cargo testflow` did.
@@ -118,6 +120,42 @@ impl Project {
             testflow_dir: tempfile::tempdir().expect("tempdir"),
             flaky_dir: tempfile::tempdir().expect("tempdir"),
             no_flaky_dir: false,
+            _copy: None,
+        }
+    }
+
+    /// A fixture copied into a fresh git repository with one commit, for tests that
+    /// change its files (`iterate`, rollback).
+    pub(crate) fn copy_of(fixture: &str) -> Project {
+        let copy = tempfile::tempdir().expect("tempdir");
+        let dir = copy.path().join(fixture);
+        copy_tree(&fixture_dir(fixture), &dir);
+        let git = |args: &[&str]| {
+            let out = Command::new("git")
+                .args(args)
+                .current_dir(&dir)
+                .env("GIT_AUTHOR_NAME", "t")
+                .env("GIT_AUTHOR_EMAIL", "t@example.com")
+                .env("GIT_COMMITTER_NAME", "t")
+                .env("GIT_COMMITTER_EMAIL", "t@example.com")
+                .output()
+                .expect("run git");
+            assert!(
+                out.status.success(),
+                "git {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        git(&["init", "-q"]);
+        git(&["add", "-A"]);
+        git(&["commit", "-qm", "fixture"]);
+        Project {
+            fixture: fixture.to_owned(),
+            dir,
+            testflow_dir: tempfile::tempdir().expect("tempdir"),
+            flaky_dir: tempfile::tempdir().expect("tempdir"),
+            no_flaky_dir: true,
+            _copy: Some(copy),
         }
     }
 
@@ -135,6 +173,10 @@ impl Project {
             .current_dir(&self.dir)
             .stdin(Stdio::null());
         scrub_env(&mut cmd, &self.fixture);
+        if let Some(copy) = &self._copy {
+            // Copies of one fixture build to identical artifact names: never share a target.
+            cmd.env("CARGO_TARGET_DIR", copy.path().join("target"));
+        }
         cmd.env("TESTFLOW_DIR", self.testflow_dir.path());
         if !self.no_flaky_dir {
             cmd.env("FLAKY_DIR", self.flaky_dir.path());
@@ -267,4 +309,21 @@ pub(crate) fn live_processes(testflow_dir: &Path, words: &[&str]) -> Vec<i32> {
         }
     }
     pids
+}
+
+/// Copy a fixture's sources (not its build output or recorded runs).
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for e in std::fs::read_dir(from).expect("read fixture dir").flatten() {
+        let name = e.file_name();
+        if name == "target" || name == ".testflow" {
+            continue;
+        }
+        let (src, dst) = (e.path(), to.join(&name));
+        if e.file_type().expect("file type").is_dir() {
+            copy_tree(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).expect("copy file");
+        }
+    }
 }

@@ -111,6 +111,8 @@ pub struct CargoOptions {
     pub ignored: IgnoredMode,
     pub doc: DocMode,
     pub isolation: Option<Isolation>,
+    /// Test ids to schedule before the others (the previous iteration's failures).
+    pub first: Vec<String>,
 }
 
 impl CargoOptions {
@@ -575,6 +577,13 @@ fn set_cargo_env(c: &mut Command, bin: &TestBinary) {
 pub fn plan(ctx: &Ctx, tests: Vec<RustTest>, options: &CargoOptions) -> Vec<Box<dyn Unit>> {
     if options.doc == DocMode::Only {
         return vec![]; // `--doc`: doctests only (see `doctest_units`)
+    }
+    // Stable: tests asked for first move ahead, the rest keep cargo's order.
+    let mut tests = tests;
+    if !options.first.is_empty() {
+        let first: std::collections::HashSet<&str> =
+            options.first.iter().map(String::as_str).collect();
+        tests.sort_by_key(|t| !first.contains(t.meta.id.as_str()));
     }
     let isolation = options.isolation.unwrap_or(Isolation::Process);
     let mut by_binary: Vec<(Arc<TestBinary>, Vec<Arc<RustTest>>, bool)> = Vec::new();
