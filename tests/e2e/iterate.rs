@@ -107,7 +107,7 @@ fn rollback_refuses_a_dirty_tree_and_a_fix_that_changes_nothing_plateaus() {
 #[test]
 fn without_a_fix_command_the_loop_reruns_when_a_file_changes() {
     let p = Project::copy_of("rust-iterate");
-    let mut child = p
+    let child = p
         .command(&["iterate", "--format", "json", "-q"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
