@@ -94,6 +94,45 @@ pub fn merge(base: Vec<Gate>, overrides: &[Gate]) -> Vec<Gate> {
     out
 }
 
+/// Gates from a configuration file over the defaults, then `overrides` (the command line)
+/// over those; `advisory` names from both make gates advisory.
+pub fn configured(
+    cfg: &crate::config::GatesConfig,
+    overrides: &[Gate],
+    advisory: &[GateName],
+) -> Vec<Gate> {
+    let from_file: Vec<Gate> = [
+        (GateName::MinPassRate, cfg.min_pass_rate),
+        (GateName::MinTests, cfg.min_tests.map(|n| n as f64)),
+        (GateName::MaxSkipped, cfg.max_skipped.map(|n| n as f64)),
+        (GateName::MaxFlaky, cfg.max_flaky.map(|n| n as f64)),
+        (GateName::MaxDuration, cfg.max_duration),
+        (GateName::MinCoverage, cfg.min_coverage),
+    ]
+    .into_iter()
+    .filter_map(|(name, t)| {
+        t.map(|threshold| Gate {
+            name,
+            threshold,
+            required: true,
+        })
+    })
+    .collect();
+    let mut gates = merge(merge(default_gates(), &from_file), overrides);
+    let file_advisory: Vec<GateName> = cfg
+        .advisory
+        .iter()
+        .flatten()
+        .filter_map(|n| GateName::parse(n).ok())
+        .collect();
+    for g in &mut gates {
+        if advisory.contains(&g.name) || file_advisory.contains(&g.name) {
+            g.required = false;
+        }
+    }
+    gates
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GateStatus {

@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use testflow::analyze;
+use testflow::config;
 use testflow::exit_code;
 use testflow::frameworks::cargo::{
     self as cargo_fw, CargoOptions, DocMode, IgnoredMode, Isolation, Selection,
@@ -173,24 +174,24 @@ struct RunArgs {
     #[command(flatten)]
     selection: SelectionArgs,
     /// Tests to run at once [default: number of CPUs].
-    #[arg(short = 'j', long, value_name = "N")]
+    #[arg(short = 'j', long, value_name = "N", env = "TESTFLOW_JOBS")]
     jobs: Option<usize>,
     /// Kill a test (its whole process group) after SECS seconds; its outcome is `timeout`.
-    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, env = "TESTFLOW_TEST_TIMEOUT")]
     test_timeout: Option<Duration>,
     /// Stop the whole run after SECS seconds; tests still running are `timeout`.
-    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, env = "TESTFLOW_TIMEOUT")]
     timeout: Option<Duration>,
-    /// Run a failing test up to N more times; one that then passes is `passed` and `flaky`.
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    retries: u32,
+    /// Run a failing test up to N more times; one that then passes is `passed` and `flaky` [default: 0].
+    #[arg(long, value_name = "N", env = "TESTFLOW_RETRIES")]
+    retries: Option<u32>,
     /// Stop scheduling tests after the first failure.
     #[arg(long)]
     fail_fast: bool,
     /// `process`: one process per test (default). `binary`: one process per test binary
     /// (libtest JSON; fastest for many tiny tests; tests left unfinished by a crash are
     /// re-run one per process so the crash is pinned on the right test).
-    #[arg(long, value_enum, value_name = "MODE")]
+    #[arg(long, value_enum, value_name = "MODE", env = "TESTFLOW_ISOLATION")]
     isolation: Option<Isolation>,
     /// Run only the #[ignore] tests.
     #[arg(long, conflicts_with = "include_ignored")]
@@ -205,7 +206,7 @@ struct RunArgs {
     #[arg(long)]
     doc: bool,
     /// Write a report: FORMAT=PATH with FORMAT one of json, junit (repeatable).
-    #[arg(long = "report", value_name = "FORMAT=PATH", value_parser = parse_report)]
+    #[arg(long = "report", value_name = "FORMAT=PATH", value_parser = parse_report, env = "TESTFLOW_REPORT", value_delimiter = ',')]
     reports: Vec<ReportSpec>,
     /// `json` prints the final run (the schema in docs/schema.md) on stdout.
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
@@ -289,7 +290,8 @@ impl GateArgs {
             || !self.advisory.is_empty()
     }
 
-    fn gates(&self) -> Vec<Gate> {
+    /// The gates to apply: command line over the configuration file over the defaults.
+    fn gates(&self, cfg: &config::GatesConfig) -> Vec<Gate> {
         let given = [
             (GateName::MinPassRate, self.min_pass_rate),
             (GateName::MinTests, self.min_tests.map(|n| n as f64)),
@@ -308,13 +310,7 @@ impl GateArgs {
                 })
             })
             .collect();
-        let mut gates = gate::merge(gate::default_gates(), &overrides);
-        for g in &mut gates {
-            if self.advisory.contains(&g.name) {
-                g.required = false;
-            }
-        }
-        gates
+        gate::configured(cfg, &overrides, &self.advisory)
     }
 }
 
@@ -336,16 +332,16 @@ struct GateCmdArgs {
 struct IterateArgs {
     #[command(flatten)]
     run: RunArgs,
-    /// Stop after N iterations.
-    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
-    max_iterations: u32,
+    /// Stop after N iterations [default: 5].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_iterations: Option<u32>,
     /// Shell command that tries a fix; it gets TESTFLOW_ANALYSIS (the analysis JSON path).
     /// Without it, the loop waits for you to edit files (or press Enter).
     #[arg(long, value_name = "CMD")]
     fix_cmd: Option<String>,
-    /// Stop with `plateau` when the failure count has not improved for N iterations.
-    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
-    plateau: u32,
+    /// Stop with `plateau` when the failure count has not improved for N iterations [default: 2].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    plateau: Option<u32>,
     /// When the fix command made things worse, restore the tracked files it changed
     /// (needs a clean git tree before it runs; nothing else is touched).
     #[arg(long)]
@@ -418,6 +414,8 @@ fn main() -> ExitCode {
             let _ = writeln!(std::io::stderr(), "error: {e:#}");
             if e.is::<cargo_fw::MetadataFailed>() {
                 exit_code::BUILD_FAILED
+            } else if e.is::<ConfigError>() {
+                exit_code::USAGE
             } else if e.is::<session::NothingToRun>() {
                 exit_code::NO_TESTS
             } else {
@@ -452,6 +450,8 @@ fn run(args: RunArgs) -> Result<i32> {
 
 /// One run with the human output, reports and gates; `first` are test ids to schedule first.
 fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::RunResult, i32)> {
+    let cfg = load_config(args.project.as_deref())?;
+    let run_cfg = &cfg.run;
     let mut cargo = CargoOptions {
         selection: args.selection.selection(),
         filters: args.filters.clone(),
@@ -469,16 +469,28 @@ fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::RunResult, i32
         } else {
             DocMode::Include
         },
-        isolation: args.isolation,
+        isolation: args.isolation.or(match run_cfg.isolation.as_deref() {
+            Some("binary") => Some(Isolation::Binary),
+            Some(_) => Some(Isolation::Process),
+            None => None,
+        }),
         first: first.to_vec(),
     };
     cargo.selection.dir = args.project.clone();
     let options = RunOptions {
-        jobs: args.jobs.filter(|j| *j > 0).unwrap_or_else(default_jobs),
-        test_timeout: args.test_timeout,
-        run_timeout: args.timeout,
-        retries: args.retries,
-        fail_fast: args.fail_fast,
+        jobs: args
+            .jobs
+            .or(run_cfg.jobs)
+            .filter(|j| *j > 0)
+            .unwrap_or_else(default_jobs),
+        test_timeout: args
+            .test_timeout
+            .or(run_cfg.test_timeout.map(Duration::from_secs_f64)),
+        run_timeout: args
+            .timeout
+            .or(run_cfg.timeout.map(Duration::from_secs_f64)),
+        retries: args.retries.or(run_cfg.retries).unwrap_or(0),
+        fail_fast: args.fail_fast || run_cfg.fail_fast == Some(true),
         ..RunOptions::default()
     };
     let style = Style::detect(args.quiet);
@@ -506,7 +518,18 @@ fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::RunResult, i32
         let _ = writeln!(err, "warning: {w}");
     }
     let mut code = result.exit_code;
-    for spec in &args.reports {
+    let file_reports: Vec<ReportSpec> = run_cfg
+        .reports
+        .iter()
+        .flatten()
+        .filter_map(|r| ReportSpec::parse(r).ok())
+        .collect();
+    let reports = if args.reports.is_empty() {
+        &file_reports
+    } else {
+        &args.reports
+    };
+    for spec in reports {
         if let Err(e) = report::write(&result.run, spec) {
             let _ = writeln!(err, "error: {e:#}");
             code = code.max(exit_code::INTERNAL);
@@ -516,8 +539,9 @@ fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::RunResult, i32
         let _ = write!(err, "{}", ui::summary(&result.run, style));
         let _ = writeln!(err, "run recorded in {}", result.run_dir.display());
     }
-    if args.gate || args.gates.any() {
-        let report = gate::evaluate(&result.run, &args.gates.gates());
+    let file_gates = cfg.gates != config::GatesConfig::default();
+    if args.gate || args.gates.any() || run_cfg.gate == Some(true) || file_gates {
+        let report = gate::evaluate(&result.run, &args.gates.gates(&cfg.gates));
         let _ = write!(err, "\n{}", gate::render_human(&report));
         if !report.passed && code == exit_code::OK {
             code = exit_code::GATE_FAILED;
@@ -533,8 +557,11 @@ fn iterate_cmd(args: IterateArgs) -> Result<i32> {
         None => std::env::current_dir().context("cannot read the current directory")?,
     };
     let root = git_root(&project_root).unwrap_or(project_root);
-    if args.rollback_on_regression {
-        if args.fix_cmd.is_none() {
+    let it_cfg = load_config(args.run.project.as_deref())?.iterate;
+    let fix_cmd = args.fix_cmd.clone().or(it_cfg.fix_cmd);
+    let rollback = args.rollback_on_regression || it_cfg.rollback_on_regression == Some(true);
+    if rollback {
+        if fix_cmd.is_none() {
             anyhow::bail!(
                 "--rollback-on-regression needs --fix-cmd (it undoes what the fix command changed)"
             );
@@ -542,15 +569,15 @@ fn iterate_cmd(args: IterateArgs) -> Result<i32> {
         iterate::check_rollback_possible(&root)?;
     }
     let opts = iterate::IterateOptions {
-        max_iterations: args.max_iterations,
-        plateau: args.plateau,
-        fix_cmd: args.fix_cmd.clone(),
-        rollback_on_regression: args.rollback_on_regression,
+        max_iterations: args.max_iterations.or(it_cfg.max_iterations).unwrap_or(5),
+        plateau: args.plateau.or(it_cfg.plateau).unwrap_or(2),
+        fix_cmd: fix_cmd.clone(),
+        rollback_on_regression: rollback,
         project_root: root.clone(),
     };
     // Enter on stdin reruns at once when waiting for the user's edit.
     let (tx, rx) = std::sync::mpsc::channel();
-    if args.fix_cmd.is_none() {
+    if fix_cmd.is_none() {
         std::thread::spawn(move || {
             for line in std::io::stdin().lines() {
                 if line.is_err() || tx.send(()).is_err() {
@@ -599,6 +626,30 @@ fn iterate_cmd(args: IterateArgs) -> Result<i32> {
         iterate::Status::Interrupted => exit_code::INTERRUPTED,
     })
 }
+
+/// The configuration for the project directory (or the current one), validated.
+fn load_config(project: Option<&std::path::Path>) -> Result<config::Config> {
+    let dir = match project {
+        Some(p) => std::path::absolute(p).unwrap_or_else(|_| p.to_owned()),
+        None => std::env::current_dir().context("cannot read the current directory")?,
+    };
+    let loaded = config::load(&dir).map_err(ConfigError)?;
+    if let Some(src) = &loaded.source {
+        loaded.config.validate(src).map_err(ConfigError)?;
+    }
+    Ok(loaded.config)
+}
+
+/// A bad configuration file: a usage error (exit 2).
+#[derive(Debug)]
+struct ConfigError(anyhow::Error);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.0)
+    }
+}
+impl std::error::Error for ConfigError {}
 
 fn git_root(dir: &std::path::Path) -> Option<PathBuf> {
     let out = duct::cmd("git", ["rev-parse", "--show-toplevel"])
@@ -697,8 +748,9 @@ fn analyze_cmd(args: AnalyzeArgs) -> Result<i32> {
 }
 
 fn gate_cmd(args: GateCmdArgs) -> Result<i32> {
+    let cfg = load_config(args.project.as_deref())?;
     let run = load_run(args.project, &args.run)?;
-    let report = gate::evaluate(&run, &args.gates.gates());
+    let report = gate::evaluate(&run, &args.gates.gates(&cfg.gates));
     match args.format {
         OutputFormat::Json => {
             let mut out = std::io::stdout().lock();

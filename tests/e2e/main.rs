@@ -5,6 +5,8 @@
 mod analyze_gate;
 // --help, usage errors and their exit codes
 mod cli;
+// testflow.toml: precedence and errors
+mod config;
 // SIGKILL and Ctrl-C mid-run, truncated logs, the whole-run time limit
 mod crash_safety;
 // test-name filters, --ignored, --doc/--no-doc, -j 1, --fail-fast

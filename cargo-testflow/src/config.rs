@@ -1,0 +1,337 @@
+//! `testflow.toml`, or the same table in Cargo.toml (`[workspace.metadata.testflow]` or
+//! `[package.metadata.testflow]`), pyproject.toml (`[tool.testflow]`) or package.json
+//! (`"testflow"`). Precedence: command line > environment > file > defaults; the command
+//! line applies the first two (clap), `Config` fills in the rest. Every key is in
+//! `docs/config.md`. Unknown keys and wrong types are errors naming file, line and key.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+#[derive(Deserialize, Debug, Default, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub run: RunConfig,
+    #[serde(default)]
+    pub gates: GatesConfig,
+    #[serde(default)]
+    pub iterate: IterateConfig,
+}
+
+#[derive(Deserialize, Debug, Default, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    pub jobs: Option<usize>,
+    /// Seconds.
+    pub test_timeout: Option<f64>,
+    /// Seconds, whole run.
+    pub timeout: Option<f64>,
+    pub retries: Option<u32>,
+    pub fail_fast: Option<bool>,
+    /// `process` or `binary`.
+    pub isolation: Option<String>,
+    /// `FORMAT=PATH` entries.
+    pub reports: Option<Vec<String>>,
+    /// Apply the gates after every run.
+    pub gate: Option<bool>,
+}
+
+#[derive(Deserialize, Debug, Default, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GatesConfig {
+    pub min_pass_rate: Option<f64>,
+    pub min_tests: Option<u64>,
+    pub max_skipped: Option<u64>,
+    pub max_flaky: Option<u64>,
+    pub max_duration: Option<f64>,
+    pub min_coverage: Option<f64>,
+    /// Gate names reported but not failing.
+    pub advisory: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, Debug, Default, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct IterateConfig {
+    pub max_iterations: Option<u32>,
+    pub plateau: Option<u32>,
+    pub fix_cmd: Option<String>,
+    pub rollback_on_regression: Option<bool>,
+}
+
+/// A configuration and the file it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    pub config: Config,
+    pub source: Option<PathBuf>,
+}
+
+/// Find the configuration for `dir`: the nearest directory (`dir` or a parent) holding
+/// one of the four files with a testflow table. No file: the defaults.
+pub fn load(dir: &Path) -> Result<Loaded> {
+    for d in dir.ancestors() {
+        if let Some(loaded) = load_from_dir(d)? {
+            return Ok(loaded);
+        }
+        if d.join(".git").exists() {
+            break; // never read configuration from outside the repository
+        }
+    }
+    Ok(Loaded {
+        config: Config::default(),
+        source: None,
+    })
+}
+
+fn load_from_dir(d: &Path) -> Result<Option<Loaded>> {
+    let found = |config: Config, path: PathBuf| {
+        Ok(Some(Loaded {
+            config,
+            source: Some(path),
+        }))
+    };
+    let own = d.join("testflow.toml");
+    if own.is_file() {
+        let text = read(&own)?;
+        return found(parse_toml::<Config>(&text, &own)?, own);
+    }
+    let cargo = d.join("Cargo.toml");
+    if cargo.is_file() {
+        #[derive(Deserialize)]
+        struct Meta {
+            testflow: Option<Config>,
+        }
+        #[derive(Deserialize)]
+        struct Section {
+            metadata: Option<Meta>,
+        }
+        #[derive(Deserialize)]
+        struct Manifest {
+            workspace: Option<Section>,
+            package: Option<Section>,
+        }
+        let text = read(&cargo)?;
+        // Only manifests that mention the table are parsed strictly.
+        if text.contains("testflow") {
+            let m: Manifest = parse_toml(&text, &cargo)?;
+            let table = m
+                .workspace
+                .and_then(|w| w.metadata)
+                .and_then(|m| m.testflow)
+                .or_else(|| m.package.and_then(|p| p.metadata).and_then(|m| m.testflow));
+            if let Some(c) = table {
+                return found(c, cargo);
+            }
+        }
+    }
+    let pyproject = d.join("pyproject.toml");
+    if pyproject.is_file() {
+        #[derive(Deserialize)]
+        struct Tool {
+            testflow: Option<Config>,
+        }
+        #[derive(Deserialize)]
+        struct PyProject {
+            tool: Option<Tool>,
+        }
+        let text = read(&pyproject)?;
+        if text.contains("testflow") {
+            let p: PyProject = parse_toml(&text, &pyproject)?;
+            if let Some(c) = p.tool.and_then(|t| t.testflow) {
+                return found(c, pyproject);
+            }
+        }
+    }
+    let package = d.join("package.json");
+    if package.is_file() {
+        #[derive(Deserialize)]
+        struct Package {
+            testflow: Option<Config>,
+        }
+        let text = read(&package)?;
+        if text.contains("\"testflow\"") {
+            let p: Package = serde_json::from_str(&text).map_err(|e| {
+                anyhow::anyhow!("{}:{}:{}: {e}", package.display(), e.line(), e.column())
+            })?;
+            if let Some(c) = p.testflow {
+                return found(c, package);
+            }
+        }
+    }
+    Ok(None)
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// Parse TOML; an error names the file and the line and column of the offending key.
+fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T> {
+    toml::from_str(text).map_err(|e| {
+        let place = e
+            .span()
+            .map(|span| {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                format!(":{line}:{col}")
+            })
+            .unwrap_or_default();
+        anyhow::anyhow!("{}{place}: {}", path.display(), e.message())
+    })
+}
+
+impl Config {
+    /// Checks serde cannot express (value ranges, names).
+    pub fn validate(&self, source: &Path) -> Result<()> {
+        let bad =
+            |key: &str, why: &str| -> Result<()> { bail!("{}: `{key}` {why}", source.display()) };
+        if let Some(i) = &self.run.isolation {
+            if i != "process" && i != "binary" {
+                return bad("run.isolation", "must be \"process\" or \"binary\"");
+            }
+        }
+        for (key, v) in [
+            ("run.test_timeout", self.run.test_timeout),
+            ("run.timeout", self.run.timeout),
+        ] {
+            if v.is_some_and(|v| !(v > 0.0 && v.is_finite())) {
+                return bad(key, "must be a positive number of seconds");
+            }
+        }
+        if self
+            .gates
+            .min_pass_rate
+            .is_some_and(|r| !(0.0..=1.0).contains(&r))
+        {
+            return bad("gates.min_pass_rate", "must be between 0 and 1");
+        }
+        for name in self.gates.advisory.iter().flatten() {
+            crate::gate::GateName::parse(name)
+                .with_context(|| format!("{}: in `gates.advisory`", source.display()))?;
+        }
+        for r in self.run.reports.iter().flatten() {
+            crate::report::ReportSpec::parse(r)
+                .with_context(|| format!("{}: in `run.reports`", source.display()))?;
+        }
+        if self.iterate.max_iterations == Some(0) || self.iterate.plateau == Some(0) {
+            return bad(
+                "iterate.max_iterations / iterate.plateau",
+                "must be at least 1",
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn testflow_toml_is_read_from_the_nearest_directory() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join(".git")).unwrap();
+        write(
+            d.path(),
+            "testflow.toml",
+            "[run]\njobs = 3\nreports = [\"junit=a.xml\"]\n[gates]\nmax_flaky = 0\n",
+        );
+        let sub = d.path().join("crates/x");
+        std::fs::create_dir_all(&sub).unwrap();
+        let l = load(&sub).unwrap();
+        assert_eq!(l.config.run.jobs, Some(3));
+        assert_eq!(l.config.gates.max_flaky, Some(0));
+        assert_eq!(l.source.unwrap(), d.path().join("testflow.toml"));
+    }
+
+    #[test]
+    fn an_unknown_key_names_file_line_and_key() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(
+            d.path(),
+            "testflow.toml",
+            "[run]\njobs = 2\n\n[gates]\nmax_flakey = 1\n",
+        );
+        let err = load(d.path()).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("{}:5:1: unknown field `max_flakey`", p.display())),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_line() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), "testflow.toml", "[run]\nretries = \"two\"\n");
+        let err = load(d.path()).unwrap_err().to_string();
+        assert!(err.contains("testflow.toml:2:"), "{err}");
+        assert!(err.contains("invalid type"), "{err}");
+    }
+
+    #[test]
+    fn the_table_in_cargo_pyproject_and_package_json() {
+        let d = tempfile::tempdir().unwrap();
+        write(
+            d.path(),
+            "Cargo.toml",
+            "[workspace]\nmembers = []\n[workspace.metadata.testflow.run]\nretries = 2\n",
+        );
+        assert_eq!(load(d.path()).unwrap().config.run.retries, Some(2));
+
+        let d = tempfile::tempdir().unwrap();
+        write(
+            d.path(),
+            "pyproject.toml",
+            "[project]\nname = \"x\"\n[tool.testflow.iterate]\nplateau = 3\n",
+        );
+        assert_eq!(load(d.path()).unwrap().config.iterate.plateau, Some(3));
+
+        let d = tempfile::tempdir().unwrap();
+        write(
+            d.path(),
+            "package.json",
+            "{\n  \"name\": \"x\",\n  \"testflow\": {\n    \"run\": { \"jobz\": 2 }\n  }\n}\n",
+        );
+        let err = load(d.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("package.json:4:") && err.contains("unknown field `jobz`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn values_are_checked() {
+        let c = Config {
+            run: RunConfig {
+                isolation: Some("thread".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert!(
+            c.validate(Path::new("t.toml"))
+                .unwrap_err()
+                .to_string()
+                .contains("`run.isolation`")
+        );
+        let c = Config {
+            gates: GatesConfig {
+                advisory: Some(vec!["nope".into()]),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert!(
+            format!("{:#}", c.validate(Path::new("t.toml")).unwrap_err())
+                .contains("unknown gate `nope`")
+        );
+    }
+}
