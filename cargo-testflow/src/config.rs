@@ -187,10 +187,11 @@ impl Config {
     pub fn validate(&self, source: &Path) -> Result<()> {
         let bad =
             |key: &str, why: &str| -> Result<()> { bail!("{}: `{key}` {why}", source.display()) };
-        if let Some(i) = &self.run.isolation {
-            if i != "process" && i != "binary" {
-                return bad("run.isolation", "must be \"process\" or \"binary\"");
-            }
+        if let Some(i) = &self.run.isolation
+            && i != "process"
+            && i != "binary"
+        {
+            return bad("run.isolation", "must be \"process\" or \"binary\"");
         }
         for (key, v) in [
             ("run.test_timeout", self.run.test_timeout),
