@@ -494,6 +494,7 @@ mod tests {
             project_root: None,
             environment: Default::default(),
             frameworks: vec![],
+            shard: None,
             summary: Summary::of(&tests, 0.0),
             tests,
             errors: vec![],

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{
     Attempt, Category, Environment, Failure, Framework, Outcome, Run, RunError, SCHEMA_VERSION,
-    Summary, TestCase, TestMeta,
+    ShardInfo, Summary, TestCase, TestMeta,
 };
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -33,6 +33,8 @@ pub enum Event {
         environment: Environment,
         #[serde(default)]
         frameworks: Vec<Framework>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shard: Option<ShardInfo>,
     },
     /// An attempt of a test began. A test started and never finished is the one that
     /// crashed or hung the process.
@@ -195,6 +197,7 @@ struct Fold {
     project_root: Option<String>,
     environment: Environment,
     frameworks: Vec<Framework>,
+    shard: Option<ShardInfo>,
     order: Vec<String>,
     tests: HashMap<String, TestState>,
     errors: Vec<RunError>,
@@ -219,7 +222,11 @@ impl Fold {
                 project_root,
                 environment,
                 frameworks,
+                shard,
             } => {
+                if self.shard.is_none() {
+                    self.shard = shard;
+                }
                 if schema_version > SCHEMA_VERSION {
                     self.errors.push(RunError {
                         kind: "log".into(),
@@ -356,6 +363,7 @@ impl Fold {
             project_root: self.project_root,
             environment: self.environment,
             frameworks: self.frameworks,
+            shard: self.shard,
             summary: Summary::of(&tests, duration_ms),
             tests,
             errors: self.errors,
@@ -431,6 +439,7 @@ mod tests {
             project_root: None,
             environment: Environment::default(),
             frameworks: vec![Framework::Rust],
+            shard: None,
         }
     }
 

@@ -291,6 +291,7 @@ mod tests {
             project_root: None,
             environment: Default::default(),
             frameworks: vec![],
+            shard: None,
             summary,
             tests: vec![],
             errors: vec![],

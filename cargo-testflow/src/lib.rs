@@ -10,6 +10,7 @@ pub mod events;
 pub mod exit_code;
 pub mod frameworks;
 pub mod gate;
+pub mod history;
 pub mod iterate;
 pub mod model;
 pub mod process;

@@ -457,6 +457,15 @@ pub struct RunError {
     pub message: String,
 }
 
+/// Which part of a sharded run this is (`index` is 1-based).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ShardInfo {
+    pub index: u32,
+    pub total: u32,
+    /// `timings`, `hash` or `count`.
+    pub strategy: String,
+}
+
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Run {
     pub schema_version: u32,
@@ -471,6 +480,9 @@ pub struct Run {
     pub project_root: Option<String>,
     pub environment: Environment,
     pub frameworks: Vec<Framework>,
+    /// Set when this run is one shard of a larger one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardInfo>,
     pub summary: Summary,
     pub tests: Vec<TestCase>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

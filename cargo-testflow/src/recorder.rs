@@ -96,8 +96,12 @@ impl Recorder {
             }
             None => {
                 let store = Store::for_project(&config.project_root);
-                let rec =
-                    store.start_run(&config.project_root, vec![config.framework], Utc::now())?;
+                let rec = store.start_run(
+                    &config.project_root,
+                    vec![config.framework],
+                    Utc::now(),
+                    None,
+                )?;
                 Ok(Recorder {
                     framework: config.framework,
                     log: Arc::clone(&rec.log),
@@ -266,7 +270,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::at(dir.path().join(".testflow"));
         let driver = store
-            .start_run(dir.path(), vec![Framework::Pytest], Utc::now())
+            .start_run(dir.path(), vec![Framework::Pytest], Utc::now(), None)
             .unwrap();
         let rec = Recorder::start(RecorderConfig {
             framework: Framework::Pytest,

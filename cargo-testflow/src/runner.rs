@@ -311,6 +311,7 @@ mod tests {
             project_root: None,
             environment: Default::default(),
             frameworks: vec![],
+            shard: None,
         })
         .unwrap();
         let ctx = Ctx::new(options, "r".into(), log, Box::new(Null));

@@ -123,7 +123,7 @@ pub fn run(
         }
     }
     let store = Store::for_project(&root);
-    let rec = store.start_run(&root, framework_list, started)?;
+    let rec = store.start_run(&root, framework_list, started, None)?;
     let ctx = Ctx::new(
         req.options,
         rec.run_id.clone(),

@@ -9,7 +9,7 @@ use chrono::Utc;
 
 use crate::environment;
 use crate::events::{Event, EventLog, fold_file};
-use crate::model::{Framework, Run, SCHEMA_VERSION};
+use crate::model::{Framework, Run, SCHEMA_VERSION, ShardInfo};
 
 pub const EVENTS_FILE: &str = "events.jsonl";
 pub const RUN_FILE: &str = "run.json";
@@ -112,6 +112,7 @@ impl Store {
         project_root: &Path,
         frameworks: Vec<Framework>,
         started: chrono::DateTime<Utc>,
+        shard: Option<ShardInfo>,
     ) -> Result<Recording> {
         let run_id = new_run_id();
         let dir = self.runs_dir().join(&run_id);
@@ -124,6 +125,7 @@ impl Store {
             project_root: Some(project_root.display().to_string()),
             environment: environment::detect(project_root),
             frameworks,
+            shard,
         })?;
         Ok(Recording {
             run_id,
@@ -225,13 +227,13 @@ mod tests {
                 .contains("no runs recorded yet")
         );
         let first = store
-            .start_run(dir.path(), vec![Framework::Rust], Utc::now())
+            .start_run(dir.path(), vec![Framework::Rust], Utc::now(), None)
             .unwrap();
         let (run, _) = first.finish(true, None).unwrap();
         assert!(run.completed);
         std::thread::sleep(std::time::Duration::from_millis(5));
         let second = store
-            .start_run(dir.path(), vec![Framework::Rust], Utc::now())
+            .start_run(dir.path(), vec![Framework::Rust], Utc::now(), None)
             .unwrap();
         // never finished: no run.json, folded from the log
         let latest = store.load("latest").unwrap();

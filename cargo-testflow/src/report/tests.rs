@@ -316,6 +316,7 @@ fn sample_run() -> Run {
             arch: "x86_64".into(),
         },
         frameworks: vec![Framework::Rust, Framework::Pytest, Framework::Jest],
+        shard: None,
         summary: Summary::of(&tests, 31_000.0),
         tests,
         errors: vec![],

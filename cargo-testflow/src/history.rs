@@ -1,0 +1,504 @@
+//! The history of past runs: `.testflow/history.db`, SQLite in WAL mode.
+//!
+//! Each run is written in one transaction, so a killed writer leaves either the whole
+//! run or none of it; WAL plus a busy timeout lets several writers (parallel shards,
+//! two runs at once) share the file. History is derived data: the runs themselves stay
+//! in `runs/<id>/`, so a lost database can be rebuilt with `history import`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::model::{Outcome, Run};
+
+pub const DB_FILE: &str = "history.db";
+/// Runs kept by default; older ones are deleted after each insert.
+pub const DEFAULT_KEEP_RUNS: usize = 500;
+/// Weight of the newest duration in the moving average used for timings.
+const EWMA_ALPHA: f64 = 0.3;
+
+pub struct History {
+    conn: Connection,
+    path: PathBuf,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    git_commit TEXT,
+    git_branch TEXT,
+    shard TEXT,
+    source TEXT NOT NULL,
+    completed INTEGER NOT NULL,
+    total INTEGER NOT NULL,
+    passed INTEGER NOT NULL,
+    failed INTEGER NOT NULL,
+    skipped INTEGER NOT NULL,
+    flaky INTEGER NOT NULL,
+    duration_ms REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS results (
+    run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    test_id TEXT NOT NULL,
+    framework TEXT NOT NULL,
+    file TEXT,
+    outcome TEXT NOT NULL,
+    duration_ms REAL NOT NULL,
+    attempts INTEGER NOT NULL,
+    flaky INTEGER NOT NULL,
+    PRIMARY KEY (run_id, test_id)
+);
+CREATE INDEX IF NOT EXISTS results_by_test ON results(test_id);
+CREATE INDEX IF NOT EXISTS runs_by_time ON runs(started_at);
+";
+
+impl History {
+    pub fn open(store_root: &Path) -> Result<History> {
+        std::fs::create_dir_all(store_root)
+            .with_context(|| format!("cannot create {}", store_root.display()))?;
+        let path = store_root.join(DB_FILE);
+        let conn =
+            Connection::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .with_context(|| format!("cannot switch {} to WAL", path.display()))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.execute_batch(SCHEMA)
+            .with_context(|| format!("{} is not a testflow history database", path.display()))?;
+        Ok(History { conn, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Record a run (replacing an earlier record of the same run id), then apply retention.
+    pub fn record(&mut self, run: &Run, source: &str, keep_runs: usize) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM runs WHERE run_id = ?1", params![run.run_id])?;
+        let s = &run.summary;
+        tx.execute(
+            "INSERT INTO runs (run_id, started_at, finished_at, git_commit, git_branch, shard, source, completed,
+                               total, passed, failed, skipped, flaky, duration_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            params![
+                run.run_id,
+                run.started_at.to_rfc3339(),
+                run.finished_at.map(|t| t.to_rfc3339()),
+                run.environment.git_commit,
+                run.environment.git_branch,
+                run.shard.as_ref().map(|s| format!("{}/{}", s.index, s.total)),
+                source,
+                run.completed,
+                s.total as i64,
+                s.passed as i64,
+                s.failures() as i64,
+                s.skipped as i64,
+                s.flaky as i64,
+                s.duration_ms,
+            ],
+        )?;
+        {
+            let mut ins = tx.prepare(
+                "INSERT OR REPLACE INTO results (run_id, test_id, framework, file, outcome, duration_ms, attempts, flaky)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for t in &run.tests {
+                ins.execute(params![
+                    run.run_id,
+                    t.id,
+                    t.framework.as_str(),
+                    t.file,
+                    t.outcome.as_str(),
+                    t.duration_ms,
+                    t.attempts.len() as i64,
+                    t.flaky,
+                ])?;
+            }
+        }
+        tx.execute(
+            "DELETE FROM runs WHERE run_id NOT IN (SELECT run_id FROM runs ORDER BY started_at DESC LIMIT ?1)",
+            params![keep_runs.max(1) as i64],
+        )?;
+        tx.commit()
+            .with_context(|| format!("cannot write {}", self.path.display()))?;
+        Ok(())
+    }
+
+    pub fn run_count(&self) -> Result<u64> {
+        Ok(self
+            .conn
+            .query_row("SELECT COUNT(*) FROM runs", [], |r| r.get::<_, i64>(0))? as u64)
+    }
+
+    /// Recent duration per test: an exponentially weighted moving average over the last
+    /// `window` runs that ran it (skipped results carry no timing).
+    pub fn durations(&self, window: usize) -> Result<HashMap<String, f64>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT r.test_id, r.duration_ms FROM results r JOIN runs u ON u.run_id = r.run_id
+             WHERE r.outcome != 'skipped' AND u.run_id IN (SELECT run_id FROM runs ORDER BY started_at DESC LIMIT ?1)
+             ORDER BY u.started_at ASC",
+        )?;
+        let mut out: HashMap<String, f64> = HashMap::new();
+        let rows = stmt.query_map(params![window as i64], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?))
+        })?;
+        for row in rows {
+            let (id, ms) = row?;
+            out.entry(id)
+                .and_modify(|avg| *avg = EWMA_ALPHA * ms + (1.0 - EWMA_ALPHA) * *avg)
+                .or_insert(ms);
+        }
+        Ok(out)
+    }
+
+    /// Tests whose last recorded result failed, in the newest run that has results.
+    pub fn last_failed(&self) -> Result<Option<Vec<String>>> {
+        let Some(run_id): Option<String> = self
+            .conn
+            .query_row(
+                "SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        let mut stmt = self.conn.prepare(
+            "SELECT test_id FROM results WHERE run_id = ?1 AND outcome IN ('failed','error','timeout','crashed') ORDER BY test_id",
+        )?;
+        let ids = stmt
+            .query_map(params![run_id], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(Some(ids))
+    }
+
+    pub fn slowest(&self, limit: usize) -> Result<Vec<SlowTest>> {
+        let durations = self.durations(20)?;
+        let mut stmt = self.conn.prepare(
+            "SELECT test_id, COUNT(*), MAX(duration_ms) FROM results WHERE outcome != 'skipped' GROUP BY test_id",
+        )?;
+        let mut out: Vec<SlowTest> = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, f64>(2)?,
+                ))
+            })?
+            .filter_map(|r| r.ok())
+            .map(|(id, runs, max)| SlowTest {
+                recent_ms: durations.get(&id).copied().unwrap_or(max),
+                max_ms: max,
+                runs: runs as u64,
+                test_id: id,
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            b.recent_ms
+                .total_cmp(&a.recent_ms)
+                .then_with(|| a.test_id.cmp(&b.test_id))
+        });
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    /// Flaky tests: passed on a retry within a run, or both passed and failed on the same
+    /// commit across runs. `rate` = flaky observations / runs of the test.
+    pub fn flaky(&self, limit: usize) -> Result<Vec<FlakyTest>> {
+        let mut stmt = self.conn.prepare(
+            "WITH per_commit AS (
+                 SELECT r.test_id, u.git_commit,
+                        SUM(r.outcome IN ('passed','xpassed')) AS passes,
+                        SUM(r.outcome IN ('failed','error','timeout','crashed')) AS fails
+                 FROM results r JOIN runs u ON u.run_id = r.run_id
+                 WHERE u.git_commit IS NOT NULL GROUP BY r.test_id, u.git_commit),
+             flips AS (SELECT test_id, COUNT(*) AS commits FROM per_commit WHERE passes > 0 AND fails > 0 GROUP BY test_id),
+             retries AS (SELECT test_id, SUM(flaky) AS retried, COUNT(*) AS runs FROM results GROUP BY test_id)
+             SELECT t.test_id, t.retried, COALESCE(f.commits, 0), t.runs
+             FROM retries t LEFT JOIN flips f ON f.test_id = t.test_id
+             WHERE t.retried > 0 OR f.commits > 0",
+        )?;
+        let mut out: Vec<FlakyTest> = stmt
+            .query_map([], |r| {
+                let (retried, commits, runs) = (
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                );
+                Ok(FlakyTest {
+                    test_id: r.get(0)?,
+                    passed_on_retry: retried as u64,
+                    flipped_commits: commits as u64,
+                    runs: runs as u64,
+                    rate: (retried + commits) as f64 / runs.max(1) as f64,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        out.sort_by(|a, b| {
+            b.rate
+                .total_cmp(&a.rate)
+                .then_with(|| a.test_id.cmp(&b.test_id))
+        });
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    /// Per run, oldest first: duration, pass rate, flaky count.
+    pub fn trend(&self, limit: usize) -> Result<Vec<TrendPoint>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT run_id, started_at, git_commit, total, passed, failed, skipped, flaky, duration_ms FROM
+               (SELECT * FROM runs ORDER BY started_at DESC LIMIT ?1) ORDER BY started_at ASC",
+        )?;
+        let out = stmt
+            .query_map(params![limit as i64], |r| {
+                let (total, passed, skipped): (i64, i64, i64) = (r.get(3)?, r.get(4)?, r.get(6)?);
+                let ran = (total - skipped).max(0);
+                Ok(TrendPoint {
+                    run_id: r.get(0)?,
+                    started_at: r.get(1)?,
+                    git_commit: r.get(2)?,
+                    total: total as u64,
+                    failed: r.get::<_, i64>(5)? as u64,
+                    flaky: r.get::<_, i64>(7)? as u64,
+                    pass_rate: (ran > 0).then(|| passed as f64 / ran as f64),
+                    duration_ms: r.get(8)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(out)
+    }
+
+    /// One test's results, newest first.
+    pub fn test(&self, id: &str, limit: usize) -> Result<Vec<TestResultRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT u.run_id, u.started_at, u.git_commit, r.outcome, r.duration_ms, r.attempts, r.flaky
+             FROM results r JOIN runs u ON u.run_id = r.run_id WHERE r.test_id = ?1
+             ORDER BY u.started_at DESC LIMIT ?2",
+        )?;
+        let out = stmt
+            .query_map(params![id, limit as i64], |r| {
+                Ok(TestResultRow {
+                    run_id: r.get(0)?,
+                    started_at: r.get(1)?,
+                    git_commit: r.get(2)?,
+                    outcome: r.get(3)?,
+                    duration_ms: r.get(4)?,
+                    attempts: r.get::<_, i64>(5)? as u32,
+                    flaky: r.get(6)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(out)
+    }
+}
+
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct SlowTest {
+    pub test_id: String,
+    /// Moving average of recent durations.
+    pub recent_ms: f64,
+    pub max_ms: f64,
+    pub runs: u64,
+}
+
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct FlakyTest {
+    pub test_id: String,
+    pub passed_on_retry: u64,
+    /// Commits on which the test both passed and failed.
+    pub flipped_commits: u64,
+    pub runs: u64,
+    pub rate: f64,
+}
+
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct TrendPoint {
+    pub run_id: String,
+    pub started_at: String,
+    pub git_commit: Option<String>,
+    pub total: u64,
+    pub failed: u64,
+    pub flaky: u64,
+    pub pass_rate: Option<f64>,
+    pub duration_ms: f64,
+}
+
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct TestResultRow {
+    pub run_id: String,
+    pub started_at: String,
+    pub git_commit: Option<String>,
+    pub outcome: String,
+    pub duration_ms: f64,
+    pub attempts: u32,
+    pub flaky: bool,
+}
+
+/// Is this outcome a pass for history purposes?
+pub fn is_pass(o: Outcome) -> bool {
+    matches!(o, Outcome::Passed | Outcome::Xpassed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Attempt, Environment, Framework, Summary, TestCase, TestMeta};
+
+    pub(crate) fn run_with(
+        id: &str,
+        secs: i64,
+        commit: &str,
+        tests: &[(&str, Outcome, f64, bool)],
+    ) -> Run {
+        let tests: Vec<TestCase> = tests
+            .iter()
+            .map(|(tid, o, ms, flaky)| {
+                let meta = TestMeta {
+                    id: (*tid).into(),
+                    framework: Framework::Rust,
+                    name: (*tid).into(),
+                    suite: vec![],
+                    file: None,
+                    line: None,
+                    binary: None,
+                };
+                let mut attempts = vec![];
+                if *flaky {
+                    attempts.push(Attempt {
+                        attempt: 1,
+                        outcome: Outcome::Failed,
+                        duration_ms: *ms,
+                        started_at: None,
+                        failure: None,
+                    });
+                }
+                attempts.push(Attempt {
+                    attempt: attempts.len() as u32 + 1,
+                    outcome: *o,
+                    duration_ms: *ms,
+                    started_at: None,
+                    failure: None,
+                });
+                TestCase::from_attempts(meta, attempts)
+            })
+            .collect();
+        Run {
+            schema_version: 1,
+            run_id: id.into(),
+            testflow_version: "t".into(),
+            started_at: chrono::DateTime::from_timestamp(1_700_000_000 + secs, 0).unwrap(),
+            finished_at: None,
+            completed: true,
+            project_root: None,
+            environment: Environment {
+                git_commit: Some(commit.into()),
+                ..Environment::default()
+            },
+            frameworks: vec![Framework::Rust],
+            shard: None,
+            summary: Summary::of(&tests, 1000.0),
+            tests,
+            errors: vec![],
+        }
+    }
+
+    #[test]
+    fn records_runs_and_answers_slowest_flaky_trend_and_last_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = History::open(dir.path()).unwrap();
+        h.record(
+            &run_with(
+                "r1",
+                1,
+                "c1",
+                &[
+                    ("a", Outcome::Passed, 10.0, false),
+                    ("b", Outcome::Failed, 100.0, false),
+                ],
+            ),
+            "run",
+            10,
+        )
+        .unwrap();
+        h.record(
+            &run_with(
+                "r2",
+                2,
+                "c1",
+                &[
+                    ("a", Outcome::Passed, 20.0, true),
+                    ("b", Outcome::Passed, 200.0, false),
+                ],
+            ),
+            "run",
+            10,
+        )
+        .unwrap();
+        h.record(
+            &run_with(
+                "r3",
+                3,
+                "c2",
+                &[
+                    ("a", Outcome::Passed, 30.0, false),
+                    ("b", Outcome::Failed, 300.0, false),
+                ],
+            ),
+            "run",
+            10,
+        )
+        .unwrap();
+        assert_eq!(h.run_count().unwrap(), 3);
+        let d = h.durations(10).unwrap();
+        // EWMA over 100, 200, 300 with alpha 0.3: 100 -> 130 -> 181
+        assert!((d["b"] - 181.0).abs() < 1e-9, "{}", d["b"]);
+        assert_eq!(h.slowest(1).unwrap()[0].test_id, "b");
+        let flaky = h.flaky(10).unwrap();
+        let ids: Vec<&str> = flaky.iter().map(|f| f.test_id.as_str()).collect();
+        assert!(ids.contains(&"a"), "a passed on a retry");
+        let b = flaky.iter().find(|f| f.test_id == "b").unwrap();
+        assert_eq!(b.flipped_commits, 1, "b passed and failed on c1");
+        assert_eq!(h.last_failed().unwrap().unwrap(), vec!["b".to_owned()]);
+        let t = h.trend(10).unwrap();
+        assert_eq!(
+            t.iter().map(|p| p.run_id.as_str()).collect::<Vec<_>>(),
+            ["r1", "r2", "r3"]
+        );
+        assert_eq!(t[1].pass_rate, Some(1.0));
+        assert_eq!(h.test("b", 10).unwrap()[0].run_id, "r3");
+    }
+
+    #[test]
+    fn retention_keeps_the_newest_runs_and_their_results() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = History::open(dir.path()).unwrap();
+        for i in 0..5 {
+            h.record(
+                &run_with(
+                    &format!("r{i}"),
+                    i,
+                    "c",
+                    &[("a", Outcome::Passed, 1.0, false)],
+                ),
+                "run",
+                3,
+            )
+            .unwrap();
+        }
+        assert_eq!(h.run_count().unwrap(), 3);
+        let n: i64 = h
+            .conn
+            .query_row("SELECT COUNT(*) FROM results", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 3, "results of deleted runs go with them");
+    }
+}
