@@ -349,7 +349,7 @@ pub fn is_pass(o: Outcome) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests_support {
     use super::*;
     use crate::model::{Attempt, Environment, Framework, Summary, TestCase, TestMeta};
 
@@ -410,6 +410,12 @@ mod tests {
             errors: vec![],
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::run_with;
+    use super::*;
 
     #[test]
     fn records_runs_and_answers_slowest_flaky_trend_and_last_failed() {

@@ -1,0 +1,344 @@
+//! Splitting a suite across CI machines. The CI's own parallel jobs run the shards;
+//! testflow decides which tests each one runs, the same way on every machine.
+
+use std::collections::HashMap;
+
+use anyhow::{Result, bail};
+use serde::Serialize;
+
+use crate::model::ShardInfo;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Longest-processing-time-first bin packing over recent durations from history.
+    Timings,
+    /// A stable hash of the test id: adding or removing a test moves no other test.
+    Hash,
+    /// Round-robin over the sorted ids: equal counts.
+    Count,
+}
+
+impl Strategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Timings => "timings",
+            Strategy::Hash => "hash",
+            Strategy::Count => "count",
+        }
+    }
+}
+
+/// `K/N`, 1-based.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShardSpec {
+    pub index: u32,
+    pub total: u32,
+}
+
+impl ShardSpec {
+    pub fn parse(s: &str) -> Result<ShardSpec> {
+        let Some((k, n)) = s.trim().split_once('/') else {
+            bail!("`{s}`: a shard is K/N, e.g. 2/4 (1-based)");
+        };
+        let (Ok(index), Ok(total)) = (k.trim().parse::<u32>(), n.trim().parse::<u32>()) else {
+            bail!("`{s}`: a shard is K/N with whole numbers, e.g. 2/4");
+        };
+        if total == 0 || index == 0 || index > total {
+            bail!("`{s}`: need 1 <= K <= N (shards are numbered from 1)");
+        }
+        Ok(ShardSpec { index, total })
+    }
+
+    /// From the CI when not given: `TESTFLOW_SHARD=K/N`, GitLab `CI_NODE_INDEX`/`CI_NODE_TOTAL`
+    /// (1-based), CircleCI `CIRCLE_NODE_INDEX`/`CIRCLE_NODE_TOTAL` (0-based), Buildkite
+    /// `BUILDKITE_PARALLEL_JOB`/`BUILDKITE_PARALLEL_JOB_COUNT` (0-based).
+    pub fn from_env(var: &dyn Fn(&str) -> Option<String>) -> Result<Option<ShardSpec>> {
+        if let Some(v) = var("TESTFLOW_SHARD") {
+            return ShardSpec::parse(&v).map(Some);
+        }
+        let pair = |i: &str, n: &str, base: u32| -> Result<Option<ShardSpec>> {
+            match (var(i), var(n)) {
+                (Some(i), Some(n)) => {
+                    let (Ok(i), Ok(n)) = (i.trim().parse::<u32>(), n.trim().parse::<u32>()) else {
+                        bail!("{i}/{n}: the CI's shard variables are not numbers");
+                    };
+                    ShardSpec::parse(&format!("{}/{n}", i + 1 - base)).map(Some)
+                }
+                _ => Ok(None),
+            }
+        };
+        if let Some(s) = pair("CI_NODE_INDEX", "CI_NODE_TOTAL", 1)? {
+            return Ok(Some(s));
+        }
+        if let Some(s) = pair("CIRCLE_NODE_INDEX", "CIRCLE_NODE_TOTAL", 0)? {
+            return Ok(Some(s));
+        }
+        pair("BUILDKITE_PARALLEL_JOB", "BUILDKITE_PARALLEL_JOB_COUNT", 0)
+    }
+
+    pub fn info(self, strategy: Strategy) -> ShardInfo {
+        ShardInfo {
+            index: self.index,
+            total: self.total,
+            strategy: strategy.as_str().into(),
+        }
+    }
+}
+
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct PlannedShard {
+    /// 1-based.
+    pub index: u32,
+    pub tests: Vec<String>,
+    pub predicted_ms: f64,
+}
+
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub strategy: Strategy,
+    pub shards: Vec<PlannedShard>,
+    /// Largest predicted shard time over the mean.
+    pub imbalance: f64,
+    /// No plan can finish faster than max(total / N, longest test).
+    pub lower_bound_ms: f64,
+    pub longest_test_ms: f64,
+    /// Tests with no recorded duration (they were given the mean of the known ones).
+    pub unknown_durations: usize,
+}
+
+/// FNV-1a: stable across Rust versions and platforms, unlike std's hasher.
+pub fn stable_hash(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// Split `tests` (ids, each once) into `n` shards.
+pub fn plan(
+    tests: &[String],
+    n: u32,
+    strategy: Strategy,
+    durations: &HashMap<String, f64>,
+) -> Plan {
+    let n = n.max(1) as usize;
+    let known: Vec<f64> = tests
+        .iter()
+        .filter_map(|t| durations.get(t).copied())
+        .collect();
+    let mean = if known.is_empty() {
+        1.0
+    } else {
+        known.iter().sum::<f64>() / known.len() as f64
+    };
+    let duration = |t: &str| durations.get(t).copied().unwrap_or(mean);
+    let mut shards: Vec<PlannedShard> = (0..n)
+        .map(|i| PlannedShard {
+            index: i as u32 + 1,
+            tests: vec![],
+            predicted_ms: 0.0,
+        })
+        .collect();
+    match strategy {
+        Strategy::Hash => {
+            for t in tests {
+                let s = &mut shards[(stable_hash(t) % n as u64) as usize];
+                s.tests.push(t.clone());
+                s.predicted_ms += duration(t);
+            }
+        }
+        Strategy::Count => {
+            let mut sorted: Vec<&String> = tests.iter().collect();
+            sorted.sort();
+            for (i, t) in sorted.into_iter().enumerate() {
+                let s = &mut shards[i % n];
+                s.tests.push(t.clone());
+                s.predicted_ms += duration(t);
+            }
+        }
+        Strategy::Timings => {
+            // LPT: longest first onto the least-loaded shard. Ties broken by id and shard
+            // index, so every machine computes the same plan.
+            let mut sorted: Vec<(&String, f64)> = tests.iter().map(|t| (t, duration(t))).collect();
+            sorted.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+            let mut heap: std::collections::BinaryHeap<std::cmp::Reverse<(OrdF64, usize)>> = (0..n)
+                .map(|i| std::cmp::Reverse((OrdF64(0.0), i)))
+                .collect();
+            for (t, d) in sorted {
+                let std::cmp::Reverse((OrdF64(load), i)) = heap.pop().expect("n >= 1 shards");
+                shards[i].tests.push(t.clone());
+                shards[i].predicted_ms = load + d;
+                heap.push(std::cmp::Reverse((OrdF64(load + d), i)));
+            }
+        }
+    }
+    let total: f64 = shards.iter().map(|s| s.predicted_ms).sum();
+    let longest = tests.iter().map(|t| duration(t)).fold(0.0, f64::max);
+    let max = shards.iter().map(|s| s.predicted_ms).fold(0.0, f64::max);
+    let mean_load = total / n as f64;
+    Plan {
+        strategy,
+        imbalance: if mean_load > 0.0 {
+            max / mean_load
+        } else {
+            1.0
+        },
+        lower_bound_ms: (total / n as f64).max(longest),
+        longest_test_ms: longest,
+        unknown_durations: tests.len() - known.len(),
+        shards,
+    }
+}
+
+/// Total order on f64 for the heap (durations are finite and non-negative).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct OrdF64(f64);
+impl Eq for OrdF64 {}
+impl PartialOrd for OrdF64 {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for OrdF64 {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+/// The default strategy: timings when history knows durations, else hash.
+pub fn default_strategy(durations: &HashMap<String, f64>) -> Strategy {
+    if durations.is_empty() {
+        Strategy::Hash
+    } else {
+        Strategy::Timings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("crate$tests::t{i:04}")).collect()
+    }
+
+    #[test]
+    fn every_strategy_puts_each_test_in_exactly_one_shard() {
+        let tests = ids(1000);
+        let durations: HashMap<String, f64> = tests
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.clone(), (i % 37) as f64 + 0.5))
+            .collect();
+        for strategy in [Strategy::Timings, Strategy::Hash, Strategy::Count] {
+            for n in [1, 2, 3, 8] {
+                let p = plan(&tests, n, strategy, &durations);
+                let mut all: Vec<&String> = p.shards.iter().flat_map(|s| &s.tests).collect();
+                all.sort();
+                all.dedup();
+                assert_eq!(all.len(), tests.len(), "{strategy:?} {n}");
+                assert_eq!(
+                    p.shards.iter().map(|s| s.tests.len()).sum::<usize>(),
+                    tests.len()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn hash_shards_are_stable_when_a_test_is_added() {
+        let tests = ids(200);
+        let before = plan(&tests, 4, Strategy::Hash, &HashMap::new());
+        let mut more = tests.clone();
+        more.push("crate$tests::new_one".into());
+        let after = plan(&more, 4, Strategy::Hash, &HashMap::new());
+        for (b, a) in before.shards.iter().zip(&after.shards) {
+            assert!(
+                b.tests.iter().all(|t| a.tests.contains(t)),
+                "no existing test moves"
+            );
+        }
+        assert_eq!(
+            stable_hash("a"),
+            0xaf63_dc4c_8601_ec8c,
+            "FNV-1a of \"a\" never changes"
+        );
+    }
+
+    #[test]
+    fn timings_come_close_to_the_lower_bound_and_unknown_tests_get_the_mean() {
+        let tests = ids(1000);
+        // A long tail: most tests are quick, a few are slow.
+        let durations: HashMap<String, f64> = tests
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 10 != 0) // every tenth is unknown
+            .map(|(i, t)| {
+                (
+                    t.clone(),
+                    if i % 97 == 1 {
+                        2000.0
+                    } else {
+                        5.0 + (i % 13) as f64
+                    },
+                )
+            })
+            .collect();
+        let p = plan(&tests, 4, Strategy::Timings, &durations);
+        let max = p.shards.iter().map(|s| s.predicted_ms).fold(0.0, f64::max);
+        assert!(
+            max <= p.lower_bound_ms * 1.05,
+            "max {max} vs bound {}",
+            p.lower_bound_ms
+        );
+        assert_eq!(p.unknown_durations, 100);
+        let h = plan(&tests, 4, Strategy::Hash, &durations);
+        assert!(h.imbalance >= p.imbalance);
+    }
+
+    #[test]
+    fn shard_specs_from_the_command_line_and_each_ci() {
+        assert_eq!(
+            ShardSpec::parse("2/4").unwrap(),
+            ShardSpec { index: 2, total: 4 }
+        );
+        for bad in ["0/4", "5/4", "2", "a/b", "1/0"] {
+            assert!(ShardSpec::parse(bad).is_err(), "{bad}");
+        }
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        let gitlab = env(&[("CI_NODE_INDEX", "3"), ("CI_NODE_TOTAL", "4")]);
+        assert_eq!(
+            ShardSpec::from_env(&gitlab).unwrap(),
+            Some(ShardSpec { index: 3, total: 4 })
+        );
+        let circle = env(&[("CIRCLE_NODE_INDEX", "0"), ("CIRCLE_NODE_TOTAL", "4")]);
+        assert_eq!(
+            ShardSpec::from_env(&circle).unwrap(),
+            Some(ShardSpec { index: 1, total: 4 })
+        );
+        let bk = env(&[
+            ("BUILDKITE_PARALLEL_JOB", "3"),
+            ("BUILDKITE_PARALLEL_JOB_COUNT", "4"),
+        ]);
+        assert_eq!(
+            ShardSpec::from_env(&bk).unwrap(),
+            Some(ShardSpec { index: 4, total: 4 })
+        );
+        let gh = env(&[("TESTFLOW_SHARD", "2/3")]);
+        assert_eq!(
+            ShardSpec::from_env(&gh).unwrap(),
+            Some(ShardSpec { index: 2, total: 3 })
+        );
+        assert_eq!(ShardSpec::from_env(&env(&[])).unwrap(), None);
+    }
+}
