@@ -18,6 +18,15 @@ pub struct Config {
     pub gates: GatesConfig,
     #[serde(default)]
     pub iterate: IterateConfig,
+    #[serde(default)]
+    pub history: HistoryConfig,
+}
+
+#[derive(Deserialize, Debug, Default, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryConfig {
+    /// Runs kept in `.testflow/history.db`.
+    pub keep_runs: Option<usize>,
 }
 
 #[derive(Deserialize, Debug, Default, Clone, PartialEq)]

@@ -141,11 +141,27 @@ impl History {
     /// Recent duration per test: an exponentially weighted moving average over the last
     /// `window` runs that ran it (skipped results carry no timing).
     pub fn durations(&self, window: usize) -> Result<HashMap<String, f64>> {
-        let mut stmt = self.conn.prepare(
+        self.durations_from(window, false)
+    }
+
+    /// Durations for shard planning: from whole runs only (unsharded, merged or imported).
+    /// Shards running in parallel must all plan from the same data; if each shard's own
+    /// result counted, a shard finishing early would change the plan of the ones after it.
+    pub fn durations_for_sharding(&self, window: usize) -> Result<HashMap<String, f64>> {
+        self.durations_from(window, true)
+    }
+
+    fn durations_from(&self, window: usize, whole_runs_only: bool) -> Result<HashMap<String, f64>> {
+        let filter = if whole_runs_only {
+            "WHERE shard IS NULL"
+        } else {
+            ""
+        };
+        let mut stmt = self.conn.prepare(&format!(
             "SELECT r.test_id, r.duration_ms FROM results r JOIN runs u ON u.run_id = r.run_id
-             WHERE r.outcome != 'skipped' AND u.run_id IN (SELECT run_id FROM runs ORDER BY started_at DESC LIMIT ?1)
-             ORDER BY u.started_at ASC",
-        )?;
+             WHERE r.outcome != 'skipped' AND u.run_id IN (SELECT run_id FROM runs {filter} ORDER BY started_at DESC LIMIT ?1)
+             ORDER BY u.started_at ASC"
+        ))?;
         let mut out: HashMap<String, f64> = HashMap::new();
         let rows = stmt.query_map(params![window as i64], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?))

@@ -20,7 +20,9 @@ use testflow::iterate;
 use testflow::model::Framework;
 use testflow::report::{self, ReportFormat, ReportSpec};
 use testflow::runner::{RunOptions, default_jobs};
+use testflow::session::Order;
 use testflow::session::{self, RunRequest};
+use testflow::shard::{ShardSpec, Strategy};
 use testflow::store::Store;
 use testflow::ui::{self, Printer, Style};
 
@@ -75,6 +77,14 @@ enum Command {
     /// before), plateau (21: no improvement for --plateau iterations), max_iterations (22),
     /// or interrupted (130). Each iteration is kept in .testflow/iterations/.
     Iterate(Box<IterateArgs>),
+    /// The history of past runs (.testflow/history.db): import results, query timings and flakiness.
+    #[command(subcommand)]
+    History(HistoryCmd),
+    /// Plan how to split the suite across CI machines.
+    #[command(subcommand)]
+    Shard(ShardCmd),
+    /// Join shard runs into one run (written to DIR/run.json; every report works on it).
+    Merge(MergeArgs),
     /// Group a run's failures by root cause, with a suggestion for each group.
     ///
     /// `--format json` is compact and stable, for tools and agents.
@@ -217,6 +227,19 @@ struct RunArgs {
     /// Directory to look for test suites in [default: current directory].
     #[arg(long, value_name = "DIR")]
     project: Option<PathBuf>,
+    /// Run only shard K of N (1-based). Read from the CI when not given: TESTFLOW_SHARD,
+    /// GitLab CI_NODE_INDEX/TOTAL, CircleCI CIRCLE_NODE_INDEX/TOTAL, Buildkite.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    shard: Option<ShardSpec>,
+    /// How to split [default: timings when history has durations, else hash].
+    #[arg(long, value_enum, value_name = "STRATEGY")]
+    shard_strategy: Option<Strategy>,
+    /// Test order, from history.
+    #[arg(long, value_enum, default_value_t = Order::Default)]
+    order: Order,
+    /// Only the tests that failed in the previous run (all tests if none did).
+    #[arg(long)]
+    last_failed: bool,
     /// Apply quality gates after the run (implied by any gate flag); see `cargo testflow gate`.
     #[arg(long)]
     gate: bool,
@@ -348,6 +371,91 @@ struct IterateArgs {
     rollback_on_regression: bool,
 }
 
+#[derive(Subcommand)]
+enum HistoryCmd {
+    /// Ingest JUnit XML (any tool's) or testflow run JSON files / run directories.
+    Import {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        common: HistoryCommon,
+    },
+    /// Slowest tests by recent duration (moving average).
+    Slowest(HistoryQuery),
+    /// Flaky tests: passed on a retry, or passed and failed on the same commit.
+    Flaky(HistoryQuery),
+    /// Duration, pass rate and flaky count per run.
+    Trend(HistoryQuery),
+    /// One test's recent results.
+    Test {
+        /// The test id.
+        id: String,
+        #[command(flatten)]
+        query: HistoryQuery,
+    },
+}
+
+#[derive(Args, Clone)]
+struct HistoryCommon {
+    /// Project directory whose `.testflow/` holds the history [default: current directory].
+    #[arg(long, value_name = "DIR")]
+    project: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    format: OutputFormat,
+}
+
+#[derive(Args, Clone)]
+struct HistoryQuery {
+    /// How many rows.
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+    #[command(flatten)]
+    common: HistoryCommon,
+}
+
+#[derive(Subcommand)]
+enum ShardCmd {
+    /// Each shard's tests and predicted time, the imbalance and the lower bound.
+    Plan(ShardPlanArgs),
+}
+
+#[derive(Args)]
+struct ShardPlanArgs {
+    /// Number of shards.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    shards: u32,
+    #[arg(long, value_enum, value_name = "STRATEGY")]
+    shard_strategy: Option<Strategy>,
+    /// Filters, as for `run`.
+    filters: Vec<String>,
+    #[command(flatten)]
+    selection: SelectionArgs,
+    /// Skip doctests.
+    #[arg(long)]
+    no_doc: bool,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    format: OutputFormat,
+}
+
+#[derive(Args)]
+struct MergeArgs {
+    /// Runs: ids, run directories, run.json or events.jsonl files.
+    #[arg(required = true, value_name = "RUN")]
+    runs: Vec<String>,
+    /// Output directory (gets run.json).
+    #[arg(short, long, value_name = "DIR")]
+    output: PathBuf,
+    /// The full test list (a `shard plan --format json` file, or a JSON array of ids):
+    /// tests in it that no shard reported are flagged.
+    #[arg(long, value_name = "FILE")]
+    expected: Option<PathBuf>,
+    /// Project directory whose `.testflow/` holds the runs [default: current directory].
+    #[arg(long, value_name = "DIR")]
+    project: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    format: OutputFormat,
+}
+
 #[derive(Args)]
 struct AnalyzeArgs {
     /// `latest`, a run id, a run directory, or a run.json / events.jsonl file.
@@ -381,6 +489,10 @@ fn parse_report(s: &str) -> Result<ReportSpec, String> {
 
 fn parse_framework(s: &str) -> Result<Framework, String> {
     s.parse::<Framework>().map_err(|e| format!("{e:#}"))
+}
+
+fn parse_shard(s: &str) -> Result<ShardSpec, String> {
+    ShardSpec::parse(s).map_err(|e| format!("{e:#}"))
 }
 
 fn parse_gate_name(s: &str) -> Result<GateName, String> {
@@ -434,6 +546,9 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::Analyze(args) => analyze_cmd(args),
         Command::Gate(args) => gate_cmd(*args),
         Command::Iterate(args) => iterate_cmd(*args),
+        Command::History(cmd) => history_cmd(cmd),
+        Command::Shard(ShardCmd::Plan(args)) => shard_plan_cmd(args),
+        Command::Merge(args) => merge_cmd(args),
     }
 }
 
@@ -475,6 +590,7 @@ fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::RunResult, i32
             None => None,
         }),
         first: first.to_vec(),
+        only: None,
     };
     cargo.selection.dir = args.project.clone();
     let options = RunOptions {
@@ -509,6 +625,18 @@ fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::RunResult, i32
             frameworks: (!args.frameworks.is_empty()).then(|| args.frameworks.clone()),
             cargo,
             options,
+            shard: match args.shard {
+                Some(s) => Some(s),
+                None => ShardSpec::from_env(&|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+                    .map_err(ConfigError)?,
+            },
+            shard_strategy: args.shard_strategy,
+            order: args.order,
+            last_failed: args.last_failed,
+            keep_runs: cfg
+                .history
+                .keep_runs
+                .unwrap_or(testflow::history::DEFAULT_KEEP_RUNS),
         },
         Box::new(printer),
         &mut build_echo,
@@ -516,6 +644,9 @@ fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::RunResult, i32
     let mut err = std::io::stderr();
     for w in &result.log_warnings {
         let _ = writeln!(err, "warning: {w}");
+    }
+    for n in &result.notes {
+        let _ = writeln!(err, "{n}");
     }
     let mut code = result.exit_code;
     let file_reports: Vec<ReportSpec> = run_cfg
@@ -764,4 +895,222 @@ fn gate_cmd(args: GateCmdArgs) -> Result<i32> {
     } else {
         exit_code::GATE_CMD_FAILED
     })
+}
+
+fn project_dir(project: Option<&std::path::Path>) -> Result<PathBuf> {
+    match project {
+        Some(p) => Ok(std::path::absolute(p).unwrap_or_else(|_| p.to_owned())),
+        None => std::env::current_dir().context("cannot read the current directory"),
+    }
+}
+
+/// Print rows as JSON, or as a table made by `human`.
+fn print_rows<T: serde::Serialize>(
+    format: OutputFormat,
+    rows: &[T],
+    human: impl Fn(&T) -> String,
+) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        OutputFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, rows)?;
+            writeln!(out)?;
+        }
+        OutputFormat::Human => {
+            for r in rows {
+                writeln!(out, "{}", human(r))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn history_cmd(cmd: HistoryCmd) -> Result<i32> {
+    use testflow::history::History;
+    let common = match &cmd {
+        HistoryCmd::Import { common, .. } => common.clone(),
+        HistoryCmd::Slowest(q)
+        | HistoryCmd::Flaky(q)
+        | HistoryCmd::Trend(q)
+        | HistoryCmd::Test { query: q, .. } => q.common.clone(),
+    };
+    let store = Store::discover(&project_dir(common.project.as_deref())?);
+    let mut history = History::open(store.root())?;
+    match cmd {
+        HistoryCmd::Import { files, .. } => {
+            let keep = load_config(common.project.as_deref())?
+                .history
+                .keep_runs
+                .unwrap_or(testflow::history::DEFAULT_KEEP_RUNS);
+            let mut imported = Vec::new();
+            for f in &files {
+                let run = testflow::import::import_file(f)?;
+                history.record(&run, "import", keep)?;
+                imported.push(serde_json::json!({ "file": f, "run_id": run.run_id, "tests": run.summary.total }));
+            }
+            print_rows(common.format, &imported, |r| {
+                format!(
+                    "{}: {} tests as {}",
+                    r["file"].as_str().unwrap_or(""),
+                    r["tests"],
+                    r["run_id"].as_str().unwrap_or("")
+                )
+            })?;
+        }
+        HistoryCmd::Slowest(q) => print_rows(q.common.format, &history.slowest(q.limit)?, |r| {
+            format!(
+                "{:>10.1} ms  (max {:.1}, {} runs)  {}",
+                r.recent_ms, r.max_ms, r.runs, r.test_id
+            )
+        })?,
+        HistoryCmd::Flaky(q) => print_rows(q.common.format, &history.flaky(q.limit)?, |r| {
+            format!(
+                "{:>5.1}%  {} passed on retry, {} commits flipped, {} runs  {}",
+                r.rate * 100.0,
+                r.passed_on_retry,
+                r.flipped_commits,
+                r.runs,
+                r.test_id
+            )
+        })?,
+        HistoryCmd::Trend(q) => print_rows(q.common.format, &history.trend(q.limit)?, |r| {
+            let rate = r
+                .pass_rate
+                .map_or("-".to_owned(), |p| format!("{:.1}%", p * 100.0));
+            format!(
+                "{}  {:>6} tests  {:>7} passed  {:>3} flaky  {:>8.1}s  {}",
+                r.started_at,
+                r.total,
+                rate,
+                r.flaky,
+                r.duration_ms / 1000.0,
+                r.run_id
+            )
+        })?,
+        HistoryCmd::Test { id, query } => {
+            print_rows(query.common.format, &history.test(&id, query.limit)?, |r| {
+                format!(
+                    "{}  {:<8} {:>10.1} ms  attempts {}  {}",
+                    r.started_at, r.outcome, r.duration_ms, r.attempts, r.run_id
+                )
+            })?
+        }
+    }
+    Ok(exit_code::OK)
+}
+
+fn shard_plan_cmd(args: ShardPlanArgs) -> Result<i32> {
+    let selection = args.selection.selection();
+    let Some(items) = session::list_cargo_items(
+        &selection,
+        &args.filters,
+        !args.no_doc,
+        &mut std::io::stderr(),
+    )?
+    else {
+        return Ok(exit_code::BUILD_FAILED);
+    };
+    let dir = project_dir(None)?;
+    let store = Store::discover(&dir);
+    let durations = testflow::history::History::open(store.root())
+        .and_then(|h| h.durations_for_sharding(20))
+        .unwrap_or_default();
+    let strategy = args
+        .shard_strategy
+        .unwrap_or_else(|| testflow::shard::default_strategy(&durations));
+    let plan = testflow::shard::plan(&items, args.shards, strategy, &durations);
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        OutputFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &plan)?;
+            writeln!(out)?;
+        }
+        OutputFormat::Human => {
+            for s in &plan.shards {
+                writeln!(
+                    out,
+                    "shard {}/{}: {:>5} tests, predicted {:.2}s",
+                    s.index,
+                    args.shards,
+                    s.tests.len(),
+                    s.predicted_ms / 1000.0
+                )?;
+            }
+            writeln!(
+                out,
+                "strategy {}, imbalance {:.3} (max / mean), lower bound {:.2}s (longest test {:.2}s), {} tests without a recorded duration",
+                plan.strategy.as_str(),
+                plan.imbalance,
+                plan.lower_bound_ms / 1000.0,
+                plan.longest_test_ms / 1000.0,
+                plan.unknown_durations
+            )?;
+        }
+    }
+    Ok(exit_code::OK)
+}
+
+fn merge_cmd(args: MergeArgs) -> Result<i32> {
+    let store = Store::discover(&project_dir(args.project.as_deref())?);
+    let mut inputs = Vec::new();
+    for r in &args.runs {
+        inputs.push((r.clone(), store.load(r)?));
+    }
+    let expected: Option<Vec<String>> = match &args.expected {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not JSON", path.display()))?;
+            let ids: Option<Vec<String>> = match &v {
+                serde_json::Value::Array(a) => {
+                    a.iter().map(|x| x.as_str().map(str::to_owned)).collect()
+                }
+                _ => v["shards"].as_array().map(|shards| {
+                    shards
+                        .iter()
+                        .flat_map(|s| s["tests"].as_array().into_iter().flatten())
+                        .filter_map(|t| t.as_str().map(str::to_owned))
+                        .collect()
+                }),
+            };
+            Some(ids.with_context(|| {
+                format!(
+                    "{}: expected a shard plan or a JSON array of test ids",
+                    path.display()
+                )
+            })?)
+        }
+    };
+    let merged = testflow::merge::merge(inputs, expected.as_deref());
+    testflow::store::write_atomic(
+        &args.output.join(testflow::store::RUN_FILE),
+        &serde_json::to_vec(&merged)?,
+    )?;
+    // The merged run is a whole run: its timings plan the next shards.
+    if let Ok(mut h) = testflow::history::History::open(store.root()) {
+        let _ = h.record(&merged, "merge", testflow::history::DEFAULT_KEEP_RUNS);
+    }
+    let mut err = std::io::stderr();
+    for e in merged
+        .errors
+        .iter()
+        .filter(|e| e.kind == "duplicate" || e.kind == "missing")
+    {
+        let _ = writeln!(err, "warning: {}", e.message);
+    }
+    if args.format == OutputFormat::Json {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer(&mut out, &merged)?;
+        writeln!(out)?;
+    } else {
+        let _ = write!(err, "{}", ui::summary(&merged, Style::detect(false)));
+        let _ = writeln!(
+            err,
+            "merged run written to {}",
+            args.output.join(testflow::store::RUN_FILE).display()
+        );
+    }
+    Ok(session::exit_code_for(&merged, None))
 }

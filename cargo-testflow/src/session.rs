@@ -11,9 +11,11 @@ use crate::frameworks::{
     self,
     cargo::{self, BuildFailed, CargoOptions, Workspace},
 };
+use crate::history::History;
 use crate::model::{Framework, Run};
 use crate::process::{KillReason, ProcessTable};
 use crate::runner::{self, Ctx, Listener, RunOptions, Stopped, Unit};
+use crate::shard::{self, ShardSpec, Strategy};
 use crate::store::Store;
 
 pub struct RunRequest {
@@ -23,6 +25,28 @@ pub struct RunRequest {
     pub frameworks: Option<Vec<Framework>>,
     pub cargo: CargoOptions,
     pub options: RunOptions,
+    /// Run only this shard of the suite.
+    pub shard: Option<ShardSpec>,
+    /// How to split (default: timings when history has durations, else hash).
+    pub shard_strategy: Option<Strategy>,
+    pub order: Order,
+    /// Only the tests that failed in the previous run (all when none did).
+    pub last_failed: bool,
+    /// Runs the history keeps.
+    pub keep_runs: usize,
+}
+
+/// Test order, from history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Order {
+    /// The framework's own order.
+    #[default]
+    Default,
+    /// Tests that failed in the previous run first.
+    FailedFirst,
+    /// Longest recent duration first (fills the workers best).
+    SlowestFirst,
+    FastestFirst,
 }
 
 /// No suite of any framework was found.
@@ -51,8 +75,10 @@ pub struct RunResult {
     pub run_dir: std::path::PathBuf,
     pub exit_code: i32,
     pub stopped: Option<Stopped>,
-    /// Problems reading the event log back (should not happen; reported, not fatal).
+    /// Problems reading the event log back or writing history (reported, not fatal).
     pub log_warnings: Vec<String>,
+    /// Things worth a line for people (an empty shard).
+    pub notes: Vec<String>,
 }
 
 /// The running run's process table, for the Ctrl-C handler.
@@ -123,9 +149,33 @@ pub fn run(
         }
     }
     let store = Store::for_project(&root);
-    let rec = store.start_run(&root, framework_list, started, None)?;
+    let mut log_warnings = Vec::new();
+    // History is derived data: without it, run in the default order and hash shards.
+    let history = match History::open(store.root()) {
+        Ok(h) => Some(h),
+        Err(e) => {
+            log_warnings.push(format!("history unavailable: {e:#}"));
+            None
+        }
+    };
+    let durations = history
+        .as_ref()
+        .and_then(|h| h.durations(20).ok())
+        .unwrap_or_default();
+    let shard_durations = match req.shard {
+        Some(_) => history
+            .as_ref()
+            .and_then(|h| h.durations_for_sharding(20).ok())
+            .unwrap_or_default(),
+        None => Default::default(),
+    };
+    let strategy = req
+        .shard_strategy
+        .unwrap_or_else(|| shard::default_strategy(&shard_durations));
+    let shard_info = req.shard.map(|s| s.info(strategy));
+    let rec = store.start_run(&root, framework_list, started, shard_info)?;
     let ctx = Ctx::new(
-        req.options,
+        req.options.clone(),
         rec.run_id.clone(),
         Arc::clone(&rec.log),
         listener,
@@ -136,6 +186,7 @@ pub fn run(
     }
 
     let mut exit_override = None;
+    let mut notes = Vec::new();
     let mut units: Vec<Box<dyn Unit>> = Vec::new();
     if let (Some(ws), Some(built)) = (&ws, built) {
         match built {
@@ -156,8 +207,23 @@ pub fn run(
                 if !list_errors.is_empty() {
                     exit_override = Some(exit_code::BUILD_FAILED);
                 }
-                units.extend(cargo::plan(&ctx, tests, &req.cargo));
-                units.extend(cargo::doctest_units(ws, &binaries, &req.cargo));
+                let mut cargo_opts = req.cargo.clone();
+                let timings = Timings {
+                    all: &durations,
+                    for_sharding: &shard_durations,
+                };
+                select(
+                    &mut cargo_opts,
+                    &req,
+                    &tests,
+                    &binaries,
+                    history.as_ref(),
+                    timings,
+                    strategy,
+                    &mut notes,
+                );
+                units.extend(cargo::plan(&ctx, tests, &cargo_opts));
+                units.extend(cargo::doctest_units(ws, &binaries, &cargo_opts));
             }
         }
     }
@@ -202,14 +268,34 @@ pub fn run(
     if let Some(err) = ctx.write_error() {
         anyhow::bail!("the event log could not be written: {err}");
     }
-    let (run, log_warnings) = rec.finish(completed, reason)?;
-    let exit_code = exit_override.unwrap_or_else(|| exit_code_for(&run, stopped));
+    let (run, fold_warnings) = rec.finish(completed, reason)?;
+    log_warnings.extend(fold_warnings);
+    if let Some(mut h) = history {
+        if let Err(e) = h.record(&run, "run", req.keep_runs) {
+            log_warnings.push(format!("could not record the run in history: {e:#}"));
+        }
+    }
+    let empty_shard = req.shard.is_some()
+        && run.summary.total == 0
+        && run.errors.iter().all(|e| e.kind != "build");
+    if let (true, Some(s)) = (empty_shard, req.shard) {
+        notes.push(format!(
+            "shard {}/{} has no tests to run: nothing to do",
+            s.index, s.total
+        ));
+    }
+    let exit_code = match exit_override {
+        Some(code) => code,
+        None if empty_shard => exit_code::OK,
+        None => exit_code_for(&run, stopped),
+    };
     let exit_code = if stopped == Some(Stopped::Interrupted) {
         exit_code::INTERRUPTED
     } else {
         exit_code
     };
     Ok(RunResult {
+        notes,
         run,
         run_dir: rec.dir.clone(),
         exit_code,
@@ -264,4 +350,120 @@ fn list_all(
         }
     }
     (tests, errors)
+}
+
+/// Recent test durations from history: from every run (ordering), and from whole runs
+/// only (shard planning, see `History::durations_for_sharding`).
+#[derive(Clone, Copy)]
+struct Timings<'a> {
+    all: &'a std::collections::HashMap<String, f64>,
+    for_sharding: &'a std::collections::HashMap<String, f64>,
+}
+
+/// Narrow and order the cargo tests: the shard's share, `--last-failed`, `--order`, and
+/// the loop's "previous failures first".
+#[allow(clippy::too_many_arguments)]
+fn select(
+    opts: &mut CargoOptions,
+    req: &RunRequest,
+    tests: &[cargo::RustTest],
+    binaries: &[Arc<cargo::TestBinary>],
+    history: Option<&History>,
+    timings: Timings<'_>,
+    strategy: Strategy,
+    notes: &mut Vec<String>,
+) {
+    let last_failed = history
+        .and_then(|h| h.last_failed().ok().flatten())
+        .unwrap_or_default();
+    if let Some(spec) = req.shard {
+        // Every selected test (and each package's doctests as one item) is planned, so
+        // each lands in exactly one shard.
+        let mut items: Vec<String> = tests
+            .iter()
+            .filter(|t| req.cargo.selects(&t.path))
+            .map(|t| t.meta.id.clone())
+            .collect();
+        items.extend(
+            cargo::doctest_packages(binaries, &req.cargo)
+                .iter()
+                .map(|p| cargo::doctest_shard_item(p)),
+        );
+        let plan = shard::plan(&items, spec.total, strategy, timings.for_sharding);
+        let mine = &plan.shards[(spec.index - 1) as usize];
+        notes.push(format!(
+            "shard {}/{} ({}): {} of {} tests, predicted {:.1}s",
+            spec.index,
+            spec.total,
+            strategy.as_str(),
+            mine.tests.len(),
+            items.len(),
+            mine.predicted_ms / 1000.0
+        ));
+        opts.only = Some(mine.tests.iter().cloned().collect());
+    }
+    if req.last_failed && !last_failed.is_empty() {
+        let failed: std::collections::HashSet<String> = last_failed.iter().cloned().collect();
+        opts.only = Some(match opts.only.take() {
+            Some(only) => only.intersection(&failed).cloned().collect(),
+            None => failed,
+        });
+    }
+    let mut order: Vec<String> = match req.order {
+        Order::Default => vec![],
+        Order::FailedFirst => last_failed,
+        Order::SlowestFirst | Order::FastestFirst => {
+            let mut known: Vec<(&String, f64)> = timings.all.iter().map(|(k, v)| (k, *v)).collect();
+            known.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+            if req.order == Order::FastestFirst {
+                known.reverse();
+            }
+            known.into_iter().map(|(k, _)| k.clone()).collect()
+        }
+    };
+    // The loop's previous failures come before any other order.
+    let mut first = std::mem::take(&mut opts.first);
+    first.append(&mut order);
+    opts.first = first;
+}
+
+/// Build and list every test id the cargo workspace would run (with each package's
+/// doctests as one item), for shard planning. `Ok(None)` when the build failed.
+pub fn list_cargo_items(
+    selection: &cargo::Selection,
+    filters: &[String],
+    doctests: bool,
+    echo: &mut (dyn Write + Send),
+) -> Result<Option<Vec<String>>> {
+    let ws = Workspace::load(selection)?;
+    let binaries: Vec<Arc<cargo::TestBinary>> = match cargo::build(&ws, selection, echo) {
+        Ok(b) => b.into_iter().map(Arc::new).collect(),
+        Err(e) if e.is::<BuildFailed>() => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let (tests, errors) = list_all(&ws, &binaries, crate::runner::default_jobs());
+    if let Some(e) = errors.first() {
+        anyhow::bail!("{e}");
+    }
+    let opts = CargoOptions {
+        selection: selection.clone(),
+        filters: filters.to_vec(),
+        doc: if doctests {
+            cargo::DocMode::Include
+        } else {
+            cargo::DocMode::Skip
+        },
+        ..CargoOptions::default()
+    };
+    let mut items: Vec<String> = tests
+        .iter()
+        .filter(|t| opts.selects(&t.path))
+        .map(|t| t.meta.id.clone())
+        .collect();
+    items.extend(
+        cargo::doctest_packages(&binaries, &opts)
+            .iter()
+            .map(|p| cargo::doctest_shard_item(p)),
+    );
+    Ok(Some(items))
 }

@@ -111,12 +111,16 @@ pub struct CargoOptions {
     pub ignored: IgnoredMode,
     pub doc: DocMode,
     pub isolation: Option<Isolation>,
-    /// Test ids to schedule before the others (the previous iteration's failures).
+    /// Test ids to schedule before the others, in this order (previous failures,
+    /// slowest first, …); the rest keep cargo's order.
     pub first: Vec<String>,
+    /// When set, only these test ids run (a shard, `--last-failed`). Doctests of a
+    /// package are one shard item, `<package>::doctest`.
+    pub only: Option<std::collections::HashSet<String>>,
 }
 
 impl CargoOptions {
-    fn selects(&self, name: &str) -> bool {
+    pub fn selects(&self, name: &str) -> bool {
         self.filters.is_empty() || self.filters.iter().any(|f| name.contains(f.as_str()))
     }
 }
@@ -578,12 +582,19 @@ pub fn plan(ctx: &Ctx, tests: Vec<RustTest>, options: &CargoOptions) -> Vec<Box<
     if options.doc == DocMode::Only {
         return vec![]; // `--doc`: doctests only (see `doctest_units`)
     }
-    // Stable: tests asked for first move ahead, the rest keep cargo's order.
     let mut tests = tests;
+    if let Some(only) = &options.only {
+        tests.retain(|t| only.contains(&t.meta.id));
+    }
+    // Stable: tests asked for first move ahead in that order, the rest keep cargo's order.
     if !options.first.is_empty() {
-        let first: std::collections::HashSet<&str> =
-            options.first.iter().map(String::as_str).collect();
-        tests.sort_by_key(|t| !first.contains(t.meta.id.as_str()));
+        let rank: HashMap<&str, usize> = options
+            .first
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.as_str(), i))
+            .collect();
+        tests.sort_by_key(|t| rank.get(t.meta.id.as_str()).copied().unwrap_or(usize::MAX));
     }
     let isolation = options.isolation.unwrap_or(Isolation::Process);
     let mut by_binary: Vec<(Arc<TestBinary>, Vec<Arc<RustTest>>, bool)> = Vec::new();
@@ -618,7 +629,11 @@ pub fn plan(ctx: &Ctx, tests: Vec<RustTest>, options: &CargoOptions) -> Vec<Box<
             .find(|(b, _, _)| Arc::ptr_eq(b, &t.binary))
         {
             Some((_, list, _)) => list.push(t),
-            None => by_binary.push((Arc::clone(&t.binary), vec![t], options.filters.is_empty())),
+            None => by_binary.push((
+                Arc::clone(&t.binary),
+                vec![t],
+                options.filters.is_empty() && options.only.is_none(),
+            )),
         }
     }
     let mut units: Vec<Box<dyn Unit>> = Vec::new();
@@ -658,16 +673,52 @@ pub fn doctest_units(
         }
     }
     pkgs.into_iter()
-        .map(|package| {
-            Box::new(Doctests {
+        .filter_map(|package| {
+            let mut filters = options.filters.clone();
+            if let Some(only) = &options.only {
+                // The whole package is in this shard, or only some of its doctests are
+                // asked for (`--last-failed`), by name.
+                let prefix = format!("{}::doctest$", package.name);
+                if !only.contains(&doctest_shard_item(&package.name)) {
+                    filters = only
+                        .iter()
+                        .filter_map(|id| id.strip_prefix(&prefix))
+                        .map(str::to_owned)
+                        .collect();
+                    if filters.is_empty() {
+                        return None;
+                    }
+                }
+            }
+            Some(Box::new(Doctests {
                 ws: Arc::clone(ws),
                 package,
                 selection: options.selection.clone(),
-                filters: options.filters.clone(),
+                filters,
                 attempt: 1,
-            }) as Box<dyn Unit>
+            }) as Box<dyn Unit>)
         })
         .collect()
+}
+
+/// The shard item standing for all doctests of a package (they are listed only by running them).
+pub fn doctest_shard_item(package: &str) -> String {
+    format!("{package}::doctest")
+}
+
+/// Packages whose doctests `doctest_units` would run (for shard planning).
+pub fn doctest_packages(binaries: &[Arc<TestBinary>], options: &CargoOptions) -> Vec<String> {
+    let targets_chosen = !options.selection.targets.is_empty() && options.doc != DocMode::Only;
+    if options.doc == DocMode::Skip || options.ignored == IgnoredMode::Only || targets_chosen {
+        return vec![];
+    }
+    let mut names: Vec<String> = Vec::new();
+    for b in binaries {
+        if b.package.has_doctests && !names.contains(&b.package.name) {
+            names.push(b.package.name.clone());
+        }
+    }
+    names
 }
 
 /// One test, one process: `<bin> --exact NAME --nocapture`.
