@@ -8,6 +8,7 @@ pub mod events;
 pub mod exit_code;
 pub mod frameworks;
 pub mod model;
+pub mod ordering;
 pub mod process;
 pub mod recorder;
 pub mod report;
