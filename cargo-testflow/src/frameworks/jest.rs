@@ -134,7 +134,7 @@ fn user_location(root: &Path, stack: &str) -> Option<Location> {
 /// `TypeError: x` → `TypeError`; Jest's `thrown: "…"` wrapper for non-Error throws → None.
 fn error_kind(message: &str) -> Option<String> {
     static KIND: OnceLock<Regex> = OnceLock::new();
-    let k = re(&KIND, r"^([A-Z][A-Za-z0-9_]*(?:Error|Exception))\b")
+    let k = re(&KIND, r"^((?:[A-Z][A-Za-z0-9_]*)?(?:Error|Exception))\b")
         .captures(message)?
         .get(1)?
         .as_str();
