@@ -27,7 +27,7 @@ function load() {
     failure = cleanError(
       `jest-testflow: ${why}.\n` +
         `  Build it (needs cargo): node ${path.join(__dirname, 'scripts', 'build.js')}\n` +
-        `  or reinstall allowing its install script: npm install --allow-scripts=jest-testflow <testflow checkout>/npm`,
+        `  or rerun its install script: npm rebuild jest-testflow`,
     );
     throw failure;
   }

@@ -319,6 +319,7 @@ fn run(args: RunArgs) -> Result<i32> {
         run_timeout: args.timeout,
         retries: args.retries,
         fail_fast: args.fail_fast,
+        filters: args.filters.clone(),
         ..RunOptions::default()
     };
     let style = Style::detect(args.quiet);
@@ -366,10 +367,21 @@ fn run(args: RunArgs) -> Result<i32> {
 
 fn list(args: ListArgs) -> Result<i32> {
     let selection = args.selection.selection();
-    let listing = cargo_fw::list_suites(&selection, !args.no_doc, &mut std::io::stderr())?;
-    let Some(suites) = listing else {
-        return Ok(exit_code::BUILD_FAILED);
-    };
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let jest = testflow::frameworks::jest::listing(&cwd)?;
+    // A Jest project without a Cargo.toml of its own is not listed as the enclosing workspace.
+    let cargo_here = selection.manifest_path.is_some()
+        || cwd.join("Cargo.toml").is_file()
+        || (jest.is_none() && cwd.ancestors().any(|d| d.join("Cargo.toml").is_file()));
+    let mut suites = Vec::new();
+    if cargo_here {
+        let listing = cargo_fw::list_suites(&selection, !args.no_doc, &mut std::io::stderr())?;
+        let Some(cargo_suites) = listing else {
+            return Ok(exit_code::BUILD_FAILED);
+        };
+        suites.extend(cargo_suites);
+    }
+    suites.extend(jest);
     if args.format == OutputFormat::Json {
         let mut out = std::io::stdout().lock();
         serde_json::to_writer_pretty(&mut out, &suites)?;

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use regex::Regex;
 
 use crate::model::{Category, Failure, Framework, Location, Outcome, Run, TestMeta};
@@ -501,6 +501,263 @@ impl JestRecorder {
     }
 }
 
+// ---- `cargo testflow run` on a Jest project -------------------------------------------
+
+/// The npm package name of the reporter.
+pub const REPORTER_PACKAGE: &str = "jest-testflow";
+
+/// How to install the reporter, for error messages.
+pub fn install_hint(root: &Path) -> String {
+    format!(
+        "install it there with `cd {} && npm install --save-dev <testflow checkout>/npm` \
+         (its install script builds the addon with cargo)",
+        root.display()
+    )
+}
+
+/// Does `root` hold a Jest project? A `jest` key in package.json, a `jest.config.*`, or
+/// jest in the dependencies with a test script that runs it.
+pub fn is_jest_project(root: &Path) -> bool {
+    const CONFIGS: [&str; 6] = [
+        "jest.config.js",
+        "jest.config.ts",
+        "jest.config.mjs",
+        "jest.config.cjs",
+        "jest.config.json",
+        "jest.config.cts",
+    ];
+    if CONFIGS.iter().any(|c| root.join(c).is_file()) {
+        return root.join("package.json").is_file();
+    }
+    let Ok(text) = std::fs::read_to_string(root.join("package.json")) else {
+        return false;
+    };
+    let Ok(pkg) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return false;
+    };
+    if pkg.get("jest").is_some() {
+        return true;
+    }
+    let in_deps = ["dependencies", "devDependencies"]
+        .iter()
+        .any(|k| pkg.get(k).and_then(|d| d.get("jest")).is_some());
+    let test_script = pkg
+        .pointer("/scripts/test")
+        .and_then(|s| s.as_str())
+        .is_some_and(|s| s.contains("jest"));
+    in_deps && test_script
+}
+
+/// `node_modules/<rel>` in `root` or the nearest parent that has it (npm workspaces hoist).
+fn find_in_node_modules(root: &Path, rel: &str) -> Option<PathBuf> {
+    root.ancestors()
+        .map(|d| d.join("node_modules").join(rel))
+        .find(|p| p.exists())
+}
+
+/// The project's own Jest and the installed reporter.
+#[derive(Clone, Debug)]
+pub struct JestProject {
+    pub root: PathBuf,
+    pub jest_bin: PathBuf,
+    pub reporter_dir: PathBuf,
+}
+
+impl JestProject {
+    pub fn locate(root: &Path) -> Result<JestProject> {
+        let jest_bin = find_in_node_modules(root, ".bin/jest").with_context(|| {
+            format!(
+                "{} uses Jest but node_modules/.bin/jest is missing: run `npm install` there first",
+                root.display()
+            )
+        })?;
+        let reporter_dir = find_in_node_modules(root, REPORTER_PACKAGE)
+            .filter(|d| d.join("package.json").is_file())
+            .with_context(|| {
+                format!(
+                    "the Jest reporter `{REPORTER_PACKAGE}` is not installed in {}: {}",
+                    root.display(),
+                    install_hint(root)
+                )
+            })?;
+        Ok(JestProject {
+            root: root.to_owned(),
+            jest_bin,
+            reporter_dir,
+        })
+    }
+
+    /// Arguments for one run under testflow: our reporter next to the default one, and
+    /// the options Jest can honour itself.
+    pub fn args(&self, options: &crate::runner::RunOptions) -> Vec<String> {
+        let mut args = vec![
+            "--ci".to_owned(),
+            "--reporters=default".to_owned(),
+            format!("--reporters={}", self.reporter_dir.display()),
+            format!("--maxWorkers={}", options.jobs.max(1)),
+        ];
+        if let Some(t) = options.test_timeout {
+            args.push(format!("--testTimeout={}", t.as_millis()));
+        }
+        if options.retries > 0 {
+            args.push(format!(
+                "--setupFilesAfterEnv={}",
+                self.reporter_dir.join("retry-setup.js").display()
+            ));
+        }
+        if !options.filters.is_empty() {
+            let alternatives: Vec<String> =
+                options.filters.iter().map(|f| regex::escape(f)).collect();
+            args.push("-t".to_owned());
+            args.push(alternatives.join("|"));
+        }
+        args
+    }
+}
+
+/// A Jest project found by `detect_suites`.
+pub struct JestSuite {
+    pub root: PathBuf,
+}
+
+impl crate::frameworks::Suite for JestSuite {
+    fn framework(&self) -> Framework {
+        Framework::Jest
+    }
+
+    fn units(
+        self: Box<Self>,
+        _ctx: &crate::runner::Ctx,
+    ) -> Result<Vec<Box<dyn crate::runner::Unit>>> {
+        let project = JestProject::locate(&self.root)?;
+        Ok(vec![Box::new(JestUnit { project })])
+    }
+}
+
+/// The whole Jest run as one unit: Jest schedules its own workers (`--maxWorkers`), and
+/// the reporter appends every test event to the run's log (`TESTFLOW_EVENTS`).
+struct JestUnit {
+    project: JestProject,
+}
+
+impl crate::runner::Unit for JestUnit {
+    fn planned_tests(&self) -> usize {
+        0 // Jest only knows its tests once it runs them
+    }
+
+    fn execute(self: Box<Self>, ctx: &crate::runner::Ctx) -> Vec<Box<dyn crate::runner::Unit>> {
+        let events = ctx.events_path().to_owned();
+        let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        let before = size(&events);
+        let mut cmd = std::process::Command::new(&self.project.jest_bin);
+        cmd.args(self.project.args(&ctx.options))
+            .current_dir(&self.project.root)
+            .env(crate::recorder::EVENTS_ENV, &events)
+            // The driver writes the reports once, from the whole run.
+            .env_remove(crate::recorder::REPORT_ENV)
+            .env("TESTFLOW_RETRIES", ctx.options.retries.to_string());
+        let out = ctx.processes.run(cmd, None, ctx.options.output_cap, None);
+        match out {
+            Err(e) => ctx.run_error(
+                "jest",
+                format!("cannot start {}: {e}", self.project.jest_bin.display()),
+            ),
+            Ok(out) => {
+                let recorded = size(&events) > before;
+                let ok_exit = matches!(out.exit, crate::process::ExitKind::Code(0 | 1));
+                if out.killed.is_none() && (!ok_exit || !recorded) && !out.exit.success() {
+                    let stderr = out.stderr.to_captured().text;
+                    let tail: Vec<&str> = stderr.lines().rev().take(30).collect();
+                    let tail: Vec<&str> = tail.into_iter().rev().collect();
+                    ctx.run_error(
+                        "jest",
+                        format!(
+                            "Jest in {} exited with {:?}{}:\n{}",
+                            self.project.root.display(),
+                            out.exit,
+                            if recorded {
+                                ""
+                            } else {
+                                " before reporting any test"
+                            },
+                            tail.join("\n")
+                        ),
+                    );
+                }
+            }
+        }
+        vec![]
+    }
+}
+
+/// A Jest suite at `root`, if there is one.
+pub fn detect(root: &Path) -> Option<Box<dyn crate::frameworks::Suite>> {
+    is_jest_project(root).then(|| {
+        Box::new(JestSuite {
+            root: root.to_owned(),
+        }) as Box<dyn crate::frameworks::Suite>
+    })
+}
+
+/// `cargo testflow list`: the project's test files as Jest sees them (`--listTests`).
+pub fn list_files(root: &Path) -> Result<Vec<String>> {
+    let bin = find_in_node_modules(root, ".bin/jest").with_context(|| {
+        format!(
+            "{} uses Jest but node_modules/.bin/jest is missing: run `npm install` there first",
+            root.display()
+        )
+    })?;
+    let out = std::process::Command::new(&bin)
+        .args(["--listTests", "--json"])
+        .current_dir(root)
+        .output()
+        .with_context(|| format!("cannot run {}", bin.display()))?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "`jest --listTests` failed in {}: {}",
+            root.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json = stdout
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('['))
+        .unwrap_or("[]");
+    let files: Vec<String> = serde_json::from_str(json).with_context(|| {
+        format!(
+            "unexpected `jest --listTests --json` output in {}",
+            root.display()
+        )
+    })?;
+    let mut files: Vec<String> = files.iter().map(|f| relative_file(root, f)).collect();
+    files.sort();
+    Ok(files)
+}
+
+/// The Jest suite at `root` as `cargo testflow list` shows it; `tests` counts test
+/// files (Jest knows its tests only by running them).
+pub fn listing(root: &Path) -> Result<Option<crate::frameworks::cargo::SuiteListing>> {
+    if !is_jest_project(root) {
+        return Ok(None);
+    }
+    let files = list_files(root)?;
+    let name = std::fs::read_to_string(root.join("package.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|p| p.get("name")?.as_str().map(str::to_owned))
+        .unwrap_or_else(|| root.display().to_string());
+    Ok(Some(crate::frameworks::cargo::SuiteListing {
+        id: format!("jest:{name}"),
+        package: name,
+        kind: "jest test files".into(),
+        tests: files.len(),
+        ignored: 0,
+        executable: find_in_node_modules(root, ".bin/jest"),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -740,5 +997,56 @@ mod tests {
         assert_eq!(run.tests.len(), 1);
         assert_eq!(run.tests[0].attempts.len(), 2);
         assert_eq!(run.tests[0].outcome, Outcome::Crashed);
+    }
+
+    #[test]
+    fn jest_projects_are_detected_by_config_key_or_dependency() {
+        let dir = tempfile::tempdir().unwrap();
+        let pkg = dir.path().join("package.json");
+        std::fs::write(&pkg, r#"{"name":"x"}"#).unwrap();
+        assert!(!is_jest_project(dir.path()));
+        std::fs::write(&pkg, r#"{"jest":{}}"#).unwrap();
+        assert!(is_jest_project(dir.path()));
+        std::fs::write(
+            &pkg,
+            r#"{"devDependencies":{"jest":"30"},"scripts":{"test":"jest --ci"}}"#,
+        )
+        .unwrap();
+        assert!(is_jest_project(dir.path()));
+        std::fs::write(
+            &pkg,
+            r#"{"devDependencies":{"jest":"30"},"scripts":{"test":"mocha"}}"#,
+        )
+        .unwrap();
+        assert!(!is_jest_project(dir.path()));
+        std::fs::write(dir.path().join("jest.config.js"), "module.exports = {}").unwrap();
+        assert!(is_jest_project(dir.path()));
+    }
+
+    #[test]
+    fn options_jest_can_honour_become_its_flags() {
+        let p = JestProject {
+            root: "/p".into(),
+            jest_bin: "/p/node_modules/.bin/jest".into(),
+            reporter_dir: "/p/node_modules/jest-testflow".into(),
+        };
+        let options = crate::runner::RunOptions {
+            jobs: 2,
+            test_timeout: Some(std::time::Duration::from_millis(1500)),
+            retries: 2,
+            filters: vec!["adds".into(), "a.b".into()],
+            ..crate::runner::RunOptions::default()
+        };
+        let args = p.args(&options);
+        assert!(args.contains(&"--maxWorkers=2".to_owned()));
+        assert!(args.contains(&"--testTimeout=1500".to_owned()));
+        assert!(args.contains(&"--reporters=/p/node_modules/jest-testflow".to_owned()));
+        assert!(args.contains(
+            &"--setupFilesAfterEnv=/p/node_modules/jest-testflow/retry-setup.js".to_owned()
+        ));
+        assert_eq!(
+            args[args.len() - 2..],
+            ["-t".to_owned(), r"adds|a\.b".to_owned()]
+        );
     }
 }
