@@ -64,7 +64,11 @@ class TestflowReporter {
   _check() {
     if (this._error) return;
     const message = this._recorder.getLastError();
-    if (message) this._error = cleanError(message);
+    if (message) {
+      this._error = cleanError(message);
+      // Jest fails the run on getLastError() but never shows the error: say it once.
+      process.stderr.write(`${message}\n`);
+    }
   }
 
   onTestCaseStart(test, info) {

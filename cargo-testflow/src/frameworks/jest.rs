@@ -168,10 +168,10 @@ fn in_hook(source: &str, line: u32) -> bool {
             continue;
         }
         let i = indent(l);
-        if let Some(c) = opener.captures(l) {
-            if c[1].len() <= limit {
-                return c[2].starts_with("before") || c[2].starts_with("after");
-            }
+        if let Some(c) = opener.captures(l)
+            && c[1].len() <= limit
+        {
+            return c[2].starts_with("before") || c[2].starts_with("after");
         }
         limit = limit.min(i);
     }
