@@ -235,6 +235,23 @@ test('cargo testflow run --retries retries through jest.retryTimes', { skip: !BI
   assert.equal(t.attempts.length, 2);
 });
 
+test('cargo testflow run --test-timeout and --timeout reach Jest', { skip: !BIN && 'TESTFLOW_BIN not set' }, () => {
+  const dir = fs.mkdtempSync(path.join(RUNS, 'timeouts-'));
+  fs.writeFileSync(path.join(dir, 'package.json'), '{"name":"timeouts","private":true,"jest":{"testEnvironment":"node"}}');
+  fs.writeFileSync(path.join(dir, 'slow.test.js'), "test('takes a second', () => new Promise((r) => setTimeout(r, 1000)));\n");
+  const r = testflow(dir, ['run', '--framework', 'jest', '--test-timeout', '0.3', '--format', 'json']);
+  const t = byId(JSON.parse(r.stdout))['slow.test.js#takes a second'];
+  assert.equal(t.outcome, 'timeout');
+  assert.match(t.failure.message, /Exceeded timeout of 300 ms/);
+
+  fs.writeFileSync(path.join(dir, 'slow.test.js'), "test('fast', () => {});\ntest('hangs', () => new Promise(() => {}), 60000);\n");
+  const h = testflow(dir, ['run', '--framework', 'jest', '--timeout', '3', '--format', 'json']);
+  const run = JSON.parse(h.stdout);
+  assert.equal(run.completed, false);
+  assert.equal(byId(run)['slow.test.js#fast'].outcome, 'passed');
+  assert.equal(byId(run)['slow.test.js#hangs'].outcome, 'timeout');
+});
+
 test('cargo testflow run and list on a project without the reporter say how to install it', { skip: !BIN && 'TESTFLOW_BIN not set' }, () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'testflow-noreporter-'));
   try {
