@@ -7,3 +7,26 @@ cd "$(dirname "$0")/.."
 
 echo "== Rust: cargo test --workspace"
 cargo test --workspace --locked
+
+# ==== Node / Jest (jest-testflow) ========================================================
+# Installs Jest and the local npm/ package (its install script builds the napi addon with
+# cargo) into target/jest-e2e, then runs npm/test/ (node --test): real Jest on the
+# tests/fixtures/jest-* projects, plus `cargo testflow run` on them.
+echo "== Node: jest-testflow end-to-end (node --test npm/test/)"
+TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$PWD/$TARGET_DIR" ;; esac
+cargo build --locked -p cargo-testflow
+JEST_WORK="$TARGET_DIR/jest-e2e"
+mkdir -p "$JEST_WORK"
+rm -rf "$JEST_WORK/runs"
+cat > "$JEST_WORK/package.json" <<JSON
+{ "name": "testflow-jest-e2e", "private": true,
+  "dependencies": { "jest": "30.5.2", "jest-testflow": "file:$PWD/npm" } }
+JSON
+# The debug profile shares the build `cargo test` just made; a user's install builds release.
+(cd "$JEST_WORK" && TESTFLOW_ADDON_PROFILE=dev CARGO_TARGET_DIR="$TARGET_DIR" \
+  npm install --no-audit --no-fund --loglevel=error)
+TESTFLOW_ADDON_PROFILE=dev CARGO_TARGET_DIR="$TARGET_DIR" node npm/scripts/build.js
+TESTFLOW_JEST_WORK="$JEST_WORK" TESTFLOW_BIN="$TARGET_DIR/debug/cargo-testflow" \
+  node --test --test-reporter=spec npm/test/
+# ==== end Node / Jest ====================================================================

@@ -15,6 +15,7 @@ pub mod import;
 pub mod iterate;
 pub mod merge;
 pub mod model;
+pub mod ordering;
 pub mod process;
 pub mod recorder;
 pub mod report;

@@ -607,6 +607,7 @@ fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::RunResult, i32
             .or(run_cfg.timeout.map(Duration::from_secs_f64)),
         retries: args.retries.or(run_cfg.retries).unwrap_or(0),
         fail_fast: args.fail_fast || run_cfg.fail_fast == Some(true),
+        filters: args.filters.clone(),
         ..RunOptions::default()
     };
     let style = Style::detect(args.quiet);
@@ -797,10 +798,21 @@ fn git_root(dir: &std::path::Path) -> Option<PathBuf> {
 
 fn list(args: ListArgs) -> Result<i32> {
     let selection = args.selection.selection();
-    let listing = cargo_fw::list_suites(&selection, !args.no_doc, &mut std::io::stderr())?;
-    let Some(suites) = listing else {
-        return Ok(exit_code::BUILD_FAILED);
-    };
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let jest = testflow::frameworks::jest::listing(&cwd)?;
+    // A Jest project without a Cargo.toml of its own is not listed as the enclosing workspace.
+    let cargo_here = selection.manifest_path.is_some()
+        || cwd.join("Cargo.toml").is_file()
+        || (jest.is_none() && cwd.ancestors().any(|d| d.join("Cargo.toml").is_file()));
+    let mut suites = Vec::new();
+    if cargo_here {
+        let listing = cargo_fw::list_suites(&selection, !args.no_doc, &mut std::io::stderr())?;
+        let Some(cargo_suites) = listing else {
+            return Ok(exit_code::BUILD_FAILED);
+        };
+        suites.extend(cargo_suites);
+    }
+    suites.extend(jest);
     if args.format == OutputFormat::Json {
         let mut out = std::io::stdout().lock();
         serde_json::to_writer_pretty(&mut out, &suites)?;

@@ -277,7 +277,7 @@ fn default_category() -> Category {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct TestMeta {
     /// Stable id: the same test has the same id in every run.
-    /// Rust: `<binary id>$<test path>`; pytest: the node id; Jest: `<file>#<full name>`.
+    /// Rust: `<binary id>$<test path>`; pytest: the node id; Jest: `<file>#<describe › title>`.
     pub id: String,
     pub framework: Framework,
     pub name: String,

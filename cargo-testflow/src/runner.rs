@@ -26,6 +26,8 @@ pub struct RunOptions {
     pub fail_fast: bool,
     /// Cap per captured stream.
     pub output_cap: usize,
+    /// Name filters from the command line, for frameworks that filter themselves (Jest `-t`).
+    pub filters: Vec<String>,
 }
 
 impl Default for RunOptions {
@@ -37,6 +39,7 @@ impl Default for RunOptions {
             retries: 0,
             fail_fast: false,
             output_cap: DEFAULT_OUTPUT_CAP,
+            filters: Vec::new(),
         }
     }
 }
@@ -155,6 +158,12 @@ impl Ctx {
             self.fail_fast_hit.store(true, Ordering::SeqCst);
         }
         retry
+    }
+
+    /// The run's event log, for test processes that record into it themselves
+    /// (the pytest and Jest plugins, through `TESTFLOW_EVENTS`).
+    pub fn events_path(&self) -> &std::path::Path {
+        self.log.path()
     }
 
     pub fn run_error(&self, kind: &str, message: String) {

@@ -9,6 +9,7 @@ use crate::runner::{Ctx, Unit};
 
 pub mod cargo;
 pub mod cargo_failure;
+pub mod jest;
 
 /// A framework's suite found in a project (other than the cargo workspace, whose build
 /// runs before the run's log exists): it becomes runner units once the run has started.
@@ -20,13 +21,16 @@ pub trait Suite {
 }
 
 /// What `detect_suites` looks for, for the "nothing found" message.
-pub const DETECTED_HINT: &str = "";
+pub const DETECTED_HINT: &str = ", a Jest project (package.json)";
 
 /// Every non-cargo suite in `root` whose framework `wants` accepts.
 pub fn detect_suites(
     root: &Path,
     wants: &dyn Fn(Framework) -> bool,
 ) -> Result<Vec<Box<dyn Suite>>> {
-    let _ = (root, wants);
-    Ok(Vec::new())
+    let mut suites: Vec<Box<dyn Suite>> = Vec::new();
+    if wants(Framework::Jest) {
+        suites.extend(jest::detect(root));
+    }
+    Ok(suites)
 }

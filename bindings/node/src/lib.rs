@@ -1,0 +1,222 @@
+//! `testflow.node`: the napi-rs addon behind the `jest-testflow` reporter.
+//!
+//! Thin on purpose: it converts plain JS strings and numbers into the engine's Jest
+//! types (`testflow::frameworks::jest`) and calls it. No call throws: Jest does not await
+//! per-case hooks, so an exception there would be lost or crash the run. Each method
+//! returns `false` on failure and the message waits in `getLastError()`.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use napi_derive::napi;
+use testflow::frameworks::jest::{JestCase, JestRecorder, JestResult};
+use testflow::model::Framework;
+use testflow::recorder::{RecorderConfig, parse_report_list};
+
+#[napi(object)]
+pub struct RecorderOptions {
+    /// Jest's `rootDir`: ids and files are relative to it; `.testflow/` goes there.
+    pub root_dir: String,
+    /// Extra reports, `junit=a.xml,json=b.json` (added to `$TESTFLOW_REPORT`).
+    pub reports: Option<String>,
+}
+
+/// One `AssertionResult`, flattened.
+#[napi(object)]
+pub struct CaseResult {
+    pub file: String,
+    pub ancestor_titles: Vec<String>,
+    pub title: String,
+    pub status: String,
+    pub duration_ms: Option<f64>,
+    pub failure_messages: Option<Vec<String>>,
+    /// `JSON.stringify(failureDetails)`.
+    pub failure_details_json: Option<String>,
+    pub invocations: Option<u32>,
+    pub line: Option<u32>,
+    pub column: Option<u32>,
+}
+
+#[napi(object)]
+pub struct RunSummary {
+    pub total: u32,
+    pub passed: u32,
+    pub failed: u32,
+    pub error: u32,
+    pub skipped: u32,
+    pub timeout: u32,
+    pub crashed: u32,
+    pub flaky: u32,
+    pub duration_ms: f64,
+    /// `.testflow/runs/<id>` when the reporter owned the run.
+    pub run_dir: Option<String>,
+}
+
+#[napi]
+pub struct Recorder {
+    inner: Option<JestRecorder>,
+    last_error: Mutex<Option<String>>,
+}
+
+fn to_result(r: CaseResult) -> JestResult {
+    JestResult {
+        case: JestCase {
+            file: r.file,
+            ancestor_titles: r.ancestor_titles,
+            title: r.title,
+            line: r.line,
+            column: r.column,
+        },
+        status: r.status,
+        duration_ms: r.duration_ms.unwrap_or(0.0),
+        failure_messages: r.failure_messages.unwrap_or_default(),
+        failure_details_json: r.failure_details_json,
+        invocations: r.invocations,
+    }
+}
+
+fn count(n: u64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+#[napi]
+impl Recorder {
+    /// Never throws: a recorder that could not start keeps the reason in `getLastError()`.
+    #[napi(constructor)]
+    pub fn new(options: RecorderOptions) -> Self {
+        let start = || -> anyhow::Result<JestRecorder> {
+            let mut config =
+                RecorderConfig::from_env(Framework::Jest, PathBuf::from(&options.root_dir))?;
+            if let Some(r) = options.reports.as_deref() {
+                config.reports.extend(parse_report_list(r)?);
+            }
+            JestRecorder::start(config)
+        };
+        match start() {
+            Ok(r) => Recorder {
+                inner: Some(r),
+                last_error: Mutex::new(None),
+            },
+            Err(e) => Recorder {
+                inner: None,
+                last_error: Mutex::new(Some(format!("testflow: {e:#}"))),
+            },
+        }
+    }
+
+    fn call(&self, f: impl FnOnce(&JestRecorder) -> anyhow::Result<()>) -> bool {
+        let Some(inner) = &self.inner else {
+            return false;
+        };
+        match f(inner) {
+            Ok(()) => true,
+            Err(e) => {
+                let mut slot = self.last_error.lock().unwrap_or_else(|e| e.into_inner());
+                slot.get_or_insert_with(|| format!("testflow: {e:#}"));
+                false
+            }
+        }
+    }
+
+    /// The first error since the recorder started, if any.
+    #[napi]
+    pub fn get_last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    #[napi]
+    pub fn case_started(
+        &self,
+        file: String,
+        ancestor_titles: Vec<String>,
+        title: String,
+        line: Option<u32>,
+        column: Option<u32>,
+    ) -> bool {
+        self.call(|r| {
+            r.case_started(&JestCase {
+                file,
+                ancestor_titles,
+                title,
+                line,
+                column,
+            })
+        })
+    }
+
+    #[napi]
+    pub fn case_result(&self, result: CaseResult) -> bool {
+        self.call(|r| r.case_result(&to_result(result)))
+    }
+
+    /// `onTestFileResult`: every final result of the file, and `testExecError` text.
+    #[napi]
+    pub fn file_result(
+        &self,
+        file: String,
+        results: Vec<CaseResult>,
+        exec_error: Option<String>,
+    ) -> bool {
+        let results: Vec<JestResult> = results.into_iter().map(to_result).collect();
+        self.call(|r| r.file_result(&file, &results, exec_error.as_deref()))
+    }
+
+    #[napi]
+    pub fn run_error(&self, kind: String, message: String) -> bool {
+        self.call(|r| r.run_error(&kind, &message))
+    }
+
+    /// Path of the event log being written.
+    #[napi]
+    pub fn events_path(&self) -> Option<String> {
+        let r = self.inner.as_ref()?;
+        Some(r.recorder().events_path().display().to_string())
+    }
+
+    /// End the run and write the reports. `null` on failure (see `getLastError()`).
+    #[napi]
+    pub fn finish(&self, completed: bool, reason: Option<String>) -> Option<RunSummary> {
+        let mut out = None;
+        self.call(|r| {
+            let run = r.finish(completed, reason.as_deref())?;
+            let s = &run.summary;
+            out = Some(RunSummary {
+                total: count(s.total),
+                passed: count(s.passed),
+                failed: count(s.failed),
+                error: count(s.error),
+                skipped: count(s.skipped),
+                timeout: count(s.timeout),
+                crashed: count(s.crashed),
+                flaky: count(s.flaky),
+                duration_ms: s.duration_ms,
+                run_dir: r.recorder().run_dir().map(|p| p.display().to_string()),
+            });
+            Ok(())
+        });
+        out
+    }
+}
+
+/// Test files in the order to run them: failed in the latest recorded run first, then
+/// unknown ones, then slowest first (`files` absolute; history keyed relative to `rootDir`).
+#[napi]
+pub fn order_files(root_dir: String, files: Vec<String>) -> Vec<String> {
+    use testflow::frameworks::jest::relative_file;
+    let root = PathBuf::from(&root_dir);
+    let history = testflow::ordering::latest_history(&root);
+    let rel: Vec<String> = files.iter().map(|f| relative_file(&root, f)).collect();
+    testflow::ordering::order(&rel, &history)
+        .into_iter()
+        .map(|i| files[i].clone())
+        .collect()
+}
+
+/// The engine's version.
+#[napi]
+pub fn version() -> String {
+    env!("CARGO_PKG_VERSION").to_owned()
+}

@@ -1,0 +1,83 @@
+// Hand-written types for jest-testflow (the napi addon has no generated .d.ts).
+import type { AggregatedResult, Test, TestCaseResult, TestContext, TestResult } from '@jest/reporters';
+
+/** Reporter options: `["jest-testflow", { reports: { junit: "out.xml" } }]`. */
+export interface TestflowReporterOptions {
+  /** Reports to write at the end: `{junit: "out.xml", json: "run.json"}`, or `"junit=a.xml,json=b.json"`. Added to `$TESTFLOW_REPORT`. */
+  reports?: Record<string, string> | string | string[];
+  /** Where ids are relative to and `.testflow/` goes (default: Jest's `rootDir`). */
+  rootDir?: string;
+  /** Do not print "testflow: run recorded in …". */
+  silent?: boolean;
+}
+
+export default class TestflowReporter {
+  constructor(globalConfig: { rootDir: string }, options?: TestflowReporterOptions, context?: unknown);
+  onTestCaseStart(test: Test, info: { ancestorTitles: string[]; title: string; fullName: string }): void;
+  onTestCaseResult(test: Test, result: TestCaseResult): void;
+  onTestFileResult(test: Test, result: TestResult, aggregated?: AggregatedResult): void;
+  onRunComplete(contexts: Set<TestContext>, results: AggregatedResult): void;
+  getLastError(): Error | void;
+}
+export { TestflowReporter };
+
+// ---- the native addon (require('jest-testflow/native').load()) ----
+
+export interface RecorderOptions {
+  rootDir: string;
+  /** `junit=a.xml,json=b.json` */
+  reports?: string;
+}
+
+/** One Jest `AssertionResult`, flattened to plain fields. */
+export interface CaseResult {
+  /** Absolute `testFilePath`, or relative to `rootDir`. */
+  file: string;
+  ancestorTitles: string[];
+  title: string;
+  /** `passed`, `failed`, `pending`, `skipped`, `todo`, … */
+  status: string;
+  durationMs?: number;
+  failureMessages?: string[];
+  /** `JSON.stringify(failureDetails)` */
+  failureDetailsJson?: string;
+  invocations?: number;
+  line?: number;
+  column?: number;
+}
+
+export interface RunSummary {
+  total: number;
+  passed: number;
+  failed: number;
+  error: number;
+  skipped: number;
+  timeout: number;
+  crashed: number;
+  flaky: number;
+  durationMs: number;
+  /** `.testflow/runs/<id>` when this process owned the run (not under `cargo testflow run`). */
+  runDir?: string;
+}
+
+/** The engine's recorder. No method throws: failures return `false`/`null`; see `getLastError()`. */
+export declare class Recorder {
+  constructor(options: RecorderOptions);
+  getLastError(): string | null;
+  caseStarted(file: string, ancestorTitles: string[], title: string, line?: number, column?: number): boolean;
+  caseResult(result: CaseResult): boolean;
+  fileResult(file: string, results: CaseResult[], execError?: string): boolean;
+  runError(kind: string, message: string): boolean;
+  eventsPath(): string | null;
+  finish(completed: boolean, reason?: string): RunSummary | null;
+}
+
+export interface Native {
+  Recorder: typeof Recorder;
+  /** Absolute test paths in the order to run them (failed first, then new, then slowest). */
+  orderFiles(rootDir: string, files: string[]): string[];
+  version(): string;
+}
+
+/** Load the addon; throws one clear error when it is missing or broken. */
+export declare function load(): Native;
