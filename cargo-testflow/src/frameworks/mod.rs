@@ -9,6 +9,7 @@ use crate::runner::{Ctx, Unit};
 
 pub mod cargo;
 pub mod cargo_failure;
+pub mod pytest;
 
 /// A framework's suite found in a project (other than the cargo workspace, whose build
 /// runs before the run's log exists): it becomes runner units once the run has started.
