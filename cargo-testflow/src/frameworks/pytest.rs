@@ -357,7 +357,7 @@ impl PytestRecorder {
     fn failure(&self, p: &Phase<'_>) -> Failure {
         let raw = p.message.unwrap_or_default();
         let longrepr = p.longrepr.unwrap_or_default();
-        let strict_xpass = longrepr.starts_with("[XPASS(strict)]");
+        let strict_xpass = raw.starts_with("[XPASS(strict)]") || longrepr.starts_with("[XPASS(strict)]");
         let mut category = if strict_xpass {
             Category::Assertion
         } else {

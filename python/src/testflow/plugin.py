@@ -129,14 +129,15 @@ class _Recording:
         stdout = stderr = log = None
         if isinstance(longrepr, tuple) and len(longrepr) == 3:
             message = str(longrepr[2])  # skip: (path, lineno, "Skipped: reason")
+        elif isinstance(longrepr, str):
+            message = text = longrepr  # strict xpass, xdist crash, plugins
         elif longrepr is not None:
             crash = getattr(longrepr, "reprcrash", None)
             if crash is not None:
                 message = crash.message
                 crash_file, crash_line = str(crash.path), crash.lineno
-            text = report.longreprtext
-            if message is None and text:
-                message = text.splitlines()[0] if text.strip() else text
+            # str() renders without the "[gw0] linux -- Python …" line xdist adds to longreprtext.
+            text = str(longrepr)
         if outcome not in ("passed", "skipped"):
             stdout, stderr, log = report.capstdout, report.capstderr, report.caplog
         subtest = None
