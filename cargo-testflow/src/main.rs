@@ -208,6 +208,9 @@ struct ListArgs {
     no_doc: bool,
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     format: OutputFormat,
+    /// Directory to look for test suites in [default: current directory].
+    #[arg(long, value_name = "DIR")]
+    project: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -319,6 +322,7 @@ fn run(args: RunArgs) -> Result<i32> {
         run_timeout: args.timeout,
         retries: args.retries,
         fail_fast: args.fail_fast,
+        filters: args.filters.clone(),
         ..RunOptions::default()
     };
     let style = Style::detect(args.quiet);
@@ -365,11 +369,29 @@ fn run(args: RunArgs) -> Result<i32> {
 }
 
 fn list(args: ListArgs) -> Result<i32> {
-    let selection = args.selection.selection();
-    let listing = cargo_fw::list_suites(&selection, !args.no_doc, &mut std::io::stderr())?;
-    let Some(suites) = listing else {
-        return Ok(exit_code::BUILD_FAILED);
+    let mut selection = args.selection.selection();
+    selection.dir = args.project.clone();
+    let dir = match &args.project {
+        Some(p) => std::path::absolute(p).unwrap_or_else(|_| p.clone()),
+        None => std::env::current_dir().context("cannot read the current directory")?,
     };
+    let use_cargo = selection.manifest_path.is_some()
+        || dir.ancestors().any(|d| d.join("Cargo.toml").is_file());
+    let others = testflow::frameworks::detect_suites(&dir, &|_| true)?;
+    if !use_cargo && others.is_empty() {
+        return Err(session::NothingToRun(dir).into());
+    }
+    let mut suites = Vec::new();
+    if use_cargo {
+        let listing = cargo_fw::list_suites(&selection, !args.no_doc, &mut std::io::stderr())?;
+        let Some(cargo_suites) = listing else {
+            return Ok(exit_code::BUILD_FAILED);
+        };
+        suites = cargo_suites;
+    }
+    for suite in &others {
+        suites.extend(suite.listing()?);
+    }
     if args.format == OutputFormat::Json {
         let mut out = std::io::stdout().lock();
         serde_json::to_writer_pretty(&mut out, &suites)?;

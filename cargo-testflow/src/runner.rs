@@ -26,6 +26,8 @@ pub struct RunOptions {
     pub fail_fast: bool,
     /// Cap per captured stream.
     pub output_cap: usize,
+    /// Test-name filters (substrings) for frameworks that select tests themselves.
+    pub filters: Vec<String>,
 }
 
 impl Default for RunOptions {
@@ -37,6 +39,7 @@ impl Default for RunOptions {
             retries: 0,
             fail_fast: false,
             output_cap: DEFAULT_OUTPUT_CAP,
+            filters: Vec::new(),
         }
     }
 }
@@ -192,6 +195,12 @@ impl Ctx {
         self.planned
             .load(Ordering::Relaxed)
             .saturating_sub(self.done.load(Ordering::Relaxed))
+    }
+
+    /// The run's event log, for test processes that append to it themselves (the pytest
+    /// and Jest plugins, through `TESTFLOW_EVENTS`).
+    pub fn events_path(&self) -> &std::path::Path {
+        self.log.path()
     }
 
     pub fn write_error(&self) -> Option<String> {

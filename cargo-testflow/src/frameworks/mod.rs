@@ -18,16 +18,25 @@ pub trait Suite {
     /// The units to run. A collection or setup problem that stops the suite is an `Err`
     /// (recorded as a run error); problems with single tests are recorded through `ctx`.
     fn units(self: Box<Self>, ctx: &Ctx) -> Result<Vec<Box<dyn Unit>>>;
+    /// The suite's test files or groups with their test counts, for `cargo testflow list`.
+    fn listing(&self) -> Result<Vec<cargo::SuiteListing>> {
+        Ok(Vec::new())
+    }
 }
 
 /// What `detect_suites` looks for, for the "nothing found" message.
-pub const DETECTED_HINT: &str = "";
+pub const DETECTED_HINT: &str = ", pytest configuration or test_*.py files";
 
 /// Every non-cargo suite in `root` whose framework `wants` accepts.
 pub fn detect_suites(
     root: &Path,
     wants: &dyn Fn(Framework) -> bool,
 ) -> Result<Vec<Box<dyn Suite>>> {
-    let _ = (root, wants);
-    Ok(Vec::new())
+    let mut suites: Vec<Box<dyn Suite>> = Vec::new();
+    if wants(Framework::Pytest)
+        && let Some(s) = pytest::PytestSuite::detect(root)
+    {
+        suites.push(Box::new(s));
+    }
+    Ok(suites)
 }

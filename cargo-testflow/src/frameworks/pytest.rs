@@ -357,7 +357,8 @@ impl PytestRecorder {
     fn failure(&self, p: &Phase<'_>) -> Failure {
         let raw = p.message.unwrap_or_default();
         let longrepr = p.longrepr.unwrap_or_default();
-        let strict_xpass = raw.starts_with("[XPASS(strict)]") || longrepr.starts_with("[XPASS(strict)]");
+        let strict_xpass =
+            raw.starts_with("[XPASS(strict)]") || longrepr.starts_with("[XPASS(strict)]");
         let mut category = if strict_xpass {
             Category::Assertion
         } else {
@@ -511,6 +512,327 @@ impl PytestRecorder {
         }
         drop(st);
         self.rec.finish(completed, reason)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// `cargo testflow run` / `list` on a pytest project.
+
+/// Environment variable naming a per-test time limit (seconds) the plugin enforces itself
+/// when pytest-timeout is not installed: the test still running at the limit is recorded
+/// as `timeout` and the pytest process ends (a whole-process watchdog).
+pub const TEST_TIMEOUT_ENV: &str = "TESTFLOW_TEST_TIMEOUT";
+/// Environment variable naming a file the plugin writes the collected node ids to (JSON
+/// list), for `cargo testflow list`.
+pub const COLLECT_ENV: &str = "TESTFLOW_COLLECT";
+/// Environment variable choosing the Python interpreter that runs pytest.
+pub const PYTHON_ENV: &str = "TESTFLOW_PYTHON";
+
+const INSTALL_HINT: &str =
+    "pip install pytest-testflow (from a testflow checkout: pip install ./python)";
+
+/// Is `root` a pytest project? pytest configuration (`pytest.ini`, `[tool.pytest…]` in
+/// `pyproject.toml`, `[tool:pytest]` in `setup.cfg`, `[pytest]` in `tox.ini`), a root
+/// `conftest.py`, or `test_*.py` / `*_test.py` files in the root, `tests/` or `test/`.
+pub fn is_pytest_project(root: &Path) -> bool {
+    let contains = |file: &str, needle: &str| {
+        std::fs::read_to_string(root.join(file)).is_ok_and(|t| t.contains(needle))
+    };
+    if root.join("pytest.ini").is_file()
+        || root.join("conftest.py").is_file()
+        || contains("pyproject.toml", "[tool.pytest")
+        || contains("setup.cfg", "[tool:pytest]")
+        || contains("tox.ini", "[pytest]")
+    {
+        return true;
+    }
+    [root.to_owned(), root.join("tests"), root.join("test")]
+        .iter()
+        .any(|dir| {
+            std::fs::read_dir(dir).is_ok_and(|rd| {
+                rd.flatten().any(|e| {
+                    let name = e.file_name();
+                    let name = name.to_string_lossy();
+                    name.ends_with(".py")
+                        && (name.starts_with("test_") || name.ends_with("_test.py"))
+                })
+            })
+        })
+}
+
+/// The Python that runs the project's tests: `$TESTFLOW_PYTHON`, the active virtualenv,
+/// the project's `.venv/` or `venv/`, then `python3` / `python` on PATH.
+pub fn find_python(root: &Path) -> PathBuf {
+    if let Some(p) = std::env::var_os(PYTHON_ENV).filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    let mut candidates = Vec::new();
+    if let Some(venv) = std::env::var_os("VIRTUAL_ENV").filter(|p| !p.is_empty()) {
+        candidates.push(PathBuf::from(venv).join("bin/python"));
+    }
+    candidates.push(root.join(".venv/bin/python"));
+    candidates.push(root.join("venv/bin/python"));
+    if let Some(c) = candidates.into_iter().find(|c| c.is_file()) {
+        return c;
+    }
+    let on_path = |name: &str| {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join(name))
+                .find(|p| p.is_file())
+        })
+    };
+    on_path("python3")
+        .or_else(|| on_path("python"))
+        .unwrap_or_else(|| PathBuf::from("python3"))
+}
+
+/// What the project's Python has installed.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct Probe {
+    pub pytest: bool,
+    pub testflow: bool,
+    pub xdist: bool,
+    pub timeout: bool,
+    pub rerunfailures: bool,
+}
+
+const PROBE: &str = r#"
+import importlib.util as u, json
+def has(m):
+    try:
+        return u.find_spec(m) is not None
+    except Exception:
+        return False
+print(json.dumps({"pytest": has("pytest"), "testflow": has("testflow.plugin") and has("testflow._native"),
+  "xdist": has("xdist"), "timeout": has("pytest_timeout"), "rerunfailures": has("pytest_rerunfailures")}))
+"#;
+
+pub fn probe(python: &Path, root: &Path) -> Result<Probe> {
+    let out = std::process::Command::new(python)
+        .args(["-c", PROBE])
+        .current_dir(root)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| anyhow::anyhow!("cannot run {}: {e}", python.display()))?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "{} failed ({}): {}",
+            python.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.trim())
+        .map_err(|e| anyhow::anyhow!("unexpected answer from {}: {e}: {text}", python.display()))
+}
+
+fn ready(python: &Path, root: &Path) -> Result<Probe> {
+    let probe = probe(python, root)?;
+    if !probe.pytest {
+        anyhow::bail!(
+            "pytest is not installed for {} (the Python used for {}); install it with: {} -m pip install pytest pytest-testflow",
+            python.display(),
+            root.display(),
+            python.display()
+        );
+    }
+    if !probe.testflow {
+        anyhow::bail!(
+            "the pytest-testflow plugin is not installed for {} (the Python used for {}); install it with: {} -m {INSTALL_HINT}  (or choose another Python with ${PYTHON_ENV})",
+            python.display(),
+            root.display(),
+            python.display()
+        );
+    }
+    Ok(probe)
+}
+
+/// A `-k` expression from substring filters: each becomes a keyword (pytest matches
+/// keywords as case-insensitive substrings of test names).
+pub fn keyword_expr(filters: &[String]) -> Option<String> {
+    let words: Vec<&str> = filters
+        .iter()
+        .map(|f| f.trim())
+        .filter(|f| !f.is_empty())
+        .collect();
+    (!words.is_empty()).then(|| words.join(" or "))
+}
+
+/// The pytest command line for a run with these options.
+pub fn pytest_args(options: &crate::runner::RunOptions, probe: &Probe) -> Vec<String> {
+    let mut args = vec!["-m".to_owned(), "pytest".to_owned()];
+    if probe.xdist && options.jobs > 1 {
+        args.extend(["-n".to_owned(), options.jobs.to_string()]);
+    }
+    if let (Some(t), true) = (options.test_timeout, probe.timeout) {
+        args.push(format!("--timeout={}", t.as_secs_f64()));
+    }
+    if options.retries > 0 && probe.rerunfailures {
+        args.push(format!("--reruns={}", options.retries));
+    }
+    if options.fail_fast {
+        args.push("-x".to_owned());
+    }
+    if let Some(k) = keyword_expr(&options.filters) {
+        args.extend(["-k".to_owned(), k]);
+    }
+    args
+}
+
+pub struct PytestSuite {
+    root: PathBuf,
+}
+
+impl PytestSuite {
+    pub fn detect(root: &Path) -> Option<PytestSuite> {
+        is_pytest_project(root).then(|| PytestSuite {
+            root: root.to_owned(),
+        })
+    }
+}
+
+impl super::Suite for PytestSuite {
+    fn framework(&self) -> Framework {
+        Framework::Pytest
+    }
+
+    fn units(
+        self: Box<Self>,
+        ctx: &crate::runner::Ctx,
+    ) -> Result<Vec<Box<dyn crate::runner::Unit>>> {
+        let python = find_python(&self.root);
+        let probe = ready(&python, &self.root)?;
+        Ok(vec![Box::new(PytestUnit {
+            root: self.root,
+            args: pytest_args(&ctx.options, &probe),
+            python,
+            probe,
+        })])
+    }
+
+    fn listing(&self) -> Result<Vec<super::cargo::SuiteListing>> {
+        let python = find_python(&self.root);
+        ready(&python, &self.root)?;
+        let tmp = std::env::temp_dir().join(format!(
+            "testflow-collect-{}-{}.json",
+            std::process::id(),
+            crate::store::new_run_id()
+        ));
+        let out = std::process::Command::new(&python)
+            .args([
+                "-m",
+                "pytest",
+                "--collect-only",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+            ])
+            .env(COLLECT_ENV, &tmp)
+            .env_remove(crate::recorder::EVENTS_ENV)
+            .current_dir(&self.root)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| anyhow::anyhow!("cannot run {}: {e}", python.display()))?;
+        let ids: Vec<String> = match std::fs::read_to_string(&tmp) {
+            Ok(t) => {
+                let _ = std::fs::remove_file(&tmp);
+                serde_json::from_str(&t)?
+            }
+            Err(_) => anyhow::bail!(
+                "pytest could not collect the tests in {} ({}):\n{}",
+                self.root.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stdout).trim()
+            ),
+        };
+        let mut files: Vec<(String, usize)> = Vec::new();
+        for id in &ids {
+            let file = split_nodeid(id).0.unwrap_or_default();
+            match files.iter_mut().find(|(f, _)| *f == file) {
+                Some((_, n)) => *n += 1,
+                None => files.push((file, 1)),
+            }
+        }
+        let package = self
+            .root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(files
+            .into_iter()
+            .map(|(file, tests)| super::cargo::SuiteListing {
+                id: file,
+                package: package.clone(),
+                kind: "pytest".into(),
+                tests,
+                ignored: 0,
+                executable: None,
+            })
+            .collect())
+    }
+}
+
+/// One pytest process for the whole suite; the plugin appends its events to the run's log.
+struct PytestUnit {
+    root: PathBuf,
+    python: PathBuf,
+    args: Vec<String>,
+    probe: Probe,
+}
+
+impl crate::runner::Unit for PytestUnit {
+    fn planned_tests(&self) -> usize {
+        0
+    }
+
+    fn execute(self: Box<Self>, ctx: &crate::runner::Ctx) -> Vec<Box<dyn crate::runner::Unit>> {
+        let mut cmd = std::process::Command::new(&self.python);
+        cmd.args(&self.args)
+            .current_dir(&self.root)
+            .env(crate::recorder::EVENTS_ENV, ctx.events_path())
+            .env_remove(crate::recorder::REPORT_ENV)
+            .env_remove(COLLECT_ENV);
+        if let (Some(t), false) = (ctx.options.test_timeout, self.probe.timeout) {
+            cmd.env(TEST_TIMEOUT_ENV, t.as_secs_f64().to_string());
+        }
+        match ctx.processes.run(cmd, None, ctx.options.output_cap, None) {
+            Err(e) => ctx.run_error(
+                "build",
+                format!("cannot run {}: {e}", self.python.display()),
+            ),
+            Ok(out) => {
+                // 0 passed, 1 tests failed, 5 nothing collected: the plugin recorded it all.
+                // 2 (interrupted / collection errors) is recorded by the plugin too.
+                let code = match out.exit {
+                    crate::process::ExitKind::Code(c) => Some(c),
+                    crate::process::ExitKind::Signal(_) => None,
+                };
+                if out.killed.is_none() && matches!(code, Some(3 | 4)) || code.is_none() {
+                    let stderr = String::from_utf8_lossy(&out.stderr.contiguous()).into_owned();
+                    let stdout = String::from_utf8_lossy(&out.stdout.contiguous()).into_owned();
+                    let tail: String = format!("{stdout}{stderr}")
+                        .lines()
+                        .rev()
+                        .take(30)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                    ctx.run_error(
+                        "pytest",
+                        format!(
+                            "pytest in {} ended with {:?}:\n{tail}",
+                            self.root.display(),
+                            out.exit
+                        ),
+                    );
+                }
+            }
+        }
+        vec![]
     }
 }
 

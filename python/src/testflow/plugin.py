@@ -8,7 +8,10 @@ options. All folding and classification happens in the engine
 
 from __future__ import annotations
 
+import json
 import os
+import threading
+import time
 
 import pytest
 
@@ -78,6 +81,61 @@ class _Exceptions:
             report._testflow_msg = str(exc) if type(exc).__name__ != "CollectError" else ""
 
 
+class _Watchdog(threading.Thread):
+    """``TESTFLOW_TEST_TIMEOUT`` without pytest-timeout: a test still running at the limit
+    is recorded as ``timeout`` and the session ends (the whole-process watchdog)."""
+
+    def __init__(self, recorder, limit: float) -> None:
+        super().__init__(name="testflow-watchdog", daemon=True)
+        self.rec = recorder
+        self.limit = limit
+        self.cond = threading.Condition()
+        self.running: dict[str, float] = {}
+
+    def started(self, nodeid: str) -> None:
+        with self.cond:
+            self.running[nodeid] = time.monotonic() + self.limit
+            self.cond.notify()
+
+    def finished(self, nodeid: str) -> None:
+        with self.cond:
+            self.running.pop(nodeid, None)
+
+    def run(self) -> None:
+        with self.cond:
+            while True:
+                if not self.running:
+                    self.cond.wait()
+                    continue
+                now = time.monotonic()
+                expired = [n for n, d in self.running.items() if d <= now]
+                if expired:
+                    break
+                self.cond.wait(min(self.running.values()) - now)
+        message = (
+            f"Timeout (>{self.limit:g}s) from testflow's watchdog; the pytest session was ended "
+            "(install pytest-timeout to time out single tests)"
+        )
+        try:
+            for nodeid in expired:
+                self.rec.report(nodeid, "call", "failed", self.limit, None, "Timeout", message)
+                self.rec.logfinish(nodeid)
+            self.rec.finish(completed=False, reason="timeout")
+        finally:
+            os._exit(1)
+
+
+class _Collected:
+    """``TESTFLOW_COLLECT=PATH``: write the collected node ids (``cargo testflow list``)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def pytest_collection_finish(self, session) -> None:
+        with open(self.path, "w", encoding="utf-8") as f:
+            json.dump([i.nodeid for i in session.items], f)
+
+
 class _Recording:
     """Runs in the process that owns the session (the xdist controller, not workers)."""
 
@@ -87,6 +145,17 @@ class _Recording:
         self.summary: dict | None = None
         self.failed_to_finish: str | None = None
         self.collected_sent = False
+        self.watchdog: _Watchdog | None = None
+        limit = os.environ.get("TESTFLOW_TEST_TIMEOUT", "").strip()
+        if limit:
+            try:
+                seconds = float(limit)
+            except ValueError:
+                raise pytest.UsageError(f"testflow: TESTFLOW_TEST_TIMEOUT={limit!r} is not a number of seconds") from None
+            if not seconds > 0:
+                raise pytest.UsageError(f"testflow: TESTFLOW_TEST_TIMEOUT={limit!r} must be positive")
+            self.watchdog = _Watchdog(recorder, seconds)
+            self.watchdog.start()
 
     # -- collection -------------------------------------------------------------
     def pytest_collectreport(self, report) -> None:
@@ -113,6 +182,8 @@ class _Recording:
     # -- tests ------------------------------------------------------------------
     def pytest_runtest_logstart(self, nodeid, location) -> None:
         self.rec.logstart(nodeid, location[1] if location else None)
+        if self.watchdog is not None:
+            self.watchdog.started(nodeid)
 
     def pytest_runtest_logreport(self, report) -> None:
         outcome = report.outcome
@@ -165,6 +236,8 @@ class _Recording:
         )
 
     def pytest_runtest_logfinish(self, nodeid, location) -> None:
+        if self.watchdog is not None:
+            self.watchdog.finished(nodeid)
         self.rec.logfinish(nodeid)
 
     # -- session ----------------------------------------------------------------
@@ -203,6 +276,9 @@ class _Recording:
 
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
+    collect = os.environ.get("TESTFLOW_COLLECT")
+    if collect and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(_Collected(collect), "testflow-collected")
     if not _enabled(config):
         return
     config.pluginmanager.register(_Exceptions(), "testflow-exceptions")
