@@ -208,7 +208,7 @@ fn write_report(py: Python<'_>, run: PathBuf, spec: &str) -> PyResult<()> {
 fn load_run(py: Python<'_>, run: PathBuf) -> PyResult<String> {
     py.detach(|| {
         let run = testflow::store::load_run(&run)?;
-        Ok(serde_json_string(&run)?)
+        serde_json_string(&run)
     })
     .map_err(runtime)
 }
