@@ -205,3 +205,15 @@ def test_native_api_validates_reports():
     assert testflow.parse_reports("junit=a.xml,json=b.json") == [("junit", "a.xml"), ("json", "b.json")]
     with pytest.raises(ValueError, match="unknown report format"):
         testflow.parse_reports("csv=a")
+
+
+@pytest.mark.skipif(int(pytest.__version__.split(".")[0]) < 9, reason="subtests are core pytest 9")
+def test_subtests_fold_into_their_test(project):
+    p = project("pytest-subtests")
+    p.pytest("--testflow")
+    t = by_id(p.run_json())
+    assert set(t) == {"test_sub.py::test_with_subtests", "test_sub.py::test_subtests_pass"}
+    failed = t["test_sub.py::test_with_subtests"]
+    assert failed["outcome"] == "failed"
+    assert failed["failure"]["message"] == "[check i=1] assert 1 != 1"
+    assert t["test_sub.py::test_subtests_pass"]["outcome"] == "passed"

@@ -216,7 +216,7 @@ class _Recording:
         if context is not None:
             parts = [str(getattr(context, "msg", "") or "")]
             kwargs = getattr(context, "kwargs", None) or {}
-            parts += [f"{k}={v!r}" for k, v in kwargs.items()]
+            parts += [f"{k}={v}" for k, v in kwargs.items()]
             subtest = " ".join(p for p in parts if p) or "subtest"
         self.rec.report(
             report.nodeid,
