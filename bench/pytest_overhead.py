@@ -2,7 +2,8 @@
 """Per-test cost of the pytest-testflow plugin: plain pytest vs pytest --testflow.
 
 Generates N trivial tests in a temporary directory and runs each variant R times
-(alternating), reporting the median wall time and the overhead per test.
+(alternating), reporting the median CPU time (user + sys) of the pytest process and the
+overhead per test.
 
     python bench/pytest_overhead.py [--tests 2000] [--repeat 7] [--python PATH]
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -40,6 +42,31 @@ def driver_log(root: Path) -> Path:
         "testflow_version": "bench", "environment": {"os": "linux", "arch": "x86_64"}, "frameworks": ["pytest"],
     }) + "\n")
     return log
+
+
+def micro(python: str, n: int) -> None:
+    """The plugin's engine calls for one passing test (logstart, 3 reports, logfinish),
+    timed in-process without pytest: the floor of the per-test cost."""
+    code = f"""
+import tempfile, time
+from testflow._native import Recorder
+with tempfile.TemporaryDirectory() as d:
+    rec = Recorder(d)
+    ids = [f"tests/test_x.py::test_{{i}}" for i in range({n})]
+    t0 = time.perf_counter()
+    for nid in ids:
+        rec.logstart(nid, 3)
+        rec.report(nid, "setup", "passed", 0.0001)
+        rec.report(nid, "call", "passed", 0.0001)
+        rec.report(nid, "teardown", "passed", 0.0001)
+        rec.logfinish(nid)
+    t1 = time.perf_counter()
+    rec.finish()
+    t2 = time.perf_counter()
+print(f"  engine calls per passing test: {{(t1 - t0) / {n} * 1e6:.1f}} µs; finish (fold + run.json) {{(t2 - t1) * 1e3:.1f}} ms")
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TESTFLOW_")}
+    subprocess.run([python, "-c", code], check=True, env=env)
 
 
 def main() -> None:
@@ -67,16 +94,21 @@ def main() -> None:
                 env = {k: v for k, v in os.environ.items() if not k.startswith("TESTFLOW_")}
                 if "TESTFLOW_EVENTS" in extra:
                     env["TESTFLOW_EVENTS"] = str(driver_log(root))
-                t0 = time.perf_counter()
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 r = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
-                times[name].append(time.perf_counter() - t0)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                # CPU time (user + sys) of the pytest process: steadier than wall time on a
+                # shared machine, and the plugin's cost is CPU (one append per event).
+                times[name].append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
                 if r.returncode != 0:
                     sys.exit(f"{name} failed:\n{r.stdout}\n{r.stderr}")
+        micro(a.python, a.tests)
         plain = statistics.median(times["plain (plugin installed, off)"])
-        print(f"{a.tests} trivial tests, median of {a.repeat} runs ({sys.platform}, {os.cpu_count()} cpus)")
+        print(f"{a.tests} trivial tests, median CPU time of {a.repeat} runs ({sys.platform}, {os.cpu_count()} cpus)")
         for name, ts in times.items():
             m = statistics.median(ts)
-            print(f"  {name:38} {m:7.3f}s  {(m - plain) / a.tests * 1e6:+8.1f} µs/test vs plain")
+            print(f"  {name:38} median {m:7.3f}s  min {min(ts):7.3f}s  max {max(ts):7.3f}s"
+                  f"  {(m - plain) / a.tests * 1e6:+8.1f} µs/test vs plain (median)")
 
 
 if __name__ == "__main__":
