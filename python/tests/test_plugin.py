@@ -158,10 +158,13 @@ def test_collection_error_under_xdist(project):
     assert t["test_broken.py"]["failure"]["category"] == "import_error"
 
 
-def test_hard_crash_keeps_earlier_results_and_names_the_test(project):
+@pytest.mark.parametrize("how", ["os._exit(3)", "__import__('ctypes').string_at(0)"], ids=["exit", "segfault"])
+def test_hard_crash_keeps_earlier_results_and_names_the_test(project, how):
     p = project("pytest-crash")
+    src = p.root / "test_crash.py"
+    src.write_text(src.read_text().replace("os._exit(3)", how))
     r = p.pytest("--testflow", "-p", "no:faulthandler")
-    assert r.returncode == 3, r.stdout + r.stderr
+    assert r.returncode != 0, r.stdout + r.stderr
     (run_dir,) = p.runs()
     assert not (run_dir / "run.json").exists(), "the process died before finishing"
     run = json.loads(testflow.load_run(str(run_dir / "events.jsonl")))

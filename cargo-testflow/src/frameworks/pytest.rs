@@ -797,6 +797,15 @@ impl crate::runner::Unit for PytestUnit {
         if let (Some(t), false) = (ctx.options.test_timeout, self.probe.timeout) {
             cmd.env(TEST_TIMEOUT_ENV, t.as_secs_f64().to_string());
         }
+        if ctx.options.retries > 0 && !self.probe.rerunfailures {
+            ctx.run_error(
+                "option",
+                format!(
+                    "--retries needs pytest-rerunfailures, which is not installed for {}: pytest tests were not retried",
+                    self.python.display()
+                ),
+            );
+        }
         match ctx.processes.run(cmd, None, ctx.options.output_cap, None) {
             Err(e) => ctx.run_error(
                 "build",
