@@ -220,3 +220,14 @@ def test_subtests_fold_into_their_test(project):
     assert failed["outcome"] == "failed"
     assert failed["failure"]["message"] == "[check i=1] assert 1 != 1"
     assert t["test_sub.py::test_subtests_pass"]["outcome"] == "passed"
+
+
+def test_xdist_tests_never_run_after_a_crash_are_reported(project):
+    p = project("pytest-crash")
+    p.pytest("--testflow", "-n", "1", "--max-worker-restart", "0")
+    run = p.run_json()
+    t = by_id(run)
+    assert t["test_crash.py::test_b_crashes"]["outcome"] == "crashed"
+    after = t["test_crash.py::test_c_after"]
+    assert (after["outcome"], after["failure"]["kind"]) == ("skipped", "not run")
+    assert any(e["kind"] == "not_run" for e in run["errors"])
