@@ -165,7 +165,7 @@ class _Recording:
             report.nodeid or str(getattr(report, "fspath", "")),
             getattr(report, "_testflow_exc", None),
             getattr(report, "_testflow_msg", "") or "",
-            report.longreprtext,
+            "" if report.longrepr is None else str(report.longrepr),
         )
 
     def pytest_collection_finish(self, session) -> None:
