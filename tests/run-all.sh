@@ -8,6 +8,21 @@ cd "$(dirname "$0")/.."
 echo "== Rust: cargo test --workspace"
 cargo test --workspace --locked
 
+echo "== Python: pytest-testflow (pyo3 bindings + pytest plugin)"
+# The cargo-testflow binary the Python tests drive (`cargo testflow run` on pytest projects).
+cargo build --locked -p cargo-testflow
+TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+VENV="$TARGET_DIR/py-venv"
+if [ ! -x "$VENV/bin/python" ]; then
+    python3 -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install --quiet --upgrade pip
+"$VENV/bin/python" -m pip install --quiet pytest pytest-xdist pytest-timeout pytest-rerunfailures
+# Exactly what a user runs: builds the extension with maturin (release) from python/.
+"$VENV/bin/python" -m pip install --quiet --force-reinstall --no-deps ./python
+TESTFLOW_BIN="$(cd "$TARGET_DIR" && pwd)/debug/cargo-testflow" \
+    "$VENV/bin/python" -m pytest python/tests -p no:cacheprovider -n 2
+
 # ==== Node / Jest (jest-testflow) ========================================================
 # Installs Jest and the local npm/ package (its install script builds the napi addon with
 # cargo) into target/jest-e2e, then runs npm/test/ (node --test): real Jest on the

@@ -259,6 +259,9 @@ struct ListArgs {
     no_doc: bool,
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     format: OutputFormat,
+    /// Directory to look for test suites in [default: current directory].
+    #[arg(long, value_name = "DIR")]
+    project: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -797,22 +800,32 @@ fn git_root(dir: &std::path::Path) -> Option<PathBuf> {
 }
 
 fn list(args: ListArgs) -> Result<i32> {
-    let selection = args.selection.selection();
-    let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let jest = testflow::frameworks::jest::listing(&cwd)?;
-    // A Jest project without a Cargo.toml of its own is not listed as the enclosing workspace.
-    let cargo_here = selection.manifest_path.is_some()
-        || cwd.join("Cargo.toml").is_file()
-        || (jest.is_none() && cwd.ancestors().any(|d| d.join("Cargo.toml").is_file()));
+    let mut selection = args.selection.selection();
+    selection.dir = args.project.clone();
+    let dir = match &args.project {
+        Some(p) => std::path::absolute(p).unwrap_or_else(|_| p.clone()),
+        None => std::env::current_dir().context("cannot read the current directory")?,
+    };
+    let others = testflow::frameworks::detect_suites(&dir, &|_| true)?;
+    // A Python or Jest project without a Cargo.toml of its own is not listed as the
+    // cargo workspace it happens to sit in.
+    let use_cargo = selection.manifest_path.is_some()
+        || dir.join("Cargo.toml").is_file()
+        || (others.is_empty() && dir.ancestors().any(|d| d.join("Cargo.toml").is_file()));
+    if !use_cargo && others.is_empty() {
+        return Err(session::NothingToRun(dir).into());
+    }
     let mut suites = Vec::new();
-    if cargo_here {
+    if use_cargo {
         let listing = cargo_fw::list_suites(&selection, !args.no_doc, &mut std::io::stderr())?;
         let Some(cargo_suites) = listing else {
             return Ok(exit_code::BUILD_FAILED);
         };
-        suites.extend(cargo_suites);
+        suites = cargo_suites;
     }
-    suites.extend(jest);
+    for suite in &others {
+        suites.extend(suite.listing()?);
+    }
     if args.format == OutputFormat::Json {
         let mut out = std::io::stdout().lock();
         serde_json::to_writer_pretty(&mut out, &suites)?;

@@ -26,7 +26,7 @@ pub struct RunOptions {
     pub fail_fast: bool,
     /// Cap per captured stream.
     pub output_cap: usize,
-    /// Name filters from the command line, for frameworks that filter themselves (Jest `-t`).
+    /// Test-name filters (substrings) for frameworks that select tests themselves.
     pub filters: Vec<String>,
 }
 

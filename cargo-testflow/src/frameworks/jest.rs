@@ -621,6 +621,10 @@ pub struct JestSuite {
 }
 
 impl crate::frameworks::Suite for JestSuite {
+    fn listing(&self) -> Result<Vec<crate::frameworks::cargo::SuiteListing>> {
+        Ok(listing(&self.root)?.into_iter().collect())
+    }
+
     fn framework(&self) -> Framework {
         Framework::Jest
     }

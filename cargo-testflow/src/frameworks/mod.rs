@@ -10,6 +10,7 @@ use crate::runner::{Ctx, Unit};
 pub mod cargo;
 pub mod cargo_failure;
 pub mod jest;
+pub mod pytest;
 
 /// A framework's suite found in a project (other than the cargo workspace, whose build
 /// runs before the run's log exists): it becomes runner units once the run has started.
@@ -18,10 +19,14 @@ pub trait Suite {
     /// The units to run. A collection or setup problem that stops the suite is an `Err`
     /// (recorded as a run error); problems with single tests are recorded through `ctx`.
     fn units(self: Box<Self>, ctx: &Ctx) -> Result<Vec<Box<dyn Unit>>>;
+    /// The suite's test files or groups with their test counts, for `cargo testflow list`.
+    fn listing(&self) -> Result<Vec<cargo::SuiteListing>> {
+        Ok(Vec::new())
+    }
 }
 
 /// What `detect_suites` looks for, for the "nothing found" message.
-pub const DETECTED_HINT: &str = ", a Jest project (package.json)";
+pub const DETECTED_HINT: &str = ", pytest configuration or test_*.py files, or a Jest project (package.json)";
 
 /// Every non-cargo suite in `root` whose framework `wants` accepts.
 pub fn detect_suites(
@@ -29,6 +34,11 @@ pub fn detect_suites(
     wants: &dyn Fn(Framework) -> bool,
 ) -> Result<Vec<Box<dyn Suite>>> {
     let mut suites: Vec<Box<dyn Suite>> = Vec::new();
+    if wants(Framework::Pytest)
+        && let Some(s) = pytest::PytestSuite::detect(root)
+    {
+        suites.push(Box::new(s));
+    }
     if wants(Framework::Jest) {
         suites.extend(jest::detect(root));
     }

@@ -1,0 +1,229 @@
+//! `testflow._native`: the testflow engine for Python. Thin: types and calls only; the
+//! pytest rules live in `testflow::frameworks::pytest`.
+
+use std::path::PathBuf;
+
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use testflow::frameworks::pytest::{Phase, PytestRecorder};
+use testflow::model::Run;
+use testflow::report::{self, ReportSpec};
+
+fn runtime(e: anyhow::Error) -> PyErr {
+    PyRuntimeError::new_err(format!("testflow: {e:#}"))
+}
+
+fn invalid(e: anyhow::Error) -> PyErr {
+    PyValueError::new_err(format!("{e:#}"))
+}
+
+/// A pytest session being recorded. One per process, alive for the whole session.
+#[pyclass(frozen, module = "testflow._native")]
+struct Recorder {
+    inner: PytestRecorder,
+}
+
+#[pymethods]
+impl Recorder {
+    /// Start recording. `reports` are `FORMAT=PATH` entries (comma lists allowed);
+    /// `TESTFLOW_EVENTS` / `TESTFLOW_REPORT` come from the environment. A bad report
+    /// spec raises ValueError; an unwritable state directory raises RuntimeError.
+    #[new]
+    #[pyo3(signature = (root, reports = Vec::new()))]
+    fn new(root: PathBuf, reports: Vec<String>) -> PyResult<Recorder> {
+        for r in &reports {
+            testflow::recorder::parse_report_list(r).map_err(invalid)?;
+        }
+        if let Ok(v) = std::env::var(testflow::recorder::REPORT_ENV) {
+            testflow::recorder::parse_report_list(&v).map_err(|e| {
+                invalid(e.context(format!("in ${}", testflow::recorder::REPORT_ENV)))
+            })?;
+        }
+        let inner = PytestRecorder::start(&root, &reports).map_err(runtime)?;
+        Ok(Recorder { inner })
+    }
+
+    /// The run directory (`.testflow/runs/<id>`), or the directory of the driver's log.
+    #[getter]
+    fn run_dir(&self) -> Option<String> {
+        self.inner
+            .recorder()
+            .run_dir()
+            .map(|p| p.to_string_lossy().into_owned())
+    }
+
+    #[getter]
+    fn events_path(&self) -> String {
+        self.inner
+            .recorder()
+            .events_path()
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// `[(nodeid, 0-based line or None)]` of the collected tests.
+    fn collected(&self, items: Vec<(String, Option<u32>)>) {
+        self.inner.collected(items);
+    }
+
+    /// `pytest_runtest_logstart`; `line` is pytest's 0-based `location[1]`.
+    #[pyo3(signature = (nodeid, line = None))]
+    fn logstart(&self, nodeid: &str, line: Option<u32>) -> PyResult<()> {
+        self.inner.logstart(nodeid, line).map_err(runtime)
+    }
+
+    /// One `TestReport`, as plain fields.
+    #[pyo3(signature = (nodeid, when, outcome, duration, wasxfail = None, exc_type = None,
+        message = None, crash_file = None, crash_line = None, longrepr = None,
+        stdout = None, stderr = None, log = None, subtest = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn report(
+        &self,
+        nodeid: &str,
+        when: &str,
+        outcome: &str,
+        duration: f64,
+        wasxfail: Option<&str>,
+        exc_type: Option<&str>,
+        message: Option<&str>,
+        crash_file: Option<&str>,
+        crash_line: Option<u32>,
+        longrepr: Option<&str>,
+        stdout: Option<&str>,
+        stderr: Option<&str>,
+        log: Option<&str>,
+        subtest: Option<&str>,
+    ) -> PyResult<()> {
+        self.inner
+            .report(&Phase {
+                nodeid,
+                when,
+                outcome,
+                duration,
+                wasxfail,
+                exc_type,
+                message,
+                crash_file,
+                crash_line,
+                longrepr,
+                stdout,
+                stderr,
+                log,
+                subtest,
+            })
+            .map_err(runtime)
+    }
+
+    fn logfinish(&self, nodeid: &str) -> PyResult<()> {
+        self.inner.logfinish(nodeid).map_err(runtime)
+    }
+
+    /// A failed `CollectReport` (import error, syntax error).
+    #[pyo3(signature = (nodeid, exc_type, message, longrepr))]
+    fn collect_error(
+        &self,
+        nodeid: &str,
+        exc_type: Option<&str>,
+        message: &str,
+        longrepr: &str,
+    ) -> PyResult<()> {
+        self.inner
+            .collect_error(nodeid, exc_type, message, longrepr)
+            .map_err(runtime)
+    }
+
+    fn run_error(&self, kind: &str, message: &str) -> PyResult<()> {
+        self.inner.run_error(kind, message).map_err(runtime)
+    }
+
+    /// End the run, write the reports; returns the summary as a dict.
+    #[pyo3(signature = (completed = true, reason = None))]
+    fn finish<'py>(
+        &self,
+        py: Python<'py>,
+        completed: bool,
+        reason: Option<&str>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let run = py
+            .detach(|| self.inner.finish(completed, reason))
+            .map_err(runtime)?;
+        summary_dict(py, &run)
+    }
+}
+
+fn summary_dict<'py>(py: Python<'py>, run: &Run) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    let s = &run.summary;
+    for (k, v) in [
+        ("total", s.total),
+        ("passed", s.passed),
+        ("failed", s.failed),
+        ("error", s.error),
+        ("skipped", s.skipped),
+        ("xfailed", s.xfailed),
+        ("xpassed", s.xpassed),
+        ("timeout", s.timeout),
+        ("crashed", s.crashed),
+        ("flaky", s.flaky),
+    ] {
+        d.set_item(k, v)?;
+    }
+    d.set_item("duration_ms", s.duration_ms)?;
+    d.set_item("run_id", &run.run_id)?;
+    Ok(d)
+}
+
+/// Check `FORMAT=PATH[,FORMAT=PATH…]`; returns `[(format, path)]` or raises ValueError.
+#[pyfunction]
+fn parse_reports(spec: &str) -> PyResult<Vec<(String, String)>> {
+    Ok(testflow::recorder::parse_report_list(spec)
+        .map_err(invalid)?
+        .into_iter()
+        .map(|r| {
+            (
+                r.format.name().to_owned(),
+                r.path.to_string_lossy().into_owned(),
+            )
+        })
+        .collect())
+}
+
+/// Write a report (`FORMAT=PATH`) from a recorded run: a run directory, `run.json`
+/// or `events.jsonl` (an unfinished log is folded: a crashed test shows as crashed).
+#[pyfunction]
+fn write_report(py: Python<'_>, run: PathBuf, spec: &str) -> PyResult<()> {
+    let spec = ReportSpec::parse(spec).map_err(invalid)?;
+    py.detach(|| {
+        let run = testflow::store::load_run(&run)?;
+        report::write(&run, &spec)
+    })
+    .map_err(runtime)
+}
+
+/// The run (schema: docs/schema.md) as a JSON string, from a run directory, `run.json`
+/// or `events.jsonl`.
+#[pyfunction]
+fn load_run(py: Python<'_>, run: PathBuf) -> PyResult<String> {
+    py.detach(|| {
+        let run = testflow::store::load_run(&run)?;
+        serde_json_string(&run)
+    })
+    .map_err(runtime)
+}
+
+fn serde_json_string(run: &Run) -> anyhow::Result<String> {
+    let bytes = report::render(run, report::ReportFormat::Json)?;
+    Ok(String::from_utf8(bytes)?)
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Recorder>()?;
+    m.add_function(wrap_pyfunction!(parse_reports, m)?)?;
+    m.add_function(wrap_pyfunction!(write_report, m)?)?;
+    m.add_function(wrap_pyfunction!(load_run, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -1,0 +1,1053 @@
+//! pytest: what the `pytest-testflow` plugin's reports mean, and how `cargo testflow run`
+//! drives a pytest suite.
+//!
+//! The plugin stays thin: it hands each pytest report over as plain strings and numbers
+//! ([`Phase`]) and [`PytestRecorder`] folds setup/call/teardown (and subtests and
+//! pytest-rerunfailures attempts) into one result per node id, classifies the failure
+//! and writes the events. The rules live here, in Rust, where they are unit-tested.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use anyhow::Result;
+
+use crate::model::{
+    Captured, Category, DEFAULT_OUTPUT_CAP, Failure, Framework, Location, Outcome, Run, TestMeta,
+};
+use crate::recorder::{Recorder, RecorderConfig};
+
+/// The message pytest-timeout fails a test with (signal method).
+const TIMEOUT_MARK: &str = "from pytest-timeout";
+
+/// One pytest report (`TestReport` of one phase), as plain fields.
+#[derive(Clone, Debug, Default)]
+pub struct Phase<'a> {
+    pub nodeid: &'a str,
+    /// `setup`, `call`, `teardown`, or `???` (pytest-xdist: the worker crashed).
+    pub when: &'a str,
+    /// `passed`, `failed`, `skipped`, or `rerun` (pytest-rerunfailures).
+    pub outcome: &'a str,
+    /// Seconds, this phase only.
+    pub duration: f64,
+    /// The xfail reason when xfail logic applied (`report.wasxfail`).
+    pub wasxfail: Option<&'a str>,
+    /// The exception's type name (`AssertionError`, `mod.MyError`), from the exception itself.
+    pub exc_type: Option<&'a str>,
+    /// One-line message (`reprcrash.message`, or the skip reason).
+    pub message: Option<&'a str>,
+    /// Where the exception was raised (`reprcrash`), 1-based line.
+    pub crash_file: Option<&'a str>,
+    pub crash_line: Option<u32>,
+    /// The full rendered `longrepr` (traceback).
+    pub longrepr: Option<&'a str>,
+    pub stdout: Option<&'a str>,
+    pub stderr: Option<&'a str>,
+    pub log: Option<&'a str>,
+    /// pytest 9 subtest context (`msg` and kwargs), when this is a `SubtestReport`.
+    pub subtest: Option<&'a str>,
+}
+
+/// Split a pytest node id into file, enclosing classes and test name. `::` inside a
+/// parametrize id (`test_x[a::b]`) does not split.
+pub fn split_nodeid(nodeid: &str) -> (Option<String>, Vec<String>, String) {
+    let mut parts = Vec::new();
+    let mut depth = 0usize;
+    let mut start = 0;
+    let bytes = nodeid.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'[' => depth += 1,
+            b']' => depth = depth.saturating_sub(1),
+            b':' if depth == 0 && bytes.get(i + 1) == Some(&b':') => {
+                parts.push(&nodeid[start..i]);
+                i += 2;
+                start = i;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    parts.push(&nodeid[start..]);
+    if parts.len() == 1 {
+        // A module-level item (doctest file, collector): the id is the file.
+        return (Some(parts[0].to_owned()), vec![], parts[0].to_owned());
+    }
+    let name = parts.pop().unwrap_or_default().to_owned();
+    let file = parts.remove(0).to_owned();
+    (
+        Some(file),
+        parts.into_iter().map(str::to_owned).collect(),
+        name,
+    )
+}
+
+/// The test's metadata from its node id and pytest's 0-based `location` line.
+pub fn meta(nodeid: &str, line0: Option<u32>) -> TestMeta {
+    let (file, suite, name) = split_nodeid(nodeid);
+    TestMeta {
+        id: nodeid.to_owned(),
+        framework: Framework::Pytest,
+        name,
+        suite,
+        file: file.filter(|f| !f.is_empty()),
+        line: line0.map(|l| l + 1),
+        binary: None,
+    }
+}
+
+/// The failure category of an exception of type `exc_type` (or a message) in phase `when`.
+pub fn classify(when: &str, exc_type: Option<&str>, message: &str) -> Category {
+    let base = exc_type.map(|t| t.rsplit('.').next().unwrap_or(t));
+    if message.contains(TIMEOUT_MARK) || base == Some("Timeout") {
+        return Category::Timeout;
+    }
+    match when {
+        "collect" => return Category::ImportError,
+        "setup" | "teardown" => return Category::SetupError,
+        "???" => return Category::Crash,
+        _ => {}
+    }
+    match base {
+        Some("AssertionError") => Category::Assertion,
+        Some("ImportError" | "ModuleNotFoundError") => Category::ImportError,
+        _ => Category::RuntimeError,
+    }
+}
+
+/// `ValueError: boom` -> `boom` when the type is `ValueError` (pytest prefixes the
+/// type for everything but rewritten asserts).
+fn strip_type_prefix<'a>(exc_type: Option<&str>, message: &'a str) -> &'a str {
+    let Some(t) = exc_type else { return message };
+    for name in [t, t.rsplit('.').next().unwrap_or(t)] {
+        if let Some(rest) = message.strip_prefix(name)
+            && let Some(rest) = rest.strip_prefix(": ")
+        {
+            return rest;
+        }
+    }
+    if message == t {
+        return "";
+    }
+    message
+}
+
+fn rank(o: Outcome) -> u8 {
+    match o {
+        Outcome::Passed => 0,
+        Outcome::Skipped | Outcome::Xfailed | Outcome::Xpassed => 1,
+        Outcome::Failed | Outcome::Error | Outcome::Timeout => 2,
+        Outcome::Crashed => 3,
+    }
+}
+
+/// One attempt of one test being folded.
+struct Open {
+    meta: TestMeta,
+    attempt: u32,
+    duration_s: f64,
+    outcome: Option<Outcome>,
+    failure: Option<Failure>,
+    /// pytest-rerunfailures said this attempt will be re-run.
+    rerun: bool,
+    phases: u32,
+}
+
+/// The engine side of the pytest plugin: folds pytest's per-phase reports into one
+/// result per node id and records it.
+pub struct PytestRecorder {
+    rec: Recorder,
+    root: PathBuf,
+    output_cap: usize,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    open: HashMap<String, Open>,
+    /// Last attempt number used per node id (reruns continue from it).
+    attempts: HashMap<String, u32>,
+    done: HashSet<String>,
+    collected: Vec<(String, Option<u32>)>,
+}
+
+impl PytestRecorder {
+    /// Start recording. `reports` are `FORMAT=PATH` entries (from `--testflow-report`);
+    /// `TESTFLOW_EVENTS` and `TESTFLOW_REPORT` are read from the environment.
+    pub fn start(root: &Path, reports: &[String]) -> Result<PytestRecorder> {
+        let mut config = RecorderConfig::from_env(Framework::Pytest, root.to_owned())?;
+        for r in reports {
+            config
+                .reports
+                .extend(crate::recorder::parse_report_list(r)?);
+        }
+        Ok(PytestRecorder {
+            rec: Recorder::start(config)?,
+            root: root.to_owned(),
+            output_cap: DEFAULT_OUTPUT_CAP,
+            state: Mutex::new(State::default()),
+        })
+    }
+
+    pub fn recorder(&self) -> &Recorder {
+        &self.rec
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Tests collected (to report those that never ran). `line0` is pytest's 0-based line.
+    pub fn collected(&self, items: Vec<(String, Option<u32>)>) {
+        self.lock().collected.extend(items);
+    }
+
+    /// `pytest_runtest_logstart`. Called again for each pytest-rerunfailures attempt.
+    pub fn logstart(&self, nodeid: &str, line0: Option<u32>) -> Result<()> {
+        let mut st = self.lock();
+        if let Some(prev) = st.open.remove(nodeid) {
+            // A new attempt of a test whose attempt is still open: the previous one was re-run.
+            self.close(&mut st, prev)?;
+        }
+        let attempt = st.attempts.get(nodeid).copied().unwrap_or(0) + 1;
+        st.attempts.insert(nodeid.to_owned(), attempt);
+        let meta = meta(nodeid, line0);
+        self.rec.test_started(meta.clone(), attempt)?;
+        st.open.insert(
+            nodeid.to_owned(),
+            Open {
+                meta,
+                attempt,
+                duration_s: 0.0,
+                outcome: None,
+                failure: None,
+                rerun: false,
+                phases: 0,
+            },
+        );
+        Ok(())
+    }
+
+    /// `pytest_runtest_logreport`: fold one phase into its test.
+    pub fn report(&self, p: &Phase<'_>) -> Result<()> {
+        let mut st = self.lock();
+        if !st.open.contains_key(p.nodeid) {
+            // A report without logstart (xdist crash report, plugins calling the hook directly).
+            let attempt = st.attempts.get(p.nodeid).copied().unwrap_or(0) + 1;
+            st.attempts.insert(p.nodeid.to_owned(), attempt);
+            st.open.insert(
+                p.nodeid.to_owned(),
+                Open {
+                    meta: meta(p.nodeid, None),
+                    attempt,
+                    duration_s: 0.0,
+                    outcome: None,
+                    failure: None,
+                    rerun: false,
+                    phases: 0,
+                },
+            );
+        }
+        let open = st.open.get_mut(p.nodeid).expect("inserted above");
+        open.phases += 1;
+        if p.duration.is_finite() && p.duration > 0.0 {
+            open.duration_s += p.duration;
+        }
+        let (outcome, failure) = self.judge(p);
+        if p.outcome == "rerun" {
+            open.rerun = true;
+        }
+        if open.outcome.is_none_or(|cur| rank(outcome) > rank(cur)) {
+            open.outcome = Some(outcome);
+            open.failure = failure;
+        }
+        if p.when == "???" {
+            // The worker died: no logfinish will come for this test.
+            let open = st.open.remove(p.nodeid).expect("present");
+            self.close(&mut st, open)?;
+        }
+        Ok(())
+    }
+
+    /// `pytest_runtest_logfinish`: the test's last attempt is complete.
+    pub fn logfinish(&self, nodeid: &str) -> Result<()> {
+        let mut st = self.lock();
+        if let Some(open) = st.open.remove(nodeid) {
+            self.close(&mut st, open)?;
+        }
+        Ok(())
+    }
+
+    fn close(&self, st: &mut State, open: Open) -> Result<()> {
+        let Open {
+            meta,
+            attempt,
+            duration_s,
+            outcome,
+            failure,
+            rerun,
+            phases,
+        } = open;
+        if phases == 0 {
+            return Ok(());
+        }
+        let mut outcome = outcome.unwrap_or(Outcome::Passed);
+        if rerun && !outcome.is_failure() {
+            outcome = Outcome::Failed;
+        }
+        st.done.insert(meta.id.clone());
+        self.rec
+            .test_finished(meta, attempt, outcome, duration_s * 1000.0, failure)
+    }
+
+    /// The outcome and failure one phase stands for.
+    fn judge(&self, p: &Phase<'_>) -> (Outcome, Option<Failure>) {
+        let xfail = p.wasxfail.is_some();
+        let outcome = match (p.when, p.outcome) {
+            ("???", _) => Outcome::Crashed,
+            (_, "passed") if xfail && p.when == "call" => Outcome::Xpassed,
+            (_, "passed") => Outcome::Passed,
+            (_, "skipped") if xfail => Outcome::Xfailed,
+            (_, "skipped") => Outcome::Skipped,
+            ("setup" | "teardown", _) => Outcome::Error,
+            _ => Outcome::Failed,
+        };
+        let message = p.message.unwrap_or_default();
+        let failure = match outcome {
+            Outcome::Passed => None,
+            Outcome::Xpassed => Some(Failure {
+                category: Category::Assertion,
+                kind: Some("XPASS".into()),
+                message: format!("expected to fail but passed: {}", p.wasxfail.unwrap_or("")),
+                ..Failure::default()
+            }),
+            Outcome::Skipped | Outcome::Xfailed => {
+                let reason = if outcome == Outcome::Xfailed {
+                    p.wasxfail.unwrap_or_default()
+                } else {
+                    message.strip_prefix("Skipped: ").unwrap_or(message)
+                };
+                Some(Failure {
+                    category: Category::RuntimeError,
+                    kind: Some(
+                        p.exc_type
+                            .filter(|_| outcome == Outcome::Xfailed)
+                            .unwrap_or(if outcome == Outcome::Xfailed {
+                                "xfail"
+                            } else {
+                                "skip"
+                            })
+                            .to_owned(),
+                    ),
+                    message: reason.to_owned(),
+                    ..Failure::default()
+                })
+            }
+            _ => Some(self.failure(p)),
+        };
+        let outcome = match &failure {
+            Some(f) if f.category == Category::Timeout && outcome.is_failure() => Outcome::Timeout,
+            _ => outcome,
+        };
+        (outcome, failure)
+    }
+
+    fn failure(&self, p: &Phase<'_>) -> Failure {
+        let raw = p.message.unwrap_or_default();
+        let longrepr = p.longrepr.unwrap_or_default();
+        let strict_xpass =
+            raw.starts_with("[XPASS(strict)]") || longrepr.starts_with("[XPASS(strict)]");
+        let mut category = if strict_xpass {
+            Category::Assertion
+        } else {
+            classify(
+                p.when,
+                p.exc_type,
+                if raw.is_empty() { longrepr } else { raw },
+            )
+        };
+        if p.when == "???" {
+            category = Category::Crash;
+        }
+        let kind = if strict_xpass {
+            Some("XPASS(strict)".to_owned())
+        } else if p.when == "???" {
+            Some("worker crashed".to_owned())
+        } else {
+            p.exc_type.map(str::to_owned)
+        };
+        let mut message = strip_type_prefix(p.exc_type, raw).to_owned();
+        if message.is_empty() {
+            message = longrepr.lines().next().unwrap_or_default().to_owned();
+        }
+        if let Some(ctx) = p.subtest.filter(|s| !s.is_empty()) {
+            message = format!("[{ctx}] {message}");
+        }
+        if matches!(p.when, "setup" | "teardown") {
+            message = format!("error in {}: {message}", p.when);
+        }
+        let location = p.crash_file.zip(p.crash_line).map(|(f, l)| Location {
+            file: self.relative(f),
+            line: l,
+            column: None,
+        });
+        let cap = |s: Option<&str>| {
+            s.filter(|s| !s.is_empty())
+                .map(|s| Captured::from_bytes(s.as_bytes(), self.output_cap))
+        };
+        let stderr = match (
+            p.stderr.filter(|s| !s.is_empty()),
+            p.log.filter(|s| !s.is_empty()),
+        ) {
+            (e, Some(log)) => Some(format!(
+                "{}----- captured log -----\n{log}",
+                e.map(|e| format!("{e}\n")).unwrap_or_default()
+            )),
+            (e, None) => e.map(str::to_owned),
+        };
+        Failure {
+            category,
+            kind,
+            message,
+            location,
+            details: Some(longrepr.to_owned()).filter(|d| !d.is_empty()),
+            stdout: cap(p.stdout),
+            stderr: cap(stderr.as_deref()),
+            ..Failure::default()
+        }
+    }
+
+    /// A path relative to the project root when it is inside it.
+    fn relative(&self, path: &str) -> String {
+        Path::new(path)
+            .strip_prefix(&self.root)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| path.to_owned())
+    }
+
+    /// A collection error (`CollectReport` that failed): an `error` entry in category
+    /// `import_error`. `message` should name the missing module (`str(exception)`).
+    pub fn collect_error(
+        &self,
+        nodeid: &str,
+        exc_type: Option<&str>,
+        message: &str,
+        longrepr: &str,
+    ) -> Result<()> {
+        let mut st = self.lock();
+        let attempt = st.attempts.get(nodeid).copied().unwrap_or(0).max(1);
+        st.attempts.insert(nodeid.to_owned(), attempt);
+        st.done.insert(nodeid.to_owned());
+        let mut m = meta(nodeid, None);
+        if m.file.is_none() {
+            m.file = Some(nodeid.to_owned());
+        }
+        let message = if message.is_empty() {
+            longrepr.lines().next().unwrap_or_default()
+        } else {
+            message
+        };
+        let failure = Failure {
+            category: Category::ImportError,
+            kind: exc_type.map(str::to_owned),
+            message: format!("collection failed: {message}"),
+            details: Some(longrepr.to_owned()).filter(|d| !d.is_empty()),
+            ..Failure::default()
+        };
+        // Same attempt number every time: xdist workers each report the same error once.
+        self.rec
+            .test_finished(m, attempt, Outcome::Error, 0.0, Some(failure))
+    }
+
+    pub fn run_error(&self, kind: &str, message: &str) -> Result<()> {
+        self.rec.run_error(kind, message)
+    }
+
+    /// End of the session: tests still open crashed the process they ran in (xdist
+    /// lost them), tests collected and never run are recorded as such; then the run is
+    /// finished and the reports written.
+    pub fn finish(&self, completed: bool, reason: Option<&str>) -> Result<Run> {
+        let mut st = self.lock();
+        let open: Vec<Open> = st.open.drain().map(|(_, o)| o).collect();
+        for mut o in open {
+            if o.phases == 0 {
+                // Started and never reported back.
+                o.phases = 1;
+                o.outcome = Some(Outcome::Crashed);
+                o.failure = Some(Failure {
+                    category: Category::Crash,
+                    message: "started but never finished: the process running it died".into(),
+                    ..Failure::default()
+                });
+            }
+            self.close(&mut st, o)?;
+        }
+        let collected = std::mem::take(&mut st.collected);
+        let mut seen = HashSet::new();
+        let mut not_run = 0usize;
+        for (id, line0) in collected {
+            if st.done.contains(&id) || !seen.insert(id.clone()) {
+                continue;
+            }
+            not_run += 1;
+            let why = reason.unwrap_or("the session ended before it ran");
+            self.rec.test_finished(
+                meta(&id, line0),
+                1,
+                Outcome::Skipped,
+                0.0,
+                Some(Failure {
+                    category: Category::Interrupted,
+                    kind: Some("not run".into()),
+                    message: format!("collected but never run ({why})"),
+                    ..Failure::default()
+                }),
+            )?;
+        }
+        if not_run > 0 {
+            self.rec
+                .run_error("not_run", &format!("{not_run} collected tests did not run"))?;
+        }
+        drop(st);
+        self.rec.finish(completed, reason)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// `cargo testflow run` / `list` on a pytest project.
+
+/// Environment variable naming a per-test time limit (seconds) the plugin enforces itself
+/// when pytest-timeout is not installed: the test still running at the limit is recorded
+/// as `timeout` and the pytest process ends (a whole-process watchdog).
+pub const TEST_TIMEOUT_ENV: &str = "TESTFLOW_TEST_TIMEOUT";
+/// Environment variable naming a file the plugin writes the collected node ids to (JSON
+/// list), for `cargo testflow list`.
+pub const COLLECT_ENV: &str = "TESTFLOW_COLLECT";
+/// Environment variable choosing the Python interpreter that runs pytest.
+pub const PYTHON_ENV: &str = "TESTFLOW_PYTHON";
+
+const INSTALL_HINT: &str =
+    "pip install pytest-testflow (from a testflow checkout: pip install ./python)";
+
+/// Is `root` a pytest project? pytest configuration (`pytest.ini`, `[tool.pytest…]` in
+/// `pyproject.toml`, `[tool:pytest]` in `setup.cfg`, `[pytest]` in `tox.ini`), a root
+/// `conftest.py`, or `test_*.py` / `*_test.py` files in the root, `tests/` or `test/`.
+pub fn is_pytest_project(root: &Path) -> bool {
+    let contains = |file: &str, needle: &str| {
+        std::fs::read_to_string(root.join(file)).is_ok_and(|t| t.contains(needle))
+    };
+    if root.join("pytest.ini").is_file()
+        || root.join("conftest.py").is_file()
+        || contains("pyproject.toml", "[tool.pytest")
+        || contains("setup.cfg", "[tool:pytest]")
+        || contains("tox.ini", "[pytest]")
+    {
+        return true;
+    }
+    [root.to_owned(), root.join("tests"), root.join("test")]
+        .iter()
+        .any(|dir| {
+            std::fs::read_dir(dir).is_ok_and(|rd| {
+                rd.flatten().any(|e| {
+                    let name = e.file_name();
+                    let name = name.to_string_lossy();
+                    name.ends_with(".py")
+                        && (name.starts_with("test_") || name.ends_with("_test.py"))
+                })
+            })
+        })
+}
+
+/// The Python that runs the project's tests: `$TESTFLOW_PYTHON`, the active virtualenv,
+/// the project's `.venv/` or `venv/`, then `python3` / `python` on PATH.
+pub fn find_python(root: &Path) -> PathBuf {
+    if let Some(p) = std::env::var_os(PYTHON_ENV).filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    let mut candidates = Vec::new();
+    if let Some(venv) = std::env::var_os("VIRTUAL_ENV").filter(|p| !p.is_empty()) {
+        candidates.push(PathBuf::from(venv).join("bin/python"));
+    }
+    candidates.push(root.join(".venv/bin/python"));
+    candidates.push(root.join("venv/bin/python"));
+    if let Some(c) = candidates.into_iter().find(|c| c.is_file()) {
+        return c;
+    }
+    let on_path = |name: &str| {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join(name))
+                .find(|p| p.is_file())
+        })
+    };
+    on_path("python3")
+        .or_else(|| on_path("python"))
+        .unwrap_or_else(|| PathBuf::from("python3"))
+}
+
+/// What the project's Python has installed.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct Probe {
+    pub pytest: bool,
+    pub testflow: bool,
+    pub xdist: bool,
+    pub timeout: bool,
+    pub rerunfailures: bool,
+}
+
+const PROBE: &str = r#"
+import importlib.util as u, json
+def has(m):
+    try:
+        return u.find_spec(m) is not None
+    except Exception:
+        return False
+print(json.dumps({"pytest": has("pytest"), "testflow": has("testflow.plugin") and has("testflow._native"),
+  "xdist": has("xdist"), "timeout": has("pytest_timeout"), "rerunfailures": has("pytest_rerunfailures")}))
+"#;
+
+pub fn probe(python: &Path, root: &Path) -> Result<Probe> {
+    let out = std::process::Command::new(python)
+        .args(["-c", PROBE])
+        .current_dir(root)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| anyhow::anyhow!("cannot run {}: {e}", python.display()))?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "{} failed ({}): {}",
+            python.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.trim())
+        .map_err(|e| anyhow::anyhow!("unexpected answer from {}: {e}: {text}", python.display()))
+}
+
+fn ready(python: &Path, root: &Path) -> Result<Probe> {
+    let probe = probe(python, root)?;
+    if !probe.pytest {
+        anyhow::bail!(
+            "pytest is not installed for {} (the Python used for {}); install it with: {} -m pip install pytest pytest-testflow",
+            python.display(),
+            root.display(),
+            python.display()
+        );
+    }
+    if !probe.testflow {
+        anyhow::bail!(
+            "the pytest-testflow plugin is not installed for {} (the Python used for {}); install it with: {} -m {INSTALL_HINT}  (or choose another Python with ${PYTHON_ENV})",
+            python.display(),
+            root.display(),
+            python.display()
+        );
+    }
+    Ok(probe)
+}
+
+/// A `-k` expression from substring filters: each becomes a keyword (pytest matches
+/// keywords as case-insensitive substrings of test names).
+pub fn keyword_expr(filters: &[String]) -> Option<String> {
+    let words: Vec<&str> = filters
+        .iter()
+        .map(|f| f.trim())
+        .filter(|f| !f.is_empty())
+        .collect();
+    (!words.is_empty()).then(|| words.join(" or "))
+}
+
+/// The pytest command line for a run with these options.
+pub fn pytest_args(options: &crate::runner::RunOptions, probe: &Probe) -> Vec<String> {
+    let mut args = vec!["-m".to_owned(), "pytest".to_owned()];
+    if probe.xdist && options.jobs > 1 {
+        args.extend(["-n".to_owned(), options.jobs.to_string()]);
+    }
+    if let (Some(t), true) = (options.test_timeout, probe.timeout) {
+        args.push(format!("--timeout={}", t.as_secs_f64()));
+    }
+    if options.retries > 0 && probe.rerunfailures {
+        args.push(format!("--reruns={}", options.retries));
+    }
+    if options.fail_fast {
+        args.push("-x".to_owned());
+    }
+    if let Some(k) = keyword_expr(&options.filters) {
+        args.extend(["-k".to_owned(), k]);
+    }
+    args
+}
+
+pub struct PytestSuite {
+    root: PathBuf,
+}
+
+impl PytestSuite {
+    pub fn detect(root: &Path) -> Option<PytestSuite> {
+        is_pytest_project(root).then(|| PytestSuite {
+            root: root.to_owned(),
+        })
+    }
+}
+
+impl super::Suite for PytestSuite {
+    fn framework(&self) -> Framework {
+        Framework::Pytest
+    }
+
+    fn units(
+        self: Box<Self>,
+        ctx: &crate::runner::Ctx,
+    ) -> Result<Vec<Box<dyn crate::runner::Unit>>> {
+        let python = find_python(&self.root);
+        let probe = ready(&python, &self.root)?;
+        Ok(vec![Box::new(PytestUnit {
+            root: self.root,
+            args: pytest_args(&ctx.options, &probe),
+            python,
+            probe,
+        })])
+    }
+
+    fn listing(&self) -> Result<Vec<super::cargo::SuiteListing>> {
+        let python = find_python(&self.root);
+        ready(&python, &self.root)?;
+        let tmp = std::env::temp_dir().join(format!(
+            "testflow-collect-{}-{}.json",
+            std::process::id(),
+            crate::store::new_run_id()
+        ));
+        let out = std::process::Command::new(&python)
+            .args([
+                "-m",
+                "pytest",
+                "--collect-only",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+            ])
+            .env(COLLECT_ENV, &tmp)
+            .env_remove(crate::recorder::EVENTS_ENV)
+            .current_dir(&self.root)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| anyhow::anyhow!("cannot run {}: {e}", python.display()))?;
+        let ids: Vec<String> = match std::fs::read_to_string(&tmp) {
+            Ok(t) => {
+                let _ = std::fs::remove_file(&tmp);
+                serde_json::from_str(&t)?
+            }
+            Err(_) => anyhow::bail!(
+                "pytest could not collect the tests in {} ({}):\n{}",
+                self.root.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stdout).trim()
+            ),
+        };
+        let mut files: Vec<(String, usize)> = Vec::new();
+        for id in &ids {
+            let file = split_nodeid(id).0.unwrap_or_default();
+            match files.iter_mut().find(|(f, _)| *f == file) {
+                Some((_, n)) => *n += 1,
+                None => files.push((file, 1)),
+            }
+        }
+        let package = self
+            .root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(files
+            .into_iter()
+            .map(|(file, tests)| super::cargo::SuiteListing {
+                id: file,
+                package: package.clone(),
+                kind: "pytest".into(),
+                tests,
+                ignored: 0,
+                executable: None,
+            })
+            .collect())
+    }
+}
+
+/// One pytest process for the whole suite; the plugin appends its events to the run's log.
+struct PytestUnit {
+    root: PathBuf,
+    python: PathBuf,
+    args: Vec<String>,
+    probe: Probe,
+}
+
+impl crate::runner::Unit for PytestUnit {
+    fn planned_tests(&self) -> usize {
+        0
+    }
+
+    fn execute(self: Box<Self>, ctx: &crate::runner::Ctx) -> Vec<Box<dyn crate::runner::Unit>> {
+        let mut cmd = std::process::Command::new(&self.python);
+        cmd.args(&self.args)
+            .current_dir(&self.root)
+            .env(crate::recorder::EVENTS_ENV, ctx.events_path())
+            .env_remove(crate::recorder::REPORT_ENV)
+            .env_remove(COLLECT_ENV);
+        if let (Some(t), false) = (ctx.options.test_timeout, self.probe.timeout) {
+            cmd.env(TEST_TIMEOUT_ENV, t.as_secs_f64().to_string());
+        }
+        if ctx.options.retries > 0 && !self.probe.rerunfailures {
+            ctx.run_error(
+                "option",
+                format!(
+                    "--retries needs pytest-rerunfailures, which is not installed for {}: pytest tests were not retried",
+                    self.python.display()
+                ),
+            );
+        }
+        match ctx.processes.run(cmd, None, ctx.options.output_cap, None) {
+            Err(e) => ctx.run_error(
+                "build",
+                format!("cannot run {}: {e}", self.python.display()),
+            ),
+            Ok(out) => {
+                // 0 passed, 1 tests failed, 5 nothing collected: the plugin recorded it all.
+                // 2 (interrupted / collection errors) is recorded by the plugin too.
+                let code = match out.exit {
+                    crate::process::ExitKind::Code(c) => Some(c),
+                    crate::process::ExitKind::Signal(_) => None,
+                };
+                if out.killed.is_none() && matches!(code, Some(3 | 4)) || code.is_none() {
+                    let stderr = String::from_utf8_lossy(&out.stderr.contiguous()).into_owned();
+                    let stdout = String::from_utf8_lossy(&out.stdout.contiguous()).into_owned();
+                    let tail: String = format!("{stdout}{stderr}")
+                        .lines()
+                        .rev()
+                        .take(30)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                    ctx.run_error(
+                        "pytest",
+                        format!(
+                            "pytest in {} ended with {:?}:\n{tail}",
+                            self.root.display(),
+                            out.exit
+                        ),
+                    );
+                }
+            }
+        }
+        vec![]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nodeids_split_outside_brackets() {
+        let (f, s, n) = split_nodeid("tests/test_a.py::TestC::test_y[a::b c-é]");
+        assert_eq!(f.as_deref(), Some("tests/test_a.py"));
+        assert_eq!(s, vec!["TestC"]);
+        assert_eq!(n, "test_y[a::b c-é]");
+        let (f, s, n) = split_nodeid("test_b.py");
+        assert_eq!(
+            (f.as_deref(), s.len(), n.as_str()),
+            (Some("test_b.py"), 0, "test_b.py")
+        );
+        assert_eq!(meta("a.py::t", Some(4)).line, Some(5), "1-based");
+    }
+
+    #[test]
+    fn categories_come_from_type_and_phase() {
+        assert_eq!(
+            classify("call", Some("AssertionError"), "assert 1 == 2"),
+            Category::Assertion
+        );
+        assert_eq!(
+            classify("call", Some("ValueError"), "x"),
+            Category::RuntimeError
+        );
+        assert_eq!(
+            classify("call", Some("ModuleNotFoundError"), "x"),
+            Category::ImportError
+        );
+        assert_eq!(
+            classify("setup", Some("ValueError"), "x"),
+            Category::SetupError
+        );
+        assert_eq!(classify("teardown", None, "x"), Category::SetupError);
+        assert_eq!(
+            classify("collect", Some("SyntaxError"), "x"),
+            Category::ImportError
+        );
+        assert_eq!(
+            classify(
+                "call",
+                Some("Failed"),
+                "Failed: Timeout (>1.0s) from pytest-timeout."
+            ),
+            Category::Timeout
+        );
+        assert_eq!(classify("???", None, "worker crashed"), Category::Crash);
+    }
+
+    #[test]
+    fn type_prefix_is_stripped() {
+        assert_eq!(
+            strip_type_prefix(Some("ValueError"), "ValueError: boom"),
+            "boom"
+        );
+        assert_eq!(strip_type_prefix(Some("m.E"), "m.E: boom"), "boom");
+        assert_eq!(
+            strip_type_prefix(Some("AssertionError"), "assert 1 == 2"),
+            "assert 1 == 2"
+        );
+    }
+
+    fn recorder(dir: &Path) -> PytestRecorder {
+        PytestRecorder {
+            rec: Recorder::start(RecorderConfig {
+                framework: Framework::Pytest,
+                project_root: dir.to_owned(),
+                events: None,
+                reports: vec![],
+            })
+            .unwrap(),
+            root: dir.to_owned(),
+            output_cap: 1024,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn phase<'a>(id: &'a str, when: &'a str, outcome: &'a str) -> Phase<'a> {
+        Phase {
+            nodeid: id,
+            when,
+            outcome,
+            duration: 0.001,
+            ..Phase::default()
+        }
+    }
+
+    #[test]
+    fn phases_fold_into_one_result_per_test() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = recorder(dir.path());
+        let run_one = |id: &str, phases: &[Phase<'_>]| {
+            r.logstart(id, Some(0)).unwrap();
+            for p in phases {
+                r.report(p).unwrap();
+            }
+            r.logfinish(id).unwrap();
+        };
+        run_one(
+            "t.py::ok",
+            &[
+                phase("t.py::ok", "setup", "passed"),
+                phase("t.py::ok", "call", "passed"),
+                phase("t.py::ok", "teardown", "passed"),
+            ],
+        );
+        let mut fail = phase("t.py::bad", "call", "failed");
+        fail.exc_type = Some("ValueError");
+        fail.message = Some("ValueError: boom");
+        fail.crash_file = Some(dir.path().join("t.py").to_str().unwrap().to_owned().leak());
+        fail.crash_line = Some(7);
+        fail.stdout = Some("out\n");
+        run_one(
+            "t.py::bad",
+            &[
+                phase("t.py::bad", "setup", "passed"),
+                fail,
+                phase("t.py::bad", "teardown", "passed"),
+            ],
+        );
+        let mut setup_err = phase("t.py::fx", "setup", "failed");
+        setup_err.exc_type = Some("RuntimeError");
+        run_one("t.py::fx", &[setup_err]);
+        let mut xf = phase("t.py::xf", "call", "skipped");
+        xf.wasxfail = Some("known");
+        run_one("t.py::xf", &[xf]);
+        let mut to = phase("t.py::slow", "call", "failed");
+        to.exc_type = Some("Failed");
+        to.message = Some("Failed: Timeout (>0.5s) from pytest-timeout.");
+        run_one("t.py::slow", &[to]);
+        // rerunfailures: two attempts, the first re-run.
+        let mut rerun = phase("t.py::flaky", "call", "rerun");
+        rerun.exc_type = Some("AssertionError");
+        r.logstart("t.py::flaky", Some(0)).unwrap();
+        r.report(&rerun).unwrap();
+        r.logstart("t.py::flaky", Some(0)).unwrap();
+        r.report(&phase("t.py::flaky", "call", "passed")).unwrap();
+        r.logfinish("t.py::flaky").unwrap();
+        r.collected(vec![
+            ("t.py::ok".into(), Some(0)),
+            ("t.py::never".into(), Some(9)),
+        ]);
+        r.logstart("t.py::dies", Some(0)).unwrap();
+        let run = r.finish(true, None).unwrap();
+        let get = |id: &str| run.tests.iter().find(|t| t.id == id).unwrap();
+        assert_eq!(get("t.py::ok").outcome, Outcome::Passed);
+        let bad = get("t.py::bad");
+        assert_eq!(bad.outcome, Outcome::Failed);
+        let f = bad.failure.as_ref().unwrap();
+        assert_eq!(
+            (f.category, f.kind.as_deref(), f.message.as_str()),
+            (Category::RuntimeError, Some("ValueError"), "boom")
+        );
+        assert_eq!(f.location.as_ref().unwrap().file, "t.py");
+        assert_eq!(f.stdout.as_ref().unwrap().text, "out\n");
+        assert!((bad.duration_ms - 3.0).abs() < 1e-6, "setup+call+teardown");
+        let fx = get("t.py::fx");
+        assert_eq!(
+            (fx.outcome, fx.failure.as_ref().unwrap().category),
+            (Outcome::Error, Category::SetupError)
+        );
+        assert_eq!(get("t.py::xf").outcome, Outcome::Xfailed);
+        let slow = get("t.py::slow");
+        assert_eq!(
+            (slow.outcome, slow.failure.as_ref().unwrap().category),
+            (Outcome::Timeout, Category::Timeout)
+        );
+        let flaky = get("t.py::flaky");
+        assert_eq!(
+            (flaky.outcome, flaky.flaky, flaky.attempts.len()),
+            (Outcome::Passed, true, 2)
+        );
+        assert_eq!(
+            get("t.py::never").failure.as_ref().unwrap().category,
+            Category::Interrupted
+        );
+        assert_eq!(get("t.py::dies").outcome, Outcome::Crashed);
+        assert_eq!(get("t.py::never").line, Some(10));
+    }
+
+    #[test]
+    fn collection_errors_are_import_errors_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = recorder(dir.path());
+        for _ in 0..2 {
+            r.collect_error(
+                "tests/test_b.py",
+                Some("ModuleNotFoundError"),
+                "No module named 'nope'",
+                "trace",
+            )
+            .unwrap();
+        }
+        let run = r.finish(true, None).unwrap();
+        assert_eq!(run.tests.len(), 1);
+        let f = run.tests[0].failure.as_ref().unwrap();
+        assert_eq!(
+            (run.tests[0].outcome, f.category),
+            (Outcome::Error, Category::ImportError)
+        );
+        assert!(f.message.contains("nope"));
+    }
+}

@@ -1,0 +1,48 @@
+"""The testflow engine (Rust, pyo3). Fields cross as plain strings and numbers."""
+
+from os import PathLike
+
+__version__: str
+
+class Recorder:
+    """A pytest session being recorded; one per process, alive for the whole session.
+
+    Reads ``TESTFLOW_EVENTS`` (append to a driver's event log) and ``TESTFLOW_REPORT``
+    from the environment. Raises ValueError for a bad report spec, RuntimeError when the
+    state directory cannot be written.
+    """
+
+    def __init__(self, root: str | PathLike[str], reports: list[str] = ...) -> None: ...
+    @property
+    def run_dir(self) -> str | None: ...
+    @property
+    def events_path(self) -> str: ...
+    def collected(self, items: list[tuple[str, int | None]]) -> None: ...
+    def logstart(self, nodeid: str, line: int | None = None) -> None: ...
+    def report(
+        self,
+        nodeid: str,
+        when: str,
+        outcome: str,
+        duration: float,
+        wasxfail: str | None = None,
+        exc_type: str | None = None,
+        message: str | None = None,
+        crash_file: str | None = None,
+        crash_line: int | None = None,
+        longrepr: str | None = None,
+        stdout: str | None = None,
+        stderr: str | None = None,
+        log: str | None = None,
+        subtest: str | None = None,
+    ) -> None: ...
+    def logfinish(self, nodeid: str) -> None: ...
+    def collect_error(
+        self, nodeid: str, exc_type: str | None, message: str, longrepr: str
+    ) -> None: ...
+    def run_error(self, kind: str, message: str) -> None: ...
+    def finish(self, completed: bool = True, reason: str | None = None) -> dict[str, int | float | str]: ...
+
+def parse_reports(spec: str) -> list[tuple[str, str]]: ...
+def write_report(run: str | PathLike[str], spec: str) -> None: ...
+def load_run(run: str | PathLike[str]) -> str: ...

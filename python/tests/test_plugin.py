@@ -1,0 +1,233 @@
+"""The plugin end to end: real pytest (and xdist, timeout, rerunfailures) on fixture projects."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from conftest import by_id
+
+import testflow
+
+M = "tests/test_outcomes.py::"
+
+
+def check_basic(run: dict) -> None:
+    t = by_id(run)
+    assert t[M + "test_passes"]["outcome"] == "passed"
+    assert t[M + "test_passes"]["line"] == 8, "1-based line of the def"
+
+    f = t[M + "test_assertion_fails"]["failure"]
+    assert t[M + "test_assertion_fails"]["outcome"] == "failed"
+    assert (f["category"], f["kind"]) == ("assertion", "AssertionError")
+    assert f["message"] == "assert 4 == 5"
+    assert f["location"] == {"file": "tests/test_outcomes.py", "line": 14}
+
+    f = t[M + "test_raises_value_error"]["failure"]
+    assert (f["category"], f["kind"], f["message"]) == ("runtime_error", "ValueError", "boom")
+    assert "raise ValueError" in f["details"]
+
+    assert t[M + "test_skipped_by_marker"]["outcome"] == "skipped"
+    assert t[M + "test_skipped_by_marker"]["failure"]["message"] == "not today"
+    assert t[M + "test_skipped_inside"]["outcome"] == "skipped"
+    assert t[M + "test_xfail"]["outcome"] == "xfailed"
+    assert t[M + "test_xpass"]["outcome"] == "xpassed"
+    assert t[M + "test_xpass_strict"]["outcome"] == "failed"
+    assert t[M + "test_xpass_strict"]["failure"]["kind"] == "XPASS(strict)"
+
+    for name, when in (("test_setup_error", "setup"), ("test_teardown_error", "teardown")):
+        case = t[M + name]
+        assert case["outcome"] == "error", name
+        assert case["failure"]["category"] == "setup_error"
+        assert case["failure"]["kind"] == "RuntimeError"
+        assert when in case["failure"]["message"]
+
+    f = t[M + "test_captured_output"]["failure"]
+    assert f["stdout"]["text"] == "hello on stdout\n"
+    assert "hello on stderr" in f["stderr"]["text"]
+    assert "a log line" in f["stderr"]["text"]
+
+    for pid in ("héllo wörld", "[x] y", "a b"):
+        assert t[f"{M}test_params[{pid}]"]["outcome"] == "passed"
+    assert t[M + "TestGroup::test_in_class"]["suite"] == ["TestGroup"]
+    assert t[M + "TestGroup::test_in_class"]["name"] == "test_in_class"
+
+    slow = t[M + "test_times_out"]
+    assert (slow["outcome"], slow["failure"]["category"]) == ("timeout", "timeout")
+
+    flaky = t[M + "test_flaky_then_passes"]
+    assert flaky["outcome"] == "passed" and flaky["flaky"] is True
+    assert [a["outcome"] for a in flaky["attempts"]] == ["failed", "passed"]
+
+    assert run["summary"]["total"] == 17
+    assert run["summary"]["flaky"] == 1
+
+
+def test_records_every_outcome_and_writes_reports(project):
+    p = project("pytest-basic")
+    r = p.pytest("--testflow", "--testflow-report", "json=out/run.json", "--testflow-report", "junit=out/junit.xml")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "testflow: 6 passed, 4 failed, 2 error" in r.stdout
+    run = p.run_json()
+    check_basic(run)
+    report = json.loads((p.root / "out/run.json").read_text(encoding="utf-8"))
+    assert by_id(report).keys() == by_id(run).keys()
+    junit = ET.parse(p.root / "out/junit.xml").getroot()
+    names = {tc.get("name") for tc in junit.iter("testcase")}
+    assert "test_params[héllo wörld]" in names and "test_params[[x] y]" in names
+    failing = [tc for tc in junit.iter("testcase") if tc.get("name") == "test_assertion_fails"][0]
+    assert failing.find("failure") is not None
+
+
+def test_duration_is_setup_call_teardown(project):
+    p = project("pytest-basic")
+    p.pytest("--testflow", "-k", "test_passes")
+    (case,) = p.run_json()["tests"]
+    assert case["duration_ms"] > 0
+
+
+def test_xdist_records_each_test_once(project):
+    p = project("pytest-basic")
+    r = p.pytest("--testflow", "-n", "2")
+    assert r.returncode == 1, r.stdout + r.stderr
+    check_basic(p.run_json())
+
+
+def test_off_by_default(project):
+    p = project("pytest-basic")
+    r = p.pytest("-k", "test_passes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert not (p.root / ".testflow").exists()
+    assert "testflow:" not in r.stdout
+
+
+def test_ini_switch(project):
+    p = project("pytest-ini")
+    r = p.pytest()
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert p.run_json()["summary"]["passed"] == 1
+
+
+def test_report_env(project):
+    p = project("pytest-ini")
+    (p.root / "pytest.ini").write_text("[pytest]\n")
+    r = p.pytest(env={"TESTFLOW_REPORT": "junit=a.xml, json=b.json"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (p.root / "a.xml").is_file()
+    assert json.loads((p.root / "b.json").read_text())["summary"]["passed"] == 1
+
+
+@pytest.mark.parametrize(
+    "args, env, needle",
+    [
+        (["--testflow-report", "yaml=x.yaml"], {}, "unknown report format `yaml`"),
+        (["--testflow-report", "junit"], {}, "expected FORMAT=PATH"),
+        (["--testflow-report", "junit="], {}, "the path after `=` is empty"),
+        ([], {"TESTFLOW_REPORT": "nope=1"}, "TESTFLOW_REPORT"),
+        ([], {"TESTFLOW_EVENTS": "/nonexistent/events.jsonl"}, "TESTFLOW_EVENTS names /nonexistent/events.jsonl"),
+    ],
+)
+def test_bad_input_is_a_clear_error(project, args, env, needle):
+    p = project("pytest-ini")
+    r = p.pytest(*args, env=env)
+    assert r.returncode == 4, r.stdout + r.stderr
+    assert needle in r.stderr
+    assert "Traceback" not in r.stderr + r.stdout
+
+
+def test_collection_error_names_the_missing_module(project):
+    p = project("pytest-import-error")
+    r = p.pytest("--testflow")
+    assert r.returncode == 2, r.stdout + r.stderr
+    t = by_id(p.run_json())
+    broken = t["test_broken.py"]
+    assert broken["outcome"] == "error"
+    f = broken["failure"]
+    assert (f["category"], f["kind"]) == ("import_error", "ModuleNotFoundError")
+    assert "not_a_real_module_xyz" in f["message"]
+    # pytest stops after collection errors: the good test was collected and never run.
+    assert t["test_ok.py::test_fine"]["failure"]["kind"] == "not run"
+
+
+def test_collection_error_under_xdist(project):
+    p = project("pytest-import-error")
+    p.pytest("--testflow", "-n", "2")
+    t = by_id(p.run_json())
+    assert t["test_broken.py"]["failure"]["category"] == "import_error"
+
+
+@pytest.mark.parametrize("how", ["os._exit(3)", "__import__('ctypes').string_at(0)"], ids=["exit", "segfault"])
+def test_hard_crash_keeps_earlier_results_and_names_the_test(project, how):
+    p = project("pytest-crash")
+    src = p.root / "test_crash.py"
+    src.write_text(src.read_text().replace("os._exit(3)", how))
+    r = p.pytest("--testflow", "-p", "no:faulthandler")
+    assert r.returncode != 0, r.stdout + r.stderr
+    (run_dir,) = p.runs()
+    assert not (run_dir / "run.json").exists(), "the process died before finishing"
+    run = json.loads(testflow.load_run(str(run_dir / "events.jsonl")))
+    assert run["completed"] is False
+    t = by_id(run)
+    assert t["test_crash.py::test_a_before"]["outcome"] == "passed"
+    assert t["test_crash.py::test_b_crashes"]["outcome"] == "crashed"
+    assert "test_crash.py::test_c_after" not in t
+
+
+def test_worker_crash_under_xdist(project):
+    p = project("pytest-crash")
+    r = p.pytest("--testflow", "-n", "2")
+    assert r.returncode == 1, r.stdout + r.stderr
+    t = by_id(p.run_json())
+    crashed = t["test_crash.py::test_b_crashes"]
+    assert crashed["outcome"] == "crashed"
+    assert crashed["failure"]["category"] == "crash"
+    assert t["test_crash.py::test_a_before"]["outcome"] == "passed"
+    assert t["test_crash.py::test_c_after"]["outcome"] == "passed"
+
+
+def test_driven_by_events_env_appends_to_the_log(project, tmp_path):
+    p = project("pytest-ini")
+    (p.root / "pytest.ini").write_text("[pytest]\n")
+    # A driver's log: created by the driver, the plugin only appends test events.
+    log = tmp_path / "driver" / "events.jsonl"
+    log.parent.mkdir()
+    log.write_text(json.dumps({
+        "event": "run_started", "schema_version": 1, "run_id": "r1", "time": "2026-01-01T00:00:00Z",
+        "testflow_version": "x", "environment": {"os": "linux", "arch": "x86_64"}, "frameworks": ["pytest"],
+    }) + "\n")
+    r = p.pytest(env={"TESTFLOW_EVENTS": str(log)})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert not (p.root / ".testflow").exists()
+    events = [json.loads(line)["event"] for line in log.read_text().splitlines()]
+    assert events == ["run_started", "test_started", "test_finished"]
+
+
+def test_native_api_validates_reports():
+    assert testflow.parse_reports("junit=a.xml,json=b.json") == [("junit", "a.xml"), ("json", "b.json")]
+    with pytest.raises(ValueError, match="unknown report format"):
+        testflow.parse_reports("csv=a")
+
+
+@pytest.mark.skipif(int(pytest.__version__.split(".")[0]) < 9, reason="subtests are core pytest 9")
+def test_subtests_fold_into_their_test(project):
+    p = project("pytest-subtests")
+    p.pytest("--testflow")
+    t = by_id(p.run_json())
+    assert set(t) == {"test_sub.py::test_with_subtests", "test_sub.py::test_subtests_pass"}
+    failed = t["test_sub.py::test_with_subtests"]
+    assert failed["outcome"] == "failed"
+    assert failed["failure"]["message"] == "[check i=1] assert 1 != 1"
+    assert t["test_sub.py::test_subtests_pass"]["outcome"] == "passed"
+
+
+def test_xdist_tests_never_run_after_a_crash_are_reported(project):
+    p = project("pytest-crash")
+    p.pytest("--testflow", "-n", "1", "--max-worker-restart", "0")
+    run = p.run_json()
+    t = by_id(run)
+    assert t["test_crash.py::test_b_crashes"]["outcome"] == "crashed"
+    after = t["test_crash.py::test_c_after"]
+    assert (after["outcome"], after["failure"]["kind"]) == ("skipped", "not run")
+    assert any(e["kind"] == "not_run" for e in run["errors"])
