@@ -132,6 +132,12 @@ impl History {
         Ok(())
     }
 
+    /// SQLite's own consistency check of the file.
+    pub fn integrity_ok(&self) -> Result<bool> {
+        let r: String = self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        Ok(r == "ok")
+    }
+
     pub fn run_count(&self) -> Result<u64> {
         Ok(self
             .conn

@@ -19,6 +19,8 @@ mod list;
 mod reports;
 // a fixture that does not compile
 mod rust_build_error;
+// history, --shard, merge, --last-failed: the distributed path on one machine
+mod sharding;
 // rust-basic with --isolation binary (crash re-runs per test)
 mod rust_isolation_binary;
 // rust-basic, one process per test: every outcome, failure and location
