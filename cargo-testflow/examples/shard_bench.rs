@@ -1,3 +1,4 @@
+#![allow(clippy::print_stdout)] // a benchmark program: printing is its job
 //! Shard balance and history speed, for `bench/shard.sh`.
 //!
 //! `shard_bench RUN.json`: with the recorded durations of that run, the makespan (largest
@@ -20,7 +21,10 @@ use testflow::model::{Attempt, Framework, Outcome, Run, Summary, TestCase, TestM
 use testflow::shard::{self, Strategy, stable_hash};
 
 fn makespan(groups: &[Vec<(String, f64)>]) -> f64 {
-    groups.iter().map(|g| g.iter().map(|(_, d)| d).sum::<f64>()).fold(0.0, f64::max)
+    groups
+        .iter()
+        .map(|g| g.iter().map(|(_, d)| d).sum::<f64>())
+        .fold(0.0, f64::max)
 }
 
 fn least_duration(tests: &[(String, f64)], n: usize) -> Vec<Vec<(String, f64)>> {
@@ -28,9 +32,11 @@ fn least_duration(tests: &[(String, f64)], n: usize) -> Vec<Vec<(String, f64)>> 
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
     sorted.sort_by(|a, b| b.1.total_cmp(&a.1));
     let mut groups = vec![Vec::new(); n];
-    let mut loads = vec![0.0; n];
+    let mut loads = vec![0.0f64; n];
     for t in sorted {
-        let i = (0..n).min_by(|&a, &b| loads[a].total_cmp(&loads[b])).unwrap();
+        let i = (0..n)
+            .min_by(|&a, &b| loads[a].total_cmp(&loads[b]))
+            .unwrap();
         loads[i] += t.1;
         groups[i].push(t);
     }
@@ -76,7 +82,13 @@ fn synthetic_run(n: usize, id: &str) -> Run {
                 line: None,
                 binary: None,
             };
-            let a = Attempt { attempt: 1, outcome: Outcome::Passed, duration_ms: (i % 97) as f64, started_at: None, failure: None };
+            let a = Attempt {
+                attempt: 1,
+                outcome: Outcome::Passed,
+                duration_ms: (i % 97) as f64,
+                started_at: None,
+                failure: None,
+            };
             TestCase::from_attempts(meta, vec![a])
         })
         .collect();
@@ -98,7 +110,9 @@ fn synthetic_run(n: usize, id: &str) -> Run {
 }
 
 fn main() -> anyhow::Result<()> {
-    let path = std::env::args().nth(1).ok_or_else(|| anyhow::anyhow!("usage: shard_bench RUN.json"))?;
+    let path = std::env::args()
+        .nth(1)
+        .ok_or_else(|| anyhow::anyhow!("usage: shard_bench RUN.json"))?;
     let run = testflow::store::load_run(std::path::Path::new(&path))?;
     let tests: Vec<(String, f64)> = run
         .tests
@@ -122,7 +136,9 @@ fn main() -> anyhow::Result<()> {
             d[d.len() / 2]
         }
     );
-    println!("| N | lower bound (s) | testflow timings | testflow hash | pytest-split least_duration | pytest-split duration_based_chunks | jest --shard |");
+    println!(
+        "| N | lower bound (s) | testflow timings | testflow hash | pytest-split least_duration | pytest-split duration_based_chunks | jest --shard |"
+    );
     println!("|--:|--:|--:|--:|--:|--:|--:|");
     for n in [2usize, 4, 8] {
         let bound = (total / n as f64).max(longest);
@@ -155,13 +171,20 @@ fn main() -> anyhow::Result<()> {
     }
     let r = synthetic_run(100_000, "plan");
     let big_ids: Vec<String> = r.tests.iter().map(|t| t.id.clone()).collect();
-    let big_durations: HashMap<String, f64> = r.tests.iter().map(|t| (t.id.clone(), t.duration_ms)).collect();
+    let big_durations: HashMap<String, f64> = r
+        .tests
+        .iter()
+        .map(|t| (t.id.clone(), t.duration_ms))
+        .collect();
     let mut planning = Vec::new();
     for _ in 0..5 {
         let t = Instant::now();
         let p = shard::plan(&big_ids, 8, Strategy::Timings, &big_durations);
         planning.push(t.elapsed().as_secs_f64());
-        assert_eq!(p.shards.iter().map(|s| s.tests.len()).sum::<usize>(), 100_000);
+        assert_eq!(
+            p.shards.iter().map(|s| s.tests.len()).sum::<usize>(),
+            100_000
+        );
     }
     let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
@@ -169,8 +192,14 @@ fn main() -> anyhow::Result<()> {
     };
     println!("| operation | median of 5 |");
     println!("|---|--:|");
-    println!("| record 100,000 results into history.db | {:.0} ms |", median(ingest) * 1000.0);
-    println!("| plan 100,000 tests over 8 shards (timings) | {:.1} ms |", median(planning) * 1000.0);
+    println!(
+        "| record 100,000 results into history.db | {:.0} ms |",
+        median(ingest) * 1000.0
+    );
+    println!(
+        "| plan 100,000 tests over 8 shards (timings) | {:.1} ms |",
+        median(planning) * 1000.0
+    );
     std::fs::remove_dir_all(&dir).ok();
     Ok(())
 }

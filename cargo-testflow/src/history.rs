@@ -134,7 +134,9 @@ impl History {
 
     /// SQLite's own consistency check of the file.
     pub fn integrity_ok(&self) -> Result<bool> {
-        let r: String = self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        let r: String = self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
         Ok(r == "ok")
     }
 

@@ -270,10 +270,10 @@ pub fn run(
     }
     let (run, fold_warnings) = rec.finish(completed, reason)?;
     log_warnings.extend(fold_warnings);
-    if let Some(mut h) = history {
-        if let Err(e) = h.record(&run, "run", req.keep_runs) {
-            log_warnings.push(format!("could not record the run in history: {e:#}"));
-        }
+    if let Some(mut h) = history
+        && let Err(e) = h.record(&run, "run", req.keep_runs)
+    {
+        log_warnings.push(format!("could not record the run in history: {e:#}"));
     }
     let empty_shard = req.shard.is_some()
         && run.summary.total == 0

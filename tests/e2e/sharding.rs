@@ -9,7 +9,10 @@ use testflow::model::Run;
 use crate::util::Project;
 
 fn outcomes(run: &Run) -> BTreeMap<String, String> {
-    run.tests.iter().map(|t| (t.id.clone(), t.outcome.as_str().to_owned())).collect()
+    run.tests
+        .iter()
+        .map(|t| (t.id.clone(), t.outcome.as_str().to_owned()))
+        .collect()
 }
 
 #[test]
@@ -22,11 +25,20 @@ fn four_parallel_shards_merge_into_the_unsharded_run_and_history_stays_intact() 
     // Four shards at once, all writing their runs and the same history database.
     let children: Vec<_> = (1..=4)
         .map(|k| {
-            p.command(&["run", "--test-timeout", "3", "--shard", &format!("{k}/4"), "--format", "json", "-q"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
+            p.command(&[
+                "run",
+                "--test-timeout",
+                "3",
+                "--shard",
+                &format!("{k}/4"),
+                "--format",
+                "json",
+                "-q",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
         })
         .collect();
     let shards: Vec<Run> = children
@@ -39,13 +51,27 @@ fn four_parallel_shards_merge_into_the_unsharded_run_and_history_stays_intact() 
         .collect();
     let mut seen = BTreeMap::new();
     for (i, s) in shards.iter().enumerate() {
-        let info = s.shard.as_ref().expect("a shard run says which shard it is");
-        assert_eq!((info.index, info.total, info.strategy.as_str()), (i as u32 + 1, 4, "timings"));
+        let info = s
+            .shard
+            .as_ref()
+            .expect("a shard run says which shard it is");
+        assert_eq!(
+            (info.index, info.total, info.strategy.as_str()),
+            (i as u32 + 1, 4, "timings")
+        );
         for t in &s.tests {
-            assert!(seen.insert(t.id.clone(), i).is_none(), "{} ran in two shards", t.id);
+            assert!(
+                seen.insert(t.id.clone(), i).is_none(),
+                "{} ran in two shards",
+                t.id
+            );
         }
     }
-    assert_eq!(seen.len(), full.tests.len(), "every test ran in exactly one shard");
+    assert_eq!(
+        seen.len(),
+        full.tests.len(),
+        "every test ran in exactly one shard"
+    );
 
     let out_dir = tempfile::tempdir().unwrap();
     let ids: Vec<&str> = shards.iter().map(|s| s.run_id.as_str()).collect();
@@ -55,33 +81,69 @@ fn four_parallel_shards_merge_into_the_unsharded_run_and_history_stays_intact() 
     let merged = p.cmd(&args);
     assert_eq!(merged.code, 100, "{}", merged.stderr);
     let merged = merged.run();
-    assert_eq!(outcomes(merged), outcomes(full), "same tests, same outcomes");
+    assert_eq!(
+        outcomes(merged),
+        outcomes(full),
+        "same tests, same outcomes"
+    );
     assert!(merged.completed);
-    assert!(merged.errors.iter().all(|e| e.kind != "duplicate" && e.kind != "missing"));
+    assert!(
+        merged
+            .errors
+            .iter()
+            .all(|e| e.kind != "duplicate" && e.kind != "missing")
+    );
     // Reports work on the merged run.
-    let junit = p.cmd(&["report", "--format", "junit", "--run", out_dir.path().to_str().unwrap()]);
+    let junit = p.cmd(&[
+        "report",
+        "--format",
+        "junit",
+        "--run",
+        out_dir.path().to_str().unwrap(),
+    ]);
     assert_eq!(junit.code, 0, "{}", junit.stderr);
     assert_eq!(junit.stdout.matches("<testcase ").count(), full.tests.len());
 
     let h = History::open(p.testflow_dir.path()).unwrap();
     assert!(h.integrity_ok().unwrap());
-    assert_eq!(h.run_count().unwrap(), 6, "the full run, four shards and the merge");
+    assert_eq!(
+        h.run_count().unwrap(),
+        6,
+        "the full run, four shards and the merge"
+    );
 }
 
 #[test]
 fn an_empty_shard_exits_0_with_a_clear_line() {
     let p = Project::new("rust-basic");
-    let out = p.run(&["passes", "--shard", "2/3", "--shard-strategy", "count", "--no-doc"]);
-    // One selected test: shards 2 and 3 are empty.
+    // Two tests match `passes`: with the count strategy, shard 3 of 3 is empty.
+    let out = p.run(&[
+        "passes",
+        "--shard",
+        "3/3",
+        "--shard-strategy",
+        "count",
+        "--no-doc",
+    ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stderr.contains("shard 2/3 has no tests to run"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("shard 3/3 has no tests to run"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
 fn history_import_last_failed_and_queries() {
     let p = Project::new("rust-basic").without_flaky_dir();
     let junit = p.testflow_dir.path().join("j.xml");
-    let first = p.run(&["--test-timeout", "3", "--no-doc", "--report", &format!("junit={}", junit.display())]);
+    let first = p.run(&[
+        "--test-timeout",
+        "3",
+        "--no-doc",
+        "--report",
+        &format!("junit={}", junit.display()),
+    ]);
     assert_eq!(first.code, 100);
     // --last-failed reruns exactly the failures of the previous run.
     let again = p.run(&["--test-timeout", "3", "--no-doc", "--last-failed"]);
@@ -92,20 +154,38 @@ fn history_import_last_failed_and_queries() {
     want.sort();
     assert_eq!(ran, want);
 
-    let imported = p.cmd(&["history", "import", junit.to_str().unwrap(), "--format", "json"]);
+    let imported = p.cmd(&[
+        "history",
+        "import",
+        junit.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
     assert_eq!(imported.code, 0, "{}", imported.stderr);
     let v: serde_json::Value = serde_json::from_str(&imported.stdout).unwrap();
     assert_eq!(v[0]["tests"], first.run().summary.total);
     let slow = p.cmd(&["history", "slowest", "--limit", "1", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_str(&slow.stdout).unwrap();
-    assert_eq!(v[0]["test_id"], "calc::integ$hangs", "the hang (killed at 3 s) is the slowest");
+    assert_eq!(
+        v[0]["test_id"], "calc::integ$hangs",
+        "the hang (killed at 3 s) is the slowest"
+    );
     let t = p.cmd(&["history", "test", "calc$tests::passes", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_str(&t.stdout).unwrap();
-    assert_eq!(v.as_array().unwrap().len(), 2, "the first run and the import (not --last-failed)");
+    assert_eq!(
+        v.as_array().unwrap().len(),
+        2,
+        "the first run and the import (not --last-failed)"
+    );
 
     let bad = p.cmd(&["history", "import", "Cargo.toml"]);
     assert_eq!(bad.code, 1);
-    assert!(bad.stderr.contains("Cargo.toml: neither JUnit XML nor a testflow run"), "{}", bad.stderr);
+    assert!(
+        bad.stderr
+            .contains("Cargo.toml: neither JUnit XML nor a testflow run"),
+        "{}",
+        bad.stderr
+    );
 }
 
 #[test]
@@ -118,7 +198,13 @@ fn shard_plan_json_lists_every_test_once() {
         .as_array()
         .unwrap()
         .iter()
-        .flat_map(|s| s["tests"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_owned()))
+        .flat_map(|s| {
+            s["tests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t.as_str().unwrap().to_owned())
+        })
         .collect();
     let n = all.len();
     all.sort();

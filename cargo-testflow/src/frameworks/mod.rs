@@ -26,7 +26,8 @@ pub trait Suite {
 }
 
 /// What `detect_suites` looks for, for the "nothing found" message.
-pub const DETECTED_HINT: &str = ", pytest configuration or test_*.py files, or a Jest project (package.json)";
+pub const DETECTED_HINT: &str =
+    ", pytest configuration or test_*.py files, or a Jest project (package.json)";
 
 /// Every non-cargo suite in `root` whose framework `wants` accepts.
 pub fn detect_suites(
