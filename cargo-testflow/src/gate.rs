@@ -94,14 +94,9 @@ pub fn merge(base: Vec<Gate>, overrides: &[Gate]) -> Vec<Gate> {
     out
 }
 
-/// Gates from a configuration file over the defaults, then `overrides` (the command line)
-/// over those; `advisory` names from both make gates advisory.
-pub fn configured(
-    cfg: &crate::config::GatesConfig,
-    overrides: &[Gate],
-    advisory: &[GateName],
-) -> Vec<Gate> {
-    let from_file: Vec<Gate> = [
+/// The gates a settings table sets (a configuration file, or the command line as one).
+fn thresholds(cfg: &crate::config::GatesConfig) -> Vec<Gate> {
+    [
         (GateName::MinPassRate, cfg.min_pass_rate),
         (GateName::MinTests, cfg.min_tests.map(|n| n as f64)),
         (GateName::MaxSkipped, cfg.max_skipped.map(|n| n as f64)),
@@ -117,16 +112,23 @@ pub fn configured(
             required: true,
         })
     })
-    .collect();
-    let mut gates = merge(merge(default_gates(), &from_file), overrides);
-    let file_advisory: Vec<GateName> = cfg
-        .advisory
+    .collect()
+}
+
+/// The gates to apply: the command line over the configuration file over the defaults;
+/// a gate named `advisory` in either is reported but does not fail.
+pub fn configured(
+    file: &crate::config::GatesConfig,
+    cli: &crate::config::GatesConfig,
+) -> Vec<Gate> {
+    let mut gates = merge(merge(default_gates(), &thresholds(file)), &thresholds(cli));
+    let advisory: Vec<GateName> = [file, cli]
         .iter()
-        .flatten()
+        .flat_map(|c| c.advisory.iter().flatten())
         .filter_map(|n| GateName::parse(n).ok())
         .collect();
     for g in &mut gates {
-        if advisory.contains(&g.name) || file_advisory.contains(&g.name) {
+        if advisory.contains(&g.name) {
             g.required = false;
         }
     }

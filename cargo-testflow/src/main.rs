@@ -317,26 +317,22 @@ impl GateArgs {
     }
 
     /// The gates to apply: command line over the configuration file over the defaults.
-    fn gates(&self, cfg: &config::GatesConfig) -> Vec<Gate> {
-        let given = [
-            (GateName::MinPassRate, self.min_pass_rate),
-            (GateName::MinTests, self.min_tests.map(|n| n as f64)),
-            (GateName::MaxSkipped, self.max_skipped.map(|n| n as f64)),
-            (GateName::MaxFlaky, self.max_flaky.map(|n| n as f64)),
-            (GateName::MaxDuration, self.max_duration),
-            (GateName::MinCoverage, self.min_coverage),
-        ];
-        let overrides: Vec<Gate> = given
-            .into_iter()
-            .filter_map(|(name, t)| {
-                t.map(|threshold| Gate {
-                    name,
-                    threshold,
-                    required: true,
-                })
-            })
-            .collect();
-        gate::configured(cfg, &overrides, &self.advisory)
+    fn gates(&self, file: &config::GatesConfig) -> Vec<Gate> {
+        let cli = config::GatesConfig {
+            min_pass_rate: self.min_pass_rate,
+            min_tests: self.min_tests,
+            max_skipped: self.max_skipped,
+            max_flaky: self.max_flaky,
+            max_duration: self.max_duration,
+            min_coverage: self.min_coverage,
+            advisory: Some(
+                self.advisory
+                    .iter()
+                    .map(|g| g.as_str().to_owned())
+                    .collect(),
+            ),
+        };
+        gate::configured(file, &cli)
     }
 }
 
