@@ -305,8 +305,15 @@ pub fn run(
 }
 
 pub fn exit_code_for(run: &Run, stopped: Option<Stopped>) -> i32 {
+    // A suite that could not be built or collected (any framework's "build" error).
+    let broken = run
+        .errors
+        .iter()
+        .any(|e| e.kind == "build" || e.kind == "list");
     if stopped == Some(Stopped::Interrupted) {
         exit_code::INTERRUPTED
+    } else if broken {
+        exit_code::BUILD_FAILED
     } else if run.summary.failures() > 0 || stopped == Some(Stopped::RunTimeout) {
         exit_code::TESTS_FAILED
     } else if run.summary.total == run.summary.skipped {

@@ -663,7 +663,7 @@ impl crate::runner::Unit for JestUnit {
         let out = ctx.processes.run(cmd, None, ctx.options.output_cap, None);
         match out {
             Err(e) => ctx.run_error(
-                "jest",
+                "build",
                 format!("cannot start {}: {e}", self.project.jest_bin.display()),
             ),
             Ok(out) => {
@@ -673,8 +673,9 @@ impl crate::runner::Unit for JestUnit {
                     let stderr = out.stderr.to_captured().text;
                     let tail: Vec<&str> = stderr.lines().rev().take(30).collect();
                     let tail: Vec<&str> = tail.into_iter().rev().collect();
+                    // Jest that reported no test could not run the suite: a build failure.
                     ctx.run_error(
-                        "jest",
+                        if recorded { "jest" } else { "build" },
                         format!(
                             "Jest in {} exited with {:?}{}:\n{}",
                             self.project.root.display(),

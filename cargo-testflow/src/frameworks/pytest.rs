@@ -830,8 +830,10 @@ impl crate::runner::Unit for PytestUnit {
                         .rev()
                         .collect::<Vec<_>>()
                         .join("\n");
+                    // pytest itself could not run the suite (usage or internal error): for
+                    // the run that is a build failure, exit 101.
                     ctx.run_error(
-                        "pytest",
+                        "build",
                         format!(
                             "pytest in {} ended with {:?}:\n{tail}",
                             self.root.display(),
