@@ -271,3 +271,21 @@ test('cargo testflow run and list on a project without the reporter say how to i
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('cargo testflow analyze groups real Jest failures by cause', { skip: !BIN && 'TESTFLOW_BIN not set' }, () => {
+  const dir = project('jest-basic');
+  const r = testflow(dir, ['run', '--framework', 'jest', '-j', '2', '--format', 'json']);
+  assert.equal(r.status, 100, r.stderr);
+  const run = JSON.parse(r.stdout);
+  const a = testflow(dir, ['analyze', '--format', 'json']);
+  assert.equal(a.status, 0, a.stderr);
+  const analysis = JSON.parse(a.stdout);
+  const failing = run.tests.filter((t) => ['failed', 'error', 'timeout', 'crashed'].includes(t.outcome));
+  assert.equal(Object.values(analysis.categories).reduce((x, y) => x + y, 0), failing.length);
+  const imp = analysis.groups.find((g) => g.category === 'import_error');
+  assert.equal(imp.suggestion.command, 'npm install --save-dev left-pad-that-does-not-exist');
+  assert.deepEqual(imp.tests.map((t) => t.id), ['src/missing.test.js']);
+  for (const cat of ['assertion', 'timeout', 'setup_error']) {
+    assert.ok(analysis.groups.some((g) => g.category === cat), `a ${cat} group`);
+  }
+});

@@ -100,3 +100,30 @@ def test_missing_plugin_says_how_to_install(project, tmp_path):
     assert r.returncode == 101, r.stderr
     assert "pip install pytest" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_analyze_groups_a_missing_module_with_its_install_command(project):
+    p = project("pytest-import-error")
+    r = cargo_testflow(p.root, "run", "--format", "json")
+    assert r.returncode == 100, r.stderr
+    r = cargo_testflow(p.root, "analyze", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    analysis = json.loads(r.stdout)
+    (group,) = [g for g in analysis["groups"] if g["category"] == "import_error"]
+    assert "not_a_real_module_xyz" in group["message"]
+    assert group["suggestion"]["command"] == "pip install not_a_real_module_xyz"
+    assert [t["id"] for t in group["tests"]] == ["test_broken.py"]
+    assert analysis["categories"] == {"import_error": 1}
+
+
+def test_analyze_categories_of_real_pytest_failures(project):
+    p = project("pytest-basic")
+    r = cargo_testflow(p.root, "run", "-j", "2", "--format", "json")
+    assert r.returncode == 100, r.stderr
+    run = json.loads(r.stdout)
+    r = cargo_testflow(p.root, "analyze", "--format", "json")
+    analysis = json.loads(r.stdout)
+    failing = [t for t in run["tests"] if t["outcome"] in ("failed", "error", "timeout", "crashed")]
+    assert sum(analysis["categories"].values()) == len(failing)
+    cats = {g["category"] for g in analysis["groups"]}
+    assert {"assertion", "timeout", "setup_error"} <= cats, cats
