@@ -62,7 +62,7 @@ enum Command {
     Run(Box<RunArgs>),
     /// Build the workspace and list the test suites found, with their test counts.
     List(ListArgs),
-    /// Write a report (JUnit XML, JSON) from a recorded run.
+    /// Write a report (JUnit XML, JSON, CTRF, Markdown, HTML) from a recorded run.
     Report(ReportArgs),
     /// Apply quality gates to a recorded run (exit 0 when every required gate passes, 1 otherwise).
     ///
@@ -205,7 +205,7 @@ struct RunArgs {
     /// Run only doctests.
     #[arg(long)]
     doc: bool,
-    /// Write a report: FORMAT=PATH with FORMAT one of json, junit (repeatable).
+    /// Write a report: FORMAT=PATH with FORMAT one of json, junit, ctrf, markdown, html (repeatable).
     #[arg(long = "report", value_name = "FORMAT=PATH", value_parser = parse_report, env = "TESTFLOW_REPORT", value_delimiter = ',')]
     reports: Vec<ReportSpec>,
     /// `json` prints the final run (the schema in docs/schema.md) on stdout.
@@ -240,7 +240,7 @@ struct ListArgs {
 
 #[derive(Args)]
 struct ReportArgs {
-    /// Report format.
+    /// Report format: json, junit, ctrf, markdown, html.
     #[arg(long, value_parser = parse_format)]
     format: ReportFormat,
     /// `latest`, a run id, a run directory, or a run.json / events.jsonl file.
@@ -534,6 +534,12 @@ fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::RunResult, i32
             let _ = writeln!(err, "error: {e:#}");
             code = code.max(exit_code::INTERNAL);
         }
+    }
+    // On GitHub Actions the Markdown summary goes on the job's page.
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty())
+        && let Err(e) = report::append_step_summary(&result.run, std::path::Path::new(&path))
+    {
+        let _ = writeln!(err, "warning: {e:#}");
     }
     if !args.quiet || args.format == OutputFormat::Human {
         let _ = write!(err, "{}", ui::summary(&result.run, style));
