@@ -119,9 +119,8 @@
     if (f.message) box.appendChild(pre(f.message, "message"));
     if (f.location) box.appendChild(el("div", { class: "loc" }, "at " + where(f.location)));
     if (f.expected !== undefined && f.actual !== undefined) box.appendChild(diff(f.expected, f.actual));
-    box.appendChild(collapsed("trace", f.trace));
-    box.appendChild(collapsed("stdout", f.stdout));
-    box.appendChild(collapsed("stderr", f.stderr));
+    [collapsed("trace", f.trace), collapsed("stdout", f.stdout), collapsed("stderr", f.stderr)]
+      .forEach(function (c) { if (c) box.appendChild(c); });
     return box;
   }
   function testView(rowIndex) {
@@ -136,7 +135,8 @@
       var list = el("ol", { class: "attempts" });
       d.attempts.forEach(function (a, k) {
         var item = el("li", null, badge(a.outcome), " attempt " + a.attempt + " · " + ms(a.duration_ms));
-        var af = a.failure || (k === d.attempts.length - 1 ? null : null);
+        // The last attempt's failure is the test's own (shown above).
+        var af = a.failure || (k === d.attempts.length - 1 && d.failure ? d.failure : null);
         if (af) item.appendChild(el("details", null, el("summary", null, af.message.split("\n")[0]), failureView(af)));
         list.appendChild(item);
       });
