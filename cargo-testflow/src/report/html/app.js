@@ -408,5 +408,11 @@
 
   $("footer").textContent = "testflow " + run.testflow_version + " · report data format " + DATA.format;
   apply();
-  window.testflowReport = { ready: true, shown: function () { return shown.length; } };
+  // For tests and benchmarks: readiness, time since navigation start, a synchronous search.
+  window.testflowReport = {
+    ready: true,
+    readyAt: performance.now(),
+    shown: function () { return shown.length; },
+    search: function (q) { $("search").value = q; state.q = q; apply(); return shown.length; },
+  };
 })();
