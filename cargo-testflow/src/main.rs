@@ -440,6 +440,13 @@ fn dispatch(cli: Cli) -> Result<i32> {
 fn run(args: RunArgs) -> Result<i32> {
     session::install_interrupt_handler();
     let (result, code) = run_once(&args, &[])?;
+    // On GitHub Actions the Markdown summary goes on the job's page (once per command:
+    // `iterate` runs many times and must not pile summaries past the 1 MiB cap).
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty())
+        && let Err(e) = report::append_step_summary(&result.run, std::path::Path::new(&path))
+    {
+        let _ = writeln!(std::io::stderr(), "warning: {e:#}");
+    }
     if args.format == OutputFormat::Json {
         let mut out = std::io::stdout().lock();
         serde_json::to_writer(&mut out, &result.run)?;
@@ -534,12 +541,6 @@ fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::RunResult, i32
             let _ = writeln!(err, "error: {e:#}");
             code = code.max(exit_code::INTERNAL);
         }
-    }
-    // On GitHub Actions the Markdown summary goes on the job's page.
-    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty())
-        && let Err(e) = report::append_step_summary(&result.run, std::path::Path::new(&path))
-    {
-        let _ = writeln!(err, "warning: {e:#}");
     }
     if !args.quiet || args.format == OutputFormat::Human {
         let _ = write!(err, "{}", ui::summary(&result.run, style));
