@@ -1018,3 +1018,22 @@ fn html_is_one_file_that_test_text_cannot_break_out_of() {
     assert!(!page.contains("insertAdjacentHTML"));
     assert!(!page.contains("document.write"));
 }
+
+#[test]
+fn markdown_of_a_green_run_and_of_an_empty_run() {
+    let mut run = sample_run();
+    run.tests
+        .retain(|t| t.outcome == Outcome::Passed && !t.flaky);
+    run.summary = Summary::of(&run.tests, 100.0);
+    let md = markdown::render(&run);
+    assert!(md.starts_with("## ✅ testflow: 3 tests passed"), "{md}");
+    assert!(md.contains("### Gates: passed"));
+    assert!(
+        !md.contains("Failures by cause") && !md.contains("Flaky") && !md.contains("Truncated")
+    );
+    run.tests.clear();
+    run.summary = Summary::of(&[], 0.0);
+    let md = markdown::render(&run);
+    assert!(md.starts_with("## ⚠️ testflow: no test ran"), "{md}");
+    assert!(md.contains("### Gates: **FAILED**"));
+}
