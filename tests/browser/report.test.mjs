@@ -131,3 +131,17 @@ test("20,000 tests: rows are virtualized and filters stay correct", async () => 
   await page.waitForFunction(() => document.querySelector("#shown-count").textContent === "(1 of 20000 shown)");
   assert.deepEqual(await rowNames(page), ["m40::t12340"]);
 });
+
+test("a build failure is red and says so, with no tests", async () => {
+  const sample = JSON.parse(fs.readFileSync(path.join(repo, "tests/browser/sample-run.json"), "utf8"));
+  const zero = { total: 0, passed: 0, failed: 0, error: 0, skipped: 0, xfailed: 0, xpassed: 0, timeout: 0, crashed: 0, flaky: 0, duration_ms: 5 };
+  const run = { ...sample, tests: [], summary: zero, errors: [{ kind: "build", message: "error[E0425]: cannot find value `x` in this scope\n --> src/lib.rs:3:5" }] };
+  const runFile = path.join(outDir, "build-error-run.json");
+  fs.writeFileSync(runFile, JSON.stringify(run));
+  const { page, seen } = await open(renderHtml(runFile, path.join(outDir, "build-error.html")));
+  assert.deepEqual(seen.errors, []);
+  assert.equal(await page.$eval("#headline", (e) => e.textContent), "✗ The build failed: no test ran");
+  assert.ok(await page.$eval("body", (b) => b.classList.contains("red")));
+  assert.match(await page.$eval("#failures", (e) => e.textContent), /build_error.*E0425.*no test ran/s);
+  assert.equal(await shownCount(page), "(0 of 0 shown)");
+});

@@ -46,11 +46,13 @@
   // ---- header: headline, facts, totals, gates -------------------------------------
   var S = DATA.summary;
   var failures = S.failed + S.error + S.timeout + S.crashed;
-  $("headline").textContent = failures > 0
-    ? "✗ " + failures + " of " + S.total + " tests failed"
-    : S.total === 0 ? "No test ran" : "✓ All " + S.total + " tests passed";
-  document.body.classList.add(failures > 0 ? "red" : "green");
   var run = DATA.run, env = run.environment || {};
+  var broken = run.errors.filter(function (e) { return e.kind === "build" || e.kind === "list"; });
+  $("headline").textContent = failures > 0
+    ? "✗ " + failures + " of " + S.total + " tests failed" + (broken.length ? ", and the " + broken[0].kind + " failed" : "")
+    : broken.length ? "✗ The " + broken[0].kind + " failed" + (S.total ? " (" + S.total + " tests ran)" : ": no test ran")
+    : S.total === 0 ? "No test ran" : "✓ All " + S.total + " tests passed";
+  document.body.classList.add(failures > 0 || broken.length ? "red" : "green");
   var facts = ["run " + run.run_id, "started " + run.started_at, "took " + ms(S.duration_ms)];
   if (env.git_commit) facts.push("commit " + env.git_commit.slice(0, 12) + (env.git_branch ? " on " + env.git_branch : ""));
   if (env.ci) facts.push("CI " + env.ci);
