@@ -45,3 +45,22 @@ TESTFLOW_ADDON_PROFILE=dev CARGO_TARGET_DIR="$TARGET_DIR" node npm/scripts/build
 TESTFLOW_JEST_WORK="$JEST_WORK" TESTFLOW_BIN="$TARGET_DIR/debug/cargo-testflow" \
   node --test --test-reporter=spec npm/test/
 # ==== end Node / Jest ====================================================================
+
+# ---- HTML report in headless Chromium (tests/browser) ------------------------------
+# Needs Debian's chromium (installed here if missing; npm's own browser downloads do not
+# work offline) and playwright-core from npm, installed into target/browser-tests.
+echo "== HTML report: headless Chromium (node --test tests/browser)"
+TARGET="${CARGO_TARGET_DIR:-target}"
+if ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    fi
+fi
+mkdir -p "$TARGET/browser-tests"
+cp tests/browser/package.json "$TARGET/browser-tests/package.json"
+(cd "$TARGET/browser-tests" && npm install --no-audit --no-fund --silent)
+cargo build -p cargo-testflow --locked --quiet
+CARGO_TARGET_DIR="$TARGET" node --test tests/browser/
+# ---- end of HTML report section ----------------------------------------------------

@@ -64,7 +64,7 @@ enum Command {
     Run(Box<RunArgs>),
     /// Build the workspace and list the test suites found, with their test counts.
     List(ListArgs),
-    /// Write a report (JUnit XML, JSON) from a recorded run.
+    /// Write a report (JUnit XML, JSON, CTRF, Markdown, HTML) from a recorded run.
     Report(ReportArgs),
     /// Apply quality gates to a recorded run (exit 0 when every required gate passes, 1 otherwise).
     ///
@@ -215,7 +215,7 @@ struct RunArgs {
     /// Run only doctests.
     #[arg(long)]
     doc: bool,
-    /// Write a report: FORMAT=PATH with FORMAT one of json, junit (repeatable).
+    /// Write a report: FORMAT=PATH with FORMAT one of json, junit, ctrf, markdown, html (repeatable).
     #[arg(long = "report", value_name = "FORMAT=PATH", value_parser = parse_report, env = "TESTFLOW_REPORT", value_delimiter = ',')]
     reports: Vec<ReportSpec>,
     /// `json` prints the final run (the schema in docs/schema.md) on stdout.
@@ -266,7 +266,7 @@ struct ListArgs {
 
 #[derive(Args)]
 struct ReportArgs {
-    /// Report format.
+    /// Report format: json, junit, ctrf, markdown, html.
     #[arg(long, value_parser = parse_format)]
     format: ReportFormat,
     /// `latest`, a run id, a run directory, or a run.json / events.jsonl file.
@@ -554,6 +554,13 @@ fn dispatch(cli: Cli) -> Result<i32> {
 fn run(args: RunArgs) -> Result<i32> {
     session::install_interrupt_handler();
     let (result, code) = run_once(&args, &[])?;
+    // On GitHub Actions the Markdown summary goes on the job's page (once per command:
+    // `iterate` runs many times and must not pile summaries past the 1 MiB cap).
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty())
+        && let Err(e) = report::append_step_summary(&result.run, std::path::Path::new(&path))
+    {
+        let _ = writeln!(std::io::stderr(), "warning: {e:#}");
+    }
     if args.format == OutputFormat::Json {
         let mut out = std::io::stdout().lock();
         serde_json::to_writer(&mut out, &result.run)?;

@@ -254,6 +254,45 @@ fn report_from_the_stored_run_matches_the_reports_written_by_run() {
 }
 
 #[test]
+fn ctrf_markdown_and_html_reports_and_the_step_summary() {
+    let (p, out) = full_run();
+    let run = out.run();
+    let reports = p.testflow_dir.path().join("reports");
+    let ctrf: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(reports.join("ctrf.json")).expect("ctrf written"))
+            .unwrap();
+    assert_eq!(ctrf["reportFormat"], "CTRF");
+    assert_eq!(ctrf["runId"], run.run_id.as_str());
+    assert_eq!(
+        ctrf["results"]["tests"].as_array().unwrap().len(),
+        run.tests.len()
+    );
+    let md = std::fs::read_to_string(reports.join("summary.md")).expect("markdown written");
+    assert!(md.starts_with("## "), "{md}");
+    assert!(md.contains("### Gates"), "{md}");
+    let html = std::fs::read_to_string(reports.join("report.html")).expect("html written");
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains(&run.run_id));
+    // GITHUB_STEP_SUMMARY gets the same Markdown, appended after what was there.
+    let summary = std::fs::read_to_string(p.testflow_dir.path().join("step-summary.md")).unwrap();
+    assert_eq!(summary, format!("earlier step output\n{md}"));
+    // `report --format` writes the same files from the stored run.
+    for (format, file) in [
+        ("ctrf", "ctrf.json"),
+        ("markdown", "summary.md"),
+        ("html", "report.html"),
+    ] {
+        let out = p.cmd(&["report", "--format", format, "--run", "latest"]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert_eq!(
+            out.stdout,
+            std::fs::read_to_string(reports.join(file)).unwrap(),
+            "{format}"
+        );
+    }
+}
+
+#[test]
 fn report_on_an_unknown_run_names_it() {
     let p = Project::new("rust-basic");
     let out = p.report_json("nope");

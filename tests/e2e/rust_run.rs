@@ -18,16 +18,28 @@ pub(crate) fn full_run() -> &'static (Project, Output) {
         let p = Project::new("rust-basic");
         let junit = p.testflow_dir.path().join("reports/junit.xml");
         let json = p.testflow_dir.path().join("reports/run.json");
-        let out = p.run(&[
-            "--test-timeout",
-            "3",
-            "--retries",
-            "1",
-            "--report",
-            &format!("junit={}", junit.display()),
-            "--report",
-            &format!("json={}", json.display()),
-        ]);
+        let reports = p.testflow_dir.path().join("reports");
+        let summary = p.testflow_dir.path().join("step-summary.md");
+        std::fs::write(&summary, "earlier step output\n").unwrap();
+        let out = p.run_env(
+            &[
+                "--test-timeout",
+                "3",
+                "--retries",
+                "1",
+                "--report",
+                &format!("junit={}", junit.display()),
+                "--report",
+                &format!("json={}", json.display()),
+                "--report",
+                &format!("ctrf={}", reports.join("ctrf.json").display()),
+                "--report",
+                &format!("markdown={}", reports.join("summary.md").display()),
+                "--report",
+                &format!("html={}", reports.join("report.html").display()),
+            ],
+            &[("GITHUB_STEP_SUMMARY", &summary)],
+        );
         (p, out)
     })
 }

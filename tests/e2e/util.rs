@@ -44,6 +44,7 @@ fn scrub_env(cmd: &mut Command, fixture: &str) {
             || k == "RUSTDOCFLAGS"
             || k.starts_with("TESTFLOW")
             || k == "FLAKY_DIR"
+            || k == "GITHUB_STEP_SUMMARY"
             || k == "NO_COLOR";
         if leaks {
             cmd.env_remove(&key);
@@ -186,7 +187,16 @@ impl Project {
 
     /// Run `cargo testflow ARGS…` to the end; stdout is parsed as a `Run` when it is one.
     pub(crate) fn cmd(&self, args: &[&str]) -> Output {
-        let out = self.command(args).output().expect("run cargo-testflow");
+        self.cmd_env(args, &[])
+    }
+
+    /// [`Project::cmd`] with extra environment variables.
+    pub(crate) fn cmd_env(&self, args: &[&str], env: &[(&str, &std::path::Path)]) -> Output {
+        let mut cmd = self.command(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run cargo-testflow");
         let stdout = String::from_utf8(out.stdout).expect("stdout is UTF-8");
         let run = serde_json::from_str::<Run>(&stdout).ok();
         Output {
@@ -199,10 +209,15 @@ impl Project {
 
     /// `cargo testflow run ARGS… --format json`.
     pub(crate) fn run(&self, args: &[&str]) -> Output {
+        self.run_env(args, &[])
+    }
+
+    /// [`Project::run`] with extra environment variables.
+    pub(crate) fn run_env(&self, args: &[&str], env: &[(&str, &std::path::Path)]) -> Output {
         let mut all = vec!["run"];
         all.extend_from_slice(args);
         all.extend_from_slice(&["--format", "json"]);
-        self.cmd(&all)
+        self.cmd_env(&all, env)
     }
 
     /// `cargo testflow report --format json --run WHAT`.

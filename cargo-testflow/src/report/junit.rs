@@ -7,14 +7,13 @@
 //! - Retries follow Surefire: `<flakyFailure>` for failed attempts of a test that
 //!   finally passed, `<rerunFailure>` for earlier attempts of one that never did.
 
-use std::sync::LazyLock;
 use std::time::Duration;
 
+use super::ANSI_ESCAPE;
 use anyhow::{Context, Result};
 use quick_junit::{
     FlakyOrRerun, NonSuccessKind, Report, TestCaseStatus, TestRerun, TestSuite, XmlString,
 };
-use regex::Regex;
 
 use crate::model::{Attempt, Captured, Failure, Framework, Outcome, Run, TestCase};
 
@@ -317,13 +316,6 @@ fn seconds(ms: f64) -> Duration {
 /// Stands in for a tab while quick-junit cleans a string, which would drop tabs;
 /// a Unicode noncharacter, so no real text needs it.
 const TAB_MARK: char = '\u{FDD0}';
-
-static ANSI_ESCAPE: LazyLock<Regex> = LazyLock::new(|| {
-    // CSI (colours, cursor), OSC terminated by BEL or ST (titles, links), charset
-    // selection, other two-byte escapes.
-    Regex::new(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[()#%][0-9A-Za-z@]|[@-Z\\-_=>78c])")
-        .expect("valid regex")
-});
 
 /// Text that is valid XML 1.0 and survives quick-junit's own cleaning.
 ///

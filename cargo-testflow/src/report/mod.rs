@@ -8,21 +8,39 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::sync::LazyLock;
+
 use anyhow::{Context, Result, bail};
+use regex::Regex;
 
 use crate::model::Run;
 
+mod ctrf;
+pub mod html;
 mod json;
 mod junit;
+pub mod markdown;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReportFormat {
     Json,
     Junit,
+    /// Common Test Report Format (JSON), see `ctrf.rs`.
+    Ctrf,
+    /// A compact summary for pull requests and CI step summaries, under 1 MiB.
+    Markdown,
+    /// One self-contained HTML file with the data embedded.
+    Html,
 }
 
 impl ReportFormat {
-    pub const ALL: [ReportFormat; 2] = [ReportFormat::Json, ReportFormat::Junit];
+    pub const ALL: [ReportFormat; 5] = [
+        ReportFormat::Json,
+        ReportFormat::Junit,
+        ReportFormat::Ctrf,
+        ReportFormat::Markdown,
+        ReportFormat::Html,
+    ];
 
     pub fn parse(s: &str) -> Result<Self> {
         let wanted = s.trim();
@@ -41,6 +59,9 @@ impl ReportFormat {
         match self {
             ReportFormat::Json => "json",
             ReportFormat::Junit => "junit",
+            ReportFormat::Ctrf => "ctrf",
+            ReportFormat::Markdown => "markdown",
+            ReportFormat::Html => "html",
         }
     }
 
@@ -90,6 +111,9 @@ impl ReportFormat {
         match self {
             ReportFormat::Json => "json",
             ReportFormat::Junit => "xml",
+            ReportFormat::Ctrf => "json",
+            ReportFormat::Markdown => "md",
+            ReportFormat::Html => "html",
         }
     }
 }
@@ -99,6 +123,9 @@ pub fn render(run: &Run, format: ReportFormat) -> Result<Vec<u8>> {
     match format {
         ReportFormat::Json => json::render(run),
         ReportFormat::Junit => junit::render(run),
+        ReportFormat::Ctrf => ctrf::render(run),
+        ReportFormat::Markdown => Ok(markdown::render(run).into_bytes()),
+        ReportFormat::Html => html::render(run),
     }
 }
 
@@ -113,6 +140,37 @@ pub fn write(run: &Run, spec: &ReportSpec) -> Result<()> {
         )
     })?;
     write_atomic(&spec.path, &bytes)
+}
+
+/// ANSI escape sequences: CSI (colours, cursor), OSC terminated by BEL or ST (titles,
+/// links), charset selection, other two-byte escapes.
+pub(super) static ANSI_ESCAPE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[()#%][0-9A-Za-z@]|[@-Z\\-_=>78c])")
+        .expect("valid regex")
+});
+
+/// Text for people: no ANSI escapes, no control characters but tab and newline.
+pub(super) fn plain(s: &str) -> String {
+    ANSI_ESCAPE
+        .replace_all(s, "")
+        .chars()
+        .filter(|&c| {
+            c == '\t' || c == '\n' || !(c.is_control() || c == '\u{fffe}' || c == '\u{ffff}')
+        })
+        .collect()
+}
+
+/// Append the Markdown summary to a CI step-summary file (`$GITHUB_STEP_SUMMARY`),
+/// creating it if needed. The summary stays under GitHub's 1 MiB cap on its own.
+pub fn append_step_summary(run: &Run, path: &Path) -> Result<()> {
+    let text = markdown::render(run);
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("cannot open the step summary {}", path.display()))?;
+    f.write_all(text.as_bytes())
+        .with_context(|| format!("cannot append to the step summary {}", path.display()))
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {

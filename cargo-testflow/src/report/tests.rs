@@ -759,3 +759,282 @@ fn write_errors_name_the_path() {
     let e = format!("{:#}", write(&sample_run(), &spec).unwrap_err());
     assert!(e.contains(&spec.path.display().to_string()), "{e}");
 }
+
+// ---- CTRF --------------------------------------------------------------------------
+
+fn ctrf_schema() -> jsonschema::Validator {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/schemas/ctrf.schema.json"
+    );
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    jsonschema::draft7::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap()
+}
+
+fn assert_valid_ctrf(doc: &serde_json::Value) {
+    let validator = ctrf_schema();
+    let errors: Vec<String> = validator
+        .iter_errors(doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "CTRF schema errors:\n{}",
+        errors.join("\n")
+    );
+}
+
+#[test]
+fn ctrf_snapshot() {
+    insta::assert_snapshot!(render_str(&sample_run(), ReportFormat::Ctrf));
+}
+
+#[test]
+fn ctrf_is_valid_against_the_official_schema() {
+    let doc: serde_json::Value =
+        serde_json::from_slice(&render(&sample_run(), ReportFormat::Ctrf).unwrap()).unwrap();
+    assert_valid_ctrf(&doc);
+    // The schema really is checked: a float duration and an unknown key are rejected.
+    let mut bad = doc.clone();
+    bad["results"]["tests"][0]["duration"] = serde_json::json!(1.5);
+    bad["results"]["tests"][0]["bogus"] = serde_json::json!(1);
+    assert!(ctrf_schema().iter_errors(&bad).count() >= 2);
+}
+
+#[test]
+fn ctrf_says_what_the_run_says() {
+    let run = sample_run();
+    let doc: serde_json::Value =
+        serde_json::from_slice(&render(&run, ReportFormat::Ctrf).unwrap()).unwrap();
+    assert_eq!(doc["reportFormat"], "CTRF");
+    assert_eq!(doc["runId"], run.run_id.as_str());
+    let tests = doc["results"]["tests"].as_array().unwrap();
+    assert_eq!(tests.len(), run.tests.len());
+    let s = &doc["results"]["summary"];
+    assert_eq!(s["tests"], run.summary.total);
+    assert_eq!(s["failed"], run.summary.failures());
+    assert_eq!(s["flaky"], 1);
+    // Stable ids: the same test id gives the same testId, in every run.
+    let again: serde_json::Value = serde_json::from_slice(
+        &render(
+            &Run {
+                run_id: "another-run".into(),
+                ..sample_run()
+            },
+            ReportFormat::Ctrf,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    for (a, b) in tests
+        .iter()
+        .zip(again["results"]["tests"].as_array().unwrap())
+    {
+        assert_eq!(a["testId"], b["testId"]);
+        assert_ne!(a["executionId"], b["executionId"]);
+    }
+    let ids: std::collections::HashSet<&str> = tests
+        .iter()
+        .map(|t| t["testId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), tests.len(), "testIds are unique");
+    // Retries: the attempts before the last one, and flaky when it finally passed.
+    let flaky = tests
+        .iter()
+        .find(|t| t["name"] == "eventually succeeds")
+        .unwrap();
+    assert_eq!(flaky["flaky"], true);
+    assert_eq!(flaky["retries"], 1);
+    assert_eq!(flaky["status"], "passed");
+    assert_eq!(flaky["retryAttempts"][0]["status"], "failed");
+    assert_eq!(flaky["retryAttempts"][0]["duration"], 50);
+    let thrice = tests
+        .iter()
+        .find(|t| t["name"] == "test_rate_limit")
+        .unwrap();
+    assert_eq!(thrice["retries"], 2);
+    assert_eq!(thrice["flaky"], false);
+    assert_eq!(thrice["status"], "failed");
+    // Integer milliseconds, rounded.
+    let adds = tests.iter().find(|t| t["name"] == "adds").unwrap();
+    assert_eq!(adds["duration"], 12);
+    // No escape characters reach a CTRF viewer.
+    let controls = tests
+        .iter()
+        .find(|t| t["name"] == "prints_controls")
+        .unwrap();
+    assert!(!controls.to_string().contains("\\u001b"));
+}
+
+#[test]
+fn ctrf_of_a_build_failure_is_not_green() {
+    let mut run = sample_run();
+    run.tests.clear();
+    run.summary = Summary::of(&[], 10.0);
+    run.errors.push(crate::model::RunError {
+        kind: "build".into(),
+        message: "error[E0425]: cannot find value `x`".into(),
+    });
+    let doc: serde_json::Value =
+        serde_json::from_slice(&render(&run, ReportFormat::Ctrf).unwrap()).unwrap();
+    assert_valid_ctrf(&doc);
+    assert_eq!(doc["results"]["summary"]["failed"], 1);
+    assert_eq!(doc["results"]["tests"][0]["name"], "build error");
+}
+
+// ---- Markdown ----------------------------------------------------------------------
+
+#[test]
+fn markdown_snapshot() {
+    insta::assert_snapshot!(render_str(&sample_run(), ReportFormat::Markdown));
+}
+
+#[test]
+fn markdown_shows_test_text_as_code_only() {
+    let md = render_str(&sample_run(), ReportFormat::Markdown);
+    // Test text with markup shows up only inside code spans.
+    let img: Vec<&str> = md.lines().filter(|l| l.contains("<img")).collect();
+    assert!(!img.is_empty());
+    for line in img {
+        assert!(
+            line.contains("`src/xss.test.js#render <img src=x onerror=alert(1)>`"),
+            "bare HTML in: {line}"
+        );
+    }
+    assert!(!md.contains('\x1b'));
+    assert!(md.contains("### Failures by cause"));
+    assert!(md.contains("### Gates: **FAILED**"));
+    assert!(md.contains("### Flaky tests"));
+    assert!(md.contains("### Slowest tests"));
+}
+
+/// Letters only, so `analyze` does not normalize it away (it folds numbers).
+fn word(mut i: usize) -> String {
+    let mut w = String::new();
+    loop {
+        w.push((b'a' + (i % 26) as u8) as char);
+        i /= 26;
+        if i == 0 {
+            return w;
+        }
+    }
+}
+
+/// A run of `n` tests that all fail, each for a different reason, with long messages.
+fn huge_run(n: usize) -> Run {
+    let mut run = sample_run();
+    run.tests = (0..n)
+        .map(|i| {
+            once(
+                rust(
+                    "big",
+                    &format!("tests/t{i}.rs"),
+                    &["m"],
+                    &format!("t{i}"),
+                    1,
+                ),
+                if i % 7 == 0 {
+                    Outcome::Passed
+                } else {
+                    Outcome::Failed
+                },
+                i as i64,
+                i as f64,
+                (i % 7 != 0).then(|| Failure {
+                    category: Category::Assertion,
+                    kind: Some(format!("kind{}", i % 97)),
+                    message: format!("failure `{}` {}", word(i), "x".repeat(500)),
+                    expected: Some("a\n".repeat(30)),
+                    actual: Some("b\n".repeat(30)),
+                    ..Failure::default()
+                }),
+            )
+        })
+        .collect();
+    for t in run.tests.iter_mut().step_by(13) {
+        t.flaky = true;
+    }
+    run.summary = Summary::of(&run.tests, 1.0);
+    run
+}
+
+#[test]
+fn markdown_stays_under_one_mebibyte_and_says_what_was_cut() {
+    let run = huge_run(20_000);
+    let md = render_str(&run, ReportFormat::Markdown);
+    assert!(md.len() <= markdown::BUDGET, "{} bytes", md.len());
+    assert!(md.len() < markdown::GITHUB_LIMIT);
+    assert!(md.len() > markdown::BUDGET - 64 * 1024, "uses the budget");
+    // The most useful sections stay; the least useful go first, and it says so.
+    assert!(md.contains("| tests | passed |"));
+    assert!(md.contains("### Gates"));
+    assert!(md.contains("### Failures by cause"));
+    assert!(!md.contains("### Slowest tests"));
+    let note = md.lines().last().unwrap();
+    assert!(note.starts_with("> **Truncated**"), "{note}");
+    assert!(note.contains("groups of failures"), "{note}");
+    assert!(note.contains("flaky tests"), "{note}");
+    assert!(note.contains("slowest tests"), "{note}");
+    // A small budget still keeps the totals.
+    let tiny = markdown::render_with_budget(&run, 4096);
+    assert!(tiny.contains("| tests | passed |") && tiny.contains("Truncated"));
+}
+
+// ---- HTML --------------------------------------------------------------------------
+
+#[test]
+fn html_data_snapshot() {
+    insta::assert_json_snapshot!(html::data(&sample_run()));
+}
+
+#[test]
+fn html_is_one_file_that_test_text_cannot_break_out_of() {
+    let mut run = sample_run();
+    run.tests[0].name = "</script><script>window.pwned=1</script><!--".into();
+    let page = render_str(&run, ReportFormat::Html);
+    // Exactly the two script elements of the page; the data cannot close its element.
+    assert_eq!(page.matches("<script").count(), 2, "{page}");
+    assert_eq!(page.matches("</script>").count(), 2);
+    assert!(!page.contains("<!--"));
+    assert!(!page.contains("<img src=x"));
+    // Self-contained: nothing is loaded from anywhere.
+    for needle in ["src=\"http", "href=\"http", "@import", "url(http"] {
+        assert!(!page.contains(needle), "{needle}");
+    }
+    // The embedded data reads back as the data.
+    let start = page.find("type=\"application/json\">").unwrap() + 24;
+    let end = start + page[start..].find("</script>").unwrap();
+    let data: serde_json::Value = serde_json::from_str(&page[start..end]).unwrap();
+    assert_eq!(data, html::data(&run));
+    assert_eq!(
+        data["tests"][0][1],
+        "</script><script>window.pwned=1</script><!--"
+    );
+    // The page never puts data into the DOM as markup.
+    assert!(!page.contains("innerHTML"));
+    assert!(!page.contains("insertAdjacentHTML"));
+    assert!(!page.contains("document.write"));
+}
+
+#[test]
+fn markdown_of_a_green_run_and_of_an_empty_run() {
+    let mut run = sample_run();
+    run.tests
+        .retain(|t| t.outcome == Outcome::Passed && !t.flaky);
+    run.summary = Summary::of(&run.tests, 100.0);
+    let md = markdown::render(&run);
+    assert!(md.starts_with("## ✅ testflow: 3 tests passed"), "{md}");
+    assert!(md.contains("### Gates: passed"));
+    assert!(
+        !md.contains("Failures by cause") && !md.contains("Flaky") && !md.contains("Truncated")
+    );
+    run.tests.clear();
+    run.summary = Summary::of(&[], 0.0);
+    let md = markdown::render(&run);
+    assert!(md.starts_with("## ⚠️ testflow: no test ran"), "{md}");
+    assert!(md.contains("### Gates: **FAILED**"));
+}

@@ -1,0 +1,361 @@
+//! CTRF, the Common Test Report Format (JSON; schema in `tests/schemas/ctrf.schema.json`).
+//!
+//! - Every key is one the schema allows (it forbids extra keys at every level); what
+//!   CTRF has no field for goes under `extra`.
+//! - Times and durations are integer milliseconds; `start`/`stop` are since the epoch.
+//! - `testId` is a UUIDv5 of our stable test id, so it is the same in every run;
+//!   the id itself is kept in `extra.id`. `runId` is the run id; `reportId` is a
+//!   UUIDv5 of it (rendering the same run twice gives the same document).
+//! - Outcomes: passed and xpassed → `passed`; failed, error, timeout, crashed →
+//!   `failed`; skipped and xfailed → `skipped`; `rawStatus` keeps ours.
+//! - Retries: the attempts before the last are `retryAttempts`, `retries` counts them.
+//! - A build or listing failure becomes a failed test named after it, as in JUnit, so a
+//!   dashboard that only counts tests never shows a broken build as green.
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use super::plain;
+use crate::model::{Attempt, Captured, Failure, Outcome, Run, TestCase};
+
+/// The CTRF version written in `specVersion` (the reference implementation's current one).
+pub(super) const SPEC_VERSION: &str = "0.0.0";
+
+/// Namespace of testflow's UUIDv5s: UUIDv5(URL, "https://github.com/testflow/testflow").
+fn namespace() -> Uuid {
+    Uuid::new_v5(
+        &Uuid::NAMESPACE_URL,
+        b"https://github.com/testflow/testflow",
+    )
+}
+
+/// The stable CTRF `testId` of a test id.
+pub(super) fn test_id(id: &str) -> String {
+    Uuid::new_v5(&namespace(), format!("test:{id}").as_bytes()).to_string()
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Report {
+    report_format: &'static str,
+    spec_version: &'static str,
+    report_id: String,
+    run_id: String,
+    timestamp: String,
+    generated_by: String,
+    results: Results,
+}
+
+#[derive(Serialize)]
+struct Results {
+    tool: Value,
+    summary: Value,
+    tests: Vec<Test>,
+    environment: Value,
+    extra: Value,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Test {
+    test_id: String,
+    execution_id: String,
+    name: String,
+    status: &'static str,
+    raw_status: &'static str,
+    duration: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stop: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    suite: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trace: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<u32>,
+    labels: Map<String, Value>,
+    retries: u32,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    retry_attempts: Vec<RetryAttempt>,
+    flaky: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    stdout: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    stderr: Vec<String>,
+    extra: Map<String, Value>,
+}
+
+#[derive(Serialize)]
+struct RetryAttempt {
+    attempt: u32,
+    status: &'static str,
+    duration: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trace: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<u32>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    stdout: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    stderr: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stop: Option<i64>,
+    extra: Map<String, Value>,
+}
+
+pub(super) fn status(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Passed | Outcome::Xpassed => "passed",
+        Outcome::Failed | Outcome::Error | Outcome::Timeout | Outcome::Crashed => "failed",
+        Outcome::Skipped | Outcome::Xfailed => "skipped",
+    }
+}
+
+/// Milliseconds as CTRF wants them: a non-negative integer (rounded).
+fn ms(v: f64) -> i64 {
+    if v.is_finite() && v > 0.0 {
+        v.round() as i64
+    } else {
+        0
+    }
+}
+
+fn lines(c: &Option<Captured>) -> Vec<String> {
+    c.as_ref()
+        .filter(|c| !c.is_empty())
+        .map(|c| plain(&c.text).lines().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+/// Message, location, expected/actual: what a CTRF viewer shows as the message.
+fn message(f: &Failure) -> Option<String> {
+    let mut m = plain(&f.message);
+    if let (Some(e), Some(a)) = (&f.expected, &f.actual) {
+        m.push_str(&format!("\nexpected: {}\n  actual: {}", plain(e), plain(a)));
+    }
+    (!m.is_empty()).then_some(m)
+}
+
+fn failure_extra(f: &Failure, extra: &mut Map<String, Value>) {
+    extra.insert("category".into(), f.category.as_str().into());
+    if let Some(k) = &f.kind {
+        extra.insert("kind".into(), plain(k).into());
+    }
+    if let Some(loc) = &f.location {
+        extra.insert(
+            "location".into(),
+            serde_json::to_value(loc).unwrap_or(Value::Null),
+        );
+    }
+    if let Some(e) = &f.expected {
+        extra.insert("expected".into(), plain(e).into());
+    }
+    if let Some(a) = &f.actual {
+        extra.insert("actual".into(), plain(a).into());
+    }
+    if let Some(s) = f.signal {
+        extra.insert("signal".into(), s.into());
+    }
+}
+
+fn start_ms(a: Option<&Attempt>) -> Option<i64> {
+    a.and_then(|a| a.started_at).map(|t| t.timestamp_millis())
+}
+
+fn retry_attempt(a: &Attempt) -> RetryAttempt {
+    let start = start_ms(Some(a));
+    let mut extra = Map::new();
+    extra.insert("rawStatus".into(), a.outcome.as_str().into());
+    if let Some(f) = &a.failure {
+        failure_extra(f, &mut extra);
+    }
+    let f = a.failure.as_ref();
+    RetryAttempt {
+        attempt: a.attempt.max(1),
+        status: status(a.outcome),
+        duration: ms(a.duration_ms),
+        message: f.and_then(message),
+        trace: f.and_then(|f| f.details.as_deref()).map(plain),
+        line: f.and_then(|f| f.location.as_ref()).map(|l| l.line),
+        stdout: f.map(|f| lines(&f.stdout)).unwrap_or_default(),
+        stderr: f.map(|f| lines(&f.stderr)).unwrap_or_default(),
+        start,
+        stop: start.map(|s| s + ms(a.duration_ms)),
+        extra,
+    }
+}
+
+fn test(run: &Run, t: &TestCase) -> Test {
+    let last = t.attempts.last();
+    let start = start_ms(last);
+    let earlier = &t.attempts[..t.attempts.len().saturating_sub(1)];
+    let mut labels = Map::new();
+    labels.insert("framework".into(), t.framework.as_str().into());
+    if let Some(b) = &t.binary {
+        labels.insert("binary".into(), b.clone().into());
+    }
+    let mut extra = Map::new();
+    extra.insert("id".into(), t.id.clone().into());
+    extra.insert("outcome".into(), t.outcome.as_str().into());
+    if let Some(f) = &t.failure {
+        failure_extra(f, &mut extra);
+    }
+    let f = t.failure.as_ref();
+    Test {
+        test_id: test_id(&t.id),
+        execution_id: Uuid::new_v5(
+            &namespace(),
+            format!("execution:{}:{}", run.run_id, t.id).as_bytes(),
+        )
+        .to_string(),
+        name: if t.name.is_empty() {
+            t.id.clone()
+        } else {
+            t.name.clone()
+        },
+        status: status(t.outcome),
+        raw_status: t.outcome.as_str(),
+        duration: ms(t.duration_ms),
+        start,
+        stop: start.map(|s| s + ms(t.duration_ms)),
+        suite: (!t.suite.is_empty()).then(|| t.suite.clone()),
+        message: f.and_then(message),
+        trace: f.and_then(|f| f.details.as_deref()).map(plain),
+        file_path: t.file.clone(),
+        line: t.line,
+        labels,
+        retries: earlier.len() as u32,
+        retry_attempts: earlier.iter().map(retry_attempt).collect(),
+        flaky: t.flaky,
+        stdout: f.map(|f| lines(&f.stdout)).unwrap_or_default(),
+        stderr: f.map(|f| lines(&f.stderr)).unwrap_or_default(),
+        extra,
+    }
+}
+
+/// Run errors that mean tests are missing: each becomes a failed test.
+fn error_test(run: &Run, kind: &str, message: &str) -> Test {
+    let id = format!("testflow${kind} error");
+    let mut extra = Map::new();
+    extra.insert("id".into(), id.clone().into());
+    extra.insert("outcome".into(), "error".into());
+    extra.insert("runError".into(), kind.into());
+    Test {
+        test_id: test_id(&id),
+        execution_id: Uuid::new_v5(
+            &namespace(),
+            format!("execution:{}:{id}", run.run_id).as_bytes(),
+        )
+        .to_string(),
+        name: format!("{kind} error"),
+        status: "failed",
+        raw_status: "error",
+        duration: 0,
+        start: None,
+        stop: None,
+        suite: Some(vec!["testflow".into()]),
+        message: Some(plain(message)),
+        trace: None,
+        file_path: None,
+        line: None,
+        labels: Map::new(),
+        retries: 0,
+        retry_attempts: vec![],
+        flaky: false,
+        stdout: vec![],
+        stderr: vec![],
+        extra,
+    }
+}
+
+pub(super) fn render(run: &Run) -> Result<Vec<u8>> {
+    let mut tests: Vec<Test> = run.tests.iter().map(|t| test(run, t)).collect();
+    tests.extend(
+        run.errors
+            .iter()
+            .filter(|e| matches!(e.kind.as_str(), "build" | "list" | "incomplete"))
+            .map(|e| error_test(run, &e.kind, &e.message)),
+    );
+    let count = |s: &str| tests.iter().filter(|t| t.status == s).count();
+    let start = run.started_at.timestamp_millis();
+    let stop = run
+        .finished_at
+        .map(|t| t.timestamp_millis())
+        .unwrap_or_else(|| start + ms(run.summary.duration_ms));
+    let s = &run.summary;
+    let summary = json!({
+        "tests": tests.len(),
+        "passed": count("passed"),
+        "failed": count("failed"),
+        "skipped": count("skipped"),
+        "pending": 0,
+        "other": count("other"),
+        "flaky": s.flaky,
+        "start": start,
+        "stop": stop,
+        "duration": ms(s.duration_ms),
+        "extra": {
+            "error": s.error, "timeout": s.timeout, "crashed": s.crashed,
+            "xfailed": s.xfailed, "xpassed": s.xpassed,
+        },
+    });
+    let env = &run.environment;
+    let mut environment = Map::new();
+    environment.insert("osPlatform".into(), env.os.clone().into());
+    if let Some(c) = &env.git_commit {
+        environment.insert("commit".into(), c.clone().into());
+    }
+    if let Some(b) = &env.git_branch {
+        environment.insert("branchName".into(), b.clone().into());
+    }
+    let mut env_extra = Map::new();
+    env_extra.insert("arch".into(), env.arch.clone().into());
+    if let Some(ci) = &env.ci {
+        env_extra.insert("ci".into(), ci.clone().into());
+    }
+    if let Some(h) = &env.hostname {
+        env_extra.insert("hostname".into(), h.clone().into());
+    }
+    environment.insert("extra".into(), env_extra.into());
+    let report = Report {
+        report_format: "CTRF",
+        spec_version: SPEC_VERSION,
+        report_id: Uuid::new_v5(&namespace(), format!("report:{}", run.run_id).as_bytes())
+            .to_string(),
+        run_id: run.run_id.clone(),
+        timestamp: run
+            .finished_at
+            .unwrap_or(run.started_at)
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        generated_by: format!("testflow {}", run.testflow_version),
+        results: Results {
+            tool: json!({
+                "name": "testflow",
+                "version": run.testflow_version,
+                "extra": { "frameworks": run.frameworks },
+            }),
+            summary,
+            tests,
+            environment: environment.into(),
+            extra: json!({
+                "schemaVersion": run.schema_version,
+                "completed": run.completed,
+                "errors": run.errors,
+            }),
+        },
+    };
+    let mut out = serde_json::to_vec_pretty(&report).context("cannot serialize the CTRF report")?;
+    out.push(b'\n');
+    Ok(out)
+}

@@ -1,0 +1,420 @@
+// testflow HTML report. Reads the JSON in #testflow-data and renders it.
+// Data from tests only ever reaches the page through text nodes (el() / textContent):
+// never parsed as markup, never put in attributes that could run code.
+"use strict";
+(function () {
+  var DATA = JSON.parse(document.getElementById("testflow-data").textContent);
+  var C = {}; // column name -> index in a test row
+  DATA.columns.forEach(function (name, i) { C[name] = i; });
+  var TESTS = DATA.tests;
+  var FAILING = { failed: 1, error: 1, timeout: 1, crashed: 1 };
+  var ROW_HEIGHT = 26;
+
+  function el(tag, attrs) {
+    var e = document.createElement(tag);
+    if (attrs) {
+      for (var k in attrs) {
+        if (k === "class") e.className = attrs[k];
+        else if (k === "title") e.title = attrs[k];
+        else if (k === "style") e.style.cssText = attrs[k];
+        else e.setAttribute(k, attrs[k]);
+      }
+    }
+    for (var i = 2; i < arguments.length; i++) {
+      var c = arguments[i];
+      if (c === null || c === undefined || c === false) continue;
+      e.appendChild(typeof c === "object" ? c : document.createTextNode(String(c)));
+    }
+    return e;
+  }
+  function $(id) { return document.getElementById(id); }
+  function clear(e) { while (e.firstChild) e.removeChild(e.firstChild); }
+  function ms(v) {
+    if (v >= 60000) return (v / 60000).toFixed(1) + " min";
+    if (v >= 1000) return (v / 1000).toFixed(2) + " s";
+    return (v < 10 ? v.toFixed(1) : v.toFixed(0)) + " ms";
+  }
+  function outcome(row) { return DATA.outcomes[row[C.outcome]]; }
+  function fileOf(row) { return row[C.file] >= 0 ? DATA.files[row[C.file]] : ""; }
+  function fullName(row) { return row[C.suite] ? row[C.suite] + "::" + row[C.name] : row[C.name]; }
+  function where(loc) {
+    if (!loc) return "";
+    return loc.file + ":" + loc.line + (loc.column ? ":" + loc.column : "");
+  }
+  function badge(o) { return el("span", { class: "badge o-" + o }, o); }
+
+  // ---- header: headline, facts, totals, gates -------------------------------------
+  var S = DATA.summary;
+  var failures = S.failed + S.error + S.timeout + S.crashed;
+  var run = DATA.run, env = run.environment || {};
+  var broken = run.errors.filter(function (e) { return e.kind === "build" || e.kind === "list"; });
+  $("headline").textContent = failures > 0
+    ? "✗ " + failures + " of " + S.total + " tests failed" + (broken.length ? ", and the " + broken[0].kind + " failed" : "")
+    : broken.length ? "✗ The " + broken[0].kind + " failed" + (S.total ? " (" + S.total + " tests ran)" : ": no test ran")
+    : S.total === 0 ? "No test ran" : "✓ All " + S.total + " tests passed";
+  document.body.classList.add(failures > 0 || broken.length ? "red" : "green");
+  var facts = ["run " + run.run_id, "started " + run.started_at, "took " + ms(S.duration_ms)];
+  if (env.git_commit) facts.push("commit " + env.git_commit.slice(0, 12) + (env.git_branch ? " on " + env.git_branch : ""));
+  if (env.ci) facts.push("CI " + env.ci);
+  facts.push(env.os + "/" + env.arch, "testflow " + run.testflow_version);
+  if (!run.completed) facts.push("RUN DID NOT COMPLETE");
+  facts.forEach(function (f) { $("facts").appendChild(el("span", null, f)); });
+
+  var totals = $("totals");
+  totals.appendChild(el("div", { class: "total rate" },
+    el("b", null, DATA.pass_rate === null ? "–" : (DATA.pass_rate * 100).toFixed(1) + "%"), "pass rate"));
+  totals.appendChild(el("div", { class: "total" }, el("b", null, S.total), "tests"));
+  DATA.outcomes.forEach(function (o) {
+    if (S[o] > 0) totals.appendChild(el("div", { class: "total o-" + o }, el("b", null, S[o]), o));
+  });
+  if (S.flaky > 0) totals.appendChild(el("div", { class: "total o-flaky" }, el("b", null, S.flaky), "flaky"));
+
+  var G = DATA.gates;
+  var gates = el("details", { class: "gates-box " + (G.passed ? "pass" : "fail") },
+    el("summary", null, "Quality gates: " + (G.passed ? "passed" : "FAILED")));
+  var gt = el("table", null, el("tr", null, el("th", null, "gate"), el("th", null, "threshold"),
+    el("th", null, "actual"), el("th", null, "result"), el("th", null, "detail")));
+  G.gates.forEach(function (g) {
+    var res = g.status === "pass" ? "pass" : (g.status === "fail" ? "fail" : "not measured") + (g.required ? "" : " (advisory)");
+    gt.appendChild(el("tr", { class: "g-" + g.status },
+      el("td", null, g.gate), el("td", null, g.threshold), el("td", null, g.actual === null ? "–" : +g.actual.toFixed(3)),
+      el("td", null, res), el("td", null, g.detail)));
+  });
+  gates.appendChild(gt);
+  if (!G.passed) gates.open = true;
+  $("gates").appendChild(gates);
+  run.errors.forEach(function (e) {
+    $("run-errors").appendChild(el("div", { class: "run-error" }, el("b", null, e.kind + " error: "), el("pre", null, e.message)));
+  });
+
+  // ---- failure details (built lazily, when opened) ---------------------------------
+  function pre(text, cls) { return el("pre", { class: cls || "" }, text); }
+  function collapsed(label, text) {
+    if (!text) return null;
+    return el("details", { class: "output" }, el("summary", null, label), pre(text));
+  }
+  // Line diff of expected vs actual (LCS, small inputs only).
+  function diff(expected, actual) {
+    var a = expected.split("\n"), b = actual.split("\n");
+    var box = el("div", { class: "diff" });
+    if (a.length * b.length > 250000) {
+      box.appendChild(el("div", { class: "del" }, "- expected: " + expected));
+      box.appendChild(el("div", { class: "add" }, "+ actual:   " + actual));
+      return box;
+    }
+    var n = a.length, m = b.length, L = [];
+    for (var i = 0; i <= n; i++) { L.push(new Uint32Array(m + 1)); }
+    for (i = n - 1; i >= 0; i--) for (var j = m - 1; j >= 0; j--)
+      L[i][j] = a[i] === b[j] ? L[i + 1][j + 1] + 1 : Math.max(L[i + 1][j], L[i][j + 1]);
+    i = 0; j = 0;
+    box.appendChild(el("div", { class: "diff-head" }, "- expected  + actual"));
+    while (i < n || j < m) {
+      if (i < n && j < m && a[i] === b[j]) { box.appendChild(el("div", null, "  " + a[i])); i++; j++; }
+      else if (j < m && (i >= n || L[i][j + 1] >= L[i + 1][j])) { box.appendChild(el("div", { class: "add" }, "+ " + b[j])); j++; }
+      else { box.appendChild(el("div", { class: "del" }, "- " + a[i])); i++; }
+    }
+    return box;
+  }
+  function failureView(f) {
+    var box = el("div", { class: "failure" });
+    box.appendChild(el("div", { class: "meta" }, f.category + (f.kind ? " · " + f.kind : "") + (f.signal ? " · signal " + f.signal : "")));
+    if (f.message) box.appendChild(pre(f.message, "message"));
+    if (f.location) box.appendChild(el("div", { class: "loc" }, "at " + where(f.location)));
+    if (f.expected !== undefined && f.actual !== undefined) box.appendChild(diff(f.expected, f.actual));
+    [collapsed("trace", f.trace), collapsed("stdout", f.stdout), collapsed("stderr", f.stderr)]
+      .forEach(function (c) { if (c) box.appendChild(c); });
+    return box;
+  }
+  function testView(rowIndex) {
+    var row = TESTS[rowIndex];
+    var d = row[C.detail] >= 0 ? DATA.details[row[C.detail]] : null;
+    var box = el("div", { class: "test-detail" });
+    box.appendChild(el("div", { class: "id" }, badge(outcome(row)), " ", el("code", null, row[C.id])));
+    var f = fileOf(row);
+    box.appendChild(el("div", { class: "loc" }, DATA.frameworks[row[C.framework]] + " · " + (f ? f + (row[C.line] ? ":" + row[C.line] : "") : "no file") + " · " + ms(row[C.duration_ms])));
+    if (d && d.failure) box.appendChild(failureView(d.failure));
+    if (d && d.attempts) {
+      var list = el("ol", { class: "attempts" });
+      d.attempts.forEach(function (a, k) {
+        var item = el("li", null, badge(a.outcome), " attempt " + a.attempt + " · " + ms(a.duration_ms));
+        // The last attempt's failure is the test's own (shown above).
+        var af = a.failure || (k === d.attempts.length - 1 && d.failure ? d.failure : null);
+        if (af) item.appendChild(el("details", null, el("summary", null, af.message.split("\n")[0]), failureView(af)));
+        list.appendChild(item);
+      });
+      box.appendChild(el("div", { class: "meta" }, (row[C.flags] & 1 ? "flaky: " : "retried: ") + d.attempts.length + " attempts"));
+      box.appendChild(list);
+    }
+    return box;
+  }
+  function lazyDetails(summary, build, cls) {
+    var d = el("details", { class: cls || "" }, summary);
+    var built = false;
+    d.addEventListener("toggle", function () {
+      if (d.open && !built) { built = true; d.appendChild(build()); }
+    });
+    return d;
+  }
+  function testSummary(rowIndex) {
+    var row = TESTS[rowIndex], f = fileOf(row);
+    return el("summary", null, badge(outcome(row)), " ",
+      el("span", { class: "name" }, fullName(row)),
+      row[C.flags] & 1 ? el("span", { class: "badge o-flaky" }, "flaky") : null,
+      row[C.flags] & 2 && !(row[C.flags] & 1) ? el("span", { class: "badge retried" }, "retried") : null,
+      el("span", { class: "muted" }, " " + (f ? f + (row[C.line] ? ":" + row[C.line] : "") : "")));
+  }
+
+  // ---- failures by cause: a page of groups at a time ------------------------------
+  var causes = DATA.causes, GROUPS_PAGE = 30, TESTS_PAGE = 20;
+  $("failures-count").textContent = causes.length ? "(" + failures + " tests, " + causes.length + " causes)" : "";
+  if (!causes.length) $("failures").appendChild(el("p", { class: "muted" }, "No failures."));
+  function causeView(c) {
+    var head = el("summary", null, el("span", { class: "badge cat" }, c.category),
+      c.kind ? el("code", null, " " + c.kind + " ") : null, " ", el("span", { class: "name" }, c.message),
+      el("span", { class: "muted" }, " — " + (c.count ? c.count + (c.count === 1 ? " test" : " tests") : "no test ran")));
+    return lazyDetails(head, function () {
+      var body = el("div", { class: "cause-body" });
+      if (c.location) body.appendChild(el("div", { class: "loc" }, "at " + where(c.location)));
+      body.appendChild(el("div", { class: "suggestion" }, "→ " + c.suggestion.text));
+      if (c.suggestion.command) body.appendChild(pre("$ " + c.suggestion.command));
+      if (c.suggestion.diff) body.appendChild(pre(c.suggestion.diff, "udiff"));
+      var list = el("div", { class: "cause-tests" });
+      var shown = 0;
+      function more() {
+        c.tests.slice(shown, shown + TESTS_PAGE).forEach(function (r) {
+          list.appendChild(lazyDetails(testSummary(r), function () { return testView(r); }, "test"));
+        });
+        shown += TESTS_PAGE;
+        if (shown < c.tests.length) {
+          var b = el("button", { type: "button" }, "show " + Math.min(TESTS_PAGE, c.tests.length - shown) + " more of " + (c.tests.length - shown));
+          b.addEventListener("click", function () { b.remove(); more(); });
+          list.appendChild(b);
+        }
+      }
+      more();
+      body.appendChild(list);
+      return body;
+    }, "cause");
+  }
+  var causesShown = 0;
+  function moreCauses() {
+    causes.slice(causesShown, causesShown + GROUPS_PAGE).forEach(function (c, k) {
+      var v = causeView(c);
+      if (causesShown + k < 3) v.open = true;
+      $("failures").appendChild(v);
+    });
+    causesShown += GROUPS_PAGE;
+    if (causesShown < causes.length) {
+      var b = el("button", { type: "button" }, "show more causes (" + (causes.length - causesShown) + " left)");
+      b.addEventListener("click", function () { b.remove(); moreCauses(); });
+      $("failures").appendChild(b);
+    }
+  }
+  moreCauses();
+  // Open the first three causes' content now (toggle events fire async).
+  Array.prototype.slice.call(document.querySelectorAll("#failures details.cause[open]")).forEach(function (d) {
+    d.dispatchEvent(new Event("toggle"));
+  });
+
+  // ---- flaky tests ----------------------------------------------------------------
+  var flaky = [];
+  for (var i = 0; i < TESTS.length; i++) if (TESTS[i][C.flags] & 1) flaky.push(i);
+  if (flaky.length) {
+    $("flaky-section").hidden = false;
+    flaky.slice(0, 200).forEach(function (r) {
+      $("flaky").appendChild(lazyDetails(testSummary(r), function () { return testView(r); }, "test"));
+    });
+    if (flaky.length > 200) $("flaky").appendChild(el("p", { class: "muted" }, "… and " + (flaky.length - 200) + " more: filter the list by “flaky”."));
+  }
+
+  // ---- the list: filters, search, virtualized rows ----------------------------------
+  var state = { outcomes: {}, flakyOnly: false, framework: "", category: "", file: "", q: "" };
+  DATA.outcomes.forEach(function (o) { state.outcomes[o] = true; });
+  var counts = {};
+  TESTS.forEach(function (r) { var o = outcome(r); counts[o] = (counts[o] || 0) + 1; });
+  DATA.outcomes.forEach(function (o) {
+    if (!counts[o]) return;
+    var cb = el("input", { type: "checkbox", "data-outcome": o });
+    cb.checked = true;
+    cb.addEventListener("change", function () { state.outcomes[o] = cb.checked; apply(); });
+    $("outcome-filter").appendChild(el("label", { class: "chip o-" + o }, cb, " " + o + " " + counts[o]));
+  });
+  if (S.flaky) {
+    var fcb = el("input", { type: "checkbox", "data-outcome": "flaky-only" });
+    fcb.addEventListener("change", function () { state.flakyOnly = fcb.checked; apply(); });
+    $("outcome-filter").appendChild(el("label", { class: "chip o-flaky" }, fcb, " only flaky " + S.flaky));
+  }
+  function fill(select, values) {
+    values.forEach(function (v) { select.appendChild(el("option", { value: v[0] }, v[1])); });
+    select.addEventListener("change", function () { state[select.id.split("-")[0]] = select.value; apply(); });
+  }
+  fill($("framework-filter"), DATA.frameworks.map(function (f, k) { return [String(k), f]; })
+    .filter(function (v) { return run.frameworks.indexOf(v[1]) >= 0; }));
+  fill($("category-filter"), DATA.categories.map(function (c, k) { return [String(k), c]; })
+    .filter(function (v) { return TESTS.some(function (r) { return r[C.category] === +v[0]; }); }));
+  fill($("file-filter"), DATA.files.map(function (f, k) { return [String(k), f]; })
+    .sort(function (a, b) { return a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0; }));
+
+  // Failures first, then flaky and retried, then the rest; stable within each.
+  function rank(r) { return FAILING[outcome(r)] ? 0 : r[C.flags] ? 1 : 2; }
+  var order = TESTS.map(function (_, k) { return k; });
+  order.sort(function (a, b) { return rank(TESTS[a]) - rank(TESTS[b]) || a - b; });
+  var haystack = null; // built on first search
+  function hay(k) {
+    if (!haystack) {
+      haystack = TESTS.map(function (r) {
+        var d = r[C.detail] >= 0 ? DATA.details[r[C.detail]] : null;
+        var msg = d && d.failure ? d.failure.message : "";
+        return (r[C.id] + "\n" + fullName(r) + "\n" + fileOf(r) + "\n" + msg).toLowerCase();
+      });
+    }
+    return haystack[k];
+  }
+  var shown = order;
+  function apply() {
+    var q = state.q.toLowerCase(), fw = state.framework, cat = state.category, file = state.file;
+    shown = order.filter(function (k) {
+      var r = TESTS[k];
+      if (!state.outcomes[outcome(r)]) return false;
+      if (state.flakyOnly && !(r[C.flags] & 1)) return false;
+      if (fw !== "" && r[C.framework] !== +fw) return false;
+      if (cat !== "" && r[C.category] !== +cat) return false;
+      if (file !== "" && r[C.file] !== +file) return false;
+      if (q && hay(k).indexOf(q) < 0) return false;
+      return true;
+    });
+    $("shown-count").textContent = "(" + shown.length + " of " + TESTS.length + " shown)";
+    $("list-spacer").style.height = shown.length * ROW_HEIGHT + "px";
+    $("list").scrollTop = 0;
+    draw(true);
+  }
+  var timer = null;
+  $("search").addEventListener("input", function () {
+    clearTimeout(timer);
+    timer = setTimeout(function () { state.q = $("search").value.trim(); apply(); }, 120);
+  });
+  var list = $("list"), rows = $("list-rows"), drawn = [-1, -1], selected = -1;
+  function rowView(k) {
+    var r = TESTS[k], f = fileOf(r);
+    var div = el("div", { class: "row" + (k === selected ? " selected" : ""), "data-row": k },
+      badge(outcome(r)),
+      el("span", { class: "name", title: r[C.id] }, fullName(r)),
+      r[C.flags] & 1 ? el("span", { class: "badge o-flaky" }, "flaky") : r[C.flags] & 2 ? el("span", { class: "badge retried" }, "retried") : null,
+      el("span", { class: "file" }, f ? f + (r[C.line] ? ":" + r[C.line] : "") : ""),
+      el("span", { class: "fw" }, DATA.frameworks[r[C.framework]]),
+      el("span", { class: "dur" }, ms(r[C.duration_ms])));
+    div.addEventListener("click", function () { select(k); });
+    return div;
+  }
+  function draw(force) {
+    var first = Math.max(0, Math.floor(list.scrollTop / ROW_HEIGHT) - 10);
+    var last = Math.min(shown.length, first + Math.ceil(list.clientHeight / ROW_HEIGHT) + 20);
+    if (!force && first === drawn[0] && last === drawn[1]) return;
+    drawn = [first, last];
+    clear(rows);
+    rows.style.transform = "translateY(" + first * ROW_HEIGHT + "px)";
+    for (var n = first; n < last; n++) rows.appendChild(rowView(shown[n]));
+  }
+  list.addEventListener("scroll", function () { draw(false); });
+  function select(k) {
+    selected = k;
+    var d = $("detail");
+    clear(d);
+    d.hidden = false;
+    d.appendChild(testView(k));
+    draw(true);
+  }
+
+  // ---- slowest tests (CSS bars) ------------------------------------------------------
+  var slow = [];
+  TESTS.forEach(function (r, k) {
+    if (outcome(r) === "skipped") return;
+    if (slow.length < 15 || r[C.duration_ms] > TESTS[slow[slow.length - 1]][C.duration_ms]) {
+      slow.push(k);
+      slow.sort(function (a, b) { return TESTS[b][C.duration_ms] - TESTS[a][C.duration_ms]; });
+      if (slow.length > 15) slow.pop();
+    }
+  });
+  var max = slow.length ? TESTS[slow[0]][C.duration_ms] || 1 : 1;
+  slow.forEach(function (k) {
+    var r = TESTS[k];
+    var bar = el("div", { class: "bar o-" + outcome(r) });
+    bar.style.width = Math.max(0.5, 100 * r[C.duration_ms] / max) + "%";
+    var line = el("div", { class: "bar-line" }, el("span", { class: "name", title: r[C.id] }, fullName(r)),
+      el("span", { class: "bar-track" }, bar), el("span", { class: "dur" }, ms(r[C.duration_ms])));
+    line.addEventListener("click", function () { select(k); $("detail").scrollIntoView(); });
+    $("slowest").appendChild(line);
+  });
+
+  // ---- per framework / per shard -----------------------------------------------------
+  function breakdown(target, rowsData) {
+    var t = el("table", { class: "breakdown" }, el("tr", null, el("th", null, ""), el("th", null, "tests"),
+      el("th", null, "passed"), el("th", null, "failed"), el("th", null, "skipped"), el("th", null, "flaky"),
+      el("th", null, "time"), el("th", null, "")));
+    rowsData.forEach(function (b) {
+      var stack = el("span", { class: "stack" });
+      [["passed", b.passed], ["failed", b.failed], ["skipped", b.skipped]].forEach(function (p) {
+        if (!p[1]) return;
+        var s = el("span", { class: "o-" + p[0] });
+        s.style.width = (100 * p[1] / b.total) + "%";
+        stack.appendChild(s);
+      });
+      t.appendChild(el("tr", null, el("td", null, b.name), el("td", null, b.total), el("td", null, b.passed),
+        el("td", null, b.failed), el("td", null, b.skipped), el("td", null, b.flaky || 0), el("td", null, ms(b.duration_ms)), el("td", null, stack)));
+    });
+    target.appendChild(t);
+  }
+  var per = {};
+  TESTS.forEach(function (r) {
+    var name = DATA.frameworks[r[C.framework]];
+    var b = per[name] || (per[name] = { name: name, total: 0, passed: 0, failed: 0, skipped: 0, flaky: 0, duration_ms: 0 });
+    var o = outcome(r);
+    b.total++;
+    if (FAILING[o]) b.failed++; else if (o === "skipped" || o === "xfailed") b.skipped++; else b.passed++;
+    if (r[C.flags] & 1) b.flaky++;
+    b.duration_ms += r[C.duration_ms];
+  });
+  breakdown($("frameworks"), Object.keys(per).map(function (k) { return per[k]; }));
+  // Hook: a merged run will carry shards as [{shard, total, passed, failed, skipped, duration_ms}].
+  if (Array.isArray(DATA.shards) && DATA.shards.length) {
+    $("shards-section").hidden = false;
+    breakdown($("shards"), DATA.shards.map(function (s) {
+      return { name: String(s.shard), total: s.total, passed: s.passed, failed: s.failed, skipped: s.skipped, flaky: s.flaky, duration_ms: s.duration_ms };
+    }));
+  }
+
+  // ---- trends (hook: run history, not recorded yet) ---------------------------------
+  // DATA.history, when present: [{run_id, started_at, total, failures, flaky, duration_ms}], oldest first.
+  function renderTrends(history) {
+    var NS = "http://www.w3.org/2000/svg";
+    function spark(label, key, color) {
+      var w = 300, h = 40, vals = history.map(function (p) { return p[key]; });
+      var hi = Math.max.apply(null, vals.concat([1]));
+      var svg = document.createElementNS(NS, "svg");
+      svg.setAttribute("width", w); svg.setAttribute("height", h); svg.setAttribute("class", "spark");
+      var pl = document.createElementNS(NS, "polyline");
+      pl.setAttribute("fill", "none"); pl.setAttribute("stroke", color); pl.setAttribute("stroke-width", "2");
+      pl.setAttribute("points", vals.map(function (v, k) {
+        return (k * w / Math.max(1, vals.length - 1)).toFixed(1) + "," + (h - 2 - (h - 4) * v / hi).toFixed(1);
+      }).join(" "));
+      svg.appendChild(pl);
+      return el("div", { class: "trend" }, el("span", null, label + " (last " + vals[vals.length - 1] + ")"), svg);
+    }
+    var t = $("trends");
+    t.appendChild(spark("failures", "failures", "#c62828"));
+    t.appendChild(spark("flaky", "flaky", "#ef6c00"));
+    t.appendChild(spark("duration ms", "duration_ms", "#1565c0"));
+  }
+  if (Array.isArray(DATA.history) && DATA.history.length > 1) renderTrends(DATA.history);
+  else $("trends").appendChild(el("p", { class: "muted" }, "No run history yet: trends appear here once testflow records history across runs."));
+
+  $("footer").textContent = "testflow " + run.testflow_version + " · report data format " + DATA.format;
+  apply();
+  // For tests and benchmarks: readiness, time since navigation start, a synchronous search.
+  window.testflowReport = {
+    ready: true,
+    readyAt: performance.now(),
+    shown: function () { return shown.length; },
+    search: function (q) { $("search").value = q; state.q = q; apply(); return shown.length; },
+  };
+})();

@@ -1,0 +1,453 @@
+//! A compact Markdown summary for pull requests and CI step summaries.
+//!
+//! Sections, most useful first: totals, gate results (the default gates), failed tests
+//! grouped by cause (from `analyze`), flaky tests, slowest tests. GitHub drops a step
+//! summary larger than 1 MiB whole, so the text is built under [`BUDGET`] bytes: each
+//! section adds items while they fit; when one does not, that section and every later
+//! (less useful) one is cut, and the last line says what was left out.
+//!
+//! Everything that comes from tests (names, ids, messages, output) is written inside
+//! code spans or fenced code blocks, whose fences are longer than any backtick run in
+//! the text, so it renders as text and never as Markdown or HTML.
+
+use std::fmt::Write as _;
+
+use super::plain;
+use crate::analyze::{self, Group};
+use crate::gate::{self, GateStatus};
+use crate::model::{Outcome, Run, TestCase};
+
+/// GitHub's step-summary cap: 1 MiB; larger summaries are dropped whole.
+pub const GITHUB_LIMIT: usize = 1024 * 1024;
+/// What we allow ourselves: the cap less room for whatever else the step writes.
+pub const BUDGET: usize = GITHUB_LIMIT - 24 * 1024;
+
+const TESTS_PER_GROUP: usize = 10;
+const SLOWEST: usize = 10;
+const MAX_FLAKY: usize = 50;
+const MESSAGE_LINES: usize = 20;
+const DIFF_LINES: usize = 40;
+const LINE_CHARS: usize = 300;
+
+/// The summary under [`BUDGET`] bytes.
+pub fn render(run: &Run) -> String {
+    render_with_budget(run, BUDGET)
+}
+
+/// The summary under `budget` bytes (at least a few KiB: totals are never cut).
+pub fn render_with_budget(run: &Run, budget: usize) -> String {
+    let mut w = Writer {
+        out: String::new(),
+        budget,
+        cut: Vec::new(),
+    };
+    totals(&mut w, run);
+    gates(&mut w, run);
+    failures(&mut w, run);
+    flaky(&mut w, run);
+    slowest(&mut w, run);
+    if !w.cut.is_empty() {
+        let _ = write!(
+            w.out,
+            "\n> **Truncated** to stay under GitHub's 1 MiB summary limit: {}. \
+             The full results are in the HTML, JSON or JUnit report.\n",
+            w.cut.join("; ")
+        );
+    }
+    w.out
+}
+
+struct Writer {
+    out: String,
+    budget: usize,
+    /// What was left out, one phrase each.
+    cut: Vec<String>,
+}
+
+/// Room kept for the truncation note at the end.
+const NOTE_RESERVE: usize = 1024;
+
+impl Writer {
+    /// Appends `s` if it fits. Once something did not fit, nothing more is added
+    /// (later sections are less useful than the one that was cut).
+    fn push(&mut self, s: &str) -> bool {
+        if !self.cut.is_empty() || self.out.len() + s.len() + NOTE_RESERVE > self.budget {
+            return false;
+        }
+        self.out.push_str(s);
+        true
+    }
+
+    fn full(&self) -> bool {
+        !self.cut.is_empty()
+    }
+}
+
+/// Inline code that shows `s` as text: one line, fence longer than any backtick run.
+fn code(s: &str) -> String {
+    let one_line: String = plain(s)
+        .chars()
+        .map(|c| if c == '\n' || c == '\t' { ' ' } else { c })
+        .collect();
+    let one_line = shorten(one_line.trim(), LINE_CHARS);
+    if one_line.is_empty() {
+        return "` `".to_owned();
+    }
+    let fence = "`".repeat(longest_backtick_run(&one_line) + 1);
+    if one_line.starts_with('`') || one_line.ends_with('`') {
+        // A space on each side keeps the backtick out of the fence (GFM strips one each).
+        format!("{fence} {one_line} {fence}")
+    } else {
+        format!("{fence}{one_line}{fence}")
+    }
+}
+
+/// A fenced block that shows `s` as text, at most `max_lines` lines.
+fn block(s: &str, lang: &str, max_lines: usize) -> String {
+    let text = plain(s);
+    let all: Vec<&str> = text.lines().collect();
+    let mut body: Vec<String> = all
+        .iter()
+        .take(max_lines)
+        .map(|l| shorten(l, LINE_CHARS))
+        .collect();
+    if all.len() > max_lines {
+        body.push(format!("… {} more lines", all.len() - max_lines));
+    }
+    let body = body.join("\n");
+    let fence = "`".repeat(longest_backtick_run(&body).max(2) + 1);
+    format!("{fence}{lang}\n{body}\n{fence}\n")
+}
+
+fn longest_backtick_run(s: &str) -> usize {
+    s.split(|c| c != '`').map(str::len).max().unwrap_or(0)
+}
+
+fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(max).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn ms(v: f64) -> String {
+    if v >= 60_000.0 {
+        format!("{:.1} min", v / 60_000.0)
+    } else if v >= 1000.0 {
+        format!("{:.2} s", v / 1000.0)
+    } else {
+        format!("{v:.0} ms")
+    }
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn totals(w: &mut Writer, run: &Run) {
+    let s = &run.summary;
+    let failures = s.failures() + run_failures(run);
+    let mut out = String::new();
+    let headline = if failures > 0 {
+        format!(
+            "❌ testflow: {} of {}",
+            plural(failures, "failure", "failures"),
+            plural(s.total, "test", "tests")
+        )
+    } else if s.total == 0 {
+        "⚠️ testflow: no test ran".to_owned()
+    } else {
+        format!("✅ testflow: {} passed", plural(s.total, "test", "tests"))
+    };
+    let _ = writeln!(out, "## {headline}\n");
+    let rate = gate::pass_rate(run)
+        .map(|r| format!("{:.1}%", r * 100.0))
+        .unwrap_or_else(|| "–".to_owned());
+    let _ = writeln!(
+        out,
+        "| tests | passed | failed | error | timeout | crashed | skipped | xfailed | xpassed | flaky | pass rate | duration |"
+    );
+    let _ = writeln!(out, "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    let _ = writeln!(
+        out,
+        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {rate} | {} |\n",
+        s.total,
+        s.passed,
+        s.failed,
+        s.error,
+        s.timeout,
+        s.crashed,
+        s.skipped,
+        s.xfailed,
+        s.xpassed,
+        s.flaky,
+        ms(s.duration_ms)
+    );
+    let mut facts = vec![format!("run {}", code(&run.run_id))];
+    let env = &run.environment;
+    if let Some(c) = &env.git_commit {
+        let short: String = c.chars().take(12).collect();
+        let mut f = format!("commit {}", code(&short));
+        if let Some(b) = &env.git_branch {
+            f.push_str(&format!(" on {}", code(b)));
+        }
+        facts.push(f);
+    }
+    if !run.frameworks.is_empty() {
+        let names: Vec<&str> = run.frameworks.iter().map(|f| f.as_str()).collect();
+        facts.push(names.join(", "));
+    }
+    if !run.completed {
+        facts.push("**run did not complete**".to_owned());
+    }
+    let _ = writeln!(out, "{}\n", facts.join(" · "));
+    // Totals are never cut: they are what the summary is for.
+    w.out.push_str(&out);
+}
+
+/// Run errors that are failures on their own (build, listing).
+fn run_failures(run: &Run) -> u64 {
+    run.errors
+        .iter()
+        .filter(|e| matches!(e.kind.as_str(), "build" | "list"))
+        .count() as u64
+}
+
+fn gates(w: &mut Writer, run: &Run) {
+    let report = gate::evaluate(run, &gate::default_gates());
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "### Gates: {}\n",
+        if report.passed {
+            "passed"
+        } else {
+            "**FAILED**"
+        }
+    );
+    let _ = writeln!(out, "| gate | threshold | actual | result | detail |");
+    let _ = writeln!(out, "|---|--:|--:|---|---|");
+    for g in &report.gates {
+        let num = |v: f64| {
+            if v.fract() == 0.0 {
+                format!("{v:.0}")
+            } else {
+                format!("{v:.3}")
+            }
+        };
+        let result = match (g.status, g.required) {
+            (GateStatus::Pass, _) => "✅ pass",
+            (GateStatus::Fail, true) => "❌ **fail**",
+            (GateStatus::Fail, false) => "⚠️ fail (advisory)",
+            (GateStatus::NotMeasured, true) => "❌ **not measured**",
+            (GateStatus::NotMeasured, false) => "not measured",
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {result} | {} |",
+            g.gate.as_str(),
+            num(g.threshold),
+            g.actual.map(num).unwrap_or_else(|| "–".to_owned()),
+            g.detail.replace('|', "\\|")
+        );
+    }
+    out.push('\n');
+    if !w.push(&out) {
+        w.cut.push("gate results".to_owned());
+    }
+}
+
+fn group_text(i: usize, g: &Group, run: &Run) -> String {
+    let mut out = String::new();
+    let tests = match g.count {
+        0 => "no test ran".to_owned(),
+        n => plural(n, "test", "tests"),
+    };
+    let kind = g
+        .kind
+        .as_deref()
+        .map(|k| format!(" · {}", code(k)))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "#### {}. {}{kind} — {tests}\n",
+        i + 1,
+        g.category.as_str()
+    );
+    // The first test's full message (the group's is its first line).
+    let first = g
+        .tests
+        .first()
+        .and_then(|t| run.tests.iter().find(|c| c.id == t.id))
+        .and_then(|t| t.failure.as_ref())
+        .map(|f| f.message.as_str())
+        .unwrap_or(g.message.as_str());
+    out.push_str(&block(first, "", MESSAGE_LINES));
+    if let Some(l) = &g.location {
+        let _ = writeln!(out, "\nat {}", code(&location(&l.file, l.line, l.column)));
+    }
+    let _ = writeln!(
+        out,
+        "\n**Suggestion:** {}",
+        escape_prose(&g.suggestion.text)
+    );
+    if let Some(c) = &g.suggestion.command {
+        out.push('\n');
+        out.push_str(&block(c, "sh", 5));
+    }
+    if let Some(d) = &g.suggestion.diff {
+        out.push('\n');
+        out.push_str(&block(d, "diff", DIFF_LINES));
+    }
+    out.push('\n');
+    for t in g.tests.iter().take(TESTS_PER_GROUP) {
+        let at = t
+            .location
+            .as_ref()
+            .map(|l| location(&l.file, l.line, l.column))
+            .or_else(|| {
+                t.file
+                    .as_ref()
+                    .map(|f| location(f, t.line.unwrap_or(0), None))
+            });
+        let _ = write!(out, "- {} ({})", code(&t.id), t.outcome);
+        if let Some(at) = at {
+            let _ = write!(out, " at {}", code(&at));
+        }
+        out.push('\n');
+    }
+    if g.tests.len() > TESTS_PER_GROUP {
+        let _ = writeln!(out, "- … and {} more", g.tests.len() - TESTS_PER_GROUP);
+    }
+    out.push('\n');
+    out
+}
+
+fn location(file: &str, line: u32, column: Option<u32>) -> String {
+    match (line, column) {
+        (0, _) => file.to_owned(),
+        (l, Some(c)) => format!("{file}:{l}:{c}"),
+        (l, None) => format!("{file}:{l}"),
+    }
+}
+
+/// Prose we wrote around test text (suggestions quote messages): no HTML, no Markdown.
+fn escape_prose(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in plain(s).chars() {
+        match c {
+            '\n' => out.push(' '),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '#' | '!' | '~' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    shorten(&out, 2000)
+}
+
+fn failures(w: &mut Writer, run: &Run) {
+    let analysis = analyze::analyze(run);
+    if analysis.groups.is_empty() || w.full() {
+        return;
+    }
+    let heading = format!(
+        "### Failures by cause: {} in {}\n\n",
+        plural(analysis.failures, "test", "tests"),
+        plural(analysis.groups.len() as u64, "group", "groups")
+    );
+    if !w.push(&heading) {
+        w.cut.push("failures".to_owned());
+        return;
+    }
+    for (i, g) in analysis.groups.iter().enumerate() {
+        if !w.push(&group_text(i, g, run)) {
+            let left = analysis.groups.len() - i;
+            let tests: u64 = analysis.groups[i..].iter().map(|g| g.count).sum();
+            w.cut.push(format!(
+                "{} of failures ({})",
+                plural(left as u64, "group", "groups"),
+                plural(tests, "test", "tests")
+            ));
+            return;
+        }
+    }
+}
+
+fn flaky(w: &mut Writer, run: &Run) {
+    let flaky: Vec<&TestCase> = run.tests.iter().filter(|t| t.flaky).collect();
+    if flaky.is_empty() {
+        return;
+    }
+    if w.full() {
+        w.cut.push(format!(
+            "flaky tests ({})",
+            plural(flaky.len() as u64, "test", "tests")
+        ));
+        return;
+    }
+    let mut out = format!(
+        "### Flaky tests: {} passed on a retry\n\n",
+        plural(flaky.len() as u64, "test", "tests")
+    );
+    for t in flaky.iter().take(MAX_FLAKY) {
+        let outcomes: Vec<&str> = t.attempts.iter().map(|a| a.outcome.as_str()).collect();
+        let _ = writeln!(
+            out,
+            "- {} — attempts: {}",
+            code(&t.id),
+            outcomes.join(" → ")
+        );
+    }
+    if flaky.len() > MAX_FLAKY {
+        let _ = writeln!(out, "- … and {} more", flaky.len() - MAX_FLAKY);
+    }
+    out.push('\n');
+    if !w.push(&out) {
+        w.cut.push(format!(
+            "flaky tests ({})",
+            plural(flaky.len() as u64, "test", "tests")
+        ));
+    }
+}
+
+fn slowest(w: &mut Writer, run: &Run) {
+    let mut ran: Vec<&TestCase> = run
+        .tests
+        .iter()
+        .filter(|t| t.outcome != Outcome::Skipped)
+        .collect();
+    if ran.is_empty() {
+        return;
+    }
+    if w.full() {
+        w.cut.push("slowest tests".to_owned());
+        return;
+    }
+    ran.sort_by(|a, b| {
+        b.duration_ms
+            .total_cmp(&a.duration_ms)
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    let mut out = String::from("### Slowest tests\n\n");
+    for t in ran.iter().take(SLOWEST) {
+        let _ = writeln!(
+            out,
+            "- {} {} ({})",
+            ms(t.duration_ms),
+            code(&t.id),
+            t.outcome.as_str()
+        );
+    }
+    out.push('\n');
+    if !w.push(&out) {
+        w.cut.push("slowest tests".to_owned());
+    }
+}
