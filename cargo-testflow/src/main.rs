@@ -667,8 +667,14 @@ fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::RunResult, i32
     } else {
         &args.reports
     };
+    let store_root = result
+        .run_dir
+        .parent()
+        .and_then(|p| p.parent())
+        .map(PathBuf::from);
+    let extras = report_extras(reports.iter().map(|r| r.format), store_root.as_deref());
     for spec in reports {
-        if let Err(e) = report::write(&result.run, spec) {
+        if let Err(e) = report::write_with(&result.run, spec, &extras) {
             let _ = writeln!(err, "error: {e:#}");
             code = code.max(exit_code::INTERNAL);
         }
@@ -861,17 +867,21 @@ fn report_cmd(args: ReportArgs) -> Result<i32> {
     for e in run.errors.iter().filter(|e| e.kind == "log") {
         let _ = writeln!(err, "warning: {}", e.message);
     }
+    let extras = report_extras([args.format].into_iter(), Some(store.root()));
     match args.output {
-        Some(path) => report::write(
+        Some(path) => report::write_with(
             &run,
             &ReportSpec {
                 format: args.format,
                 path,
             },
+            &extras,
         )?,
-        None => std::io::stdout()
-            .lock()
-            .write_all(&report::render(&run, args.format)?)?,
+        None => {
+            std::io::stdout()
+                .lock()
+                .write_all(&report::render_with(&run, args.format, &extras)?)?
+        }
     }
     Ok(exit_code::OK)
 }
@@ -1141,4 +1151,21 @@ fn merge_cmd(args: MergeArgs) -> Result<i32> {
         );
     }
     Ok(session::exit_code_for(&merged, None))
+}
+
+/// History trends for the HTML report, read only when an HTML report is asked for.
+fn report_extras(
+    formats: impl Iterator<Item = ReportFormat>,
+    store_root: Option<&std::path::Path>,
+) -> report::Extras {
+    let mut formats = formats;
+    let trend = match (formats.any(|f| f == ReportFormat::Html), store_root) {
+        (true, Some(root)) if root.join(testflow::history::DB_FILE).is_file() => {
+            testflow::history::History::open(root)
+                .and_then(|h| h.trend(50))
+                .unwrap_or_default()
+        }
+        _ => vec![],
+    };
+    report::Extras { trend }
 }

@@ -281,8 +281,22 @@ fn escape_html(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-pub(super) fn render(run: &Run) -> Result<Vec<u8>> {
-    let json = script_safe_json(&data(run))?;
+pub(super) fn render(run: &Run, extras: &super::Extras) -> Result<Vec<u8>> {
+    let mut data = data(run);
+    if extras.trend.len() > 1 {
+        data["history"] = serde_json::to_value(
+            extras
+                .trend
+                .iter()
+                .map(|p| {
+                    json!({"run_id": p.run_id, "started_at": p.started_at, "total": p.total,
+                           "failures": p.failed, "flaky": p.flaky, "duration_ms": p.duration_ms,
+                           "pass_rate": p.pass_rate})
+                })
+                .collect::<Vec<_>>(),
+        )?;
+    }
+    let json = script_safe_json(&data)?;
     let title = escape_html(&format!("testflow report {}", run.run_id));
     let page = PAGE
         .replacen("{{TITLE}}", &title, 1)

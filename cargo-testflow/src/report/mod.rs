@@ -118,21 +118,36 @@ impl ReportFormat {
     }
 }
 
+/// What a report may show beyond the run itself.
+#[derive(Default, Debug, Clone)]
+pub struct Extras {
+    /// Past runs from history, oldest first (the HTML report's trends).
+    pub trend: Vec<crate::history::TrendPoint>,
+}
+
 /// Render a report into bytes.
 pub fn render(run: &Run, format: ReportFormat) -> Result<Vec<u8>> {
+    render_with(run, format, &Extras::default())
+}
+
+pub fn render_with(run: &Run, format: ReportFormat, extras: &Extras) -> Result<Vec<u8>> {
     match format {
         ReportFormat::Json => json::render(run),
         ReportFormat::Junit => junit::render(run),
         ReportFormat::Ctrf => ctrf::render(run),
         ReportFormat::Markdown => Ok(markdown::render(run).into_bytes()),
-        ReportFormat::Html => html::render(run),
+        ReportFormat::Html => html::render(run, extras),
     }
 }
 
 /// Render and write atomically: readers (CI uploaders, a watching dashboard) see
 /// either the old file or the whole new one, never a half-written report.
 pub fn write(run: &Run, spec: &ReportSpec) -> Result<()> {
-    let bytes = render(run, spec.format).with_context(|| {
+    write_with(run, spec, &Extras::default())
+}
+
+pub fn write_with(run: &Run, spec: &ReportSpec, extras: &Extras) -> Result<()> {
+    let bytes = render_with(run, spec.format, extras).with_context(|| {
         format!(
             "cannot render {} report {}",
             spec.format.name(),

@@ -1038,3 +1038,31 @@ fn markdown_of_a_green_run_and_of_an_empty_run() {
     assert!(md.starts_with("## ⚠️ testflow: no test ran"), "{md}");
     assert!(md.contains("### Gates: **FAILED**"));
 }
+
+#[test]
+fn html_embeds_history_trends_when_there_are_past_runs() {
+    let point = |id: &str, failed| crate::history::TrendPoint {
+        run_id: id.into(),
+        started_at: "2026-11-26T08:00:00+00:00".into(),
+        git_commit: None,
+        total: 10,
+        failed,
+        flaky: 0,
+        pass_rate: Some(0.9),
+        duration_ms: 1200.0,
+    };
+    let extras = super::Extras {
+        trend: vec![point("r-old", 3), point("r-new", 1)],
+    };
+    let page =
+        String::from_utf8(super::render_with(&sample_run(), ReportFormat::Html, &extras).unwrap())
+            .unwrap();
+    assert!(page.contains(r#""history":[{"#), "trends are embedded");
+    assert!(page.contains(r#""run_id":"r-old""#) && page.contains(r#""failures":3"#));
+    let without =
+        String::from_utf8(super::render(&sample_run(), ReportFormat::Html).unwrap()).unwrap();
+    assert!(
+        without.contains(r#""history":null"#),
+        "no history, no made-up trends"
+    );
+}
