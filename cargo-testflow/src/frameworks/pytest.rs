@@ -806,6 +806,12 @@ impl crate::runner::Unit for PytestUnit {
                 ),
             );
         }
+        let log_size = || {
+            std::fs::metadata(ctx.events_path())
+                .map(|m| m.len())
+                .unwrap_or(0)
+        };
+        let before = log_size();
         match ctx.processes.run(cmd, None, ctx.options.output_cap, None) {
             Err(e) => ctx.run_error(
                 "build",
@@ -830,10 +836,12 @@ impl crate::runner::Unit for PytestUnit {
                         .rev()
                         .collect::<Vec<_>>()
                         .join("\n");
-                    // pytest itself could not run the suite (usage or internal error): for
-                    // the run that is a build failure, exit 101.
+                    // pytest that recorded nothing could not run the suite (usage or
+                    // internal error): a build failure, exit 101. After tests ran, a
+                    // strange exit is the crash the plugin already attributed.
+                    let recorded = log_size() > before;
                     ctx.run_error(
-                        "build",
+                        if recorded { "pytest" } else { "build" },
                         format!(
                             "pytest in {} ended with {:?}:\n{tail}",
                             self.root.display(),
