@@ -103,6 +103,7 @@ fn synthetic_run(n: usize, id: &str) -> Run {
         environment: Default::default(),
         frameworks: vec![Framework::Rust],
         shard: None,
+        shards: vec![],
         summary: Summary::of(&tests, 0.0),
         tests,
         errors: vec![],

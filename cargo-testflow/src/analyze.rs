@@ -495,6 +495,7 @@ mod tests {
             environment: Default::default(),
             frameworks: vec![],
             shard: None,
+            shards: vec![],
             summary: Summary::of(&tests, 0.0),
             tests,
             errors: vec![],

@@ -364,6 +364,7 @@ impl Fold {
             environment: self.environment,
             frameworks: self.frameworks,
             shard: self.shard,
+            shards: vec![],
             summary: Summary::of(&tests, duration_ms),
             tests,
             errors: self.errors,

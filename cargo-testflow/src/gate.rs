@@ -294,6 +294,7 @@ mod tests {
             environment: Default::default(),
             frameworks: vec![],
             shard: None,
+            shards: vec![],
             summary,
             tests: vec![],
             errors: vec![],

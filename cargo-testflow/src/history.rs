@@ -429,6 +429,7 @@ pub(crate) mod tests_support {
             },
             frameworks: vec![Framework::Rust],
             shard: None,
+            shards: vec![],
             summary: Summary::of(&tests, 1000.0),
             tests,
             errors: vec![],

@@ -146,6 +146,7 @@ pub fn parse_junit(bytes: &[u8], source: &str) -> Result<Run> {
         environment: Default::default(),
         frameworks: framework_list(&tests),
         shard: None,
+        shards: vec![],
         summary: Summary::of(&tests, total_ms),
         tests,
         errors: vec![],

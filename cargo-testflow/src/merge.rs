@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 
-use crate::model::{Run, RunError, SCHEMA_VERSION, Summary};
+use crate::model::{Run, RunError, SCHEMA_VERSION, ShardSummary, Summary};
 use crate::store::new_run_id;
 
 /// Merge shard runs (each with a label for messages, e.g. its path). A test reported by
@@ -27,6 +27,15 @@ pub fn merge(inputs: Vec<(String, Run)>, expected: Option<&[String]>) -> Run {
         .map(|(_, r)| r.environment.clone())
         .unwrap_or_default();
     let project_root = inputs.first().and_then(|(_, r)| r.project_root.clone());
+    let shards: Vec<ShardSummary> = inputs
+        .iter()
+        .map(|(label, r)| ShardSummary {
+            source: label.clone(),
+            shard: r.shard.clone(),
+            run_id: r.run_id.clone(),
+            summary: r.summary.clone(),
+        })
+        .collect();
     for (label, run) in inputs {
         for f in &run.frameworks {
             if !frameworks.contains(f) {
@@ -92,6 +101,7 @@ pub fn merge(inputs: Vec<(String, Run)>, expected: Option<&[String]>) -> Run {
         environment,
         frameworks,
         shard: None,
+        shards,
         summary: Summary::of(&tests, duration_ms),
         tests,
         errors,

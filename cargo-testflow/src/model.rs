@@ -466,6 +466,17 @@ pub struct ShardInfo {
     pub strategy: String,
 }
 
+/// One shard's totals inside a merged run.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct ShardSummary {
+    /// What it was merged from (a run id or path).
+    pub source: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardInfo>,
+    pub run_id: String,
+    pub summary: Summary,
+}
+
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Run {
     pub schema_version: u32,
@@ -483,6 +494,9 @@ pub struct Run {
     /// Set when this run is one shard of a larger one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<ShardInfo>,
+    /// For a merged run: the totals of each shard it was merged from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<ShardSummary>,
     pub summary: Summary,
     pub tests: Vec<TestCase>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -103,6 +103,22 @@ fn four_parallel_shards_merge_into_the_unsharded_run_and_history_stays_intact() 
     ]);
     assert_eq!(junit.code, 0, "{}", junit.stderr);
     assert_eq!(junit.stdout.matches("<testcase ").count(), full.tests.len());
+    assert_eq!(
+        merged.shards.len(),
+        4,
+        "the merged run keeps each shard's totals"
+    );
+    let html = p.cmd(&[
+        "report",
+        "--format",
+        "html",
+        "--run",
+        out_dir.path().to_str().unwrap(),
+    ]);
+    assert!(
+        html.stdout.contains(r#""shards":[{"#),
+        "the HTML report gets the per-shard breakdown"
+    );
 
     let h = History::open(p.testflow_dir.path()).unwrap();
     assert!(h.integrity_ok().unwrap());

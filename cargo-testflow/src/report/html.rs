@@ -251,7 +251,20 @@ pub fn data(run: &Run) -> Value {
         // Hooks, `null` until they exist: per-shard breakdown of a merged run
         // ([{shard, total, passed, failed, skipped, duration_ms}]) and run history for
         // trends ([{run_id, started_at, total, failures, flaky, duration_ms}]).
-        "shards": Value::Null,
+        "shards": if run.shards.is_empty() {
+            Value::Null
+        } else {
+            Value::Array(
+                run.shards
+                    .iter()
+                    .map(|s| {
+                        json!({"shard": s.shard.as_ref().map_or_else(|| s.source.clone(), |i| format!("{}/{}", i.index, i.total)),
+                               "total": s.summary.total, "passed": s.summary.passed, "failed": s.summary.failures(),
+                               "skipped": s.summary.skipped, "duration_ms": s.summary.duration_ms})
+                    })
+                    .collect(),
+            )
+        },
         "history": Value::Null,
     })
 }

@@ -317,6 +317,7 @@ fn sample_run() -> Run {
         },
         frameworks: vec![Framework::Rust, Framework::Pytest, Framework::Jest],
         shard: None,
+        shards: vec![],
         summary: Summary::of(&tests, 31_000.0),
         tests,
         errors: vec![],
