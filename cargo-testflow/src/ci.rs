@@ -559,7 +559,9 @@ fn gitlab(shape: &ProjectShape, opts: &Options) -> Value {
     if shape.node {
         apt.extend(["nodejs", "npm"]);
     }
-    let mut setup = Vec::new();
+    // `cargo install` puts testflow in the cached CARGO_HOME.
+    let path_line = s("export PATH=\"$CARGO_HOME/bin:$PATH\"");
+    let mut setup = vec![path_line.clone()];
     if needs_apt {
         setup.push(s(format!(
             "apt-get update -qq && apt-get install -y -qq {} > /dev/null",
@@ -641,7 +643,7 @@ fn gitlab(shape: &ProjectShape, opts: &Options) -> Value {
     }
 
     let engine_only = {
-        let mut v = Vec::new();
+        let mut v = vec![path_line];
         for l in install_script(shape, opts, true).lines() {
             v.push(s(l));
         }
