@@ -401,8 +401,7 @@ fn node_deps(shape: &ProjectShape, cache_flag: &str) -> String {
 
 const GH_HISTORY_KEY: &str =
     "testflow-history-${{ github.ref_name }}-${{ github.run_id }}-${{ github.run_attempt }}";
-const GH_HISTORY_RESTORE: &str =
-    "testflow-history-${{ github.ref_name }}-\ntestflow-history-\n";
+const GH_HISTORY_RESTORE: &str = "testflow-history-${{ github.ref_name }}-\ntestflow-history-\n";
 
 fn github(shape: &ProjectShape, opts: &Options) -> Value {
     let n = opts.shards;
@@ -454,10 +453,7 @@ fn github(shape: &ProjectShape, opts: &Options) -> Value {
             "strategy",
             map([
                 ("fail-fast", Value::Bool(false)),
-                (
-                    "matrix",
-                    map([("shard", seq((1..=n).map(Value::from)))]),
-                ),
+                ("matrix", map([("shard", seq((1..=n).map(Value::from)))])),
             ]),
         );
         push(
@@ -490,7 +486,10 @@ fn github(shape: &ProjectShape, opts: &Options) -> Value {
             ("path", s(".")),
         ]),
     ));
-    msteps.push(gh_step("Merge the shards and write the reports", merge_script()));
+    msteps.push(gh_step(
+        "Merge the shards and write the reports",
+        merge_script(),
+    ));
     msteps.push(map([
         ("name", s("Job summary")),
         ("if", s("always()")),
@@ -510,7 +509,10 @@ fn github(shape: &ProjectShape, opts: &Options) -> Value {
         ),
     ]));
     msteps.push(map([
-        ("name", s("Save the test history (the merged run's timings plan the next shards)")),
+        (
+            "name",
+            s("Save the test history (the merged run's timings plan the next shards)"),
+        ),
         ("if", s("always()")),
         ("uses", s("actions/cache/save@v4")),
         (
@@ -577,14 +579,22 @@ fn gitlab(shape: &ProjectShape, opts: &Options) -> Value {
         }
     }
     if shape.node {
-        setup.push(s(node_deps(shape, " --cache .cache/npm --prefer-offline").trim_end()));
+        setup.push(s(
+            node_deps(shape, " --cache .cache/npm --prefer-offline").trim_end()
+        ));
     }
     let install = install_script(shape, opts, false);
     for l in install.lines() {
         setup.push(s(l));
     }
 
-    let mut cache_paths = vec![".cache/cargo/bin/", ".cache/cargo/registry/", ".cache/cargo/git/db/", ".cache/cargo/.crates.toml", ".cache/cargo/.crates2.json"];
+    let mut cache_paths = vec![
+        ".cache/cargo/bin/",
+        ".cache/cargo/registry/",
+        ".cache/cargo/git/db/",
+        ".cache/cargo/.crates.toml",
+        ".cache/cargo/.crates2.json",
+    ];
     if shape.rust {
         cache_paths.push("target/");
     }
@@ -625,10 +635,7 @@ fn gitlab(shape: &ProjectShape, opts: &Options) -> Value {
         ("stage", s("test")),
         ("before_script", seq(setup.clone())),
         ("script", seq(test_script)),
-        (
-            "cache",
-            seq([deps_cache.clone(), history_cache("pull")]),
-        ),
+        ("cache", seq([deps_cache.clone(), history_cache("pull")])),
         (
             "artifacts",
             map([
@@ -668,7 +675,16 @@ fn gitlab(shape: &ProjectShape, opts: &Options) -> Value {
             seq([
                 map([
                     ("key", s(format!("engine-{}", short_hash(&install)))),
-                    ("paths", strs(&[".cache/cargo/bin/", ".cache/cargo/registry/", ".cache/cargo/git/db/", ".cache/cargo/.crates.toml", ".cache/cargo/.crates2.json"])),
+                    (
+                        "paths",
+                        strs(&[
+                            ".cache/cargo/bin/",
+                            ".cache/cargo/registry/",
+                            ".cache/cargo/git/db/",
+                            ".cache/cargo/.crates.toml",
+                            ".cache/cargo/.crates2.json",
+                        ]),
+                    ),
                 ]),
                 history_cache("pull-push"),
             ]),
@@ -734,12 +750,13 @@ fn cc_setup(shape: &ProjectShape, opts: &Options, engine_only: bool) -> (Vec<Val
         "cargo-v1-{}-{}-{{{{ checksum \"{}\" }}}}",
         if engine_only { "merge" } else { "test" },
         short_hash(&install),
-        if shape.rust { "Cargo.lock" } else { ".circleci/config.yml" }
+        if shape.rust {
+            "Cargo.lock"
+        } else {
+            ".circleci/config.yml"
+        }
     );
-    steps.push(map([(
-        "restore_cache",
-        map([("keys", strs(&[&key]))]),
-    )]));
+    steps.push(map([("restore_cache", map([("keys", strs(&[&key]))]))]));
     if !shape.rust || shape.python || shape.node {
         // The Python/Node convenience image has no Rust: testflow is built with it.
         steps.push(cc_run(
@@ -839,10 +856,15 @@ fn circleci(shape: &ProjectShape, opts: &Options) -> Value {
     msteps.push(save_engine);
     msteps.push(history_restore);
     msteps.push(map([("attach_workspace", map([("at", s("."))]))]));
-    msteps.push(cc_run("Merge the shards and write the reports", merge_script()));
+    msteps.push(cc_run(
+        "Merge the shards and write the reports",
+        merge_script(),
+    ));
     msteps.push(cc_run(
         "Collect the merged JUnit report",
-        format!("mkdir -p {OUT_DIR}/merged-junit && cp {OUT_DIR}/junit.xml {OUT_DIR}/merged-junit/\n"),
+        format!(
+            "mkdir -p {OUT_DIR}/merged-junit && cp {OUT_DIR}/junit.xml {OUT_DIR}/merged-junit/\n"
+        ),
     ));
     msteps.push(map([(
         "store_test_results",
@@ -855,7 +877,10 @@ fn circleci(shape: &ProjectShape, opts: &Options) -> Value {
     msteps.push(map([(
         "save_cache",
         map([
-            ("key", s("testflow-history-v1-{{ .Branch }}-{{ .Revision }}")),
+            (
+                "key",
+                s("testflow-history-v1-{{ .Branch }}-{{ .Revision }}"),
+            ),
             ("paths", strs(&[HISTORY_DB])),
             ("when", s("always")),
         ]),
@@ -885,10 +910,7 @@ fn circleci(shape: &ProjectShape, opts: &Options) -> Value {
                             "testflow-merge",
                             map([(
                                 "requires",
-                                seq([map([(
-                                    "testflow-test",
-                                    strs(&["success", "failed"]),
-                                )])]),
+                                seq([map([("testflow-test", strs(&["success", "failed"]))])]),
                             )]),
                         )]),
                     ]),

@@ -87,10 +87,21 @@ fn github_pipeline_shards_run_and_merge_into_the_unsharded_run() {
         .unwrap();
         let info = shard_run.shard.as_ref().expect("a shard run");
         assert_eq!((info.index, info.total), (*k as u32, 3));
-        assert_eq!(info.strategy, "timings", "the plan uses the recorded timings");
-        assert!(p.dir.join(format!("testflow-out/junit-shard-{k}.xml")).is_file());
+        assert_eq!(
+            info.strategy, "timings",
+            "the plan uses the recorded timings"
+        );
+        assert!(
+            p.dir
+                .join(format!("testflow-out/junit-shard-{k}.xml"))
+                .is_file()
+        );
         for t in &shard_run.tests {
-            assert!(seen.insert(t.id.clone(), *k).is_none(), "{} ran twice", t.id);
+            assert!(
+                seen.insert(t.id.clone(), *k).is_none(),
+                "{} ran twice",
+                t.id
+            );
         }
     }
     assert_eq!(seen.len(), full.tests.len(), "every test ran in one shard");
@@ -102,7 +113,11 @@ fn github_pipeline_shards_run_and_merge_into_the_unsharded_run() {
         &std::fs::read(p.dir.join("testflow-out/merged/run.json")).expect("merged run"),
     )
     .unwrap();
-    assert_eq!(outcomes(&merged), outcomes(full), "same tests, same outcomes");
+    assert_eq!(
+        outcomes(&merged),
+        outcomes(full),
+        "same tests, same outcomes"
+    );
     assert!(merged.completed);
     assert!(
         merged
@@ -154,7 +169,10 @@ fn ci_writes_to_output_path_and_honours_the_install_command() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let text = std::fs::read_to_string(&path).unwrap();
     let yaml: Value = serde_yaml_ng::from_str(&text).unwrap();
-    assert_eq!(yaml["jobs"]["testflow-test"]["parallelism"].as_u64(), Some(2));
+    assert_eq!(
+        yaml["jobs"]["testflow-test"]["parallelism"].as_u64(),
+        Some(2)
+    );
     assert!(text.contains("cargo install --locked cargo-testflow --version 0.1.0"));
     assert!(!text.contains("git clone"));
 }

@@ -104,8 +104,15 @@ fn merge_writes_every_report_format_and_gates() {
             "{script}"
         );
     }
-    assert!(script.starts_with("cargo testflow merge testflow-out/run-shard-*.json -o testflow-out/merged"));
-    assert_eq!(gate_script(), "cargo testflow gate --run testflow-out/merged\n");
+    assert!(
+        script.starts_with(
+            "cargo testflow merge testflow-out/run-shard-*.json -o testflow-out/merged"
+        )
+    );
+    assert_eq!(
+        gate_script(),
+        "cargo testflow gate --run testflow-out/merged\n"
+    );
 }
 
 #[test]
