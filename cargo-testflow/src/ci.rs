@@ -201,9 +201,15 @@ pub fn merge_script() -> String {
     s
 }
 
-/// The quality gates on the merged run: the pipeline's verdict.
-pub fn gate_script() -> String {
-    format!("cargo testflow gate --run {MERGED_DIR}\n")
+/// The quality gates on the merged run: the pipeline's verdict. A shard job that died
+/// before it wrote its run (no runner, a failed install) would otherwise just be tests
+/// missing from a green merge: the number of shard runs is checked first.
+pub fn gate_script(shards: u32) -> String {
+    format!(
+        "arrived=0; for f in {OUT_DIR}/run-shard-*.json; do if [ -e \"$f\" ]; then arrived=$((arrived + 1)); fi; done\n\
+         if [ \"$arrived\" -ne {shards} ]; then echo \"error: $arrived of {shards} shard runs arrived: the other shards' tests are missing\" >&2; exit 1; fi\n\
+         cargo testflow gate --run {MERGED_DIR}\n"
+    )
 }
 
 /// The step-summary text for GitHub: the Markdown report when testflow has one, else the
@@ -520,7 +526,7 @@ fn github(shape: &ProjectShape, opts: &Options) -> Value {
             map([("path", s(HISTORY_DB)), ("key", s(GH_HISTORY_KEY))]),
         ),
     ]));
-    msteps.push(gh_step("Quality gates", gate_script()));
+    msteps.push(gh_step("Quality gates", gate_script(n)));
 
     let merge = map([
         ("name", s("merge, report and gate")),
@@ -657,7 +663,7 @@ fn gitlab(shape: &ProjectShape, opts: &Options) -> Value {
         v
     };
     let mut merge_script_lines: Vec<Value> = merge_script().lines().map(s).collect();
-    merge_script_lines.extend(gate_script().lines().map(s));
+    merge_script_lines.extend(gate_script(n).lines().map(s));
     let merge = map([
         ("stage", s("report")),
         (
@@ -885,7 +891,7 @@ fn circleci(shape: &ProjectShape, opts: &Options) -> Value {
             ("when", s("always")),
         ]),
     )]));
-    msteps.push(cc_run("Quality gates", gate_script()));
+    msteps.push(cc_run("Quality gates", gate_script(n)));
     let merge = map([
         ("docker", seq([map([("image", s(image))])])),
         ("resource_class", s("medium")),

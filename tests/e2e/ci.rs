@@ -44,7 +44,8 @@ fn github_pipeline_shards_run_and_merge_into_the_unsharded_run() {
     let merge_job = &yaml["jobs"]["merge"];
     assert_eq!(merge_job["needs"].as_str(), Some("test"));
     let merge_script = step_script(merge_job, "cargo testflow merge");
-    let gate_script = step_script(merge_job, "cargo testflow gate --run");
+    let summary_script = step_script(merge_job, "GITHUB_STEP_SUMMARY");
+    let gate_script = step_script(merge_job, "shard runs arrived");
 
     // The whole suite once: it records the timings the shard plan uses (in CI they come
     // from the cached history database).
@@ -134,9 +135,38 @@ fn github_pipeline_shards_run_and_merge_into_the_unsharded_run() {
             .unwrap();
     assert_eq!(outcomes(&report), outcomes(full));
 
+    // The job summary gets the gate table (appended, as GitHub expects).
+    let summary = p.dir.join("summary.md");
+    std::fs::write(&summary, "earlier step\n").unwrap();
+    let out = p.shell(
+        summary_script,
+        &[(
+            "GITHUB_STEP_SUMMARY".into(),
+            summary.to_str().unwrap().into(),
+        )],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let text = std::fs::read_to_string(&summary).unwrap();
+    assert!(text.starts_with("earlier step\n"), "{text}");
+    assert!(text.contains("min_pass_rate"), "{text}");
+
     // rust-basic has failing tests: the gate step fails the pipeline.
     let gate = p.shell(gate_script, &[]);
     assert_eq!(gate.code, 1, "{}\n{}", gate.stdout, gate.stderr);
+    assert!(gate.stdout.contains("min_pass_rate"), "{}", gate.stdout);
+    // A shard that never delivered its run fails the gate step, whatever the merge says.
+    std::fs::remove_file(p.dir.join("testflow-out/run-shard-2.json")).unwrap();
+    let gate = p.shell(gate_script, &[]);
+    assert_eq!(gate.code, 1);
+    assert!(
+        !gate.stdout.contains("min_pass_rate"),
+        "stops before the gates"
+    );
+    assert!(
+        gate.stderr.contains("2 of 3 shard runs arrived"),
+        "{}",
+        gate.stderr
+    );
 }
 
 #[test]
