@@ -241,7 +241,8 @@ fn github_summary_script() -> String {
         .into_iter()
         .find(|(f, _)| f.name() == "markdown");
     match md {
-        Some((_, path)) => format!("cat {path} >> \"$GITHUB_STEP_SUMMARY\"\n"),
+        // GitHub drops a step summary over 1 MiB whole: keep under it.
+        Some((_, path)) => format!("head -c 1000000 {path} >> \"$GITHUB_STEP_SUMMARY\"\n"),
         None => format!(
             "{{\n  echo '### testflow'\n  echo '```'\n  cargo testflow gate --run {MERGED_DIR} || true\n  echo '```'\n}} >> \"$GITHUB_STEP_SUMMARY\"\n"
         ),
