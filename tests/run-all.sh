@@ -23,6 +23,41 @@ fi
 TESTFLOW_BIN="$(cd "$TARGET_DIR" && pwd)/debug/cargo-testflow" \
     "$VENV/bin/python" -m pytest python/tests -p no:cacheprovider -n 2
 
+# ==== CI configs (cargo testflow ci) =====================================================
+# Every generated pipeline must be valid against its CI's schema: check-jsonschema's
+# vendored SchemaStore schemas (works offline), for Rust-only, pytest, Jest and mixed
+# projects, with 1 and 3 shards. check-jsonschema goes into the same venv as pytest.
+echo "== CI configs: cargo testflow ci github|gitlab|circleci against the CI schemas"
+"$VENV/bin/python" -m pip install --quiet check-jsonschema
+CI_BIN="$TARGET_DIR/debug/cargo-testflow"
+CI_OUT="$TARGET_DIR/ci-configs"
+rm -rf "$CI_OUT"
+MIXED="$CI_OUT/mixed-project"
+mkdir -p "$MIXED"
+printf '[package]\nname = "mixed"\nversion = "0.1.0"\nedition = "2024"\n' > "$MIXED/Cargo.toml"
+printf '[pytest]\n' > "$MIXED/pytest.ini"
+printf '{ "name": "mixed", "devDependencies": { "jest": "30.5.2" }, "scripts": { "test": "jest" } }\n' > "$MIXED/package.json"
+printf '{ "lockfileVersion": 3 }\n' > "$MIXED/package-lock.json"
+ci_checked=0
+for project in tests/fixtures/rust-basic tests/fixtures/pytest-basic tests/fixtures/jest-basic "$MIXED"; do
+    for shards in 1 3; do
+        for ci in github gitlab circleci; do
+            out="$CI_OUT/$(basename "$project")-$shards-$ci.yml"
+            "$CI_BIN" testflow ci "$ci" --shards "$shards" --project "$project" -o "$out" 2>/dev/null
+            case "$ci" in
+                github) args=(--builtin-schema vendor.github-workflows) ;;
+                gitlab) args=(--builtin-schema vendor.gitlab-ci --data-transform gitlab-ci --regex-variant nonunicode) ;;
+                circleci) args=(--builtin-schema vendor.circle-ci) ;;
+            esac
+            "$VENV/bin/check-jsonschema" "${args[@]}" "$out" > /dev/null \
+                || { echo "INVALID: $out"; "$VENV/bin/check-jsonschema" "${args[@]}" "$out"; exit 1; }
+            ci_checked=$((ci_checked + 1))
+        done
+    done
+done
+echo "CI configs: $ci_checked generated pipelines valid against their schemas"
+# ==== end CI configs =====================================================================
+
 # ==== Node / Jest (jest-testflow) ========================================================
 # Installs Jest and the local npm/ package (its install script builds the napi addon with
 # cargo) into target/jest-e2e, then runs npm/test/ (node --test): real Jest on the

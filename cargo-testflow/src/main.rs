@@ -89,6 +89,12 @@ enum Command {
     ///
     /// `--format json` is compact and stable, for tools and agents.
     Analyze(AnalyzeArgs),
+    /// Generate a CI pipeline for this project (Rust, pytest, Jest or a mix): N shard jobs
+    /// split by recorded timings, a merge job with the reports and the quality gates.
+    ///
+    /// GitHub Actions (a matrix with TESTFLOW_SHARD), GitLab CI (`parallel: N`) or CircleCI
+    /// (`parallelism: N`). The history database travels in the CI cache.
+    Ci(CiArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -455,6 +461,40 @@ struct MergeArgs {
     format: OutputFormat,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum CiName {
+    /// GitHub Actions (.github/workflows/testflow.yml).
+    Github,
+    /// GitLab CI (.gitlab-ci.yml).
+    Gitlab,
+    /// CircleCI (.circleci/config.yml).
+    Circleci,
+}
+
+#[derive(Args)]
+struct CiArgs {
+    /// The CI system.
+    #[arg(value_enum)]
+    ci: CiName,
+    /// Number of shard jobs.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=200))]
+    shards: u32,
+    /// Write the pipeline to PATH (parent directories are created) [default: stdout].
+    #[arg(short, long, value_name = "PATH")]
+    output: Option<PathBuf>,
+    /// Shell command that installs testflow in the CI jobs [default: `cargo install --locked
+    /// --path` from this checkout when it is testflow itself, else from a shallow clone of
+    /// --testflow-git; plus the pytest plugin / Jest reporter when the project needs them].
+    #[arg(long, value_name = "CMD")]
+    testflow_install: Option<String>,
+    /// Git repository the default install command clones.
+    #[arg(long, value_name = "URL", default_value = env!("CARGO_PKG_REPOSITORY"))]
+    testflow_git: String,
+    /// Project directory whose test suites the pipeline runs [default: current directory].
+    #[arg(long, value_name = "DIR")]
+    project: Option<PathBuf>,
+}
+
 #[derive(Args)]
 struct AnalyzeArgs {
     /// `latest`, a run id, a run directory, or a run.json / events.jsonl file.
@@ -548,6 +588,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::History(cmd) => history_cmd(cmd),
         Command::Shard(ShardCmd::Plan(args)) => shard_plan_cmd(args),
         Command::Merge(args) => merge_cmd(args),
+        Command::Ci(args) => ci_cmd(args),
     }
 }
 
@@ -1168,4 +1209,48 @@ fn report_extras(
         _ => vec![],
     };
     report::Extras { trend }
+}
+
+fn ci_cmd(args: CiArgs) -> Result<i32> {
+    use testflow::ci;
+    let dir = project_dir(args.project.as_deref())?;
+    let shape = ci::ProjectShape::detect(&dir);
+    if shape.is_empty() {
+        return Err(session::NothingToRun(dir).into());
+    }
+    let which = match args.ci {
+        CiName::Github => ci::Ci::Github,
+        CiName::Gitlab => ci::Ci::Gitlab,
+        CiName::Circleci => ci::Ci::Circleci,
+    };
+    let opts = ci::Options {
+        shards: args.shards,
+        install: args.testflow_install,
+        git: args.testflow_git,
+    };
+    let yaml = ci::generate(which, &shape, &opts)?;
+    if ci::effective_shards(&shape, opts.shards) != opts.shards {
+        let _ = writeln!(
+            std::io::stderr(),
+            "note: testflow splits only Rust tests across shards; this project has none, so the pipeline has one test job"
+        );
+    }
+    match &args.output {
+        Some(path) => {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create {}", parent.display()))?;
+            }
+            testflow::store::write_atomic(path, yaml.as_bytes())?;
+            let _ = writeln!(
+                std::io::stderr(),
+                "{} pipeline written to {} (the CI reads {})",
+                which.name(),
+                path.display(),
+                which.default_path()
+            );
+        }
+        None => std::io::stdout().lock().write_all(yaml.as_bytes())?,
+    }
+    Ok(exit_code::OK)
 }

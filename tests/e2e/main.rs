@@ -3,6 +3,8 @@
 
 // `analyze` and quality gates on real runs
 mod analyze_gate;
+// `cargo testflow ci`: the generated pipeline's own shard and merge commands, run here
+mod ci;
 // --help, usage errors and their exit codes
 mod cli;
 // testflow.toml: precedence and errors

@@ -169,11 +169,36 @@ impl Project {
     /// `cargo-testflow testflow ARGS…` in the fixture directory, not yet started.
     pub(crate) fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
-        cmd.arg("testflow")
-            .args(args)
-            .current_dir(&self.dir)
-            .stdin(Stdio::null());
-        scrub_env(&mut cmd, &self.fixture);
+        cmd.arg("testflow").args(args);
+        self.prepare(&mut cmd);
+        cmd
+    }
+
+    /// A bash script (`bash -eo pipefail`, as GitHub Actions runs `run:` steps) in the
+    /// fixture directory, with the fixture's environment plus `env`, and `cargo testflow`
+    /// meaning the binary under test. Runs to the end.
+    pub(crate) fn shell(&self, script: &str, env: &[(String, String)]) -> Output {
+        let prelude = format!(
+            "cargo() {{ if [ \"$1\" = testflow ]; then shift; \"{BIN}\" testflow \"$@\"; else command cargo \"$@\"; fi; }}\n"
+        );
+        let mut cmd = Command::new("bash");
+        cmd.args(["-eo", "pipefail", "-c", &format!("{prelude}{script}")]);
+        self.prepare(&mut cmd);
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
+        let out = cmd.output().expect("run bash");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            run: serde_json::from_str::<Run>(&stdout).ok(),
+            stdout,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// The fixture's directory and environment on `cmd`.
+    fn prepare(&self, cmd: &mut Command) {
+        cmd.current_dir(&self.dir).stdin(Stdio::null());
+        scrub_env(cmd, &self.fixture);
         if let Some(copy) = &self._copy {
             // Copies of one fixture build to identical artifact names: never share a target.
             cmd.env("CARGO_TARGET_DIR", copy.path().join("target"));
@@ -182,7 +207,6 @@ impl Project {
         if !self.no_flaky_dir {
             cmd.env("FLAKY_DIR", self.flaky_dir.path());
         }
-        cmd
     }
 
     /// Run `cargo testflow ARGS…` to the end; stdout is parsed as a `Run` when it is one.

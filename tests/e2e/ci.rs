@@ -1,0 +1,208 @@
+//! `cargo testflow ci`: the generated pipeline's own commands, run on one machine.
+
+use std::collections::BTreeMap;
+
+use serde_yaml_ng::Value;
+use testflow::model::Run;
+
+use crate::util::Project;
+
+fn outcomes(run: &Run) -> BTreeMap<String, String> {
+    run.tests
+        .iter()
+        .map(|t| (t.id.clone(), t.outcome.as_str().to_owned()))
+        .collect()
+}
+
+/// The `run:` script of the first step of `job` whose script contains `needle`.
+fn step_script<'a>(job: &'a Value, needle: &str) -> &'a str {
+    job["steps"]
+        .as_sequence()
+        .expect("steps")
+        .iter()
+        .filter_map(|s| s["run"].as_str())
+        .find(|r| r.contains(needle))
+        .unwrap_or_else(|| panic!("no step runs `{needle}`"))
+}
+
+#[test]
+fn github_pipeline_shards_run_and_merge_into_the_unsharded_run() {
+    let p = Project::copy_of("rust-basic");
+    let generated = p.cmd(&["ci", "github", "--shards", "3"]);
+    assert_eq!(generated.code, 0, "{}", generated.stderr);
+    let yaml: Value = serde_yaml_ng::from_str(&generated.stdout).expect("valid YAML");
+    let test = &yaml["jobs"]["test"];
+    let shards: Vec<u64> = test["strategy"]["matrix"]["shard"]
+        .as_sequence()
+        .expect("a shard matrix")
+        .iter()
+        .map(|v| v.as_u64().expect("shard number"))
+        .collect();
+    assert_eq!(shards, [1, 2, 3]);
+    assert_eq!(test["strategy"]["fail-fast"], Value::Bool(false));
+    let run_script = step_script(test, "cargo testflow run");
+    let merge_job = &yaml["jobs"]["merge"];
+    assert_eq!(merge_job["needs"].as_str(), Some("test"));
+    let merge_script = step_script(merge_job, "cargo testflow merge");
+    let summary_script = step_script(merge_job, "GITHUB_STEP_SUMMARY");
+    let gate_script = step_script(merge_job, "shard runs arrived");
+
+    // The whole suite once: it records the timings the shard plan uses (in CI they come
+    // from the cached history database).
+    let full = p.run(&["--test-timeout", "3"]);
+    assert_eq!(full.code, 100, "{}", full.stderr);
+    let full = full.run();
+
+    // Each matrix leg: the job's env with `${{ matrix.shard }}` filled in, then its script.
+    let mut seen = BTreeMap::new();
+    for k in &shards {
+        let mut env: Vec<(String, String)> = test["env"]
+            .as_mapping()
+            .expect("job env")
+            .iter()
+            .map(|(key, v)| {
+                (
+                    key.as_str().unwrap().to_owned(),
+                    v.as_str()
+                        .unwrap()
+                        .replace("${{ matrix.shard }}", &k.to_string()),
+                )
+            })
+            .collect();
+        assert!(
+            env.contains(&("TESTFLOW_SHARD".into(), format!("{k}/3"))),
+            "{env:?}"
+        );
+        env.push(("TESTFLOW_TEST_TIMEOUT".into(), "3".into()));
+        let out = p.shell(run_script, &env);
+        assert!(
+            out.code == 0 || out.code == 100,
+            "shard {k}: exit {}\n{}",
+            out.code,
+            out.stderr
+        );
+        let shard_run: Run = serde_json::from_slice(
+            &std::fs::read(p.dir.join(format!("testflow-out/run-shard-{k}.json")))
+                .expect("the shard's JSON report"),
+        )
+        .unwrap();
+        let info = shard_run.shard.as_ref().expect("a shard run");
+        assert_eq!((info.index, info.total), (*k as u32, 3));
+        assert_eq!(
+            info.strategy, "timings",
+            "the plan uses the recorded timings"
+        );
+        assert!(
+            p.dir
+                .join(format!("testflow-out/junit-shard-{k}.xml"))
+                .is_file()
+        );
+        for t in &shard_run.tests {
+            assert!(
+                seen.insert(t.id.clone(), *k).is_none(),
+                "{} ran twice",
+                t.id
+            );
+        }
+    }
+    assert_eq!(seen.len(), full.tests.len(), "every test ran in one shard");
+
+    // The merge job: merge (tests failed, exit 100, is left to the gate), then the reports.
+    let merged = p.shell(merge_script, &[]);
+    assert_eq!(merged.code, 0, "{}", merged.stderr);
+    let merged: Run = serde_json::from_slice(
+        &std::fs::read(p.dir.join("testflow-out/merged/run.json")).expect("merged run"),
+    )
+    .unwrap();
+    assert_eq!(
+        outcomes(&merged),
+        outcomes(full),
+        "same tests, same outcomes"
+    );
+    assert!(merged.completed);
+    assert!(
+        merged
+            .errors
+            .iter()
+            .all(|e| e.kind != "duplicate" && e.kind != "missing"),
+        "{:?}",
+        merged.errors
+    );
+    let junit = std::fs::read_to_string(p.dir.join("testflow-out/junit.xml")).unwrap();
+    assert_eq!(junit.matches("<testcase ").count(), full.tests.len());
+    let report: Run =
+        serde_json::from_slice(&std::fs::read(p.dir.join("testflow-out/run.json")).unwrap())
+            .unwrap();
+    assert_eq!(outcomes(&report), outcomes(full));
+
+    // The job summary gets the gate table (appended, as GitHub expects).
+    let summary = p.dir.join("summary.md");
+    std::fs::write(&summary, "earlier step\n").unwrap();
+    let out = p.shell(
+        summary_script,
+        &[(
+            "GITHUB_STEP_SUMMARY".into(),
+            summary.to_str().unwrap().into(),
+        )],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let text = std::fs::read_to_string(&summary).unwrap();
+    assert!(text.starts_with("earlier step\n"), "{text}");
+    assert!(text.contains("min_pass_rate"), "{text}");
+
+    // rust-basic has failing tests: the gate step fails the pipeline.
+    let gate = p.shell(gate_script, &[]);
+    assert_eq!(gate.code, 1, "{}\n{}", gate.stdout, gate.stderr);
+    assert!(gate.stdout.contains("min_pass_rate"), "{}", gate.stdout);
+    // A shard that never delivered its run fails the gate step, whatever the merge says.
+    std::fs::remove_file(p.dir.join("testflow-out/run-shard-2.json")).unwrap();
+    let gate = p.shell(gate_script, &[]);
+    assert_eq!(gate.code, 1);
+    assert!(
+        !gate.stdout.contains("min_pass_rate"),
+        "stops before the gates"
+    );
+    assert!(
+        gate.stderr.contains("2 of 3 shard runs arrived"),
+        "{}",
+        gate.stderr
+    );
+}
+
+#[test]
+fn ci_without_any_suite_is_exit_4_and_bad_shards_exit_2() {
+    let p = Project::copy_of("rust-basic");
+    let empty = tempfile::tempdir().unwrap();
+    let out = p.cmd(&["ci", "gitlab", "--project", empty.path().to_str().unwrap()]);
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    let out = p.cmd(&["ci", "gitlab", "--shards", "0"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let out = p.cmd(&["ci", "travis"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+}
+
+#[test]
+fn ci_writes_to_output_path_and_honours_the_install_command() {
+    let p = Project::copy_of("rust-basic");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(".circleci/config.yml");
+    let out = p.cmd(&[
+        "ci",
+        "circleci",
+        "--shards",
+        "2",
+        "--testflow-install",
+        "cargo install --locked cargo-testflow --version 0.1.0",
+        "-o",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let yaml: Value = serde_yaml_ng::from_str(&text).unwrap();
+    assert_eq!(
+        yaml["jobs"]["testflow-test"]["parallelism"].as_u64(),
+        Some(2)
+    );
+    assert!(text.contains("cargo install --locked cargo-testflow --version 0.1.0"));
+    assert!(!text.contains("git clone"));
+}
