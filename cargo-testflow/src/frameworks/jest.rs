@@ -503,6 +503,11 @@ impl JestRecorder {
 
 // ---- `cargo testflow run` on a Jest project -------------------------------------------
 
+/// Environment variables the sequencer reads (set by `cargo testflow run`, or by hand).
+pub const SHARD_STRATEGY_ENV: &str = "TESTFLOW_SHARD_STRATEGY";
+pub const ORDER_ENV: &str = "TESTFLOW_ORDER";
+pub const LAST_FAILED_ENV: &str = "TESTFLOW_LAST_FAILED";
+
 /// The npm package name of the reporter.
 pub const REPORTER_PACKAGE: &str = "jest-testflow";
 
@@ -611,7 +616,37 @@ impl JestProject {
             args.push("-t".to_owned());
             args.push(alternatives.join("|"));
         }
+        let pass = &options.pass_through;
+        if let Some((spec, _)) = pass.shard {
+            // The sequencer plans the shard from history (file grain); an empty shard is
+            // not a failure.
+            args.push(format!("--shard={}/{}", spec.index, spec.total));
+            args.push("--passWithNoTests".to_owned());
+        }
+        if pass.shard.is_some() || pass.order != crate::session::Order::Default || pass.last_failed
+        {
+            args.push(format!(
+                "--testSequencer={}",
+                self.reporter_dir.join("sequencer.js").display()
+            ));
+        }
         args
+    }
+
+    /// Environment for the sequencer: the shard strategy, order and `--last-failed`.
+    pub fn env(&self, options: &crate::runner::RunOptions) -> Vec<(&'static str, String)> {
+        let pass = &options.pass_through;
+        let mut env = Vec::new();
+        if let Some((_, strategy)) = pass.shard {
+            env.push((SHARD_STRATEGY_ENV, strategy.as_str().to_owned()));
+        }
+        if pass.order != crate::session::Order::Default {
+            env.push((ORDER_ENV, pass.order.as_str().to_owned()));
+        }
+        if pass.last_failed {
+            env.push((LAST_FAILED_ENV, "1".to_owned()));
+        }
+        env
     }
 }
 
@@ -659,7 +694,11 @@ impl crate::runner::Unit for JestUnit {
             .env(crate::recorder::EVENTS_ENV, &events)
             // The driver writes the reports once, from the whole run.
             .env_remove(crate::recorder::REPORT_ENV)
-            .env("TESTFLOW_RETRIES", ctx.options.retries.to_string());
+            .env("TESTFLOW_RETRIES", ctx.options.retries.to_string())
+            .env_remove(SHARD_STRATEGY_ENV)
+            .env_remove(ORDER_ENV)
+            .env_remove(LAST_FAILED_ENV)
+            .envs(self.project.env(&ctx.options));
         let out = ctx.processes.run(cmd, None, ctx.options.output_cap, None);
         match out {
             Err(e) => ctx.run_error(
@@ -904,6 +943,7 @@ mod tests {
             project_root: dir.to_owned(),
             events: None,
             reports: vec![],
+            shard: None,
         })
         .unwrap()
     }
