@@ -101,6 +101,8 @@ def test_four_parallel_pytest_shards_merge_into_the_unsharded_run(project):
     shards = sorted(load_runs(p.root)[1:], key=lambda run: run["shard"]["index"])
     assert len(shards) == 4
     check_shards(full, shards, "timings")
+    for k, r in enumerate(results[:2], start=1):  # under xdist: the count the workers kept
+        assert f"testflow: shard {k}/4 (timings): {len(shards[k - 1]['tests'])} tests" in r.stdout, r.stdout
     for k, r in enumerate(results[2:], start=3):  # xdist's controller does not count deselections
         ran = len(shards[k - 1]["tests"])
         assert f"{25 - ran} deselected" in r.stdout, r.stdout

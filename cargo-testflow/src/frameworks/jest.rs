@@ -1092,5 +1092,41 @@ mod tests {
             args[args.len() - 2..],
             ["-t".to_owned(), r"adds|a\.b".to_owned()]
         );
+        assert!(p.env(&options).is_empty());
+    }
+
+    #[test]
+    fn shard_order_and_last_failed_reach_jest_through_the_sequencer() {
+        use crate::session::Order;
+        use crate::shard::{ShardSpec, Strategy};
+        let p = JestProject {
+            root: "/p".into(),
+            jest_bin: "/p/node_modules/.bin/jest".into(),
+            reporter_dir: "/p/node_modules/jest-testflow".into(),
+        };
+        let options = crate::runner::RunOptions {
+            pass_through: crate::runner::PassThrough {
+                shard: Some((ShardSpec::parse("2/4").unwrap(), Strategy::Count)),
+                order: Order::SlowestFirst,
+                last_failed: true,
+            },
+            ..crate::runner::RunOptions::default()
+        };
+        let args = p.args(&options);
+        for want in [
+            "--shard=2/4",
+            "--passWithNoTests",
+            "--testSequencer=/p/node_modules/jest-testflow/sequencer.js",
+        ] {
+            assert!(args.contains(&want.to_owned()), "{want} in {args:?}");
+        }
+        assert_eq!(
+            p.env(&options),
+            [
+                (SHARD_STRATEGY_ENV, "count".to_owned()),
+                (ORDER_ENV, "slowest-first".to_owned()),
+                (LAST_FAILED_ENV, "1".to_owned()),
+            ]
+        );
     }
 }

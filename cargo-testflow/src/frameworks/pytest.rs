@@ -1067,4 +1067,31 @@ mod tests {
         );
         assert!(f.message.contains("nope"));
     }
+
+    #[test]
+    fn shard_order_and_last_failed_become_plugin_options() {
+        use crate::session::Order;
+        use crate::shard::{ShardSpec, Strategy};
+        let mut options = crate::runner::RunOptions::default();
+        assert!(
+            !pytest_args(&options, &Probe::default())
+                .iter()
+                .any(|a| a.starts_with("--testflow"))
+        );
+        options.pass_through = crate::runner::PassThrough {
+            shard: Some((ShardSpec::parse("3/4").unwrap(), Strategy::Timings)),
+            order: Order::FailedFirst,
+            last_failed: true,
+        };
+        let args = pytest_args(&options, &Probe::default());
+        assert_eq!(
+            args[args.len() - 4..],
+            [
+                "--testflow-shard=3/4",
+                "--testflow-shard-strategy=timings",
+                "--testflow-order=failed-first",
+                "--testflow-last-failed",
+            ]
+        );
+    }
 }

@@ -180,6 +180,13 @@ class _Selecting:
     def pytest_configure_node(self, node) -> None:
         node.workerinput["testflow_selection"] = self.sel.to_json()
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node, ids) -> None:
+        # The controller never collects: say how many tests the workers kept.
+        shard = self.sel.shard
+        if shard is not None and not self.notes:
+            self.notes = [f"shard {shard[0]}/{shard[1]} ({shard[2]}): {len(ids)} tests"]
+
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, session, config, items) -> None:
         keep, self.notes = self.sel.apply([i.nodeid for i in items])
