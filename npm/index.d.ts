@@ -27,6 +27,8 @@ export interface RecorderOptions {
   rootDir: string;
   /** `junit=a.xml,json=b.json` */
   reports?: string;
+  /** `K/N` (Jest's `--shard`), recorded in the run. */
+  shard?: string;
 }
 
 /** One Jest `AssertionResult`, flattened to plain fields. */
@@ -60,6 +62,20 @@ export interface RunSummary {
   runDir?: string;
 }
 
+export interface SelectOptions {
+  rootDir: string;
+  /** Absolute test file paths. */
+  files: string[];
+  /** 1-based, with `shardCount` (Jest's `--shard K/N`). */
+  shardIndex?: number;
+  shardCount?: number;
+  /** timings | hash | count (default: $TESTFLOW_SHARD_STRATEGY, else timings when history has durations, else hash). */
+  strategy?: string;
+  /** default | failed-first | slowest-first | fastest-first */
+  order?: string;
+  lastFailed?: boolean;
+}
+
 /** The engine's recorder. No method throws: failures return `false`/`null`; see `getLastError()`. */
 export declare class Recorder {
   constructor(options: RecorderOptions);
@@ -76,6 +92,8 @@ export interface Native {
   Recorder: typeof Recorder;
   /** Absolute test paths in the order to run them (failed first, then new, then slowest). */
   orderFiles(rootDir: string, files: string[]): string[];
+  /** The shard's files (timing-based at file grain), `--last-failed` and the order. Throws on bad options. */
+  selectFiles(options: SelectOptions): { files: string[]; notes: string[] };
   version(): string;
 }
 

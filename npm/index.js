@@ -55,6 +55,8 @@ class TestflowReporter {
     this._recorder = new native.Recorder({
       rootDir: opts.rootDir || globalConfig.rootDir,
       reports: reportList(opts.reports),
+      // `jest --shard K/N`: the run records which shard it is (the sequencer picks its files).
+      shard: globalConfig.shard ? `${globalConfig.shard.shardIndex}/${globalConfig.shard.shardCount}` : undefined,
     });
     this._error = undefined;
     this._silent = Boolean(opts.silent);

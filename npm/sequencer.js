@@ -1,8 +1,15 @@
 'use strict';
-// testSequencer: "jest-testflow/sequencer". Orders test files failed-first, then new,
-// then slowest-first from the latest testflow run (the engine decides; see
-// cargo-testflow/src/ordering.rs). Without any recorded run it keeps Jest's own order.
+// testSequencer: "jest-testflow/sequencer". The engine decides (cargo-testflow/src/
+// selection.rs and ordering.rs); this file only hands it the file list.
+//
+// shard(): with `jest --shard K/N`, this shard's files from a timing-based plan over
+// testflow's history (whole files; each file's test durations summed), hash when there is
+// no history; TESTFLOW_SHARD_STRATEGY=timings|hash|count overrides.
+// sort(): failed-first, then new, then slowest-first from the latest testflow run; or
+// TESTFLOW_ORDER=failed-first|slowest-first|fastest-first; TESTFLOW_LAST_FAILED=1 keeps
+// only the files that failed last time. Without any recorded run it keeps Jest's order.
 const path = require('node:path');
+const { existsSync } = require('node:fs');
 const { load } = require('./native');
 
 function jestBaseSequencer() {
@@ -27,24 +34,56 @@ function jestBaseSequencer() {
 
 const Base = jestBaseSequencer();
 
+/** Jest's tests (one per file and project) in the order of `files`, dropping the rest. */
+function pick(tests, files) {
+  const byPath = new Map();
+  for (const t of tests) {
+    if (!byPath.has(t.path)) byPath.set(t.path, []);
+    byPath.get(t.path).push(t);
+  }
+  const out = [];
+  for (const p of files) out.push(...(byPath.get(p) || []).splice(0));
+  return out;
+}
+
+function hasHistory(rootDir) {
+  return existsSync(path.join(rootDir, '.testflow')) || Boolean(process.env.TESTFLOW_DIR);
+}
+
+function envOrder() {
+  const o = (process.env.TESTFLOW_ORDER || '').trim();
+  return o && o !== 'default' ? o : undefined;
+}
+
 class TestflowSequencer extends Base {
+  shard(tests, options) {
+    if (tests.length === 0) return tests;
+    const rootDir = tests[0].context.config.rootDir;
+    const files = [...new Set(tests.map((t) => t.path))].sort();
+    const selected = load().selectFiles({
+      rootDir,
+      files,
+      shardIndex: options.shardIndex,
+      shardCount: options.shardCount,
+    });
+    if (!process.env.TESTFLOW_EVENTS) {
+      for (const n of selected.notes) process.stderr.write(`testflow: ${n}\n`);
+    }
+    return pick(tests, selected.files);
+  }
+
   sort(tests) {
     if (tests.length === 0) return tests;
     const rootDir = tests[0].context.config.rootDir;
+    if (!hasHistory(rootDir)) return super.sort(tests);
     const native = load();
-    const { existsSync } = require('node:fs');
-    if (!existsSync(path.join(rootDir, '.testflow')) && !process.env.TESTFLOW_DIR) {
-      return super.sort(tests);
+    const order = envOrder();
+    const lastFailed = ['1', 'true'].includes((process.env.TESTFLOW_LAST_FAILED || '').trim());
+    if (order || lastFailed) {
+      const selected = native.selectFiles({ rootDir, files: tests.map((t) => t.path), order, lastFailed });
+      return pick(tests, selected.files);
     }
-    const order = native.orderFiles(rootDir, tests.map((t) => t.path));
-    const byPath = new Map();
-    for (const t of tests) {
-      if (!byPath.has(t.path)) byPath.set(t.path, []);
-      byPath.get(t.path).push(t);
-    }
-    const out = [];
-    for (const p of order) out.push(...(byPath.get(p) || []).splice(0));
-    return out;
+    return pick(tests, native.orderFiles(rootDir, tests.map((t) => t.path)));
   }
 }
 

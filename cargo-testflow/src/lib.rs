@@ -21,6 +21,7 @@ pub mod process;
 pub mod recorder;
 pub mod report;
 pub mod runner;
+pub mod selection;
 pub mod session;
 pub mod shard;
 pub mod store;

@@ -1229,12 +1229,6 @@ fn ci_cmd(args: CiArgs) -> Result<i32> {
         git: args.testflow_git,
     };
     let yaml = ci::generate(which, &shape, &opts)?;
-    if ci::effective_shards(&shape, opts.shards) != opts.shards {
-        let _ = writeln!(
-            std::io::stderr(),
-            "note: testflow splits only Rust tests across shards; this project has none, so the pipeline has one test job"
-        );
-    }
     match &args.output {
         Some(path) => {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {

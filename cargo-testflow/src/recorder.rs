@@ -16,7 +16,8 @@ use anyhow::{Context, Result, bail};
 use chrono::Utc;
 
 use crate::events::{Event, EventLog, fold_file};
-use crate::model::{Category, Failure, Framework, Outcome, Run, TestMeta};
+use crate::history::History;
+use crate::model::{Category, Failure, Framework, Outcome, Run, ShardInfo, TestMeta};
 use crate::report::{self, ReportSpec};
 use crate::store::{Recording, Store};
 
@@ -33,6 +34,8 @@ pub struct RecorderConfig {
     /// Append to this log instead of owning a run (from `TESTFLOW_EVENTS`).
     pub events: Option<PathBuf>,
     pub reports: Vec<ReportSpec>,
+    /// The shard this run is, recorded in the run when the recorder owns it.
+    pub shard: Option<ShardInfo>,
 }
 
 impl RecorderConfig {
@@ -52,6 +55,7 @@ impl RecorderConfig {
             project_root,
             events,
             reports,
+            shard: None,
         })
     }
 }
@@ -100,7 +104,7 @@ impl Recorder {
                     &config.project_root,
                     vec![config.framework],
                     Utc::now(),
-                    None,
+                    config.shard,
                 )?;
                 Ok(Recorder {
                     framework: config.framework,
@@ -169,7 +173,22 @@ impl Recorder {
     /// write the reports. Returns the folded run (its `summary` is what the plugin prints).
     pub fn finish(&self, completed: bool, reason: Option<&str>) -> Result<Run> {
         let run = match &self.recording {
-            Some(rec) => rec.finish(completed, reason)?.0,
+            Some(rec) => {
+                let run = rec.finish(completed, reason)?.0;
+                // An owned run goes into history like a `cargo testflow run` (timings for
+                // the next shard plan, --last-failed); driven runs are the driver's to record.
+                // History is derived data: a failure here loses nothing.
+                if let Some(root) = rec.dir.parent().and_then(Path::parent)
+                    && let Ok(mut h) = History::open(root)
+                {
+                    let _ = h.record(
+                        &run,
+                        self.framework.as_str(),
+                        crate::history::DEFAULT_KEEP_RUNS,
+                    );
+                }
+                run
+            }
             None => fold_file(self.log.path())?.run,
         };
         for spec in &self.reports {
@@ -242,6 +261,7 @@ mod tests {
             framework: Framework::Pytest,
             project_root: dir.path().to_owned(),
             events: None,
+            shard: None,
             reports: parse_report_list(&format!("junit={}", report.display())).unwrap(),
         })
         .unwrap();
@@ -277,6 +297,7 @@ mod tests {
             project_root: dir.path().to_owned(),
             events: Some(driver.log.path().to_owned()),
             reports: vec![],
+            shard: None,
         })
         .unwrap();
         rec.test_finished(
@@ -299,6 +320,7 @@ mod tests {
             project_root: ".".into(),
             events: Some("/nonexistent/events.jsonl".into()),
             reports: vec![],
+            shard: None,
         })
         .err()
         .unwrap();

@@ -28,6 +28,16 @@ pub struct RunOptions {
     pub output_cap: usize,
     /// Test-name filters (substrings) for frameworks that select tests themselves.
     pub filters: Vec<String>,
+    /// Shard, order and `--last-failed` for the frameworks that select their own tests.
+    pub pass_through: PassThrough,
+}
+
+/// What `cargo testflow run --shard/--order/--last-failed` hands to pytest and Jest.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PassThrough {
+    pub shard: Option<(crate::shard::ShardSpec, crate::shard::Strategy)>,
+    pub order: crate::session::Order,
+    pub last_failed: bool,
 }
 
 impl Default for RunOptions {
@@ -40,6 +50,7 @@ impl Default for RunOptions {
             fail_fast: false,
             output_cap: DEFAULT_OUTPUT_CAP,
             filters: Vec::new(),
+            pass_through: PassThrough::default(),
         }
     }
 }

@@ -37,7 +37,18 @@ pub struct RunRequest {
 }
 
 /// Test order, from history.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum Order {
     /// The framework's own order.
     #[default]
@@ -47,6 +58,26 @@ pub enum Order {
     /// Longest recent duration first (fills the workers best).
     SlowestFirst,
     FastestFirst,
+}
+
+impl Order {
+    /// `default`, `failed-first`, `slowest-first` or `fastest-first`.
+    pub fn parse(s: &str) -> Result<Order> {
+        <Order as clap::ValueEnum>::from_str(s.trim(), true).map_err(|_| {
+            anyhow::anyhow!(
+                "`{s}`: an order is default, failed-first, slowest-first or fastest-first"
+            )
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Order::Default => "default",
+            Order::FailedFirst => "failed-first",
+            Order::SlowestFirst => "slowest-first",
+            Order::FastestFirst => "fastest-first",
+        }
+    }
 }
 
 /// No suite of any framework was found.
@@ -174,12 +205,13 @@ pub fn run(
         .unwrap_or_else(|| shard::default_strategy(&shard_durations));
     let shard_info = req.shard.map(|s| s.info(strategy));
     let rec = store.start_run(&root, framework_list, started, shard_info)?;
-    let ctx = Ctx::new(
-        req.options.clone(),
-        rec.run_id.clone(),
-        Arc::clone(&rec.log),
-        listener,
-    );
+    let mut options = req.options.clone();
+    options.pass_through = crate::runner::PassThrough {
+        shard: req.shard.map(|s| (s, strategy)),
+        order: req.order,
+        last_failed: req.last_failed,
+    };
+    let ctx = Ctx::new(options, rec.run_id.clone(), Arc::clone(&rec.log), listener);
     *ACTIVE.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&ctx.processes));
     if interrupted() {
         ctx.processes.stop_all(KillReason::Interrupted);

@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 
 use anyhow::{Result, bail};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::ShardInfo;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
     /// Longest-processing-time-first bin packing over recent durations from history.
@@ -20,6 +20,16 @@ pub enum Strategy {
 }
 
 impl Strategy {
+    /// `timings`, `hash` or `count`.
+    pub fn parse(s: &str) -> Result<Strategy> {
+        match s.trim() {
+            "timings" => Ok(Strategy::Timings),
+            "hash" => Ok(Strategy::Hash),
+            "count" => Ok(Strategy::Count),
+            other => bail!("`{other}`: a shard strategy is timings, hash or count"),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Strategy::Timings => "timings",
@@ -30,7 +40,7 @@ impl Strategy {
 }
 
 /// `K/N`, 1-based.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardSpec {
     pub index: u32,
     pub total: u32,
@@ -75,6 +85,11 @@ impl ShardSpec {
             return Ok(Some(s));
         }
         pair("BUILDKITE_PARALLEL_JOB", "BUILDKITE_PARALLEL_JOB_COUNT", 0)
+    }
+
+    /// `ShardSpec::from_env` over the process environment (empty variables are unset).
+    pub fn from_process_env() -> Result<Option<ShardSpec>> {
+        ShardSpec::from_env(&|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
     }
 
     pub fn info(self, strategy: Strategy) -> ShardInfo {

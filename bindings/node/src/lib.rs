@@ -19,6 +19,9 @@ pub struct RecorderOptions {
     pub root_dir: String,
     /// Extra reports, `junit=a.xml,json=b.json` (added to `$TESTFLOW_REPORT`).
     pub reports: Option<String>,
+    /// Jest's `--shard` as `K/N`: recorded in the run (the strategy is the one the
+    /// sequencer uses: `$TESTFLOW_SHARD_STRATEGY`, else timings/hash from history).
+    pub shard: Option<String>,
 }
 
 /// One `AssertionResult`, flattened.
@@ -89,6 +92,17 @@ impl Recorder {
                 RecorderConfig::from_env(Framework::Jest, PathBuf::from(&options.root_dir))?;
             if let Some(r) = options.reports.as_deref() {
                 config.reports.extend(parse_report_list(r)?);
+            }
+            if let Some(s) = options.shard.as_deref() {
+                let spec = testflow::shard::ShardSpec::parse(s)?;
+                let selection = testflow::selection::Selection::new(
+                    &config.project_root,
+                    Some(spec),
+                    strategy_from_env()?,
+                    Default::default(),
+                    false,
+                );
+                config.shard = selection.shard_info();
             }
             JestRecorder::start(config)
         };
@@ -213,6 +227,86 @@ pub fn order_files(root_dir: String, files: Vec<String>) -> Vec<String> {
         .into_iter()
         .map(|i| files[i].clone())
         .collect()
+}
+
+fn strategy_from_env() -> anyhow::Result<Option<testflow::shard::Strategy>> {
+    match std::env::var(testflow::frameworks::jest::SHARD_STRATEGY_ENV) {
+        Ok(v) if !v.trim().is_empty() => Ok(Some(testflow::shard::Strategy::parse(&v)?)),
+        _ => Ok(None),
+    }
+}
+
+#[napi(object)]
+pub struct SelectOptions {
+    /// Jest's `rootDir`: history is keyed by paths relative to it.
+    pub root_dir: String,
+    /// Absolute test file paths, as Jest gives them to the sequencer.
+    pub files: Vec<String>,
+    /// 1-based shard index and the shard count (Jest's `--shard`).
+    pub shard_index: Option<u32>,
+    pub shard_count: Option<u32>,
+    /// timings, hash or count (default: `$TESTFLOW_SHARD_STRATEGY`, else timings when
+    /// history has durations, else hash).
+    pub strategy: Option<String>,
+    /// default, failed-first, slowest-first, fastest-first.
+    pub order: Option<String>,
+    pub last_failed: Option<bool>,
+}
+
+#[napi(object)]
+pub struct Selected {
+    /// The files to run, in order (a subset of `files`).
+    pub files: Vec<String>,
+    /// Lines for people (the shard's share and predicted time).
+    pub notes: Vec<String>,
+}
+
+/// The shard's share of the test files (whole files: the plan sums each file's test
+/// durations from history), `--last-failed` and the order: the engine's
+/// `testflow::selection` at file grain. Throws on a bad shard, strategy or order.
+#[napi]
+pub fn select_files(options: SelectOptions) -> napi::Result<Selected> {
+    use testflow::frameworks::jest::relative_file;
+    let bad = |e: anyhow::Error| napi::Error::from_reason(format!("testflow: {e:#}"));
+    let root = PathBuf::from(&options.root_dir);
+    let shard = match (options.shard_index, options.shard_count) {
+        (Some(k), Some(n)) => {
+            Some(testflow::shard::ShardSpec::parse(&format!("{k}/{n}")).map_err(bad)?)
+        }
+        _ => None,
+    };
+    let strategy = match options.strategy.as_deref() {
+        Some(s) => Some(testflow::shard::Strategy::parse(s).map_err(bad)?),
+        None => strategy_from_env().map_err(bad)?,
+    };
+    let order = options
+        .order
+        .as_deref()
+        .map(testflow::session::Order::parse)
+        .transpose()
+        .map_err(bad)?
+        .unwrap_or_default();
+    let selection = testflow::selection::Selection::new(
+        &root,
+        shard,
+        strategy,
+        order,
+        options.last_failed.unwrap_or(false),
+    );
+    let rel: Vec<String> = options
+        .files
+        .iter()
+        .map(|f| relative_file(&root, f))
+        .collect();
+    let applied = selection.apply(&rel, testflow::selection::Grain::File);
+    Ok(Selected {
+        files: applied
+            .keep
+            .into_iter()
+            .map(|i| options.files[i].clone())
+            .collect(),
+        notes: applied.notes,
+    })
 }
 
 /// The engine's version.

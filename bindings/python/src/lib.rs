@@ -30,9 +30,14 @@ impl Recorder {
     /// Start recording. `reports` are `FORMAT=PATH` entries (comma lists allowed);
     /// `TESTFLOW_EVENTS` / `TESTFLOW_REPORT` come from the environment. A bad report
     /// spec raises ValueError; an unwritable state directory raises RuntimeError.
+    /// `selection`: when it shards, the run records which shard it is.
     #[new]
-    #[pyo3(signature = (root, reports = Vec::new()))]
-    fn new(root: PathBuf, reports: Vec<String>) -> PyResult<Recorder> {
+    #[pyo3(signature = (root, reports = Vec::new(), selection = None))]
+    fn new(
+        root: PathBuf,
+        reports: Vec<String>,
+        selection: Option<PyRef<'_, Selection>>,
+    ) -> PyResult<Recorder> {
         for r in &reports {
             testflow::recorder::parse_report_list(r).map_err(invalid)?;
         }
@@ -41,7 +46,8 @@ impl Recorder {
                 invalid(e.context(format!("in ${}", testflow::recorder::REPORT_ENV)))
             })?;
         }
-        let inner = PytestRecorder::start(&root, &reports).map_err(runtime)?;
+        let shard = selection.and_then(|s| s.inner.shard_info());
+        let inner = PytestRecorder::start(&root, &reports, shard).map_err(runtime)?;
         Ok(Recorder { inner })
     }
 
@@ -153,6 +159,82 @@ impl Recorder {
     }
 }
 
+/// Which collected tests this process runs, and in what order: the shard, `--last-failed`
+/// and the order, decided by the engine (`testflow::selection`). Built once in the process
+/// that owns the session (it reads history); xdist workers get it as JSON.
+#[pyclass(frozen, module = "testflow._native")]
+struct Selection {
+    inner: testflow::selection::Selection,
+}
+
+#[pymethods]
+impl Selection {
+    /// `shard` is `K/N`; with `shard_from_env`, `TESTFLOW_SHARD` and the CI's variables are
+    /// read when `shard` is not given. `strategy` is timings, hash or count (default:
+    /// timings when history has durations, else hash); `order` is default, failed-first,
+    /// slowest-first or fastest-first. Bad values raise ValueError.
+    #[new]
+    #[pyo3(signature = (root, shard = None, strategy = None, order = None, last_failed = false, shard_from_env = false))]
+    fn new(
+        py: Python<'_>,
+        root: PathBuf,
+        shard: Option<&str>,
+        strategy: Option<&str>,
+        order: Option<&str>,
+        last_failed: bool,
+        shard_from_env: bool,
+    ) -> PyResult<Selection> {
+        use testflow::shard::{ShardSpec, Strategy};
+        let spec = match shard {
+            Some(s) => Some(ShardSpec::parse(s).map_err(invalid)?),
+            None if shard_from_env => ShardSpec::from_process_env().map_err(invalid)?,
+            None => None,
+        };
+        let strategy = strategy.map(Strategy::parse).transpose().map_err(invalid)?;
+        let order = order
+            .map(testflow::session::Order::parse)
+            .transpose()
+            .map_err(invalid)?
+            .unwrap_or_default();
+        let inner = py.detach(|| {
+            testflow::selection::Selection::new(&root, spec, strategy, order, last_failed)
+        });
+        Ok(Selection { inner })
+    }
+
+    #[staticmethod]
+    fn from_json(s: &str) -> PyResult<Selection> {
+        let inner = testflow::selection::Selection::from_json(s).map_err(invalid)?;
+        Ok(Selection { inner })
+    }
+
+    fn to_json(&self) -> String {
+        self.inner.to_json()
+    }
+
+    /// Does it change the collected tests at all?
+    #[getter]
+    fn active(&self) -> bool {
+        self.inner.is_active()
+    }
+
+    /// `(K, N, strategy)` when sharding.
+    #[getter]
+    fn shard(&self) -> Option<(u32, u32, String)> {
+        self.inner
+            .shard_info()
+            .map(|s| (s.index, s.total, s.strategy))
+    }
+
+    /// Indices of `nodeids` to run, in order, and lines for the terminal.
+    fn apply(&self, py: Python<'_>, nodeids: Vec<String>) -> (Vec<usize>, Vec<String>) {
+        py.detach(|| {
+            let a = self.inner.apply(&nodeids, testflow::selection::Grain::Test);
+            (a.keep, a.notes)
+        })
+    }
+}
+
 fn summary_dict<'py>(py: Python<'py>, run: &Run) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     let s = &run.summary;
@@ -221,6 +303,7 @@ fn serde_json_string(run: &Run) -> anyhow::Result<String> {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Recorder>()?;
+    m.add_class::<Selection>()?;
     m.add_function(wrap_pyfunction!(parse_reports, m)?)?;
     m.add_function(wrap_pyfunction!(write_report, m)?)?;
     m.add_function(wrap_pyfunction!(load_run, m)?)?;

@@ -503,6 +503,11 @@ impl JestRecorder {
 
 // ---- `cargo testflow run` on a Jest project -------------------------------------------
 
+/// Environment variables the sequencer reads (set by `cargo testflow run`, or by hand).
+pub const SHARD_STRATEGY_ENV: &str = "TESTFLOW_SHARD_STRATEGY";
+pub const ORDER_ENV: &str = "TESTFLOW_ORDER";
+pub const LAST_FAILED_ENV: &str = "TESTFLOW_LAST_FAILED";
+
 /// The npm package name of the reporter.
 pub const REPORTER_PACKAGE: &str = "jest-testflow";
 
@@ -611,7 +616,37 @@ impl JestProject {
             args.push("-t".to_owned());
             args.push(alternatives.join("|"));
         }
+        let pass = &options.pass_through;
+        if let Some((spec, _)) = pass.shard {
+            // The sequencer plans the shard from history (file grain); an empty shard is
+            // not a failure.
+            args.push(format!("--shard={}/{}", spec.index, spec.total));
+            args.push("--passWithNoTests".to_owned());
+        }
+        if pass.shard.is_some() || pass.order != crate::session::Order::Default || pass.last_failed
+        {
+            args.push(format!(
+                "--testSequencer={}",
+                self.reporter_dir.join("sequencer.js").display()
+            ));
+        }
         args
+    }
+
+    /// Environment for the sequencer: the shard strategy, order and `--last-failed`.
+    pub fn env(&self, options: &crate::runner::RunOptions) -> Vec<(&'static str, String)> {
+        let pass = &options.pass_through;
+        let mut env = Vec::new();
+        if let Some((_, strategy)) = pass.shard {
+            env.push((SHARD_STRATEGY_ENV, strategy.as_str().to_owned()));
+        }
+        if pass.order != crate::session::Order::Default {
+            env.push((ORDER_ENV, pass.order.as_str().to_owned()));
+        }
+        if pass.last_failed {
+            env.push((LAST_FAILED_ENV, "1".to_owned()));
+        }
+        env
     }
 }
 
@@ -659,7 +694,11 @@ impl crate::runner::Unit for JestUnit {
             .env(crate::recorder::EVENTS_ENV, &events)
             // The driver writes the reports once, from the whole run.
             .env_remove(crate::recorder::REPORT_ENV)
-            .env("TESTFLOW_RETRIES", ctx.options.retries.to_string());
+            .env("TESTFLOW_RETRIES", ctx.options.retries.to_string())
+            .env_remove(SHARD_STRATEGY_ENV)
+            .env_remove(ORDER_ENV)
+            .env_remove(LAST_FAILED_ENV)
+            .envs(self.project.env(&ctx.options));
         let out = ctx.processes.run(cmd, None, ctx.options.output_cap, None);
         match out {
             Err(e) => ctx.run_error(
@@ -905,6 +944,7 @@ mod tests {
             project_root: dir.to_owned(),
             events: None,
             reports: vec![],
+            shard: None,
         })
         .unwrap()
     }
@@ -1052,6 +1092,42 @@ mod tests {
         assert_eq!(
             args[args.len() - 2..],
             ["-t".to_owned(), r"adds|a\.b".to_owned()]
+        );
+        assert!(p.env(&options).is_empty());
+    }
+
+    #[test]
+    fn shard_order_and_last_failed_reach_jest_through_the_sequencer() {
+        use crate::session::Order;
+        use crate::shard::{ShardSpec, Strategy};
+        let p = JestProject {
+            root: "/p".into(),
+            jest_bin: "/p/node_modules/.bin/jest".into(),
+            reporter_dir: "/p/node_modules/jest-testflow".into(),
+        };
+        let options = crate::runner::RunOptions {
+            pass_through: crate::runner::PassThrough {
+                shard: Some((ShardSpec::parse("2/4").unwrap(), Strategy::Count)),
+                order: Order::SlowestFirst,
+                last_failed: true,
+            },
+            ..crate::runner::RunOptions::default()
+        };
+        let args = p.args(&options);
+        for want in [
+            "--shard=2/4",
+            "--passWithNoTests",
+            "--testSequencer=/p/node_modules/jest-testflow/sequencer.js",
+        ] {
+            assert!(args.contains(&want.to_owned()), "{want} in {args:?}");
+        }
+        assert_eq!(
+            p.env(&options),
+            [
+                (SHARD_STRATEGY_ENV, "count".to_owned()),
+                (ORDER_ENV, "slowest-first".to_owned()),
+                (LAST_FAILED_ENV, "1".to_owned()),
+            ]
         );
     }
 }

@@ -176,8 +176,13 @@ struct State {
 impl PytestRecorder {
     /// Start recording. `reports` are `FORMAT=PATH` entries (from `--testflow-report`);
     /// `TESTFLOW_EVENTS` and `TESTFLOW_REPORT` are read from the environment.
-    pub fn start(root: &Path, reports: &[String]) -> Result<PytestRecorder> {
+    pub fn start(
+        root: &Path,
+        reports: &[String],
+        shard: Option<crate::model::ShardInfo>,
+    ) -> Result<PytestRecorder> {
         let mut config = RecorderConfig::from_env(Framework::Pytest, root.to_owned())?;
+        config.shard = shard;
         for r in reports {
             config
                 .reports
@@ -678,6 +683,17 @@ pub fn pytest_args(options: &crate::runner::RunOptions, probe: &Probe) -> Vec<St
     if let Some(k) = keyword_expr(&options.filters) {
         args.extend(["-k".to_owned(), k]);
     }
+    let pass = &options.pass_through;
+    if let Some((spec, strategy)) = pass.shard {
+        args.push(format!("--testflow-shard={}/{}", spec.index, spec.total));
+        args.push(format!("--testflow-shard-strategy={}", strategy.as_str()));
+    }
+    if pass.order != crate::session::Order::Default {
+        args.push(format!("--testflow-order={}", pass.order.as_str()));
+    }
+    if pass.last_failed {
+        args.push("--testflow-last-failed".to_owned());
+    }
     args
 }
 
@@ -927,6 +943,7 @@ mod tests {
                 project_root: dir.to_owned(),
                 events: None,
                 reports: vec![],
+                shard: None,
             })
             .unwrap(),
             root: dir.to_owned(),
@@ -1059,5 +1076,32 @@ mod tests {
             (Outcome::Error, Category::ImportError)
         );
         assert!(f.message.contains("nope"));
+    }
+
+    #[test]
+    fn shard_order_and_last_failed_become_plugin_options() {
+        use crate::session::Order;
+        use crate::shard::{ShardSpec, Strategy};
+        let mut options = crate::runner::RunOptions::default();
+        assert!(
+            !pytest_args(&options, &Probe::default())
+                .iter()
+                .any(|a| a.starts_with("--testflow"))
+        );
+        options.pass_through = crate::runner::PassThrough {
+            shard: Some((ShardSpec::parse("3/4").unwrap(), Strategy::Timings)),
+            order: Order::FailedFirst,
+            last_failed: true,
+        };
+        let args = pytest_args(&options, &Probe::default());
+        assert_eq!(
+            args[args.len() - 4..],
+            [
+                "--testflow-shard=3/4",
+                "--testflow-shard-strategy=timings",
+                "--testflow-order=failed-first",
+                "--testflow-last-failed",
+            ]
+        );
     }
 }

@@ -1,6 +1,9 @@
 """pytest plugin: hands each report to the testflow engine as plain fields.
 
-Off unless asked for (``--testflow``, ``--testflow-report``, ini ``testflow = true``,
+Sharding (``--testflow-shard K/N``), ``--testflow-order`` and ``--testflow-last-failed``
+select and order the collected items; the engine decides (``testflow::selection``).
+
+Recording is off unless asked for (``--testflow``, ``--testflow-report``, ini ``testflow = true``,
 ``TESTFLOW_EVENTS`` or ``TESTFLOW_REPORT``); when off it registers nothing but its
 options. All folding and classification happens in the engine
 (``testflow::frameworks::pytest``); this module only reads pytest's objects.
@@ -32,6 +35,32 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=[],
         metavar="FORMAT=PATH",
         help="write a report, e.g. junit=junit.xml or json=run.json (repeatable; implies --testflow)",
+    )
+    group.addoption(
+        "--testflow-shard",
+        default=None,
+        metavar="K/N",
+        help="run only shard K of N (1-based); with --testflow, TESTFLOW_SHARD and the CI's "
+        "variables (GitLab, CircleCI, Buildkite) are read when not given",
+    )
+    group.addoption(
+        "--testflow-shard-strategy",
+        default=None,
+        choices=["timings", "hash", "count"],
+        help="how to split: timings from history (the default when history has durations), "
+        "hash of the node id, or equal counts",
+    )
+    group.addoption(
+        "--testflow-order",
+        default=None,
+        choices=["default", "failed-first", "slowest-first", "fastest-first"],
+        help="test order from testflow's history",
+    )
+    group.addoption(
+        "--testflow-last-failed",
+        action="store_true",
+        default=False,
+        help="run only the tests that failed in the previous recorded run (all when none did)",
     )
     parser.addini("testflow", type="bool", default=False, help="record runs with testflow (like --testflow)")
 
@@ -134,6 +163,80 @@ class _Collected:
     def pytest_collection_finish(self, session) -> None:
         with open(self.path, "w", encoding="utf-8") as f:
             json.dump([i.nodeid for i in session.items], f)
+
+
+class _Selecting:
+    """The shard, ``--testflow-last-failed`` and the order, applied to the collected items.
+    The engine decides (``testflow::selection``); every xdist worker applies the same
+    snapshot of history the controller read, so all of them select the same tests."""
+
+    def __init__(self, selection, controller: bool) -> None:
+        self.sel = selection
+        self.controller = controller
+        self.notes: list[str] = []
+        self.empty_shard = False
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node) -> None:
+        node.workerinput["testflow_selection"] = self.sel.to_json()
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node, ids) -> None:
+        # The controller never collects: say how many tests the workers kept.
+        shard = self.sel.shard
+        if shard is not None and not self.notes:
+            self.notes = [f"shard {shard[0]}/{shard[1]} ({shard[2]}): {len(ids)} tests"]
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, session, config, items) -> None:
+        keep, self.notes = self.sel.apply([i.nodeid for i in items])
+        kept = set(keep)
+        deselected = [item for i, item in enumerate(items) if i not in kept]
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+        items[:] = [items[i] for i in keep]
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session, exitstatus) -> None:
+        # An empty shard (more shards than tests, or -k left this one nothing) is not a
+        # failure: the CI job must pass, not exit 5.
+        if self.sel.shard is not None and int(session.exitstatus) == int(pytest.ExitCode.NO_TESTS_COLLECTED):
+            session.exitstatus = pytest.ExitCode.OK
+            self.empty_shard = True
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if not self.controller:
+            return
+        for note in self.notes:
+            terminalreporter.write_line(f"testflow: {note}")
+        shard = self.sel.shard
+        if shard is not None and not self.notes:
+            terminalreporter.write_line(f"testflow: shard {shard[0]}/{shard[1]} ({shard[2]})")
+        if self.empty_shard:
+            terminalreporter.write_line(f"testflow: shard {shard[0]}/{shard[1]} has no tests to run: nothing to do")
+
+
+def _selection(config: pytest.Config, enabled: bool):
+    """The selection this process applies, or None when it would change nothing."""
+    from testflow._native import Selection
+
+    worker = getattr(config, "workerinput", None)
+    if worker is not None:
+        text = worker.get("testflow_selection")
+        return Selection.from_json(text) if text else None
+    shard = config.getoption("testflow_shard")
+    try:
+        sel = Selection(
+            str(config.rootpath),
+            shard=shard,
+            strategy=config.getoption("testflow_shard_strategy"),
+            order=config.getoption("testflow_order"),
+            last_failed=bool(config.getoption("testflow_last_failed")),
+            shard_from_env=enabled,
+        )
+    except ValueError as e:
+        raise pytest.UsageError(f"testflow: {e}") from None
+    return sel if sel.active else None
 
 
 class _Recording:
@@ -279,7 +382,19 @@ def pytest_configure(config: pytest.Config) -> None:
     collect = os.environ.get("TESTFLOW_COLLECT")
     if collect and not hasattr(config, "workerinput"):
         config.pluginmanager.register(_Collected(collect), "testflow-collected")
-    if not _enabled(config):
+    enabled = _enabled(config)
+    selects = (
+        enabled
+        or config.getoption("testflow_shard")
+        or config.getoption("testflow_order") not in (None, "default")
+        or config.getoption("testflow_last_failed")
+        or hasattr(config, "workerinput")
+    )
+    selection = _selection(config, enabled) if selects else None
+    if selection is not None:
+        controller = not hasattr(config, "workerinput")
+        config.pluginmanager.register(_Selecting(selection, controller), "testflow-selecting")
+    if not enabled:
         return
     config.pluginmanager.register(_Exceptions(), "testflow-exceptions")
     if hasattr(config, "workerinput"):
@@ -290,7 +405,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
     root = str(config.rootpath)
     try:
-        recorder = Recorder(root, list(config.getoption("testflow_report") or []))
+        recorder = Recorder(root, list(config.getoption("testflow_report") or []), selection)
     except ValueError as e:
         raise pytest.UsageError(f"testflow: {e}") from None
     except RuntimeError as e:
