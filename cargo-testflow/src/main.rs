@@ -438,6 +438,9 @@ struct ShardPlanArgs {
     /// Skip doctests.
     #[arg(long)]
     no_doc: bool,
+    /// Directory to look for test suites in [default: current directory].
+    #[arg(long, value_name = "DIR")]
+    project: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     format: OutputFormat,
 }
@@ -1079,29 +1082,61 @@ fn history_cmd(cmd: HistoryCmd) -> Result<i32> {
 }
 
 fn shard_plan_cmd(args: ShardPlanArgs) -> Result<i32> {
-    let selection = args.selection.selection();
-    let Some(items) = session::list_cargo_items(
-        &selection,
-        &args.filters,
-        !args.no_doc,
-        &mut std::io::stderr(),
-    )?
-    else {
-        return Ok(exit_code::BUILD_FAILED);
-    };
-    let dir = project_dir(None)?;
+    use testflow::shard;
+    let mut selection = args.selection.selection();
+    selection.dir = args.project.clone();
+    let dir = project_dir(args.project.as_deref())?;
+    let others = testflow::frameworks::detect_suites(&dir, &|_| true)?;
+    let use_cargo = selection.manifest_path.is_some()
+        || dir.join("Cargo.toml").is_file()
+        || (others.is_empty() && dir.ancestors().any(|d| d.join("Cargo.toml").is_file()));
+    if !use_cargo && others.is_empty() {
+        return Err(session::NothingToRun(dir).into());
+    }
     let store = Store::discover(&dir);
     let durations = testflow::history::History::open(store.root())
         .and_then(|h| h.durations_for_sharding(20))
         .unwrap_or_default();
     let strategy = args
         .shard_strategy
-        .unwrap_or_else(|| testflow::shard::default_strategy(&durations));
-    let plan = testflow::shard::plan(&items, args.shards, strategy, &durations);
+        .unwrap_or_else(|| shard::default_strategy(&durations));
+    // Each framework is planned at its own grain, as `run --shard` does; shard K runs
+    // shard K of each.
+    let mut suites: Vec<(String, shard::Plan)> = Vec::new();
+    if use_cargo {
+        let Some(items) = session::list_cargo_items(
+            &selection,
+            &args.filters,
+            !args.no_doc,
+            &mut std::io::stderr(),
+        )?
+        else {
+            return Ok(exit_code::BUILD_FAILED);
+        };
+        suites.push((
+            "rust".into(),
+            shard::plan(&items, args.shards, strategy, &durations),
+        ));
+    }
+    for suite in &others {
+        let (items, grain) = suite.shard_items()?;
+        let plan =
+            testflow::selection::plan_units(&items, args.shards, strategy, grain, &durations);
+        suites.push((suite.framework().as_str().into(), plan));
+    }
+    let plans: Vec<shard::Plan> = suites.iter().map(|(_, p)| p.clone()).collect();
+    let plan = shard::combine(&plans, strategy);
     let mut out = std::io::stdout().lock();
     match args.format {
         OutputFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &plan)?;
+            let mut v = serde_json::to_value(&plan)?;
+            v["suites"] = serde_json::Value::Array(
+                suites
+                    .iter()
+                    .map(|(f, p)| serde_json::json!({"framework": f, "plan": p}))
+                    .collect(),
+            );
+            serde_json::to_writer_pretty(&mut out, &v)?;
             writeln!(out)?;
         }
         OutputFormat::Human => {

@@ -188,6 +188,26 @@ fn by_file(durations: &HashMap<String, f64>) -> HashMap<String, f64> {
     out
 }
 
+/// The shard plan over `items` at `grain`: tests, or the distinct files of `items` with
+/// file durations summed from the per-test `durations`.
+pub fn plan_units(
+    items: &[String],
+    shards: u32,
+    strategy: Strategy,
+    grain: Grain,
+    durations: &HashMap<String, f64>,
+) -> shard::Plan {
+    match grain {
+        Grain::Test => shard::plan(items, shards, strategy, durations),
+        Grain::File => {
+            let mut files: Vec<String> = items.iter().map(|i| file_of(i).to_owned()).collect();
+            files.sort();
+            files.dedup();
+            shard::plan(&files, shards, strategy, &by_file(durations))
+        }
+    }
+}
+
 /// The indices of `items` that shard `spec` runs, and a line saying so. At `Grain::File`
 /// the plan is over the distinct files of `items` (ids or files), with file durations
 /// summed from the per-test `durations`.
@@ -198,18 +218,8 @@ pub fn select_for_shard(
     grain: Grain,
     durations: &HashMap<String, f64>,
 ) -> (Vec<usize>, String) {
-    let file_durations;
-    let (units, durations): (Vec<String>, &HashMap<String, f64>) = match grain {
-        Grain::Test => (items.to_vec(), durations),
-        Grain::File => {
-            let mut files: Vec<String> = items.iter().map(|i| file_of(i).to_owned()).collect();
-            files.sort();
-            files.dedup();
-            file_durations = by_file(durations);
-            (files, &file_durations)
-        }
-    };
-    let plan = shard::plan(&units, spec.total, strategy, durations);
+    let plan = plan_units(items, spec.total, strategy, grain, durations);
+    let units = plan.shards.iter().map(|s| s.tests.len()).sum::<usize>();
     let planned = &plan.shards[(spec.index - 1) as usize];
     let mine: HashSet<&str> = planned.tests.iter().map(String::as_str).collect();
     let keep: Vec<usize> = (0..items.len())
@@ -225,7 +235,7 @@ pub fn select_for_shard(
         spec.total,
         strategy.as_str(),
         planned.tests.len(),
-        units.len(),
+        units,
         planned.predicted_ms / 1000.0
     );
     (keep, note)

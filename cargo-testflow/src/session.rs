@@ -145,9 +145,13 @@ pub fn run(
     let started = chrono::Utc::now();
     let wants = |f: Framework| req.frameworks.as_ref().is_none_or(|l| l.contains(&f));
     let selection = &req.cargo.selection;
-    let use_cargo = wants(Framework::Rust)
-        && (selection.manifest_path.is_some() || has_cargo_manifest(&req.project_dir));
     let others = frameworks::detect_suites(&req.project_dir, &wants)?;
+    // A Python or Jest project inside some cargo workspace is not that workspace: cargo
+    // runs when the directory has its own Cargo.toml, or nothing else was found here.
+    let use_cargo = wants(Framework::Rust)
+        && (selection.manifest_path.is_some()
+            || req.project_dir.join("Cargo.toml").is_file()
+            || (others.is_empty() && has_cargo_manifest(&req.project_dir)));
     if !use_cargo && others.is_empty() {
         return Err(NothingToRun(req.project_dir.clone()).into());
     }

@@ -208,6 +208,39 @@ pub fn plan(
     }
 }
 
+/// Several frameworks' plans for the same N as one: shard K runs shard K of each, so its
+/// tests are concatenated and its predicted time is the sum.
+pub fn combine(plans: &[Plan], strategy: Strategy) -> Plan {
+    let n = plans.iter().map(|p| p.shards.len()).max().unwrap_or(1);
+    let shards: Vec<PlannedShard> = (0..n)
+        .map(|i| PlannedShard {
+            index: i as u32 + 1,
+            tests: plans
+                .iter()
+                .filter_map(|p| p.shards.get(i))
+                .flat_map(|s| s.tests.clone())
+                .collect(),
+            predicted_ms: plans
+                .iter()
+                .filter_map(|p| p.shards.get(i))
+                .map(|s| s.predicted_ms)
+                .sum(),
+        })
+        .collect();
+    let total: f64 = shards.iter().map(|s| s.predicted_ms).sum();
+    let longest = plans.iter().map(|p| p.longest_test_ms).fold(0.0, f64::max);
+    let max = shards.iter().map(|s| s.predicted_ms).fold(0.0, f64::max);
+    let mean = total / n as f64;
+    Plan {
+        strategy,
+        imbalance: if mean > 0.0 { max / mean } else { 1.0 },
+        lower_bound_ms: mean.max(longest),
+        longest_test_ms: longest,
+        unknown_durations: plans.iter().map(|p| p.unknown_durations).sum(),
+        shards,
+    }
+}
+
 /// Total order on f64 for the heap (durations are finite and non-negative).
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct OrdF64(f64);

@@ -204,10 +204,24 @@ def test_cargo_testflow_run_shards_a_pytest_project(project):
         shards.append(json.loads(r.stdout))
     check_shards(full, shards, "timings")
 
+    # `shard plan` predicts exactly what each `run --shard` ran (same history, same rules),
+    # and the plan serves as the expected test list for the merge.
+    plan = cargo_testflow(p.root, "shard", "plan", "--shards", "4", "--format", "json")
+    assert plan.returncode == 0, plan.stderr
+    planned = json.loads(plan.stdout)
+    assert planned["strategy"] == "timings"
+    assert [s["framework"] for s in planned["suites"]] == ["pytest"]
+    for s, shard in zip(planned["shards"], shards):
+        assert sorted(s["tests"]) == sorted(t["id"] for t in shard["tests"])
+    (p.root / "plan.json").write_text(plan.stdout)
+
     out = p.root / "merged"
-    m = cargo_testflow(p.root, "merge", *[s["run_id"] for s in shards], "-o", str(out), "--format", "json")
+    m = cargo_testflow(p.root, "merge", *[s["run_id"] for s in shards], "-o", str(out), "--format", "json",
+                       "--expected", str(p.root / "plan.json"))
     assert m.returncode == 100, m.stderr
-    assert outcomes(json.loads(m.stdout)) == outcomes(full)
+    merged = json.loads(m.stdout)
+    assert outcomes(merged) == outcomes(full)
+    assert not [e for e in merged.get("errors", []) if e["kind"] in ("missing", "duplicate")]
 
     # An empty shard: exit 0 and a line saying so.
     e = cargo_testflow(p.root, "run", "--shard", "3/3", "--shard-strategy", "count", "test_q1")

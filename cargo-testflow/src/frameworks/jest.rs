@@ -660,6 +660,10 @@ impl crate::frameworks::Suite for JestSuite {
         Ok(listing(&self.root)?.into_iter().collect())
     }
 
+    fn shard_items(&self) -> Result<(Vec<String>, crate::selection::Grain)> {
+        Ok((list_files(&self.root)?, crate::selection::Grain::File))
+    }
+
     fn framework(&self) -> Framework {
         Framework::Jest
     }

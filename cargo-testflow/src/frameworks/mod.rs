@@ -23,6 +23,11 @@ pub trait Suite {
     fn listing(&self) -> Result<Vec<cargo::SuiteListing>> {
         Ok(Vec::new())
     }
+    /// The ids a shard plan splits, at the grain the framework shards at
+    /// (`cargo testflow shard plan`).
+    fn shard_items(&self) -> Result<(Vec<String>, crate::selection::Grain)> {
+        Ok((Vec::new(), crate::selection::Grain::Test))
+    }
 }
 
 /// What `detect_suites` looks for, for the "nothing found" message.

@@ -728,41 +728,12 @@ impl super::Suite for PytestSuite {
         })])
     }
 
+    fn shard_items(&self) -> Result<(Vec<String>, crate::selection::Grain)> {
+        Ok((self.collect_ids()?, crate::selection::Grain::Test))
+    }
+
     fn listing(&self) -> Result<Vec<super::cargo::SuiteListing>> {
-        let python = find_python(&self.root);
-        ready(&python, &self.root)?;
-        let tmp = std::env::temp_dir().join(format!(
-            "testflow-collect-{}-{}.json",
-            std::process::id(),
-            crate::store::new_run_id()
-        ));
-        let out = std::process::Command::new(&python)
-            .args([
-                "-m",
-                "pytest",
-                "--collect-only",
-                "-q",
-                "-p",
-                "no:cacheprovider",
-            ])
-            .env(COLLECT_ENV, &tmp)
-            .env_remove(crate::recorder::EVENTS_ENV)
-            .current_dir(&self.root)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .map_err(|e| anyhow::anyhow!("cannot run {}: {e}", python.display()))?;
-        let ids: Vec<String> = match std::fs::read_to_string(&tmp) {
-            Ok(t) => {
-                let _ = std::fs::remove_file(&tmp);
-                serde_json::from_str(&t)?
-            }
-            Err(_) => anyhow::bail!(
-                "pytest could not collect the tests in {} ({}):\n{}",
-                self.root.display(),
-                out.status,
-                String::from_utf8_lossy(&out.stdout).trim()
-            ),
-        };
+        let ids = self.collect_ids()?;
         let mut files: Vec<(String, usize)> = Vec::new();
         for id in &ids {
             let file = split_nodeid(id).0.unwrap_or_default();
@@ -868,6 +839,47 @@ impl crate::runner::Unit for PytestUnit {
             }
         }
         vec![]
+    }
+}
+
+impl PytestSuite {
+    /// The node ids pytest collects (through the plugin, with `--collect-only`).
+    fn collect_ids(&self) -> Result<Vec<String>> {
+        let python = find_python(&self.root);
+        ready(&python, &self.root)?;
+        let tmp = std::env::temp_dir().join(format!(
+            "testflow-collect-{}-{}.json",
+            std::process::id(),
+            crate::store::new_run_id()
+        ));
+        let out = std::process::Command::new(&python)
+            .args([
+                "-m",
+                "pytest",
+                "--collect-only",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+            ])
+            .env(COLLECT_ENV, &tmp)
+            .env_remove(crate::recorder::EVENTS_ENV)
+            .current_dir(&self.root)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| anyhow::anyhow!("cannot run {}: {e}", python.display()))?;
+        let ids: Vec<String> = match std::fs::read_to_string(&tmp) {
+            Ok(t) => {
+                let _ = std::fs::remove_file(&tmp);
+                serde_json::from_str(&t)?
+            }
+            Err(_) => anyhow::bail!(
+                "pytest could not collect the tests in {} ({}):\n{}",
+                self.root.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stdout).trim()
+            ),
+        };
+        Ok(ids)
     }
 }
 
