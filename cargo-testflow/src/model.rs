@@ -7,6 +7,8 @@
 
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
+use std::str::FromStr;
+
 use serde::{Deserialize, Serialize};
 
 /// Version of the `Run` / event-log schema. Readers accept this version and older.
@@ -24,6 +26,8 @@ pub enum Framework {
 }
 
 impl Framework {
+    pub const ALL: [Framework; 3] = [Framework::Rust, Framework::Pytest, Framework::Jest];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Framework::Rust => "rust",
@@ -106,6 +110,17 @@ pub enum Category {
 }
 
 impl Category {
+    pub const ALL: [Category; 8] = [
+        Category::ImportError,
+        Category::Assertion,
+        Category::RuntimeError,
+        Category::Timeout,
+        Category::SetupError,
+        Category::Crash,
+        Category::BuildError,
+        Category::Interrupted,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Category::ImportError => "import_error",
@@ -509,6 +524,39 @@ impl Run {
     }
 }
 
+// The vocabularies parse from the names they serialize to (bindings pass plain strings).
+impl FromStr for Outcome {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Outcome> {
+        Outcome::ALL
+            .into_iter()
+            .find(|o| o.as_str() == s)
+            .ok_or_else(|| anyhow::anyhow!("unknown outcome `{s}` (expected one of passed, failed, error, skipped, xfailed, xpassed, timeout, crashed)"))
+    }
+}
+
+impl FromStr for Category {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Category> {
+        Category::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| anyhow::anyhow!("unknown failure category `{s}`"))
+    }
+}
+
+impl FromStr for Framework {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Framework> {
+        Framework::ALL
+            .into_iter()
+            .find(|f| f.as_str() == s)
+            .ok_or_else(|| {
+                anyhow::anyhow!("unknown framework `{s}` (expected rust, pytest or jest)")
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -559,5 +607,21 @@ mod tests {
             TestCase::from_attempts(meta, vec![att(1, Outcome::Failed), att(2, Outcome::Failed)]);
         assert!(!t.flaky);
         assert_eq!(t.outcome, Outcome::Failed);
+    }
+
+    #[test]
+    fn vocabularies_parse_from_their_names() {
+        assert_eq!("xfailed".parse::<Outcome>().unwrap(), Outcome::Xfailed);
+        assert_eq!(
+            "import_error".parse::<Category>().unwrap(),
+            Category::ImportError
+        );
+        assert!(
+            "nope"
+                .parse::<Outcome>()
+                .unwrap_err()
+                .to_string()
+                .contains("unknown outcome `nope`")
+        );
     }
 }

@@ -9,7 +9,6 @@
 //! on disk as soon as the call returns, so a crash of the test process loses nothing.
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
@@ -17,7 +16,7 @@ use chrono::Utc;
 
 use crate::events::{Event, EventLog, fold_file};
 use crate::history::History;
-use crate::model::{Category, Failure, Framework, Outcome, Run, ShardInfo, TestMeta};
+use crate::model::{Failure, Framework, Outcome, Run, ShardInfo, TestMeta};
 use crate::report::{self, ReportSpec};
 use crate::store::{Recording, Store};
 
@@ -198,45 +197,6 @@ impl Recorder {
     }
 }
 
-impl FromStr for Outcome {
-    type Err = anyhow::Error;
-    fn from_str(s: &str) -> Result<Outcome> {
-        Outcome::ALL
-            .into_iter()
-            .find(|o| o.as_str() == s)
-            .with_context(|| format!("unknown outcome `{s}` (expected one of passed, failed, error, skipped, xfailed, xpassed, timeout, crashed)"))
-    }
-}
-
-impl FromStr for Category {
-    type Err = anyhow::Error;
-    fn from_str(s: &str) -> Result<Category> {
-        const ALL: [Category; 8] = [
-            Category::ImportError,
-            Category::Assertion,
-            Category::RuntimeError,
-            Category::Timeout,
-            Category::SetupError,
-            Category::Crash,
-            Category::BuildError,
-            Category::Interrupted,
-        ];
-        ALL.into_iter()
-            .find(|c| c.as_str() == s)
-            .with_context(|| format!("unknown failure category `{s}`"))
-    }
-}
-
-impl FromStr for Framework {
-    type Err = anyhow::Error;
-    fn from_str(s: &str) -> Result<Framework> {
-        [Framework::Rust, Framework::Pytest, Framework::Jest]
-            .into_iter()
-            .find(|f| f.as_str() == s)
-            .with_context(|| format!("unknown framework `{s}` (expected rust, pytest or jest)"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -328,22 +288,6 @@ mod tests {
             err.to_string()
                 .contains("TESTFLOW_EVENTS names /nonexistent/events.jsonl"),
             "{err}"
-        );
-    }
-
-    #[test]
-    fn vocabularies_parse_from_their_names() {
-        assert_eq!("xfailed".parse::<Outcome>().unwrap(), Outcome::Xfailed);
-        assert_eq!(
-            "import_error".parse::<Category>().unwrap(),
-            Category::ImportError
-        );
-        assert!(
-            "nope"
-                .parse::<Outcome>()
-                .unwrap_err()
-                .to_string()
-                .contains("unknown outcome `nope`")
         );
     }
 }

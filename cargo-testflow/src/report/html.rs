@@ -31,18 +31,6 @@ const PAGE: &str = include_str!("html/page.html");
 const STYLE: &str = include_str!("html/style.css");
 const APP: &str = include_str!("html/app.js");
 
-const FRAMEWORKS: [Framework; 3] = [Framework::Rust, Framework::Pytest, Framework::Jest];
-const CATEGORIES: [Category; 8] = [
-    Category::ImportError,
-    Category::Assertion,
-    Category::RuntimeError,
-    Category::Timeout,
-    Category::SetupError,
-    Category::Crash,
-    Category::BuildError,
-    Category::Interrupted,
-];
-
 /// Columns of one row of `tests` (the page reads them by these positions).
 pub const TEST_COLUMNS: [&str; 11] = [
     "id",
@@ -176,7 +164,7 @@ pub fn data(run: &Run) -> Value {
             }
             let category = match &t.failure {
                 Some(f) if t.outcome.is_failure() || t.flaky => Value::from(
-                    CATEGORIES
+                    Category::ALL
                         .iter()
                         .position(|c| *c == f.category)
                         .unwrap_or(0),
@@ -189,7 +177,7 @@ pub fn data(run: &Run) -> Value {
                 t.suite.join("::"),
                 files.get(t.file.as_deref()),
                 t.line.unwrap_or(0),
-                FRAMEWORKS
+                Framework::ALL
                     .iter()
                     .position(|f| *f == t.framework)
                     .unwrap_or(0),
@@ -241,9 +229,9 @@ pub fn data(run: &Run) -> Value {
         "pass_rate": gate::pass_rate(run),
         "gates": gate::evaluate(run, &gate::default_gates()),
         "columns": TEST_COLUMNS,
-        "frameworks": FRAMEWORKS.map(|f| f.as_str()),
+        "frameworks": Framework::ALL.map(|f| f.as_str()),
         "outcomes": Outcome::ALL.map(|o| o.as_str()),
-        "categories": CATEGORIES.map(|c| c.as_str()),
+        "categories": Category::ALL.map(|c| c.as_str()),
         "files": files.strings,
         "tests": tests,
         "details": details,
