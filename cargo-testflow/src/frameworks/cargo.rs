@@ -609,16 +609,7 @@ pub fn plan(ctx: &Ctx, tests: Vec<RustTest>, options: &CargoOptions) -> Vec<Box<
         };
         if !run_it {
             if t.ignored {
-                let message = t
-                    .ignore_reason
-                    .clone()
-                    .unwrap_or_else(|| "#[ignore]".into());
-                let failure = Failure {
-                    category: Category::RuntimeError,
-                    kind: Some("ignored".into()),
-                    message,
-                    ..Failure::default()
-                };
+                let failure = ignored(t.ignore_reason.clone());
                 ctx.finished(&t.meta, 1, Outcome::Skipped, Duration::ZERO, Some(failure));
             }
             continue;
@@ -848,6 +839,17 @@ fn classify_process(
     Some((outcome, Some(with_output(failure))))
 }
 
+/// The skip record of an `#[ignore]` test: its reason, when it has one.
+fn ignored(reason: Option<String>) -> Failure {
+    Failure {
+        kind: Some("ignored".into()),
+        message: reason
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| "#[ignore]".into()),
+        ..Failure::default()
+    }
+}
+
 fn timeout_failure(message: String) -> Failure {
     Failure {
         category: Category::Timeout,
@@ -1009,15 +1011,7 @@ impl JsonStream<'_> {
                 }
                 Some(f)
             }
-            Outcome::Skipped => Some(Failure {
-                category: Category::RuntimeError,
-                kind: Some("ignored".into()),
-                message: ev
-                    .message
-                    .filter(|m| !m.is_empty())
-                    .unwrap_or_else(|| "#[ignore]".into()),
-                ..Failure::default()
-            }),
+            Outcome::Skipped => Some(ignored(ev.message)),
             _ => None,
         };
         self.done.insert(ev.name.clone());
