@@ -131,6 +131,65 @@ impl Ctx {
             .on_event(event, final_attempt);
     }
 
+    /// Run `f`, a framework process whose plugin appends to the run's log itself (pytest,
+    /// Jest), and meanwhile show the events it writes to the listener as they land, so the
+    /// progress bar and failure lines work for every framework.
+    pub fn following_log<T>(&self, framework: crate::model::Framework, f: impl FnOnce() -> T) -> T {
+        let start = std::fs::metadata(self.log.path())
+            .map(|m| m.len())
+            .unwrap_or(0);
+        let done = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let follower = s.spawn(|| self.follow(framework, start, &done));
+            let out = f();
+            done.store(true, Ordering::SeqCst);
+            let _ = follower.join();
+            out
+        })
+    }
+
+    fn follow(&self, framework: crate::model::Framework, mut offset: u64, done: &AtomicBool) {
+        use std::io::{Read, Seek, SeekFrom};
+        let Ok(mut file) = std::fs::File::open(self.log.path()) else {
+            return;
+        };
+        let mut pending: Vec<u8> = Vec::new();
+        loop {
+            let last_look = done.load(Ordering::SeqCst);
+            let mut chunk = Vec::new();
+            if file.seek(SeekFrom::Start(offset)).is_ok() && file.read_to_end(&mut chunk).is_ok() {
+                offset += chunk.len() as u64;
+                pending.extend_from_slice(&chunk);
+            }
+            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                // Only this framework's test events: ours are shown when they are recorded.
+                let Ok(event) = serde_json::from_slice::<Event>(&line) else {
+                    continue;
+                };
+                if let Event::TestFinished {
+                    test,
+                    attempt,
+                    outcome,
+                    ..
+                } = &event
+                    && test.framework == framework
+                {
+                    let last = !outcome.is_failure() || *attempt > self.options.retries;
+                    let mut listener = self.listener.lock().unwrap_or_else(|e| e.into_inner());
+                    if last {
+                        listener.add_planned(1);
+                    }
+                    listener.on_event(&event, last);
+                }
+            }
+            if last_look {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     pub fn started(&self, test: &TestMeta, attempt: u32) {
         self.record(
             &Event::TestStarted {

@@ -703,7 +703,9 @@ impl crate::runner::Unit for JestUnit {
             .env_remove(ORDER_ENV)
             .env_remove(LAST_FAILED_ENV)
             .envs(self.project.env(&ctx.options));
-        let out = ctx.processes.run(cmd, None, ctx.options.output_cap, None);
+        let out = ctx.following_log(Framework::Jest, || {
+            ctx.processes.run(cmd, None, ctx.options.output_cap, None)
+        });
         match out {
             Err(e) => ctx.run_error(
                 "build",

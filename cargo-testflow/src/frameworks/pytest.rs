@@ -799,7 +799,10 @@ impl crate::runner::Unit for PytestUnit {
                 .unwrap_or(0)
         };
         let before = log_size();
-        match ctx.processes.run(cmd, None, ctx.options.output_cap, None) {
+        let result = ctx.following_log(Framework::Pytest, || {
+            ctx.processes.run(cmd, None, ctx.options.output_cap, None)
+        });
+        match result {
             Err(e) => ctx.run_error(
                 "build",
                 format!("cannot run {}: {e}", self.python.display()),
