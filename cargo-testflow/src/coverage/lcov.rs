@@ -219,16 +219,25 @@ fn parse_line(line: &str, cur: &mut Option<Record>, cov: &mut Coverage, root: &P
     Ok(())
 }
 
+/// A name or path on one LCOV line (names from JSON reports may hold line breaks).
+fn one_line(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains(['\n', '\r']) {
+        s.replace(['\n', '\r'], " ").into()
+    } else {
+        s.into()
+    }
+}
+
 /// Write LCOV (the old `FN`/`FNDA` function records, which every reader accepts).
 pub fn write(cov: &Coverage) -> String {
     let mut out = String::new();
     for (path, f) in &cov.files {
-        let _ = writeln!(out, "SF:{path}");
+        let _ = writeln!(out, "SF:{}", one_line(path));
         for (name, func) in &f.functions {
-            let _ = writeln!(out, "FN:{},{name}", func.line);
+            let _ = writeln!(out, "FN:{},{}", func.line, one_line(name));
         }
         for (name, func) in &f.functions {
-            let _ = writeln!(out, "FNDA:{},{name}", func.hits);
+            let _ = writeln!(out, "FNDA:{},{}", func.hits, one_line(name));
         }
         let _ = writeln!(out, "FNF:{}", f.functions.len());
         let _ = writeln!(

@@ -258,4 +258,30 @@ proptest! {
             let _ = parse_as(f, &b[..t], "m", Path::new("/"));
         }
     }
+
+    #[test]
+    fn writers_round_trip_line_data(
+        files in proptest::collection::btree_map(
+            "[a-z]{1,8}(/[a-z_]{1,8}){0,2}\\.(rs|py|js)",
+            (
+                proptest::collection::btree_map(1u32..5000, 0u64..1_000_000, 0..40),
+                proptest::collection::btree_map(1u32..5000, proptest::collection::vec(0u64..5, 1..4), 0..5),
+            ),
+            0..6,
+        ),
+    ) {
+        let cov = Coverage {
+            files: files
+                .into_iter()
+                .map(|(p, (lines, branches))| (p, FileCoverage { lines, branches, ..FileCoverage::default() }))
+                .collect(),
+        };
+        let root = Path::new("/r");
+        let back = lcov::parse(lcov::write(&cov).as_bytes(), "w.info", root).unwrap();
+        prop_assert_eq!(&back, &cov);
+        let back = cobertura::parse(cobertura::write(&cov).as_bytes(), "w.xml", root).unwrap();
+        for (p, f) in &cov.files {
+            prop_assert_eq!(&back.files[p].lines, &f.lines);
+        }
+    }
 }
