@@ -345,6 +345,19 @@ mod tests {
         );
         let c = Config {
             gates: GatesConfig {
+                min_file_coverage: Some(101.0),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert!(
+            c.validate(Path::new("t.toml"))
+                .unwrap_err()
+                .to_string()
+                .contains("`gates.min_file_coverage` must be a percentage")
+        );
+        let c = Config {
+            gates: GatesConfig {
                 advisory: Some(vec!["nope".into()]),
                 ..Default::default()
             },

@@ -143,6 +143,14 @@ fn gates_pass_fail_and_advisory_on_real_runs() {
     let gate = p.cmd(&["gate", "--min-file-coverage", "90", "--coverage", lcov]);
     assert_eq!(gate.code, 1, "{}", gate.stdout);
     assert!(gate.stdout.contains("src/lib.rs 75.0%"), "{}", gate.stdout);
+    // On `run`: the tests pass, the measured coverage gate fails (80% < 90%): exit 3.
+    let run = p.run(&["passes", "--min-coverage", "90", "--coverage-file", lcov]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("12 of 15 lines covered"),
+        "{}",
+        run.stderr
+    );
     let rep = p.cmd(&[
         "coverage",
         "report",
