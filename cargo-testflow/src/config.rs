@@ -55,7 +55,10 @@ pub struct GatesConfig {
     pub max_skipped: Option<u64>,
     pub max_flaky: Option<u64>,
     pub max_duration: Option<f64>,
+    /// Total line coverage, percent.
     pub min_coverage: Option<f64>,
+    /// Line coverage of every file, percent.
+    pub min_file_coverage: Option<f64>,
     /// Gate names reported but not failing.
     pub advisory: Option<Vec<String>>,
 }
@@ -217,6 +220,14 @@ impl Config {
         {
             return bad("gates.min_pass_rate", "must be between 0 and 1");
         }
+        for (key, v) in [
+            ("gates.min_coverage", self.gates.min_coverage),
+            ("gates.min_file_coverage", self.gates.min_file_coverage),
+        ] {
+            if v.is_some_and(|v| !(0.0..=100.0).contains(&v)) {
+                return bad(key, "must be a percentage between 0 and 100");
+            }
+        }
         for name in self.gates.advisory.iter().flatten() {
             crate::gate::GateName::parse(name)
                 .with_context(|| format!("{}: in `gates.advisory`", source.display()))?;
@@ -331,6 +342,19 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("`run.isolation`")
+        );
+        let c = Config {
+            gates: GatesConfig {
+                min_file_coverage: Some(101.0),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert!(
+            c.validate(Path::new("t.toml"))
+                .unwrap_err()
+                .to_string()
+                .contains("`gates.min_file_coverage` must be a percentage")
         );
         let c = Config {
             gates: GatesConfig {

@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 
+use crate::coverage::Coverage;
 use crate::model::Run;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -16,16 +17,18 @@ pub enum GateName {
     MaxFlaky,
     MaxDuration,
     MinCoverage,
+    MinFileCoverage,
 }
 
 impl GateName {
-    pub const ALL: [GateName; 6] = [
+    pub const ALL: [GateName; 7] = [
         GateName::MinPassRate,
         GateName::MinTests,
         GateName::MaxSkipped,
         GateName::MaxFlaky,
         GateName::MaxDuration,
         GateName::MinCoverage,
+        GateName::MinFileCoverage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -36,6 +39,7 @@ impl GateName {
             GateName::MaxFlaky => "max_flaky",
             GateName::MaxDuration => "max_duration",
             GateName::MinCoverage => "min_coverage",
+            GateName::MinFileCoverage => "min_file_coverage",
         }
     }
 
@@ -53,7 +57,10 @@ impl GateName {
     fn is_minimum(self) -> bool {
         matches!(
             self,
-            GateName::MinPassRate | GateName::MinTests | GateName::MinCoverage
+            GateName::MinPassRate
+                | GateName::MinTests
+                | GateName::MinCoverage
+                | GateName::MinFileCoverage
         )
     }
 }
@@ -103,6 +110,7 @@ fn thresholds(cfg: &crate::config::GatesConfig) -> Vec<Gate> {
         (GateName::MaxFlaky, cfg.max_flaky.map(|n| n as f64)),
         (GateName::MaxDuration, cfg.max_duration),
         (GateName::MinCoverage, cfg.min_coverage),
+        (GateName::MinFileCoverage, cfg.min_file_coverage),
     ]
     .into_iter()
     .filter_map(|(name, t)| {
@@ -171,6 +179,12 @@ pub fn pass_rate(run: &Run) -> Option<f64> {
 }
 
 pub fn evaluate(run: &Run, gates: &[Gate]) -> GateReport {
+    evaluate_with(run, gates, None)
+}
+
+/// Evaluate the gates; the coverage gates are measured on `coverage` when given
+/// (line coverage, in percent), and are `not_measured` otherwise.
+pub fn evaluate_with(run: &Run, gates: &[Gate], coverage: Option<&Coverage>) -> GateReport {
     let s = &run.summary;
     let results: Vec<GateResult> = gates
         .iter()
@@ -198,9 +212,18 @@ pub fn evaluate(run: &Run, gates: &[Gate]) -> GateReport {
                     Some(s.duration_ms / 1000.0),
                     format!("run took {:.1}s", s.duration_ms / 1000.0),
                 ),
-                GateName::MinCoverage => {
-                    (None, "coverage was not measured for this run".to_owned())
-                }
+                GateName::MinCoverage => match coverage.map(|c| c.totals().lines) {
+                    Some(r) if r.percent.is_some() => (
+                        r.percent,
+                        format!("{} of {} lines covered", r.covered, r.total),
+                    ),
+                    Some(_) => (None, "the coverage reports have no lines".to_owned()),
+                    None => (None, "coverage was not measured for this run".to_owned()),
+                },
+                GateName::MinFileCoverage => match coverage {
+                    Some(c) => file_coverage(c, g.threshold),
+                    None => (None, "coverage was not measured for this run".to_owned()),
+                },
             };
             let status = match actual {
                 None => GateStatus::NotMeasured,
@@ -226,6 +249,41 @@ pub fn evaluate(run: &Run, gates: &[Gate]) -> GateReport {
         passed,
         gates: results,
     }
+}
+
+/// The lowest line coverage of any file with lines, naming the files below `threshold`.
+fn file_coverage(c: &Coverage, threshold: f64) -> (Option<f64>, String) {
+    let mut rows: Vec<(f64, String)> = c
+        .per_file()
+        .into_iter()
+        .filter_map(|f| f.totals.lines.percent.map(|p| (p, f.path)))
+        .collect();
+    rows.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+    let Some((worst, worst_path)) = rows.first().cloned() else {
+        return (None, "the coverage reports have no lines".to_owned());
+    };
+    let below: Vec<String> = rows
+        .iter()
+        .filter(|(p, _)| p + 1e-12 < threshold)
+        .map(|(p, f)| format!("{f} {p:.1}%"))
+        .collect();
+    let detail = if below.is_empty() {
+        format!("lowest: {worst_path} {worst:.1}% ({} files)", rows.len())
+    } else {
+        let shown = below.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+        let more = below.len().saturating_sub(5);
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        format!(
+            "{} of {} files below: {shown}{more}",
+            below.len(),
+            rows.len()
+        )
+    };
+    (Some(worst), detail)
 }
 
 /// The gate table for people.
@@ -373,6 +431,37 @@ mod tests {
         assert_eq!(rep.gates[0].status, GateStatus::NotMeasured);
         assert!(!rep.passed);
         assert!(render_human(&rep).contains("NOT MEASURED"));
+    }
+
+    #[test]
+    fn coverage_gates_are_measured_when_coverage_is_given() {
+        let r = run(Summary {
+            total: 1,
+            passed: 1,
+            ..Summary::default()
+        });
+        let lcov = b"SF:a.rs\nDA:1,1\nDA:2,1\nDA:3,0\nDA:4,1\nend_of_record\nSF:b.rs\nDA:1,1\nend_of_record\n";
+        let cov = crate::coverage::parse(lcov, "t.info", std::path::Path::new("/")).unwrap();
+        let gates = [
+            gate(GateName::MinCoverage, 80.0),
+            gate(GateName::MinFileCoverage, 80.0),
+        ];
+        let rep = evaluate_with(&r, &gates, Some(&cov));
+        assert_eq!(rep.gates[0].actual, Some(80.0));
+        assert_eq!(rep.gates[0].status, GateStatus::Pass);
+        assert_eq!(rep.gates[0].detail, "4 of 5 lines covered");
+        assert_eq!(rep.gates[1].actual, Some(75.0));
+        assert_eq!(rep.gates[1].status, GateStatus::Fail);
+        assert!(
+            rep.gates[1].detail.contains("a.rs 75.0%"),
+            "{}",
+            rep.gates[1].detail
+        );
+        assert!(!rep.passed);
+        let empty = crate::coverage::Coverage::default();
+        let rep = evaluate_with(&r, &gates, Some(&empty));
+        assert_eq!(rep.gates[0].status, GateStatus::NotMeasured);
+        assert_eq!(rep.gates[1].status, GateStatus::NotMeasured);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 pub mod analyze;
 pub mod ci;
 pub mod config;
+pub mod coverage;
 pub mod environment;
 pub mod events;
 pub mod exit_code;

@@ -85,6 +85,10 @@ enum Command {
     Shard(ShardCmd),
     /// Join shard runs into one run (written to DIR/run.json; every report works on it).
     Merge(MergeArgs),
+    /// Coverage reports: read, merge and summarise LCOV, Cobertura, coverage.py and
+    /// Istanbul files (collecting coverage is not done by testflow yet).
+    #[command(subcommand)]
+    Coverage(CoverageCmd),
     /// Group a run's failures by root cause, with a suggestion for each group.
     ///
     /// `--format json` is compact and stable, for tools and agents.
@@ -251,6 +255,10 @@ struct RunArgs {
     gate: bool,
     #[command(flatten)]
     gates: GateArgs,
+    /// Coverage report to measure the coverage gates with, read after the run (repeatable;
+    /// testflow does not collect coverage itself yet).
+    #[arg(long = "coverage-file", value_name = "FILE", value_delimiter = ',')]
+    coverage_files: Vec<PathBuf>,
     /// Run only this framework's suites (repeatable): rust, pytest, jest.
     #[arg(long = "framework", value_name = "NAME", value_parser = parse_framework)]
     frameworks: Vec<Framework>,
@@ -303,9 +311,13 @@ struct GateArgs {
     /// Gate: the run takes at most SECS seconds.
     #[arg(long, value_name = "SECS")]
     max_duration: Option<f64>,
-    /// Gate: total line coverage at least PCT (not measured yet: fails when required).
+    /// Gate: total line coverage at least PCT percent, from the coverage reports given
+    /// (without any: "not measured", which fails when required).
     #[arg(long, value_name = "PCT")]
     min_coverage: Option<f64>,
+    /// Gate: every file's line coverage at least PCT percent (same coverage reports).
+    #[arg(long, value_name = "PCT")]
+    min_file_coverage: Option<f64>,
     /// Make a gate advisory: reported, but it does not fail (repeatable).
     #[arg(long, value_name = "GATE", value_parser = parse_gate_name)]
     advisory: Vec<GateName>,
@@ -319,6 +331,7 @@ impl GateArgs {
             || self.max_flaky.is_some()
             || self.max_duration.is_some()
             || self.min_coverage.is_some()
+            || self.min_file_coverage.is_some()
             || !self.advisory.is_empty()
     }
 
@@ -331,6 +344,7 @@ impl GateArgs {
             max_flaky: self.max_flaky,
             max_duration: self.max_duration,
             min_coverage: self.min_coverage,
+            min_file_coverage: self.min_file_coverage,
             advisory: Some(
                 self.advisory
                     .iter()
@@ -349,9 +363,43 @@ struct GateCmdArgs {
     run: String,
     #[command(flatten)]
     gates: GateArgs,
+    /// Coverage reports (LCOV, Cobertura XML, coverage.py JSON, Istanbul JSON; merged)
+    /// that measure the min_coverage and min_file_coverage gates.
+    #[arg(long = "coverage", value_name = "FILE", num_args = 1..)]
+    coverage: Vec<PathBuf>,
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     format: OutputFormat,
     /// Project directory whose `.testflow/` holds the runs [default: current directory].
+    #[arg(long, value_name = "DIR")]
+    project: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum CoverageCmd {
+    /// Read coverage reports (format detected from content), merge them, and print the
+    /// totals and a per-file table, or write the merged coverage as LCOV or Cobertura.
+    Report(CoverageReportArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum CoverageOutput {
+    Human,
+    Json,
+    Lcov,
+    Cobertura,
+}
+
+#[derive(Args)]
+struct CoverageReportArgs {
+    /// LCOV, Cobertura XML, coverage.py JSON or Istanbul coverage-final.json files.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = CoverageOutput::Human)]
+    format: CoverageOutput,
+    /// Output file [default: stdout].
+    #[arg(short, long, value_name = "PATH")]
+    output: Option<PathBuf>,
+    /// Paths are shown relative to DIR [default: current directory].
     #[arg(long, value_name = "DIR")]
     project: Option<PathBuf>,
 }
@@ -586,6 +634,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::List(args) => list(args),
         Command::Report(args) => report_cmd(args),
         Command::Analyze(args) => analyze_cmd(args),
+        Command::Coverage(cmd) => coverage_cmd(cmd),
         Command::Gate(args) => gate_cmd(*args),
         Command::Iterate(args) => iterate_cmd(*args),
         Command::History(cmd) => history_cmd(cmd),
@@ -728,8 +777,30 @@ fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::RunResult, i32
         let _ = writeln!(err, "run recorded in {}", result.run_dir.display());
     }
     let file_gates = cfg.gates != config::GatesConfig::default();
-    if args.gate || args.gates.any() || run_cfg.gate == Some(true) || file_gates {
-        let report = gate::evaluate(&result.run, &args.gates.gates(&cfg.gates));
+    if args.gate
+        || args.gates.any()
+        || run_cfg.gate == Some(true)
+        || file_gates
+        || !args.coverage_files.is_empty()
+    {
+        let coverage = if args.coverage_files.is_empty() {
+            None
+        } else {
+            let root = project_dir(args.project.as_deref())?;
+            match testflow::coverage::load(&args.coverage_files, &root) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    let _ = writeln!(err, "error: {e:#}");
+                    code = code.max(exit_code::INTERNAL);
+                    None
+                }
+            }
+        };
+        let report = gate::evaluate_with(
+            &result.run,
+            &args.gates.gates(&cfg.gates),
+            coverage.as_ref(),
+        );
         let _ = write!(err, "\n{}", gate::render_human(&report));
         if !report.passed && code == exit_code::OK {
             code = exit_code::GATE_FAILED;
@@ -962,8 +1033,14 @@ fn analyze_cmd(args: AnalyzeArgs) -> Result<i32> {
 
 fn gate_cmd(args: GateCmdArgs) -> Result<i32> {
     let cfg = load_config(args.project.as_deref())?;
+    let coverage = if args.coverage.is_empty() {
+        None
+    } else {
+        let root = project_dir(args.project.as_deref())?;
+        Some(testflow::coverage::load(&args.coverage, &root)?)
+    };
     let run = load_run(args.project, &args.run)?;
-    let report = gate::evaluate(&run, &args.gates.gates(&cfg.gates));
+    let report = gate::evaluate_with(&run, &args.gates.gates(&cfg.gates), coverage.as_ref());
     match args.format {
         OutputFormat::Json => {
             let mut out = std::io::stdout().lock();
@@ -977,6 +1054,31 @@ fn gate_cmd(args: GateCmdArgs) -> Result<i32> {
     } else {
         exit_code::GATE_CMD_FAILED
     })
+}
+
+fn coverage_cmd(cmd: CoverageCmd) -> Result<i32> {
+    use testflow::coverage;
+    let CoverageCmd::Report(args) = cmd;
+    let root = project_dir(args.project.as_deref())?;
+    let cov = coverage::load(&args.files, &root)?;
+    let bytes = match args.format {
+        CoverageOutput::Human => coverage::render_human(&cov).into_bytes(),
+        CoverageOutput::Json => {
+            let mut v = serde_json::to_vec_pretty(&serde_json::json!({
+                "totals": cov.totals(),
+                "files": cov.per_file(),
+            }))?;
+            v.push(b'\n');
+            v
+        }
+        CoverageOutput::Lcov => coverage::lcov::write(&cov).into_bytes(),
+        CoverageOutput::Cobertura => coverage::cobertura::write(&cov).into_bytes(),
+    };
+    match &args.output {
+        Some(path) => testflow::store::write_atomic(path, &bytes)?,
+        None => std::io::stdout().lock().write_all(&bytes)?,
+    }
+    Ok(exit_code::OK)
 }
 
 fn project_dir(project: Option<&std::path::Path>) -> Result<PathBuf> {

@@ -107,6 +107,64 @@ fn gates_pass_fail_and_advisory_on_real_runs() {
         .find(|x| x["gate"] == "min_coverage")
         .unwrap();
     assert_eq!(cov["status"], "not_measured");
+
+    // With a coverage report the gate is measured: 12 of 15 lines (80%), lib.rs at 75%.
+    let lcov = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/coverage/lcov-llvm.info"
+    );
+    let gate = p.cmd(&[
+        "gate",
+        "--format",
+        "json",
+        "--min-coverage",
+        "80",
+        "--min-file-coverage",
+        "70",
+        "--coverage",
+        lcov,
+    ]);
+    assert_eq!(gate.code, 0, "{}{}", gate.stdout, gate.stderr);
+    let g: serde_json::Value = serde_json::from_str(&gate.stdout).expect("JSON");
+    let measured: Vec<_> = g["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["gate"] == "min_coverage" || x["gate"] == "min_file_coverage")
+        .map(|x| (x["status"].clone(), x["actual"].clone()))
+        .collect();
+    assert_eq!(
+        measured,
+        [
+            (serde_json::json!("pass"), serde_json::json!(80.0)),
+            (serde_json::json!("pass"), serde_json::json!(75.0))
+        ]
+    );
+    let gate = p.cmd(&["gate", "--min-file-coverage", "90", "--coverage", lcov]);
+    assert_eq!(gate.code, 1, "{}", gate.stdout);
+    assert!(gate.stdout.contains("src/lib.rs 75.0%"), "{}", gate.stdout);
+    // On `run`: the tests pass, the measured coverage gate fails (80% < 90%): exit 3.
+    let run = p.run(&["passes", "--min-coverage", "90", "--coverage-file", lcov]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("12 of 15 lines covered"),
+        "{}",
+        run.stderr
+    );
+    let rep = p.cmd(&[
+        "coverage",
+        "report",
+        lcov,
+        lcov,
+        "--format",
+        "json",
+        "--project",
+        "/home/ci/project",
+    ]);
+    assert_eq!(rep.code, 0, "{}", rep.stderr);
+    let r: serde_json::Value = serde_json::from_str(&rep.stdout).expect("JSON");
+    assert_eq!(r["totals"]["lines"]["percent"], 80.0);
+    assert_eq!(r["files"][0]["path"], "src/lib.rs");
     let bad = p.cmd(&["gate", "--advisory", "nope"]);
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("unknown gate `nope`"), "{}", bad.stderr);
