@@ -29,15 +29,16 @@ use testflow::ui::{self, Printer, Style};
 const EXIT_CODES: &str = "\
 Exit codes:
     0    every test passed (tests that passed on a retry count as passed, marked flaky)
-    1    testflow itself failed (cannot write its state directory, bad run file, …)
-    2    usage error (bad flag or value)
+    1    testflow itself failed (cannot write its state directory, bad run file, …);
+         `gate`: a required gate failed
+    2    usage error (bad flag, value or configuration file)
     3    run --gate: the tests passed, but a required quality gate failed
+    4    no tests ran (the filter matched nothing)
    20    iterate: stopped on a regression (more failures than the iteration before)
    21    iterate: stopped on a plateau (no improvement)
    22    iterate: reached --max-iterations
-    4    no tests ran (the filter matched nothing)
   100    tests failed, errored, timed out or crashed
-  101    the build failed (or its test binaries could not be listed)
+  101    the build failed (or its tests could not be listed, or pytest / Jest could not run)
   130    interrupted by Ctrl-C; everything recorded so far is kept";
 
 #[derive(Parser)]
@@ -45,7 +46,7 @@ Exit codes:
     name = "cargo testflow",
     bin_name = "cargo testflow",
     version,
-    about = "Run, record and report test suites: Rust (one process per test), with a crash-safe event log",
+    about = "Run, record, analyse and report test suites (Rust, pytest, Jest) with one engine and a crash-safe event log",
     after_help = EXIT_CODES
 )]
 struct Cli {
@@ -55,10 +56,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Build and run the workspace's tests, record the run, write reports.
+    /// Run the project's tests (Rust, pytest, Jest), record the run, write reports.
     ///
-    /// Every test runs in its own process (like cargo-nextest), so a crash or hang takes
-    /// down only that test; doctests run too. The run is recorded as it goes in
+    /// Rust: every test runs in its own process (like cargo-nextest), so a crash or hang
+    /// takes down only that test; doctests run too. pytest and Jest projects run through
+    /// their own runner with the testflow plugin recording each test. The run is recorded as it goes in
     /// `.testflow/runs/<run-id>/events.jsonl` (or under $TESTFLOW_DIR), and `run.json` at the end.
     #[command(after_help = EXIT_CODES)]
     Run(Box<RunArgs>),
