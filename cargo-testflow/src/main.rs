@@ -720,10 +720,7 @@ fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::RunResult, i32
     };
     let result = session::run(
         RunRequest {
-            project_dir: match &args.project {
-                Some(p) => std::path::absolute(p).unwrap_or_else(|_| p.clone()),
-                None => std::env::current_dir().context("cannot read the current directory")?,
-            },
+            project_dir: project_dir(args.project.as_deref())?,
             frameworks: (!args.frameworks.is_empty()).then(|| args.frameworks.clone()),
             cargo,
             options,
@@ -813,10 +810,7 @@ fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::RunResult, i32
 
 fn iterate_cmd(args: IterateArgs) -> Result<i32> {
     session::install_interrupt_handler();
-    let project_root = match &args.run.project {
-        Some(p) => std::path::absolute(p).unwrap_or_else(|_| p.clone()),
-        None => std::env::current_dir().context("cannot read the current directory")?,
-    };
+    let project_root = project_dir(args.run.project.as_deref())?;
     let root = git_root(&project_root).unwrap_or(project_root);
     let it_cfg = load_config(args.run.project.as_deref())?.iterate;
     let fix_cmd = args.fix_cmd.clone().or(it_cfg.fix_cmd);
@@ -890,10 +884,7 @@ fn iterate_cmd(args: IterateArgs) -> Result<i32> {
 
 /// The configuration for the project directory (or the current one), validated.
 fn load_config(project: Option<&std::path::Path>) -> Result<config::Config> {
-    let dir = match project {
-        Some(p) => std::path::absolute(p).unwrap_or_else(|_| p.to_owned()),
-        None => std::env::current_dir().context("cannot read the current directory")?,
-    };
+    let dir = project_dir(project)?;
     let loaded = config::load(&dir).map_err(ConfigError)?;
     if let Some(src) = &loaded.source {
         loaded.config.validate(src).map_err(ConfigError)?;
@@ -928,16 +919,10 @@ fn git_root(dir: &std::path::Path) -> Option<PathBuf> {
 fn list(args: ListArgs) -> Result<i32> {
     let mut selection = args.selection.selection();
     selection.dir = args.project.clone();
-    let dir = match &args.project {
-        Some(p) => std::path::absolute(p).unwrap_or_else(|_| p.clone()),
-        None => std::env::current_dir().context("cannot read the current directory")?,
-    };
+    let dir = project_dir(args.project.as_deref())?;
     let others = testflow::frameworks::detect_suites(&dir, &|_| true)?;
-    // A Python or Jest project without a Cargo.toml of its own is not listed as the
-    // cargo workspace it happens to sit in.
-    let use_cargo = selection.manifest_path.is_some()
-        || dir.join("Cargo.toml").is_file()
-        || (others.is_empty() && dir.ancestors().any(|d| d.join("Cargo.toml").is_file()));
+    let use_cargo =
+        session::uses_cargo(&dir, selection.manifest_path.is_some(), !others.is_empty());
     if !use_cargo && others.is_empty() {
         return Err(session::NothingToRun(dir).into());
     }
@@ -973,11 +958,7 @@ fn list(args: ListArgs) -> Result<i32> {
 }
 
 fn report_cmd(args: ReportArgs) -> Result<i32> {
-    let project = match args.project {
-        Some(p) => p,
-        None => std::env::current_dir().context("cannot read the current directory")?,
-    };
-    let store = Store::discover(&project);
+    let store = Store::discover(&project_dir(args.project.as_deref())?);
     let run = store.load(&args.run)?;
     // Unreadable or truncated log lines (a run killed mid-write) are skipped, not fatal: say so.
     let mut err = std::io::stderr();
@@ -1004,11 +985,7 @@ fn report_cmd(args: ReportArgs) -> Result<i32> {
 }
 
 fn load_run(project: Option<PathBuf>, run: &str) -> Result<testflow::model::Run> {
-    let project = match project {
-        Some(p) => p,
-        None => std::env::current_dir().context("cannot read the current directory")?,
-    };
-    Store::discover(&project).load(run)
+    Store::discover(&project_dir(project.as_deref())?).load(run)
 }
 
 fn analyze_cmd(args: AnalyzeArgs) -> Result<i32> {
@@ -1191,9 +1168,8 @@ fn shard_plan_cmd(args: ShardPlanArgs) -> Result<i32> {
     selection.dir = args.project.clone();
     let dir = project_dir(args.project.as_deref())?;
     let others = testflow::frameworks::detect_suites(&dir, &|_| true)?;
-    let use_cargo = selection.manifest_path.is_some()
-        || dir.join("Cargo.toml").is_file()
-        || (others.is_empty() && dir.ancestors().any(|d| d.join("Cargo.toml").is_file()));
+    let use_cargo =
+        session::uses_cargo(&dir, selection.manifest_path.is_some(), !others.is_empty());
     if !use_cargo && others.is_empty() {
         return Err(session::NothingToRun(dir).into());
     }

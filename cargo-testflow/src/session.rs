@@ -96,9 +96,14 @@ impl std::fmt::Display for NothingToRun {
 }
 impl std::error::Error for NothingToRun {}
 
-/// Is `dir` (or a parent) inside a cargo package or workspace?
-fn has_cargo_manifest(dir: &std::path::Path) -> bool {
-    dir.ancestors().any(|d| d.join("Cargo.toml").is_file())
+/// Whether `dir`'s tests include the cargo workspace: when a manifest is named, when
+/// `dir` has its own Cargo.toml, or when nothing else was found and `dir` sits inside a
+/// cargo workspace. A Python or Jest project inside some cargo workspace is not that
+/// workspace.
+pub fn uses_cargo(dir: &std::path::Path, manifest_given: bool, others_found: bool) -> bool {
+    manifest_given
+        || dir.join("Cargo.toml").is_file()
+        || (!others_found && dir.ancestors().any(|d| d.join("Cargo.toml").is_file()))
 }
 
 pub struct RunResult {
@@ -146,12 +151,12 @@ pub fn run(
     let wants = |f: Framework| req.frameworks.as_ref().is_none_or(|l| l.contains(&f));
     let selection = &req.cargo.selection;
     let others = frameworks::detect_suites(&req.project_dir, &wants)?;
-    // A Python or Jest project inside some cargo workspace is not that workspace: cargo
-    // runs when the directory has its own Cargo.toml, or nothing else was found here.
     let use_cargo = wants(Framework::Rust)
-        && (selection.manifest_path.is_some()
-            || req.project_dir.join("Cargo.toml").is_file()
-            || (others.is_empty() && has_cargo_manifest(&req.project_dir)));
+        && uses_cargo(
+            &req.project_dir,
+            selection.manifest_path.is_some(),
+            !others.is_empty(),
+        );
     if !use_cargo && others.is_empty() {
         return Err(NothingToRun(req.project_dir.clone()).into());
     }

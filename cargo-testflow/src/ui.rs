@@ -8,7 +8,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::events::Event;
-use crate::model::{Failure, Outcome, Run, TestCase, TestMeta};
+use crate::model::{Failure, Outcome, Run, TestCase};
 use crate::runner::Listener;
 
 #[derive(Clone, Copy, Debug)]
@@ -197,10 +197,6 @@ fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or("")
 }
 
-fn test_label(t: &TestMeta) -> &str {
-    &t.id
-}
-
 /// The closing summary: counts, then each failing test with its message.
 pub fn summary(run: &Run, style: Style) -> String {
     let s = &run.summary;
@@ -238,7 +234,7 @@ pub fn summary(run: &Run, style: Style) -> String {
             out.push_str(&format!(
                 "  {} {}: {msg}{loc}\n",
                 style.paint("31", t.outcome.as_str()),
-                test_label(&t.meta())
+                t.id
             ));
         }
     }
