@@ -499,6 +499,7 @@ mod tests {
             summary: Summary::of(&tests, 0.0),
             tests,
             errors: vec![],
+            coverage: None,
         }
     }
 

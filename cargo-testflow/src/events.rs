@@ -62,6 +62,12 @@ pub enum Event {
         kind: String,
         message: String,
     },
+    /// Coverage measured by the run (written once, after the tests and before
+    /// `run_finished`).
+    Coverage {
+        time: DateTime<Utc>,
+        coverage: crate::model::RunCoverage,
+    },
     RunFinished {
         time: DateTime<Utc>,
         /// False when interrupted (Ctrl-C) or stopped by the run timeout.
@@ -201,6 +207,7 @@ struct Fold {
     order: Vec<String>,
     tests: HashMap<String, TestState>,
     errors: Vec<RunError>,
+    coverage: Option<crate::model::RunCoverage>,
 }
 
 impl Fold {
@@ -294,6 +301,10 @@ impl Fold {
                 self.touch(time);
                 self.errors.push(RunError { kind, message });
             }
+            Event::Coverage { time, coverage } => {
+                self.touch(time);
+                self.coverage = Some(coverage);
+            }
             Event::RunFinished {
                 time,
                 completed,
@@ -366,6 +377,7 @@ impl Fold {
             shard: self.shard,
             shards: vec![],
             summary: Summary::of(&tests, duration_ms),
+            coverage: self.coverage,
             tests,
             errors: self.errors,
         }

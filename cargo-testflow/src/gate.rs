@@ -356,6 +356,7 @@ mod tests {
             summary,
             tests: vec![],
             errors: vec![],
+            coverage: None,
         }
     }
 

@@ -433,6 +433,7 @@ pub(crate) mod tests_support {
             summary: Summary::of(&tests, 1000.0),
             tests,
             errors: vec![],
+            coverage: None,
         }
     }
 }

@@ -150,6 +150,7 @@ pub fn parse_junit(bytes: &[u8], source: &str) -> Result<Run> {
         summary: Summary::of(&tests, total_ms),
         tests,
         errors: vec![],
+        coverage: None,
     })
 }
 

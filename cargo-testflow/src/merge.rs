@@ -105,6 +105,7 @@ pub fn merge(inputs: Vec<(String, Run)>, expected: Option<&[String]>) -> Run {
         summary: Summary::of(&tests, duration_ms),
         tests,
         errors,
+        coverage: None,
     }
 }
 

@@ -516,6 +516,62 @@ pub struct Run {
     pub tests: Vec<TestCase>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<RunError>,
+    /// Coverage measured by this run (`run --coverage`, `--coverage-file`) or merged
+    /// from its shards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<RunCoverage>,
+}
+
+/// A run's coverage: where the reports are kept, the totals, and what changed against
+/// the previous run on the same branch that measured coverage.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunCoverage {
+    /// Coverage reports kept with the run, relative to the run's directory
+    /// (`coverage/pytest.json`, `coverage/jest/coverage-final.json`, `coverage/rust.lcov`).
+    pub reports: Vec<String>,
+    /// Per framework: whether coverage was collected, and why not.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub frameworks: Vec<FrameworkCoverage>,
+    /// Line, branch and function totals over all files.
+    pub totals: crate::coverage::Totals,
+    /// Totals per file, in path order.
+    pub files: Vec<crate::coverage::FileSummary>,
+    /// The previous run on the same branch with coverage, to compare against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<CoverageBaseline>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FrameworkCoverage {
+    pub framework: Framework,
+    /// `collected`, `unavailable` (the tool is missing: `message` says how to get it) or
+    /// `failed` (the tool ran and did not produce a report).
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// The previous run's coverage, and the files whose line coverage changed since.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CoverageBaseline {
+    pub run_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    pub lines: crate::coverage::Ratio,
+    /// Files whose covered/total lines differ (added and removed files included).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed_files: Vec<FileCoverageChange>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FileCoverageChange {
+    pub path: String,
+    /// Line coverage before (none: the file is new).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<crate::coverage::Ratio>,
+    /// Line coverage now (none: the file is no longer measured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<crate::coverage::Ratio>,
 }
 
 impl Run {

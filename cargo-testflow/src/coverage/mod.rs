@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub mod cobertura;
 pub mod coveragepy;
@@ -276,7 +276,7 @@ impl Coverage {
 }
 
 /// Covered out of total, and the percentage (none when there is nothing to cover).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Ratio {
     pub covered: u64,
     pub total: u64,
@@ -284,7 +284,7 @@ pub struct Ratio {
 }
 
 impl Ratio {
-    fn new(covered: u64, total: u64) -> Ratio {
+    pub fn new(covered: u64, total: u64) -> Ratio {
         Ratio {
             covered,
             total,
@@ -293,7 +293,7 @@ impl Ratio {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Totals {
     pub lines: Ratio,
     pub branches: Ratio,
@@ -325,7 +325,7 @@ impl Totals {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FileSummary {
     pub path: String,
     #[serde(flatten)]

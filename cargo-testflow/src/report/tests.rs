@@ -321,6 +321,7 @@ fn sample_run() -> Run {
         summary: Summary::of(&tests, 31_000.0),
         tests,
         errors: vec![],
+        coverage: None,
     }
 }
 
