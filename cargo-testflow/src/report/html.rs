@@ -12,7 +12,9 @@
 //!   skipped with a reason, and the page renders only the rows on screen.
 //!
 //! The data's shape is [`data`]; `history` and `shards` are the hooks for run history
-//! (trends) and merged shard runs, both `null` until those exist.
+//! (trends) and merged shard runs, both `null` until those exist. `coverage` is there
+//! only when the run measured coverage (a run without it embeds exactly what it did
+//! before coverage existed); its files are compact rows ([`COVERAGE_FILE_COLUMNS`]).
 
 use std::collections::HashMap;
 
@@ -21,8 +23,9 @@ use serde_json::{Value, json};
 
 use super::plain;
 use crate::analyze;
+use crate::coverage::Ratio;
 use crate::gate;
-use crate::model::{Attempt, Category, Failure, Framework, Outcome, Run, TestCase};
+use crate::model::{Attempt, Category, Failure, Framework, Outcome, Run, RunCoverage, TestCase};
 
 /// Version of the embedded data's shape (`format` in the JSON).
 pub const DATA_FORMAT: u32 = 1;
@@ -45,6 +48,26 @@ pub const TEST_COLUMNS: [&str; 11] = [
     "detail",
     "category",
 ];
+/// Columns of one row of `coverage.files`: covered and total lines, branches, functions.
+pub const COVERAGE_FILE_COLUMNS: [&str; 7] = [
+    "path",
+    "lines_covered",
+    "lines_total",
+    "branches_covered",
+    "branches_total",
+    "functions_covered",
+    "functions_total",
+];
+/// Columns of one row of `coverage.previous.changed_files` (`-1`: no such side, the file is
+/// new or no longer measured).
+pub const COVERAGE_CHANGE_COLUMNS: [&str; 5] = [
+    "path",
+    "before_covered",
+    "before_total",
+    "after_covered",
+    "after_total",
+];
+
 /// `flags` bits.
 pub const FLAG_FLAKY: u64 = 1;
 pub const FLAG_RETRIED: u64 = 2;
@@ -135,6 +158,40 @@ fn detail(t: &TestCase) -> Value {
     v
 }
 
+/// The run's coverage for the page: totals, per-framework status, previous run, and one
+/// compact row per file (10,000 files stay small).
+fn coverage_json(cov: &RunCoverage) -> Value {
+    let side = |r: &Option<Ratio>| match r {
+        Some(r) => (Value::from(r.covered), Value::from(r.total)),
+        None => (Value::from(-1), Value::from(-1)),
+    };
+    json!({
+        "totals": cov.totals,
+        "frameworks": cov.frameworks.iter().map(|f| json!({
+            "framework": f.framework.as_str(),
+            "status": plain(&f.status),
+            "message": f.message.as_deref().map(plain),
+        })).collect::<Vec<_>>(),
+        "previous": cov.previous.as_ref().map(|p| json!({
+            "run_id": p.run_id,
+            "branch": p.branch,
+            "lines": p.lines,
+            "changed_files": p.changed_files.iter().map(|c| {
+                let (bc, bt) = side(&c.before);
+                let (ac, at) = side(&c.after);
+                json!([plain(&c.path), bc, bt, ac, at])
+            }).collect::<Vec<_>>(),
+        })),
+        "file_columns": COVERAGE_FILE_COLUMNS,
+        "change_columns": COVERAGE_CHANGE_COLUMNS,
+        "files": cov.files.iter().map(|f| {
+            let t = &f.totals;
+            json!([plain(&f.path), t.lines.covered, t.lines.total, t.branches.covered,
+                   t.branches.total, t.functions.covered, t.functions.total])
+        }).collect::<Vec<_>>(),
+    })
+}
+
 /// The data the page renders (embedded as JSON).
 pub fn data(run: &Run) -> Value {
     let mut files = Interner {
@@ -212,7 +269,7 @@ pub fn data(run: &Run) -> Value {
             })
         })
         .collect();
-    json!({
+    let mut data = json!({
         "format": DATA_FORMAT,
         "run": {
             "run_id": run.run_id,
@@ -254,7 +311,11 @@ pub fn data(run: &Run) -> Value {
             )
         },
         "history": Value::Null,
-    })
+    });
+    if let Some(cov) = &run.coverage {
+        data["coverage"] = coverage_json(cov);
+    }
+    data
 }
 
 /// JSON that is safe inside a `<script>` element: `<`, `>` and `&` only occur inside

@@ -1,10 +1,12 @@
 //! A compact Markdown summary for pull requests and CI step summaries.
 //!
-//! Sections, most useful first: totals, gate results (the default gates), failed tests
-//! grouped by cause (from `analyze`), flaky tests, slowest tests. GitHub drops a step
-//! summary larger than 1 MiB whole, so the text is built under [`BUDGET`] bytes: each
-//! section adds items while they fit; when one does not, that section and every later
-//! (less useful) one is cut, and the last line says what was left out.
+//! Sections, most useful first: totals, gate results (the default gates), coverage totals
+//! (when the run measured coverage), failed tests grouped by cause (from `analyze`),
+//! coverage by file, flaky tests, slowest tests. GitHub drops a step summary larger than
+//! 1 MiB whole, so the text is built under [`BUDGET`] bytes: each section adds items
+//! while they fit; when one does not, that section and every later (less useful) one is
+//! cut, and the last line says what was left out. The totals and the coverage totals are
+//! small and bounded, and never cut.
 //!
 //! Everything that comes from tests (names, ids, messages, output) is written inside
 //! code spans or fenced code blocks, whose fences are longer than any backtick run in
@@ -14,8 +16,9 @@ use std::fmt::Write as _;
 
 use super::plain;
 use crate::analyze::{self, Group};
+use crate::coverage::{FileSummary, Ratio};
 use crate::gate::{self, GateStatus};
-use crate::model::{Outcome, Run, TestCase};
+use crate::model::{FileCoverageChange, Outcome, Run, RunCoverage, TestCase};
 
 /// GitHub's step-summary cap: 1 MiB; larger summaries are dropped whole.
 pub const GITHUB_LIMIT: usize = 1024 * 1024;
@@ -28,6 +31,10 @@ const MAX_FLAKY: usize = 50;
 const MESSAGE_LINES: usize = 20;
 const DIFF_LINES: usize = 40;
 const LINE_CHARS: usize = 300;
+/// Rows of the "lowest line coverage" and "changed since" tables.
+const COVERAGE_FILES: usize = 20;
+/// A framework's coverage message (how to install the missing tool, why it failed).
+const COVERAGE_MESSAGE_CHARS: usize = 500;
 
 /// The summary under [`BUDGET`] bytes.
 pub fn render(run: &Run) -> String {
@@ -43,7 +50,9 @@ pub fn render_with_budget(run: &Run, budget: usize) -> String {
     };
     totals(&mut w, run);
     gates(&mut w, run);
+    coverage_totals(&mut w, run);
     failures(&mut w, run);
+    coverage_files(&mut w, run);
     flaky(&mut w, run);
     slowest(&mut w, run);
     if !w.cut.is_empty() {
@@ -449,5 +458,223 @@ fn slowest(w: &mut Writer, run: &Run) {
     out.push('\n');
     if !w.push(&out) {
         w.cut.push("slowest tests".to_owned());
+    }
+}
+
+/// `81.2%`, or `–` when there is nothing to cover.
+fn percent(r: &Ratio) -> String {
+    match r.percent {
+        Some(p) => format!("{p:.1}%"),
+        None => "–".to_owned(),
+    }
+}
+
+/// `+1.4 pts`, `-0.3 pts`, `±0.0 pts` (none when either side has nothing to cover).
+fn points(before: &Ratio, after: &Ratio) -> Option<String> {
+    let (b, a) = (before.percent?, after.percent?);
+    // Round first, so a change that shows as 0.0 never gets a sign.
+    let d = ((a - b) * 10.0).round() / 10.0;
+    Some(if d == 0.0 {
+        "±0.0 pts".to_owned()
+    } else {
+        format!("{d:+.1} pts")
+    })
+}
+
+/// Totals (lines, branches, functions), the change against the previous run, and the
+/// frameworks whose coverage was not collected. Bounded, and never cut.
+fn coverage_totals(w: &mut Writer, run: &Run) {
+    let Some(cov) = &run.coverage else { return };
+    let mut out = String::from("### Coverage\n\n");
+    let _ = writeln!(out, "| | covered | total | % |");
+    let _ = writeln!(out, "|---|--:|--:|--:|");
+    let t = &cov.totals;
+    for (name, r) in [
+        ("lines", &t.lines),
+        ("branches", &t.branches),
+        ("functions", &t.functions),
+    ] {
+        let _ = writeln!(
+            out,
+            "| {name} | {} | {} | {} |",
+            r.covered,
+            r.total,
+            percent(r)
+        );
+    }
+    out.push('\n');
+    if let Some(prev) = &cov.previous {
+        let mut against = format!("run {}", code(&prev.run_id));
+        if let Some(b) = &prev.branch {
+            let _ = write!(against, " on {}", code(b));
+        }
+        let change = match points(&prev.lines, &t.lines) {
+            Some(pts) => format!("{pts} vs {against}, was {}", percent(&prev.lines)),
+            None => format!("vs {against}: {}", percent(&prev.lines)),
+        };
+        let _ = writeln!(out, "lines {} ({change})\n", percent(&t.lines));
+    }
+    let mut statuses = false;
+    for f in cov.frameworks.iter().filter(|f| f.status != "collected") {
+        statuses = true;
+        let _ = write!(
+            out,
+            "- ⚠️ {} coverage {}",
+            f.framework.as_str(),
+            escape_prose(&f.status)
+        );
+        if let Some(m) = f.message.as_deref().filter(|m| !m.trim().is_empty()) {
+            let _ = write!(
+                out,
+                ": {}",
+                shorten(&escape_prose(m), COVERAGE_MESSAGE_CHARS)
+            );
+        }
+        out.push('\n');
+    }
+    if statuses {
+        out.push('\n');
+    }
+    // Like the run totals: what the section is for.
+    w.out.push_str(&out);
+}
+
+/// A cell showing `s` as text inside a table: a code span with its pipes escaped (GFM
+/// splits cells on `|` even inside code spans).
+fn code_cell(s: &str) -> String {
+    code(s).replace('|', "\\|")
+}
+
+fn ratio_cell(r: &Ratio) -> String {
+    format!("{} ({}/{})", percent(r), r.covered, r.total)
+}
+
+/// Files with lines, worst line coverage first (then most uncovered lines, then path).
+fn worst_files(cov: &RunCoverage) -> Vec<&FileSummary> {
+    let mut files: Vec<&FileSummary> = cov
+        .files
+        .iter()
+        .filter(|f| f.totals.lines.total > 0)
+        .collect();
+    files.sort_by(|a, b| {
+        let (la, lb) = (&a.totals.lines, &b.totals.lines);
+        la.percent
+            .unwrap_or(100.0)
+            .total_cmp(&lb.percent.unwrap_or(100.0))
+            .then_with(|| (lb.total - lb.covered).cmp(&(la.total - la.covered)))
+            .then_with(|| a.path.cmp(&b.path))
+    });
+    files
+}
+
+/// Biggest drops first; then the new files (lowest coverage first), the files whose
+/// percentage cannot be compared, and the files no longer measured.
+fn changes_by_drop(changes: &[FileCoverageChange]) -> Vec<&FileCoverageChange> {
+    let key = |c: &FileCoverageChange| -> (u8, f64) {
+        match (&c.before, &c.after) {
+            (Some(b), Some(a)) => match (b.percent, a.percent) {
+                (Some(bp), Some(ap)) => (0, ap - bp),
+                _ => (2, 0.0),
+            },
+            (None, Some(a)) => (1, a.percent.unwrap_or(100.0)),
+            (_, None) => (3, 0.0),
+        }
+    };
+    let mut out: Vec<&FileCoverageChange> = changes.iter().collect();
+    out.sort_by(|a, b| {
+        let (ka, kb) = (key(a), key(b));
+        ka.0.cmp(&kb.0)
+            .then_with(|| ka.1.total_cmp(&kb.1))
+            .then_with(|| a.path.cmp(&b.path))
+    });
+    out
+}
+
+/// The files with the lowest line coverage and the files that changed since the
+/// previous run: cut whole when the budget is short (the totals stay).
+fn coverage_files(w: &mut Writer, run: &Run) {
+    let Some(cov) = &run.coverage else { return };
+    let worst = worst_files(cov);
+    let changed = cov
+        .previous
+        .as_ref()
+        .map(|p| changes_by_drop(&p.changed_files))
+        .unwrap_or_default();
+    if worst.is_empty() && changed.is_empty() {
+        return;
+    }
+    let what = format!(
+        "coverage by file ({})",
+        plural(cov.files.len() as u64, "file", "files")
+    );
+    if w.full() {
+        w.cut.push(what);
+        return;
+    }
+    let mut out = String::new();
+    if !worst.is_empty() {
+        let _ = writeln!(out, "### Lowest line coverage\n");
+        let _ = writeln!(out, "| file | lines | branches | functions |");
+        let _ = writeln!(out, "|---|--:|--:|--:|");
+        for f in worst.iter().take(COVERAGE_FILES) {
+            let t = &f.totals;
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                code_cell(&f.path),
+                ratio_cell(&t.lines),
+                percent(&t.branches),
+                percent(&t.functions)
+            );
+        }
+        if worst.len() > COVERAGE_FILES {
+            let more = worst.len() - COVERAGE_FILES;
+            let _ = writeln!(
+                out,
+                "\n… and {more} more {}",
+                if more == 1 { "file" } else { "files" }
+            );
+        }
+        out.push('\n');
+    }
+    if let (Some(prev), false) = (&cov.previous, changed.is_empty()) {
+        let _ = writeln!(
+            out,
+            "### Line coverage changed since run {}\n",
+            code(&prev.run_id)
+        );
+        let _ = writeln!(out, "| file | before | after | change |");
+        let _ = writeln!(out, "|---|--:|--:|--:|");
+        for c in changed.iter().take(COVERAGE_FILES) {
+            let side = |r: &Option<Ratio>, none: &str| {
+                r.as_ref()
+                    .map(ratio_cell)
+                    .unwrap_or_else(|| none.to_owned())
+            };
+            let change = match (&c.before, &c.after) {
+                (Some(b), Some(a)) => points(b, a).unwrap_or_else(|| "–".to_owned()),
+                (None, _) => "new file".to_owned(),
+                (_, None) => "no longer measured".to_owned(),
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {change} |",
+                code_cell(&c.path),
+                side(&c.before, "–"),
+                side(&c.after, "–"),
+            );
+        }
+        if changed.len() > COVERAGE_FILES {
+            let more = changed.len() - COVERAGE_FILES;
+            let _ = writeln!(
+                out,
+                "\n… and {more} more {}",
+                if more == 1 { "file" } else { "files" }
+            );
+        }
+        out.push('\n');
+    }
+    if !w.push(&out) {
+        w.cut.push(what);
     }
 }

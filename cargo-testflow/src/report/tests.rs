@@ -995,8 +995,11 @@ fn html_data_snapshot() {
 
 #[test]
 fn html_is_one_file_that_test_text_cannot_break_out_of() {
-    let mut run = sample_run();
+    let mut run = covered_run();
     run.tests[0].name = "</script><script>window.pwned=1</script><!--".into();
+    let cov = run.coverage.as_mut().unwrap();
+    cov.files[1].path = "src/</script><img src=x onerror=alert(2)>.rs".into();
+    cov.frameworks[1].message = Some("</script><script>window.pwned=3</script>".into());
     let page = render_str(&run, ReportFormat::Html);
     // Exactly the two script elements of the page; the data cannot close its element.
     assert_eq!(page.matches("<script").count(), 2, "{page}");
@@ -1016,6 +1019,11 @@ fn html_is_one_file_that_test_text_cannot_break_out_of() {
         data["tests"][0][1],
         "</script><script>window.pwned=1</script><!--"
     );
+    assert_eq!(
+        data["coverage"]["files"][1][0],
+        "src/</script><img src=x onerror=alert(2)>.rs"
+    );
+    assert_eq!(data["coverage"]["files"][3][0], HOSTILE_PATH);
     // The page never puts data into the DOM as markup.
     assert!(!page.contains("innerHTML"));
     assert!(!page.contains("insertAdjacentHTML"));
@@ -1066,5 +1074,291 @@ fn html_embeds_history_trends_when_there_are_past_runs() {
     assert!(
         without.contains(r#""history":null"#),
         "no history, no made-up trends"
+    );
+}
+
+// ---- Coverage (Markdown and HTML) ---------------------------------------------------
+
+fn ratio(covered: u64, total: u64) -> crate::coverage::Ratio {
+    crate::coverage::Ratio::new(covered, total)
+}
+
+fn file_cov(
+    path: &str,
+    lines: (u64, u64),
+    branches: (u64, u64),
+    functions: (u64, u64),
+) -> crate::coverage::FileSummary {
+    crate::coverage::FileSummary {
+        path: path.into(),
+        totals: crate::coverage::Totals {
+            lines: ratio(lines.0, lines.1),
+            branches: ratio(branches.0, branches.1),
+            functions: ratio(functions.0, functions.1),
+        },
+    }
+}
+
+const HOSTILE_PATH: &str = "web/<img src=x onerror=alert(1)>|`x`.js";
+
+/// Coverage of three frameworks, one of them unavailable, against a previous run, with a
+/// hostile path (markup, a pipe and backticks).
+fn sample_coverage() -> crate::model::RunCoverage {
+    use crate::model::{CoverageBaseline, FileCoverageChange, FrameworkCoverage, RunCoverage};
+    let files = vec![
+        file_cov("src/lib.rs", (90, 100), (8, 10), (9, 10)),
+        file_cov("src/parse.rs", (30, 60), (2, 8), (3, 6)),
+        file_cov("src/util.rs", (40, 40), (0, 0), (4, 4)),
+        file_cov(HOSTILE_PATH, (1, 4), (0, 2), (0, 1)),
+        file_cov("src/empty.rs", (0, 0), (0, 0), (0, 0)),
+    ];
+    let mut totals = crate::coverage::Totals::default();
+    let sum = |f: fn(&crate::coverage::Totals) -> crate::coverage::Ratio| {
+        let (c, t) = files.iter().fold((0, 0), |(c, t), s| {
+            (c + f(&s.totals).covered, t + f(&s.totals).total)
+        });
+        ratio(c, t)
+    };
+    totals.lines = sum(|t| t.lines);
+    totals.branches = sum(|t| t.branches);
+    totals.functions = sum(|t| t.functions);
+    RunCoverage {
+        reports: vec![
+            "coverage/rust.lcov".into(),
+            "coverage/jest/coverage-final.json".into(),
+        ],
+        frameworks: vec![
+            FrameworkCoverage {
+                framework: Framework::Rust,
+                status: "collected".into(),
+                message: None,
+            },
+            FrameworkCoverage {
+                framework: Framework::Pytest,
+                status: "unavailable".into(),
+                message: Some("pytest-cov is not installed: pip install pytest-cov".into()),
+            },
+            FrameworkCoverage {
+                framework: Framework::Jest,
+                status: "collected".into(),
+                message: None,
+            },
+        ],
+        totals,
+        files,
+        previous: Some(CoverageBaseline {
+            run_id: "20240430-090000-ffff".into(),
+            branch: Some("main".into()),
+            lines: ratio(150, 200),
+            changed_files: vec![
+                FileCoverageChange {
+                    path: "src/lib.rs".into(),
+                    before: Some(ratio(80, 100)),
+                    after: Some(ratio(90, 100)),
+                },
+                FileCoverageChange {
+                    path: "src/parse.rs".into(),
+                    before: Some(ratio(45, 60)),
+                    after: Some(ratio(30, 60)),
+                },
+                FileCoverageChange {
+                    path: HOSTILE_PATH.into(),
+                    before: None,
+                    after: Some(ratio(1, 4)),
+                },
+                FileCoverageChange {
+                    path: "src/old.rs".into(),
+                    before: Some(ratio(5, 10)),
+                    after: None,
+                },
+            ],
+        }),
+    }
+}
+
+fn covered_run() -> Run {
+    Run {
+        coverage: Some(sample_coverage()),
+        ..sample_run()
+    }
+}
+
+#[test]
+fn markdown_with_coverage_snapshot() {
+    insta::assert_snapshot!(render_str(&covered_run(), ReportFormat::Markdown));
+}
+
+#[test]
+fn markdown_without_coverage_says_nothing_about_coverage() {
+    let md = render_str(&sample_run(), ReportFormat::Markdown);
+    assert!(!md.to_lowercase().contains("coverage"), "{md}");
+    // Only the coverage parts differ between a run with and without coverage.
+    let with = render_str(&covered_run(), ReportFormat::Markdown);
+    let start = with.find("### Coverage\n").unwrap();
+    let end = with.find("### Failures by cause").unwrap();
+    let lowest = with.find("### Lowest line coverage").unwrap();
+    let flaky = with.find("### Flaky tests").unwrap();
+    let rebuilt = format!("{}{}{}", &with[..start], &with[end..lowest], &with[flaky..]);
+    assert_eq!(rebuilt, md);
+}
+
+#[test]
+fn markdown_coverage_says_totals_change_and_missing_tools() {
+    let md = render_str(&covered_run(), ReportFormat::Markdown);
+    assert!(md.contains("| lines | 161 | 204 | 78.9% |"), "{md}");
+    assert!(md.contains("| branches | 10 | 20 | 50.0% |"), "{md}");
+    assert!(md.contains("| functions | 16 | 21 | 76.2% |"), "{md}");
+    assert!(
+        md.contains("lines 78.9% (+3.9 pts vs run `20240430-090000-ffff` on `main`, was 75.0%)"),
+        "{md}"
+    );
+    // Only the framework that was not collected, with how to fix it.
+    assert!(
+        md.contains(
+            "- ⚠️ pytest coverage unavailable: pytest-cov is not installed: pip install pytest-cov"
+        ),
+        "{md}"
+    );
+    assert!(!md.contains("rust coverage") && !md.contains("jest coverage"));
+    // Nothing to cover is a dash, not 0% or NaN.
+    let mut run = covered_run();
+    let cov = run.coverage.as_mut().unwrap();
+    cov.totals.functions = ratio(0, 0);
+    cov.previous = None;
+    let md = render_str(&run, ReportFormat::Markdown);
+    assert!(md.contains("| functions | 0 | 0 | – |"), "{md}");
+    assert!(!md.contains("NaN") && !md.contains("pts vs"));
+    assert!(!md.contains("changed since"));
+}
+
+#[test]
+fn markdown_coverage_files_worst_first_and_biggest_drops_first() {
+    let md = render_str(&covered_run(), ReportFormat::Markdown);
+    let pos = |needle: &str| {
+        md.find(needle)
+            .unwrap_or_else(|| panic!("{needle} in {md}"))
+    };
+    let lowest = pos("### Lowest line coverage");
+    let changed = pos("### Line coverage changed since run `20240430-090000-ffff`");
+    // Worst first: 25%, 50%, 90%, 100%; a file without lines is not listed.
+    let worst: Vec<usize> = ["`web/", "`src/parse.rs`", "`src/lib.rs`", "`src/util.rs`"]
+        .iter()
+        .map(|p| lowest + md[lowest..changed].find(p).unwrap())
+        .collect();
+    assert!(worst.windows(2).all(|w| w[0] < w[1]), "{md}");
+    assert!(!md[lowest..changed].contains("src/empty.rs"));
+    // Biggest drop first, gains after, then new and removed files.
+    let table = &md[changed..];
+    let order: Vec<usize> = ["`src/parse.rs`", "`src/lib.rs`", "`web/", "`src/old.rs`"]
+        .iter()
+        .map(|p| table.find(p).unwrap())
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{table}");
+    assert!(
+        table.contains("| `src/parse.rs` | 75.0% (45/60) | 50.0% (30/60) | -25.0 pts |"),
+        "{table}"
+    );
+    assert!(
+        table.contains("| +10.0 pts |")
+            && table.contains("new file")
+            && table.contains("no longer measured")
+    );
+
+    // Capped, saying how many more.
+    let mut run = covered_run();
+    let cov = run.coverage.as_mut().unwrap();
+    cov.files = (0..50)
+        .map(|i| file_cov(&format!("src/f{i:02}.rs"), (i, 100), (0, 0), (0, 0)))
+        .collect();
+    cov.previous.as_mut().unwrap().changed_files = (0..30)
+        .map(|i| crate::model::FileCoverageChange {
+            path: format!("src/f{i:02}.rs"),
+            before: Some(ratio(50, 100)),
+            after: Some(ratio(i, 100)),
+        })
+        .collect();
+    let md = render_str(&run, ReportFormat::Markdown);
+    let lowest = md.find("### Lowest line coverage").unwrap();
+    let changed = md.find("### Line coverage changed").unwrap();
+    assert_eq!(md[lowest..changed].matches("| `src/f").count(), 20);
+    assert!(
+        md[lowest..changed].contains("`src/f00.rs`")
+            && !md[lowest..changed].contains("`src/f20.rs`")
+    );
+    assert!(md[lowest..changed].contains("… and 30 more files"), "{md}");
+    assert_eq!(md[changed..].matches("| `src/f").count(), 20);
+    assert!(md[changed..].contains("… and 10 more files"));
+}
+
+#[test]
+fn markdown_coverage_paths_are_text_only() {
+    let md = render_str(&covered_run(), ReportFormat::Markdown);
+    let rows: Vec<&str> = md.lines().filter(|l| l.contains("web/")).collect();
+    assert!(rows.len() >= 2, "{md}");
+    for row in rows {
+        // In a code span whose fence is longer than the path's backticks, with the pipe
+        // escaped so the table keeps its columns.
+        assert!(
+            row.contains("``web/<img src=x onerror=alert(1)>\\|`x`.js``"),
+            "bare HTML in: {row}"
+        );
+        assert_eq!(row.replace("\\|", "").matches('|').count(), 5, "{row}");
+    }
+}
+
+#[test]
+fn markdown_coverage_keeps_its_totals_and_drops_its_files_first_when_short() {
+    let mut run = huge_run(20_000);
+    let mut cov = sample_coverage();
+    cov.files = (0..10_000u64)
+        .map(|i| file_cov(&format!("src/m{i}.rs"), (i % 100, 100), (0, 0), (0, 0)))
+        .collect();
+    run.coverage = Some(cov);
+    let md = render_str(&run, ReportFormat::Markdown);
+    assert!(md.len() <= markdown::BUDGET, "{} bytes", md.len());
+    assert!(md.contains("### Coverage\n") && md.contains("| lines | 161 | 204 | 78.9% |"));
+    assert!(md.contains("pytest coverage unavailable"));
+    assert!(!md.contains("### Lowest line coverage"));
+    let note = md.lines().last().unwrap();
+    assert!(note.contains("coverage by file (10000 files)"), "{note}");
+    // A small budget keeps both totals.
+    let tiny = markdown::render_with_budget(&run, 4096);
+    assert!(tiny.contains("| tests | passed |") && tiny.contains("| lines | 161 | 204 | 78.9% |"));
+    assert!(tiny.len() <= 4096, "{}", tiny.len());
+    // With room, the files come after the failures and before flaky and slowest.
+    let md = render_str(&covered_run(), ReportFormat::Markdown);
+    let at = |s: &str| md.find(s).unwrap();
+    assert!(at("### Gates") < at("### Coverage\n"));
+    assert!(at("### Coverage\n") < at("### Failures by cause"));
+    assert!(at("### Failures by cause") < at("### Lowest line coverage"));
+    assert!(at("### Line coverage changed") < at("### Flaky tests"));
+}
+
+#[test]
+fn html_data_with_coverage_snapshot() {
+    insta::assert_json_snapshot!(html::data(&covered_run())["coverage"]);
+}
+
+#[test]
+fn html_without_coverage_embeds_no_coverage_at_all() {
+    // A run without coverage embeds exactly what it did before coverage existed (the
+    // 100k-test report does not grow), and the page keeps its coverage panel hidden.
+    let data = html::data(&sample_run());
+    assert!(data.get("coverage").is_none(), "{data}");
+    let page = render_str(&sample_run(), ReportFormat::Html);
+    assert!(!page.contains("\"coverage\":"));
+    assert!(page.contains("<section id=\"coverage-section\" hidden>"));
+    let with = html::data(&covered_run());
+    let mut stripped = with.clone();
+    stripped.as_object_mut().unwrap().remove("coverage");
+    assert_eq!(stripped, data);
+    // Compact rows, in path order as the run has them.
+    assert_eq!(
+        with["coverage"]["files"][0],
+        serde_json::json!(["src/lib.rs", 90, 100, 8, 10, 9, 10])
+    );
+    assert_eq!(
+        with["coverage"]["previous"]["changed_files"][2],
+        serde_json::json!([HOSTILE_PATH, -1, -1, 1, 4])
     );
 }
