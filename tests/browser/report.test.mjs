@@ -136,6 +136,7 @@ test("a build failure is red and says so, with no tests", async () => {
   const sample = JSON.parse(fs.readFileSync(path.join(repo, "tests/browser/sample-run.json"), "utf8"));
   const zero = { total: 0, passed: 0, failed: 0, error: 0, skipped: 0, xfailed: 0, xpassed: 0, timeout: 0, crashed: 0, flaky: 0, duration_ms: 5 };
   const run = { ...sample, tests: [], summary: zero, errors: [{ kind: "build", message: "error[E0425]: cannot find value `x` in this scope\n --> src/lib.rs:3:5" }] };
+  delete run.coverage;
   const runFile = path.join(outDir, "build-error-run.json");
   fs.writeFileSync(runFile, JSON.stringify(run));
   const { page, seen } = await open(renderHtml(runFile, path.join(outDir, "build-error.html")));
@@ -144,4 +145,114 @@ test("a build failure is red and says so, with no tests", async () => {
   assert.ok(await page.$eval("body", (b) => b.classList.contains("red")));
   assert.match(await page.$eval("#failures", (e) => e.textContent), /build_error.*E0425.*no test ran/s);
   assert.equal(await shownCount(page), "(0 of 0 shown)");
+  // No coverage measured: no coverage panel, no coverage total.
+  assert.ok(await page.$eval("#coverage-section", (e) => e.hidden));
+  assert.equal(await page.$("#coverage-headline"), null);
+  assert.doesNotMatch(await page.$eval("body", (b) => b.innerText), /coverage/i);
+});
+
+const covPaths = (page) => page.$$eval("#coverage-rows .cov-row .path", (rs) => rs.map((r) => r.textContent));
+const HOSTILE = 'src/<img src=x onerror="window.__pwned=3">.rs';
+
+test("coverage: totals, change, frameworks not collected, files worst first, sort by path, paths as text", async () => {
+  const html = renderHtml(path.join(repo, "tests/browser/sample-run.json"), path.join(outDir, "coverage.html"));
+  const { page, seen } = await open(html);
+  await page.waitForTimeout(300); // let any injected handler fire
+  assert.deepEqual(seen.errors, []);
+  assert.deepEqual(seen.requests, []);
+  assert.deepEqual(seen.dialogs, []);
+  assert.equal(await page.evaluate(() => window.__pwned), undefined);
+  assert.equal(await page.$$eval("img", (e) => e.length), 0, "no element made from a coverage path");
+  assert.equal(await page.$eval("#coverage-section", (e) => e.hidden), false);
+  // Totals: in the header and in the panel (a total of 0 would be "–").
+  assert.equal(await page.$eval("#coverage-headline", (e) => e.textContent), "65.5%lines covered");
+  assert.equal(await page.$eval("#coverage-totals", (e) => e.textContent),
+    "65.5%lines 215/328" + "50.0%branches 32/64" + "69.6%functions 32/46");
+  assert.equal(await page.$eval("#coverage-delta", (e) => e.textContent),
+    "lines 65.5% (-3.2 pts vs run 20240430-110000-9f9f on main, was 68.8%)");
+  assert.ok(await page.$eval("#coverage-delta .down", (e) => e.textContent === "-3.2 pts"));
+  // Only the framework that was not collected, with its message.
+  assert.equal(await page.$eval("#coverage-frameworks", (e) => e.textContent),
+    "⚠ jest coverage failed: Jest ran but wrote no coverage/coverage-final.json: add \"json\" to coverageReporters");
+  assert.equal(await page.$eval("#coverage-count", (e) => e.textContent), "(6 files)");
+
+  // Worst line coverage first; a file with nothing to cover last. The hostile path is text.
+  const worst = [HOSTILE, "app/db.py", "app/api.py", "src/lib.rs", "src/util.rs", "src/generated.rs"];
+  assert.deepEqual(await covPaths(page), worst);
+  assert.deepEqual(await page.$$eval("#coverage-rows .cov-row .lines", (rs) => rs.map((r) => r.textContent)),
+    ["10.0%", "37.5%", "75.0%", "90.0%", "100.0%", "–"]);
+  assert.deepEqual(await page.$$eval("#coverage-rows .cov-row .change", (rs) => rs.map((r) => r.textContent)),
+    ["new", "-25.0 pts", "", "+10.0 pts", "", ""]);
+  // Bars as wide as the line coverage.
+  assert.deepEqual(await page.$$eval("#coverage-rows .cov-bar", (bs) => bs.map((b) => b.style.width)),
+    ["10%", "37.5%", "75%", "90%", "100%", "0%"]);
+
+  // Sort by path (click), then reversed (click again), then back to worst first.
+  await page.click("#coverage-sort-path");
+  const byPath = ["app/api.py", "app/db.py", HOSTILE, "src/generated.rs", "src/lib.rs", "src/util.rs"];
+  assert.deepEqual(await covPaths(page), byPath);
+  assert.equal(await page.$eval("#coverage-sort-path", (b) => b.getAttribute("aria-sort")), "ascending");
+  await page.click("#coverage-sort-path");
+  assert.deepEqual(await covPaths(page), [...byPath].reverse());
+  await page.click("#coverage-sort-lines");
+  assert.deepEqual(await covPaths(page), worst);
+  await page.click("#coverage-sort-lines");
+  assert.deepEqual(await covPaths(page), ["src/util.rs", "src/lib.rs", "app/api.py", "app/db.py", HOSTILE, "src/generated.rs"]);
+  await page.click("#coverage-sort-lines");
+
+  // Filter box.
+  await page.fill("#coverage-search", "app/");
+  await page.waitForFunction(() => document.querySelector("#coverage-count").textContent === "(2 of 6 files)");
+  assert.deepEqual(await covPaths(page), ["app/db.py", "app/api.py"]);
+  await page.fill("#coverage-search", "onerror");
+  await page.waitForFunction(() => document.querySelector("#coverage-count").textContent === "(1 of 6 files)");
+  assert.deepEqual(await covPaths(page), [HOSTILE]);
+  await page.fill("#coverage-search", "");
+  await page.waitForFunction(() => document.querySelector("#coverage-count").textContent === "(6 files)");
+
+  await page.waitForTimeout(200);
+  assert.deepEqual(seen.errors, []);
+  assert.deepEqual(seen.dialogs, []);
+  assert.equal(await page.evaluate(() => window.__pwned), undefined);
+  await (await page.$("#coverage-section")).screenshot({ path: path.join(outDir, "coverage.png") });
+  assert.ok(fs.statSync(path.join(outDir, "coverage.png")).size > 5000);
+});
+
+test("coverage of 10,000 files: rows are virtualized, sorting and filtering stay correct", async () => {
+  const sample = JSON.parse(fs.readFileSync(path.join(repo, "tests/browser/sample-run.json"), "utf8"));
+  const r = (c, t) => ({ covered: c, total: t, percent: t ? (100 * c) / t : null });
+  const files = [];
+  for (let i = 0; i < 10000; i++) {
+    const total = 100 + (i % 7), covered = (i * 37) % (total + 1);
+    files.push({ path: `src/m${String(i).padStart(5, "0")}.rs`, lines: r(covered, total), branches: r(0, 0), functions: r(i % 3, 3) });
+  }
+  files.sort((a, b) => (a.path < b.path ? -1 : 1));
+  const run = { ...sample, coverage: { ...sample.coverage, files, previous: undefined } };
+  const runFile = path.join(outDir, "coverage-10k-run.json");
+  fs.writeFileSync(runFile, JSON.stringify(run));
+  const { page, seen } = await open(renderHtml(runFile, path.join(outDir, "coverage-10k.html")));
+  assert.deepEqual(seen.errors, []);
+  assert.equal(await page.$eval("#coverage-count", (e) => e.textContent), "(10000 files)");
+  assert.ok((await page.$$eval("#coverage-rows .cov-row", (r) => r.length)) < 100, "only visible rows are in the DOM");
+  // Worst first: every file with 0 covered lines comes before any file with coverage.
+  const pcts = await page.$$eval("#coverage-rows .cov-row .lines", (rs) => rs.map((r) => parseFloat(r.textContent)));
+  assert.ok(pcts.length > 10 && pcts.every((p, k) => k === 0 || pcts[k - 1] <= p), pcts.join(","));
+  assert.equal(pcts[0], 0);
+  // Scrolled to the end: the best-covered files, still only a screenful in the DOM.
+  await page.$eval("#coverage-list", (l) => { l.scrollTop = l.scrollHeight; l.dispatchEvent(new Event("scroll")); });
+  const tail = await page.$$eval("#coverage-rows .cov-row .lines", (rs) => rs.map((r) => parseFloat(r.textContent)));
+  assert.ok(tail.length < 100 && tail[tail.length - 1] === 100, tail.join(","));
+  // Sorting 10,000 rows on a click stays quick, and is right.
+  const sortMs = await page.evaluate(() => {
+    const t = performance.now();
+    document.querySelector("#coverage-sort-path").click();
+    return performance.now() - t;
+  });
+  assert.ok(sortMs < 1000, `sorting took ${sortMs} ms`);
+  const first = await covPaths(page);
+  assert.deepEqual(first.slice(0, 3), ["src/m00000.rs", "src/m00001.rs", "src/m00002.rs"]);
+  await page.fill("#coverage-search", "m0999");
+  await page.waitForFunction(() => document.querySelector("#coverage-count").textContent === "(10 of 10000 files)");
+  assert.equal((await covPaths(page)).length, 10);
+  assert.deepEqual(seen.errors, []);
 });

@@ -42,6 +42,29 @@
     return loc.file + ":" + loc.line + (loc.column ? ":" + loc.column : "");
   }
   function badge(o) { return el("span", { class: "badge o-" + o }, o); }
+  // Rows of a scrolling box: only the rows on screen (and a few around) are in the DOM.
+  function virtualList(list, spacer, rows, view) {
+    var items = [], drawn = [-1, -1];
+    function draw(force) {
+      var first = Math.max(0, Math.floor(list.scrollTop / ROW_HEIGHT) - 10);
+      var last = Math.min(items.length, first + Math.ceil(list.clientHeight / ROW_HEIGHT) + 20);
+      if (!force && first === drawn[0] && last === drawn[1]) return;
+      drawn = [first, last];
+      clear(rows);
+      rows.style.transform = "translateY(" + first * ROW_HEIGHT + "px)";
+      for (var n = first; n < last; n++) rows.appendChild(view(items[n]));
+    }
+    list.addEventListener("scroll", function () { draw(false); });
+    return {
+      set: function (xs) {
+        items = xs;
+        spacer.style.height = xs.length * ROW_HEIGHT + "px";
+        list.scrollTop = 0;
+        draw(true);
+      },
+      draw: draw,
+    };
+  }
 
   // ---- header: headline, facts, totals, gates -------------------------------------
   var S = DATA.summary;
@@ -68,6 +91,10 @@
     if (S[o] > 0) totals.appendChild(el("div", { class: "total o-" + o }, el("b", null, S[o]), o));
   });
   if (S.flaky > 0) totals.appendChild(el("div", { class: "total o-flaky" }, el("b", null, S.flaky), "flaky"));
+  function pct(r) { return r.percent === null || r.percent === undefined ? "–" : r.percent.toFixed(1) + "%"; }
+  if (DATA.coverage) {
+    totals.appendChild(el("div", { class: "total cov", id: "coverage-headline" }, el("b", null, pct(DATA.coverage.totals.lines)), "lines covered"));
+  }
 
   var G = DATA.gates;
   var gates = el("details", { class: "gates-box " + (G.passed ? "pass" : "fail") },
@@ -284,16 +311,14 @@
       return true;
     });
     $("shown-count").textContent = "(" + shown.length + " of " + TESTS.length + " shown)";
-    $("list-spacer").style.height = shown.length * ROW_HEIGHT + "px";
-    $("list").scrollTop = 0;
-    draw(true);
+    testRows.set(shown);
   }
   var timer = null;
   $("search").addEventListener("input", function () {
     clearTimeout(timer);
     timer = setTimeout(function () { state.q = $("search").value.trim(); apply(); }, 120);
   });
-  var list = $("list"), rows = $("list-rows"), drawn = [-1, -1], selected = -1;
+  var selected = -1;
   function rowView(k) {
     var r = TESTS[k], f = fileOf(r);
     var div = el("div", { class: "row" + (k === selected ? " selected" : ""), "data-row": k },
@@ -306,23 +331,14 @@
     div.addEventListener("click", function () { select(k); });
     return div;
   }
-  function draw(force) {
-    var first = Math.max(0, Math.floor(list.scrollTop / ROW_HEIGHT) - 10);
-    var last = Math.min(shown.length, first + Math.ceil(list.clientHeight / ROW_HEIGHT) + 20);
-    if (!force && first === drawn[0] && last === drawn[1]) return;
-    drawn = [first, last];
-    clear(rows);
-    rows.style.transform = "translateY(" + first * ROW_HEIGHT + "px)";
-    for (var n = first; n < last; n++) rows.appendChild(rowView(shown[n]));
-  }
-  list.addEventListener("scroll", function () { draw(false); });
+  var testRows = virtualList($("list"), $("list-spacer"), $("list-rows"), rowView);
   function select(k) {
     selected = k;
     var d = $("detail");
     clear(d);
     d.hidden = false;
     d.appendChild(testView(k));
-    draw(true);
+    testRows.draw(true);
   }
 
   // ---- slowest tests (CSS bars) ------------------------------------------------------
@@ -408,6 +424,122 @@
   if (Array.isArray(DATA.history) && DATA.history.length > 1) renderTrends(DATA.history);
   else $("trends").appendChild(el("p", { class: "muted" }, "No run history yet: trends appear here once testflow records history across runs."));
 
+  // ---- coverage: totals, change, frameworks not collected, files (virtualized) --------
+  // DATA.coverage, when the run measured coverage: {totals, frameworks, previous,
+  // file_columns, files: [[path, lines covered, lines total, branches…, functions…]]}.
+  function coverageSection(cov) {
+    $("coverage-section").hidden = false;
+    var FC = {}, CC = {};
+    cov.file_columns.forEach(function (n, k) { FC[n] = k; });
+    cov.change_columns.forEach(function (n, k) { CC[n] = k; });
+    var files = cov.files;
+    $("coverage-count").textContent = "(" + files.length + (files.length === 1 ? " file)" : " files)");
+    function ratioOf(c, t) { return { covered: c, total: t, percent: t > 0 ? 100 * c / t : null }; }
+    ["lines", "branches", "functions"].forEach(function (k) {
+      var r = cov.totals[k];
+      $("coverage-totals").appendChild(el("div", { class: "total cov" }, el("b", null, pct(r)), k + " " + r.covered + "/" + r.total));
+    });
+    function points(before, after) {
+      if (before.percent === null || after.percent === null) return null;
+      var d = Math.round((after.percent - before.percent) * 10) / 10;
+      return d === 0 ? "±0.0" : (d > 0 ? "+" : "") + d.toFixed(1);
+    }
+    var prev = cov.previous;
+    if (prev) {
+      var against = "run " + prev.run_id + (prev.branch ? " on " + prev.branch : "");
+      var pts = points(prev.lines, cov.totals.lines);
+      $("coverage-delta").appendChild(el("span", null, "lines " + pct(cov.totals.lines) + " ("));
+      if (pts === null) {
+        $("coverage-delta").appendChild(el("span", null, "vs " + against + ": " + pct(prev.lines) + ")"));
+      } else {
+        $("coverage-delta").appendChild(el("span", { class: pts[0] === "-" ? "down" : pts[0] === "+" ? "up" : "" }, pts + " pts"));
+        $("coverage-delta").appendChild(el("span", null, " vs " + against + ", was " + pct(prev.lines) + ")"));
+      }
+    }
+    cov.frameworks.forEach(function (f) {
+      if (f.status === "collected") return;
+      $("coverage-frameworks").appendChild(el("div", { class: "cov-status" },
+        "⚠ " + f.framework + " coverage " + f.status + (f.message ? ": " + f.message : "")));
+    });
+
+    // Per-file change against the previous run, by path.
+    var change = {};
+    if (prev) {
+      prev.changed_files.forEach(function (c) {
+        var b = c[CC.before_total] >= 0 ? ratioOf(c[CC.before_covered], c[CC.before_total]) : null;
+        var a = c[CC.after_total] >= 0 ? ratioOf(c[CC.after_covered], c[CC.after_total]) : null;
+        change[c[CC.path]] = !b ? "new" : !a ? "gone" : points(b, a);
+      });
+    } else {
+      $("coverage-change-head").textContent = "";
+      $("coverage-head").classList.add("no-change");
+    }
+    var linePct = files.map(function (f) { return f[FC.lines_total] > 0 ? 100 * f[FC.lines_covered] / f[FC.lines_total] : -1; });
+    function cell(c, t) { return t > 0 ? (100 * c / t).toFixed(1) + "%" : "–"; }
+    function fileRow(k) {
+      var f = files[k], p = linePct[k];
+      var bar = el("div", { class: "cov-bar " + (p < 0 ? "" : p < 50 ? "cov-low" : p < 80 ? "cov-mid" : "cov-high") });
+      bar.style.width = Math.max(0, p) + "%";
+      var ch = change[f[FC.path]];
+      return el("div", { class: "cov-row" + (prev ? "" : " no-change"), "data-file": k },
+        el("span", { class: "path", title: f[FC.path] }, f[FC.path]),
+        el("span", { class: "cov-track" }, bar),
+        el("span", { class: "num lines" }, cell(f[FC.lines_covered], f[FC.lines_total])),
+        el("span", { class: "num" }, f[FC.lines_covered] + "/" + f[FC.lines_total]),
+        el("span", { class: "num" }, cell(f[FC.branches_covered], f[FC.branches_total])),
+        el("span", { class: "num" }, cell(f[FC.functions_covered], f[FC.functions_total])),
+        el("span", { class: "num change " + (ch && ch[0] === "-" ? "down" : ch && ch[0] === "+" ? "up" : "") },
+          ch === undefined || ch === null ? "" : ch === "new" ? "new" : ch === "gone" ? "" : ch + " pts"));
+    }
+    var covRows = virtualList($("coverage-list"), $("coverage-spacer"), $("coverage-rows"), fileRow);
+    // Worst line coverage first (files with nothing to cover last), then most uncovered lines.
+    var sort = { key: "lines", asc: true };
+    function byPath(a, b) { var x = files[a][FC.path], y = files[b][FC.path]; return x < y ? -1 : x > y ? 1 : 0; }
+    function byLines(a, b) {
+      var pa = linePct[a], pb = linePct[b];
+      if ((pa < 0) !== (pb < 0)) return pa < 0 ? 1 : -1; // nothing to cover: last either way
+      var d = sort.asc ? pa - pb : pb - pa;
+      if (d) return d;
+      var ua = files[a][FC.lines_total] - files[a][FC.lines_covered], ub = files[b][FC.lines_total] - files[b][FC.lines_covered];
+      return (sort.asc ? ub - ua : ua - ub) || byPath(a, b);
+    }
+    var sorted = [], q = "";
+    function resort() {
+      sorted = files.map(function (_, k) { return k; });
+      sorted.sort(sort.key === "path" ? function (a, b) { return sort.asc ? byPath(a, b) : byPath(b, a); } : byLines);
+      var pathBtn = $("coverage-sort-path"), linesBtn = $("coverage-sort-lines");
+      pathBtn.textContent = "file" + (sort.key === "path" ? (sort.asc ? " ▲" : " ▼") : "");
+      linesBtn.textContent = "lines" + (sort.key === "lines" ? (sort.asc ? " ▲" : " ▼") : "");
+      pathBtn.setAttribute("aria-sort", sort.key === "path" ? (sort.asc ? "ascending" : "descending") : "none");
+      linesBtn.setAttribute("aria-sort", sort.key === "lines" ? (sort.asc ? "ascending" : "descending") : "none");
+      refilter();
+    }
+    var shownFiles = [];
+    function refilter() {
+      var needle = q.toLowerCase();
+      shownFiles = needle ? sorted.filter(function (k) { return files[k][FC.path].toLowerCase().indexOf(needle) >= 0; }) : sorted;
+      $("coverage-count").textContent = "(" + (needle ? shownFiles.length + " of " : "") + files.length + (files.length === 1 ? " file)" : " files)");
+      covRows.set(shownFiles);
+      // Keep the header's columns over the rows' whether the list has a scrollbar or not.
+      var list = $("coverage-list");
+      $("coverage-head").style.paddingRight = 8 + list.offsetWidth - list.clientWidth + "px";
+    }
+    function sortBy(key) {
+      sort = sort.key === key ? { key: key, asc: !sort.asc } : { key: key, asc: true };
+      resort();
+    }
+    $("coverage-sort-path").addEventListener("click", function () { sortBy("path"); });
+    $("coverage-sort-lines").addEventListener("click", function () { sortBy("lines"); });
+    var covTimer = null;
+    $("coverage-search").addEventListener("input", function () {
+      clearTimeout(covTimer);
+      covTimer = setTimeout(function () { q = $("coverage-search").value.trim(); refilter(); }, 120);
+    });
+    resort();
+    return { shown: function () { return shownFiles.length; } };
+  }
+  var coverage = DATA.coverage ? coverageSection(DATA.coverage) : null;
+
   $("footer").textContent = "testflow " + run.testflow_version + " · report data format " + DATA.format;
   apply();
   // For tests and benchmarks: readiness, time since navigation start, a synchronous search.
@@ -415,6 +547,7 @@
     ready: true,
     readyAt: performance.now(),
     shown: function () { return shown.length; },
+    coverageFiles: function () { return coverage ? coverage.shown() : null; },
     search: function (q) { $("search").value = q; state.q = q; apply(); return shown.length; },
   };
 })();
