@@ -59,8 +59,30 @@ pub struct GatesConfig {
     pub min_coverage: Option<f64>,
     /// Line coverage of every file, percent.
     pub min_file_coverage: Option<f64>,
+    /// Total line coverage must not drop below the previous run on the branch: `true`,
+    /// or the drop allowed, in percentage points.
+    pub no_coverage_drop: Option<DropAllowance>,
     /// Gate names reported but not failing.
     pub advisory: Option<Vec<String>>,
+}
+
+/// `no_coverage_drop = true` (no drop at all), `false` (off) or a number of points.
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq)]
+#[serde(untagged)]
+pub enum DropAllowance {
+    On(bool),
+    Points(f64),
+}
+
+impl DropAllowance {
+    /// The allowed drop in points, or `None` when the gate is off.
+    pub fn points(self) -> Option<f64> {
+        match self {
+            DropAllowance::On(true) => Some(0.0),
+            DropAllowance::On(false) => None,
+            DropAllowance::Points(p) => Some(p),
+        }
+    }
 }
 
 #[derive(Deserialize, Debug, Default, Clone, PartialEq)]
@@ -227,6 +249,14 @@ impl Config {
             if v.is_some_and(|v| !(0.0..=100.0).contains(&v)) {
                 return bad(key, "must be a percentage between 0 and 100");
             }
+        }
+        if let Some(DropAllowance::Points(p)) = self.gates.no_coverage_drop
+            && !(0.0..=100.0).contains(&p)
+        {
+            return bad(
+                "gates.no_coverage_drop",
+                "must be true, false or the points of drop allowed (0 to 100)",
+            );
         }
         for name in self.gates.advisory.iter().flatten() {
             crate::gate::GateName::parse(name)

@@ -5,8 +5,7 @@
 
 use serde::Serialize;
 
-use crate::coverage::Coverage;
-use crate::model::Run;
+use crate::model::{Run, RunCoverage};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -18,10 +17,11 @@ pub enum GateName {
     MaxDuration,
     MinCoverage,
     MinFileCoverage,
+    NoCoverageDrop,
 }
 
 impl GateName {
-    pub const ALL: [GateName; 7] = [
+    pub const ALL: [GateName; 8] = [
         GateName::MinPassRate,
         GateName::MinTests,
         GateName::MaxSkipped,
@@ -29,6 +29,7 @@ impl GateName {
         GateName::MaxDuration,
         GateName::MinCoverage,
         GateName::MinFileCoverage,
+        GateName::NoCoverageDrop,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -40,6 +41,7 @@ impl GateName {
             GateName::MaxDuration => "max_duration",
             GateName::MinCoverage => "min_coverage",
             GateName::MinFileCoverage => "min_file_coverage",
+            GateName::NoCoverageDrop => "no_coverage_drop",
         }
     }
 
@@ -111,6 +113,10 @@ fn thresholds(cfg: &crate::config::GatesConfig) -> Vec<Gate> {
         (GateName::MaxDuration, cfg.max_duration),
         (GateName::MinCoverage, cfg.min_coverage),
         (GateName::MinFileCoverage, cfg.min_file_coverage),
+        (
+            GateName::NoCoverageDrop,
+            cfg.no_coverage_drop.and_then(|d| d.points()),
+        ),
     ]
     .into_iter()
     .filter_map(|(name, t)| {
@@ -178,13 +184,14 @@ pub fn pass_rate(run: &Run) -> Option<f64> {
     (ran > 0).then(|| (s.passed + s.xfailed + s.xpassed) as f64 / ran as f64)
 }
 
+/// Evaluate the gates; the coverage gates are measured on the run's coverage.
 pub fn evaluate(run: &Run, gates: &[Gate]) -> GateReport {
-    evaluate_with(run, gates, None)
+    evaluate_with(run, gates, run.coverage.as_ref())
 }
 
-/// Evaluate the gates; the coverage gates are measured on `coverage` when given
-/// (line coverage, in percent), and are `not_measured` otherwise.
-pub fn evaluate_with(run: &Run, gates: &[Gate], coverage: Option<&Coverage>) -> GateReport {
+/// Evaluate the gates with the coverage gates measured on `coverage` (line coverage, in
+/// percent); without coverage they are `not_measured`.
+pub fn evaluate_with(run: &Run, gates: &[Gate], coverage: Option<&RunCoverage>) -> GateReport {
     let s = &run.summary;
     let results: Vec<GateResult> = gates
         .iter()
@@ -212,17 +219,21 @@ pub fn evaluate_with(run: &Run, gates: &[Gate], coverage: Option<&Coverage>) -> 
                     Some(s.duration_ms / 1000.0),
                     format!("run took {:.1}s", s.duration_ms / 1000.0),
                 ),
-                GateName::MinCoverage => match coverage.map(|c| c.totals().lines) {
+                GateName::MinCoverage => match coverage.map(|c| c.totals.lines) {
                     Some(r) if r.percent.is_some() => (
                         r.percent,
                         format!("{} of {} lines covered", r.covered, r.total),
                     ),
-                    Some(_) => (None, "the coverage reports have no lines".to_owned()),
-                    None => (None, "coverage was not measured for this run".to_owned()),
+                    Some(_) => (None, no_lines(coverage)),
+                    None => (None, NOT_MEASURED.to_owned()),
                 },
                 GateName::MinFileCoverage => match coverage {
                     Some(c) => file_coverage(c, g.threshold),
-                    None => (None, "coverage was not measured for this run".to_owned()),
+                    None => (None, NOT_MEASURED.to_owned()),
+                },
+                GateName::NoCoverageDrop => match coverage {
+                    Some(c) => coverage_drop(c),
+                    None => (None, NOT_MEASURED.to_owned()),
                 },
             };
             let status = match actual {
@@ -251,16 +262,83 @@ pub fn evaluate_with(run: &Run, gates: &[Gate], coverage: Option<&Coverage>) -> 
     }
 }
 
-/// The lowest line coverage of any file with lines, naming the files below `threshold`.
-fn file_coverage(c: &Coverage, threshold: f64) -> (Option<f64>, String) {
-    let mut rows: Vec<(f64, String)> = c
-        .per_file()
+const NOT_MEASURED: &str = "coverage was not measured for this run";
+
+/// Why coverage with no lines measures nothing: the frameworks that did not collect it.
+fn no_lines(c: Option<&RunCoverage>) -> String {
+    let why: Vec<String> = c
         .into_iter()
-        .filter_map(|f| f.totals.lines.percent.map(|p| (p, f.path)))
+        .flat_map(|c| &c.frameworks)
+        .filter(|f| f.status != "collected")
+        .map(|f| {
+            format!(
+                "{} {}: {}",
+                f.framework.as_str(),
+                f.status,
+                f.message.as_deref().unwrap_or("")
+            )
+        })
+        .collect();
+    if why.is_empty() {
+        "the coverage reports have no lines".to_owned()
+    } else {
+        format!("no coverage was collected ({})", why.join("; "))
+    }
+}
+
+/// How far total line coverage fell since the previous run on the branch, in points
+/// (negative: it rose). Nothing to compare with is a pass that says so.
+fn coverage_drop(c: &RunCoverage) -> (Option<f64>, String) {
+    let Some(now) = c.totals.lines.percent else {
+        return (None, no_lines(Some(c)));
+    };
+    let Some(prev) = &c.previous else {
+        return (
+            Some(0.0),
+            format!(
+                "{now:.2}% now; no earlier run on this branch measured coverage, nothing to compare"
+            ),
+        );
+    };
+    let Some(before) = prev.lines.percent else {
+        return (
+            Some(0.0),
+            format!("{now:.2}% now; run {} measured no lines", prev.run_id),
+        );
+    };
+    let drop = before - now;
+    let mut worst: Vec<(f64, &str)> = prev
+        .changed_files
+        .iter()
+        .filter_map(|f| {
+            let b = f.before?.percent?;
+            let a = f.after.and_then(|a| a.percent).unwrap_or(0.0);
+            (a < b).then_some((b - a, f.path.as_str()))
+        })
+        .collect();
+    worst.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let fell: Vec<String> = worst
+        .iter()
+        .take(3)
+        .map(|(d, p)| format!("{p} -{d:.1} pts"))
+        .collect();
+    let mut detail = format!("{before:.2}% in run {} -> {now:.2}% now", prev.run_id);
+    if !fell.is_empty() {
+        detail.push_str(&format!("; fell most: {}", fell.join(", ")));
+    }
+    (Some(drop), detail)
+}
+
+/// The lowest line coverage of any file with lines, naming the files below `threshold`.
+fn file_coverage(c: &RunCoverage, threshold: f64) -> (Option<f64>, String) {
+    let mut rows: Vec<(f64, String)> = c
+        .files
+        .iter()
+        .filter_map(|f| f.totals.lines.percent.map(|p| (p, f.path.clone())))
         .collect();
     rows.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
     let Some((worst, worst_path)) = rows.first().cloned() else {
-        return (None, "the coverage reports have no lines".to_owned());
+        return (None, no_lines(Some(c)));
     };
     let below: Vec<String> = rows
         .iter()
@@ -447,7 +525,7 @@ mod tests {
             gate(GateName::MinCoverage, 80.0),
             gate(GateName::MinFileCoverage, 80.0),
         ];
-        let rep = evaluate_with(&r, &gates, Some(&cov));
+        let rep = evaluate_with(&r, &gates, Some(&cov.summary()));
         assert_eq!(rep.gates[0].actual, Some(80.0));
         assert_eq!(rep.gates[0].status, GateStatus::Pass);
         assert_eq!(rep.gates[0].detail, "4 of 5 lines covered");
@@ -460,7 +538,7 @@ mod tests {
         );
         assert!(!rep.passed);
         let empty = crate::coverage::Coverage::default();
-        let rep = evaluate_with(&r, &gates, Some(&empty));
+        let rep = evaluate_with(&r, &gates, Some(&empty.summary()));
         assert_eq!(rep.gates[0].status, GateStatus::NotMeasured);
         assert_eq!(rep.gates[1].status, GateStatus::NotMeasured);
     }

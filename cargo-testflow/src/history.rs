@@ -55,6 +55,22 @@ CREATE TABLE IF NOT EXISTS results (
     PRIMARY KEY (run_id, test_id)
 );
 CREATE INDEX IF NOT EXISTS results_by_test ON results(test_id);
+CREATE TABLE IF NOT EXISTS coverage (
+    run_id TEXT PRIMARY KEY REFERENCES runs(run_id) ON DELETE CASCADE,
+    lines_covered INTEGER NOT NULL,
+    lines_total INTEGER NOT NULL,
+    branches_covered INTEGER NOT NULL,
+    branches_total INTEGER NOT NULL,
+    functions_covered INTEGER NOT NULL,
+    functions_total INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS coverage_files (
+    run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    path TEXT NOT NULL,
+    lines_covered INTEGER NOT NULL,
+    lines_total INTEGER NOT NULL,
+    PRIMARY KEY (run_id, path)
+);
 CREATE INDEX IF NOT EXISTS runs_by_time ON runs(started_at);
 ";
 
@@ -123,6 +139,35 @@ impl History {
                 ])?;
             }
         }
+        if let Some(c) = &run.coverage {
+            let t = &c.totals;
+            tx.execute(
+                "INSERT INTO coverage (run_id, lines_covered, lines_total, branches_covered, branches_total,
+                                       functions_covered, functions_total)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    run.run_id,
+                    t.lines.covered as i64,
+                    t.lines.total as i64,
+                    t.branches.covered as i64,
+                    t.branches.total as i64,
+                    t.functions.covered as i64,
+                    t.functions.total as i64,
+                ],
+            )?;
+            let mut ins = tx.prepare(
+                "INSERT OR REPLACE INTO coverage_files (run_id, path, lines_covered, lines_total)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for f in &c.files {
+                ins.execute(params![
+                    run.run_id,
+                    f.path,
+                    f.totals.lines.covered as i64,
+                    f.totals.lines.total as i64,
+                ])?;
+            }
+        }
         tx.execute(
             "DELETE FROM runs WHERE run_id NOT IN (SELECT run_id FROM runs ORDER BY started_at DESC LIMIT ?1)",
             params![keep_runs.max(1) as i64],
@@ -130,6 +175,94 @@ impl History {
         tx.commit()
             .with_context(|| format!("cannot write {}", self.path.display()))?;
         Ok(())
+    }
+
+    /// The newest run before `run` that measured coverage, on the same branch and of the
+    /// same shape (a shard is compared with the same shard; a whole or merged run with
+    /// whole or merged runs), with the files whose line coverage differs from `now`.
+    pub fn coverage_baseline(
+        &self,
+        run: &Run,
+        now: &[crate::coverage::FileSummary],
+    ) -> Result<Option<crate::model::CoverageBaseline>> {
+        self.coverage_baseline_of(
+            &run.run_id,
+            run.started_at,
+            run.environment.git_branch.as_deref(),
+            run.shard.as_ref(),
+            now,
+        )
+    }
+
+    /// `coverage_baseline` for a run still being recorded.
+    pub fn coverage_baseline_of(
+        &self,
+        run_id: &str,
+        started_at: chrono::DateTime<chrono::Utc>,
+        branch: Option<&str>,
+        shard: Option<&crate::model::ShardInfo>,
+        now: &[crate::coverage::FileSummary],
+    ) -> Result<Option<crate::model::CoverageBaseline>> {
+        use crate::coverage::Ratio;
+        let shard = shard.map(|s| format!("{}/{}", s.index, s.total));
+        let found: Option<(String, Option<String>, i64, i64)> = self
+            .conn
+            .query_row(
+                "SELECT u.run_id, u.git_branch, c.lines_covered, c.lines_total
+                 FROM runs u JOIN coverage c ON c.run_id = u.run_id
+                 WHERE u.run_id != ?1 AND u.started_at < ?2
+                   AND u.git_branch IS ?3 AND u.shard IS ?4
+                 ORDER BY u.started_at DESC LIMIT 1",
+                params![run_id, started_at.to_rfc3339(), branch, shard],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        let Some((run_id, branch, covered, total)) = found else {
+            return Ok(None);
+        };
+        let mut before: HashMap<String, Ratio> = HashMap::new();
+        {
+            let mut stmt = self.conn.prepare(
+                "SELECT path, lines_covered, lines_total FROM coverage_files WHERE run_id = ?1",
+            )?;
+            let rows = stmt.query_map(params![run_id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })?;
+            for row in rows {
+                let (path, c, t) = row?;
+                before.insert(path, Ratio::new(c as u64, t as u64));
+            }
+        }
+        let mut changed_files = Vec::new();
+        for f in now {
+            let after = f.totals.lines;
+            match before.remove(&f.path) {
+                Some(b) if (b.covered, b.total) == (after.covered, after.total) => {}
+                b => changed_files.push(crate::model::FileCoverageChange {
+                    path: f.path.clone(),
+                    before: b,
+                    after: Some(after),
+                }),
+            }
+        }
+        for (path, b) in before {
+            changed_files.push(crate::model::FileCoverageChange {
+                path,
+                before: Some(b),
+                after: None,
+            });
+        }
+        changed_files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(Some(crate::model::CoverageBaseline {
+            run_id,
+            branch,
+            lines: Ratio::new(covered as u64, total as u64),
+            changed_files,
+        }))
     }
 
     /// SQLite's own consistency check of the file.

@@ -185,6 +185,7 @@ impl SelectionArgs {
             no_default_features: self.no_default_features,
             release: self.release,
             targets: self.targets(),
+            env: Vec::new(),
         }
     }
 }
@@ -257,8 +258,14 @@ struct RunArgs {
     gate: bool,
     #[command(flatten)]
     gates: GateArgs,
-    /// Coverage report to measure the coverage gates with, read after the run (repeatable;
-    /// testflow does not collect coverage itself yet).
+    /// Collect coverage with each framework's own tool: pytest-cov, Jest's --coverage,
+    /// cargo-llvm-cov for Rust (a missing tool is reported with how to install it). The
+    /// reports are kept in the run's coverage/ directory, merged into coverage/merged.lcov,
+    /// and compared with the previous run on the branch.
+    #[arg(long)]
+    coverage: bool,
+    /// A coverage report to keep with the run and measure the coverage gates with, read
+    /// after the run (repeatable; LCOV, Cobertura, coverage.py JSON, Istanbul JSON).
     #[arg(long = "coverage-file", value_name = "FILE", value_delimiter = ',')]
     coverage_files: Vec<PathBuf>,
     /// Run only this framework's suites (repeatable): rust, pytest, jest.
@@ -313,13 +320,17 @@ struct GateArgs {
     /// Gate: the run takes at most SECS seconds.
     #[arg(long, value_name = "SECS")]
     max_duration: Option<f64>,
-    /// Gate: total line coverage at least PCT percent, from the coverage reports given
-    /// (without any: "not measured", which fails when required).
+    /// Gate: total line coverage at least PCT percent, from the run's coverage or the
+    /// coverage reports given (without any: "not measured", which fails when required).
     #[arg(long, value_name = "PCT")]
     min_coverage: Option<f64>,
-    /// Gate: every file's line coverage at least PCT percent (same coverage reports).
+    /// Gate: every file's line coverage at least PCT percent (same coverage).
     #[arg(long, value_name = "PCT")]
     min_file_coverage: Option<f64>,
+    /// Gate: total line coverage must not fall below the previous run on the same branch
+    /// that measured coverage, allowing PTS percentage points [default: 0].
+    #[arg(long, value_name = "PTS", num_args = 0..=1, default_missing_value = "0")]
+    no_coverage_drop: Option<f64>,
     /// Make a gate advisory: reported, but it does not fail (repeatable).
     #[arg(long, value_name = "GATE", value_parser = parse_gate_name)]
     advisory: Vec<GateName>,
@@ -334,6 +345,7 @@ impl GateArgs {
             || self.max_duration.is_some()
             || self.min_coverage.is_some()
             || self.min_file_coverage.is_some()
+            || self.no_coverage_drop.is_some()
             || !self.advisory.is_empty()
     }
 
@@ -347,6 +359,7 @@ impl GateArgs {
             max_duration: self.max_duration,
             min_coverage: self.min_coverage,
             min_file_coverage: self.min_file_coverage,
+            no_coverage_drop: self.no_coverage_drop.map(config::DropAllowance::Points),
             advisory: Some(
                 self.advisory
                     .iter()
@@ -732,6 +745,8 @@ fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::RunResult, i32
             shard_strategy: args.shard_strategy,
             order: args.order,
             last_failed: args.last_failed,
+            coverage: args.coverage,
+            coverage_files: args.coverage_files.clone(),
             keep_runs: cfg
                 .history
                 .keep_runs
@@ -776,30 +791,17 @@ fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::RunResult, i32
         let _ = writeln!(err, "run recorded in {}", result.run_dir.display());
     }
     let file_gates = cfg.gates != config::GatesConfig::default();
+    if let Some(e) = result.run.errors.iter().find(|e| e.kind == "coverage") {
+        let _ = writeln!(err, "error: {}", e.message);
+        code = code.max(exit_code::INTERNAL);
+    }
     if args.gate
         || args.gates.any()
         || run_cfg.gate == Some(true)
         || file_gates
         || !args.coverage_files.is_empty()
     {
-        let coverage = if args.coverage_files.is_empty() {
-            None
-        } else {
-            let root = project_dir(args.project.as_deref())?;
-            match testflow::coverage::load(&args.coverage_files, &root) {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    let _ = writeln!(err, "error: {e:#}");
-                    code = code.max(exit_code::INTERNAL);
-                    None
-                }
-            }
-        };
-        let report = gate::evaluate_with(
-            &result.run,
-            &args.gates.gates(&cfg.gates),
-            coverage.as_ref(),
-        );
+        let report = gate::evaluate(&result.run, &args.gates.gates(&cfg.gates));
         let _ = write!(err, "\n{}", gate::render_human(&report));
         if !report.passed && code == exit_code::OK {
             code = exit_code::GATE_FAILED;
@@ -1012,14 +1014,26 @@ fn analyze_cmd(args: AnalyzeArgs) -> Result<i32> {
 
 fn gate_cmd(args: GateCmdArgs) -> Result<i32> {
     let cfg = load_config(args.project.as_deref())?;
+    let root = project_dir(args.project.as_deref())?;
     let coverage = if args.coverage.is_empty() {
         None
     } else {
-        let root = project_dir(args.project.as_deref())?;
         Some(testflow::coverage::load(&args.coverage, &root)?)
     };
     let run = load_run(args.project, &args.run)?;
-    let report = gate::evaluate_with(&run, &args.gates.gates(&cfg.gates), coverage.as_ref());
+    // Reports given here replace the run's own coverage, compared with the same baseline.
+    let coverage = coverage.map(|c| {
+        let mut summary = c.summary();
+        summary.previous = testflow::history::History::open(Store::for_project(&root).root())
+            .ok()
+            .and_then(|h| h.coverage_baseline(&run, &summary.files).ok().flatten());
+        summary
+    });
+    let report = gate::evaluate_with(
+        &run,
+        &args.gates.gates(&cfg.gates),
+        coverage.as_ref().or(run.coverage.as_ref()),
+    );
     match args.format {
         OutputFormat::Json => {
             let mut out = std::io::stdout().lock();

@@ -30,6 +30,10 @@ pub struct RunOptions {
     pub filters: Vec<String>,
     /// Shard, order and `--last-failed` for the frameworks that select their own tests.
     pub pass_through: PassThrough,
+    /// `run --coverage`: the run's directory for coverage reports.
+    pub coverage_dir: Option<std::path::PathBuf>,
+    /// Extra environment for every Rust test process (cargo-llvm-cov's, under coverage).
+    pub env: Vec<(String, String)>,
 }
 
 /// What `cargo testflow run --shard/--order/--last-failed` hands to pytest and Jest.
@@ -51,6 +55,8 @@ impl Default for RunOptions {
             output_cap: DEFAULT_OUTPUT_CAP,
             filters: Vec::new(),
             pass_through: PassThrough::default(),
+            coverage_dir: None,
+            env: Vec::new(),
         }
     }
 }
@@ -96,6 +102,7 @@ pub struct Ctx {
     write_error: Mutex<Option<String>>,
     planned: AtomicUsize,
     done: AtomicUsize,
+    coverage_notes: Mutex<Vec<crate::model::FrameworkCoverage>>,
 }
 
 impl Ctx {
@@ -116,7 +123,25 @@ impl Ctx {
             write_error: Mutex::new(None),
             planned: AtomicUsize::new(0),
             done: AtomicUsize::new(0),
+            coverage_notes: Mutex::new(Vec::new()),
         }
+    }
+
+    /// A framework whose coverage could not be collected (`run --coverage`), and why.
+    pub fn coverage_note(&self, note: crate::model::FrameworkCoverage) {
+        self.coverage_notes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(note);
+    }
+
+    pub fn take_coverage_notes(&self) -> Vec<crate::model::FrameworkCoverage> {
+        std::mem::take(
+            &mut *self
+                .coverage_notes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
     }
 
     fn record(&self, event: &Event, final_attempt: bool) {

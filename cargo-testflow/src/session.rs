@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
 
+use crate::coverage::collect::{self, LlvmCov};
 use crate::exit_code;
 use crate::frameworks::{
     self,
@@ -34,6 +35,10 @@ pub struct RunRequest {
     pub last_failed: bool,
     /// Runs the history keeps.
     pub keep_runs: usize,
+    /// Collect coverage with each framework's own tool (`run --coverage`).
+    pub coverage: bool,
+    /// Coverage reports to read after the run and keep with it (`--coverage-file`).
+    pub coverage_files: Vec<std::path::PathBuf>,
 }
 
 /// Test order, from history.
@@ -149,17 +154,36 @@ pub fn run(
 ) -> Result<RunResult> {
     let started = chrono::Utc::now();
     let wants = |f: Framework| req.frameworks.as_ref().is_none_or(|l| l.contains(&f));
-    let selection = &req.cargo.selection;
     let others = frameworks::detect_suites(&req.project_dir, &wants)?;
     let use_cargo = wants(Framework::Rust)
         && uses_cargo(
             &req.project_dir,
-            selection.manifest_path.is_some(),
+            req.cargo.selection.manifest_path.is_some(),
             !others.is_empty(),
         );
     if !use_cargo && others.is_empty() {
         return Err(NothingToRun(req.project_dir.clone()).into());
     }
+    let mut coverage_notes = Vec::new();
+    // Rust coverage changes how the tests are built, so it is set up before the build.
+    let llvm_cov = match (req.coverage, use_cargo) {
+        (true, true) => {
+            let sel = &req.cargo.selection;
+            let dir = sel.dir.clone().unwrap_or_else(|| req.project_dir.clone());
+            match LlvmCov::setup(&cargo::cargo_bin(), &dir, sel.manifest_path.as_deref()) {
+                Ok(c) => Some(c),
+                Err(message) => {
+                    coverage_notes.push(collect::unavailable(Framework::Rust, message));
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    let coverage_env = llvm_cov.as_ref().map(|c| c.env.clone()).unwrap_or_default();
+    let mut selection = req.cargo.selection.clone();
+    selection.env.extend(coverage_env.iter().cloned());
+    let selection = &selection;
 
     // Reading the workspace and building are independent: do both at once.
     let cargo_phase = use_cargo.then(|| {
@@ -173,7 +197,11 @@ pub fn run(
         })
     });
     let (ws, built) = match cargo_phase {
-        Some((ws, built)) => (Some(Arc::new(ws?)), Some(built)),
+        Some((ws, built)) => {
+            let mut ws = ws?;
+            ws.env.extend(coverage_env.iter().cloned());
+            (Some(Arc::new(ws)), Some(built))
+        }
         None => (None, None),
     };
     let root = ws
@@ -213,13 +241,18 @@ pub fn run(
         .shard_strategy
         .unwrap_or_else(|| shard::default_strategy(&shard_durations));
     let shard_info = req.shard.map(|s| s.info(strategy));
-    let rec = store.start_run(&root, framework_list, started, shard_info)?;
+    let rec = store.start_run(&root, framework_list.clone(), started, shard_info.clone())?;
     let mut options = req.options.clone();
     options.pass_through = crate::runner::PassThrough {
         shard: req.shard.map(|s| (s, strategy)),
         order: req.order,
         last_failed: req.last_failed,
     };
+    let coverage_dir = rec.dir.join(collect::DIR);
+    if req.coverage {
+        options.coverage_dir = Some(coverage_dir.clone());
+        options.env.extend(coverage_env.iter().cloned());
+    }
     let ctx = Ctx::new(options, rec.run_id.clone(), Arc::clone(&rec.log), listener);
     *ACTIVE.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&ctx.processes));
     if interrupted() {
@@ -249,6 +282,7 @@ pub fn run(
                     exit_override = Some(exit_code::BUILD_FAILED);
                 }
                 let mut cargo_opts = req.cargo.clone();
+                cargo_opts.selection = selection.clone();
                 let timings = Timings {
                     all: &durations,
                     for_sharding: &shard_durations,
@@ -306,6 +340,50 @@ pub fn run(
         None => None,
     };
     let completed = !matches!(stopped, Some(Stopped::Interrupted | Stopped::RunTimeout));
+    if (req.coverage || !req.coverage_files.is_empty()) && stopped != Some(Stopped::Interrupted) {
+        if let Some(c) = &llvm_cov
+            && let Err(message) =
+                c.report(&coverage_dir.join(collect::report_name(Framework::Rust)))
+        {
+            coverage_notes.push(collect::failed(Framework::Rust, message));
+        }
+        coverage_notes.extend(ctx.take_coverage_notes());
+        let collected = if req.coverage {
+            framework_list.clone()
+        } else {
+            Vec::new()
+        };
+        let baseline = |files: &[crate::coverage::FileSummary]| {
+            let h = history.as_ref()?;
+            h.coverage_baseline_of(
+                &rec.run_id,
+                rec.started,
+                rec.environment.git_branch.as_deref(),
+                shard_info.as_ref(),
+                files,
+            )
+            .ok()
+            .flatten()
+        };
+        match collect::assemble(
+            &coverage_dir,
+            &root,
+            &collected,
+            coverage_notes,
+            &req.coverage_files,
+            baseline,
+        ) {
+            Ok(coverage) => {
+                if let Err(e) = rec.log.append(&crate::events::Event::Coverage {
+                    time: chrono::Utc::now(),
+                    coverage,
+                }) {
+                    anyhow::bail!("the event log could not be written: {e:#}");
+                }
+            }
+            Err(e) => ctx.run_error("coverage", format!("{e:#}")),
+        }
+    }
     if let Some(err) = ctx.write_error() {
         anyhow::bail!("the event log could not be written: {err}");
     }

@@ -117,13 +117,14 @@ impl Store {
         let run_id = new_run_id();
         let dir = self.runs_dir().join(&run_id);
         let log = EventLog::create(&dir.join(EVENTS_FILE))?;
+        let environment = environment::detect(project_root);
         log.append(&Event::RunStarted {
             schema_version: SCHEMA_VERSION,
             run_id: run_id.clone(),
             time: started,
             testflow_version: env!("CARGO_PKG_VERSION").into(),
             project_root: Some(project_root.display().to_string()),
-            environment: environment::detect(project_root),
+            environment: environment.clone(),
             frameworks,
             shard,
         })?;
@@ -131,6 +132,8 @@ impl Store {
             run_id,
             dir,
             log: Arc::new(log),
+            started,
+            environment,
         })
     }
 }
@@ -169,6 +172,8 @@ pub struct Recording {
     pub run_id: String,
     pub dir: PathBuf,
     pub log: Arc<EventLog>,
+    pub started: chrono::DateTime<Utc>,
+    pub environment: crate::model::Environment,
 }
 
 impl Recording {

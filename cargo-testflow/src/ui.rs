@@ -260,5 +260,45 @@ pub fn summary(run: &Run, style: Style) -> String {
         s.total,
         parts.join(", ")
     ));
+    if let Some(c) = &run.coverage {
+        out.push_str(&coverage_line(c, style));
+    }
     out
+}
+
+/// `coverage: lines 84.2% (123/146), …` with the change since the previous run on the
+/// branch, and a line for each framework that did not collect coverage.
+pub fn coverage_line(c: &crate::model::RunCoverage, style: Style) -> String {
+    use crate::coverage::Ratio;
+    let ratio = |label: &str, r: &Ratio| match r.percent {
+        Some(p) => format!("{label} {p:.1}% ({}/{})", r.covered, r.total),
+        None => format!("{label} -"),
+    };
+    let t = &c.totals;
+    let mut line = format!(
+        "coverage: {}, {}, {}",
+        ratio("lines", &t.lines),
+        ratio("branches", &t.branches),
+        ratio("functions", &t.functions)
+    );
+    if let (Some(prev), Some(now)) = (&c.previous, t.lines.percent)
+        && let Some(before) = prev.lines.percent
+    {
+        let d = now - before;
+        let text = format!("{d:+.1} pts vs run {}", prev.run_id);
+        let code = if d < -1e-9 { "31" } else { "32" };
+        line.push_str(&format!(" ({})", style.paint(code, &text)));
+    }
+    line.push('\n');
+    for f in c.frameworks.iter().filter(|f| f.status != "collected") {
+        line.push_str(&format!(
+            "  {}: {}\n",
+            style.paint(
+                "33",
+                &format!("{} coverage {}", f.framework.as_str(), f.status)
+            ),
+            f.message.as_deref().unwrap_or("")
+        ));
+    }
+    line
 }

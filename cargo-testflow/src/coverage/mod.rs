@@ -17,6 +17,7 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 pub mod cobertura;
+pub mod collect;
 pub mod coveragepy;
 pub mod istanbul;
 pub mod lcov;
@@ -261,6 +262,15 @@ impl Coverage {
             t.add(&f.totals());
         }
         t
+    }
+
+    /// The totals and per-file table a run keeps (no reports, no baseline).
+    pub fn summary(&self) -> crate::model::RunCoverage {
+        crate::model::RunCoverage {
+            totals: self.totals(),
+            files: self.per_file(),
+            ..Default::default()
+        }
     }
 
     /// Totals per file, in path order.

@@ -63,6 +63,8 @@ pub struct Selection {
     pub release: bool,
     /// Target selection (`--lib`, `--bins`, `--tests`, `--test NAME`); empty: cargo's default.
     pub targets: Vec<String>,
+    /// Extra environment for cargo's builds (cargo-llvm-cov's, under coverage).
+    pub env: Vec<(String, String)>,
 }
 
 impl Selection {
@@ -140,6 +142,9 @@ pub struct Workspace {
     pub root: PathBuf,
     pub target_dir: PathBuf,
     packages: HashMap<String, Arc<Package>>,
+    /// Extra environment for listing tests (cargo-llvm-cov's, under coverage: an
+    /// instrumented binary writes a profile even when it only lists).
+    pub env: Vec<(String, String)>,
 }
 
 impl Workspace {
@@ -183,6 +188,7 @@ impl Workspace {
             root: meta.workspace_root.into(),
             target_dir: meta.target_directory.into(),
             packages,
+            env: Vec::new(),
         })
     }
 
@@ -288,6 +294,7 @@ pub fn compile(sel: &Selection, echo: &mut (dyn Write + Send)) -> Result<Built> 
     ])
     .args(sel.build_args())
     .current_dir(sel.dir.as_deref().unwrap_or(Path::new(".")))
+    .envs(sel.env.iter().map(|(k, v)| (k, v)))
     .stdin(Stdio::null())
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
@@ -335,7 +342,7 @@ pub fn compile(sel: &Selection, echo: &mut (dyn Write + Send)) -> Result<Built> 
     Ok(Built { artifacts })
 }
 
-fn cargo_bin() -> String {
+pub fn cargo_bin() -> String {
     std::env::var("CARGO")
         .ok()
         .filter(|c| !c.is_empty())
@@ -399,7 +406,10 @@ pub fn list_suites(
                 "--format".into(),
                 "terse".into(),
             ]);
-            let out = duct::cmd(cargo_bin(), args)
+            let out = one
+                .env
+                .iter()
+                .fold(duct::cmd(cargo_bin(), args), |c, (k, v)| c.env(k, v))
                 .dir(&ws.root)
                 .stdin_null()
                 .stdout_capture()
@@ -464,6 +474,7 @@ pub fn list_tests(ws: &Workspace, bin: &Arc<TestBinary>) -> Result<Vec<RustTest>
         let mut c = Command::new(&bin.exe);
         c.args(args)
             .current_dir(&bin.package.dir)
+            .envs(ws.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null());
         set_cargo_env(&mut c, bin);
         if bootstrap {
@@ -774,6 +785,7 @@ impl Unit for PerTest {
 }
 
 fn set_testflow_env(c: &mut Command, ctx: &Ctx, meta: &TestMeta, attempt: u32) {
+    c.envs(ctx.options.env.iter().map(|(k, v)| (k, v)));
     c.env("TESTFLOW", "1")
         .env("TESTFLOW_RUN_ID", &ctx.run_id)
         .env("TESTFLOW_TEST_ID", &meta.id)
@@ -1083,7 +1095,8 @@ impl Unit for BinaryBatch {
                 .args(self.tests.iter().map(|t| t.path.as_str()));
         }
         set_cargo_env(&mut c, &self.binary);
-        c.env("TESTFLOW", "1")
+        c.envs(ctx.options.env.iter().map(|(k, v)| (k, v)))
+            .env("TESTFLOW", "1")
             .env("TESTFLOW_RUN_ID", &ctx.run_id)
             .env("TESTFLOW_ATTEMPT", "1");
         let by_name: HashMap<&str, &Arc<RustTest>> =
@@ -1234,6 +1247,7 @@ impl Unit for Doctests {
                 "--report-time",
             ])
             .args(&self.filters)
+            .envs(sel.env.iter().map(|(k, v)| (k, v)))
             .env("RUSTC_BOOTSTRAP", "1")
             .env("TESTFLOW", "1")
             .env("TESTFLOW_RUN_ID", &ctx.run_id)

@@ -630,6 +630,9 @@ impl JestProject {
                 self.reporter_dir.join("sequencer.js").display()
             ));
         }
+        if let Some(dir) = &options.coverage_dir {
+            args.extend(crate::coverage::collect::jest_args(dir));
+        }
         args
     }
 

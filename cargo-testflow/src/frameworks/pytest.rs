@@ -600,6 +600,9 @@ pub struct Probe {
     pub xdist: bool,
     pub timeout: bool,
     pub rerunfailures: bool,
+    /// pytest-cov, for `run --coverage`.
+    #[serde(default)]
+    pub cov: bool,
 }
 
 const PROBE: &str = r#"
@@ -610,7 +613,8 @@ def has(m):
     except Exception:
         return False
 print(json.dumps({"pytest": has("pytest"), "testflow": has("testflow.plugin") and has("testflow._native"),
-  "xdist": has("xdist"), "timeout": has("pytest_timeout"), "rerunfailures": has("pytest_rerunfailures")}))
+  "xdist": has("xdist"), "timeout": has("pytest_timeout"), "rerunfailures": has("pytest_rerunfailures"),
+  "cov": has("pytest_cov")}))
 "#;
 
 pub fn probe(python: &Path, root: &Path) -> Result<Probe> {
@@ -693,6 +697,9 @@ pub fn pytest_args(options: &crate::runner::RunOptions, probe: &Probe) -> Vec<St
     }
     if pass.last_failed {
         args.push("--testflow-last-failed".to_owned());
+    }
+    if let (Some(dir), true) = (&options.coverage_dir, probe.cov) {
+        args.extend(crate::coverage::collect::pytest_args(dir).0);
     }
     args
 }
@@ -783,6 +790,20 @@ impl crate::runner::Unit for PytestUnit {
             .env_remove(COLLECT_ENV);
         if let (Some(t), false) = (ctx.options.test_timeout, self.probe.timeout) {
             cmd.env(TEST_TIMEOUT_ENV, t.as_secs_f64().to_string());
+        }
+        if let Some(dir) = &ctx.options.coverage_dir {
+            if self.probe.cov {
+                cmd.envs(crate::coverage::collect::pytest_args(dir).1);
+            } else {
+                ctx.coverage_note(crate::coverage::collect::unavailable(
+                    Framework::Pytest,
+                    format!(
+                        "pytest-cov is not installed for {}: install it with `{} -m pip install pytest-cov`",
+                        self.python.display(),
+                        self.python.display()
+                    ),
+                ));
+            }
         }
         if ctx.options.retries > 0 && !self.probe.rerunfailures {
             ctx.run_error(

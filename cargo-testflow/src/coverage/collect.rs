@@ -1,0 +1,360 @@
+//! `run --coverage`: each framework's own coverage tool writes its report into the run's
+//! `coverage/` directory, and testflow reads them back into one `RunCoverage`.
+//!
+//! - pytest: pytest-cov (`--cov`), coverage.py JSON to `coverage/pytest.json`; its data
+//!   file goes there too (`COVERAGE_FILE`), so the project stays clean.
+//! - Jest: its own `--coverage` with the `json` reporter, `coverage/jest/coverage-final.json`.
+//! - Rust: cargo-llvm-cov's environment (`cargo llvm-cov show-env`) for the build and every
+//!   test process, then `cargo llvm-cov report --lcov` to `coverage/rust.lcov`. The build
+//!   goes to `<target>/llvm-cov-target`, as `cargo llvm-cov` itself does, so instrumented
+//!   and plain builds do not evict each other.
+//!
+//! A tool that is missing is never skipped silently: its framework is recorded as
+//! `unavailable` with the command that installs it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::model::{Framework, FrameworkCoverage};
+
+/// The run's coverage directory, relative to the run directory.
+pub const DIR: &str = "coverage";
+
+/// Where each framework's report lands, relative to the coverage directory.
+pub fn report_name(f: Framework) -> &'static str {
+    match f {
+        Framework::Rust => "rust.lcov",
+        Framework::Pytest => "pytest.json",
+        Framework::Jest => "jest/coverage-final.json",
+    }
+}
+
+pub fn unavailable(framework: Framework, message: String) -> FrameworkCoverage {
+    FrameworkCoverage {
+        framework,
+        status: "unavailable".into(),
+        message: Some(message),
+    }
+}
+
+pub fn failed(framework: Framework, message: String) -> FrameworkCoverage {
+    FrameworkCoverage {
+        framework,
+        status: "failed".into(),
+        message: Some(message),
+    }
+}
+
+/// pytest-cov's arguments and environment for a run whose reports go to `dir`.
+pub fn pytest_args(dir: &Path) -> (Vec<String>, Vec<(String, String)>) {
+    (
+        vec![
+            "--cov".into(),
+            format!(
+                "--cov-report=json:{}",
+                dir.join(report_name(Framework::Pytest)).display()
+            ),
+        ],
+        vec![(
+            "COVERAGE_FILE".into(),
+            dir.join(".coverage.pytest").display().to_string(),
+        )],
+    )
+}
+
+/// Jest's own coverage, as coverage-final.json only (testflow prints the summary).
+pub fn jest_args(dir: &Path) -> Vec<String> {
+    vec![
+        "--coverage".into(),
+        "--coverageReporters=json".into(),
+        format!("--coverageDirectory={}", dir.join("jest").display()),
+    ]
+}
+
+/// Read back what the frameworks wrote into `dir` (the run's coverage directory), plus
+/// reports given with `--coverage-file` (copied in, so the run keeps them), into the run's
+/// coverage. `collected` are the frameworks run with coverage; `notes` say which of them
+/// could not collect it. The merged coverage is also written as `dir/merged.lcov`.
+pub fn assemble(
+    dir: &Path,
+    root: &Path,
+    collected: &[Framework],
+    notes: Vec<FrameworkCoverage>,
+    external: &[PathBuf],
+    baseline: impl FnOnce(&[super::FileSummary]) -> Option<crate::model::CoverageBaseline>,
+) -> anyhow::Result<crate::model::RunCoverage> {
+    use anyhow::Context as _;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut frameworks = Vec::new();
+    let mut reports: Vec<PathBuf> = Vec::new();
+    for &f in collected {
+        if let Some(n) = notes.iter().find(|n| n.framework == f) {
+            frameworks.push(n.clone());
+            continue;
+        }
+        let report = dir.join(report_name(f));
+        if report.is_file() {
+            frameworks.push(FrameworkCoverage {
+                framework: f,
+                status: "collected".into(),
+                message: None,
+            });
+            reports.push(report);
+        } else {
+            frameworks.push(failed(
+                f,
+                format!(
+                    "the tests ran but wrote no coverage report ({})",
+                    report.display()
+                ),
+            ));
+        }
+    }
+    for (i, src) in external.iter().enumerate() {
+        let name = src
+            .file_name()
+            .map_or_else(|| "report".into(), |n| n.to_string_lossy().into_owned());
+        let copy = dir.join("external").join(format!("{}-{name}", i + 1));
+        std::fs::create_dir_all(copy.parent().unwrap_or(dir))?;
+        std::fs::copy(src, &copy)
+            .with_context(|| format!("cannot read coverage report {}", src.display()))?;
+        reports.push(copy);
+    }
+    let cov = super::load(&reports, root)?;
+    if !reports.is_empty() {
+        let merged = dir.join("merged.lcov");
+        std::fs::write(&merged, super::lcov::write(&cov))
+            .with_context(|| format!("cannot write {}", merged.display()))?;
+    }
+    let files = cov.per_file();
+    let run_dir = dir.parent().unwrap_or(dir);
+    Ok(crate::model::RunCoverage {
+        reports: reports
+            .iter()
+            .map(|r| {
+                r.strip_prefix(run_dir)
+                    .unwrap_or(r)
+                    .to_string_lossy()
+                    .replace('\\', "/")
+            })
+            .collect(),
+        frameworks,
+        totals: cov.totals(),
+        previous: baseline(&files),
+        files,
+    })
+}
+
+/// How to get Rust coverage when cargo-llvm-cov or llvm-tools are missing.
+const LLVM_COV_HINT: &str = "install it with `cargo install cargo-llvm-cov --locked` and `rustup component add llvm-tools-preview`";
+
+/// cargo-llvm-cov, ready to instrument a build: the environment for cargo and the tests.
+#[derive(Clone, Debug)]
+pub struct LlvmCov {
+    cargo: String,
+    dir: PathBuf,
+    manifest_path: Option<PathBuf>,
+    /// `show-env`'s variables plus `CARGO_TARGET_DIR`.
+    pub env: Vec<(String, String)>,
+}
+
+impl LlvmCov {
+    /// Check that `cargo llvm-cov` and the LLVM tools work here and read their
+    /// environment; the error is the message to show (what is missing and how to get it).
+    pub fn setup(cargo: &str, dir: &Path, manifest_path: Option<&Path>) -> Result<LlvmCov, String> {
+        let mut probe = LlvmCov {
+            cargo: cargo.to_owned(),
+            dir: dir.to_owned(),
+            manifest_path: manifest_path.map(Path::to_owned),
+            env: Vec::new(),
+        };
+        match probe.output(&["--version"], &[]) {
+            Ok(o) if o.status.success() => {}
+            _ => return Err(format!("cargo-llvm-cov is not installed: {LLVM_COV_HINT}")),
+        }
+        if let Some(missing) = missing_llvm_tool() {
+            return Err(format!(
+                "the LLVM tools cargo-llvm-cov needs are missing ({missing} not found): {LLVM_COV_HINT}"
+            ));
+        }
+        // First ask where the target directory is, then move the instrumented build into
+        // its own directory below it.
+        let plain = probe.show_env(&[])?;
+        let target = plain
+            .iter()
+            .find(|(k, _)| k == "CARGO_LLVM_COV_TARGET_DIR")
+            .map(|(_, v)| PathBuf::from(v))
+            .ok_or("`cargo llvm-cov show-env` did not name the target directory")?;
+        let own = if target.ends_with("llvm-cov-target") {
+            target
+        } else {
+            target.join("llvm-cov-target")
+        };
+        let own = own.display().to_string();
+        let mut env = probe.show_env(&[("CARGO_TARGET_DIR", own.as_str())])?;
+        env.retain(|(k, _)| k != "CARGO_TARGET_DIR");
+        env.push(("CARGO_TARGET_DIR".into(), own));
+        probe.env = env;
+        // Profiles of an earlier run would be counted again.
+        probe
+            .output(&["clean", "--profraw-only"], &[])
+            .map_err(|e| e.to_string())
+            .and_then(check)
+            .map_err(|e| format!("`cargo llvm-cov clean --profraw-only` failed: {e}"))?;
+        Ok(probe)
+    }
+
+    /// Write the LCOV report of everything the tests ran to `out`.
+    pub fn report(&self, out: &Path) -> Result<(), String> {
+        if let Some(parent) = out.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+        }
+        let path = out.display().to_string();
+        let o = self
+            .output(&["report", "--lcov", "--output-path", &path], &[])
+            .map_err(|e| e.to_string())?;
+        check(o).map_err(|e| format!("`cargo llvm-cov report` failed: {e}"))
+    }
+
+    fn show_env(&self, extra: &[(&str, &str)]) -> Result<Vec<(String, String)>, String> {
+        let o = self
+            .output(&["show-env", "--sh"], extra)
+            .map_err(|e| format!("cannot run `cargo llvm-cov show-env`: {e}"))?;
+        let text = String::from_utf8_lossy(&o.stdout).into_owned();
+        check(o).map_err(|e| format!("`cargo llvm-cov show-env` failed: {e}"))?;
+        parse_sh_exports(&text)
+            .map_err(|e| format!("cannot read `cargo llvm-cov show-env --sh` output: {e}"))
+    }
+
+    fn output(
+        &self,
+        args: &[&str],
+        extra: &[(&str, &str)],
+    ) -> std::io::Result<std::process::Output> {
+        let mut c = Command::new(&self.cargo);
+        c.arg("llvm-cov").args(args);
+        if let Some(m) = &self.manifest_path
+            && args.first() != Some(&"--version")
+        {
+            c.arg("--manifest-path").arg(m);
+        }
+        c.current_dir(&self.dir)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(extra.iter().copied())
+            .stdin(Stdio::null())
+            .output()
+    }
+}
+
+fn check(o: std::process::Output) -> Result<(), String> {
+    if o.status.success() {
+        return Ok(());
+    }
+    let err = String::from_utf8_lossy(&o.stderr);
+    let tail: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    let tail = tail[tail.len().saturating_sub(5)..].join("\n");
+    Err(format!("{} {tail}", o.status))
+}
+
+/// The first of llvm-profdata / llvm-cov that neither `LLVM_*` variables nor the
+/// toolchain's `llvm-tools` provide (where cargo-llvm-cov looks for them).
+fn missing_llvm_tool() -> Option<&'static str> {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .stdin(Stdio::null())
+        .output()
+        .ok()
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let host = Command::new(&rustc)
+        .arg("-vV")
+        .stdin(Stdio::null())
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .find_map(|l| l.strip_prefix("host: ").map(str::to_owned))
+        });
+    [("LLVM_PROFDATA", "llvm-profdata"), ("LLVM_COV", "llvm-cov")]
+        .into_iter()
+        .find(|(var, tool)| {
+            if std::env::var_os(var).is_some_and(|v| Path::new(&v).is_file()) {
+                return false;
+            }
+            match (&sysroot, &host) {
+                (Some(s), Some(h)) => !s
+                    .join("lib/rustlib")
+                    .join(h)
+                    .join("bin")
+                    .join(format!("{tool}{}", std::env::consts::EXE_SUFFIX))
+                    .is_file(),
+                _ => true,
+            }
+        })
+        .map(|(_, tool)| tool)
+}
+
+/// `export NAME='value'` lines as POSIX sh writes them (single quotes, `'\''` for a quote).
+fn parse_sh_exports(text: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let rest = line.strip_prefix("export ").unwrap_or(line);
+        let (name, raw) = rest
+            .split_once('=')
+            .ok_or_else(|| format!("line {}: not NAME=value: {line}", i + 1))?;
+        let mut value = String::new();
+        let mut chars = raw.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '\'' => loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => value.push(c),
+                        None => return Err(format!("line {}: unterminated quote", i + 1)),
+                    }
+                },
+                '\\' => value.extend(chars.next()),
+                c => value.push(c),
+            }
+        }
+        out.push((name.to_owned(), value));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sh_exports_are_unquoted() {
+        let text = "export A='x y'\nexport B=plain\nexport C='it'\\''s'\n\nexport D=''\n";
+        assert_eq!(
+            parse_sh_exports(text).unwrap(),
+            vec![
+                ("A".into(), "x y".into()),
+                ("B".into(), "plain".into()),
+                ("C".into(), "it's".into()),
+                ("D".into(), String::new()),
+            ]
+        );
+        assert!(
+            parse_sh_exports("export A='open")
+                .unwrap_err()
+                .contains("line 1")
+        );
+        assert!(parse_sh_exports("junk").unwrap_err().contains("line 1"));
+    }
+
+    #[test]
+    fn a_missing_cargo_llvm_cov_says_how_to_install_it() {
+        let err = LlvmCov::setup("/nonexistent/cargo", Path::new("."), None).unwrap_err();
+        assert!(err.contains("cargo install cargo-llvm-cov"), "{err}");
+        assert!(err.contains("llvm-tools-preview"), "{err}");
+    }
+}
