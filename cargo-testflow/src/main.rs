@@ -391,8 +391,9 @@ struct GateCmdArgs {
 
 #[derive(Subcommand)]
 enum CoverageCmd {
-    /// Read coverage reports (format detected from content), merge them, and print the
-    /// totals and a per-file table, or write the merged coverage as LCOV or Cobertura.
+    /// A run's coverage (the latest by default) or coverage report files (format detected
+    /// from content, merged): totals, a per-file table and, for a run, what changed since
+    /// the previous run on its branch; or the merged coverage as LCOV or Cobertura.
     Report(CoverageReportArgs),
 }
 
@@ -406,9 +407,13 @@ enum CoverageOutput {
 
 #[derive(Args)]
 struct CoverageReportArgs {
-    /// LCOV, Cobertura XML, coverage.py JSON or Istanbul coverage-final.json files.
-    #[arg(required = true, value_name = "FILE")]
+    /// LCOV, Cobertura XML, coverage.py JSON or Istanbul coverage-final.json files
+    /// [default: the coverage of the run given by --run].
+    #[arg(value_name = "FILE")]
     files: Vec<PathBuf>,
+    /// The run whose coverage to show: `latest`, a run id or directory [default: latest].
+    #[arg(long, value_name = "RUN", conflicts_with = "files")]
+    run: Option<String>,
     #[arg(long, value_enum, default_value_t = CoverageOutput::Human)]
     format: CoverageOutput,
     /// Output file [default: stdout].
@@ -1049,17 +1054,59 @@ fn gate_cmd(args: GateCmdArgs) -> Result<i32> {
     })
 }
 
+/// The coverage to report on: the files given, or the stored coverage of a run (with its
+/// comparison against the previous run on the branch).
+fn coverage_input(
+    files: &[PathBuf],
+    run: Option<&str>,
+    project: Option<&std::path::Path>,
+) -> Result<(
+    testflow::coverage::Coverage,
+    Option<testflow::model::RunCoverage>,
+)> {
+    let root = project_dir(project)?;
+    if !files.is_empty() {
+        return Ok((testflow::coverage::load(files, &root)?, None));
+    }
+    let store = Store::discover(&root);
+    let what = run.unwrap_or("latest");
+    let path = store.resolve(what)?;
+    let run = testflow::store::load_run(&path)?;
+    let dir = if path.is_dir() {
+        path
+    } else {
+        path.parent().map(PathBuf::from).unwrap_or_default()
+    };
+    let Some(c) = run.coverage else {
+        anyhow::bail!(
+            "run {} has no coverage: run `cargo testflow run --coverage`, or give coverage report files",
+            run.run_id
+        );
+    };
+    let run_root = run.project_root.as_ref().map_or(root, PathBuf::from);
+    let reports: Vec<PathBuf> = c.reports.iter().map(|r| dir.join(r)).collect();
+    Ok((testflow::coverage::load(&reports, &run_root)?, Some(c)))
+}
+
 fn coverage_cmd(cmd: CoverageCmd) -> Result<i32> {
     use testflow::coverage;
     let CoverageCmd::Report(args) = cmd;
-    let root = project_dir(args.project.as_deref())?;
-    let cov = coverage::load(&args.files, &root)?;
+    let (cov, of_run) = coverage_input(&args.files, args.run.as_deref(), args.project.as_deref())?;
+    let previous = of_run.as_ref().and_then(|c| c.previous.as_ref());
     let bytes = match args.format {
-        CoverageOutput::Human => coverage::render_human(&cov).into_bytes(),
+        CoverageOutput::Human => {
+            let mut text = coverage::render_human(&cov);
+            if let Some(c) = &of_run {
+                text.push_str(&coverage::render_run_notes(c));
+            }
+            text.into_bytes()
+        }
         CoverageOutput::Json => {
             let mut v = serde_json::to_vec_pretty(&serde_json::json!({
                 "totals": cov.totals(),
                 "files": cov.per_file(),
+                "frameworks": of_run.as_ref().map(|c| &c.frameworks),
+                "previous": previous,
             }))?;
             v.push(b'\n');
             v
@@ -1261,9 +1308,17 @@ fn shard_plan_cmd(args: ShardPlanArgs) -> Result<i32> {
 fn merge_cmd(args: MergeArgs) -> Result<i32> {
     let store = Store::discover(&project_dir(args.project.as_deref())?);
     let mut inputs = Vec::new();
+    let mut dirs = Vec::new();
     for r in &args.runs {
-        inputs.push((r.clone(), store.load(r)?));
+        let path = store.resolve(r)?;
+        dirs.push(if path.is_dir() {
+            path.clone()
+        } else {
+            path.parent().map(PathBuf::from).unwrap_or_default()
+        });
+        inputs.push((r.clone(), testflow::store::load_run(&path)?));
     }
+    let coverage = merge_coverage(&inputs, &dirs)?;
     let expected: Option<Vec<String>> = match &args.expected {
         None => None,
         Some(path) => {
@@ -1291,13 +1346,30 @@ fn merge_cmd(args: MergeArgs) -> Result<i32> {
             })?)
         }
     };
-    let merged = testflow::merge::merge(inputs, expected.as_deref());
+    let mut merged = testflow::merge::merge(inputs, expected.as_deref());
+    let history = testflow::history::History::open(store.root()).ok();
+    if let Some((cov, statuses)) = coverage {
+        let baseline = |files: &[testflow::coverage::FileSummary]| {
+            history
+                .as_ref()?
+                .coverage_baseline(&merged, files)
+                .ok()
+                .flatten()
+        };
+        merged.coverage = Some(testflow::coverage::collect::finish(
+            &args.output.join(testflow::coverage::collect::DIR),
+            &cov,
+            statuses,
+            Vec::new(),
+            baseline,
+        )?);
+    }
     testflow::store::write_atomic(
         &args.output.join(testflow::store::RUN_FILE),
         &serde_json::to_vec(&merged)?,
     )?;
     // The merged run is a whole run: its timings plan the next shards.
-    if let Ok(mut h) = testflow::history::History::open(store.root()) {
+    if let Some(mut h) = history {
         let _ = h.record(&merged, "merge", testflow::history::DEFAULT_KEEP_RUNS);
     }
     let mut err = std::io::stderr();
@@ -1321,6 +1393,40 @@ fn merge_cmd(args: MergeArgs) -> Result<i32> {
         );
     }
     Ok(session::exit_code_for(&merged, None))
+}
+
+/// The shards' coverage, each report read with paths relative to its own run's project
+/// (shards may run in different checkouts), merged; `None` when no shard measured any.
+fn merge_coverage(
+    inputs: &[(String, testflow::model::Run)],
+    dirs: &[PathBuf],
+) -> Result<
+    Option<(
+        testflow::coverage::Coverage,
+        Vec<testflow::model::FrameworkCoverage>,
+    )>,
+> {
+    if inputs.iter().all(|(_, r)| r.coverage.is_none()) {
+        return Ok(None);
+    }
+    let mut cov = testflow::coverage::Coverage::default();
+    let mut statuses = Vec::new();
+    for ((label, run), dir) in inputs.iter().zip(dirs) {
+        let Some(c) = &run.coverage else { continue };
+        let root = run
+            .project_root
+            .as_ref()
+            .map_or_else(|| dir.clone(), PathBuf::from);
+        let paths: Vec<PathBuf> = c.reports.iter().map(|r| dir.join(r)).collect();
+        let one = testflow::coverage::load(&paths, &root)
+            .with_context(|| format!("coverage of {label}"))?;
+        cov.merge(one);
+        statuses.extend(c.frameworks.iter().cloned());
+    }
+    Ok(Some((
+        cov,
+        testflow::coverage::collect::combine_statuses(statuses),
+    )))
 }
 
 /// History trends for the HTML report, read only when an HTML report is asked for.

@@ -74,7 +74,7 @@ pub fn jest_args(dir: &Path) -> Vec<String> {
 /// Read back what the frameworks wrote into `dir` (the run's coverage directory), plus
 /// reports given with `--coverage-file` (copied in, so the run keeps them), into the run's
 /// coverage. `collected` are the frameworks run with coverage; `notes` say which of them
-/// could not collect it. The merged coverage is also written as `dir/merged.lcov`.
+/// could not collect it.
 pub fn assemble(
     dir: &Path,
     root: &Path,
@@ -114,35 +114,71 @@ pub fn assemble(
         let name = src
             .file_name()
             .map_or_else(|| "report".into(), |n| n.to_string_lossy().into_owned());
-        let copy = dir.join("external").join(format!("{}-{name}", i + 1));
+        let copy = dir.join("files").join(format!("{}-{name}", i + 1));
         std::fs::create_dir_all(copy.parent().unwrap_or(dir))?;
         std::fs::copy(src, &copy)
             .with_context(|| format!("cannot read coverage report {}", src.display()))?;
         reports.push(copy);
     }
     let cov = super::load(&reports, root)?;
-    if !reports.is_empty() {
-        let merged = dir.join("merged.lcov");
-        std::fs::write(&merged, super::lcov::write(&cov))
+    let run_dir = dir.parent().unwrap_or(dir);
+    let names = reports.iter().map(|r| relative_name(r, run_dir)).collect();
+    finish(dir, &cov, frameworks, names, baseline)
+}
+
+/// The run's coverage from merged coverage: writes it to `dir/merged.lcov` (one file for
+/// coverage services; paths relative to the project) and summarises it.
+pub fn finish(
+    dir: &Path,
+    cov: &super::Coverage,
+    frameworks: Vec<FrameworkCoverage>,
+    mut reports: Vec<String>,
+    baseline: impl FnOnce(&[super::FileSummary]) -> Option<crate::model::CoverageBaseline>,
+) -> anyhow::Result<crate::model::RunCoverage> {
+    use anyhow::Context as _;
+    let merged = dir.join(MERGED);
+    if !cov.files.is_empty() || !reports.is_empty() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::write(&merged, super::lcov::write(cov))
             .with_context(|| format!("cannot write {}", merged.display()))?;
+        if reports.is_empty() {
+            reports.push(relative_name(&merged, dir.parent().unwrap_or(dir)));
+        }
     }
     let files = cov.per_file();
-    let run_dir = dir.parent().unwrap_or(dir);
     Ok(crate::model::RunCoverage {
-        reports: reports
-            .iter()
-            .map(|r| {
-                r.strip_prefix(run_dir)
-                    .unwrap_or(r)
-                    .to_string_lossy()
-                    .replace('\\', "/")
-            })
-            .collect(),
+        reports,
         frameworks,
         totals: cov.totals(),
         previous: baseline(&files),
         files,
     })
+}
+
+/// The merged LCOV in a run's coverage directory.
+pub const MERGED: &str = "merged.lcov";
+
+fn relative_name(path: &Path, run_dir: &Path) -> String {
+    path.strip_prefix(run_dir)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace('\\', "/")
+}
+
+/// Statuses of several runs' frameworks (shards): collected when any run collected it,
+/// otherwise the first run's reason.
+pub fn combine_statuses(
+    all: impl IntoIterator<Item = FrameworkCoverage>,
+) -> Vec<FrameworkCoverage> {
+    let mut out: Vec<FrameworkCoverage> = Vec::new();
+    for s in all {
+        match out.iter_mut().find(|o| o.framework == s.framework) {
+            Some(o) if o.status != "collected" && s.status == "collected" => *o = s,
+            Some(_) => {}
+            None => out.push(s),
+        }
+    }
+    out
 }
 
 /// How to get Rust coverage when cargo-llvm-cov or llvm-tools are missing.

@@ -177,13 +177,13 @@ fn parse_line(line: &str, cur: &mut Option<Record>, cov: &mut Coverage, root: &P
                 Some((end, name)) if end.trim().parse::<u32>().is_ok() => name,
                 _ => rest,
             };
-            r.functions.entry(name.to_owned()).or_default().line = start;
+            r.functions.entry(function_name(name)).or_default().line = start;
         }
         "FNDA" => {
             let (c, name) = rest
                 .split_once(',')
                 .ok_or_else(|| anyhow!("FNDA needs count,name"))?;
-            let f = r.functions.entry(name.to_owned()).or_default();
+            let f = r.functions.entry(function_name(name)).or_default();
             f.hits = f.hits.saturating_add(count(c)?);
         }
         "FNL" => {
@@ -209,7 +209,7 @@ fn parse_line(line: &str, cur: &mut Option<Record>, cov: &mut Coverage, root: &P
                 .fn_lines
                 .get(idx)
                 .ok_or_else(|| anyhow!("FNA for index {idx} without its FNL"))?;
-            let f = r.functions.entry(name.to_owned()).or_default();
+            let f = r.functions.entry(function_name(name)).or_default();
             f.line = line;
             f.hits = f.hits.saturating_add(c);
         }
@@ -263,4 +263,15 @@ pub fn write(cov: &Coverage) -> String {
         out.push_str("end_of_record\n");
     }
     out
+}
+
+/// Rust symbols as llvm-cov writes them (`_RNv…`, `_ZN…`) demangled without their crate
+/// hash, so the copies of one function in several test binaries count as one function.
+fn function_name(raw: &str) -> String {
+    if raw.starts_with("_R") || raw.starts_with("_ZN") {
+        if let Ok(d) = rustc_demangle::try_demangle(raw) {
+            return format!("{d:#}");
+        }
+    }
+    raw.to_owned()
 }

@@ -380,6 +380,68 @@ pub fn render_human(cov: &Coverage) -> String {
     out
 }
 
+/// What a run's coverage adds to the table: frameworks that did not collect coverage,
+/// and the change since the previous run on the branch (files that fell most first).
+pub fn render_run_notes(c: &crate::model::RunCoverage) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for f in c.frameworks.iter().filter(|f| f.status != "collected") {
+        let _ = writeln!(
+            out,
+            "{} coverage {}: {}",
+            f.framework.as_str(),
+            f.status,
+            f.message.as_deref().unwrap_or("")
+        );
+    }
+    let Some(prev) = &c.previous else {
+        let _ = writeln!(out, "\nno earlier run on this branch measured coverage");
+        return out;
+    };
+    let pct = |r: &Ratio| {
+        r.percent
+            .map_or_else(|| "-".to_owned(), |p| format!("{p:.2}%"))
+    };
+    let change = match (c.totals.lines.percent, prev.lines.percent) {
+        (Some(now), Some(before)) => format!(" ({:+.2} pts)", now - before),
+        _ => String::new(),
+    };
+    let _ = writeln!(
+        out,
+        "\nsince run {}{}: lines {} -> {}{change}",
+        prev.run_id,
+        prev.branch
+            .as_deref()
+            .map(|b| format!(" on {b}"))
+            .unwrap_or_default(),
+        pct(&prev.lines),
+        pct(&c.totals.lines)
+    );
+    let delta = |f: &crate::model::FileCoverageChange| {
+        f.after.and_then(|a| a.percent).unwrap_or(0.0)
+            - f.before.and_then(|b| b.percent).unwrap_or(0.0)
+    };
+    let mut changed: Vec<&crate::model::FileCoverageChange> = prev.changed_files.iter().collect();
+    changed.sort_by(|a, b| {
+        delta(a)
+            .total_cmp(&delta(b))
+            .then_with(|| a.path.cmp(&b.path))
+    });
+    for f in changed.iter().take(20) {
+        let what = match (&f.before, &f.after) {
+            (None, Some(a)) => format!("new, {}", pct(a)),
+            (Some(b), None) => format!("no longer measured (was {})", pct(b)),
+            (Some(b), Some(a)) => format!("{} -> {} ({:+.1} pts)", pct(b), pct(a), delta(f)),
+            (None, None) => continue,
+        };
+        let _ = writeln!(out, "  {}: {what}", f.path);
+    }
+    if changed.len() > 20 {
+        let _ = writeln!(out, "  … and {} more changed files", changed.len() - 20);
+    }
+    out
+}
+
 /// `path` made relative to `root` when under it, '/'-separated, with `.` and `..` resolved
 /// lexically.
 pub fn normalize_path(path: &str, root: &Path) -> String {

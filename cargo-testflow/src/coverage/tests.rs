@@ -16,7 +16,7 @@ fn parse_fixture(name: &str, root: &str) -> Coverage {
     parse(&b, &n, Path::new(root)).unwrap()
 }
 
-const FIXTURES: [&str; 9] = [
+const FIXTURES: [&str; 11] = [
     "coveragepy-real.json",
     "coveragepy-real-shard2.json",
     "cobertura-coveragepy-real.xml",
@@ -26,6 +26,8 @@ const FIXTURES: [&str; 9] = [
     "cobertura-jest-real.xml",
     "lcov-llvm.info",
     "lcov-v2.info",
+    "cargo-llvm-cov-0.9.1.lcov",
+    "cargo-llvm-cov-0.9.1.cobertura.xml",
 ];
 
 #[test]
@@ -61,15 +63,40 @@ fn llvm_lcov_is_read_relative_to_the_project() {
     assert_eq!(lib.lines[&15], 0);
     assert_eq!(lib.branches[&8], vec![1, 1]);
     assert_eq!(lib.branches[&16], vec![0, 0]);
-    assert_eq!(
-        lib.functions["_RNvCs1_4calc6divide"],
-        Function { line: 7, hits: 2 }
-    );
+    assert_eq!(lib.functions["calc::divide"], Function { line: 7, hits: 2 });
     let t = c.totals();
     assert_eq!((t.lines.covered, t.lines.total), (12, 15));
     assert_eq!((t.branches.covered, t.branches.total), (2, 4));
     assert_eq!((t.functions.covered, t.functions.total), (3, 4));
     assert_eq!(t.lines.percent, Some(80.0));
+}
+
+#[test]
+fn real_cargo_llvm_cov_output_reads_the_same_as_lcov_and_cobertura() {
+    let root = "/tmp/cov2";
+    let lcov = parse_fixture("cargo-llvm-cov-0.9.1.lcov", root);
+    let xml = parse_fixture("cargo-llvm-cov-0.9.1.cobertura.xml", root);
+    assert_eq!(
+        lcov.files.keys().collect::<Vec<_>>(),
+        ["crates/calc/src/lib.rs"]
+    );
+    let lib = &lcov.files["crates/calc/src/lib.rs"];
+    // `add` (line 8) ran in 3 unit tests and once from tests/integ.rs; the two copies of
+    // the function (one per test binary) are one function, with their hits summed.
+    assert_eq!(lib.lines[&8], 4);
+    assert_eq!(lib.functions["calc::add"], Function { line: 8, hits: 4 });
+    assert_eq!(lib.functions["calc::div"].hits, 1);
+    assert_eq!(lib.functions["calc::tests::ignored_slow"].hits, 0);
+    assert!(
+        lib.functions.keys().all(|k| !k.starts_with("_R")),
+        "{:?}",
+        lib.functions.keys()
+    );
+    let t = lcov.totals();
+    assert_eq!((t.lines.covered, t.lines.total), (26, 34));
+    assert_eq!((t.functions.covered, t.functions.total), (10, 11));
+    // Cobertura from the same profiles: the same lines and hit counts.
+    assert_eq!(xml.files["crates/calc/src/lib.rs"].lines, lib.lines);
 }
 
 #[test]
@@ -124,7 +151,7 @@ fn merging_sums_counts_and_ors_hit_only_data() {
     let lib = &m.files["src/lib.rs"];
     assert_eq!(lib.lines[&3], 8);
     assert_eq!(lib.branches[&8], vec![2, 2]);
-    assert_eq!(lib.functions["_RNvCs1_4calc3add"].hits, 8);
+    assert_eq!(lib.functions["calc::add"].hits, 8);
     assert_eq!(m.totals(), a.totals());
 
     let root = "/work/target-cov/pyproj";
