@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod cobertura;
 pub mod coveragepy;
+pub mod gaps;
 pub mod istanbul;
 pub mod lcov;
 
