@@ -107,6 +107,7 @@ fn synthetic_run(n: usize, id: &str) -> Run {
         summary: Summary::of(&tests, 0.0),
         tests,
         errors: vec![],
+        coverage: None,
     }
 }
 
