@@ -88,7 +88,8 @@ enum Command {
     /// Join shard runs into one run (written to DIR/run.json; every report works on it).
     Merge(MergeArgs),
     /// Coverage reports: read, merge and summarise LCOV, Cobertura, coverage.py and
-    /// Istanbul files (collecting coverage is not done by testflow yet).
+    /// Istanbul files, and rank the untested functions (collecting coverage is not done by
+    /// testflow yet).
     #[command(subcommand)]
     Coverage(CoverageCmd),
     /// Group a run's failures by root cause, with a suggestion for each group.
@@ -381,6 +382,21 @@ enum CoverageCmd {
     /// Read coverage reports (format detected from content), merge them, and print the
     /// totals and a per-file table, or write the merged coverage as LCOV or Cobertura.
     Report(CoverageReportArgs),
+    /// Rank the functions whose uncovered lines are most worth a test: missed lines ×
+    /// complexity, highest first.
+    ///
+    /// Each file of the reports is read from the project (--project) and parsed with
+    /// tree-sitter: Python (.py), JavaScript (.js .jsx .mjs .cjs), TypeScript (.ts .tsx .mts
+    /// .cts) and Rust (.rs). A function's complexity is 1 + its decision points (if, loops,
+    /// case/match arms, catch/except, ternaries, && || ?? and/or, Rust's `?`). Its missed
+    /// lines are the report's lines in its span (less nested functions' lines) that never ran.
+    /// Files whose source is missing or in another language are skipped and listed.
+    ///
+    /// JSON: {"files_analyzed", "functions_analyzed", "gaps": [{"file", "function",
+    /// "language", "start_line", "end_line", "complexity", "missed_lines", "coverable_lines",
+    /// "missed_ranges", "priority"}], "skipped": [{"file", "reason", "detail"}]}, where
+    /// reason is "unreadable" or "unknown_language".
+    Gaps(CoverageGapsArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -404,6 +420,22 @@ struct CoverageReportArgs {
     /// Paths are shown relative to DIR [default: current directory].
     #[arg(long, value_name = "DIR")]
     project: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct CoverageGapsArgs {
+    /// LCOV, Cobertura XML, coverage.py JSON or Istanbul coverage-final.json files (merged).
+    #[arg(value_name = "FILE", num_args = 0..)]
+    files: Vec<PathBuf>,
+    /// Project root: report paths are made relative to it and sources read from it
+    /// [default: current directory].
+    #[arg(long, value_name = "DIR")]
+    project: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    format: OutputFormat,
+    /// Show the top N gaps; 0 for all [default: 20 for human, all for json].
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
 }
 
 #[derive(Args)]
@@ -1037,7 +1069,10 @@ fn gate_cmd(args: GateCmdArgs) -> Result<i32> {
 
 fn coverage_cmd(cmd: CoverageCmd) -> Result<i32> {
     use testflow::coverage;
-    let CoverageCmd::Report(args) = cmd;
+    let args = match cmd {
+        CoverageCmd::Report(args) => args,
+        CoverageCmd::Gaps(args) => return coverage_gaps_cmd(args),
+    };
     let root = project_dir(args.project.as_deref())?;
     let cov = coverage::load(&args.files, &root)?;
     let bytes = match args.format {
@@ -1058,6 +1093,43 @@ fn coverage_cmd(cmd: CoverageCmd) -> Result<i32> {
         None => std::io::stdout().lock().write_all(&bytes)?,
     }
     Ok(exit_code::OK)
+}
+
+fn coverage_gaps_cmd(args: CoverageGapsArgs) -> Result<i32> {
+    use testflow::coverage::gaps;
+    let root = project_dir(args.project.as_deref())?;
+    let cov = gaps_input(&args.files, &root)?;
+    let mut report = gaps::rank(&cov, &root);
+    let limit = match (args.limit, args.format) {
+        (Some(0), _) | (None, OutputFormat::Json) => None,
+        (Some(n), _) => Some(n),
+        (None, OutputFormat::Human) => Some(20),
+    };
+    let bytes = match args.format {
+        OutputFormat::Human => gaps::render_human(&report, limit).into_bytes(),
+        OutputFormat::Json => {
+            if let Some(n) = limit {
+                report.gaps.truncate(n);
+            }
+            let mut v = serde_json::to_vec_pretty(&report)?;
+            v.push(b'\n');
+            v
+        }
+    };
+    std::io::stdout().lock().write_all(&bytes)?;
+    Ok(exit_code::OK)
+}
+
+/// The coverage `coverage gaps` ranks: the reports named on the command line, merged.
+fn gaps_input(files: &[PathBuf], root: &std::path::Path) -> Result<testflow::coverage::Coverage> {
+    if files.is_empty() {
+        return Err(ConfigError(anyhow::anyhow!(
+            "give coverage report files; e.g. `cargo testflow coverage gaps lcov.info` \
+             (LCOV, Cobertura XML, coverage.py JSON or Istanbul JSON)"
+        ))
+        .into());
+    }
+    testflow::coverage::load(files, root)
 }
 
 fn project_dir(project: Option<&std::path::Path>) -> Result<PathBuf> {
