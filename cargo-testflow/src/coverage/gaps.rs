@@ -185,7 +185,8 @@ pub fn rank(cov: &Coverage, root: &Path) -> GapsReport {
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
+            // A panic is a bug: surface it rather than drop a chunk of files.
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
             .collect()
     });
     let mut report = GapsReport::default();
@@ -234,10 +235,12 @@ fn analyse_file(parser: &mut Parser, path: &str, fc: &FileCoverage, root: &Path)
             format!("unknown language ({ext})"),
         );
     };
-    let source = match std::fs::read_to_string(root.join(path)) {
-        Ok(s) => s,
+    let bytes = match std::fs::read(root.join(path)) {
+        Ok(b) => b,
         Err(e) => return skip(SkipReason::Unreadable, format!("cannot read source: {e}")),
     };
+    // Not UTF-8 (a Latin-1 comment): replacing bad bytes keeps the line numbers.
+    let source = String::from_utf8_lossy(&bytes);
     let fns = functions_with(parser, &source, lang);
     FileResult::Done {
         functions: fns.len(),
@@ -502,6 +505,8 @@ impl Walker<'_> {
             "public_field_definition" if is_value("value") => {
                 self.text(parent.child_by_field_name("name")?)
             }
+            // `export default function () {}`
+            "export_statement" => "default".to_owned(),
             _ => return None,
         };
         Some(name)

@@ -300,6 +300,7 @@ class Store {
   static *keys() { for (const k in this) yield k; }
 }
 setTimeout(() => { if (x) y(); }, 10);
+export default function () { return a ? 1 : 2; }
 function outer() {
   [1, 2].forEach(function (v) { if (v) console.log(v); });
   function inner() { switch (a) { case 1: break; default: break; } }
@@ -315,6 +316,7 @@ function outer() {
             ("Store.load".to_owned(), 2),
             ("Store.keys".to_owned(), 2),
             ("<anonymous>".to_owned(), 2),
+            ("default".to_owned(), 2),
             // the anonymous callback's if is outer's
             ("outer".to_owned(), 2),
             ("outer.inner".to_owned(), 2),
@@ -442,6 +444,30 @@ fn lines_of_a_nested_function_are_not_its_parents() {
     assert_eq!(
         got,
         [("outer", 2, 4, "2, 9", 4), ("outer.inner", 3, 3, "3-5", 3)]
+    );
+}
+
+#[test]
+fn a_source_that_is_not_utf8_keeps_its_line_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("latin1.py"),
+        b"# caf\xe9\ndef f(x):\n    if x:\n        return 1\n",
+    )
+    .unwrap();
+    let mut cov = Coverage::default();
+    cov.files.insert(
+        "latin1.py".into(),
+        FileCoverage {
+            lines: [(2, 1), (3, 1), (4, 0)].into_iter().collect(),
+            ..Default::default()
+        },
+    );
+    let report = rank(&cov, dir.path());
+    assert!(report.skipped.is_empty(), "{:?}", report.skipped);
+    assert_eq!(
+        ranking(&report),
+        [("f".to_owned(), 2, 1, 3, "4".to_owned())]
     );
 }
 
