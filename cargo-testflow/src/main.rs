@@ -88,7 +88,8 @@ enum Command {
     /// Join shard runs into one run (written to DIR/run.json; every report works on it).
     Merge(MergeArgs),
     /// Coverage reports: read, merge and summarise LCOV, Cobertura, coverage.py and
-    /// Istanbul files (collecting coverage is not done by testflow yet).
+    /// Istanbul files, and rank the untested functions (collecting coverage is not done by
+    /// testflow yet).
     #[command(subcommand)]
     Coverage(CoverageCmd),
     /// Group a run's failures by root cause, with a suggestion for each group.
@@ -395,6 +396,21 @@ enum CoverageCmd {
     /// from content, merged): totals, a per-file table and, for a run, what changed since
     /// the previous run on its branch; or the merged coverage as LCOV or Cobertura.
     Report(CoverageReportArgs),
+    /// Rank the functions whose uncovered lines are most worth a test: missed lines ×
+    /// complexity, highest first.
+    ///
+    /// Each file of the reports is read from the project (--project) and parsed with
+    /// tree-sitter: Python (.py), JavaScript (.js .jsx .mjs .cjs), TypeScript (.ts .tsx .mts
+    /// .cts) and Rust (.rs). A function's complexity is 1 + its decision points (if, loops,
+    /// case/match arms, catch/except, ternaries, && || ?? and/or, Rust's `?`). Its missed
+    /// lines are the report's lines in its span (less nested functions' lines) that never ran.
+    /// Files whose source is missing or in another language are skipped and listed.
+    ///
+    /// JSON: {"files_analyzed", "functions_analyzed", "gaps": [{"file", "function",
+    /// "language", "start_line", "end_line", "complexity", "missed_lines", "coverable_lines",
+    /// "missed_ranges", "priority"}], "skipped": [{"file", "reason", "detail"}]}, where
+    /// reason is "unreadable" or "unknown_language".
+    Gaps(CoverageGapsArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -422,6 +438,26 @@ struct CoverageReportArgs {
     /// Paths are shown relative to DIR [default: current directory].
     #[arg(long, value_name = "DIR")]
     project: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct CoverageGapsArgs {
+    /// LCOV, Cobertura XML, coverage.py JSON or Istanbul coverage-final.json files (merged)
+    /// [default: the coverage of the run given by --run].
+    #[arg(value_name = "FILE", num_args = 0..)]
+    files: Vec<PathBuf>,
+    /// The run whose coverage to rank: `latest`, a run id or directory [default: latest].
+    #[arg(long, value_name = "RUN", conflicts_with = "files")]
+    run: Option<String>,
+    /// Project root: report paths are made relative to it and sources read from it
+    /// [default: current directory].
+    #[arg(long, value_name = "DIR")]
+    project: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    format: OutputFormat,
+    /// Show the top N gaps; 0 for all [default: 20 for human, all for json].
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
 }
 
 #[derive(Args)]
@@ -1063,10 +1099,11 @@ fn coverage_input(
 ) -> Result<(
     testflow::coverage::Coverage,
     Option<testflow::model::RunCoverage>,
+    PathBuf,
 )> {
     let root = project_dir(project)?;
     if !files.is_empty() {
-        return Ok((testflow::coverage::load(files, &root)?, None));
+        return Ok((testflow::coverage::load(files, &root)?, None, root));
     }
     let store = Store::discover(&root);
     let what = run.unwrap_or("latest");
@@ -1085,13 +1122,21 @@ fn coverage_input(
     };
     let run_root = run.project_root.as_ref().map_or(root, PathBuf::from);
     let reports: Vec<PathBuf> = c.reports.iter().map(|r| dir.join(r)).collect();
-    Ok((testflow::coverage::load(&reports, &run_root)?, Some(c)))
+    Ok((
+        testflow::coverage::load(&reports, &run_root)?,
+        Some(c),
+        run_root,
+    ))
 }
 
 fn coverage_cmd(cmd: CoverageCmd) -> Result<i32> {
     use testflow::coverage;
-    let CoverageCmd::Report(args) = cmd;
-    let (cov, of_run) = coverage_input(&args.files, args.run.as_deref(), args.project.as_deref())?;
+    let args = match cmd {
+        CoverageCmd::Report(args) => args,
+        CoverageCmd::Gaps(args) => return coverage_gaps_cmd(args),
+    };
+    let (cov, of_run, _) =
+        coverage_input(&args.files, args.run.as_deref(), args.project.as_deref())?;
     let previous = of_run.as_ref().and_then(|c| c.previous.as_ref());
     let bytes = match args.format {
         CoverageOutput::Human => {
@@ -1118,6 +1163,30 @@ fn coverage_cmd(cmd: CoverageCmd) -> Result<i32> {
         Some(path) => testflow::store::write_atomic(path, &bytes)?,
         None => std::io::stdout().lock().write_all(&bytes)?,
     }
+    Ok(exit_code::OK)
+}
+
+fn coverage_gaps_cmd(args: CoverageGapsArgs) -> Result<i32> {
+    use testflow::coverage::gaps;
+    let (cov, _, root) = coverage_input(&args.files, args.run.as_deref(), args.project.as_deref())?;
+    let mut report = gaps::rank(&cov, &root);
+    let limit = match (args.limit, args.format) {
+        (Some(0), _) | (None, OutputFormat::Json) => None,
+        (Some(n), _) => Some(n),
+        (None, OutputFormat::Human) => Some(20),
+    };
+    let bytes = match args.format {
+        OutputFormat::Human => gaps::render_human(&report, limit).into_bytes(),
+        OutputFormat::Json => {
+            if let Some(n) = limit {
+                report.gaps.truncate(n);
+            }
+            let mut v = serde_json::to_vec_pretty(&report)?;
+            v.push(b'\n');
+            v
+        }
+    };
+    std::io::stdout().lock().write_all(&bytes)?;
     Ok(exit_code::OK)
 }
 

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 pub mod cobertura;
 pub mod collect;
 pub mod coveragepy;
+pub mod gaps;
 pub mod istanbul;
 pub mod lcov;
 
