@@ -268,10 +268,10 @@ pub fn write(cov: &Coverage) -> String {
 /// Rust symbols as llvm-cov writes them (`_RNv…`, `_ZN…`) demangled without their crate
 /// hash, so the copies of one function in several test binaries count as one function.
 fn function_name(raw: &str) -> String {
-    if raw.starts_with("_R") || raw.starts_with("_ZN") {
-        if let Ok(d) = rustc_demangle::try_demangle(raw) {
-            return format!("{d:#}");
-        }
+    if (raw.starts_with("_R") || raw.starts_with("_ZN"))
+        && let Ok(d) = rustc_demangle::try_demangle(raw)
+    {
+        return format!("{d:#}");
     }
     raw.to_owned()
 }
