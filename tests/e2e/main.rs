@@ -3,6 +3,8 @@
 
 // `analyze` and quality gates on real runs
 mod analyze_gate;
+// run --coverage (cargo-llvm-cov), shards merged, no_coverage_drop; missing cargo-llvm-cov
+mod coverage;
 // `coverage gaps` on the coverage-gaps fixture (no build: sources and LCOV only)
 mod coverage_gaps;
 // `cargo testflow ci`: the generated pipeline's own shard and merge commands, run here
