@@ -5,6 +5,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# cargo-llvm-cov and the toolchain's llvm-tools, for the Rust coverage tests (`run
+# --coverage`). cargo-llvm-cov goes into target/tools; where either cannot be installed the
+# tests say so and test only the "not installed" path.
+TOOLS="${CARGO_TARGET_DIR:-target}/tools"
+if rustup component add llvm-tools >/dev/null 2>&1 \
+    && { [ -x "$TOOLS/bin/cargo-llvm-cov" ] \
+         || cargo install --quiet --locked --root "$TOOLS" cargo-llvm-cov@0.9.1; }; then
+    PATH="$(cd "$TOOLS/bin" && pwd):$PATH"
+    export PATH TESTFLOW_REQUIRE_LLVM_COV=1
+else
+    echo "cargo-llvm-cov or llvm-tools could not be installed: Rust coverage collection is not tested"
+fi
+
 echo "== Rust: cargo test --workspace"
 cargo test --workspace --locked
 
