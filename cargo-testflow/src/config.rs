@@ -45,6 +45,8 @@ pub struct RunConfig {
     pub reports: Option<Vec<String>>,
     /// Apply the gates after every run.
     pub gate: Option<bool>,
+    /// Collect coverage on every run (`--coverage`).
+    pub coverage: Option<bool>,
 }
 
 #[derive(Deserialize, Debug, Default, Clone, PartialEq)]
@@ -316,6 +318,32 @@ mod tests {
             err.starts_with(&format!("{}:5:1: unknown field `max_flakey`", p.display())),
             "{err}"
         );
+    }
+
+    #[test]
+    fn coverage_settings() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(
+            d.path(),
+            "testflow.toml",
+            "[run]\ncoverage = true\n[gates]\nno_coverage_drop = true\n",
+        );
+        let c = load(d.path()).unwrap().config;
+        assert_eq!(c.run.coverage, Some(true));
+        assert_eq!(c.gates.no_coverage_drop.and_then(|d| d.points()), Some(0.0));
+        std::fs::write(&p, "[gates]\nno_coverage_drop = 0.5\n").unwrap();
+        let c = load(d.path()).unwrap().config;
+        assert_eq!(c.gates.no_coverage_drop.and_then(|d| d.points()), Some(0.5));
+        std::fs::write(&p, "[gates]\nno_coverage_drop = false\n").unwrap();
+        let c = load(d.path()).unwrap().config;
+        assert_eq!(c.gates.no_coverage_drop.and_then(|d| d.points()), None);
+        std::fs::write(&p, "[gates]\nno_coverage_drop = 250\n").unwrap();
+        let c = load(d.path()).unwrap().config;
+        let err = format!("{:#}", c.validate(&p).unwrap_err());
+        assert!(err.contains("`gates.no_coverage_drop` must be"), "{err}");
+        std::fs::write(&p, "[gates]\nno_coverage_drop = \"yes\"\n").unwrap();
+        let err = load(d.path()).unwrap_err().to_string();
+        assert!(err.contains("testflow.toml:2:"), "{err}");
     }
 
     #[test]

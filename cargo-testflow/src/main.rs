@@ -786,7 +786,7 @@ fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::RunResult, i32
             shard_strategy: args.shard_strategy,
             order: args.order,
             last_failed: args.last_failed,
-            coverage: args.coverage,
+            coverage: args.coverage || run_cfg.coverage == Some(true),
             coverage_files: args.coverage_files.clone(),
             keep_runs: cfg
                 .history
