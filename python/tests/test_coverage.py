@@ -103,6 +103,12 @@ def test_run_coverage_collects_pytest_cov_exactly(project):
     # describe's body (lines 16-20) never runs; its `def` line runs on import.
     assert 15 in lines["calc/classify.py"]
     assert not lines["calc/classify.py"] & set(range(16, 21)), "describe is never called"
+    # Functions at their `def` lines (coverage.py's `start_line`), as coverage.py's LCOV has them.
+    fns = [l for l in lcov.read_text().splitlines() if l.startswith(("FN:", "FNDA:"))]
+    assert fns == [
+        "FN:4,add", "FN:14,clamp", "FN:8,divide", "FNDA:1,add", "FNDA:1,clamp", "FNDA:1,divide",
+        "FN:4,classify", "FN:15,describe", "FNDA:1,classify", "FNDA:0,describe",
+    ], fns
 
 
 def test_two_parallel_shards_merge_into_the_unsharded_coverage(project, tmp_path):
