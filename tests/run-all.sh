@@ -30,7 +30,7 @@ if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet pytest pytest-xdist pytest-timeout pytest-rerunfailures
+"$VENV/bin/python" -m pip install --quiet pytest pytest-xdist pytest-timeout pytest-rerunfailures pytest-cov
 # Exactly what a user runs: builds the extension with maturin (release) from python/.
 "$VENV/bin/python" -m pip install --quiet --force-reinstall --no-deps ./python
 TESTFLOW_BIN="$(cd "$TARGET_DIR" && pwd)/debug/cargo-testflow" \

@@ -29,6 +29,8 @@ struct File {
 
 #[derive(Deserialize)]
 struct Region {
+    /// The `def` line (coverage.py 7.6+); the body's lines start after it.
+    start_line: Option<u32>,
     #[serde(default)]
     executed_lines: Vec<u32>,
     #[serde(default)]
@@ -71,13 +73,16 @@ pub fn parse(bytes: &[u8], name: &str, root: &Path) -> Result<Coverage> {
             if fname.is_empty() {
                 continue;
             }
-            let line = r
-                .executed_lines
-                .iter()
-                .chain(&r.missing_lines)
-                .min()
-                .copied()
-                .unwrap_or(0);
+            // The `def` line, as coverage.py's own LCOV has it; without `start_line`, the
+            // first line of the body.
+            let line = r.start_line.unwrap_or_else(|| {
+                r.executed_lines
+                    .iter()
+                    .chain(&r.missing_lines)
+                    .min()
+                    .copied()
+                    .unwrap_or(0)
+            });
             let hits = u64::from(!r.executed_lines.is_empty());
             fc.functions.insert(fname, Function { line, hits });
         }

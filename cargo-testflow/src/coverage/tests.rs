@@ -129,6 +129,14 @@ fn the_same_coverage_py_run_reads_the_same_in_every_format() {
     let names: Vec<_> = json.files[path].functions.keys().collect();
     assert_eq!(names, lcov.files[path].functions.keys().collect::<Vec<_>>());
     assert_eq!(json.files[path].functions["unused"].hits, 0);
+    // A function's line is its `def` line in both (JSON `start_line`, LCOV `FN:`), not
+    // the first line of its body.
+    assert_eq!(json.files[path].functions, lcov.files[path].functions);
+    assert_eq!(
+        json.files[path].functions["add"],
+        Function { line: 1, hits: 1 }
+    );
+    assert_eq!(json.files[path].functions["Counter.bump"].line, 21);
 }
 
 #[test]

@@ -1,0 +1,174 @@
+'use strict';
+// `cargo testflow run --coverage` on a Jest project, end to end (Jest's own --coverage,
+// Istanbul JSON). The fixture (tests/fixtures/jest-coverage, see its EXPECTED.md)
+// measures only src/calc.js, and every test file reaches lines no other file does: two
+// shards each cover strictly less than the whole, and merged they give the whole again.
+// Same setup as sharding.test.js (TESTFLOW_JEST_WORK, TESTFLOW_BIN).
+const { test, before } = require('node:test');
+const assert = require('node:assert/strict');
+const { spawn, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const REPO = path.resolve(__dirname, '..', '..');
+const WORK = process.env.TESTFLOW_JEST_WORK;
+const BIN = process.env.TESTFLOW_BIN;
+if (!WORK) throw new Error('set TESTFLOW_JEST_WORK (see tests/run-all.sh)');
+const RUNS = path.resolve(WORK, 'runs');
+const skip = !BIN && 'TESTFLOW_BIN not set';
+
+// All four test files run (EXPECTED.md): src/calc.js only.
+const FULL = { lines: [17, 22], branches: [12, 16], functions: [4, 5] };
+
+before(() => fs.mkdirSync(RUNS, { recursive: true }));
+
+function project() {
+  const dir = fs.mkdtempSync(path.join(RUNS, 'jest-coverage-'));
+  fs.cpSync(path.join(REPO, 'tests', 'fixtures', 'jest-coverage'), dir, { recursive: true });
+  return dir;
+}
+
+function cleanEnv(extra = {}) {
+  const env = { ...process.env };
+  for (const k of Object.keys(env)) if (k.startsWith('TESTFLOW_') || k.startsWith('CI_NODE')) delete env[k];
+  return { ...env, NO_COLOR: '1', ...extra };
+}
+
+function testflow(dir, args, env = {}) {
+  const res = spawnSync(BIN, ['testflow', ...args], { cwd: dir, env: cleanEnv(env), encoding: 'utf8', timeout: 180000 });
+  return { status: res.status, stdout: res.stdout, stderr: res.stderr };
+}
+
+/** Run commands at once; resolves to their { status, stdout, stderr } in order. */
+function parallel(dir, commands, env = {}) {
+  return Promise.all(
+    commands.map(
+      ([cmd, args]) =>
+        new Promise((resolve, reject) => {
+          const child = spawn(cmd, args, { cwd: dir, env: cleanEnv(env) });
+          let stdout = '';
+          let stderr = '';
+          child.stdout.on('data', (d) => (stdout += d));
+          child.stderr.on('data', (d) => (stderr += d));
+          child.on('error', reject);
+          child.on('close', (status) => resolve({ status, stdout, stderr }));
+        }),
+    ),
+  );
+}
+
+const ratio = (r) => [r.covered, r.total];
+const totals = (cov) => ({ lines: ratio(cov.totals.lines), branches: ratio(cov.totals.branches), functions: ratio(cov.totals.functions) });
+function perFile(cov) {
+  const out = {};
+  for (const f of cov.files) {
+    out[f.path] = { lines: ratio(f.lines), branches: ratio(f.branches), functions: ratio(f.functions) };
+  }
+  return out;
+}
+const runDir = (dir, run) => path.join(dir, '.testflow', 'runs', run.run_id);
+
+/** Lines with hits per file in an LCOV file. */
+function coveredLines(lcov) {
+  const out = {};
+  let current = null;
+  for (const line of fs.readFileSync(lcov, 'utf8').split('\n')) {
+    if (line.startsWith('SF:')) current = out[line.slice(3)] = new Set();
+    else if (line.startsWith('DA:')) {
+      const [n, hits] = line.slice(3).split(',').map(Number);
+      if (hits > 0) current.add(n);
+    }
+  }
+  return out;
+}
+
+function runCoverage(dir, args = []) {
+  const r = testflow(dir, ['run', '--coverage', '--format', 'json', '-q', ...args]);
+  assert.ok(r.stdout, r.stderr);
+  return { ...r, run: JSON.parse(r.stdout) };
+}
+
+test('run --coverage collects Jest coverage with exact totals', { skip }, () => {
+  const dir = project();
+  const { status, stderr, run } = runCoverage(dir);
+  assert.equal(status, 0, stderr);
+  assert.equal(run.summary.total, 10);
+  assert.equal(run.summary.passed, 10);
+  const cov = run.coverage;
+  assert.deepEqual(cov.frameworks, [{ framework: 'jest', status: 'collected' }]);
+  assert.deepEqual(cov.reports, ['coverage/jest/coverage-final.json']);
+  const d = runDir(dir, run);
+  assert.ok(fs.existsSync(path.join(d, 'coverage', 'jest', 'coverage-final.json')));
+  assert.ok(!fs.existsSync(path.join(dir, 'coverage')), 'Jest wrote into the run, not the project');
+  assert.deepEqual(JSON.parse(fs.readFileSync(path.join(d, 'run.json'), 'utf8')).coverage, cov);
+
+  // collectCoverageFrom: only src/calc.js, never the test files.
+  assert.deepEqual(perFile(cov), { 'src/calc.js': FULL });
+  assert.deepEqual(totals(cov), FULL);
+  assert.equal(cov.previous, undefined, 'the first run has nothing to compare with');
+
+  const lcov = path.join(d, 'coverage', 'merged.lcov');
+  const lines = coveredLines(lcov);
+  assert.deepEqual(Object.keys(lines), ['src/calc.js']);
+  assert.equal(lines['src/calc.js'].size, 17);
+  for (const n of [38, 39, 40, 42, 43]) assert.ok(!lines['src/calc.js'].has(n), `describe's line ${n} never runs`);
+
+  // The one function no test calls is the first gap.
+  const g = testflow(dir, ['coverage', 'gaps', '--run', run.run_id, '--format', 'json']);
+  assert.equal(g.status, 0, g.stderr);
+  const gaps = JSON.parse(g.stdout).gaps;
+  assert.deepEqual([gaps[0].file, gaps[0].function], ['src/calc.js', 'describe']);
+  assert.deepEqual(gaps.map((x) => x.function), ['describe']);
+});
+
+test('two parallel shards with coverage merge into the unsharded coverage', { skip }, async () => {
+  const dir = project();
+  const { status, stderr, run: full } = runCoverage(dir);
+  assert.equal(status, 0, stderr);
+
+  // Whole files per shard; count keeps the split stable (two files each).
+  const results = await parallel(
+    dir,
+    [1, 2].map((k) => [
+      BIN,
+      ['testflow', 'run', '--coverage', '--shard', `${k}/2`, '--shard-strategy', 'count', '-j', '2', '--format', 'json', '-q'],
+    ]),
+  );
+  const shards = results.map((res, i) => {
+    assert.equal(res.status, 0, `shard ${i + 1}: ${res.stderr}`);
+    return JSON.parse(res.stdout);
+  });
+  const ran = shards.flatMap((s) => s.tests.map((t) => t.id)).sort();
+  assert.deepEqual(ran, full.tests.map((t) => t.id).sort(), 'every test in exactly one shard');
+
+  const fullLines = coveredLines(path.join(runDir(dir, full), 'coverage', 'merged.lcov'))['src/calc.js'];
+  const shardLines = [];
+  shards.forEach((s, i) => {
+    assert.ok(s.tests.length > 0, `shard ${i + 1} is empty`);
+    const cov = s.coverage;
+    assert.deepEqual(cov.frameworks, [{ framework: 'jest', status: 'collected' }], `shard ${i + 1}`);
+    // Each shard wrote its own report, in its own run directory.
+    assert.ok(fs.existsSync(path.join(runDir(dir, s), 'coverage', 'jest', 'coverage-final.json')));
+    assert.equal(cov.totals.lines.total, 22);
+    assert.ok(cov.totals.lines.covered < 17, `shard ${i + 1} alone: ${JSON.stringify(cov.totals)}`);
+    assert.ok(cov.totals.branches.covered < 12, `shard ${i + 1} alone: ${JSON.stringify(cov.totals)}`);
+    shardLines.push(coveredLines(path.join(runDir(dir, s), 'coverage', 'merged.lcov'))['src/calc.js']);
+  });
+  assert.deepEqual(new Set([...shardLines[0], ...shardLines[1]]), fullLines, 'together they cover what the whole run covers');
+
+  const out = path.join(dir, 'merged');
+  const m = testflow(dir, ['merge', ...shards.map((s) => s.run_id), '-o', out, '--format', 'json']);
+  assert.equal(m.status, 0, m.stderr);
+  const merged = JSON.parse(m.stdout).coverage;
+  assert.deepEqual(JSON.parse(fs.readFileSync(path.join(out, 'run.json'), 'utf8')).coverage, merged);
+  assert.deepEqual(merged.frameworks, [{ framework: 'jest', status: 'collected' }]);
+  assert.deepEqual(perFile(merged), perFile(full.coverage));
+  assert.deepEqual(totals(merged), FULL);
+  assert.deepEqual(coveredLines(path.join(out, 'coverage', 'merged.lcov'))['src/calc.js'], fullLines);
+
+  const rep = testflow(dir, ['coverage', 'report', '--run', out, '--format', 'json']);
+  assert.equal(rep.status, 0, rep.stderr);
+  const report = JSON.parse(rep.stdout);
+  assert.deepEqual(perFile(report), { 'src/calc.js': FULL });
+  assert.deepEqual(totals(report), FULL);
+});
