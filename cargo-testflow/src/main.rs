@@ -600,6 +600,15 @@ struct CiArgs {
     /// Project directory whose test suites the pipeline runs [default: current directory].
     #[arg(long, value_name = "DIR")]
     project: Option<PathBuf>,
+    /// Collect coverage: the shard jobs install the coverage tools (cargo-llvm-cov and
+    /// llvm-tools-preview for Rust, pytest-cov for pytest; Jest needs none) and run `cargo
+    /// testflow run --coverage`; the merge job merges the shards' coverage and writes it as
+    /// LCOV (testflow-out/merged/coverage/merged.lcov) and Cobertura (testflow-out/coverage.xml)
+    /// for the CI: a GitHub artifact and the job summary, GitLab's coverage report and
+    /// `coverage:` percentage, CircleCI artifacts. The merge job's gate applies
+    /// `min_coverage` / `no_coverage_drop` from testflow.toml's `[gates]`.
+    #[arg(long)]
+    coverage: bool,
 }
 
 #[derive(Args)]
@@ -1531,6 +1540,7 @@ fn ci_cmd(args: CiArgs) -> Result<i32> {
         shards: args.shards,
         install: args.testflow_install,
         git: args.testflow_git,
+        coverage: args.coverage,
     };
     let yaml = ci::generate(which, &shape, &opts)?;
     match &args.output {

@@ -97,7 +97,7 @@ fn shards_come_from_each_cis_own_variables() {
 
 #[test]
 fn merge_writes_every_report_format_and_gates() {
-    let script = merge_script();
+    let script = merge_script(false);
     for f in ReportFormat::ALL {
         assert!(
             script.contains(&format!("--format {} -o", f.name())),
