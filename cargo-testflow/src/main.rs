@@ -1389,12 +1389,9 @@ fn merge_cmd(args: MergeArgs) -> Result<i32> {
     let mut dirs = Vec::new();
     for r in &args.runs {
         let path = store.resolve(r)?;
-        dirs.push(if path.is_dir() {
-            path.clone()
-        } else {
-            path.parent().map(PathBuf::from).unwrap_or_default()
-        });
-        inputs.push((r.clone(), testflow::store::load_run(&path)?));
+        let run = testflow::store::load_run(&path)?;
+        dirs.push(coverage_dir(&store, &path, &run));
+        inputs.push((r.clone(), run));
     }
     let coverage = merge_coverage(&inputs, &dirs)?;
     let expected: Option<Vec<String>> = match &args.expected {
@@ -1471,6 +1468,27 @@ fn merge_cmd(args: MergeArgs) -> Result<i32> {
         );
     }
     Ok(session::exit_code_for(&merged, None))
+}
+
+/// The directory a run's coverage reports are relative to: the run's directory. A run given
+/// as a JSON report file elsewhere (`run --report json=FILE`, as the CI pipelines merge
+/// them) has its reports in its run directory in the store, found by its id (the CI jobs
+/// carry the shards' `.testflow/runs/` along).
+fn coverage_dir(store: &Store, path: &std::path::Path, run: &testflow::model::Run) -> PathBuf {
+    let dir = if path.is_dir() {
+        path.to_owned()
+    } else {
+        path.parent().map(PathBuf::from).unwrap_or_default()
+    };
+    let Some(c) = &run.coverage else { return dir };
+    let by_id = store.runs_dir().join(&run.run_id);
+    if c.reports.iter().any(|r| !dir.join(r).is_file())
+        && c.reports.iter().all(|r| by_id.join(r).is_file())
+    {
+        by_id
+    } else {
+        dir
+    }
 }
 
 /// The shards' coverage, each report read with paths relative to its own run's project
