@@ -166,7 +166,9 @@ pub fn default_install(shape: &ProjectShape, git: &str, engine_only: bool) -> St
 pub fn coverage_install(shape: &ProjectShape) -> String {
     let mut s = String::new();
     if shape.rust {
-        s.push_str("rustup component add llvm-tools-preview\ncargo install --locked cargo-llvm-cov\n");
+        s.push_str(
+            "rustup component add llvm-tools-preview\ncargo install --locked cargo-llvm-cov\n",
+        );
     }
     if shape.python {
         s.push_str("python -m pip install pytest-cov\n");

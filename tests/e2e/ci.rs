@@ -271,14 +271,24 @@ fn github_coverage_pipeline_merges_the_shards_coverage_and_writes_cobertura() {
             ("TESTFLOW_TEST_TIMEOUT".to_owned(), "3".to_owned()),
         ];
         let out = p.shell(&shard_script, &env);
-        assert!(out.code == 0 || out.code == 100, "shard {k}: {}", out.stderr);
+        assert!(
+            out.code == 0 || out.code == 100,
+            "shard {k}: {}",
+            out.stderr
+        );
         let shard: Run = serde_json::from_slice(
             &std::fs::read(p.dir.join(format!("testflow-out/run-shard-{k}.json"))).unwrap(),
         )
         .unwrap();
         assert!(shard.coverage.is_some(), "shard {k} has coverage");
     }
-    let one = p.cmd(&["coverage", "report", lcov.to_str().unwrap(), "--format", "json"]);
+    let one = p.cmd(&[
+        "coverage",
+        "report",
+        lcov.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
     assert_eq!(one.code, 0, "{}", one.stderr);
     let one: serde_json::Value = serde_json::from_str(&one.stdout).unwrap();
 
@@ -292,16 +302,18 @@ fn github_coverage_pipeline_merges_the_shards_coverage_and_writes_cobertura() {
         merged.stderr
     );
     for path in &uploaded {
-        assert!(p.dir.join(path).is_file(), "{path} for the coverage artifact");
+        assert!(
+            p.dir.join(path).is_file(),
+            "{path} for the coverage artifact"
+        );
     }
-    let run: Run = serde_json::from_slice(
-        &std::fs::read(p.dir.join("testflow-out/merged/run.json")).unwrap(),
-    )
-    .unwrap();
+    let run: Run =
+        serde_json::from_slice(&std::fs::read(p.dir.join("testflow-out/merged/run.json")).unwrap())
+            .unwrap();
     let cov = run.coverage.expect("the merged run's coverage");
     // Both shards measured the same lines: the merge sums the hits, the totals stay.
     assert_eq!(
-        serde_json::to_value(&cov.totals).unwrap(),
+        serde_json::to_value(cov.totals).unwrap(),
         one["totals"],
         "merged totals"
     );

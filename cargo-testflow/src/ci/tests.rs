@@ -223,7 +223,11 @@ fn coverage_tools_follow_the_frameworks_and_a_custom_install() {
         python: true,
         ..ProjectShape::default()
     };
-    assert_eq!(coverage_install(&jest_only), "", "Jest's --coverage is built in");
+    assert_eq!(
+        coverage_install(&jest_only),
+        "",
+        "Jest's --coverage is built in"
+    );
     assert_eq!(
         coverage_install(&python_only),
         "python -m pip install pytest-cov\n"
@@ -262,13 +266,21 @@ fn coverage_off_changes_nothing_and_on_changes_the_commands() {
     assert!(!merge_script(false).contains("coverage"));
     assert!(merge_script(true).starts_with(&merge_script(false)));
     assert!(merge_script(true).ends_with(&coverage_report_script()));
-    assert_eq!(coverage_report_script().lines().count(), 1, "one GitLab script line");
+    assert_eq!(
+        coverage_report_script().lines().count(),
+        1,
+        "one GitLab script line"
+    );
     for ci in Ci::ALL {
         for shape in [mixed(), rust_only()] {
             let off = generate(ci, &shape, &Options::default()).unwrap();
             assert!(!off.contains("coverage"), "{}", ci.name());
             let on = generate(ci, &shape, &with_coverage(1)).unwrap();
-            assert!(on.contains("cargo testflow run --coverage"), "{}", ci.name());
+            assert!(
+                on.contains("cargo testflow run --coverage"),
+                "{}",
+                ci.name()
+            );
             assert!(on.contains("--format cobertura -o testflow-out/coverage.xml"));
         }
     }
