@@ -100,7 +100,8 @@ enum Command {
     /// split by recorded timings, a merge job with the reports and the quality gates.
     ///
     /// GitHub Actions (a matrix with TESTFLOW_SHARD), GitLab CI (`parallel: N`) or CircleCI
-    /// (`parallelism: N`). The history database travels in the CI cache.
+    /// (`parallelism: N`). The history database travels in the CI cache. With --coverage the
+    /// shards collect coverage and the merge job gives the merged LCOV and Cobertura to the CI.
     Ci(CiArgs),
 }
 
