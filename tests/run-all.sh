@@ -39,7 +39,8 @@ TESTFLOW_BIN="$(cd "$TARGET_DIR" && pwd)/debug/cargo-testflow" \
 # ==== CI configs (cargo testflow ci) =====================================================
 # Every generated pipeline must be valid against its CI's schema: check-jsonschema's
 # vendored SchemaStore schemas (works offline), for Rust-only, pytest, Jest and mixed
-# projects, with 1 and 3 shards. check-jsonschema goes into the same venv as pytest.
+# projects, with 1 and 3 shards, and with --coverage for the mixed project (3 shards).
+# check-jsonschema goes into the same venv as pytest.
 echo "== CI configs: cargo testflow ci github|gitlab|circleci against the CI schemas"
 "$VENV/bin/python" -m pip install --quiet check-jsonschema
 CI_BIN="$TARGET_DIR/debug/cargo-testflow"
@@ -52,21 +53,30 @@ printf '[pytest]\n' > "$MIXED/pytest.ini"
 printf '{ "name": "mixed", "devDependencies": { "jest": "30.5.2" }, "scripts": { "test": "jest" } }\n' > "$MIXED/package.json"
 printf '{ "lockfileVersion": 3 }\n' > "$MIXED/package-lock.json"
 ci_checked=0
+# check_ci PROJECT SHARDS CI [EXTRA ARGS…]: generate, then validate against the CI's schema.
+check_ci() {
+    local project="$1" shards="$2" ci="$3"
+    shift 3
+    local out="$CI_OUT/$(basename "$project")-$shards-$ci${1:+$1}.yml"
+    "$CI_BIN" testflow ci "$ci" --shards "$shards" --project "$project" "$@" -o "$out" 2>/dev/null
+    case "$ci" in
+        github) args=(--builtin-schema vendor.github-workflows) ;;
+        gitlab) args=(--builtin-schema vendor.gitlab-ci --data-transform gitlab-ci --regex-variant nonunicode) ;;
+        circleci) args=(--builtin-schema vendor.circle-ci) ;;
+    esac
+    "$VENV/bin/check-jsonschema" "${args[@]}" "$out" > /dev/null \
+        || { echo "INVALID: $out"; "$VENV/bin/check-jsonschema" "${args[@]}" "$out"; exit 1; }
+    ci_checked=$((ci_checked + 1))
+}
 for project in tests/fixtures/rust-basic tests/fixtures/pytest-basic tests/fixtures/jest-basic "$MIXED"; do
     for shards in 1 3; do
         for ci in github gitlab circleci; do
-            out="$CI_OUT/$(basename "$project")-$shards-$ci.yml"
-            "$CI_BIN" testflow ci "$ci" --shards "$shards" --project "$project" -o "$out" 2>/dev/null
-            case "$ci" in
-                github) args=(--builtin-schema vendor.github-workflows) ;;
-                gitlab) args=(--builtin-schema vendor.gitlab-ci --data-transform gitlab-ci --regex-variant nonunicode) ;;
-                circleci) args=(--builtin-schema vendor.circle-ci) ;;
-            esac
-            "$VENV/bin/check-jsonschema" "${args[@]}" "$out" > /dev/null \
-                || { echo "INVALID: $out"; "$VENV/bin/check-jsonschema" "${args[@]}" "$out"; exit 1; }
-            ci_checked=$((ci_checked + 1))
+            check_ci "$project" "$shards" "$ci"
         done
     done
+done
+for ci in github gitlab circleci; do
+    check_ci "$MIXED" 3 "$ci" --coverage
 done
 echo "CI configs: $ci_checked generated pipelines valid against their schemas"
 # ==== end CI configs =====================================================================

@@ -88,6 +88,10 @@ pub struct Options {
     pub install: Option<String>,
     /// The git repository testflow is installed from by the default install command.
     pub git: String,
+    /// Collect coverage (`cargo testflow run --coverage`): the shard jobs install the
+    /// coverage tools and collect, the merge job writes the merged coverage where the CI
+    /// shows it.
+    pub coverage: bool,
 }
 
 impl Default for Options {
@@ -96,6 +100,7 @@ impl Default for Options {
             shards: 1,
             install: None,
             git: env!("CARGO_PKG_REPOSITORY").to_owned(),
+            coverage: false,
         }
     }
 }
@@ -109,6 +114,14 @@ pub const MERGED_DIR: &str = "testflow-out/merged";
 pub const HISTORY_DB: &str = ".testflow/history.db";
 /// Shard run directories, uploaded with each shard's artifact.
 pub const RUNS_DIR: &str = ".testflow/runs/";
+/// The merged run's coverage as LCOV, written by `cargo testflow merge`.
+pub const MERGED_LCOV: &str = "testflow-out/merged/coverage/merged.lcov";
+/// The merged run's coverage as Cobertura XML, written by the merge job (`--coverage`).
+pub const COBERTURA: &str = "testflow-out/coverage.xml";
+/// GitLab's `coverage:` regex for the merge job's log: the line `cargo testflow merge`
+/// prints (`coverage: lines 76.5% (26/34), …`, see [`crate::ui::coverage_line`]). GitLab
+/// takes the first number of the last matching line.
+pub const GITLAB_COVERAGE_REGEX: &str = r"/coverage: lines \d+(?:\.\d+)?%/";
 
 /// The default install command: from the project itself when it is a testflow checkout,
 /// else from a shallow clone of `git` in `$HOME/testflow-src`. The pytest plugin and the
@@ -146,11 +159,34 @@ pub fn default_install(shape: &ProjectShape, git: &str, engine_only: bool) -> St
     lines.join("\n") + "\n"
 }
 
+/// What `cargo testflow run --coverage` needs besides testflow, for the project's
+/// frameworks: cargo-llvm-cov and the toolchain's llvm-tools for Rust (`cargo install`
+/// leaves an installed, current cargo-llvm-cov alone, so a cached `~/.cargo/bin` makes it
+/// quick), pytest-cov for pytest. Jest's `--coverage` is built in.
+pub fn coverage_install(shape: &ProjectShape) -> String {
+    let mut s = String::new();
+    if shape.rust {
+        s.push_str(
+            "rustup component add llvm-tools-preview\ncargo install --locked cargo-llvm-cov\n",
+        );
+    }
+    if shape.python {
+        s.push_str("python -m pip install pytest-cov\n");
+    }
+    s
+}
+
+/// The install step: testflow (the default or `--testflow-install`), then, for the shard
+/// jobs of a `--coverage` pipeline, the coverage tools.
 fn install_script(shape: &ProjectShape, opts: &Options, engine_only: bool) -> String {
-    match &opts.install {
+    let mut s = match &opts.install {
         Some(cmd) => format!("{}\n", cmd.trim_end()),
         None => default_install(shape, &opts.git, engine_only),
+    };
+    if opts.coverage && !engine_only {
+        s.push_str(&coverage_install(shape));
     }
+    s
 }
 
 /// A shard's JUnit report name; `label` is a shell expression for the shard's number.
@@ -161,10 +197,12 @@ pub fn shard_junit(label: &str) -> String {
 /// The shard job's test command. The shard itself comes from the CI's variables
 /// (TESTFLOW_SHARD, CI_NODE_INDEX/TOTAL, CIRCLE_NODE_INDEX/TOTAL); `label` only names
 /// the reports. Every framework is split (Rust and pytest by test, Jest by file), and the
-/// run is recorded in `.testflow/runs/` as usual.
-pub fn shard_script(label: &str) -> String {
+/// run is recorded in `.testflow/runs/` as usual (with its coverage reports when
+/// `coverage`).
+pub fn shard_script(label: &str, coverage: bool) -> String {
     format!(
-        "cargo testflow run --report junit={} --report json={OUT_DIR}/run-shard-{label}.json\n",
+        "cargo testflow run{} --report junit={} --report json={OUT_DIR}/run-shard-{label}.json\n",
+        if coverage { " --coverage" } else { "" },
         shard_junit(label)
     )
 }
@@ -189,8 +227,10 @@ fn merged_reports() -> Vec<(ReportFormat, String)> {
 
 /// The merge job's commands, up to (not including) the gate: join the shard runs (exit
 /// 100, tests failed, is left to the gate to judge), then write every report from the
-/// merged run.
-pub fn merge_script() -> String {
+/// merged run; with `coverage`, the merged coverage as Cobertura too (the LCOV is written
+/// by the merge). A merged run without coverage (no shard could collect any: the shards'
+/// logs say why) gets a warning here and is left to the coverage gates.
+pub fn merge_script(coverage: bool) -> String {
     let mut s = format!(
         "cargo testflow merge {OUT_DIR}/run-shard-*.json -o {MERGED_DIR} || [ $? -eq 100 ]\n"
     );
@@ -200,7 +240,18 @@ pub fn merge_script() -> String {
             f.name()
         ));
     }
+    if coverage {
+        s.push_str(&coverage_report_script());
+    }
     s
+}
+
+/// The merge job's coverage command: one line (GitLab runs a `script:` item per line).
+pub fn coverage_report_script() -> String {
+    format!(
+        "if [ -f {MERGED_LCOV} ]; then cargo testflow coverage report --run {MERGED_DIR} --format cobertura -o {COBERTURA}; \
+         else echo 'warning: the merged run has no coverage (see the shard jobs): no coverage report written' >&2; fi\n"
+    )
 }
 
 /// The quality gates on the merged run: the pipeline's verdict. A shard job that died
@@ -283,14 +334,22 @@ fn header(ci: Ci, shape: &ProjectShape, opts: &Options) -> String {
             kinds.push(k);
         }
     }
-    format!(
-        "# Generated by `cargo testflow ci {} --shards {}` for a {} project.\n\
+    let mut h = format!(
+        "# Generated by `cargo testflow ci {} --shards {}{}` for a {} project.\n\
          # Shards split the tests by their recorded timings (history restored from the cache);\n\
          # the merge job joins them, writes the reports and applies the quality gates.\n",
         ci.name(),
         opts.shards,
+        if opts.coverage { " --coverage" } else { "" },
         kinds.join(" + ")
-    )
+    );
+    if opts.coverage {
+        h.push_str(
+            "# Each shard collects coverage (`run --coverage`); the merge job merges it and\n\
+             # writes it as LCOV and Cobertura.\n",
+        );
+    }
+    h
 }
 
 /// The pipeline for `ci`, as YAML.
@@ -428,7 +487,7 @@ fn github(shape: &ProjectShape, opts: &Options) -> Value {
             ("restore-keys", s(GH_HISTORY_RESTORE)),
         ]),
     ));
-    steps.push(gh_step("Test", shard_script(shell_label)));
+    steps.push(gh_step("Test", shard_script(shell_label, opts.coverage)));
     steps.push(map([
         ("name", s("Upload this shard's results")),
         ("if", s("always()")),
@@ -497,7 +556,7 @@ fn github(shape: &ProjectShape, opts: &Options) -> Value {
     ));
     msteps.push(gh_step(
         "Merge the shards and write the reports",
-        merge_script(),
+        merge_script(opts.coverage),
     ));
     msteps.push(map([
         ("name", s("Job summary")),
@@ -517,6 +576,21 @@ fn github(shape: &ProjectShape, opts: &Options) -> Value {
             ]),
         ),
     ]));
+    if opts.coverage {
+        msteps.push(map([
+            ("name", s("Upload the merged coverage (LCOV, Cobertura)")),
+            ("if", s("always()")),
+            ("uses", s("actions/upload-artifact@v4")),
+            (
+                "with",
+                map([
+                    ("name", s("testflow-coverage")),
+                    ("path", s(format!("{MERGED_LCOV}\n{COBERTURA}\n"))),
+                    ("if-no-files-found", s("warn")),
+                ]),
+            ),
+        ]));
+    }
     msteps.push(map([
         (
             "name",
@@ -637,7 +711,7 @@ fn gitlab(shape: &ProjectShape, opts: &Options) -> Value {
     };
 
     let mut test_script = vec![];
-    for l in shard_script(label).lines() {
+    for l in shard_script(label, opts.coverage).lines() {
         test_script.push(s(l));
     }
     let mut test = map([
@@ -665,9 +739,17 @@ fn gitlab(shape: &ProjectShape, opts: &Options) -> Value {
         }
         v
     };
-    let mut merge_script_lines: Vec<Value> = merge_script().lines().map(s).collect();
+    let mut merge_script_lines: Vec<Value> = merge_script(opts.coverage).lines().map(s).collect();
     merge_script_lines.extend(gate_script(n).lines().map(s));
-    let merge = map([
+    let mut reports = map([("junit", s(format!("{OUT_DIR}/junit.xml")))]);
+    if opts.coverage {
+        push(
+            &mut reports,
+            "coverage_report",
+            map([("coverage_format", s("cobertura")), ("path", s(COBERTURA))]),
+        );
+    }
+    let mut merge = map([
         ("stage", s("report")),
         (
             "needs",
@@ -704,13 +786,13 @@ fn gitlab(shape: &ProjectShape, opts: &Options) -> Value {
                 ("when", s("always")),
                 ("expire_in", s("1 week")),
                 ("paths", strs(&[&format!("{OUT_DIR}/")])),
-                (
-                    "reports",
-                    map([("junit", s(format!("{OUT_DIR}/junit.xml")))]),
-                ),
+                ("reports", reports),
             ]),
         ),
     ]);
+    if opts.coverage {
+        push(&mut merge, "coverage", s(GITLAB_COVERAGE_REGEX));
+    }
 
     map([
         ("stages", strs(&["test", "report"])),
@@ -833,7 +915,7 @@ fn circleci(shape: &ProjectShape, opts: &Options) -> Value {
         "Test",
         format!(
             "mkdir -p {OUT_DIR}\ncode=0\n{} || code=$?\necho \"$code\" > {code_file}\n",
-            shard_script(label).trim_end()
+            shard_script(label, opts.coverage).trim_end()
         ),
     ));
     steps.push(save_deps);
@@ -867,7 +949,7 @@ fn circleci(shape: &ProjectShape, opts: &Options) -> Value {
     msteps.push(map([("attach_workspace", map([("at", s("."))]))]));
     msteps.push(cc_run(
         "Merge the shards and write the reports",
-        merge_script(),
+        merge_script(opts.coverage),
     ));
     msteps.push(cc_run(
         "Collect the merged JUnit report",
@@ -883,6 +965,17 @@ fn circleci(shape: &ProjectShape, opts: &Options) -> Value {
         "store_artifacts",
         map([("path", s(OUT_DIR)), ("destination", s("testflow"))]),
     )]));
+    if opts.coverage {
+        for (path, dest) in [
+            (MERGED_LCOV, "coverage/merged.lcov"),
+            (COBERTURA, "coverage/coverage.xml"),
+        ] {
+            msteps.push(map([(
+                "store_artifacts",
+                map([("path", s(path)), ("destination", s(dest))]),
+            )]));
+        }
+    }
     msteps.push(map([(
         "save_cache",
         map([

@@ -100,7 +100,8 @@ enum Command {
     /// split by recorded timings, a merge job with the reports and the quality gates.
     ///
     /// GitHub Actions (a matrix with TESTFLOW_SHARD), GitLab CI (`parallel: N`) or CircleCI
-    /// (`parallelism: N`). The history database travels in the CI cache.
+    /// (`parallelism: N`). The history database travels in the CI cache. With --coverage the
+    /// shards collect coverage and the merge job gives the merged LCOV and Cobertura to the CI.
     Ci(CiArgs),
 }
 
@@ -600,6 +601,15 @@ struct CiArgs {
     /// Project directory whose test suites the pipeline runs [default: current directory].
     #[arg(long, value_name = "DIR")]
     project: Option<PathBuf>,
+    /// Collect coverage: the shard jobs install the coverage tools (cargo-llvm-cov and
+    /// llvm-tools-preview for Rust, pytest-cov for pytest; Jest needs none) and run `cargo
+    /// testflow run --coverage`; the merge job merges the shards' coverage and writes it as
+    /// LCOV (testflow-out/merged/coverage/merged.lcov) and Cobertura (testflow-out/coverage.xml)
+    /// for the CI: a GitHub artifact and the job summary, GitLab's coverage report and
+    /// `coverage:` percentage, CircleCI artifacts. The merge job's gate applies
+    /// `min_coverage` / `no_coverage_drop` from testflow.toml's `[gates]`.
+    #[arg(long)]
+    coverage: bool,
 }
 
 #[derive(Args)]
@@ -1380,12 +1390,9 @@ fn merge_cmd(args: MergeArgs) -> Result<i32> {
     let mut dirs = Vec::new();
     for r in &args.runs {
         let path = store.resolve(r)?;
-        dirs.push(if path.is_dir() {
-            path.clone()
-        } else {
-            path.parent().map(PathBuf::from).unwrap_or_default()
-        });
-        inputs.push((r.clone(), testflow::store::load_run(&path)?));
+        let run = testflow::store::load_run(&path)?;
+        dirs.push(coverage_dir(&store, &path, &run));
+        inputs.push((r.clone(), run));
     }
     let coverage = merge_coverage(&inputs, &dirs)?;
     let expected: Option<Vec<String>> = match &args.expected {
@@ -1464,6 +1471,27 @@ fn merge_cmd(args: MergeArgs) -> Result<i32> {
     Ok(session::exit_code_for(&merged, None))
 }
 
+/// The directory a run's coverage reports are relative to: the run's directory. A run given
+/// as a JSON report file elsewhere (`run --report json=FILE`, as the CI pipelines merge
+/// them) has its reports in its run directory in the store, found by its id (the CI jobs
+/// carry the shards' `.testflow/runs/` along).
+fn coverage_dir(store: &Store, path: &std::path::Path, run: &testflow::model::Run) -> PathBuf {
+    let dir = if path.is_dir() {
+        path.to_owned()
+    } else {
+        path.parent().map(PathBuf::from).unwrap_or_default()
+    };
+    let Some(c) = &run.coverage else { return dir };
+    let by_id = store.runs_dir().join(&run.run_id);
+    if c.reports.iter().any(|r| !dir.join(r).is_file())
+        && c.reports.iter().all(|r| by_id.join(r).is_file())
+    {
+        by_id
+    } else {
+        dir
+    }
+}
+
 /// The shards' coverage, each report read with paths relative to its own run's project
 /// (shards may run in different checkouts), merged; `None` when no shard measured any.
 fn merge_coverage(
@@ -1531,6 +1559,7 @@ fn ci_cmd(args: CiArgs) -> Result<i32> {
         shards: args.shards,
         install: args.testflow_install,
         git: args.testflow_git,
+        coverage: args.coverage,
     };
     let yaml = ci::generate(which, &shape, &opts)?;
     match &args.output {

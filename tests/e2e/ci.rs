@@ -206,3 +206,140 @@ fn ci_writes_to_output_path_and_honours_the_install_command() {
     assert!(text.contains("cargo install --locked cargo-testflow --version 0.1.0"));
     assert!(!text.contains("git clone"));
 }
+
+#[test]
+fn github_coverage_pipeline_merges_the_shards_coverage_and_writes_cobertura() {
+    let p = Project::copy_of("rust-basic");
+    let generated = p.cmd(&["ci", "github", "--shards", "2", "--coverage"]);
+    assert_eq!(generated.code, 0, "{}", generated.stderr);
+    let yaml: Value = serde_yaml_ng::from_str(&generated.stdout).expect("valid YAML");
+    let test = &yaml["jobs"]["test"];
+    let install = step_script(test, "cargo install --locked cargo-llvm-cov");
+    assert!(
+        install.contains("rustup component add llvm-tools-preview\n"),
+        "{install}"
+    );
+    assert!(!install.contains("pytest-cov"), "rust-basic has no pytest");
+    let run_script = step_script(test, "cargo testflow run");
+    assert!(
+        run_script.starts_with("cargo testflow run --coverage "),
+        "{run_script}"
+    );
+    let merge_job = &yaml["jobs"]["merge"];
+    let merge_script = step_script(merge_job, "cargo testflow merge");
+    let summary_script = step_script(merge_job, "GITHUB_STEP_SUMMARY");
+    let uploaded: Vec<&str> = merge_job["steps"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|s| s["with"]["name"] == "testflow-coverage")
+        .expect("the coverage artifact")["with"]["path"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .collect();
+
+    // The merge job's coverage step before any shard delivered coverage: a warning, and
+    // the step (and the gates after it) go on.
+    let cobertura_line = merge_script
+        .lines()
+        .find(|l| l.contains("--format cobertura"))
+        .expect("the Cobertura command");
+    let out = p.shell(cobertura_line, &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("has no coverage"), "{}", out.stderr);
+
+    // The shard command as generated is one `cargo testflow run` accepts (everything before
+    // `--help` is parsed).
+    let help = p.shell(&format!("{} --help", run_script.trim_end()), &[]);
+    assert_eq!(help.code, 0, "{}", help.stderr);
+    assert!(help.stdout.contains("--coverage"), "{}", help.stdout);
+
+    // The shards: with a real cargo-llvm-cov LCOV instead of collecting (that needs
+    // cargo-llvm-cov, tested in coverage.rs): each shard run keeps it in its run directory.
+    let lcov = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/coverage/cargo-llvm-cov-0.9.1.lcov");
+    let shard_script = run_script.replacen(
+        " --coverage ",
+        &format!(" --coverage-file {} ", lcov.display()),
+        1,
+    );
+    for k in 1..=2 {
+        let env = [
+            ("TESTFLOW_SHARD".to_owned(), format!("{k}/2")),
+            ("SHARD".to_owned(), k.to_string()),
+            ("TESTFLOW_TEST_TIMEOUT".to_owned(), "3".to_owned()),
+        ];
+        let out = p.shell(&shard_script, &env);
+        assert!(
+            out.code == 0 || out.code == 100,
+            "shard {k}: {}",
+            out.stderr
+        );
+        let shard: Run = serde_json::from_slice(
+            &std::fs::read(p.dir.join(format!("testflow-out/run-shard-{k}.json"))).unwrap(),
+        )
+        .unwrap();
+        assert!(shard.coverage.is_some(), "shard {k} has coverage");
+    }
+    let one = p.cmd(&[
+        "coverage",
+        "report",
+        lcov.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(one.code, 0, "{}", one.stderr);
+    let one: serde_json::Value = serde_json::from_str(&one.stdout).unwrap();
+
+    // The merge job: the shards' coverage (found through their uploaded run directories),
+    // merged and written as Cobertura, both files where the artifact upload looks.
+    let merged = p.shell(merge_script, &[]);
+    assert_eq!(merged.code, 0, "{}", merged.stderr);
+    assert!(
+        !merged.stderr.contains("has no coverage"),
+        "{}",
+        merged.stderr
+    );
+    for path in &uploaded {
+        assert!(
+            p.dir.join(path).is_file(),
+            "{path} for the coverage artifact"
+        );
+    }
+    let run: Run =
+        serde_json::from_slice(&std::fs::read(p.dir.join("testflow-out/merged/run.json")).unwrap())
+            .unwrap();
+    let cov = run.coverage.expect("the merged run's coverage");
+    // Both shards measured the same lines: the merge sums the hits, the totals stay.
+    assert_eq!(
+        serde_json::to_value(cov.totals).unwrap(),
+        one["totals"],
+        "merged totals"
+    );
+    let xml = std::fs::read_to_string(p.dir.join("testflow-out/coverage.xml")).unwrap();
+    assert!(xml.starts_with("<?xml"), "{xml}");
+    assert!(
+        xml.contains(&format!("lines-covered=\"{}\"", cov.totals.lines.covered)),
+        "{xml}"
+    );
+    // GitLab's `coverage:` regex finds the percentage in what the merge printed.
+    let regex = testflow::ci::GITLAB_COVERAGE_REGEX.trim_matches('/');
+    let re = regex::Regex::new(regex).unwrap();
+    let line = re.find(&merged.stderr).expect("the merge's coverage line");
+    let percent = cov.totals.lines.percent.unwrap();
+    assert_eq!(line.as_str(), format!("coverage: lines {percent:.1}%"));
+
+    // The job summary (the Markdown report) has the coverage totals.
+    let summary = p.dir.join("summary.md");
+    let out = p.shell(
+        summary_script,
+        &[(
+            "GITHUB_STEP_SUMMARY".into(),
+            summary.to_str().unwrap().into(),
+        )],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let text = std::fs::read_to_string(&summary).unwrap();
+    assert!(text.contains("### Coverage"), "{text}");
+}

@@ -6,6 +6,7 @@
 //! says so and only the "missing" path is tested, unless `TESTFLOW_REQUIRE_LLVM_COV=1`
 //! (set by `.ci/run` once it has installed them), which makes their absence a failure.
 
+use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -54,7 +55,10 @@ fn rust_coverage_is_collected_and_two_shards_merge_to_the_whole() {
             std::env::var_os("TESTFLOW_REQUIRE_LLVM_COV").is_none(),
             "TESTFLOW_REQUIRE_LLVM_COV is set but cargo-llvm-cov or llvm-tools do not work"
         );
-        eprintln!("cargo-llvm-cov or llvm-tools missing: Rust coverage collection not tested");
+        let _ = writeln!(
+            std::io::stderr(),
+            "cargo-llvm-cov or llvm-tools missing: Rust coverage collection not tested"
+        );
         return;
     }
     // Its own copy and target: the instrumented build and the profiles are per project.

@@ -97,7 +97,7 @@ fn shards_come_from_each_cis_own_variables() {
 
 #[test]
 fn merge_writes_every_report_format_and_gates() {
-    let script = merge_script();
+    let script = merge_script(false);
     for f in ReportFormat::ALL {
         assert!(
             script.contains(&format!("--format {} -o", f.name())),
@@ -173,4 +173,198 @@ fn every_framework_is_split_across_the_shards() {
         );
         assert_eq!(parse(Ci::Gitlab, &shape, 3)["testflow-test"]["parallel"], 3);
     }
+}
+
+fn with_coverage(shards: u32) -> Options {
+    Options {
+        shards,
+        coverage: true,
+        ..Options::default()
+    }
+}
+
+#[test]
+fn github_snapshot_mixed_3_shards_coverage() {
+    insta::assert_snapshot!(generate(Ci::Github, &mixed(), &with_coverage(3)).unwrap());
+}
+
+#[test]
+fn gitlab_snapshot_mixed_3_shards_coverage() {
+    insta::assert_snapshot!(generate(Ci::Gitlab, &mixed(), &with_coverage(3)).unwrap());
+}
+
+#[test]
+fn circleci_snapshot_mixed_3_shards_coverage() {
+    insta::assert_snapshot!(generate(Ci::Circleci, &mixed(), &with_coverage(3)).unwrap());
+}
+
+#[test]
+fn github_snapshot_rust_2_shards_coverage() {
+    insta::assert_snapshot!(generate(Ci::Github, &rust_only(), &with_coverage(2)).unwrap());
+}
+
+#[test]
+fn gitlab_snapshot_rust_2_shards_coverage() {
+    insta::assert_snapshot!(generate(Ci::Gitlab, &rust_only(), &with_coverage(2)).unwrap());
+}
+
+#[test]
+fn circleci_snapshot_rust_2_shards_coverage() {
+    insta::assert_snapshot!(generate(Ci::Circleci, &rust_only(), &with_coverage(2)).unwrap());
+}
+
+#[test]
+fn coverage_tools_follow_the_frameworks_and_a_custom_install() {
+    let jest_only = ProjectShape {
+        node: true,
+        ..ProjectShape::default()
+    };
+    let python_only = ProjectShape {
+        python: true,
+        ..ProjectShape::default()
+    };
+    assert_eq!(
+        coverage_install(&jest_only),
+        "",
+        "Jest's --coverage is built in"
+    );
+    assert_eq!(
+        coverage_install(&python_only),
+        "python -m pip install pytest-cov\n"
+    );
+    assert_eq!(
+        coverage_install(&rust_only()),
+        "rustup component add llvm-tools-preview\ncargo install --locked cargo-llvm-cov\n"
+    );
+    // --testflow-install replaces testflow's install, not the coverage tools; the merge
+    // job (engine only) needs none of them.
+    let opts = Options {
+        install: Some("cargo binstall cargo-testflow".into()),
+        ..with_coverage(2)
+    };
+    assert_eq!(
+        install_script(&mixed(), &opts, false),
+        "cargo binstall cargo-testflow\nrustup component add llvm-tools-preview\ncargo install --locked cargo-llvm-cov\npython -m pip install pytest-cov\n"
+    );
+    assert_eq!(
+        install_script(&mixed(), &opts, true),
+        "cargo binstall cargo-testflow\n"
+    );
+    // And pytest-cov goes where the pytest plugin does: GitLab's virtualenv is set up first.
+    let gl = generate(Ci::Gitlab, &mixed(), &with_coverage(2)).unwrap();
+    let venv = gl.find("python3 -m venv .venv").unwrap();
+    assert!(gl.find("python -m pip install pytest-cov").unwrap() > venv);
+}
+
+#[test]
+fn coverage_off_changes_nothing_and_on_changes_the_commands() {
+    assert_eq!(
+        shard_script("1", false),
+        "cargo testflow run --report junit=testflow-out/junit-shard-1.xml --report json=testflow-out/run-shard-1.json\n"
+    );
+    assert!(shard_script("1", true).starts_with("cargo testflow run --coverage --report "));
+    assert!(!merge_script(false).contains("coverage"));
+    assert!(merge_script(true).starts_with(&merge_script(false)));
+    assert!(merge_script(true).ends_with(&coverage_report_script()));
+    assert_eq!(
+        coverage_report_script().lines().count(),
+        1,
+        "one GitLab script line"
+    );
+    for ci in Ci::ALL {
+        for shape in [mixed(), rust_only()] {
+            let off = generate(ci, &shape, &Options::default()).unwrap();
+            assert!(!off.contains("coverage"), "{}", ci.name());
+            let on = generate(ci, &shape, &with_coverage(1)).unwrap();
+            assert!(
+                on.contains("cargo testflow run --coverage"),
+                "{}",
+                ci.name()
+            );
+            assert!(on.contains("--format cobertura -o testflow-out/coverage.xml"));
+        }
+    }
+}
+
+#[test]
+fn each_ci_gets_the_merged_coverage_where_it_shows_it() {
+    let gh: Value =
+        serde_yaml_ng::from_str(&generate(Ci::Github, &mixed(), &with_coverage(3)).unwrap())
+            .unwrap();
+    let upload = gh["jobs"]["merge"]["steps"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|s| s["with"]["name"] == "testflow-coverage")
+        .expect("a coverage artifact");
+    assert_eq!(
+        upload["with"]["path"].as_str(),
+        Some("testflow-out/merged/coverage/merged.lcov\ntestflow-out/coverage.xml\n")
+    );
+    assert_eq!(upload["if"].as_str(), Some("always()"));
+
+    let gl: Value =
+        serde_yaml_ng::from_str(&generate(Ci::Gitlab, &mixed(), &with_coverage(3)).unwrap())
+            .unwrap();
+    let merge = &gl["testflow-merge"];
+    let report = &merge["artifacts"]["reports"]["coverage_report"];
+    assert_eq!(report["coverage_format"].as_str(), Some("cobertura"));
+    assert_eq!(report["path"].as_str(), Some(COBERTURA));
+    assert_eq!(merge["coverage"].as_str(), Some(GITLAB_COVERAGE_REGEX));
+    assert!(gl["testflow-test"].get("coverage").is_none());
+
+    let cc: Value =
+        serde_yaml_ng::from_str(&generate(Ci::Circleci, &mixed(), &with_coverage(3)).unwrap())
+            .unwrap();
+    let stored: Vec<&str> = cc["jobs"]["testflow-merge"]["steps"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["store_artifacts"]["path"].as_str())
+        .collect();
+    assert_eq!(stored, [OUT_DIR, MERGED_LCOV, COBERTURA]);
+}
+
+#[test]
+fn the_gitlab_coverage_regex_matches_the_line_testflow_prints() {
+    use crate::coverage::{Ratio, Totals};
+    let inner = GITLAB_COVERAGE_REGEX
+        .strip_prefix('/')
+        .and_then(|r| r.strip_suffix('/'))
+        .expect("GitLab wants /regex/");
+    let re = regex::Regex::new(inner).unwrap();
+    let number = regex::Regex::new(r"\d+(?:\.\d+)?").unwrap();
+    let mut cov = crate::model::RunCoverage {
+        reports: vec![],
+        frameworks: vec![],
+        totals: Totals {
+            lines: Ratio::new(26, 34),
+            branches: Ratio::new(0, 0),
+            functions: Ratio::new(5, 7),
+        },
+        files: vec![],
+        previous: None,
+    };
+    for color in [false, true] {
+        let style = crate::ui::Style {
+            color,
+            bar: false,
+            quiet: false,
+        };
+        let line = crate::ui::coverage_line(&cov, style);
+        let m = re.find(&line).unwrap_or_else(|| panic!("{line}"));
+        // GitLab takes the first number of the match.
+        assert_eq!(number.find(m.as_str()).unwrap().as_str(), "76.5", "{line}");
+    }
+    // No lines measured: nothing for GitLab to show, rather than a wrong number.
+    cov.totals.lines = Ratio::new(0, 0);
+    let line = crate::ui::coverage_line(
+        &cov,
+        crate::ui::Style {
+            color: false,
+            bar: false,
+            quiet: false,
+        },
+    );
+    assert!(!re.is_match(&line), "{line}");
 }
