@@ -1119,11 +1119,7 @@ fn coverage_input(
     let what = run.unwrap_or("latest");
     let path = store.resolve(what)?;
     let run = testflow::store::load_run(&path)?;
-    let dir = if path.is_dir() {
-        path
-    } else {
-        path.parent().map(PathBuf::from).unwrap_or_default()
-    };
+    let dir = coverage_dir(&store, &path, &run);
     let Some(c) = run.coverage else {
         anyhow::bail!(
             "run {} has no coverage: run `cargo testflow run --coverage`, or give coverage report files",
