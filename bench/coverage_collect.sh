@@ -31,9 +31,13 @@ if [[ " $SUITES " == *" rust "* ]]; then
   [ -d "$CRATE" ] || "$HERE/real_crate.sh"
   cd "$CRATE"
   hyperfine --warmup 1 --runs "$RUNS" --ignore-failure --export-markdown "$OUT/rust.md" \
+    --export-json "$OUT/rust.json" \
     -n "cargo llvm-cov" "cargo llvm-cov --lib --tests --lcov --output-path $OUT/llvm-cov.lcov" \
-    -n "cargo llvm-cov nextest" "cargo llvm-cov nextest --lib --tests --lcov --output-path $OUT/nextest.lcov" \
-    -n "cargo testflow run --coverage" "$TF run --coverage --lib --tests --quiet"
+    -n "cargo llvm-cov --no-clean" "cargo llvm-cov --no-clean --lib --tests --lcov --output-path $OUT/llvm-cov.lcov" \
+    -n "cargo llvm-cov nextest --no-clean" "cargo llvm-cov nextest --no-clean --lib --tests --lcov --output-path $OUT/nextest.lcov" \
+    -n "cargo testflow run --coverage" "$TF run --coverage --lib --tests --quiet" \
+    -n "cargo testflow run --coverage --isolation binary" "$TF run --coverage --isolation binary --lib --tests --quiet" \
+    -n "cargo testflow run (no coverage)" "$TF run --lib --tests --quiet"
 fi
 
 if [[ " $SUITES " == *" pytest "* ]]; then
@@ -48,9 +52,11 @@ if [[ " $SUITES " == *" pytest "* ]]; then
   done
   printf '[tool.pytest.ini_options]\n[tool.coverage.run]\nsource = ["calc"]\n' > "$P/pyproject.toml"
   cd "$P"
-  hyperfine --warmup 1 --runs "$RUNS" --export-markdown "$OUT/pytest.md" \
+  hyperfine --warmup 1 --runs "$RUNS" --export-markdown "$OUT/pytest.md" --export-json "$OUT/pytest.json" \
+    -n "pytest -n 2" "$PY -m pytest -q -p no:cacheprovider -n 2" \
     -n "pytest -n 2 --cov" "$PY -m pytest -q -p no:cacheprovider -n 2 --cov --cov-report=json:$OUT/pytest-cov.json" \
-    -n "cargo testflow run --coverage -j 2" "TESTFLOW_PYTHON=$PY $TF run --coverage -j 2 --quiet"
+    -n "cargo testflow run --coverage -j 2" "TESTFLOW_PYTHON=$PY $TF run --coverage -j 2 --quiet" \
+    -n "cargo testflow run -j 2 (no coverage)" "TESTFLOW_PYTHON=$PY $TF run -j 2 --quiet"
 fi
 
 if [[ " $SUITES " == *" jest "* ]]; then
@@ -68,8 +74,19 @@ if [[ " $SUITES " == *" jest "* ]]; then
   ln -sfn "$WORK/node_modules" "$P/node_modules"
   cd "$P"
   JEST="node $WORK/node_modules/jest/bin/jest.js --ci --silent -w 2"
-  hyperfine --warmup 1 --runs "$RUNS" --ignore-failure --export-markdown "$OUT/jest.md" \
+  hyperfine --warmup 1 --runs "$RUNS" --ignore-failure --export-markdown "$OUT/jest.md" --export-json "$OUT/jest.json" \
+    -n "jest -w 2" "$JEST" \
     -n "jest -w 2 --coverage" "$JEST --coverage --coverageReporters=json --coverageDirectory=$OUT/jest-cov" \
-    -n "cargo testflow run --coverage -j 2" "$TF run --coverage -j 2 --quiet"
+    -n "cargo testflow run --coverage -j 2" "$TF run --coverage -j 2 --quiet" \
+    -n "cargo testflow run -j 2 (no coverage)" "$TF run -j 2 --quiet"
 fi
-cat "$OUT"/*.md
+# Medians (hyperfine's tables show means).
+for f in "$OUT"/*.json; do
+  python3 - "$f" <<'PY'
+import json, statistics, sys
+rows = json.load(open(sys.argv[1]))["results"]
+print(f"\n{sys.argv[1].rsplit('/', 1)[-1]}: median s")
+for r in rows:
+    print(f"  {statistics.median(r['times']):7.3f}  {r['command']}")
+PY
+done

@@ -204,39 +204,50 @@ impl LlvmCov {
             manifest_path: manifest_path.map(Path::to_owned),
             env: Vec::new(),
         };
-        match probe.output(&["--version"], &[]) {
-            Ok(o) if o.status.success() => {}
-            _ => return Err(format!("cargo-llvm-cov is not installed: {LLVM_COV_HINT}")),
-        }
-        if let Some(missing) = missing_llvm_tool() {
+        // Each `cargo llvm-cov` call costs a `cargo metadata`: ask for its environment once,
+        // while checking the LLVM tools.
+        let (plain, missing) = std::thread::scope(|s| {
+            let tools = s.spawn(missing_llvm_tool);
+            let env = probe.show_env();
+            (env, tools.join().ok().flatten())
+        });
+        let plain = plain?;
+        if let Some(missing) = missing {
             return Err(format!(
                 "the LLVM tools cargo-llvm-cov needs are missing ({missing} not found): {LLVM_COV_HINT}"
             ));
         }
-        // First ask where the target directory is, then move the instrumented build into
-        // its own directory below it.
-        let plain = probe.show_env(&[])?;
         let target = plain
             .iter()
             .find(|(k, _)| k == "CARGO_LLVM_COV_TARGET_DIR")
-            .map(|(_, v)| PathBuf::from(v))
+            .map(|(_, v)| v.clone())
             .ok_or("`cargo llvm-cov show-env` did not name the target directory")?;
-        let own = if target.ends_with("llvm-cov-target") {
-            target
-        } else {
-            target.join("llvm-cov-target")
-        };
-        let own = own.display().to_string();
-        let mut env = probe.show_env(&[("CARGO_TARGET_DIR", own.as_str())])?;
+        let mut env = in_own_target_dir(plain, &target);
+        let own = env
+            .iter()
+            .find(|(k, _)| k == "CARGO_LLVM_COV_TARGET_DIR")
+            .map(|(_, v)| v.clone())
+            .unwrap_or(target);
         env.retain(|(k, _)| k != "CARGO_TARGET_DIR");
         env.push(("CARGO_TARGET_DIR".into(), own));
+        // Profiles of an earlier run would be counted again (what `cargo llvm-cov clean
+        // --profraw-only` does: the `*.profraw` where LLVM_PROFILE_FILE puts them).
+        if let Some((_, pattern)) = env.iter().find(|(k, _)| k == "LLVM_PROFILE_FILE")
+            && let Some(dir) = Path::new(pattern).parent()
+            && let Ok(entries) = std::fs::read_dir(dir)
+        {
+            for e in entries.flatten() {
+                if e.path().extension().is_some_and(|x| x == "profraw") {
+                    std::fs::remove_file(e.path()).map_err(|err| {
+                        format!(
+                            "cannot remove the old profile {}: {err}",
+                            e.path().display()
+                        )
+                    })?;
+                }
+            }
+        }
         probe.env = env;
-        // Profiles of an earlier run would be counted again.
-        probe
-            .output(&["clean", "--profraw-only"], &[])
-            .map_err(|e| e.to_string())
-            .and_then(check)
-            .map_err(|e| format!("`cargo llvm-cov clean --profraw-only` failed: {e}"))?;
         Ok(probe)
     }
 
@@ -252,10 +263,13 @@ impl LlvmCov {
         check(o).map_err(|e| format!("`cargo llvm-cov report` failed: {e}"))
     }
 
-    fn show_env(&self, extra: &[(&str, &str)]) -> Result<Vec<(String, String)>, String> {
+    fn show_env(&self) -> Result<Vec<(String, String)>, String> {
         let o = self
-            .output(&["show-env", "--sh"], extra)
-            .map_err(|e| format!("cannot run `cargo llvm-cov show-env`: {e}"))?;
+            .output(&["show-env", "--sh"], &[])
+            .map_err(|e| format!("cannot run `{} llvm-cov`: {e}: {LLVM_COV_HINT}", self.cargo))?;
+        if !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("no such command") {
+            return Err(format!("cargo-llvm-cov is not installed: {LLVM_COV_HINT}"));
+        }
         let text = String::from_utf8_lossy(&o.stdout).into_owned();
         check(o).map_err(|e| format!("`cargo llvm-cov show-env` failed: {e}"))?;
         parse_sh_exports(&text)
@@ -292,26 +306,40 @@ fn check(o: std::process::Output) -> Result<(), String> {
     Err(format!("{} {tail}", o.status))
 }
 
+/// cargo-llvm-cov's environment moved from the target directory `target` to its own
+/// directory below it (`target/llvm-cov-target`, as `cargo llvm-cov` itself builds), so
+/// the instrumented build and the plain one do not evict each other. Same as asking
+/// `show-env` again with `CARGO_TARGET_DIR` set there, without a second `cargo metadata`.
+fn in_own_target_dir(env: Vec<(String, String)>, target: &str) -> Vec<(String, String)> {
+    if Path::new(target).ends_with("llvm-cov-target") {
+        return env;
+    }
+    let own = format!("{}/llvm-cov-target", target.trim_end_matches('/'));
+    env.into_iter()
+        .map(|(k, v)| {
+            let moved = match v.strip_prefix(target) {
+                Some(rest) if rest.is_empty() || rest.starts_with('/') => format!("{own}{rest}"),
+                _ => v,
+            };
+            (k, moved)
+        })
+        .collect()
+}
+
 /// The first of llvm-profdata / llvm-cov that neither `LLVM_*` variables nor the
 /// toolchain's `llvm-tools` provide (where cargo-llvm-cov looks for them).
 fn missing_llvm_tool() -> Option<&'static str> {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let sysroot = Command::new(&rustc)
-        .args(["--print", "sysroot"])
+    let printed = Command::new(&rustc)
+        .args(["--print", "sysroot", "--print", "host-tuple"])
         .stdin(Stdio::null())
         .output()
         .ok()
-        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
-    let host = Command::new(&rustc)
-        .arg("-vV")
-        .stdin(Stdio::null())
-        .output()
-        .ok()
-        .and_then(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .find_map(|l| l.strip_prefix("host: ").map(str::to_owned))
-        });
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let mut lines = printed.lines().map(str::trim).filter(|l| !l.is_empty());
+    let sysroot = lines.next().map(PathBuf::from);
+    let host = lines.next().map(str::to_owned);
     [("LLVM_PROFDATA", "llvm-profdata"), ("LLVM_COV", "llvm-cov")]
         .into_iter()
         .find(|(var, tool)| {
@@ -385,6 +413,37 @@ mod tests {
                 .contains("line 1")
         );
         assert!(parse_sh_exports("junk").unwrap_err().contains("line 1"));
+    }
+
+    #[test]
+    fn the_environment_moves_into_its_own_target_dir() {
+        let env = vec![
+            (
+                "LLVM_PROFILE_FILE".into(),
+                "/p/target/p-%p-%2m.profraw".into(),
+            ),
+            ("CARGO_LLVM_COV_TARGET_DIR".into(), "/p/target".into()),
+            ("CARGO_LLVM_COV_BUILD_DIR".into(), "/p/target".into()),
+            ("RUSTC_WRAPPER".into(), "/p/targetx/bin".into()),
+        ];
+        let moved = in_own_target_dir(env.clone(), "/p/target");
+        let get = |k: &str| moved.iter().find(|(n, _)| n == k).unwrap().1.clone();
+        assert_eq!(
+            get("LLVM_PROFILE_FILE"),
+            "/p/target/llvm-cov-target/p-%p-%2m.profraw"
+        );
+        assert_eq!(
+            get("CARGO_LLVM_COV_TARGET_DIR"),
+            "/p/target/llvm-cov-target"
+        );
+        assert_eq!(get("CARGO_LLVM_COV_BUILD_DIR"), "/p/target/llvm-cov-target");
+        assert_eq!(
+            get("RUSTC_WRAPPER"),
+            "/p/targetx/bin",
+            "only the directory itself moves"
+        );
+        let already = in_own_target_dir(moved.clone(), "/p/target/llvm-cov-target");
+        assert_eq!(already, moved);
     }
 
     #[test]
