@@ -85,6 +85,8 @@ impl History {
         conn.pragma_update(None, "journal_mode", "WAL")
             .with_context(|| format!("cannot switch {} to WAL", path.display()))?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // Sorting a window of results must not spill to temporary files.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.execute_batch(SCHEMA)
             .with_context(|| format!("{} is not a testflow history database", path.display()))?;

@@ -226,8 +226,10 @@ pub fn run(
             None
         }
     };
+    // Only the Rust scheduler orders by duration; pytest and Jest order themselves.
     let durations = history
         .as_ref()
+        .filter(|_| ws.is_some())
         .and_then(|h| h.durations(20).ok())
         .unwrap_or_default();
     let shard_durations = match req.shard {
