@@ -247,8 +247,14 @@ pub fn summary(run: &Run, style: Style) -> String {
             ));
         }
     }
+    let broken = run
+        .errors
+        .iter()
+        .any(|e| matches!(e.kind.as_str(), "build" | "list"));
     let verdict = if s.failures() > 0 {
         style.paint("31;1", "FAILED")
+    } else if broken {
+        style.paint("31;1", "BUILD FAILED")
     } else if s.total == 0 {
         style.paint("33;1", "NO TESTS")
     } else {

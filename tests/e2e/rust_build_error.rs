@@ -17,6 +17,8 @@ fn a_build_failure_exits_101_and_is_recorded() {
         "{}",
         out.stderr
     );
+    // The verdict says what happened, not "no tests".
+    assert!(out.stderr.contains("BUILD FAILED ["), "{}", out.stderr);
     let run = out.run();
     assert_eq!(run.tests, vec![]);
     assert_eq!(run.errors.len(), 1, "{:?}", run.errors);

@@ -310,6 +310,13 @@ fn check(o: std::process::Output) -> Result<(), String> {
 /// directory below it (`target/llvm-cov-target`, as `cargo llvm-cov` itself builds), so
 /// the instrumented build and the plain one do not evict each other. Same as asking
 /// `show-env` again with `CARGO_TARGET_DIR` set there, without a second `cargo metadata`.
+/// cargo-llvm-cov's variables whose value is (or is inside) the target directory.
+const TARGET_DIR_VARS: [&str; 3] = [
+    "LLVM_PROFILE_FILE",
+    "CARGO_LLVM_COV_TARGET_DIR",
+    "CARGO_LLVM_COV_BUILD_DIR",
+];
+
 fn in_own_target_dir(env: Vec<(String, String)>, target: &str) -> Vec<(String, String)> {
     if Path::new(target).ends_with("llvm-cov-target") {
         return env;
@@ -317,6 +324,11 @@ fn in_own_target_dir(env: Vec<(String, String)>, target: &str) -> Vec<(String, S
     let own = format!("{}/llvm-cov-target", target.trim_end_matches('/'));
     env.into_iter()
         .map(|(k, v)| {
+            // Only the variables that name the target directory: others (RUSTC_WRAPPER,
+            // the cargo-llvm-cov binary itself) may live below it and must not move.
+            if !TARGET_DIR_VARS.contains(&k.as_str()) {
+                return (k, v);
+            }
             let moved = match v.strip_prefix(target) {
                 Some(rest) if rest.is_empty() || rest.starts_with('/') => format!("{own}{rest}"),
                 _ => v,
@@ -424,7 +436,11 @@ mod tests {
             ),
             ("CARGO_LLVM_COV_TARGET_DIR".into(), "/p/target".into()),
             ("CARGO_LLVM_COV_BUILD_DIR".into(), "/p/target".into()),
-            ("RUSTC_WRAPPER".into(), "/p/targetx/bin".into()),
+            (
+                "RUSTC_WRAPPER".into(),
+                "/p/target/tools/bin/cargo-llvm-cov".into(),
+            ),
+            ("OTHER".into(), "/p/targetx/bin".into()),
         ];
         let moved = in_own_target_dir(env.clone(), "/p/target");
         let get = |k: &str| moved.iter().find(|(n, _)| n == k).unwrap().1.clone();
@@ -437,11 +453,9 @@ mod tests {
             "/p/target/llvm-cov-target"
         );
         assert_eq!(get("CARGO_LLVM_COV_BUILD_DIR"), "/p/target/llvm-cov-target");
-        assert_eq!(
-            get("RUSTC_WRAPPER"),
-            "/p/targetx/bin",
-            "only the directory itself moves"
-        );
+        // cargo-llvm-cov installed below the target directory stays where it is.
+        assert_eq!(get("RUSTC_WRAPPER"), "/p/target/tools/bin/cargo-llvm-cov");
+        assert_eq!(get("OTHER"), "/p/targetx/bin");
         let already = in_own_target_dir(moved.clone(), "/p/target/llvm-cov-target");
         assert_eq!(already, moved);
     }
