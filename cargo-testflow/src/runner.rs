@@ -186,10 +186,13 @@ impl Ctx {
                 offset += chunk.len() as u64;
                 pending.extend_from_slice(&chunk);
             }
-            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = pending.drain(..=end).collect();
+            // Whole lines only; the unfinished tail waits for the next look. (Draining line
+            // by line would move the rest of a large chunk once per line.)
+            let complete = pending.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            let lines: Vec<u8> = pending.drain(..complete).collect();
+            for line in lines.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
                 // Only this framework's test events: ours are shown when they are recorded.
-                let Ok(event) = serde_json::from_slice::<Event>(&line) else {
+                let Ok(event) = serde_json::from_slice::<Event>(line) else {
                     continue;
                 };
                 if let Event::TestFinished {
