@@ -1126,13 +1126,9 @@ fn coverage_input(
             run.run_id
         );
     };
-    let run_root = run.project_root.as_ref().map_or(root, PathBuf::from);
-    let reports: Vec<PathBuf> = c.reports.iter().map(|r| dir.join(r)).collect();
-    Ok((
-        testflow::coverage::load(&reports, &run_root)?,
-        Some(c),
-        run_root,
-    ))
+    let (cov, run_root) =
+        testflow::coverage::collect::load_stored(&c, &dir, run.project_root.as_deref(), &root)?;
+    Ok((cov, Some(c), run_root))
 }
 
 fn coverage_cmd(cmd: CoverageCmd) -> Result<i32> {
@@ -1506,13 +1502,9 @@ fn merge_coverage(
     let mut statuses = Vec::new();
     for ((label, run), dir) in inputs.iter().zip(dirs) {
         let Some(c) = &run.coverage else { continue };
-        let root = run
-            .project_root
-            .as_ref()
-            .map_or_else(|| dir.clone(), PathBuf::from);
-        let paths: Vec<PathBuf> = c.reports.iter().map(|r| dir.join(r)).collect();
-        let one = testflow::coverage::load(&paths, &root)
-            .with_context(|| format!("coverage of {label}"))?;
+        let (one, _) =
+            testflow::coverage::collect::load_stored(c, dir, run.project_root.as_deref(), dir)
+                .with_context(|| format!("coverage of {label}"))?;
         cov.merge(one);
         statuses.extend(c.frameworks.iter().cloned());
     }

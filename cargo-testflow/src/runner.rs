@@ -188,7 +188,10 @@ impl Ctx {
             }
             // Whole lines only; the unfinished tail waits for the next look. (Draining line
             // by line would move the rest of a large chunk once per line.)
-            let complete = pending.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            let complete = pending
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |i| i + 1);
             let lines: Vec<u8> = pending.drain(..complete).collect();
             for line in lines.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
                 // Only this framework's test events: ours are shown when they are recorded.

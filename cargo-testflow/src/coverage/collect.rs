@@ -155,6 +155,20 @@ pub fn finish(
     })
 }
 
+/// Read back the reports a run kept (`run_dir` holds them), with paths made relative to
+/// the run's own `project_root` (shards may have run in other checkouts; `fallback_root`
+/// when the run does not say). Returns the coverage and that root.
+pub fn load_stored(
+    c: &crate::model::RunCoverage,
+    run_dir: &Path,
+    project_root: Option<&str>,
+    fallback_root: &Path,
+) -> anyhow::Result<(super::Coverage, PathBuf)> {
+    let root = project_root.map_or_else(|| fallback_root.to_owned(), PathBuf::from);
+    let reports: Vec<PathBuf> = c.reports.iter().map(|r| run_dir.join(r)).collect();
+    Ok((super::load(&reports, &root)?, root))
+}
+
 /// The merged LCOV in a run's coverage directory.
 pub const MERGED: &str = "merged.lcov";
 
