@@ -60,6 +60,8 @@ if [[ " $SUITES " == *" pytest "* ]]; then
 fi
 
 if [[ " $SUITES " == *" jest "* ]]; then
+  # The reporter's addon as users get it: a release build (run-all.sh builds it for dev).
+  (cd "$REPO" && CARGO_TARGET_DIR="$TARGET_DIR" node npm/scripts/build.js)
   WORK="$TARGET_DIR/jest-e2e"
   P="$WORK/bench-coverage"
   rm -rf "$P" && mkdir -p "$P/src" "$P/tests"
