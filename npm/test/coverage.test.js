@@ -4,58 +4,18 @@
 // measures only src/calc.js, and every test file reaches lines no other file does: two
 // shards each cover strictly less than the whole, and merged they give the whole again.
 // Same setup as sharding.test.js (TESTFLOW_JEST_WORK, TESTFLOW_BIN).
-const { test, before } = require('node:test');
+const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
+const { BIN, copyFixture, testflow, parallel } = require('./processes');
 
-const REPO = path.resolve(__dirname, '..', '..');
-const WORK = process.env.TESTFLOW_JEST_WORK;
-const BIN = process.env.TESTFLOW_BIN;
-if (!WORK) throw new Error('set TESTFLOW_JEST_WORK (see tests/run-all.sh)');
-const RUNS = path.resolve(WORK, 'runs');
 const skip = !BIN && 'TESTFLOW_BIN not set';
 
 // All four test files run (EXPECTED.md): src/calc.js only.
 const FULL = { lines: [17, 22], branches: [12, 16], functions: [4, 5] };
 
-before(() => fs.mkdirSync(RUNS, { recursive: true }));
-
-function project() {
-  const dir = fs.mkdtempSync(path.join(RUNS, 'jest-coverage-'));
-  fs.cpSync(path.join(REPO, 'tests', 'fixtures', 'jest-coverage'), dir, { recursive: true });
-  return dir;
-}
-
-function cleanEnv(extra = {}) {
-  const env = { ...process.env };
-  for (const k of Object.keys(env)) if (k.startsWith('TESTFLOW_') || k.startsWith('CI_NODE')) delete env[k];
-  return { ...env, NO_COLOR: '1', ...extra };
-}
-
-function testflow(dir, args, env = {}) {
-  const res = spawnSync(BIN, ['testflow', ...args], { cwd: dir, env: cleanEnv(env), encoding: 'utf8', timeout: 180000 });
-  return { status: res.status, stdout: res.stdout, stderr: res.stderr };
-}
-
-/** Run commands at once; resolves to their { status, stdout, stderr } in order. */
-function parallel(dir, commands, env = {}) {
-  return Promise.all(
-    commands.map(
-      ([cmd, args]) =>
-        new Promise((resolve, reject) => {
-          const child = spawn(cmd, args, { cwd: dir, env: cleanEnv(env) });
-          let stdout = '';
-          let stderr = '';
-          child.stdout.on('data', (d) => (stdout += d));
-          child.stderr.on('data', (d) => (stderr += d));
-          child.on('error', reject);
-          child.on('close', (status) => resolve({ status, stdout, stderr }));
-        }),
-    ),
-  );
-}
+const project = () => copyFixture('jest-coverage');
 
 const ratio = (r) => [r.covered, r.total];
 const totals = (cov) => ({ lines: ratio(cov.totals.lines), branches: ratio(cov.totals.branches), functions: ratio(cov.totals.functions) });

@@ -3,61 +3,14 @@
 // `jest --shard K/N` processes run at once with the testflow sequencer (timings from
 // history at file grain), `cargo testflow merge` joins them, and the merge must equal the
 // unsharded run. Same setup as e2e.test.js (TESTFLOW_JEST_WORK, TESTFLOW_BIN).
-const { test, before } = require('node:test');
+const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
+const { BIN, JEST, copyFixture, jest, testflow, parallel } = require('./processes');
 
-const REPO = path.resolve(__dirname, '..', '..');
-const WORK = process.env.TESTFLOW_JEST_WORK;
-const BIN = process.env.TESTFLOW_BIN;
-if (!WORK) throw new Error('set TESTFLOW_JEST_WORK (see tests/run-all.sh)');
-const JEST = path.join(WORK, 'node_modules', 'jest', 'bin', 'jest.js');
-const RUNS = path.join(WORK, 'runs');
 const RECORD = ['--ci', '--reporters=default', '--reporters=jest-testflow'];
-
-before(() => fs.mkdirSync(RUNS, { recursive: true }));
-
-function project() {
-  const dir = fs.mkdtempSync(path.join(RUNS, 'jest-shard-'));
-  fs.cpSync(path.join(REPO, 'tests', 'fixtures', 'jest-shard'), dir, { recursive: true });
-  return dir;
-}
-
-function cleanEnv(extra = {}) {
-  const env = { ...process.env };
-  for (const k of Object.keys(env)) if (k.startsWith('TESTFLOW_') || k.startsWith('CI_NODE')) delete env[k];
-  return { ...env, NO_COLOR: '1', ...extra };
-}
-
-function jest(dir, args = [], env = {}) {
-  const res = spawnSync(process.execPath, [JEST, ...args], { cwd: dir, env: cleanEnv(env), encoding: 'utf8', timeout: 120000 });
-  return { status: res.status, stdout: res.stdout, stderr: res.stderr };
-}
-
-function testflow(dir, args, env = {}) {
-  const res = spawnSync(BIN, ['testflow', ...args], { cwd: dir, env: cleanEnv(env), encoding: 'utf8', timeout: 180000 });
-  return { status: res.status, stdout: res.stdout, stderr: res.stderr };
-}
-
-/** Run commands at once; resolves to their { status, stdout, stderr } in order. */
-function parallel(dir, commands, env = {}) {
-  return Promise.all(
-    commands.map(
-      ([cmd, args]) =>
-        new Promise((resolve, reject) => {
-          const child = spawn(cmd, args, { cwd: dir, env: cleanEnv(env) });
-          let stdout = '';
-          let stderr = '';
-          child.stdout.on('data', (d) => (stdout += d));
-          child.stderr.on('data', (d) => (stderr += d));
-          child.on('error', reject);
-          child.on('close', (status) => resolve({ status, stdout, stderr }));
-        }),
-    ),
-  );
-}
+const project = () => copyFixture('jest-shard');
 
 function runs(dir) {
   const root = path.join(dir, '.testflow', 'runs');
