@@ -969,16 +969,43 @@ fn git_root(dir: &std::path::Path) -> Option<PathBuf> {
         .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
 }
 
-fn list(args: ListArgs) -> Result<i32> {
-    let mut selection = args.selection.selection();
-    selection.dir = args.project.clone();
-    let dir = project_dir(args.project.as_deref())?;
+/// The suites `list` and `shard plan` look at: cargo's selection, the project directory,
+/// the pytest/Jest suites found there, and whether the cargo workspace runs too.
+struct SuitesHere {
+    selection: Selection,
+    dir: PathBuf,
+    others: Vec<Box<dyn testflow::frameworks::Suite>>,
+    use_cargo: bool,
+}
+
+fn suites_here(
+    selection_args: &SelectionArgs,
+    project: Option<&std::path::Path>,
+) -> Result<SuitesHere> {
+    let mut selection = selection_args.selection();
+    selection.dir = project.map(PathBuf::from);
+    let dir = project_dir(project)?;
     let others = testflow::frameworks::detect_suites(&dir, &|_| true)?;
     let use_cargo =
         session::uses_cargo(&dir, selection.manifest_path.is_some(), !others.is_empty());
     if !use_cargo && others.is_empty() {
         return Err(session::NothingToRun(dir).into());
     }
+    Ok(SuitesHere {
+        selection,
+        dir,
+        others,
+        use_cargo,
+    })
+}
+
+fn list(args: ListArgs) -> Result<i32> {
+    let SuitesHere {
+        selection,
+        others,
+        use_cargo,
+        ..
+    } = suites_here(&args.selection, args.project.as_deref())?;
     let mut suites = Vec::new();
     if use_cargo {
         let listing = cargo_fw::list_suites(&selection, !args.no_doc, &mut std::io::stderr())?;
@@ -1296,15 +1323,12 @@ fn history_cmd(cmd: HistoryCmd) -> Result<i32> {
 
 fn shard_plan_cmd(args: ShardPlanArgs) -> Result<i32> {
     use testflow::shard;
-    let mut selection = args.selection.selection();
-    selection.dir = args.project.clone();
-    let dir = project_dir(args.project.as_deref())?;
-    let others = testflow::frameworks::detect_suites(&dir, &|_| true)?;
-    let use_cargo =
-        session::uses_cargo(&dir, selection.manifest_path.is_some(), !others.is_empty());
-    if !use_cargo && others.is_empty() {
-        return Err(session::NothingToRun(dir).into());
-    }
+    let SuitesHere {
+        selection,
+        dir,
+        others,
+        use_cargo,
+    } = suites_here(&args.selection, args.project.as_deref())?;
     let store = Store::discover(&dir);
     let durations = testflow::history::History::open(store.root())
         .and_then(|h| h.durations_for_sharding(20))
