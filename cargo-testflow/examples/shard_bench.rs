@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use testflow::history::History;
-use testflow::model::{Attempt, Framework, Outcome, Run, Summary, TestCase, TestMeta};
+use testflow::model::{Attempt, Framework, Outcome, Run, TestCase, TestMeta};
 use testflow::shard::{self, Strategy, stable_hash};
 
 fn makespan(groups: &[Vec<(String, f64)>]) -> f64 {
@@ -93,21 +93,8 @@ fn synthetic_run(n: usize, id: &str) -> Run {
         })
         .collect();
     Run {
-        schema_version: 1,
-        run_id: id.into(),
-        testflow_version: "bench".into(),
-        started_at: chrono::Utc::now(),
-        finished_at: None,
-        completed: true,
-        project_root: None,
-        environment: Default::default(),
         frameworks: vec![Framework::Rust],
-        shard: None,
-        shards: vec![],
-        summary: Summary::of(&tests, 0.0),
-        tests,
-        errors: vec![],
-        coverage: None,
+        ..Run::of_tests(id, chrono::Utc::now(), tests, 0.0)
     }
 }
 

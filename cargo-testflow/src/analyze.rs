@@ -461,7 +461,7 @@ pub fn render_human(a: &Analysis) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Attempt, Outcome, Summary, TestMeta};
+    use crate::model::{Attempt, Outcome, TestMeta};
 
     fn failing(id: &str, framework: Framework, f: Failure) -> TestCase {
         let meta = TestMeta {
@@ -484,23 +484,7 @@ mod tests {
     }
 
     fn run(tests: Vec<TestCase>) -> Run {
-        Run {
-            schema_version: 1,
-            run_id: "r".into(),
-            testflow_version: "t".into(),
-            started_at: chrono::Utc::now(),
-            finished_at: None,
-            completed: true,
-            project_root: None,
-            environment: Default::default(),
-            frameworks: vec![],
-            shard: None,
-            shards: vec![],
-            summary: Summary::of(&tests, 0.0),
-            tests,
-            errors: vec![],
-            coverage: None,
-        }
+        Run::of_tests("r", chrono::Utc::now(), tests, 0.0)
     }
 
     fn import_error(msg: &str) -> Failure {

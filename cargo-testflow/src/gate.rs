@@ -420,21 +420,8 @@ mod tests {
 
     fn run(summary: Summary) -> Run {
         Run {
-            schema_version: 1,
-            run_id: "r".into(),
-            testflow_version: "t".into(),
-            started_at: chrono::Utc::now(),
-            finished_at: None,
-            completed: true,
-            project_root: None,
-            environment: Default::default(),
-            frameworks: vec![],
-            shard: None,
-            shards: vec![],
             summary,
-            tests: vec![],
-            errors: vec![],
-            coverage: None,
+            ..Run::of_tests("r", chrono::Utc::now(), vec![], 0.0)
         }
     }
 

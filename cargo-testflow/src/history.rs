@@ -510,7 +510,7 @@ pub fn is_pass(o: Outcome) -> bool {
 #[cfg(test)]
 pub(crate) mod tests_support {
     use super::*;
-    use crate::model::{Attempt, Environment, Framework, Summary, TestCase, TestMeta};
+    use crate::model::{Attempt, Environment, Framework, TestCase, TestMeta};
 
     pub(crate) fn run_with(
         id: &str,
@@ -550,25 +550,14 @@ pub(crate) mod tests_support {
                 TestCase::from_attempts(meta, attempts)
             })
             .collect();
+        let started = chrono::DateTime::from_timestamp(1_700_000_000 + secs, 0).unwrap();
         Run {
-            schema_version: 1,
-            run_id: id.into(),
-            testflow_version: "t".into(),
-            started_at: chrono::DateTime::from_timestamp(1_700_000_000 + secs, 0).unwrap(),
-            finished_at: None,
-            completed: true,
-            project_root: None,
             environment: Environment {
                 git_commit: Some(commit.into()),
                 ..Environment::default()
             },
             frameworks: vec![Framework::Rust],
-            shard: None,
-            shards: vec![],
-            summary: Summary::of(&tests, 1000.0),
-            tests,
-            errors: vec![],
-            coverage: None,
+            ..Run::of_tests(id, started, tests, 1000.0)
         }
     }
 }

@@ -575,6 +575,33 @@ pub struct FileCoverageChange {
 }
 
 impl Run {
+    /// A completed run of `tests`, with nothing else known (no environment, shard or
+    /// coverage): the base that tests and benchmarks fill in with `..Run::of_tests(…)`.
+    pub fn of_tests(
+        run_id: impl Into<String>,
+        started_at: DateTime<Utc>,
+        tests: Vec<TestCase>,
+        duration_ms: f64,
+    ) -> Run {
+        Run {
+            schema_version: SCHEMA_VERSION,
+            run_id: run_id.into(),
+            testflow_version: env!("CARGO_PKG_VERSION").into(),
+            started_at,
+            finished_at: None,
+            completed: true,
+            project_root: None,
+            environment: Environment::default(),
+            frameworks: Vec::new(),
+            shard: None,
+            shards: Vec::new(),
+            summary: Summary::of(&tests, duration_ms),
+            tests,
+            errors: Vec::new(),
+            coverage: None,
+        }
+    }
+
     pub fn failed_tests(&self) -> impl Iterator<Item = &TestCase> {
         self.tests.iter().filter(|t| t.outcome.is_failure())
     }
