@@ -272,14 +272,14 @@ impl LlvmCov {
         }
         let path = out.display().to_string();
         let o = self
-            .output(&["report", "--lcov", "--output-path", &path], &[])
+            .output(&["report", "--lcov", "--output-path", &path])
             .map_err(|e| e.to_string())?;
         check(o).map_err(|e| format!("`cargo llvm-cov report` failed: {e}"))
     }
 
     fn show_env(&self) -> Result<Vec<(String, String)>, String> {
         let o = self
-            .output(&["show-env", "--sh"], &[])
+            .output(&["show-env", "--sh"])
             .map_err(|e| format!("cannot run `{} llvm-cov`: {e}: {LLVM_COV_HINT}", self.cargo))?;
         if !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("no such command") {
             return Err(format!("cargo-llvm-cov is not installed: {LLVM_COV_HINT}"));
@@ -290,21 +290,14 @@ impl LlvmCov {
             .map_err(|e| format!("cannot read `cargo llvm-cov show-env --sh` output: {e}"))
     }
 
-    fn output(
-        &self,
-        args: &[&str],
-        extra: &[(&str, &str)],
-    ) -> std::io::Result<std::process::Output> {
+    fn output(&self, args: &[&str]) -> std::io::Result<std::process::Output> {
         let mut c = Command::new(&self.cargo);
         c.arg("llvm-cov").args(args);
-        if let Some(m) = &self.manifest_path
-            && args.first() != Some(&"--version")
-        {
+        if let Some(m) = &self.manifest_path {
             c.arg("--manifest-path").arg(m);
         }
         c.current_dir(&self.dir)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .envs(extra.iter().copied())
             .stdin(Stdio::null())
             .output()
     }
