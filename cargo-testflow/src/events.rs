@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{
     Attempt, Category, Environment, Failure, Framework, Outcome, Run, RunError, SCHEMA_VERSION,
-    ShardInfo, Summary, TestCase, TestMeta,
+    ShardInfo, Summary, TestCase, TestMeta, error_kind, outcome_rank,
 };
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -167,6 +167,9 @@ pub fn fold_reader(reader: impl Read, source: &str) -> Result<Folded> {
             Err(e) => warnings.push(format!("{source}:{line_no}: unreadable event, ignored: {e}")),
         }
     }
+    // A line we could not read may have been any event, a failure included: the run
+    // cannot be trusted to be green, so it is marked incomplete and fails closed.
+    let damaged = !warnings.is_empty();
     if !fold.saw_start {
         anyhow::bail!(
             "{source}: not a testflow event log (no run_started event in {line_no} lines)"
@@ -175,9 +178,12 @@ pub fn fold_reader(reader: impl Read, source: &str) -> Result<Folded> {
     let mut run = fold.finish();
     for w in &warnings {
         run.errors.push(RunError {
-            kind: "log".into(),
+            kind: error_kind::LOG_DAMAGED.into(),
             message: w.clone(),
         });
+    }
+    if damaged {
+        run.completed = false;
     }
     Ok(Folded { run, warnings })
 }
@@ -236,7 +242,7 @@ impl Fold {
                 }
                 if schema_version > SCHEMA_VERSION {
                     self.errors.push(RunError {
-                        kind: "log".into(),
+                        kind: error_kind::LOG_NEWER.into(),
                         message: format!(
                             "written with schema version {schema_version}, newer than this testflow's {SCHEMA_VERSION}: fields it does not know were ignored"
                         ),
@@ -281,16 +287,43 @@ impl Fold {
                 self.add_framework(test.framework);
                 let st = self.state(&test.id);
                 let started_at = st.open.take().map(|(_, t)| t);
-                // A re-sent attempt number replaces the earlier record (a worker restarted the test).
-                st.attempts.retain(|a| a.attempt != attempt);
-                st.attempts.push(Attempt {
+                // A re-sent attempt number (a worker restarted the test) replaces the earlier
+                // record only if it is no better: a failure is never overwritten by a pass.
+                // Two results that disagree for one attempt are a run error, not a retry.
+                let new = Attempt {
                     attempt,
                     outcome,
                     duration_ms,
                     started_at,
                     failure,
-                });
-                st.attempts.sort_by_key(|a| a.attempt);
+                };
+                let mut conflict = None;
+                match st.attempts.iter_mut().find(|a| a.attempt == attempt) {
+                    Some(old) => {
+                        if old.outcome.is_failure() != new.outcome.is_failure() {
+                            conflict = Some((old.outcome, new.outcome));
+                        }
+                        if outcome_rank(new.outcome) >= outcome_rank(old.outcome) {
+                            *old = new;
+                        }
+                    }
+                    None => {
+                        st.attempts.push(new);
+                        st.attempts.sort_by_key(|a| a.attempt);
+                    }
+                }
+                if let Some((a, b)) = conflict {
+                    self.errors.push(RunError {
+                        kind: error_kind::CONFLICTING_RESULTS.into(),
+                        message: format!(
+                            "test `{}` attempt {attempt} was reported twice, {} and {}: the failure is kept",
+                            test.id,
+                            a.as_str(),
+                            b.as_str()
+                        ),
+                    });
+                }
+                let st = self.state(&test.id);
                 st.meta = Some(test);
             }
             Event::RunError {
@@ -359,7 +392,7 @@ impl Fold {
         }
         if self.finished_at.is_none() {
             self.errors.push(RunError {
-                kind: "incomplete".into(),
+                kind: error_kind::INCOMPLETE.into(),
                 message: "the run never finished (the process was killed or crashed); results up to that point are kept".into(),
             });
         }
@@ -581,6 +614,59 @@ mod tests {
         assert_eq!(f.warnings.len(), 1);
         assert!(f.warnings[0].starts_with("e:2: unreadable event"));
         assert_eq!(f.run.tests.len(), 1);
+    }
+
+    #[test]
+    fn a_damaged_line_fails_the_run_closed() {
+        // A torn `test_finished` of a failed test, then more events: the failure is lost
+        // from the log, so the run must never read as green.
+        let mut text = log(&[start(), finished("a", 1, Outcome::Passed, 1)]);
+        text.push_str(
+            r#"{"event":"test_finished","time":"2023-11-14T22:13:21Z","test":{"id":"b","fram"#,
+        );
+        text.push('\n');
+        text.push_str(&log(&[Event::RunFinished {
+            time: t(3),
+            completed: true,
+            reason: None,
+        }]));
+        let run = fold_reader(text.as_bytes(), "runs/r1/events.jsonl")
+            .unwrap()
+            .run;
+        assert!(!run.completed);
+        assert_eq!(run.summary.failures(), 0);
+        let e = &run.errors[0];
+        assert_eq!(e.kind, error_kind::LOG_DAMAGED);
+        assert!(
+            e.message.starts_with("runs/r1/events.jsonl:3:"),
+            "{}",
+            e.message
+        );
+        assert!(!run.distrust().is_empty());
+        let gates = crate::gate::evaluate(&run, &crate::gate::default_gates());
+        assert!(!gates.passed);
+        assert_ne!(
+            crate::session::exit_code_for(&run, None),
+            crate::exit_code::OK
+        );
+    }
+
+    #[test]
+    fn an_attempt_reported_failed_then_passed_keeps_the_failure() {
+        let text = log(&[
+            start(),
+            finished("a", 1, Outcome::Failed, 1),
+            finished("a", 1, Outcome::Passed, 2),
+            Event::RunFinished {
+                time: t(3),
+                completed: true,
+                reason: None,
+            },
+        ]);
+        let run = fold_reader(text.as_bytes(), "e").unwrap().run;
+        assert_eq!(run.tests[0].outcome, Outcome::Failed);
+        assert!(!run.tests[0].flaky);
+        assert_eq!(run.errors[0].kind, error_kind::CONFLICTING_RESULTS);
     }
 
     #[test]

@@ -14,6 +14,10 @@ pub const NO_TESTS: i32 = 4;
 pub const TESTS_FAILED: i32 = 100;
 /// The build (or listing the tests it produced) failed.
 pub const BUILD_FAILED: i32 = 101;
+/// The run cannot be trusted as a pass even though no recorded test failed: a run error
+/// (the framework's own totals or exit status disagree with what was recorded, a damaged
+/// event log, a testflow worker that panicked, shards that disagree). Fails closed.
+pub const RUN_ERROR: i32 = 102;
 /// Interrupted by Ctrl-C (or SIGTERM); everything recorded so far is kept.
 pub const INTERRUPTED: i32 = 130;
 /// Anything else that went wrong (cannot write the state directory, …).

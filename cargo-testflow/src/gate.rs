@@ -10,6 +10,8 @@ use crate::model::{Run, RunCoverage};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GateName {
+    /// The run is trustworthy: no run errors, completed, summary matches its tests.
+    NoRunErrors,
     MinPassRate,
     MinTests,
     MaxSkipped,
@@ -21,7 +23,8 @@ pub enum GateName {
 }
 
 impl GateName {
-    pub const ALL: [GateName; 8] = [
+    pub const ALL: [GateName; 9] = [
+        GateName::NoRunErrors,
         GateName::MinPassRate,
         GateName::MinTests,
         GateName::MaxSkipped,
@@ -34,6 +37,7 @@ impl GateName {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            GateName::NoRunErrors => "no_run_errors",
             GateName::MinPassRate => "min_pass_rate",
             GateName::MinTests => "min_tests",
             GateName::MaxSkipped => "max_skipped",
@@ -75,9 +79,15 @@ pub struct Gate {
     pub required: bool,
 }
 
-/// The gates applied when nothing is configured: everything passed, and something ran.
+/// The gates applied when nothing is configured: the run is trustworthy, everything
+/// passed, and something ran.
 pub fn default_gates() -> Vec<Gate> {
     vec![
+        Gate {
+            name: GateName::NoRunErrors,
+            threshold: 0.0,
+            required: true,
+        },
         Gate {
             name: GateName::MinPassRate,
             threshold: 1.0,
@@ -179,8 +189,11 @@ pub struct GateReport {
 /// Pass rate over tests that ran: passed (including flaky), xfailed and xpassed over
 /// everything not skipped.
 pub fn pass_rate(run: &Run) -> Option<f64> {
-    let s = &run.summary;
-    let ran = s.total - s.skipped;
+    rate_of(&run.recomputed_summary())
+}
+
+fn rate_of(s: &crate::model::Summary) -> Option<f64> {
+    let ran = s.total.saturating_sub(s.skipped);
     (ran > 0).then(|| (s.passed + s.xfailed + s.xpassed) as f64 / ran as f64)
 }
 
@@ -192,18 +205,28 @@ pub fn evaluate(run: &Run, gates: &[Gate]) -> GateReport {
 /// Evaluate the gates with the coverage gates measured on `coverage` (line coverage, in
 /// percent); without coverage they are `not_measured`.
 pub fn evaluate_with(run: &Run, gates: &[Gate], coverage: Option<&RunCoverage>) -> GateReport {
-    let s = &run.summary;
+    // Counted from the tests themselves, never from the stored summary.
+    let s = &run.recomputed_summary();
+    let distrust = run.distrust();
     let results: Vec<GateResult> = gates
         .iter()
         .map(|g| {
             let (actual, detail) = match g.name {
+                GateName::NoRunErrors => (
+                    Some(distrust.len() as f64),
+                    if distrust.is_empty() {
+                        "no run errors".to_owned()
+                    } else {
+                        format!("{} run errors: {}", distrust.len(), distrust.join("; "))
+                    },
+                ),
                 GateName::MinPassRate => {
-                    let r = pass_rate(run);
+                    let r = rate_of(s);
                     let d = match r {
                         Some(_) => format!(
                             "{} of {} tests that ran passed",
                             s.passed + s.xfailed + s.xpassed,
-                            s.total - s.skipped
+                            s.total.saturating_sub(s.skipped)
                         ),
                         None => "no test ran".to_owned(),
                     };
@@ -418,11 +441,81 @@ mod tests {
     use super::*;
     use crate::model::Summary;
 
+    /// A run whose tests are exactly what `summary` counts (gates count the tests).
     fn run(summary: Summary) -> Run {
-        Run {
-            summary,
-            ..Run::of_tests("r", chrono::Utc::now(), vec![], 0.0)
+        use crate::model::{Attempt, Framework, Outcome, TestCase, TestMeta};
+        let mut tests = Vec::new();
+        let mut flaky = summary.flaky;
+        for o in Outcome::ALL {
+            for i in 0..summary.count(o) {
+                let meta = TestMeta {
+                    id: format!("{}{i}", o.as_str()),
+                    framework: Framework::Rust,
+                    name: format!("{}{i}", o.as_str()),
+                    suite: vec![],
+                    file: None,
+                    line: None,
+                    binary: None,
+                };
+                let att = |n, outcome| Attempt {
+                    attempt: n,
+                    outcome,
+                    duration_ms: 1.0,
+                    started_at: None,
+                    failure: None,
+                };
+                let attempts = if o == Outcome::Passed && flaky > 0 {
+                    flaky -= 1;
+                    vec![att(1, Outcome::Failed), att(2, Outcome::Passed)]
+                } else {
+                    vec![att(1, o)]
+                };
+                tests.push(TestCase::from_attempts(meta, attempts));
+            }
         }
+        let r = Run::of_tests("r", chrono::Utc::now(), tests, summary.duration_ms);
+        assert_eq!(
+            r.summary, summary,
+            "the test helper builds what it is asked"
+        );
+        r
+    }
+
+    #[test]
+    fn run_errors_a_damaged_log_and_a_lying_summary_fail_the_default_gates() {
+        let green = run(Summary {
+            total: 2,
+            passed: 2,
+            ..Summary::default()
+        });
+        assert!(evaluate(&green, &default_gates()).passed);
+        let mut errored = green.clone();
+        errored.errors.push(crate::model::RunError {
+            kind: crate::model::error_kind::RECONCILE.into(),
+            message: "pytest counted 1 failed, testflow recorded 0".into(),
+        });
+        let r = evaluate(&errored, &default_gates());
+        assert!(!r.passed);
+        assert_eq!(r.gates[0].gate, GateName::NoRunErrors);
+        assert_eq!(r.gates[0].status, GateStatus::Fail);
+        assert!(r.gates[0].detail.contains("pytest counted 1 failed"));
+        let mut incomplete = green.clone();
+        incomplete.completed = false;
+        assert!(!evaluate(&incomplete, &default_gates()).passed);
+        // A summary that says more passed (or skipped more than exist) is not believed.
+        let mut lying = run(Summary {
+            total: 2,
+            passed: 1,
+            failed: 1,
+            ..Summary::default()
+        });
+        lying.summary.passed = 2;
+        lying.summary.failed = 0;
+        lying.summary.skipped = u64::MAX;
+        let r = evaluate(&lying, &default_gates());
+        assert!(!r.passed);
+        assert_eq!(r.gates[1].actual, Some(0.5), "pass rate from the tests");
+        assert!(r.gates[0].detail.contains("summary_mismatch"));
     }
 
     fn gate(name: GateName, threshold: f64) -> Gate {
@@ -450,12 +543,13 @@ mod tests {
         });
         let r = evaluate(&red, &default_gates());
         assert!(!r.passed);
-        assert_eq!(r.gates[0].actual, Some(0.9));
+        assert_eq!(r.gates[1].actual, Some(0.9));
         let empty = run(Summary::default());
         let r = evaluate(&empty, &default_gates());
         assert!(!r.passed);
-        assert_eq!(r.gates[0].status, GateStatus::NotMeasured);
-        assert_eq!(r.gates[1].status, GateStatus::Fail);
+        assert_eq!(r.gates[0].status, GateStatus::Pass);
+        assert_eq!(r.gates[1].status, GateStatus::NotMeasured);
+        assert_eq!(r.gates[2].status, GateStatus::Fail);
     }
 
     #[test]
@@ -539,8 +633,8 @@ mod tests {
                 gate(GateName::MaxFlaky, 0.0),
             ],
         );
-        assert_eq!(g.len(), 3);
-        assert_eq!(g[0].threshold, 0.95);
+        assert_eq!(g.len(), 4);
+        assert_eq!(g[1].threshold, 0.95);
         assert_eq!(GateName::parse("max-flaky").unwrap(), GateName::MaxFlaky);
         assert!(
             GateName::parse("nope")

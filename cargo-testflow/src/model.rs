@@ -460,16 +460,70 @@ impl Summary {
 
     /// Tests whose outcome fails the run.
     pub fn failures(&self) -> u64 {
-        self.failed + self.error + self.timeout + self.crashed
+        self.failed
+            .saturating_add(self.error)
+            .saturating_add(self.timeout)
+            .saturating_add(self.crashed)
     }
 }
 
-/// A problem with the run itself rather than with one test (build failure, unreadable log line).
+/// A problem with the run itself rather than with one test (build failure, unreadable log
+/// line, a framework whose own totals disagree with what was recorded).
+///
+/// Every run error fails the run closed: a run with any of them never exits 0 and fails
+/// the `no_run_errors` gate. The kinds in use are the constants in [`error_kind`].
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct RunError {
-    /// `build`, `list`, `log`, `interrupted`, `timeout`, `internal`.
+    /// One of [`error_kind`]'s values (readers must accept kinds they do not know).
     pub kind: String,
     pub message: String,
+}
+
+/// The `RunError::kind` values (documented in docs/schema.md).
+pub mod error_kind {
+    /// A suite could not be built or collected.
+    pub const BUILD: &str = "build";
+    /// Listing a built suite's tests failed.
+    pub const LIST: &str = "list";
+    /// A line of the event log could not be read: the run is `completed: false`.
+    pub const LOG_DAMAGED: &str = "log_damaged";
+    /// The log was written by a newer testflow (events it does not know were ignored).
+    pub const LOG_NEWER: &str = "log_newer";
+    /// The run never wrote "run finished" (killed or crashed).
+    pub const INCOMPLETE: &str = "incomplete";
+    /// What testflow recorded disagrees with the framework's own totals or exit status.
+    pub const RECONCILE: &str = "reconcile";
+    /// One attempt of one test was reported twice with different verdicts.
+    pub const CONFLICTING_RESULTS: &str = "conflicting_results";
+    /// A bug in testflow itself (a worker panicked): the test it was running is named.
+    pub const INTERNAL: &str = "internal";
+    /// Planned tests did not run (fail-fast, run timeout, Ctrl-C).
+    pub const NOT_RUN: &str = "not_run";
+    /// Coverage could not be assembled.
+    pub const COVERAGE: &str = "coverage";
+    /// `merge`: shards disagree about a test (the worst outcome is kept).
+    pub const MERGE_CONFLICT: &str = "merge_conflict";
+    /// `merge`: two inputs are the same shard.
+    pub const DUPLICATE: &str = "duplicate";
+    /// `merge`: a shard of the set is missing.
+    pub const MISSING: &str = "missing";
+    /// The run's stored `summary` does not match its `tests` (the tests are believed).
+    pub const SUMMARY_MISMATCH: &str = "summary_mismatch";
+}
+
+/// How bad an outcome is, for keeping the worst of two reports of one test
+/// (merge conflicts, a re-sent attempt): any failure outranks any non-failure.
+pub fn outcome_rank(o: Outcome) -> u8 {
+    match o {
+        Outcome::Skipped => 0,
+        Outcome::Xfailed => 1,
+        Outcome::Passed => 2,
+        Outcome::Xpassed => 3,
+        Outcome::Failed => 4,
+        Outcome::Error => 5,
+        Outcome::Timeout => 6,
+        Outcome::Crashed => 7,
+    }
 }
 
 /// Which part of a sharded run this is (`index` is 1-based).
@@ -600,6 +654,40 @@ impl Run {
             errors: Vec::new(),
             coverage: None,
         }
+    }
+
+    /// The summary recomputed from `tests`: what gates and verdicts use, because a
+    /// stored `summary` is only a cache that a damaged or edited file can contradict.
+    pub fn recomputed_summary(&self) -> Summary {
+        Summary::of(&self.tests, self.summary.duration_ms)
+    }
+
+    /// Why this run cannot be trusted as a pass, beyond its tests' outcomes: its run
+    /// errors, a missing "run finished", a stored summary that contradicts its tests.
+    /// Empty for a run whose verdict is exactly its tests'.
+    pub fn distrust(&self) -> Vec<String> {
+        let mut why: Vec<String> = self
+            .errors
+            .iter()
+            .map(|e| format!("{}: {}", e.kind, e.message))
+            .collect();
+        if !self.completed && !self.errors.iter().any(|e| e.kind == error_kind::INCOMPLETE) {
+            why.push("the run did not complete".into());
+        }
+        let s = self.recomputed_summary();
+        let mut stored = self.summary.clone();
+        stored.duration_ms = s.duration_ms;
+        if stored != s {
+            why.push(format!(
+                "{}: the stored summary ({} tests, {} failing) does not match the {} tests recorded ({} failing)",
+                error_kind::SUMMARY_MISMATCH,
+                self.summary.total,
+                self.summary.failures(),
+                s.total,
+                s.failures()
+            ));
+        }
+        why
     }
 
     pub fn failed_tests(&self) -> impl Iterator<Item = &TestCase> {

@@ -396,9 +396,7 @@ pub fn run(
     {
         log_warnings.push(format!("could not record the run in history: {e:#}"));
     }
-    let empty_shard = req.shard.is_some()
-        && run.summary.total == 0
-        && run.errors.iter().all(|e| e.kind != "build");
+    let empty_shard = req.shard.is_some() && run.summary.total == 0 && run.distrust().is_empty();
     if let (true, Some(s)) = (empty_shard, req.shard) {
         notes.push(format!(
             "shard {}/{} has no tests to run: nothing to do",
@@ -426,6 +424,7 @@ pub fn run(
 }
 
 pub fn exit_code_for(run: &Run, stopped: Option<Stopped>) -> i32 {
+    let summary = run.recomputed_summary();
     // A suite that could not be built or collected (any framework's "build" error).
     let broken = run
         .errors
@@ -435,9 +434,12 @@ pub fn exit_code_for(run: &Run, stopped: Option<Stopped>) -> i32 {
         exit_code::INTERRUPTED
     } else if broken {
         exit_code::BUILD_FAILED
-    } else if run.summary.failures() > 0 || stopped == Some(Stopped::RunTimeout) {
+    } else if summary.failures() > 0 || stopped == Some(Stopped::RunTimeout) {
         exit_code::TESTS_FAILED
-    } else if run.summary.total == run.summary.skipped {
+    } else if !run.distrust().is_empty() {
+        // Nothing recorded failed, but the run itself is in doubt: never green.
+        exit_code::RUN_ERROR
+    } else if summary.total == summary.skipped {
         exit_code::NO_TESTS
     } else {
         exit_code::OK

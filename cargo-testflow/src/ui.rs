@@ -199,7 +199,7 @@ fn first_line(s: &str) -> &str {
 
 /// The closing summary: counts, then each failing test with its message.
 pub fn summary(run: &Run, style: Style) -> String {
-    let s = &run.summary;
+    let s = &run.recomputed_summary();
     let mut parts = vec![format!("{} passed", s.passed)];
     for (n, label) in [
         (s.failed, "failed"),
@@ -238,23 +238,25 @@ pub fn summary(run: &Run, style: Style) -> String {
             ));
         }
     }
+    // Every run error is named: each one fails the run closed.
     for e in &run.errors {
-        if matches!(e.kind.as_str(), "build" | "list" | "not_run") {
-            out.push_str(&format!(
-                "{} {}\n",
-                style.paint("31;1", &format!("{} error:", e.kind)),
-                first_line(&e.message)
-            ));
-        }
+        out.push_str(&format!(
+            "{} {}\n",
+            style.paint("31;1", &format!("{} error:", e.kind)),
+            first_line(&e.message)
+        ));
     }
     let broken = run
         .errors
         .iter()
         .any(|e| matches!(e.kind.as_str(), "build" | "list"));
+    let distrust = run.distrust();
     let verdict = if s.failures() > 0 {
         style.paint("31;1", "FAILED")
     } else if broken {
         style.paint("31;1", "BUILD FAILED")
+    } else if !distrust.is_empty() {
+        style.paint("31;1", "RUN ERROR")
     } else if s.total == 0 {
         style.paint("33;1", "NO TESTS")
     } else {
