@@ -1042,7 +1042,11 @@ fn report_cmd(args: ReportArgs) -> Result<i32> {
     let run = store.load(&args.run)?;
     // Unreadable or truncated log lines (a run killed mid-write) are skipped, not fatal: say so.
     let mut err = std::io::stderr();
-    for e in run.errors.iter().filter(|e| e.kind == "log") {
+    for e in run
+        .errors
+        .iter()
+        .filter(|e| e.kind == testflow::model::error_kind::LOG_DAMAGED)
+    {
         let _ = writeln!(err, "warning: {}", e.message);
     }
     let extras = report_extras([args.format].into_iter(), Some(store.root()));

@@ -177,16 +177,17 @@ fn a_log_cut_mid_line_still_loads_with_a_warning() {
     );
     let run = folded.run();
     let original = out.run();
-    // Everything before the cut is kept; the cut line becomes a `log` error.
+    // Everything before the cut is kept; the cut line may have been any event (a failure
+    // included), so the run fails closed: `log_damaged`, not completed, gate fails.
     assert_eq!(run.tests, original.tests);
     assert_eq!(run.summary, original.summary);
-    assert!(
-        run.completed,
-        "run_finished was written before the cut line"
-    );
+    assert!(!run.completed, "a damaged log is never a completed run");
     assert_eq!(run.errors.len(), 1, "{:?}", run.errors);
-    assert_eq!(run.errors[0].kind, "log");
+    assert_eq!(run.errors[0].kind, "log_damaged");
     assert!(run.errors[0].message.contains("last line is truncated"));
+    let gate = p.cmd(&["gate", "--run", dir.to_str().unwrap()]);
+    assert_eq!(gate.code, 1, "{}", gate.stderr);
+    assert!(gate.stdout.contains("no_run_errors"), "{}", gate.stdout);
 }
 
 #[test]
