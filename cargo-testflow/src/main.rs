@@ -39,6 +39,9 @@ Exit codes:
    22    iterate: reached --max-iterations
   100    tests failed, errored, timed out or crashed
   101    the build failed (or its tests could not be listed, or pytest / Jest could not run)
+  102    run error: no test failed, but the run cannot be trusted as a pass (the framework's
+         own totals or exit status disagree with what was recorded, a damaged event log,
+         an incomplete run, a testflow worker that failed); each error is named
   130    interrupted by Ctrl-C; everything recorded so far is kept";
 
 #[derive(Parser)]
