@@ -1,5 +1,6 @@
 //! rust-basic with `--isolation binary`: one process per test binary, libtest JSON. A
-//! crash takes the binary down; its unfinished tests are re-run one per process, so
+//! crash takes the binary down before libtest's summary, so nothing checks its results:
+//! its tests (but the failures it reported) are re-run one per process, so
 //! `aborts`/`segfaults` are pinned on the right tests and the others keep their true
 //! outcomes.
 
@@ -31,8 +32,8 @@ fn binary_isolation_serial_with_retries_matches_process_isolation() {
 }
 
 /// Parallel test threads, no retries: the lib's failures come straight from libtest's
-/// JSON events (nothing is re-run), the integration binary crashes and is re-run per
-/// test. `FLAKY_DIR` is unset: a crash may kill the binary in the middle of the flaky
+/// JSON events (nothing is re-run), the integration binary crashes and its tests are
+/// re-run per test. `FLAKY_DIR` is unset: a crash may kill the binary in the middle of the flaky
 /// test's first attempt, so its marker-file side effect would make it nondeterministic.
 #[test]
 fn binary_isolation_parallel_attributes_crashes_to_the_right_tests() {

@@ -7,6 +7,7 @@ use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering as AtomicOrdering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -15,7 +16,9 @@ use regex::bytes::Regex;
 use serde::Deserialize;
 
 use super::cargo_failure::parse_failure;
-use crate::model::{Captured, Category, Failure, Framework, Location, Outcome, TestMeta};
+use crate::model::{
+    Captured, Category, Failure, Framework, Location, Outcome, TestMeta, error_kind,
+};
 use crate::process::{CappedBuf, ExitKind, KillReason, ProcessOutput, Registration};
 use crate::runner::{Ctx, Unit};
 
@@ -24,8 +27,9 @@ use crate::runner::{Ctx, Unit};
 pub enum Isolation {
     /// One process per test: a crash or hang takes down only that test.
     Process,
-    /// One process per test binary (libtest JSON); fast for many tiny tests. Tests left
-    /// unfinished by a crash are re-run one per process to find the culprit.
+    /// One process per test binary (libtest JSON); fast for many tiny tests. When the
+    /// binary crashes, or its output is not consistent with itself, its summary and its
+    /// exit status, its tests (but its failures) are re-run one per process.
     Binary,
 }
 
@@ -593,6 +597,15 @@ pub fn plan(ctx: &Ctx, tests: Vec<RustTest>, options: &CargoOptions) -> Vec<Box<
     if options.doc == DocMode::Only {
         return vec![]; // `--doc`: doctests only (see `doctest_units`)
     }
+    let mut listed: HashMap<String, std::collections::HashSet<String>> = HashMap::new();
+    for t in &tests {
+        listed
+            .entry(t.binary.id.clone())
+            .or_default()
+            .insert(t.path.clone());
+    }
+    let listed: HashMap<String, Arc<std::collections::HashSet<String>>> =
+        listed.into_iter().map(|(k, v)| (k, Arc::new(v))).collect();
     let mut tests = tests;
     if let Some(only) = &options.only {
         tests.retain(|t| only.contains(&t.meta.id));
@@ -641,12 +654,15 @@ pub fn plan(ctx: &Ctx, tests: Vec<RustTest>, options: &CargoOptions) -> Vec<Box<
     let mut units: Vec<Box<dyn Unit>> = Vec::new();
     for (binary, tests, whole) in by_binary {
         match isolation {
-            Isolation::Process => units.extend(
-                tests
-                    .into_iter()
-                    .map(|test| Box::new(PerTest { test, attempt: 1 }) as Box<dyn Unit>),
-            ),
+            Isolation::Process => units.extend(tests.into_iter().map(|test| {
+                Box::new(PerTest {
+                    test,
+                    attempt: 1,
+                    recheck: None,
+                }) as Box<dyn Unit>
+            })),
             Isolation::Binary => units.push(Box::new(BinaryBatch {
+                listed: listed.get(binary.id.as_str()).cloned().unwrap_or_default(),
                 binary,
                 tests,
                 whole,
@@ -727,6 +743,8 @@ pub fn doctest_packages(binaries: &[Arc<TestBinary>], options: &CargoOptions) ->
 struct PerTest {
     test: Arc<RustTest>,
     attempt: u32,
+    /// Set when this re-runs a test of a binary whose output could not be trusted.
+    recheck: Option<Arc<Recheck>>,
 }
 
 impl Unit for PerTest {
@@ -737,6 +755,7 @@ impl Unit for PerTest {
     fn execute(self: Box<Self>, ctx: &Ctx) -> Vec<Box<dyn Unit>> {
         let t = &self.test;
         let mut attempt = self.attempt;
+        let mut failed_once = false;
         loop {
             if ctx.stopped().is_some() {
                 return vec![];
@@ -770,13 +789,27 @@ impl Unit for PerTest {
                             Duration::ZERO,
                             Some(failure),
                         );
+                        if let Some(r) = &self.recheck {
+                            r.done(ctx, true);
+                        }
                         return vec![];
                     }
                 };
-            let Some((outcome, failure)) = classify_process(ctx, &t.path, &out) else {
+            let Some((outcome, mut failure)) = classify_process(ctx, &t.path, &out) else {
                 return vec![]; // interrupted: the log leaves it unfinished
             };
+            if let (Some(f), Some(r)) = (failure.as_mut(), &self.recheck) {
+                let note = format!("re-run in its own process because {}", r.why);
+                f.details = Some(match f.details.take() {
+                    Some(d) => format!("{note}\n\n{d}"),
+                    None => note,
+                });
+            }
+            failed_once |= outcome.is_failure();
             if !ctx.finished(&t.meta, attempt, outcome, out.duration, failure) {
+                if let Some(r) = &self.recheck {
+                    r.done(ctx, failed_once);
+                }
                 return vec![];
             }
             attempt += 1;
@@ -840,6 +873,18 @@ fn classify_process(
             };
             return Some((Outcome::Error, Some(with_output(f))));
         }
+        // Exit status 0 is not a pass: `std::process::exit(0)` in a test gives it too.
+        if let Err(missing) = libtest_passed(&raw_stdout, path) {
+            let f = Failure {
+                category: Category::Crash,
+                kind: Some("no_result".into()),
+                message: format!(
+                    "the process exited 0, but libtest never reported `{path}` passed: {missing} (did the test end the process itself, e.g. with std::process::exit?)"
+                ),
+                ..Failure::default()
+            };
+            return Some((Outcome::Crashed, Some(with_output(f))));
+        }
         return Some((Outcome::Passed, None));
     }
     let failure = parse_failure(path, &raw_stdout, &out.stderr.contiguous(), out.exit, None);
@@ -877,6 +922,49 @@ fn ran_zero_tests(stdout: &[u8]) -> bool {
         .is_match(stdout)
 }
 
+/// Whether libtest's text output (`--exact PATH --nocapture`) reports exactly this one
+/// test passed: its summary says 1 passed, 0 failed, 0 ignored, and before it is
+/// `test PATH ... ok` (newer libtest prints it after the test's output; older ones print
+/// `test PATH ... ` first, then the output, then `ok` right before the summary). `Err`
+/// says what is missing.
+fn libtest_passed(stdout: &[u8], path: &str) -> std::result::Result<(), String> {
+    static SUMMARY: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+    let summary = SUMMARY.get_or_init(|| {
+        Regex::new(r"(?m)^test result: (ok|FAILED)\. (\d+) passed; (\d+) failed; (\d+) ignored;")
+            .expect("valid regex")
+    });
+    let Some(last) = summary.captures_iter(stdout).last() else {
+        return Err("its output has no `test result:` summary".into());
+    };
+    let count = |i: usize| -> Option<u64> { std::str::from_utf8(&last[i]).ok()?.parse().ok() };
+    let (passed, failed, ignored) = (count(2), count(3), count(4));
+    if &last[1] != b"ok" || (passed, failed, ignored) != (Some(1), Some(0), Some(0)) {
+        return Err(format!(
+            "its summary is `{}`",
+            String::from_utf8_lossy(last.get(0).map_or(&b""[..], |m| m.as_bytes()))
+        ));
+    }
+    let start = last.get(0).map_or(0, |m| m.start());
+    let before = &stdout[..start];
+    let line = Regex::new(&format!(
+        r"test {}(?: - should panic)? \.\.\. (ok\n)?",
+        regex::escape(path)
+    ))
+    .expect("valid regex");
+    let mut named = false;
+    for m in line.captures_iter(before) {
+        if m.get(1).is_some() {
+            return Ok(());
+        }
+        named = true;
+    }
+    // Older libtest: `test PATH ... `, the test's output, then `ok`.
+    if named && before.ends_with(b"ok\n\n") {
+        return Ok(());
+    }
+    Err(format!("no `test {path} ... ok` line before its summary"))
+}
+
 /// The test's own stdout without libtest's frame around it (`running 1 test`,
 /// `test NAME ... ` (printed before the test's output by older libtest, after it by
 /// newer ones, with ` - should panic` for `#[should_panic]` tests), the failures list
@@ -911,7 +999,8 @@ fn clean_captured(buf: &CappedBuf, path: &str) -> Captured {
     Captured::from_parts(head, &tail[..end], cut)
 }
 
-/// libtest JSON events (`-Z unstable-options --format json --report-time`).
+/// libtest JSON events (`-Z unstable-options --format json --report-time`). Numbers
+/// are typed so that a negative or fractional count is a line we cannot read.
 #[derive(Deserialize)]
 struct LibtestEvent {
     #[serde(rename = "type")]
@@ -926,28 +1015,104 @@ struct LibtestEvent {
     #[serde(default)]
     message: Option<String>,
     #[serde(default)]
-    test_count: Option<usize>,
+    test_count: Option<u64>,
+    #[serde(default)]
+    passed: Option<u64>,
+    #[serde(default)]
+    failed: Option<u64>,
+    #[serde(default)]
+    ignored: Option<u64>,
 }
 
-/// Follows a libtest JSON stream: records each test as it starts and ends, and keeps
-/// the process deadline at "oldest running test + per-test limit".
+/// libtest's closing `suite` line.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct SuiteEnd {
+    ok: bool,
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+/// One result read from the stream, kept until the whole stream was checked.
+struct Reported {
+    name: String,
+    outcome: Outcome,
+    duration: Duration,
+    failure: Option<Failure>,
+}
+
+/// Follows a libtest JSON stream: records each test as it starts, keeps the process
+/// deadline at "oldest running test + per-test limit", and checks the stream as it
+/// goes. Stdout is shared with the tests (a test can write past libtest's capture, or
+/// through a child), so a line is only libtest's if the stream stays consistent:
+/// every anomaly is kept in `anomalies`, and results are only recorded at once in
+/// `live` mode (doctests, whose output rustdoc captures in a child process).
 struct JsonStream<'a> {
     ctx: &'a Ctx,
     tests: HashMap<String, TestMeta>,
+    /// Every test the binary listed (`None`: not known in advance, doctests).
+    listed: Option<&'a std::collections::HashSet<String>>,
     /// Unknown names (doctests) are created on the fly by this.
     make_meta: &'a dyn Fn(&str) -> Option<TestMeta>,
     running: HashMap<String, Instant>,
+    /// Selected tests with a result.
     done: std::collections::HashSet<String>,
     retry: Vec<String>,
     announce_count: bool,
     attempt: u32,
-    /// When set, events for other names are ignored (rustdoc's filter is a substring
-    /// match, so a retry of one doctest can also run its neighbours).
+    /// When set, events for other names are not recorded (rustdoc's filter is a
+    /// substring match, so a retry of one doctest can also run its neighbours).
     only: Option<&'a [String]>,
+    /// Record results as they arrive; otherwise they wait in `reported`.
+    live: bool,
+    reported: Vec<Reported>,
+    spawned: Instant,
+    started: std::collections::HashSet<String>,
+    /// Results per name, for every name in the stream (selected or not).
+    results: HashMap<String, u32>,
+    /// ok / failed / ignored results seen, against the summary.
+    counts: (u64, u64, u64),
+    suite_started: Option<u64>,
+    suite_end: Option<SuiteEnd>,
+    anomalies: Vec<String>,
 }
 
-impl JsonStream<'_> {
+impl<'a> JsonStream<'a> {
+    fn new(
+        ctx: &'a Ctx,
+        tests: HashMap<String, TestMeta>,
+        make_meta: &'a dyn Fn(&str) -> Option<TestMeta>,
+    ) -> JsonStream<'a> {
+        JsonStream {
+            ctx,
+            tests,
+            listed: None,
+            make_meta,
+            running: HashMap::new(),
+            done: Default::default(),
+            retry: vec![],
+            announce_count: false,
+            attempt: 1,
+            only: None,
+            live: false,
+            reported: vec![],
+            spawned: Instant::now(),
+            started: Default::default(),
+            results: HashMap::new(),
+            counts: (0, 0, 0),
+            suite_started: None,
+            suite_end: None,
+            anomalies: vec![],
+        }
+    }
+
     fn meta(&mut self, name: &str) -> Option<TestMeta> {
+        if self
+            .only
+            .is_some_and(|only| !only.iter().any(|o| o == name))
+        {
+            return None;
+        }
         if let Some(m) = self.tests.get(name) {
             return Some(m.clone());
         }
@@ -956,87 +1121,259 @@ impl JsonStream<'_> {
         Some(m)
     }
 
-    fn line(&mut self, line: &[u8], reg: &Registration) {
-        let Ok(ev) = serde_json::from_slice::<LibtestEvent>(line) else {
+    fn listed(&self, name: &str) -> bool {
+        self.listed.is_none_or(|l| l.contains(name))
+    }
+
+    fn line(&mut self, line: &[u8], reg: Option<&Registration>) {
+        // Anything that is not a JSON object of libtest's types is the tests' own output.
+        let Ok(value) = serde_json::from_slice::<serde_json::Value>(line) else {
             return;
         };
-        if ev.kind == "suite" {
-            if ev.event == "started" && self.announce_count {
-                self.ctx.add_planned(ev.test_count.unwrap_or(0));
+        let kind = value.get("type").and_then(|t| t.as_str());
+        if !matches!(kind, Some("test" | "suite")) {
+            return; // rustdoc's `report` timings, a test's own JSON
+        }
+        let ev = match serde_json::from_value::<LibtestEvent>(value) {
+            Ok(ev) => ev,
+            Err(e) => {
+                self.anomalies
+                    .push(format!("an unreadable libtest line ({e}): {}", shown(line)));
+                return;
             }
-            return;
-        }
-        if ev.kind != "test" {
-            return;
-        }
-        if self.only.is_some_and(|only| !only.contains(&ev.name)) {
-            return;
-        }
-        let Some(meta) = self.meta(&ev.name) else {
-            return;
         };
+        if self.suite_end.is_some() {
+            self.anomalies
+                .push(format!("a line after libtest's summary: {}", shown(line)));
+            return;
+        }
+        if ev.kind == "suite" {
+            self.suite_line(&ev, line);
+            return;
+        }
+        if self.suite_started.is_none() {
+            self.anomalies.push(format!(
+                "a test line before the suite started: {}",
+                shown(line)
+            ));
+        }
+        if !self.listed(&ev.name) {
+            self.anomalies.push(format!(
+                "a line for `{}`, which the binary did not list: {}",
+                ev.name,
+                shown(line)
+            ));
+            return;
+        }
         let outcome = match ev.event.as_str() {
             "started" => {
-                self.ctx.started(&meta, self.attempt);
-                self.running.insert(ev.name.clone(), Instant::now());
-                self.update_deadline(reg);
+                if !self.started.insert(ev.name.clone()) {
+                    self.anomalies.push(format!("`{}` started twice", ev.name));
+                    return;
+                }
+                if let Some(meta) = self.meta(&ev.name) {
+                    self.ctx.started(&meta, self.attempt);
+                    self.running.insert(ev.name.clone(), Instant::now());
+                    self.update_deadline(reg);
+                }
                 return;
             }
             "ok" => Outcome::Passed,
             "failed" => Outcome::Failed,
             "ignored" => Outcome::Skipped,
-            _ => return, // "timeout" is libtest's slow-test warning, not an end
+            // libtest's slow-test warning, not an end
+            "timeout" if self.started.contains(&ev.name) => return,
+            _ => {
+                self.anomalies
+                    .push(format!("an unexpected libtest line: {}", shown(line)));
+                return;
+            }
+        };
+        if !self.started.contains(&ev.name) {
+            self.anomalies.push(format!(
+                "a result for `{}`, which never started: {}",
+                ev.name,
+                shown(line)
+            ));
+        }
+        let seen = self.results.entry(ev.name.clone()).or_default();
+        *seen += 1;
+        if *seen > 1 {
+            self.anomalies.push(format!(
+                "`{}` reported {} times (last: {})",
+                ev.name,
+                seen,
+                shown(line)
+            ));
+        }
+        match outcome {
+            Outcome::Passed => self.counts.0 += 1,
+            Outcome::Failed => self.counts.1 += 1,
+            _ => self.counts.2 += 1,
+        }
+        let exec_time = match ev.exec_time {
+            None => None,
+            // libtest measures inside the process: never more than the process has lived.
+            Some(s) if s >= 0.0 && s <= self.spawned.elapsed().as_secs_f64() + 1.0 => {
+                Duration::try_from_secs_f64(s).ok()
+            }
+            Some(s) => {
+                self.anomalies.push(format!(
+                    "`{}` reported with an impossible exec_time of {s:?}s",
+                    ev.name
+                ));
+                None
+            }
+        };
+        let Some(meta) = self.meta(&ev.name) else {
+            // Listed but not asked for: libtest reports the ignored tests it skips.
+            if self.listed.is_some() && outcome != Outcome::Skipped {
+                self.anomalies.push(format!(
+                    "a result for `{}`, which was not asked to run: {}",
+                    ev.name,
+                    shown(line)
+                ));
+            }
+            return;
         };
         let started = self.running.remove(&ev.name);
         self.update_deadline(reg);
-        let duration = ev
-            .exec_time
-            .map(Duration::from_secs_f64)
+        let duration = exec_time
             .or_else(|| started.map(|s| s.elapsed()))
             .unwrap_or_default();
         let failure = match outcome {
-            Outcome::Failed => {
-                let text = ev.stdout.unwrap_or_default();
-                let mut f = parse_failure(
-                    &ev.name,
-                    text.as_bytes(),
-                    b"",
-                    ExitKind::Code(101),
-                    ev.message.as_deref(),
-                );
-                // rustdoc compiles doctests into temporary files: point at the doc comment instead.
-                if f.location
-                    .as_ref()
-                    .is_some_and(|l| l.file.contains("rustdoctest"))
-                {
-                    f.location = meta.file.clone().map(|file| Location {
-                        file,
-                        line: meta.line.unwrap_or(1),
-                        column: None,
-                    });
-                }
-                if !text.is_empty() {
-                    f.stdout = Some(Captured::from_bytes(
-                        text.as_bytes(),
-                        self.ctx.options.output_cap,
-                    ));
-                }
-                Some(f)
-            }
+            Outcome::Failed => Some(self.failure(&ev, &meta)),
             Outcome::Skipped => Some(ignored(ev.message)),
             _ => None,
         };
         self.done.insert(ev.name.clone());
-        if self
-            .ctx
-            .finished(&meta, self.attempt, outcome, duration, failure)
-        {
-            self.retry.push(ev.name);
+        if self.live {
+            if self
+                .ctx
+                .finished(&meta, self.attempt, outcome, duration, failure)
+            {
+                self.retry.push(ev.name);
+            }
+        } else {
+            self.reported.push(Reported {
+                name: ev.name,
+                outcome,
+                duration,
+                failure,
+            });
         }
     }
 
-    fn update_deadline(&self, reg: &Registration) {
-        if let Some(limit) = self.ctx.options.test_timeout {
+    fn suite_line(&mut self, ev: &LibtestEvent, line: &[u8]) {
+        match ev.event.as_str() {
+            "started" if self.suite_started.is_none() => {
+                let count = ev.test_count.unwrap_or(0);
+                self.suite_started = Some(count);
+                if self.announce_count {
+                    self.ctx
+                        .add_planned(usize::try_from(count).unwrap_or(usize::MAX));
+                }
+            }
+            "ok" | "failed" => match (ev.passed, ev.failed, ev.ignored) {
+                (Some(passed), Some(failed), Some(ignored)) => {
+                    self.suite_end = Some(SuiteEnd {
+                        ok: ev.event == "ok",
+                        passed,
+                        failed,
+                        ignored,
+                    });
+                }
+                _ => self.anomalies.push(format!(
+                    "a libtest summary without its counts: {}",
+                    shown(line)
+                )),
+            },
+            _ => self
+                .anomalies
+                .push(format!("an unexpected libtest suite line: {}", shown(line))),
+        }
+    }
+
+    fn failure(&self, ev: &LibtestEvent, meta: &TestMeta) -> Failure {
+        let text = ev.stdout.clone().unwrap_or_default();
+        let mut f = parse_failure(
+            &ev.name,
+            text.as_bytes(),
+            b"",
+            ExitKind::Code(101),
+            ev.message.as_deref(),
+        );
+        // rustdoc compiles doctests into temporary files: point at the doc comment instead.
+        if f.location
+            .as_ref()
+            .is_some_and(|l| l.file.contains("rustdoctest"))
+        {
+            f.location = meta.file.clone().map(|file| Location {
+                file,
+                line: meta.line.unwrap_or(1),
+                column: None,
+            });
+        }
+        if !text.is_empty() {
+            f.stdout = Some(Captured::from_bytes(
+                text.as_bytes(),
+                self.ctx.options.output_cap,
+            ));
+        }
+        f
+    }
+
+    /// Where the finished stream disagrees with libtest's own summary or with the
+    /// process's exit status (only for a process that ended by itself).
+    fn disagreements(&self, exit: ExitKind) -> Vec<String> {
+        let mut why = Vec::new();
+        let (ok, failed, ignored) = self.counts;
+        let Some(end) = self.suite_end else {
+            // A crash or an early exit. Without the summary nothing checks the results
+            // that came before it (a test's output could have faked a pass there).
+            why.push(format!(
+                "the process ended with {} before libtest's summary",
+                describe_exit(exit)
+            ));
+            return why;
+        };
+        if (end.passed, end.failed, end.ignored) != (ok, failed, ignored) {
+            why.push(format!(
+                "libtest's summary says {} passed, {} failed, {} ignored, but its per-test lines say {ok}, {failed}, {ignored}",
+                end.passed, end.failed, end.ignored
+            ));
+        }
+        let reported = ok.saturating_add(failed).saturating_add(ignored);
+        if let Some(n) = self.suite_started
+            && n != reported
+        {
+            why.push(format!(
+                "libtest announced {n} tests and reported {reported}"
+            ));
+        }
+        if end.ok != (end.failed == 0) {
+            why.push(format!(
+                "libtest's summary is `{}` with {} failed",
+                if end.ok { "ok" } else { "failed" },
+                end.failed
+            ));
+        }
+        if failed == 0 && !exit.success() {
+            why.push(format!(
+                "the process ended with {} although libtest reported no failure",
+                describe_exit(exit)
+            ));
+        }
+        if failed > 0 && exit.success() {
+            why.push(format!(
+                "the process exited 0 although libtest reported {failed} failed"
+            ));
+        }
+        why
+    }
+
+    fn update_deadline(&self, reg: Option<&Registration>) {
+        if let (Some(limit), Some(reg)) = (self.ctx.options.test_timeout, reg) {
             reg.set_deadline(self.running.values().min().map(|s| *s + limit));
         }
     }
@@ -1055,10 +1392,29 @@ impl JsonStream<'_> {
     }
 }
 
+fn describe_exit(exit: ExitKind) -> String {
+    match exit {
+        ExitKind::Code(c) => format!("exit status {c}"),
+        ExitKind::Signal(s) => format!("signal {s}"),
+    }
+}
+
+/// A line of test output, short enough for a message.
+fn shown(line: &[u8]) -> String {
+    let text = String::from_utf8_lossy(line);
+    let text = text.trim();
+    match text.char_indices().nth(160) {
+        Some((i, _)) => format!("`{}…`", &text[..i]),
+        None => format!("`{text}`"),
+    }
+}
+
 /// One process per test binary, libtest JSON on stdout.
 struct BinaryBatch {
     binary: Arc<TestBinary>,
     tests: Vec<Arc<RustTest>>,
+    /// Every test the binary listed, asked for or not.
+    listed: Arc<std::collections::HashSet<String>>,
     /// Every test of the binary is selected: no name arguments needed.
     whole: bool,
     ignored: IgnoredMode,
@@ -1102,34 +1458,25 @@ impl Unit for BinaryBatch {
         let by_name: HashMap<&str, &Arc<RustTest>> =
             self.tests.iter().map(|t| (t.path.as_str(), t)).collect();
         let no_meta = |_: &str| None;
-        let mut stream = JsonStream {
-            ctx,
-            tests: self
-                .tests
-                .iter()
-                .map(|t| (t.path.clone(), t.meta.clone()))
-                .collect(),
-            make_meta: &no_meta,
-            running: HashMap::new(),
-            done: Default::default(),
-            retry: vec![],
-            announce_count: false,
-            attempt: 1,
-            only: None,
-        };
-        let mut on_line = |line: &[u8], reg: &Registration| stream.line(line, reg);
+        let metas = self
+            .tests
+            .iter()
+            .map(|t| (t.path.clone(), t.meta.clone()))
+            .collect();
+        let mut stream = JsonStream::new(ctx, metas, &no_meta);
+        stream.listed = Some(&self.listed);
+        let mut on_line = |line: &[u8], reg: &Registration| stream.line(line, Some(reg));
         // The whole binary gets the run's limits; single tests get theirs through the stream.
         let result = ctx
             .processes
             .run(c, None, ctx.options.output_cap, Some(&mut on_line));
-        let per_test = |name: &str, attempt| {
+        let per_test = |name: &str, attempt, recheck: Option<Arc<Recheck>>| {
             Box::new(PerTest {
                 test: Arc::clone(by_name[name]),
                 attempt,
+                recheck,
             }) as Box<dyn Unit>
         };
-        let mut follow_ups: Vec<Box<dyn Unit>> =
-            stream.retry.iter().map(|n| per_test(n, 2)).collect();
         let out = match result {
             Ok(out) => out,
             Err(e) => {
@@ -1137,15 +1484,51 @@ impl Unit for BinaryBatch {
                     "spawn",
                     format!("cannot start {}: {e}", self.binary.exe.display()),
                 );
-                return follow_ups;
+                return vec![];
             }
         };
-        let unfinished: Vec<&str> = self
-            .tests
-            .iter()
-            .map(|t| t.path.as_str())
-            .filter(|n| !stream.done.contains(*n))
-            .collect();
+        let mut doubts = std::mem::take(&mut stream.anomalies);
+        // What only a test failing on its own would explain.
+        let mut explain = None;
+        if out.killed.is_none() {
+            let d = stream.disagreements(out.exit);
+            if !d.is_empty() {
+                explain = Some(d.join("; "));
+                doubts.extend(d);
+            }
+        }
+        let trusted = doubts.is_empty();
+        let note = (!trusted).then(|| {
+            format!(
+                "libtest's output for {} could not be trusted: {}",
+                self.binary.id,
+                doubts.join("; ")
+            )
+        });
+        let mut follow_ups: Vec<Box<dyn Unit>> = Vec::new();
+        // Record what the stream reported: all of it when it can be trusted, else only
+        // failures (a test's output can fake a pass, and a failure is never made green).
+        let mut kept_failure = std::collections::HashSet::new();
+        let reported = std::mem::take(&mut stream.reported);
+        for r in reported {
+            if !trusted && !r.outcome.is_failure() {
+                continue;
+            }
+            if !kept_failure.insert(r.name.clone()) {
+                continue; // a second failure line for one test
+            }
+            let mut failure = r.failure;
+            if let (Some(f), Some(note)) = (failure.as_mut(), &note) {
+                f.details = Some(match f.details.take() {
+                    Some(d) => format!("{note}\n\n{d}"),
+                    None => note.clone(),
+                });
+            }
+            let meta = &stream.tests[&r.name];
+            if ctx.finished(meta, 1, r.outcome, r.duration, failure) {
+                follow_ups.push(per_test(&r.name, 2, None));
+            }
+        }
         match out.killed {
             Some(KillReason::Interrupted) => return follow_ups,
             Some(KillReason::RunTimeout) => {
@@ -1170,23 +1553,83 @@ impl Unit for BinaryBatch {
                         "exceeded the per-test time limit of {}s and was killed",
                         limit.as_secs_f64()
                     ));
+                    kept_failure.insert(name.clone());
                     stream.done.insert(name.clone());
                     if ctx.finished(&stream.tests[&name], 1, Outcome::Timeout, limit, Some(f)) {
-                        follow_ups.push(per_test(&name, 2));
+                        follow_ups.push(per_test(&name, 2, None));
                     }
                 }
             }
             None => {}
         }
-        // Whatever the binary left unfinished (it crashed, or was killed for another
-        // test's hang) runs again one process per test, so the culprit is named.
-        follow_ups.extend(
-            unfinished
-                .into_iter()
-                .filter(|n| !stream.done.contains(*n))
-                .map(|n| per_test(n, 1)),
-        );
+        let settled = |n: &str| {
+            if trusted {
+                stream.done.contains(n)
+            } else {
+                kept_failure.contains(n)
+            }
+        };
+        // Whatever is not settled runs again one process per test: the tests the binary
+        // left unfinished (it crashed, or was killed for another test's hang), and all
+        // but the failures when its output could not be trusted.
+        let again: Vec<&str> = self
+            .tests
+            .iter()
+            .map(|t| t.path.as_str())
+            .filter(|n| !settled(n))
+            .collect();
+        let recheck = note.map(|why| {
+            Arc::new(Recheck {
+                binary: self.binary.id.clone(),
+                why,
+                explain,
+                remaining: AtomicUsize::new(again.len()),
+                failed: AtomicBool::new(!kept_failure.is_empty()),
+            })
+        });
+        if let Some(r) = &recheck
+            && again.is_empty()
+        {
+            r.settle(ctx);
+        }
+        follow_ups.extend(again.into_iter().map(|n| per_test(n, 1, recheck.clone())));
         follow_ups
+    }
+}
+
+/// The tests of a binary whose output could not be trusted, re-run one process each.
+/// When the binary's own verdict (its summary, its exit status) disagreed with its
+/// tests and no test fails alone, nothing explains it: a `reconcile` run error.
+struct Recheck {
+    binary: String,
+    why: String,
+    explain: Option<String>,
+    remaining: AtomicUsize,
+    failed: AtomicBool,
+}
+
+impl Recheck {
+    fn done(&self, ctx: &Ctx, failed: bool) {
+        if failed {
+            self.failed.store(true, AtomicOrdering::SeqCst);
+        }
+        if self.remaining.fetch_sub(1, AtomicOrdering::SeqCst) == 1 {
+            self.settle(ctx);
+        }
+    }
+
+    fn settle(&self, ctx: &Ctx) {
+        if let Some(e) = &self.explain
+            && !self.failed.load(AtomicOrdering::SeqCst)
+        {
+            ctx.run_error(
+                error_kind::RECONCILE,
+                format!(
+                    "{}: {e}; yet each of its tests passed when re-run in its own process",
+                    self.binary
+                ),
+            );
+        }
     }
 }
 
@@ -1254,18 +1697,12 @@ impl Unit for Doctests {
             .env("TESTFLOW_ATTEMPT", self.attempt.to_string())
             .current_dir(&self.ws.root);
         let make = |name: &str| Some(self.meta(name));
-        let mut stream = JsonStream {
-            ctx,
-            tests: HashMap::new(),
-            make_meta: &make,
-            running: HashMap::new(),
-            done: Default::default(),
-            retry: vec![],
-            announce_count: self.attempt == 1,
-            attempt: self.attempt,
-            only: (self.attempt > 1).then_some(&self.filters[..]),
-        };
-        let mut on_line = |line: &[u8], reg: &Registration| stream.line(line, reg);
+        let mut stream = JsonStream::new(ctx, HashMap::new(), &make);
+        stream.live = true;
+        stream.announce_count = self.attempt == 1;
+        stream.attempt = self.attempt;
+        stream.only = (self.attempt > 1).then_some(&self.filters[..]);
+        let mut on_line = |line: &[u8], reg: &Registration| stream.line(line, Some(reg));
         let out = match ctx
             .processes
             .run(c, None, ctx.options.output_cap, Some(&mut on_line))
@@ -1303,11 +1740,8 @@ impl Unit for Doctests {
                 Some(f),
             );
         }
-        if !out.exit.success()
-            && stream.done.is_empty()
-            && stream.running.is_empty()
-            && out.killed.is_none()
-        {
+        let built = stream.suite_started.is_some() || !stream.done.is_empty();
+        if !out.exit.success() && !built && stream.running.is_empty() && out.killed.is_none() {
             ctx.run_error(
                 "build",
                 format!(
@@ -1316,6 +1750,19 @@ impl Unit for Doctests {
                     out.stderr.to_captured().text.trim()
                 ),
             );
+        } else if out.killed.is_none() {
+            // A doctest is passed only as rustdoc reported it: the stream must agree with
+            // rustdoc's own summary and cargo's exit status (a crash is already named).
+            let mut doubts = std::mem::take(&mut stream.anomalies);
+            if stream.running.is_empty() {
+                doubts.extend(stream.disagreements(out.exit));
+            }
+            if !doubts.is_empty() {
+                ctx.run_error(
+                    error_kind::RECONCILE,
+                    format!("doctests of {}: {}", self.package.name, doubts.join("; ")),
+                );
+            }
         }
         // Retries run the failed doctest alone (a name is a near-exact filter for rustdoc).
         stream
@@ -1350,6 +1797,318 @@ mod tests {
         let mut b = CappedBuf::new(4096);
         b.push(b"\nrunning 1 test\ntest tests::b - should panic ... FAILED\n\nfailures:\n\n---- tests::b stdout ----\nnote: test did not panic as expected at src/lib.rs:69:8\n\nfailures:\n    tests::b\n\ntest result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 8 filtered out; finished in 0.00s\n\n");
         assert_eq!(clean_captured(&b, "tests::b").text, "");
+    }
+
+    /// Real `--exact NAME --nocapture` outputs of libtest 1.95 (the last one: an older
+    /// libtest that prints the name before the test's output).
+    #[test]
+    fn a_pass_needs_libtests_own_result_line_and_summary() {
+        let summary = "test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 4 filtered out; finished in 0.00s\n\n";
+        let ok =
+            |path: &str, body: &str| libtest_passed(format!("{body}{summary}").as_bytes(), path);
+        assert_eq!(
+            ok("tests::a", "\nrunning 1 test\ntest tests::a ... ok\n\n"),
+            Ok(())
+        );
+        assert_eq!(
+            ok(
+                "tests::nonl",
+                "\nrunning 1 test\nhellotest tests::nonl ... ok\n\n"
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            ok(
+                "tests::sp",
+                "\nrunning 1 test\ntest tests::sp - should panic ... ok\n\n"
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            ok(
+                "tests::a",
+                "\nrunning 1 test\ntest tests::a ... hello\nok\n\n"
+            ),
+            Ok(())
+        );
+        // `std::process::exit(0)` in the test: libtest never got to report it.
+        assert_eq!(
+            libtest_passed(b"\nrunning 1 test\n", "tests::c"),
+            Err("its output has no `test result:` summary".into())
+        );
+        // Another test's result line (printed by this test) is not this test's.
+        assert_eq!(
+            ok("tests::a", "\nrunning 1 test\ntest tests::other ... ok\n\n"),
+            Err("no `test tests::a ... ok` line before its summary".into())
+        );
+        // Output of a thread that outlived the test, between its line and the summary.
+        assert_eq!(
+            ok(
+                "tests::a",
+                "\nrunning 1 test\ntest tests::a ... ok\nlate\n\n"
+            ),
+            Ok(())
+        );
+        assert!(
+            ok(
+                "tests::a",
+                "\nrunning 1 test\ntest tests::a ... hello\nok then\n\n"
+            )
+            .is_err()
+        );
+        let ignored = b"\nrunning 1 test\ntest tests::a ... ignored\n\ntest result: ok. 0 passed; 0 failed; 1 ignored; 0 measured; 4 filtered out; finished in 0.00s\n\n";
+        assert_eq!(
+            libtest_passed(ignored, "tests::a"),
+            Err("its summary is `test result: ok. 0 passed; 0 failed; 1 ignored;`".into())
+        );
+        let huge = b"\nrunning 1 test\ntest tests::a ... ok\n\ntest result: ok. 99999999999999999999999 passed; 0 failed; 0 ignored;\n";
+        assert!(libtest_passed(huge, "tests::a").is_err());
+    }
+
+    struct Quiet;
+    impl crate::runner::Listener for Quiet {
+        fn on_event(&mut self, _: &crate::events::Event, _: bool) {}
+    }
+
+    /// Feed `lines` to a binary-mode stream over tests `a`, `b` (listed: `a`, `b`, `d`)
+    /// and return its anomalies and its disagreements with `exit`.
+    fn check(lines: &[&str], exit: ExitKind) -> (Vec<String>, Vec<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(crate::events::EventLog::create(&dir.path().join("e.jsonl")).unwrap());
+        let ctx = Ctx::new(
+            crate::runner::RunOptions::default(),
+            "r".into(),
+            log,
+            Box::new(Quiet),
+        );
+        let meta = |name: &str| TestMeta {
+            id: format!("x${name}"),
+            framework: Framework::Rust,
+            name: name.into(),
+            suite: vec![],
+            file: None,
+            line: None,
+            binary: Some("x".into()),
+        };
+        let tests = ["tests::a", "tests::b"]
+            .into_iter()
+            .map(|n| (n.to_owned(), meta(n)))
+            .collect();
+        let listed: std::collections::HashSet<String> = ["tests::a", "tests::b", "tests::d"]
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let no_meta = |_: &str| None;
+        let mut stream = JsonStream::new(&ctx, tests, &no_meta);
+        stream.listed = Some(&listed);
+        for l in lines {
+            stream.line(l.as_bytes(), None);
+        }
+        let d = stream.disagreements(exit);
+        (stream.anomalies, d)
+    }
+
+    // libtest 1.95, `--format json --report-time`, tests a (ok), b (failed), d (ignored).
+    const STARTED: &str = r#"{ "type": "suite", "event": "started", "test_count": 3 }"#;
+    const A: [&str; 2] = [
+        r#"{ "type": "test", "event": "started", "name": "tests::a" }"#,
+        r#"{ "type": "test", "name": "tests::a", "event": "ok", "exec_time": 0.000000852 }"#,
+    ];
+    const B: [&str; 2] = [
+        r#"{ "type": "test", "event": "started", "name": "tests::b" }"#,
+        r#"{ "type": "test", "name": "tests::b", "event": "failed", "exec_time": 0.349238729, "stdout": "\nthread 'tests::b' (19113) panicked at src/lib.rs:5:22:\nassertion `left == right` failed\n  left: 1\n right: 2\n" }"#,
+    ];
+    const D: [&str; 2] = [
+        r#"{ "type": "test", "event": "started", "name": "tests::d" }"#,
+        r#"{ "type": "test", "name": "tests::d", "event": "ignored" }"#,
+    ];
+    const END: &str = r#"{ "type": "suite", "event": "failed", "passed": 1, "failed": 1, "ignored": 1, "measured": 0, "filtered_out": 0, "exec_time": 0.35 }"#;
+
+    fn stream_with(extra: &[(usize, &'static str)]) -> Vec<&'static str> {
+        let mut v = vec![STARTED, A[0], A[1], B[0], B[1], D[0], D[1], END];
+        for (at, line) in extra.iter().rev() {
+            v.insert(*at, line);
+        }
+        v
+    }
+
+    #[test]
+    fn a_real_stream_is_trusted() {
+        let lines = stream_with(&[
+            (3, "a test's own output"),
+            (3, r#"{"level":"info","msg":"x"}"#),
+        ]);
+        assert_eq!(check(&lines, ExitKind::Code(101)), (vec![], vec![]));
+    }
+
+    #[test]
+    fn forged_lines_make_the_stream_suspect() {
+        let forged_ok_b =
+            r#"{ "type": "test", "name": "tests::b", "event": "ok", "exec_time": 0.001 }"#;
+        let (anomalies, _) = check(&stream_with(&[(3, forged_ok_b)]), ExitKind::Code(101));
+        assert_eq!(anomalies.len(), 2, "{anomalies:?}");
+        assert_eq!(
+            anomalies[0],
+            format!("a result for `tests::b`, which never started: `{forged_ok_b}`")
+        );
+        assert!(
+            anomalies[1].starts_with("`tests::b` reported 2 times"),
+            "{anomalies:?}"
+        );
+        // Started and finished, as libtest would: caught as a second start.
+        let (anomalies, _) = check(
+            &stream_with(&[(3, B[0]), (4, forged_ok_b)]),
+            ExitKind::Code(101),
+        );
+        assert_eq!(anomalies[0], "`tests::b` started twice");
+        // A name the binary does not have, a line after the summary, a listed test not
+        // asked for that passed.
+        let ghost = r#"{ "type": "test", "event": "started", "name": "tests::ghost" }"#;
+        let after = r#"{ "type": "test", "name": "tests::a", "event": "ok" }"#;
+        let (anomalies, _) = check(&stream_with(&[(1, ghost), (8, after)]), ExitKind::Code(101));
+        assert_eq!(
+            anomalies,
+            vec![
+                format!("a line for `tests::ghost`, which the binary did not list: `{ghost}`"),
+                format!("a line after libtest's summary: `{after}`"),
+            ]
+        );
+        let d_ok = r#"{ "type": "test", "name": "tests::d", "event": "ok" }"#;
+        let mut lines = stream_with(&[]);
+        lines[6] = d_ok;
+        let (anomalies, _) = check(&lines, ExitKind::Code(101));
+        assert_eq!(
+            anomalies,
+            vec![format!(
+                "a result for `tests::d`, which was not asked to run: `{d_ok}`"
+            )]
+        );
+    }
+
+    #[test]
+    fn bad_numbers_are_anomalies_not_panics() {
+        let neg = r#"{ "type": "test", "name": "tests::a", "event": "ok", "exec_time": -1.0 }"#;
+        let huge = r#"{ "type": "test", "name": "tests::a", "event": "ok", "exec_time": 1e300 }"#;
+        for bad in [neg, huge] {
+            let mut lines = stream_with(&[]);
+            lines[2] = bad;
+            let (anomalies, d) = check(&lines, ExitKind::Code(101));
+            assert_eq!(anomalies.len(), 1, "{anomalies:?}");
+            assert!(
+                anomalies[0].contains("impossible exec_time"),
+                "{anomalies:?}"
+            );
+            assert_eq!(d, Vec::<String>::new());
+        }
+        let mut lines = stream_with(&[]);
+        lines[0] = r#"{ "type": "suite", "event": "started", "test_count": -3 }"#;
+        let (anomalies, d) = check(&lines, ExitKind::Code(101));
+        assert!(
+            anomalies[0].starts_with("an unreadable libtest line"),
+            "{anomalies:?}"
+        );
+        assert!(
+            anomalies[1].starts_with("a test line before the suite started"),
+            "{anomalies:?}"
+        );
+        assert_eq!(d, Vec::<String>::new());
+        let mut lines = stream_with(&[]);
+        lines[7] =
+            r#"{ "type": "suite", "event": "failed", "passed": 1.5, "failed": 1, "ignored": 1 }"#;
+        let (anomalies, _) = check(&lines, ExitKind::Code(101));
+        assert!(
+            anomalies[0].starts_with("an unreadable libtest line"),
+            "{anomalies:?}"
+        );
+    }
+
+    #[test]
+    fn the_summary_and_the_exit_status_must_agree_with_the_tests() {
+        let lines = stream_with(&[]);
+        assert_eq!(
+            check(&lines, ExitKind::Code(0)).1,
+            vec!["the process exited 0 although libtest reported 1 failed".to_owned()]
+        );
+        let mut lines = stream_with(&[]);
+        lines[7] = r#"{ "type": "suite", "event": "ok", "passed": 3, "failed": 0, "ignored": 0, "measured": 0, "filtered_out": 0, "exec_time": 0.35 }"#;
+        assert_eq!(
+            check(&lines, ExitKind::Code(101)).1,
+            vec!["libtest's summary says 3 passed, 0 failed, 0 ignored, but its per-test lines say 1, 1, 1".to_owned()]
+        );
+        // All passed, then the process died: unexplained until a test fails alone.
+        let lines = vec![
+            STARTED,
+            A[0],
+            A[1],
+            D[0],
+            D[1],
+            r#"{ "type": "suite", "event": "ok", "passed": 1, "failed": 0, "ignored": 1, "measured": 0, "filtered_out": 0, "exec_time": 0.35 }"#,
+        ];
+        assert_eq!(
+            check(&lines, ExitKind::Signal(11)).1,
+            vec![
+                "libtest announced 3 tests and reported 2".to_owned(),
+                "the process ended with signal 11 although libtest reported no failure".to_owned(),
+            ]
+        );
+        // No summary: every test was reported, or one was left running (a crash).
+        let lines = stream_with(&[]);
+        let ended = |e: &str| {
+            vec![format!(
+                "the process ended with {e} before libtest's summary"
+            )]
+        };
+        assert_eq!(
+            check(&lines[..7], ExitKind::Code(0)).1,
+            ended("exit status 0")
+        );
+        assert_eq!(check(&lines[..4], ExitKind::Signal(6)).1, ended("signal 6"));
+    }
+
+    /// rustdoc 1.95's stream (edition 2024, merged doctests), with its `report` line.
+    #[test]
+    fn a_real_rustdoc_stream_is_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(crate::events::EventLog::create(&dir.path().join("e.jsonl")).unwrap());
+        let ctx = Ctx::new(
+            crate::runner::RunOptions::default(),
+            "r".into(),
+            log,
+            Box::new(Quiet),
+        );
+        let make = |name: &str| {
+            Some(TestMeta {
+                id: format!("p::doctest${name}"),
+                framework: Framework::Rust,
+                name: name.into(),
+                suite: vec![],
+                file: None,
+                line: None,
+                binary: Some("p::doctest".into()),
+            })
+        };
+        let mut stream = JsonStream::new(&ctx, HashMap::new(), &make);
+        stream.live = true;
+        for l in [
+            r#"{ "type": "suite", "event": "started", "test_count": 2 }"#,
+            r#"{ "type": "test", "event": "started", "name": "src/lib.rs - add (line 1)" }"#,
+            r#"{ "type": "test", "event": "started", "name": "src/lib.rs - fails (line 13)" }"#,
+            r#"{ "type": "test", "name": "src/lib.rs - add (line 1)", "event": "ok", "exec_time": 0.002348193 }"#,
+            r#"{ "type": "test", "name": "src/lib.rs - fails (line 13)", "event": "failed", "exec_time": 0.161656827, "stdout": "Test executable failed (exit status: 101).\n\nstderr:\n\nthread 'main' (24585) panicked at /tmp/rustdoctest7jl0Gt/doctest_bundle_2024.rs:24:1:\nassertion `left == right` failed\n  left: 2\n right: 3\n" }"#,
+            r#"{ "type": "suite", "event": "failed", "passed": 1, "failed": 1, "ignored": 0, "measured": 0, "filtered_out": 0, "exec_time": 0.164628229 }"#,
+            r#"{ "type": "report", "total_time": 0.602906749, "compilation_time": 0.433051429 }"#,
+        ] {
+            stream.line(l.as_bytes(), None);
+        }
+        assert_eq!(stream.anomalies, Vec::<String>::new());
+        assert_eq!(
+            stream.disagreements(ExitKind::Code(101)),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            stream.disagreements(ExitKind::Code(0)),
+            vec!["the process exited 0 although libtest reported 1 failed".to_owned()]
+        );
     }
 
     #[test]
