@@ -60,6 +60,10 @@ function safeUint(v) {
   return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff ? v : undefined;
 }
 
+function safeTime(v) {
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+}
+
 function safeCount(v) {
   return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0;
 }
@@ -79,6 +83,7 @@ function flatten(file, r) {
     invocations: safeUint(r.invocations),
     line: location ? safeUint(location.line) : undefined,
     column: location ? safeUint(location.column) : undefined,
+    startedAt: safeTime(r.startedAt === undefined ? r.startAt : r.startedAt),
   };
 }
 
@@ -194,7 +199,14 @@ class TestflowReporter {
   onTestCaseStart(test, info) {
     this._guard('onTestCaseStart', () => {
       info = info || {};
-      this._recorder.caseStarted(safeText(test && test.path), safeTexts(info.ancestorTitles), safeText(info.title));
+      this._recorder.caseStarted(
+        safeText(test && test.path),
+        safeTexts(info.ancestorTitles),
+        safeText(info.title),
+        undefined,
+        undefined,
+        safeTime(info.startedAt),
+      );
     });
   }
 

@@ -38,6 +38,8 @@ pub struct CaseResult {
     pub invocations: Option<u32>,
     pub line: Option<u32>,
     pub column: Option<u32>,
+    /// `startedAt` (ms), which pairs a result with its start.
+    pub started_at: Option<f64>,
 }
 
 /// Jest's `AggregatedResult` totals, flattened (`onRunComplete`).
@@ -130,6 +132,7 @@ fn to_result(r: CaseResult) -> JestResult {
             title: r.title,
             line: r.line,
             column: r.column,
+            started_at: r.started_at,
         },
         status: r.status,
         duration_ms: r.duration_ms.unwrap_or(0.0),
@@ -224,6 +227,7 @@ impl Recorder {
         title: String,
         line: Option<u32>,
         column: Option<u32>,
+        started_at: Option<f64>,
     ) -> bool {
         self.call(|r| {
             r.case_started(&JestCase {
@@ -232,6 +236,7 @@ impl Recorder {
                 title,
                 line,
                 column,
+                started_at,
             })
         })
     }

@@ -30,6 +30,10 @@ pub struct JestCase {
     /// From `location` (only with `testLocationInResults`).
     pub line: Option<u32>,
     pub column: Option<u32>,
+    /// `startedAt` (ms): the same in a start and its result, which pairs them (Jest's
+    /// dispatcher awaits each reporter in turn, so the next test's start can reach this
+    /// reporter before the previous test's result).
+    pub started_at: Option<f64>,
 }
 
 /// One result of a Jest test case (`AssertionResult`).
@@ -358,8 +362,8 @@ struct Instance {
     invocations: u32,
     /// Outcome of the latest recorded attempt.
     last: Option<Outcome>,
-    /// The attempt that started and has no result yet.
-    open: Option<u32>,
+    /// The attempt that started and has no result yet, and its `startedAt`.
+    open: Option<(u32, Option<f64>)>,
     /// The latest result is Jest's `todo`.
     todo: bool,
 }
@@ -377,9 +381,13 @@ struct FileState {
     by_plain: HashMap<String, Vec<usize>>,
     /// Occurrences of each plain id started in the current run of the file.
     cursor: HashMap<String, usize>,
-    /// A start that is either a retry or the next test with the same title; the result's
-    /// `invocations` decides. Not in the log until then.
-    pending: Option<JestCase>,
+    /// Starts whose test is not known yet: a retry or the next test with the same title,
+    /// or a start after the worker died (Jest then runs the file again). The result
+    /// (`invocations`, and which starts are still open by then) decides; not in the log
+    /// until then.
+    pending: Vec<JestCase>,
+    /// `startedAt` of results that came before their start (the late start is dropped).
+    early_results: HashSet<(String, u64)>,
     taken: HashSet<String>,
     verdict: Option<FileVerdict>,
     /// An error was recorded for the file as a whole or for a test Jest could not finish.
@@ -471,34 +479,50 @@ impl FileState {
         .or_else(|| c.first().copied())
     }
 
-    fn open_instance(&self, plain: &str) -> Option<usize> {
-        self.by_plain
-            .get(plain)?
-            .iter()
-            .copied()
-            .find(|&i| self.instances[i].open.is_some())
+    /// The open test of this title with this `startedAt` (any open one when unknown).
+    fn open_instance(&self, plain: &str, started_at: Option<f64>) -> Option<usize> {
+        let open = |i: &usize| self.instances[*i].open.map(|(_, t)| t);
+        let list = self.by_plain.get(plain)?;
+        match started_at {
+            Some(t0) => list.iter().copied().find(|i| open(i) == Some(Some(t0))),
+            None => list.iter().copied().find(|i| open(i).is_some()),
+        }
     }
 
     fn anything_open(&self) -> bool {
-        self.pending.is_some() || self.instances.iter().any(|t| t.open.is_some())
+        !self.pending.is_empty() || self.instances.iter().any(|t| t.open.is_some())
+    }
+
+    /// Settle the pending start `p` with its result's `invocations` (`k`, None when it has
+    /// none): a test still open that started before it means the worker died and Jest
+    /// ran the file again. Returns the instance and the attempts that crashed.
+    fn resolve(&mut self, root: &Path, p: usize, k: Option<u32>) -> (usize, Vec<(TestMeta, u32)>) {
+        let case = self.pending.remove(p);
+        let before = |t: &Instance| match (t.open, case.started_at) {
+            (Some((_, Some(t0))), Some(t1)) => t0 < t1,
+            (Some(_), _) => true,
+            (None, _) => false,
+        };
+        let crashed = if self.instances.iter().any(before) {
+            self.restart()
+        } else {
+            vec![]
+        };
+        let plain = Self::plain(root, &case);
+        let i = match k {
+            Some(1) => None,
+            _ => self.retry_target(&plain, k),
+        }
+        .unwrap_or_else(|| self.next_occurrence(root, &case));
+        (i, crashed)
     }
 
     /// Jest ran the file again after its worker died: what was running crashed, and
     /// occurrences count from the top again (attempt numbers go on).
-    fn restart(&mut self, root: &Path) -> Vec<(TestMeta, u32)> {
+    fn restart(&mut self) -> Vec<(TestMeta, u32)> {
         let mut crashed = Vec::new();
-        if let Some(case) = self.pending.take() {
-            let plain = Self::plain(root, &case);
-            let i = self
-                .retry_target(&plain, None)
-                .unwrap_or_else(|| self.next_occurrence(root, &case));
-            let t = &mut self.instances[i];
-            t.attempts += 1;
-            t.last = Some(Outcome::Crashed);
-            crashed.push((t.meta.clone(), t.attempts));
-        }
         for t in &mut self.instances {
-            if let Some(a) = t.open.take() {
+            if let Some((a, _)) = t.open.take() {
                 t.last = Some(Outcome::Crashed);
                 crashed.push((t.meta.clone(), a));
             }
@@ -528,7 +552,7 @@ impl FileState {
         }
         let attempt = match k {
             Some(k) => t.base + k,
-            None => t.open.unwrap_or(t.base + t.invocations + 1),
+            None => t.open.map_or(t.base + t.invocations + 1, |(a, _)| a),
         };
         t.invocations = attempt - t.base;
         t.open = None;
@@ -739,30 +763,30 @@ impl JestRecorder {
     pub fn case_started(&self, case: &JestCase) -> Result<()> {
         let rel = relative_file(&self.root, &case.file);
         let plain = FileState::plain(&self.root, case);
-        let (crashed, start) = {
+        let start = {
             let mut st = self.state();
             let fs = st.file(&rel);
-            // A start of a test already started in this run of the file while another is
-            // still running: the worker died and Jest is running the file again.
-            let crashed = if fs.anything_open() && fs.cursor.get(&plain).is_some_and(|n| *n > 0) {
-                fs.restart(&self.root)
+            if let Some(t) = case.started_at
+                && fs.early_results.remove(&(plain.clone(), t.to_bits()))
+            {
+                return Ok(()); // its result is already recorded
+            }
+            // Which test this is can wait for the result: a retry, the next test with this
+            // title, or (another test still open) the file run again after a crash.
+            let ambiguous = !fs.retry_candidates(&plain).is_empty()
+                || (fs.anything_open() && fs.cursor.get(&plain).is_some_and(|n| *n > 0));
+            if ambiguous {
+                fs.pending.push(case.clone());
+                None
             } else {
-                vec![]
-            };
-            let start = if fs.retry_candidates(&plain).is_empty() {
                 let i = fs.next_occurrence(&self.root, case);
                 let t = &mut fs.instances[i];
                 let attempt = t.base + t.invocations + 1;
-                t.open = Some(attempt);
+                t.open = Some((attempt, case.started_at));
                 t.attempts = t.attempts.max(attempt);
                 Some((t.meta.clone(), attempt))
-            } else {
-                fs.pending = Some(case.clone());
-                None
-            };
-            (crashed, start)
+            }
         };
-        self.record_crashed(crashed)?;
         match start {
             Some((meta, attempt)) => self.recorder.test_started(meta, attempt),
             None => Ok(()),
@@ -775,36 +799,34 @@ impl JestRecorder {
         let plain = FileState::plain(&self.root, &result.case);
         let (outcome, failure) = classify_result(&self.root, result);
         let k = result.invocations.filter(|k| *k > 0);
-        let (meta, attempt, log_start) = {
+        let (meta, attempt, log_start, crashed) = {
             let mut st = self.state();
             let fs = st.file(&rel);
-            let pending = fs
-                .pending
-                .as_ref()
-                .is_some_and(|c| FileState::plain(&self.root, c) == plain);
-            let (i, log_start) = if pending {
-                fs.pending = None;
-                let i = match k {
-                    Some(1) => fs.next_occurrence(&self.root, &result.case),
-                    _ => fs
-                        .retry_target(&plain, k)
-                        .unwrap_or_else(|| fs.next_occurrence(&self.root, &result.case)),
-                };
-                (i, true)
-            } else if let Some(i) = fs.open_instance(&plain) {
-                (i, false)
+            let t0 = result.case.started_at;
+            let same = |c: &JestCase| {
+                FileState::plain(&self.root, c) == plain && (t0.is_none() || c.started_at == t0)
+            };
+            let (i, log_start, crashed) = if let Some(i) = fs.open_instance(&plain, t0) {
+                (i, false, vec![])
+            } else if let Some(p) = fs.pending.iter().position(same) {
+                let (i, crashed) = fs.resolve(&self.root, p, k);
+                (i, true, crashed)
             } else {
-                // Never started (todo, or a runner without start events).
+                // No start seen (todo, a runner without start events, or the start is late).
+                if let Some(t) = t0 {
+                    fs.early_results.insert((plain.clone(), t.to_bits()));
+                }
                 let i = match k {
                     Some(k) if k > 1 => fs.retry_target(&plain, Some(k)),
                     _ => None,
                 }
                 .unwrap_or_else(|| fs.next_occurrence(&self.root, &result.case));
-                (i, false)
+                (i, false, vec![])
             };
             let (meta, attempt) = fs.finish(i, k, result, outcome);
-            (meta, attempt, log_start)
+            (meta, attempt, log_start, crashed)
         };
+        self.record_crashed(crashed)?;
         if log_start {
             self.recorder.test_started(meta.clone(), attempt)?;
         }
@@ -871,6 +893,14 @@ impl JestRecorder {
                     ));
                 }
             }
+            if exec_error.is_none() {
+                for c in fs.pending.drain(..) {
+                    disagree.push(format!(
+                        "test `{}` in {rel} started, and Jest's result for the file has no result for that start",
+                        FileState::plain(&self.root, &c)
+                    ));
+                }
+            }
             if exec_error.is_none() || !results.is_empty() {
                 let mut extra: Vec<(&String, usize, usize)> = fs
                     .by_plain
@@ -908,22 +938,21 @@ impl JestRecorder {
             return Ok(());
         };
         let (outcome, failure) = classify_exec_error(&self.root, message);
-        let open: Vec<(TestMeta, u32)> = {
+        let (open, crashed) = {
             let mut st = self.state();
             let fs = st.file(&rel);
             fs.exec_error_recorded = true;
-            let mut open = Vec::new();
-            if let Some(case) = fs.pending.take() {
-                let plain = FileState::plain(&self.root, &case);
-                let i = fs
-                    .retry_target(&plain, None)
-                    .unwrap_or_else(|| fs.next_occurrence(&self.root, &case));
+            let mut crashed = Vec::new();
+            while !fs.pending.is_empty() {
+                let (i, c) = fs.resolve(&self.root, 0, None);
+                crashed.extend(c);
                 let t = &mut fs.instances[i];
                 t.attempts += 1;
-                t.open = Some(t.attempts);
+                t.open = Some((t.attempts, None));
             }
+            let mut open = Vec::new();
             for t in &mut fs.instances {
-                if let Some(a) = t.open.take() {
+                if let Some((a, _)) = t.open.take() {
                     t.last = Some(if outcome == Outcome::Crashed {
                         Outcome::Crashed
                     } else {
@@ -932,8 +961,9 @@ impl JestRecorder {
                     open.push((t.meta.clone(), a));
                 }
             }
-            open
+            (open, crashed)
         };
+        self.record_crashed(crashed)?;
         if open.is_empty() {
             let meta = file_meta(&self.root, file);
             let attempt = {
@@ -1459,6 +1489,7 @@ mod tests {
                 title: "works".into(),
                 line: Some(3),
                 column: Some(1),
+                started_at: None,
             },
             status: status.into(),
             duration_ms: 2.0,
@@ -1786,6 +1817,69 @@ mod tests {
             ]
         );
         assert!(run.errors.is_empty(), "{:?}", run.errors);
+    }
+
+    #[test]
+    fn a_start_that_overtakes_the_previous_result_is_paired_by_started_at() {
+        // Jest awaits each reporter in turn: the second `adds` can start (here) before the
+        // first one's result arrives. Not a crash, and two tests.
+        let dir = tempfile::tempdir().unwrap();
+        let rec = recorder(dir.path());
+        let at = |t: f64| JestCase {
+            started_at: Some(t),
+            ..case(dir.path(), "a.test.js", "adds")
+        };
+        rec.case_started(&at(10.0)).unwrap();
+        rec.case_started(&at(11.0)).unwrap();
+        rec.case_result(&res(&at(10.0), "failed", 1)).unwrap();
+        rec.case_result(&res(&at(11.0), "passed", 1)).unwrap();
+        let run = rec.finish(true, None).unwrap();
+        assert_eq!(
+            attempts(&run),
+            [
+                ("a.test.js#adds".into(), vec![(1, Outcome::Failed)]),
+                ("a.test.js#adds@2".into(), vec![(1, Outcome::Passed)]),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_worker_crash_restarts_the_file_as_new_attempts_of_the_same_tests() {
+        let dir = tempfile::tempdir().unwrap();
+        let rec = recorder(dir.path());
+        let at = |title: &str, t: f64| JestCase {
+            started_at: Some(t),
+            ..case(dir.path(), "c.test.js", title)
+        };
+        rec.case_started(&at("before", 1.0)).unwrap();
+        rec.case_result(&res(&at("before", 1.0), "passed", 1))
+            .unwrap();
+        rec.case_started(&at("kills", 2.0)).unwrap();
+        // The worker died; Jest runs the file again.
+        rec.case_started(&at("before", 3.0)).unwrap();
+        rec.case_result(&res(&at("before", 3.0), "passed", 1))
+            .unwrap();
+        rec.case_started(&at("kills", 4.0)).unwrap();
+        rec.file_result(
+            &at("kills", 4.0).file,
+            &[],
+            Some("A jest worker process (pid=1) was terminated by another process: signal=SIGKILL, exitCode=null."),
+        )
+        .unwrap();
+        let run = rec.finish(true, None).unwrap();
+        assert_eq!(
+            attempts(&run),
+            [
+                (
+                    "c.test.js#before".into(),
+                    vec![(1, Outcome::Passed), (2, Outcome::Passed)]
+                ),
+                (
+                    "c.test.js#kills".into(),
+                    vec![(1, Outcome::Crashed), (2, Outcome::Crashed)]
+                ),
+            ]
+        );
     }
 
     #[test]
