@@ -46,6 +46,28 @@ export interface CaseResult {
   invocations?: number;
   line?: number;
   column?: number;
+  /** `startedAt` (ms): pairs a result with its start. */
+  startedAt?: number;
+}
+
+/** Jest's `AggregatedResult` totals; `finish` reconciles what was recorded with them. */
+export interface RunTotals {
+  numTotalTests: number;
+  numPassedTests: number;
+  numFailedTests: number;
+  numPendingTests: number;
+  numTodoTests: number;
+  numTotalTestSuites: number;
+  numFailedTestSuites: number;
+  numRuntimeErrorTestSuites: number;
+  success?: boolean;
+  wasInterrupted: boolean;
+  snapshotFailure: boolean;
+  runExecError?: string;
+  /** Files with failing tests or a `testExecError`. */
+  failedFiles: string[];
+  /** `[file, error text]` for each file with a `testExecError`. */
+  failedToRun: string[][];
 }
 
 export interface RunSummary {
@@ -80,12 +102,13 @@ export interface SelectOptions {
 export declare class Recorder {
   constructor(options: RecorderOptions);
   getLastError(): string | null;
-  caseStarted(file: string, ancestorTitles: string[], title: string, line?: number, column?: number): boolean;
+  caseStarted(file: string, ancestorTitles: string[], title: string, line?: number, column?: number, startedAt?: number): boolean;
   caseResult(result: CaseResult): boolean;
   fileResult(file: string, results: CaseResult[], execError?: string): boolean;
   runError(kind: string, message: string): boolean;
   eventsPath(): string | null;
-  finish(completed: boolean, reason?: string): RunSummary | null;
+  /** With `totals`, a disagreement is a `reconcile` run error and also `getLastError()`. */
+  finish(completed: boolean, reason?: string, totals?: RunTotals): RunSummary | null;
 }
 
 export interface Native {

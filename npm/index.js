@@ -16,36 +16,137 @@ function reportList(reports) {
     .join(',');
 }
 
+// Text that crosses into Rust must be a well-formed string: the addon's string
+// conversion throws on a non-string and replaces lone UTF-16 surrogates. A lone surrogate
+// becomes the six characters `\uXXXX` (docs/schema.md); a string over MAX_TEXT is cut in
+// the middle with a marker, as captured output is.
+const MAX_TEXT = 256 * 1024;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+function safeText(v) {
+  let s;
+  if (typeof v === 'string') s = v;
+  else if (v === undefined || v === null) s = '';
+  else {
+    try {
+      s = typeof v === 'symbol' ? v.toString() : String(v);
+    } catch {
+      s = `[${typeof v} that cannot be shown]`;
+    }
+    if (typeof s !== 'string') s = `[${typeof v}]`;
+  }
+  s = s.replace(LONE_SURROGATE, (c) => `\\u${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  if (s.length > MAX_TEXT) {
+    let head = Math.floor(MAX_TEXT / 4);
+    let tail = s.length - (MAX_TEXT - head);
+    // Never split a surrogate pair.
+    if (/[\uD800-\uDBFF]/.test(s[head - 1])) head -= 1;
+    if (/[\uDC00-\uDFFF]/.test(s[tail])) tail += 1;
+    s = `${s.slice(0, head)}\n[… testflow cut ${tail - head} characters …]\n${s.slice(tail)}`;
+  }
+  return s;
+}
+
+function optText(v) {
+  return v === undefined || v === null ? undefined : safeText(v);
+}
+
+function safeTexts(list) {
+  return Array.isArray(list) ? list.map(safeText) : [];
+}
+
+/** A count or position that fits the addon's u32, else undefined. */
+function safeUint(v) {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff ? v : undefined;
+}
+
+function safeTime(v) {
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+}
+
+function safeCount(v) {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0;
+}
+
 function flatten(file, r) {
+  r = r || {};
+  const location = r.location && typeof r.location === 'object' ? r.location : undefined;
+  const messages = safeTexts(r.failureMessages);
   return {
-    file,
-    ancestorTitles: r.ancestorTitles || [],
-    title: r.title,
-    status: r.status,
-    durationMs: typeof r.duration === 'number' ? r.duration : undefined,
-    failureMessages: r.failureMessages && r.failureMessages.length ? r.failureMessages : undefined,
+    file: safeText(file),
+    ancestorTitles: safeTexts(r.ancestorTitles),
+    title: safeText(r.title),
+    status: safeText(r.status),
+    durationMs: typeof r.duration === 'number' && Number.isFinite(r.duration) ? r.duration : undefined,
+    failureMessages: messages.length ? messages : undefined,
     failureDetailsJson: detailsJson(r.failureDetails),
-    invocations: typeof r.invocations === 'number' ? r.invocations : undefined,
-    line: r.location ? r.location.line : undefined,
-    column: r.location ? r.location.column : undefined,
+    invocations: safeUint(r.invocations),
+    line: location ? safeUint(location.line) : undefined,
+    column: location ? safeUint(location.column) : undefined,
+    startedAt: safeTime(r.startedAt === undefined ? r.startAt : r.startedAt),
   };
 }
 
 function detailsJson(details) {
-  if (!details || details.length === 0) return undefined;
+  if (!Array.isArray(details) || details.length === 0) return undefined;
   try {
-    return JSON.stringify(details);
+    const json = JSON.stringify(details);
+    // Over the cap it is dropped whole (cut JSON is not JSON): the messages carry the text.
+    return typeof json === 'string' && json.length <= MAX_TEXT ? safeText(json) : undefined;
   } catch {
-    return undefined; // circular: the messages still carry the text
+    return undefined; // circular or BigInt: the messages still carry the text
   }
+}
+
+/** Jest's AggregatedResult as the engine's totals (it compares them with what it recorded). */
+function totals(results) {
+  const files = Array.isArray(results.testResults) ? results.testResults : [];
+  const failedFiles = [];
+  const failedToRun = [];
+  for (const f of files) {
+    if (!f) continue;
+    const file = safeText(f.testFilePath);
+    if (f.testExecError) {
+      failedToRun.push([file, safeText(execErrorText(f.testExecError) || f.failureMessage || 'the test file failed to run')]);
+    }
+    if (f.testExecError || safeCount(f.numFailingTests) > 0) failedFiles.push(file);
+  }
+  return {
+    numTotalTests: safeCount(results.numTotalTests),
+    numPassedTests: safeCount(results.numPassedTests),
+    numFailedTests: safeCount(results.numFailedTests),
+    numPendingTests: safeCount(results.numPendingTests),
+    numTodoTests: safeCount(results.numTodoTests),
+    numTotalTestSuites: safeCount(results.numTotalTestSuites),
+    numFailedTestSuites: safeCount(results.numFailedTestSuites),
+    numRuntimeErrorTestSuites: safeCount(results.numRuntimeErrorTestSuites),
+    success: typeof results.success === 'boolean' ? results.success : undefined,
+    wasInterrupted: Boolean(results.wasInterrupted),
+    snapshotFailure: Boolean(results.snapshot && results.snapshot.failure),
+    runExecError: results.runExecError ? safeText(execErrorText(results.runExecError) || 'Jest failed to run') : undefined,
+    failedFiles,
+    failedToRun,
+  };
 }
 
 function execErrorText(e) {
   if (!e) return undefined;
-  const message = e.message || '';
-  const stack = e.stack || '';
+  let message = '';
+  let stack = '';
+  try {
+    message = safeText(e.message);
+    stack = safeText(e.stack);
+  } catch {}
   if (!stack) return message || undefined;
   return stack.includes(message) ? stack : `${message}\n${stack}`;
+}
+
+function describe(e) {
+  try {
+    return safeText((e && (e.stack || e.message)) || e);
+  } catch {
+    return 'an unprintable exception';
+  }
 }
 
 class TestflowReporter {
@@ -53,14 +154,19 @@ class TestflowReporter {
     const opts = options || {};
     const native = load();
     this._recorder = new native.Recorder({
-      rootDir: opts.rootDir || globalConfig.rootDir,
-      reports: reportList(opts.reports),
+      rootDir: safeText(opts.rootDir || globalConfig.rootDir),
+      reports: optText(reportList(opts.reports)),
       // `jest --shard K/N`: the run records which shard it is (the sequencer picks its files).
       shard: globalConfig.shard ? `${globalConfig.shard.shardIndex}/${globalConfig.shard.shardCount}` : undefined,
     });
     this._error = undefined;
     this._silent = Boolean(opts.silent);
+    this._finished = false;
     this._check();
+    // Jest's process can end without onRunComplete (process.exit in a test running in
+    // band): the run must not look complete, and the exit status must not be 0.
+    this._onExit = (code) => this._exitedEarly(code);
+    process.once('exit', this._onExit);
   }
 
   _check() {
@@ -73,33 +179,83 @@ class TestflowReporter {
     }
   }
 
+  /** Run one hook body: an exception never reaches Jest; it is recorded and fails the run. */
+  _guard(hook, body) {
+    try {
+      body();
+    } catch (e) {
+      const message = `testflow: jest-testflow's ${hook} failed: ${describe(e)}`;
+      try {
+        this._recorder.runError('internal', message);
+      } catch {}
+      if (!this._error) {
+        this._error = cleanError(message);
+        process.stderr.write(`${message}\n`);
+      }
+    }
+    this._check();
+  }
+
   onTestCaseStart(test, info) {
-    this._recorder.caseStarted(test.path, info.ancestorTitles || [], info.title);
+    this._guard('onTestCaseStart', () => {
+      info = info || {};
+      this._recorder.caseStarted(
+        safeText(test && test.path),
+        safeTexts(info.ancestorTitles),
+        safeText(info.title),
+        undefined,
+        undefined,
+        safeTime(info.startedAt),
+      );
+    });
   }
 
   onTestCaseResult(test, result) {
-    this._recorder.caseResult(flatten(test.path, result));
+    this._guard('onTestCaseResult', () => this._recorder.caseResult(flatten(test && test.path, result)));
   }
 
   onTestFileResult(test, testResult) {
-    const file = testResult.testFilePath || test.path;
-    this._recorder.fileResult(
-      file,
-      (testResult.testResults || []).map((r) => flatten(file, r)),
-      execErrorText(testResult.testExecError),
-    );
+    this._guard('onTestFileResult', () => {
+      testResult = testResult || {};
+      const file = testResult.testFilePath || (test && test.path);
+      const results = Array.isArray(testResult.testResults) ? testResult.testResults : [];
+      this._recorder.fileResult(
+        safeText(file),
+        results.map((r) => flatten(file, r)),
+        execErrorText(testResult.testExecError),
+      );
+    });
   }
 
   onRunComplete(_contexts, results) {
-    if (results && results.runExecError) {
-      this._recorder.runError('jest', execErrorText(results.runExecError) || 'Jest failed to run');
-    }
-    const interrupted = Boolean(results && results.wasInterrupted);
-    const summary = this._recorder.finish(!interrupted, interrupted ? 'interrupted' : undefined);
-    this._check();
-    if (summary && summary.runDir && !this._silent) {
-      process.stderr.write(`testflow: run recorded in ${summary.runDir}\n`);
-    }
+    this._finished = true;
+    process.removeListener('exit', this._onExit);
+    this._guard('onRunComplete', () => {
+      results = results || {};
+      const interrupted = Boolean(results.wasInterrupted);
+      const summary = this._recorder.finish(!interrupted, interrupted ? 'interrupted' : undefined, totals(results));
+      if (summary && summary.runDir && !this._silent) {
+        process.stderr.write(`testflow: run recorded in ${summary.runDir}\n`);
+      }
+    });
+  }
+
+  _exitedEarly(code) {
+    if (this._finished) return;
+    this._finished = true;
+    try {
+      this._recorder.runError(
+        'reconcile',
+        `Jest's process exited (status ${code}) before the end of the run (onRunComplete never ran): ` +
+          'a test or module may have called process.exit; tests that had not run are missing',
+      );
+      const summary = this._recorder.finish(false, 'exited');
+      if (summary && summary.runDir && !this._silent) {
+        process.stderr.write(`testflow: incomplete run recorded in ${summary.runDir}\n`);
+      }
+    } catch {}
+    process.stderr.write('testflow: Jest exited before the end of the run; failing it\n');
+    if (!process.exitCode) process.exitCode = 1;
   }
 
   getLastError() {
@@ -111,3 +267,4 @@ class TestflowReporter {
 module.exports = TestflowReporter;
 module.exports.default = TestflowReporter;
 module.exports.TestflowReporter = TestflowReporter;
+module.exports.safeText = safeText;

@@ -30,12 +30,12 @@ function cleanEnv(extra = {}) {
 }
 
 function jest(dir, args = [], env = {}) {
-  const res = spawnSync(process.execPath, [JEST, ...args], { cwd: dir, env: cleanEnv(env), encoding: 'utf8', timeout: 120000 });
+  const res = spawnSync(process.execPath, [JEST, ...args], { cwd: dir, env: cleanEnv(env), encoding: 'utf8', timeout: 120000, maxBuffer: 256 * 1024 * 1024 });
   return { status: res.status, stdout: res.stdout, stderr: res.stderr };
 }
 
 function testflow(dir, args, env = {}) {
-  const res = spawnSync(BIN, ['testflow', ...args], { cwd: dir, env: cleanEnv(env), encoding: 'utf8', timeout: 180000 });
+  const res = spawnSync(BIN, ['testflow', ...args], { cwd: dir, env: cleanEnv(env), encoding: 'utf8', timeout: 180000, maxBuffer: 256 * 1024 * 1024 });
   return { status: res.status, stdout: res.stdout, stderr: res.stderr };
 }
 

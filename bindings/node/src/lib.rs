@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use napi_derive::napi;
-use testflow::frameworks::jest::{JestCase, JestRecorder, JestResult};
+use testflow::frameworks::jest::{JestCase, JestRecorder, JestResult, JestTotals};
 use testflow::model::Framework;
 use testflow::recorder::{RecorderConfig, parse_report_list};
 
@@ -38,6 +38,69 @@ pub struct CaseResult {
     pub invocations: Option<u32>,
     pub line: Option<u32>,
     pub column: Option<u32>,
+    /// `startedAt` (ms), which pairs a result with its start.
+    pub started_at: Option<f64>,
+}
+
+/// Jest's `AggregatedResult` totals, flattened (`onRunComplete`).
+#[napi(object)]
+pub struct RunTotals {
+    pub num_total_tests: f64,
+    pub num_passed_tests: f64,
+    pub num_failed_tests: f64,
+    pub num_pending_tests: f64,
+    pub num_todo_tests: f64,
+    pub num_total_test_suites: f64,
+    pub num_failed_test_suites: f64,
+    pub num_runtime_error_test_suites: f64,
+    pub success: Option<bool>,
+    pub was_interrupted: bool,
+    pub snapshot_failure: bool,
+    pub run_exec_error: Option<String>,
+    /// Files with failing tests or a `testExecError`.
+    pub failed_files: Vec<String>,
+    /// Files with a `testExecError` and the error text, as `[file, text]` pairs.
+    pub failed_to_run: Vec<Vec<String>>,
+}
+
+/// A JS count as u64: negative, fractional or non-finite values become the nearest
+/// count (never a panic; a wrong count then fails the reconciliation).
+fn js_count(n: f64) -> u64 {
+    if n.is_finite() && n > 0.0 {
+        n.min(u64::MAX as f64) as u64
+    } else {
+        0
+    }
+}
+
+fn to_totals(t: RunTotals) -> JestTotals {
+    JestTotals {
+        num_total_tests: js_count(t.num_total_tests),
+        num_passed_tests: js_count(t.num_passed_tests),
+        num_failed_tests: js_count(t.num_failed_tests),
+        num_pending_tests: js_count(t.num_pending_tests),
+        num_todo_tests: js_count(t.num_todo_tests),
+        num_total_test_suites: js_count(t.num_total_test_suites),
+        num_failed_test_suites: js_count(t.num_failed_test_suites),
+        num_runtime_error_test_suites: js_count(t.num_runtime_error_test_suites),
+        success: t.success,
+        was_interrupted: t.was_interrupted,
+        snapshot_failure: t.snapshot_failure,
+        run_exec_error: t.run_exec_error,
+        failed_files: t.failed_files,
+        failed_to_run: t
+            .failed_to_run
+            .into_iter()
+            .map(|mut p| {
+                let text = if p.len() > 1 {
+                    p.swap_remove(1)
+                } else {
+                    String::new()
+                };
+                (p.into_iter().next().unwrap_or_default(), text)
+            })
+            .collect(),
+    }
 }
 
 #[napi(object)]
@@ -69,6 +132,7 @@ fn to_result(r: CaseResult) -> JestResult {
             title: r.title,
             line: r.line,
             column: r.column,
+            started_at: r.started_at,
         },
         status: r.status,
         duration_ms: r.duration_ms.unwrap_or(0.0),
@@ -118,18 +182,32 @@ impl Recorder {
         }
     }
 
+    /// Run one engine call. An error or a panic never reaches Jest: it is kept for
+    /// `getLastError()` (which fails Jest's run) and recorded as an `internal` run error,
+    /// so the run fails closed in every report even when a result was lost.
     fn call(&self, f: impl FnOnce(&JestRecorder) -> anyhow::Result<()>) -> bool {
         let Some(inner) = &self.inner else {
             return false;
         };
-        match f(inner) {
-            Ok(()) => true,
-            Err(e) => {
-                let mut slot = self.last_error.lock().unwrap_or_else(|e| e.into_inner());
-                slot.get_or_insert_with(|| format!("testflow: {e:#}"));
-                false
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(inner)));
+        let message = match outcome {
+            Ok(Ok(())) => return true,
+            Ok(Err(e)) => format!("testflow: {e:#}"),
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".into());
+                format!("testflow: internal error in the Jest reporter: {what}")
             }
-        }
+        };
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            inner.run_error(testflow::model::error_kind::INTERNAL, &message)
+        }));
+        let mut slot = self.last_error.lock().unwrap_or_else(|e| e.into_inner());
+        slot.get_or_insert(message);
+        false
     }
 
     /// The first error since the recorder started, if any.
@@ -149,6 +227,7 @@ impl Recorder {
         title: String,
         line: Option<u32>,
         column: Option<u32>,
+        started_at: Option<f64>,
     ) -> bool {
         self.call(|r| {
             r.case_started(&JestCase {
@@ -157,6 +236,7 @@ impl Recorder {
                 title,
                 line,
                 column,
+                started_at,
             })
         })
     }
@@ -190,12 +270,29 @@ impl Recorder {
         Some(r.recorder().events_path().display().to_string())
     }
 
-    /// End the run and write the reports. `null` on failure (see `getLastError()`).
+    /// End the run and write the reports; with Jest's totals, reconcile with them first
+    /// (a disagreement is a `reconcile` run error). `null` on failure (see `getLastError()`).
     #[napi]
-    pub fn finish(&self, completed: bool, reason: Option<String>) -> Option<RunSummary> {
+    pub fn finish(
+        &self,
+        completed: bool,
+        reason: Option<String>,
+        totals: Option<RunTotals>,
+    ) -> Option<RunSummary> {
         let mut out = None;
+        let totals = totals.map(to_totals);
         self.call(|r| {
-            let run = r.finish(completed, reason.as_deref())?;
+            let (run, notes) = r.finish_run(totals.as_ref(), completed, reason.as_deref())?;
+            if !notes.is_empty() {
+                // Already run errors in the log; through getLastError Jest fails too.
+                let mut slot = self.last_error.lock().unwrap_or_else(|e| e.into_inner());
+                slot.get_or_insert_with(|| {
+                    format!(
+                        "testflow: Jest's results and testflow's record disagree (run error `reconcile`):\n  {}",
+                        notes.join("\n  ")
+                    )
+                });
+            }
             let s = &run.summary;
             out = Some(RunSummary {
                 total: count(s.total),

@@ -14,7 +14,7 @@ use std::sync::{Mutex, OnceLock};
 use anyhow::{Context, Result};
 use regex::Regex;
 
-use crate::model::{Category, Failure, Framework, Location, Outcome, Run, TestMeta};
+use crate::model::{Category, Failure, Framework, Location, Outcome, Run, TestMeta, error_kind};
 use crate::recorder::{Recorder, RecorderConfig};
 
 /// Separator between describe blocks and the title in a Jest test id (Jest's own).
@@ -30,6 +30,10 @@ pub struct JestCase {
     /// From `location` (only with `testLocationInResults`).
     pub line: Option<u32>,
     pub column: Option<u32>,
+    /// `startedAt` (ms): the same in a start and its result, which pairs them (Jest's
+    /// dispatcher awaits each reporter in turn, so the next test's start can reach this
+    /// reporter before the previous test's result).
+    pub started_at: Option<f64>,
 }
 
 /// One result of a Jest test case (`AssertionResult`).
@@ -334,21 +338,379 @@ fn signal_number(name: &str) -> Option<i32> {
     })
 }
 
+/// Marks the second and later tests that share one full title in one file: `adds@2`,
+/// `adds@3`, numbered by the order Jest reports them (see docs/schema.md).
+pub const DUPLICATE_MARK: char = '@';
+
+/// Name of the file, next to the driver's event log, that says the reporter reached the
+/// end of Jest's run (`onRunComplete`); it holds Jest's own totals.
+pub const FINISHED_FILE: &str = "jest-finished.json";
+
+/// Statuses Jest never streams through `onTestCaseResult` (only the file result has them).
+fn unstreamed(status: &str) -> bool {
+    matches!(status, "pending" | "skipped" | "disabled")
+}
+
+/// One test Jest ran (one occurrence of a full title in a file), over all its attempts.
+struct Instance {
+    meta: TestMeta,
+    /// The highest attempt number started or recorded.
+    attempts: u32,
+    /// Attempts made before Jest last (re)started the file (a worker crash restarts it).
+    base: u32,
+    /// Jest's `invocations` in the current run of the file; 0 until a result arrives.
+    invocations: u32,
+    /// Outcome of the latest recorded attempt.
+    last: Option<Outcome>,
+    /// The attempt that started and has no result yet, and its `startedAt`.
+    open: Option<(u32, Option<f64>)>,
+    /// The latest result is Jest's `todo`.
+    todo: bool,
+}
+
+/// What Jest's `onTestFileResult` said about a file.
+struct FileVerdict {
+    results: usize,
+    exec_error: bool,
+}
+
+#[derive(Default)]
+struct FileState {
+    instances: Vec<Instance>,
+    /// Indices into `instances` per plain id (no duplicate mark), in order of occurrence.
+    by_plain: HashMap<String, Vec<usize>>,
+    /// Occurrences of each plain id started in the current run of the file.
+    cursor: HashMap<String, usize>,
+    /// Starts whose test is not known yet: a retry or the next test with the same title,
+    /// or a start after the worker died (Jest then runs the file again). The result
+    /// (`invocations`, and which starts are still open by then) decides; not in the log
+    /// until then.
+    pending: Vec<JestCase>,
+    /// `startedAt` of results that came before their start (the late start is dropped).
+    early_results: HashSet<(String, u64)>,
+    taken: HashSet<String>,
+    verdict: Option<FileVerdict>,
+    /// An error was recorded for the file as a whole or for a test Jest could not finish.
+    exec_error_recorded: bool,
+}
+
+impl FileState {
+    fn plain(root: &Path, case: &JestCase) -> String {
+        meta(root, case).id
+    }
+
+    /// The `n`-th (0-based) test titled like `case`, created when new.
+    fn instance_at(&mut self, root: &Path, case: &JestCase, n: usize) -> usize {
+        let mut m = meta(root, case);
+        let plain = m.id.clone();
+        if let Some(&i) = self.by_plain.get(&plain).and_then(|v| v.get(n)) {
+            return i;
+        }
+        if n > 0 || self.taken.contains(&m.id) {
+            let mut k = n + 1;
+            loop {
+                let id = format!("{plain}{DUPLICATE_MARK}{}", k.max(2));
+                if !self.taken.contains(&id) {
+                    m.id = id;
+                    break;
+                }
+                k += 1;
+            }
+        }
+        self.taken.insert(m.id.clone());
+        self.instances.push(Instance {
+            meta: m,
+            attempts: 0,
+            base: 0,
+            invocations: 0,
+            last: None,
+            open: None,
+            todo: false,
+        });
+        let i = self.instances.len() - 1;
+        let list = self.by_plain.entry(plain).or_default();
+        while list.len() < n {
+            // Only reached when occurrences were skipped over; keep the numbering dense.
+            list.push(i);
+        }
+        list.push(i);
+        i
+    }
+
+    /// The next test of this title in the current run of the file.
+    fn next_occurrence(&mut self, root: &Path, case: &JestCase) -> usize {
+        let plain = Self::plain(root, case);
+        let c = self.cursor.entry(plain).or_insert(0);
+        let n = *c;
+        *c += 1;
+        self.instance_at(root, case, n)
+    }
+
+    /// Tests of this title in the current run of the file that Jest may retry: their
+    /// latest attempt failed.
+    fn retry_candidates(&self, plain: &str) -> Vec<usize> {
+        let started = self.cursor.get(plain).copied().unwrap_or(0);
+        self.by_plain
+            .get(plain)
+            .map(|v| {
+                v.iter()
+                    .take(started)
+                    .copied()
+                    .filter(|&i| {
+                        let t = &self.instances[i];
+                        t.open.is_none()
+                            && t.invocations > 0
+                            && t.last.is_some_and(Outcome::is_failure)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The test a retry with Jest's `invocations` = `k` belongs to: Jest retries in order,
+    /// so the first candidate whose previous attempt is `k - 1`.
+    fn retry_target(&self, plain: &str, k: Option<u32>) -> Option<usize> {
+        let c = self.retry_candidates(plain);
+        k.and_then(|k| {
+            c.iter()
+                .copied()
+                .find(|&i| self.instances[i].invocations + 1 == k)
+        })
+        .or_else(|| c.first().copied())
+    }
+
+    /// The open test of this title with this `startedAt` (any open one when unknown).
+    fn open_instance(&self, plain: &str, started_at: Option<f64>) -> Option<usize> {
+        let open = |i: &usize| self.instances[*i].open.map(|(_, t)| t);
+        let list = self.by_plain.get(plain)?;
+        match started_at {
+            Some(t0) => list.iter().copied().find(|i| open(i) == Some(Some(t0))),
+            None => list.iter().copied().find(|i| open(i).is_some()),
+        }
+    }
+
+    fn anything_open(&self) -> bool {
+        !self.pending.is_empty() || self.instances.iter().any(|t| t.open.is_some())
+    }
+
+    /// Settle the pending start `p` with its result's `invocations` (`k`, None when it has
+    /// none): a test still open that started before it means the worker died and Jest
+    /// ran the file again. Returns the instance and the attempts that crashed.
+    fn resolve(&mut self, root: &Path, p: usize, k: Option<u32>) -> (usize, Vec<(TestMeta, u32)>) {
+        let case = self.pending.remove(p);
+        let before = |t: &Instance| match (t.open, case.started_at) {
+            (Some((_, Some(t0))), Some(t1)) => t0 < t1,
+            (Some(_), _) => true,
+            (None, _) => false,
+        };
+        let crashed = if self.instances.iter().any(before) {
+            self.restart()
+        } else {
+            vec![]
+        };
+        let plain = Self::plain(root, &case);
+        let i = match k {
+            Some(1) => None,
+            _ => self.retry_target(&plain, k),
+        }
+        .unwrap_or_else(|| self.next_occurrence(root, &case));
+        (i, crashed)
+    }
+
+    /// Jest ran the file again after its worker died: what was running crashed, and
+    /// occurrences count from the top again (attempt numbers go on).
+    fn restart(&mut self) -> Vec<(TestMeta, u32)> {
+        let mut crashed = Vec::new();
+        for t in &mut self.instances {
+            if let Some((a, _)) = t.open.take() {
+                t.last = Some(Outcome::Crashed);
+                crashed.push((t.meta.clone(), a));
+            }
+        }
+        self.cursor.clear();
+        for t in &mut self.instances {
+            t.base = t.attempts;
+            t.invocations = 0;
+        }
+        crashed
+    }
+
+    /// Record `outcome` as the result of instance `i` (Jest's `invocations` = `k`): the
+    /// metadata and attempt number to log.
+    fn finish(
+        &mut self,
+        i: usize,
+        k: Option<u32>,
+        r: &JestResult,
+        outcome: Outcome,
+    ) -> (TestMeta, u32) {
+        let t = &mut self.instances[i];
+        t.todo = r.status == "todo";
+        // Start events carry no location; results do (with testLocationInResults).
+        if r.case.line.is_some() {
+            t.meta.line = r.case.line;
+        }
+        let attempt = match k {
+            Some(k) => t.base + k,
+            None => t.open.map_or(t.base + t.invocations + 1, |(a, _)| a),
+        };
+        t.invocations = attempt - t.base;
+        t.open = None;
+        t.attempts = t.attempts.max(attempt);
+        t.last = Some(outcome);
+        (t.meta.clone(), attempt)
+    }
+}
+
+/// Jest's own totals for the run (`AggregatedResult`), as the reporter hands them over in
+/// `onRunComplete`.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct JestTotals {
+    pub num_total_tests: u64,
+    pub num_passed_tests: u64,
+    pub num_failed_tests: u64,
+    pub num_pending_tests: u64,
+    pub num_todo_tests: u64,
+    pub num_total_test_suites: u64,
+    pub num_failed_test_suites: u64,
+    pub num_runtime_error_test_suites: u64,
+    /// `success` (Jest sets it only after the reporters' `onRunComplete`, so it is often
+    /// still false there; only `true` is evidence).
+    pub success: Option<bool>,
+    pub was_interrupted: bool,
+    pub snapshot_failure: bool,
+    /// `runExecError` text.
+    pub run_exec_error: Option<String>,
+    /// Files Jest counts as failed (failing tests or `testExecError`), as given.
+    pub failed_files: Vec<String>,
+    /// Files Jest could not run (`testExecError`), with the error text.
+    pub failed_to_run: Vec<(String, String)>,
+}
+
+impl JestTotals {
+    /// Jest's own verdict, the way Jest computes its exit status.
+    pub fn failed(&self) -> bool {
+        self.num_failed_tests > 0
+            || self.num_runtime_error_test_suites > 0
+            || self.snapshot_failure
+            || self.run_exec_error.is_some()
+            || self.was_interrupted
+    }
+}
+
+/// Counts of what testflow recorded, in Jest's terms.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RecordedCounts {
+    pub total: u64,
+    pub passed: u64,
+    pub failed: u64,
+    pub pending: u64,
+    pub todo: u64,
+    /// Test files with a failing test or an error recorded for the file.
+    pub failed_files: u64,
+    /// Test files Jest could not run that have an error recorded.
+    pub error_files: u64,
+}
+
+impl RecordedCounts {
+    fn show(&self) -> String {
+        format!(
+            "{} tests ({} passed, {} failed, {} skipped, {} todo)",
+            self.total, self.passed, self.failed, self.pending, self.todo
+        )
+    }
+}
+
+/// Where what testflow recorded and Jest's own totals disagree: one message each, naming
+/// both numbers. Empty when they agree.
+pub fn reconcile_totals(recorded: &RecordedCounts, jest: &JestTotals) -> Vec<String> {
+    let mut out = Vec::new();
+    let theirs = RecordedCounts {
+        total: jest.num_total_tests,
+        passed: jest.num_passed_tests,
+        failed: jest.num_failed_tests,
+        pending: jest.num_pending_tests,
+        todo: jest.num_todo_tests,
+        ..RecordedCounts::default()
+    };
+    let same = (
+        recorded.total,
+        recorded.passed,
+        recorded.failed,
+        recorded.pending,
+        recorded.todo,
+    ) == (
+        theirs.total,
+        theirs.passed,
+        theirs.failed,
+        theirs.pending,
+        theirs.todo,
+    );
+    if !same {
+        out.push(format!(
+            "Jest counted {}, testflow recorded {}",
+            theirs.show(),
+            recorded.show()
+        ));
+    }
+    if jest.num_runtime_error_test_suites > recorded.error_files {
+        out.push(format!(
+            "Jest says {} test files failed to run, testflow recorded an error for {}",
+            jest.num_runtime_error_test_suites, recorded.error_files
+        ));
+    }
+    if jest.num_failed_test_suites > recorded.failed_files {
+        out.push(format!(
+            "Jest counted {} failed test files, testflow recorded a failure in {}",
+            jest.num_failed_test_suites, recorded.failed_files
+        ));
+    }
+    let we_failed = recorded.failed > 0 || recorded.failed_files > 0;
+    if jest.failed() && !we_failed && out.is_empty() {
+        let why = if let Some(e) = &jest.run_exec_error {
+            format!("Jest failed to run: {}", e.lines().next().unwrap_or(""))
+        } else if jest.snapshot_failure {
+            "Jest reports a snapshot failure".to_owned()
+        } else if jest.was_interrupted {
+            "Jest was interrupted".to_owned()
+        } else {
+            format!(
+                "Jest counted {} failed tests and {} test files that failed to run",
+                jest.num_failed_tests, jest.num_runtime_error_test_suites
+            )
+        };
+        out.push(format!("{why}, but testflow recorded no failure"));
+    }
+    if jest.success == Some(true) && we_failed {
+        out.push(format!(
+            "Jest reports success, but testflow recorded {} failed tests in {} files",
+            recorded.failed, recorded.failed_files
+        ));
+    }
+    out
+}
+
 #[derive(Default)]
 struct State {
-    /// Attempts started or finished so far, per test id.
-    attempts: HashMap<String, u32>,
-    /// Started and not finished: the attempt number.
-    open: HashMap<String, (TestMeta, u32)>,
-    /// Ids with at least one recorded result.
-    done: HashSet<String>,
+    /// Per test file (relative to the root).
+    files: HashMap<String, FileState>,
+    /// Attempts of whole-file entries (a file that failed to run).
+    file_entries: HashMap<String, u32>,
+}
+
+impl State {
+    fn file(&mut self, rel: &str) -> &mut FileState {
+        self.files.entry(rel.to_owned()).or_default()
+    }
 }
 
 /// The engine side of the Jest reporter: a [`Recorder`] plus the bookkeeping that turns
-/// Jest's hooks into attempts.
+/// Jest's hooks into tests and attempts.
 pub struct JestRecorder {
     recorder: Recorder,
     root: PathBuf,
+    /// Appending to a driver's log (`cargo testflow run`), not owning the run.
+    driven: bool,
     state: Mutex<State>,
 }
 
@@ -356,9 +718,11 @@ impl JestRecorder {
     /// `root` is Jest's `rootDir`: test files and ids are relative to it.
     pub fn start(config: RecorderConfig) -> Result<JestRecorder> {
         let root = config.project_root.clone();
+        let driven = config.events.is_some();
         Ok(JestRecorder {
             recorder: Recorder::start(config)?,
             root,
+            driven,
             state: Mutex::new(State::default()),
         })
     }
@@ -375,14 +739,10 @@ impl JestRecorder {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// `onTestCaseStart`: a new attempt of this test. A previous attempt still open means
-    /// the worker running it died and Jest re-ran the file: that attempt crashed.
-    pub fn case_started(&self, case: &JestCase) -> Result<()> {
-        let meta = meta(&self.root, case);
-        let mut st = self.state();
-        if let Some((prev, attempt)) = st.open.remove(&meta.id) {
+    fn record_crashed(&self, crashed: Vec<(TestMeta, u32)>) -> Result<()> {
+        for (meta, attempt) in crashed {
             self.recorder.test_finished(
-                prev,
+                meta,
                 attempt,
                 Outcome::Crashed,
                 0.0,
@@ -395,84 +755,220 @@ impl JestRecorder {
                 }),
             )?;
         }
-        let n = st.attempts.entry(meta.id.clone()).or_insert(0);
-        *n += 1;
-        let attempt = *n;
-        st.open.insert(meta.id.clone(), (meta.clone(), attempt));
-        drop(st);
-        self.recorder.test_started(meta, attempt)
+        Ok(())
     }
 
-    /// `onTestCaseResult`: one attempt's result.
-    pub fn case_result(&self, result: &JestResult) -> Result<()> {
-        let meta = meta(&self.root, &result.case);
-        let mut st = self.state();
-        let attempt = match st.open.remove(&meta.id) {
-            Some((_, a)) => a,
-            None => {
-                let n = st.attempts.entry(meta.id.clone()).or_insert(0);
-                *n += 1;
-                *n
+    /// `onTestCaseStart`: an attempt begins. Which test it is (a retry, or the next test
+    /// with the same title) is settled here when it can be, else by the result.
+    pub fn case_started(&self, case: &JestCase) -> Result<()> {
+        let rel = relative_file(&self.root, &case.file);
+        let plain = FileState::plain(&self.root, case);
+        let start = {
+            let mut st = self.state();
+            let fs = st.file(&rel);
+            if let Some(t) = case.started_at
+                && fs.early_results.remove(&(plain.clone(), t.to_bits()))
+            {
+                return Ok(()); // its result is already recorded
+            }
+            // Which test this is can wait for the result: a retry, the next test with this
+            // title, or (another test still open) the file run again after a crash.
+            let ambiguous = !fs.retry_candidates(&plain).is_empty()
+                || (fs.anything_open() && fs.cursor.get(&plain).is_some_and(|n| *n > 0));
+            if ambiguous {
+                fs.pending.push(case.clone());
+                None
+            } else {
+                let i = fs.next_occurrence(&self.root, case);
+                let t = &mut fs.instances[i];
+                let attempt = t.base + t.invocations + 1;
+                t.open = Some((attempt, case.started_at));
+                t.attempts = t.attempts.max(attempt);
+                Some((t.meta.clone(), attempt))
             }
         };
-        st.done.insert(meta.id.clone());
-        drop(st);
+        match start {
+            Some((meta, attempt)) => self.recorder.test_started(meta, attempt),
+            None => Ok(()),
+        }
+    }
+
+    /// `onTestCaseResult`: one attempt's result. Jest's `invocations` numbers it.
+    pub fn case_result(&self, result: &JestResult) -> Result<()> {
+        let rel = relative_file(&self.root, &result.case.file);
+        let plain = FileState::plain(&self.root, &result.case);
         let (outcome, failure) = classify_result(&self.root, result);
+        let k = result.invocations.filter(|k| *k > 0);
+        let (meta, attempt, log_start, crashed) = {
+            let mut st = self.state();
+            let fs = st.file(&rel);
+            let t0 = result.case.started_at;
+            let same = |c: &JestCase| {
+                FileState::plain(&self.root, c) == plain && (t0.is_none() || c.started_at == t0)
+            };
+            let (i, log_start, crashed) = if let Some(i) = fs.open_instance(&plain, t0) {
+                (i, false, vec![])
+            } else if let Some(p) = fs.pending.iter().position(same) {
+                let (i, crashed) = fs.resolve(&self.root, p, k);
+                (i, true, crashed)
+            } else {
+                // No start seen (todo, a runner without start events, or the start is late).
+                if let Some(t) = t0 {
+                    fs.early_results.insert((plain.clone(), t.to_bits()));
+                }
+                let i = match k {
+                    Some(k) if k > 1 => fs.retry_target(&plain, Some(k)),
+                    _ => None,
+                }
+                .unwrap_or_else(|| fs.next_occurrence(&self.root, &result.case));
+                (i, false, vec![])
+            };
+            let (meta, attempt) = fs.finish(i, k, result, outcome);
+            (meta, attempt, log_start, crashed)
+        };
+        self.record_crashed(crashed)?;
+        if log_start {
+            self.recorder.test_started(meta.clone(), attempt)?;
+        }
         self.recorder
             .test_finished(meta, attempt, outcome, result.duration_ms, failure)
     }
 
-    /// `onTestFileResult`, the authority: records the tests no per-case hook reported
-    /// (skipped, todo, or every test with a runner that has no per-case hooks), and a
-    /// `testExecError` as the crash of the test that was running, or else as an error
-    /// entry for the whole file.
+    /// `onTestFileResult`, the authority: every final result of the file is checked
+    /// against what the per-case hooks recorded (a disagreement is a `reconcile` run
+    /// error), the tests no hook reported (skipped, or a runner without per-case hooks)
+    /// are recorded, and a `testExecError` becomes the crash of the test that was running,
+    /// or else an error entry for the whole file.
     pub fn file_result(
         &self,
         file: &str,
         results: &[JestResult],
         exec_error: Option<&str>,
     ) -> Result<()> {
-        for r in results {
-            let id = meta(&self.root, &r.case).id;
-            let (seen, open) = {
-                let st = self.state();
-                (st.done.contains(&id), st.open.contains_key(&id))
-            };
-            if seen && !open {
-                continue;
+        let rel = relative_file(&self.root, file);
+        let exec_error = exec_error.filter(|m| !m.trim().is_empty());
+        let mut to_record: Vec<(usize, &JestResult)> = Vec::new();
+        let mut disagree: Vec<String> = Vec::new();
+        {
+            let mut st = self.state();
+            let fs = st.file(&rel);
+            fs.verdict = Some(FileVerdict {
+                results: results.len(),
+                exec_error: exec_error.is_some(),
+            });
+            let mut matched: HashMap<String, usize> = HashMap::new();
+            let mut unstreamed_results = Vec::new();
+            for r in results {
+                if unstreamed(&r.status) {
+                    unstreamed_results.push(r);
+                    continue;
+                }
+                let plain = FileState::plain(&self.root, &r.case);
+                let n = matched.entry(plain.clone()).or_insert(0);
+                let existing = fs.by_plain.get(&plain).and_then(|v| v.get(*n)).copied();
+                *n += 1;
+                let Some(i) = existing else {
+                    let i = fs.instance_at(&self.root, &r.case, *n - 1);
+                    to_record.push((i, r));
+                    continue;
+                };
+                let t = &fs.instances[i];
+                let Some(last) = t.last.filter(|_| t.open.is_none()) else {
+                    to_record.push((i, r));
+                    continue;
+                };
+                let (theirs, _) = classify_result(&self.root, r);
+                if theirs.is_failure() != last.is_failure() {
+                    disagree.push(format!(
+                        "test `{}`: Jest's result for {rel} says {}, testflow recorded {} (attempt {})",
+                        t.meta.id,
+                        r.status,
+                        last.as_str(),
+                        t.attempts
+                    ));
+                } else if let Some(k) = r.invocations.filter(|k| *k > 0 && *k != t.invocations) {
+                    disagree.push(format!(
+                        "test `{}`: Jest's result for {rel} says {k} invocations, testflow recorded {}",
+                        t.meta.id, t.invocations
+                    ));
+                }
             }
-            if !seen && !open {
-                // Never streamed: record its final attempt under Jest's own count.
-                let n = r.invocations.unwrap_or(1).max(1);
-                self.state().attempts.insert(id.clone(), n - 1);
+            if exec_error.is_none() {
+                for c in fs.pending.drain(..) {
+                    disagree.push(format!(
+                        "test `{}` in {rel} started, and Jest's result for the file has no result for that start",
+                        FileState::plain(&self.root, &c)
+                    ));
+                }
             }
-            self.case_result(r)?;
+            if exec_error.is_none() || !results.is_empty() {
+                let mut extra: Vec<(&String, usize, usize)> = fs
+                    .by_plain
+                    .iter()
+                    .map(|(p, v)| (p, v.len(), matched.get(p).copied().unwrap_or(0)))
+                    .filter(|(_, ours, theirs)| ours > theirs)
+                    .collect();
+                extra.sort();
+                for (plain, ours, theirs) in extra {
+                    disagree.push(format!(
+                        "{rel}: testflow recorded {ours} tests titled `{plain}`, Jest's result for the file lists {theirs}"
+                    ));
+                }
+            }
+            for r in unstreamed_results {
+                let plain = FileState::plain(&self.root, &r.case);
+                let n = fs.by_plain.get(&plain).map_or(0, Vec::len);
+                let i = fs.instance_at(&self.root, &r.case, n);
+                to_record.push((i, r));
+            }
         }
-        let Some(message) = exec_error.filter(|m| !m.trim().is_empty()) else {
+        for m in disagree {
+            self.recorder.run_error(error_kind::RECONCILE, &m)?;
+        }
+        for (i, r) in to_record {
+            let (outcome, failure) = classify_result(&self.root, r);
+            let (meta, attempt) =
+                self.state()
+                    .file(&rel)
+                    .finish(i, r.invocations.filter(|k| *k > 0), r, outcome);
+            self.recorder
+                .test_finished(meta, attempt, outcome, r.duration_ms, failure)?;
+        }
+        let Some(message) = exec_error else {
             return Ok(());
         };
-        let rel = relative_file(&self.root, file);
         let (outcome, failure) = classify_exec_error(&self.root, message);
-        let open: Vec<(TestMeta, u32)> = {
+        let (open, crashed) = {
             let mut st = self.state();
-            let ids: Vec<String> = st
-                .open
-                .iter()
-                .filter(|(_, (m, _))| m.file.as_deref() == Some(rel.as_str()))
-                .map(|(id, _)| id.clone())
-                .collect();
-            ids.into_iter()
-                .filter_map(|id| {
-                    st.done.insert(id.clone());
-                    st.open.remove(&id)
-                })
-                .collect()
+            let fs = st.file(&rel);
+            fs.exec_error_recorded = true;
+            let mut crashed = Vec::new();
+            while !fs.pending.is_empty() {
+                let (i, c) = fs.resolve(&self.root, 0, None);
+                crashed.extend(c);
+                let t = &mut fs.instances[i];
+                t.attempts += 1;
+                t.open = Some((t.attempts, None));
+            }
+            let mut open = Vec::new();
+            for t in &mut fs.instances {
+                if let Some((a, _)) = t.open.take() {
+                    t.last = Some(if outcome == Outcome::Crashed {
+                        Outcome::Crashed
+                    } else {
+                        Outcome::Error
+                    });
+                    open.push((t.meta.clone(), a));
+                }
+            }
+            (open, crashed)
         };
+        self.record_crashed(crashed)?;
         if open.is_empty() {
             let meta = file_meta(&self.root, file);
             let attempt = {
                 let mut st = self.state();
-                let n = st.attempts.entry(meta.id.clone()).or_insert(0);
+                let n = st.file_entries.entry(meta.id.clone()).or_insert(0);
                 *n += 1;
                 *n
             };
@@ -492,12 +988,114 @@ impl JestRecorder {
         Ok(())
     }
 
+    /// What this recorder recorded, counted the way Jest counts: the latest outcome of
+    /// each test, leaving out files Jest ran no test of (it counts none for them).
+    pub fn recorded_counts(&self) -> RecordedCounts {
+        let st = self.state();
+        let mut c = RecordedCounts::default();
+        for fs in st.files.values() {
+            let counted = !fs
+                .verdict
+                .as_ref()
+                .is_some_and(|v| v.exec_error && v.results == 0);
+            let mut failed_file = fs.exec_error_recorded;
+            for t in &fs.instances {
+                let Some(last) = t.last else { continue };
+                if last.is_failure() {
+                    failed_file = true;
+                }
+                if !counted {
+                    continue;
+                }
+                c.total += 1;
+                match last {
+                    Outcome::Passed | Outcome::Xpassed | Outcome::Xfailed => c.passed += 1,
+                    Outcome::Skipped if t.todo => c.todo += 1,
+                    Outcome::Skipped => c.pending += 1,
+                    _ => c.failed += 1,
+                }
+            }
+            if failed_file {
+                c.failed_files += 1;
+            }
+            if fs.exec_error_recorded {
+                c.error_files += 1;
+            }
+        }
+        c
+    }
+
+    /// Compare with Jest's own totals (`onRunComplete`): every disagreement is a
+    /// `reconcile` run error, and a file Jest could not run with nothing recorded for it
+    /// gets its error entry. Returns the messages.
+    pub fn reconcile(&self, jest: &JestTotals) -> Result<Vec<String>> {
+        let mut notes = Vec::new();
+        for (file, message) in &jest.failed_to_run {
+            let rel = relative_file(&self.root, file);
+            let recorded = self
+                .state()
+                .files
+                .get(&rel)
+                .is_some_and(|f| f.exec_error_recorded);
+            if !recorded {
+                notes.push(format!(
+                    "Jest could not run {rel}, and testflow had recorded nothing for it: {}",
+                    strip_ansi(message).trim().lines().next().unwrap_or("")
+                ));
+                self.file_result(file, &[], Some(message))?;
+            }
+        }
+        let counts = self.recorded_counts();
+        notes.extend(reconcile_totals(&counts, jest));
+        for n in &notes {
+            self.recorder.run_error(error_kind::RECONCILE, n)?;
+        }
+        Ok(notes)
+    }
+
     pub fn run_error(&self, kind: &str, message: &str) -> Result<()> {
         self.recorder.run_error(kind, message)
     }
 
+    /// End of Jest's run: reconcile with Jest's totals when given, tell a driver the
+    /// reporter got here, and end the run (when this recorder owns it). Returns the run
+    /// and the disagreements with Jest (each already a `reconcile` run error).
+    pub fn finish_run(
+        &self,
+        jest: Option<&JestTotals>,
+        completed: bool,
+        reason: Option<&str>,
+    ) -> Result<(Run, Vec<String>)> {
+        let mut notes = Vec::new();
+        // Errors here are recorded before the run ends, so that run.json has them.
+        if let Some(j) = jest {
+            match self.reconcile(j) {
+                Ok(n) => notes = n,
+                Err(e) => {
+                    let m = format!("testflow: cannot reconcile with Jest's totals: {e:#}");
+                    self.recorder.run_error(error_kind::INTERNAL, &m)?;
+                    notes.push(m);
+                }
+            }
+            if self.driven {
+                let path = self.recorder.events_path().with_file_name(FINISHED_FILE);
+                let written = serde_json::to_string(j)
+                    .context("cannot serialize Jest's totals")
+                    .and_then(|text| {
+                        std::fs::write(&path, text)
+                            .with_context(|| format!("cannot write {}", path.display()))
+                    });
+                if let Err(e) = written {
+                    self.recorder
+                        .run_error(error_kind::INTERNAL, &format!("testflow: {e:#}"))?;
+                }
+            }
+        }
+        Ok((self.recorder.finish(completed, reason)?, notes))
+    }
+
     pub fn finish(&self, completed: bool, reason: Option<&str>) -> Result<Run> {
-        self.recorder.finish(completed, reason)
+        Ok(self.finish_run(None, completed, reason)?.0)
     }
 }
 
@@ -706,41 +1304,109 @@ impl crate::runner::Unit for JestUnit {
             .env_remove(ORDER_ENV)
             .env_remove(LAST_FAILED_ENV)
             .envs(self.project.env(&ctx.options));
+        let finished = events.with_file_name(FINISHED_FILE);
+        let _ = std::fs::remove_file(&finished);
         let out = ctx.following_log(Framework::Jest, || {
             ctx.processes.run(cmd, None, ctx.options.output_cap, None)
         });
-        match out {
+        let out = match out {
+            Err(e) => {
+                ctx.run_error(
+                    "build",
+                    format!("cannot start {}: {e}", self.project.jest_bin.display()),
+                );
+                return vec![];
+            }
+            // Killed for the run's time limit or Ctrl-C: the runner records that.
+            Ok(out) if out.killed.is_some() => return vec![],
+            Ok(out) => out,
+        };
+        let stderr = out.stderr.to_captured().text;
+        let tail: Vec<&str> = stderr.lines().rev().take(30).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        let tail = tail.join("\n");
+        let recorded = size(&events) > before;
+        let ok_exit = matches!(out.exit, crate::process::ExitKind::Code(0 | 1));
+        if (!ok_exit || !recorded) && !out.exit.success() {
+            // Jest that reported no test could not run the suite: a build failure.
+            ctx.run_error(
+                if recorded { "jest" } else { "build" },
+                format!(
+                    "Jest in {} exited with {:?}{}:\n{tail}",
+                    self.project.root.display(),
+                    out.exit,
+                    if recorded {
+                        ""
+                    } else {
+                        " before reporting any test"
+                    },
+                ),
+            );
+            return vec![];
+        }
+        // What the log holds (one Jest project per run; other frameworks' tests are left
+        // out by `reconcile_exit`), against Jest's exit status.
+        let logged = crate::events::fold_file(&events);
+        match logged {
             Err(e) => ctx.run_error(
-                "build",
-                format!("cannot start {}: {e}", self.project.jest_bin.display()),
+                error_kind::RECONCILE,
+                format!("cannot read back what Jest's reporter recorded: {e:#}"),
             ),
-            Ok(out) => {
-                let recorded = size(&events) > before;
-                let ok_exit = matches!(out.exit, crate::process::ExitKind::Code(0 | 1));
-                if out.killed.is_none() && (!ok_exit || !recorded) && !out.exit.success() {
-                    let stderr = out.stderr.to_captured().text;
-                    let tail: Vec<&str> = stderr.lines().rev().take(30).collect();
-                    let tail: Vec<&str> = tail.into_iter().rev().collect();
-                    // Jest that reported no test could not run the suite: a build failure.
+            Ok(logged) => {
+                if let Some(m) = reconcile_exit(out.exit, finished.is_file(), &logged.run) {
                     ctx.run_error(
-                        if recorded { "jest" } else { "build" },
-                        format!(
-                            "Jest in {} exited with {:?}{}:\n{}",
-                            self.project.root.display(),
-                            out.exit,
-                            if recorded {
-                                ""
-                            } else {
-                                " before reporting any test"
-                            },
-                            tail.join("\n")
-                        ),
+                        error_kind::RECONCILE,
+                        format!("Jest in {}: {m}\n{tail}", self.project.root.display()),
                     );
                 }
             }
         }
         vec![]
     }
+}
+
+/// The driver's check of Jest's exit status against what the run's log holds (`logged`,
+/// its fold so far) and whether the reporter reached
+/// `onRunComplete` (`reporter_finished`). A message when they disagree.
+pub fn reconcile_exit(
+    exit: crate::process::ExitKind,
+    reporter_finished: bool,
+    logged: &Run,
+) -> Option<String> {
+    let failing: Vec<&str> = logged
+        .tests
+        .iter()
+        .filter(|t| t.framework == Framework::Jest && t.outcome.is_failure())
+        .map(|t| t.id.as_str())
+        .collect();
+    let errors = logged
+        .errors
+        .iter()
+        .filter(|e| e.kind != error_kind::INCOMPLETE)
+        .count();
+    let code = match exit {
+        crate::process::ExitKind::Code(c) => format!("exit code {c}"),
+        crate::process::ExitKind::Signal(s) => format!("signal {s}"),
+    };
+    if !reporter_finished {
+        return Some(format!(
+            "Jest ended ({code}) before jest-testflow saw the end of the run (onRunComplete never ran): \
+             a test or module may have called process.exit, or Jest stopped early; tests that had not run are missing"
+        ));
+    }
+    if exit.success() && !failing.is_empty() {
+        return Some(format!(
+            "Jest exited with {code}, but testflow recorded {} failing tests (first: `{}`)",
+            failing.len(),
+            failing[0]
+        ));
+    }
+    if !exit.success() && failing.is_empty() && errors == 0 {
+        return Some(format!(
+            "Jest exited with {code}, but testflow recorded no failing test and no run error"
+        ));
+    }
+    None
 }
 
 /// A Jest suite at `root`, if there is one.
@@ -823,6 +1489,7 @@ mod tests {
                 title: "works".into(),
                 line: Some(3),
                 column: Some(1),
+                started_at: None,
             },
             status: status.into(),
             duration_ms: 2.0,
@@ -1051,6 +1718,314 @@ mod tests {
         assert_eq!(run.tests.len(), 1);
         assert_eq!(run.tests[0].attempts.len(), 2);
         assert_eq!(run.tests[0].outcome, Outcome::Crashed);
+    }
+
+    fn res(c: &JestCase, status: &str, invocations: u32) -> JestResult {
+        JestResult {
+            case: c.clone(),
+            status: status.into(),
+            duration_ms: 1.0,
+            invocations: Some(invocations),
+            failure_messages: if status == "failed" {
+                vec!["Error: boom".into()]
+            } else {
+                vec![]
+            },
+            ..JestResult::default()
+        }
+    }
+
+    fn attempts(run: &Run) -> Vec<(String, Vec<(u32, Outcome)>)> {
+        run.tests
+            .iter()
+            .map(|t| {
+                let a = t.attempts.iter().map(|a| (a.attempt, a.outcome)).collect();
+                (t.id.clone(), a)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn tests_sharing_a_title_are_separate_tests_never_attempts() {
+        let dir = tempfile::tempdir().unwrap();
+        let rec = recorder(dir.path());
+        let adds = case(dir.path(), "a.test.js", "adds");
+        rec.case_started(&adds).unwrap();
+        rec.case_result(&res(&adds, "failed", 1)).unwrap();
+        rec.case_started(&adds).unwrap();
+        rec.case_result(&res(&adds, "passed", 1)).unwrap();
+        rec.file_result(
+            &adds.file,
+            &[res(&adds, "failed", 1), res(&adds, "passed", 1)],
+            None,
+        )
+        .unwrap();
+        let (run, notes) = rec
+            .finish_run(
+                Some(&JestTotals {
+                    num_total_tests: 2,
+                    num_passed_tests: 1,
+                    num_failed_tests: 1,
+                    num_total_test_suites: 1,
+                    num_failed_test_suites: 1,
+                    ..JestTotals::default()
+                }),
+                true,
+                None,
+            )
+            .unwrap();
+        assert_eq!(notes, Vec::<String>::new());
+        assert_eq!(
+            attempts(&run),
+            [
+                ("a.test.js#adds".into(), vec![(1, Outcome::Failed)]),
+                ("a.test.js#adds@2".into(), vec![(1, Outcome::Passed)]),
+            ]
+        );
+        assert_eq!(run.tests[1].name, "adds");
+        assert!(run.errors.is_empty(), "{:?}", run.errors);
+    }
+
+    #[test]
+    fn retries_are_numbered_by_invocations_next_to_tests_sharing_a_title() {
+        // jest.retryTimes(1): `twice` fails, the second `twice` passes, then Jest retries
+        // the first one (after the rest of the block).
+        let dir = tempfile::tempdir().unwrap();
+        let rec = recorder(dir.path());
+        let twice = case(dir.path(), "r.test.js", "twice");
+        rec.case_started(&twice).unwrap();
+        rec.case_result(&res(&twice, "failed", 1)).unwrap();
+        rec.case_started(&twice).unwrap();
+        rec.case_result(&res(&twice, "passed", 1)).unwrap();
+        rec.case_started(&twice).unwrap();
+        rec.case_result(&res(&twice, "failed", 2)).unwrap();
+        rec.file_result(
+            &twice.file,
+            &[res(&twice, "failed", 2), res(&twice, "passed", 1)],
+            None,
+        )
+        .unwrap();
+        let run = rec.finish(true, None).unwrap();
+        assert_eq!(
+            attempts(&run),
+            [
+                (
+                    "r.test.js#twice".into(),
+                    vec![(1, Outcome::Failed), (2, Outcome::Failed)]
+                ),
+                ("r.test.js#twice@2".into(), vec![(1, Outcome::Passed)]),
+            ]
+        );
+        assert!(run.errors.is_empty(), "{:?}", run.errors);
+    }
+
+    #[test]
+    fn a_start_that_overtakes_the_previous_result_is_paired_by_started_at() {
+        // Jest awaits each reporter in turn: the second `adds` can start (here) before the
+        // first one's result arrives. Not a crash, and two tests.
+        let dir = tempfile::tempdir().unwrap();
+        let rec = recorder(dir.path());
+        let at = |t: f64| JestCase {
+            started_at: Some(t),
+            ..case(dir.path(), "a.test.js", "adds")
+        };
+        rec.case_started(&at(10.0)).unwrap();
+        rec.case_started(&at(11.0)).unwrap();
+        rec.case_result(&res(&at(10.0), "failed", 1)).unwrap();
+        rec.case_result(&res(&at(11.0), "passed", 1)).unwrap();
+        let run = rec.finish(true, None).unwrap();
+        assert_eq!(
+            attempts(&run),
+            [
+                ("a.test.js#adds".into(), vec![(1, Outcome::Failed)]),
+                ("a.test.js#adds@2".into(), vec![(1, Outcome::Passed)]),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_worker_crash_restarts_the_file_as_new_attempts_of_the_same_tests() {
+        let dir = tempfile::tempdir().unwrap();
+        let rec = recorder(dir.path());
+        let at = |title: &str, t: f64| JestCase {
+            started_at: Some(t),
+            ..case(dir.path(), "c.test.js", title)
+        };
+        rec.case_started(&at("before", 1.0)).unwrap();
+        rec.case_result(&res(&at("before", 1.0), "passed", 1))
+            .unwrap();
+        rec.case_started(&at("kills", 2.0)).unwrap();
+        // The worker died; Jest runs the file again.
+        rec.case_started(&at("before", 3.0)).unwrap();
+        rec.case_result(&res(&at("before", 3.0), "passed", 1))
+            .unwrap();
+        rec.case_started(&at("kills", 4.0)).unwrap();
+        rec.file_result(
+            &at("kills", 4.0).file,
+            &[],
+            Some("A jest worker process (pid=1) was terminated by another process: signal=SIGKILL, exitCode=null."),
+        )
+        .unwrap();
+        let run = rec.finish(true, None).unwrap();
+        assert_eq!(
+            attempts(&run),
+            [
+                (
+                    "c.test.js#before".into(),
+                    vec![(1, Outcome::Passed), (2, Outcome::Passed)]
+                ),
+                (
+                    "c.test.js#kills".into(),
+                    vec![(1, Outcome::Crashed), (2, Outcome::Crashed)]
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_literal_title_never_takes_a_duplicate_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let rec = recorder(dir.path());
+        let adds = case(dir.path(), "a.test.js", "adds");
+        let literal = case(dir.path(), "a.test.js", "adds@2");
+        for c in [&adds, &adds, &literal] {
+            rec.case_started(c).unwrap();
+            rec.case_result(&res(c, "passed", 1)).unwrap();
+        }
+        let run = rec.finish(true, None).unwrap();
+        let ids: Vec<&str> = run.tests.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["a.test.js#adds", "a.test.js#adds@2", "a.test.js#adds@2@2"]
+        );
+    }
+
+    #[test]
+    fn a_file_result_that_disagrees_with_the_stream_is_a_reconcile_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let rec = recorder(dir.path());
+        let a = case(dir.path(), "a.test.js", "a");
+        rec.case_started(&a).unwrap();
+        rec.case_result(&res(&a, "passed", 1)).unwrap();
+        let b = case(dir.path(), "a.test.js", "b");
+        rec.case_started(&b).unwrap();
+        rec.case_result(&res(&b, "passed", 1)).unwrap();
+        // Jest's file result says `a` failed and has no `b`.
+        rec.file_result(&a.file, &[res(&a, "failed", 1)], None)
+            .unwrap();
+        let run = rec.finish(true, None).unwrap();
+        let messages: Vec<&str> = run.errors.iter().map(|e| e.message.as_str()).collect();
+        assert!(run.errors.iter().all(|e| e.kind == error_kind::RECONCILE));
+        assert_eq!(
+            messages,
+            [
+                "test `a.test.js#a`: Jest's result for a.test.js says failed, testflow recorded passed (attempt 1)",
+                "a.test.js: testflow recorded 1 tests titled `a.test.js#b`, Jest's result for the file lists 0",
+            ]
+        );
+    }
+
+    #[test]
+    fn jest_totals_that_disagree_name_both_numbers() {
+        let recorded = RecordedCounts {
+            total: 1,
+            passed: 1,
+            ..RecordedCounts::default()
+        };
+        let jest = JestTotals {
+            num_total_tests: 2,
+            num_passed_tests: 1,
+            num_failed_tests: 1,
+            num_failed_test_suites: 1,
+            ..JestTotals::default()
+        };
+        assert_eq!(
+            reconcile_totals(&recorded, &jest),
+            [
+                "Jest counted 2 tests (1 passed, 1 failed, 0 skipped, 0 todo), testflow recorded 1 tests (1 passed, 0 failed, 0 skipped, 0 todo)",
+                "Jest counted 1 failed test files, testflow recorded a failure in 0",
+            ]
+        );
+        // Same counts, but Jest failed (a snapshot failure): never a pass.
+        let jest = JestTotals {
+            num_total_tests: 1,
+            num_passed_tests: 1,
+            snapshot_failure: true,
+            ..JestTotals::default()
+        };
+        assert_eq!(
+            reconcile_totals(&recorded, &jest),
+            ["Jest reports a snapshot failure, but testflow recorded no failure"]
+        );
+        let agree = JestTotals {
+            num_total_tests: 1,
+            num_passed_tests: 1,
+            success: Some(false), // Jest sets it after onRunComplete: not evidence
+            ..JestTotals::default()
+        };
+        assert!(reconcile_totals(&recorded, &agree).is_empty());
+    }
+
+    #[test]
+    fn a_file_jest_could_not_run_gets_an_entry_and_a_reconcile_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let rec = recorder(dir.path());
+        let file = dir.path().join("b.test.js").display().to_string();
+        let (run, notes) = rec
+            .finish_run(
+                Some(&JestTotals {
+                    num_total_test_suites: 1,
+                    num_failed_test_suites: 1,
+                    num_runtime_error_test_suites: 1,
+                    failed_files: vec![file.clone()],
+                    failed_to_run: vec![(file, "SyntaxError: Unexpected token".into())],
+                    ..JestTotals::default()
+                }),
+                true,
+                None,
+            )
+            .unwrap();
+        assert_eq!(
+            notes,
+            [
+                "Jest could not run b.test.js, and testflow had recorded nothing for it: SyntaxError: Unexpected token"
+            ]
+        );
+        assert_eq!(run.tests[0].id, "b.test.js");
+        assert_eq!(run.tests[0].outcome, Outcome::Error);
+        assert_eq!(run.errors[0].kind, error_kind::RECONCILE);
+    }
+
+    #[test]
+    fn the_driver_checks_jests_exit_status_against_the_log() {
+        use crate::process::ExitKind;
+        let run = |tests| Run::of_tests("r", chrono::Utc::now(), tests, 0.0);
+        let failing = run(vec![crate::model::TestCase::from_attempts(
+            meta(Path::new("/p"), &case(Path::new("/p"), "a.test.js", "a")),
+            vec![crate::model::Attempt {
+                attempt: 1,
+                outcome: Outcome::Failed,
+                duration_ms: 0.0,
+                started_at: None,
+                failure: None,
+            }],
+        )]);
+        let empty = run(vec![]);
+        assert_eq!(reconcile_exit(ExitKind::Code(1), true, &failing), None);
+        assert_eq!(reconcile_exit(ExitKind::Code(0), true, &empty), None);
+        assert_eq!(
+            reconcile_exit(ExitKind::Code(0), true, &failing).unwrap(),
+            "Jest exited with exit code 0, but testflow recorded 1 failing tests (first: `a.test.js#a`)"
+        );
+        assert_eq!(
+            reconcile_exit(ExitKind::Code(1), true, &empty).unwrap(),
+            "Jest exited with exit code 1, but testflow recorded no failing test and no run error"
+        );
+        assert!(
+            reconcile_exit(ExitKind::Code(0), false, &empty)
+                .unwrap()
+                .contains("onRunComplete never ran")
+        );
     }
 
     #[test]
