@@ -238,14 +238,17 @@ test('cargo testflow run --retries retries through jest.retryTimes', { skip: !BI
 test('cargo testflow run --test-timeout and --timeout reach Jest', { skip: !BIN && 'TESTFLOW_BIN not set' }, () => {
   const dir = fs.mkdtempSync(path.join(RUNS, 'timeouts-'));
   fs.writeFileSync(path.join(dir, 'package.json'), '{"name":"timeouts","private":true,"jest":{"testEnvironment":"node"}}');
-  fs.writeFileSync(path.join(dir, 'slow.test.js'), "test('takes a second', () => new Promise((r) => setTimeout(r, 1000)));\n");
+  // The test never settles, so only the per-test limit can end it (no race with a timer).
+  fs.writeFileSync(path.join(dir, 'slow.test.js'), "test('takes a second', () => new Promise(() => {}));\n");
   const r = testflow(dir, ['run', '--framework', 'jest', '--test-timeout', '0.3', '--format', 'json']);
   const t = byId(JSON.parse(r.stdout))['slow.test.js#takes a second'];
   assert.equal(t.outcome, 'timeout');
   assert.match(t.failure.message, /Exceeded timeout of 300 ms/);
 
   fs.writeFileSync(path.join(dir, 'slow.test.js'), "test('fast', () => {});\ntest('hangs', () => new Promise(() => {}), 60000);\n");
-  const h = testflow(dir, ['run', '--framework', 'jest', '--timeout', '3', '--format', 'json']);
+  // The run limit must leave a loaded machine time to start Jest and run `fast`: it is
+  // the only thing that ends `hangs`, so a generous one costs nothing but its length.
+  const h = testflow(dir, ['run', '--framework', 'jest', '--timeout', '15', '--format', 'json']);
   const run = JSON.parse(h.stdout);
   assert.equal(run.completed, false);
   assert.equal(byId(run)['slow.test.js#fast'].outcome, 'passed');
