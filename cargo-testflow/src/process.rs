@@ -164,6 +164,10 @@ pub struct Registration {
     table: Arc<ProcessTable>,
     key: u64,
     killed: Arc<AtomicU8>,
+    pgid: i32,
+    /// The child was waited for; until then dropping the registration (a panic while
+    /// reading its output) kills its group, so no test outlives the code that ran it.
+    reaped: bool,
 }
 
 impl Registration {
@@ -183,6 +187,13 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
+        if !self.reaped {
+            // SAFETY: killpg on the group we created; its leader is not yet reaped, so the
+            // id still names that group.
+            unsafe {
+                libc::killpg(self.pgid, libc::SIGKILL);
+            }
+        }
         let mut st = self.table.state.lock().unwrap_or_else(|e| e.into_inner());
         st.entries.remove(&self.key);
     }
@@ -194,7 +205,7 @@ impl ProcessTable {
             state: Mutex::new(TableState {
                 next: 0,
                 entries: HashMap::new(),
-                run_deadline: run_timeout.map(|d| Instant::now() + d),
+                run_deadline: run_timeout.and_then(|d| Instant::now().checked_add(d)),
                 shutting_down: false,
             }),
             wake: Condvar::new(),
@@ -256,6 +267,8 @@ impl ProcessTable {
             table: Arc::clone(self),
             key,
             killed,
+            pgid,
+            reaped: false,
         }
     }
 
@@ -328,7 +341,7 @@ impl ProcessTable {
         let mut child = cmd.spawn()?;
         self.spawned.fetch_add(1, Ordering::Relaxed);
         let pgid = child.id() as i32;
-        let reg = self.register(pgid, timeout.map(|t| started + t));
+        let mut reg = self.register(pgid, timeout.and_then(|t| started.checked_add(t)));
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
         let err_reader = spawn_reader(stderr, cap);
@@ -355,6 +368,7 @@ impl ProcessTable {
             out_reader = Some(spawn_reader(stdout, cap));
             status = child.wait()?;
         }
+        reg.reaped = true;
         let duration = started.elapsed();
         // A grandchild that inherited the pipes can keep them open after the test exits:
         // give it a moment, then kill the group so reading ends.
