@@ -39,7 +39,11 @@ Exit codes:
    22    iterate: reached --max-iterations
   100    tests failed, errored, timed out or crashed
   101    the build failed (or its tests could not be listed, or pytest / Jest could not run)
-  130    interrupted by Ctrl-C; everything recorded so far is kept";
+  129    stopped by SIGHUP; everything recorded so far is kept
+  130    interrupted by Ctrl-C (SIGINT); everything recorded so far is kept
+  143    stopped by SIGTERM; everything recorded so far is kept
+         (a run that has not ended 5 s after the signal exits anyway; a second signal
+         exits at once)";
 
 #[derive(Parser)]
 #[command(
@@ -710,8 +714,18 @@ fn dispatch(cli: Cli) -> Result<i32> {
     }
 }
 
+/// The run did not wind down within the grace time after a signal: say so as it exits.
+fn forced_exit(signal: i32) {
+    let _ = writeln!(
+        std::io::stderr(),
+        "error: the run did not stop within {}s of signal {signal}; exiting {} (the run's events.jsonl keeps what was recorded)",
+        testflow::interrupt::GRACE.as_secs(),
+        exit_code::for_signal(signal)
+    );
+}
+
 fn run(args: RunArgs) -> Result<i32> {
-    session::install_interrupt_handler();
+    testflow::interrupt::install(forced_exit);
     let (result, code) = run_once(&args, &[])?;
     // On GitHub Actions the Markdown summary goes on the job's page (once per command:
     // `iterate` runs many times and must not pile summaries past the 1 MiB cap).
@@ -862,7 +876,7 @@ fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::RunResult, i32
 }
 
 fn iterate_cmd(args: IterateArgs) -> Result<i32> {
-    session::install_interrupt_handler();
+    testflow::interrupt::install(forced_exit);
     let project_root = project_dir(args.run.project.as_deref())?;
     let root = git_root(&project_root).unwrap_or(project_root);
     let it_cfg = load_config(args.run.project.as_deref())?.iterate;
@@ -931,7 +945,9 @@ fn iterate_cmd(args: IterateArgs) -> Result<i32> {
         iterate::Status::MaxIterations | iterate::Status::Continue => {
             exit_code::ITERATE_MAX_ITERATIONS
         }
-        iterate::Status::Interrupted => exit_code::INTERRUPTED,
+        iterate::Status::Interrupted => {
+            testflow::interrupt::exit_code().unwrap_or(exit_code::INTERRUPTED)
+        }
     })
 }
 

@@ -298,7 +298,10 @@ pub fn compile(sel: &Selection, echo: &mut (dyn Write + Send)) -> Result<Built> 
     .stdin(Stdio::null())
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
+    // Its own group, so a Ctrl-C or SIGTERM to testflow kills the build and its build scripts.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let mut child = cmd.spawn().context("cannot run cargo")?;
+    let _on_signal = crate::interrupt::kill_on_signal(child.id() as i32);
     let stdout = child.stdout.take().expect("piped");
     let mut stderr = child.stderr.take().expect("piped");
     let mut kept = CappedBuf::new(256 * 1024);
