@@ -15,6 +15,8 @@ mod cli;
 mod config;
 // SIGKILL and Ctrl-C mid-run, truncated logs, the whole-run time limit
 mod crash_safety;
+// fail closed, scheduler: signals in every phase (130/143), leftover processes, bad numbers
+mod fail_closed_sched;
 // test-name filters, --ignored, --doc/--no-doc, -j 1, --fail-fast
 mod filters;
 // the fix-and-retry loop: success, regression with rollback, plateau
