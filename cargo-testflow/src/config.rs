@@ -163,17 +163,18 @@ pub fn seconds(v: f64) -> Result<f64, String> {
 /// `"key":`), for errors; the first one found.
 fn line_of(text: &str, key: &str) -> Option<usize> {
     let leaf = key.rsplit('.').next().unwrap_or(key);
-    text.lines().position(|l| {
-        let l = l.trim_start();
-        let rest = l
-            .strip_prefix(leaf)
-            .or_else(|| l.strip_prefix(&format!("\"{leaf}\"")));
-        rest.is_some_and(|r| {
-            let r = r.trim_start();
-            r.starts_with('=') || r.starts_with(':')
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start();
+            let rest = l
+                .strip_prefix(leaf)
+                .or_else(|| l.strip_prefix(&format!("\"{leaf}\"")));
+            rest.is_some_and(|r| {
+                let r = r.trim_start();
+                r.starts_with('=') || r.starts_with(':')
+            })
         })
-    })
-    .map(|i| i + 1)
+        .map(|i| i + 1)
 }
 
 /// A configuration and the file it came from.
@@ -519,7 +520,9 @@ mod tests {
             c.validate(Path::new("t.toml"))
                 .unwrap_err()
                 .to_string()
-                .contains("`gates.min_file_coverage` = 101.0: a percentage must be between 0 and 100")
+                .contains(
+                    "`gates.min_file_coverage` = 101.0: a percentage must be between 0 and 100"
+                )
         );
         let c = Config {
             gates: GatesConfig {
@@ -546,8 +549,14 @@ mod tests {
                 "[run]\njobs = 2\ntimeout = -1.0\n",
                 ":3: `run.timeout` = -1.0: a time limit",
             ),
-            ("[run]\ntimeout = nan\n", ":2: `run.timeout` = NaN: a time limit"),
-            ("[run]\ntimeout = inf\n", ":2: `run.timeout` = inf: a time limit"),
+            (
+                "[run]\ntimeout = nan\n",
+                ":2: `run.timeout` = NaN: a time limit",
+            ),
+            (
+                "[run]\ntimeout = inf\n",
+                ":2: `run.timeout` = inf: a time limit",
+            ),
             (
                 "[run]\njobs = 100000000\n",
                 ":2: `run.jobs` = 100000000: jobs must be at most 1024 (0 means one per CPU)",
@@ -587,7 +596,10 @@ mod tests {
         );
         let c = load(d.path()).unwrap().config;
         let err = format!("{:#}", c.validate(&p).unwrap_err());
-        assert!(err.starts_with(&format!("{}:5: `run.test_timeout` = 1e300", p.display())), "{err}");
+        assert!(
+            err.starts_with(&format!("{}:5: `run.test_timeout` = 1e300", p.display())),
+            "{err}"
+        );
         let d = tempfile::tempdir().unwrap();
         let p = write(
             d.path(),
@@ -596,6 +608,9 @@ mod tests {
         );
         let c = load(d.path()).unwrap().config;
         let err = format!("{:#}", c.validate(&p).unwrap_err());
-        assert!(err.starts_with(&format!("{}:4: `run.jobs` = 5000", p.display())), "{err}");
+        assert!(
+            err.starts_with(&format!("{}:4: `run.jobs` = 5000", p.display())),
+            "{err}"
+        );
     }
 }

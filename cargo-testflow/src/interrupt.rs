@@ -177,12 +177,10 @@ pub struct GroupGuard(Option<usize>);
 /// Put process group `pgid` on the list a signal kills (a build started after the signal
 /// is killed at once).
 pub fn kill_on_signal(pgid: i32) -> GroupGuard {
-    let slot = GROUPS
-        .iter()
-        .position(|s| {
-            s.compare_exchange(0, pgid, Ordering::SeqCst, Ordering::SeqCst)
-                .is_ok()
-        });
+    let slot = GROUPS.iter().position(|s| {
+        s.compare_exchange(0, pgid, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    });
     if received().is_some() {
         // SAFETY: killpg on the group the caller just created.
         unsafe {

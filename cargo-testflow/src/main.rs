@@ -807,9 +807,9 @@ fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::RunResult, i32
             .filter(|j| *j > 0)
             .unwrap_or_else(default_jobs),
         // The file's values were checked by `load_config`.
-        test_timeout: args
+        test_timeout: args.test_timeout.or(run_cfg
             .test_timeout
-            .or(run_cfg.test_timeout.and_then(|s| config::time_limit(s).ok())),
+            .and_then(|s| config::time_limit(s).ok())),
         run_timeout: args
             .timeout
             .or(run_cfg.timeout.and_then(|s| config::time_limit(s).ok())),

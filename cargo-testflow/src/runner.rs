@@ -773,7 +773,11 @@ mod tests {
             assert_eq!(t.outcome, Outcome::Failed, "{id}");
         }
         // (The harness writes no `run_finished`: `incomplete` is expected too.)
-        let internal: Vec<_> = run.errors.iter().filter(|e| e.kind == error_kind::INTERNAL).collect();
+        let internal: Vec<_> = run
+            .errors
+            .iter()
+            .filter(|e| e.kind == error_kind::INTERNAL)
+            .collect();
         assert_eq!(internal.len(), 1, "{:?}", run.errors);
         assert!(
             internal[0].message.contains("panicked (printer bug)"),
@@ -786,7 +790,11 @@ mod tests {
     fn follow_ups_that_never_end_are_cut_off_with_a_run_error() {
         let (run, stopped) = run(RunOptions::default(), vec![Box::new(Endless(0))]);
         assert_eq!(stopped, None);
-        let internal: Vec<_> = run.errors.iter().filter(|e| e.kind == error_kind::INTERNAL).collect();
+        let internal: Vec<_> = run
+            .errors
+            .iter()
+            .filter(|e| e.kind == error_kind::INTERNAL)
+            .collect();
         assert_eq!(internal.len(), 1, "{:?}", run.errors);
         assert_eq!(
             internal[0].message,

@@ -88,7 +88,11 @@ impl ShardSpec {
                         bail!("{named}: the CI's shard variables are not whole numbers");
                     };
                     // A 0-based CI's index is K - 1 (checked: it may be u32::MAX).
-                    let k = if base == 1 { Some(index) } else { index.checked_add(1) };
+                    let k = if base == 1 {
+                        Some(index)
+                    } else {
+                        index.checked_add(1)
+                    };
                     let Some(k) = k else {
                         bail!("{named}: the shard index is out of range");
                     };
@@ -455,18 +459,12 @@ mod tests {
     #[test]
     fn durations_that_are_not_sane_numbers_count_as_unknown() {
         let tests = ids(6);
-        let durations: HashMap<String, f64> = [
-            f64::NAN,
-            f64::INFINITY,
-            -5.0,
-            1e300,
-            f64::MAX,
-            10.0,
-        ]
-        .into_iter()
-        .zip(&tests)
-        .map(|(d, t)| (t.clone(), d))
-        .collect();
+        let durations: HashMap<String, f64> =
+            [f64::NAN, f64::INFINITY, -5.0, 1e300, f64::MAX, 10.0]
+                .into_iter()
+                .zip(&tests)
+                .map(|(d, t)| (t.clone(), d))
+                .collect();
         for strategy in [Strategy::Timings, Strategy::Hash, Strategy::Count] {
             let p = plan(&tests, 3, strategy, &durations);
             assert_eq!(p.unknown_durations, 5, "{strategy:?}");

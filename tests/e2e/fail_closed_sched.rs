@@ -111,7 +111,10 @@ fn stop_a_hanging_test(sig: i32, code: i32) {
     let t = run.test("sched_stop::stop$hangs");
     assert_eq!(t.outcome, Outcome::Skipped);
     assert_eq!(failure(t).category, Category::Interrupted);
-    assert!(!run.distrust().is_empty(), "an interrupted run is never green");
+    assert!(
+        !run.distrust().is_empty(),
+        "an interrupted run is never green"
+    );
 }
 
 #[test]
@@ -270,11 +273,18 @@ fn a_process_left_holding_the_output_does_not_hang_a_binary_run() {
     daemon_does_not_hang("binary");
 }
 
+/// Arguments, environment, and what stderr must say.
+type Case = (
+    &'static [&'static str],
+    &'static [(&'static str, &'static str)],
+    String,
+);
+
 #[test]
 fn numbers_out_of_range_are_usage_errors_naming_the_option() {
     let p = Project::new(FIXTURE);
     let limit = "a time limit must be more than 0 and at most 31536000 seconds (365 days)";
-    let cases: &[(&[&str], &[(&str, &str)], String)] = &[
+    let cases: &[Case] = &[
         (
             &["--test-timeout", "1e19"],
             &[],
