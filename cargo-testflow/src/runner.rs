@@ -85,7 +85,10 @@ pub trait Unit: Send {
     /// What the unit runs, named in the run error if testflow fails inside it (a panic)
     /// before any of its tests started.
     fn describe(&self) -> String {
-        format!("a unit of {} planned tests", self.planned_tests())
+        match self.planned_tests() {
+            0 => "a framework run (its tests report themselves)".into(),
+            n => format!("a unit of {n} planned tests"),
+        }
     }
     fn execute(self: Box<Self>, ctx: &Ctx) -> Vec<Box<dyn Unit>>;
 }
@@ -385,7 +388,8 @@ impl Ctx {
         let what = if running.is_empty() {
             format!("{unit} (before any of its tests started; they have no result)")
         } else {
-            let names: Vec<&str> = running.iter().map(|(t, _)| t.id.as_str()).collect();
+            let mut names: Vec<&str> = running.iter().map(|(t, _)| t.id.as_str()).collect();
+            names.sort_unstable();
             format!("{} (recorded as error)", names.join(", "))
         };
         self.run_error(

@@ -737,6 +737,10 @@ impl Unit for PerTest {
         1
     }
 
+    fn describe(&self) -> String {
+        self.test.meta.id.clone()
+    }
+
     fn execute(self: Box<Self>, ctx: &Ctx) -> Vec<Box<dyn Unit>> {
         let t = &self.test;
         let mut attempt = self.attempt;
@@ -1072,6 +1076,14 @@ impl Unit for BinaryBatch {
         self.tests.len()
     }
 
+    fn describe(&self) -> String {
+        format!(
+            "{} ({} tests in one process)",
+            self.binary.id,
+            self.tests.len()
+        )
+    }
+
     fn execute(self: Box<Self>, ctx: &Ctx) -> Vec<Box<dyn Unit>> {
         let mut c = Command::new(&self.binary.exe);
         c.args([
@@ -1231,6 +1243,10 @@ impl Doctests {
 impl Unit for Doctests {
     fn planned_tests(&self) -> usize {
         0 // unknown until rustdoc reports them
+    }
+
+    fn describe(&self) -> String {
+        format!("the doctests of {}", self.package.name)
     }
 
     fn execute(self: Box<Self>, ctx: &Ctx) -> Vec<Box<dyn Unit>> {
