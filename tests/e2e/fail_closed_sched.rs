@@ -127,6 +127,39 @@ fn sigint_stops_a_hanging_test_and_exits_130() {
     stop_a_hanging_test(libc::SIGINT, 130);
 }
 
+#[test]
+fn ctrl_c_while_iterate_waits_for_an_edit_stops_it_at_once() {
+    use std::io::BufRead;
+    let p = Project::copy_of(FIXTURE);
+    let mut child = p
+        .command(&["iterate", "--no-doc", "spoofs_negative_exec_time"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start cargo-testflow");
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    let mut line = String::new();
+    // The first run fails; then it waits for an edit.
+    while !line.starts_with("waiting: ") {
+        line.clear();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            panic!("iterate ended before waiting: {seen}");
+        }
+        seen.push_str(&line);
+    }
+    signal(&child, libc::SIGINT);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let code = child.wait().unwrap().code();
+    assert_eq!(code, Some(130), "{seen}{rest}");
+    assert!(
+        rest.contains("iterate: interrupted after 2 iterations"),
+        "{rest}"
+    );
+    assert!(!rest.contains("did not stop within"), "{rest}");
+}
+
 /// Processes whose command line mentions `dir` (the build scripts of a private target).
 fn processes_under(dir: &Path) -> Vec<i32> {
     let needle = dir.to_string_lossy().into_owned();
