@@ -791,6 +791,20 @@ mod tests {
     }
 
     #[test]
+    fn a_panic_while_following_a_framework_log_does_not_hang() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(EventLog::create(&dir.path().join("events.jsonl")).unwrap());
+        let ctx = Ctx::new(RunOptions::default(), "r".into(), log, Box::new(Null));
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            ctx.following_log(Framework::Pytest, || panic!("pytest unit bug"))
+        }));
+        assert!(
+            result.is_err(),
+            "the panic comes through once the follower stopped"
+        );
+    }
+
+    #[test]
     fn follow_ups_that_never_end_are_cut_off_with_a_run_error() {
         let (run, stopped) = run(RunOptions::default(), vec![Box::new(Endless(0))]);
         assert_eq!(stopped, None);
