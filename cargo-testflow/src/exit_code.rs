@@ -42,3 +42,13 @@ pub const ITERATE_REGRESSION: i32 = 20;
 pub const ITERATE_PLATEAU: i32 = 21;
 /// `iterate` reached `--max-iterations` with tests still failing.
 pub const ITERATE_MAX_ITERATIONS: i32 = 22;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_signal_exits_with_128_plus_its_number() {
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            assert_eq!(super::for_signal(sig), 128 + sig);
+        }
+    }
+}
