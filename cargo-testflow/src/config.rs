@@ -96,6 +96,87 @@ pub struct IterateConfig {
     pub rollback_on_regression: Option<bool>,
 }
 
+/// Most tests run at once (`-j`, `run.jobs`): more threads than this only thrash.
+pub const MAX_JOBS: usize = 1024;
+/// Most extra attempts of a failing test (`--retries`, `run.retries`).
+pub const MAX_RETRIES: u32 = 100;
+/// Longest time limit (`--test-timeout`, `--timeout`, `run.test_timeout`, `run.timeout`):
+/// 365 days, far beyond a real limit and far from overflowing a deadline.
+pub const MAX_TIMEOUT_SECS: f64 = 365.0 * 24.0 * 3600.0;
+
+/// A time limit in seconds: more than 0 and at most [`MAX_TIMEOUT_SECS`].
+pub fn time_limit(secs: f64) -> Result<std::time::Duration, String> {
+    // Written so that NaN fails too.
+    if !(secs > 0.0 && secs <= MAX_TIMEOUT_SECS) {
+        return Err(format!(
+            "a time limit must be more than 0 and at most {MAX_TIMEOUT_SECS} seconds (365 days)"
+        ));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+/// Tests at once: 0 (one per CPU) to [`MAX_JOBS`].
+pub fn jobs(n: usize) -> Result<usize, String> {
+    if n > MAX_JOBS {
+        return Err(format!(
+            "jobs must be at most {MAX_JOBS} (0 means one per CPU)"
+        ));
+    }
+    Ok(n)
+}
+
+/// Extra attempts: 0 to [`MAX_RETRIES`].
+pub fn retries(n: u32) -> Result<u32, String> {
+    if n > MAX_RETRIES {
+        return Err(format!("retries must be at most {MAX_RETRIES}"));
+    }
+    Ok(n)
+}
+
+/// A rate: 0 to 1.
+pub fn rate(v: f64) -> Result<f64, String> {
+    if !(0.0..=1.0).contains(&v) {
+        return Err("a rate must be between 0 and 1".into());
+    }
+    Ok(v)
+}
+
+/// A percentage (or percentage points): 0 to 100.
+pub fn percent(v: f64) -> Result<f64, String> {
+    if !(0.0..=100.0).contains(&v) {
+        return Err("a percentage must be between 0 and 100".into());
+    }
+    Ok(v)
+}
+
+/// A duration a gate compares with: 0 to [`MAX_TIMEOUT_SECS`] seconds.
+pub fn seconds(v: f64) -> Result<f64, String> {
+    if !(0.0..=MAX_TIMEOUT_SECS).contains(&v) {
+        return Err(format!(
+            "a duration must be between 0 and {MAX_TIMEOUT_SECS} seconds (365 days)"
+        ));
+    }
+    Ok(v)
+}
+
+/// The 1-based line of `key`'s entry in a configuration file's text (TOML `key =`, JSON
+/// `"key":`), for errors; the first one found.
+fn line_of(text: &str, key: &str) -> Option<usize> {
+    let leaf = key.rsplit('.').next().unwrap_or(key);
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start();
+            let rest = l
+                .strip_prefix(leaf)
+                .or_else(|| l.strip_prefix(&format!("\"{leaf}\"")));
+            rest.is_some_and(|r| {
+                let r = r.trim_start();
+                r.starts_with('=') || r.starts_with(':')
+            })
+        })
+        .map(|i| i + 1)
+}
+
 /// A configuration and the file it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Loaded {
@@ -219,44 +300,66 @@ fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result
 }
 
 impl Config {
-    /// Checks serde cannot express (value ranges, names).
+    /// Checks serde cannot express (value ranges, names). Errors name the file, the line
+    /// of the key when it can be found, the key and the value.
     pub fn validate(&self, source: &Path) -> Result<()> {
-        let bad =
-            |key: &str, why: &str| -> Result<()> { bail!("{}: `{key}` {why}", source.display()) };
+        let text = std::fs::read_to_string(source).unwrap_or_default();
+        let bad = |key: &str, value: &dyn std::fmt::Debug, why: &str| -> Result<()> {
+            let line = line_of(&text, key).map_or(String::new(), |l| format!(":{l}"));
+            bail!("{}{line}: `{key}` = {value:?}: {why}", source.display())
+        };
         if let Some(i) = &self.run.isolation
             && i != "process"
             && i != "binary"
         {
-            return bad("run.isolation", "must be \"process\" or \"binary\"");
+            return bad("run.isolation", i, "must be \"process\" or \"binary\"");
         }
         for (key, v) in [
             ("run.test_timeout", self.run.test_timeout),
             ("run.timeout", self.run.timeout),
         ] {
-            if v.is_some_and(|v| !(v > 0.0 && v.is_finite())) {
-                return bad(key, "must be a positive number of seconds");
+            if let Some(v) = v
+                && let Err(why) = time_limit(v)
+            {
+                return bad(key, &v, &why);
             }
         }
-        if self
-            .gates
-            .min_pass_rate
-            .is_some_and(|r| !(0.0..=1.0).contains(&r))
+        if let Some(n) = self.run.jobs
+            && let Err(why) = jobs(n)
         {
-            return bad("gates.min_pass_rate", "must be between 0 and 1");
+            return bad("run.jobs", &n, &why);
+        }
+        if let Some(n) = self.run.retries
+            && let Err(why) = retries(n)
+        {
+            return bad("run.retries", &n, &why);
+        }
+        if let Some(r) = self.gates.min_pass_rate
+            && let Err(why) = rate(r)
+        {
+            return bad("gates.min_pass_rate", &r, &why);
+        }
+        if let Some(v) = self.gates.max_duration
+            && let Err(why) = seconds(v)
+        {
+            return bad("gates.max_duration", &v, &why);
         }
         for (key, v) in [
             ("gates.min_coverage", self.gates.min_coverage),
             ("gates.min_file_coverage", self.gates.min_file_coverage),
         ] {
-            if v.is_some_and(|v| !(0.0..=100.0).contains(&v)) {
-                return bad(key, "must be a percentage between 0 and 100");
+            if let Some(v) = v
+                && let Err(why) = percent(v)
+            {
+                return bad(key, &v, &why);
             }
         }
         if let Some(DropAllowance::Points(p)) = self.gates.no_coverage_drop
-            && !(0.0..=100.0).contains(&p)
+            && percent(p).is_err()
         {
             return bad(
                 "gates.no_coverage_drop",
+                &p,
                 "must be true, false or the points of drop allowed (0 to 100)",
             );
         }
@@ -268,11 +371,13 @@ impl Config {
             crate::report::ReportSpec::parse(r)
                 .with_context(|| format!("{}: in `run.reports`", source.display()))?;
         }
-        if self.iterate.max_iterations == Some(0) || self.iterate.plateau == Some(0) {
-            return bad(
-                "iterate.max_iterations / iterate.plateau",
-                "must be at least 1",
-            );
+        for (key, v) in [
+            ("iterate.max_iterations", self.iterate.max_iterations),
+            ("iterate.plateau", self.iterate.plateau),
+        ] {
+            if v == Some(0) {
+                return bad(key, &0, "must be at least 1");
+            }
         }
         Ok(())
     }
@@ -340,7 +445,10 @@ mod tests {
         std::fs::write(&p, "[gates]\nno_coverage_drop = 250\n").unwrap();
         let c = load(d.path()).unwrap().config;
         let err = format!("{:#}", c.validate(&p).unwrap_err());
-        assert!(err.contains("`gates.no_coverage_drop` must be"), "{err}");
+        assert!(
+            err.contains("testflow.toml:2: `gates.no_coverage_drop` = 250.0: must be"),
+            "{err}"
+        );
         std::fs::write(&p, "[gates]\nno_coverage_drop = \"yes\"\n").unwrap();
         let err = load(d.path()).unwrap_err().to_string();
         assert!(err.contains("testflow.toml:2:"), "{err}");
@@ -412,7 +520,9 @@ mod tests {
             c.validate(Path::new("t.toml"))
                 .unwrap_err()
                 .to_string()
-                .contains("`gates.min_file_coverage` must be a percentage")
+                .contains(
+                    "`gates.min_file_coverage` = 101.0: a percentage must be between 0 and 100"
+                )
         );
         let c = Config {
             gates: GatesConfig {
@@ -424,6 +534,83 @@ mod tests {
         assert!(
             format!("{:#}", c.validate(Path::new("t.toml")).unwrap_err())
                 .contains("unknown gate `nope`")
+        );
+    }
+
+    #[test]
+    fn numbers_out_of_range_name_file_line_key_and_value() {
+        let d = tempfile::tempdir().unwrap();
+        let cases = [
+            (
+                "[run]\ntest_timeout = 1e300\n",
+                ":2: `run.test_timeout` = 1e300: a time limit must be more than 0 and at most 31536000 seconds (365 days)",
+            ),
+            (
+                "[run]\njobs = 2\ntimeout = -1.0\n",
+                ":3: `run.timeout` = -1.0: a time limit",
+            ),
+            (
+                "[run]\ntimeout = nan\n",
+                ":2: `run.timeout` = NaN: a time limit",
+            ),
+            (
+                "[run]\ntimeout = inf\n",
+                ":2: `run.timeout` = inf: a time limit",
+            ),
+            (
+                "[run]\njobs = 100000000\n",
+                ":2: `run.jobs` = 100000000: jobs must be at most 1024 (0 means one per CPU)",
+            ),
+            (
+                "[run]\nretries = 4000000000\n",
+                ":2: `run.retries` = 4000000000: retries must be at most 100",
+            ),
+            (
+                "[gates]\nmax_duration = -3.0\n",
+                ":2: `gates.max_duration` = -3.0: a duration must be between 0",
+            ),
+            (
+                "[gates]\nmin_pass_rate = 1.5\n",
+                ":2: `gates.min_pass_rate` = 1.5: a rate must be between 0 and 1",
+            ),
+            (
+                "[iterate]\nplateau = 0\n",
+                ":2: `iterate.plateau` = 0: must be at least 1",
+            ),
+        ];
+        for (text, want) in cases {
+            let p = write(d.path(), "testflow.toml", text);
+            let c = load(d.path()).unwrap().config;
+            let err = format!("{:#}", c.validate(&p).unwrap_err());
+            assert!(
+                err.starts_with(&format!("{}{want}", p.display())),
+                "{text}: {err}"
+            );
+        }
+        // The same keys in pyproject.toml and package.json.
+        let d = tempfile::tempdir().unwrap();
+        let p = write(
+            d.path(),
+            "pyproject.toml",
+            "[project]\nname = \"x\"\n\n[tool.testflow.run]\ntest_timeout = 1e300\n",
+        );
+        let c = load(d.path()).unwrap().config;
+        let err = format!("{:#}", c.validate(&p).unwrap_err());
+        assert!(
+            err.starts_with(&format!("{}:5: `run.test_timeout` = 1e300", p.display())),
+            "{err}"
+        );
+        let d = tempfile::tempdir().unwrap();
+        let p = write(
+            d.path(),
+            "package.json",
+            "{\n  \"testflow\": {\n    \"run\": {\n      \"jobs\": 5000\n    }\n  }\n}\n",
+        );
+        let c = load(d.path()).unwrap().config;
+        let err = format!("{:#}", c.validate(&p).unwrap_err());
+        assert!(
+            err.starts_with(&format!("{}:4: `run.jobs` = 5000", p.display())),
+            "{err}"
         );
     }
 }

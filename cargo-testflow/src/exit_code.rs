@@ -18,8 +18,22 @@ pub const BUILD_FAILED: i32 = 101;
 /// (the framework's own totals or exit status disagree with what was recorded, a damaged
 /// event log, a testflow worker that panicked, shards that disagree). Fails closed.
 pub const RUN_ERROR: i32 = 102;
-/// Interrupted by Ctrl-C (or SIGTERM); everything recorded so far is kept.
+/// Interrupted by Ctrl-C (SIGINT); everything recorded so far is kept.
 pub const INTERRUPTED: i32 = 130;
+/// Stopped by SIGTERM; everything recorded so far is kept.
+pub const TERMINATED: i32 = 143;
+/// Stopped by SIGHUP (the terminal went away); everything recorded so far is kept.
+pub const HANGUP: i32 = 129;
+
+/// The exit code of a run stopped by `signal` (128 + the signal number, as shells do).
+/// Async-signal-safe: the second signal's handler calls it.
+pub const fn for_signal(signal: i32) -> i32 {
+    match signal {
+        libc::SIGTERM => TERMINATED,
+        libc::SIGHUP => HANGUP,
+        _ => INTERRUPTED,
+    }
+}
 /// Anything else that went wrong (cannot write the state directory, …).
 pub const INTERNAL: i32 = 1;
 /// `iterate` stopped because an iteration had more failures than the one before.
@@ -28,3 +42,13 @@ pub const ITERATE_REGRESSION: i32 = 20;
 pub const ITERATE_PLATEAU: i32 = 21;
 /// `iterate` reached `--max-iterations` with tests still failing.
 pub const ITERATE_MAX_ITERATIONS: i32 = 22;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_signal_exits_with_128_plus_its_number() {
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            assert_eq!(super::for_signal(sig), 128 + sig);
+        }
+    }
+}

@@ -327,7 +327,8 @@ pub fn wait_for_change(root: &Path, stdin_lines: &std::sync::mpsc::Receiver<()>)
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {}
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
         }
-        if newest_mtime(root) > before {
+        // Ctrl-C while waiting: go on, so the next run stops at once and says so.
+        if newest_mtime(root) > before || crate::interrupt::received().is_some() {
             return true;
         }
     }

@@ -14,6 +14,7 @@ pub mod frameworks;
 pub mod gate;
 pub mod history;
 pub mod import;
+pub mod interrupt;
 pub mod iterate;
 pub mod merge;
 pub mod model;

@@ -42,7 +42,11 @@ Exit codes:
   102    run error: no test failed, but the run cannot be trusted as a pass (the framework's
          own totals or exit status disagree with what was recorded, a damaged event log,
          an incomplete run, a testflow worker that failed); each error is named
-  130    interrupted by Ctrl-C; everything recorded so far is kept";
+  129    stopped by SIGHUP; everything recorded so far is kept
+  130    interrupted by Ctrl-C (SIGINT); everything recorded so far is kept
+  143    stopped by SIGTERM; everything recorded so far is kept
+         (a run that has not ended 5 s after the signal exits anyway; a second signal
+         exits at once)";
 
 #[derive(Parser)]
 #[command(
@@ -201,17 +205,17 @@ struct RunArgs {
     filters: Vec<String>,
     #[command(flatten)]
     selection: SelectionArgs,
-    /// Tests to run at once [default: number of CPUs].
-    #[arg(short = 'j', long, value_name = "N", env = "TESTFLOW_JOBS")]
+    /// Tests to run at once, at most 1024 (0: one per CPU) [default: number of CPUs].
+    #[arg(short = 'j', long, value_name = "N", env = "TESTFLOW_JOBS", value_parser = parse_jobs)]
     jobs: Option<usize>,
-    /// Kill a test (its whole process group) after SECS seconds; its outcome is `timeout`.
+    /// Kill a test (its whole process group) after SECS seconds (at most 365 days); its outcome is `timeout`.
     #[arg(long, value_name = "SECS", value_parser = parse_secs, env = "TESTFLOW_TEST_TIMEOUT")]
     test_timeout: Option<Duration>,
-    /// Stop the whole run after SECS seconds; tests still running are `timeout`.
+    /// Stop the whole run after SECS seconds (at most 365 days); tests still running are `timeout`.
     #[arg(long, value_name = "SECS", value_parser = parse_secs, env = "TESTFLOW_TIMEOUT")]
     timeout: Option<Duration>,
-    /// Run a failing test up to N more times; one that then passes is `passed` and `flaky` [default: 0].
-    #[arg(long, value_name = "N", env = "TESTFLOW_RETRIES")]
+    /// Run a failing test up to N more times (at most 100); one that then passes is `passed` and `flaky` [default: 0].
+    #[arg(long, value_name = "N", env = "TESTFLOW_RETRIES", value_parser = parse_retries)]
     retries: Option<u32>,
     /// Stop scheduling tests after the first failure.
     #[arg(long)]
@@ -245,7 +249,7 @@ struct RunArgs {
     /// Directory to look for test suites in [default: current directory].
     #[arg(long, value_name = "DIR")]
     project: Option<PathBuf>,
-    /// Run only shard K of N (1-based). Read from the CI when not given: TESTFLOW_SHARD,
+    /// Run only shard K of N (1-based, N at most 1000). Read from the CI when not given: TESTFLOW_SHARD,
     /// GitLab CI_NODE_INDEX/TOTAL, CircleCI CIRCLE_NODE_INDEX/TOTAL, Buildkite.
     #[arg(long, value_name = "K/N", value_parser = parse_shard)]
     shard: Option<ShardSpec>,
@@ -311,7 +315,7 @@ struct ReportArgs {
 #[derive(Args, Clone, Default)]
 struct GateArgs {
     /// Gate: passed / tests that ran must be at least this (0..1) [default: 1.0].
-    #[arg(long, value_name = "RATE")]
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
     min_pass_rate: Option<f64>,
     /// Gate: at least N tests must be recorded [default: 1].
     #[arg(long, value_name = "N")]
@@ -323,18 +327,18 @@ struct GateArgs {
     #[arg(long, value_name = "N")]
     max_flaky: Option<u64>,
     /// Gate: the run takes at most SECS seconds.
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = parse_gate_secs)]
     max_duration: Option<f64>,
     /// Gate: total line coverage at least PCT percent, from the run's coverage or the
     /// coverage reports given (without any: "not measured", which fails when required).
-    #[arg(long, value_name = "PCT")]
+    #[arg(long, value_name = "PCT", value_parser = parse_percent)]
     min_coverage: Option<f64>,
     /// Gate: every file's line coverage at least PCT percent (same coverage).
-    #[arg(long, value_name = "PCT")]
+    #[arg(long, value_name = "PCT", value_parser = parse_percent)]
     min_file_coverage: Option<f64>,
     /// Gate: total line coverage must not fall below the previous run on the same branch
     /// that measured coverage, allowing PTS percentage points [default: 0].
-    #[arg(long, value_name = "PTS", num_args = 0..=1, default_missing_value = "0")]
+    #[arg(long, value_name = "PTS", num_args = 0..=1, default_missing_value = "0", value_parser = parse_percent)]
     no_coverage_drop: Option<f64>,
     /// Make a gate advisory: reported, but it does not fail (repeatable).
     #[arg(long, value_name = "GATE", value_parser = parse_gate_name)]
@@ -534,8 +538,8 @@ enum ShardCmd {
 
 #[derive(Args)]
 struct ShardPlanArgs {
-    /// Number of shards.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    /// Number of shards (at most 1000).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=testflow::shard::MAX_SHARDS as i64))]
     shards: u32,
     #[arg(long, value_enum, value_name = "STRATEGY")]
     shard_strategy: Option<Strategy>,
@@ -634,12 +638,40 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .parse()
         .map_err(|_| format!("`{s}` is not a number of seconds"))?;
-    if !(secs > 0.0 && secs.is_finite()) {
-        return Err(format!(
-            "`{s}`: the time limit must be a positive number of seconds"
-        ));
-    }
-    Ok(Duration::from_secs_f64(secs))
+    config::time_limit(secs).map_err(|why| format!("`{s}`: {why}"))
+}
+
+/// A number of type `T`, then `check`ed; errors show the value.
+fn parse_checked<T: std::str::FromStr>(
+    s: &str,
+    what: &str,
+    check: fn(T) -> Result<T, String>,
+) -> Result<T, String> {
+    let v: T = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not {what}"))?;
+    check(v).map_err(|why| format!("`{s}`: {why}"))
+}
+
+fn parse_jobs(s: &str) -> Result<usize, String> {
+    parse_checked(s, "a whole number of jobs", config::jobs)
+}
+
+fn parse_retries(s: &str) -> Result<u32, String> {
+    parse_checked(s, "a whole number of retries", config::retries)
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    parse_checked(s, "a number", config::rate)
+}
+
+fn parse_percent(s: &str) -> Result<f64, String> {
+    parse_checked(s, "a number", config::percent)
+}
+
+fn parse_gate_secs(s: &str) -> Result<f64, String> {
+    parse_checked(s, "a number of seconds", config::seconds)
 }
 
 fn parse_report(s: &str) -> Result<ReportSpec, String> {
@@ -713,8 +745,18 @@ fn dispatch(cli: Cli) -> Result<i32> {
     }
 }
 
+/// The run did not wind down within the grace time after a signal: say so as it exits.
+fn forced_exit(signal: i32) {
+    let _ = writeln!(
+        std::io::stderr(),
+        "error: the run did not stop within {}s of signal {signal}; exiting {} (the run's events.jsonl keeps what was recorded)",
+        testflow::interrupt::GRACE.as_secs(),
+        exit_code::for_signal(signal)
+    );
+}
+
 fn run(args: RunArgs) -> Result<i32> {
-    session::install_interrupt_handler();
+    testflow::interrupt::install(forced_exit);
     let (result, code) = run_once(&args, &[])?;
     // On GitHub Actions the Markdown summary goes on the job's page (once per command:
     // `iterate` runs many times and must not pile summaries past the 1 MiB cap).
@@ -767,12 +809,13 @@ fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::RunResult, i32
             .or(run_cfg.jobs)
             .filter(|j| *j > 0)
             .unwrap_or_else(default_jobs),
-        test_timeout: args
+        // The file's values were checked by `load_config`.
+        test_timeout: args.test_timeout.or(run_cfg
             .test_timeout
-            .or(run_cfg.test_timeout.map(Duration::from_secs_f64)),
+            .and_then(|s| config::time_limit(s).ok())),
         run_timeout: args
             .timeout
-            .or(run_cfg.timeout.map(Duration::from_secs_f64)),
+            .or(run_cfg.timeout.and_then(|s| config::time_limit(s).ok())),
         retries: args.retries.or(run_cfg.retries).unwrap_or(0),
         fail_fast: args.fail_fast || run_cfg.fail_fast == Some(true),
         filters: args.filters.clone(),
@@ -865,7 +908,7 @@ fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::RunResult, i32
 }
 
 fn iterate_cmd(args: IterateArgs) -> Result<i32> {
-    session::install_interrupt_handler();
+    testflow::interrupt::install(forced_exit);
     let project_root = project_dir(args.run.project.as_deref())?;
     let root = git_root(&project_root).unwrap_or(project_root);
     let it_cfg = load_config(args.run.project.as_deref())?.iterate;
@@ -934,7 +977,9 @@ fn iterate_cmd(args: IterateArgs) -> Result<i32> {
         iterate::Status::MaxIterations | iterate::Status::Continue => {
             exit_code::ITERATE_MAX_ITERATIONS
         }
-        iterate::Status::Interrupted => exit_code::INTERRUPTED,
+        iterate::Status::Interrupted => {
+            testflow::interrupt::exit_code().unwrap_or(exit_code::INTERRUPTED)
+        }
     })
 }
 

@@ -15,6 +15,8 @@ use crate::model::{Captured, utf8_ceil};
 
 /// How long a test's leftover children may hold its output pipes after it exits.
 const LEAK_GRACE: Duration = Duration::from_millis(200);
+/// How often a streaming read looks whether the test has exited while its output is quiet.
+const POLL: Duration = Duration::from_millis(50);
 
 /// How the process ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -164,6 +166,10 @@ pub struct Registration {
     table: Arc<ProcessTable>,
     key: u64,
     killed: Arc<AtomicU8>,
+    pgid: i32,
+    /// The child was waited for; until then dropping the registration (a panic while
+    /// reading its output) kills its group, so no test outlives the code that ran it.
+    reaped: bool,
 }
 
 impl Registration {
@@ -183,6 +189,13 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
+        if !self.reaped {
+            // SAFETY: killpg on the group we created; its leader is not yet reaped, so the
+            // id still names that group.
+            unsafe {
+                libc::killpg(self.pgid, libc::SIGKILL);
+            }
+        }
         let mut st = self.table.state.lock().unwrap_or_else(|e| e.into_inner());
         st.entries.remove(&self.key);
     }
@@ -194,7 +207,7 @@ impl ProcessTable {
             state: Mutex::new(TableState {
                 next: 0,
                 entries: HashMap::new(),
-                run_deadline: run_timeout.map(|d| Instant::now() + d),
+                run_deadline: run_timeout.and_then(|d| Instant::now().checked_add(d)),
                 shutting_down: false,
             }),
             wake: Condvar::new(),
@@ -256,6 +269,8 @@ impl ProcessTable {
             table: Arc::clone(self),
             key,
             killed,
+            pgid,
+            reaped: false,
         }
     }
 
@@ -328,41 +343,69 @@ impl ProcessTable {
         let mut child = cmd.spawn()?;
         self.spawned.fetch_add(1, Ordering::Relaxed);
         let pgid = child.id() as i32;
-        let reg = self.register(pgid, timeout.map(|t| started + t));
+        let mut reg = self.register(pgid, timeout.and_then(|t| started.checked_add(t)));
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
-        let err_reader = spawn_reader(stderr, cap);
-        let mut out_buf = CappedBuf::new(cap);
-        let out_reader;
-        let status;
-        if let Some(cb) = on_stdout_line.as_mut() {
+        let err_reader = Reader::spawn(stderr, cap);
+        let (out, status) = if let Some(cb) = on_stdout_line.as_mut() {
             // Streaming mode: lines are handled here, on the caller's thread, as they come.
-            let mut r = BufReader::new(stdout);
-            let mut line = Vec::new();
-            loop {
-                line.clear();
-                match r.read_until(b'\n', &mut line) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {
-                        out_buf.push(&line);
-                        cb(&line, &reg);
+            let mut out_buf = CappedBuf::new(cap);
+            let (tx, rx) = mpsc::channel::<Vec<u8>>();
+            thread::spawn(move || {
+                let mut r = BufReader::new(stdout);
+                loop {
+                    let mut line = Vec::new();
+                    match r.read_until(b'\n', &mut line) {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => {
+                            if tx.send(line).is_err() {
+                                return;
+                            }
+                        }
                     }
                 }
-            }
-            status = child.wait()?;
-            out_reader = None;
+            });
+            let mut exited: Option<(Instant, bool)> = None;
+            let status = loop {
+                match rx.recv_timeout(POLL) {
+                    Ok(line) => {
+                        out_buf.push(&line);
+                        cb(&line, &reg);
+                        continue;
+                    }
+                    // EOF: the test and everything holding its stdout are gone.
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break child.wait()?,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                }
+                match exited {
+                    None => {
+                        if child.try_wait()?.is_some() {
+                            exited = Some((Instant::now(), false));
+                        }
+                    }
+                    Some((at, killed)) if at.elapsed() >= LEAK_GRACE => {
+                        if killed {
+                            // Held by a process outside the group (its own session):
+                            // stop reading rather than wait for it.
+                            break child.wait()?;
+                        }
+                        kill_pgid(pgid);
+                        exited = Some((Instant::now(), true));
+                    }
+                    Some(_) => {}
+                }
+            };
+            (out_buf, status)
         } else {
-            out_reader = Some(spawn_reader(stdout, cap));
-            status = child.wait()?;
-        }
+            let out_reader = Reader::spawn(stdout, cap);
+            let status = child.wait()?;
+            (out_reader.finish(pgid), status)
+        };
+        reg.reaped = true;
         let duration = started.elapsed();
         // A grandchild that inherited the pipes can keep them open after the test exits:
         // give it a moment, then kill the group so reading ends.
-        let out = match out_reader {
-            Some(rx) => join_or_kill(rx, pgid),
-            None => out_buf,
-        };
-        let err = join_or_kill(err_reader, pgid);
+        let err = err_reader.finish(pgid);
         let exit = match (status.code(), status.signal()) {
             (Some(c), _) => ExitKind::Code(c),
             (None, Some(s)) => ExitKind::Signal(s),
@@ -378,25 +421,41 @@ impl ProcessTable {
     }
 }
 
-/// Read a stream on its own thread; the receiver gets the buffer at EOF.
-fn spawn_reader(r: impl Read + Send + 'static, cap: usize) -> mpsc::Receiver<CappedBuf> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(read_capped(r, cap));
-    });
-    rx
+/// A stream read on its own thread into a shared buffer, so that what it read can be
+/// taken even if the stream never ends.
+struct Reader {
+    buf: Arc<Mutex<CappedBuf>>,
+    eof: mpsc::Receiver<()>,
 }
 
-fn join_or_kill(rx: mpsc::Receiver<CappedBuf>, pgid: i32) -> CappedBuf {
-    match rx.recv_timeout(LEAK_GRACE) {
-        Ok(buf) => buf,
-        Err(_) => {
-            // SAFETY: killpg on a process group id we created; at worst the group is already gone.
-            unsafe {
-                libc::killpg(pgid, libc::SIGKILL);
-            }
-            rx.recv().unwrap_or_default()
+impl Reader {
+    fn spawn(r: impl Read + Send + 'static, cap: usize) -> Reader {
+        let buf = Arc::new(Mutex::new(CappedBuf::new(cap)));
+        let (tx, eof) = mpsc::channel();
+        let shared = Arc::clone(&buf);
+        thread::spawn(move || {
+            read_capped(r, &shared);
+            let _ = tx.send(());
+        });
+        Reader { buf, eof }
+    }
+
+    /// The stream's bytes once the test has exited: at EOF, or after killing its group
+    /// when something still holds the pipe, or, when a process outside the group (its own
+    /// session) holds it, what was read by then.
+    fn finish(self, pgid: i32) -> CappedBuf {
+        if self.eof.recv_timeout(LEAK_GRACE).is_err() {
+            kill_pgid(pgid);
+            let _ = self.eof.recv_timeout(LEAK_GRACE);
         }
+        std::mem::take(&mut *self.buf.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+fn kill_pgid(pgid: i32) {
+    // SAFETY: killpg on a process group id we created; at worst the group is already gone.
+    unsafe {
+        libc::killpg(pgid, libc::SIGKILL);
     }
 }
 
@@ -422,18 +481,19 @@ fn complete_utf8_prefix(b: &[u8]) -> usize {
     b.len()
 }
 
-fn read_capped(mut r: impl Read, cap: usize) -> CappedBuf {
-    let mut buf = CappedBuf::new(cap);
+fn read_capped(mut r: impl Read, buf: &Mutex<CappedBuf>) {
     let mut chunk = [0u8; 16 * 1024];
     loop {
         match r.read(&mut chunk) {
             Ok(0) => break,
-            Ok(n) => buf.push(&chunk[..n]),
+            Ok(n) => buf
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(&chunk[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => break,
         }
     }
-    buf
 }
 
 fn kill_group(e: &Entry, reason: KillReason) {
@@ -516,5 +576,41 @@ mod tests {
         assert_eq!(h.join().unwrap().killed, Some(KillReason::Interrupted));
         let later = t.run(sh("sleep 30"), None, 1024, None).unwrap();
         assert_eq!(later.killed, Some(KillReason::Interrupted));
+    }
+
+    /// `sh` that leaves `sleep 3600` in a session of its own holding both pipes, prints
+    /// its pid and exits: killing the group cannot reach it.
+    fn leaves_a_daemon() -> Command {
+        sh("setsid sleep 3600 & echo $!")
+    }
+
+    fn kill_daemon(stdout: &[u8]) {
+        let pid: i32 = String::from_utf8_lossy(stdout).trim().parse().unwrap();
+        // SAFETY: kill(2) on the sleep this test started.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+    }
+
+    #[test]
+    fn a_daemon_holding_the_pipes_does_not_hang_the_read() {
+        let t = ProcessTable::new(None);
+        let out = t.run(leaves_a_daemon(), None, 1024, None).unwrap();
+        assert_eq!(out.exit, ExitKind::Code(0));
+        kill_daemon(&out.stdout.contiguous());
+    }
+
+    #[test]
+    fn a_daemon_holding_the_pipes_does_not_hang_a_streaming_read() {
+        let t = ProcessTable::new(None);
+        let mut lines = Vec::new();
+        let mut on_line = |l: &[u8], _: &Registration| lines.push(l.to_vec());
+        let out = t
+            .run(leaves_a_daemon(), None, 1024, Some(&mut on_line))
+            .unwrap();
+        assert_eq!(out.exit, ExitKind::Code(0));
+        assert_eq!(lines.len(), 1);
+        assert_eq!(out.stdout.contiguous(), lines[0]);
+        kill_daemon(&lines[0]);
     }
 }

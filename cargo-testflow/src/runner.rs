@@ -4,16 +4,18 @@
 //!
 //! Nothing here knows a framework: a framework turns its tests into [`Unit`]s.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
+use std::thread::ThreadId;
 use std::time::Duration;
 
 use anyhow::Result;
 use chrono::Utc;
 
 use crate::events::{Event, EventLog};
-use crate::model::{DEFAULT_OUTPUT_CAP, Failure, Outcome, TestMeta};
+use crate::model::{Category, DEFAULT_OUTPUT_CAP, Failure, Outcome, TestMeta, error_kind};
 use crate::process::{KillReason, ProcessTable};
 
 #[derive(Clone, Debug)]
@@ -80,6 +82,14 @@ pub trait Listener: Send {
 pub trait Unit: Send {
     /// How many tests this unit is expected to report (for progress).
     fn planned_tests(&self) -> usize;
+    /// What the unit runs, named in the run error if testflow fails inside it (a panic)
+    /// before any of its tests started.
+    fn describe(&self) -> String {
+        match self.planned_tests() {
+            0 => "a framework run (its tests report themselves)".into(),
+            n => format!("a unit of {n} planned tests"),
+        }
+    }
     fn execute(self: Box<Self>, ctx: &Ctx) -> Vec<Box<dyn Unit>>;
 }
 
@@ -103,6 +113,11 @@ pub struct Ctx {
     planned: AtomicUsize,
     done: AtomicUsize,
     coverage_notes: Mutex<Vec<crate::model::FrameworkCoverage>>,
+    /// Attempts started and not yet finished, by the worker thread running them: the
+    /// tests to name (and fail) when that worker's unit panics.
+    in_flight: Mutex<HashMap<ThreadId, Vec<(TestMeta, u32)>>>,
+    /// The listener panicked once: it is not called again (the log still gets every event).
+    listener_broken: AtomicBool,
 }
 
 impl Ctx {
@@ -124,6 +139,8 @@ impl Ctx {
             planned: AtomicUsize::new(0),
             done: AtomicUsize::new(0),
             coverage_notes: Mutex::new(Vec::new()),
+            in_flight: Mutex::new(HashMap::new()),
+            listener_broken: AtomicBool::new(false),
         }
     }
 
@@ -145,15 +162,40 @@ impl Ctx {
     }
 
     fn record(&self, event: &Event, final_attempt: bool) {
+        self.append(event);
+        self.notify(|l| l.on_event(event, final_attempt));
+    }
+
+    fn append(&self, event: &Event) {
         if let Err(e) = self.log.append(event) {
             // Keep running: the terminal still shows results; the error is reported at the end.
             let mut slot = self.write_error.lock().unwrap_or_else(|e| e.into_inner());
             slot.get_or_insert_with(|| format!("{e:#}"));
         }
-        self.listener
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .on_event(event, final_attempt);
+    }
+
+    /// Call the listener; a panic in it must not take down the unit that recorded the
+    /// event (the event is already in the log), so it is caught, recorded as an internal
+    /// run error, and the listener is not called again.
+    fn notify(&self, f: impl FnOnce(&mut dyn Listener)) {
+        if self.listener_broken.load(Ordering::SeqCst) {
+            return;
+        }
+        let mut listener = self.listener.lock().unwrap_or_else(|e| e.into_inner());
+        let result = catch_unwind(AssertUnwindSafe(|| f(&mut **listener)));
+        drop(listener);
+        if let Err(payload) = result
+            && !self.listener_broken.swap(true, Ordering::SeqCst)
+        {
+            self.append(&Event::RunError {
+                time: Utc::now(),
+                kind: error_kind::INTERNAL.into(),
+                message: format!(
+                    "testflow's terminal output panicked ({}); the results are in the event log, but the run is not trusted",
+                    panic_message(&*payload)
+                ),
+            });
+        }
     }
 
     /// Run `f`, a framework process whose plugin appends to the run's log itself (pytest,
@@ -164,10 +206,19 @@ impl Ctx {
             .map(|m| m.len())
             .unwrap_or(0);
         let done = AtomicBool::new(false);
+        // Set on the way out even when `f` panics: the scope waits for the follower, which
+        // would otherwise poll forever.
+        struct Done<'a>(&'a AtomicBool);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
         std::thread::scope(|s| {
             let follower = s.spawn(|| self.follow(framework, start, &done));
+            let guard = Done(&done);
             let out = f();
-            done.store(true, Ordering::SeqCst);
+            drop(guard);
             let _ = follower.join();
             out
         })
@@ -207,11 +258,12 @@ impl Ctx {
                     && test.framework == framework
                 {
                     let last = !outcome.is_failure() || *attempt > self.options.retries;
-                    let mut listener = self.listener.lock().unwrap_or_else(|e| e.into_inner());
-                    if last {
-                        listener.add_planned(1);
-                    }
-                    listener.on_event(&event, last);
+                    self.notify(|listener| {
+                        if last {
+                            listener.add_planned(1);
+                        }
+                        listener.on_event(&event, last);
+                    });
                 }
             }
             if last_look {
@@ -222,6 +274,12 @@ impl Ctx {
     }
 
     pub fn started(&self, test: &TestMeta, attempt: u32) {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(std::thread::current().id())
+            .or_default()
+            .push((test.clone(), attempt));
         self.record(
             &Event::TestStarted {
                 time: Utc::now(),
@@ -241,6 +299,14 @@ impl Ctx {
         duration: Duration,
         failure: Option<Failure>,
     ) -> bool {
+        if let Some(running) = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(&std::thread::current().id())
+        {
+            running.retain(|(t, a)| !(t.id == test.id && *a == attempt));
+        }
         let retry =
             outcome.is_failure() && attempt <= self.options.retries && self.stopped().is_none();
         let event = Event::TestFinished {
@@ -280,10 +346,56 @@ impl Ctx {
 
     pub fn add_planned(&self, tests: usize) {
         self.planned.fetch_add(tests, Ordering::Relaxed);
-        self.listener
+        self.notify(|l| l.add_planned(tests));
+    }
+
+    /// Attempts this thread started and did not finish (cleared).
+    fn take_in_flight(&self) -> Vec<(TestMeta, u32)> {
+        self.in_flight
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .add_planned(tests);
+            .remove(&std::thread::current().id())
+            .unwrap_or_default()
+    }
+
+    /// A unit panicked: its running tests end as `error` (never passed), and the run
+    /// gets an `internal` run error naming them.
+    fn unit_panicked(&self, unit: &str, payload: &(dyn std::any::Any + Send)) {
+        let why = panic_message(payload);
+        let running = self.take_in_flight();
+        for (test, attempt) in &running {
+            let failure = Failure {
+                category: Category::Crash,
+                kind: Some("testflow_internal".into()),
+                message: format!(
+                    "testflow failed while running this test (internal error: {why}); its real outcome is unknown"
+                ),
+                ..Failure::default()
+            };
+            self.record(
+                &Event::TestFinished {
+                    time: Utc::now(),
+                    test: test.clone(),
+                    attempt: *attempt,
+                    outcome: Outcome::Error,
+                    duration_ms: 0.0,
+                    failure: Some(failure),
+                },
+                true,
+            );
+            self.done.fetch_add(1, Ordering::Relaxed);
+        }
+        let what = if running.is_empty() {
+            format!("{unit} (before any of its tests started; they have no result)")
+        } else {
+            let mut names: Vec<&str> = running.iter().map(|(t, _)| t.id.as_str()).collect();
+            names.sort_unstable();
+            format!("{} (recorded as error)", names.join(", "))
+        };
+        self.run_error(
+            error_kind::INTERNAL,
+            format!("testflow panicked while running {what}: {why}"),
+        );
     }
 
     pub fn stopped(&self) -> Option<Stopped> {
@@ -316,16 +428,31 @@ pub fn round_ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
 }
 
+/// The text of a panic's payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
+/// How deep follow-ups of follow-ups may go (a crashed batch's per-test re-runs are 1):
+/// a unit that keeps handing back work must not keep the run going forever.
+const MAX_FOLLOW_UP_DEPTH: u32 = 8;
+
 struct Queue {
-    units: VecDeque<Box<dyn Unit>>,
+    /// Each unit with how many follow-up steps it is from a planned unit.
+    units: VecDeque<(Box<dyn Unit>, u32)>,
     running: usize,
 }
 
 /// Run all units on `ctx.options.jobs` workers. Follow-up units go to the front of the
-/// queue. Returns why the run stopped early, if it did.
+/// queue. Returns why the run stopped early, if it did. A unit that panics is recorded
+/// (see [`Ctx::unit_panicked`]) and the run goes on.
 pub fn execute(ctx: &Ctx, units: Vec<Box<dyn Unit>>) -> Result<Option<Stopped>> {
     let queue = Mutex::new(Queue {
-        units: units.into(),
+        units: units.into_iter().map(|u| (u, 0)).collect(),
         running: 0,
     });
     let changed = Condvar::new();
@@ -350,15 +477,39 @@ pub fn execute(ctx: &Ctx, units: Vec<Box<dyn Unit>>) -> Result<Option<Stopped>> 
                             q = changed.wait(q).unwrap_or_else(|e| e.into_inner());
                         }
                     };
-                    let Some(unit) = unit else {
+                    let Some((unit, depth)) = unit else {
                         changed.notify_all();
                         return;
                     };
-                    let follow_ups = unit.execute(ctx);
+                    let label = unit.describe();
+                    let follow_ups = match catch_unwind(AssertUnwindSafe(|| unit.execute(ctx))) {
+                        Ok(f) => {
+                            // A unit may leave attempts to its follow-ups: not this thread's now.
+                            ctx.take_in_flight();
+                            f
+                        }
+                        Err(payload) => {
+                            ctx.unit_panicked(&label, &*payload);
+                            vec![]
+                        }
+                    };
+                    let follow_ups = if follow_ups.is_empty() || depth < MAX_FOLLOW_UP_DEPTH {
+                        follow_ups
+                    } else {
+                        let names: Vec<String> = follow_ups.iter().map(|u| u.describe()).collect();
+                        ctx.run_error(
+                            error_kind::INTERNAL,
+                            format!(
+                                "{label} kept handing back follow-up work ({MAX_FOLLOW_UP_DEPTH} levels deep); not run: {}",
+                                names.join(", ")
+                            ),
+                        );
+                        vec![]
+                    };
                     let mut q = queue.lock().unwrap_or_else(|e| e.into_inner());
                     q.running -= 1;
                     for u in follow_ups.into_iter().rev() {
-                        q.units.push_front(u);
+                        q.units.push_front((u, depth + 1));
                     }
                     drop(q);
                     changed.notify_all();
@@ -409,7 +560,63 @@ mod tests {
         fn on_event(&mut self, _: &Event, _: bool) {}
     }
 
+    fn meta(id: &str) -> TestMeta {
+        TestMeta {
+            id: id.into(),
+            framework: Framework::Rust,
+            name: id.into(),
+            suite: vec![],
+            file: None,
+            line: None,
+            binary: None,
+        }
+    }
+
+    /// Starts its test (when `start`), then panics.
+    struct Panics {
+        id: String,
+        start: bool,
+    }
+
+    impl Unit for Panics {
+        fn planned_tests(&self) -> usize {
+            1
+        }
+        fn describe(&self) -> String {
+            format!("panicking unit for {}", self.id)
+        }
+        fn execute(self: Box<Self>, ctx: &Ctx) -> Vec<Box<dyn Unit>> {
+            if self.start {
+                ctx.started(&meta(&self.id), 1);
+            }
+            panic!("worker bug in {}", self.id);
+        }
+    }
+
+    /// Hands back another of itself, forever.
+    struct Endless(u32);
+
+    impl Unit for Endless {
+        fn planned_tests(&self) -> usize {
+            0
+        }
+        fn describe(&self) -> String {
+            format!("endless #{}", self.0)
+        }
+        fn execute(self: Box<Self>, _: &Ctx) -> Vec<Box<dyn Unit>> {
+            vec![Box::new(Endless(self.0 + 1))]
+        }
+    }
+
     fn run(options: RunOptions, units: Vec<Box<dyn Unit>>) -> (crate::model::Run, Option<Stopped>) {
+        run_with(options, units, Box::new(Null))
+    }
+
+    fn run_with(
+        options: RunOptions,
+        units: Vec<Box<dyn Unit>>,
+        listener: Box<dyn Listener>,
+    ) -> (crate::model::Run, Option<Stopped>) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("events.jsonl");
         let log = Arc::new(EventLog::create(&path).unwrap());
@@ -424,7 +631,7 @@ mod tests {
             shard: None,
         })
         .unwrap();
-        let ctx = Ctx::new(options, "r".into(), log, Box::new(Null));
+        let ctx = Ctx::new(options, "r".into(), log, listener);
         let stopped = execute(&ctx, units).unwrap();
         (crate::events::fold_file(&path).unwrap().run, stopped)
     }
@@ -487,5 +694,132 @@ mod tests {
         let (run, stopped) = run(options, units);
         assert_eq!(stopped, Some(Stopped::FailFast));
         assert_eq!(run.tests.len(), 1);
+    }
+
+    #[test]
+    fn a_panicking_unit_errors_its_test_names_it_and_the_run_goes_on() {
+        for jobs in [1, 2] {
+            let options = RunOptions {
+                jobs,
+                ..RunOptions::default()
+            };
+            let (run, stopped) = run(
+                options,
+                vec![
+                    Box::new(Panics {
+                        id: "started".into(),
+                        start: true,
+                    }),
+                    Box::new(Panics {
+                        id: "early".into(),
+                        start: false,
+                    }),
+                    fake("after", &[Outcome::Passed]),
+                ],
+            );
+            assert_eq!(stopped, None);
+            let t = run.tests.iter().find(|t| t.id == "started").unwrap();
+            assert_eq!(t.outcome, Outcome::Error);
+            let f = t.failure.as_ref().unwrap();
+            assert_eq!(f.category, Category::Crash);
+            assert!(
+                f.message
+                    .starts_with("testflow failed while running this test (internal error: worker bug in started)"),
+                "{}",
+                f.message
+            );
+            let after = run.tests.iter().find(|t| t.id == "after").unwrap();
+            assert_eq!(after.outcome, Outcome::Passed);
+            let messages: Vec<&str> = run
+                .errors
+                .iter()
+                .filter(|e| e.kind == error_kind::INTERNAL)
+                .map(|e| e.message.as_str())
+                .collect();
+            assert_eq!(messages.len(), 2, "{:?}", run.errors);
+            assert!(messages.contains(
+                &"testflow panicked while running started (recorded as error): worker bug in started"
+            ));
+            assert!(messages.contains(
+                &"testflow panicked while running panicking unit for early (before any of its tests started; they have no result): worker bug in early"
+            ));
+            assert!(!run.distrust().is_empty());
+        }
+    }
+
+    struct PanicsOnFailure;
+    impl Listener for PanicsOnFailure {
+        fn on_event(&mut self, event: &Event, _: bool) {
+            if let Event::TestFinished { outcome, .. } = event
+                && outcome.is_failure()
+            {
+                panic!("printer bug");
+            }
+        }
+    }
+
+    #[test]
+    fn a_panicking_listener_loses_no_result() {
+        let (run, stopped) = run_with(
+            RunOptions {
+                jobs: 1,
+                ..RunOptions::default()
+            },
+            vec![
+                fake("fails", &[Outcome::Failed]),
+                fake("next", &[Outcome::Failed]),
+            ],
+            Box::new(PanicsOnFailure),
+        );
+        assert_eq!(stopped, None);
+        for id in ["fails", "next"] {
+            let t = run.tests.iter().find(|t| t.id == id).unwrap();
+            assert_eq!(t.outcome, Outcome::Failed, "{id}");
+        }
+        // (The harness writes no `run_finished`: `incomplete` is expected too.)
+        let internal: Vec<_> = run
+            .errors
+            .iter()
+            .filter(|e| e.kind == error_kind::INTERNAL)
+            .collect();
+        assert_eq!(internal.len(), 1, "{:?}", run.errors);
+        assert!(
+            internal[0].message.contains("panicked (printer bug)"),
+            "{}",
+            internal[0].message
+        );
+    }
+
+    #[test]
+    fn a_panic_while_following_a_framework_log_does_not_hang() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(EventLog::create(&dir.path().join("events.jsonl")).unwrap());
+        let ctx = Ctx::new(RunOptions::default(), "r".into(), log, Box::new(Null));
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            ctx.following_log(Framework::Pytest, || panic!("pytest unit bug"))
+        }));
+        assert!(
+            result.is_err(),
+            "the panic comes through once the follower stopped"
+        );
+    }
+
+    #[test]
+    fn follow_ups_that_never_end_are_cut_off_with_a_run_error() {
+        let (run, stopped) = run(RunOptions::default(), vec![Box::new(Endless(0))]);
+        assert_eq!(stopped, None);
+        let internal: Vec<_> = run
+            .errors
+            .iter()
+            .filter(|e| e.kind == error_kind::INTERNAL)
+            .collect();
+        assert_eq!(internal.len(), 1, "{:?}", run.errors);
+        assert_eq!(
+            internal[0].message,
+            format!(
+                "endless #{MAX_FOLLOW_UP_DEPTH} kept handing back follow-up work ({MAX_FOLLOW_UP_DEPTH} levels deep); not run: endless #{}",
+                MAX_FOLLOW_UP_DEPTH + 1
+            )
+        );
     }
 }

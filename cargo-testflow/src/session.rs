@@ -14,7 +14,6 @@ use crate::frameworks::{
 };
 use crate::history::History;
 use crate::model::{Framework, Run};
-use crate::process::{KillReason, ProcessTable};
 use crate::runner::{self, Ctx, Listener, RunOptions, Stopped, Unit};
 use crate::shard::{self, ShardSpec, Strategy};
 use crate::store::Store;
@@ -122,26 +121,8 @@ pub struct RunResult {
     pub notes: Vec<String>,
 }
 
-/// The running run's process table, for the Ctrl-C handler.
-static ACTIVE: Mutex<Option<Arc<ProcessTable>>> = Mutex::new(None);
-static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Install the Ctrl-C / SIGTERM handler once per process: it kills every running test
-/// process group; the run then records what it has and exits 130.
-pub fn install_interrupt_handler() {
-    let _ = ctrlc::set_handler(|| {
-        if INTERRUPTED.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            // Second Ctrl-C: the user insists.
-            std::process::exit(exit_code::INTERRUPTED);
-        }
-        if let Some(t) = ACTIVE.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-            t.stop_all(KillReason::Interrupted);
-        }
-    });
-}
-
 fn interrupted() -> bool {
-    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+    crate::interrupt::received().is_some()
 }
 
 /// Run every suite found in the project: the cargo workspace (when there is one) and
@@ -256,16 +237,15 @@ pub fn run(
         options.env.extend(coverage_env.iter().cloned());
     }
     let ctx = Ctx::new(options, rec.run_id.clone(), Arc::clone(&rec.log), listener);
-    *ACTIVE.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&ctx.processes));
-    if interrupted() {
-        ctx.processes.stop_all(KillReason::Interrupted);
-    }
+    crate::interrupt::set_active(Some(Arc::clone(&ctx.processes)));
 
     let mut exit_override = None;
     let mut notes = Vec::new();
     let mut units: Vec<Box<dyn Unit>> = Vec::new();
     if let (Some(ws), Some(built)) = (&ws, built) {
         match built {
+            // A build killed by the signal did not fail: the run was stopped.
+            Err(_) if interrupted() => {}
             Err(e) => {
                 match e.downcast::<BuildFailed>() {
                     Ok(b) => ctx.run_error("build", b.diagnostics),
@@ -320,7 +300,8 @@ pub fn run(
     } else {
         runner::execute(&ctx, units)?
     };
-    *ACTIVE.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    crate::interrupt::set_active(None);
+    crate::interrupt::winding_down();
     let not_run = ctx.not_run();
     let why = match stopped {
         Some(Stopped::FailFast) => Some("--fail-fast stopped the run after a failure"),
@@ -409,7 +390,7 @@ pub fn run(
         None => exit_code_for(&run, stopped),
     };
     let exit_code = if stopped == Some(Stopped::Interrupted) {
-        exit_code::INTERRUPTED
+        crate::interrupt::exit_code().unwrap_or(exit_code::INTERRUPTED)
     } else {
         exit_code
     };
@@ -431,7 +412,7 @@ pub fn exit_code_for(run: &Run, stopped: Option<Stopped>) -> i32 {
         .iter()
         .any(|e| e.kind == "build" || e.kind == "list");
     if stopped == Some(Stopped::Interrupted) {
-        exit_code::INTERRUPTED
+        crate::interrupt::exit_code().unwrap_or(exit_code::INTERRUPTED)
     } else if broken {
         exit_code::BUILD_FAILED
     } else if summary.failures() > 0 || stopped == Some(Stopped::RunTimeout) {

@@ -39,6 +39,13 @@ impl Strategy {
     }
 }
 
+/// Most shards a suite is split into (`--shard K/N`, `shard plan --shards`, the CI's
+/// variables): more than any CI runs in parallel.
+pub const MAX_SHARDS: u32 = 1000;
+
+/// A recorded duration longer than this (ms, about 31 years) is not believed either.
+const MAX_DURATION_MS: f64 = 1e12;
+
 /// `K/N`, 1-based.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardSpec {
@@ -57,6 +64,9 @@ impl ShardSpec {
         if total == 0 || index == 0 || index > total {
             bail!("`{s}`: need 1 <= K <= N (shards are numbered from 1)");
         }
+        if total > MAX_SHARDS {
+            bail!("`{s}`: at most {MAX_SHARDS} shards");
+        }
         Ok(ShardSpec { index, total })
     }
 
@@ -65,15 +75,30 @@ impl ShardSpec {
     /// `BUILDKITE_PARALLEL_JOB`/`BUILDKITE_PARALLEL_JOB_COUNT` (0-based).
     pub fn from_env(var: &dyn Fn(&str) -> Option<String>) -> Result<Option<ShardSpec>> {
         if let Some(v) = var("TESTFLOW_SHARD") {
-            return ShardSpec::parse(&v).map(Some);
+            return ShardSpec::parse(&v)
+                .map(Some)
+                .map_err(|e| anyhow::anyhow!("TESTFLOW_SHARD={v}: {e:#}"));
         }
-        let pair = |i: &str, n: &str, base: u32| -> Result<Option<ShardSpec>> {
-            match (var(i), var(n)) {
+        let pair = |iv: &str, nv: &str, base: u32| -> Result<Option<ShardSpec>> {
+            match (var(iv), var(nv)) {
                 (Some(i), Some(n)) => {
-                    let (Ok(i), Ok(n)) = (i.trim().parse::<u32>(), n.trim().parse::<u32>()) else {
-                        bail!("{i}/{n}: the CI's shard variables are not numbers");
+                    let named = format!("{iv}={i} {nv}={n}");
+                    let (Ok(index), Ok(total)) = (i.trim().parse::<u32>(), n.trim().parse::<u32>())
+                    else {
+                        bail!("{named}: the CI's shard variables are not whole numbers");
                     };
-                    ShardSpec::parse(&format!("{}/{n}", i + 1 - base)).map(Some)
+                    // A 0-based CI's index is K - 1 (checked: it may be u32::MAX).
+                    let k = if base == 1 {
+                        Some(index)
+                    } else {
+                        index.checked_add(1)
+                    };
+                    let Some(k) = k else {
+                        bail!("{named}: the shard index is out of range");
+                    };
+                    ShardSpec::parse(&format!("{k}/{total}"))
+                        .map(Some)
+                        .map_err(|e| anyhow::anyhow!("{named}: {e:#}"))
                 }
                 _ => Ok(None),
             }
@@ -139,17 +164,22 @@ pub fn plan(
     strategy: Strategy,
     durations: &HashMap<String, f64>,
 ) -> Plan {
-    let n = n.max(1) as usize;
-    let known: Vec<f64> = tests
-        .iter()
-        .filter_map(|t| durations.get(t).copied())
-        .collect();
+    let n = n.clamp(1, MAX_SHARDS) as usize;
+    // Durations come from files (history, imports): one that is not a sane number of
+    // milliseconds counts as unknown, so the sums below stay finite.
+    let recorded = |t: &str| {
+        durations
+            .get(t)
+            .copied()
+            .filter(|d| (0.0..=MAX_DURATION_MS).contains(d))
+    };
+    let known: Vec<f64> = tests.iter().filter_map(|t| recorded(t)).collect();
     let mean = if known.is_empty() {
         1.0
     } else {
         known.iter().sum::<f64>() / known.len() as f64
     };
-    let duration = |t: &str| durations.get(t).copied().unwrap_or(mean);
+    let duration = |t: &str| recorded(t).unwrap_or(mean);
     let mut shards: Vec<PlannedShard> = (0..n)
         .map(|i| PlannedShard {
             index: i as u32 + 1,
@@ -353,9 +383,25 @@ mod tests {
             ShardSpec::parse("2/4").unwrap(),
             ShardSpec { index: 2, total: 4 }
         );
-        for bad in ["0/4", "5/4", "2", "a/b", "1/0"] {
+        for bad in [
+            "0/4",
+            "5/4",
+            "2",
+            "a/b",
+            "1/0",
+            "4294967295/4294967295",
+            "1/1001",
+            "-1/4",
+        ] {
             assert!(ShardSpec::parse(bad).is_err(), "{bad}");
         }
+        assert_eq!(
+            ShardSpec::parse("1000/1000").unwrap(),
+            ShardSpec {
+                index: 1000,
+                total: 1000
+            }
+        );
         let env = |pairs: &'static [(&'static str, &'static str)]| {
             move |k: &str| {
                 pairs
@@ -388,5 +434,50 @@ mod tests {
             Some(ShardSpec { index: 2, total: 3 })
         );
         assert_eq!(ShardSpec::from_env(&env(&[])).unwrap(), None);
+        let err = |pairs| format!("{:#}", ShardSpec::from_env(&env(pairs)).unwrap_err());
+        assert_eq!(
+            err(&[("TESTFLOW_SHARD", "4294967295/4294967295")]),
+            "TESTFLOW_SHARD=4294967295/4294967295: `4294967295/4294967295`: at most 1000 shards"
+        );
+        assert_eq!(
+            err(&[
+                ("CIRCLE_NODE_INDEX", "4294967295"),
+                ("CIRCLE_NODE_TOTAL", "4294967295")
+            ]),
+            "CIRCLE_NODE_INDEX=4294967295 CIRCLE_NODE_TOTAL=4294967295: the shard index is out of range"
+        );
+        assert_eq!(
+            err(&[("CI_NODE_INDEX", "0"), ("CI_NODE_TOTAL", "4")]),
+            "CI_NODE_INDEX=0 CI_NODE_TOTAL=4: `0/4`: need 1 <= K <= N (shards are numbered from 1)"
+        );
+        assert_eq!(
+            err(&[("CI_NODE_INDEX", "x"), ("CI_NODE_TOTAL", "4")]),
+            "CI_NODE_INDEX=x CI_NODE_TOTAL=4: the CI's shard variables are not whole numbers"
+        );
+    }
+
+    #[test]
+    fn durations_that_are_not_sane_numbers_count_as_unknown() {
+        let tests = ids(6);
+        let durations: HashMap<String, f64> =
+            [f64::NAN, f64::INFINITY, -5.0, 1e300, f64::MAX, 10.0]
+                .into_iter()
+                .zip(&tests)
+                .map(|(d, t)| (t.clone(), d))
+                .collect();
+        for strategy in [Strategy::Timings, Strategy::Hash, Strategy::Count] {
+            let p = plan(&tests, 3, strategy, &durations);
+            assert_eq!(p.unknown_durations, 5, "{strategy:?}");
+            // Unknown tests get the mean of the known one.
+            let total: f64 = p.shards.iter().map(|s| s.predicted_ms).sum();
+            assert_eq!(total, 60.0, "{strategy:?}");
+            assert!(p.imbalance.is_finite() && p.lower_bound_ms.is_finite());
+        }
+    }
+
+    #[test]
+    fn a_huge_shard_count_is_bounded() {
+        let p = plan(&ids(3), u32::MAX, Strategy::Hash, &HashMap::new());
+        assert_eq!(p.shards.len(), MAX_SHARDS as usize);
     }
 }

@@ -17,6 +17,8 @@ mod config;
 mod crash_safety;
 // fail closed, Rust: exit(0) in a test, forged libtest lines, exit status vs summary
 mod fail_closed_rust;
+// fail closed, scheduler: signals in every phase (130/143), leftover processes, bad numbers
+mod fail_closed_sched;
 // test-name filters, --ignored, --doc/--no-doc, -j 1, --fail-fast
 mod filters;
 // the fix-and-retry loop: success, regression with rollback, plateau

@@ -302,7 +302,10 @@ pub fn compile(sel: &Selection, echo: &mut (dyn Write + Send)) -> Result<Built> 
     .stdin(Stdio::null())
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
+    // Its own group, so a Ctrl-C or SIGTERM to testflow kills the build and its build scripts.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let mut child = cmd.spawn().context("cannot run cargo")?;
+    let _on_signal = crate::interrupt::kill_on_signal(child.id() as i32);
     let stdout = child.stdout.take().expect("piped");
     let mut stderr = child.stderr.take().expect("piped");
     let mut kept = CappedBuf::new(256 * 1024);
@@ -750,6 +753,10 @@ struct PerTest {
 impl Unit for PerTest {
     fn planned_tests(&self) -> usize {
         1
+    }
+
+    fn describe(&self) -> String {
+        self.test.meta.id.clone()
     }
 
     fn execute(self: Box<Self>, ctx: &Ctx) -> Vec<Box<dyn Unit>> {
@@ -1425,6 +1432,14 @@ impl Unit for BinaryBatch {
         self.tests.len()
     }
 
+    fn describe(&self) -> String {
+        format!(
+            "{} ({} tests in one process)",
+            self.binary.id,
+            self.tests.len()
+        )
+    }
+
     fn execute(self: Box<Self>, ctx: &Ctx) -> Vec<Box<dyn Unit>> {
         let mut c = Command::new(&self.binary.exe);
         c.args([
@@ -1671,6 +1686,10 @@ impl Doctests {
 impl Unit for Doctests {
     fn planned_tests(&self) -> usize {
         0 // unknown until rustdoc reports them
+    }
+
+    fn describe(&self) -> String {
+        format!("the doctests of {}", self.package.name)
     }
 
     fn execute(self: Box<Self>, ctx: &Ctx) -> Vec<Box<dyn Unit>> {
