@@ -1,0 +1,47 @@
+"""The real suites of the differential check: where each comes from (a package registry,
+pinned version) and how it is laid out. See README.md for why these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Suite:
+    framework: str  # pytest | jest | rust
+    package: str
+    version: str
+    # Directory inside the unpacked archive that is the project (sdists and crates unpack
+    # into NAME-VERSION/, npm tarballs into package/).
+    env: dict = field(default_factory=dict)  # extra environment for every run of it
+    # Extra testflow variants beyond the framework's defaults (e.g. pytest-xdist -n 2).
+    extra_variants: tuple = ()
+    # npm packages the suite's tests require but its package.json does not declare.
+    npm_test_deps: tuple = ()
+
+    @property
+    def name(self) -> str:
+        return f"{self.framework}:{self.package}"
+
+
+SUITES = [
+    # PyPI sdists that ship their tests; pure Python, no test dependencies beyond pytest.
+    Suite("pytest", "six", "1.17.0", extra_variants=("plugin-n2", "cargo-j2")),
+    Suite("pytest", "parse", "1.20.2"),
+    # pluggy is also pytest's own dependency: PYTHONPATH makes the tests (and pytest)
+    # use the sdist's src/ rather than the pluggy installed in the venv.
+    Suite("pytest", "pluggy", "1.6.0", env={"PYTHONPATH": "src"}, extra_variants=("plugin-n2",)),
+    # npm tarballs that ship Jest tests and need no build step.
+    Suite("jest", "gensync", "1.0.0-beta.2", npm_test_deps=("util.promisify@1.1.3",)),
+    Suite("jest", "fastest-levenshtein", "1.0.12"),
+    # crates.io crates whose .crate ships unit, integration and doc tests.
+    Suite("rust", "strsim", "0.11.1"),
+    Suite("rust", "smallvec", "1.16.6"),
+]
+
+# Variants every suite of a framework runs through testflow.
+VARIANTS = {
+    "pytest": ("cargo-j1", "plugin"),
+    "jest": ("cargo", "reporter"),
+    "rust": ("process", "binary"),
+}
