@@ -234,7 +234,7 @@ def fetch_crates() -> dict[str, str]:
     with open(ran.log) as f:
         meta = json.loads(f.read().strip().splitlines()[-1])
     found = {p["name"]: os.path.dirname(p["manifest_path"]) for p in meta["packages"]
-             if p.get("source", "").startswith("registry+")}
+             if (p.get("source") or "").startswith("registry+")}
     return found
 
 
@@ -427,13 +427,16 @@ def package_name(manifest: str) -> str:
 
 
 def run_rust_suites(suites: list[Suite], tools: Tools) -> list[Outcome]:
-    crates = fetch_crates()
+    try:
+        crates = fetch_crates()
+    except Exception as e:  # noqa: BLE001 - any failure here means these suites did not run
+        return [Outcome(s, "-", not_run=f"fetching the crates: {e}") for s in suites]
     results = []
     for s in suites:
         try:
             results += run_rust_suite(s, tools, crates)
-        except (SuiteNotRun, AnchorError, OSError, ValueError, KeyError) as e:
-            results.append(Outcome(s, "-", not_run=str(e)))
+        except Exception as e:  # noqa: BLE001 - a suite that did not run is not a pass
+            results.append(Outcome(s, "-", not_run=f"{type(e).__name__}: {e}"))
     return results
 
 
@@ -520,8 +523,8 @@ def main() -> int:
         print(f"== {s.name} {s.version}", flush=True)
         try:
             outcomes += (run_pytest_suite if s.framework == "pytest" else run_jest_suite)(s, tools)
-        except (SuiteNotRun, AnchorError, OSError, ValueError, KeyError) as e:
-            outcomes.append(Outcome(s, "-", not_run=str(e)))
+        except Exception as e:  # noqa: BLE001 - a suite that did not run is not a pass
+            outcomes.append(Outcome(s, "-", not_run=f"{type(e).__name__}: {e}"))
     rust = [s for s in chosen if s.framework == "rust"]
     if rust:
         print(f"== {', '.join(s.name for s in rust)}", flush=True)
