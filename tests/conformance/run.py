@@ -208,14 +208,15 @@ def fetch_pypi(s: Suite) -> str:
 def fetch_npm(s: Suite) -> str:
     dest = os.path.join(DOWNLOADS, "npm")
     os.makedirs(dest, exist_ok=True)
-    archive = os.path.join(dest, f"{s.package}-{s.version}.tgz")
+    # npm pack names @scope/name as scope-name-VERSION.tgz.
+    archive = os.path.join(dest, f"{s.package.lstrip('@').replace('/', '-')}-{s.version}.tgz")
     if not os.path.exists(archive):
         log = os.path.join(OUT, "setup", f"fetch-{s.package}.log")
         must(run(["npm", "pack", "--silent", f"{s.package}@{s.version}", "--pack-destination", dest],
                  dest, log, clean_env(), 600), f"npm pack {s.package}@{s.version}")
         if not os.path.exists(archive):
             raise SuiteNotRun(f"npm pack wrote no {archive}")
-    return unpack(archive, os.path.join(dest, "unpacked", f"{s.package}-{s.version}"), "package")
+    return unpack(archive, os.path.join(dest, "unpacked", os.path.basename(archive)[:-4]), "package")
 
 
 def fetch_crates() -> dict[str, str]:
@@ -357,14 +358,29 @@ def compare_variant(s, variant, tools, argv, cwd, vdir, env, anchor, anchor_gree
     return out
 
 
+def jest_copy(s: Suite, src: str, variant: str) -> str:
+    """A fresh copy below JEST_HOME (so Node and testflow find its node_modules), with the
+    suite's Jest configuration in its package.json."""
+    proj = fresh_copy(src, os.path.join(JEST_HOME, "work", s.package.lstrip("@").replace("/", "-"), variant))
+    if s.jest_config:
+        path = os.path.join(proj, "package.json")
+        with open(path) as f:
+            pkg = json.load(f)
+        here = os.path.dirname(os.path.abspath(__file__))
+        config = json.loads(json.dumps(s.jest_config).replace("<conformance>", here))
+        pkg["jest"] = {**pkg.get("jest", {}), **config}
+        with open(path, "w") as f:
+            json.dump(pkg, f, indent=2)
+    return proj
+
+
 def run_jest_suite(s: Suite, tools: Tools) -> list[Outcome]:
     tools.ensure_jest()
     src = fetch_npm(s)
     env = clean_env(s.env)
     jest = os.path.join(JEST_HOME, "node_modules", ".bin", "jest")
-    out_dir = os.path.join(OUT, s.name.replace(":", "-"))
-    # Below JEST_HOME, so that Node and testflow find its node_modules.
-    proj = fresh_copy(src, os.path.join(JEST_HOME, "work", s.package, "anchor"))
+    out_dir = os.path.join(OUT, s.name.replace(":", "-").replace("@", "").replace("/", "-"))
+    proj = jest_copy(s, src, "anchor")
     report = os.path.join(out_dir, "anchor", "jest.json")
     os.makedirs(os.path.dirname(report), exist_ok=True)
     if os.path.exists(report):
@@ -381,7 +397,7 @@ def run_jest_suite(s: Suite, tools: Tools) -> list[Outcome]:
         anchor.problems.append(f"Jest exit {ran.code}, success={success}, and its test list disagree")
     results = []
     for variant in VARIANTS["jest"] + s.extra_variants:
-        proj = fresh_copy(src, os.path.join(JEST_HOME, "work", s.package, variant))
+        proj = jest_copy(s, src, variant)
         vdir = os.path.join(out_dir, variant)
         run_json = os.path.join(vdir, "run.json")
         venv = env
