@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -119,7 +120,10 @@ def unpack(archive: str, dest: str, top: str) -> str:
             shutil.rmtree(done)
         os.makedirs(dest, exist_ok=True)
         with tarfile.open(archive) as tar:
-            tar.extractall(dest, filter="data")
+            try:
+                tar.extractall(dest, filter="data")
+            except TypeError:  # Python without extraction filters (before 3.10.12 / 3.11.4)
+                tar.extractall(dest)
         if not os.path.isdir(done):
             raise SuiteNotRun(f"{archive} has no top directory {top}/")
         open(marker, "w").close()
@@ -189,7 +193,7 @@ class Tools:
 # ---- fetching from the registries ------------------------------------------------------------
 
 
-def fetch_pypi(s: Suite) -> str:
+def fetch_pypi(s: Suite, python: str) -> str:
     """The sdist, with pip (the ordinary client); returns the unpacked project dir."""
     dest = os.path.join(DOWNLOADS, "pypi")
     os.makedirs(dest, exist_ok=True)
@@ -197,7 +201,7 @@ def fetch_pypi(s: Suite) -> str:
     archive = os.path.join(dest, stem + ".tar.gz")
     if not os.path.exists(archive):
         log = os.path.join(OUT, "setup", f"fetch-{s.package}.log")
-        must(run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
+        must(run([python, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
                   "-d", dest, f"{s.package}=={s.version}"], dest, log, clean_env(), 600),
              f"pip download {s.package}=={s.version}")
         if not os.path.exists(archive):
@@ -315,7 +319,7 @@ def testflow_run(tools: Tools, argv: list[str], cwd: str, out_dir: str, env: dic
 
 def run_pytest_suite(s: Suite, tools: Tools) -> list[Outcome]:
     tools.ensure_python()
-    src = fetch_pypi(s)
+    src = fetch_pypi(s, tools.python)
     env = clean_env({**s.env, "TESTFLOW_PYTHON": tools.python})
     out_dir = os.path.join(OUT, s.name.replace(":", "-"))
     # The anchor: pytest's own JUnit XML (in a copy of its own).
@@ -347,8 +351,12 @@ def run_pytest_suite(s: Suite, tools: Tools) -> list[Outcome]:
 
 
 def compare_variant(s, variant, tools, argv, cwd, vdir, env, anchor, anchor_green) -> Outcome:
-    out = Outcome(s, variant)
-    ran, tf = testflow_run(tools, argv, cwd, vdir, env)
+    out = Outcome(s, variant, anchor=anchor)
+    try:
+        ran, tf = testflow_run(tools, argv, cwd, vdir, env)
+    except Exception as e:  # noqa: BLE001 - this variant did not run: a failure, not a pass
+        out.not_run = f"{type(e).__name__}: {e} (command: (cd {cwd} && {' '.join(argv)}))"
+        return out
     out.command, out.seconds = ran.cmdline(), ran.seconds
     # pytest's own exit code for the plugin door: 0 green, 1 failures.
     code = ran.code
@@ -438,8 +446,17 @@ def cargo_binaries(proj: str, env: dict, log: str) -> dict[str, str]:
 
 
 def package_name(manifest: str) -> str:
-    import tomllib
-    return tomllib.loads(manifest)["package"]["name"]
+    """`[package] name` of a Cargo.toml (no tomllib: Python 3.10 has none)."""
+    section = ""
+    for line in manifest.splitlines():
+        line = line.strip()
+        if line.startswith("["):
+            section = line
+        elif section == "[package]":
+            m = re.match(r'name\s*=\s*"([^"]+)"', line)
+            if m:
+                return m.group(1)
+    raise SuiteNotRun("Cargo.toml has no [package] name")
 
 
 def run_rust_suites(suites: list[Suite], tools: Tools) -> list[Outcome]:
@@ -493,7 +510,8 @@ def print_table(outcomes: list[Outcome]) -> None:
     rows = [("suite", "version", "variant", "framework", "testflow", "agree", "mismatch", "time")]
     for o in outcomes:
         if o.not_run:
-            rows.append((o.suite.name, o.suite.version, o.variant, "-", "-", "-", "NOT RUN", "-"))
+            rows.append((o.suite.name, o.suite.version, o.variant,
+                         str(len(o.anchor.tests)) if o.anchor else "-", "-", "-", "NOT RUN", "-"))
             continue
         rows.append((o.suite.name, o.suite.version, o.variant, str(len(o.anchor.tests)),
                      str(len(o.testflow.tests)), str(o.agree), str(len(o.mismatches)), f"{o.seconds:.1f}s"))
@@ -504,7 +522,7 @@ def print_table(outcomes: list[Outcome]) -> None:
             print("  ".join("-" * w for w in widths))
     for o in outcomes:
         if o.not_run:
-            print(f"\nNOT RUN {o.suite.name} {o.suite.version}: {o.not_run}")
+            print(f"\nNOT RUN {o.suite.name} {o.suite.version} [{o.variant}]: {o.not_run}")
         elif o.mismatches:
             print(f"\nMISMATCH {o.suite.name} {o.suite.version} [{o.variant}]: {o.command}")
             for m in o.mismatches[:40]:
