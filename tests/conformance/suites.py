@@ -11,8 +11,6 @@ class Suite:
     framework: str  # pytest | jest | rust
     package: str
     version: str
-    # Directory inside the unpacked archive that is the project (sdists and crates unpack
-    # into NAME-VERSION/, npm tarballs into package/).
     env: dict = field(default_factory=dict)  # extra environment for every run of it
     # Extra testflow variants beyond the framework's defaults (e.g. pytest-xdist -n 2).
     extra_variants: tuple = ()
