@@ -122,3 +122,19 @@ cp tests/browser/package.json "$TARGET/browser-tests/package.json"
 cargo build -p cargo-testflow --locked --quiet
 CARGO_TARGET_DIR="$TARGET" node --test tests/browser/
 # ---- end of HTML report section ----------------------------------------------------
+
+# ==== Conformance: testflow against real suites (tests/conformance) ======================
+# Real suites from the registries (PyPI sdists, npm tarballs, crates.io crates, pinned),
+# each run by its framework with its own report (JUnit XML, jest --json, libtest JSON) and
+# through testflow (cargo testflow run, the pytest plugin, the Jest reporter, both Rust
+# isolation modes); every test's outcome must agree. Downloads are cached in
+# target/conformance. Uses the binary and the venv built above; Jest goes into
+# target/conformance/jest (Jest 30.5.2 like target/jest-e2e, plus the suites' test deps).
+echo "== Conformance: real suites, framework's own report vs testflow (tests/conformance)"
+CONF_TARGET="${CARGO_TARGET_DIR:-$PWD/target}"
+case "$CONF_TARGET" in /*) ;; *) CONF_TARGET="$PWD/$CONF_TARGET" ;; esac
+cargo build --locked -p cargo-testflow --quiet
+python3 -m unittest discover -s tests/conformance -p 'test_*.py'
+python3 tests/conformance/run.py --bin "$CONF_TARGET/debug/cargo-testflow" \
+    --python "$CONF_TARGET/py-venv/bin/python"
+# ==== end Conformance ====================================================================
