@@ -157,8 +157,7 @@ impl Recorder {
     ) -> PyResult<()> {
         let (nodeid, when, outcome) = (nodeid.str(), when.str(), outcome.str());
         let (wasxfail, exc_type, message) = (text(&wasxfail), text(&exc_type), text(&message));
-        let (crash_file, longrepr, subtest) =
-            (text(&crash_file), text(&longrepr), text(&subtest));
+        let (crash_file, longrepr, subtest) = (text(&crash_file), text(&longrepr), text(&subtest));
         self.inner
             .report(&Phase {
                 nodeid: &nodeid,

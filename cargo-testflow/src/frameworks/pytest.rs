@@ -545,8 +545,7 @@ impl PytestRecorder {
                     o.outcome = Some(Outcome::Crashed);
                     Failure {
                         category: Category::Crash,
-                        message: "started but never finished: the process running it died"
-                            .into(),
+                        message: "started but never finished: the process running it died".into(),
                         ..Failure::default()
                     }
                 }
@@ -713,8 +712,8 @@ pub fn reconcile(recorded: &Recorded<'_>, verdict: &PytestVerdict) -> Vec<String
         }
         out.push(m);
     }
-    let ours_failing = recorded.finals.values().filter(|o| o.is_failure()).count()
-        + recorded.collect_errors;
+    let ours_failing =
+        recorded.finals.values().filter(|o| o.is_failure()).count() + recorded.collect_errors;
     let theirs_failing = said.values().filter(|s| **s == Said::Failed).count();
     let status = verdict.exit_status;
     let name = exit_status_name(status);
@@ -1013,10 +1012,9 @@ impl crate::runner::Unit for PytestUnit {
     }
 
     fn execute(self: Box<Self>, ctx: &crate::runner::Ctx) -> Vec<Box<dyn crate::runner::Unit>> {
-        let status_file = ctx.events_path().with_file_name(format!(
-            "pytest-status-{}.json",
-            crate::store::new_run_id()
-        ));
+        let status_file = ctx
+            .events_path()
+            .with_file_name(format!("pytest-status-{}.json", crate::store::new_run_id()));
         let mut cmd = std::process::Command::new(&self.python);
         cmd.args(&self.args)
             .current_dir(&self.root)
@@ -1417,7 +1415,11 @@ mod tests {
         let f = t.failure.as_ref().unwrap();
         assert_eq!(
             (t.outcome, f.category, f.kind.as_deref()),
-            (Outcome::Failed, Category::Interrupted, Some("KeyboardInterrupt"))
+            (
+                Outcome::Failed,
+                Category::Interrupted,
+                Some("KeyboardInterrupt")
+            )
         );
         assert!(run.errors.iter().any(|e| e.kind == "reconcile"
             && e.message.contains("interrupted")
@@ -1442,7 +1444,10 @@ mod tests {
     }
 
     fn recorded(finals: &[(&str, Outcome)]) -> HashMap<String, Outcome> {
-        finals.iter().map(|(id, o)| ((*id).to_owned(), *o)).collect()
+        finals
+            .iter()
+            .map(|(id, o)| ((*id).to_owned(), *o))
+            .collect()
     }
 
     #[test]
@@ -1522,30 +1527,47 @@ mod tests {
         assert!(reconcile(&rec(&passed, 0, false), &verdict(&ok, 0)).is_empty());
         assert_eq!(
             reconcile(&rec(&failed, 0, false), &verdict(&bad, 0)),
-            ["pytest's session ended OK (exit status 0) but 1 tests failed by its reports and 1 by testflow's record"]
+            [
+                "pytest's session ended OK (exit status 0) but 1 tests failed by its reports and 1 by testflow's record"
+            ]
         );
         assert_eq!(
             reconcile(&rec(&passed, 0, false), &verdict(&ok, 1)),
-            ["pytest's session ended TESTS_FAILED (exit status 1) but no test failed, by its reports or by testflow's record"]
+            [
+                "pytest's session ended TESTS_FAILED (exit status 1) but no test failed, by its reports or by testflow's record"
+            ]
         );
         // Collection errors and interruptions explain INTERRUPTED; nothing else does.
         assert!(reconcile(&rec(&none, 1, false), &verdict(&[], 2)).is_empty());
         assert!(reconcile(&rec(&passed, 0, true), &verdict(&ok, 2)).is_empty());
-        assert_eq!(reconcile(&rec(&passed, 0, false), &verdict(&ok, 2)).len(), 1);
+        assert_eq!(
+            reconcile(&rec(&passed, 0, false), &verdict(&ok, 2)).len(),
+            1
+        );
         for status in [3, 4, 7] {
             let out = reconcile(&rec(&passed, 0, false), &verdict(&ok, status));
             assert_eq!(out.len(), 1, "{status}");
-            assert!(out[0].contains(&format!("(exit status {status})")), "{out:?}");
+            assert!(
+                out[0].contains(&format!("(exit status {status})")),
+                "{out:?}"
+            );
         }
         assert!(reconcile(&rec(&none, 0, false), &verdict(&[], 5)).is_empty());
-        assert_eq!(reconcile(&rec(&passed, 0, false), &verdict(&[], 5)).len(), 2);
+        assert_eq!(
+            reconcile(&rec(&passed, 0, false), &verdict(&[], 5)).len(),
+            2
+        );
     }
 
     #[test]
     fn the_driver_checks_the_process_exit_against_the_session() {
         let root = Path::new("/p");
         assert_eq!(check_exit(root, Some(1), Some(Ok(1))), None);
-        assert_eq!(check_exit(root, None, None), None, "a signal is reported elsewhere");
+        assert_eq!(
+            check_exit(root, None, None),
+            None,
+            "a signal is reported elsewhere"
+        );
         assert_eq!(
             check_exit(root, Some(0), None).unwrap(),
             "pytest in /p exited with code 0 (OK) but its session never ended: a test or plugin ended the process early (os._exit, a crash), so its results are incomplete"
