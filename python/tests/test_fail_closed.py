@@ -205,6 +205,7 @@ def test_pytest_exit_plugin(case):
     assert r.returncode == 1, r.stdout + r.stderr
     assert outcomes(run) == EXITED
     assert by_id(run)[E + "test_calls_pytest_exit"]["failure"]["kind"] == "Exit"
+    assert run["completed"] is False
     assert errors(run) == [
         ("reconcile", "pytest's session was interrupted: Exit: stop here"),
         ("not_run", "1 collected tests did not run"),

@@ -590,6 +590,8 @@ impl PytestRecorder {
                     .run_error(crate::model::error_kind::RECONCILE, &message)?;
             }
         }
+        // pytest.exit() can end the session with status OK: it is still not complete.
+        let completed = completed && st.interrupted.is_none();
         drop(st);
         self.rec.finish(completed, reason)
     }
@@ -1410,7 +1412,9 @@ mod tests {
         r.logstart("t.py::kbi", Some(0)).unwrap();
         r.report(&phase("t.py::kbi", "setup", "passed")).unwrap();
         r.interrupted("KeyboardInterrupt: ").unwrap();
-        let run = r.finish(false, Some("interrupted"), None).unwrap();
+        // pytest.exit(returncode=0) ends the session OK: still not complete.
+        let run = r.finish(true, None, None).unwrap();
+        assert!(!run.completed);
         let t = &run.tests[0];
         let f = t.failure.as_ref().unwrap();
         assert_eq!(

@@ -536,6 +536,7 @@ class _Recording:
             )
         self._finish(session, session.exitstatus)
 
+    @_guarded
     def _finish(self, session, exitstatus) -> None:
         status = int(exitstatus)
         interrupted = status == int(pytest.ExitCode.INTERRUPTED)
