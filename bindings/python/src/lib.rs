@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBytes, PyDict, PyString};
 
-use testflow::frameworks::pytest::{Phase, PytestRecorder};
+use testflow::frameworks::pytest::{Phase, PytestRecorder, PytestVerdict, safe_text};
 use testflow::model::Run;
 use testflow::report::{self, ReportSpec};
 
@@ -17,6 +17,58 @@ fn runtime(e: anyhow::Error) -> PyErr {
 
 fn invalid(e: anyhow::Error) -> PyErr {
     PyValueError::new_err(format!("{e:#}"))
+}
+
+/// Any text from Python, as bytes: a `str` (lone surrogates too: a message built with
+/// `surrogateescape`, a file name that is not UTF-8) as its `surrogateescape` bytes
+/// (`surrogatepass` for surrogates that are not escaped bytes), `bytes` as they are,
+/// anything else as `str(obj)`. Never fails on content, so a hook never raises over text.
+struct Text(Vec<u8>);
+
+impl Text {
+    fn str(&self) -> String {
+        safe_text(&self.0)
+    }
+}
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Text {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Text> {
+        if let Ok(b) = obj.cast::<PyBytes>() {
+            return Ok(Text(b.as_bytes().to_vec()));
+        }
+        let s = match obj.cast::<PyString>() {
+            Ok(s) => s.to_owned(),
+            Err(_) => obj.str()?,
+        };
+        if let Ok(t) = s.to_str() {
+            return Ok(Text(t.as_bytes().to_vec()));
+        }
+        for errors in ["surrogateescape", "surrogatepass"] {
+            if let Ok(b) = s.call_method1("encode", ("utf-8", errors))
+                && let Ok(b) = b.cast::<PyBytes>()
+            {
+                return Ok(Text(b.as_bytes().to_vec()));
+            }
+        }
+        Ok(Text(s.to_string_lossy().into_owned().into_bytes()))
+    }
+}
+
+fn text(t: &Option<Text>) -> Option<String> {
+    t.as_ref().map(Text::str)
+}
+
+fn bytes(t: &Option<Text>) -> Option<&[u8]> {
+    t.as_ref().map(|t| t.0.as_slice())
+}
+
+/// The text made safe for the schema (`\xNN` for bytes that are not UTF-8), as the
+/// engine would record it: node ids sent over xdist's channel must match.
+#[pyfunction]
+fn safe(t: Text) -> String {
+    t.str()
 }
 
 /// A pytest session being recorded. One per process, alive for the whole session.
@@ -70,14 +122,15 @@ impl Recorder {
     }
 
     /// `[(nodeid, 0-based line or None)]` of the collected tests.
-    fn collected(&self, items: Vec<(String, Option<u32>)>) {
-        self.inner.collected(items);
+    fn collected(&self, items: Vec<(Text, Option<u32>)>) {
+        self.inner
+            .collected(items.into_iter().map(|(id, l)| (id.str(), l)).collect());
     }
 
     /// `pytest_runtest_logstart`; `line` is pytest's 0-based `location[1]`.
     #[pyo3(signature = (nodeid, line = None))]
-    fn logstart(&self, nodeid: &str, line: Option<u32>) -> PyResult<()> {
-        self.inner.logstart(nodeid, line).map_err(runtime)
+    fn logstart(&self, nodeid: Text, line: Option<u32>) -> PyResult<()> {
+        self.inner.logstart(&nodeid.str(), line).map_err(runtime)
     }
 
     /// One `TestReport`, as plain fields.
@@ -87,73 +140,106 @@ impl Recorder {
     #[allow(clippy::too_many_arguments)]
     fn report(
         &self,
-        nodeid: &str,
-        when: &str,
-        outcome: &str,
+        nodeid: Text,
+        when: Text,
+        outcome: Text,
         duration: f64,
-        wasxfail: Option<&str>,
-        exc_type: Option<&str>,
-        message: Option<&str>,
-        crash_file: Option<&str>,
+        wasxfail: Option<Text>,
+        exc_type: Option<Text>,
+        message: Option<Text>,
+        crash_file: Option<Text>,
         crash_line: Option<u32>,
-        longrepr: Option<&str>,
-        stdout: Option<&str>,
-        stderr: Option<&str>,
-        log: Option<&str>,
-        subtest: Option<&str>,
+        longrepr: Option<Text>,
+        stdout: Option<Text>,
+        stderr: Option<Text>,
+        log: Option<Text>,
+        subtest: Option<Text>,
     ) -> PyResult<()> {
+        let (nodeid, when, outcome) = (nodeid.str(), when.str(), outcome.str());
+        let (wasxfail, exc_type, message) = (text(&wasxfail), text(&exc_type), text(&message));
+        let (crash_file, longrepr, subtest) = (text(&crash_file), text(&longrepr), text(&subtest));
         self.inner
             .report(&Phase {
-                nodeid,
-                when,
-                outcome,
+                nodeid: &nodeid,
+                when: &when,
+                outcome: &outcome,
                 duration,
-                wasxfail,
-                exc_type,
-                message,
-                crash_file,
+                wasxfail: wasxfail.as_deref(),
+                exc_type: exc_type.as_deref(),
+                message: message.as_deref(),
+                crash_file: crash_file.as_deref(),
                 crash_line,
-                longrepr,
-                stdout,
-                stderr,
-                log,
-                subtest,
+                longrepr: longrepr.as_deref(),
+                stdout: bytes(&stdout),
+                stderr: bytes(&stderr),
+                log: bytes(&log),
+                subtest: subtest.as_deref(),
             })
             .map_err(runtime)
     }
 
-    fn logfinish(&self, nodeid: &str) -> PyResult<()> {
-        self.inner.logfinish(nodeid).map_err(runtime)
+    fn logfinish(&self, nodeid: Text) -> PyResult<()> {
+        self.inner.logfinish(&nodeid.str()).map_err(runtime)
     }
 
     /// A failed `CollectReport` (import error, syntax error).
     #[pyo3(signature = (nodeid, exc_type, message, longrepr))]
     fn collect_error(
         &self,
-        nodeid: &str,
-        exc_type: Option<&str>,
-        message: &str,
-        longrepr: &str,
+        nodeid: Text,
+        exc_type: Option<Text>,
+        message: Text,
+        longrepr: Text,
     ) -> PyResult<()> {
         self.inner
-            .collect_error(nodeid, exc_type, message, longrepr)
+            .collect_error(
+                &nodeid.str(),
+                text(&exc_type).as_deref(),
+                &message.str(),
+                &longrepr.str(),
+            )
             .map_err(runtime)
     }
 
-    fn run_error(&self, kind: &str, message: &str) -> PyResult<()> {
-        self.inner.run_error(kind, message).map_err(runtime)
+    fn run_error(&self, kind: Text, message: Text) -> PyResult<()> {
+        self.inner
+            .run_error(&kind.str(), &message.str())
+            .map_err(runtime)
     }
 
-    /// End the run, write the reports; returns the summary as a dict.
-    #[pyo3(signature = (completed = true, reason = None))]
+    /// `pytest_keyboard_interrupt` (KeyboardInterrupt, `pytest.exit()`): records it; the
+    /// tests still running fail as interrupted.
+    fn interrupted(&self, message: Text) -> PyResult<()> {
+        self.inner.interrupted(&message.str()).map_err(runtime)
+    }
+
+    /// End the run, write the reports; returns the summary as a dict. With
+    /// `exit_status` (pytest's session status) and `statuses` (`[(nodeid, status)]`, the
+    /// word `pytest_report_teststatus` gave each test report), the record is reconciled
+    /// with pytest's own verdict first: each disagreement is a `reconcile` run error.
+    #[pyo3(signature = (completed = true, reason = None, statuses = None, exit_status = None))]
     fn finish<'py>(
         &self,
         py: Python<'py>,
         completed: bool,
-        reason: Option<&str>,
+        reason: Option<Text>,
+        statuses: Option<Vec<(Text, Text)>>,
+        exit_status: Option<i32>,
     ) -> PyResult<Bound<'py, PyDict>> {
+        let reason = text(&reason);
+        let verdict = exit_status.map(|exit_status| PytestVerdict {
+            reports: statuses
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(id, s)| (id.str(), s.str()))
+                .collect(),
+            exit_status,
+        });
         let run = py
-            .detach(|| self.inner.finish(completed, reason))
+            .detach(|| {
+                self.inner
+                    .finish(completed, reason.as_deref(), verdict.as_ref())
+            })
             .map_err(runtime)?;
         summary_dict(py, &run)
     }
@@ -254,6 +340,8 @@ fn summary_dict<'py>(py: Python<'py>, run: &Run) -> PyResult<Bound<'py, PyDict>>
     }
     d.set_item("duration_ms", s.duration_ms)?;
     d.set_item("run_id", &run.run_id)?;
+    // Why the run is not a pass beyond its tests (run errors, not completed).
+    d.set_item("distrust", run.distrust())?;
     Ok(d)
 }
 
@@ -305,6 +393,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Recorder>()?;
     m.add_class::<Selection>()?;
     m.add_function(wrap_pyfunction!(parse_reports, m)?)?;
+    m.add_function(wrap_pyfunction!(safe, m)?)?;
     m.add_function(wrap_pyfunction!(write_report, m)?)?;
     m.add_function(wrap_pyfunction!(load_run, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

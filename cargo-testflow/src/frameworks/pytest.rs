@@ -41,11 +41,27 @@ pub struct Phase<'a> {
     pub crash_line: Option<u32>,
     /// The full rendered `longrepr` (traceback).
     pub longrepr: Option<&'a str>,
-    pub stdout: Option<&'a str>,
-    pub stderr: Option<&'a str>,
-    pub log: Option<&'a str>,
+    /// Captured output, as bytes: kept losslessly (`Captured`), whatever pytest captured.
+    pub stdout: Option<&'a [u8]>,
+    pub stderr: Option<&'a [u8]>,
+    pub log: Option<&'a [u8]>,
     /// pytest 9 subtest context (`msg` and kwargs), when this is a `SubtestReport`.
     pub subtest: Option<&'a str>,
+}
+
+/// Text from Python made safe for the schema: valid UTF-8 stays as it is, every byte
+/// that is not part of valid UTF-8 becomes `\xNN`. The bindings hand Python strings over
+/// as their `surrogateescape` bytes, so a lone surrogate (`"caf\udce9"`, a file name that
+/// is not UTF-8) arrives as its byte and comes out as `caf\xe9`: readable and stable.
+pub fn safe_text(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
 }
 
 /// Split a pytest node id into file, enclosing classes and test name. `::` inside a
@@ -171,6 +187,11 @@ struct State {
     attempts: HashMap<String, u32>,
     done: HashSet<String>,
     collected: Vec<(String, Option<u32>)>,
+    /// The last recorded outcome per node id (what reconciling compares with pytest).
+    finals: HashMap<String, Outcome>,
+    collect_errors: usize,
+    /// `pytest_keyboard_interrupt`: KeyboardInterrupt or `pytest.exit()` ended the session.
+    interrupted: Option<String>,
 }
 
 impl PytestRecorder {
@@ -303,6 +324,7 @@ impl PytestRecorder {
             outcome = Outcome::Failed;
         }
         st.done.insert(meta.id.clone());
+        st.finals.insert(meta.id.clone(), outcome);
         self.rec
             .test_finished(meta, attempt, outcome, duration_s * 1000.0, failure)
     }
@@ -398,19 +420,21 @@ impl PytestRecorder {
             line: l,
             column: None,
         });
-        let cap = |s: Option<&str>| {
+        let cap = |s: Option<&[u8]>| {
             s.filter(|s| !s.is_empty())
-                .map(|s| Captured::from_bytes(s.as_bytes(), self.output_cap))
+                .map(|s| Captured::from_bytes(s, self.output_cap))
         };
         let stderr = match (
             p.stderr.filter(|s| !s.is_empty()),
             p.log.filter(|s| !s.is_empty()),
         ) {
-            (e, Some(log)) => Some(format!(
-                "{}----- captured log -----\n{log}",
-                e.map(|e| format!("{e}\n")).unwrap_or_default()
-            )),
-            (e, None) => e.map(str::to_owned),
+            (e, Some(log)) => {
+                let mut all = e.map(|e| [e, b"\n"].concat()).unwrap_or_default();
+                all.extend_from_slice(b"----- captured log -----\n");
+                all.extend_from_slice(log);
+                Some(all)
+            }
+            (e, None) => e.map(<[u8]>::to_vec),
         };
         Failure {
             category,
@@ -445,6 +469,7 @@ impl PytestRecorder {
         let attempt = st.attempts.get(nodeid).copied().unwrap_or(0).max(1);
         st.attempts.insert(nodeid.to_owned(), attempt);
         st.done.insert(nodeid.to_owned());
+        st.collect_errors += 1;
         let mut m = meta(nodeid, None);
         if m.file.is_none() {
             m.file = Some(nodeid.to_owned());
@@ -470,23 +495,62 @@ impl PytestRecorder {
         self.rec.run_error(kind, message)
     }
 
-    /// End of the session: tests still open crashed the process they ran in (xdist
-    /// lost them), tests collected and never run are recorded as such; then the run is
-    /// finished and the reports written.
-    pub fn finish(&self, completed: bool, reason: Option<&str>) -> Result<Run> {
+    /// `pytest_keyboard_interrupt`: a KeyboardInterrupt (Ctrl-C, or raised by a test) or
+    /// `pytest.exit()` ended the session; `message` is pytest's rendering of it.
+    pub fn interrupted(&self, message: &str) -> Result<()> {
+        let mut st = self.lock();
+        let first = st.interrupted.is_none();
+        st.interrupted = Some(message.to_owned());
+        drop(st);
+        if first {
+            self.rec.run_error(
+                crate::model::error_kind::RECONCILE,
+                &format!("pytest's session was interrupted: {message}"),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// End of the session: tests still open never finished. One that was running when
+    /// the session was interrupted failed (`interrupted`); any other crashed the process
+    /// it ran in (xdist lost it). Never a pass, whatever phases passed before. Tests
+    /// collected and never run are recorded as such; with `verdict` (pytest's own view
+    /// of the session) the run is reconciled with it; then the run is finished and the
+    /// reports written.
+    pub fn finish(
+        &self,
+        completed: bool,
+        reason: Option<&str>,
+        verdict: Option<&PytestVerdict>,
+    ) -> Result<Run> {
         let mut st = self.lock();
         let open: Vec<Open> = st.open.drain().map(|(_, o)| o).collect();
         for mut o in open {
-            if o.phases == 0 {
-                // Started and never reported back.
-                o.phases = 1;
-                o.outcome = Some(Outcome::Crashed);
-                o.failure = Some(Failure {
-                    category: Category::Crash,
-                    message: "started but never finished: the process running it died".into(),
-                    ..Failure::default()
-                });
+            if o.outcome.is_some_and(Outcome::is_failure) {
+                self.close(&mut st, o)?;
+                continue;
             }
+            o.phases = o.phases.max(1);
+            let failure = match &st.interrupted {
+                Some(why) => {
+                    o.outcome = Some(Outcome::Failed);
+                    Failure {
+                        category: Category::Interrupted,
+                        kind: Some(why.split(':').next().unwrap_or("interrupted").to_owned()),
+                        message: format!("the session was interrupted while it ran: {why}"),
+                        ..Failure::default()
+                    }
+                }
+                None => {
+                    o.outcome = Some(Outcome::Crashed);
+                    Failure {
+                        category: Category::Crash,
+                        message: "started but never finished: the process running it died".into(),
+                        ..Failure::default()
+                    }
+                }
+            };
+            o.failure = Some(failure);
             self.close(&mut st, o)?;
         }
         let collected = std::mem::take(&mut st.collected);
@@ -515,9 +579,173 @@ impl PytestRecorder {
             self.rec
                 .run_error("not_run", &format!("{not_run} collected tests did not run"))?;
         }
+        if let Some(v) = verdict {
+            let recorded = Recorded {
+                finals: &st.finals,
+                collect_errors: st.collect_errors,
+                interrupted: st.interrupted.is_some(),
+            };
+            for message in reconcile(&recorded, v) {
+                self.rec
+                    .run_error(crate::model::error_kind::RECONCILE, &message)?;
+            }
+        }
+        // pytest.exit() can end the session with status OK: it is still not complete.
+        let completed = completed && st.interrupted.is_none();
         drop(st);
         self.rec.finish(completed, reason)
     }
+}
+
+/// pytest's own view of a session, handed in by the plugin at its end: the status
+/// pytest gave each report (`pytest_report_teststatus`, the words of its terminal
+/// summary: `passed`, `failed`, `error`, `skipped`, `xfailed`, `xpassed`, `rerun`, …)
+/// and the session's exit status.
+#[derive(Clone, Debug, Default)]
+pub struct PytestVerdict {
+    pub reports: Vec<(String, String)>,
+    pub exit_status: i32,
+}
+
+/// What the recorder recorded, for [`reconcile`].
+pub struct Recorded<'a> {
+    pub finals: &'a HashMap<String, Outcome>,
+    pub collect_errors: usize,
+    pub interrupted: bool,
+}
+
+/// pytest's verdict on one test: the worst status of its reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Said {
+    Skipped,
+    Xfailed,
+    Passed,
+    Xpassed,
+    Failed,
+}
+
+impl Said {
+    fn parse(status: &str) -> Option<Said> {
+        // pytest 9 subtests report as `subtests passed`, `subtests failed`, …
+        match status.strip_prefix("subtests ").unwrap_or(status) {
+            "passed" => Some(Said::Passed),
+            "failed" | "error" => Some(Said::Failed),
+            "skipped" => Some(Said::Skipped),
+            "xfailed" => Some(Said::Xfailed),
+            "xpassed" => Some(Said::Xpassed),
+            _ => None, // "" (setup/teardown passed), rerun, deselected, plugins' own words
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Said::Skipped => "skipped",
+            Said::Xfailed => "xfailed",
+            Said::Passed => "passed",
+            Said::Xpassed => "xpassed",
+            Said::Failed => "failed",
+        }
+    }
+}
+
+/// pytest's exit statuses (`pytest.ExitCode`).
+fn exit_status_name(status: i32) -> &'static str {
+    match status {
+        0 => "OK",
+        1 => "TESTS_FAILED",
+        2 => "INTERRUPTED",
+        3 => "INTERNAL_ERROR",
+        4 => "USAGE_ERROR",
+        5 => "NO_TESTS_COLLECTED",
+        _ => "unknown",
+    }
+}
+
+/// Compare what was recorded with pytest's own verdict; one message per disagreement,
+/// naming both sides. Being stricter than pytest is a disagreement too (a bug either way),
+/// but the dangerous direction is a test recorded green that pytest did not pass.
+pub fn reconcile(recorded: &Recorded<'_>, verdict: &PytestVerdict) -> Vec<String> {
+    const SHOWN: usize = 5;
+    let mut said: HashMap<&str, Said> = HashMap::new();
+    for (id, status) in &verdict.reports {
+        if let Some(s) = Said::parse(status) {
+            let e = said.entry(id.as_str()).or_insert(s);
+            *e = (*e).max(s);
+        }
+    }
+    let mut problems: Vec<String> = Vec::new();
+    let mut ids: Vec<&String> = recorded.finals.keys().collect();
+    ids.sort();
+    for id in ids {
+        let ours = recorded.finals[id];
+        let theirs = said.get(id.as_str()).copied();
+        let disagree = match theirs {
+            Some(Said::Failed) => !ours.is_failure(),
+            Some(_) => ours.is_failure(),
+            // No verdict from pytest: only a pass would be unfounded.
+            None => ours == Outcome::Passed,
+        };
+        if disagree {
+            problems.push(format!(
+                "{id}: pytest said {}, testflow recorded {}",
+                theirs.map_or("nothing", Said::as_str),
+                ours.as_str()
+            ));
+        }
+    }
+    let mut lost: Vec<&&str> = said
+        .keys()
+        .filter(|id| !recorded.finals.contains_key(**id))
+        .collect();
+    lost.sort();
+    for id in lost {
+        problems.push(format!(
+            "{id}: pytest said {}, testflow recorded nothing",
+            said[*id].as_str()
+        ));
+    }
+    let mut out = Vec::new();
+    if !problems.is_empty() {
+        let n = problems.len();
+        let mut m = format!("{n} tests disagree with pytest's own reports: ");
+        m.push_str(&problems[..n.min(SHOWN)].join("; "));
+        if n > SHOWN {
+            m.push_str(&format!("; and {} more", n - SHOWN));
+        }
+        out.push(m);
+    }
+    let ours_failing =
+        recorded.finals.values().filter(|o| o.is_failure()).count() + recorded.collect_errors;
+    let theirs_failing = said.values().filter(|s| **s == Said::Failed).count();
+    let status = verdict.exit_status;
+    let name = exit_status_name(status);
+    let unexplained = match status {
+        0 => (ours_failing > 0 || theirs_failing > 0).then(|| {
+            format!(
+                "pytest's session ended OK (exit status 0) but {theirs_failing} tests failed by its reports and {ours_failing} by testflow's record"
+            )
+        }),
+        1 => (ours_failing == 0 && theirs_failing == 0).then(|| {
+            "pytest's session ended TESTS_FAILED (exit status 1) but no test failed, by its reports or by testflow's record".to_owned()
+        }),
+        // Collection errors end the session as INTERRUPTED; they are recorded as errors.
+        // Any other interruption was recorded when it happened (`interrupted`).
+        2 if recorded.collect_errors > 0 || recorded.interrupted => None,
+        2 => Some(
+            "pytest's session ended INTERRUPTED (exit status 2) with no collection error and no interruption seen".to_owned(),
+        ),
+        5 => (!recorded.finals.is_empty()).then(|| {
+            format!(
+                "pytest's session ended NO_TESTS_COLLECTED (exit status 5) but testflow recorded {} tests",
+                recorded.finals.len()
+            )
+        }),
+        _ => Some(format!(
+            "pytest's session ended {name} (exit status {status}): the results may be incomplete"
+        )),
+    };
+    out.extend(unexplained);
+    out
 }
 
 // ---------------------------------------------------------------------------------------
@@ -530,6 +758,10 @@ pub const TEST_TIMEOUT_ENV: &str = "TESTFLOW_TEST_TIMEOUT";
 /// Environment variable naming a file the plugin writes the collected node ids to (JSON
 /// list), for `cargo testflow list`.
 pub const COLLECT_ENV: &str = "TESTFLOW_COLLECT";
+/// Environment variable naming a file the plugin writes pytest's session exit status to
+/// (`{"exit_status": N}`) when the session ends, so the driver can tell a finished
+/// session from a process that ended early (`os._exit(0)` in a test).
+pub const STATUS_ENV: &str = "TESTFLOW_PYTEST_STATUS";
 /// Environment variable choosing the Python interpreter that runs pytest.
 pub const PYTHON_ENV: &str = "TESTFLOW_PYTHON";
 
@@ -782,10 +1014,14 @@ impl crate::runner::Unit for PytestUnit {
     }
 
     fn execute(self: Box<Self>, ctx: &crate::runner::Ctx) -> Vec<Box<dyn crate::runner::Unit>> {
+        let status_file = ctx
+            .events_path()
+            .with_file_name(format!("pytest-status-{}.json", crate::store::new_run_id()));
         let mut cmd = std::process::Command::new(&self.python);
         cmd.args(&self.args)
             .current_dir(&self.root)
             .env(crate::recorder::EVENTS_ENV, ctx.events_path())
+            .env(STATUS_ENV, &status_file)
             .env_remove(crate::recorder::REPORT_ENV)
             .env_remove(COLLECT_ENV);
         if let (Some(t), false) = (ctx.options.test_timeout, self.probe.timeout) {
@@ -835,6 +1071,15 @@ impl crate::runner::Unit for PytestUnit {
                     crate::process::ExitKind::Code(c) => Some(c),
                     crate::process::ExitKind::Signal(_) => None,
                 };
+                let session = std::fs::read_to_string(&status_file)
+                    .ok()
+                    .map(|t| session_status(&t));
+                let _ = std::fs::remove_file(&status_file);
+                if out.killed.is_none()
+                    && let Some(message) = check_exit(&self.root, code, session)
+                {
+                    ctx.run_error(crate::model::error_kind::RECONCILE, message);
+                }
                 if out.killed.is_none() && matches!(code, Some(3 | 4)) || code.is_none() {
                     let stderr = String::from_utf8_lossy(&out.stderr.contiguous()).into_owned();
                     let stdout = String::from_utf8_lossy(&out.stdout.contiguous()).into_owned();
@@ -863,6 +1108,47 @@ impl crate::runner::Unit for PytestUnit {
             }
         }
         vec![]
+    }
+}
+
+/// The exit status in the plugin's status file; `Err` with the text when unreadable.
+fn session_status(text: &str) -> Result<i32, String> {
+    #[derive(serde::Deserialize)]
+    struct Status {
+        exit_status: i32,
+    }
+    serde_json::from_str::<Status>(text)
+        .map(|s| s.exit_status)
+        .map_err(|e| format!("{e}: {}", text.trim()))
+}
+
+/// The driver's side of reconciling: pytest's process exit code against the status its
+/// session ended with (the plugin reconciled the tests themselves). `code` is None when a
+/// signal ended the process (reported elsewhere); `session` None when the plugin never saw
+/// the session end.
+pub fn check_exit(
+    root: &Path,
+    code: Option<i32>,
+    session: Option<Result<i32, String>>,
+) -> Option<String> {
+    let code = code?;
+    match session {
+        None => Some(format!(
+            "pytest in {} exited with code {code} ({}) but its session never ended: a test or plugin ended the process early (os._exit, a crash), so its results are incomplete",
+            root.display(),
+            exit_status_name(code)
+        )),
+        Some(Err(e)) => Some(format!(
+            "pytest in {} exited with code {code}; the session status the testflow plugin wrote is unreadable: {e}",
+            root.display()
+        )),
+        Some(Ok(status)) if status != code => Some(format!(
+            "pytest in {} exited with code {code} ({}) but its session ended with status {status} ({})",
+            root.display(),
+            exit_status_name(code),
+            exit_status_name(status)
+        )),
+        Some(Ok(_)) => None,
     }
 }
 
@@ -1022,7 +1308,7 @@ mod tests {
         fail.message = Some("ValueError: boom");
         fail.crash_file = Some(dir.path().join("t.py").to_str().unwrap().to_owned().leak());
         fail.crash_line = Some(7);
-        fail.stdout = Some("out\n");
+        fail.stdout = Some(b"out\n");
         run_one(
             "t.py::bad",
             &[
@@ -1054,7 +1340,7 @@ mod tests {
             ("t.py::never".into(), Some(9)),
         ]);
         r.logstart("t.py::dies", Some(0)).unwrap();
-        let run = r.finish(true, None).unwrap();
+        let run = r.finish(true, None, None).unwrap();
         let get = |id: &str| run.tests.iter().find(|t| t.id == id).unwrap();
         assert_eq!(get("t.py::ok").outcome, Outcome::Passed);
         let bad = get("t.py::bad");
@@ -1092,6 +1378,213 @@ mod tests {
     }
 
     #[test]
+    fn text_that_is_not_utf8_is_escaped_not_lost() {
+        assert_eq!(safe_text("héllo".as_bytes()), "héllo");
+        assert_eq!(safe_text(b"caf\xe9"), "caf\\xe9");
+        // A surrogate passed through (surrogatepass) is three invalid bytes.
+        assert_eq!(safe_text(b"a\xed\xa0\x80b"), "a\\xed\\xa0\\x80b");
+    }
+
+    #[test]
+    fn captured_output_that_is_not_utf8_is_kept_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = recorder(dir.path());
+        r.logstart("t.py::bytes", Some(0)).unwrap();
+        let mut p = phase("t.py::bytes", "call", "failed");
+        p.exc_type = Some("AssertionError");
+        p.message = Some("caf\\xe9");
+        p.stdout = Some(b"caf\xe9\n");
+        r.report(&p).unwrap();
+        r.logfinish("t.py::bytes").unwrap();
+        let run = r.finish(true, None, None).unwrap();
+        let f = run.tests[0].failure.as_ref().unwrap();
+        assert_eq!(run.tests[0].outcome, Outcome::Failed);
+        assert_eq!(f.message, "caf\\xe9");
+        let out = f.stdout.as_ref().unwrap();
+        assert_eq!(out.base64.as_deref(), Some("Y2Fm6Qo="), "the exact bytes");
+    }
+
+    #[test]
+    fn a_test_open_at_the_end_is_never_passed() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = recorder(dir.path());
+        // KeyboardInterrupt in the call: setup passed, no call report, no logfinish.
+        r.logstart("t.py::kbi", Some(0)).unwrap();
+        r.report(&phase("t.py::kbi", "setup", "passed")).unwrap();
+        r.interrupted("KeyboardInterrupt: ").unwrap();
+        // pytest.exit(returncode=0) ends the session OK: still not complete.
+        let run = r.finish(true, None, None).unwrap();
+        assert!(!run.completed);
+        let t = &run.tests[0];
+        let f = t.failure.as_ref().unwrap();
+        assert_eq!(
+            (t.outcome, f.category, f.kind.as_deref()),
+            (
+                Outcome::Failed,
+                Category::Interrupted,
+                Some("KeyboardInterrupt")
+            )
+        );
+        assert!(run.errors.iter().any(|e| e.kind == "reconcile"
+            && e.message.contains("interrupted")
+            && e.message.contains("KeyboardInterrupt")));
+        // Without an interruption the process running it died.
+        let dir = tempfile::tempdir().unwrap();
+        let r = recorder(dir.path());
+        r.logstart("t.py::gone", Some(0)).unwrap();
+        r.report(&phase("t.py::gone", "setup", "passed")).unwrap();
+        let run = r.finish(true, None, None).unwrap();
+        assert_eq!(run.tests[0].outcome, Outcome::Crashed);
+    }
+
+    fn verdict(reports: &[(&str, &str)], exit_status: i32) -> PytestVerdict {
+        PytestVerdict {
+            reports: reports
+                .iter()
+                .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+                .collect(),
+            exit_status,
+        }
+    }
+
+    fn recorded(finals: &[(&str, Outcome)]) -> HashMap<String, Outcome> {
+        finals
+            .iter()
+            .map(|(id, o)| ((*id).to_owned(), *o))
+            .collect()
+    }
+
+    #[test]
+    fn reconcile_agrees_with_pytest_on_an_ordinary_session() {
+        let finals = recorded(&[
+            ("a::ok", Outcome::Passed),
+            ("a::bad", Outcome::Failed),
+            ("a::teardown", Outcome::Error),
+            ("a::flaky", Outcome::Passed),
+            ("a::skip", Outcome::Skipped),
+            ("a::slow", Outcome::Timeout),
+        ]);
+        let rec = Recorded {
+            finals: &finals,
+            collect_errors: 0,
+            interrupted: false,
+        };
+        let v = verdict(
+            &[
+                ("a::ok", "passed"),
+                ("a::bad", "failed"),
+                ("a::teardown", "passed"),
+                ("a::teardown", "error"),
+                ("a::flaky", "rerun"),
+                ("a::flaky", "passed"),
+                ("a::skip", "skipped"),
+                ("a::slow", "failed"),
+            ],
+            1,
+        );
+        assert_eq!(reconcile(&rec, &v), Vec::<String>::new());
+    }
+
+    #[test]
+    fn reconcile_names_both_sides_of_every_disagreement() {
+        let finals = recorded(&[
+            ("a::lost_failure", Outcome::Passed),
+            ("a::unfounded", Outcome::Passed),
+            ("a::stricter", Outcome::Failed),
+        ]);
+        let rec = Recorded {
+            finals: &finals,
+            collect_errors: 0,
+            interrupted: false,
+        };
+        let v = verdict(
+            &[
+                ("a::lost_failure", "failed"),
+                ("a::stricter", "passed"),
+                ("a::unrecorded", "error"),
+            ],
+            1,
+        );
+        let out = reconcile(&rec, &v);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(
+            out[0],
+            "4 tests disagree with pytest's own reports: a::lost_failure: pytest said failed, testflow recorded passed; \
+             a::stricter: pytest said passed, testflow recorded failed; \
+             a::unfounded: pytest said nothing, testflow recorded passed; \
+             a::unrecorded: pytest said failed, testflow recorded nothing"
+        );
+    }
+
+    #[test]
+    fn reconcile_checks_pytests_exit_status() {
+        let passed = recorded(&[("a::ok", Outcome::Passed)]);
+        let failed = recorded(&[("a::bad", Outcome::Failed)]);
+        let none = HashMap::new();
+        let rec = |finals, collect_errors, interrupted| Recorded {
+            finals,
+            collect_errors,
+            interrupted,
+        };
+        let ok = [("a::ok", "passed")];
+        let bad = [("a::bad", "failed")];
+        assert!(reconcile(&rec(&passed, 0, false), &verdict(&ok, 0)).is_empty());
+        assert_eq!(
+            reconcile(&rec(&failed, 0, false), &verdict(&bad, 0)),
+            [
+                "pytest's session ended OK (exit status 0) but 1 tests failed by its reports and 1 by testflow's record"
+            ]
+        );
+        assert_eq!(
+            reconcile(&rec(&passed, 0, false), &verdict(&ok, 1)),
+            [
+                "pytest's session ended TESTS_FAILED (exit status 1) but no test failed, by its reports or by testflow's record"
+            ]
+        );
+        // Collection errors and interruptions explain INTERRUPTED; nothing else does.
+        assert!(reconcile(&rec(&none, 1, false), &verdict(&[], 2)).is_empty());
+        assert!(reconcile(&rec(&passed, 0, true), &verdict(&ok, 2)).is_empty());
+        assert_eq!(
+            reconcile(&rec(&passed, 0, false), &verdict(&ok, 2)).len(),
+            1
+        );
+        for status in [3, 4, 7] {
+            let out = reconcile(&rec(&passed, 0, false), &verdict(&ok, status));
+            assert_eq!(out.len(), 1, "{status}");
+            assert!(
+                out[0].contains(&format!("(exit status {status})")),
+                "{out:?}"
+            );
+        }
+        assert!(reconcile(&rec(&none, 0, false), &verdict(&[], 5)).is_empty());
+        assert_eq!(
+            reconcile(&rec(&passed, 0, false), &verdict(&[], 5)).len(),
+            2
+        );
+    }
+
+    #[test]
+    fn the_driver_checks_the_process_exit_against_the_session() {
+        let root = Path::new("/p");
+        assert_eq!(check_exit(root, Some(1), Some(Ok(1))), None);
+        assert_eq!(
+            check_exit(root, None, None),
+            None,
+            "a signal is reported elsewhere"
+        );
+        assert_eq!(
+            check_exit(root, Some(0), None).unwrap(),
+            "pytest in /p exited with code 0 (OK) but its session never ended: a test or plugin ended the process early (os._exit, a crash), so its results are incomplete"
+        );
+        assert_eq!(
+            check_exit(root, Some(0), Some(Ok(1))).unwrap(),
+            "pytest in /p exited with code 0 (OK) but its session ended with status 1 (TESTS_FAILED)"
+        );
+        let bad = check_exit(root, Some(0), Some(session_status("{oops"))).unwrap();
+        assert!(bad.contains("unreadable") && bad.contains("{oops"), "{bad}");
+    }
+
+    #[test]
     fn collection_errors_are_import_errors_once() {
         let dir = tempfile::tempdir().unwrap();
         let r = recorder(dir.path());
@@ -1104,7 +1597,7 @@ mod tests {
             )
             .unwrap();
         }
-        let run = r.finish(true, None).unwrap();
+        let run = r.finish(true, None, None).unwrap();
         assert_eq!(run.tests.len(), 1);
         let f = run.tests[0].failure.as_ref().unwrap();
         assert_eq!(

@@ -11,14 +11,43 @@ options. All folding and classification happens in the engine
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import sys
 import threading
 import time
 
 import pytest
 
 _KEY = "_testflow"
+# Names a file the plugin writes pytest's session exit status to (JSON), so that
+# `cargo testflow run` can tell a finished session from a process that ended early.
+_STATUS_ENV = "TESTFLOW_PYTEST_STATUS"
+
+
+def _guarded(hook):
+    """A hook that never raises into pytest: an error in testflow (the engine, a report it
+    cannot read) becomes an ``internal`` run error, recorded through the recorder, instead of
+    an INTERNALERROR that ends the session and loses results. Only ``Exception``: Ctrl-C
+    and ``pytest.exit()`` still stop the session."""
+
+    @functools.wraps(hook)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return hook(self, *args, **kwargs)
+        except Exception as e:  # noqa: BLE001 - the point is to catch everything
+            self._hook_failed(hook.__name__, e)
+            return None
+
+    return wrapper
+
+
+def _write_status(exit_status: int) -> None:
+    path = os.environ.get(_STATUS_ENV)
+    if path:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump({"exit_status": int(exit_status)}, f)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -87,17 +116,65 @@ class _Exceptions:
     """Runs wherever tests run (xdist workers too): puts the exception's type on the
     report as a plain string, which survives xdist's report serialization."""
 
+    def __init__(self, worker: bool) -> None:
+        self.worker = worker
+
+    def _hook_failed(self, hook: str, e: Exception) -> None:
+        sys.stderr.write(f"testflow: {hook} failed: {type(e).__name__}: {e}\n")
+
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):
         outcome = yield
+        self._exc_type(outcome, call)
+
+    @_guarded
+    def _exc_type(self, outcome, call):
         excinfo = call.excinfo
         if excinfo is not None:
             report = outcome.get_result()
             report._testflow_exc = _type_name(excinfo.type)
 
     @pytest.hookimpl(hookwrapper=True)
+    def pytest_report_to_serializable(self, config, report):
+        outcome = yield
+        if self.worker:
+            self._safe_serialized(outcome)
+
+    @_guarded
+    def _safe_serialized(self, outcome):
+        # xdist sends reports over execnet, which cannot encode lone surrogates (a message
+        # built with surrogateescape, a file name that is not UTF-8): the worker would
+        # fail and the report be lost. Send such text as testflow records it (\xNN).
+        data = outcome.get_result()
+        if data is not None and _has_surrogates(data):
+            outcome.force_result(_safe_tree(data))
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, session, config, items):
+        if self.worker:
+            self._safe_nodeids(items)
+
+    @_guarded
+    def _safe_nodeids(self, items):
+        # xdist's worker sends the collected node ids to the controller: the same reason.
+        # Every worker renames the same way, so the controller's schedule stays consistent.
+        from testflow._native import safe
+
+        for item in items:
+            if _has_surrogates(item.nodeid):
+                _rename(item, safe(item.nodeid))
+            location = item.location
+            if _has_surrogates(location):
+                # A cached_property: what xdist sends with every logstart.
+                item.__dict__["location"] = _safe_tree(location)
+
+    @pytest.hookimpl(hookwrapper=True)
     def pytest_make_collect_report(self, collector):
         outcome = yield
+        self._collect_cause(outcome)
+
+    @_guarded
+    def _collect_cause(self, outcome):
         report = outcome.get_result()
         call = getattr(report, "call", None)
         excinfo = getattr(call, "excinfo", None)
@@ -108,6 +185,46 @@ class _Exceptions:
                 exc = exc.__cause__ or exc.__context__
             report._testflow_exc = _type_name(type(exc))
             report._testflow_msg = str(exc) if type(exc).__name__ != "CollectError" else ""
+
+
+def _rename(item, nodeid: str) -> None:
+    # pytest's own attribute (xdist's --dist loadgroup renames items the same way).
+    try:
+        from _pytest.nodeid import coerce_node_id  # pytest >= 9.2
+    except ImportError:
+        item._nodeid = nodeid
+    else:
+        item._id = coerce_node_id(nodeid)
+
+
+def _has_surrogates(obj) -> bool:
+    if isinstance(obj, str):
+        try:
+            obj.encode("utf-8")
+            return False
+        except UnicodeEncodeError:
+            return True
+    if isinstance(obj, dict):
+        return any(_has_surrogates(k) or _has_surrogates(v) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return any(_has_surrogates(v) for v in obj)
+    return False
+
+
+def _safe_tree(obj):
+    if isinstance(obj, str):
+        if not _has_surrogates(obj):
+            return obj
+        from testflow._native import safe
+
+        return safe(obj)
+    if isinstance(obj, dict):
+        return {_safe_tree(k): _safe_tree(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_safe_tree(v) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(_safe_tree(v) for v in obj)
+    return obj
 
 
 class _Watchdog(threading.Thread):
@@ -150,6 +267,7 @@ class _Watchdog(threading.Thread):
                 self.rec.report(nodeid, "call", "failed", self.limit, None, "Timeout", message)
                 self.rec.logfinish(nodeid)
             self.rec.finish(completed=False, reason="timeout")
+            _write_status(int(pytest.ExitCode.TESTS_FAILED))
         finally:
             os._exit(1)
 
@@ -161,8 +279,10 @@ class _Collected:
         self.path = path
 
     def pytest_collection_finish(self, session) -> None:
+        from testflow._native import safe
+
         with open(self.path, "w", encoding="utf-8") as f:
-            json.dump([i.nodeid for i in session.items], f)
+            json.dump([safe(i.nodeid) for i in session.items], f)
 
 
 class _Selecting:
@@ -248,6 +368,10 @@ class _Recording:
         self.summary: dict | None = None
         self.failed_to_finish: str | None = None
         self.collected_sent = False
+        # (nodeid, status) of every test report, as pytest's terminal counts them: the
+        # engine reconciles the record with it at the end.
+        self.statuses: list[tuple[str, str]] = []
+        self.hook_errors = 0
         self.watchdog: _Watchdog | None = None
         limit = os.environ.get("TESTFLOW_TEST_TIMEOUT", "").strip()
         if limit:
@@ -260,7 +384,18 @@ class _Recording:
             self.watchdog = _Watchdog(recorder, seconds)
             self.watchdog.start()
 
+    def _hook_failed(self, hook: str, e: BaseException) -> None:
+        self._internal(f"testflow's {hook} hook failed: {type(e).__name__}: {e}")
+
+    def _internal(self, message: str) -> None:
+        self.hook_errors += 1
+        try:
+            self.rec.run_error("internal", message)
+        except Exception as again:  # noqa: BLE001 - the recorder itself is broken: say so
+            sys.stderr.write(f"testflow: {message}; and recording that failed: {again}\n")
+
     # -- collection -------------------------------------------------------------
+    @_guarded
     def pytest_collectreport(self, report) -> None:
         if not report.failed:
             return
@@ -271,24 +406,55 @@ class _Recording:
             "" if report.longrepr is None else str(report.longrepr),
         )
 
+    @_guarded
     def pytest_collection_finish(self, session) -> None:
         if session.items:
             self.collected_sent = True
             self.rec.collected([(i.nodeid, i.location[1]) for i in session.items])
 
     @pytest.hookimpl(optionalhook=True)
+    @_guarded
     def pytest_xdist_node_collection_finished(self, node, ids) -> None:
         if not self.collected_sent:
             self.collected_sent = True
             self.rec.collected([(i, None) for i in ids])
 
     # -- tests ------------------------------------------------------------------
+    @_guarded
     def pytest_runtest_logstart(self, nodeid, location) -> None:
         self.rec.logstart(nodeid, location[1] if location else None)
         if self.watchdog is not None:
             self.watchdog.started(nodeid)
 
     def pytest_runtest_logreport(self, report) -> None:
+        self._tally(report)
+        try:
+            self._record(report)
+        except Exception as e:  # noqa: BLE001 - never raise out of a hook
+            self._hook_failed("pytest_runtest_logreport", e)
+            self._record_unreadable(report, e)
+
+    @_guarded
+    def _record_unreadable(self, report, e: Exception) -> None:
+        # Keep pytest's verdict on the phase even when its details cannot be read.
+        self.rec.report(
+            str(report.nodeid),
+            str(report.when or "call"),
+            str(report.outcome),
+            0.0,
+            None,
+            None,
+            f"testflow could not read pytest's report of this phase: {type(e).__name__}: {e}",
+        )
+
+    @_guarded
+    def _tally(self, report) -> None:
+        status = self.config.hook.pytest_report_teststatus(report=report, config=self.config)
+        word = status[0] if isinstance(status, tuple) and status else ""
+        if word:
+            self.statuses.append((report.nodeid, str(word)))
+
+    def _record(self, report) -> None:
         outcome = report.outcome
         wasxfail = getattr(report, "wasxfail", None)
         if outcome == "passed" and wasxfail is None and not hasattr(report, "context"):
@@ -338,29 +504,66 @@ class _Recording:
             subtest,
         )
 
+    @_guarded
     def pytest_runtest_logfinish(self, nodeid, location) -> None:
         if self.watchdog is not None:
             self.watchdog.finished(nodeid)
         self.rec.logfinish(nodeid)
 
     # -- session ----------------------------------------------------------------
+    @_guarded
     def pytest_internalerror(self, excrepr, excinfo) -> None:
         self.rec.run_error("internal", str(excrepr))
 
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self, session, exitstatus) -> None:
-        interrupted = int(exitstatus) == int(pytest.ExitCode.INTERRUPTED)
+    @_guarded
+    def pytest_keyboard_interrupt(self, excinfo) -> None:
+        # KeyboardInterrupt (Ctrl-C, or raised by a test) or pytest.exit(): the test that
+        # was running never reports its call; the engine fails it as interrupted.
+        self.rec.interrupted(f"{_type_name(excinfo.type)}: {excinfo.value}")
+
+    @pytest.hookimpl(hookwrapper=True, trylast=True)
+    def pytest_sessionfinish(self, session, exitstatus):
+        # A wrapper: it finishes after every other plugin's sessionfinish (which may change
+        # the exit status), and even when one of them raised (pytest's cache provider does
+        # on a file name that is not UTF-8), which would otherwise end the process first.
+        # trylast: inside the terminal reporter's wrapper, which prints the summary after.
+        outcome = yield
+        excinfo = outcome.excinfo
+        if excinfo is not None:
+            e = excinfo[1]
+            self._internal(
+                f"pytest_sessionfinish raised {type(e).__name__}: {e} (not in testflow): the session did not end cleanly"
+            )
+        self._finish(session, session.exitstatus)
+
+    @_guarded
+    def _finish(self, session, exitstatus) -> None:
+        status = int(exitstatus)
+        interrupted = status == int(pytest.ExitCode.INTERRUPTED)
         reason = "interrupted" if interrupted else None
         if session.shouldstop and not interrupted:
             reason = str(session.shouldstop)
         try:
             self.summary = self.rec.finish(
-                completed=not interrupted and int(exitstatus) != int(pytest.ExitCode.INTERNAL_ERROR),
+                completed=not interrupted and status != int(pytest.ExitCode.INTERNAL_ERROR),
                 reason=reason,
+                statuses=self.statuses,
+                exit_status=status,
             )
-        except (RuntimeError, ValueError) as e:
-            self.failed_to_finish = str(e)
+        except Exception as e:  # noqa: BLE001 - never raise out of a hook
+            self.failed_to_finish = f"{type(e).__name__}: {e}"
+        standalone = not os.environ.get("TESTFLOW_EVENTS")
+        distrusted = self.failed_to_finish is not None or bool((self.summary or {}).get("distrust"))
+        if standalone and distrusted and status == int(pytest.ExitCode.OK):
+            # The run has a run error (the record disagrees with pytest, a hook failed):
+            # never exit green on it. A driver decides from its own run instead.
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        try:
+            _write_status(status)
+        except OSError as e:
+            self.failed_to_finish = f"cannot write {os.environ.get(_STATUS_ENV)}: {e}"
 
+    @_guarded
     def pytest_terminal_summary(self, terminalreporter) -> None:
         if self.failed_to_finish is not None:
             terminalreporter.write_line(f"testflow: {self.failed_to_finish}", red=True)
@@ -373,8 +576,12 @@ class _Recording:
             for k in ("passed", "failed", "error", "skipped", "xfailed", "xpassed", "timeout", "crashed", "flaky")
             if s.get(k)
         )
-        where = self.rec.run_dir if not os.environ.get("TESTFLOW_EVENTS") else self.rec.events_path
+        standalone = not os.environ.get("TESTFLOW_EVENTS")
+        where = self.rec.run_dir if standalone else self.rec.events_path
         terminalreporter.write_line(f"testflow: {counts or 'no tests'}; recorded in {where}")
+        if standalone:
+            for why in s.get("distrust") or []:
+                terminalreporter.write_line(f"testflow: RUN ERROR: {why}", red=True)
 
 
 @pytest.hookimpl(trylast=True)
@@ -396,7 +603,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(_Selecting(selection, controller), "testflow-selecting")
     if not enabled:
         return
-    config.pluginmanager.register(_Exceptions(), "testflow-exceptions")
+    config.pluginmanager.register(_Exceptions(hasattr(config, "workerinput")), "testflow-exceptions")
     if hasattr(config, "workerinput"):
         return  # an xdist worker: the controller records
     if config.getoption("collectonly", False) and not os.environ.get("TESTFLOW_EVENTS"):
