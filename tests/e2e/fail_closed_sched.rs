@@ -28,6 +28,18 @@ fn signal(child: &Child, sig: i32) {
     assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
 }
 
+/// Whether `sig` is pending for the child's process (`ShdPnd` in /proc: sent, not yet
+/// handled). A process that is gone has nothing pending.
+fn signal_pending(child: &Child, sig: i32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()));
+    let Ok(status) = status else { return false };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("ShdPnd:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1u64 << (sig - 1)) != 0)
+}
+
 /// Wait for the child to end (or kill it and fail); its exit code and stderr.
 fn finish(mut child: Child, what: &str) -> (i32, String) {
     let ended = wait_until(HANG_GUARD, || child.try_wait().unwrap().is_some());
@@ -259,8 +271,12 @@ fn a_second_signal_exits_at_once() {
     let p = Project::new(FIXTURE);
     let scratch = tempfile::tempdir().unwrap();
     let child = start_stuck_listing(&p, scratch.path());
-    // The second comes right after the first, long before the grace time ends.
+    // The second comes right after the first, long before the grace time ends. It is
+    // sent only once the first has been delivered: two pending signals are delivered
+    // lowest number first, which would make SIGINT the first one on a loaded machine.
     signal(&child, libc::SIGTERM);
+    let delivered = wait_until(HANG_GUARD, || !signal_pending(&child, libc::SIGTERM));
+    assert!(delivered, "SIGTERM was never delivered");
     signal(&child, libc::SIGINT);
     let (code, stderr) = finish(child, "after two signals");
     kill_stuck_listings(&p);
