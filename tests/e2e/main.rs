@@ -15,6 +15,8 @@ mod cli;
 mod config;
 // SIGKILL and Ctrl-C mid-run, truncated logs, the whole-run time limit
 mod crash_safety;
+// fail closed on files: merge conflicts, reports of distrusted runs, hostile files
+mod fail_closed_files;
 // test-name filters, --ignored, --doc/--no-doc, -j 1, --fail-fast
 mod filters;
 // the fix-and-retry loop: success, regression with rollback, plateau
