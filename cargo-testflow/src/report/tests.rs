@@ -1498,3 +1498,27 @@ fn junit_of_a_lying_summary_counts_the_tests() {
         .sum();
     assert_eq!(suites_tests, real.total);
 }
+
+#[test]
+fn durations_at_extremes_render_in_every_format_without_panicking() {
+    for ms in [1e300, f64::MAX, -1e300, f64::INFINITY, f64::NEG_INFINITY, f64::NAN, -0.0] {
+        let mut run = sample_run();
+        run.summary.duration_ms = ms;
+        for t in &mut run.tests {
+            t.duration_ms = ms;
+            for a in &mut t.attempts {
+                a.duration_ms = ms;
+            }
+        }
+        for format in ReportFormat::ALL {
+            render(&run, format).unwrap_or_else(|e| panic!("{ms} {format:?}: {e:#}"));
+        }
+        let root = parse_xml(&render_str(&run, ReportFormat::Junit));
+        for n in root.descendants() {
+            if let Some(t) = n.attr("time") {
+                let secs: f64 = t.parse().unwrap();
+                assert!(secs.is_finite() && secs >= 0.0, "{ms}: time={t}");
+            }
+        }
+    }
+}
