@@ -360,7 +360,9 @@ mod tests {
             let xml = format!(
                 "<testsuites>\n<testsuite name=\"calc\">\n  <testcase name=\"a\" classname=\"calc\" time=\"0.5\"/>\n  <testcase name=\"slow\" classname=\"calc\" time=\"{bad}\"/>\n</testsuite></testsuites>"
             );
-            let err = parse_junit(xml.as_bytes(), "j.xml").unwrap_err().to_string();
+            let err = parse_junit(xml.as_bytes(), "j.xml")
+                .unwrap_err()
+                .to_string();
             assert_eq!(
                 err,
                 format!(

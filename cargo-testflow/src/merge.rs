@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use chrono::Utc;
 
 use crate::model::{
-    Attempt, Run, RunError, SCHEMA_VERSION, ShardSummary, Summary, TestCase, error_kind, outcome_rank,
+    Attempt, Run, RunError, SCHEMA_VERSION, ShardSummary, Summary, TestCase, error_kind,
+    outcome_rank,
 };
 use crate::store::new_run_id;
 
@@ -236,7 +237,8 @@ mod tests {
         assert_eq!(t2.outcome, Outcome::Failed);
         assert!(!t2.flaky, "a shard's pass is not a retry that fixed it");
         assert_eq!(t2.failure.as_ref().unwrap().message, "boom");
-        let seen: Vec<(u32, Outcome)> = t2.attempts.iter().map(|a| (a.attempt, a.outcome)).collect();
+        let seen: Vec<(u32, Outcome)> =
+            t2.attempts.iter().map(|a| (a.attempt, a.outcome)).collect();
         assert_eq!(seen, [(1, Outcome::Passed), (2, Outcome::Failed)]);
         assert_eq!(m.summary.failed, 1);
         assert_eq!(m.summary.passed, 1);
@@ -257,7 +259,11 @@ mod tests {
         let b = shard("b", 5, &[("t2", Outcome::Passed)]);
         let m = merge(vec![("a".into(), a), ("b".into(), b)], None);
         assert_eq!(m.tests[0].outcome, Outcome::Failed);
-        assert!(m.errors.iter().any(|e| e.kind == error_kind::MERGE_CONFLICT));
+        assert!(
+            m.errors
+                .iter()
+                .any(|e| e.kind == error_kind::MERGE_CONFLICT)
+        );
     }
 
     #[test]

@@ -252,7 +252,10 @@ fn a_path_longer_than_a_format_width_renders_without_panicking() {
     // `{:<width$}` panics past 65,535: the table must not pad to the path's length.
     let long = format!("src/{}.rs", "a".repeat(70_000));
     let inputs: [(Format, String); 4] = [
-        (Format::Lcov, format!("SF:{long}\nDA:1,1\nDA:2,0\nend_of_record\n")),
+        (
+            Format::Lcov,
+            format!("SF:{long}\nDA:1,1\nDA:2,0\nend_of_record\n"),
+        ),
         (
             Format::Cobertura,
             format!(

@@ -1369,7 +1369,8 @@ fn html_without_coverage_embeds_no_coverage_at_all() {
 /// `test_finished` line) so it never completed: it must not look green anywhere.
 fn distrusted_run() -> Run {
     let mut run = sample_run();
-    run.tests.retain(|t| t.outcome == Outcome::Passed && !t.flaky);
+    run.tests
+        .retain(|t| t.outcome == Outcome::Passed && !t.flaky);
     run.summary = Summary::of(&run.tests, 100.0);
     run.completed = false;
     run.errors = vec![crate::model::RunError {
@@ -1437,7 +1438,10 @@ fn no_report_of_a_distrusted_run_is_green() {
         assert!(md.contains("### Gates: **FAILED**"), "{md}");
         for e in run.distrust_errors() {
             let first = e.message.split(" (").next().unwrap();
-            assert!(md.contains(&format!("- `{}` `{first}", e.kind)), "{first} not in\n{md}");
+            assert!(
+                md.contains(&format!("- `{}` `{first}", e.kind)),
+                "{first} not in\n{md}"
+            );
         }
 
         let root = parse_xml(&render_str(&run, ReportFormat::Junit));
@@ -1449,7 +1453,11 @@ fn no_report_of_a_distrusted_run_is_green() {
             .filter(|s| s.attr("name") == Some("testflow"))
             .flat_map(|s| s.children("testcase"))
             .collect();
-        assert_eq!(run_error_cases.len(), why.len(), "one errored testcase per reason");
+        assert_eq!(
+            run_error_cases.len(),
+            why.len(),
+            "one errored testcase per reason"
+        );
         assert!(errors + failures > 0);
 
         let doc: serde_json::Value =
@@ -1474,13 +1482,15 @@ fn no_report_of_a_distrusted_run_is_green() {
             .collect();
         let want: Vec<String> = run.distrust_errors().into_iter().map(|e| e.kind).collect();
         assert_eq!(kinds, want);
-        assert_eq!(data["summary"], serde_json::to_value(run.recomputed_summary()).unwrap());
+        assert_eq!(
+            data["summary"],
+            serde_json::to_value(run.recomputed_summary()).unwrap()
+        );
         assert_eq!(data["gates"]["passed"], false);
 
         // The JSON report reads back as a run that is exactly as distrusted, and whose
         // summary is its tests'.
-        let back: Run =
-            serde_json::from_slice(&render(&run, ReportFormat::Json).unwrap()).unwrap();
+        let back: Run = serde_json::from_slice(&render(&run, ReportFormat::Json).unwrap()).unwrap();
         assert_eq!(back.distrust(), why);
         assert_eq!(back.summary, run.recomputed_summary());
     }
@@ -1501,7 +1511,15 @@ fn junit_of_a_lying_summary_counts_the_tests() {
 
 #[test]
 fn durations_at_extremes_render_in_every_format_without_panicking() {
-    for ms in [1e300, f64::MAX, -1e300, f64::INFINITY, f64::NEG_INFINITY, f64::NAN, -0.0] {
+    for ms in [
+        1e300,
+        f64::MAX,
+        -1e300,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NAN,
+        -0.0,
+    ] {
         let mut run = sample_run();
         run.summary.duration_ms = ms;
         for t in &mut run.tests {
