@@ -62,7 +62,11 @@ fn merge_of_shards_that_disagree_keeps_the_failure_and_fails() {
             fail_dir.display()
         )
     );
-    assert!(merged.stderr.contains("warning: calc::integ$flaky_first_attempt: shards disagree"));
+    assert!(
+        merged
+            .stderr
+            .contains("warning: calc::integ$flaky_first_attempt: shards disagree")
+    );
 
     let gate = passing.cmd(&["gate", "--run", out_dir.path().to_str().unwrap()]);
     assert_eq!(gate.code, 1, "{}{}", gate.stdout, gate.stderr);
@@ -105,10 +109,22 @@ fn reports_of_runs_with_impossible_durations_clamp() {
     ] {
         let path = hostile(file);
         for format in ["junit", "json", "ctrf", "markdown", "html"] {
-            let out = p.cmd(&["report", "--format", format, "--run", path.to_str().unwrap()]);
+            let out = p.cmd(&[
+                "report",
+                "--format",
+                format,
+                "--run",
+                path.to_str().unwrap(),
+            ]);
             assert_eq!(out.code, 0, "{file} {format}: {}", out.stderr);
         }
-        let junit = p.cmd(&["report", "--format", "junit", "--run", path.to_str().unwrap()]);
+        let junit = p.cmd(&[
+            "report",
+            "--format",
+            "junit",
+            "--run",
+            path.to_str().unwrap(),
+        ]);
         for t in junit.stdout.split("time=\"").skip(1) {
             let secs: f64 = t.split('"').next().unwrap().parse().unwrap();
             assert!(secs.is_finite() && secs >= 0.0, "{file}: time={secs}");
@@ -122,9 +138,21 @@ fn reports_of_runs_with_impossible_durations_clamp() {
 fn gate_on_a_run_json_whose_summary_lies_fails_closed() {
     let p = Project::new("rust-basic");
     for (file, stored, recorded) in [
-        ("run-summary-skipped-overflow.json", "2 tests, 0 failing", "2 tests recorded (1 failing)"),
-        ("run-summary-lies.json", "2 tests, 0 failing", "2 tests recorded (1 failing)"),
-        ("run-summary-overcounts.json", "1000 tests, 0 failing", "2 tests recorded (0 failing)"),
+        (
+            "run-summary-skipped-overflow.json",
+            "2 tests, 0 failing",
+            "2 tests recorded (1 failing)",
+        ),
+        (
+            "run-summary-lies.json",
+            "2 tests, 0 failing",
+            "2 tests recorded (1 failing)",
+        ),
+        (
+            "run-summary-overcounts.json",
+            "1000 tests, 0 failing",
+            "2 tests recorded (0 failing)",
+        ),
     ] {
         let path = hostile(file);
         let out = p.cmd(&["gate", "--run", path.to_str().unwrap()]);
@@ -142,11 +170,25 @@ fn gate_on_a_run_json_whose_summary_lies_fails_closed() {
             "{file}: {line}"
         );
         assert!(out.stdout.contains("gates FAILED"), "{}", out.stdout);
-        let md = p.cmd(&["report", "--format", "markdown", "--run", path.to_str().unwrap()]);
-        assert!(md.stdout.starts_with("## ❌ testflow: "), "{file}: {}", md.stdout);
+        let md = p.cmd(&[
+            "report",
+            "--format",
+            "markdown",
+            "--run",
+            path.to_str().unwrap(),
+        ]);
+        assert!(
+            md.stdout.starts_with("## ❌ testflow: "),
+            "{file}: {}",
+            md.stdout
+        );
         let json = p.report_json(path.to_str().unwrap());
         let run: &Run = json.run();
-        assert_eq!(run.summary, run.recomputed_summary(), "the JSON report recounts");
+        assert_eq!(
+            run.summary,
+            run.recomputed_summary(),
+            "the JSON report recounts"
+        );
         assert!(run.errors.iter().any(|e| e.kind == "summary_mismatch"));
     }
 }
