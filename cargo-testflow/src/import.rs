@@ -111,7 +111,7 @@ pub fn parse_junit(bytes: &[u8], source: &str) -> Result<Run> {
                         _ => (None, false, false),
                     };
                     if rerun {
-                        c.reruns += 1;
+                        c.reruns = c.reruns.saturating_add(1);
                         c.flaky |= flaky;
                     }
                     if let Some(o) = outcome {
@@ -235,7 +235,7 @@ fn to_test(c: Case) -> TestCase {
         })
         .collect();
     attempts.push(Attempt {
-        attempt: c.reruns + 1,
+        attempt: c.reruns.saturating_add(1),
         outcome,
         duration_ms,
         started_at: None,
