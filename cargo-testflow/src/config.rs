@@ -283,6 +283,14 @@ fn read(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
+/// A `testflow.toml` text, parsed and validated as if read from `source` (what the
+/// fuzz target `fuzz/fuzz_targets/config.rs` feeds).
+pub fn parse_str(text: &str, source: &Path) -> Result<Config> {
+    let config: Config = parse_toml(text, source)?;
+    config.validate(source)?;
+    Ok(config)
+}
+
 /// Parse TOML; an error names the file and the line and column of the offending key.
 fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T> {
     toml::from_str(text).map_err(|e| {

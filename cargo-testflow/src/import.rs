@@ -72,6 +72,8 @@ pub fn parse_junit(bytes: &[u8], source: &str) -> Result<Run> {
     let mut timestamp: Option<DateTime<Utc>> = None;
     let mut saw_root = false;
     loop {
+        // Where this event starts, for errors that name a line.
+        let at = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
         let ev = reader.read_event_into(&mut buf).with_context(|| {
             format!(
                 "{source}: invalid XML near byte {}",
@@ -91,10 +93,10 @@ pub fn parse_junit(bytes: &[u8], source: &str) -> Result<Run> {
                 }
             }
             Event::Start(e) if e.name().as_ref() == b"testcase" => {
-                current = Some(case_from(&e, &suite_file))
+                current = Some(case_from(&e, &suite_file, source, line_at(bytes, at))?)
             }
             Event::Empty(e) if e.name().as_ref() == b"testcase" => {
-                cases.push(case_from(&e, &suite_file))
+                cases.push(case_from(&e, &suite_file, source, line_at(bytes, at))?)
             }
             Event::Start(e) | Event::Empty(e) => {
                 if let Some(c) = current.as_mut() {
@@ -109,7 +111,7 @@ pub fn parse_junit(bytes: &[u8], source: &str) -> Result<Run> {
                         _ => (None, false, false),
                     };
                     if rerun {
-                        c.reruns += 1;
+                        c.reruns = c.reruns.saturating_add(1);
                         c.flaky |= flaky;
                     }
                     if let Some(o) = outcome {
@@ -134,13 +136,17 @@ pub fn parse_junit(bytes: &[u8], source: &str) -> Result<Run> {
     }
     let started = timestamp.unwrap_or_else(Utc::now);
     let tests: Vec<TestCase> = cases.into_iter().map(to_test).collect();
-    let total_ms = tests.iter().map(|t| t.duration_ms).sum();
+    // Bounded per test (`MAX_TEST_SECONDS`), so the sum is finite; the end may still
+    // fall outside the calendar for a timestamp near its end.
+    let total_ms: f64 = tests.iter().map(|t| t.duration_ms).sum();
+    let finished = chrono::TimeDelta::try_milliseconds(total_ms as i64)
+        .and_then(|d| started.checked_add_signed(d));
     Ok(Run {
         schema_version: SCHEMA_VERSION,
         run_id: format!("import-{}", new_run_id()),
         testflow_version: env!("CARGO_PKG_VERSION").into(),
         started_at: started,
-        finished_at: Some(started + chrono::Duration::milliseconds(total_ms as i64)),
+        finished_at: finished,
         completed: true,
         project_root: None,
         environment: Default::default(),
@@ -165,18 +171,44 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
         })
 }
 
-fn case_from(e: &BytesStart<'_>, suite_file: &Option<String>) -> Case {
-    Case {
-        name: attr(e, "name").unwrap_or_default(),
+/// The longest test time an imported file may state: a year. Anything longer (or
+/// negative, NaN, infinite) is a broken file, not a timing to plan shards with.
+pub const MAX_TEST_SECONDS: f64 = 366.0 * 24.0 * 3600.0;
+
+/// 1-based line of byte offset `at`.
+fn line_at(bytes: &[u8], at: usize) -> usize {
+    bytes[..at.min(bytes.len())]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
+fn case_from(
+    e: &BytesStart<'_>,
+    suite_file: &Option<String>,
+    source: &str,
+    line: usize,
+) -> Result<Case> {
+    let name = attr(e, "name").unwrap_or_default();
+    let time_s = match attr(e, "time") {
+        None => 0.0,
+        Some(t) if t.trim().is_empty() => 0.0,
+        Some(t) => match t.trim().parse::<f64>() {
+            Ok(v) if v.is_finite() && (0.0..=MAX_TEST_SECONDS).contains(&v) => v,
+            _ => bail!(
+                "{source}:{line}: testcase `{name}` has time=\"{t}\": expected a number of seconds from 0 to {MAX_TEST_SECONDS}"
+            ),
+        },
+    };
+    Ok(Case {
+        name,
         classname: attr(e, "classname").unwrap_or_default(),
         file: attr(e, "file").or_else(|| suite_file.clone()),
         line: attr(e, "line").and_then(|l| l.parse().ok()),
-        time_s: attr(e, "time")
-            .and_then(|t| t.parse().ok())
-            .filter(|t: &f64| t.is_finite() && *t >= 0.0)
-            .unwrap_or(0.0),
+        time_s,
         ..Case::default()
-    }
+    })
 }
 
 fn to_test(c: Case) -> TestCase {
@@ -203,7 +235,7 @@ fn to_test(c: Case) -> TestCase {
         })
         .collect();
     attempts.push(Attempt {
-        attempt: c.reruns + 1,
+        attempt: c.reruns.saturating_add(1),
         outcome,
         duration_ms,
         started_at: None,
@@ -320,5 +352,32 @@ mod tests {
             format!("{err:#}").starts_with("y.xml: invalid XML"),
             "{err:#}"
         );
+    }
+
+    #[test]
+    fn a_time_that_is_no_duration_is_an_error_naming_file_and_line() {
+        for bad in ["1e13", "-1", "NaN", "inf", "-inf", "3e7x", "1e400"] {
+            let xml = format!(
+                "<testsuites>\n<testsuite name=\"calc\">\n  <testcase name=\"a\" classname=\"calc\" time=\"0.5\"/>\n  <testcase name=\"slow\" classname=\"calc\" time=\"{bad}\"/>\n</testsuite></testsuites>"
+            );
+            let err = parse_junit(xml.as_bytes(), "j.xml")
+                .unwrap_err()
+                .to_string();
+            assert_eq!(
+                err,
+                format!(
+                    "j.xml:4: testcase `slow` has time=\"{bad}\": expected a number of seconds from 0 to 31622400"
+                )
+            );
+        }
+        // The largest accepted time, at the end of the calendar, still imports.
+        let xml = format!(
+            "<testsuite timestamp=\"+262142-12-31T00:00:00Z\"><testcase name=\"a\" classname=\"c\" time=\"{MAX_TEST_SECONDS}\"/></testsuite>"
+        );
+        let run = parse_junit(xml.as_bytes(), "j.xml").unwrap();
+        assert_eq!(run.tests[0].duration_ms, MAX_TEST_SECONDS * 1000.0);
+        // No time, or an empty one, is zero.
+        let run = parse_junit(br#"<testsuite><testcase name="a" classname="c" time=""/><testcase name="b" classname="c"/></testsuite>"#, "j.xml").unwrap();
+        assert_eq!(run.summary.total, 2);
     }
 }

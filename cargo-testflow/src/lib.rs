@@ -11,6 +11,9 @@ pub mod environment;
 pub mod events;
 pub mod exit_code;
 pub mod frameworks;
+// The fuzz targets' inputs under proptest (stable CI runs them).
+#[cfg(test)]
+mod fuzz_props;
 pub mod gate;
 pub mod history;
 pub mod import;

@@ -1520,7 +1520,7 @@ fn merge_cmd(args: MergeArgs) -> Result<i32> {
     for e in merged
         .errors
         .iter()
-        .filter(|e| e.kind == "duplicate" || e.kind == "missing")
+        .filter(|e| matches!(e.kind.as_str(), "duplicate" | "missing" | "merge_conflict"))
     {
         let _ = writeln!(err, "warning: {}", e.message);
     }

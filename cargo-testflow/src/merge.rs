@@ -4,15 +4,18 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 
-use crate::model::{Run, RunError, SCHEMA_VERSION, ShardSummary, Summary};
+use crate::model::{
+    Attempt, Run, RunError, SCHEMA_VERSION, ShardSummary, Summary, TestCase, error_kind,
+    outcome_rank,
+};
 use crate::store::new_run_id;
 
 /// Merge shard runs (each with a label for messages, e.g. its path). A test reported by
-/// two shards is kept once and flagged; tests of `expected` that no shard reported are
+/// two shards with one outcome is kept once and flagged `duplicate`; shards that disagree
+/// about a test keep the worst outcome and every attempt, flagged `merge_conflict`; tests of `expected` that no shard reported are
 /// flagged as missing and make the merged run incomplete.
 pub fn merge(inputs: Vec<(String, Run)>, expected: Option<&[String]>) -> Run {
     let mut tests = Vec::new();
-    let mut seen: HashMap<String, String> = HashMap::new();
     let mut errors = Vec::new();
     let mut frameworks = Vec::new();
     let started = inputs
@@ -33,42 +36,74 @@ pub fn merge(inputs: Vec<(String, Run)>, expected: Option<&[String]>) -> Run {
             source: label.clone(),
             shard: r.shard.clone(),
             run_id: r.run_id.clone(),
-            summary: r.summary.clone(),
+            // Recounted: a shard's stored summary is only a cache.
+            summary: r.recomputed_summary(),
         })
         .collect();
+    // Every shard's report of each test, in input order, grouped by id (first-seen order).
+    let mut reports: Vec<(String, Vec<(String, TestCase)>)> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
     for (label, run) in inputs {
         for f in &run.frameworks {
             if !frameworks.contains(f) {
                 frameworks.push(*f);
             }
         }
-        for e in run.errors {
+        // Each shard's distrust, not only its errors: a shard whose stored summary lies
+        // must stay distrusted although the merged summary is recounted.
+        for e in run.distrust_errors() {
             errors.push(RunError {
                 kind: e.kind,
                 message: format!("[{label}] {}", e.message),
             });
         }
         for t in run.tests {
-            match seen.get(&t.id) {
-                Some(first) => errors.push(RunError {
-                    kind: "duplicate".into(),
-                    message: format!(
-                        "{} was reported by two shards ({first} and {label}); kept the first",
-                        t.id
-                    ),
-                }),
+            match index.get(&t.id) {
+                Some(&i) => reports[i].1.push((label.clone(), t)),
                 None => {
-                    seen.insert(t.id.clone(), label.clone());
-                    tests.push(t);
+                    index.insert(t.id.clone(), reports.len());
+                    reports.push((t.id.clone(), vec![(label.clone(), t)]));
                 }
             }
         }
+    }
+    for (id, mut reported) in reports {
+        if reported.len() == 1 {
+            tests.push(reported.pop().expect("one report").1);
+            continue;
+        }
+        let first = reported[0].1.outcome;
+        if reported.iter().all(|(_, t)| t.outcome == first) {
+            errors.push(RunError {
+                kind: error_kind::DUPLICATE.into(),
+                message: format!(
+                    "{id} was reported by two shards ({} and {}); kept the first",
+                    reported[0].0, reported[1].0
+                ),
+            });
+            tests.push(reported.swap_remove(0).1);
+            continue;
+        }
+        let said: Vec<String> = reported
+            .iter()
+            .map(|(label, t)| format!("{label} says {}", t.outcome.as_str()))
+            .collect();
+        let merged = keep_worst(reported);
+        errors.push(RunError {
+            kind: error_kind::MERGE_CONFLICT.into(),
+            message: format!(
+                "{id}: shards disagree ({}); kept {}, the worst, with every shard's attempts",
+                said.join(", "),
+                merged.outcome.as_str()
+            ),
+        });
+        tests.push(merged);
     }
     let mut complete = completed;
     if let Some(expected) = expected {
         let missing: Vec<&String> = expected
             .iter()
-            .filter(|id| !seen.contains_key(*id))
+            .filter(|id| !index.contains_key(*id))
             .collect();
         if !missing.is_empty() {
             complete = false;
@@ -79,7 +114,7 @@ pub fn merge(inputs: Vec<(String, Run)>, expected: Option<&[String]>) -> Run {
                 String::new()
             };
             errors.push(RunError {
-                kind: "missing".into(),
+                kind: error_kind::MISSING.into(),
                 message: format!(
                     "{} expected tests were reported by no shard: {}{more}",
                     missing.len(),
@@ -107,6 +142,44 @@ pub fn merge(inputs: Vec<(String, Run)>, expected: Option<&[String]>) -> Run {
         errors,
         coverage: None,
     }
+}
+
+/// One test as several shards reported it: the worst report decides (its attempts go
+/// last, so its outcome is the test's), and the others' attempts stay in front of it,
+/// renumbered, so every shard's result is visible.
+fn keep_worst(mut reported: Vec<(String, TestCase)>) -> TestCase {
+    let worst = (0..reported.len())
+        .max_by_key(|&i| (outcome_rank(reported[i].1.outcome), std::cmp::Reverse(i)))
+        .expect("at least one report");
+    let last = reported.remove(worst).1;
+    let meta = last.meta();
+    let mut attempts: Vec<Attempt> = reported
+        .into_iter()
+        .flat_map(|(_, t)| attempts_of(t))
+        .collect();
+    attempts.extend(attempts_of(last));
+    for (n, a) in attempts.iter_mut().enumerate() {
+        a.attempt = u32::try_from(n + 1).unwrap_or(u32::MAX);
+    }
+    TestCase::from_attempts(meta, attempts)
+}
+
+/// A test's attempts with the last one whole again (its failure is stored on the test),
+/// ending in the test's own outcome even when a hand-written file lists no attempts or
+/// contradicts itself: the verdict of the test is what counts.
+fn attempts_of(t: TestCase) -> Vec<Attempt> {
+    let mut attempts = t.attempts;
+    match attempts.last_mut() {
+        Some(a) if a.outcome == t.outcome => a.failure = t.failure,
+        _ => attempts.push(Attempt {
+            attempt: 0,
+            outcome: t.outcome,
+            duration_ms: t.duration_ms,
+            started_at: None,
+            failure: t.failure,
+        }),
+    }
+    attempts
 }
 
 #[cfg(test)]
@@ -149,5 +222,124 @@ mod tests {
             m.summary.duration_ms, 15_000.0,
             "earliest start to latest finish"
         );
+    }
+
+    #[test]
+    fn shards_that_disagree_keep_the_worst_outcome_and_every_attempt() {
+        let a = shard("a", 0, &[("t1", Outcome::Passed), ("t2", Outcome::Passed)]);
+        let mut b = shard("b", 5, &[("t2", Outcome::Failed)]);
+        b.tests[0].failure = Some(crate::model::Failure {
+            message: "boom".into(),
+            ..Default::default()
+        });
+        let m = merge(vec![("a".into(), a), ("b".into(), b)], None);
+        let t2 = m.tests.iter().find(|t| t.id == "t2").unwrap();
+        assert_eq!(t2.outcome, Outcome::Failed);
+        assert!(!t2.flaky, "a shard's pass is not a retry that fixed it");
+        assert_eq!(t2.failure.as_ref().unwrap().message, "boom");
+        let seen: Vec<(u32, Outcome)> =
+            t2.attempts.iter().map(|a| (a.attempt, a.outcome)).collect();
+        assert_eq!(seen, [(1, Outcome::Passed), (2, Outcome::Failed)]);
+        assert_eq!(m.summary.failed, 1);
+        assert_eq!(m.summary.passed, 1);
+        let conflicts: Vec<&RunError> = m
+            .errors
+            .iter()
+            .filter(|e| e.kind == error_kind::MERGE_CONFLICT)
+            .collect();
+        assert_eq!(conflicts.len(), 1, "{:?}", m.errors);
+        assert_eq!(
+            conflicts[0].message,
+            "t2: shards disagree (a says passed, b says failed); kept failed, the worst, with every shard's attempts"
+        );
+        assert!(!m.distrust().is_empty());
+
+        // The order of the shards does not matter.
+        let a = shard("a", 0, &[("t2", Outcome::Failed)]);
+        let b = shard("b", 5, &[("t2", Outcome::Passed)]);
+        let m = merge(vec![("a".into(), a), ("b".into(), b)], None);
+        assert_eq!(m.tests[0].outcome, Outcome::Failed);
+        assert!(
+            m.errors
+                .iter()
+                .any(|e| e.kind == error_kind::MERGE_CONFLICT)
+        );
+    }
+
+    #[test]
+    fn a_shard_whose_summary_lies_is_still_distrusted_after_the_merge() {
+        let mut a = shard("a", 0, &[("t1", Outcome::Failed)]);
+        a.summary.failed = 0;
+        a.summary.passed = 1;
+        let m = merge(vec![("a".into(), a)], None);
+        assert_eq!(m.summary.failed, 1);
+        assert_eq!(m.shards[0].summary.failed, 1, "shard totals are recounted");
+        assert!(
+            m.errors
+                .iter()
+                .any(|e| e.kind == error_kind::SUMMARY_MISMATCH && e.message.starts_with("[a] ")),
+            "{:?}",
+            m.errors
+        );
+    }
+
+    #[test]
+    fn a_test_without_attempts_merges_by_its_own_outcome() {
+        let a = shard("a", 0, &[("t1", Outcome::Passed)]);
+        let mut b = shard("b", 5, &[("t1", Outcome::Crashed)]);
+        b.tests[0].attempts.clear();
+        let m = merge(vec![("a".into(), a), ("b".into(), b)], None);
+        assert_eq!(m.tests[0].outcome, Outcome::Crashed);
+        assert_eq!(m.tests[0].attempts.len(), 2);
+    }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn outcome() -> impl Strategy<Value = Outcome> {
+            proptest::sample::select(Outcome::ALL.to_vec())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(200))]
+            /// A merged test is never better than any shard said, and any
+            /// disagreement is a run error.
+            #[test]
+            fn merged_outcome_is_never_better_than_any_shard(
+                shards in proptest::collection::vec(
+                    proptest::collection::vec((0usize..4, outcome()), 0..6), 1..4)
+            ) {
+                let inputs: Vec<(String, Run)> = shards
+                    .iter()
+                    .enumerate()
+                    .map(|(i, tests)| {
+                        let ids: Vec<(String, Outcome)> =
+                            tests.iter().map(|(t, o)| (format!("t{t}"), *o)).collect();
+                        let refs: Vec<(&str, Outcome)> =
+                            ids.iter().map(|(t, o)| (t.as_str(), *o)).collect();
+                        (format!("s{i}"), shard(&format!("r{i}"), i as i64, &refs))
+                    })
+                    .collect();
+                let m = merge(inputs, None);
+                for t in &m.tests {
+                    let said: Vec<Outcome> = shards
+                        .iter()
+                        .flatten()
+                        .filter(|(id, _)| format!("t{id}") == t.id)
+                        .map(|(_, o)| *o)
+                        .collect();
+                    let worst = said.iter().map(|o| outcome_rank(*o)).max().unwrap();
+                    prop_assert_eq!(outcome_rank(t.outcome), worst);
+                    if said.iter().any(|o| o.is_failure()) {
+                        prop_assert!(t.outcome.is_failure());
+                    }
+                    if said.len() > 1 {
+                        prop_assert!(!m.distrust().is_empty());
+                    }
+                }
+                prop_assert_eq!(m.recomputed_summary(), m.summary.clone());
+            }
+        }
     }
 }

@@ -666,26 +666,36 @@ impl Run {
     /// errors, a missing "run finished", a stored summary that contradicts its tests.
     /// Empty for a run whose verdict is exactly its tests'.
     pub fn distrust(&self) -> Vec<String> {
-        let mut why: Vec<String> = self
-            .errors
+        self.distrust_errors()
             .iter()
             .map(|e| format!("{}: {}", e.kind, e.message))
-            .collect();
+            .collect()
+    }
+
+    /// [`Run::distrust`] as run errors (what reports show): the run's own errors, then
+    /// `incomplete` and `summary_mismatch` when they apply and are not recorded yet.
+    pub fn distrust_errors(&self) -> Vec<RunError> {
+        let mut why = self.errors.clone();
         if !self.completed && !self.errors.iter().any(|e| e.kind == error_kind::INCOMPLETE) {
-            why.push("the run did not complete".into());
+            why.push(RunError {
+                kind: error_kind::INCOMPLETE.into(),
+                message: "the run did not complete".into(),
+            });
         }
         let s = self.recomputed_summary();
         let mut stored = self.summary.clone();
         stored.duration_ms = s.duration_ms;
         if stored != s {
-            why.push(format!(
-                "{}: the stored summary ({} tests, {} failing) does not match the {} tests recorded ({} failing)",
-                error_kind::SUMMARY_MISMATCH,
-                self.summary.total,
-                self.summary.failures(),
-                s.total,
-                s.failures()
-            ));
+            why.push(RunError {
+                kind: error_kind::SUMMARY_MISMATCH.into(),
+                message: format!(
+                    "the stored summary ({} tests, {} failing) does not match the {} tests recorded ({} failing)",
+                    self.summary.total,
+                    self.summary.failures(),
+                    s.total,
+                    s.failures()
+                ),
+            });
         }
         why
     }

@@ -149,22 +149,26 @@ pub fn load_run(path: &Path) -> Result<Run> {
     if run_json.is_file() {
         let text = std::fs::read_to_string(&run_json)
             .with_context(|| format!("cannot read {}", run_json.display()))?;
-        let run: Run = serde_json::from_str(&text).with_context(|| {
-            format!("{} is not a testflow run (JSON report)", run_json.display())
-        })?;
-        if run.schema_version > SCHEMA_VERSION {
-            bail!(
-                "{} has schema version {}, newer than this testflow understands ({SCHEMA_VERSION}); upgrade testflow",
-                run_json.display(),
-                run.schema_version
-            );
-        }
-        return Ok(run);
+        return parse_run(&text, &run_json.display().to_string());
     }
     if events.is_file() {
         return Ok(fold_file(&events)?.run);
     }
     bail!("{}: no run.json or events.jsonl there", path.display())
+}
+
+/// A `run.json` (or JSON report) read from `source`. Never panics, whatever the text
+/// (fuzzed: `fuzz/fuzz_targets/run_json.rs`).
+pub fn parse_run(text: &str, source: &str) -> Result<Run> {
+    let run: Run = serde_json::from_str(text)
+        .with_context(|| format!("{source} is not a testflow run (JSON report)"))?;
+    if run.schema_version > SCHEMA_VERSION {
+        bail!(
+            "{source} has schema version {}, newer than this testflow understands ({SCHEMA_VERSION}); upgrade testflow",
+            run.schema_version
+        );
+    }
+    Ok(run)
 }
 
 /// A run being recorded.

@@ -132,6 +132,25 @@ test("20,000 tests: rows are virtualized and filters stay correct", async () => 
   assert.deepEqual(await rowNames(page), ["m40::t12340"]);
 });
 
+test("a run whose log was damaged is red and says RUN ERROR, though every test passed", async () => {
+  const sample = JSON.parse(fs.readFileSync(path.join(repo, "tests/browser/sample-run.json"), "utf8"));
+  const passed = sample.tests.filter((t) => t.outcome === "passed" && !t.flaky);
+  const counts = { total: passed.length, passed: passed.length, failed: 0, error: 0, skipped: 0, xfailed: 0, xpassed: 0, timeout: 0, crashed: 0, flaky: 0, duration_ms: 5 };
+  const run = { ...sample, tests: passed, summary: counts, completed: false,
+    errors: [{ kind: "log_damaged", message: "events.jsonl:7: unreadable line (EOF while parsing a string)" }] };
+  delete run.coverage;
+  const runFile = path.join(outDir, "damaged-run.json");
+  fs.writeFileSync(runFile, JSON.stringify(run));
+  const { page, seen } = await open(renderHtml(runFile, path.join(outDir, "damaged.html")));
+  assert.deepEqual(seen.errors, []);
+  assert.equal(await page.$eval("#headline", (e) => e.textContent), `✗ RUN ERROR: 2 run errors (${passed.length} tests recorded)`);
+  assert.ok(await page.$eval("body", (b) => b.classList.contains("red")));
+  assert.ok(!(await page.$eval("body", (b) => b.classList.contains("green"))));
+  const shown = await page.$eval("#run-errors", (e) => e.textContent);
+  assert.match(shown, /log_damaged error: events\.jsonl:7: unreadable line/);
+  assert.match(shown, /incomplete error: the run did not complete/);
+});
+
 test("a build failure is red and says so, with no tests", async () => {
   const sample = JSON.parse(fs.readFileSync(path.join(repo, "tests/browser/sample-run.json"), "utf8"));
   const zero = { total: 0, passed: 0, failed: 0, error: 0, skipped: 0, xfailed: 0, xpassed: 0, timeout: 0, crashed: 0, flaky: 0, duration_ms: 5 };

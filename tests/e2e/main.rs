@@ -19,6 +19,8 @@ mod crash_safety;
 mod fail_closed_rust;
 // fail closed, scheduler: signals in every phase (130/143), leftover processes, bad numbers
 mod fail_closed_sched;
+// fail closed on files: merge conflicts, reports of distrusted runs, hostile files
+mod fail_closed_files;
 // test-name filters, --ignored, --doc/--no-doc, -j 1, --fail-fast
 mod filters;
 // the fix-and-retry loop: success, regression with rollback, plateau

@@ -343,6 +343,9 @@ pub struct FileSummary {
     pub totals: Totals,
 }
 
+/// Paths longer than this are not padded (the row is wider than the table).
+const PATH_COLUMN_MAX: usize = 200;
+
 /// The totals and per-file table for people.
 pub fn render_human(cov: &Coverage) -> String {
     use std::fmt::Write as _;
@@ -352,7 +355,13 @@ pub fn render_human(cov: &Coverage) -> String {
     };
     let mut out = String::new();
     let rows = cov.per_file();
-    let width = rows.iter().map(|r| r.path.len()).max().unwrap_or(4).max(5);
+    // Capped: a path from a file may be any length, and `{:<width$}` panics past 65,535.
+    let width = rows
+        .iter()
+        .map(|r| r.path.len())
+        .max()
+        .unwrap_or(4)
+        .clamp(5, PATH_COLUMN_MAX);
     let _ = writeln!(
         out,
         "{:<width$}  {:<21}  {:<21}  {:<21}",

@@ -247,6 +247,42 @@ fn report_rendering() {
     assert!(h.contains("TOTAL") && h.contains("80.00%"), "{h}");
 }
 
+#[test]
+fn a_path_longer_than_a_format_width_renders_without_panicking() {
+    // `{:<width$}` panics past 65,535: the table must not pad to the path's length.
+    let long = format!("src/{}.rs", "a".repeat(70_000));
+    let inputs: [(Format, String); 4] = [
+        (
+            Format::Lcov,
+            format!("SF:{long}\nDA:1,1\nDA:2,0\nend_of_record\n"),
+        ),
+        (
+            Format::Cobertura,
+            format!(
+                r#"<coverage><packages><package><classes><class filename="{long}"><lines><line number="1" hits="1"/><line number="2" hits="0"/></lines></class></classes></package></packages></coverage>"#
+            ),
+        ),
+        (
+            Format::CoveragePy,
+            format!(
+                r#"{{"meta":{{"version":"7.0"}},"files":{{"{long}":{{"executed_lines":[1],"missing_lines":[2]}}}}}}"#
+            ),
+        ),
+        (
+            Format::Istanbul,
+            format!(
+                r#"{{"{long}":{{"path":"{long}","statementMap":{{"0":{{"start":{{"line":1,"column":0}},"end":{{"line":1,"column":5}}}},"1":{{"start":{{"line":2,"column":0}},"end":{{"line":2,"column":5}}}}}},"s":{{"0":1,"1":0}},"fnMap":{{}},"f":{{}},"branchMap":{{}},"b":{{}}}}}}"#
+            ),
+        ),
+    ];
+    for (format, text) in inputs {
+        let c = parse_as(format, text.as_bytes(), "long", Path::new("/")).unwrap();
+        let h = render_human(&c);
+        assert!(h.contains(&long), "{format:?}");
+        assert!(h.contains(" 50.00%"), "{format:?}");
+    }
+}
+
 fn parsers() -> [Format; 4] {
     [
         Format::Lcov,

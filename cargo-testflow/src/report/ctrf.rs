@@ -9,8 +9,9 @@
 //! - Outcomes: passed and xpassed → `passed`; failed, error, timeout, crashed →
 //!   `failed`; skipped and xfailed → `skipped`; `rawStatus` keeps ours.
 //! - Retries: the attempts before the last are `retryAttempts`, `retries` counts them.
-//! - A build or listing failure becomes a failed test named after it, as in JUnit, so a
-//!   dashboard that only counts tests never shows a broken build as green.
+//! - Every reason not to trust the run (`Run::distrust_errors`: a build or listing failure,
+//!   a damaged log, an incomplete run, a summary that lies, …) becomes a failed test named
+//!   after it, as in JUnit, so a dashboard that only counts tests never shows it green.
 
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -191,7 +192,7 @@ fn retry_attempt(a: &Attempt) -> RetryAttempt {
         stdout: f.map(|f| lines(&f.stdout)).unwrap_or_default(),
         stderr: f.map(|f| lines(&f.stderr)).unwrap_or_default(),
         start,
-        stop: start.map(|s| s + ms(a.duration_ms)),
+        stop: start.map(|s| s.saturating_add(ms(a.duration_ms))),
         extra,
     }
 }
@@ -228,7 +229,7 @@ fn test(run: &Run, t: &TestCase) -> Test {
         raw_status: t.outcome.as_str(),
         duration: ms(t.duration_ms),
         start,
-        stop: start.map(|s| s + ms(t.duration_ms)),
+        stop: start.map(|s| s.saturating_add(ms(t.duration_ms))),
         suite: (!t.suite.is_empty()).then(|| t.suite.clone()),
         message: f.and_then(message),
         trace: f.and_then(|f| f.details.as_deref()).map(plain),
@@ -244,9 +245,13 @@ fn test(run: &Run, t: &TestCase) -> Test {
     }
 }
 
-/// Run errors that mean tests are missing: each becomes a failed test.
-fn error_test(run: &Run, kind: &str, message: &str) -> Test {
-    let id = format!("testflow${kind} error");
+/// A reason not to trust the run, as a failed test (the `n`th of its kind).
+fn error_test(run: &Run, kind: &str, n: usize, message: &str) -> Test {
+    let name = match n {
+        1 => format!("{kind} error"),
+        n => format!("{kind} error {n}"),
+    };
+    let id = format!("testflow${name}");
     let mut extra = Map::new();
     extra.insert("id".into(), id.clone().into());
     extra.insert("outcome".into(), "error".into());
@@ -258,7 +263,7 @@ fn error_test(run: &Run, kind: &str, message: &str) -> Test {
             format!("execution:{}:{id}", run.run_id).as_bytes(),
         )
         .to_string(),
-        name: format!("{kind} error"),
+        name,
         status: "failed",
         raw_status: "error",
         duration: 0,
@@ -281,19 +286,22 @@ fn error_test(run: &Run, kind: &str, message: &str) -> Test {
 
 pub(super) fn render(run: &Run) -> Result<Vec<u8>> {
     let mut tests: Vec<Test> = run.tests.iter().map(|t| test(run, t)).collect();
-    tests.extend(
-        run.errors
-            .iter()
-            .filter(|e| matches!(e.kind.as_str(), "build" | "list" | "incomplete"))
-            .map(|e| error_test(run, &e.kind, &e.message)),
-    );
+    // Every reason not to trust the run is a failed test, so no dashboard shows it green.
+    let distrust = run.distrust_errors();
+    let mut seen: Vec<&str> = Vec::new();
+    for e in &distrust {
+        let n = seen.iter().filter(|k| **k == e.kind).count();
+        seen.push(&e.kind);
+        tests.push(error_test(run, &e.kind, n + 1, &e.message));
+    }
     let count = |s: &str| tests.iter().filter(|t| t.status == s).count();
     let start = run.started_at.timestamp_millis();
     let stop = run
         .finished_at
         .map(|t| t.timestamp_millis())
-        .unwrap_or_else(|| start + ms(run.summary.duration_ms));
-    let s = &run.summary;
+        .unwrap_or_else(|| start.saturating_add(ms(run.summary.duration_ms)));
+    // Counted from the tests: a stored summary is only a cache a file can contradict.
+    let s = &run.recomputed_summary();
     let summary = json!({
         "tests": tests.len(),
         "passed": count("passed"),
@@ -308,6 +316,7 @@ pub(super) fn render(run: &Run) -> Result<Vec<u8>> {
         "extra": {
             "error": s.error, "timeout": s.timeout, "crashed": s.crashed,
             "xfailed": s.xfailed, "xpassed": s.xpassed,
+            "runErrors": distrust.len(),
         },
     });
     let env = &run.environment;
@@ -352,6 +361,7 @@ pub(super) fn render(run: &Run) -> Result<Vec<u8>> {
                 "schemaVersion": run.schema_version,
                 "completed": run.completed,
                 "errors": run.errors,
+                "distrust": run.distrust(),
             }),
         },
     };

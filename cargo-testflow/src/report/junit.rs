@@ -55,21 +55,26 @@ pub(super) fn render(run: &Run) -> Result<Vec<u8>> {
         report.add_test_suite(suite);
     }
 
-    // A build failure or a crashed run must not look green on a dashboard that only
-    // counts testcases: each such run error becomes an errored testcase.
-    let run_errors: Vec<_> = run
-        .errors
-        .iter()
-        .filter(|e| matches!(e.kind.as_str(), "build" | "list" | "incomplete"))
-        .collect();
+    // A run that cannot be trusted (build failure, damaged log, incomplete, a framework
+    // that disagrees, a summary that lies) must not look green on a dashboard that only
+    // counts testcases: each reason becomes an errored testcase.
+    let run_errors = run.distrust_errors();
     if !run_errors.is_empty() {
         let mut suite = TestSuite::new(xml("testflow"));
-        suite.add_test_cases(run_errors.into_iter().map(|e| {
+        let mut seen: Vec<&str> = Vec::new();
+        suite.add_test_cases(run_errors.iter().map(|e| {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
             status.set_type(xml(&e.kind));
             status.set_message(xml(e.message.lines().next().unwrap_or_default()));
             status.set_description(xml(&e.message));
-            let mut tc = quick_junit::TestCase::new(xml(format!("{} error", e.kind)), status);
+            // Names stay unique (GitLab keeps only the first of duplicates).
+            let n = seen.iter().filter(|k| **k == e.kind).count();
+            seen.push(&e.kind);
+            let name = match n {
+                0 => format!("{} error", e.kind),
+                n => format!("{} error {}", e.kind, n + 1),
+            };
+            let mut tc = quick_junit::TestCase::new(xml(name), status);
             tc.set_classname(xml("testflow"));
             tc
         }));
@@ -305,11 +310,13 @@ fn captured(c: &Option<Captured>) -> Option<XmlString> {
     c.as_ref().filter(|c| !c.is_empty()).map(|c| xml(&c.text))
 }
 
+/// A duration read from a file may be anything: negative and NaN are zero, too large
+/// for a `Duration` (which would panic) is the largest one.
 fn seconds(ms: f64) -> Duration {
-    if ms.is_finite() && ms > 0.0 {
-        Duration::from_secs_f64(ms / 1000.0)
-    } else {
+    if ms.is_nan() || ms <= 0.0 {
         Duration::ZERO
+    } else {
+        Duration::try_from_secs_f64(ms / 1000.0).unwrap_or(Duration::MAX)
     }
 }
 

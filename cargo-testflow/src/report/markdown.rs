@@ -157,13 +157,22 @@ fn plural(n: u64, one: &str, many: &str) -> String {
 }
 
 fn totals(w: &mut Writer, run: &Run) {
-    let s = &run.summary;
-    let failures = s.failures() + run_failures(run);
+    // Counted from the tests: a stored summary is only a cache a file can contradict.
+    let s = &run.recomputed_summary();
+    let distrust = run.distrust_errors();
+    let failures = s.failures().saturating_add(run_failures(run));
     let mut out = String::new();
     let headline = if failures > 0 {
         format!(
             "❌ testflow: {} of {}",
             plural(failures, "failure", "failures"),
+            plural(s.total, "test", "tests")
+        )
+    } else if !distrust.is_empty() {
+        // No test failed, but the run cannot be trusted: never a pass.
+        format!(
+            "❌ testflow: RUN ERROR, {} ({} recorded)",
+            plural(distrust.len() as u64, "run error", "run errors"),
             plural(s.total, "test", "tests")
         )
     } else if s.total == 0 {
@@ -213,8 +222,32 @@ fn totals(w: &mut Writer, run: &Run) {
         facts.push("**run did not complete**".to_owned());
     }
     let _ = writeln!(out, "{}\n", facts.join(" · "));
+    run_errors(&mut out, &distrust);
     // Totals are never cut: they are what the summary is for.
     w.out.push_str(&out);
+}
+
+/// Run errors shown with the totals, so they are never cut: at most this many, one line each.
+const RUN_ERRORS: usize = 20;
+
+/// Why the run cannot be trusted, one line each (bounded: part of the never-cut totals).
+fn run_errors(out: &mut String, distrust: &[crate::model::RunError]) {
+    if distrust.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "**RUN ERROR**: the run cannot be trusted as a pass ({}):\n",
+        plural(distrust.len() as u64, "run error", "run errors")
+    );
+    for e in distrust.iter().take(RUN_ERRORS) {
+        let first = e.message.lines().next().unwrap_or_default();
+        let _ = writeln!(out, "- {} {}", code(&e.kind), code(first));
+    }
+    if distrust.len() > RUN_ERRORS {
+        let _ = writeln!(out, "- … and {} more", distrust.len() - RUN_ERRORS);
+    }
+    out.push('\n');
 }
 
 /// Run errors that are failures on their own (build, listing).

@@ -1362,3 +1362,181 @@ fn html_without_coverage_embeds_no_coverage_at_all() {
         serde_json::json!([HOSTILE_PATH, -1, -1, 1, 4])
     );
 }
+
+// ---- distrusted runs: every format says RUN ERROR, none is green --------------------
+
+/// A run whose every recorded test passed, but whose log was damaged (a torn
+/// `test_finished` line) so it never completed: it must not look green anywhere.
+fn distrusted_run() -> Run {
+    let mut run = sample_run();
+    run.tests
+        .retain(|t| t.outcome == Outcome::Passed && !t.flaky);
+    run.summary = Summary::of(&run.tests, 100.0);
+    run.completed = false;
+    run.errors = vec![crate::model::RunError {
+        kind: crate::model::error_kind::LOG_DAMAGED.into(),
+        message: "events.jsonl:7: unreadable line (EOF while parsing a string at line 1 column 80)"
+            .into(),
+    }];
+    run
+}
+
+/// A complete run with no run error whose stored summary lies (says all passed; a test failed).
+fn lying_summary_run() -> Run {
+    let mut run = sample_run();
+    run.errors.clear();
+    run.summary = Summary::of(&run.tests, 100.0);
+    run.summary.passed = run.summary.total;
+    run.summary.failed = 0;
+    run.summary.error = 0;
+    run.summary.timeout = 0;
+    run.summary.crashed = 0;
+    run.summary.skipped = u64::MAX;
+    run
+}
+
+#[test]
+fn json_of_a_distrusted_run_snapshot() {
+    insta::assert_snapshot!(render_str(&distrusted_run(), ReportFormat::Json));
+}
+
+#[test]
+fn junit_of_a_distrusted_run_snapshot() {
+    insta::assert_snapshot!(render_str(&distrusted_run(), ReportFormat::Junit));
+}
+
+#[test]
+fn ctrf_of_a_distrusted_run_snapshot() {
+    insta::assert_snapshot!(render_str(&distrusted_run(), ReportFormat::Ctrf));
+}
+
+#[test]
+fn markdown_of_a_distrusted_run_snapshot() {
+    insta::assert_snapshot!(render_str(&distrusted_run(), ReportFormat::Markdown));
+}
+
+#[test]
+fn html_data_of_a_distrusted_run_snapshot() {
+    let data = html::data(&distrusted_run());
+    insta::assert_json_snapshot!(serde_json::json!({
+        "summary": data["summary"],
+        "distrust": data["distrust"],
+        "run": data["run"],
+        "gates": data["gates"],
+    }));
+}
+
+#[test]
+fn no_report_of_a_distrusted_run_is_green() {
+    for run in [distrusted_run(), lying_summary_run()] {
+        let why = run.distrust();
+        assert!(!why.is_empty());
+
+        let md = markdown::render(&run);
+        assert!(md.starts_with("## ❌ testflow: "), "{md}");
+        assert!(md.contains("RUN ERROR"), "{md}");
+        assert!(md.contains("### Gates: **FAILED**"), "{md}");
+        for e in run.distrust_errors() {
+            let first = e.message.split(" (").next().unwrap();
+            assert!(
+                md.contains(&format!("- `{}` `{first}", e.kind)),
+                "{first} not in\n{md}"
+            );
+        }
+
+        let root = parse_xml(&render_str(&run, ReportFormat::Junit));
+        let errors: u64 = root.attr("errors").unwrap().parse().unwrap();
+        let failures: u64 = root.attr("failures").unwrap().parse().unwrap();
+        assert!(errors >= why.len() as u64, "{why:?}");
+        let run_error_cases: Vec<&Node> = root
+            .children("testsuite")
+            .filter(|s| s.attr("name") == Some("testflow"))
+            .flat_map(|s| s.children("testcase"))
+            .collect();
+        assert_eq!(
+            run_error_cases.len(),
+            why.len(),
+            "one errored testcase per reason"
+        );
+        assert!(errors + failures > 0);
+
+        let doc: serde_json::Value =
+            serde_json::from_slice(&render(&run, ReportFormat::Ctrf).unwrap()).unwrap();
+        assert_valid_ctrf(&doc);
+        let summary = &doc["results"]["summary"];
+        assert!(summary["failed"].as_u64().unwrap() >= why.len() as u64);
+        assert_eq!(summary["extra"]["runErrors"], why.len());
+        assert_eq!(doc["results"]["extra"]["distrust"], serde_json::json!(why));
+        // CTRF's counts are the tests', never the stored summary's.
+        assert_eq!(
+            summary["tests"].as_u64().unwrap(),
+            run.tests.len() as u64 + why.len() as u64
+        );
+
+        let data = html::data(&run);
+        let kinds: Vec<&str> = data["distrust"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap())
+            .collect();
+        let want: Vec<String> = run.distrust_errors().into_iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, want);
+        assert_eq!(
+            data["summary"],
+            serde_json::to_value(run.recomputed_summary()).unwrap()
+        );
+        assert_eq!(data["gates"]["passed"], false);
+
+        // The JSON report reads back as a run that is exactly as distrusted, and whose
+        // summary is its tests'.
+        let back: Run = serde_json::from_slice(&render(&run, ReportFormat::Json).unwrap()).unwrap();
+        assert_eq!(back.distrust(), why);
+        assert_eq!(back.summary, run.recomputed_summary());
+    }
+}
+
+#[test]
+fn junit_of_a_lying_summary_counts_the_tests() {
+    let run = lying_summary_run();
+    let root = parse_xml(&render_str(&run, ReportFormat::Junit));
+    let real = run.recomputed_summary();
+    let suites_tests: u64 = root
+        .children("testsuite")
+        .filter(|s| s.attr("name") != Some("testflow"))
+        .map(|s| s.attr("tests").unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(suites_tests, real.total);
+}
+
+#[test]
+fn durations_at_extremes_render_in_every_format_without_panicking() {
+    for ms in [
+        1e300,
+        f64::MAX,
+        -1e300,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NAN,
+        -0.0,
+    ] {
+        let mut run = sample_run();
+        run.summary.duration_ms = ms;
+        for t in &mut run.tests {
+            t.duration_ms = ms;
+            for a in &mut t.attempts {
+                a.duration_ms = ms;
+            }
+        }
+        for format in ReportFormat::ALL {
+            render(&run, format).unwrap_or_else(|e| panic!("{ms} {format:?}: {e:#}"));
+        }
+        let root = parse_xml(&render_str(&run, ReportFormat::Junit));
+        for n in root.descendants() {
+            if let Some(t) = n.attr("time") {
+                let secs: f64 = t.parse().unwrap();
+                assert!(secs.is_finite() && secs >= 0.0, "{ms}: time={t}");
+            }
+        }
+    }
+}

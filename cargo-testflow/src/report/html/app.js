@@ -71,11 +71,14 @@
   var failures = S.failed + S.error + S.timeout + S.crashed;
   var run = DATA.run, env = run.environment || {};
   var broken = run.errors.filter(function (e) { return e.kind === "build" || e.kind === "list"; });
+  // Any reason not to trust the run (run errors, incomplete, a lying summary) is never green.
+  var distrust = DATA.distrust || run.errors;
   $("headline").textContent = failures > 0
     ? "✗ " + failures + " of " + S.total + " tests failed" + (broken.length ? ", and the " + broken[0].kind + " failed" : "")
     : broken.length ? "✗ The " + broken[0].kind + " failed" + (S.total ? " (" + S.total + " tests ran)" : ": no test ran")
+    : distrust.length ? "✗ RUN ERROR: " + distrust.length + " run error" + (distrust.length === 1 ? "" : "s") + " (" + S.total + " tests recorded)"
     : S.total === 0 ? "No test ran" : "✓ All " + S.total + " tests passed";
-  document.body.classList.add(failures > 0 || broken.length ? "red" : "green");
+  document.body.classList.add(failures > 0 || broken.length || distrust.length ? "red" : "green");
   var facts = ["run " + run.run_id, "started " + run.started_at, "took " + ms(S.duration_ms)];
   if (env.git_commit) facts.push("commit " + env.git_commit.slice(0, 12) + (env.git_branch ? " on " + env.git_branch : ""));
   if (env.ci) facts.push("CI " + env.ci);
@@ -110,7 +113,7 @@
   gates.appendChild(gt);
   if (!G.passed) gates.open = true;
   $("gates").appendChild(gates);
-  run.errors.forEach(function (e) {
+  distrust.forEach(function (e) {
     $("run-errors").appendChild(el("div", { class: "run-error" }, el("b", null, e.kind + " error: "), el("pre", null, e.message)));
   });
 
