@@ -95,8 +95,7 @@ enum Command {
     /// Join shard runs into one run (written to DIR/run.json; every report works on it).
     Merge(MergeArgs),
     /// Coverage reports: read, merge and summarise LCOV, Cobertura, coverage.py and
-    /// Istanbul files, and rank the untested functions (collecting coverage is not done by
-    /// testflow yet).
+    /// Istanbul files, and rank the untested functions (`run --coverage` collects them).
     #[command(subcommand)]
     Coverage(CoverageCmd),
     /// Group a run's failures by root cause, with a suggestion for each group.
@@ -809,6 +808,7 @@ fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::RunResult, i32
             .or(run_cfg.jobs)
             .filter(|j| *j > 0)
             .unwrap_or_else(default_jobs),
+        jobs_given: args.jobs.or(run_cfg.jobs).is_some(),
         // The file's values were checked by `load_config`.
         test_timeout: args.test_timeout.or(run_cfg
             .test_timeout

@@ -21,6 +21,9 @@ use crate::process::{KillReason, ProcessTable};
 #[derive(Clone, Debug)]
 pub struct RunOptions {
     pub jobs: usize,
+    /// `jobs` was asked for (`-j`, `[run] jobs`), not the default: frameworks that schedule
+    /// their own workers (Jest's `maxWorkers`) keep the project's setting otherwise.
+    pub jobs_given: bool,
     pub test_timeout: Option<Duration>,
     pub run_timeout: Option<Duration>,
     /// Extra attempts for a failing test.
@@ -50,6 +53,7 @@ impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
             jobs: default_jobs(),
+            jobs_given: false,
             test_timeout: None,
             run_timeout: None,
             retries: 0,

@@ -53,6 +53,19 @@ impl Store {
         &self.root
     }
 
+    /// The state directory ignores itself (`*`), so it never shows in `git status`
+    /// whatever the project's own `.gitignore` says. Best effort: a read-only or
+    /// shared directory simply keeps what it has.
+    fn ignore_in_git(&self) {
+        let path = self.root.join(".gitignore");
+        if !path.exists() {
+            let _ = std::fs::write(
+                &path,
+                "# Written by testflow: its runs and history are local state.\n*\n",
+            );
+        }
+    }
+
     pub fn runs_dir(&self) -> PathBuf {
         self.root.join("runs")
     }
@@ -117,6 +130,7 @@ impl Store {
         let run_id = new_run_id();
         let dir = self.runs_dir().join(&run_id);
         let log = EventLog::create(&dir.join(EVENTS_FILE))?;
+        self.ignore_in_git();
         let environment = environment::detect(project_root);
         log.append(&Event::RunStarted {
             schema_version: SCHEMA_VERSION,
@@ -223,6 +237,26 @@ pub fn new_run_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_state_directory_ignores_itself_in_git() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::at(dir.path().join(".testflow"));
+        store
+            .start_run(dir.path(), vec![Framework::Rust], Utc::now(), None)
+            .unwrap();
+        let ignore = std::fs::read_to_string(dir.path().join(".testflow/.gitignore")).unwrap();
+        assert!(ignore.lines().any(|l| l == "*"), "{ignore}");
+        // A user's own edit is kept.
+        std::fs::write(dir.path().join(".testflow/.gitignore"), "runs/\n").unwrap();
+        store
+            .start_run(dir.path(), vec![Framework::Rust], Utc::now(), None)
+            .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(".testflow/.gitignore")).unwrap(),
+            "runs/\n"
+        );
+    }
 
     #[test]
     fn latest_is_the_newest_run_and_an_unfinished_run_still_loads() {

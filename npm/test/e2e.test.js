@@ -255,6 +255,27 @@ test('cargo testflow run --test-timeout and --timeout reach Jest', { skip: !BIN 
   assert.equal(byId(run)['slow.test.js#hangs'].outcome, 'timeout');
 });
 
+test('cargo testflow run leaves --ci to Jest: a new snapshot is written outside CI and fails in CI', { skip: !BIN && 'TESTFLOW_BIN not set' }, () => {
+  const make = (name) => {
+    const dir = fs.mkdtempSync(path.join(RUNS, name));
+    fs.writeFileSync(path.join(dir, 'package.json'), '{"name":"snap","private":true,"jest":{"testEnvironment":"node"}}');
+    fs.writeFileSync(path.join(dir, 'snap.test.js'), "test('renders', () => expect({ a: 1 }).toMatchSnapshot());\n");
+    return dir;
+  };
+  // `CI=false` and `CI=true` decide for Jest's own is-ci, whatever machine runs this.
+  const local = make('snap-local-');
+  const r = testflow(local, ['run', '--framework', 'jest', '--format', 'json'], { CI: 'false' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(byId(JSON.parse(r.stdout))['snap.test.js#renders'].outcome, 'passed');
+  assert.ok(fs.existsSync(path.join(local, '__snapshots__', 'snap.test.js.snap')), 'the new snapshot was written, as `npx jest` does');
+
+  const ci = make('snap-ci-');
+  const c = testflow(ci, ['run', '--framework', 'jest', '--format', 'json'], { CI: 'true' });
+  assert.equal(c.status, 100, c.stderr);
+  assert.equal(byId(JSON.parse(c.stdout))['snap.test.js#renders'].outcome, 'failed');
+  assert.ok(!fs.existsSync(path.join(ci, '__snapshots__')), 'in CI, Jest does not write snapshots');
+});
+
 test('cargo testflow run and list on a project without the reporter say how to install it', { skip: !BIN && 'TESTFLOW_BIN not set' }, () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'testflow-noreporter-'));
   try {

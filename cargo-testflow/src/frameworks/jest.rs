@@ -1193,12 +1193,16 @@ impl JestProject {
     /// Arguments for one run under testflow: our reporter next to the default one, and
     /// the options Jest can honour itself.
     pub fn args(&self, options: &crate::runner::RunOptions) -> Vec<String> {
+        // No `--ci`: Jest turns it on itself in CI (its `ci` option defaults to is-ci), and
+        // forcing it elsewhere fails a new snapshot test that passes under `npx jest`.
         let mut args = vec![
-            "--ci".to_owned(),
             "--reporters=default".to_owned(),
             format!("--reporters={}", self.reporter_dir.display()),
-            format!("--maxWorkers={}", options.jobs.max(1)),
         ];
+        // The project's own `maxWorkers` stands unless `-j` asks otherwise.
+        if options.jobs_given {
+            args.push(format!("--maxWorkers={}", options.jobs.max(1)));
+        }
         if let Some(t) = options.test_timeout {
             args.push(format!("--testTimeout={}", t.as_millis()));
         }
@@ -2061,6 +2065,7 @@ mod tests {
         };
         let options = crate::runner::RunOptions {
             jobs: 2,
+            jobs_given: true,
             test_timeout: Some(std::time::Duration::from_millis(1500)),
             retries: 2,
             filters: vec!["adds".into(), "a.b".into()],
@@ -2068,6 +2073,17 @@ mod tests {
         };
         let args = p.args(&options);
         assert!(args.contains(&"--maxWorkers=2".to_owned()));
+        assert!(
+            !args.contains(&"--ci".to_owned()),
+            "Jest decides --ci itself"
+        );
+        let default_jobs = crate::runner::RunOptions::default();
+        assert!(
+            !p.args(&default_jobs)
+                .iter()
+                .any(|a| a.starts_with("--maxWorkers")),
+            "without -j the project's maxWorkers stands"
+        );
         assert!(args.contains(&"--testTimeout=1500".to_owned()));
         assert!(args.contains(&"--reporters=/p/node_modules/jest-testflow".to_owned()));
         assert!(args.contains(
