@@ -202,6 +202,12 @@ impl SelectionArgs {
 struct RunArgs {
     /// Run only tests whose path contains one of these strings.
     filters: Vec<String>,
+    /// After `--`: arguments handed to the framework as they are, after testflow's own:
+    /// pytest's command line (`-- -p no:randomly -W error`), Jest's (`-- --silent`), and
+    /// every libtest invocation of a Rust test (`-- --show-output`; testflow sets
+    /// `--exact`, `--nocapture`, `--format` and `--test-threads` itself: use `-j`).
+    #[arg(last = true, value_name = "FRAMEWORK ARGS")]
+    framework_args: Vec<String>,
     #[command(flatten)]
     selection: SelectionArgs,
     /// Tests to run at once, at most 1024 (0: one per CPU) [default: number of CPUs].
@@ -809,6 +815,7 @@ fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::RunResult, i32
             .filter(|j| *j > 0)
             .unwrap_or_else(default_jobs),
         jobs_given: args.jobs.or(run_cfg.jobs).is_some(),
+        framework_args: args.framework_args.clone(),
         // The file's values were checked by `load_config`.
         test_timeout: args.test_timeout.or(run_cfg
             .test_timeout

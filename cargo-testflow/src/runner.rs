@@ -33,6 +33,9 @@ pub struct RunOptions {
     pub output_cap: usize,
     /// Test-name filters (substrings) for frameworks that select tests themselves.
     pub filters: Vec<String>,
+    /// `run … -- ARGS`: handed to the framework as they are (pytest's and Jest's command
+    /// line, every libtest invocation), after testflow's own.
+    pub framework_args: Vec<String>,
     /// Shard, order and `--last-failed` for the frameworks that select their own tests.
     pub pass_through: PassThrough,
     /// `run --coverage`: the run's directory for coverage reports.
@@ -60,6 +63,7 @@ impl Default for RunOptions {
             fail_fast: false,
             output_cap: DEFAULT_OUTPUT_CAP,
             filters: Vec::new(),
+            framework_args: Vec::new(),
             pass_through: PassThrough::default(),
             coverage_dir: None,
             env: Vec::new(),

@@ -255,6 +255,16 @@ test('cargo testflow run --test-timeout and --timeout reach Jest', { skip: !BIN 
   assert.equal(byId(run)['slow.test.js#hangs'].outcome, 'timeout');
 });
 
+test('cargo testflow run hands the arguments after -- to Jest', { skip: !BIN && 'TESTFLOW_BIN not set' }, () => {
+  const dir = project('jest-basic');
+  const r = testflow(dir, ['run', '--framework', 'jest', '--format', 'json', '--', '--json', '--outputFile=own.json']);
+  assert.equal(r.status, 100, r.stderr);
+  const own = JSON.parse(fs.readFileSync(path.join(dir, 'own.json'), 'utf8'));
+  const run = JSON.parse(r.stdout);
+  assert.equal(own.numFailedTests + own.numRuntimeErrorTestSuites > 0, true);
+  assert.equal(run.summary.passed, own.numPassedTests, "testflow and Jest's own --json agree");
+});
+
 test('cargo testflow run leaves --ci to Jest: a new snapshot is written outside CI and fails in CI', { skip: !BIN && 'TESTFLOW_BIN not set' }, () => {
   const make = (name) => {
     const dir = fs.mkdtempSync(path.join(RUNS, name));

@@ -58,6 +58,19 @@ def test_filter_and_retries(project):
     ]
 
 
+def test_arguments_after_a_double_dash_reach_pytest(project):
+    # pytest's own --junitxml can only appear if the argument reached pytest; `-k` narrows
+    # what runs, as it would under plain pytest (not a testflow filter).
+    p = project("pytest-basic")
+    r = cargo_testflow(
+        p.root, "run", "-j", "1", "--format", "json", "--", "-k", "test_passes", "--junitxml=own.xml"
+    )
+    assert r.returncode == 0, r.stderr
+    run = json.loads(r.stdout)
+    assert [t["name"] for t in run["tests"]] == ["test_passes"]
+    assert "test_passes" in (p.root / "own.xml").read_text()
+
+
 def test_crash_in_the_pytest_process(project):
     p = project("pytest-crash")
     r = cargo_testflow(p.root, "run", "-j", "1", "--format", "json")

@@ -113,3 +113,50 @@ fn fail_fast_stops_after_the_first_failure() {
         ]
     );
 }
+
+#[test]
+fn arguments_after_a_double_dash_reach_libtest_in_both_modes() {
+    // An option libtest does not know: it can only fail if it reached libtest, and a
+    // libtest that refused to run is never a pass.
+    for isolation in ["process", "binary"] {
+        let p = Project::new("rust-basic");
+        let out = p.cmd(&[
+            "run",
+            "--no-doc",
+            "--isolation",
+            isolation,
+            "passes",
+            "--format",
+            "json",
+            "--",
+            "--no-such-libtest-flag",
+        ]);
+        assert!(
+            ![0, 2, 4].contains(&out.code),
+            "{isolation}: {}",
+            out.stderr
+        );
+        let run = out.run();
+        assert!(!run.tests.is_empty(), "{isolation}");
+        assert!(
+            run.tests.iter().all(|t| t.outcome.is_failure()),
+            "{isolation}: {:?}",
+            run.tests.iter().map(|t| t.outcome).collect::<Vec<_>>()
+        );
+        let text = serde_json::to_string(run).unwrap();
+        assert!(text.contains("no-such-libtest-flag"), "{isolation}: {text}");
+    }
+    // And a harmless one changes nothing: the same two tests pass.
+    let p = Project::new("rust-basic");
+    let out = p.cmd(&[
+        "run",
+        "--no-doc",
+        "passes",
+        "--format",
+        "json",
+        "--",
+        "--test-threads=1",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.run().summary.passed, 2);
+}

@@ -773,6 +773,7 @@ impl Unit for PerTest {
             if t.ignored {
                 c.arg("--ignored");
             }
+            c.args(&ctx.options.framework_args);
             set_cargo_env(&mut c, &t.binary);
             set_testflow_env(&mut c, ctx, &t.meta, attempt);
             ctx.started(&t.meta, attempt);
@@ -1461,6 +1462,7 @@ impl Unit for BinaryBatch {
                 c.arg("--include-ignored");
             }
         }
+        c.args(&ctx.options.framework_args);
         if !self.whole {
             c.arg("--exact")
                 .args(self.tests.iter().map(|t| t.path.as_str()));
@@ -1709,6 +1711,7 @@ impl Unit for Doctests {
                 "--report-time",
             ])
             .args(&self.filters)
+            .args(&ctx.options.framework_args)
             .envs(sel.env.iter().map(|(k, v)| (k, v)))
             .env("RUSTC_BOOTSTRAP", "1")
             .env("TESTFLOW", "1")

@@ -1235,6 +1235,8 @@ impl JestProject {
         if let Some(dir) = &options.coverage_dir {
             args.extend(crate::coverage::collect::jest_args(dir));
         }
+        // The user's own arguments come last, so they can override ours.
+        args.extend(options.framework_args.iter().cloned());
         args
     }
 

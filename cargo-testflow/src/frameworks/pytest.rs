@@ -933,6 +933,8 @@ pub fn pytest_args(options: &crate::runner::RunOptions, probe: &Probe) -> Vec<St
     if let (Some(dir), true) = (&options.coverage_dir, probe.cov) {
         args.extend(crate::coverage::collect::pytest_args(dir).0);
     }
+    // The user's own arguments come last, so they can override ours.
+    args.extend(options.framework_args.iter().cloned());
     args
 }
 
