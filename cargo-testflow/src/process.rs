@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Read};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
@@ -15,6 +16,9 @@ use crate::model::{Captured, utf8_ceil};
 
 /// How long a test's leftover children may hold its output pipes after it exits.
 const LEAK_GRACE: Duration = Duration::from_millis(200);
+/// After that, how long reading may go on while the pipe still holds unread bytes (the
+/// reader lags on a loaded machine; a leftover process outside the group may keep writing).
+const LEAK_DRAIN_MAX: Duration = Duration::from_secs(10);
 /// How often a streaming read looks whether the test has exited while its output is quiet.
 const POLL: Duration = Duration::from_millis(50);
 
@@ -346,6 +350,7 @@ impl ProcessTable {
         let mut reg = self.register(pgid, timeout.and_then(|t| started.checked_add(t)));
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
+        let stdout_fd = stdout.as_raw_fd();
         let err_reader = Reader::spawn(stderr, cap);
         let (out, status) = if let Some(cb) = on_stdout_line.as_mut() {
             // Streaming mode: lines are handled here, on the caller's thread, as they come.
@@ -366,6 +371,7 @@ impl ProcessTable {
                 }
             });
             let mut exited: Option<(Instant, bool)> = None;
+            let mut drain_since = started;
             let status = loop {
                 match rx.recv_timeout(POLL) {
                     Ok(line) => {
@@ -386,11 +392,17 @@ impl ProcessTable {
                     Some((at, killed)) if at.elapsed() >= LEAK_GRACE => {
                         if killed {
                             // Held by a process outside the group (its own session):
-                            // stop reading rather than wait for it.
+                            // stop reading rather than wait for it, but only once
+                            // everything already written has been read.
+                            if !drained(stdout_fd, drain_since) {
+                                exited = Some((Instant::now(), true));
+                                continue;
+                            }
                             break child.wait()?;
                         }
                         kill_pgid(pgid);
-                        exited = Some((Instant::now(), true));
+                        drain_since = Instant::now();
+                        exited = Some((drain_since, true));
                     }
                     Some(_) => {}
                 }
@@ -426,10 +438,13 @@ impl ProcessTable {
 struct Reader {
     buf: Arc<Mutex<CappedBuf>>,
     eof: mpsc::Receiver<()>,
+    /// The pipe, to see whether bytes are still waiting to be read.
+    fd: RawFd,
 }
 
 impl Reader {
-    fn spawn(r: impl Read + Send + 'static, cap: usize) -> Reader {
+    fn spawn(r: impl Read + AsRawFd + Send + 'static, cap: usize) -> Reader {
+        let fd = r.as_raw_fd();
         let buf = Arc::new(Mutex::new(CappedBuf::new(cap)));
         let (tx, eof) = mpsc::channel();
         let shared = Arc::clone(&buf);
@@ -437,7 +452,7 @@ impl Reader {
             read_capped(r, &shared);
             let _ = tx.send(());
         });
-        Reader { buf, eof }
+        Reader { buf, eof, fd }
     }
 
     /// The stream's bytes once the test has exited: at EOF, or after killing its group
@@ -446,10 +461,26 @@ impl Reader {
     fn finish(self, pgid: i32) -> CappedBuf {
         if self.eof.recv_timeout(LEAK_GRACE).is_err() {
             kill_pgid(pgid);
-            let _ = self.eof.recv_timeout(LEAK_GRACE);
+            let since = Instant::now();
+            while self.eof.recv_timeout(LEAK_GRACE).is_err() {
+                if drained(self.fd, since) {
+                    break;
+                }
+            }
         }
         std::mem::take(&mut *self.buf.lock().unwrap_or_else(|e| e.into_inner()))
     }
+}
+
+/// Whether reading a pipe that never reached EOF may stop: nothing written is still
+/// waiting in it (a reader that lags under load is waited for, so a test's last lines,
+/// its libtest result among them, are never cut), or it has been drained for too long.
+fn drained(fd: RawFd, since: Instant) -> bool {
+    let mut pending: libc::c_int = 0;
+    // SAFETY: FIONREAD writes the number of unread bytes into `pending`; on a descriptor
+    // that is already closed it fails, which counts as drained.
+    let ok = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut pending) } == 0;
+    !ok || pending <= 0 || since.elapsed() >= LEAK_DRAIN_MAX
 }
 
 fn kill_pgid(pgid: i32) {
