@@ -79,6 +79,10 @@ for ci in github gitlab circleci; do
     check_ci "$MIXED" 3 "$ci" --coverage
 done
 echo "CI configs: $ci_checked generated pipelines valid against their schemas"
+# testflow's own release workflow: valid for Actions, and consistent with the installers
+# that read what it publishes (cargo binstall metadata, the npm addon loader).
+"$VENV/bin/check-jsonschema" --builtin-schema vendor.github-workflows .github/workflows/release.yml
+"$VENV/bin/python" -m unittest discover -s tests/release -p 'test_*.py'
 # ==== end CI configs =====================================================================
 
 # ==== Node / Jest (jest-testflow) ========================================================

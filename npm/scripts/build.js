@@ -24,7 +24,15 @@ if (process.env.TESTFLOW_SKIP_ADDON_BUILD) {
 }
 if (!fs.existsSync(path.join(repo, 'bindings', 'node', 'Cargo.toml'))) {
   if (fs.existsSync(dest)) process.exit(0); // a packed package that ships its addon
-  fail(`cannot build the addon: ${path.join(repo, 'bindings/node')} is missing (install from a testflow checkout: npm install <testflow>/npm)`);
+  // A published release: the addon comes prebuilt in this platform's optional package.
+  const { resolveAddon } = require('../native');
+  if (resolveAddon().from === 'prebuilt package') process.exit(0);
+  const { platformKey } = require('../platform');
+  fail(
+    `no addon for this machine: the prebuilt package jest-testflow-${platformKey()} is not installed ` +
+      `(npm skips it when installing with --no-optional/--omit=optional, or when no release was built for this platform), ` +
+      `and ${path.join(repo, 'bindings/node')} is missing, so it cannot be built either (install from a testflow checkout: npm install <testflow>/npm)`,
+  );
 }
 const cargo = process.env.CARGO || 'cargo';
 const profile = process.env.TESTFLOW_ADDON_PROFILE || 'release';
