@@ -268,6 +268,40 @@ impl History {
         }))
     }
 
+    /// The ids that failed in the newest run before `run` on the same branch and of the
+    /// same shard (None: there is no such run). What "new failure" is measured against.
+    pub fn failed_before(&self, run: &Run) -> Result<Option<std::collections::HashSet<String>>> {
+        let shard = run
+            .shard
+            .as_ref()
+            .map(|s| format!("{}/{}", s.index, s.total));
+        let previous: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT run_id FROM runs
+                 WHERE run_id != ?1 AND started_at < ?2 AND git_branch IS ?3 AND shard IS ?4 AND total > 0
+                 ORDER BY started_at DESC LIMIT 1",
+                params![
+                    run.run_id,
+                    run.started_at.to_rfc3339(),
+                    run.environment.git_branch.as_deref(),
+                    shard
+                ],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(previous) = previous else {
+            return Ok(None);
+        };
+        let mut stmt = self.conn.prepare(
+            "SELECT test_id FROM results WHERE run_id = ?1 AND outcome IN ('failed','error','timeout','crashed')",
+        )?;
+        let ids = stmt
+            .query_map(params![previous], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(Some(ids))
+    }
+
     /// SQLite's own consistency check of the file.
     pub fn integrity_ok(&self) -> Result<bool> {
         let r: String = self

@@ -4,6 +4,7 @@
 //! reports. The `cargo-testflow` binary is a thin command line over this library.
 
 pub mod analyze;
+pub mod annotations;
 pub mod ci;
 pub mod config;
 pub mod coverage;

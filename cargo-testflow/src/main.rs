@@ -770,12 +770,61 @@ fn run(args: RunArgs) -> Result<i32> {
     {
         let _ = writeln!(std::io::stderr(), "warning: {e:#}");
     }
+    let store_root = result.run_dir.parent().and_then(|runs| runs.parent());
+    github_annotations(
+        &result.run,
+        store_root,
+        testflow::annotations::Door::Run,
+        args.format == OutputFormat::Json,
+    );
     if args.format == OutputFormat::Json {
         let mut out = std::io::stdout().lock();
         serde_json::to_writer(&mut out, &result.run)?;
         writeln!(out)?;
     }
     Ok(code)
+}
+
+/// On GitHub Actions: failures as `::error` annotations on the diff (ranked, within the
+/// step's limit), the ones that did not fit counted in the step summary. Workflow commands
+/// go to stdout, or to stderr when stdout carries JSON (the runner reads both).
+fn github_annotations(
+    run: &testflow::model::Run,
+    store_root: Option<&std::path::Path>,
+    door: testflow::annotations::Door,
+    json: bool,
+) {
+    use testflow::annotations;
+    if !annotations::wanted(door, run.shard.is_some()) {
+        return;
+    }
+    let before = store_root
+        .and_then(|root| testflow::history::History::open(root).ok())
+        .and_then(|h| h.failed_before(run).ok().flatten());
+    let chosen = annotations::annotate(run, before.as_ref(), annotations::PER_STEP);
+    let text: String = chosen.lines.iter().map(|l| format!("{l}\n")).collect();
+    let _ = if json {
+        std::io::stderr().write_all(text.as_bytes())
+    } else {
+        std::io::stdout().write_all(text.as_bytes())
+    };
+    if let (Some(note), Some(path)) = (
+        annotations::omitted_note(chosen.omitted),
+        std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()),
+    ) {
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(note.as_bytes()));
+        if let Err(e) = appended {
+            let _ = writeln!(
+                std::io::stderr(),
+                "warning: cannot append to the step summary {}: {e}",
+                std::path::Path::new(&path).display()
+            );
+        }
+    }
 }
 
 /// One run with the human output, reports and gates; `first` are test ids to schedule first.
@@ -1523,6 +1572,12 @@ fn merge_cmd(args: MergeArgs) -> Result<i32> {
     if let Some(mut h) = history {
         let _ = h.record(&merged, "merge", testflow::history::DEFAULT_KEEP_RUNS);
     }
+    github_annotations(
+        &merged,
+        Some(store.root()),
+        testflow::annotations::Door::Merge,
+        args.format == OutputFormat::Json,
+    );
     let mut err = std::io::stderr();
     for e in merged
         .errors

@@ -3,6 +3,8 @@
 
 // `analyze` and quality gates on real runs
 mod analyze_gate;
+// GitHub Actions annotations from run and merge
+mod annotations;
 // run --coverage (cargo-llvm-cov), shards merged, no_coverage_drop; missing cargo-llvm-cov
 mod coverage;
 // `coverage gaps` on the coverage-gaps fixture (no build: sources and LCOV only)

@@ -45,6 +45,7 @@ fn scrub_env(cmd: &mut Command, fixture: &str) {
             || k.starts_with("TESTFLOW")
             || k == "FLAKY_DIR"
             || k == "GITHUB_STEP_SUMMARY"
+            || k == "GITHUB_ACTIONS"
             || k == "NO_COLOR";
         if leaks {
             cmd.env_remove(&key);
