@@ -15,6 +15,8 @@ mod cli;
 mod config;
 // SIGKILL and Ctrl-C mid-run, truncated logs, the whole-run time limit
 mod crash_safety;
+// doctests: each failure at its own code block; merged and standalone doctests
+mod doctests;
 // fail closed, Rust: exit(0) in a test, forged libtest lines, exit status vs summary
 mod fail_closed_rust;
 // fail closed, scheduler: signals in every phase (130/143), leftover processes, bad numbers
