@@ -636,6 +636,8 @@ pub fn plan(ctx: &Ctx, tests: Vec<RustTest>, options: &CargoOptions) -> Vec<Box<
         };
         if !run_it {
             if t.ignored {
+                // Planned as it is recorded, so progress and `not_run` count it once.
+                ctx.add_planned(1);
                 let failure = ignored(t.ignore_reason.clone());
                 ctx.finished(&t.meta, 1, Outcome::Skipped, Duration::ZERO, Some(failure));
             }
@@ -2316,6 +2318,79 @@ mod tests {
         assert_eq!(
             f.details.as_deref(),
             Some("the panic was reported at src/math.rs:21:9")
+        );
+    }
+
+    /// What the progress bar is given: tests planned (`add_planned`) and final results.
+    #[derive(Default)]
+    struct Tally {
+        planned: usize,
+        finals: usize,
+    }
+    struct Counting(Arc<std::sync::Mutex<Tally>>);
+    impl crate::runner::Listener for Counting {
+        fn on_event(&mut self, e: &crate::events::Event, final_attempt: bool) {
+            if final_attempt && matches!(e, crate::events::Event::TestFinished { .. }) {
+                self.0.lock().unwrap().finals += 1;
+            }
+        }
+        fn add_planned(&mut self, tests: usize) {
+            self.0.lock().unwrap().planned += tests;
+        }
+    }
+
+    /// An ignored test is recorded as skipped while planning: it is planned too, or the
+    /// bar ends at `3/2` (and `not_run` misses a test after --fail-fast).
+    #[test]
+    fn planned_tests_count_the_ignored_ones_recorded_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(crate::events::EventLog::create(&dir.path().join("e.jsonl")).unwrap());
+        let tally = Arc::new(std::sync::Mutex::new(Tally::default()));
+        let ctx = Ctx::new(
+            crate::runner::RunOptions::default(),
+            "r".into(),
+            log,
+            Box::new(Counting(Arc::clone(&tally))),
+        );
+        let package = Arc::new(Package {
+            name: "p".into(),
+            version: "0.1.0".into(),
+            manifest_path: dir.path().join("Cargo.toml"),
+            dir: dir.path().to_owned(),
+            has_doctests: false,
+        });
+        let bin = Arc::new(TestBinary {
+            id: "p".into(),
+            exe: dir.path().join("p"),
+            package,
+            kind: "lib".into(),
+        });
+        let tests = vec![
+            new_test(&bin, "tests::a".into(), false, None, None, None),
+            new_test(&bin, "tests::b".into(), false, None, None, None),
+            new_test(&bin, "tests::slow".into(), true, None, None, None),
+        ];
+        for isolation in [Isolation::Process, Isolation::Binary] {
+            *tally.lock().unwrap() = Tally::default();
+            let options = CargoOptions {
+                isolation: Some(isolation),
+                ..CargoOptions::default()
+            };
+            let tests = tests
+                .iter()
+                .map(|t| new_test(&bin, t.path.clone(), t.ignored, None, None, None))
+                .collect();
+            let units = plan(&ctx, tests, &options);
+            ctx.add_planned(units.iter().map(|u| u.planned_tests()).sum());
+            let t = tally.lock().unwrap();
+            // 3 planned; the ignored one is done; the units will report the other 2.
+            assert_eq!((t.planned, t.finals), (3, 1), "{isolation:?}");
+            assert_eq!(units.iter().map(|u| u.planned_tests()).sum::<usize>(), 2);
+        }
+        assert_eq!(
+            ctx.not_run(),
+            4,
+            "two runs of 2 planned tests that did not run yet"
         );
     }
 
