@@ -2365,7 +2365,7 @@ mod tests {
             package,
             kind: "lib".into(),
         });
-        let tests = vec![
+        let tests = [
             new_test(&bin, "tests::a".into(), false, None, None, None),
             new_test(&bin, "tests::b".into(), false, None, None, None),
             new_test(&bin, "tests::slow".into(), true, None, None, None),
