@@ -216,6 +216,10 @@ struct RunArgs {
     /// Kill a test (its whole process group) after SECS seconds (at most 365 days); its outcome is `timeout`.
     #[arg(long, value_name = "SECS", value_parser = parse_secs, env = "TESTFLOW_TEST_TIMEOUT")]
     test_timeout: Option<Duration>,
+    /// Name a test on the terminal (`SLOW [> 60.000s] ID`) each time it has run another SECS
+    /// seconds (nothing is recorded for it; at most 365 days) [default: 60].
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, env = "TESTFLOW_SLOW_TIMEOUT")]
+    slow_timeout: Option<Duration>,
     /// Stop the whole run after SECS seconds (at most 365 days); tests still running are `timeout`.
     #[arg(long, value_name = "SECS", value_parser = parse_secs, env = "TESTFLOW_TIMEOUT")]
     timeout: Option<Duration>,
@@ -823,6 +827,13 @@ fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::RunResult, i32
         run_timeout: args
             .timeout
             .or(run_cfg.timeout.and_then(|s| config::time_limit(s).ok())),
+        slow_timeout: Some(
+            args.slow_timeout
+                .or(run_cfg
+                    .slow_timeout
+                    .and_then(|s| config::time_limit(s).ok()))
+                .unwrap_or(testflow::runner::DEFAULT_SLOW_TIMEOUT),
+        ),
         retries: args.retries.or(run_cfg.retries).unwrap_or(0),
         fail_fast: args.fail_fast || run_cfg.fail_fast == Some(true),
         filters: args.filters.clone(),

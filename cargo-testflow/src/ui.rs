@@ -176,6 +176,16 @@ impl Listener for Printer {
         }
     }
 
+    /// nextest's notice: `SLOW [> 60.000s] id`, on the terminal only.
+    fn slow(&mut self, test: &crate::model::TestMeta, over: Duration) {
+        if self.style.quiet {
+            return;
+        }
+        let head = self.style.paint("33", &format!("{:>7}", "SLOW"));
+        let line = format!("{head} [> {:>7.3}s] {}", over.as_secs_f64(), test.id);
+        self.line(&line);
+    }
+
     fn add_planned(&mut self, tests: usize) {
         self.show_bar();
         if let Some(bar) = &self.bar {

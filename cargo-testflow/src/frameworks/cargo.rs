@@ -1266,6 +1266,9 @@ impl<'a> JsonStream<'a> {
             return;
         };
         let started = self.running.remove(&ev.name);
+        if !self.live {
+            self.ctx.ended(&meta.id, self.attempt);
+        }
         self.update_deadline(reg);
         let duration = exec_time
             .or_else(|| started.map(|s| s.elapsed()))
