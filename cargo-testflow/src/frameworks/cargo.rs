@@ -357,17 +357,75 @@ pub fn cargo_bin() -> String {
 }
 
 /// A suite as `cargo testflow list` shows it.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, Default, serde::Serialize)]
 pub struct SuiteListing {
-    /// Binary id (`calc`, `calc::integ`) or `<package>::doctest`.
+    /// Binary id (`calc`, `calc::integ`), `<package>::doctest`, a pytest file, `jest:<name>`.
     pub id: String,
     pub package: String,
-    /// `lib`, `test`, `bin`, … or `doctest`.
+    /// `lib`, `test`, `bin`, … or `doctest`, `pytest`, `jest`.
     pub kind: String,
+    /// Tests in the suite (each entry of `test_list`).
     pub tests: usize,
+    /// Tests known to be skipped without running (`#[ignore]`, ```` ```ignore ````).
     pub ignored: usize,
+    /// Test files, for suites made of files (pytest, Jest).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub executable: Option<PathBuf>,
+    /// Every test, in the framework's order.
+    pub test_list: Vec<ListedTest>,
+    /// Files the framework could not collect: their tests are not in `test_list`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+}
+
+/// One test as `cargo testflow list` shows it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ListedTest {
+    /// The id a run records it under.
+    pub id: String,
+    pub name: String,
+    pub framework: Framework,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// Skipped without running; `null` when the framework cannot tell before running
+    /// (pytest's skip marks and Jest's `.skip` are only known then).
+    pub ignored: Option<bool>,
+}
+
+impl ListedTest {
+    pub fn from_meta(meta: &TestMeta, ignored: Option<bool>) -> ListedTest {
+        ListedTest {
+            id: meta.id.clone(),
+            name: meta.name.clone(),
+            framework: meta.framework,
+            file: meta.file.clone(),
+            line: meta.line,
+            ignored,
+        }
+    }
+}
+
+/// The doctests of `cargo test --doc -- --list --format terse`, marked ignored when
+/// they are also in the `--ignored` listing.
+pub fn doctest_names(all: &str, ignored: &str) -> Vec<(String, bool)> {
+    let names = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter_map(|l| l.strip_suffix(": test"))
+            .map(str::to_owned)
+            .collect()
+    };
+    let ignored = names(ignored);
+    names(all)
+        .into_iter()
+        .map(|n| {
+            let i = ignored.contains(&n);
+            (n, i)
+        })
+        .collect()
 }
 
 /// Build and list every suite with its test counts. `Ok(None)` when the build failed
@@ -397,48 +455,72 @@ pub fn list_suites(
             ignored: tests.iter().filter(|t| t.ignored).count(),
             tests: tests.len(),
             executable: Some(bin.exe.clone()),
+            test_list: tests
+                .iter()
+                .map(|t| ListedTest::from_meta(&t.meta, Some(t.ignored)))
+                .collect(),
+            ..SuiteListing::default()
         });
     }
     if doctests {
+        let ws = Arc::new(ws);
         for pkg in doc_pkgs {
             let mut one = sel.clone();
             one.packages = vec![format!("{}@{}", pkg.name, pkg.version)];
             one.workspace = false;
             one.exclude.clear();
-            let mut args: Vec<String> = vec!["test".into(), "--doc".into(), "--quiet".into()];
-            args.extend(one.cargo_args());
-            args.extend([
-                "--".into(),
-                "--list".into(),
-                "--format".into(),
-                "terse".into(),
-            ]);
-            let out = one
-                .env
-                .iter()
-                .fold(duct::cmd(cargo_bin(), args), |c, (k, v)| c.env(k, v))
-                .dir(&ws.root)
-                .stdin_null()
-                .stdout_capture()
-                .stderr_capture()
-                .unchecked()
-                .run()
-                .context("cannot run cargo test --doc")?;
-            if !out.status.success() {
-                bail!(
-                    "listing the doctests of {} failed:\n{}",
-                    pkg.name,
-                    String::from_utf8_lossy(&out.stderr).trim()
-                );
-            }
-            let text = String::from_utf8_lossy(&out.stdout);
+            // rustdoc's terse listing does not mark ignored doctests: `--ignored` lists them.
+            let list = |ignored: bool| -> Result<String> {
+                let mut args: Vec<String> = vec!["test".into(), "--doc".into(), "--quiet".into()];
+                args.extend(one.cargo_args());
+                args.extend([
+                    "--".into(),
+                    "--list".into(),
+                    "--format".into(),
+                    "terse".into(),
+                ]);
+                if ignored {
+                    args.push("--ignored".into());
+                }
+                let out = one
+                    .env
+                    .iter()
+                    .fold(duct::cmd(cargo_bin(), args), |c, (k, v)| c.env(k, v))
+                    .dir(&ws.root)
+                    .stdin_null()
+                    .stdout_capture()
+                    .stderr_capture()
+                    .unchecked()
+                    .run()
+                    .context("cannot run cargo test --doc")?;
+                if !out.status.success() {
+                    bail!(
+                        "listing the doctests of {} failed:\n{}",
+                        pkg.name,
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    );
+                }
+                Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+            };
+            let names = doctest_names(&list(false)?, &list(true)?);
+            let d = Doctests {
+                ws: Arc::clone(&ws),
+                package: Arc::clone(&pkg),
+                selection: one.clone(),
+                filters: vec![],
+                attempt: 1,
+            };
             suites.push(SuiteListing {
                 id: format!("{}::doctest", pkg.name),
                 package: pkg.name.clone(),
                 kind: "doctest".into(),
-                tests: text.lines().filter(|l| l.ends_with(": test")).count(),
-                ignored: 0,
-                executable: None,
+                tests: names.len(),
+                ignored: names.iter().filter(|(_, i)| *i).count(),
+                test_list: names
+                    .iter()
+                    .map(|(n, i)| ListedTest::from_meta(&d.meta(n), Some(*i)))
+                    .collect(),
+                ..SuiteListing::default()
             });
         }
     }
@@ -2394,6 +2476,23 @@ mod tests {
             ctx.not_run(),
             4,
             "two runs of 2 planned tests that did not run yet"
+        );
+    }
+
+    /// rustdoc 1.95 on rust-doctests' ed2024 (`--list --format terse`, then with `--ignored`).
+    #[test]
+    fn ignored_doctests_are_marked_from_the_ignored_listing() {
+        let all = "src/lib.rs - one (line 5): test\nsrc/lib.rs - three (line 26): test\nsrc/lib.rs - two (line 16): test\nsrc/lib.rs - four (line 35): test\n";
+        let ignored = "src/lib.rs - four (line 35): test\n";
+        assert_eq!(
+            doctest_names(all, ignored),
+            [
+                ("src/lib.rs - one (line 5)", false),
+                ("src/lib.rs - three (line 26)", false),
+                ("src/lib.rs - two (line 16)", false),
+                ("src/lib.rs - four (line 35)", true),
+            ]
+            .map(|(n, i)| (n.to_owned(), i))
         );
     }
 

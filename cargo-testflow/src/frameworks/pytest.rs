@@ -975,12 +975,22 @@ impl super::Suite for PytestSuite {
 
     fn listing(&self) -> Result<Vec<super::cargo::SuiteListing>> {
         let ids = self.collect_ids()?;
-        let mut files: Vec<(String, usize)> = Vec::new();
+        let mut files: Vec<(String, Vec<super::cargo::ListedTest>)> = Vec::new();
         for id in &ids {
-            let file = split_nodeid(id).0.unwrap_or_default();
+            let (file, _, name) = split_nodeid(id);
+            let file = file.unwrap_or_default();
+            // Skip marks are applied when pytest runs the test: not known here.
+            let test = super::cargo::ListedTest {
+                id: id.clone(),
+                name,
+                framework: Framework::Pytest,
+                file: Some(file.clone()),
+                line: None,
+                ignored: None,
+            };
             match files.iter_mut().find(|(f, _)| *f == file) {
-                Some((_, n)) => *n += 1,
-                None => files.push((file, 1)),
+                Some((_, list)) => list.push(test),
+                None => files.push((file, vec![test])),
             }
         }
         let package = self
@@ -994,9 +1004,10 @@ impl super::Suite for PytestSuite {
                 id: file,
                 package: package.clone(),
                 kind: "pytest".into(),
-                tests,
-                ignored: 0,
-                executable: None,
+                tests: tests.len(),
+                files: Some(1),
+                test_list: tests,
+                ..Default::default()
             })
             .collect())
     }
