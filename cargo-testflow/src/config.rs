@@ -37,6 +37,8 @@ pub struct RunConfig {
     pub test_timeout: Option<f64>,
     /// Seconds, whole run.
     pub timeout: Option<f64>,
+    /// Seconds a test runs before the terminal names it as slow (once per period).
+    pub slow_timeout: Option<f64>,
     pub retries: Option<u32>,
     pub fail_fast: Option<bool>,
     /// `process` or `binary`.
@@ -325,6 +327,7 @@ impl Config {
         for (key, v) in [
             ("run.test_timeout", self.run.test_timeout),
             ("run.timeout", self.run.timeout),
+            ("run.slow_timeout", self.run.slow_timeout),
         ] {
             if let Some(v) = v
                 && let Err(why) = time_limit(v)

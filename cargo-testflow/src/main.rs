@@ -216,6 +216,10 @@ struct RunArgs {
     /// Kill a test (its whole process group) after SECS seconds (at most 365 days); its outcome is `timeout`.
     #[arg(long, value_name = "SECS", value_parser = parse_secs, env = "TESTFLOW_TEST_TIMEOUT")]
     test_timeout: Option<Duration>,
+    /// Name a test on the terminal (`SLOW [> 60.000s] ID`) each time it has run another SECS
+    /// seconds (nothing is recorded for it; at most 365 days) [default: 60].
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, env = "TESTFLOW_SLOW_TIMEOUT")]
+    slow_timeout: Option<Duration>,
     /// Stop the whole run after SECS seconds (at most 365 days); tests still running are `timeout`.
     #[arg(long, value_name = "SECS", value_parser = parse_secs, env = "TESTFLOW_TIMEOUT")]
     timeout: Option<Duration>,
@@ -294,6 +298,15 @@ struct ListArgs {
     /// Skip doctests (listing them compiles them).
     #[arg(long)]
     no_doc: bool,
+    /// Show every test under its suite: its id (as `run` records it), file:line where
+    /// known, and `ignored`. Rust: libtest's and rustdoc's listings (`#[ignore]` and
+    /// ```` ```ignore ```` marked). pytest: `--collect-only` node ids. Jest: the real
+    /// titles, from a Jest run whose test-name pattern matches nothing (Jest loads each
+    /// file, runs no test and no hook); Jest's and pytest's skips are only known when
+    /// they run, so their `ignored` is unknown. `--format json` always has them.
+    /// (`--tests` is cargo's: only the integration tests.)
+    #[arg(long)]
+    names: bool,
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     format: OutputFormat,
     /// Directory to look for test suites in [default: current directory].
@@ -872,6 +885,13 @@ fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::RunResult, i32
         run_timeout: args
             .timeout
             .or(run_cfg.timeout.and_then(|s| config::time_limit(s).ok())),
+        slow_timeout: Some(
+            args.slow_timeout
+                .or(run_cfg
+                    .slow_timeout
+                    .and_then(|s| config::time_limit(s).ok()))
+                .unwrap_or(testflow::runner::DEFAULT_SLOW_TIMEOUT),
+        ),
         retries: args.retries.or(run_cfg.retries).unwrap_or(0),
         fail_fast: args.fail_fast || run_cfg.fail_fast == Some(true),
         filters: args.filters.clone(),
@@ -1127,18 +1147,75 @@ fn list(args: ListArgs) -> Result<i32> {
         writeln!(out)?;
     } else {
         let mut out = std::io::stdout().lock();
-        let total: usize = suites.iter().map(|s| s.tests).sum();
-        for s in &suites {
-            let ignored = if s.ignored > 0 {
-                format!(" ({} ignored)", s.ignored)
-            } else {
-                String::new()
-            };
-            writeln!(out, "{:>6}  {} [{}]{ignored}", s.tests, s.id, s.kind)?;
-        }
-        writeln!(out, "{total} tests in {} suites", suites.len())?;
+        write!(out, "{}", list_text(&suites, args.names))?;
     }
-    Ok(exit_code::OK)
+    // Tests in a file that could not be loaded are missing from the counts.
+    let mut err = std::io::stderr();
+    let problems: Vec<&String> = suites.iter().flat_map(|s| &s.problems).collect();
+    for p in &problems {
+        let _ = writeln!(err, "error: {p}");
+    }
+    Ok(if problems.is_empty() {
+        exit_code::OK
+    } else {
+        exit_code::BUILD_FAILED
+    })
+}
+
+/// `cargo testflow list` for people: tests per suite (and files, for pytest and Jest),
+/// each test under its suite with `--names`, then the totals.
+fn list_text(suites: &[cargo_fw::SuiteListing], names: bool) -> String {
+    let mut out = String::new();
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    for s in suites {
+        let mut notes = Vec::new();
+        if let Some(f) = s.files.filter(|_| s.kind != "pytest") {
+            notes.push(format!("in {}", plural(f, "file", "files")));
+        }
+        if s.ignored > 0 {
+            notes.push(format!("{} ignored", s.ignored));
+        }
+        if !s.problems.is_empty() {
+            notes.push(format!(
+                "{} could not be loaded",
+                plural(s.problems.len(), "file", "files")
+            ));
+        }
+        let notes = if notes.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", notes.join(", "))
+        };
+        out.push_str(&format!("{:>6}  {} [{}]{notes}\n", s.tests, s.id, s.kind));
+        if names {
+            for t in &s.test_list {
+                let at = match (&t.file, t.line) {
+                    (Some(f), Some(l)) => format!("  {f}:{l}"),
+                    _ => String::new(),
+                };
+                let ignored = if t.ignored == Some(true) {
+                    "  (ignored)"
+                } else {
+                    ""
+                };
+                out.push_str(&format!("        {}{at}{ignored}\n", t.id));
+            }
+        }
+    }
+    let total: usize = suites.iter().map(|s| s.tests).sum();
+    let files: usize = suites.iter().filter_map(|s| s.files).sum();
+    let files = if files > 0 {
+        format!(" ({})", plural(files, "test file", "test files"))
+    } else {
+        String::new()
+    };
+    out.push_str(&format!(
+        "{} in {}{files}\n",
+        plural(total, "test", "tests"),
+        plural(suites.len(), "suite", "suites")
+    ));
+    out
 }
 
 fn report_cmd(args: ReportArgs) -> Result<i32> {

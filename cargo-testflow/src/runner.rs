@@ -9,7 +9,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::ThreadId;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use chrono::Utc;
@@ -26,6 +26,9 @@ pub struct RunOptions {
     pub jobs_given: bool,
     pub test_timeout: Option<Duration>,
     pub run_timeout: Option<Duration>,
+    /// A test still running after this gets a `SLOW` line on the terminal, once per
+    /// period (`--slow-timeout`, `run.slow_timeout`); nothing is recorded for it.
+    pub slow_timeout: Option<Duration>,
     /// Extra attempts for a failing test.
     pub retries: u32,
     pub fail_fast: bool,
@@ -59,6 +62,7 @@ impl Default for RunOptions {
             jobs_given: false,
             test_timeout: None,
             run_timeout: None,
+            slow_timeout: Some(DEFAULT_SLOW_TIMEOUT),
             retries: 0,
             fail_fast: false,
             output_cap: DEFAULT_OUTPUT_CAP,
@@ -70,6 +74,9 @@ impl Default for RunOptions {
         }
     }
 }
+
+/// nextest's default: a test running longer than a minute is named.
+pub const DEFAULT_SLOW_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub fn default_jobs() -> usize {
     std::thread::available_parallelism()
@@ -83,6 +90,8 @@ pub trait Listener: Send {
     fn on_event(&mut self, event: &Event, final_attempt: bool);
     /// More tests became known while running (doctests are only discovered by running them).
     fn add_planned(&mut self, _tests: usize) {}
+    /// `test` has been running for more than `over` (a multiple of the slow timeout).
+    fn slow(&mut self, _test: &TestMeta, _over: Duration) {}
 }
 
 /// One piece of schedulable work. It reports its tests through [`Ctx`] and may hand
@@ -126,7 +135,13 @@ pub struct Ctx {
     in_flight: Mutex<HashMap<ThreadId, Vec<(TestMeta, u32)>>>,
     /// The listener panicked once: it is not called again (the log still gets every event).
     listener_broken: AtomicBool,
+    /// Attempts running, by (test id, attempt): when each started, and how many slow
+    /// periods were already shown.
+    running: Mutex<HashMap<(String, u32), Running>>,
 }
+
+/// A running attempt: its test, when it started, slow periods already shown.
+type Running = (TestMeta, Instant, u32);
 
 impl Ctx {
     pub fn new(
@@ -149,6 +164,7 @@ impl Ctx {
             coverage_notes: Mutex::new(Vec::new()),
             in_flight: Mutex::new(HashMap::new()),
             listener_broken: AtomicBool::new(false),
+            running: Mutex::new(HashMap::new()),
         }
     }
 
@@ -257,6 +273,11 @@ impl Ctx {
                 let Ok(event) = serde_json::from_slice::<Event>(line) else {
                     continue;
                 };
+                if let Event::TestStarted { test, attempt, .. } = &event
+                    && test.framework == framework
+                {
+                    self.running_started(test, *attempt);
+                }
                 if let Event::TestFinished {
                     test,
                     attempt,
@@ -265,6 +286,7 @@ impl Ctx {
                 } = &event
                     && test.framework == framework
                 {
+                    self.running_finished(&test.id, *attempt);
                     let last = !outcome.is_failure() || *attempt > self.options.retries;
                     self.notify(|listener| {
                         if last {
@@ -288,6 +310,7 @@ impl Ctx {
             .entry(std::thread::current().id())
             .or_default()
             .push((test.clone(), attempt));
+        self.running_started(test, attempt);
         self.record(
             &Event::TestStarted {
                 time: Utc::now(),
@@ -315,6 +338,7 @@ impl Ctx {
         {
             running.retain(|(t, a)| !(t.id == test.id && *a == attempt));
         }
+        self.running_finished(&test.id, attempt);
         let retry =
             outcome.is_failure() && attempt <= self.options.retries && self.stopped().is_none();
         let event = Event::TestFinished {
@@ -352,6 +376,54 @@ impl Ctx {
         );
     }
 
+    fn running_started(&self, test: &TestMeta, attempt: u32) {
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                (test.id.clone(), attempt),
+                (test.clone(), Instant::now(), 0),
+            );
+    }
+
+    /// The attempt ended, though its result is recorded later (a batch's results wait
+    /// for the whole stream to be checked): no longer named as slow.
+    pub fn ended(&self, id: &str, attempt: u32) {
+        self.running_finished(id, attempt);
+    }
+
+    fn running_finished(&self, id: &str, attempt: u32) {
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(id.to_owned(), attempt));
+    }
+
+    /// Name each running test that has passed one more slow period since last looked at.
+    pub fn check_slow(&self) {
+        let Some(period) = self.options.slow_timeout.filter(|p| !p.is_zero()) else {
+            return;
+        };
+        let now = Instant::now();
+        let mut due = Vec::new();
+        for (meta, since, shown) in self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values_mut()
+        {
+            let periods = slow_periods(now.saturating_duration_since(*since), period);
+            if periods > *shown {
+                *shown = periods;
+                due.push((meta.clone(), period.saturating_mul(periods)));
+            }
+        }
+        due.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+        for (meta, over) in due {
+            self.notify(|l| l.slow(&meta, over));
+        }
+    }
+
     pub fn add_planned(&self, tests: usize) {
         self.planned.fetch_add(tests, Ordering::Relaxed);
         self.notify(|l| l.add_planned(tests));
@@ -372,6 +444,7 @@ impl Ctx {
         let why = panic_message(payload);
         let running = self.take_in_flight();
         for (test, attempt) in &running {
+            self.running_finished(&test.id, *attempt);
             let failure = Failure {
                 category: Category::Crash,
                 kind: Some("testflow_internal".into()),
@@ -432,6 +505,14 @@ impl Ctx {
     }
 }
 
+/// Whole slow periods in `elapsed` (0 before the first one ends).
+pub fn slow_periods(elapsed: Duration, period: Duration) -> u32 {
+    if period.is_zero() {
+        return 0;
+    }
+    u32::try_from(elapsed.as_nanos() / period.as_nanos()).unwrap_or(u32::MAX)
+}
+
 pub fn round_ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
 }
@@ -465,9 +546,23 @@ pub fn execute(ctx: &Ctx, units: Vec<Box<dyn Unit>>) -> Result<Option<Stopped>> 
     });
     let changed = Condvar::new();
     let workers = ctx.options.jobs.max(1);
+    let all_done = (Mutex::new(false), Condvar::new());
     std::thread::scope(|s| {
+        // Looks for slow tests a few times a second until the workers are done.
+        s.spawn(|| {
+            let (lock, cv) = &all_done;
+            let mut done = lock.lock().unwrap_or_else(|e| e.into_inner());
+            while !*done {
+                done = cv
+                    .wait_timeout(done, Duration::from_millis(200))
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+                ctx.check_slow();
+            }
+        });
+        let mut handles = Vec::new();
         for _ in 0..workers {
-            s.spawn(|| {
+            handles.push(s.spawn(|| {
                 loop {
                     let unit = {
                         let mut q = queue.lock().unwrap_or_else(|e| e.into_inner());
@@ -522,7 +617,14 @@ pub fn execute(ctx: &Ctx, units: Vec<Box<dyn Unit>>) -> Result<Option<Stopped>> 
                     drop(q);
                     changed.notify_all();
                 }
-            });
+            }));
+        }
+        let panicked: Vec<_> = handles.into_iter().filter_map(|h| h.join().err()).collect();
+        let (lock, cv) = &all_done;
+        *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        cv.notify_all();
+        if let Some(payload) = panicked.into_iter().next() {
+            std::panic::resume_unwind(payload);
         }
     });
     ctx.processes.shutdown();
@@ -533,6 +635,19 @@ pub fn execute(ctx: &Ctx, units: Vec<Box<dyn Unit>>) -> Result<Option<Stopped>> 
 mod tests {
     use super::*;
     use crate::model::Framework;
+
+    #[test]
+    fn slow_periods_are_whole_periods() {
+        let s = Duration::from_secs;
+        assert_eq!(slow_periods(Duration::from_millis(999), s(1)), 0);
+        assert_eq!(slow_periods(s(1), s(1)), 1);
+        assert_eq!(slow_periods(s(179), s(60)), 2);
+        assert_eq!(slow_periods(s(5), Duration::ZERO), 0);
+        assert_eq!(
+            slow_periods(Duration::MAX, Duration::from_nanos(1)),
+            u32::MAX
+        );
+    }
 
     struct Fake {
         id: String,

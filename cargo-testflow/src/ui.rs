@@ -44,6 +44,9 @@ impl Style {
 pub struct Printer {
     style: Style,
     bar: Option<ProgressBar>,
+    /// The bar is drawn from the first planned tests on: not during the build (a `0/0`
+    /// bar whose frames would be left between cargo's lines).
+    shown: bool,
     out: Box<dyn Write + Send>,
     failed: u64,
     passed: u64,
@@ -53,19 +56,19 @@ pub struct Printer {
 impl Printer {
     pub fn new(style: Style) -> Printer {
         let bar = style.bar.then(|| {
-            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
             let template = if style.color {
                 "{spinner:.green} [{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} {msg} ETA {eta}"
             } else {
                 "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg} ETA {eta}"
             };
             bar.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()));
-            bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
         Printer {
             style,
             bar,
+            shown: false,
             out: Box::new(std::io::stderr()),
             failed: 0,
             passed: 0,
@@ -73,8 +76,22 @@ impl Printer {
         }
     }
 
+    fn show_bar(&mut self) {
+        if let Some(bar) = self.bar.as_ref().filter(|_| !self.shown) {
+            bar.set_draw_target(ProgressDrawTarget::stderr());
+            bar.enable_steady_tick(Duration::from_millis(120));
+            self.shown = true;
+        }
+    }
+
+    /// (tests finished, tests planned) as the bar shows them.
+    pub fn progress(&self) -> Option<(u64, u64)> {
+        let bar = self.bar.as_ref()?;
+        Some((bar.position(), bar.length().unwrap_or(0)))
+    }
+
     fn line(&mut self, text: &str) {
-        match &self.bar {
+        match self.bar.as_ref().filter(|_| self.shown) {
             Some(bar) => bar.println(text),
             None => {
                 let _ = writeln!(self.out, "{text}");
@@ -159,7 +176,18 @@ impl Listener for Printer {
         }
     }
 
+    /// nextest's notice: `SLOW [> 60.000s] id`, on the terminal only.
+    fn slow(&mut self, test: &crate::model::TestMeta, over: Duration) {
+        if self.style.quiet {
+            return;
+        }
+        let head = self.style.paint("33", &format!("{:>7}", "SLOW"));
+        let line = format!("{head} [> {:>7.3}s] {}", over.as_secs_f64(), test.id);
+        self.line(&line);
+    }
+
     fn add_planned(&mut self, tests: usize) {
+        self.show_bar();
         if let Some(bar) = &self.bar {
             bar.inc_length(tests as u64);
         }
@@ -309,4 +337,52 @@ pub fn coverage_line(c: &crate::model::RunCoverage, style: Style) -> String {
         ));
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Framework, TestMeta};
+
+    fn finished(id: &str, attempt: u32, outcome: Outcome) -> Event {
+        Event::TestFinished {
+            time: chrono::Utc::now(),
+            test: TestMeta {
+                id: id.into(),
+                framework: Framework::Rust,
+                name: id.into(),
+                suite: vec![],
+                file: None,
+                line: None,
+                binary: None,
+            },
+            attempt,
+            outcome,
+            duration_ms: 1.0,
+            failure: None,
+        }
+    }
+
+    /// No bar during the build (it would be a `0/0` bar with frames left between cargo's
+    /// lines); then the bar counts final results only, against what was planned.
+    #[test]
+    fn the_bar_waits_for_the_plan_and_counts_final_results() {
+        let mut p = Printer::new(Style {
+            color: false,
+            bar: true,
+            quiet: false,
+        });
+        p.out = Box::new(std::io::sink());
+        assert!(!p.shown);
+        p.add_planned(2);
+        assert!(p.shown);
+        p.on_event(&finished("a", 1, Outcome::Failed), false); // retried
+        p.on_event(&finished("a", 2, Outcome::Passed), true);
+        assert_eq!(p.progress(), Some((1, 2)));
+        // Doctests are announced when rustdoc starts them.
+        p.add_planned(1);
+        p.on_event(&finished("b", 1, Outcome::Passed), true);
+        p.on_event(&finished("doc", 1, Outcome::Failed), true);
+        assert_eq!(p.progress(), Some((3, 3)));
+    }
 }

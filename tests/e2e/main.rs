@@ -17,6 +17,8 @@ mod cli;
 mod config;
 // SIGKILL and Ctrl-C mid-run, truncated logs, the whole-run time limit
 mod crash_safety;
+// doctests: each failure at its own code block; merged and standalone doctests
+mod doctests;
 // fail closed, Rust: exit(0) in a test, forged libtest lines, exit status vs summary
 mod fail_closed_rust;
 // fail closed, scheduler: signals in every phase (130/143), leftover processes, bad numbers
@@ -39,5 +41,7 @@ mod sharding;
 mod rust_isolation_binary;
 // rust-basic, one process per test: every outcome, failure and location
 mod rust_run;
+// the SLOW notice past --slow-timeout (waits for the notice, then releases the test)
+mod slow;
 // run the binary on a fixture with its own state dirs; parse the Run; find tests
 mod util;

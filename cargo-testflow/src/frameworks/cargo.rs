@@ -357,17 +357,75 @@ pub fn cargo_bin() -> String {
 }
 
 /// A suite as `cargo testflow list` shows it.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, Default, serde::Serialize)]
 pub struct SuiteListing {
-    /// Binary id (`calc`, `calc::integ`) or `<package>::doctest`.
+    /// Binary id (`calc`, `calc::integ`), `<package>::doctest`, a pytest file, `jest:<name>`.
     pub id: String,
     pub package: String,
-    /// `lib`, `test`, `bin`, … or `doctest`.
+    /// `lib`, `test`, `bin`, … or `doctest`, `pytest`, `jest`.
     pub kind: String,
+    /// Tests in the suite (each entry of `test_list`).
     pub tests: usize,
+    /// Tests known to be skipped without running (`#[ignore]`, ```` ```ignore ````).
     pub ignored: usize,
+    /// Test files, for suites made of files (pytest, Jest).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub executable: Option<PathBuf>,
+    /// Every test, in the framework's order.
+    pub test_list: Vec<ListedTest>,
+    /// Files the framework could not collect: their tests are not in `test_list`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+}
+
+/// One test as `cargo testflow list` shows it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ListedTest {
+    /// The id a run records it under.
+    pub id: String,
+    pub name: String,
+    pub framework: Framework,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// Skipped without running; `null` when the framework cannot tell before running
+    /// (pytest's skip marks and Jest's `.skip` are only known then).
+    pub ignored: Option<bool>,
+}
+
+impl ListedTest {
+    pub fn from_meta(meta: &TestMeta, ignored: Option<bool>) -> ListedTest {
+        ListedTest {
+            id: meta.id.clone(),
+            name: meta.name.clone(),
+            framework: meta.framework,
+            file: meta.file.clone(),
+            line: meta.line,
+            ignored,
+        }
+    }
+}
+
+/// The doctests of `cargo test --doc -- --list --format terse`, marked ignored when
+/// they are also in the `--ignored` listing.
+pub fn doctest_names(all: &str, ignored: &str) -> Vec<(String, bool)> {
+    let names = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter_map(|l| l.strip_suffix(": test"))
+            .map(str::to_owned)
+            .collect()
+    };
+    let ignored = names(ignored);
+    names(all)
+        .into_iter()
+        .map(|n| {
+            let i = ignored.contains(&n);
+            (n, i)
+        })
+        .collect()
 }
 
 /// Build and list every suite with its test counts. `Ok(None)` when the build failed
@@ -397,48 +455,72 @@ pub fn list_suites(
             ignored: tests.iter().filter(|t| t.ignored).count(),
             tests: tests.len(),
             executable: Some(bin.exe.clone()),
+            test_list: tests
+                .iter()
+                .map(|t| ListedTest::from_meta(&t.meta, Some(t.ignored)))
+                .collect(),
+            ..SuiteListing::default()
         });
     }
     if doctests {
+        let ws = Arc::new(ws);
         for pkg in doc_pkgs {
             let mut one = sel.clone();
             one.packages = vec![format!("{}@{}", pkg.name, pkg.version)];
             one.workspace = false;
             one.exclude.clear();
-            let mut args: Vec<String> = vec!["test".into(), "--doc".into(), "--quiet".into()];
-            args.extend(one.cargo_args());
-            args.extend([
-                "--".into(),
-                "--list".into(),
-                "--format".into(),
-                "terse".into(),
-            ]);
-            let out = one
-                .env
-                .iter()
-                .fold(duct::cmd(cargo_bin(), args), |c, (k, v)| c.env(k, v))
-                .dir(&ws.root)
-                .stdin_null()
-                .stdout_capture()
-                .stderr_capture()
-                .unchecked()
-                .run()
-                .context("cannot run cargo test --doc")?;
-            if !out.status.success() {
-                bail!(
-                    "listing the doctests of {} failed:\n{}",
-                    pkg.name,
-                    String::from_utf8_lossy(&out.stderr).trim()
-                );
-            }
-            let text = String::from_utf8_lossy(&out.stdout);
+            // rustdoc's terse listing does not mark ignored doctests: `--ignored` lists them.
+            let list = |ignored: bool| -> Result<String> {
+                let mut args: Vec<String> = vec!["test".into(), "--doc".into(), "--quiet".into()];
+                args.extend(one.cargo_args());
+                args.extend([
+                    "--".into(),
+                    "--list".into(),
+                    "--format".into(),
+                    "terse".into(),
+                ]);
+                if ignored {
+                    args.push("--ignored".into());
+                }
+                let out = one
+                    .env
+                    .iter()
+                    .fold(duct::cmd(cargo_bin(), args), |c, (k, v)| c.env(k, v))
+                    .dir(&ws.root)
+                    .stdin_null()
+                    .stdout_capture()
+                    .stderr_capture()
+                    .unchecked()
+                    .run()
+                    .context("cannot run cargo test --doc")?;
+                if !out.status.success() {
+                    bail!(
+                        "listing the doctests of {} failed:\n{}",
+                        pkg.name,
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    );
+                }
+                Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+            };
+            let names = doctest_names(&list(false)?, &list(true)?);
+            let d = Doctests {
+                ws: Arc::clone(&ws),
+                package: Arc::clone(&pkg),
+                selection: one.clone(),
+                filters: vec![],
+                attempt: 1,
+            };
             suites.push(SuiteListing {
                 id: format!("{}::doctest", pkg.name),
                 package: pkg.name.clone(),
                 kind: "doctest".into(),
-                tests: text.lines().filter(|l| l.ends_with(": test")).count(),
-                ignored: 0,
-                executable: None,
+                tests: names.len(),
+                ignored: names.iter().filter(|(_, i)| *i).count(),
+                test_list: names
+                    .iter()
+                    .map(|(n, i)| ListedTest::from_meta(&d.meta(n), Some(*i)))
+                    .collect(),
+                ..SuiteListing::default()
             });
         }
     }
@@ -636,6 +718,8 @@ pub fn plan(ctx: &Ctx, tests: Vec<RustTest>, options: &CargoOptions) -> Vec<Box<
         };
         if !run_it {
             if t.ignored {
+                // Planned as it is recorded, so progress and `not_run` count it once.
+                ctx.add_planned(1);
                 let failure = ignored(t.ignore_reason.clone());
                 ctx.finished(&t.meta, 1, Outcome::Skipped, Duration::ZERO, Some(failure));
             }
@@ -1041,6 +1125,17 @@ struct SuiteEnd {
     ignored: u64,
 }
 
+impl SuiteEnd {
+    fn plus(self, other: SuiteEnd) -> SuiteEnd {
+        SuiteEnd {
+            ok: self.ok && other.ok,
+            passed: self.passed.saturating_add(other.passed),
+            failed: self.failed.saturating_add(other.failed),
+            ignored: self.ignored.saturating_add(other.ignored),
+        }
+    }
+}
+
 /// One result read from the stream, kept until the whole stream was checked.
 struct Reported {
     name: String,
@@ -1073,6 +1168,11 @@ struct JsonStream<'a> {
     only: Option<&'a [String]>,
     /// Record results as they arrive; otherwise they wait in `reported`.
     live: bool,
+    /// rustdoc's stream: failures point at the doc block, and it may hold several
+    /// suites (edition 2024 runs the merged doctests, then the standalone ones).
+    doctest: bool,
+    /// The suites that already ended, folded into one (doctests only).
+    closed: Option<SuiteEnd>,
     reported: Vec<Reported>,
     spawned: Instant,
     started: std::collections::HashSet<String>,
@@ -1103,6 +1203,8 @@ impl<'a> JsonStream<'a> {
             attempt: 1,
             only: None,
             live: false,
+            doctest: false,
+            closed: None,
             reported: vec![],
             spawned: Instant::now(),
             started: Default::default(),
@@ -1150,7 +1252,8 @@ impl<'a> JsonStream<'a> {
                 return;
             }
         };
-        if self.suite_end.is_some() {
+        let next_suite = self.doctest && ev.kind == "suite" && ev.event == "started";
+        if self.suite_end.is_some() && !next_suite {
             self.anomalies
                 .push(format!("a line after libtest's summary: {}", shown(line)));
             return;
@@ -1245,6 +1348,9 @@ impl<'a> JsonStream<'a> {
             return;
         };
         let started = self.running.remove(&ev.name);
+        if !self.live {
+            self.ctx.ended(&meta.id, self.attempt);
+        }
         self.update_deadline(reg);
         let duration = exec_time
             .or_else(|| started.map(|s| s.elapsed()))
@@ -1274,9 +1380,14 @@ impl<'a> JsonStream<'a> {
 
     fn suite_line(&mut self, ev: &LibtestEvent, line: &[u8]) {
         match ev.event.as_str() {
-            "started" if self.suite_started.is_none() => {
+            "started" if self.suite_started.is_none() || self.suite_end.is_some() => {
                 let count = ev.test_count.unwrap_or(0);
-                self.suite_started = Some(count);
+                // A doctest stream's next suite: what came before is checked as one.
+                if let Some(end) = self.suite_end.take() {
+                    self.closed = Some(self.closed.map_or(end, |c| c.plus(end)));
+                }
+                let before = self.suite_started.unwrap_or(0);
+                self.suite_started = Some(before.saturating_add(count));
                 if self.announce_count {
                     self.ctx
                         .add_planned(usize::try_from(count).unwrap_or(usize::MAX));
@@ -1311,16 +1422,8 @@ impl<'a> JsonStream<'a> {
             ExitKind::Code(101),
             ev.message.as_deref(),
         );
-        // rustdoc compiles doctests into temporary files: point at the doc comment instead.
-        if f.location
-            .as_ref()
-            .is_some_and(|l| l.file.contains("rustdoctest"))
-        {
-            f.location = meta.file.clone().map(|file| Location {
-                file,
-                line: meta.line.unwrap_or(1),
-                column: None,
-            });
+        if self.doctest {
+            point_at_doc_block(&mut f, meta);
         }
         if !text.is_empty() {
             f.stdout = Some(Captured::from_bytes(
@@ -1336,7 +1439,7 @@ impl<'a> JsonStream<'a> {
     fn disagreements(&self, exit: ExitKind) -> Vec<String> {
         let mut why = Vec::new();
         let (ok, failed, ignored) = self.counts;
-        let Some(end) = self.suite_end else {
+        let Some(mut end) = self.suite_end else {
             // A crash or an early exit. Without the summary nothing checks the results
             // that came before it (a test's output could have faked a pass there).
             why.push(format!(
@@ -1345,6 +1448,9 @@ impl<'a> JsonStream<'a> {
             ));
             return why;
         };
+        if let Some(c) = self.closed {
+            end = c.plus(end);
+        }
         if (end.passed, end.failed, end.ignored) != (ok, failed, ignored) {
             why.push(format!(
                 "libtest's summary says {} passed, {} failed, {} ignored, but its per-test lines say {ok}, {failed}, {ignored}",
@@ -1398,6 +1504,41 @@ impl<'a> JsonStream<'a> {
             .map(|(n, _)| n.clone())
             .collect()
     }
+}
+
+/// A failing doctest is reported at its own code block (the line rustdoc names it by).
+/// The panic's own location cannot be taken as is: merged doctests (edition 2024) panic
+/// in a temporary file, and a standalone doctest (edition 2021, or one rustdoc could not
+/// merge) panics at `src/lib.rs:L` where L counts the lines of the doctest as compiled,
+/// not of the file, so it points into some other doctest or item of that file. Where
+/// such a panic was reported stays in the details.
+fn point_at_doc_block(f: &mut Failure, meta: &TestMeta) {
+    let Some(file) = meta.file.clone() else {
+        return;
+    };
+    let block = Location {
+        file,
+        line: meta.line.unwrap_or(1),
+        column: None,
+    };
+    // A temporary file of rustdoc's (merged doctests) is gone: nothing to note.
+    let reported = f.location.take();
+    if let Some(at) = reported.filter(|l| *l != block && !l.file.contains("rustdoctest")) {
+        let col = at.column.map(|c| format!(":{c}")).unwrap_or_default();
+        let note = if at.file == block.file {
+            format!(
+                "rustdoc reported the panic at {}:{}{col}, a line of the doctest as compiled, not of the file",
+                at.file, at.line
+            )
+        } else {
+            format!("the panic was reported at {}:{}{col}", at.file, at.line)
+        };
+        f.details = Some(match f.details.take() {
+            Some(d) => format!("{note}\n\n{d}"),
+            None => note,
+        });
+    }
+    f.location = Some(block);
 }
 
 fn describe_exit(exit: ExitKind) -> String {
@@ -1721,6 +1862,7 @@ impl Unit for Doctests {
         let make = |name: &str| Some(self.meta(name));
         let mut stream = JsonStream::new(ctx, HashMap::new(), &make);
         stream.live = true;
+        stream.doctest = true;
         stream.announce_count = self.attempt == 1;
         stream.attempt = self.attempt;
         stream.only = (self.attempt > 1).then_some(&self.filters[..]);
@@ -2130,6 +2272,227 @@ mod tests {
         assert_eq!(
             stream.disagreements(ExitKind::Code(0)),
             vec!["the process exited 0 although libtest reported 1 failed".to_owned()]
+        );
+    }
+
+    fn doctest_stream(
+        ctx: &Ctx,
+        make: &dyn Fn(&str) -> Option<TestMeta>,
+        lines: &[&str],
+    ) -> (Vec<String>, Vec<String>) {
+        let mut stream = JsonStream::new(ctx, HashMap::new(), make);
+        stream.live = true;
+        stream.doctest = true;
+        for l in lines {
+            stream.line(l.as_bytes(), None);
+        }
+        (
+            std::mem::take(&mut stream.anomalies),
+            stream.disagreements(ExitKind::Code(101)),
+        )
+    }
+
+    /// rustdoc 1.95, edition 2024 with an ```ignore block: the merged doctests are one
+    /// suite, the standalone ones (here the ignored one) a second suite in the same stream.
+    #[test]
+    fn rustdocs_second_suite_is_part_of_the_stream() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(crate::events::EventLog::create(&dir.path().join("e.jsonl")).unwrap());
+        let ctx = Ctx::new(
+            crate::runner::RunOptions::default(),
+            "r".into(),
+            log,
+            Box::new(Quiet),
+        );
+        let ws = Workspace {
+            root: dir.path().to_owned(),
+            target_dir: dir.path().join("target"),
+            packages: HashMap::new(),
+            env: vec![],
+        };
+        let package = Arc::new(Package {
+            name: "docs".into(),
+            version: "0.1.0".into(),
+            manifest_path: dir.path().join("Cargo.toml"),
+            dir: dir.path().to_owned(),
+            has_doctests: true,
+        });
+        let d = Doctests {
+            ws: Arc::new(ws),
+            package,
+            selection: Selection::default(),
+            filters: vec![],
+            attempt: 1,
+        };
+        let make = |name: &str| Some(d.meta(name));
+        let merged = [
+            r#"{ "type": "suite", "event": "started", "test_count": 3 }"#,
+            r#"{ "type": "test", "event": "started", "name": "src/lib.rs - one (line 5)" }"#,
+            r#"{ "type": "test", "event": "started", "name": "src/lib.rs - three (line 26)" }"#,
+            r#"{ "type": "test", "name": "src/lib.rs - three (line 26)", "event": "ok", "exec_time": 0.002038172 }"#,
+            r#"{ "type": "test", "event": "started", "name": "src/lib.rs - two (line 16)" }"#,
+            r#"{ "type": "test", "name": "src/lib.rs - one (line 5)", "event": "ok", "exec_time": 0.003939707 }"#,
+            r#"{ "type": "test", "name": "src/lib.rs - two (line 16)", "event": "failed", "exec_time": 0.329370403, "stdout": "Test executable failed (exit status: 101).\n\nstderr:\n\nthread 'main' (12279) panicked at /tmp/rustdoctest9l4KKj/doctest_bundle_2024.rs:23:1:\nassertion `left == right` failed\n  left: 2\n right: 3\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n\n" }"#,
+            r#"{ "type": "suite", "event": "failed", "passed": 2, "failed": 1, "ignored": 0, "measured": 0, "filtered_out": 0, "exec_time": 0.337398186 }"#,
+        ];
+        let standalone = [
+            r#"{ "type": "suite", "event": "started", "test_count": 1 }"#,
+            r#"{ "type": "test", "event": "started", "name": "src/lib.rs - four (line 35)" }"#,
+            r#"{ "type": "test", "name": "src/lib.rs - four (line 35)", "event": "ignored" }"#,
+            r#"{ "type": "suite", "event": "ok", "passed": 0, "failed": 0, "ignored": 1, "measured": 0, "filtered_out": 0, "exec_time": 0.00301305 }"#,
+            r#"{ "type": "report", "total_time": 1.864025955, "compilation_time": 1.505783022 }"#,
+        ];
+        let all: Vec<&str> = merged.iter().chain(&standalone).copied().collect();
+        assert_eq!(doctest_stream(&ctx, &make, &all), (vec![], vec![]));
+        // A count that does not add up across the suites is still caught.
+        let mut bad = all.clone();
+        bad[11] = r#"{ "type": "suite", "event": "ok", "passed": 0, "failed": 0, "ignored": 2, "measured": 0, "filtered_out": 0, "exec_time": 0.003 }"#;
+        let (_, d2) = doctest_stream(&ctx, &make, &bad);
+        assert_eq!(
+            d2,
+            vec!["libtest's summary says 2 passed, 1 failed, 2 ignored, but its per-test lines say 2, 1, 1".to_owned()]
+        );
+        // A second suite outside a doctest stream is still an anomaly.
+        let (anomalies, _) = check(
+            &[STARTED, A[0], A[1], B[0], B[1], D[0], D[1], END, STARTED],
+            ExitKind::Code(101),
+        );
+        assert_eq!(
+            anomalies,
+            vec![format!("a line after libtest's summary: `{STARTED}`")]
+        );
+    }
+
+    /// rustdoc 1.95, edition 2021: a standalone doctest at line 16 panics "at
+    /// src/lib.rs:6:1", a line of the doctest as compiled (inside another doctest's block).
+    #[test]
+    fn a_failing_doctest_is_located_at_its_block() {
+        let meta = TestMeta {
+            id: "docs::doctest$src/lib.rs - two (line 16)".into(),
+            framework: Framework::Rust,
+            name: "src/lib.rs - two (line 16)".into(),
+            suite: vec![],
+            file: Some("src/lib.rs".into()),
+            line: Some(16),
+            binary: Some("docs::doctest".into()),
+        };
+        let out = "Test executable failed (exit status: 101).\n\nstderr:\n\nthread 'main' (15251) panicked at src/lib.rs:6:1:\nassertion `left == right` failed\n  left: 2\n right: 3\n";
+        let mut f = parse_failure(&meta.name, out.as_bytes(), b"", ExitKind::Code(101), None);
+        assert_eq!(
+            f.location.as_ref().map(|l| l.line),
+            Some(6),
+            "rustdoc's own line"
+        );
+        point_at_doc_block(&mut f, &meta);
+        let loc = f.location.clone().unwrap();
+        assert_eq!(
+            (loc.file.as_str(), loc.line, loc.column),
+            ("src/lib.rs", 16, None)
+        );
+        assert_eq!(
+            f.details.as_deref(),
+            Some(
+                "rustdoc reported the panic at src/lib.rs:6:1, a line of the doctest as compiled, not of the file"
+            )
+        );
+        // A panic in another file (library code the doctest called) is named as such.
+        let lib = out.replace("src/lib.rs:6:1", "src/math.rs:21:9");
+        let mut f = parse_failure(&meta.name, lib.as_bytes(), b"", ExitKind::Code(101), None);
+        point_at_doc_block(&mut f, &meta);
+        assert_eq!(f.location.as_ref().map(|l| l.line), Some(16));
+        assert_eq!(
+            f.details.as_deref(),
+            Some("the panic was reported at src/math.rs:21:9")
+        );
+    }
+
+    /// What the progress bar is given: tests planned (`add_planned`) and final results.
+    #[derive(Default)]
+    struct Tally {
+        planned: usize,
+        finals: usize,
+    }
+    struct Counting(Arc<std::sync::Mutex<Tally>>);
+    impl crate::runner::Listener for Counting {
+        fn on_event(&mut self, e: &crate::events::Event, final_attempt: bool) {
+            if final_attempt && matches!(e, crate::events::Event::TestFinished { .. }) {
+                self.0.lock().unwrap().finals += 1;
+            }
+        }
+        fn add_planned(&mut self, tests: usize) {
+            self.0.lock().unwrap().planned += tests;
+        }
+    }
+
+    /// An ignored test is recorded as skipped while planning: it is planned too, or the
+    /// bar ends at `3/2` (and `not_run` misses a test after --fail-fast).
+    #[test]
+    fn planned_tests_count_the_ignored_ones_recorded_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(crate::events::EventLog::create(&dir.path().join("e.jsonl")).unwrap());
+        let tally = Arc::new(std::sync::Mutex::new(Tally::default()));
+        let ctx = Ctx::new(
+            crate::runner::RunOptions::default(),
+            "r".into(),
+            log,
+            Box::new(Counting(Arc::clone(&tally))),
+        );
+        let package = Arc::new(Package {
+            name: "p".into(),
+            version: "0.1.0".into(),
+            manifest_path: dir.path().join("Cargo.toml"),
+            dir: dir.path().to_owned(),
+            has_doctests: false,
+        });
+        let bin = Arc::new(TestBinary {
+            id: "p".into(),
+            exe: dir.path().join("p"),
+            package,
+            kind: "lib".into(),
+        });
+        let tests = [
+            new_test(&bin, "tests::a".into(), false, None, None, None),
+            new_test(&bin, "tests::b".into(), false, None, None, None),
+            new_test(&bin, "tests::slow".into(), true, None, None, None),
+        ];
+        for isolation in [Isolation::Process, Isolation::Binary] {
+            *tally.lock().unwrap() = Tally::default();
+            let options = CargoOptions {
+                isolation: Some(isolation),
+                ..CargoOptions::default()
+            };
+            let tests = tests
+                .iter()
+                .map(|t| new_test(&bin, t.path.clone(), t.ignored, None, None, None))
+                .collect();
+            let units = plan(&ctx, tests, &options);
+            ctx.add_planned(units.iter().map(|u| u.planned_tests()).sum());
+            let t = tally.lock().unwrap();
+            // 3 planned; the ignored one is done; the units will report the other 2.
+            assert_eq!((t.planned, t.finals), (3, 1), "{isolation:?}");
+            assert_eq!(units.iter().map(|u| u.planned_tests()).sum::<usize>(), 2);
+        }
+        assert_eq!(
+            ctx.not_run(),
+            4,
+            "two runs of 2 planned tests that did not run yet"
+        );
+    }
+
+    /// rustdoc 1.95 on rust-doctests' ed2024 (`--list --format terse`, then with `--ignored`).
+    #[test]
+    fn ignored_doctests_are_marked_from_the_ignored_listing() {
+        let all = "src/lib.rs - one (line 5): test\nsrc/lib.rs - three (line 26): test\nsrc/lib.rs - two (line 16): test\nsrc/lib.rs - four (line 35): test\n";
+        let ignored = "src/lib.rs - four (line 35): test\n";
+        assert_eq!(
+            doctest_names(all, ignored),
+            [
+                ("src/lib.rs - one (line 5)", false),
+                ("src/lib.rs - three (line 26)", false),
+                ("src/lib.rs - two (line 16)", false),
+                ("src/lib.rs - four (line 35)", true),
+            ]
+            .map(|(n, i)| (n.to_owned(), i))
         );
     }
 

@@ -1461,8 +1461,10 @@ pub fn list_files(root: &Path) -> Result<Vec<String>> {
     Ok(files)
 }
 
-/// The Jest suite at `root` as `cargo testflow list` shows it; `tests` counts test
-/// files (Jest knows its tests only by running them).
+/// The Jest suite at `root` as `cargo testflow list` shows it: its files
+/// (`--listTests`) and its tests, by their real titles, from a Jest run whose test-name
+/// pattern matches nothing, so Jest loads each file (its top-level and `describe` code
+/// runs), reports every test as skipped and runs none, and no hook.
 pub fn listing(root: &Path) -> Result<Option<crate::frameworks::cargo::SuiteListing>> {
     if !is_jest_project(root) {
         return Ok(None);
@@ -1473,19 +1475,176 @@ pub fn listing(root: &Path) -> Result<Option<crate::frameworks::cargo::SuiteList
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|p| p.get("name")?.as_str().map(str::to_owned))
         .unwrap_or_else(|| root.display().to_string());
+    let bin = find_in_node_modules(root, ".bin/jest");
+    let (tests, problems) = match &bin {
+        Some(bin) if !files.is_empty() => collect_tests(root, bin)?,
+        _ => (vec![], vec![]),
+    };
     Ok(Some(crate::frameworks::cargo::SuiteListing {
         id: format!("jest:{name}"),
         package: name,
-        kind: "jest test files".into(),
-        tests: files.len(),
-        ignored: 0,
-        executable: find_in_node_modules(root, ".bin/jest"),
+        kind: "jest".into(),
+        tests: tests.len(),
+        files: Some(files.len()),
+        executable: bin,
+        test_list: tests,
+        problems,
+        ..Default::default()
     }))
+}
+
+/// A test-name pattern no title matches (JavaScript's `(?!)` never matches).
+const MATCH_NOTHING: &str = "(?!)";
+
+fn collect_tests(
+    root: &Path,
+    bin: &Path,
+) -> Result<(Vec<crate::frameworks::cargo::ListedTest>, Vec<String>)> {
+    let out_file = std::env::temp_dir().join(format!(
+        "testflow-jest-list-{}-{}.json",
+        std::process::id(),
+        crate::store::new_run_id()
+    ));
+    let out = std::process::Command::new(bin)
+        .args([
+            "--ci",
+            "--json",
+            "--passWithNoTests",
+            "--testLocationInResults",
+        ])
+        .arg("--testNamePattern")
+        .arg(MATCH_NOTHING)
+        .arg("--outputFile")
+        .arg(&out_file)
+        .current_dir(root)
+        .env("FORCE_COLOR", "0")
+        .env_remove(crate::recorder::EVENTS_ENV)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run {}", bin.display()))?;
+    let text = std::fs::read_to_string(&out_file);
+    let _ = std::fs::remove_file(&out_file);
+    let text = text.map_err(|_| {
+        anyhow::anyhow!(
+            "Jest could not collect the tests in {} ({}):\n{}",
+            root.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )
+    })?;
+    parse_listing(root, &text)
+}
+
+#[derive(serde::Deserialize)]
+struct ListingJson {
+    #[serde(rename = "testResults")]
+    test_results: Vec<ListingFile>,
+}
+
+#[derive(serde::Deserialize)]
+struct ListingFile {
+    name: String,
+    #[serde(default)]
+    message: String,
+    #[serde(rename = "assertionResults", default)]
+    assertion_results: Vec<ListingTest>,
+}
+
+#[derive(serde::Deserialize)]
+struct ListingTest {
+    #[serde(rename = "ancestorTitles", default)]
+    ancestor_titles: Vec<String>,
+    title: String,
+    #[serde(default)]
+    location: Option<ListingLocation>,
+}
+
+#[derive(serde::Deserialize)]
+struct ListingLocation {
+    line: u32,
+}
+
+/// Jest's `--json` results of a run that skipped every test: each test with its id (as
+/// a run records it) and line, and each file that failed to load, with Jest's reason.
+pub fn parse_listing(
+    root: &Path,
+    json: &str,
+) -> Result<(Vec<crate::frameworks::cargo::ListedTest>, Vec<String>)> {
+    let parsed: ListingJson =
+        serde_json::from_str(json).context("unexpected `jest --json` output")?;
+    let mut tests = Vec::new();
+    let mut problems = Vec::new();
+    for f in parsed.test_results {
+        let file = relative_file(root, &f.name);
+        if !f.message.trim().is_empty() {
+            let why: Vec<&str> = f
+                .message
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('●'))
+                .take(1)
+                .collect();
+            problems.push(format!("{file}: Jest could not load it: {}", why.join(" ")));
+        }
+        for t in f.assertion_results {
+            tests.push(crate::frameworks::cargo::ListedTest {
+                id: test_id(&file, &t.ancestor_titles, &t.title),
+                name: t.title,
+                framework: Framework::Jest,
+                file: Some(file.clone()),
+                line: t.location.map(|l| l.line),
+                // `.skip` and `.todo` are indistinguishable from the pattern's skips.
+                ignored: None,
+            });
+        }
+    }
+    Ok((tests, problems))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Jest 30.5.2 on jest-basic with `--json --testNamePattern '(?!)'` (trimmed to the
+    /// fields read): every test pending, missing.test.js failed to load.
+    #[test]
+    fn the_listing_has_every_test_by_its_title_and_the_files_that_failed() {
+        let json = r##"{"numTotalTests": 9, "numTotalTestSuites": 3, "testResults": [{"name": "/p/src/math.test.js", "status": "skipped", "message": "", "assertionResults": [{"ancestorTitles": [], "fullName": "adds numbers", "status": "pending", "title": "adds numbers", "location": {"column": 1, "line": 3}}, {"ancestorTitles": [], "fullName": "compares badly", "status": "pending", "title": "compares badly", "location": {"column": 1, "line": 7}}, {"ancestorTitles": ["outer", "inner"], "fullName": "outer inner throws a TypeError", "status": "pending", "title": "throws a TypeError", "location": {"column": 5, "line": 13}}, {"ancestorTitles": ["outer", "inner"], "fullName": "outer inner is skipped", "status": "pending", "title": "is skipped", "location": {"column": 10, "line": 16}}, {"ancestorTitles": ["outer", "inner"], "fullName": "outer inner is todo", "status": "pending", "title": "is todo", "location": {"column": 10, "line": 17}}, {"ancestorTitles": [], "fullName": "is too slow", "status": "pending", "title": "is too slow", "location": {"column": 1, "line": 21}}]}, {"name": "/p/src/hooks.test.js", "status": "skipped", "message": "", "assertionResults": [{"ancestorTitles": ["with a broken beforeEach"], "fullName": "with a broken beforeEach never gets to run", "status": "pending", "title": "never gets to run", "location": {"column": 3, "line": 5}}, {"ancestorTitles": ["flaky"], "fullName": "flaky passes on the second attempt", "status": "pending", "title": "passes on the second attempt", "location": {"column": 3, "line": 11}}, {"ancestorTitles": ["flaky"], "fullName": "flaky always fails", "status": "pending", "title": "always fails", "location": {"column": 3, "line": 15}}]}, {"name": "/p/src/missing.test.js", "status": "failed", "message": "  \u25cf Test suite failed to run\n\n    Cannot find module 'left-pad-that-does-not-exist' from 'src/missing.test.js'", "assertionResults": []}]}"##;
+        let (tests, problems) = parse_listing(Path::new("/p"), json).unwrap();
+        let ids: Vec<(&str, Option<u32>)> = tests.iter().map(|t| (t.id.as_str(), t.line)).collect();
+        assert_eq!(
+            ids,
+            [
+                ("src/math.test.js#adds numbers", Some(3)),
+                ("src/math.test.js#compares badly", Some(7)),
+                (
+                    "src/math.test.js#outer › inner › throws a TypeError",
+                    Some(13)
+                ),
+                ("src/math.test.js#outer › inner › is skipped", Some(16)),
+                ("src/math.test.js#outer › inner › is todo", Some(17)),
+                ("src/math.test.js#is too slow", Some(21)),
+                (
+                    "src/hooks.test.js#with a broken beforeEach › never gets to run",
+                    Some(5)
+                ),
+                (
+                    "src/hooks.test.js#flaky › passes on the second attempt",
+                    Some(11)
+                ),
+                ("src/hooks.test.js#flaky › always fails", Some(15)),
+            ]
+        );
+        assert_eq!(tests[2].name, "throws a TypeError");
+        assert_eq!(tests[2].file.as_deref(), Some("src/math.test.js"));
+        assert_eq!(
+            problems,
+            [
+                "src/missing.test.js: Jest could not load it: Cannot find module 'left-pad-that-does-not-exist' from 'src/missing.test.js'"
+            ]
+        );
+        assert!(parse_listing(Path::new("/p"), "not json").is_err());
+    }
 
     fn result(status: &str, messages: &[&str], details: Option<&str>) -> JestResult {
         JestResult {

@@ -975,31 +975,47 @@ impl super::Suite for PytestSuite {
 
     fn listing(&self) -> Result<Vec<super::cargo::SuiteListing>> {
         let ids = self.collect_ids()?;
-        let mut files: Vec<(String, usize)> = Vec::new();
-        for id in &ids {
-            let file = split_nodeid(id).0.unwrap_or_default();
-            match files.iter_mut().find(|(f, _)| *f == file) {
-                Some((_, n)) => *n += 1,
-                None => files.push((file, 1)),
-            }
-        }
         let package = self
             .root
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        Ok(files
-            .into_iter()
-            .map(|(file, tests)| super::cargo::SuiteListing {
-                id: file,
-                package: package.clone(),
-                kind: "pytest".into(),
-                tests,
-                ignored: 0,
-                executable: None,
-            })
-            .collect())
+        Ok(listing_from_ids(&package, &ids))
     }
+}
+
+/// One suite per test file, in collection order, with its tests' node ids.
+pub fn listing_from_ids(package: &str, ids: &[String]) -> Vec<super::cargo::SuiteListing> {
+    let mut files: Vec<(String, Vec<super::cargo::ListedTest>)> = Vec::new();
+    for id in ids {
+        let (file, _, name) = split_nodeid(id);
+        let file = file.unwrap_or_default();
+        // Skip marks are applied when pytest runs the test: not known here.
+        let test = super::cargo::ListedTest {
+            id: id.clone(),
+            name,
+            framework: Framework::Pytest,
+            file: Some(file.clone()),
+            line: None,
+            ignored: None,
+        };
+        match files.iter_mut().find(|(f, _)| *f == file) {
+            Some((_, list)) => list.push(test),
+            None => files.push((file, vec![test])),
+        }
+    }
+    files
+        .into_iter()
+        .map(|(file, tests)| super::cargo::SuiteListing {
+            id: file,
+            package: package.to_owned(),
+            kind: "pytest".into(),
+            tests: tests.len(),
+            files: Some(1),
+            test_list: tests,
+            ..Default::default()
+        })
+        .collect()
 }
 
 /// One pytest process for the whole suite; the plugin appends its events to the run's log.
@@ -1198,6 +1214,38 @@ impl PytestSuite {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_listing_is_one_suite_per_file_with_every_node_id() {
+        let ids: Vec<String> = [
+            "tests/test_outcomes.py::test_passes",
+            "tests/test_outcomes.py::test_params[a b]",
+            "tests/test_outcomes.py::TestGroup::test_in_class",
+            "tests/test_other.py::test_x[a::b]",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let suites = listing_from_ids("pytest-basic", &ids);
+        let got: Vec<(&str, usize, Option<usize>)> = suites
+            .iter()
+            .map(|s| (s.id.as_str(), s.tests, s.files))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("tests/test_outcomes.py", 3, Some(1)),
+                ("tests/test_other.py", 1, Some(1))
+            ]
+        );
+        let t = &suites[0].test_list[2];
+        assert_eq!(t.id, "tests/test_outcomes.py::TestGroup::test_in_class");
+        assert_eq!(t.name, "test_in_class");
+        assert_eq!(
+            t.ignored, None,
+            "skip marks are only known when pytest runs"
+        );
+        assert_eq!(suites[1].test_list[0].name, "test_x[a::b]");
+    }
 
     #[test]
     fn nodeids_split_outside_brackets() {
