@@ -144,7 +144,7 @@ impl Listener for Printer {
                         "{} [{:>8.3}s] {}",
                         self.status(*outcome, final_attempt, flaky),
                         duration_ms / 1000.0,
-                        test.id
+                        safe(&test.id)
                     );
                     self.line(&head);
                     if let Some(f) = failure.as_ref().filter(|_| outcome.is_failure()) {
@@ -170,7 +170,7 @@ impl Listener for Printer {
             // The closing summary reports tests that did not run.
             Event::RunError { kind, message, .. } if kind != "not_run" => {
                 let head = self.style.paint("31;1", &format!("error ({kind}):"));
-                self.line(&format!("{head} {}", message.trim_end()));
+                self.line(&format!("{head} {}", safe(message.trim_end())));
             }
             _ => {}
         }
@@ -182,7 +182,7 @@ impl Listener for Printer {
             return;
         }
         let head = self.style.paint("33", &format!("{:>7}", "SLOW"));
-        let line = format!("{head} [> {:>7.3}s] {}", over.as_secs_f64(), test.id);
+        let line = format!("{head} [> {:>7.3}s] {}", over.as_secs_f64(), safe(&test.id));
         self.line(&line);
     }
 
@@ -202,6 +202,29 @@ impl Drop for Printer {
     }
 }
 
+/// Test-controlled text made safe for a terminal: control characters other than newline
+/// and tab (ESC, BEL, CR, backspace, C1 controls such as CSI) and bidi overrides are shown
+/// as `\u{..}` escapes, so a test name or message cannot move the cursor, retitle the
+/// window, hide text, print a fake verdict over ours, or reorder what is read.
+pub fn safe(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Message, location and comparison of a failure, indented, a few lines at most.
 pub fn failure_lines(f: &Failure, indent: &str) -> String {
     let mut lines = Vec::new();
@@ -209,14 +232,14 @@ pub fn failure_lines(f: &Failure, indent: &str) -> String {
     if message.is_empty() {
         message.push("(no message)");
     }
-    lines.extend(message.iter().map(|l| format!("{indent}{l}")));
+    lines.extend(message.iter().map(|l| format!("{indent}{}", safe(l))));
     if let (Some(a), Some(e)) = (&f.actual, &f.expected) {
-        lines.push(format!("{indent}  actual: {}", first_line(a)));
-        lines.push(format!("{indent}expected: {}", first_line(e)));
+        lines.push(format!("{indent}  actual: {}", safe(first_line(a))));
+        lines.push(format!("{indent}expected: {}", safe(first_line(e))));
     }
     if let Some(loc) = &f.location {
         let col = loc.column.map(|c| format!(":{c}")).unwrap_or_default();
-        lines.push(format!("{indent}at {}:{}{col}", loc.file, loc.line));
+        lines.push(format!("{indent}at {}:{}{col}", safe(&loc.file), loc.line));
     }
     lines.join("\n")
 }
@@ -260,9 +283,11 @@ pub fn summary(run: &Run, style: Style) -> String {
                 .map(|l| format!(" ({}:{})", l.file, l.line))
                 .unwrap_or_default();
             out.push_str(&format!(
-                "  {} {}: {msg}{loc}\n",
+                "  {} {}: {}{}\n",
                 style.paint("31", t.outcome.as_str()),
-                t.id
+                safe(&t.id),
+                safe(msg),
+                safe(&loc)
             ));
         }
     }
@@ -270,8 +295,8 @@ pub fn summary(run: &Run, style: Style) -> String {
     for e in &run.errors {
         out.push_str(&format!(
             "{} {}\n",
-            style.paint("31;1", &format!("{} error:", e.kind)),
-            first_line(&e.message)
+            style.paint("31;1", &format!("{} error:", safe(&e.kind))),
+            safe(first_line(&e.message))
         ));
     }
     let broken = run
@@ -361,6 +386,34 @@ mod tests {
             duration_ms: 1.0,
             failure: None,
         }
+    }
+
+    #[test]
+    fn test_text_cannot_drive_the_terminal() {
+        let hostile = "a\x1b]0;pwned\x07b\x1b[2J\rPASSED\u{9b}31m\u{202e}cba\u{8}x";
+        let shown = safe(hostile);
+        assert_eq!(
+            shown,
+            "a\\u{1b}]0;pwned\\u{7}b\\u{1b}[2J\\u{d}PASSED\\u{9b}31m\\u{202e}cba\\u{8}x"
+        );
+        assert!(!shown.chars().any(|c| c.is_control()));
+        // Ordinary text, newlines and tabs are left alone (and not copied).
+        assert!(matches!(
+            safe("ok\tline\nnext é"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+
+        let failure = Failure {
+            message: "boom\x1b[1A\x1b[2K".into(),
+            actual: Some("\x07".into()),
+            expected: Some("1".into()),
+            ..Failure::default()
+        };
+        let lines = failure_lines(&failure, "");
+        assert!(
+            !lines.contains('\x1b') && !lines.contains('\x07'),
+            "{lines:?}"
+        );
     }
 
     /// No bar during the build (it would be a `0/0` bar with frames left between cargo's
