@@ -34,6 +34,8 @@ Exit codes:
     2    usage error (bad flag, value or configuration file)
     3    run --gate: the tests passed, but a required quality gate failed
     4    no tests ran (the filter matched nothing)
+    5    nothing recorded matches what was asked (no runs yet, an unknown run or test id;
+         the closest ids are suggested)
    20    iterate: stopped on a regression (more failures than the iteration before)
    21    iterate: stopped on a plateau (no improvement)
    22    iterate: reached --max-iterations
@@ -306,7 +308,9 @@ struct ReportArgs {
     /// Report format: json, junit, ctrf, markdown, html.
     #[arg(long, value_parser = parse_format)]
     format: ReportFormat,
-    /// `latest`, a run id, a run directory, or a run.json / events.jsonl file.
+    /// `latest` (the newest run that ran tests: one whose filter matched nothing or whose
+    /// build failed is passed over, and named on stderr; the newest when none ran tests),
+    /// a run id, a run directory, or a run.json / events.jsonl file.
     #[arg(long, default_value = "latest", value_name = "RUN")]
     run: String,
     /// Output file [default: stdout].
@@ -387,7 +391,9 @@ impl GateArgs {
 
 #[derive(Args)]
 struct GateCmdArgs {
-    /// `latest`, a run id, a run directory, or a run.json / events.jsonl file.
+    /// `latest` (the newest run, even one that ran no tests or failed to build: a verdict
+    /// never falls back to an older run), a run id, a run directory, or a run.json /
+    /// events.jsonl file.
     #[arg(long, default_value = "latest", value_name = "RUN")]
     run: String,
     #[command(flatten)]
@@ -626,7 +632,9 @@ struct CiArgs {
 
 #[derive(Args)]
 struct AnalyzeArgs {
-    /// `latest`, a run id, a run directory, or a run.json / events.jsonl file.
+    /// `latest` (the newest run that ran tests: one whose filter matched nothing or whose
+    /// build failed is passed over, and named on stderr; the newest when none ran tests),
+    /// a run id, a run directory, or a run.json / events.jsonl file.
     #[arg(long, default_value = "latest", value_name = "RUN")]
     run: String,
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
@@ -726,6 +734,8 @@ fn main() -> ExitCode {
                 exit_code::USAGE
             } else if e.is::<session::NothingToRun>() {
                 exit_code::NO_TESTS
+            } else if e.is::<testflow::store::NotRecorded>() {
+                exit_code::NOT_FOUND
             } else {
                 exit_code::INTERNAL
             }
@@ -1094,7 +1104,8 @@ fn list(args: ListArgs) -> Result<i32> {
 
 fn report_cmd(args: ReportArgs) -> Result<i32> {
     let store = Store::discover(&project_dir(args.project.as_deref())?);
-    let run = store.load(&args.run)?;
+    let (_, run) = store.resolve_run(&args.run)?;
+    say_reading(&store, &args.run, &run);
     // Unreadable or truncated log lines (a run killed mid-write) are skipped, not fatal: say so.
     let mut err = std::io::stderr();
     for e in run
@@ -1123,8 +1134,28 @@ fn report_cmd(args: ReportArgs) -> Result<i32> {
     Ok(exit_code::OK)
 }
 
-fn load_run(project: Option<PathBuf>, run: &str) -> Result<testflow::model::Run> {
-    Store::discover(&project_dir(project.as_deref())?).load(run)
+/// The run a reading command works on (`latest`: the newest that ran tests); which one
+/// is said on stderr.
+fn load_run(project: Option<PathBuf>, what: &str) -> Result<testflow::model::Run> {
+    let store = Store::discover(&project_dir(project.as_deref())?);
+    let (_, run) = store.resolve_run(what)?;
+    say_reading(&store, what, &run);
+    Ok(run)
+}
+
+/// `reading run …` on stderr, and the newer runs `latest` passed over.
+fn say_reading(store: &Store, what: &str, run: &testflow::model::Run) {
+    let mut err = std::io::stderr();
+    let _ = writeln!(err, "{}", testflow::store::reading_line(run));
+    if what != "latest" {
+        return;
+    }
+    for (id, why) in store.newer_than(&run.run_id).unwrap_or_default() {
+        let _ = writeln!(
+            err,
+            "note: newer run {id} {why}, so it is not `latest` (read it with --run {id})"
+        );
+    }
 }
 
 fn analyze_cmd(args: AnalyzeArgs) -> Result<i32> {
@@ -1157,13 +1188,17 @@ fn gate_cmd(args: GateCmdArgs) -> Result<i32> {
     } else {
         Some(testflow::coverage::load(&args.coverage, &root)?)
     };
-    let run = load_run(args.project, &args.run)?;
+    // A verdict reads the newest run, even one that ran nothing: never an older green one.
+    let (_, run) = Store::discover(&root).resolve_newest(&args.run)?;
+    let _ = writeln!(std::io::stderr(), "{}", testflow::store::reading_line(&run));
     // Reports given here replace the run's own coverage, compared with the same baseline.
     let coverage = coverage.map(|c| {
         let mut summary = c.summary();
-        summary.previous = testflow::history::History::open(Store::for_project(&root).root())
-            .ok()
-            .and_then(|h| h.coverage_baseline(&run, &summary.files).ok().flatten());
+        summary.previous =
+            testflow::history::History::open_existing(Store::for_project(&root).root())
+                .ok()
+                .flatten()
+                .and_then(|h| h.coverage_baseline(&run, &summary.files).ok().flatten());
         summary
     });
     let report = gate::evaluate_with(
@@ -1389,9 +1424,30 @@ fn shard_plan_cmd(args: ShardPlanArgs) -> Result<i32> {
         use_cargo,
     } = suites_here(&args.selection, args.project.as_deref())?;
     let store = Store::discover(&dir);
-    let durations = testflow::history::History::open(store.root())
-        .and_then(|h| h.durations_for_sharding(20))
+    let history = testflow::history::History::open_existing(store.root())
+        .ok()
+        .flatten();
+    let durations = history
+        .as_ref()
+        .and_then(|h| h.durations_for_sharding(20).ok())
         .unwrap_or_default();
+    let timings_run = history
+        .as_ref()
+        .and_then(|h| h.latest_real_run().ok().flatten());
+    let _ = match &timings_run {
+        Some(r) => writeln!(
+            std::io::stderr(),
+            "reading run {} ({}, {} tests) and the runs before it for timings",
+            r.run_id,
+            r.started_at,
+            r.total
+        ),
+        None => writeln!(
+            std::io::stderr(),
+            "no recorded run with tests in {}: no timings",
+            store.root().display()
+        ),
+    };
     let strategy = args
         .shard_strategy
         .unwrap_or_else(|| shard::default_strategy(&durations));
@@ -1425,6 +1481,7 @@ fn shard_plan_cmd(args: ShardPlanArgs) -> Result<i32> {
     match args.format {
         OutputFormat::Json => {
             let mut v = serde_json::to_value(&plan)?;
+            v["run_id"] = serde_json::json!(timings_run.as_ref().map(|r| &r.run_id));
             v["suites"] = serde_json::Value::Array(
                 suites
                     .iter()
