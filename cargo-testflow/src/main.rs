@@ -100,6 +100,13 @@ enum Command {
     /// Istanbul files, and rank the untested functions (`run --coverage` collects them).
     #[command(subcommand)]
     Coverage(CoverageCmd),
+    /// One test's last result in full: outcome, duration, message, location, expected /
+    /// actual / diff, captured output, every attempt, and the run it is from.
+    ///
+    /// Quote the id in single quotes: Rust ids hold a `$`, which a shell expands
+    /// (`cargo testflow show 'calc::integ$adds'`). An unknown id gets the closest recorded
+    /// ids (exit 5).
+    Show(ShowArgs),
     /// Group a run's failures by root cause, with a suggestion for each group.
     ///
     /// `--format json` is compact and stable, for tools and agents.
@@ -515,8 +522,12 @@ enum HistoryCmd {
     /// Duration, pass rate and flaky count per run.
     Trend(HistoryQuery),
     /// One test's recent results.
+    ///
+    /// Quote the id in single quotes: Rust ids hold a `$`, which a shell expands
+    /// (`cargo testflow history test 'calc::integ$adds'`). An id with no results gets the
+    /// closest recorded ids (exit 5).
     Test {
-        /// The test id.
+        /// The test id, in single quotes (`'calc::integ$adds'`).
         id: String,
         #[command(flatten)]
         query: HistoryQuery,
@@ -628,6 +639,22 @@ struct CiArgs {
     /// `min_coverage` / `no_coverage_drop` from testflow.toml's `[gates]`.
     #[arg(long)]
     coverage: bool,
+}
+
+#[derive(Args)]
+struct ShowArgs {
+    /// The test id, in single quotes (`'calc::integ$adds'`, `'tests/test_a.py::test_b'`).
+    id: String,
+    /// The run to read: a run id, a run directory or file, or `latest` [default: the
+    /// newest run that has this test].
+    #[arg(long, value_name = "RUN")]
+    run: Option<String>,
+    /// `json`: the test (the schema's TestCase) with its `run_id`.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    format: OutputFormat,
+    /// Project directory whose `.testflow/` holds the runs [default: the project root].
+    #[arg(long, value_name = "DIR")]
+    project: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -750,6 +777,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::List(args) => list(args),
         Command::Report(args) => report_cmd(args),
         Command::Analyze(args) => analyze_cmd(args),
+        Command::Show(args) => show_cmd(args),
         Command::Coverage(cmd) => coverage_cmd(cmd),
         Command::Gate(args) => gate_cmd(*args),
         Command::Iterate(args) => iterate_cmd(*args),
@@ -1158,6 +1186,25 @@ fn say_reading(store: &Store, what: &str, run: &testflow::model::Run) {
     }
 }
 
+fn show_cmd(args: ShowArgs) -> Result<i32> {
+    let store = Store::discover(&project_dir(args.project.as_deref())?);
+    let found = testflow::show::find(&store, &args.id, args.run.as_deref())?;
+    let _ = writeln!(
+        std::io::stderr(),
+        "{}",
+        testflow::store::reading_line(&found.run)
+    );
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        OutputFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &testflow::show::to_json(&found)?)?;
+            writeln!(out)?;
+        }
+        OutputFormat::Human => write!(out, "{}", testflow::show::render_human(&found))?,
+    }
+    Ok(exit_code::OK)
+}
+
 fn analyze_cmd(args: AnalyzeArgs) -> Result<i32> {
     let run = load_run(args.project, &args.run)?;
     let analysis = analyze::analyze(&run);
@@ -1351,7 +1398,15 @@ fn history_cmd(cmd: HistoryCmd) -> Result<i32> {
         | HistoryCmd::Test { query: q, .. } => q.common.clone(),
     };
     let store = Store::discover(&project_dir(common.project.as_deref())?);
-    let mut history = History::open(store.root())?;
+    let mut history = match &cmd {
+        HistoryCmd::Import { .. } => History::open(store.root())?,
+        // Reading never creates `.testflow/`.
+        _ => History::open_existing(store.root())?.ok_or_else(|| {
+            testflow::store::NotRecorded(testflow::store::no_runs_yet(store.root()))
+        })?,
+    };
+    let human = common.format == OutputFormat::Human;
+    let mut err = std::io::stderr();
     match cmd {
         HistoryCmd::Import { files, .. } => {
             let keep = load_config(common.project.as_deref())?
@@ -1379,16 +1434,27 @@ fn history_cmd(cmd: HistoryCmd) -> Result<i32> {
                 r.recent_ms, r.max_ms, r.runs, r.test_id
             )
         })?,
-        HistoryCmd::Flaky(q) => print_rows(q.common.format, &history.flaky(q.limit)?, |r| {
-            format!(
-                "{:>5.1}%  {} passed on retry, {} commits flipped, {} runs  {}",
-                r.rate * 100.0,
-                r.passed_on_retry,
-                r.flipped_commits,
-                r.runs,
-                r.test_id
-            )
-        })?,
+        HistoryCmd::Flaky(q) => {
+            let rows = history.flaky(q.limit)?;
+            if rows.is_empty() && human {
+                let _ = writeln!(
+                    err,
+                    "no flaky tests in the {} runs recorded in {}",
+                    history.run_count()?,
+                    history.path().display()
+                );
+            }
+            print_rows(q.common.format, &rows, |r| {
+                format!(
+                    "{:>5.1}%  {} passed on retry, {} commits flipped, {} runs  {}",
+                    r.rate * 100.0,
+                    r.passed_on_retry,
+                    r.flipped_commits,
+                    r.runs,
+                    r.test_id
+                )
+            })?
+        }
         HistoryCmd::Trend(q) => print_rows(q.common.format, &history.trend(q.limit)?, |r| {
             let rate = r
                 .pass_rate
@@ -1404,7 +1470,17 @@ fn history_cmd(cmd: HistoryCmd) -> Result<i32> {
             )
         })?,
         HistoryCmd::Test { id, query } => {
-            print_rows(query.common.format, &history.test(&id, query.limit)?, |r| {
+            let rows = history.test(&id, query.limit)?;
+            if rows.is_empty() {
+                let where_ = format!("in the history ({})", history.path().display());
+                return Err(testflow::store::NotRecorded(testflow::lookup::not_found(
+                    &where_,
+                    &id,
+                    &history.test_ids()?,
+                ))
+                .into());
+            }
+            print_rows(query.common.format, &rows, |r| {
                 format!(
                     "{}  {:<8} {:>10.1} ms  attempts {}  {}",
                     r.started_at, r.outcome, r.duration_ms, r.attempts, r.run_id

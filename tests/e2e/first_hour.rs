@@ -79,3 +79,104 @@ fn a_run_that_matched_nothing_does_not_hide_the_last_real_run() {
     // The newest run with tests is now the --last-failed one.
     assert_eq!(v["run_id"], again.run().run_id.as_str(), "{}", plan.stderr);
 }
+
+#[test]
+fn show_prints_one_tests_last_result_in_full() {
+    let p = Project::new("rust-basic");
+    let real = p.run(&TWO);
+    let run = real.run();
+    let out = p.cmd(&["show", FAILING]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for want in [
+        FAILING,
+        "failed",
+        "boom 42",
+        "location: crates/calc/src/lib.rs:47:9",
+        run.run_id.as_str(),
+        "attempts: 1",
+    ] {
+        assert!(out.stdout.contains(want), "{want}:\n{}", out.stdout);
+    }
+    assert!(
+        out.stderr
+            .contains(&format!("reading run {} (", run.run_id))
+    );
+
+    let json = p.cmd(&["show", FAILING, "--format", "json", "--run", &run.run_id]);
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    let t: testflow::model::TestCase = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(&t, run.test(FAILING));
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(v["run_id"], run.run_id.as_str());
+
+    // The id as a shell leaves it when `$tests` is not quoted.
+    let out = p.cmd(&["show", "calc::fails_panic"]);
+    assert_eq!(out.code, 5, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("did you mean 'calc$tests::fails_panic'?"),
+        "{}",
+        out.stderr
+    );
+    // A part of the name.
+    let out = p.cmd(&["show", "fails_pan"]);
+    assert_eq!(out.code, 5, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("'calc$tests::fails_panic'"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn lookups_that_find_nothing_say_so_and_readers_create_nothing() {
+    let p = Project::new("rust-basic");
+    let state = p.testflow_dir.path();
+    for args in [
+        &["history", "flaky"][..],
+        &["history", "test", FAILING],
+        &["analyze"],
+        &["show", FAILING],
+        &["report", "--format", "json"],
+    ] {
+        let out = p.cmd(args);
+        assert_eq!(out.code, 5, "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr
+                .contains(&format!("no runs recorded yet in {}", state.display())),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    let left: Vec<_> = std::fs::read_dir(state).unwrap().collect();
+    assert!(left.is_empty(), "readers wrote {left:?}");
+
+    p.run(&TWO);
+    let none = p.cmd(&["history", "flaky"]);
+    assert_eq!(none.code, 0, "{}", none.stderr);
+    assert!(
+        none.stderr
+            .contains("no flaky tests in the 1 runs recorded"),
+        "{}",
+        none.stderr
+    );
+    let unquoted = p.cmd(&["history", "test", "calc::fails_panic"]);
+    assert_eq!(unquoted.code, 5, "{}", unquoted.stderr);
+    assert!(
+        unquoted
+            .stderr
+            .contains("did you mean 'calc$tests::fails_panic'?"),
+        "{}",
+        unquoted.stderr
+    );
+    let partial = p.cmd(&["history", "test", "passes", "--format", "json"]);
+    assert_eq!(partial.code, 5, "{}", partial.stderr);
+    assert!(
+        partial.stderr.contains("'calc$tests::passes'"),
+        "{}",
+        partial.stderr
+    );
+    let found = p.cmd(&["history", "test", FAILING, "--format", "json"]);
+    assert_eq!(found.code, 0, "{}", found.stderr);
+}
