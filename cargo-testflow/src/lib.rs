@@ -24,6 +24,7 @@ pub mod merge;
 pub mod model;
 pub mod ordering;
 pub mod process;
+pub mod project;
 pub mod recorder;
 pub mod report;
 pub mod runner;

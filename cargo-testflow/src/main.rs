@@ -260,7 +260,7 @@ struct RunArgs {
     /// No per-test lines or progress bar.
     #[arg(short, long)]
     quiet: bool,
-    /// Directory to look for test suites in [default: current directory].
+    /// Directory to look for test suites in [default: the project root: the cargo workspace, pytest or Jest root above the current directory, else the git root].
     #[arg(long, value_name = "DIR")]
     project: Option<PathBuf>,
     /// Run only shard K of N (1-based, N at most 1000). Read from the CI when not given: TESTFLOW_SHARD,
@@ -305,7 +305,7 @@ struct ListArgs {
     no_doc: bool,
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     format: OutputFormat,
-    /// Directory to look for test suites in [default: current directory].
+    /// Directory to look for test suites in [default: the project root: the cargo workspace, pytest or Jest root above the current directory, else the git root].
     #[arg(long, value_name = "DIR")]
     project: Option<PathBuf>,
 }
@@ -323,7 +323,7 @@ struct ReportArgs {
     /// Output file [default: stdout].
     #[arg(short, long, value_name = "PATH")]
     output: Option<PathBuf>,
-    /// Project directory whose `.testflow/` holds the runs [default: current directory].
+    /// Project directory whose `.testflow/` holds the runs [default: the project root: the cargo workspace, pytest or Jest root above the current directory, else the git root].
     #[arg(long, value_name = "DIR")]
     project: Option<PathBuf>,
 }
@@ -536,7 +536,7 @@ enum HistoryCmd {
 
 #[derive(Args, Clone)]
 struct HistoryCommon {
-    /// Project directory whose `.testflow/` holds the history [default: current directory].
+    /// Project directory whose `.testflow/` holds the history [default: the project root: the cargo workspace, pytest or Jest root above the current directory, else the git root].
     #[arg(long, value_name = "DIR")]
     project: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
@@ -572,7 +572,7 @@ struct ShardPlanArgs {
     /// Skip doctests.
     #[arg(long)]
     no_doc: bool,
-    /// Directory to look for test suites in [default: current directory].
+    /// Directory to look for test suites in [default: the project root: the cargo workspace, pytest or Jest root above the current directory, else the git root].
     #[arg(long, value_name = "DIR")]
     project: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
@@ -669,7 +669,7 @@ struct AnalyzeArgs {
     /// Also write the JSON analysis to this file.
     #[arg(short, long, value_name = "PATH")]
     output: Option<PathBuf>,
-    /// Project directory whose `.testflow/` holds the runs [default: current directory].
+    /// Project directory whose `.testflow/` holds the runs [default: the project root: the cargo workspace, pytest or Jest root above the current directory, else the git root].
     #[arg(long, value_name = "DIR")]
     project: Option<PathBuf>,
 }
@@ -875,7 +875,7 @@ fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::RunResult, i32
     };
     let result = session::run(
         RunRequest {
-            project_dir: project_dir(args.project.as_deref())?,
+            project_dir: project_root(args.project.as_deref())?,
             frameworks: (!args.frameworks.is_empty()).then(|| args.frameworks.clone()),
             cargo,
             options,
@@ -1077,7 +1077,7 @@ fn suites_here(
 ) -> Result<SuitesHere> {
     let mut selection = selection_args.selection();
     selection.dir = project.map(PathBuf::from);
-    let dir = project_dir(project)?;
+    let dir = project_root(project)?;
     let others = testflow::frameworks::detect_suites(&dir, &|_| true)?;
     let use_cargo =
         session::uses_cargo(&dir, selection.manifest_path.is_some(), !others.is_empty());
@@ -1131,7 +1131,7 @@ fn list(args: ListArgs) -> Result<i32> {
 }
 
 fn report_cmd(args: ReportArgs) -> Result<i32> {
-    let store = Store::discover(&project_dir(args.project.as_deref())?);
+    let store = Store::discover(&project_root(args.project.as_deref())?);
     let (_, run) = store.resolve_run(&args.run)?;
     say_reading(&store, &args.run, &run);
     // Unreadable or truncated log lines (a run killed mid-write) are skipped, not fatal: say so.
@@ -1165,7 +1165,7 @@ fn report_cmd(args: ReportArgs) -> Result<i32> {
 /// The run a reading command works on (`latest`: the newest that ran tests); which one
 /// is said on stderr.
 fn load_run(project: Option<PathBuf>, what: &str) -> Result<testflow::model::Run> {
-    let store = Store::discover(&project_dir(project.as_deref())?);
+    let store = Store::discover(&project_root(project.as_deref())?);
     let (_, run) = store.resolve_run(what)?;
     say_reading(&store, what, &run);
     Ok(run)
@@ -1187,7 +1187,7 @@ fn say_reading(store: &Store, what: &str, run: &testflow::model::Run) {
 }
 
 fn show_cmd(args: ShowArgs) -> Result<i32> {
-    let store = Store::discover(&project_dir(args.project.as_deref())?);
+    let store = Store::discover(&project_root(args.project.as_deref())?);
     let found = testflow::show::find(&store, &args.id, args.run.as_deref())?;
     let _ = writeln!(
         std::io::stderr(),
@@ -1360,6 +1360,16 @@ fn coverage_gaps_cmd(args: CoverageGapsArgs) -> Result<i32> {
     Ok(exit_code::OK)
 }
 
+/// `--project DIR`, else the project root found from the current directory (the cargo
+/// workspace, pytest or Jest root, else the git root): where suites are found, the
+/// virtualenv is looked for and the one `.testflow/` lives.
+fn project_root(project: Option<&std::path::Path>) -> Result<PathBuf> {
+    match project {
+        Some(_) => project_dir(project),
+        None => Ok(testflow::project::find_root(&project_dir(None)?)),
+    }
+}
+
 fn project_dir(project: Option<&std::path::Path>) -> Result<PathBuf> {
     match project {
         Some(p) => Ok(std::path::absolute(p).unwrap_or_else(|_| p.to_owned())),
@@ -1397,7 +1407,7 @@ fn history_cmd(cmd: HistoryCmd) -> Result<i32> {
         | HistoryCmd::Trend(q)
         | HistoryCmd::Test { query: q, .. } => q.common.clone(),
     };
-    let store = Store::discover(&project_dir(common.project.as_deref())?);
+    let store = Store::discover(&project_root(common.project.as_deref())?);
     let mut history = match &cmd {
         HistoryCmd::Import { .. } => History::open(store.root())?,
         // Reading never creates `.testflow/`.

@@ -180,3 +180,87 @@ fn lookups_that_find_nothing_say_so_and_readers_create_nothing() {
     let found = p.cmd(&["history", "test", FAILING, "--format", "json"]);
     assert_eq!(found.code, 0, "{}", found.stderr);
 }
+
+/// `cargo testflow ARGS…` started in `sub` of a copied fixture, recording under the
+/// project's own `.testflow/` (no `TESTFLOW_DIR`).
+fn in_subdir(p: &Project, sub: &str, args: &[&str]) -> crate::util::Output {
+    let mut cmd = p.command(args);
+    cmd.current_dir(p.dir.join(sub))
+        .env_remove("TESTFLOW_DIR")
+        .env_remove("VIRTUAL_ENV");
+    let out = cmd.output().expect("run cargo-testflow");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    crate::util::Output {
+        code: out.status.code().unwrap_or(-1),
+        run: serde_json::from_str(&stdout).ok(),
+        stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Every `.testflow` directory under `dir`.
+fn state_dirs(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = e.path();
+        if e.file_name() == ".testflow" {
+            found.push(path);
+        } else if e.file_type().unwrap().is_dir() && e.file_name() != "target" {
+            found.extend(state_dirs(&path));
+        }
+    }
+    found
+}
+
+#[test]
+fn a_run_from_a_subdirectory_records_at_the_cargo_workspace_root() {
+    let p = Project::copy_of("rust-basic");
+    let out = in_subdir(
+        &p,
+        "crates/calc/tests",
+        &["run", "--no-doc", "tests::passes", "--format", "json"],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.run().ids(), ["calc$tests::passes"]);
+    assert_eq!(state_dirs(&p.dir), [p.dir.join(".testflow")]);
+    // Readers in the subdirectory read the same store, and create none.
+    let show = in_subdir(&p, "crates/calc", &["show", "calc$tests::passes"]);
+    assert_eq!(show.code, 0, "{}", show.stderr);
+    assert!(show.stdout.contains("passed"), "{}", show.stdout);
+    assert_eq!(state_dirs(&p.dir), [p.dir.join(".testflow")]);
+}
+
+#[test]
+fn a_pytest_run_from_tests_uses_the_project_root_and_its_virtualenv() {
+    let p = Project::copy_of("pytest-basic");
+    // The project's virtualenv: a Python that says who it is, then is python3.
+    let python = p.dir.join(".venv/bin/python");
+    std::fs::create_dir_all(python.parent().unwrap()).unwrap();
+    std::fs::write(&python, "#!/bin/sh\nexec python3 \"$@\"\n").unwrap();
+    let mut perms = std::fs::metadata(&python).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&python, perms).unwrap();
+    let out = in_subdir(&p, "tests", &["run", "--format", "json"]);
+    // The run is the project's: recorded at its root, with its virtualenv's Python
+    // (which has no testflow plugin here, so the suite cannot start: exit 101).
+    assert_eq!(
+        state_dirs(&p.dir),
+        [p.dir.join(".testflow")],
+        "{}",
+        out.stderr
+    );
+    let run = out.run();
+    assert_eq!(
+        run.project_root.as_deref(),
+        Some(p.dir.to_str().unwrap()),
+        "{}",
+        out.stderr
+    );
+    if out.code == 101 {
+        let message = &run.errors[0].message;
+        assert!(message.contains(python.to_str().unwrap()), "{message}");
+    } else {
+        // A machine whose python3 has the plugin: the run finds the project's tests.
+        assert!(!run.tests.is_empty(), "{}", out.stderr);
+    }
+}
