@@ -273,7 +273,9 @@ struct RunArgs {
     /// Test order, from history.
     #[arg(long, value_enum, default_value_t = Order::Default)]
     order: Order,
-    /// Only the tests that failed in the previous run (all tests if none did).
+    /// Only the tests that failed in the latest run that ran tests (one whose filter
+    /// matched nothing or whose build failed does not count; all tests if none failed).
+    /// The run read is named on stderr.
     #[arg(long)]
     last_failed: bool,
     /// Apply quality gates after the run (implied by any gate flag); see `cargo testflow gate`.
@@ -1438,12 +1440,23 @@ fn history_cmd(cmd: HistoryCmd) -> Result<i32> {
                 )
             })?;
         }
-        HistoryCmd::Slowest(q) => print_rows(q.common.format, &history.slowest(q.limit)?, |r| {
-            format!(
-                "{:>10.1} ms  (max {:.1}, {} runs)  {}",
-                r.recent_ms, r.max_ms, r.runs, r.test_id
-            )
-        })?,
+        HistoryCmd::Slowest(q) => {
+            let rows = history.slowest(q.limit)?;
+            if rows.is_empty() && human {
+                let _ = writeln!(
+                    err,
+                    "no timed test results in the {} runs recorded in {}",
+                    history.run_count()?,
+                    history.path().display()
+                );
+            }
+            print_rows(q.common.format, &rows, |r| {
+                format!(
+                    "{:>10.1} ms  (max {:.1}, {} runs)  {}",
+                    r.recent_ms, r.max_ms, r.runs, r.test_id
+                )
+            })?
+        }
         HistoryCmd::Flaky(q) => {
             let rows = history.flaky(q.limit)?;
             if rows.is_empty() && human {
