@@ -333,10 +333,22 @@ impl History {
     /// The newest recorded run that ran tests: what `--last-failed` and `failed-first`
     /// read. A run whose filter matched nothing or whose build failed does not count.
     pub fn latest_real_run(&self) -> Result<Option<RunRow>> {
+        self.latest_real_run_where("")
+    }
+
+    /// The newest whole (unsharded, merged or imported) run that ran tests: the newest
+    /// run shard planning takes timings from.
+    pub fn latest_real_whole_run(&self) -> Result<Option<RunRow>> {
+        self.latest_real_run_where("AND shard IS NULL")
+    }
+
+    fn latest_real_run_where(&self, filter: &str) -> Result<Option<RunRow>> {
         Ok(self
             .conn
             .query_row(
-                "SELECT run_id, started_at, total FROM runs WHERE total > 0 ORDER BY started_at DESC LIMIT 1",
+                &format!(
+                    "SELECT run_id, started_at, total FROM runs WHERE total > 0 {filter} ORDER BY started_at DESC LIMIT 1"
+                ),
                 [],
                 |r| {
                     Ok(RunRow {

@@ -1532,7 +1532,7 @@ fn shard_plan_cmd(args: ShardPlanArgs) -> Result<i32> {
         .unwrap_or_default();
     let timings_run = history
         .as_ref()
-        .and_then(|h| h.latest_real_run().ok().flatten());
+        .and_then(|h| h.latest_real_whole_run().ok().flatten());
     let _ = match &timings_run {
         Some(r) => writeln!(
             std::io::stderr(),
