@@ -1180,10 +1180,19 @@ fn say_reading(store: &Store, what: &str, run: &testflow::model::Run) {
     if what != "latest" {
         return;
     }
-    for (id, why) in store.newer_than(&run.run_id).unwrap_or_default() {
+    let newer = store.newer_than(&run.run_id).unwrap_or_default();
+    // Newest first, a few by name: a long streak of empty runs must not flood stderr.
+    for (id, why) in newer.iter().rev().take(3) {
         let _ = writeln!(
             err,
             "note: newer run {id} {why}, so it is not `latest` (read it with --run {id})"
+        );
+    }
+    if newer.len() > 3 {
+        let _ = writeln!(
+            err,
+            "note: and {} more newer runs that are not `latest` (`cargo testflow history trend` lists them)",
+            newer.len() - 3
         );
     }
 }
