@@ -157,11 +157,30 @@ impl Store {
         } else {
             let by_id = self.runs_dir().join(what);
             if !by_id.is_dir() {
-                return Err(NotRecorded(format!(
+                let ids = self.run_ids().unwrap_or_default();
+                let mut msg = format!(
                     "no run `{what}`: not a run id in {} nor an existing path",
                     self.runs_dir().display()
-                ))
-                .into());
+                );
+                // Ids that start like the one given, else the newest.
+                let mut near: Vec<&String> = ids
+                    .iter()
+                    .rev()
+                    .filter(|id| !what.is_empty() && id.starts_with(what))
+                    .take(3)
+                    .collect();
+                if near.is_empty() {
+                    near = ids.iter().rev().take(3).collect();
+                }
+                if !near.is_empty() {
+                    let near: Vec<&str> = near.iter().map(|s| s.as_str()).collect();
+                    msg.push_str(&format!(
+                        "\n  recorded runs{}: {}",
+                        if ids.len() > 3 { " (newest)" } else { "" },
+                        near.join(", ")
+                    ));
+                }
+                return Err(NotRecorded(msg).into());
             }
             by_id
         };
@@ -408,6 +427,10 @@ mod tests {
         );
         let err = store.load("nope").unwrap_err();
         assert!(err.to_string().contains("no run `nope`"), "{err}");
+        assert!(err.to_string().contains(&second.run_id), "{err}");
+        let prefix = &first[..first.len() - 2];
+        let err = store.load(prefix).unwrap_err();
+        assert!(err.to_string().contains(&first), "{err}");
         assert!(err.is::<NotRecorded>());
         assert!(reading_line(&latest).starts_with(&format!("reading run {first} (")));
         assert!(reading_line(&latest).ends_with(", 1 tests)"));
