@@ -10,6 +10,9 @@ pub const GATE_CMD_FAILED: i32 = 1;
 pub const GATE_FAILED: i32 = 3;
 /// No tests ran (the filter matched nothing, or there are no tests).
 pub const NO_TESTS: i32 = 4;
+/// A reading command found nothing of what was asked: no runs recorded yet, an unknown
+/// run or test id (`show`, `history test`, `report --run`), no run that ran tests.
+pub const NOT_FOUND: i32 = 5;
 /// At least one test failed, errored, timed out or crashed.
 pub const TESTS_FAILED: i32 = 100;
 /// The build (or listing the tests it produced) failed.

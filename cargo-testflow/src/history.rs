@@ -93,6 +93,15 @@ impl History {
         Ok(History { conn, path })
     }
 
+    /// For readers: the history in `store_root`, or `None` when none was recorded there
+    /// (nothing is created: reading never makes a `.testflow/`).
+    pub fn open_existing(store_root: &Path) -> Result<Option<History>> {
+        if !store_root.join(DB_FILE).is_file() {
+            return Ok(None);
+        }
+        History::open(store_root).map(Some)
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -330,14 +339,16 @@ impl History {
     }
 
     fn durations_from(&self, window: usize, whole_runs_only: bool) -> Result<HashMap<String, f64>> {
+        // Runs that ran no tests (a filter matching nothing, a failed build) take no
+        // place in the window.
         let filter = if whole_runs_only {
-            "WHERE shard IS NULL"
+            "AND shard IS NULL"
         } else {
             ""
         };
         let mut stmt = self.conn.prepare(&format!(
             "SELECT r.test_id, r.duration_ms FROM results r JOIN runs u ON u.run_id = r.run_id
-             WHERE r.outcome != 'skipped' AND u.run_id IN (SELECT run_id FROM runs {filter} ORDER BY started_at DESC LIMIT ?1)
+             WHERE r.outcome != 'skipped' AND u.run_id IN (SELECT run_id FROM runs WHERE total > 0 {filter} ORDER BY started_at DESC LIMIT ?1)
              ORDER BY u.started_at ASC"
         ))?;
         let mut out: HashMap<String, f64> = HashMap::new();
@@ -353,26 +364,60 @@ impl History {
         Ok(out)
     }
 
-    /// Tests whose last recorded result failed, in the newest run that has results.
-    pub fn last_failed(&self) -> Result<Option<Vec<String>>> {
-        let Some(run_id): Option<String> = self
+    /// The newest recorded run that ran tests: what `--last-failed` and `failed-first`
+    /// read. A run whose filter matched nothing or whose build failed does not count.
+    pub fn latest_real_run(&self) -> Result<Option<RunRow>> {
+        self.latest_real_run_where("")
+    }
+
+    /// The newest whole (unsharded, merged or imported) run that ran tests: the newest
+    /// run shard planning takes timings from.
+    pub fn latest_real_whole_run(&self) -> Result<Option<RunRow>> {
+        self.latest_real_run_where("AND shard IS NULL")
+    }
+
+    fn latest_real_run_where(&self, filter: &str) -> Result<Option<RunRow>> {
+        Ok(self
             .conn
             .query_row(
-                "SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 1",
+                &format!(
+                    "SELECT run_id, started_at, total FROM runs WHERE total > 0 {filter} ORDER BY started_at DESC LIMIT 1"
+                ),
                 [],
-                |r| r.get(0),
+                |r| {
+                    Ok(RunRow {
+                        run_id: r.get(0)?,
+                        started_at: r.get(1)?,
+                        total: r.get::<_, i64>(2)? as u64,
+                    })
+                },
             )
-            .optional()?
-        else {
+            .optional()?)
+    }
+
+    /// Tests whose last recorded result failed, in the newest run that ran tests.
+    pub fn last_failed(&self) -> Result<Option<Vec<String>>> {
+        let Some(run) = self.latest_real_run()? else {
             return Ok(None);
         };
         let mut stmt = self.conn.prepare(
             "SELECT test_id FROM results WHERE run_id = ?1 AND outcome IN ('failed','error','timeout','crashed') ORDER BY test_id",
         )?;
         let ids = stmt
-            .query_map(params![run_id], |r| r.get(0))?
+            .query_map(params![run.run_id], |r| r.get(0))?
             .collect::<rusqlite::Result<Vec<String>>>()?;
         Ok(Some(ids))
+    }
+
+    /// Every test id recorded, for suggestions when an id is not found.
+    pub fn test_ids(&self) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT test_id FROM results ORDER BY test_id")?;
+        let ids = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(ids)
     }
 
     pub fn slowest(&self, limit: usize) -> Result<Vec<SlowTest>> {
@@ -493,6 +538,14 @@ impl History {
             .collect::<rusqlite::Result<_>>()?;
         Ok(out)
     }
+}
+
+/// One recorded run, as `latest_real_run` finds it.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct RunRow {
+    pub run_id: String,
+    pub started_at: String,
+    pub total: u64,
 }
 
 #[derive(Serialize, Debug, Clone, PartialEq)]
@@ -666,6 +719,31 @@ mod tests {
         );
         assert_eq!(t[1].pass_rate, Some(1.0));
         assert_eq!(h.test("b", 10).unwrap()[0].run_id, "r3");
+    }
+
+    #[test]
+    fn a_run_that_ran_no_tests_does_not_hide_the_last_real_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = History::open(dir.path()).unwrap();
+        h.record(
+            &run_with("r1", 1, "c", &[("a", Outcome::Failed, 5.0, false)]),
+            "run",
+            10,
+        )
+        .unwrap();
+        h.record(&run_with("r2", 2, "c", &[]), "run", 10).unwrap();
+        assert_eq!(h.run_count().unwrap(), 2, "the empty run is recorded");
+        assert_eq!(h.latest_real_run().unwrap().unwrap().run_id, "r1");
+        assert_eq!(h.last_failed().unwrap().unwrap(), vec!["a".to_owned()]);
+        assert_eq!(h.durations_for_sharding(1).unwrap()["a"], 5.0);
+    }
+
+    #[test]
+    fn readers_do_not_create_the_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join(".testflow");
+        assert!(History::open_existing(&root).unwrap().is_none());
+        assert!(!root.exists());
     }
 
     #[test]

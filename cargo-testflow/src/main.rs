@@ -34,6 +34,8 @@ Exit codes:
     2    usage error (bad flag, value or configuration file)
     3    run --gate: the tests passed, but a required quality gate failed
     4    no tests ran (the filter matched nothing)
+    5    nothing recorded matches what was asked (no runs yet, an unknown run or test id;
+         the closest ids are suggested)
    20    iterate: stopped on a regression (more failures than the iteration before)
    21    iterate: stopped on a plateau (no improvement)
    22    iterate: reached --max-iterations
@@ -98,6 +100,13 @@ enum Command {
     /// Istanbul files, and rank the untested functions (`run --coverage` collects them).
     #[command(subcommand)]
     Coverage(CoverageCmd),
+    /// One test's last result in full: outcome, duration, message, location, expected /
+    /// actual / diff, captured output, every attempt, and the run it is from.
+    ///
+    /// Quote the id in single quotes: Rust ids hold a `$`, which a shell expands
+    /// (`cargo testflow show 'calc::integ$adds'`). An unknown id gets the closest recorded
+    /// ids (exit 5).
+    Show(ShowArgs),
     /// Group a run's failures by root cause, with a suggestion for each group.
     ///
     /// `--format json` is compact and stable, for tools and agents.
@@ -255,7 +264,7 @@ struct RunArgs {
     /// No per-test lines or progress bar.
     #[arg(short, long)]
     quiet: bool,
-    /// Directory to look for test suites in [default: current directory].
+    /// Directory to look for test suites in [default: the project root: the cargo workspace, pytest or Jest root above the current directory, else the git root].
     #[arg(long, value_name = "DIR")]
     project: Option<PathBuf>,
     /// Run only shard K of N (1-based, N at most 1000). Read from the CI when not given: TESTFLOW_SHARD,
@@ -268,7 +277,9 @@ struct RunArgs {
     /// Test order, from history.
     #[arg(long, value_enum, default_value_t = Order::Default)]
     order: Order,
-    /// Only the tests that failed in the previous run (all tests if none did).
+    /// Only the tests that failed in the latest run that ran tests (one whose filter
+    /// matched nothing or whose build failed does not count; all tests if none failed).
+    /// The run read is named on stderr.
     #[arg(long)]
     last_failed: bool,
     /// Apply quality gates after the run (implied by any gate flag); see `cargo testflow gate`.
@@ -309,7 +320,7 @@ struct ListArgs {
     names: bool,
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     format: OutputFormat,
-    /// Directory to look for test suites in [default: current directory].
+    /// Directory to look for test suites in [default: the project root: the cargo workspace, pytest or Jest root above the current directory, else the git root].
     #[arg(long, value_name = "DIR")]
     project: Option<PathBuf>,
 }
@@ -319,13 +330,15 @@ struct ReportArgs {
     /// Report format: json, junit, ctrf, markdown, html.
     #[arg(long, value_parser = parse_format)]
     format: ReportFormat,
-    /// `latest`, a run id, a run directory, or a run.json / events.jsonl file.
+    /// `latest` (the newest run that ran tests: one whose filter matched nothing or whose
+    /// build failed is passed over, and named on stderr; the newest when none ran tests),
+    /// a run id, a run directory, or a run.json / events.jsonl file.
     #[arg(long, default_value = "latest", value_name = "RUN")]
     run: String,
     /// Output file [default: stdout].
     #[arg(short, long, value_name = "PATH")]
     output: Option<PathBuf>,
-    /// Project directory whose `.testflow/` holds the runs [default: current directory].
+    /// Project directory whose `.testflow/` holds the runs [default: the project root: the cargo workspace, pytest or Jest root above the current directory, else the git root].
     #[arg(long, value_name = "DIR")]
     project: Option<PathBuf>,
 }
@@ -400,7 +413,9 @@ impl GateArgs {
 
 #[derive(Args)]
 struct GateCmdArgs {
-    /// `latest`, a run id, a run directory, or a run.json / events.jsonl file.
+    /// `latest` (the newest run, even one that ran no tests or failed to build: a verdict
+    /// never falls back to an older run), a run id, a run directory, or a run.json /
+    /// events.jsonl file.
     #[arg(long, default_value = "latest", value_name = "RUN")]
     run: String,
     #[command(flatten)]
@@ -522,8 +537,12 @@ enum HistoryCmd {
     /// Duration, pass rate and flaky count per run.
     Trend(HistoryQuery),
     /// One test's recent results.
+    ///
+    /// Quote the id in single quotes: Rust ids hold a `$`, which a shell expands
+    /// (`cargo testflow history test 'calc::integ$adds'`). An id with no results gets the
+    /// closest recorded ids (exit 5).
     Test {
-        /// The test id.
+        /// The test id, in single quotes (`'calc::integ$adds'`).
         id: String,
         #[command(flatten)]
         query: HistoryQuery,
@@ -532,7 +551,7 @@ enum HistoryCmd {
 
 #[derive(Args, Clone)]
 struct HistoryCommon {
-    /// Project directory whose `.testflow/` holds the history [default: current directory].
+    /// Project directory whose `.testflow/` holds the history [default: the project root: the cargo workspace, pytest or Jest root above the current directory, else the git root].
     #[arg(long, value_name = "DIR")]
     project: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
@@ -568,7 +587,7 @@ struct ShardPlanArgs {
     /// Skip doctests.
     #[arg(long)]
     no_doc: bool,
-    /// Directory to look for test suites in [default: current directory].
+    /// Directory to look for test suites in [default: the project root: the cargo workspace, pytest or Jest root above the current directory, else the git root].
     #[arg(long, value_name = "DIR")]
     project: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
@@ -638,8 +657,26 @@ struct CiArgs {
 }
 
 #[derive(Args)]
+struct ShowArgs {
+    /// The test id, in single quotes (`'calc::integ$adds'`, `'tests/test_a.py::test_b'`).
+    id: String,
+    /// The run to read: a run id, a run directory or file, or `latest` [default: the
+    /// newest run that has this test].
+    #[arg(long, value_name = "RUN")]
+    run: Option<String>,
+    /// `json`: the test (the schema's TestCase) with its `run_id`.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    format: OutputFormat,
+    /// Project directory whose `.testflow/` holds the runs [default: the project root].
+    #[arg(long, value_name = "DIR")]
+    project: Option<PathBuf>,
+}
+
+#[derive(Args)]
 struct AnalyzeArgs {
-    /// `latest`, a run id, a run directory, or a run.json / events.jsonl file.
+    /// `latest` (the newest run that ran tests: one whose filter matched nothing or whose
+    /// build failed is passed over, and named on stderr; the newest when none ran tests),
+    /// a run id, a run directory, or a run.json / events.jsonl file.
     #[arg(long, default_value = "latest", value_name = "RUN")]
     run: String,
     #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
@@ -647,7 +684,7 @@ struct AnalyzeArgs {
     /// Also write the JSON analysis to this file.
     #[arg(short, long, value_name = "PATH")]
     output: Option<PathBuf>,
-    /// Project directory whose `.testflow/` holds the runs [default: current directory].
+    /// Project directory whose `.testflow/` holds the runs [default: the project root: the cargo workspace, pytest or Jest root above the current directory, else the git root].
     #[arg(long, value_name = "DIR")]
     project: Option<PathBuf>,
 }
@@ -739,6 +776,8 @@ fn main() -> ExitCode {
                 exit_code::USAGE
             } else if e.is::<session::NothingToRun>() {
                 exit_code::NO_TESTS
+            } else if e.is::<testflow::store::NotRecorded>() {
+                exit_code::NOT_FOUND
             } else {
                 exit_code::INTERNAL
             }
@@ -753,6 +792,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::List(args) => list(args),
         Command::Report(args) => report_cmd(args),
         Command::Analyze(args) => analyze_cmd(args),
+        Command::Show(args) => show_cmd(args),
         Command::Coverage(cmd) => coverage_cmd(cmd),
         Command::Gate(args) => gate_cmd(*args),
         Command::Iterate(args) => iterate_cmd(*args),
@@ -906,7 +946,7 @@ fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::RunResult, i32
     };
     let result = session::run(
         RunRequest {
-            project_dir: project_dir(args.project.as_deref())?,
+            project_dir: project_root(args.project.as_deref())?,
             frameworks: (!args.frameworks.is_empty()).then(|| args.frameworks.clone()),
             cargo,
             options,
@@ -1108,7 +1148,7 @@ fn suites_here(
 ) -> Result<SuitesHere> {
     let mut selection = selection_args.selection();
     selection.dir = project.map(PathBuf::from);
-    let dir = project_dir(project)?;
+    let dir = project_root(project)?;
     let others = testflow::frameworks::detect_suites(&dir, &|_| true)?;
     let use_cargo =
         session::uses_cargo(&dir, selection.manifest_path.is_some(), !others.is_empty());
@@ -1219,8 +1259,9 @@ fn list_text(suites: &[cargo_fw::SuiteListing], names: bool) -> String {
 }
 
 fn report_cmd(args: ReportArgs) -> Result<i32> {
-    let store = Store::discover(&project_dir(args.project.as_deref())?);
-    let run = store.load(&args.run)?;
+    let store = Store::discover(&project_root(args.project.as_deref())?);
+    let (_, run) = store.resolve_run(&args.run)?;
+    say_reading(&store, &args.run, &run);
     // Unreadable or truncated log lines (a run killed mid-write) are skipped, not fatal: say so.
     let mut err = std::io::stderr();
     for e in run
@@ -1249,8 +1290,56 @@ fn report_cmd(args: ReportArgs) -> Result<i32> {
     Ok(exit_code::OK)
 }
 
-fn load_run(project: Option<PathBuf>, run: &str) -> Result<testflow::model::Run> {
-    Store::discover(&project_dir(project.as_deref())?).load(run)
+/// The run a reading command works on (`latest`: the newest that ran tests); which one
+/// is said on stderr.
+fn load_run(project: Option<PathBuf>, what: &str) -> Result<testflow::model::Run> {
+    let store = Store::discover(&project_root(project.as_deref())?);
+    let (_, run) = store.resolve_run(what)?;
+    say_reading(&store, what, &run);
+    Ok(run)
+}
+
+/// `reading run …` on stderr, and the newer runs `latest` passed over.
+fn say_reading(store: &Store, what: &str, run: &testflow::model::Run) {
+    let mut err = std::io::stderr();
+    let _ = writeln!(err, "{}", testflow::store::reading_line(run));
+    if what != "latest" {
+        return;
+    }
+    let newer = store.newer_than(&run.run_id).unwrap_or_default();
+    // Newest first, a few by name: a long streak of empty runs must not flood stderr.
+    for (id, why) in newer.iter().rev().take(3) {
+        let _ = writeln!(
+            err,
+            "note: newer run {id} {why}, so it is not `latest` (read it with --run {id})"
+        );
+    }
+    if newer.len() > 3 {
+        let _ = writeln!(
+            err,
+            "note: and {} more newer runs that are not `latest` (`cargo testflow history trend` lists them)",
+            newer.len() - 3
+        );
+    }
+}
+
+fn show_cmd(args: ShowArgs) -> Result<i32> {
+    let store = Store::discover(&project_root(args.project.as_deref())?);
+    let found = testflow::show::find(&store, &args.id, args.run.as_deref())?;
+    let _ = writeln!(
+        std::io::stderr(),
+        "{}",
+        testflow::store::reading_line(&found.run)
+    );
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        OutputFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &testflow::show::to_json(&found)?)?;
+            writeln!(out)?;
+        }
+        OutputFormat::Human => write!(out, "{}", testflow::show::render_human(&found))?,
+    }
+    Ok(exit_code::OK)
 }
 
 fn analyze_cmd(args: AnalyzeArgs) -> Result<i32> {
@@ -1283,13 +1372,17 @@ fn gate_cmd(args: GateCmdArgs) -> Result<i32> {
     } else {
         Some(testflow::coverage::load(&args.coverage, &root)?)
     };
-    let run = load_run(args.project, &args.run)?;
+    // A verdict reads the newest run, even one that ran nothing: never an older green one.
+    let (_, run) = Store::discover(&root).resolve_newest(&args.run)?;
+    let _ = writeln!(std::io::stderr(), "{}", testflow::store::reading_line(&run));
     // Reports given here replace the run's own coverage, compared with the same baseline.
     let coverage = coverage.map(|c| {
         let mut summary = c.summary();
-        summary.previous = testflow::history::History::open(Store::for_project(&root).root())
-            .ok()
-            .and_then(|h| h.coverage_baseline(&run, &summary.files).ok().flatten());
+        summary.previous =
+            testflow::history::History::open_existing(Store::for_project(&root).root())
+                .ok()
+                .flatten()
+                .and_then(|h| h.coverage_baseline(&run, &summary.files).ok().flatten());
         summary
     });
     let report = gate::evaluate_with(
@@ -1404,6 +1497,16 @@ fn coverage_gaps_cmd(args: CoverageGapsArgs) -> Result<i32> {
     Ok(exit_code::OK)
 }
 
+/// `--project DIR`, else the project root found from the current directory (the cargo
+/// workspace, pytest or Jest root, else the git root): where suites are found, the
+/// virtualenv is looked for and the one `.testflow/` lives.
+fn project_root(project: Option<&std::path::Path>) -> Result<PathBuf> {
+    match project {
+        Some(_) => project_dir(project),
+        None => Ok(testflow::project::find_root(&project_dir(None)?)),
+    }
+}
+
 fn project_dir(project: Option<&std::path::Path>) -> Result<PathBuf> {
     match project {
         Some(p) => Ok(std::path::absolute(p).unwrap_or_else(|_| p.to_owned())),
@@ -1441,8 +1544,16 @@ fn history_cmd(cmd: HistoryCmd) -> Result<i32> {
         | HistoryCmd::Trend(q)
         | HistoryCmd::Test { query: q, .. } => q.common.clone(),
     };
-    let store = Store::discover(&project_dir(common.project.as_deref())?);
-    let mut history = History::open(store.root())?;
+    let store = Store::discover(&project_root(common.project.as_deref())?);
+    let mut history = match &cmd {
+        HistoryCmd::Import { .. } => History::open(store.root())?,
+        // Reading never creates `.testflow/`.
+        _ => History::open_existing(store.root())?.ok_or_else(|| {
+            testflow::store::NotRecorded(testflow::store::no_runs_yet(store.root()))
+        })?,
+    };
+    let human = common.format == OutputFormat::Human;
+    let mut err = std::io::stderr();
     match cmd {
         HistoryCmd::Import { files, .. } => {
             let keep = load_config(common.project.as_deref())?
@@ -1464,22 +1575,44 @@ fn history_cmd(cmd: HistoryCmd) -> Result<i32> {
                 )
             })?;
         }
-        HistoryCmd::Slowest(q) => print_rows(q.common.format, &history.slowest(q.limit)?, |r| {
-            format!(
-                "{:>10.1} ms  (max {:.1}, {} runs)  {}",
-                r.recent_ms, r.max_ms, r.runs, r.test_id
-            )
-        })?,
-        HistoryCmd::Flaky(q) => print_rows(q.common.format, &history.flaky(q.limit)?, |r| {
-            format!(
-                "{:>5.1}%  {} passed on retry, {} commits flipped, {} runs  {}",
-                r.rate * 100.0,
-                r.passed_on_retry,
-                r.flipped_commits,
-                r.runs,
-                r.test_id
-            )
-        })?,
+        HistoryCmd::Slowest(q) => {
+            let rows = history.slowest(q.limit)?;
+            if rows.is_empty() && human {
+                let _ = writeln!(
+                    err,
+                    "no timed test results in the {} runs recorded in {}",
+                    history.run_count()?,
+                    history.path().display()
+                );
+            }
+            print_rows(q.common.format, &rows, |r| {
+                format!(
+                    "{:>10.1} ms  (max {:.1}, {} runs)  {}",
+                    r.recent_ms, r.max_ms, r.runs, r.test_id
+                )
+            })?
+        }
+        HistoryCmd::Flaky(q) => {
+            let rows = history.flaky(q.limit)?;
+            if rows.is_empty() && human {
+                let _ = writeln!(
+                    err,
+                    "no flaky tests in the {} runs recorded in {}",
+                    history.run_count()?,
+                    history.path().display()
+                );
+            }
+            print_rows(q.common.format, &rows, |r| {
+                format!(
+                    "{:>5.1}%  {} passed on retry, {} commits flipped, {} runs  {}",
+                    r.rate * 100.0,
+                    r.passed_on_retry,
+                    r.flipped_commits,
+                    r.runs,
+                    r.test_id
+                )
+            })?
+        }
         HistoryCmd::Trend(q) => print_rows(q.common.format, &history.trend(q.limit)?, |r| {
             let rate = r
                 .pass_rate
@@ -1495,7 +1628,17 @@ fn history_cmd(cmd: HistoryCmd) -> Result<i32> {
             )
         })?,
         HistoryCmd::Test { id, query } => {
-            print_rows(query.common.format, &history.test(&id, query.limit)?, |r| {
+            let rows = history.test(&id, query.limit)?;
+            if rows.is_empty() {
+                let where_ = format!("in the history ({})", history.path().display());
+                return Err(testflow::store::NotRecorded(testflow::lookup::not_found(
+                    &where_,
+                    &id,
+                    &history.test_ids()?,
+                ))
+                .into());
+            }
+            print_rows(query.common.format, &rows, |r| {
                 format!(
                     "{}  {:<8} {:>10.1} ms  attempts {}  {}",
                     r.started_at, r.outcome, r.duration_ms, r.attempts, r.run_id
@@ -1515,9 +1658,30 @@ fn shard_plan_cmd(args: ShardPlanArgs) -> Result<i32> {
         use_cargo,
     } = suites_here(&args.selection, args.project.as_deref())?;
     let store = Store::discover(&dir);
-    let durations = testflow::history::History::open(store.root())
-        .and_then(|h| h.durations_for_sharding(20))
+    let history = testflow::history::History::open_existing(store.root())
+        .ok()
+        .flatten();
+    let durations = history
+        .as_ref()
+        .and_then(|h| h.durations_for_sharding(20).ok())
         .unwrap_or_default();
+    let timings_run = history
+        .as_ref()
+        .and_then(|h| h.latest_real_whole_run().ok().flatten());
+    let _ = match &timings_run {
+        Some(r) => writeln!(
+            std::io::stderr(),
+            "reading run {} ({}, {} tests) and the runs before it for timings",
+            r.run_id,
+            r.started_at,
+            r.total
+        ),
+        None => writeln!(
+            std::io::stderr(),
+            "no recorded run with tests in {}: no timings",
+            store.root().display()
+        ),
+    };
     let strategy = args
         .shard_strategy
         .unwrap_or_else(|| shard::default_strategy(&durations));
@@ -1551,6 +1715,7 @@ fn shard_plan_cmd(args: ShardPlanArgs) -> Result<i32> {
     match args.format {
         OutputFormat::Json => {
             let mut v = serde_json::to_value(&plan)?;
+            v["run_id"] = serde_json::json!(timings_run.as_ref().map(|r| &r.run_id));
             v["suites"] = serde_json::Value::Array(
                 suites
                     .iter()

@@ -241,6 +241,20 @@ pub fn run(
 
     let mut exit_override = None;
     let mut notes = Vec::new();
+    if req.last_failed || req.order == Order::FailedFirst {
+        notes.push(
+            match history
+                .as_ref()
+                .and_then(|h| h.latest_real_run().ok().flatten())
+            {
+                Some(r) => format!(
+                    "reading run {} ({}, {} tests) for its failures",
+                    r.run_id, r.started_at, r.total
+                ),
+                None => "no earlier run that ran tests: running every test".to_owned(),
+            },
+        );
+    }
     let mut units: Vec<Box<dyn Unit>> = Vec::new();
     if let (Some(ws), Some(built)) = (&ws, built) {
         match built {

@@ -88,35 +88,115 @@ impl Store {
     }
 
     /// A run directory from `latest`, a run id, a run directory, an `events.jsonl` or a `run.json`.
+    ///
+    /// `latest` is the newest run that ran tests: a run whose filter matched nothing,
+    /// that found no suites or whose build failed stays recorded (and reachable by its
+    /// id) but does not hide the last real run.
     pub fn resolve(&self, what: &str) -> Result<PathBuf> {
+        Ok(self.resolve_run(what)?.0)
+    }
+
+    /// `resolve`, with the run read.
+    pub fn resolve_run(&self, what: &str) -> Result<(PathBuf, Run)> {
+        self.resolve_as(what, Latest::RanTests)
+    }
+
+    /// `resolve_run` where `latest` is the newest run, whatever it ran: for verdicts
+    /// (`gate`), where a newer run that failed to build must never be passed over for an
+    /// older green one.
+    pub fn resolve_newest(&self, what: &str) -> Result<(PathBuf, Run)> {
+        self.resolve_as(what, Latest::Newest)
+    }
+
+    /// Recorded runs newer than `run_id`, each with why `latest` passed over it.
+    pub fn newer_than(&self, run_id: &str) -> Result<Vec<(String, &'static str)>> {
+        let mut out = Vec::new();
+        for id in self.run_ids()? {
+            if id.as_str() <= run_id {
+                continue;
+            }
+            let why = match load_run(&self.runs_dir().join(&id)) {
+                Ok(r)
+                    if r.errors
+                        .iter()
+                        .any(|e| e.kind == "build" || e.kind == "list") =>
+                {
+                    "failed to build"
+                }
+                Ok(r) if r.tests.is_empty() => "ran no tests",
+                Ok(_) => "ran tests",
+                Err(_) => "cannot be read",
+            };
+            out.push((id, why));
+        }
+        Ok(out)
+    }
+
+    fn resolve_as(&self, what: &str, latest: Latest) -> Result<(PathBuf, Run)> {
         if what == "latest" {
             let ids = self.run_ids()?;
-            let Some(id) = ids.last() else {
-                bail!(
-                    "no runs recorded yet in {} (run `cargo testflow run` first)",
-                    self.runs_dir().display()
-                );
-            };
-            return Ok(self.runs_dir().join(id));
+            if ids.is_empty() {
+                return Err(NotRecorded(no_runs_yet(&self.root)).into());
+            }
+            for id in ids.iter().rev() {
+                let dir = self.runs_dir().join(id);
+                // A run that cannot be read is not silently stepped over.
+                let run = load_run(&dir)?;
+                if latest == Latest::Newest || !run.tests.is_empty() {
+                    return Ok((dir, run));
+                }
+            }
+            // None ran tests (a first build that failed): the newest, to say why.
+            let dir = self.runs_dir().join(ids.last().expect("not empty"));
+            let run = load_run(&dir)?;
+            return Ok((dir, run));
         }
         let as_path = Path::new(what);
-        if as_path.exists() {
-            return Ok(as_path.to_owned());
-        }
-        let by_id = self.runs_dir().join(what);
-        if by_id.is_dir() {
-            return Ok(by_id);
-        }
-        bail!(
-            "no run `{what}`: not a run id in {} nor an existing path",
-            self.runs_dir().display()
-        )
+        let dir = if as_path.exists() {
+            as_path.to_owned()
+        } else {
+            let by_id = self.runs_dir().join(what);
+            if !by_id.is_dir() {
+                let ids = self.run_ids().unwrap_or_default();
+                let mut msg = format!(
+                    "no run `{what}`: not a run id in {} nor an existing path",
+                    self.runs_dir().display()
+                );
+                // Ids that start like the one given, else the newest.
+                let mut near: Vec<&String> = ids
+                    .iter()
+                    .rev()
+                    .filter(|id| !what.is_empty() && id.starts_with(what))
+                    .take(3)
+                    .collect();
+                if near.is_empty() {
+                    near = ids.iter().rev().take(3).collect();
+                }
+                if !near.is_empty() {
+                    let near: Vec<&str> = near.iter().map(|s| s.as_str()).collect();
+                    msg.push_str(&format!(
+                        "\n  recorded runs{}: {}",
+                        if ids.len() > 3 { " (newest)" } else { "" },
+                        near.join(", ")
+                    ));
+                }
+                return Err(NotRecorded(msg).into());
+            }
+            by_id
+        };
+        let run = load_run(&dir)?;
+        Ok((dir, run))
     }
 
     /// Load a run: `run.json` when present, else fold `events.jsonl` (an unfinished or
     /// crashed run has no run.json). Also accepts a path to either file.
     pub fn load(&self, what: &str) -> Result<Run> {
-        load_run(&self.resolve(what)?)
+        Ok(self.resolve_run(what)?.1)
+    }
+
+    /// Whether this state directory exists (readers never create it).
+    pub fn exists(&self) -> bool {
+        self.root.is_dir()
     }
 
     /// Start recording a new run that began at `started`.
@@ -150,6 +230,41 @@ impl Store {
             environment,
         })
     }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Latest {
+    RanTests,
+    Newest,
+}
+
+/// What a run or test asked for is not recorded (exit `NOT_FOUND`).
+#[derive(Debug)]
+pub struct NotRecorded(pub String);
+
+impl std::fmt::Display for NotRecorded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for NotRecorded {}
+
+/// The message for a state directory with no runs in it.
+pub fn no_runs_yet(root: &Path) -> String {
+    format!(
+        "no runs recorded yet in {} (run `cargo testflow run` first)",
+        root.display()
+    )
+}
+
+/// The line a reading command prints on stderr: which run it reads.
+pub fn reading_line(run: &Run) -> String {
+    format!(
+        "reading run {} ({}, {} tests)",
+        run.run_id,
+        run.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        run.tests.len()
+    )
 }
 
 pub fn load_run(path: &Path) -> Result<Run> {
@@ -258,37 +373,75 @@ mod tests {
         );
     }
 
+    /// A finished run with these tests (`run.json` written as a run would).
+    fn recorded(store: &Store, tests: &[&str]) -> String {
+        let rec = store
+            .start_run(store.root(), vec![Framework::Rust], Utc::now(), None)
+            .unwrap();
+        let tests: Vec<_> = tests
+            .iter()
+            .map(|t| (*t, crate::model::Outcome::Passed, 1.0, false))
+            .collect();
+        let run = crate::history::tests_support::run_with(&rec.run_id, 0, "c", &tests);
+        write_atomic(&rec.dir.join(RUN_FILE), &serde_json::to_vec(&run).unwrap()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        rec.run_id
+    }
+
     #[test]
-    fn latest_is_the_newest_run_and_an_unfinished_run_still_loads() {
+    fn latest_is_the_newest_run_that_ran_tests_and_an_unfinished_run_still_loads() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::at(dir.path().to_owned());
-        assert!(
-            store
-                .load("latest")
-                .unwrap_err()
-                .to_string()
-                .contains("no runs recorded yet")
-        );
-        let first = store
-            .start_run(dir.path(), vec![Framework::Rust], Utc::now(), None)
-            .unwrap();
-        let (run, _) = first.finish(true, None).unwrap();
-        assert!(run.completed);
-        std::thread::sleep(std::time::Duration::from_millis(5));
+        let err = store.load("latest").unwrap_err();
+        assert!(err.to_string().contains("no runs recorded yet"), "{err}");
+        assert!(err.is::<NotRecorded>());
+        let first = recorded(&store, &["a"]);
+        let empty = recorded(&store, &[]);
+        // never finished: no run.json, folded from the log (and no tests yet)
         let second = store
             .start_run(dir.path(), vec![Framework::Rust], Utc::now(), None)
             .unwrap();
-        // never finished: no run.json, folded from the log
         let latest = store.load("latest").unwrap();
-        assert_eq!(latest.run_id, second.run_id);
-        assert!(!latest.completed);
-        assert_eq!(store.load(&first.run_id).unwrap().run_id, first.run_id);
-        assert!(
-            store
-                .load("nope")
-                .unwrap_err()
-                .to_string()
-                .contains("no run `nope`")
+        assert_eq!(latest.run_id, first, "runs without tests do not count");
+        assert_eq!(
+            store.newer_than(&first).unwrap(),
+            [
+                (empty.clone(), "ran no tests"),
+                (second.run_id.clone(), "ran no tests")
+            ]
         );
+        assert_eq!(
+            store.resolve_newest("latest").unwrap().1.run_id,
+            second.run_id
+        );
+        let unfinished = store.load(&second.run_id).unwrap();
+        assert!(!unfinished.completed);
+        assert_eq!(
+            store.load(&empty).unwrap().run_id,
+            empty,
+            "still reachable by id"
+        );
+        assert_eq!(
+            store.run_ids().unwrap(),
+            vec![first.clone(), empty, second.run_id.clone()]
+        );
+        let err = store.load("nope").unwrap_err();
+        assert!(err.to_string().contains("no run `nope`"), "{err}");
+        assert!(err.to_string().contains(&second.run_id), "{err}");
+        let prefix = &first[..first.len() - 2];
+        let err = store.load(prefix).unwrap_err();
+        assert!(err.to_string().contains(&first), "{err}");
+        assert!(err.is::<NotRecorded>());
+        assert!(reading_line(&latest).starts_with(&format!("reading run {first} (")));
+        assert!(reading_line(&latest).ends_with(", 1 tests)"));
+    }
+
+    #[test]
+    fn when_no_run_ran_tests_latest_is_the_newest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::at(dir.path().to_owned());
+        recorded(&store, &[]);
+        let newest = recorded(&store, &[]);
+        assert_eq!(store.load("latest").unwrap().run_id, newest);
     }
 }

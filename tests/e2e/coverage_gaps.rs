@@ -155,7 +155,7 @@ fn without_report_files_the_latest_run_is_used() {
     // No report files and no runs: the error says what to do.
     let empty = tempfile::tempdir().unwrap();
     let out = gaps(empty.path(), &[]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(out.code, 5, "{}", out.stderr);
     assert!(
         out.stderr.contains("no runs recorded yet") && out.stderr.contains("cargo testflow run"),
         "{}",

@@ -296,7 +296,7 @@ fn ctrf_markdown_and_html_reports_and_the_step_summary() {
 fn report_on_an_unknown_run_names_it() {
     let p = Project::new("rust-basic");
     let out = p.report_json("nope");
-    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(out.code, 5, "{}", out.stderr);
     assert!(
         out.stderr.starts_with("error: no run `nope`"),
         "{}",
@@ -304,7 +304,7 @@ fn report_on_an_unknown_run_names_it() {
     );
     assert!(out.stdout.is_empty());
     let out = p.report_json("latest");
-    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(out.code, 5, "{}", out.stderr);
     assert!(
         out.stderr.contains("no runs recorded yet"),
         "{}",

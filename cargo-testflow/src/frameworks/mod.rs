@@ -35,6 +35,17 @@ pub const DETECTED_HINT: &str =
     ", pytest configuration or test_*.py files, or a Jest project (package.json)";
 
 /// Every non-cargo suite in `root` whose framework `wants` accepts.
+/// Whether `dir` is a project root by a framework's own configuration (a pytest
+/// configuration file, a package.json that uses Jest); see `project::find_root`.
+pub fn is_configured_root(dir: &Path) -> bool {
+    pytest::has_config(dir) || jest::is_jest_project(dir)
+}
+
+/// Whether `dir` holds a pytest or Jest project, by configuration or by its test files.
+pub fn is_other_project(dir: &Path) -> bool {
+    pytest::is_pytest_project(dir) || jest::is_jest_project(dir)
+}
+
 pub fn detect_suites(
     root: &Path,
     wants: &dyn Fn(Framework) -> bool,

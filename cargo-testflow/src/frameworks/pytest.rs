@@ -771,16 +771,21 @@ const INSTALL_HINT: &str =
 /// Is `root` a pytest project? pytest configuration (`pytest.ini`, `[tool.pytest…]` in
 /// `pyproject.toml`, `[tool:pytest]` in `setup.cfg`, `[pytest]` in `tox.ini`), a root
 /// `conftest.py`, or `test_*.py` / `*_test.py` files in the root, `tests/` or `test/`.
-pub fn is_pytest_project(root: &Path) -> bool {
+/// Whether `dir` holds a pytest configuration (`pytest.ini`, `[tool.pytest.ini_options]`
+/// in pyproject.toml, `[tool:pytest]` in setup.cfg, `[pytest]` in tox.ini): a project
+/// root, as pytest's own rootdir search sees it.
+pub fn has_config(dir: &Path) -> bool {
     let contains = |file: &str, needle: &str| {
-        std::fs::read_to_string(root.join(file)).is_ok_and(|t| t.contains(needle))
+        std::fs::read_to_string(dir.join(file)).is_ok_and(|t| t.contains(needle))
     };
-    if root.join("pytest.ini").is_file()
-        || root.join("conftest.py").is_file()
+    dir.join("pytest.ini").is_file()
         || contains("pyproject.toml", "[tool.pytest")
         || contains("setup.cfg", "[tool:pytest]")
         || contains("tox.ini", "[pytest]")
-    {
+}
+
+pub fn is_pytest_project(root: &Path) -> bool {
+    if has_config(root) || root.join("conftest.py").is_file() {
         return true;
     }
     [root.to_owned(), root.join("tests"), root.join("test")]
