@@ -1337,7 +1337,7 @@ fn show_cmd(args: ShowArgs) -> Result<i32> {
             serde_json::to_writer_pretty(&mut out, &testflow::show::to_json(&found)?)?;
             writeln!(out)?;
         }
-        OutputFormat::Human => write!(out, "{}", testflow::show::render_human(&found))?,
+        OutputFormat::Human => write!(out, "{}", ui::safe(&testflow::show::render_human(&found)))?,
     }
     Ok(exit_code::OK)
 }
@@ -1358,7 +1358,7 @@ fn analyze_cmd(args: AnalyzeArgs) -> Result<i32> {
         OutputFormat::Human => write!(
             std::io::stdout().lock(),
             "{}",
-            analyze::render_human(&analysis)
+            ui::safe(&analyze::render_human(&analysis))
         )?,
     }
     Ok(exit_code::OK)

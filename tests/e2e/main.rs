@@ -37,6 +37,8 @@ mod list;
 mod reports;
 // a fixture that does not compile
 mod rust_build_error;
+// control sequences in test output are escaped on the terminal
+mod terminal_text;
 // history, --shard, merge, --last-failed: the distributed path on one machine
 mod sharding;
 // rust-basic with --isolation binary (crash re-runs per test)
