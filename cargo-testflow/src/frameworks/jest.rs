@@ -145,6 +145,17 @@ fn error_kind(message: &str) -> Option<String> {
     Some(k.to_owned())
 }
 
+/// `expect(received).not.toBe(expected)` → `toBe`: the matcher, as `matcherResult.name`.
+fn matcher_name(message: &str) -> Option<String> {
+    static MATCHER: OnceLock<Regex> = OnceLock::new();
+    let c = re(
+        &MATCHER,
+        r"expect\([^)]*\)(?:\.(?:not|resolves|rejects))*\.([A-Za-z_][A-Za-z0-9_]*)\(",
+    )
+    .captures(message)?;
+    Some(c[1].to_owned())
+}
+
 /// The module named in a "Cannot find module 'x'" message.
 pub fn missing_module(text: &str) -> Option<String> {
     static MISSING: OnceLock<Regex> = OnceLock::new();
@@ -186,18 +197,8 @@ fn in_hook(source: &str, line: u32) -> bool {
 pub fn classify_result(root: &Path, r: &JestResult) -> (Outcome, Option<Failure>) {
     match r.status.as_str() {
         "passed" => return (Outcome::Passed, None),
-        "pending" | "skipped" | "disabled" => return (Outcome::Skipped, None),
-        "todo" => {
-            return (
-                Outcome::Skipped,
-                Some(Failure {
-                    category: Category::RuntimeError,
-                    kind: Some("todo".into()),
-                    message: "todo".into(),
-                    ..Failure::default()
-                }),
-            );
-        }
+        // Nothing failed: no `failure` (a todo is counted apart only in Jest's totals).
+        "pending" | "skipped" | "disabled" | "todo" => return (Outcome::Skipped, None),
         _ => {}
     }
     let text = strip_ansi(&r.failure_messages.join("\n\n"));
@@ -244,12 +245,11 @@ pub fn classify_result(root: &Path, r: &JestResult) -> (Outcome, Option<Failure>
         failure.actual = m.get("actual").map(show);
     } else if failure.message.contains("expect(") || failure.message.starts_with("AssertionError") {
         failure.category = Category::Assertion;
-        if failure.kind.is_none() {
-            failure.kind = Some("expect".into());
-        }
-    } else if let Some(module) = missing_module(&failure.message) {
+        // Without `matcherResult` (jest-jasmine2, Jest < 27): the matcher named in the text.
+        failure.kind = matcher_name(&failure.message).or(failure.kind.take());
+    } else if missing_module(&failure.message).is_some() {
+        // The kind stays the error's type as printed (none when the text names none).
         failure.category = Category::ImportError;
-        failure.kind = Some(format!("Cannot find module '{module}'"));
     }
     if failure.category != Category::Timeout && failure.category != Category::Assertion {
         let hook = failure.location.as_ref().is_some_and(|loc| {
@@ -304,9 +304,8 @@ pub fn classify_exec_error(root: &Path, message: &str) -> (Outcome, Failure) {
             .and_then(|c| signal_number(&c[1]));
         return (Outcome::Crashed, failure);
     }
-    if let Some(module) = missing_module(&text) {
+    if missing_module(&text).is_some() {
         failure.category = Category::ImportError;
-        failure.kind = Some(format!("Cannot find module '{module}'"));
         failure.message = head
             .lines()
             .map(str::trim)
@@ -1565,11 +1564,41 @@ mod tests {
             classify_result(root, &result("pending", &[], None)).0,
             Outcome::Skipped
         );
-        let (o, f) = classify_result(root, &result("todo", &[], None));
+        // Nothing failed: no failure with a made-up category or kind.
+        for status in ["pending", "skipped", "disabled", "todo"] {
+            assert_eq!(
+                classify_result(root, &result(status, &[], None)),
+                (Outcome::Skipped, None),
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_failure_kind_is_a_type_never_the_message() {
+        let root = Path::new("/p");
+        // jest-jasmine2 (Jest < 27) has no matcherResult: the matcher comes from the text.
+        let msg = "Error: expect(received).not.toEqual(expected) // deep equality\n\nExpected: not 3\n    at Object.<anonymous> (/p/src/a.test.js:8:21)";
+        let f = classify_result(root, &result("failed", &[msg], None))
+            .1
+            .unwrap();
         assert_eq!(
-            (o, f.unwrap().kind.as_deref()),
-            (Outcome::Skipped, Some("todo"))
+            (f.category, f.kind.as_deref()),
+            (Category::Assertion, Some("toEqual"))
         );
+        let msg = "Cannot find module 'left-pad' from 'src/a.test.js'\n    at Resolver.resolveModule (/p/node_modules/jest-resolve/build/index.js:1:1)";
+        let f = classify_result(root, &result("failed", &[msg], None))
+            .1
+            .unwrap();
+        assert_eq!((f.category, f.kind), (Category::ImportError, None));
+        let f = classify_result(root, &result("failed", &["RangeError: too far"], None))
+            .1
+            .unwrap();
+        assert_eq!(f.kind.as_deref(), Some("RangeError"));
+        let f = classify_result(root, &result("failed", &["thrown: \"a string\""], None))
+            .1
+            .unwrap();
+        assert_eq!(f.kind, None);
     }
 
     #[test]
@@ -1598,7 +1627,7 @@ mod tests {
             "  ● Test suite failed to run\n\n    Cannot find module 'left-pad' from 'src/m.test.js'\n\n    > 1 | const pad = require('left-pad');\n\n      at Resolver._throwModNotFoundError (node_modules/jest-resolve/build/index.js:1031:11)",
         );
         assert_eq!((o, f.category), (Outcome::Error, Category::ImportError));
-        assert_eq!(f.kind.as_deref(), Some("Cannot find module 'left-pad'"));
+        assert_eq!(f.kind, None, "the message is not a kind");
         assert_eq!(
             f.message,
             "Cannot find module 'left-pad' from 'src/m.test.js'"
