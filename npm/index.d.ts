@@ -16,6 +16,8 @@ export default class TestflowReporter {
   onTestCaseStart(test: Test, info: { ancestorTitles: string[]; title: string; fullName: string }): void;
   onTestCaseResult(test: Test, result: TestCaseResult): void;
   onTestFileResult(test: Test, result: TestResult, aggregated?: AggregatedResult): void;
+  /** Jest 24 and 25 (26+ call onTestFileResult instead). */
+  onTestResult(test: Test, result: TestResult, aggregated?: AggregatedResult): void;
   onRunComplete(contexts: Set<TestContext>, results: AggregatedResult): void;
   getLastError(): Error | void;
 }
@@ -29,6 +31,8 @@ export interface RecorderOptions {
   reports?: string;
   /** `K/N` (Jest's `--shard`), recorded in the run. */
   shard?: string;
+  /** The running Jest's version; an unsupported or missing one fails the run closed. */
+  jestVersion?: string;
 }
 
 /** One Jest `AssertionResult`, flattened to plain fields. */

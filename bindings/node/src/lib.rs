@@ -22,6 +22,9 @@ pub struct RecorderOptions {
     /// Jest's `--shard` as `K/N`: recorded in the run (the strategy is the one the
     /// sequencer uses: `$TESTFLOW_SHARD_STRATEGY`, else timings/hash from history).
     pub shard: Option<String>,
+    /// The running Jest's version (its package.json): the engine fails the run closed on
+    /// one it cannot read, or when it is unknown.
+    pub jest_version: Option<String>,
 }
 
 /// One `AssertionResult`, flattened.
@@ -171,10 +174,13 @@ impl Recorder {
             JestRecorder::start(config)
         };
         match start() {
-            Ok(r) => Recorder {
-                inner: Some(r),
-                last_error: Mutex::new(None),
-            },
+            Ok(r) => {
+                let unsupported = r.check_jest(options.jest_version.as_deref());
+                Recorder {
+                    inner: Some(r),
+                    last_error: Mutex::new(unsupported),
+                }
+            }
             Err(e) => Recorder {
                 inner: None,
                 last_error: Mutex::new(Some(format!("testflow: {e:#}"))),

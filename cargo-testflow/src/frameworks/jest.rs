@@ -17,6 +17,42 @@ use regex::Regex;
 use crate::model::{Category, Failure, Framework, Location, Outcome, Run, TestMeta, error_kind};
 use crate::recorder::{Recorder, RecorderConfig};
 
+/// The oldest Jest major whose reporter API testflow reads: `onTestResult` with per-test
+/// results (`testResults[]`) and `numTodoTests` in the totals.
+pub const MIN_JEST_MAJOR: u64 = 24;
+
+/// The Jest majors the tests run (tests/run-all.sh, "Jest versions").
+pub const TESTED_JEST_MAJORS: [u64; 5] = [24, 26, 27, 29, 30];
+
+/// Whether testflow can read the results of Jest `version` (from its package.json); the
+/// error names the version and what to do. `where_` says where the version was found.
+pub fn check_jest_version(version: Option<&str>, where_: &str) -> Result<()> {
+    let tested = TESTED_JEST_MAJORS.map(|m| m.to_string()).join(", ");
+    let Some(version) = version.map(str::trim).filter(|v| !v.is_empty()) else {
+        anyhow::bail!(
+            "cannot tell which Jest version runs in {where_} (no package.json of jest, jest-cli or \
+             @jest/core found): testflow reads Jest {MIN_JEST_MAJOR} or newer (tested: {tested})"
+        );
+    };
+    let major = version
+        .trim_start_matches(['v', '^', '~', '='])
+        .split(['.', '-'])
+        .next()
+        .and_then(|m| m.parse::<u64>().ok());
+    match major {
+        Some(m) if m >= MIN_JEST_MAJOR => Ok(()),
+        Some(_) => anyhow::bail!(
+            "Jest {version} (in {where_}) is not supported: testflow reads Jest {MIN_JEST_MAJOR} or \
+             newer (tested: {tested}); older Jest reports results testflow cannot check, so the run \
+             fails rather than pass empty. Upgrade Jest: npm install --save-dev jest@30"
+        ),
+        None => anyhow::bail!(
+            "cannot read Jest's version `{version}` (in {where_}): testflow reads Jest \
+             {MIN_JEST_MAJOR} or newer (tested: {tested})"
+        ),
+    }
+}
+
 /// Separator between describe blocks and the title in a Jest test id (Jest's own).
 pub const ID_SEPARATOR: &str = " › ";
 
@@ -730,6 +766,19 @@ impl JestRecorder {
         &self.recorder
     }
 
+    /// The reporter's Jest (`version` from its package.json, None when it cannot be
+    /// found): one that testflow cannot read is a `build` run error, so the run fails
+    /// closed instead of passing empty. Returns the message.
+    pub fn check_jest(&self, version: Option<&str>) -> Option<String> {
+        let where_ = self.root.display().to_string();
+        let e = check_jest_version(version, &where_).err()?;
+        let message = format!("testflow: {e:#}");
+        if let Err(e) = self.recorder.run_error(error_kind::BUILD, &message) {
+            return Some(format!("{message} (and it could not be recorded: {e:#})"));
+        }
+        Some(message)
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -1173,6 +1222,20 @@ impl JestProject {
                 root.display()
             )
         })?;
+        // The version Jest's bin belongs to (node_modules/.bin/jest -> jest/bin/jest.js).
+        let jest_dir = std::fs::canonicalize(&jest_bin)
+            .ok()
+            .and_then(|b| b.parent()?.parent().map(Path::to_owned))
+            .filter(|d| d.join("package.json").is_file())
+            .or_else(|| find_in_node_modules(root, "jest"));
+        let version = jest_dir.as_ref().and_then(|d| {
+            let text = std::fs::read_to_string(d.join("package.json")).ok()?;
+            let pkg: serde_json::Value = serde_json::from_str(&text).ok()?;
+            pkg.get("version")?.as_str().map(str::to_owned)
+        });
+        let where_ =
+            jest_dir.map_or_else(|| root.display().to_string(), |d| d.display().to_string());
+        check_jest_version(version.as_deref(), &where_)?;
         let reporter_dir = find_in_node_modules(root, REPORTER_PACKAGE)
             .filter(|d| d.join("package.json").is_file())
             .with_context(|| {
@@ -1572,6 +1635,43 @@ mod tests {
                 "{status}"
             );
         }
+    }
+
+    #[test]
+    fn jest_before_24_or_of_unknown_version_is_refused_naming_the_version() {
+        for ok in [
+            "24.9.0",
+            "26.6.3",
+            "27.5.1",
+            "29.7.0",
+            "30.5.2",
+            "31.0.0-alpha.1",
+        ] {
+            assert!(check_jest_version(Some(ok), "p").is_ok(), "{ok}");
+        }
+        let e = check_jest_version(Some("23.6.0"), "/p/node_modules/jest").unwrap_err();
+        let e = format!("{e:#}");
+        assert!(
+            e.contains("Jest 23.6.0 (in /p/node_modules/jest) is not supported"),
+            "{e}"
+        );
+        assert!(e.contains("Jest 24 or newer"), "{e}");
+        assert!(
+            format!("{:#}", check_jest_version(None, "/p").unwrap_err())
+                .contains("cannot tell which Jest")
+        );
+        assert!(
+            format!("{:#}", check_jest_version(Some("next"), "/p").unwrap_err()).contains("`next`")
+        );
+        // The reporter's door: a run error, so the run never passes.
+        let dir = tempfile::tempdir().unwrap();
+        let rec = recorder(dir.path());
+        assert!(rec.check_jest(Some("30.5.2")).is_none());
+        let m = rec.check_jest(Some("22.4.4")).unwrap();
+        assert!(m.contains("Jest 22.4.4"), "{m}");
+        let run = rec.finish(true, None).unwrap();
+        assert_eq!(run.errors.len(), 1);
+        assert_eq!(run.errors[0].kind, error_kind::BUILD);
     }
 
     #[test]
