@@ -1166,8 +1166,10 @@ pub fn install_hint(root: &Path) -> String {
     )
 }
 
-/// Does `root` hold a Jest project? A `jest` key in package.json, a `jest.config.*`, or
-/// jest in the dependencies with a test script that runs it.
+/// Does `root` hold a Jest project? A package.json and any sign of Jest: a
+/// `jest.config.*`, a `jest` key in package.json, jest in `dependencies` or
+/// `devDependencies` (whatever the `test` script says: `npm init -y` writes one that
+/// only fails), or `node_modules/.bin/jest`.
 pub fn is_jest_project(root: &Path) -> bool {
     const CONFIGS: [&str; 6] = [
         "jest.config.js",
@@ -1177,26 +1179,30 @@ pub fn is_jest_project(root: &Path) -> bool {
         "jest.config.json",
         "jest.config.cts",
     ];
-    if CONFIGS.iter().any(|c| root.join(c).is_file()) {
-        return root.join("package.json").is_file();
-    }
     let Ok(text) = std::fs::read_to_string(root.join("package.json")) else {
         return false;
     };
+    if CONFIGS.iter().any(|c| root.join(c).is_file())
+        || root.join("node_modules/.bin/jest").exists()
+    {
+        return true;
+    }
     let Ok(pkg) = serde_json::from_str::<serde_json::Value>(&text) else {
         return false;
     };
-    if pkg.get("jest").is_some() {
-        return true;
-    }
-    let in_deps = ["dependencies", "devDependencies"]
-        .iter()
-        .any(|k| pkg.get(k).and_then(|d| d.get("jest")).is_some());
-    let test_script = pkg
-        .pointer("/scripts/test")
-        .and_then(|s| s.as_str())
-        .is_some_and(|s| s.contains("jest"));
-    in_deps && test_script
+    pkg.get("jest").is_some()
+        || ["dependencies", "devDependencies"]
+            .iter()
+            .any(|k| pkg.get(k).and_then(|d| d.get("jest")).is_some())
+}
+
+/// The message when a Jest project's own Jest cannot be found.
+fn jest_missing(root: &Path) -> String {
+    format!(
+        "jest is not installed: node_modules/.bin/jest not found in {} or above; run npm install \
+         (or `npm install --save-dev jest`) there",
+        root.display()
+    )
 }
 
 /// `node_modules/<rel>` in `root` or the nearest parent that has it (npm workspaces hoist).
@@ -1216,12 +1222,15 @@ pub struct JestProject {
 
 impl JestProject {
     pub fn locate(root: &Path) -> Result<JestProject> {
-        let jest_bin = find_in_node_modules(root, ".bin/jest").with_context(|| {
-            format!(
-                "{} uses Jest but node_modules/.bin/jest is missing: run `npm install` there first",
+        if !root.join("package.json").is_file() {
+            anyhow::bail!(
+                "no Jest project in {}: there is no package.json; create one with \
+                 `npm init -y && npm install --save-dev jest`",
                 root.display()
-            )
-        })?;
+            );
+        }
+        let jest_bin =
+            find_in_node_modules(root, ".bin/jest").with_context(|| jest_missing(root))?;
         // The version Jest's bin belongs to (node_modules/.bin/jest -> jest/bin/jest.js).
         let jest_dir = std::fs::canonicalize(&jest_bin)
             .ok()
@@ -1477,9 +1486,10 @@ pub fn reconcile_exit(
     None
 }
 
-/// A Jest suite at `root`, if there is one.
-pub fn detect(root: &Path) -> Option<Box<dyn crate::frameworks::Suite>> {
-    is_jest_project(root).then(|| {
+/// A Jest suite at `root`, if there is one; `forced` (`--framework jest`) takes `root` as
+/// one regardless, so that a project Jest cannot run says what is missing.
+pub fn detect(root: &Path, forced: bool) -> Option<Box<dyn crate::frameworks::Suite>> {
+    (forced || is_jest_project(root)).then(|| {
         Box::new(JestSuite {
             root: root.to_owned(),
         }) as Box<dyn crate::frameworks::Suite>
@@ -1488,12 +1498,7 @@ pub fn detect(root: &Path) -> Option<Box<dyn crate::frameworks::Suite>> {
 
 /// `cargo testflow list`: the project's test files as Jest sees them (`--listTests`).
 pub fn list_files(root: &Path) -> Result<Vec<String>> {
-    let bin = find_in_node_modules(root, ".bin/jest").with_context(|| {
-        format!(
-            "{} uses Jest but node_modules/.bin/jest is missing: run `npm install` there first",
-            root.display()
-        )
-    })?;
+    let bin = find_in_node_modules(root, ".bin/jest").with_context(|| jest_missing(root))?;
     let out = std::process::Command::new(&bin)
         .args(["--listTests", "--json"])
         .current_dir(root)
@@ -2177,14 +2182,35 @@ mod tests {
         )
         .unwrap();
         assert!(is_jest_project(dir.path()));
+        // `npm init -y && npm install -D jest`: npm's default test script, no config.
         std::fs::write(
             &pkg,
-            r#"{"devDependencies":{"jest":"30"},"scripts":{"test":"mocha"}}"#,
+            r#"{"devDependencies":{"jest":"^30.5.2"},"scripts":{"test":"echo \"Error: no test specified\" && exit 1"}}"#,
         )
         .unwrap();
-        assert!(!is_jest_project(dir.path()));
+        assert!(is_jest_project(dir.path()));
+        std::fs::write(&pkg, r#"{"dependencies":{"jest":"30"}}"#).unwrap();
+        assert!(is_jest_project(dir.path()));
+        std::fs::write(&pkg, r#"{"name":"x"}"#).unwrap();
         std::fs::write(dir.path().join("jest.config.js"), "module.exports = {}").unwrap();
         assert!(is_jest_project(dir.path()));
+        std::fs::remove_file(dir.path().join("jest.config.js")).unwrap();
+        std::fs::create_dir_all(dir.path().join("node_modules/.bin")).unwrap();
+        std::fs::write(dir.path().join("node_modules/.bin/jest"), "").unwrap();
+        assert!(is_jest_project(dir.path()));
+        // No package.json: not a Node project, whatever else is there.
+        std::fs::remove_file(&pkg).unwrap();
+        assert!(!is_jest_project(dir.path()));
+        // Forced, a directory Jest cannot run says what is missing.
+        let e = format!("{:#}", JestProject::locate(dir.path()).unwrap_err());
+        assert!(e.contains("there is no package.json"), "{e}");
+        std::fs::write(&pkg, r#"{"name":"x"}"#).unwrap();
+        std::fs::remove_file(dir.path().join("node_modules/.bin/jest")).unwrap();
+        let e = format!("{:#}", JestProject::locate(dir.path()).unwrap_err());
+        assert!(
+            e.starts_with("jest is not installed: node_modules/.bin/jest not found in"),
+            "{e}"
+        );
     }
 
     #[test]
