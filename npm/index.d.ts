@@ -5,7 +5,7 @@ import type { AggregatedResult, Test, TestCaseResult, TestContext, TestResult } 
 export interface TestflowReporterOptions {
   /** Reports to write at the end: `{junit: "out.xml", json: "run.json"}`, or `"junit=a.xml,json=b.json"`. Added to `$TESTFLOW_REPORT`. */
   reports?: Record<string, string> | string | string[];
-  /** Where ids are relative to and `.testflow/` goes (default: Jest's `rootDir`). */
+  /** Where ids are relative to and `.testflow/` goes (default: the nearest directory at or above Jest's `rootDir` with a package.json). */
   rootDir?: string;
   /** Do not print "testflow: run recorded in …". */
   silent?: boolean;
@@ -26,7 +26,9 @@ export { TestflowReporter };
 // ---- the native addon (require('jest-testflow/native').load()) ----
 
 export interface RecorderOptions {
+  /** Jest's rootDir (ids are relative to the nearest directory at or above it with a package.json), or the reporter's rootDir option with `rootGiven`. */
   rootDir: string;
+  rootGiven?: boolean;
   /** `junit=a.xml,json=b.json` */
   reports?: string;
   /** `K/N` (Jest's `--shard`), recorded in the run. */
@@ -119,6 +121,8 @@ export interface Native {
   Recorder: typeof Recorder;
   /** Absolute test paths in the order to run them (failed first, then new, then slowest). */
   orderFiles(rootDir: string, files: string[]): string[];
+  /** The project root (where `.testflow/` goes) for Jest's rootDir. */
+  projectRoot(rootDir: string): string;
   /** The shard's files (timing-based at file grain), `--last-failed` and the order. Throws on bad options. */
   selectFiles(options: SelectOptions): { files: string[]; notes: string[] };
   version(): string;

@@ -196,6 +196,8 @@ class TestflowReporter {
     const rootDir = safeText(opts.rootDir || globalConfig.rootDir);
     this._recorder = new native.Recorder({
       rootDir,
+      // Without the option the engine takes the project root above Jest's rootDir.
+      rootGiven: Boolean(opts.rootDir),
       reports: optText(reportList(opts.reports)),
       // `jest --shard K/N`: the run records which shard it is (the sequencer picks its files).
       shard: globalConfig.shard ? `${globalConfig.shard.shardIndex}/${globalConfig.shard.shardCount}` : undefined,

@@ -99,11 +99,36 @@ pub fn test_id(file: &str, ancestor_titles: &[String], title: &str) -> String {
     id
 }
 
-/// `path` relative to `root` with `/` separators (as given when it is not under `root`).
+/// `path` relative to `root` with `/` separators: the one spelling of a Jest test's file,
+/// in its id, `file`, failure locations and every report. `file://` URLs (ESM stack
+/// frames) and a root reached through a symlink give the same spelling; a path outside
+/// `root` stays as given.
 pub fn relative_file(root: &Path, path: &str) -> String {
+    let path = path.strip_prefix("file://").unwrap_or(path);
     let p = Path::new(path);
-    let rel = p.strip_prefix(root).unwrap_or(p);
-    rel.to_string_lossy().replace('\\', "/")
+    let rel = match p.strip_prefix(root) {
+        Ok(rel) => rel.to_owned(),
+        Err(_) => match (std::fs::canonicalize(root), std::fs::canonicalize(p)) {
+            (Ok(r), Ok(c)) => c
+                .strip_prefix(&r)
+                .map_or_else(|_| p.to_owned(), Path::to_owned),
+            _ => p.to_owned(),
+        },
+    };
+    let rel = rel.to_string_lossy().replace('\\', "/");
+    rel.strip_prefix("./").map(str::to_owned).unwrap_or(rel)
+}
+
+/// The project root of a Jest run whose `rootDir` is `root_dir`: the nearest directory at
+/// or above it with a package.json (where `cargo testflow run` runs, and where
+/// `.testflow/` goes), else `root_dir`. A `rootDir: "src"` or a config in a subdirectory
+/// then spells files as the driver does: relative to the project, not to Jest's rootDir.
+pub fn project_root(root_dir: &Path) -> PathBuf {
+    root_dir
+        .ancestors()
+        .find(|d| d.join("package.json").is_file())
+        .unwrap_or(root_dir)
+        .to_owned()
 }
 
 fn meta(root: &Path, case: &JestCase) -> TestMeta {
@@ -1569,6 +1594,43 @@ mod tests {
             failure_messages: messages.iter().map(|s| s.to_string()).collect(),
             failure_details_json: details.map(str::to_owned),
             invocations: Some(1),
+        }
+    }
+
+    #[test]
+    fn a_file_has_one_spelling_relative_to_the_project_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("src/sub")).unwrap();
+        std::fs::write(root.join("package.json"), "{}").unwrap();
+        std::fs::write(root.join("src/sub/a.test.js"), "").unwrap();
+        // Jest's rootDir "src" (or a config in src/): the project is where package.json is.
+        assert_eq!(project_root(&root.join("src")), root);
+        assert_eq!(project_root(&root.join("src/sub")), root);
+        let abs = root.join("src/sub/a.test.js").display().to_string();
+        assert_eq!(relative_file(root, &abs), "src/sub/a.test.js");
+        assert_eq!(
+            relative_file(root, &format!("file://{abs}")),
+            "src/sub/a.test.js"
+        );
+        assert_eq!(
+            relative_file(root, "./src/sub/a.test.js"),
+            "src/sub/a.test.js"
+        );
+        assert_eq!(
+            relative_file(root, "src\\sub\\a.test.js"),
+            "src/sub/a.test.js"
+        );
+        #[cfg(unix)]
+        {
+            let link = tempfile::tempdir().unwrap();
+            let via = link.path().join("p");
+            std::os::unix::fs::symlink(root, &via).unwrap();
+            assert_eq!(relative_file(&via, &abs), "src/sub/a.test.js");
+            assert_eq!(
+                relative_file(root, &via.join("src/sub/a.test.js").display().to_string()),
+                "src/sub/a.test.js"
+            );
         }
     }
 
