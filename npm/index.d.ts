@@ -16,7 +16,7 @@ export default class TestflowReporter {
   onTestCaseStart(test: Test, info: { ancestorTitles: string[]; title: string; fullName: string }): void;
   onTestCaseResult(test: Test, result: TestCaseResult): void;
   onTestFileResult(test: Test, result: TestResult, aggregated?: AggregatedResult): void;
-  /** Jest 24 and 25 (26+ call onTestFileResult instead). */
+  /** Jest 24 (26+ call onTestFileResult instead). */
   onTestResult(test: Test, result: TestResult, aggregated?: AggregatedResult): void;
   onRunComplete(contexts: Set<TestContext>, results: AggregatedResult): void;
   getLastError(): Error | void;

@@ -204,7 +204,7 @@ class TestflowReporter {
       // The engine fails the run closed on a Jest it cannot read (or cannot name).
       jestVersion: optText(jestVersion(rootDir)),
     });
-    // Jest 24 and 25 only call onTestResult; 26+ call onTestFileResult instead of it. A
+    // Jest 24 only calls onTestResult; 26+ call onTestFileResult instead of it. A
     // file result handed over twice (a dispatcher that calls both) is recorded once.
     this._fileResults = new WeakSet();
     this._error = undefined;

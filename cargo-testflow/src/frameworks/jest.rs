@@ -1705,6 +1705,53 @@ mod tests {
     }
 
     #[test]
+    fn file_results_alone_record_every_test_once_as_jest_24_reports_them() {
+        // Jest 24 calls no per-test hook: onTestResult's file result is all there is.
+        let dir = tempfile::tempdir().unwrap();
+        let rec = recorder(dir.path());
+        let file = dir.path().join("a.test.js").display().to_string();
+        let res = |title: &str, status: &str, msg: &[&str]| JestResult {
+            case: case(dir.path(), "a.test.js", title),
+            status: status.into(),
+            failure_messages: msg.iter().map(|m| m.to_string()).collect(),
+            ..JestResult::default()
+        };
+        let results = [
+            res("passes", "passed", &[]),
+            res(
+                "fails",
+                "failed",
+                &["Error: expect(received).toBe(expected)"],
+            ),
+            res("skipped", "pending", &[]),
+            res("todo", "todo", &[]),
+        ];
+        rec.file_result(&file, &results, None).unwrap();
+        let jest = JestTotals {
+            num_total_tests: 4,
+            num_passed_tests: 1,
+            num_failed_tests: 1,
+            num_pending_tests: 1,
+            num_todo_tests: 1,
+            num_total_test_suites: 1,
+            num_failed_test_suites: 1,
+            failed_files: vec![file.clone()],
+            ..JestTotals::default()
+        };
+        let (run, notes) = rec.finish_run(Some(&jest), true, None).unwrap();
+        assert!(notes.is_empty(), "{notes:?}");
+        assert!(run.errors.is_empty());
+        let outcomes: Vec<(&str, Outcome)> = run
+            .tests
+            .iter()
+            .map(|t| (t.name.as_str(), t.outcome))
+            .collect();
+        assert_eq!(outcomes.len(), 4);
+        assert!(outcomes.contains(&("fails", Outcome::Failed)));
+        assert!(run.tests.iter().all(|t| t.attempts.len() == 1));
+    }
+
+    #[test]
     fn jest_before_24_or_of_unknown_version_is_refused_naming_the_version() {
         for ok in [
             "24.9.0",
