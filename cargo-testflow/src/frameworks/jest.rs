@@ -1704,6 +1704,23 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// Any version text is an answer, never a panic; a version is refused exactly when
+        /// its major is below 24. Any path spells as something, never a panic.
+        #[test]
+        fn a_jest_version_is_refused_exactly_below_24(
+            text in ".{0,40}",
+            major in 0u64..1000,
+            rest in "[0-9a-z.+-]{0,12}",
+        ) {
+            let _ = check_jest_version(Some(&text), "p");
+            let _ = relative_file(Path::new("/p"), &text);
+            let v = format!("{major}.{rest}");
+            proptest::prop_assert_eq!(check_jest_version(Some(&v), "p").is_ok(), major >= 24);
+        }
+    }
+
     #[test]
     fn file_results_alone_record_every_test_once_as_jest_24_reports_them() {
         // Jest 24 calls no per-test hook: onTestResult's file result is all there is.
