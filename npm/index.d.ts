@@ -5,7 +5,7 @@ import type { AggregatedResult, Test, TestCaseResult, TestContext, TestResult } 
 export interface TestflowReporterOptions {
   /** Reports to write at the end: `{junit: "out.xml", json: "run.json"}`, or `"junit=a.xml,json=b.json"`. Added to `$TESTFLOW_REPORT`. */
   reports?: Record<string, string> | string | string[];
-  /** Where ids are relative to and `.testflow/` goes (default: Jest's `rootDir`). */
+  /** Where ids are relative to and `.testflow/` goes (default: the nearest directory at or above Jest's `rootDir` with a package.json). */
   rootDir?: string;
   /** Do not print "testflow: run recorded in …". */
   silent?: boolean;
@@ -16,6 +16,8 @@ export default class TestflowReporter {
   onTestCaseStart(test: Test, info: { ancestorTitles: string[]; title: string; fullName: string }): void;
   onTestCaseResult(test: Test, result: TestCaseResult): void;
   onTestFileResult(test: Test, result: TestResult, aggregated?: AggregatedResult): void;
+  /** Jest 24 (26+ call onTestFileResult instead). */
+  onTestResult(test: Test, result: TestResult, aggregated?: AggregatedResult): void;
   onRunComplete(contexts: Set<TestContext>, results: AggregatedResult): void;
   getLastError(): Error | void;
 }
@@ -24,11 +26,15 @@ export { TestflowReporter };
 // ---- the native addon (require('jest-testflow/native').load()) ----
 
 export interface RecorderOptions {
+  /** Jest's rootDir (ids are relative to the nearest directory at or above it with a package.json), or the reporter's rootDir option with `rootGiven`. */
   rootDir: string;
+  rootGiven?: boolean;
   /** `junit=a.xml,json=b.json` */
   reports?: string;
   /** `K/N` (Jest's `--shard`), recorded in the run. */
   shard?: string;
+  /** The running Jest's version; an unsupported or missing one fails the run closed. */
+  jestVersion?: string;
 }
 
 /** One Jest `AssertionResult`, flattened to plain fields. */
@@ -115,6 +121,8 @@ export interface Native {
   Recorder: typeof Recorder;
   /** Absolute test paths in the order to run them (failed first, then new, then slowest). */
   orderFiles(rootDir: string, files: string[]): string[];
+  /** The project root (where `.testflow/` goes) for Jest's rootDir. */
+  projectRoot(rootDir: string): string;
   /** The shard's files (timing-based at file grain), `--last-failed` and the order. Throws on bad options. */
   selectFiles(options: SelectOptions): { files: string[]; notes: string[] };
   version(): string;

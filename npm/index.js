@@ -4,7 +4,47 @@
 // (ids, outcomes, categories, retries, crashes) is decided in the engine
 // (cargo-testflow/src/frameworks/jest.rs). Calls are synchronous and never throw; an
 // engine error fails the run through getLastError().
+const fs = require('node:fs');
+const path = require('node:path');
 const { load, cleanError } = require('./native');
+
+const JEST_PACKAGES = ['jest', 'jest-cli', '@jest/core'];
+
+function readPackage(file) {
+  try {
+    const pkg = JSON.parse(fs.readFileSync(file, 'utf8'));
+    return pkg && typeof pkg === 'object' ? pkg : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The version of the Jest running this reporter (undefined when it cannot be told);
+ * whether it is supported is the engine's call. */
+function jestVersion(rootDir) {
+  // `jest` / `npx jest`: the package holding the main script.
+  try {
+    let dir = path.dirname(fs.realpathSync(require.main.filename));
+    for (;;) {
+      const pkg = readPackage(path.join(dir, 'package.json'));
+      if (pkg) {
+        if (JEST_PACKAGES.includes(pkg.name) && typeof pkg.version === 'string') return pkg.version;
+        break;
+      }
+      const up = path.dirname(dir);
+      if (up === dir) break;
+      dir = up;
+    }
+  } catch {}
+  // Jest started through its API: the project's own Jest.
+  for (const name of JEST_PACKAGES) {
+    try {
+      const pkg = readPackage(require.resolve(`${name}/package.json`, { paths: [rootDir, process.cwd()] }));
+      if (pkg && typeof pkg.version === 'string') return pkg.version;
+    } catch {}
+  }
+  return undefined;
+}
 
 /** `{junit: 'a.xml'}`, `'junit=a.xml,json=b.json'` or `['junit=a.xml']` → `'junit=a.xml,…'`. */
 function reportList(reports) {
@@ -153,12 +193,20 @@ class TestflowReporter {
   constructor(globalConfig, options, _context) {
     const opts = options || {};
     const native = load();
+    const rootDir = safeText(opts.rootDir || globalConfig.rootDir);
     this._recorder = new native.Recorder({
-      rootDir: safeText(opts.rootDir || globalConfig.rootDir),
+      rootDir,
+      // Without the option the engine takes the project root above Jest's rootDir.
+      rootGiven: Boolean(opts.rootDir),
       reports: optText(reportList(opts.reports)),
       // `jest --shard K/N`: the run records which shard it is (the sequencer picks its files).
       shard: globalConfig.shard ? `${globalConfig.shard.shardIndex}/${globalConfig.shard.shardCount}` : undefined,
+      // The engine fails the run closed on a Jest it cannot read (or cannot name).
+      jestVersion: optText(jestVersion(rootDir)),
     });
+    // Jest 24 only calls onTestResult; 26+ call onTestFileResult instead of it. A
+    // file result handed over twice (a dispatcher that calls both) is recorded once.
+    this._fileResults = new WeakSet();
     this._error = undefined;
     this._silent = Boolean(opts.silent);
     this._finished = false;
@@ -215,14 +263,30 @@ class TestflowReporter {
   }
 
   onTestFileResult(test, testResult) {
-    this._guard('onTestFileResult', () => {
+    this._fileResult('onTestFileResult', test, testResult);
+  }
+
+  onTestResult(test, testResult) {
+    this._fileResult('onTestResult', test, testResult);
+  }
+
+  _fileResult(hook, test, testResult) {
+    this._guard(hook, () => {
       testResult = testResult || {};
+      if (typeof testResult === 'object') {
+        if (this._fileResults.has(testResult)) return;
+        this._fileResults.add(testResult);
+      }
       const file = testResult.testFilePath || (test && test.path);
       const results = Array.isArray(testResult.testResults) ? testResult.testResults : [];
+      // Jest 24's testExecError may carry no text; its failureMessage always does.
+      const execError = testResult.testExecError
+        ? execErrorText(testResult.testExecError) || optText(testResult.failureMessage) || 'the test file failed to run'
+        : undefined;
       this._recorder.fileResult(
         safeText(file),
         results.map((r) => flatten(file, r)),
-        execErrorText(testResult.testExecError),
+        execError,
       );
     });
   }

@@ -47,7 +47,8 @@ function pick(tests, files) {
 }
 
 function hasHistory(rootDir) {
-  return existsSync(path.join(rootDir, '.testflow')) || Boolean(process.env.TESTFLOW_DIR);
+  const root = load().projectRoot(rootDir);
+  return existsSync(path.join(root, '.testflow')) || Boolean(process.env.TESTFLOW_DIR);
 }
 
 function envOrder() {

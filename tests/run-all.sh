@@ -108,6 +108,27 @@ TESTFLOW_JEST_WORK="$JEST_WORK" TESTFLOW_BIN="$TARGET_DIR/debug/cargo-testflow" 
   node --test --test-reporter=spec npm/test/
 # ==== end Node / Jest ====================================================================
 
+# ==== Jest versions (npm/test/jest-versions.test.js) ====================================
+# Each supported Jest major runs tests/fixtures/jest-versions through the reporter and
+# through `cargo testflow run`, checked against that version's own --json; Jest 23 must
+# be refused. Installed once each into target/jest-versions/<version> (kept between
+# runs); 30.5.2 is target/jest-e2e's.
+echo "== Node: Jest 23 (refused), 24, 26, 27, 29, 30 (npm/test/jest-versions.test.js)"
+VERSIONS_DIR="$TARGET_DIR/jest-versions"
+for v in 23.6.0 24.9.0 26.6.3 27.5.1 29.7.0; do
+    d="$VERSIONS_DIR/$v"
+    if ! grep -qs "\"version\": \"$v\"" "$d/node_modules/jest/package.json"; then
+        mkdir -p "$d"
+        printf '{ "name": "jest-%s", "private": true, "dependencies": { "jest": "%s" } }\n' "$v" "$v" > "$d/package.json"
+        (cd "$d" && npm install --no-audit --no-fund --loglevel=error)
+    fi
+    rm -rf "$d/runs"
+done
+ln -sfn "$JEST_WORK" "$VERSIONS_DIR/30.5.2"
+TESTFLOW_JEST_VERSIONS="$VERSIONS_DIR" TESTFLOW_BIN="$TARGET_DIR/debug/cargo-testflow" \
+  node --test --test-reporter=spec npm/test/jest-versions.test.js
+# ==== end Jest versions =================================================================
+
 # ---- HTML report in headless Chromium (tests/browser) ------------------------------
 # Needs Debian's chromium (installed here if missing; npm's own browser downloads do not
 # work offline) and playwright-core from npm, installed into target/browser-tests.

@@ -297,7 +297,9 @@ struct RunArgs {
     /// after the run (repeatable; LCOV, Cobertura, coverage.py JSON, Istanbul JSON).
     #[arg(long = "coverage-file", value_name = "FILE", value_delimiter = ',')]
     coverage_files: Vec<PathBuf>,
-    /// Run only this framework's suites (repeatable): rust, pytest, jest.
+    /// Run only this framework's suites (repeatable): rust, pytest, jest. `jest` takes the
+    /// directory as a Jest project even when nothing marks it as one, and says what is
+    /// missing when Jest cannot run there.
     #[arg(long = "framework", value_name = "NAME", value_parser = parse_framework)]
     frameworks: Vec<Framework>,
 }

@@ -135,7 +135,8 @@ pub fn run(
 ) -> Result<RunResult> {
     let started = chrono::Utc::now();
     let wants = |f: Framework| req.frameworks.as_ref().is_none_or(|l| l.contains(&f));
-    let others = frameworks::detect_suites(&req.project_dir, &wants)?;
+    let forced = req.frameworks.as_deref().unwrap_or_default();
+    let others = frameworks::detect_suites_forced(&req.project_dir, &wants, forced)?;
     let use_cargo = wants(Framework::Rust)
         && uses_cargo(
             &req.project_dir,

@@ -15,13 +15,19 @@ use testflow::recorder::{RecorderConfig, parse_report_list};
 
 #[napi(object)]
 pub struct RecorderOptions {
-    /// Jest's `rootDir`: ids and files are relative to it; `.testflow/` goes there.
+    /// Jest's `rootDir`, or the reporter's `rootDir` option (`root_given`). Ids and files
+    /// are relative to the project root, and `.testflow/` goes there: the option as
+    /// given, else the nearest directory at or above Jest's rootDir with a package.json.
     pub root_dir: String,
+    pub root_given: Option<bool>,
     /// Extra reports, `junit=a.xml,json=b.json` (added to `$TESTFLOW_REPORT`).
     pub reports: Option<String>,
     /// Jest's `--shard` as `K/N`: recorded in the run (the strategy is the one the
     /// sequencer uses: `$TESTFLOW_SHARD_STRATEGY`, else timings/hash from history).
     pub shard: Option<String>,
+    /// The running Jest's version (its package.json): the engine fails the run closed on
+    /// one it cannot read, or when it is unknown.
+    pub jest_version: Option<String>,
 }
 
 /// One `AssertionResult`, flattened.
@@ -142,6 +148,22 @@ fn to_result(r: CaseResult) -> JestResult {
     }
 }
 
+/// The project root for Jest's `rootDir` (see `frameworks::jest::project_root`).
+fn root_of(root_dir: &str, given: Option<bool>) -> PathBuf {
+    let root = PathBuf::from(root_dir);
+    if given == Some(true) {
+        root
+    } else {
+        testflow::frameworks::jest::project_root(&root)
+    }
+}
+
+/// The project root (`.testflow/`'s directory) for Jest's `rootDir`, for the sequencer.
+#[napi]
+pub fn project_root(root_dir: String) -> String {
+    root_of(&root_dir, None).display().to_string()
+}
+
 fn count(n: u64) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
@@ -152,8 +174,10 @@ impl Recorder {
     #[napi(constructor)]
     pub fn new(options: RecorderOptions) -> Self {
         let start = || -> anyhow::Result<JestRecorder> {
-            let mut config =
-                RecorderConfig::from_env(Framework::Jest, PathBuf::from(&options.root_dir))?;
+            let mut config = RecorderConfig::from_env(
+                Framework::Jest,
+                root_of(&options.root_dir, options.root_given),
+            )?;
             if let Some(r) = options.reports.as_deref() {
                 config.reports.extend(parse_report_list(r)?);
             }
@@ -171,10 +195,13 @@ impl Recorder {
             JestRecorder::start(config)
         };
         match start() {
-            Ok(r) => Recorder {
-                inner: Some(r),
-                last_error: Mutex::new(None),
-            },
+            Ok(r) => {
+                let unsupported = r.check_jest(options.jest_version.as_deref());
+                Recorder {
+                    inner: Some(r),
+                    last_error: Mutex::new(unsupported),
+                }
+            }
             Err(e) => Recorder {
                 inner: None,
                 last_error: Mutex::new(Some(format!("testflow: {e:#}"))),
@@ -317,7 +344,7 @@ impl Recorder {
 #[napi]
 pub fn order_files(root_dir: String, files: Vec<String>) -> Vec<String> {
     use testflow::frameworks::jest::relative_file;
-    let root = PathBuf::from(&root_dir);
+    let root = root_of(&root_dir, None);
     let history = testflow::ordering::latest_history(&root);
     let rel: Vec<String> = files.iter().map(|f| relative_file(&root, f)).collect();
     testflow::ordering::order(&rel, &history)
@@ -365,7 +392,7 @@ pub struct Selected {
 pub fn select_files(options: SelectOptions) -> napi::Result<Selected> {
     use testflow::frameworks::jest::relative_file;
     let bad = |e: anyhow::Error| napi::Error::from_reason(format!("testflow: {e:#}"));
-    let root = PathBuf::from(&options.root_dir);
+    let root = root_of(&options.root_dir, None);
     let shard = match (options.shard_index, options.shard_count) {
         (Some(k), Some(n)) => {
             Some(testflow::shard::ShardSpec::parse(&format!("{k}/{n}")).map_err(bad)?)

@@ -17,6 +17,42 @@ use regex::Regex;
 use crate::model::{Category, Failure, Framework, Location, Outcome, Run, TestMeta, error_kind};
 use crate::recorder::{Recorder, RecorderConfig};
 
+/// The oldest Jest major whose reporter API testflow reads: `onTestResult` with per-test
+/// results (`testResults[]`) and `numTodoTests` in the totals.
+pub const MIN_JEST_MAJOR: u64 = 24;
+
+/// The Jest majors the tests run (tests/run-all.sh, "Jest versions").
+pub const TESTED_JEST_MAJORS: [u64; 5] = [24, 26, 27, 29, 30];
+
+/// Whether testflow can read the results of Jest `version` (from its package.json); the
+/// error names the version and what to do. `where_` says where the version was found.
+pub fn check_jest_version(version: Option<&str>, where_: &str) -> Result<()> {
+    let tested = TESTED_JEST_MAJORS.map(|m| m.to_string()).join(", ");
+    let Some(version) = version.map(str::trim).filter(|v| !v.is_empty()) else {
+        anyhow::bail!(
+            "cannot tell which Jest version runs in {where_} (no package.json of jest, jest-cli or \
+             @jest/core found): testflow reads Jest {MIN_JEST_MAJOR} or newer (tested: {tested})"
+        );
+    };
+    let major = version
+        .trim_start_matches(['v', '^', '~', '='])
+        .split(['.', '-'])
+        .next()
+        .and_then(|m| m.parse::<u64>().ok());
+    match major {
+        Some(m) if m >= MIN_JEST_MAJOR => Ok(()),
+        Some(_) => anyhow::bail!(
+            "Jest {version} (in {where_}) is not supported: testflow reads Jest {MIN_JEST_MAJOR} or \
+             newer (tested: {tested}); older Jest reports results testflow cannot check, so the run \
+             fails rather than pass empty. Upgrade Jest: npm install --save-dev jest@30"
+        ),
+        None => anyhow::bail!(
+            "cannot read Jest's version `{version}` (in {where_}): testflow reads Jest \
+             {MIN_JEST_MAJOR} or newer (tested: {tested})"
+        ),
+    }
+}
+
 /// Separator between describe blocks and the title in a Jest test id (Jest's own).
 pub const ID_SEPARATOR: &str = " › ";
 
@@ -63,11 +99,36 @@ pub fn test_id(file: &str, ancestor_titles: &[String], title: &str) -> String {
     id
 }
 
-/// `path` relative to `root` with `/` separators (as given when it is not under `root`).
+/// `path` relative to `root` with `/` separators: the one spelling of a Jest test's file,
+/// in its id, `file`, failure locations and every report. `file://` URLs (ESM stack
+/// frames) and a root reached through a symlink give the same spelling; a path outside
+/// `root` stays as given.
 pub fn relative_file(root: &Path, path: &str) -> String {
+    let path = path.strip_prefix("file://").unwrap_or(path);
     let p = Path::new(path);
-    let rel = p.strip_prefix(root).unwrap_or(p);
-    rel.to_string_lossy().replace('\\', "/")
+    let rel = match p.strip_prefix(root) {
+        Ok(rel) => rel.to_owned(),
+        Err(_) => match (std::fs::canonicalize(root), std::fs::canonicalize(p)) {
+            (Ok(r), Ok(c)) => c
+                .strip_prefix(&r)
+                .map_or_else(|_| p.to_owned(), Path::to_owned),
+            _ => p.to_owned(),
+        },
+    };
+    let rel = rel.to_string_lossy().replace('\\', "/");
+    rel.strip_prefix("./").map(str::to_owned).unwrap_or(rel)
+}
+
+/// The project root of a Jest run whose `rootDir` is `root_dir`: the nearest directory at
+/// or above it with a package.json (where `cargo testflow run` runs, and where
+/// `.testflow/` goes), else `root_dir`. A `rootDir: "src"` or a config in a subdirectory
+/// then spells files as the driver does: relative to the project, not to Jest's rootDir.
+pub fn project_root(root_dir: &Path) -> PathBuf {
+    root_dir
+        .ancestors()
+        .find(|d| d.join("package.json").is_file())
+        .unwrap_or(root_dir)
+        .to_owned()
 }
 
 fn meta(root: &Path, case: &JestCase) -> TestMeta {
@@ -145,6 +206,17 @@ fn error_kind(message: &str) -> Option<String> {
     Some(k.to_owned())
 }
 
+/// `expect(received).not.toBe(expected)` → `toBe`: the matcher, as `matcherResult.name`.
+fn matcher_name(message: &str) -> Option<String> {
+    static MATCHER: OnceLock<Regex> = OnceLock::new();
+    let c = re(
+        &MATCHER,
+        r"expect\([^)]*\)(?:\.(?:not|resolves|rejects))*\.([A-Za-z_][A-Za-z0-9_]*)\(",
+    )
+    .captures(message)?;
+    Some(c[1].to_owned())
+}
+
 /// The module named in a "Cannot find module 'x'" message.
 pub fn missing_module(text: &str) -> Option<String> {
     static MISSING: OnceLock<Regex> = OnceLock::new();
@@ -186,18 +258,8 @@ fn in_hook(source: &str, line: u32) -> bool {
 pub fn classify_result(root: &Path, r: &JestResult) -> (Outcome, Option<Failure>) {
     match r.status.as_str() {
         "passed" => return (Outcome::Passed, None),
-        "pending" | "skipped" | "disabled" => return (Outcome::Skipped, None),
-        "todo" => {
-            return (
-                Outcome::Skipped,
-                Some(Failure {
-                    category: Category::RuntimeError,
-                    kind: Some("todo".into()),
-                    message: "todo".into(),
-                    ..Failure::default()
-                }),
-            );
-        }
+        // Nothing failed: no `failure` (a todo is counted apart only in Jest's totals).
+        "pending" | "skipped" | "disabled" | "todo" => return (Outcome::Skipped, None),
         _ => {}
     }
     let text = strip_ansi(&r.failure_messages.join("\n\n"));
@@ -244,12 +306,11 @@ pub fn classify_result(root: &Path, r: &JestResult) -> (Outcome, Option<Failure>
         failure.actual = m.get("actual").map(show);
     } else if failure.message.contains("expect(") || failure.message.starts_with("AssertionError") {
         failure.category = Category::Assertion;
-        if failure.kind.is_none() {
-            failure.kind = Some("expect".into());
-        }
-    } else if let Some(module) = missing_module(&failure.message) {
+        // Without `matcherResult` (jest-jasmine2, Jest < 27): the matcher named in the text.
+        failure.kind = matcher_name(&failure.message).or(failure.kind.take());
+    } else if missing_module(&failure.message).is_some() {
+        // The kind stays the error's type as printed (none when the text names none).
         failure.category = Category::ImportError;
-        failure.kind = Some(format!("Cannot find module '{module}'"));
     }
     if failure.category != Category::Timeout && failure.category != Category::Assertion {
         let hook = failure.location.as_ref().is_some_and(|loc| {
@@ -304,9 +365,8 @@ pub fn classify_exec_error(root: &Path, message: &str) -> (Outcome, Failure) {
             .and_then(|c| signal_number(&c[1]));
         return (Outcome::Crashed, failure);
     }
-    if let Some(module) = missing_module(&text) {
+    if missing_module(&text).is_some() {
         failure.category = Category::ImportError;
-        failure.kind = Some(format!("Cannot find module '{module}'"));
         failure.message = head
             .lines()
             .map(str::trim)
@@ -731,6 +791,19 @@ impl JestRecorder {
         &self.recorder
     }
 
+    /// The reporter's Jest (`version` from its package.json, None when it cannot be
+    /// found): one that testflow cannot read is a `build` run error, so the run fails
+    /// closed instead of passing empty. Returns the message.
+    pub fn check_jest(&self, version: Option<&str>) -> Option<String> {
+        let where_ = self.root.display().to_string();
+        let e = check_jest_version(version, &where_).err()?;
+        let message = format!("testflow: {e:#}");
+        if let Err(e) = self.recorder.run_error(error_kind::BUILD, &message) {
+            return Some(format!("{message} (and it could not be recorded: {e:#})"));
+        }
+        Some(message)
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -1118,8 +1191,10 @@ pub fn install_hint(root: &Path) -> String {
     )
 }
 
-/// Does `root` hold a Jest project? A `jest` key in package.json, a `jest.config.*`, or
-/// jest in the dependencies with a test script that runs it.
+/// Does `root` hold a Jest project? A package.json and any sign of Jest: a
+/// `jest.config.*`, a `jest` key in package.json, jest in `dependencies` or
+/// `devDependencies` (whatever the `test` script says: `npm init -y` writes one that
+/// only fails), or `node_modules/.bin/jest`.
 pub fn is_jest_project(root: &Path) -> bool {
     const CONFIGS: [&str; 6] = [
         "jest.config.js",
@@ -1129,26 +1204,30 @@ pub fn is_jest_project(root: &Path) -> bool {
         "jest.config.json",
         "jest.config.cts",
     ];
-    if CONFIGS.iter().any(|c| root.join(c).is_file()) {
-        return root.join("package.json").is_file();
-    }
     let Ok(text) = std::fs::read_to_string(root.join("package.json")) else {
         return false;
     };
+    if CONFIGS.iter().any(|c| root.join(c).is_file())
+        || root.join("node_modules/.bin/jest").exists()
+    {
+        return true;
+    }
     let Ok(pkg) = serde_json::from_str::<serde_json::Value>(&text) else {
         return false;
     };
-    if pkg.get("jest").is_some() {
-        return true;
-    }
-    let in_deps = ["dependencies", "devDependencies"]
-        .iter()
-        .any(|k| pkg.get(k).and_then(|d| d.get("jest")).is_some());
-    let test_script = pkg
-        .pointer("/scripts/test")
-        .and_then(|s| s.as_str())
-        .is_some_and(|s| s.contains("jest"));
-    in_deps && test_script
+    pkg.get("jest").is_some()
+        || ["dependencies", "devDependencies"]
+            .iter()
+            .any(|k| pkg.get(k).and_then(|d| d.get("jest")).is_some())
+}
+
+/// The message when a Jest project's own Jest cannot be found.
+fn jest_missing(root: &Path) -> String {
+    format!(
+        "jest is not installed: node_modules/.bin/jest not found in {} or above; run npm install \
+         (or `npm install --save-dev jest`) there",
+        root.display()
+    )
 }
 
 /// `node_modules/<rel>` in `root` or the nearest parent that has it (npm workspaces hoist).
@@ -1168,12 +1247,29 @@ pub struct JestProject {
 
 impl JestProject {
     pub fn locate(root: &Path) -> Result<JestProject> {
-        let jest_bin = find_in_node_modules(root, ".bin/jest").with_context(|| {
-            format!(
-                "{} uses Jest but node_modules/.bin/jest is missing: run `npm install` there first",
+        if !root.join("package.json").is_file() {
+            anyhow::bail!(
+                "no Jest project in {}: there is no package.json; create one with \
+                 `npm init -y && npm install --save-dev jest`",
                 root.display()
-            )
-        })?;
+            );
+        }
+        let jest_bin =
+            find_in_node_modules(root, ".bin/jest").with_context(|| jest_missing(root))?;
+        // The version Jest's bin belongs to (node_modules/.bin/jest -> jest/bin/jest.js).
+        let jest_dir = std::fs::canonicalize(&jest_bin)
+            .ok()
+            .and_then(|b| b.parent()?.parent().map(Path::to_owned))
+            .filter(|d| d.join("package.json").is_file())
+            .or_else(|| find_in_node_modules(root, "jest"));
+        let version = jest_dir.as_ref().and_then(|d| {
+            let text = std::fs::read_to_string(d.join("package.json")).ok()?;
+            let pkg: serde_json::Value = serde_json::from_str(&text).ok()?;
+            pkg.get("version")?.as_str().map(str::to_owned)
+        });
+        let where_ =
+            jest_dir.map_or_else(|| root.display().to_string(), |d| d.display().to_string());
+        check_jest_version(version.as_deref(), &where_)?;
         let reporter_dir = find_in_node_modules(root, REPORTER_PACKAGE)
             .filter(|d| d.join("package.json").is_file())
             .with_context(|| {
@@ -1415,9 +1511,10 @@ pub fn reconcile_exit(
     None
 }
 
-/// A Jest suite at `root`, if there is one.
-pub fn detect(root: &Path) -> Option<Box<dyn crate::frameworks::Suite>> {
-    is_jest_project(root).then(|| {
+/// A Jest suite at `root`, if there is one; `forced` (`--framework jest`) takes `root` as
+/// one regardless, so that a project Jest cannot run says what is missing.
+pub fn detect(root: &Path, forced: bool) -> Option<Box<dyn crate::frameworks::Suite>> {
+    (forced || is_jest_project(root)).then(|| {
         Box::new(JestSuite {
             root: root.to_owned(),
         }) as Box<dyn crate::frameworks::Suite>
@@ -1426,12 +1523,7 @@ pub fn detect(root: &Path) -> Option<Box<dyn crate::frameworks::Suite>> {
 
 /// `cargo testflow list`: the project's test files as Jest sees them (`--listTests`).
 pub fn list_files(root: &Path) -> Result<Vec<String>> {
-    let bin = find_in_node_modules(root, ".bin/jest").with_context(|| {
-        format!(
-            "{} uses Jest but node_modules/.bin/jest is missing: run `npm install` there first",
-            root.display()
-        )
-    })?;
+    let bin = find_in_node_modules(root, ".bin/jest").with_context(|| jest_missing(root))?;
     let out = std::process::Command::new(&bin)
         .args(["--listTests", "--json"])
         .current_dir(root)
@@ -1665,6 +1757,43 @@ mod tests {
     }
 
     #[test]
+    fn a_file_has_one_spelling_relative_to_the_project_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("src/sub")).unwrap();
+        std::fs::write(root.join("package.json"), "{}").unwrap();
+        std::fs::write(root.join("src/sub/a.test.js"), "").unwrap();
+        // Jest's rootDir "src" (or a config in src/): the project is where package.json is.
+        assert_eq!(project_root(&root.join("src")), root);
+        assert_eq!(project_root(&root.join("src/sub")), root);
+        let abs = root.join("src/sub/a.test.js").display().to_string();
+        assert_eq!(relative_file(root, &abs), "src/sub/a.test.js");
+        assert_eq!(
+            relative_file(root, &format!("file://{abs}")),
+            "src/sub/a.test.js"
+        );
+        assert_eq!(
+            relative_file(root, "./src/sub/a.test.js"),
+            "src/sub/a.test.js"
+        );
+        assert_eq!(
+            relative_file(root, "src\\sub\\a.test.js"),
+            "src/sub/a.test.js"
+        );
+        #[cfg(unix)]
+        {
+            let link = tempfile::tempdir().unwrap();
+            let via = link.path().join("p");
+            std::os::unix::fs::symlink(root, &via).unwrap();
+            assert_eq!(relative_file(&via, &abs), "src/sub/a.test.js");
+            assert_eq!(
+                relative_file(root, &via.join("src/sub/a.test.js").display().to_string()),
+                "src/sub/a.test.js"
+            );
+        }
+    }
+
+    #[test]
     fn ids_join_the_relative_file_and_the_titles() {
         let r = result("passed", &[], None);
         let m = meta(Path::new("/p"), &r.case);
@@ -1724,11 +1853,142 @@ mod tests {
             classify_result(root, &result("pending", &[], None)).0,
             Outcome::Skipped
         );
-        let (o, f) = classify_result(root, &result("todo", &[], None));
-        assert_eq!(
-            (o, f.unwrap().kind.as_deref()),
-            (Outcome::Skipped, Some("todo"))
+        // Nothing failed: no failure with a made-up category or kind.
+        for status in ["pending", "skipped", "disabled", "todo"] {
+            assert_eq!(
+                classify_result(root, &result(status, &[], None)),
+                (Outcome::Skipped, None),
+                "{status}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// Any version text is an answer, never a panic; a version is refused exactly when
+        /// its major is below 24. Any path spells as something, never a panic.
+        #[test]
+        fn a_jest_version_is_refused_exactly_below_24(
+            text in ".{0,40}",
+            major in 0u64..1000,
+            rest in "[0-9a-z.+-]{0,12}",
+        ) {
+            let _ = check_jest_version(Some(&text), "p");
+            let _ = relative_file(Path::new("/p"), &text);
+            let v = format!("{major}.{rest}");
+            proptest::prop_assert_eq!(check_jest_version(Some(&v), "p").is_ok(), major >= 24);
+        }
+    }
+
+    #[test]
+    fn file_results_alone_record_every_test_once_as_jest_24_reports_them() {
+        // Jest 24 calls no per-test hook: onTestResult's file result is all there is.
+        let dir = tempfile::tempdir().unwrap();
+        let rec = recorder(dir.path());
+        let file = dir.path().join("a.test.js").display().to_string();
+        let res = |title: &str, status: &str, msg: &[&str]| JestResult {
+            case: case(dir.path(), "a.test.js", title),
+            status: status.into(),
+            failure_messages: msg.iter().map(|m| m.to_string()).collect(),
+            ..JestResult::default()
+        };
+        let results = [
+            res("passes", "passed", &[]),
+            res(
+                "fails",
+                "failed",
+                &["Error: expect(received).toBe(expected)"],
+            ),
+            res("skipped", "pending", &[]),
+            res("todo", "todo", &[]),
+        ];
+        rec.file_result(&file, &results, None).unwrap();
+        let jest = JestTotals {
+            num_total_tests: 4,
+            num_passed_tests: 1,
+            num_failed_tests: 1,
+            num_pending_tests: 1,
+            num_todo_tests: 1,
+            num_total_test_suites: 1,
+            num_failed_test_suites: 1,
+            failed_files: vec![file.clone()],
+            ..JestTotals::default()
+        };
+        let (run, notes) = rec.finish_run(Some(&jest), true, None).unwrap();
+        assert!(notes.is_empty(), "{notes:?}");
+        assert!(run.errors.is_empty());
+        let outcomes: Vec<(&str, Outcome)> = run
+            .tests
+            .iter()
+            .map(|t| (t.name.as_str(), t.outcome))
+            .collect();
+        assert_eq!(outcomes.len(), 4);
+        assert!(outcomes.contains(&("fails", Outcome::Failed)));
+        assert!(run.tests.iter().all(|t| t.attempts.len() == 1));
+    }
+
+    #[test]
+    fn jest_before_24_or_of_unknown_version_is_refused_naming_the_version() {
+        for ok in [
+            "24.9.0",
+            "26.6.3",
+            "27.5.1",
+            "29.7.0",
+            "30.5.2",
+            "31.0.0-alpha.1",
+        ] {
+            assert!(check_jest_version(Some(ok), "p").is_ok(), "{ok}");
+        }
+        let e = check_jest_version(Some("23.6.0"), "/p/node_modules/jest").unwrap_err();
+        let e = format!("{e:#}");
+        assert!(
+            e.contains("Jest 23.6.0 (in /p/node_modules/jest) is not supported"),
+            "{e}"
         );
+        assert!(e.contains("Jest 24 or newer"), "{e}");
+        assert!(
+            format!("{:#}", check_jest_version(None, "/p").unwrap_err())
+                .contains("cannot tell which Jest")
+        );
+        assert!(
+            format!("{:#}", check_jest_version(Some("next"), "/p").unwrap_err()).contains("`next`")
+        );
+        // The reporter's door: a run error, so the run never passes.
+        let dir = tempfile::tempdir().unwrap();
+        let rec = recorder(dir.path());
+        assert!(rec.check_jest(Some("30.5.2")).is_none());
+        let m = rec.check_jest(Some("22.4.4")).unwrap();
+        assert!(m.contains("Jest 22.4.4"), "{m}");
+        let run = rec.finish(true, None).unwrap();
+        assert_eq!(run.errors.len(), 1);
+        assert_eq!(run.errors[0].kind, error_kind::BUILD);
+    }
+
+    #[test]
+    fn a_failure_kind_is_a_type_never_the_message() {
+        let root = Path::new("/p");
+        // jest-jasmine2 (Jest < 27) has no matcherResult: the matcher comes from the text.
+        let msg = "Error: expect(received).not.toEqual(expected) // deep equality\n\nExpected: not 3\n    at Object.<anonymous> (/p/src/a.test.js:8:21)";
+        let f = classify_result(root, &result("failed", &[msg], None))
+            .1
+            .unwrap();
+        assert_eq!(
+            (f.category, f.kind.as_deref()),
+            (Category::Assertion, Some("toEqual"))
+        );
+        let msg = "Cannot find module 'left-pad' from 'src/a.test.js'\n    at Resolver.resolveModule (/p/node_modules/jest-resolve/build/index.js:1:1)";
+        let f = classify_result(root, &result("failed", &[msg], None))
+            .1
+            .unwrap();
+        assert_eq!((f.category, f.kind), (Category::ImportError, None));
+        let f = classify_result(root, &result("failed", &["RangeError: too far"], None))
+            .1
+            .unwrap();
+        assert_eq!(f.kind.as_deref(), Some("RangeError"));
+        let f = classify_result(root, &result("failed", &["thrown: \"a string\""], None))
+            .1
+            .unwrap();
+        assert_eq!(f.kind, None);
     }
 
     #[test]
@@ -1757,7 +2017,7 @@ mod tests {
             "  ● Test suite failed to run\n\n    Cannot find module 'left-pad' from 'src/m.test.js'\n\n    > 1 | const pad = require('left-pad');\n\n      at Resolver._throwModNotFoundError (node_modules/jest-resolve/build/index.js:1031:11)",
         );
         assert_eq!((o, f.category), (Outcome::Error, Category::ImportError));
-        assert_eq!(f.kind.as_deref(), Some("Cannot find module 'left-pad'"));
+        assert_eq!(f.kind, None, "the message is not a kind");
         assert_eq!(
             f.message,
             "Cannot find module 'left-pad' from 'src/m.test.js'"
@@ -2207,14 +2467,35 @@ mod tests {
         )
         .unwrap();
         assert!(is_jest_project(dir.path()));
+        // `npm init -y && npm install -D jest`: npm's default test script, no config.
         std::fs::write(
             &pkg,
-            r#"{"devDependencies":{"jest":"30"},"scripts":{"test":"mocha"}}"#,
+            r#"{"devDependencies":{"jest":"^30.5.2"},"scripts":{"test":"echo \"Error: no test specified\" && exit 1"}}"#,
         )
         .unwrap();
-        assert!(!is_jest_project(dir.path()));
+        assert!(is_jest_project(dir.path()));
+        std::fs::write(&pkg, r#"{"dependencies":{"jest":"30"}}"#).unwrap();
+        assert!(is_jest_project(dir.path()));
+        std::fs::write(&pkg, r#"{"name":"x"}"#).unwrap();
         std::fs::write(dir.path().join("jest.config.js"), "module.exports = {}").unwrap();
         assert!(is_jest_project(dir.path()));
+        std::fs::remove_file(dir.path().join("jest.config.js")).unwrap();
+        std::fs::create_dir_all(dir.path().join("node_modules/.bin")).unwrap();
+        std::fs::write(dir.path().join("node_modules/.bin/jest"), "").unwrap();
+        assert!(is_jest_project(dir.path()));
+        // No package.json: not a Node project, whatever else is there.
+        std::fs::remove_file(&pkg).unwrap();
+        assert!(!is_jest_project(dir.path()));
+        // Forced, a directory Jest cannot run says what is missing.
+        let e = format!("{:#}", JestProject::locate(dir.path()).unwrap_err());
+        assert!(e.contains("there is no package.json"), "{e}");
+        std::fs::write(&pkg, r#"{"name":"x"}"#).unwrap();
+        std::fs::remove_file(dir.path().join("node_modules/.bin/jest")).unwrap();
+        let e = format!("{:#}", JestProject::locate(dir.path()).unwrap_err());
+        assert!(
+            e.starts_with("jest is not installed: node_modules/.bin/jest not found in"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -50,6 +50,17 @@ pub fn detect_suites(
     root: &Path,
     wants: &dyn Fn(Framework) -> bool,
 ) -> Result<Vec<Box<dyn Suite>>> {
+    detect_suites_forced(root, wants, &[])
+}
+
+/// [`detect_suites`], taking `root` as a suite of each framework in `forced` (named with
+/// `--framework`) even when nothing marks it as one: running it then says what is missing.
+/// (Only Jest can be forced so far.)
+pub fn detect_suites_forced(
+    root: &Path,
+    wants: &dyn Fn(Framework) -> bool,
+    forced: &[Framework],
+) -> Result<Vec<Box<dyn Suite>>> {
     let mut suites: Vec<Box<dyn Suite>> = Vec::new();
     if wants(Framework::Pytest)
         && let Some(s) = pytest::PytestSuite::detect(root)
@@ -57,7 +68,7 @@ pub fn detect_suites(
         suites.push(Box::new(s));
     }
     if wants(Framework::Jest) {
-        suites.extend(jest::detect(root));
+        suites.extend(jest::detect(root, forced.contains(&Framework::Jest)));
     }
     Ok(suites)
 }

@@ -130,7 +130,8 @@ fn names(t: &TestCase) -> (String, String) {
             };
             (t.name.clone(), class)
         }
-        // Jest's fullName: describe blocks and title joined by spaces.
+        // Jest's fullName: describe blocks and title joined by spaces; classname is the
+        // file spelled as in the id and `file` (project-root-relative, `/`).
         Framework::Jest => {
             let full: Vec<&str> = t
                 .suite
@@ -138,11 +139,7 @@ fn names(t: &TestCase) -> (String, String) {
                 .map(String::as_str)
                 .chain([t.name.as_str()])
                 .collect();
-            let class = t
-                .file
-                .as_deref()
-                .map(dotted_path)
-                .unwrap_or_else(|| "jest".to_owned());
+            let class = t.file.clone().unwrap_or_else(|| "jest".to_owned());
             (full.join(" "), class)
         }
     }

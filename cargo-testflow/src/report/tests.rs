@@ -559,7 +559,9 @@ fn junit_is_well_formed_and_says_what_the_run_says() {
     assert!(crash.text.contains("signal: 11"));
 
     let flaky = case("retry eventually succeeds");
-    assert_eq!(flaky.attr("classname"), Some("src.retry.test"));
+    // A Jest test's file is spelled once: the id's, in classname and file alike.
+    assert_eq!(flaky.attr("classname"), Some("src/retry.test.ts"));
+    assert_eq!(flaky.attr("file"), Some("src/retry.test.ts"));
     assert!(flaky.children("failure").next().is_none());
     let flaky_failures: Vec<&Node> = flaky.children("flakyFailure").collect();
     assert_eq!(flaky_failures.len(), 1);
@@ -592,7 +594,7 @@ fn junit_is_well_formed_and_says_what_the_run_says() {
     // Hostile names come back exactly.
     assert_eq!(
         case("render <img src=x onerror=alert(1)>").attr("classname"),
-        Some("src.xss.test")
+        Some("src/xss.test.js")
     );
     assert_eq!(
         case("test_x[π - ü]").attr("classname"),
