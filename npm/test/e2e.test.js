@@ -301,7 +301,8 @@ test('cargo testflow run and list on a project without the reporter say how to i
     const l = testflow(dir, ['list', '--format', 'json']);
     assert.equal(l.status, 0, l.stderr);
     const suites = JSON.parse(l.stdout);
-    assert.deepEqual(suites.map((s) => [s.kind, s.tests]), [['jest test files', 3]]);
+    // Tests by their titles (Jest collects them), and the files they are in.
+    assert.deepEqual(suites.map((s) => [s.kind, s.tests, s.files]), [['jest', 5, 3]]);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
