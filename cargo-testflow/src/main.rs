@@ -1086,8 +1086,21 @@ fn list(args: ListArgs) -> Result<i32> {
                 String::new()
             };
             writeln!(out, "{:>6}  {} [{}]{ignored}", s.tests, s.id, s.kind)?;
+            if let Some(e) = &s.error {
+                writeln!(out, "        error: {e}")?;
+            }
         }
         writeln!(out, "{total} tests in {} suites", suites.len())?;
+    }
+    // A suite that could not be collected (a pytest module with an import or syntax
+    // error) is listed with its error, and the listing is not a success.
+    let broken = suites.iter().filter(|s| s.error.is_some()).count();
+    if broken > 0 {
+        let _ = writeln!(
+            std::io::stderr(),
+            "error: {broken} suite(s) could not be collected (shown with their error)"
+        );
+        return Ok(exit_code::BUILD_FAILED);
     }
     Ok(exit_code::OK)
 }

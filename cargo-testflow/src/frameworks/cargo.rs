@@ -368,6 +368,9 @@ pub struct SuiteListing {
     pub ignored: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub executable: Option<PathBuf>,
+    /// The suite (a pytest module) could not be collected: why. `list` exits non-zero.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Build and list every suite with its test counts. `Ok(None)` when the build failed
@@ -397,6 +400,7 @@ pub fn list_suites(
             ignored: tests.iter().filter(|t| t.ignored).count(),
             tests: tests.len(),
             executable: Some(bin.exe.clone()),
+            error: None,
         });
     }
     if doctests {
@@ -439,6 +443,7 @@ pub fn list_suites(
                 tests: text.lines().filter(|l| l.ends_with(": test")).count(),
                 ignored: 0,
                 executable: None,
+                error: None,
             });
         }
     }

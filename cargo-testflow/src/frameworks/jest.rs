@@ -1480,6 +1480,7 @@ pub fn listing(root: &Path) -> Result<Option<crate::frameworks::cargo::SuiteList
         tests: files.len(),
         ignored: 0,
         executable: find_in_node_modules(root, ".bin/jest"),
+        error: None,
     }))
 }
 

@@ -121,7 +121,7 @@ pub fn classify(when: &str, exc_type: Option<&str>, message: &str) -> Category {
         return Category::Timeout;
     }
     match when {
-        "collect" => return Category::ImportError,
+        "collect" => return collect_category(exc_type),
         "setup" | "teardown" => return Category::SetupError,
         "???" => return Category::Crash,
         _ => {}
@@ -468,8 +468,10 @@ impl PytestRecorder {
         let mut st = self.lock();
         let attempt = st.attempts.get(nodeid).copied().unwrap_or(0).max(1);
         st.attempts.insert(nodeid.to_owned(), attempt);
-        st.done.insert(nodeid.to_owned());
-        st.collect_errors += 1;
+        // xdist: every worker reports the same error; it is one error.
+        if st.done.insert(nodeid.to_owned()) {
+            st.collect_errors += 1;
+        }
         let mut m = meta(nodeid, None);
         if m.file.is_none() {
             m.file = Some(nodeid.to_owned());
@@ -480,7 +482,7 @@ impl PytestRecorder {
             message
         };
         let failure = Failure {
-            category: Category::ImportError,
+            category: collect_category(exc_type),
             kind: exc_type.map(str::to_owned),
             message: format!("collection failed: {message}"),
             details: Some(longrepr.to_owned()).filter(|d| !d.is_empty()),
@@ -553,31 +555,22 @@ impl PytestRecorder {
             o.failure = Some(failure);
             self.close(&mut st, o)?;
         }
+        // Collected and never run: no result, like planned tests a fail-fast or a run
+        // timeout stopped (never `skipped`, which is a verdict pytest did not give): one
+        // `not_run` run error with the count, why, and the first few ids.
         let collected = std::mem::take(&mut st.collected);
         let mut seen = HashSet::new();
-        let mut not_run = 0usize;
-        for (id, line0) in collected {
-            if st.done.contains(&id) || !seen.insert(id.clone()) {
-                continue;
-            }
-            not_run += 1;
-            let why = reason.unwrap_or("the session ended before it ran");
-            self.rec.test_finished(
-                meta(&id, line0),
-                1,
-                Outcome::Skipped,
-                0.0,
-                Some(Failure {
-                    category: Category::Interrupted,
-                    kind: Some("not run".into()),
-                    message: format!("collected but never run ({why})"),
-                    ..Failure::default()
-                }),
+        let not_run: Vec<String> = collected
+            .into_iter()
+            .map(|(id, _)| id)
+            .filter(|id| !st.done.contains(id) && seen.insert(id.clone()))
+            .collect();
+        if !not_run.is_empty() {
+            let why = not_run_reason(&st, reason);
+            self.rec.run_error(
+                crate::model::error_kind::NOT_RUN,
+                &not_run_message(&not_run, &why),
             )?;
-        }
-        if not_run > 0 {
-            self.rec
-                .run_error("not_run", &format!("{not_run} collected tests did not run"))?;
         }
         if let Some(v) = verdict {
             let recorded = Recorded {
@@ -594,6 +587,52 @@ impl PytestRecorder {
         let completed = completed && st.interrupted.is_none();
         drop(st);
         self.rec.finish(completed, reason)
+    }
+}
+
+/// What `cargo testflow run` hands pytest to run the rest after a collection error.
+pub const CONTINUE_HINT: &str = "pass pytest's --continue-on-collection-errors to run the other tests anyway (`cargo testflow run -- --continue-on-collection-errors`, or `pytest --testflow --continue-on-collection-errors`)";
+
+/// Why collected tests did not run.
+fn not_run_reason(st: &State, reason: Option<&str>) -> String {
+    if let Some(why) = &st.interrupted {
+        return format!("the session was interrupted: {why}");
+    }
+    if st.collect_errors > 0 && reason.is_none_or(|r| r == "interrupted") {
+        // pytest without --continue-on-collection-errors (and without xdist) stops
+        // after collecting when any module failed to: "Interrupted: N errors during collection".
+        return format!(
+            "pytest stopped after {} collection error{} and ran none of the tests it collected; {CONTINUE_HINT}",
+            st.collect_errors,
+            if st.collect_errors == 1 { "" } else { "s" }
+        );
+    }
+    match reason {
+        Some("interrupted") | None => "the session ended before they ran".to_owned(),
+        Some(r) => r.to_owned(),
+    }
+}
+
+fn not_run_message(ids: &[String], why: &str) -> String {
+    const SHOWN: usize = 5;
+    let mut m = format!(
+        "{} collected tests did not run: {why}. Not run: {}",
+        ids.len(),
+        ids[..ids.len().min(SHOWN)].join(", ")
+    );
+    if ids.len() > SHOWN {
+        m.push_str(&format!(" and {} more", ids.len() - SHOWN));
+    }
+    m
+}
+
+/// The category of a module pytest could not collect: a missing module is an
+/// `import_error`; anything else (a syntax error, an exception at import time) kept the
+/// module from being built: `build_error`.
+pub fn collect_category(exc_type: Option<&str>) -> Category {
+    match exc_type.map(|t| t.rsplit('.').next().unwrap_or(t)) {
+        Some("ImportError" | "ModuleNotFoundError") | None => Category::ImportError,
+        Some(_) => Category::BuildError,
     }
 }
 
@@ -970,11 +1009,11 @@ impl super::Suite for PytestSuite {
     }
 
     fn shard_items(&self) -> Result<(Vec<String>, crate::selection::Grain)> {
-        Ok((self.collect_ids()?, crate::selection::Grain::Test))
+        Ok((self.collect()?.items, crate::selection::Grain::Test))
     }
 
     fn listing(&self) -> Result<Vec<super::cargo::SuiteListing>> {
-        let ids = self.collect_ids()?;
+        let Collection { items: ids, errors } = self.collect()?;
         let mut files: Vec<(String, usize)> = Vec::new();
         for id in &ids {
             let file = split_nodeid(id).0.unwrap_or_default();
@@ -997,10 +1036,56 @@ impl super::Suite for PytestSuite {
                 tests,
                 ignored: 0,
                 executable: None,
+                error: None,
             })
+            // A module pytest could not collect is listed with its error, never dropped.
+            .chain(errors.into_iter().map(|e| super::cargo::SuiteListing {
+                id: e.nodeid,
+                package: package.clone(),
+                kind: "pytest".into(),
+                tests: 0,
+                ignored: 0,
+                executable: None,
+                error: Some(format!("collection failed: {}", e.message)),
+            }))
             .collect())
     }
 }
+
+/// What `pytest --collect-only` found, as the plugin writes it (`TESTFLOW_COLLECT`).
+#[derive(Debug, Default, serde::Deserialize)]
+struct Collection {
+    items: Vec<String>,
+    #[serde(default)]
+    errors: Vec<CollectError>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct CollectError {
+    nodeid: String,
+    message: String,
+}
+
+impl<'de> serde::Deserialize<'de> for CollectionFile {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Ids(Vec<String>),
+            Full(Collection),
+        }
+        Ok(CollectionFile(match Either::deserialize(d)? {
+            // An older plugin: the node ids only.
+            Either::Ids(items) => Collection {
+                items,
+                errors: Vec::new(),
+            },
+            Either::Full(c) => c,
+        }))
+    }
+}
+
+struct CollectionFile(Collection);
 
 /// One pytest process for the whole suite; the plugin appends its events to the run's log.
 struct PytestUnit {
@@ -1043,22 +1128,22 @@ impl crate::runner::Unit for PytestUnit {
                 ));
             }
         }
-        if ctx.options.retries > 0 && !self.probe.rerunfailures {
-            ctx.run_error(
-                "option",
-                format!(
-                    "--retries needs pytest-rerunfailures, which is not installed for {}: pytest tests were not retried",
-                    self.python.display()
-                ),
-            );
+        for warning in option_warnings(&ctx.options, &self.probe, &self.python) {
+            ctx.warn(warning);
         }
+        // Without pytest-rerunfailures nothing is retried: no failed attempt is a RETRY.
+        let retries = if self.probe.rerunfailures {
+            ctx.options.retries
+        } else {
+            0
+        };
         let log_size = || {
             std::fs::metadata(ctx.events_path())
                 .map(|m| m.len())
                 .unwrap_or(0)
         };
         let before = log_size();
-        let result = ctx.following_log(Framework::Pytest, || {
+        let result = ctx.following_log_retrying(Framework::Pytest, retries, || {
             ctx.processes.run(cmd, None, ctx.options.output_cap, None)
         });
         match result {
@@ -1077,6 +1162,12 @@ impl crate::runner::Unit for PytestUnit {
                     .ok()
                     .map(|t| session_status(&t));
                 let _ = std::fs::remove_file(&status_file);
+                if let Some(Ok(status)) = &session
+                    && let Some(note) = collection_note(status, &self.args)
+                {
+                    ctx.warn(note);
+                }
+                let session = session.map(|s| s.map(|s| s.exit_status));
                 if out.killed.is_none()
                     && let Some(message) = check_exit(&self.root, code, session)
                 {
@@ -1113,15 +1204,67 @@ impl crate::runner::Unit for PytestUnit {
     }
 }
 
-/// The exit status in the plugin's status file; `Err` with the text when unreadable.
-fn session_status(text: &str) -> Result<i32, String> {
-    #[derive(serde::Deserialize)]
-    struct Status {
-        exit_status: i32,
+/// How pytest's session ended, from the plugin's status file.
+#[derive(Debug, PartialEq, serde::Deserialize)]
+struct SessionStatus {
+    exit_status: i32,
+    /// Modules that failed to collect (older plugins do not say: 0).
+    #[serde(default)]
+    collect_errors: usize,
+}
+
+/// The plugin's status file; `Err` with the text when unreadable.
+fn session_status(text: &str) -> Result<SessionStatus, String> {
+    serde_json::from_str::<SessionStatus>(text).map_err(|e| format!("{e}: {}", text.trim()))
+}
+
+/// Options of `cargo testflow run` that pytest cannot honour without a plugin, and so
+/// were not applied: one warning each (not a run error: the verdict is not in doubt).
+fn option_warnings(
+    options: &crate::runner::RunOptions,
+    probe: &Probe,
+    python: &Path,
+) -> Vec<String> {
+    let py = python.display();
+    let mut out = Vec::new();
+    if options.retries > 0 && !probe.rerunfailures {
+        out.push(format!(
+            "--retries {} needs pytest-rerunfailures, which is not installed for {py}: pytest tests are not retried (install it with `{py} -m pip install pytest-rerunfailures`)",
+            options.retries
+        ));
     }
-    serde_json::from_str::<Status>(text)
-        .map(|s| s.exit_status)
-        .map_err(|e| format!("{e}: {}", text.trim()))
+    if options.jobs_given && options.jobs > 1 && !probe.xdist {
+        out.push(format!(
+            "-j {} needs pytest-xdist, which is not installed for {py}: pytest runs its tests in one process, one at a time (install it with `{py} -m pip install pytest-xdist`)",
+            options.jobs
+        ));
+    }
+    out
+}
+
+/// pytest alone stops after a collection error; pytest-xdist (or
+/// `--continue-on-collection-errors`) runs the other tests. When they ran despite
+/// collection errors, say that `-j 1` would not have run them, so the two runs' different
+/// `not_run` errors are explained.
+fn collection_note(status: &SessionStatus, args: &[String]) -> Option<String> {
+    if status.collect_errors == 0 || status.exit_status == 2 {
+        return None;
+    }
+    let n = status.collect_errors;
+    let errors = if n == 1 { "error" } else { "errors" };
+    if args.iter().any(|a| a == "--continue-on-collection-errors") {
+        return None;
+    }
+    args.iter()
+        .any(|a| a == "-n" || a.starts_with("--numprocesses"))
+        .then(|| {
+            format!(
+                "pytest could not collect {n} module{s} (recorded as {errors}) and pytest-xdist ran the other tests anyway; \
+                 pytest without xdist (`-j 1`) stops after a collection error and runs none of them (a `not_run` run error) \
+                 unless given `-- --continue-on-collection-errors`: either way the run fails",
+                s = if n == 1 { "" } else { "s" },
+            )
+        })
 }
 
 /// The driver's side of reconciling: pytest's process exit code against the status its
@@ -1155,8 +1298,9 @@ pub fn check_exit(
 }
 
 impl PytestSuite {
-    /// The node ids pytest collects (through the plugin, with `--collect-only`).
-    fn collect_ids(&self) -> Result<Vec<String>> {
+    /// The node ids pytest collects and the modules it could not collect (through the
+    /// plugin, with `--collect-only`).
+    fn collect(&self) -> Result<Collection> {
         let python = find_python(&self.root);
         ready(&python, &self.root)?;
         let tmp = std::env::temp_dir().join(format!(
@@ -1179,10 +1323,10 @@ impl PytestSuite {
             .stdin(std::process::Stdio::null())
             .output()
             .map_err(|e| anyhow::anyhow!("cannot run {}: {e}", python.display()))?;
-        let ids: Vec<String> = match std::fs::read_to_string(&tmp) {
+        let found = match std::fs::read_to_string(&tmp) {
             Ok(t) => {
                 let _ = std::fs::remove_file(&tmp);
-                serde_json::from_str(&t)?
+                serde_json::from_str::<CollectionFile>(&t)?.0
             }
             Err(_) => anyhow::bail!(
                 "pytest could not collect the tests in {} ({}):\n{}",
@@ -1191,7 +1335,7 @@ impl PytestSuite {
                 String::from_utf8_lossy(&out.stdout).trim()
             ),
         };
-        Ok(ids)
+        Ok(found)
     }
 }
 
@@ -1234,6 +1378,10 @@ mod tests {
         assert_eq!(classify("teardown", None, "x"), Category::SetupError);
         assert_eq!(
             classify("collect", Some("SyntaxError"), "x"),
+            Category::BuildError
+        );
+        assert_eq!(
+            classify("collect", Some("ModuleNotFoundError"), "x"),
             Category::ImportError
         );
         assert_eq!(
@@ -1371,12 +1519,15 @@ mod tests {
             (flaky.outcome, flaky.flaky, flaky.attempts.len()),
             (Outcome::Passed, true, 2)
         );
-        assert_eq!(
-            get("t.py::never").failure.as_ref().unwrap().category,
-            Category::Interrupted
-        );
+        // Collected, never run: no result (never `skipped`), a `not_run` run error.
+        assert!(run.tests.iter().all(|t| t.id != "t.py::never"));
         assert_eq!(get("t.py::dies").outcome, Outcome::Crashed);
-        assert_eq!(get("t.py::never").line, Some(10));
+        let not_run: Vec<_> = run.errors.iter().filter(|e| e.kind == "not_run").collect();
+        assert_eq!(not_run.len(), 1);
+        assert_eq!(
+            not_run[0].message,
+            "1 collected tests did not run: the session ended before they ran. Not run: t.py::never"
+        );
     }
 
     #[test]
@@ -1582,7 +1733,12 @@ mod tests {
             check_exit(root, Some(0), Some(Ok(1))).unwrap(),
             "pytest in /p exited with code 0 (OK) but its session ended with status 1 (TESTS_FAILED)"
         );
-        let bad = check_exit(root, Some(0), Some(session_status("{oops"))).unwrap();
+        let bad = check_exit(
+            root,
+            Some(0),
+            Some(session_status("{oops").map(|s| s.exit_status)),
+        )
+        .unwrap();
         assert!(bad.contains("unreadable") && bad.contains("{oops"), "{bad}");
     }
 
@@ -1599,14 +1755,61 @@ mod tests {
             )
             .unwrap();
         }
-        let run = r.finish(true, None, None).unwrap();
-        assert_eq!(run.tests.len(), 1);
+        r.collect_error(
+            "tests/test_c.py",
+            Some("SyntaxError"),
+            "invalid syntax (test_c.py, line 1)",
+            "trace",
+        )
+        .unwrap();
+        r.collected(vec![
+            ("tests/test_a.py::t1".into(), Some(0)),
+            ("tests/test_a.py::t2".into(), Some(3)),
+        ]);
+        // pytest stops after collecting: its session ends INTERRUPTED.
+        let run = r.finish(false, Some("interrupted"), None).unwrap();
+        assert_eq!(
+            run.tests.len(),
+            2,
+            "the two broken modules, nothing skipped"
+        );
         let f = run.tests[0].failure.as_ref().unwrap();
         assert_eq!(
             (run.tests[0].outcome, f.category),
             (Outcome::Error, Category::ImportError)
         );
         assert!(f.message.contains("nope"));
+        let f = run.tests[1].failure.as_ref().unwrap();
+        assert_eq!(
+            (
+                run.tests[1].outcome,
+                f.category,
+                f.kind.as_deref(),
+                f.message.as_str()
+            ),
+            (
+                Outcome::Error,
+                Category::BuildError,
+                Some("SyntaxError"),
+                "collection failed: invalid syntax (test_c.py, line 1)"
+            )
+        );
+        assert!(!run.completed);
+        let errors: Vec<(&str, &str)> = run
+            .errors
+            .iter()
+            .map(|e| (e.kind.as_str(), e.message.as_str()))
+            .collect();
+        assert_eq!(
+            errors,
+            [(
+                "not_run",
+                "2 collected tests did not run: pytest stopped after 2 collection errors and ran none of the tests it collected; \
+                 pass pytest's --continue-on-collection-errors to run the other tests anyway \
+                 (`cargo testflow run -- --continue-on-collection-errors`, or `pytest --testflow --continue-on-collection-errors`). \
+                 Not run: tests/test_a.py::t1, tests/test_a.py::t2"
+            )]
+        );
     }
 
     #[test]
@@ -1633,6 +1836,79 @@ mod tests {
                 "--testflow-order=failed-first",
                 "--testflow-last-failed",
             ]
+        );
+    }
+
+    #[test]
+    fn options_pytest_cannot_honour_are_warnings_naming_the_plugin() {
+        let py = Path::new("/venv/bin/python");
+        let options = crate::runner::RunOptions {
+            retries: 2,
+            jobs: 4,
+            jobs_given: true,
+            ..Default::default()
+        };
+        let none = Probe {
+            pytest: true,
+            testflow: true,
+            ..Probe::default()
+        };
+        let w = option_warnings(&options, &none, py);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(
+            w[0].starts_with("--retries 2 needs pytest-rerunfailures")
+                && w[0].contains("pip install pytest-rerunfailures")
+        );
+        assert!(
+            w[1].starts_with("-j 4 needs pytest-xdist")
+                && w[1].contains("pip install pytest-xdist")
+        );
+        let args = pytest_args(&options, &none);
+        assert!(
+            !args.iter().any(|a| a == "-n" || a.starts_with("--reruns")),
+            "{args:?}"
+        );
+        let all = Probe {
+            xdist: true,
+            rerunfailures: true,
+            ..none
+        };
+        assert!(option_warnings(&options, &all, py).is_empty());
+        // The default -j (not asked for) is no reason to warn.
+        let default_jobs = crate::runner::RunOptions {
+            jobs: 4,
+            ..Default::default()
+        };
+        assert!(option_warnings(&default_jobs, &Probe::default(), py).is_empty());
+    }
+
+    #[test]
+    fn collection_errors_under_xdist_explain_what_j1_does() {
+        let st = |exit_status, collect_errors| SessionStatus {
+            exit_status,
+            collect_errors,
+        };
+        let xdist = ["-m", "pytest", "-n", "2"].map(String::from);
+        let serial = ["-m", "pytest"].map(String::from);
+        let note = collection_note(&st(1, 2), &xdist).unwrap();
+        assert!(
+            note.contains("could not collect 2 modules")
+                && note.contains("--continue-on-collection-errors"),
+            "{note}"
+        );
+        assert_eq!(
+            collection_note(&st(2, 2), &serial),
+            None,
+            "the not_run error says it"
+        );
+        assert_eq!(collection_note(&st(1, 0), &xdist), None);
+        let mut asked = xdist.to_vec();
+        asked.push("--continue-on-collection-errors".into());
+        assert_eq!(collection_note(&st(1, 1), &asked), None);
+        assert_eq!(
+            session_status(r#"{"exit_status": 2}"#),
+            Ok(st(2, 0)),
+            "an older plugin"
         );
     }
 }
