@@ -357,6 +357,7 @@ impl Ctx {
             outcome,
             duration_ms: round_ms(duration),
             failure,
+            reason: None,
         };
         self.record(&event, !retry);
         if !retry {
@@ -421,6 +422,7 @@ impl Ctx {
                     outcome: Outcome::Error,
                     duration_ms: 0.0,
                     failure: Some(failure),
+                    reason: None,
                 },
                 true,
             );

@@ -29,13 +29,21 @@ def check_basic(run: dict) -> None:
     assert (f["category"], f["kind"], f["message"]) == ("runtime_error", "ValueError", "boom")
     assert "raise ValueError" in f["details"]
 
-    assert t[M + "test_skipped_by_marker"]["outcome"] == "skipped"
-    assert t[M + "test_skipped_by_marker"]["failure"]["message"] == "not today"
-    assert t[M + "test_skipped_inside"]["outcome"] == "skipped"
-    assert t[M + "test_xfail"]["outcome"] == "xfailed"
-    assert t[M + "test_xpass"]["outcome"] == "xpassed"
-    assert t[M + "test_xpass_strict"]["outcome"] == "failed"
-    assert t[M + "test_xpass_strict"]["failure"]["kind"] == "XPASS(strict)"
+    # A skip, an xfail and an xpass are no failure: no `failure`, their reason in `reason`.
+    for name, outcome, reason in (
+        ("test_skipped_by_marker", "skipped", "not today"),
+        ("test_skipped_inside", "skipped", "skipped from inside"),
+        ("test_xfail", "xfailed", "known bug"),
+        ("test_xpass", "xpassed", "fixed already"),
+    ):
+        case = t[M + name]
+        assert (case["outcome"], case.get("reason"), "failure" in case) == (outcome, reason, False), case
+    # A strict xpass fails; nothing was raised, so there is no exception type (`kind`).
+    strict = t[M + "test_xpass_strict"]
+    assert strict["outcome"] == "failed"
+    assert (strict["failure"]["category"], strict["failure"].get("kind")) == ("assertion", None)
+    assert strict["failure"]["message"] == "[XPASS(strict)] must fail"
+    assert "reason" not in strict
 
     for name, when in (("test_setup_error", "setup"), ("test_teardown_error", "teardown")):
         case = t[M + name]
@@ -79,6 +87,14 @@ def test_records_every_outcome_and_writes_reports(project):
     assert "test_params[héllo wörld]" in names and "test_params[[x] y]" in names
     failing = [tc for tc in junit.iter("testcase") if tc.get("name") == "test_assertion_fails"][0]
     assert failing.find("failure") is not None
+    # JUnit shows the skip and xfail reasons.
+    cases = {tc.get("name"): tc for tc in junit.iter("testcase")}
+    skipped = cases["test_skipped_by_marker"].find("skipped")
+    assert (skipped.get("message"), skipped.get("type")) == ("not today", None)
+    xfailed = cases["test_xfail"].find("skipped")
+    assert (xfailed.get("message"), xfailed.get("type")) == ("known bug", "xfailed")
+    strict = cases["test_xpass_strict"].find("failure")
+    assert (strict.get("type"), strict.get("message")) == ("assertion", "[XPASS(strict)] must fail")
 
 
 def test_duration_is_setup_call_teardown(project):

@@ -166,6 +166,8 @@ struct Open {
     duration_s: f64,
     outcome: Option<Outcome>,
     failure: Option<Failure>,
+    /// The skip / xfail reason (not a failure).
+    reason: Option<String>,
     /// pytest-rerunfailures said this attempt will be re-run.
     rerun: bool,
     phases: u32,
@@ -192,6 +194,9 @@ struct State {
     collect_errors: usize,
     /// `pytest_keyboard_interrupt`: KeyboardInterrupt or `pytest.exit()` ended the session.
     interrupted: Option<String>,
+    /// pytest stopped after its collection errors (`Interrupted: N errors during
+    /// collection`): explained by the errors recorded, not an interruption.
+    collection_stop: bool,
 }
 
 impl PytestRecorder {
@@ -249,6 +254,7 @@ impl PytestRecorder {
                 duration_s: 0.0,
                 outcome: None,
                 failure: None,
+                reason: None,
                 rerun: false,
                 phases: 0,
             },
@@ -271,6 +277,7 @@ impl PytestRecorder {
                     duration_s: 0.0,
                     outcome: None,
                     failure: None,
+                    reason: None,
                     rerun: false,
                     phases: 0,
                 },
@@ -281,13 +288,14 @@ impl PytestRecorder {
         if p.duration.is_finite() && p.duration > 0.0 {
             open.duration_s += p.duration;
         }
-        let (outcome, failure) = self.judge(p);
+        let (outcome, failure, reason) = self.judge(p);
         if p.outcome == "rerun" {
             open.rerun = true;
         }
         if open.outcome.is_none_or(|cur| rank(outcome) > rank(cur)) {
             open.outcome = Some(outcome);
             open.failure = failure;
+            open.reason = reason;
         }
         if p.when == "???" {
             // The worker died: no logfinish will come for this test.
@@ -313,6 +321,7 @@ impl PytestRecorder {
             duration_s,
             outcome,
             failure,
+            reason,
             rerun,
             phases,
         } = open;
@@ -323,14 +332,23 @@ impl PytestRecorder {
         if rerun && !outcome.is_failure() {
             outcome = Outcome::Failed;
         }
+        // A reason belongs to a skip, an xfail or an xpass only.
+        let reason = reason.filter(|_| !outcome.is_failure() && outcome != Outcome::Passed);
         st.done.insert(meta.id.clone());
         st.finals.insert(meta.id.clone(), outcome);
-        self.rec
-            .test_finished(meta, attempt, outcome, duration_s * 1000.0, failure)
+        self.rec.test_finished_with_reason(
+            meta,
+            attempt,
+            outcome,
+            duration_s * 1000.0,
+            failure,
+            reason,
+        )
     }
 
-    /// The outcome and failure one phase stands for.
-    fn judge(&self, p: &Phase<'_>) -> (Outcome, Option<Failure>) {
+    /// The outcome, failure and reason one phase stands for. A skip, an xfail and an
+    /// xpass are not failures: they carry no `failure`, only their reason.
+    fn judge(&self, p: &Phase<'_>) -> (Outcome, Option<Failure>, Option<String>) {
         let xfail = p.wasxfail.is_some();
         let outcome = match (p.when, p.outcome) {
             ("???", _) => Outcome::Crashed,
@@ -342,43 +360,23 @@ impl PytestRecorder {
             _ => Outcome::Failed,
         };
         let message = p.message.unwrap_or_default();
+        let reason = match outcome {
+            Outcome::Xfailed | Outcome::Xpassed => p.wasxfail,
+            // pytest's skip longrepr: `Skipped: reason`.
+            Outcome::Skipped => Some(message.strip_prefix("Skipped: ").unwrap_or(message)),
+            _ => None,
+        }
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned);
         let failure = match outcome {
-            Outcome::Passed => None,
-            Outcome::Xpassed => Some(Failure {
-                category: Category::Assertion,
-                kind: Some("XPASS".into()),
-                message: format!("expected to fail but passed: {}", p.wasxfail.unwrap_or("")),
-                ..Failure::default()
-            }),
-            Outcome::Skipped | Outcome::Xfailed => {
-                let reason = if outcome == Outcome::Xfailed {
-                    p.wasxfail.unwrap_or_default()
-                } else {
-                    message.strip_prefix("Skipped: ").unwrap_or(message)
-                };
-                Some(Failure {
-                    category: Category::RuntimeError,
-                    kind: Some(
-                        p.exc_type
-                            .filter(|_| outcome == Outcome::Xfailed)
-                            .unwrap_or(if outcome == Outcome::Xfailed {
-                                "xfail"
-                            } else {
-                                "skip"
-                            })
-                            .to_owned(),
-                    ),
-                    message: reason.to_owned(),
-                    ..Failure::default()
-                })
-            }
+            Outcome::Passed | Outcome::Xpassed | Outcome::Skipped | Outcome::Xfailed => None,
             _ => Some(self.failure(p)),
         };
         let outcome = match &failure {
             Some(f) if f.category == Category::Timeout && outcome.is_failure() => Outcome::Timeout,
             _ => outcome,
         };
-        (outcome, failure)
+        (outcome, failure, reason)
     }
 
     fn failure(&self, p: &Phase<'_>) -> Failure {
@@ -398,10 +396,10 @@ impl PytestRecorder {
         if p.when == "???" {
             category = Category::Crash;
         }
-        let kind = if strict_xpass {
-            Some("XPASS(strict)".to_owned())
-        } else if p.when == "???" {
-            Some("worker crashed".to_owned())
+        // The exception's type name, and nothing else: a strict xpass and a crashed
+        // worker raised nothing (the category and message say what happened).
+        let kind = if strict_xpass || p.when == "???" {
+            None
         } else {
             p.exc_type.map(str::to_owned)
         };
@@ -501,6 +499,11 @@ impl PytestRecorder {
     /// `pytest.exit()` ended the session; `message` is pytest's rendering of it.
     pub fn interrupted(&self, message: &str) -> Result<()> {
         let mut st = self.lock();
+        if st.collect_errors > 0 && message.contains("during collection") {
+            // pytest's own stop after collection errors (it goes through this hook too).
+            st.collection_stop = true;
+            return Ok(());
+        }
         let first = st.interrupted.is_none();
         st.interrupted = Some(message.to_owned());
         drop(st);
@@ -598,7 +601,7 @@ fn not_run_reason(st: &State, reason: Option<&str>) -> String {
     if let Some(why) = &st.interrupted {
         return format!("the session was interrupted: {why}");
     }
-    if st.collect_errors > 0 && reason.is_none_or(|r| r == "interrupted") {
+    if st.collection_stop || st.collect_errors > 0 && reason.is_none_or(|r| r == "interrupted") {
         // pytest without --continue-on-collection-errors (and without xdist) stops
         // after collecting when any module failed to: "Interrupted: N errors during collection".
         return format!(
@@ -1766,7 +1769,10 @@ mod tests {
             ("tests/test_a.py::t1".into(), Some(0)),
             ("tests/test_a.py::t2".into(), Some(3)),
         ]);
-        // pytest stops after collecting: its session ends INTERRUPTED.
+        // pytest stops after collecting, through pytest_keyboard_interrupt: its session
+        // ends INTERRUPTED. That is no interruption (no reconcile error).
+        r.interrupted("Interrupted: 2 errors during collection")
+            .unwrap();
         let run = r.finish(false, Some("interrupted"), None).unwrap();
         assert_eq!(
             run.tests.len(),
@@ -1910,5 +1916,83 @@ mod tests {
             Ok(st(2, 0)),
             "an older plugin"
         );
+    }
+
+    #[test]
+    fn skips_and_xfails_carry_their_reason_and_no_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = recorder(dir.path());
+        let run_one = |id: &str, p: Phase<'_>| {
+            r.logstart(id, Some(0)).unwrap();
+            r.report(&phase(id, "setup", "passed")).unwrap();
+            r.report(&p).unwrap();
+            r.report(&phase(id, "teardown", "passed")).unwrap();
+            r.logfinish(id).unwrap();
+        };
+        // @pytest.mark.skip(reason=…): the setup phase is skipped, longrepr `Skipped: …`.
+        r.logstart("t.py::skip", Some(0)).unwrap();
+        let mut skip = phase("t.py::skip", "setup", "skipped");
+        skip.message = Some("Skipped: not today");
+        skip.exc_type = Some("Skipped");
+        r.report(&skip).unwrap();
+        r.report(&phase("t.py::skip", "teardown", "passed"))
+            .unwrap();
+        r.logfinish("t.py::skip").unwrap();
+        // xfail (not strict): the call raised, pytest reports it skipped with wasxfail.
+        let mut xf = phase("t.py::xf", "call", "skipped");
+        xf.wasxfail = Some("known bug");
+        xf.exc_type = Some("AssertionError");
+        xf.message = Some("assert 1 == 2");
+        run_one("t.py::xf", xf);
+        // xfail without a reason.
+        let mut bare = phase("t.py::bare", "call", "skipped");
+        bare.wasxfail = Some("");
+        run_one("t.py::bare", bare);
+        // xpass (not strict): passed, with the xfail reason.
+        let mut xp = phase("t.py::xp", "call", "passed");
+        xp.wasxfail = Some("fixed already");
+        run_one("t.py::xp", xp);
+        // strict xpass: pytest fails the call with a string longrepr and no exception.
+        let mut strict = phase("t.py::strict", "call", "failed");
+        strict.longrepr = Some("[XPASS(strict)] must fail");
+        strict.message = Some("[XPASS(strict)] must fail");
+        run_one("t.py::strict", strict);
+        let run = r.finish(true, None, None).unwrap();
+        let get = |id: &str| run.tests.iter().find(|t| t.id == id).unwrap();
+        let seen = |id: &str| {
+            let t = get(id);
+            (t.outcome, t.failure.is_none(), t.reason.as_deref())
+        };
+        assert_eq!(
+            seen("t.py::skip"),
+            (Outcome::Skipped, true, Some("not today"))
+        );
+        assert_eq!(
+            seen("t.py::xf"),
+            (Outcome::Xfailed, true, Some("known bug"))
+        );
+        assert_eq!(seen("t.py::bare"), (Outcome::Xfailed, true, None));
+        assert_eq!(
+            seen("t.py::xp"),
+            (Outcome::Xpassed, true, Some("fixed already"))
+        );
+        let strict = get("t.py::strict");
+        let f = strict.failure.as_ref().unwrap();
+        assert_eq!(
+            (
+                strict.outcome,
+                f.category,
+                f.kind.as_deref(),
+                f.message.as_str()
+            ),
+            (
+                Outcome::Failed,
+                Category::Assertion,
+                None,
+                "[XPASS(strict)] must fail"
+            )
+        );
+        assert_eq!(strict.reason, None);
+        assert!(run.errors.is_empty(), "{:?}", run.errors);
     }
 }
