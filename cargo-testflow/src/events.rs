@@ -55,6 +55,10 @@ pub enum Event {
         duration_ms: f64,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         failure: Option<Failure>,
+        /// Why a test was skipped or xfailed, or the xfail reason of one that xpassed:
+        /// not a failure (pytest's skip and xfail reasons).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     /// A problem with the run rather than a test (build failure, listing failure).
     RunError {
@@ -194,6 +198,8 @@ struct TestState {
     attempts: Vec<Attempt>,
     /// Attempt number and start time of an attempt that started and has not finished.
     open: Option<(u32, DateTime<Utc>)>,
+    /// The skip / xfail reason reported with an attempt, by attempt number.
+    reasons: Vec<(u32, String)>,
 }
 
 #[derive(Default)]
@@ -282,11 +288,16 @@ impl Fold {
                 outcome,
                 duration_ms,
                 failure,
+                reason,
             } => {
                 self.touch(time);
                 self.add_framework(test.framework);
                 let st = self.state(&test.id);
                 let started_at = st.open.take().map(|(_, t)| t);
+                st.reasons.retain(|(n, _)| *n != attempt);
+                if let Some(r) = reason {
+                    st.reasons.push((attempt, r));
+                }
                 // A re-sent attempt number (a worker restarted the test) replaces the earlier
                 // record only if it is no better: a failure is never overwritten by a pass.
                 // Two results that disagree for one attempt are a run error, not a retry.
@@ -388,7 +399,14 @@ impl Fold {
             if st.attempts.is_empty() {
                 continue;
             }
-            tests.push(TestCase::from_attempts(meta, st.attempts));
+            let last = st.attempts.last().map(|a| a.attempt);
+            let mut case = TestCase::from_attempts(meta, st.attempts);
+            case.reason = st
+                .reasons
+                .into_iter()
+                .find(|(n, _)| Some(*n) == last)
+                .map(|(_, r)| r);
+            tests.push(case);
         }
         if self.finished_at.is_none() {
             self.errors.push(RunError {
@@ -497,6 +515,7 @@ mod tests {
             outcome,
             duration_ms: 5.0,
             failure: None,
+            reason: None,
         }
     }
 

@@ -1197,7 +1197,22 @@ fn list(args: ListArgs) -> Result<i32> {
     for p in &problems {
         let _ = writeln!(err, "error: {p}");
     }
-    Ok(if problems.is_empty() {
+    // A suite that could not be collected (a pytest module with an import or syntax
+    // error) is listed with its error, and the listing is not a success.
+    let broken = suites.iter().filter(|s| s.error.is_some()).count();
+    if broken > 0 {
+        let _ = writeln!(
+            err,
+            "error: {broken} {} could not be collected (shown with {})",
+            if broken == 1 { "suite" } else { "suites" },
+            if broken == 1 {
+                "its error"
+            } else {
+                "their errors"
+            }
+        );
+    }
+    Ok(if problems.is_empty() && broken == 0 {
         exit_code::OK
     } else {
         exit_code::BUILD_FAILED
@@ -1230,6 +1245,9 @@ fn list_text(suites: &[cargo_fw::SuiteListing], names: bool) -> String {
             format!(" ({})", notes.join(", "))
         };
         out.push_str(&format!("{:>6}  {} [{}]{notes}\n", s.tests, s.id, s.kind));
+        if let Some(e) = &s.error {
+            out.push_str(&format!("        error: {e}\n"));
+        }
         if names {
             for t in &s.test_list {
                 let at = match (&t.file, t.line) {

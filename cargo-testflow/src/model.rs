@@ -349,6 +349,10 @@ pub struct TestCase {
     /// Failure of the last attempt (absent when it passed or was skipped without reason).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
+    /// Why the last attempt was skipped or xfailed (or, xpassed, what it was expected to
+    /// fail for), when that is not a failure: pytest's skip and xfail reasons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl TestCase {
@@ -388,6 +392,7 @@ impl TestCase {
             line: meta.line,
             binary: meta.binary,
             attempts,
+            reason: None,
         }
     }
 }

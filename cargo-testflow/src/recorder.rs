@@ -145,6 +145,19 @@ impl Recorder {
         duration_ms: f64,
         failure: Option<Failure>,
     ) -> Result<()> {
+        self.test_finished_with_reason(test, attempt, outcome, duration_ms, failure, None)
+    }
+
+    /// [`Recorder::test_finished`] with the skip / xfail reason (`TestCase::reason`).
+    pub fn test_finished_with_reason(
+        &self,
+        test: TestMeta,
+        attempt: u32,
+        outcome: Outcome,
+        duration_ms: f64,
+        failure: Option<Failure>,
+        reason: Option<String>,
+    ) -> Result<()> {
         let duration_ms = if duration_ms.is_finite() && duration_ms >= 0.0 {
             duration_ms
         } else {
@@ -157,6 +170,7 @@ impl Recorder {
             outcome,
             duration_ms,
             failure,
+            reason,
         })
     }
 

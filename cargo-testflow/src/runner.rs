@@ -130,6 +130,8 @@ pub struct Ctx {
     planned: AtomicUsize,
     done: AtomicUsize,
     coverage_notes: Mutex<Vec<crate::model::FrameworkCoverage>>,
+    /// Warnings for the person running (an option a framework cannot honour), each once.
+    warnings: Mutex<Vec<String>>,
     /// Attempts started and not yet finished, by the worker thread running them: the
     /// tests to name (and fail) when that worker's unit panics.
     in_flight: Mutex<HashMap<ThreadId, Vec<(TestMeta, u32)>>>,
@@ -162,6 +164,7 @@ impl Ctx {
             planned: AtomicUsize::new(0),
             done: AtomicUsize::new(0),
             coverage_notes: Mutex::new(Vec::new()),
+            warnings: Mutex::new(Vec::new()),
             in_flight: Mutex::new(HashMap::new()),
             listener_broken: AtomicBool::new(false),
             running: Mutex::new(HashMap::new()),
@@ -183,6 +186,19 @@ impl Ctx {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()),
         )
+    }
+
+    /// Something the person running should know that does not make the verdict doubtful
+    /// (an option a framework cannot honour, so it was not applied). Said once.
+    pub fn warn(&self, message: String) {
+        let mut w = self.warnings.lock().unwrap_or_else(|e| e.into_inner());
+        if !w.contains(&message) {
+            w.push(message);
+        }
+    }
+
+    pub fn take_warnings(&self) -> Vec<String> {
+        std::mem::take(&mut *self.warnings.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     fn record(&self, event: &Event, final_attempt: bool) {
@@ -226,6 +242,17 @@ impl Ctx {
     /// Jest), and meanwhile show the events it writes to the listener as they land, so the
     /// progress bar and failure lines work for every framework.
     pub fn following_log<T>(&self, framework: crate::model::Framework, f: impl FnOnce() -> T) -> T {
+        self.following_log_retrying(framework, self.options.retries, f)
+    }
+
+    /// [`Ctx::following_log`] for a framework process that retries a failing test up to
+    /// `retries` times itself (0 when it cannot: no failed attempt is shown as RETRY).
+    pub fn following_log_retrying<T>(
+        &self,
+        framework: crate::model::Framework,
+        retries: u32,
+        f: impl FnOnce() -> T,
+    ) -> T {
         let start = std::fs::metadata(self.log.path())
             .map(|m| m.len())
             .unwrap_or(0);
@@ -239,7 +266,7 @@ impl Ctx {
             }
         }
         std::thread::scope(|s| {
-            let follower = s.spawn(|| self.follow(framework, start, &done));
+            let follower = s.spawn(|| self.follow(framework, retries, start, &done));
             let guard = Done(&done);
             let out = f();
             drop(guard);
@@ -248,7 +275,13 @@ impl Ctx {
         })
     }
 
-    fn follow(&self, framework: crate::model::Framework, mut offset: u64, done: &AtomicBool) {
+    fn follow(
+        &self,
+        framework: crate::model::Framework,
+        retries: u32,
+        mut offset: u64,
+        done: &AtomicBool,
+    ) {
         use std::io::{Read, Seek, SeekFrom};
         let Ok(mut file) = std::fs::File::open(self.log.path()) else {
             return;
@@ -287,7 +320,7 @@ impl Ctx {
                     && test.framework == framework
                 {
                     self.running_finished(&test.id, *attempt);
-                    let last = !outcome.is_failure() || *attempt > self.options.retries;
+                    let last = !outcome.is_failure() || *attempt > retries;
                     self.notify(|listener| {
                         if last {
                             listener.add_planned(1);
@@ -348,6 +381,7 @@ impl Ctx {
             outcome,
             duration_ms: round_ms(duration),
             failure,
+            reason: None,
         };
         self.record(&event, !retry);
         if !retry {
@@ -461,6 +495,7 @@ impl Ctx {
                     outcome: Outcome::Error,
                     duration_ms: 0.0,
                     failure: Some(failure),
+                    reason: None,
                 },
                 true,
             );

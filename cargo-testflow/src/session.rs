@@ -386,6 +386,7 @@ pub fn run(
         anyhow::bail!("the event log could not be written: {err}");
     }
     let (run, fold_warnings) = rec.finish(completed, reason)?;
+    log_warnings.extend(ctx.take_warnings());
     log_warnings.extend(fold_warnings);
     if let Some(mut h) = history
         && let Err(e) = h.record(&run, "run", req.keep_runs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -140,3 +141,143 @@ def test_analyze_categories_of_real_pytest_failures(project):
     assert sum(analysis["categories"].values()) == len(failing)
     cats = {g["category"] for g in analysis["groups"]}
     assert {"assertion", "timeout", "setup_error"} <= cats, cats
+
+
+# -- collection errors: pytest alone stops, pytest-xdist goes on --------------------------
+
+BROKEN = {
+    "tests/test_broken_import.py": ("import_error", "ModuleNotFoundError", "No module named 'not_a_real_module_for_testflow'"),
+    "tests/test_broken_syntax.py": ("build_error", "SyntaxError", "invalid syntax"),
+}
+
+
+def _broken_modules(run):
+    t = by_id(run)
+    for nodeid, (category, kind, needle) in BROKEN.items():
+        case = t[nodeid]
+        f = case["failure"]
+        assert (case["outcome"], f["category"], f["kind"]) == ("error", category, kind), case
+        assert f["message"].startswith("collection failed: ") and needle in f["message"], f["message"]
+
+
+def test_collection_error_without_xdist_is_an_interrupted_run_not_skips(project):
+    p = project("pytest-collection-error")
+    r = cargo_testflow(p.root, "run", "-j", "1", "--format", "json", "--report", "junit=junit.xml", "--report", "ctrf=ctrf.json")
+    assert r.returncode == 100, r.stderr
+    run = json.loads(r.stdout)
+    _broken_modules(run)
+    # The 10 tests of the good modules were collected and never run: no result, and never
+    # `skipped` (pytest did not skip them).
+    assert set(by_id(run)) == set(BROKEN)
+    assert run["summary"]["skipped"] == 0
+    # Only the not_run error: pytest's stop after collection errors is no interruption.
+    (not_run,) = run["errors"]
+    assert not_run["kind"] == "not_run"
+    assert not_run["message"].startswith(
+        "10 collected tests did not run: pytest stopped after 2 collection errors and ran none of the tests it collected; "
+        "pass pytest's --continue-on-collection-errors"
+    ), not_run
+    assert "`cargo testflow run -- --continue-on-collection-errors`" in not_run["message"]
+    junit = (p.root / "junit.xml").read_text()
+    assert "<skipped" not in junit
+    assert 'type="not_run"' in junit and "--continue-on-collection-errors" in junit
+    ctrf = json.loads((p.root / "ctrf.json").read_text())
+    assert ctrf["results"]["summary"]["skipped"] == 0
+    gate = cargo_testflow(p.root, "gate", "--format", "json")
+    assert gate.returncode == 1, gate.stdout + gate.stderr
+
+
+def test_collection_error_with_xdist_has_the_same_verdict_and_says_why_it_ran_more(project):
+    p = project("pytest-collection-error")
+    r = cargo_testflow(p.root, "run", "-j", "2", "--format", "json")
+    # Same exit code and the same error entries as -j 1; xdist ran the good modules.
+    assert r.returncode == 100, r.stderr
+    run = json.loads(r.stdout)
+    _broken_modules(run)
+    t = by_id(run)
+    assert len(t) == 12
+    assert t["tests/test_alpha.py::test_fails"]["outcome"] == "failed"
+    assert not [e for e in run.get("errors", []) if e["kind"] == "not_run"]
+    # The difference from -j 1 is explained.
+    assert "pytest-xdist ran the other tests anyway" in r.stderr
+    assert "--continue-on-collection-errors" in r.stderr
+    gate = cargo_testflow(p.root, "gate", "--format", "json")
+    assert gate.returncode == 1, gate.stdout + gate.stderr
+
+
+def test_continue_on_collection_errors_reaches_pytest(project):
+    p = project("pytest-collection-error")
+    r = cargo_testflow(p.root, "run", "-j", "1", "--format", "json", "--", "--continue-on-collection-errors")
+    assert r.returncode == 100, r.stderr
+    run = json.loads(r.stdout)
+    _broken_modules(run)
+    assert len(run["tests"]) == 12
+    assert not run.get("errors"), run["errors"]
+
+
+def test_list_shows_the_module_that_cannot_be_collected(project):
+    p = project("pytest-collection-error")
+    r = cargo_testflow(p.root, "list", "--format", "json")
+    assert r.returncode == 101, r.stderr
+    suites = {s["id"]: s for s in json.loads(r.stdout)}
+    assert (suites["tests/test_alpha.py"]["tests"], suites["tests/test_beta.py"]["tests"]) == (7, 3)
+    assert "error" not in suites["tests/test_alpha.py"]
+    broken = suites["tests/test_broken_import.py"]
+    assert broken["tests"] == 0
+    assert broken["error"] == "collection failed: ModuleNotFoundError: No module named 'not_a_real_module_for_testflow'"
+    assert suites["tests/test_broken_syntax.py"]["error"].startswith("collection failed: SyntaxError: invalid syntax")
+    text = cargo_testflow(p.root, "list")
+    assert text.returncode == 101
+    assert "tests/test_broken_import.py [pytest]" in text.stdout
+    assert "error: collection failed: ModuleNotFoundError" in text.stdout
+
+
+# -- options pytest cannot honour without a plugin ------------------------------------------
+
+
+def _python_without_plugins(tmp_path: Path) -> str:
+    """A Python with pytest and the testflow plugin and nothing else: pytest-xdist and
+    pytest-rerunfailures are really not installed (not disabled with -p no:…). Built
+    offline from this venv's distributions, linked into a fresh venv."""
+    import importlib.metadata as md
+
+    venv = tmp_path / "lean-venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    site = Path(subprocess.check_output(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True
+    ).strip())
+    for name in ("pytest", "pluggy", "iniconfig", "packaging", "pygments", "pytest-testflow"):
+        dist = md.distribution(name)
+        tops = {Path(f).parts[0] for f in dist.files or [] if not str(f).startswith("..")}
+        for top in tops:
+            src = Path(dist.locate_file(top))
+            if src.exists() and not (site / top).exists():
+                (site / top).symlink_to(src)
+    for module in ("xdist", "pytest_rerunfailures", "pytest_timeout"):
+        r = subprocess.run([python, "-c", f"import {module}"], capture_output=True)
+        assert r.returncode != 0, f"{module} is importable in the lean venv"
+    return python
+
+
+def test_retries_and_jobs_without_their_plugins_warn_once_and_run_plainly(project, tmp_path):
+    python = _python_without_plugins(tmp_path)
+    p = project("pytest-ini")
+    (p.root / "test_fail.py").write_text("def test_fails():\n    assert 1 == 2\n\n\ndef test_ok():\n    pass\n")
+    r = cargo_testflow(p.root, "run", "-j", "2", "--retries", "2", python=python)
+    # An ordinary failed run (100), not a run error (102): the verdict is not in doubt.
+    assert r.returncode == 100, r.stderr
+    assert r.stderr.count("warning: --retries 2 needs pytest-rerunfailures, which is not installed") == 1, r.stderr
+    assert "pip install pytest-rerunfailures" in r.stderr
+    assert r.stderr.count("warning: -j 2 needs pytest-xdist, which is not installed") == 1, r.stderr
+    assert "pip install pytest-xdist" in r.stderr
+    # The failure was not retried, so it is never labelled RETRY.
+    assert "RETRY" not in r.stderr, r.stderr
+    status_lines = re.findall(r"^ *(\w+) \[ *[\d.]+s\] test_fail\.py::test_fails$", r.stderr, re.M)
+    assert status_lines == ["FAIL"], r.stderr
+    (run_dir,) = (p.root / ".testflow" / "runs").iterdir()
+    run = json.loads((run_dir / "run.json").read_text())
+    t = by_id(run)
+    assert [a["outcome"] for a in t["test_fail.py::test_fails"]["attempts"]] == ["failed"]
+    assert t["test_fail.py::test_ok"]["outcome"] == "passed"
+    assert not run.get("errors"), run["errors"]

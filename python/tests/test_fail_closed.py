@@ -163,14 +163,14 @@ K = "test_kbi.py::"
 def test_keyboard_interrupt_plugin(case):
     r, run = standalone(case("pytest-keyboard-interrupt"), *NO_XDIST)
     assert r.returncode == 2, r.stdout + r.stderr
-    assert outcomes(run) == {K + "test_before": "passed", K + "test_raises_keyboard_interrupt": "failed", K + "test_after": "skipped"}
+    # test_after never ran: no result (not `skipped`), named by the not_run error.
+    assert outcomes(run) == {K + "test_before": "passed", K + "test_raises_keyboard_interrupt": "failed"}
     f = by_id(run)[K + "test_raises_keyboard_interrupt"]["failure"]
     assert (f["category"], f["kind"]) == ("interrupted", "KeyboardInterrupt")
-    assert by_id(run)[K + "test_after"]["failure"]["kind"] == "not run"
     assert run["completed"] is False
     assert errors(run) == [
         ("reconcile", "pytest's session was interrupted: KeyboardInterrupt: "),
-        ("not_run", "1 collected tests did not run"),
+        ("not_run", "1 collected tests did not run: the session was interrupted: KeyboardInterrupt: . Not run: " + K + "test_after"),
     ]
 
 
@@ -188,7 +188,7 @@ def test_keyboard_interrupt_plugin_xdist(case):
 def test_keyboard_interrupt_driver(case):
     r, run = driven(case("pytest-keyboard-interrupt"), "-j", "1")
     assert r.returncode == 100, r.stderr
-    assert outcomes(run) == {K + "test_before": "passed", K + "test_raises_keyboard_interrupt": "failed", K + "test_after": "skipped"}
+    assert outcomes(run) == {K + "test_before": "passed", K + "test_raises_keyboard_interrupt": "failed"}
     assert by_id(run)[K + "test_raises_keyboard_interrupt"]["failure"]["category"] == "interrupted"
     assert kinds(run) == ["not_run", "reconcile"]
 
@@ -196,7 +196,7 @@ def test_keyboard_interrupt_driver(case):
 # -- 6. pytest.exit() inside a test, os._exit(0), a failing teardown ----------------------
 
 E = "test_exit.py::"
-EXITED = {E + "test_fails_first": "failed", E + "test_calls_pytest_exit": "failed", E + "test_after": "skipped"}
+EXITED = {E + "test_fails_first": "failed", E + "test_calls_pytest_exit": "failed"}
 
 
 def test_pytest_exit_plugin(case):
@@ -208,7 +208,7 @@ def test_pytest_exit_plugin(case):
     assert run["completed"] is False
     assert errors(run) == [
         ("reconcile", "pytest's session was interrupted: Exit: stop here"),
-        ("not_run", "1 collected tests did not run"),
+        ("not_run", "1 collected tests did not run: the session was interrupted: Exit: stop here. Not run: " + E + "test_after"),
         ("reconcile", "pytest's session ended OK (exit status 0) but 1 tests failed by its reports and 2 by testflow's record"),
     ]
     assert "testflow: RUN ERROR: reconcile: pytest's session was interrupted" in r.stdout

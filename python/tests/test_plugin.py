@@ -29,13 +29,21 @@ def check_basic(run: dict) -> None:
     assert (f["category"], f["kind"], f["message"]) == ("runtime_error", "ValueError", "boom")
     assert "raise ValueError" in f["details"]
 
-    assert t[M + "test_skipped_by_marker"]["outcome"] == "skipped"
-    assert t[M + "test_skipped_by_marker"]["failure"]["message"] == "not today"
-    assert t[M + "test_skipped_inside"]["outcome"] == "skipped"
-    assert t[M + "test_xfail"]["outcome"] == "xfailed"
-    assert t[M + "test_xpass"]["outcome"] == "xpassed"
-    assert t[M + "test_xpass_strict"]["outcome"] == "failed"
-    assert t[M + "test_xpass_strict"]["failure"]["kind"] == "XPASS(strict)"
+    # A skip, an xfail and an xpass are no failure: no `failure`, their reason in `reason`.
+    for name, outcome, reason in (
+        ("test_skipped_by_marker", "skipped", "not today"),
+        ("test_skipped_inside", "skipped", "skipped from inside"),
+        ("test_xfail", "xfailed", "known bug"),
+        ("test_xpass", "xpassed", "fixed already"),
+    ):
+        case = t[M + name]
+        assert (case["outcome"], case.get("reason"), "failure" in case) == (outcome, reason, False), case
+    # A strict xpass fails; nothing was raised, so there is no exception type (`kind`).
+    strict = t[M + "test_xpass_strict"]
+    assert strict["outcome"] == "failed"
+    assert (strict["failure"]["category"], strict["failure"].get("kind")) == ("assertion", None)
+    assert strict["failure"]["message"] == "[XPASS(strict)] must fail"
+    assert "reason" not in strict
 
     for name, when in (("test_setup_error", "setup"), ("test_teardown_error", "teardown")):
         case = t[M + name]
@@ -79,6 +87,14 @@ def test_records_every_outcome_and_writes_reports(project):
     assert "test_params[héllo wörld]" in names and "test_params[[x] y]" in names
     failing = [tc for tc in junit.iter("testcase") if tc.get("name") == "test_assertion_fails"][0]
     assert failing.find("failure") is not None
+    # JUnit shows the skip and xfail reasons.
+    cases = {tc.get("name"): tc for tc in junit.iter("testcase")}
+    skipped = cases["test_skipped_by_marker"].find("skipped")
+    assert (skipped.get("message"), skipped.get("type")) == ("not today", None)
+    xfailed = cases["test_xfail"].find("skipped")
+    assert (xfailed.get("message"), xfailed.get("type")) == ("known bug", "xfailed")
+    strict = cases["test_xpass_strict"].find("failure")
+    assert (strict.get("type"), strict.get("message")) == ("assertion", "[XPASS(strict)] must fail")
 
 
 def test_duration_is_setup_call_teardown(project):
@@ -147,8 +163,12 @@ def test_collection_error_names_the_missing_module(project):
     f = broken["failure"]
     assert (f["category"], f["kind"]) == ("import_error", "ModuleNotFoundError")
     assert "not_a_real_module_xyz" in f["message"]
-    # pytest stops after collection errors: the good test was collected and never run.
-    assert t["test_ok.py::test_fine"]["failure"]["kind"] == "not run"
+    # pytest stops after collection errors: the good test was collected and never run,
+    # which is a not_run run error naming it and the way to run it anyway (never a skip).
+    assert "test_ok.py::test_fine" not in t
+    (not_run,) = [e["message"] for e in p.run_json()["errors"] if e["kind"] == "not_run"]
+    assert "pytest stopped after 1 collection error" in not_run
+    assert "--continue-on-collection-errors" in not_run and not_run.endswith("Not run: test_ok.py::test_fine")
 
 
 def test_collection_error_under_xdist(project):
@@ -228,6 +248,6 @@ def test_xdist_tests_never_run_after_a_crash_are_reported(project):
     run = p.run_json()
     t = by_id(run)
     assert t["test_crash.py::test_b_crashes"]["outcome"] == "crashed"
-    after = t["test_crash.py::test_c_after"]
-    assert (after["outcome"], after["failure"]["kind"]) == ("skipped", "not run")
-    assert any(e["kind"] == "not_run" for e in run["errors"])
+    assert "test_crash.py::test_c_after" not in t
+    (not_run,) = [e["message"] for e in run["errors"] if e["kind"] == "not_run"]
+    assert not_run.endswith("Not run: test_crash.py::test_c_after"), not_run

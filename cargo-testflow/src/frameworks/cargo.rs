@@ -373,6 +373,9 @@ pub struct SuiteListing {
     pub files: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub executable: Option<PathBuf>,
+    /// The suite (a pytest module) could not be collected: why. `list` exits non-zero.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     /// Every test, in the framework's order.
     pub test_list: Vec<ListedTest>,
     /// Files the framework could not collect: their tests are not in `test_list`.

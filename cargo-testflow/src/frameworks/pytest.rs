@@ -121,7 +121,7 @@ pub fn classify(when: &str, exc_type: Option<&str>, message: &str) -> Category {
         return Category::Timeout;
     }
     match when {
-        "collect" => return Category::ImportError,
+        "collect" => return collect_category(exc_type),
         "setup" | "teardown" => return Category::SetupError,
         "???" => return Category::Crash,
         _ => {}
@@ -166,6 +166,8 @@ struct Open {
     duration_s: f64,
     outcome: Option<Outcome>,
     failure: Option<Failure>,
+    /// The skip / xfail reason (not a failure).
+    reason: Option<String>,
     /// pytest-rerunfailures said this attempt will be re-run.
     rerun: bool,
     phases: u32,
@@ -192,6 +194,9 @@ struct State {
     collect_errors: usize,
     /// `pytest_keyboard_interrupt`: KeyboardInterrupt or `pytest.exit()` ended the session.
     interrupted: Option<String>,
+    /// pytest stopped after its collection errors (`Interrupted: N errors during
+    /// collection`): explained by the errors recorded, not an interruption.
+    collection_stop: bool,
 }
 
 impl PytestRecorder {
@@ -249,6 +254,7 @@ impl PytestRecorder {
                 duration_s: 0.0,
                 outcome: None,
                 failure: None,
+                reason: None,
                 rerun: false,
                 phases: 0,
             },
@@ -271,6 +277,7 @@ impl PytestRecorder {
                     duration_s: 0.0,
                     outcome: None,
                     failure: None,
+                    reason: None,
                     rerun: false,
                     phases: 0,
                 },
@@ -281,13 +288,14 @@ impl PytestRecorder {
         if p.duration.is_finite() && p.duration > 0.0 {
             open.duration_s += p.duration;
         }
-        let (outcome, failure) = self.judge(p);
+        let (outcome, failure, reason) = self.judge(p);
         if p.outcome == "rerun" {
             open.rerun = true;
         }
         if open.outcome.is_none_or(|cur| rank(outcome) > rank(cur)) {
             open.outcome = Some(outcome);
             open.failure = failure;
+            open.reason = reason;
         }
         if p.when == "???" {
             // The worker died: no logfinish will come for this test.
@@ -313,6 +321,7 @@ impl PytestRecorder {
             duration_s,
             outcome,
             failure,
+            reason,
             rerun,
             phases,
         } = open;
@@ -323,14 +332,23 @@ impl PytestRecorder {
         if rerun && !outcome.is_failure() {
             outcome = Outcome::Failed;
         }
+        // A reason belongs to a skip, an xfail or an xpass only.
+        let reason = reason.filter(|_| !outcome.is_failure() && outcome != Outcome::Passed);
         st.done.insert(meta.id.clone());
         st.finals.insert(meta.id.clone(), outcome);
-        self.rec
-            .test_finished(meta, attempt, outcome, duration_s * 1000.0, failure)
+        self.rec.test_finished_with_reason(
+            meta,
+            attempt,
+            outcome,
+            duration_s * 1000.0,
+            failure,
+            reason,
+        )
     }
 
-    /// The outcome and failure one phase stands for.
-    fn judge(&self, p: &Phase<'_>) -> (Outcome, Option<Failure>) {
+    /// The outcome, failure and reason one phase stands for. A skip, an xfail and an
+    /// xpass are not failures: they carry no `failure`, only their reason.
+    fn judge(&self, p: &Phase<'_>) -> (Outcome, Option<Failure>, Option<String>) {
         let xfail = p.wasxfail.is_some();
         let outcome = match (p.when, p.outcome) {
             ("???", _) => Outcome::Crashed,
@@ -342,43 +360,23 @@ impl PytestRecorder {
             _ => Outcome::Failed,
         };
         let message = p.message.unwrap_or_default();
+        let reason = match outcome {
+            Outcome::Xfailed | Outcome::Xpassed => p.wasxfail,
+            // pytest's skip longrepr: `Skipped: reason`.
+            Outcome::Skipped => Some(message.strip_prefix("Skipped: ").unwrap_or(message)),
+            _ => None,
+        }
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned);
         let failure = match outcome {
-            Outcome::Passed => None,
-            Outcome::Xpassed => Some(Failure {
-                category: Category::Assertion,
-                kind: Some("XPASS".into()),
-                message: format!("expected to fail but passed: {}", p.wasxfail.unwrap_or("")),
-                ..Failure::default()
-            }),
-            Outcome::Skipped | Outcome::Xfailed => {
-                let reason = if outcome == Outcome::Xfailed {
-                    p.wasxfail.unwrap_or_default()
-                } else {
-                    message.strip_prefix("Skipped: ").unwrap_or(message)
-                };
-                Some(Failure {
-                    category: Category::RuntimeError,
-                    kind: Some(
-                        p.exc_type
-                            .filter(|_| outcome == Outcome::Xfailed)
-                            .unwrap_or(if outcome == Outcome::Xfailed {
-                                "xfail"
-                            } else {
-                                "skip"
-                            })
-                            .to_owned(),
-                    ),
-                    message: reason.to_owned(),
-                    ..Failure::default()
-                })
-            }
+            Outcome::Passed | Outcome::Xpassed | Outcome::Skipped | Outcome::Xfailed => None,
             _ => Some(self.failure(p)),
         };
         let outcome = match &failure {
             Some(f) if f.category == Category::Timeout && outcome.is_failure() => Outcome::Timeout,
             _ => outcome,
         };
-        (outcome, failure)
+        (outcome, failure, reason)
     }
 
     fn failure(&self, p: &Phase<'_>) -> Failure {
@@ -398,10 +396,10 @@ impl PytestRecorder {
         if p.when == "???" {
             category = Category::Crash;
         }
-        let kind = if strict_xpass {
-            Some("XPASS(strict)".to_owned())
-        } else if p.when == "???" {
-            Some("worker crashed".to_owned())
+        // The exception's type name, and nothing else: a strict xpass and a crashed
+        // worker raised nothing (the category and message say what happened).
+        let kind = if strict_xpass || p.when == "???" {
+            None
         } else {
             p.exc_type.map(str::to_owned)
         };
@@ -468,8 +466,10 @@ impl PytestRecorder {
         let mut st = self.lock();
         let attempt = st.attempts.get(nodeid).copied().unwrap_or(0).max(1);
         st.attempts.insert(nodeid.to_owned(), attempt);
-        st.done.insert(nodeid.to_owned());
-        st.collect_errors += 1;
+        // xdist: every worker reports the same error; it is one error.
+        if st.done.insert(nodeid.to_owned()) {
+            st.collect_errors += 1;
+        }
         let mut m = meta(nodeid, None);
         if m.file.is_none() {
             m.file = Some(nodeid.to_owned());
@@ -480,7 +480,7 @@ impl PytestRecorder {
             message
         };
         let failure = Failure {
-            category: Category::ImportError,
+            category: collect_category(exc_type),
             kind: exc_type.map(str::to_owned),
             message: format!("collection failed: {message}"),
             details: Some(longrepr.to_owned()).filter(|d| !d.is_empty()),
@@ -499,6 +499,11 @@ impl PytestRecorder {
     /// `pytest.exit()` ended the session; `message` is pytest's rendering of it.
     pub fn interrupted(&self, message: &str) -> Result<()> {
         let mut st = self.lock();
+        if st.collect_errors > 0 && message.contains("during collection") {
+            // pytest's own stop after collection errors (it goes through this hook too).
+            st.collection_stop = true;
+            return Ok(());
+        }
         let first = st.interrupted.is_none();
         st.interrupted = Some(message.to_owned());
         drop(st);
@@ -553,31 +558,22 @@ impl PytestRecorder {
             o.failure = Some(failure);
             self.close(&mut st, o)?;
         }
+        // Collected and never run: no result, like planned tests a fail-fast or a run
+        // timeout stopped (never `skipped`, which is a verdict pytest did not give): one
+        // `not_run` run error with the count, why, and the first few ids.
         let collected = std::mem::take(&mut st.collected);
         let mut seen = HashSet::new();
-        let mut not_run = 0usize;
-        for (id, line0) in collected {
-            if st.done.contains(&id) || !seen.insert(id.clone()) {
-                continue;
-            }
-            not_run += 1;
-            let why = reason.unwrap_or("the session ended before it ran");
-            self.rec.test_finished(
-                meta(&id, line0),
-                1,
-                Outcome::Skipped,
-                0.0,
-                Some(Failure {
-                    category: Category::Interrupted,
-                    kind: Some("not run".into()),
-                    message: format!("collected but never run ({why})"),
-                    ..Failure::default()
-                }),
+        let not_run: Vec<String> = collected
+            .into_iter()
+            .map(|(id, _)| id)
+            .filter(|id| !st.done.contains(id) && seen.insert(id.clone()))
+            .collect();
+        if !not_run.is_empty() {
+            let why = not_run_reason(&st, reason);
+            self.rec.run_error(
+                crate::model::error_kind::NOT_RUN,
+                &not_run_message(&not_run, &why),
             )?;
-        }
-        if not_run > 0 {
-            self.rec
-                .run_error("not_run", &format!("{not_run} collected tests did not run"))?;
         }
         if let Some(v) = verdict {
             let recorded = Recorded {
@@ -594,6 +590,52 @@ impl PytestRecorder {
         let completed = completed && st.interrupted.is_none();
         drop(st);
         self.rec.finish(completed, reason)
+    }
+}
+
+/// What `cargo testflow run` hands pytest to run the rest after a collection error.
+pub const CONTINUE_HINT: &str = "pass pytest's --continue-on-collection-errors to run the other tests anyway (`cargo testflow run -- --continue-on-collection-errors`, or `pytest --testflow --continue-on-collection-errors`)";
+
+/// Why collected tests did not run.
+fn not_run_reason(st: &State, reason: Option<&str>) -> String {
+    if let Some(why) = &st.interrupted {
+        return format!("the session was interrupted: {why}");
+    }
+    if st.collection_stop || st.collect_errors > 0 && reason.is_none_or(|r| r == "interrupted") {
+        // pytest without --continue-on-collection-errors (and without xdist) stops
+        // after collecting when any module failed to: "Interrupted: N errors during collection".
+        return format!(
+            "pytest stopped after {} collection error{} and ran none of the tests it collected; {CONTINUE_HINT}",
+            st.collect_errors,
+            if st.collect_errors == 1 { "" } else { "s" }
+        );
+    }
+    match reason {
+        Some("interrupted") | None => "the session ended before they ran".to_owned(),
+        Some(r) => r.to_owned(),
+    }
+}
+
+fn not_run_message(ids: &[String], why: &str) -> String {
+    const SHOWN: usize = 5;
+    let mut m = format!(
+        "{} collected tests did not run: {why}. Not run: {}",
+        ids.len(),
+        ids[..ids.len().min(SHOWN)].join(", ")
+    );
+    if ids.len() > SHOWN {
+        m.push_str(&format!(" and {} more", ids.len() - SHOWN));
+    }
+    m
+}
+
+/// The category of a module pytest could not collect: a missing module is an
+/// `import_error`; anything else (a syntax error, an exception at import time) kept the
+/// module from being built: `build_error`.
+pub fn collect_category(exc_type: Option<&str>) -> Category {
+    match exc_type.map(|t| t.rsplit('.').next().unwrap_or(t)) {
+        Some("ImportError" | "ModuleNotFoundError") | None => Category::ImportError,
+        Some(_) => Category::BuildError,
     }
 }
 
@@ -975,17 +1017,26 @@ impl super::Suite for PytestSuite {
     }
 
     fn shard_items(&self) -> Result<(Vec<String>, crate::selection::Grain)> {
-        Ok((self.collect_ids()?, crate::selection::Grain::Test))
+        Ok((self.collect()?.items, crate::selection::Grain::Test))
     }
 
     fn listing(&self) -> Result<Vec<super::cargo::SuiteListing>> {
-        let ids = self.collect_ids()?;
+        let Collection { items: ids, errors } = self.collect()?;
         let package = self
             .root
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        Ok(listing_from_ids(&package, &ids))
+        let mut suites = listing_from_ids(&package, &ids);
+        // A module pytest could not collect is listed with its error, never dropped.
+        suites.extend(errors.into_iter().map(|e| super::cargo::SuiteListing {
+            id: e.nodeid,
+            package: package.clone(),
+            kind: "pytest".into(),
+            error: Some(format!("collection failed: {}", e.message)),
+            ..Default::default()
+        }));
+        Ok(suites)
     }
 }
 
@@ -1022,6 +1073,41 @@ pub fn listing_from_ids(package: &str, ids: &[String]) -> Vec<super::cargo::Suit
         })
         .collect()
 }
+
+/// What `pytest --collect-only` found, as the plugin writes it (`TESTFLOW_COLLECT`).
+#[derive(Debug, Default, serde::Deserialize)]
+struct Collection {
+    items: Vec<String>,
+    #[serde(default)]
+    errors: Vec<CollectError>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct CollectError {
+    nodeid: String,
+    message: String,
+}
+
+impl<'de> serde::Deserialize<'de> for CollectionFile {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Ids(Vec<String>),
+            Full(Collection),
+        }
+        Ok(CollectionFile(match Either::deserialize(d)? {
+            // An older plugin: the node ids only.
+            Either::Ids(items) => Collection {
+                items,
+                errors: Vec::new(),
+            },
+            Either::Full(c) => c,
+        }))
+    }
+}
+
+struct CollectionFile(Collection);
 
 /// One pytest process for the whole suite; the plugin appends its events to the run's log.
 struct PytestUnit {
@@ -1064,22 +1150,22 @@ impl crate::runner::Unit for PytestUnit {
                 ));
             }
         }
-        if ctx.options.retries > 0 && !self.probe.rerunfailures {
-            ctx.run_error(
-                "option",
-                format!(
-                    "--retries needs pytest-rerunfailures, which is not installed for {}: pytest tests were not retried",
-                    self.python.display()
-                ),
-            );
+        for warning in option_warnings(&ctx.options, &self.probe, &self.python) {
+            ctx.warn(warning);
         }
+        // Without pytest-rerunfailures nothing is retried: no failed attempt is a RETRY.
+        let retries = if self.probe.rerunfailures {
+            ctx.options.retries
+        } else {
+            0
+        };
         let log_size = || {
             std::fs::metadata(ctx.events_path())
                 .map(|m| m.len())
                 .unwrap_or(0)
         };
         let before = log_size();
-        let result = ctx.following_log(Framework::Pytest, || {
+        let result = ctx.following_log_retrying(Framework::Pytest, retries, || {
             ctx.processes.run(cmd, None, ctx.options.output_cap, None)
         });
         match result {
@@ -1098,6 +1184,12 @@ impl crate::runner::Unit for PytestUnit {
                     .ok()
                     .map(|t| session_status(&t));
                 let _ = std::fs::remove_file(&status_file);
+                if let Some(Ok(status)) = &session
+                    && let Some(note) = collection_note(status, &self.args)
+                {
+                    ctx.warn(note);
+                }
+                let session = session.map(|s| s.map(|s| s.exit_status));
                 if out.killed.is_none()
                     && let Some(message) = check_exit(&self.root, code, session)
                 {
@@ -1134,15 +1226,67 @@ impl crate::runner::Unit for PytestUnit {
     }
 }
 
-/// The exit status in the plugin's status file; `Err` with the text when unreadable.
-fn session_status(text: &str) -> Result<i32, String> {
-    #[derive(serde::Deserialize)]
-    struct Status {
-        exit_status: i32,
+/// How pytest's session ended, from the plugin's status file.
+#[derive(Debug, PartialEq, serde::Deserialize)]
+struct SessionStatus {
+    exit_status: i32,
+    /// Modules that failed to collect (older plugins do not say: 0).
+    #[serde(default)]
+    collect_errors: usize,
+}
+
+/// The plugin's status file; `Err` with the text when unreadable.
+fn session_status(text: &str) -> Result<SessionStatus, String> {
+    serde_json::from_str::<SessionStatus>(text).map_err(|e| format!("{e}: {}", text.trim()))
+}
+
+/// Options of `cargo testflow run` that pytest cannot honour without a plugin, and so
+/// were not applied: one warning each (not a run error: the verdict is not in doubt).
+fn option_warnings(
+    options: &crate::runner::RunOptions,
+    probe: &Probe,
+    python: &Path,
+) -> Vec<String> {
+    let py = python.display();
+    let mut out = Vec::new();
+    if options.retries > 0 && !probe.rerunfailures {
+        out.push(format!(
+            "--retries {} needs pytest-rerunfailures, which is not installed for {py}: pytest tests are not retried (install it with `{py} -m pip install pytest-rerunfailures`)",
+            options.retries
+        ));
     }
-    serde_json::from_str::<Status>(text)
-        .map(|s| s.exit_status)
-        .map_err(|e| format!("{e}: {}", text.trim()))
+    if options.jobs_given && options.jobs > 1 && !probe.xdist {
+        out.push(format!(
+            "-j {} needs pytest-xdist, which is not installed for {py}: pytest runs its tests in one process, one at a time (install it with `{py} -m pip install pytest-xdist`)",
+            options.jobs
+        ));
+    }
+    out
+}
+
+/// pytest alone stops after a collection error; pytest-xdist (or
+/// `--continue-on-collection-errors`) runs the other tests. When they ran despite
+/// collection errors, say that `-j 1` would not have run them, so the two runs' different
+/// `not_run` errors are explained.
+fn collection_note(status: &SessionStatus, args: &[String]) -> Option<String> {
+    if status.collect_errors == 0 || status.exit_status == 2 {
+        return None;
+    }
+    let n = status.collect_errors;
+    let errors = if n == 1 { "error" } else { "errors" };
+    if args.iter().any(|a| a == "--continue-on-collection-errors") {
+        return None;
+    }
+    args.iter()
+        .any(|a| a == "-n" || a.starts_with("--numprocesses"))
+        .then(|| {
+            format!(
+                "pytest could not collect {n} module{s} (recorded as {errors}) and pytest-xdist ran the other tests anyway; \
+                 pytest without xdist (`-j 1`) stops after a collection error and runs none of them (a `not_run` run error) \
+                 unless given `-- --continue-on-collection-errors`: either way the run fails",
+                s = if n == 1 { "" } else { "s" },
+            )
+        })
 }
 
 /// The driver's side of reconciling: pytest's process exit code against the status its
@@ -1176,8 +1320,9 @@ pub fn check_exit(
 }
 
 impl PytestSuite {
-    /// The node ids pytest collects (through the plugin, with `--collect-only`).
-    fn collect_ids(&self) -> Result<Vec<String>> {
+    /// The node ids pytest collects and the modules it could not collect (through the
+    /// plugin, with `--collect-only`).
+    fn collect(&self) -> Result<Collection> {
         let python = find_python(&self.root);
         ready(&python, &self.root)?;
         let tmp = std::env::temp_dir().join(format!(
@@ -1200,10 +1345,10 @@ impl PytestSuite {
             .stdin(std::process::Stdio::null())
             .output()
             .map_err(|e| anyhow::anyhow!("cannot run {}: {e}", python.display()))?;
-        let ids: Vec<String> = match std::fs::read_to_string(&tmp) {
+        let found = match std::fs::read_to_string(&tmp) {
             Ok(t) => {
                 let _ = std::fs::remove_file(&tmp);
-                serde_json::from_str(&t)?
+                serde_json::from_str::<CollectionFile>(&t)?.0
             }
             Err(_) => anyhow::bail!(
                 "pytest could not collect the tests in {} ({}):\n{}",
@@ -1212,7 +1357,7 @@ impl PytestSuite {
                 String::from_utf8_lossy(&out.stdout).trim()
             ),
         };
-        Ok(ids)
+        Ok(found)
     }
 }
 
@@ -1287,6 +1432,10 @@ mod tests {
         assert_eq!(classify("teardown", None, "x"), Category::SetupError);
         assert_eq!(
             classify("collect", Some("SyntaxError"), "x"),
+            Category::BuildError
+        );
+        assert_eq!(
+            classify("collect", Some("ModuleNotFoundError"), "x"),
             Category::ImportError
         );
         assert_eq!(
@@ -1424,12 +1573,15 @@ mod tests {
             (flaky.outcome, flaky.flaky, flaky.attempts.len()),
             (Outcome::Passed, true, 2)
         );
-        assert_eq!(
-            get("t.py::never").failure.as_ref().unwrap().category,
-            Category::Interrupted
-        );
+        // Collected, never run: no result (never `skipped`), a `not_run` run error.
+        assert!(run.tests.iter().all(|t| t.id != "t.py::never"));
         assert_eq!(get("t.py::dies").outcome, Outcome::Crashed);
-        assert_eq!(get("t.py::never").line, Some(10));
+        let not_run: Vec<_> = run.errors.iter().filter(|e| e.kind == "not_run").collect();
+        assert_eq!(not_run.len(), 1);
+        assert_eq!(
+            not_run[0].message,
+            "1 collected tests did not run: the session ended before they ran. Not run: t.py::never"
+        );
     }
 
     #[test]
@@ -1635,7 +1787,12 @@ mod tests {
             check_exit(root, Some(0), Some(Ok(1))).unwrap(),
             "pytest in /p exited with code 0 (OK) but its session ended with status 1 (TESTS_FAILED)"
         );
-        let bad = check_exit(root, Some(0), Some(session_status("{oops"))).unwrap();
+        let bad = check_exit(
+            root,
+            Some(0),
+            Some(session_status("{oops").map(|s| s.exit_status)),
+        )
+        .unwrap();
         assert!(bad.contains("unreadable") && bad.contains("{oops"), "{bad}");
     }
 
@@ -1652,14 +1809,64 @@ mod tests {
             )
             .unwrap();
         }
-        let run = r.finish(true, None, None).unwrap();
-        assert_eq!(run.tests.len(), 1);
+        r.collect_error(
+            "tests/test_c.py",
+            Some("SyntaxError"),
+            "invalid syntax (test_c.py, line 1)",
+            "trace",
+        )
+        .unwrap();
+        r.collected(vec![
+            ("tests/test_a.py::t1".into(), Some(0)),
+            ("tests/test_a.py::t2".into(), Some(3)),
+        ]);
+        // pytest stops after collecting, through pytest_keyboard_interrupt: its session
+        // ends INTERRUPTED. That is no interruption (no reconcile error).
+        r.interrupted("Interrupted: 2 errors during collection")
+            .unwrap();
+        let run = r.finish(false, Some("interrupted"), None).unwrap();
+        assert_eq!(
+            run.tests.len(),
+            2,
+            "the two broken modules, nothing skipped"
+        );
         let f = run.tests[0].failure.as_ref().unwrap();
         assert_eq!(
             (run.tests[0].outcome, f.category),
             (Outcome::Error, Category::ImportError)
         );
         assert!(f.message.contains("nope"));
+        let f = run.tests[1].failure.as_ref().unwrap();
+        assert_eq!(
+            (
+                run.tests[1].outcome,
+                f.category,
+                f.kind.as_deref(),
+                f.message.as_str()
+            ),
+            (
+                Outcome::Error,
+                Category::BuildError,
+                Some("SyntaxError"),
+                "collection failed: invalid syntax (test_c.py, line 1)"
+            )
+        );
+        assert!(!run.completed);
+        let errors: Vec<(&str, &str)> = run
+            .errors
+            .iter()
+            .map(|e| (e.kind.as_str(), e.message.as_str()))
+            .collect();
+        assert_eq!(
+            errors,
+            [(
+                "not_run",
+                "2 collected tests did not run: pytest stopped after 2 collection errors and ran none of the tests it collected; \
+                 pass pytest's --continue-on-collection-errors to run the other tests anyway \
+                 (`cargo testflow run -- --continue-on-collection-errors`, or `pytest --testflow --continue-on-collection-errors`). \
+                 Not run: tests/test_a.py::t1, tests/test_a.py::t2"
+            )]
+        );
     }
 
     #[test]
@@ -1687,5 +1894,156 @@ mod tests {
                 "--testflow-last-failed",
             ]
         );
+    }
+
+    #[test]
+    fn options_pytest_cannot_honour_are_warnings_naming_the_plugin() {
+        let py = Path::new("/venv/bin/python");
+        let options = crate::runner::RunOptions {
+            retries: 2,
+            jobs: 4,
+            jobs_given: true,
+            ..Default::default()
+        };
+        let none = Probe {
+            pytest: true,
+            testflow: true,
+            ..Probe::default()
+        };
+        let w = option_warnings(&options, &none, py);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(
+            w[0].starts_with("--retries 2 needs pytest-rerunfailures")
+                && w[0].contains("pip install pytest-rerunfailures")
+        );
+        assert!(
+            w[1].starts_with("-j 4 needs pytest-xdist")
+                && w[1].contains("pip install pytest-xdist")
+        );
+        let args = pytest_args(&options, &none);
+        assert!(
+            !args.iter().any(|a| a == "-n" || a.starts_with("--reruns")),
+            "{args:?}"
+        );
+        let all = Probe {
+            xdist: true,
+            rerunfailures: true,
+            ..none
+        };
+        assert!(option_warnings(&options, &all, py).is_empty());
+        // The default -j (not asked for) is no reason to warn.
+        let default_jobs = crate::runner::RunOptions {
+            jobs: 4,
+            ..Default::default()
+        };
+        assert!(option_warnings(&default_jobs, &Probe::default(), py).is_empty());
+    }
+
+    #[test]
+    fn collection_errors_under_xdist_explain_what_j1_does() {
+        let st = |exit_status, collect_errors| SessionStatus {
+            exit_status,
+            collect_errors,
+        };
+        let xdist = ["-m", "pytest", "-n", "2"].map(String::from);
+        let serial = ["-m", "pytest"].map(String::from);
+        let note = collection_note(&st(1, 2), &xdist).unwrap();
+        assert!(
+            note.contains("could not collect 2 modules")
+                && note.contains("--continue-on-collection-errors"),
+            "{note}"
+        );
+        assert_eq!(
+            collection_note(&st(2, 2), &serial),
+            None,
+            "the not_run error says it"
+        );
+        assert_eq!(collection_note(&st(1, 0), &xdist), None);
+        let mut asked = xdist.to_vec();
+        asked.push("--continue-on-collection-errors".into());
+        assert_eq!(collection_note(&st(1, 1), &asked), None);
+        assert_eq!(
+            session_status(r#"{"exit_status": 2}"#),
+            Ok(st(2, 0)),
+            "an older plugin"
+        );
+    }
+
+    #[test]
+    fn skips_and_xfails_carry_their_reason_and_no_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = recorder(dir.path());
+        let run_one = |id: &str, p: Phase<'_>| {
+            r.logstart(id, Some(0)).unwrap();
+            r.report(&phase(id, "setup", "passed")).unwrap();
+            r.report(&p).unwrap();
+            r.report(&phase(id, "teardown", "passed")).unwrap();
+            r.logfinish(id).unwrap();
+        };
+        // @pytest.mark.skip(reason=…): the setup phase is skipped, longrepr `Skipped: …`.
+        r.logstart("t.py::skip", Some(0)).unwrap();
+        let mut skip = phase("t.py::skip", "setup", "skipped");
+        skip.message = Some("Skipped: not today");
+        skip.exc_type = Some("Skipped");
+        r.report(&skip).unwrap();
+        r.report(&phase("t.py::skip", "teardown", "passed"))
+            .unwrap();
+        r.logfinish("t.py::skip").unwrap();
+        // xfail (not strict): the call raised, pytest reports it skipped with wasxfail.
+        let mut xf = phase("t.py::xf", "call", "skipped");
+        xf.wasxfail = Some("known bug");
+        xf.exc_type = Some("AssertionError");
+        xf.message = Some("assert 1 == 2");
+        run_one("t.py::xf", xf);
+        // xfail without a reason.
+        let mut bare = phase("t.py::bare", "call", "skipped");
+        bare.wasxfail = Some("");
+        run_one("t.py::bare", bare);
+        // xpass (not strict): passed, with the xfail reason.
+        let mut xp = phase("t.py::xp", "call", "passed");
+        xp.wasxfail = Some("fixed already");
+        run_one("t.py::xp", xp);
+        // strict xpass: pytest fails the call with a string longrepr and no exception.
+        let mut strict = phase("t.py::strict", "call", "failed");
+        strict.longrepr = Some("[XPASS(strict)] must fail");
+        strict.message = Some("[XPASS(strict)] must fail");
+        run_one("t.py::strict", strict);
+        let run = r.finish(true, None, None).unwrap();
+        let get = |id: &str| run.tests.iter().find(|t| t.id == id).unwrap();
+        let seen = |id: &str| {
+            let t = get(id);
+            (t.outcome, t.failure.is_none(), t.reason.as_deref())
+        };
+        assert_eq!(
+            seen("t.py::skip"),
+            (Outcome::Skipped, true, Some("not today"))
+        );
+        assert_eq!(
+            seen("t.py::xf"),
+            (Outcome::Xfailed, true, Some("known bug"))
+        );
+        assert_eq!(seen("t.py::bare"), (Outcome::Xfailed, true, None));
+        assert_eq!(
+            seen("t.py::xp"),
+            (Outcome::Xpassed, true, Some("fixed already"))
+        );
+        let strict = get("t.py::strict");
+        let f = strict.failure.as_ref().unwrap();
+        assert_eq!(
+            (
+                strict.outcome,
+                f.category,
+                f.kind.as_deref(),
+                f.message.as_str()
+            ),
+            (
+                Outcome::Failed,
+                Category::Assertion,
+                None,
+                "[XPASS(strict)] must fail"
+            )
+        );
+        assert_eq!(strict.reason, None);
+        assert!(run.errors.is_empty(), "{:?}", run.errors);
     }
 }

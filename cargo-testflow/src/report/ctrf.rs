@@ -231,7 +231,10 @@ fn test(run: &Run, t: &TestCase) -> Test {
         start,
         stop: start.map(|s| s.saturating_add(ms(t.duration_ms))),
         suite: (!t.suite.is_empty()).then(|| t.suite.clone()),
-        message: f.and_then(message),
+        // A skip or xfail reason when there is no failure (pytest's).
+        message: f
+            .and_then(message)
+            .or_else(|| t.reason.as_deref().map(plain)),
         trace: f.and_then(|f| f.details.as_deref()).map(plain),
         file_path: t.file.clone(),
         line: t.line,

@@ -140,7 +140,7 @@ fn attempt_json(a: &Attempt) -> Value {
 }
 
 fn needs_detail(t: &TestCase) -> bool {
-    t.failure.is_some() || t.attempts.len() > 1
+    t.failure.is_some() || t.reason.is_some() || t.attempts.len() > 1
 }
 
 fn detail(t: &TestCase) -> Value {
@@ -150,6 +150,9 @@ fn detail(t: &TestCase) -> Value {
     }
     if let Some(f) = &t.failure {
         v["failure"] = failure_json(f);
+    }
+    if let Some(r) = &t.reason {
+        v["reason"] = plain(r).into();
     }
     if t.attempts.len() > 1 {
         // The last attempt's failure is `failure`; earlier ones carry their own.

@@ -222,6 +222,9 @@ fn status(t: &TestCase) -> TestCaseStatus {
                 if text != f.message {
                     s.set_description(xml(text));
                 }
+            } else if let Some(reason) = &t.reason {
+                // A skip or xfail reason (pytest): not a failure.
+                s.set_message(xml(reason));
             }
             s
         }

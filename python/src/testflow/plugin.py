@@ -43,11 +43,11 @@ def _guarded(hook):
     return wrapper
 
 
-def _write_status(exit_status: int) -> None:
+def _write_status(exit_status: int, collect_errors: int = 0) -> None:
     path = os.environ.get(_STATUS_ENV)
     if path:
         with open(path, "w", encoding="utf-8") as f:
-            json.dump({"exit_status": int(exit_status)}, f)
+            json.dump({"exit_status": int(exit_status), "collect_errors": int(collect_errors)}, f)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -176,15 +176,24 @@ class _Exceptions:
     @_guarded
     def _collect_cause(self, outcome):
         report = outcome.get_result()
-        call = getattr(report, "call", None)
-        excinfo = getattr(call, "excinfo", None)
-        if report.failed and excinfo is not None:
-            exc = excinfo.value
-            # pytest wraps import and syntax errors in CollectError: report the cause.
-            while type(exc).__name__ == "CollectError" and (exc.__cause__ or exc.__context__):
-                exc = exc.__cause__ or exc.__context__
-            report._testflow_exc = _type_name(type(exc))
-            report._testflow_msg = str(exc) if type(exc).__name__ != "CollectError" else ""
+        if report.failed:
+            exc, msg = _collect_cause(report)
+            if exc is not None:
+                report._testflow_exc = exc
+                report._testflow_msg = msg
+
+
+def _collect_cause(report) -> tuple[str | None, str]:
+    """The type name and message of the exception that failed a collect report."""
+    call = getattr(report, "call", None)
+    excinfo = getattr(call, "excinfo", None)
+    if excinfo is None:
+        return None, ""
+    exc = excinfo.value
+    # pytest wraps import and syntax errors in CollectError: report the cause.
+    while type(exc).__name__ == "CollectError" and (exc.__cause__ or exc.__context__):
+        exc = exc.__cause__ or exc.__context__
+    return _type_name(type(exc)), (str(exc) if type(exc).__name__ != "CollectError" else "")
 
 
 def _rename(item, nodeid: str) -> None:
@@ -273,16 +282,32 @@ class _Watchdog(threading.Thread):
 
 
 class _Collected:
-    """``TESTFLOW_COLLECT=PATH``: write the collected node ids (``cargo testflow list``)."""
+    """``TESTFLOW_COLLECT=PATH``: write the collected node ids and the modules that could
+    not be collected, with why (``cargo testflow list``)."""
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self.errors: list[dict] = []
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_make_collect_report(self, collector):
+        outcome = yield
+        report = outcome.get_result()
+        if report.failed:
+            from testflow._native import safe
+
+            exc, msg = _collect_cause(report)
+            if not msg:
+                text = "" if report.longrepr is None else str(report.longrepr)
+                msg = text.strip().splitlines()[-1] if text.strip() else "collection failed"
+            message = f"{exc}: {msg}" if exc else msg
+            self.errors.append({"nodeid": safe(report.nodeid or str(collector.path)), "message": safe(message)})
 
     def pytest_collection_finish(self, session) -> None:
         from testflow._native import safe
 
         with open(self.path, "w", encoding="utf-8") as f:
-            json.dump([safe(i.nodeid) for i in session.items], f)
+            json.dump({"items": [safe(i.nodeid) for i in session.items], "errors": self.errors}, f)
 
 
 class _Selecting:
@@ -372,6 +397,8 @@ class _Recording:
         # engine reconciles the record with it at the end.
         self.statuses: list[tuple[str, str]] = []
         self.hook_errors = 0
+        # Modules that failed to collect (xdist: each worker reports the same ones).
+        self.collect_errors: set[str] = set()
         self.watchdog: _Watchdog | None = None
         limit = os.environ.get("TESTFLOW_TEST_TIMEOUT", "").strip()
         if limit:
@@ -399,8 +426,10 @@ class _Recording:
     def pytest_collectreport(self, report) -> None:
         if not report.failed:
             return
+        nodeid = report.nodeid or str(getattr(report, "fspath", ""))
+        self.collect_errors.add(nodeid)
         self.rec.collect_error(
-            report.nodeid or str(getattr(report, "fspath", "")),
+            nodeid,
             getattr(report, "_testflow_exc", None),
             getattr(report, "_testflow_msg", "") or "",
             "" if report.longrepr is None else str(report.longrepr),
@@ -559,7 +588,7 @@ class _Recording:
             # never exit green on it. A driver decides from its own run instead.
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         try:
-            _write_status(status)
+            _write_status(status, len(self.collect_errors))
         except OSError as e:
             self.failed_to_finish = f"cannot write {os.environ.get(_STATUS_ENV)}: {e}"
 

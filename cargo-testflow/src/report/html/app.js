@@ -163,6 +163,7 @@
     var f = fileOf(row);
     box.appendChild(el("div", { class: "loc" }, DATA.frameworks[row[C.framework]] + " · " + (f ? f + (row[C.line] ? ":" + row[C.line] : "") : "no file") + " · " + ms(row[C.duration_ms])));
     if (d && d.failure) box.appendChild(failureView(d.failure));
+    if (d && d.reason) box.appendChild(el("div", { class: "reason" }, "reason: " + d.reason));
     if (d && d.attempts) {
       var list = el("ol", { class: "attempts" });
       d.attempts.forEach(function (a, k) {
@@ -294,7 +295,7 @@
     if (!haystack) {
       haystack = TESTS.map(function (r) {
         var d = r[C.detail] >= 0 ? DATA.details[r[C.detail]] : null;
-        var msg = d && d.failure ? d.failure.message : "";
+        var msg = d && d.failure ? d.failure.message : (d && d.reason) || "";
         return (r[C.id] + "\n" + fullName(r) + "\n" + fileOf(r) + "\n" + msg).toLowerCase();
       });
     }
