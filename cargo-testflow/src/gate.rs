@@ -114,15 +114,19 @@ pub fn merge(base: Vec<Gate>, overrides: &[Gate]) -> Vec<Gate> {
 }
 
 /// The gates a settings table sets (a configuration file, or the command line as one).
+/// Rates were checked where they were read (`Config::validate`, the command line); the
+/// coverage gates compare percentages, so their rates become percent here.
 fn thresholds(cfg: &crate::config::GatesConfig) -> Vec<Gate> {
+    let rate = |r: &Option<crate::config::RateSetting>| r.as_ref().and_then(|r| r.value().ok());
+    let percent = |r: &Option<crate::config::RateSetting>| rate(r).map(|v| v * 100.0);
     [
-        (GateName::MinPassRate, cfg.min_pass_rate),
+        (GateName::MinPassRate, rate(&cfg.min_pass_rate)),
         (GateName::MinTests, cfg.min_tests.map(|n| n as f64)),
         (GateName::MaxSkipped, cfg.max_skipped.map(|n| n as f64)),
         (GateName::MaxFlaky, cfg.max_flaky.map(|n| n as f64)),
         (GateName::MaxDuration, cfg.max_duration),
-        (GateName::MinCoverage, cfg.min_coverage),
-        (GateName::MinFileCoverage, cfg.min_file_coverage),
+        (GateName::MinCoverage, percent(&cfg.min_coverage)),
+        (GateName::MinFileCoverage, percent(&cfg.min_file_coverage)),
         (
             GateName::NoCoverageDrop,
             cfg.no_coverage_drop.and_then(|d| d.points()),

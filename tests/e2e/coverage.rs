@@ -212,7 +212,7 @@ fn without_cargo_llvm_cov_the_run_says_how_to_get_it() {
         std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     let out = p.run_env(
-        &["passes", "--coverage", "--min-coverage", "50"],
+        &["passes", "--coverage", "--min-coverage", "50%"],
         &[("CARGO", &fake)],
     );
     // The tests pass and are recorded; coverage is not silently skipped: the required
