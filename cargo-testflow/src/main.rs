@@ -622,6 +622,12 @@ struct CiArgs {
     /// `min_coverage` / `no_coverage_drop` from testflow.toml's `[gates]`.
     #[arg(long)]
     coverage: bool,
+    /// The branch whose pushes run the pipeline (GitHub's `on.push.branches`) [default: the
+    /// repository's default branch: origin's HEAD, else git's init.defaultBranch, else the
+    /// current branch when it is main, master, trunk, develop or default, else main; the
+    /// file's header says which].
+    #[arg(long, value_name = "NAME", value_parser = parse_branch)]
+    branch: Option<testflow::ci::DefaultBranch>,
 }
 
 #[derive(Args)]
@@ -678,6 +684,10 @@ fn parse_percent(s: &str) -> Result<f64, String> {
 
 fn parse_gate_secs(s: &str) -> Result<f64, String> {
     parse_checked(s, "a number of seconds", config::seconds)
+}
+
+fn parse_branch(s: &str) -> Result<testflow::ci::DefaultBranch, String> {
+    testflow::ci::DefaultBranch::given(s).map_err(|e| format!("{e:#}"))
 }
 
 fn parse_report(s: &str) -> Result<ReportSpec, String> {
@@ -1632,6 +1642,9 @@ fn ci_cmd(args: CiArgs) -> Result<i32> {
         install: args.testflow_install,
         git: args.testflow_git,
         coverage: args.coverage,
+        branch: args
+            .branch
+            .unwrap_or_else(|| ci::DefaultBranch::detect(&dir)),
     };
     let yaml = ci::generate(which, &shape, &opts)?;
     match &args.output {
