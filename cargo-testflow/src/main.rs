@@ -906,8 +906,8 @@ fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::RunResult, i32
         let _ = writeln!(err, "run recorded in {}", result.run_dir.display());
     }
     let file_gates = cfg.gates != config::GatesConfig::default();
-    if let Some(e) = result.run.errors.iter().find(|e| e.kind == "coverage") {
-        let _ = writeln!(err, "error: {}", e.message);
+    // Named by the summary above.
+    if result.run.errors.iter().any(|e| e.kind == "coverage") {
         code = code.max(exit_code::INTERNAL);
     }
     if args.gate

@@ -35,6 +35,27 @@ impl ExitKind {
     }
 }
 
+/// For people: `exit status 4`, `signal 9 (SIGKILL)`.
+impl std::fmt::Display for ExitKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExitKind::Code(c) => write!(f, "exit status {c}"),
+            ExitKind::Signal(s) => {
+                let name = match s {
+                    1 => " (SIGHUP)",
+                    2 => " (SIGINT)",
+                    6 => " (SIGABRT)",
+                    9 => " (SIGKILL)",
+                    11 => " (SIGSEGV)",
+                    15 => " (SIGTERM)",
+                    _ => "",
+                };
+                write!(f, "signal {s}{name}")
+            }
+        }
+    }
+}
+
 /// Why testflow killed a process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KillReason {

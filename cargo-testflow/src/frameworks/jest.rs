@@ -1168,20 +1168,20 @@ pub struct JestProject {
 
 impl JestProject {
     pub fn locate(root: &Path) -> Result<JestProject> {
-        let jest_bin = find_in_node_modules(root, ".bin/jest").with_context(|| {
-            format!(
+        let jest_bin = find_in_node_modules(root, ".bin/jest").ok_or_else(|| {
+            super::EnvironmentError(format!(
                 "{} uses Jest but node_modules/.bin/jest is missing: run `npm install` there first",
                 root.display()
-            )
+            ))
         })?;
         let reporter_dir = find_in_node_modules(root, REPORTER_PACKAGE)
             .filter(|d| d.join("package.json").is_file())
-            .with_context(|| {
-                format!(
+            .ok_or_else(|| {
+                super::EnvironmentError(format!(
                     "the Jest reporter `{REPORTER_PACKAGE}` is not installed in {}: {}",
                     root.display(),
                     install_hint(root)
-                )
+                ))
             })?;
         Ok(JestProject {
             root: root.to_owned(),
@@ -1338,7 +1338,7 @@ impl crate::runner::Unit for JestUnit {
             ctx.run_error(
                 if recorded { "jest" } else { "build" },
                 format!(
-                    "Jest in {} exited with {:?}{}:\n{tail}",
+                    "Jest in {} exited with {}{}:\n{tail}",
                     self.project.root.display(),
                     out.exit,
                     if recorded {
