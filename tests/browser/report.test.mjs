@@ -19,7 +19,7 @@ async function open(file) {
   page.on("dialog", (d) => { seen.dialogs.push(d.message()); d.dismiss().catch(() => {}); });
   page.on("request", (r) => { if (!r.url().startsWith("file:")) seen.requests.push(r.url()); });
   await page.goto("file://" + file);
-  await page.waitForFunction(() => window.testflowReport && window.testflowReport.ready, null, { timeout: 10000 });
+  await page.waitForFunction(() => window.testflowReport && window.testflowReport.ready, null, { timeout: 120000 });
   return { page, seen };
 }
 
