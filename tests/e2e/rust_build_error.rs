@@ -37,8 +37,9 @@ fn a_build_failure_exits_101_and_is_recorded() {
 #[test]
 fn a_build_failure_is_printed_once_under_build_failed() {
     let p = Project::new("rust-build-error");
-    for args in [&[][..], &["-q"][..]] {
-        let out = p.run(args);
+    // Echoed as cargo builds; with -q, named by the summary instead.
+    for args in [&["run"][..], &["run", "-q"][..]] {
+        let out = p.cmd(args);
         assert_eq!(out.code, 101, "{args:?}: {}", out.stderr);
         for once in ["error[E0308]: mismatched types", "BUILD FAILED"] {
             assert_eq!(
