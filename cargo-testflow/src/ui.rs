@@ -104,54 +104,52 @@ impl Listener for Printer {
         if self.style.quiet {
             return;
         }
-        match event {
-            Event::TestFinished {
-                test,
-                attempt,
-                outcome,
-                duration_ms,
-                failure,
-                ..
-            } => {
-                if final_attempt {
-                    match outcome {
-                        o if o.is_failure() => self.failed += 1,
-                        Outcome::Skipped => self.skipped += 1,
-                        _ => self.passed += 1,
-                    }
-                }
-                let flaky = *attempt > 1 && *outcome == Outcome::Passed;
-                let show = outcome.is_failure() || flaky || self.bar.is_none();
-                if show {
-                    let head = format!(
-                        "{} [{:>8.3}s] {}",
-                        self.status(*outcome, final_attempt, flaky),
-                        duration_ms / 1000.0,
-                        test.id
-                    );
-                    self.line(&head);
-                    if let Some(f) = failure.as_ref().filter(|_| outcome.is_failure()) {
-                        let detail = failure_lines(f, "          ");
-                        self.line(&detail);
-                    }
-                }
-                if let Some(bar) = &self.bar {
-                    if final_attempt {
-                        bar.inc(1);
-                    }
-                    let msg = format!(
-                        "{} passed, {} failed, {} skipped",
-                        self.passed, self.failed, self.skipped
-                    );
-                    bar.set_message(if self.failed > 0 && self.style.color {
-                        self.style.paint("31", &msg)
-                    } else {
-                        msg
-                    });
+        // Only finished tests: run errors are printed once, by the closing summary.
+        if let Event::TestFinished {
+            test,
+            attempt,
+            outcome,
+            duration_ms,
+            failure,
+            ..
+        } = event
+        {
+            if final_attempt {
+                match outcome {
+                    o if o.is_failure() => self.failed += 1,
+                    Outcome::Skipped => self.skipped += 1,
+                    _ => self.passed += 1,
                 }
             }
-            // Run errors are printed once, by the closing summary.
-            _ => {}
+            let flaky = *attempt > 1 && *outcome == Outcome::Passed;
+            let show = outcome.is_failure() || flaky || self.bar.is_none();
+            if show {
+                let head = format!(
+                    "{} [{:>8.3}s] {}",
+                    self.status(*outcome, final_attempt, flaky),
+                    duration_ms / 1000.0,
+                    test.id
+                );
+                self.line(&head);
+                if let Some(f) = failure.as_ref().filter(|_| outcome.is_failure()) {
+                    let detail = failure_lines(f, "          ");
+                    self.line(&detail);
+                }
+            }
+            if let Some(bar) = &self.bar {
+                if final_attempt {
+                    bar.inc(1);
+                }
+                let msg = format!(
+                    "{} passed, {} failed, {} skipped",
+                    self.passed, self.failed, self.skipped
+                );
+                bar.set_message(if self.failed > 0 && self.style.color {
+                    self.style.paint("31", &msg)
+                } else {
+                    msg
+                });
+            }
         }
     }
 
