@@ -49,7 +49,7 @@ fn github_pipeline_shards_run_and_merge_into_the_unsharded_run() {
 
     // The whole suite once: it records the timings the shard plan uses (in CI they come
     // from the cached history database).
-    let full = p.run(&["--test-timeout", "3"]);
+    let full = p.run(&["--test-timeout", crate::util::HANG_LIMIT]);
     assert_eq!(full.code, 100, "{}", full.stderr);
     let full = full.run();
 

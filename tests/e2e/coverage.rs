@@ -63,7 +63,7 @@ fn rust_coverage_is_collected_and_two_shards_merge_to_the_whole() {
     }
     // Its own copy and target: the instrumented build and the profiles are per project.
     let p = Project::copy_of("rust-basic");
-    let full = p.run(&["--coverage", "--test-timeout", "2"]);
+    let full = p.run(&["--coverage", "--test-timeout", crate::util::HANG_LIMIT]);
     assert_eq!(
         full.code, 100,
         "rust-basic has failing tests\n{}",
@@ -103,7 +103,7 @@ fn rust_coverage_is_collected_and_two_shards_merge_to_the_whole() {
         let out = p.run(&[
             "--coverage",
             "--test-timeout",
-            "2",
+            crate::util::HANG_LIMIT,
             "--shard",
             k,
             "--shard-strategy",
