@@ -115,7 +115,7 @@ pub fn analyze(run: &Run) -> Analysis {
     for e in run
         .errors
         .iter()
-        .filter(|e| e.kind == "build" || e.kind == "list")
+        .filter(|e| crate::model::error_kind::stops_suite(&e.kind))
     {
         *categories
             .entry(Category::BuildError.as_str().to_owned())
@@ -136,10 +136,10 @@ pub fn analyze(run: &Run) -> Analysis {
             suggestion: Suggestion {
                 text: format!(
                     "The {} failed, so no test of it ran: fix the first error ({}).",
-                    if e.kind == "build" {
-                        "build"
-                    } else {
-                        "test listing"
+                    match e.kind.as_str() {
+                        "build" => "build",
+                        "environment" => "suite's setup (a missing tool)",
+                        _ => "test listing",
                     },
                     first_error_line(&e.message)
                 ),
@@ -294,12 +294,8 @@ fn suggest(t: &TestCase, f: &Failure) -> Suggestion {
             plain("The run was interrupted while this test ran; run it again.".into())
         }
         Category::RuntimeError => plain(format!(
-            "{}{}{at}: fix the error the code raised.",
-            f.kind
-                .as_deref()
-                .map(|k| format!("{k}: "))
-                .unwrap_or_default(),
-            first_line(&f.message)
+            "{}{at}: fix the error the code raised.",
+            f.headline()
         )),
     }
 }
@@ -494,6 +490,45 @@ mod tests {
             message: msg.into(),
             ..Failure::default()
         }
+    }
+
+    #[test]
+    fn a_runtime_error_names_its_type_once_for_jest_and_pytest() {
+        let jest = Failure {
+            category: Category::RuntimeError,
+            kind: Some("TypeError".into()),
+            message: "TypeError: Cannot read properties of null (reading 'x')".into(),
+            ..Failure::default()
+        };
+        let pytest = Failure {
+            category: Category::RuntimeError,
+            kind: Some("ValueError".into()),
+            message: "boom".into(),
+            ..Failure::default()
+        };
+        let a = analyze(&run(vec![
+            failing("a.test.js", Framework::Jest, jest),
+            failing("tests/test_x.py", Framework::Pytest, pytest),
+        ]));
+        let texts: Vec<&str> = a
+            .groups
+            .iter()
+            .map(|g| g.suggestion.text.as_str())
+            .collect();
+        assert!(
+            texts
+                .iter()
+                .any(|t| t.starts_with("TypeError: Cannot read properties")),
+            "{texts:?}"
+        );
+        assert!(
+            texts.iter().any(|t| t.starts_with("ValueError: boom")),
+            "{texts:?}"
+        );
+        assert!(
+            texts.iter().all(|t| !t.contains("TypeError: TypeError")),
+            "{texts:?}"
+        );
     }
 
     #[test]

@@ -92,6 +92,8 @@ pub struct Options {
     /// coverage tools and collect, the merge job writes the merged coverage where the CI
     /// shows it.
     pub coverage: bool,
+    /// The branch the pipeline runs on for pushes (GitHub's `on.push.branches`).
+    pub branch: DefaultBranch,
 }
 
 impl Default for Options {
@@ -101,7 +103,101 @@ impl Default for Options {
             install: None,
             git: env!("CARGO_PKG_REPOSITORY").to_owned(),
             coverage: false,
+            branch: DefaultBranch::assumed(),
         }
+    }
+}
+
+/// The repository's default branch and how it was found (said in the pipeline's header).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DefaultBranch {
+    pub name: String,
+    /// How it was found, for the header: "from origin's HEAD (…)", "given with --branch", ….
+    pub how: String,
+}
+
+/// Current branches taken as the default branch when git names no other.
+const USUAL_DEFAULTS: [&str; 5] = ["main", "master", "trunk", "develop", "default"];
+
+impl DefaultBranch {
+    /// No repository, or nothing in it names the default branch.
+    pub fn assumed() -> DefaultBranch {
+        DefaultBranch {
+            name: "main".into(),
+            how: "assumed: git names none (no origin HEAD, no init.defaultBranch, and the \
+                  current branch is not main, master, trunk, develop or default)"
+                .into(),
+        }
+    }
+
+    /// Given with `--branch NAME`: a name git could have (no spaces, control characters,
+    /// `..`, leading `-`), which also keeps the YAML header one comment line.
+    pub fn given(name: &str) -> Result<DefaultBranch> {
+        anyhow::ensure!(
+            !name.is_empty()
+                && !name.starts_with('-')
+                && !name.contains("..")
+                && !name
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || "~^:?*[\\".contains(c)),
+            "`{name}` is not a branch name"
+        );
+        Ok(DefaultBranch {
+            name: name.to_owned(),
+            how: "given with --branch".into(),
+        })
+    }
+
+    /// The default branch of the repository `dir` is in: origin's HEAD, else git's
+    /// `init.defaultBranch`, else the current branch when it is a usual default branch
+    /// name, else `main`.
+    pub fn detect(dir: &Path) -> DefaultBranch {
+        DefaultBranch::detect_with(&|args: &[&str]| {
+            let out = std::process::Command::new("git")
+                .args(args)
+                .current_dir(dir)
+                .stdin(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .output()
+                .ok()?;
+            let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            (out.status.success() && !text.is_empty()).then_some(text)
+        })
+    }
+
+    /// [`DefaultBranch::detect`] with `git` answering a git command line (its trimmed
+    /// stdout, `None` on failure or no output).
+    pub fn detect_with(git: &dyn Fn(&[&str]) -> Option<String>) -> DefaultBranch {
+        if git(&["rev-parse", "--git-dir"]).is_none() {
+            return DefaultBranch {
+                name: "main".into(),
+                how: "assumed: not in a git repository".into(),
+            };
+        }
+        if let Some(r) = git(&["symbolic-ref", "--quiet", "refs/remotes/origin/HEAD"])
+            && let Some(name) = r.strip_prefix("refs/remotes/origin/")
+            && !name.is_empty()
+        {
+            return DefaultBranch {
+                name: name.to_owned(),
+                how: format!("from origin's HEAD (git symbolic-ref refs/remotes/origin/HEAD: {r})"),
+            };
+        }
+        if let Some(name) = git(&["config", "--get", "init.defaultBranch"]) {
+            return DefaultBranch {
+                how: "from git config init.defaultBranch (no origin HEAD)".into(),
+                name,
+            };
+        }
+        if let Some(name) = git(&["symbolic-ref", "--quiet", "--short", "HEAD"])
+            && USUAL_DEFAULTS.contains(&name.as_str())
+        {
+            return DefaultBranch {
+                how: "the current branch (no origin HEAD, no init.defaultBranch)".into(),
+                name,
+            };
+        }
+        DefaultBranch::assumed()
     }
 }
 
@@ -349,6 +445,16 @@ fn header(ci: Ci, shape: &ProjectShape, opts: &Options) -> String {
              # writes it as LCOV and Cobertura.\n",
         );
     }
+    let b = &opts.branch;
+    let on = match ci {
+        Ci::Github => "pushes to it and pull requests run the pipeline",
+        Ci::Gitlab => "the history cache falls back to GitLab's $CI_DEFAULT_BRANCH",
+        Ci::Circleci => "every branch runs the pipeline",
+    };
+    h.push_str(&format!(
+        "# Default branch: {} ({on}; `--branch NAME` sets another),\n# {}.\n",
+        b.name, b.how
+    ));
     h
 }
 
@@ -619,7 +725,10 @@ fn github(shape: &ProjectShape, opts: &Options) -> Value {
         (
             "on",
             map([
-                ("push", map([("branches", strs(&["main"]))])),
+                (
+                    "push",
+                    map([("branches", strs(&[opts.branch.name.as_str()]))]),
+                ),
                 ("pull_request", Value::Null),
             ]),
         ),

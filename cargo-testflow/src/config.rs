@@ -54,20 +54,64 @@ pub struct RunConfig {
 #[derive(Deserialize, Debug, Default, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct GatesConfig {
-    pub min_pass_rate: Option<f64>,
+    /// Passed over tests that ran: `0.95` or `"95%"`.
+    pub min_pass_rate: Option<RateSetting>,
     pub min_tests: Option<u64>,
     pub max_skipped: Option<u64>,
     pub max_flaky: Option<u64>,
     pub max_duration: Option<f64>,
-    /// Total line coverage, percent.
-    pub min_coverage: Option<f64>,
-    /// Line coverage of every file, percent.
-    pub min_file_coverage: Option<f64>,
+    /// Total line coverage, a rate: `0.8` or `"80%"`.
+    pub min_coverage: Option<RateSetting>,
+    /// Line coverage of every file, a rate.
+    pub min_file_coverage: Option<RateSetting>,
     /// Total line coverage must not drop below the previous run on the branch: `true`,
     /// or the drop allowed, in percentage points.
     pub no_coverage_drop: Option<DropAllowance>,
     /// Gate names reported but not failing.
     pub advisory: Option<Vec<String>>,
+}
+
+/// A rate as a configuration file gives it: a number (`0.7`) or a string (`"70%"`),
+/// checked by [`Config::validate`] with the same rules as the command line ([`parse_rate`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RateSetting {
+    Number(f64),
+    Text(String),
+}
+
+impl RateSetting {
+    /// The rate, 0 to 1, or why it is not one.
+    pub fn value(&self) -> Result<f64, String> {
+        match self {
+            RateSetting::Number(v) => rate(*v),
+            RateSetting::Text(t) => parse_rate(t),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RateSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = RateSetting;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a rate: a number from 0 to 1 (0.7) or a percentage string (\"70%\")")
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<RateSetting, E> {
+                Ok(RateSetting::Number(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<RateSetting, E> {
+                Ok(RateSetting::Number(v as f64))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<RateSetting, E> {
+                Ok(RateSetting::Number(v as f64))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<RateSetting, E> {
+                Ok(RateSetting::Text(v.to_owned()))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// `no_coverage_drop = true` (no drop at all), `false` (off) or a number of points.
@@ -135,12 +179,53 @@ pub fn retries(n: u32) -> Result<u32, String> {
     Ok(n)
 }
 
-/// A rate: 0 to 1.
+/// A rate given as a number: 0 to 1. A number above 1 and at most 100 was probably meant
+/// as a percentage, and the error says how to write it.
 pub fn rate(v: f64) -> Result<f64, String> {
-    if !(0.0..=1.0).contains(&v) {
-        return Err("a rate must be between 0 and 1".into());
+    check_rate(v, &format!("{v}"))
+}
+
+/// A rate as people write it, on the command line and in configuration files alike:
+/// `0.7` or `70%` (`70 %` too), from 0 to 1 or 0% to 100%. A bare `70` is an error that
+/// says to write `0.7` or `70%`.
+pub fn parse_rate(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let unreadable = || {
+        format!("`{text}` is not a rate: write a number from 0 to 1 (0.7) or a percentage (70%)")
+    };
+    if let Some(number) = t.strip_suffix('%') {
+        let p: f64 = number.trim_end().parse().map_err(|_| unreadable())?;
+        if !(0.0..=100.0).contains(&p) {
+            return Err(format!(
+                "{t} is not a rate: a percentage must be from 0% to 100%"
+            ));
+        }
+        return Ok(p / 100.0);
     }
-    Ok(v)
+    let v: f64 = t.parse().map_err(|_| unreadable())?;
+    check_rate(v, t)
+}
+
+fn check_rate(v: f64, shown: &str) -> Result<f64, String> {
+    if (0.0..=1.0).contains(&v) {
+        return Ok(v);
+    }
+    if v > 1.0 && v <= 100.0 {
+        return Err(format!(
+            "{shown} is not a rate: write {} or {shown}%",
+            decimal(v / 100.0)
+        ));
+    }
+    Err(format!(
+        "{shown} is not a rate: a rate is a number from 0 to 1 (0.7) or a percentage from 0% to 100% (70%)"
+    ))
+}
+
+/// `x` with at most 6 decimals and no trailing zeros (`0.7`, not `0.7000000000000001`).
+fn decimal(x: f64) -> String {
+    let s = format!("{x:.6}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    s.to_owned()
 }
 
 /// A percentage (or percentage points): 0 to 100.
@@ -345,25 +430,24 @@ impl Config {
         {
             return bad("run.retries", &n, &why);
         }
-        if let Some(r) = self.gates.min_pass_rate
-            && let Err(why) = rate(r)
-        {
-            return bad("gates.min_pass_rate", &r, &why);
+        for (key, r) in [
+            ("gates.min_pass_rate", &self.gates.min_pass_rate),
+            ("gates.min_coverage", &self.gates.min_coverage),
+            ("gates.min_file_coverage", &self.gates.min_file_coverage),
+        ] {
+            if let Some(r) = r
+                && let Err(why) = r.value()
+            {
+                return match r {
+                    RateSetting::Number(v) => bad(key, v, &why),
+                    RateSetting::Text(t) => bad(key, t, &why),
+                };
+            }
         }
         if let Some(v) = self.gates.max_duration
             && let Err(why) = seconds(v)
         {
             return bad("gates.max_duration", &v, &why);
-        }
-        for (key, v) in [
-            ("gates.min_coverage", self.gates.min_coverage),
-            ("gates.min_file_coverage", self.gates.min_file_coverage),
-        ] {
-            if let Some(v) = v
-                && let Err(why) = percent(v)
-            {
-                return bad(key, &v, &why);
-            }
         }
         if let Some(DropAllowance::Points(p)) = self.gates.no_coverage_drop
             && percent(p).is_err()
@@ -506,6 +590,84 @@ mod tests {
     }
 
     #[test]
+    fn one_parser_for_rates() {
+        let ok = [
+            ("100%", 1.0),
+            ("0%", 0.0),
+            ("0.5", 0.5),
+            ("1", 1.0),
+            ("0", 0.0),
+            ("70%", 0.7),
+            ("70 %", 0.7),
+            (" 12.5% ", 0.125),
+        ];
+        for (text, want) in ok {
+            assert_eq!(parse_rate(text), Ok(want), "{text}");
+        }
+        let bad = [
+            ("70", "70 is not a rate: write 0.7 or 70%"),
+            ("1.5", "1.5 is not a rate: write 0.015 or 1.5%"),
+            ("100", "100 is not a rate: write 1 or 100%"),
+            (
+                "-0.1",
+                "-0.1 is not a rate: a rate is a number from 0 to 1 (0.7) or a percentage from 0% to 100% (70%)",
+            ),
+            ("101", "101 is not a rate: a rate is a number from 0 to 1"),
+            ("NaN", "NaN is not a rate: a rate is a number from 0 to 1"),
+            ("inf", "inf is not a rate: a rate is a number from 0 to 1"),
+            (
+                "NaN%",
+                "NaN% is not a rate: a percentage must be from 0% to 100%",
+            ),
+            (
+                "101%",
+                "101% is not a rate: a percentage must be from 0% to 100%",
+            ),
+            (
+                "-1%",
+                "-1% is not a rate: a percentage must be from 0% to 100%",
+            ),
+            (
+                "abc",
+                "`abc` is not a rate: write a number from 0 to 1 (0.7) or a percentage (70%)",
+            ),
+            ("%", "`%` is not a rate"),
+            ("", "`` is not a rate"),
+            ("70%%", "`70%%` is not a rate"),
+        ];
+        for (text, want) in bad {
+            let err = parse_rate(text).unwrap_err();
+            assert!(err.starts_with(want), "{text}: {err}");
+        }
+        // A number from a file follows the same rules as the text.
+        assert_eq!(rate(0.7), Ok(0.7));
+        assert_eq!(rate(70.0).unwrap_err(), parse_rate("70").unwrap_err());
+        assert!(rate(f64::NAN).is_err());
+    }
+
+    #[test]
+    fn rates_in_files_are_numbers_or_percentages() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(
+            d.path(),
+            "testflow.toml",
+            "[gates]\nmin_pass_rate = \"95%\"\nmin_coverage = 0.8\nmin_file_coverage = 1\n",
+        );
+        let c = load(d.path()).unwrap().config;
+        c.validate(&p).unwrap();
+        let value = |r: &Option<RateSetting>| r.as_ref().unwrap().value().unwrap();
+        assert_eq!(value(&c.gates.min_pass_rate), 0.95);
+        assert_eq!(value(&c.gates.min_coverage), 0.8);
+        assert_eq!(value(&c.gates.min_file_coverage), 1.0);
+        std::fs::write(&p, "[gates]\nmin_pass_rate = true\n").unwrap();
+        let err = load(d.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("testflow.toml:2:") && err.contains("expected a rate"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn values_are_checked() {
         let c = Config {
             run: RunConfig {
@@ -522,7 +684,7 @@ mod tests {
         );
         let c = Config {
             gates: GatesConfig {
-                min_file_coverage: Some(101.0),
+                min_file_coverage: Some(RateSetting::Number(101.0)),
                 ..Default::default()
             },
             ..Default::default()
@@ -531,9 +693,7 @@ mod tests {
             c.validate(Path::new("t.toml"))
                 .unwrap_err()
                 .to_string()
-                .contains(
-                    "`gates.min_file_coverage` = 101.0: a percentage must be between 0 and 100"
-                )
+                .contains("`gates.min_file_coverage` = 101.0: 101 is not a rate: a rate is a number from 0 to 1")
         );
         let c = Config {
             gates: GatesConfig {
@@ -582,7 +742,19 @@ mod tests {
             ),
             (
                 "[gates]\nmin_pass_rate = 1.5\n",
-                ":2: `gates.min_pass_rate` = 1.5: a rate must be between 0 and 1",
+                ":2: `gates.min_pass_rate` = 1.5: 1.5 is not a rate: write 0.015 or 1.5%",
+            ),
+            (
+                "[gates]\nmin_pass_rate = 70\n",
+                ":2: `gates.min_pass_rate` = 70.0: 70 is not a rate: write 0.7 or 70%",
+            ),
+            (
+                "[gates]\nmin_coverage = \"170%\"\n",
+                ":2: `gates.min_coverage` = \"170%\": 170% is not a rate: a percentage must be from 0% to 100%",
+            ),
+            (
+                "[gates]\nmin_file_coverage = \"abc\"\n",
+                ":2: `gates.min_file_coverage` = \"abc\": `abc` is not a rate: write a number from 0 to 1 (0.7) or a percentage (70%)",
             ),
             (
                 "[iterate]\nplateau = 0\n",

@@ -283,6 +283,30 @@ proptest! {
     // ---- configuration (fuzz_targets/config.rs) -----------------------------------
 
     #[test]
+    fn any_text_is_a_rate_from_0_to_1_or_an_error(
+        text in prop_oneof![
+            any::<String>(),
+            any::<f64>().prop_map(|f| format!("{f}")),
+            any::<f64>().prop_map(|f| format!("{f}%")),
+            (0u32..=100).prop_map(|p| format!("{p} %")),
+        ],
+    ) {
+        if let Ok(r) = crate::config::parse_rate(&text) {
+            prop_assert!((0.0..=1.0).contains(&r), "{:?} -> {}", text, r);
+        }
+    }
+
+    #[test]
+    fn a_percentage_is_the_same_rate_as_its_fraction(p in 0u32..=100) {
+        let from_percent = crate::config::parse_rate(&format!("{p}%")).unwrap();
+        prop_assert!((from_percent - f64::from(p) / 100.0).abs() < 1e-12);
+        // A bare number above 1 is never taken as a percentage.
+        if p > 1 {
+            prop_assert!(crate::config::parse_rate(&p.to_string()).is_err());
+        }
+    }
+
+    #[test]
     fn config_with_hostile_values_is_a_config_or_an_error(
         key in proptest::sample::select(vec![
             "run.test_timeout", "run.timeout", "run.jobs", "run.retries", "gates.min_pass_rate",

@@ -114,15 +114,19 @@ pub fn merge(base: Vec<Gate>, overrides: &[Gate]) -> Vec<Gate> {
 }
 
 /// The gates a settings table sets (a configuration file, or the command line as one).
+/// Rates were checked where they were read (`Config::validate`, the command line); the
+/// coverage gates compare percentages, so their rates become percent here.
 fn thresholds(cfg: &crate::config::GatesConfig) -> Vec<Gate> {
+    let rate = |r: &Option<crate::config::RateSetting>| r.as_ref().and_then(|r| r.value().ok());
+    let percent = |r: &Option<crate::config::RateSetting>| rate(r).map(|v| v * 100.0);
     [
-        (GateName::MinPassRate, cfg.min_pass_rate),
+        (GateName::MinPassRate, rate(&cfg.min_pass_rate)),
         (GateName::MinTests, cfg.min_tests.map(|n| n as f64)),
         (GateName::MaxSkipped, cfg.max_skipped.map(|n| n as f64)),
         (GateName::MaxFlaky, cfg.max_flaky.map(|n| n as f64)),
         (GateName::MaxDuration, cfg.max_duration),
-        (GateName::MinCoverage, cfg.min_coverage),
-        (GateName::MinFileCoverage, cfg.min_file_coverage),
+        (GateName::MinCoverage, percent(&cfg.min_coverage)),
+        (GateName::MinFileCoverage, percent(&cfg.min_file_coverage)),
         (
             GateName::NoCoverageDrop,
             cfg.no_coverage_drop.and_then(|d| d.points()),
@@ -217,22 +221,29 @@ pub fn evaluate_with(run: &Run, gates: &[Gate], coverage: Option<&RunCoverage>) 
                     if distrust.is_empty() {
                         "no run errors".to_owned()
                     } else {
-                        format!("{} run errors: {}", distrust.len(), distrust.join("; "))
+                        format!(
+                            "{}: {}",
+                            crate::ui::plural(distrust.len() as u64, "run error", "run errors"),
+                            distrust.join("; ")
+                        )
                     },
                 ),
                 GateName::MinPassRate => {
                     let r = rate_of(s);
                     let d = match r {
                         Some(_) => format!(
-                            "{} of {} tests that ran passed",
+                            "{} of {} that ran passed",
                             s.passed + s.xfailed + s.xpassed,
-                            s.total.saturating_sub(s.skipped)
+                            crate::ui::plural(s.total.saturating_sub(s.skipped), "test", "tests")
                         ),
                         None => "no test ran".to_owned(),
                     };
                     (r, d)
                 }
-                GateName::MinTests => (Some(s.total as f64), format!("{} tests recorded", s.total)),
+                GateName::MinTests => (
+                    Some(s.total as f64),
+                    format!("{} recorded", crate::ui::plural(s.total, "test", "tests")),
+                ),
                 GateName::MaxSkipped => (Some(s.skipped as f64), format!("{} skipped", s.skipped)),
                 GateName::MaxFlaky => (
                     Some(s.flaky as f64),
@@ -440,6 +451,19 @@ fn fmt_num(v: f64) -> String {
 mod tests {
     use super::*;
     use crate::model::Summary;
+
+    #[test]
+    fn details_agree_in_number() {
+        let one = run(Summary {
+            total: 1,
+            passed: 1,
+            ..Summary::default()
+        });
+        let r = evaluate(&one, &default_gates());
+        let detail = |g: GateName| r.gates.iter().find(|x| x.gate == g).unwrap().detail.clone();
+        assert_eq!(detail(GateName::MinTests), "1 test recorded");
+        assert_eq!(detail(GateName::MinPassRate), "1 of 1 test that ran passed");
+    }
 
     /// A run whose tests are exactly what `summary` counts (gates count the tests).
     fn run(summary: Summary) -> Run {

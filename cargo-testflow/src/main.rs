@@ -347,7 +347,7 @@ struct ReportArgs {
 
 #[derive(Args, Clone, Default)]
 struct GateArgs {
-    /// Gate: passed / tests that ran must be at least this (0..1) [default: 1.0].
+    /// Gate: passed / tests that ran must be at least RATE: 0.95 or 95% [default: 1.0].
     #[arg(long, value_name = "RATE", value_parser = parse_rate)]
     min_pass_rate: Option<f64>,
     /// Gate: at least N tests must be recorded [default: 1].
@@ -362,12 +362,12 @@ struct GateArgs {
     /// Gate: the run takes at most SECS seconds.
     #[arg(long, value_name = "SECS", value_parser = parse_gate_secs)]
     max_duration: Option<f64>,
-    /// Gate: total line coverage at least PCT percent, from the run's coverage or the
-    /// coverage reports given (without any: "not measured", which fails when required).
-    #[arg(long, value_name = "PCT", value_parser = parse_percent)]
+    /// Gate: total line coverage at least RATE (0.8 or 80%), from the run's coverage or
+    /// the coverage reports given (without any: "not measured", which fails when required).
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
     min_coverage: Option<f64>,
-    /// Gate: every file's line coverage at least PCT percent (same coverage).
-    #[arg(long, value_name = "PCT", value_parser = parse_percent)]
+    /// Gate: every file's line coverage at least RATE (0.8 or 80%; same coverage).
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
     min_file_coverage: Option<f64>,
     /// Gate: total line coverage must not fall below the previous run on the same branch
     /// that measured coverage, allowing PTS percentage points [default: 0].
@@ -394,13 +394,13 @@ impl GateArgs {
     /// The gates to apply: command line over the configuration file over the defaults.
     fn gates(&self, file: &config::GatesConfig) -> Vec<Gate> {
         let cli = config::GatesConfig {
-            min_pass_rate: self.min_pass_rate,
+            min_pass_rate: self.min_pass_rate.map(config::RateSetting::Number),
             min_tests: self.min_tests,
             max_skipped: self.max_skipped,
             max_flaky: self.max_flaky,
             max_duration: self.max_duration,
-            min_coverage: self.min_coverage,
-            min_file_coverage: self.min_file_coverage,
+            min_coverage: self.min_coverage.map(config::RateSetting::Number),
+            min_file_coverage: self.min_file_coverage.map(config::RateSetting::Number),
             no_coverage_drop: self.no_coverage_drop.map(config::DropAllowance::Points),
             advisory: Some(
                 self.advisory
@@ -656,6 +656,12 @@ struct CiArgs {
     /// `min_coverage` / `no_coverage_drop` from testflow.toml's `[gates]`.
     #[arg(long)]
     coverage: bool,
+    /// The branch whose pushes run the pipeline (GitHub's `on.push.branches`) [default: the
+    /// repository's default branch: origin's HEAD, else git's init.defaultBranch, else the
+    /// current branch when it is main, master, trunk, develop or default, else main; the
+    /// file's header says which].
+    #[arg(long, value_name = "NAME", value_parser = parse_branch)]
+    branch: Option<testflow::ci::DefaultBranch>,
 }
 
 #[derive(Args)]
@@ -719,8 +725,9 @@ fn parse_retries(s: &str) -> Result<u32, String> {
     parse_checked(s, "a whole number of retries", config::retries)
 }
 
+/// The same rules as a rate in testflow.toml: `0.7` or `70%`.
 fn parse_rate(s: &str) -> Result<f64, String> {
-    parse_checked(s, "a number", config::rate)
+    config::parse_rate(s)
 }
 
 fn parse_percent(s: &str) -> Result<f64, String> {
@@ -729,6 +736,10 @@ fn parse_percent(s: &str) -> Result<f64, String> {
 
 fn parse_gate_secs(s: &str) -> Result<f64, String> {
     parse_checked(s, "a number of seconds", config::seconds)
+}
+
+fn parse_branch(s: &str) -> Result<testflow::ci::DefaultBranch, String> {
+    testflow::ci::DefaultBranch::given(s).map_err(|e| format!("{e:#}"))
 }
 
 fn parse_report(s: &str) -> Result<ReportSpec, String> {
@@ -1006,8 +1017,8 @@ fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::RunResult, i32
         let _ = writeln!(err, "run recorded in {}", result.run_dir.display());
     }
     let file_gates = cfg.gates != config::GatesConfig::default();
-    if let Some(e) = result.run.errors.iter().find(|e| e.kind == "coverage") {
-        let _ = writeln!(err, "error: {}", e.message);
+    // Named by the summary above.
+    if result.run.errors.iter().any(|e| e.kind == "coverage") {
         code = code.max(exit_code::INTERNAL);
     }
     if args.gate
@@ -1948,6 +1959,9 @@ fn ci_cmd(args: CiArgs) -> Result<i32> {
         install: args.testflow_install,
         git: args.testflow_git,
         coverage: args.coverage,
+        branch: args
+            .branch
+            .unwrap_or_else(|| ci::DefaultBranch::detect(&dir)),
     };
     let yaml = ci::generate(which, &shape, &opts)?;
     match &args.output {

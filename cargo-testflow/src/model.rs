@@ -288,6 +288,37 @@ fn default_category() -> Category {
     Category::RuntimeError
 }
 
+impl Failure {
+    /// The first line of the message with the kind named once: `ValueError: boom` for
+    /// pytest (whose messages leave the type out) and for Jest (whose messages start with
+    /// it, `TypeError: x`), never `TypeError: TypeError: x`.
+    pub fn headline(&self) -> String {
+        let first = self.message.lines().next().unwrap_or("");
+        match self.kind.as_deref().filter(|k| !k.is_empty()) {
+            Some(k) if !names_kind(first, k) => {
+                if first.is_empty() {
+                    k.to_owned()
+                } else {
+                    format!("{k}: {first}")
+                }
+            }
+            _ => first.to_owned(),
+        }
+    }
+}
+
+/// `message` starts with `kind` as a word (`TypeError: x`, `TypeError`), also with the
+/// module path left out (`json.decoder.JSONDecodeError` and `JSONDecodeError: x`).
+fn names_kind(message: &str, kind: &str) -> bool {
+    [kind, kind.rsplit('.').next().unwrap_or(kind)]
+        .iter()
+        .any(|k| {
+            message.strip_prefix(k).is_some_and(|rest| {
+                rest.is_empty() || rest.starts_with(':') || rest.starts_with(' ')
+            })
+        })
+}
+
 /// What identifies a test and where it lives: everything about a test except its result.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct TestMeta {
@@ -488,6 +519,14 @@ pub struct RunError {
 pub mod error_kind {
     /// A suite could not be built or collected.
     pub const BUILD: &str = "build";
+    /// A tool a suite needs is missing or cannot start (pytest not installed for the
+    /// Python, Jest not installed): the suite did not run, exit 101 like a build failure.
+    pub const ENVIRONMENT: &str = "environment";
+
+    /// A suite could not run at all: built, listed or started (exit 101).
+    pub fn stops_suite(kind: &str) -> bool {
+        matches!(kind, BUILD | LIST | ENVIRONMENT)
+    }
     /// Listing a built suite's tests failed.
     pub const LIST: &str = "list";
     /// A line of the event log could not be read: the run is `completed: false`.
@@ -740,6 +779,39 @@ impl FromStr for Framework {
             .ok_or_else(|| {
                 anyhow::anyhow!("unknown framework `{s}` (expected rust, pytest or jest)")
             })
+    }
+}
+
+#[cfg(test)]
+mod headline_tests {
+    use super::*;
+
+    fn f(kind: Option<&str>, message: &str) -> Failure {
+        Failure {
+            kind: kind.map(str::to_owned),
+            message: message.into(),
+            ..Failure::default()
+        }
+    }
+
+    #[test]
+    fn the_kind_is_named_once() {
+        // Jest keeps the type in the message; pytest leaves it out.
+        assert_eq!(
+            f(Some("TypeError"), "TypeError: x is null\n  at y").headline(),
+            "TypeError: x is null"
+        );
+        assert_eq!(f(Some("ValueError"), "boom").headline(), "ValueError: boom");
+        assert_eq!(
+            f(Some("json.decoder.JSONDecodeError"), "JSONDecodeError: bad").headline(),
+            "JSONDecodeError: bad"
+        );
+        assert_eq!(
+            f(Some("Error"), "Errors happen").headline(),
+            "Error: Errors happen"
+        );
+        assert_eq!(f(Some("KeyError"), "").headline(), "KeyError");
+        assert_eq!(f(None, "plain").headline(), "plain");
     }
 }
 

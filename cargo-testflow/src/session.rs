@@ -303,7 +303,15 @@ pub fn run(
         match suite.units(&ctx) {
             Ok(u) => units.extend(u),
             Err(e) => {
-                ctx.run_error("build", format!("{e:#}"));
+                let kind = if e
+                    .downcast_ref::<crate::frameworks::EnvironmentError>()
+                    .is_some()
+                {
+                    crate::model::error_kind::ENVIRONMENT
+                } else {
+                    crate::model::error_kind::BUILD
+                };
+                ctx.run_error(kind, format!("{e:#}"));
                 exit_override = Some(exit_code::BUILD_FAILED);
             }
         }
@@ -422,11 +430,11 @@ pub fn run(
 
 pub fn exit_code_for(run: &Run, stopped: Option<Stopped>) -> i32 {
     let summary = run.recomputed_summary();
-    // A suite that could not be built or collected (any framework's "build" error).
+    // A suite that could not be built, collected or started (any framework's).
     let broken = run
         .errors
         .iter()
-        .any(|e| e.kind == "build" || e.kind == "list");
+        .any(|e| crate::model::error_kind::stops_suite(&e.kind));
     if stopped == Some(Stopped::Interrupted) {
         crate::interrupt::exit_code().unwrap_or(exit_code::INTERRUPTED)
     } else if broken {

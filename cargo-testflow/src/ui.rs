@@ -121,58 +121,52 @@ impl Listener for Printer {
         if self.style.quiet {
             return;
         }
-        match event {
-            Event::TestFinished {
-                test,
-                attempt,
-                outcome,
-                duration_ms,
-                failure,
-                ..
-            } => {
+        // Only finished tests: run errors are printed once, by the closing summary.
+        if let Event::TestFinished {
+            test,
+            attempt,
+            outcome,
+            duration_ms,
+            failure,
+            ..
+        } = event
+        {
+            if final_attempt {
+                match outcome {
+                    o if o.is_failure() => self.failed += 1,
+                    Outcome::Skipped => self.skipped += 1,
+                    _ => self.passed += 1,
+                }
+            }
+            let flaky = *attempt > 1 && *outcome == Outcome::Passed;
+            let show = outcome.is_failure() || flaky || self.bar.is_none();
+            if show {
+                let head = format!(
+                    "{} [{:>8.3}s] {}",
+                    self.status(*outcome, final_attempt, flaky),
+                    duration_ms / 1000.0,
+                    safe(&test.id)
+                );
+                self.line(&head);
+                if let Some(f) = failure.as_ref().filter(|_| outcome.is_failure()) {
+                    let detail = failure_lines(f, "          ");
+                    self.line(&detail);
+                }
+            }
+            if let Some(bar) = &self.bar {
                 if final_attempt {
-                    match outcome {
-                        o if o.is_failure() => self.failed += 1,
-                        Outcome::Skipped => self.skipped += 1,
-                        _ => self.passed += 1,
-                    }
+                    bar.inc(1);
                 }
-                let flaky = *attempt > 1 && *outcome == Outcome::Passed;
-                let show = outcome.is_failure() || flaky || self.bar.is_none();
-                if show {
-                    let head = format!(
-                        "{} [{:>8.3}s] {}",
-                        self.status(*outcome, final_attempt, flaky),
-                        duration_ms / 1000.0,
-                        safe(&test.id)
-                    );
-                    self.line(&head);
-                    if let Some(f) = failure.as_ref().filter(|_| outcome.is_failure()) {
-                        let detail = failure_lines(f, "          ");
-                        self.line(&detail);
-                    }
-                }
-                if let Some(bar) = &self.bar {
-                    if final_attempt {
-                        bar.inc(1);
-                    }
-                    let msg = format!(
-                        "{} passed, {} failed, {} skipped",
-                        self.passed, self.failed, self.skipped
-                    );
-                    bar.set_message(if self.failed > 0 && self.style.color {
-                        self.style.paint("31", &msg)
-                    } else {
-                        msg
-                    });
-                }
+                let msg = format!(
+                    "{} passed, {} failed, {} skipped",
+                    self.passed, self.failed, self.skipped
+                );
+                bar.set_message(if self.failed > 0 && self.style.color {
+                    self.style.paint("31", &msg)
+                } else {
+                    msg
+                });
             }
-            // The closing summary reports tests that did not run.
-            Event::RunError { kind, message, .. } if kind != "not_run" => {
-                let head = self.style.paint("31;1", &format!("error ({kind}):"));
-                self.line(&format!("{head} {}", safe(message.trim_end())));
-            }
-            _ => {}
         }
     }
 
@@ -248,24 +242,53 @@ fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or("")
 }
 
-/// The closing summary: counts, then each failing test with its message.
-pub fn summary(run: &Run, style: Style) -> String {
-    let s = &run.recomputed_summary();
+/// `1 test`, `2 tests`, `0 tests`.
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+/// What happened, for people: `2016 passed, 24 skipped, 1 xfailed` (only the outcomes
+/// that occurred; `0 passed` when nothing else did).
+pub fn counts(s: &crate::model::Summary) -> String {
     let mut parts = vec![format!("{} passed", s.passed)];
     for (n, label) in [
-        (s.failed, "failed"),
-        (s.error, "errors"),
-        (s.timeout, "timed out"),
-        (s.crashed, "crashed"),
-        (s.skipped, "skipped"),
-        (s.xfailed, "xfailed"),
-        (s.xpassed, "xpassed"),
-        (s.flaky, "flaky"),
+        (s.failed, plural(s.failed, "failed", "failed")),
+        (s.error, plural(s.error, "error", "errors")),
+        (s.timeout, format!("{} timed out", s.timeout)),
+        (s.crashed, format!("{} crashed", s.crashed)),
+        (s.skipped, format!("{} skipped", s.skipped)),
+        (s.xfailed, format!("{} xfailed", s.xfailed)),
+        (s.xpassed, format!("{} xpassed", s.xpassed)),
+        (s.flaky, format!("{} flaky", s.flaky)),
     ] {
         if n > 0 {
-            parts.push(format!("{n} {label}"));
+            parts.push(label);
         }
     }
+    parts.join(", ")
+}
+
+/// Most lines of one run error in the summary (the rest is in run.json).
+const ERROR_LINES: usize = 40;
+
+/// A build error whose text is cargo's own output, which `run` echoes as the build goes
+/// (unless `--quiet`): the summary does not print it a second time.
+fn is_cargo_output(e: &crate::model::RunError) -> bool {
+    e.kind == crate::model::error_kind::BUILD
+        && e.message
+            .lines()
+            .any(|l| l.starts_with("error[E") || l.starts_with("error: could not compile"))
+}
+
+/// The closing summary: counts, then each failing test with its message.
+pub fn summary(run: &Run, style: Style) -> String {
+    use crate::model::error_kind;
+    let s = &run.recomputed_summary();
+    let counts = counts(s);
     let mut out = String::new();
     let failing: Vec<&TestCase> = run.failed_tests().collect();
     if !failing.is_empty() {
@@ -291,23 +314,41 @@ pub fn summary(run: &Run, style: Style) -> String {
             ));
         }
     }
-    // Every run error is named: each one fails the run closed.
+    // Every run error is named, once: each one fails the run closed.
+    let mut echoed = false;
     for e in &run.errors {
+        if !style.quiet && is_cargo_output(e) {
+            echoed = true;
+            continue;
+        }
+        let lines: Vec<&str> = e.message.trim_end().lines().collect();
+        let mut text = lines
+            .iter()
+            .take(ERROR_LINES)
+            .copied()
+            .collect::<Vec<_>>()
+            .join("\n");
+        if lines.len() > ERROR_LINES {
+            text.push_str(&format!(
+                "\n[… {} more lines in the run's run.json]",
+                lines.len() - ERROR_LINES
+            ));
+        }
         out.push_str(&format!(
             "{} {}\n",
             style.paint("31;1", &format!("{} error:", safe(&e.kind))),
-            safe(first_line(&e.message))
+            safe(&text)
         ));
     }
-    let broken = run
-        .errors
-        .iter()
-        .any(|e| matches!(e.kind.as_str(), "build" | "list"));
+    let has = |kind: &str| run.errors.iter().any(|e| e.kind == kind);
+    let build_failed = has(error_kind::BUILD) || has(error_kind::LIST);
     let distrust = run.distrust();
     let verdict = if s.failures() > 0 {
         style.paint("31;1", "FAILED")
-    } else if broken {
+    } else if build_failed {
         style.paint("31;1", "BUILD FAILED")
+    } else if has(error_kind::ENVIRONMENT) {
+        style.paint("31;1", "ENVIRONMENT ERROR")
     } else if !distrust.is_empty() {
         style.paint("31;1", "RUN ERROR")
     } else if s.total == 0 {
@@ -315,11 +356,19 @@ pub fn summary(run: &Run, style: Style) -> String {
     } else {
         style.paint("32;1", "PASSED")
     };
+    let tests = if s.total == 0 {
+        "no tests ran".to_owned()
+    } else {
+        format!("{}: {counts}", plural(s.total, "test", "tests"))
+    };
+    let above = if echoed {
+        " (cargo's errors are above)"
+    } else {
+        ""
+    };
     out.push_str(&format!(
-        "{verdict} [{:.3}s] {} tests: {}\n",
+        "{verdict} [{:.3}s] {tests}{above}\n",
         s.duration_ms / 1000.0,
-        s.total,
-        parts.join(", ")
     ));
     if let Some(c) = &run.coverage {
         out.push_str(&coverage_line(c, style));
@@ -367,7 +416,7 @@ pub fn coverage_line(c: &crate::model::RunCoverage, style: Style) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Framework, TestMeta};
+    use crate::model::{Framework, RunError, TestMeta};
 
     fn finished(id: &str, attempt: u32, outcome: Outcome) -> Event {
         Event::TestFinished {
@@ -437,5 +486,70 @@ mod tests {
         p.on_event(&finished("b", 1, Outcome::Passed), true);
         p.on_event(&finished("doc", 1, Outcome::Failed), true);
         assert_eq!(p.progress(), Some((3, 3)));
+    }
+
+    const PLAIN: Style = Style {
+        color: false,
+        bar: false,
+        quiet: false,
+    };
+
+    fn with_error(kind: &str, message: &str) -> Run {
+        let mut run = Run::of_tests("r", chrono::Utc::now(), vec![], 1.0);
+        run.errors.push(RunError {
+            kind: kind.into(),
+            message: message.into(),
+        });
+        run
+    }
+
+    #[test]
+    fn an_environment_error_is_named_once_under_its_own_banner() {
+        let run = with_error("environment", "pytest is not installed for /v/bin/python");
+        let text = summary(&run, PLAIN);
+        assert_eq!(text.matches("pytest is not installed").count(), 1, "{text}");
+        assert!(
+            text.contains("environment error: pytest is not installed for /v/bin/python\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ENVIRONMENT ERROR [") && text.contains("no tests ran"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("BUILD FAILED") && !text.contains("0 tests"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn cargo_build_output_is_not_repeated_unless_it_was_not_echoed() {
+        let diag = "   Compiling x\nerror[E0308]: mismatched types\nerror: could not compile `x`";
+        let run = with_error("build", diag);
+        let shown = summary(&run, PLAIN);
+        assert!(!shown.contains("error[E0308]"), "echoed above: {shown}");
+        assert!(shown.contains("BUILD FAILED [") && shown.contains("cargo's errors are above"));
+        let quiet = summary(
+            &run,
+            Style {
+                quiet: true,
+                ..PLAIN
+            },
+        );
+        assert_eq!(quiet.matches("error[E0308]").count(), 1, "{quiet}");
+    }
+
+    #[test]
+    fn counts_agree_in_number() {
+        let s = crate::model::Summary {
+            total: 3,
+            passed: 1,
+            failed: 1,
+            error: 1,
+            ..Default::default()
+        };
+        assert_eq!(counts(&s), "1 passed, 1 failed, 1 error");
+        assert_eq!(plural(1, "test", "tests"), "1 test");
+        assert_eq!(plural(0, "test", "tests"), "0 tests");
     }
 }

@@ -19,7 +19,7 @@ async function open(file) {
   page.on("dialog", (d) => { seen.dialogs.push(d.message()); d.dismiss().catch(() => {}); });
   page.on("request", (r) => { if (!r.url().startsWith("file:")) seen.requests.push(r.url()); });
   await page.goto("file://" + file);
-  await page.waitForFunction(() => window.testflowReport && window.testflowReport.ready, null, { timeout: 10000 });
+  await page.waitForFunction(() => window.testflowReport && window.testflowReport.ready, null, { timeout: 120000 });
   return { page, seen };
 }
 
@@ -274,4 +274,21 @@ test("coverage of 10,000 files: rows are virtualized, sorting and filtering stay
   await page.waitForFunction(() => document.querySelector("#coverage-count").textContent === "(10 of 10000 files)");
   assert.equal((await covPaths(page)).length, 10);
   assert.deepEqual(seen.errors, []);
+});
+
+test("a green run with skipped and xfailed tests says what happened, not 'All N tests passed'", async () => {
+  const sample = JSON.parse(fs.readFileSync(path.join(repo, "tests/browser/sample-run.json"), "utf8"));
+  const kept = sample.tests.filter((t) => !t.flaky && ["passed", "skipped", "xfailed"].includes(t.outcome));
+  const n = (o) => kept.filter((t) => t.outcome === o).length;
+  assert.ok(n("skipped") > 0 && n("xfailed") > 0, "the sample has a skipped and an xfailed test");
+  const counts = { total: kept.length, passed: n("passed"), failed: 0, error: 0, skipped: n("skipped"), xfailed: n("xfailed"), xpassed: 0, timeout: 0, crashed: 0, flaky: 0, duration_ms: 5 };
+  const run = { ...sample, tests: kept, summary: counts, errors: [] };
+  delete run.coverage;
+  const runFile = path.join(outDir, "skips-run.json");
+  fs.writeFileSync(runFile, JSON.stringify(run));
+  const { page, seen } = await open(renderHtml(runFile, path.join(outDir, "skips.html")));
+  assert.deepEqual(seen.errors, []);
+  assert.equal(await page.$eval("#headline", (e) => e.textContent),
+    `✓ No failures: ${n("passed")} passed, ${n("skipped")} skipped, ${n("xfailed")} xfailed`);
+  assert.ok(await page.$eval("body", (b) => b.classList.contains("green")));
 });

@@ -5,7 +5,7 @@ use crate::util::Project;
 #[test]
 fn analyze_json_groups_real_failures_with_categories_and_suggestions() {
     let p = Project::new("rust-basic");
-    let run = p.run(&["--test-timeout", "3", "--no-doc"]);
+    let run = p.run(&["--test-timeout", crate::util::HANG_LIMIT, "--no-doc"]);
     assert_eq!(run.code, 100, "{}", run.stderr);
     let out = p.cmd(&["analyze", "--format", "json"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -94,7 +94,7 @@ fn gates_pass_fail_and_advisory_on_real_runs() {
     ]);
     assert_eq!(advisory.code, 0, "{}", advisory.stderr);
 
-    let gate = p.cmd(&["gate", "--format", "json", "--min-coverage", "80"]);
+    let gate = p.cmd(&["gate", "--format", "json", "--min-coverage", "80%"]);
     assert_eq!(
         gate.code, 1,
         "coverage is not measured yet: a required gate fails"
@@ -118,9 +118,9 @@ fn gates_pass_fail_and_advisory_on_real_runs() {
         "--format",
         "json",
         "--min-coverage",
-        "80",
+        "0.8",
         "--min-file-coverage",
-        "70",
+        "70%",
         "--coverage",
         lcov,
     ]);
@@ -140,11 +140,11 @@ fn gates_pass_fail_and_advisory_on_real_runs() {
             (serde_json::json!("pass"), serde_json::json!(75.0))
         ]
     );
-    let gate = p.cmd(&["gate", "--min-file-coverage", "90", "--coverage", lcov]);
+    let gate = p.cmd(&["gate", "--min-file-coverage", "90%", "--coverage", lcov]);
     assert_eq!(gate.code, 1, "{}", gate.stdout);
     assert!(gate.stdout.contains("src/lib.rs 75.0%"), "{}", gate.stdout);
     // On `run`: the tests pass, the measured coverage gate fails (80% < 90%): exit 3.
-    let run = p.run(&["passes", "--min-coverage", "90", "--coverage-file", lcov]);
+    let run = p.run(&["passes", "--min-coverage", "0.9", "--coverage-file", lcov]);
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(
         run.stderr.contains("12 of 15 lines covered"),
@@ -168,4 +168,46 @@ fn gates_pass_fail_and_advisory_on_real_runs() {
     let bad = p.cmd(&["gate", "--advisory", "nope"]);
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("unknown gate `nope`"), "{}", bad.stderr);
+}
+
+#[test]
+fn rates_read_the_same_on_the_command_line_and_in_testflow_toml() {
+    let p = Project::copy_of("rust-basic");
+    // `70` is not a rate in either place; the error says how to write it.
+    let cli = p.cmd(&["gate", "--min-pass-rate", "70"]);
+    assert_eq!(cli.code, 2, "{}", cli.stderr);
+    assert!(
+        cli.stderr.contains("70 is not a rate: write 0.7 or 70%"),
+        "{}",
+        cli.stderr
+    );
+    let toml = p.dir.join("testflow.toml");
+    std::fs::write(&toml, "[gates]\nmin_pass_rate = 70\n").unwrap();
+    let file = p.run(&["passes"]);
+    assert_eq!(file.code, 2, "{}", file.stderr);
+    assert!(
+        file.stderr.contains(&format!(
+            "{}:2: `gates.min_pass_rate` = 70.0: 70 is not a rate: write 0.7 or 70%",
+            toml.display()
+        )),
+        "{}",
+        file.stderr
+    );
+    // `70%` and `0.7` are the same rate, in both places.
+    std::fs::write(&toml, "[gates]\nmin_pass_rate = \"70%\"\n").unwrap();
+    let run = p.run(&["passes"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    std::fs::remove_file(&toml).unwrap();
+    for rate in ["70%", "0.7"] {
+        let gate = p.cmd(&["gate", "--format", "json", "--min-pass-rate", rate]);
+        assert_eq!(gate.code, 0, "{rate}: {}{}", gate.stdout, gate.stderr);
+        let g: serde_json::Value = serde_json::from_str(&gate.stdout).expect("JSON");
+        let pass = g["gates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["gate"] == "min_pass_rate")
+            .unwrap();
+        assert_eq!(pass["threshold"], 0.7, "{rate}");
+    }
 }

@@ -49,7 +49,7 @@ fn github_pipeline_shards_run_and_merge_into_the_unsharded_run() {
 
     // The whole suite once: it records the timings the shard plan uses (in CI they come
     // from the cached history database).
-    let full = p.run(&["--test-timeout", "3"]);
+    let full = p.run(&["--test-timeout", crate::util::HANG_LIMIT]);
     assert_eq!(full.code, 100, "{}", full.stderr);
     let full = full.run();
 
@@ -342,4 +342,91 @@ fn github_coverage_pipeline_merges_the_shards_coverage_and_writes_cobertura() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let text = std::fs::read_to_string(&summary).unwrap();
     assert!(text.contains("### Coverage"), "{text}");
+}
+
+/// git in `dir`, without the machine's own git configuration.
+fn git(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn ci_in(dir: &std::path::Path, args: &[&str]) -> (String, String, i32) {
+    let out = std::process::Command::new(crate::util::BIN)
+        .arg("ci")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .expect("run cargo-testflow");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.code().unwrap_or(-1),
+    )
+}
+
+#[test]
+fn github_pipeline_triggers_on_the_repositorys_default_branch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let origin = tmp.path().join("origin");
+    std::fs::create_dir(&origin).unwrap();
+    git(&origin, &["init", "-q", "-b", "trunk"]);
+    std::fs::write(
+        origin.join("Cargo.toml"),
+        "[package]\nname = \"x\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+    )
+    .unwrap();
+    git(&origin, &["add", "-A"]);
+    git(&origin, &["commit", "-qm", "x"]);
+    git(tmp.path(), &["clone", "-q", "origin", "clone"]);
+    let clone = tmp.path().join("clone");
+    // Working on a feature branch: the pipeline still triggers on origin's default.
+    git(&clone, &["checkout", "-q", "-b", "feature"]);
+    let branches = |yaml: &str| -> Vec<String> {
+        let v: Value = serde_yaml_ng::from_str(yaml).expect("valid YAML");
+        v["on"]["push"]["branches"]
+            .as_sequence()
+            .expect("push branches")
+            .iter()
+            .map(|b| b.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (yaml, stderr, code) = ci_in(&clone, &["github"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(branches(&yaml), ["trunk"], "{yaml}");
+    assert!(
+        yaml.contains("# Default branch: trunk (")
+            && yaml.contains("# from origin's HEAD (git symbolic-ref refs/remotes/origin/HEAD: refs/remotes/origin/trunk)."),
+        "{yaml}"
+    );
+    let (yaml, stderr, code) = ci_in(&clone, &["github", "--branch", "release"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(branches(&yaml), ["release"], "{yaml}");
+    assert!(yaml.contains("# given with --branch."), "{yaml}");
+    let (_, stderr, code) = ci_in(&clone, &["github", "--branch", "a b"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("`a b` is not a branch name"), "{stderr}");
+    // No origin: the repository's own branch, when it is a usual default name.
+    let (yaml, stderr, code) = ci_in(&origin, &["github"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(branches(&yaml), ["trunk"], "{yaml}");
+    assert!(
+        yaml.contains("# the current branch (no origin HEAD"),
+        "{yaml}"
+    );
 }

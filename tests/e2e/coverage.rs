@@ -63,7 +63,7 @@ fn rust_coverage_is_collected_and_two_shards_merge_to_the_whole() {
     }
     // Its own copy and target: the instrumented build and the profiles are per project.
     let p = Project::copy_of("rust-basic");
-    let full = p.run(&["--coverage", "--test-timeout", "2"]);
+    let full = p.run(&["--coverage", "--test-timeout", crate::util::HANG_LIMIT]);
     assert_eq!(
         full.code, 100,
         "rust-basic has failing tests\n{}",
@@ -103,7 +103,7 @@ fn rust_coverage_is_collected_and_two_shards_merge_to_the_whole() {
         let out = p.run(&[
             "--coverage",
             "--test-timeout",
-            "2",
+            crate::util::HANG_LIMIT,
             "--shard",
             k,
             "--shard-strategy",
@@ -212,7 +212,7 @@ fn without_cargo_llvm_cov_the_run_says_how_to_get_it() {
         std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     let out = p.run_env(
-        &["passes", "--coverage", "--min-coverage", "50"],
+        &["passes", "--coverage", "--min-coverage", "50%"],
         &[("CARGO", &fake)],
     );
     // The tests pass and are recorded; coverage is not silently skipped: the required

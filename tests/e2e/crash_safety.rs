@@ -36,7 +36,7 @@ fn start_until_hangs_runs(p: &Project, args: &[&str]) -> (Child, Vec<i32>) {
     }
     let mut pids = vec![];
     assert!(
-        wait_until(Duration::from_secs(10), || {
+        wait_until(Duration::from_secs(60), || {
             pids = live_processes(p.testflow_dir.path(), &["--exact", "hangs"]);
             !pids.is_empty()
         }),
@@ -46,7 +46,7 @@ fn start_until_hangs_runs(p: &Project, args: &[&str]) -> (Child, Vec<i32>) {
 }
 
 fn assert_gone(p: &Project, pids: &[i32]) {
-    let gone = wait_until(Duration::from_secs(10), || {
+    let gone = wait_until(Duration::from_secs(60), || {
         live_processes(p.testflow_dir.path(), &["--exact", "hangs"]).is_empty()
     });
     assert!(gone, "the hangs test process outlived testflow: {pids:?}");
@@ -116,7 +116,7 @@ fn ctrl_c_keeps_what_finished_and_stops_the_running_test() {
     );
     // SAFETY: plain kill(2) on our own child.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
-    let finished = wait_until(Duration::from_secs(30), || {
+    let finished = wait_until(Duration::from_secs(120), || {
         child.try_wait().unwrap().is_some()
     });
     if !finished {

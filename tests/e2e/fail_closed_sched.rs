@@ -440,7 +440,7 @@ fn numbers_out_of_range_are_usage_errors_naming_the_option() {
         (
             &["--min-pass-rate", "1.5"],
             &[],
-            "'--min-pass-rate <RATE>': `1.5`: a rate must be between 0 and 1".into(),
+            "'--min-pass-rate <RATE>': 1.5 is not a rate: write 0.015 or 1.5%".into(),
         ),
         (
             &["--max-duration=-1"],
@@ -451,7 +451,7 @@ fn numbers_out_of_range_are_usage_errors_naming_the_option() {
         (
             &["--min-coverage", "1e9"],
             &[],
-            "'--min-coverage <PCT>': `1e9`: a percentage must be between 0 and 100".into(),
+            "'--min-coverage <RATE>': 1e9 is not a rate: a rate is a number from 0 to 1".into(),
         ),
     ];
     for (args, env, want) in cases {
@@ -476,8 +476,9 @@ fn numbers_out_of_range_are_usage_errors_naming_the_option() {
     let gate = p.cmd(&["gate", "--min-file-coverage=-5"]);
     assert_eq!(gate.code, 2, "{}", gate.stderr);
     assert!(
-        gate.stderr
-            .contains("'--min-file-coverage <PCT>': `-5`: a percentage must be between 0 and 100"),
+        gate.stderr.contains(
+            "'--min-file-coverage <RATE>': -5 is not a rate: a rate is a number from 0 to 1"
+        ),
         "{}",
         gate.stderr
     );

@@ -37,7 +37,8 @@ fn ignored_runs_only_the_ignored_tests() {
 
 #[test]
 fn no_doc_skips_the_doctests() {
-    let out = Project::new("rust-basic").run(&["--no-doc", "--test-timeout", "3"]);
+    let out =
+        Project::new("rust-basic").run(&["--no-doc", "--test-timeout", crate::util::HANG_LIMIT]);
     assert_eq!(out.code, 100, "{}", out.stderr);
     let run = out.run();
     assert_eq!(run.tests.len(), 16, "{:?}", run.ids());
@@ -50,7 +51,7 @@ fn no_doc_skips_the_doctests() {
 
 #[test]
 fn doc_runs_only_the_doctests() {
-    let out = Project::new("rust-basic").run(&["--doc", "--test-timeout", "3"]);
+    let out = Project::new("rust-basic").run(&["--doc", "--test-timeout", crate::util::HANG_LIMIT]);
     assert_eq!(out.code, 100, "{}", out.stderr);
     let run = out.run();
     assert_eq!(

@@ -124,11 +124,18 @@ fn without_a_fix_command_the_loop_reruns_when_a_file_changes() {
         std::time::Duration::from_secs(120),
         first_done
     ));
-    std::thread::sleep(std::time::Duration::from_millis(300));
     let lib = std::fs::read_to_string(p.dir.join("src/lib.rs"))
         .unwrap()
         .replace("= 0;", "= 1;");
-    std::fs::write(p.dir.join("src/lib.rs"), lib).unwrap();
+    // The loop notes the files' times when it starts waiting, which may be after this
+    // point on a loaded machine: save the fix again until the loop has seen it and ended
+    // (no sleep that guesses how long the loop takes to start waiting).
+    let mut child = child;
+    let ended = crate::util::wait_until(std::time::Duration::from_secs(300), || {
+        std::fs::write(p.dir.join("src/lib.rs"), &lib).unwrap();
+        child.try_wait().unwrap().is_some()
+    });
+    assert!(ended, "iterate did not rerun after the edit");
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");

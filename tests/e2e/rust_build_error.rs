@@ -35,6 +35,26 @@ fn a_build_failure_exits_101_and_is_recorded() {
 }
 
 #[test]
+fn a_build_failure_is_printed_once_under_build_failed() {
+    let p = Project::new("rust-build-error");
+    // Echoed as cargo builds; with -q, named by the summary instead.
+    for args in [&["run"][..], &["run", "-q"][..]] {
+        let out = p.cmd(args);
+        assert_eq!(out.code, 101, "{args:?}: {}", out.stderr);
+        for once in ["error[E0308]: mismatched types", "BUILD FAILED"] {
+            assert_eq!(
+                out.stderr.matches(once).count(),
+                1,
+                "{args:?}: `{once}` once:\n{}",
+                out.stderr
+            );
+        }
+        assert!(out.stderr.contains("no tests ran"), "{}", out.stderr);
+        crate::environment_errors::assert_no_debug_text(&out.stderr);
+    }
+}
+
+#[test]
 fn list_on_a_build_failure_exits_101() {
     let out = Project::new("rust-build-error").cmd(&["list"]);
     assert_eq!(out.code, 101, "{}", out.stderr);

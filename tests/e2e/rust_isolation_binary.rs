@@ -17,7 +17,7 @@ fn binary_isolation_serial_with_retries_matches_process_isolation() {
         "-j",
         "1",
         "--test-timeout",
-        "3",
+        crate::util::HANG_LIMIT,
         "--retries",
         "1",
     ]);
@@ -38,7 +38,14 @@ fn binary_isolation_serial_with_retries_matches_process_isolation() {
 #[test]
 fn binary_isolation_parallel_attributes_crashes_to_the_right_tests() {
     let p = Project::new("rust-basic").without_flaky_dir();
-    let out = p.run(&["--isolation", "binary", "-j", "2", "--test-timeout", "3"]);
+    let out = p.run(&[
+        "--isolation",
+        "binary",
+        "-j",
+        "2",
+        "--test-timeout",
+        crate::util::HANG_LIMIT,
+    ]);
     assert_eq!(out.code, 100, "{}", out.stderr);
     let run = out.run();
     check_rust_basic(

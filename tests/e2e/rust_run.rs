@@ -24,7 +24,7 @@ pub(crate) fn full_run() -> &'static (Project, Output) {
         let out = p.run_env(
             &[
                 "--test-timeout",
-                "3",
+                crate::util::HANG_LIMIT,
                 "--retries",
                 "1",
                 "--report",
@@ -204,7 +204,10 @@ pub(crate) fn check_rust_basic(run: &Run, mode: Mode) {
         run.test(&id("hangs")),
         Category::Timeout,
         "timeout",
-        "exceeded the per-test time limit of 3s and was killed",
+        &format!(
+            "exceeded the per-test time limit of {}s and was killed",
+            crate::util::HANG_LIMIT
+        ),
         None,
     );
 

@@ -18,7 +18,7 @@ fn outcomes(run: &Run) -> BTreeMap<String, String> {
 #[test]
 fn four_parallel_shards_merge_into_the_unsharded_run_and_history_stays_intact() {
     let p = Project::new("rust-basic").without_flaky_dir();
-    let full = p.run(&["--test-timeout", "3"]);
+    let full = p.run(&["--test-timeout", crate::util::HANG_LIMIT]);
     assert_eq!(full.code, 100, "{}", full.stderr);
     let full = full.run();
 
@@ -28,7 +28,7 @@ fn four_parallel_shards_merge_into_the_unsharded_run_and_history_stays_intact() 
             p.command(&[
                 "run",
                 "--test-timeout",
-                "3",
+                crate::util::HANG_LIMIT,
                 "--shard",
                 &format!("{k}/4"),
                 "--format",
@@ -155,14 +155,19 @@ fn history_import_last_failed_and_queries() {
     let junit = p.testflow_dir.path().join("j.xml");
     let first = p.run(&[
         "--test-timeout",
-        "3",
+        crate::util::HANG_LIMIT,
         "--no-doc",
         "--report",
         &format!("junit={}", junit.display()),
     ]);
     assert_eq!(first.code, 100);
     // --last-failed reruns exactly the failures of the previous run.
-    let again = p.run(&["--test-timeout", "3", "--no-doc", "--last-failed"]);
+    let again = p.run(&[
+        "--test-timeout",
+        crate::util::HANG_LIMIT,
+        "--no-doc",
+        "--last-failed",
+    ]);
     let failed_before: Vec<&str> = first.run().failed_tests().map(|t| t.id.as_str()).collect();
     let mut ran: Vec<&str> = again.run().tests.iter().map(|t| t.id.as_str()).collect();
     ran.sort();

@@ -300,6 +300,11 @@ pub(crate) fn failure(t: &TestCase) -> &Failure {
         .unwrap_or_else(|| panic!("{} ({:?}) has no failure", t.id, t.outcome))
 }
 
+/// `--test-timeout` for runs where the `hangs` test must be killed: far above what any
+/// other fixture test takes on a loaded machine (a doctest compiles in it), so only the
+/// test that never ends times out. A run with it takes at least this long.
+pub(crate) const HANG_LIMIT: &str = "10";
+
 /// Poll `cond` every 50 ms until it holds or `limit` passes.
 pub(crate) fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + limit;

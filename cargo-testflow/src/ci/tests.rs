@@ -368,3 +368,96 @@ fn the_gitlab_coverage_regex_matches_the_line_testflow_prints() {
     );
     assert!(!re.is_match(&line), "{line}");
 }
+
+/// A fake git: each command line's answer, `None` for the rest.
+fn fake_git(
+    answers: &'static [(&'static str, &'static str)],
+) -> impl Fn(&[&str]) -> Option<String> {
+    move |args: &[&str]| {
+        let line = args.join(" ");
+        answers
+            .iter()
+            .find(|(cmd, _)| *cmd == line)
+            .map(|(_, out)| (*out).to_owned())
+    }
+}
+
+const IN_REPO: (&str, &str) = ("rev-parse --git-dir", ".git");
+
+#[test]
+fn the_default_branch_comes_from_origin_then_init_default_branch_then_the_current_branch() {
+    let origin = fake_git(&[
+        IN_REPO,
+        (
+            "symbolic-ref --quiet refs/remotes/origin/HEAD",
+            "refs/remotes/origin/trunk",
+        ),
+        ("config --get init.defaultBranch", "master"),
+        ("symbolic-ref --quiet --short HEAD", "feature"),
+    ]);
+    let b = DefaultBranch::detect_with(&origin);
+    assert_eq!(b.name, "trunk");
+    assert!(b.how.starts_with("from origin's HEAD"), "{}", b.how);
+
+    let init = fake_git(&[
+        IN_REPO,
+        ("config --get init.defaultBranch", "trunk"),
+        ("symbolic-ref --quiet --short HEAD", "main"),
+    ]);
+    let b = DefaultBranch::detect_with(&init);
+    assert_eq!(b.name, "trunk");
+    assert!(b.how.contains("init.defaultBranch"), "{}", b.how);
+
+    let current = fake_git(&[IN_REPO, ("symbolic-ref --quiet --short HEAD", "master")]);
+    let b = DefaultBranch::detect_with(&current);
+    assert_eq!(b.name, "master");
+    assert!(b.how.starts_with("the current branch"), "{}", b.how);
+
+    // A feature branch is not taken for the default branch.
+    let feature = fake_git(&[IN_REPO, ("symbolic-ref --quiet --short HEAD", "fix-1")]);
+    assert_eq!(
+        DefaultBranch::detect_with(&feature),
+        DefaultBranch::assumed()
+    );
+    let none = fake_git(&[]);
+    let b = DefaultBranch::detect_with(&none);
+    assert_eq!(b.name, "main");
+    assert!(b.how.contains("not in a git repository"), "{}", b.how);
+}
+
+#[test]
+fn github_pushes_run_on_the_default_branch_and_every_header_says_which() {
+    let opts = Options {
+        branch: DefaultBranch {
+            name: "trunk".into(),
+            how: "from origin's HEAD (x)".into(),
+        },
+        ..Options::default()
+    };
+    let text = generate(Ci::Github, &rust_only(), &opts).unwrap();
+    let gh: Value = serde_yaml_ng::from_str(&text).unwrap();
+    assert_eq!(
+        gh["on"]["push"]["branches"],
+        serde_yaml_ng::from_str::<Value>("[trunk]").unwrap()
+    );
+    assert!(!text.contains("- main"), "{text}");
+    for ci in [Ci::Github, Ci::Gitlab, Ci::Circleci] {
+        let text = generate(ci, &rust_only(), &opts).unwrap();
+        assert!(
+            text.contains("# Default branch: trunk (")
+                && text.contains("\n# from origin's HEAD (x).\n"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn a_given_branch_must_be_a_branch_name() {
+    assert_eq!(
+        DefaultBranch::given("release/2.x").unwrap().name,
+        "release/2.x"
+    );
+    for bad in ["", "a b", "-x", "a..b", "x\ny", "a:b"] {
+        assert!(DefaultBranch::given(bad).is_err(), "{bad:?}");
+    }
+}

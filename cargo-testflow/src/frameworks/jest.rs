@@ -1254,8 +1254,8 @@ impl JestProject {
                 root.display()
             );
         }
-        let jest_bin =
-            find_in_node_modules(root, ".bin/jest").with_context(|| jest_missing(root))?;
+        let jest_bin = find_in_node_modules(root, ".bin/jest")
+            .ok_or_else(|| super::EnvironmentError(jest_missing(root)))?;
         // The version Jest's bin belongs to (node_modules/.bin/jest -> jest/bin/jest.js).
         let jest_dir = std::fs::canonicalize(&jest_bin)
             .ok()
@@ -1272,12 +1272,12 @@ impl JestProject {
         check_jest_version(version.as_deref(), &where_)?;
         let reporter_dir = find_in_node_modules(root, REPORTER_PACKAGE)
             .filter(|d| d.join("package.json").is_file())
-            .with_context(|| {
-                format!(
+            .ok_or_else(|| {
+                super::EnvironmentError(format!(
                     "the Jest reporter `{REPORTER_PACKAGE}` is not installed in {}: {}",
                     root.display(),
                     install_hint(root)
-                )
+                ))
             })?;
         Ok(JestProject {
             root: root.to_owned(),
@@ -1434,7 +1434,7 @@ impl crate::runner::Unit for JestUnit {
             ctx.run_error(
                 if recorded { "jest" } else { "build" },
                 format!(
-                    "Jest in {} exited with {:?}{}:\n{tail}",
+                    "Jest in {} exited with {}{}:\n{tail}",
                     self.project.root.display(),
                     out.exit,
                     if recorded {

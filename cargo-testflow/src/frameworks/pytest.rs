@@ -902,7 +902,7 @@ pub fn probe(python: &Path, root: &Path) -> Result<Probe> {
         .current_dir(root)
         .stdin(std::process::Stdio::null())
         .output()
-        .map_err(|e| anyhow::anyhow!("cannot run {}: {e}", python.display()))?;
+        .map_err(|e| super::EnvironmentError(format!("cannot run {}: {e}", python.display())))?;
     if !out.status.success() {
         anyhow::bail!(
             "{} failed ({}): {}",
@@ -919,20 +919,22 @@ pub fn probe(python: &Path, root: &Path) -> Result<Probe> {
 fn ready(python: &Path, root: &Path) -> Result<Probe> {
     let probe = probe(python, root)?;
     if !probe.pytest {
-        anyhow::bail!(
+        return Err(super::EnvironmentError(format!(
             "pytest is not installed for {} (the Python used for {}); install it with: {} -m pip install pytest pytest-testflow",
             python.display(),
             root.display(),
             python.display()
-        );
+        ))
+        .into());
     }
     if !probe.testflow {
-        anyhow::bail!(
+        return Err(super::EnvironmentError(format!(
             "the pytest-testflow plugin is not installed for {} (the Python used for {}); install it with: {} -m {INSTALL_HINT}  (or choose another Python with ${PYTHON_ENV})",
             python.display(),
             root.display(),
             python.display()
-        );
+        ))
+        .into());
     }
     Ok(probe)
 }
@@ -1214,7 +1216,7 @@ impl crate::runner::Unit for PytestUnit {
                     ctx.run_error(
                         if recorded { "pytest" } else { "build" },
                         format!(
-                            "pytest in {} ended with {:?}:\n{tail}",
+                            "pytest in {} ended with {}:\n{tail}",
                             self.root.display(),
                             out.exit
                         ),

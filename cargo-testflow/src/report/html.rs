@@ -272,6 +272,15 @@ pub fn data(run: &Run) -> Value {
             })
         })
         .collect();
+    let headline = {
+        let h = super::headline(run);
+        let mark = match h.good {
+            Some(true) => "✓ ",
+            Some(false) => "✗ ",
+            None => "",
+        };
+        format!("{mark}{}", h.text)
+    };
     let mut data = json!({
         "format": DATA_FORMAT,
         "run": {
@@ -291,6 +300,8 @@ pub fn data(run: &Run) -> Value {
         // summary): the page shows these and is never green when there are any.
         "distrust": run.distrust_errors().iter().map(|e| json!({"kind": e.kind, "message": plain(&e.message)})).collect::<Vec<_>>(),
         "pass_rate": gate::pass_rate(run),
+        // The headline, in words (see `report::headline`).
+        "headline": headline,
         "gates": gate::evaluate(run, &gate::default_gates()),
         "columns": TEST_COLUMNS,
         "frameworks": Framework::ALL.map(|f| f.as_str()),

@@ -160,26 +160,15 @@ fn totals(w: &mut Writer, run: &Run) {
     // Counted from the tests: a stored summary is only a cache a file can contradict.
     let s = &run.recomputed_summary();
     let distrust = run.distrust_errors();
-    let failures = s.failures().saturating_add(run_failures(run));
     let mut out = String::new();
-    let headline = if failures > 0 {
-        format!(
-            "❌ testflow: {} of {}",
-            plural(failures, "failure", "failures"),
-            plural(s.total, "test", "tests")
-        )
-    } else if !distrust.is_empty() {
-        // No test failed, but the run cannot be trusted: never a pass.
-        format!(
-            "❌ testflow: RUN ERROR, {} ({} recorded)",
-            plural(distrust.len() as u64, "run error", "run errors"),
-            plural(s.total, "test", "tests")
-        )
-    } else if s.total == 0 {
-        "⚠️ testflow: no test ran".to_owned()
-    } else {
-        format!("✅ testflow: {} passed", plural(s.total, "test", "tests"))
+    // Never green with a failure, a run error or a suite that could not run.
+    let h = super::headline(run);
+    let mark = match h.good {
+        Some(true) => "✅",
+        Some(false) => "❌",
+        None => "⚠️",
     };
+    let headline = format!("{mark} testflow: {}", h.text);
     let _ = writeln!(out, "## {headline}\n");
     let rate = gate::pass_rate(run)
         .map(|r| format!("{:.1}%", r * 100.0))
@@ -248,14 +237,6 @@ fn run_errors(out: &mut String, distrust: &[crate::model::RunError]) {
         let _ = writeln!(out, "- … and {} more", distrust.len() - RUN_ERRORS);
     }
     out.push('\n');
-}
-
-/// Run errors that are failures on their own (build, listing).
-fn run_failures(run: &Run) -> u64 {
-    run.errors
-        .iter()
-        .filter(|e| matches!(e.kind.as_str(), "build" | "list"))
-        .count() as u64
 }
 
 fn gates(w: &mut Writer, run: &Run) {

@@ -15,6 +15,77 @@ use regex::Regex;
 
 use crate::model::Run;
 
+/// The verdict in words, for the HTML and Markdown headlines: what happened, never "all
+/// passed" when some were skipped (`No failures: 2016 passed, 24 skipped, 1 xfailed`).
+/// `good`: `Some(true)` only for a run with tests, no failure and nothing that distrusts
+/// it; `None` when no test ran and nothing went wrong.
+pub(crate) struct Headline {
+    pub(crate) good: Option<bool>,
+    pub(crate) text: String,
+}
+
+pub(crate) fn headline(run: &Run) -> Headline {
+    use crate::model::error_kind;
+    use crate::ui::{counts, plural};
+    let s = run.recomputed_summary();
+    let failures = s.failures();
+    let stopped = run
+        .errors
+        .iter()
+        .find(|e| error_kind::stops_suite(&e.kind))
+        .map(|e| match e.kind.as_str() {
+            error_kind::ENVIRONMENT => "a tool the tests need is missing",
+            error_kind::LIST => "listing the tests failed",
+            _ => "the build failed",
+        });
+    let distrust = run.distrust_errors();
+    let text = if failures > 0 {
+        format!(
+            "{failures} of {} failed ({}){}",
+            plural(s.total, "test", "tests"),
+            counts(&s),
+            stopped.map(|w| format!(", and {w}")).unwrap_or_default()
+        )
+    } else if let Some(what) = stopped {
+        let mut t = what.to_owned();
+        t[..1].make_ascii_uppercase();
+        if s.total == 0 {
+            format!("{t}: no test ran")
+        } else {
+            format!("{t} ({} ran)", plural(s.total, "test", "tests"))
+        }
+    } else if !distrust.is_empty() {
+        format!(
+            "RUN ERROR: {} ({} recorded)",
+            plural(distrust.len() as u64, "run error", "run errors"),
+            plural(s.total, "test", "tests")
+        )
+    } else if s.total == 0 {
+        "No test ran".to_owned()
+    } else if s.passed == s.total {
+        let flaky = if s.flaky > 0 {
+            format!(" ({} flaky)", s.flaky)
+        } else {
+            String::new()
+        };
+        match s.total {
+            1 => format!("The 1 test passed{flaky}"),
+            n => format!("All {n} tests passed{flaky}"),
+        }
+    } else {
+        format!("No failures: {}", counts(&s))
+    };
+    let bad = failures > 0 || stopped.is_some() || !distrust.is_empty();
+    Headline {
+        good: if bad {
+            Some(false)
+        } else {
+            (s.total > 0).then_some(true)
+        },
+        text,
+    }
+}
+
 mod ctrf;
 pub mod html;
 mod json;

@@ -1039,7 +1039,10 @@ fn markdown_of_a_green_run_and_of_an_empty_run() {
         .retain(|t| t.outcome == Outcome::Passed && !t.flaky);
     run.summary = Summary::of(&run.tests, 100.0);
     let md = markdown::render(&run);
-    assert!(md.starts_with("## ✅ testflow: 3 tests passed"), "{md}");
+    assert!(
+        md.starts_with("## ✅ testflow: All 3 tests passed\n"),
+        "{md}"
+    );
     assert!(md.contains("### Gates: passed"));
     assert!(
         !md.contains("Failures by cause") && !md.contains("Flaky") && !md.contains("Truncated")
@@ -1047,8 +1050,40 @@ fn markdown_of_a_green_run_and_of_an_empty_run() {
     run.tests.clear();
     run.summary = Summary::of(&[], 0.0);
     let md = markdown::render(&run);
-    assert!(md.starts_with("## ⚠️ testflow: no test ran"), "{md}");
+    assert!(md.starts_with("## ⚠️ testflow: No test ran"), "{md}");
     assert!(md.contains("### Gates: **FAILED**"));
+}
+
+#[test]
+fn a_run_with_skips_says_what_happened_not_all_passed() {
+    let mut run = sample_run();
+    run.tests.retain(|t| {
+        !t.flaky
+            && matches!(
+                t.outcome,
+                Outcome::Passed | Outcome::Skipped | Outcome::Xfailed
+            )
+    });
+    run.summary = Summary::of(&run.tests, 100.0);
+    let md = markdown::render(&run);
+    assert!(
+        md.starts_with("## ✅ testflow: No failures: 3 passed, 1 skipped, 1 xfailed\n"),
+        "{md}"
+    );
+    let data = crate::report::html::data(&run);
+    assert_eq!(
+        data["headline"],
+        "✓ No failures: 3 passed, 1 skipped, 1 xfailed"
+    );
+    assert!(!md.contains("All ") && !data["headline"].as_str().unwrap().contains("All "));
+    // One test: no "1 tests".
+    run.tests.truncate(1);
+    run.tests[0].outcome = Outcome::Passed;
+    run.summary = Summary::of(&run.tests, 1.0);
+    assert_eq!(
+        crate::report::html::data(&run)["headline"],
+        "✓ The 1 test passed"
+    );
 }
 
 #[test]
