@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use crate::model::{Category, Failure, Framework, Location, Run, TestCase};
 
 /// Version of the analysis JSON (`TESTFLOW_ANALYSIS` files, `analyze --format json`).
-pub const ANALYSIS_VERSION: u32 = 1;
+/// 2: groups are by cause (no place in the signature) and list their `locations`.
+pub const ANALYSIS_VERSION: u32 = 2;
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Analysis {
@@ -29,7 +30,8 @@ pub struct Analysis {
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Group {
-    /// Stable id of the root cause (category, kind, normalized message, top frame).
+    /// Stable id of the root cause (category, kind, normalized message): the same in
+    /// every framework, and independent of where the failure happened.
     pub signature: String,
     pub category: Category,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -41,7 +43,21 @@ pub struct Group {
     pub location: Option<Location>,
     pub count: u64,
     pub tests: Vec<GroupTest>,
+    /// Where the group's tests failed (the failure's place, else the test's own), most
+    /// tests first: one cause hit from many places shows here.
+    #[serde(default)]
+    pub locations: Vec<GroupLocation>,
     pub suggestion: Suggestion,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct GroupLocation {
+    pub file: String,
+    pub line: u32,
+    /// How many of the group's tests failed here.
+    pub count: u64,
+    /// Their ids, in run order.
+    pub tests: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -106,6 +122,7 @@ pub fn analyze(run: &Run) -> Analysis {
                     location: f.location.clone(),
                     count: 1,
                     tests: vec![member],
+                    locations: vec![],
                     suggestion: suggest(t, f),
                 });
             }
@@ -133,6 +150,7 @@ pub fn analyze(run: &Run) -> Analysis {
             location: compiler_location(&e.message),
             count: 0,
             tests: vec![],
+            locations: vec![],
             suggestion: Suggestion {
                 text: format!(
                     "The {} failed, so no test of it ran: fix the first error ({}).",
@@ -147,6 +165,9 @@ pub fn analyze(run: &Run) -> Analysis {
                 diff: None,
             },
         });
+    }
+    for g in &mut groups {
+        g.locations = locations(&g.tests);
     }
     groups.sort_by(|a, b| {
         b.count
@@ -163,6 +184,31 @@ pub fn analyze(run: &Run) -> Analysis {
     }
 }
 
+/// The places a group's tests failed at, most tests first, then by file and line.
+fn locations(tests: &[GroupTest]) -> Vec<GroupLocation> {
+    let mut by_place: BTreeMap<(String, u32), Vec<String>> = BTreeMap::new();
+    for t in tests {
+        let place = match (&t.location, &t.file) {
+            (Some(l), _) => (l.file.clone(), l.line),
+            (None, Some(f)) => (f.clone(), t.line.unwrap_or(0)),
+            (None, None) => continue,
+        };
+        by_place.entry(place).or_default().push(t.id.clone());
+    }
+    let mut out: Vec<GroupLocation> = by_place
+        .into_iter()
+        .map(|((file, line), tests)| GroupLocation {
+            file,
+            line,
+            count: tests.len() as u64,
+            tests,
+        })
+        .collect();
+    // Stable: BTreeMap order breaks ties.
+    out.sort_by(|a, b| b.count.cmp(&a.count));
+    out
+}
+
 static NUMBER: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\b\d+(\.\d+)?\b").expect("valid regex"));
 static HEX: LazyLock<Regex> =
@@ -175,29 +221,41 @@ static UUID: LazyLock<Regex> = LazyLock::new(|| {
         .expect("valid regex")
 });
 
+/// A quoted value: `'…'` or `"…"` on one line, not an apostrophe inside a word (`can't`).
+static QUOTED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?P<pre>^|[^\w])(?P<q>'[^'\n]*'|"[^"\n]*")"#).expect("valid regex")
+});
+/// A name: a module, key, attribute, type or path (`yaml`, `user_id`, `./missing`, `@a/b`).
+static NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[\w.@/:\-]+$").expect("valid regex"));
+
 /// The message with what varies between occurrences of one cause taken out.
 pub fn normalize(message: &str) -> String {
     let m = first_line(message);
-    let m = UUID.replace_all(m, "<id>");
+    // A quoted name (a module, key, attribute, type or path: `'yaml'`, `'user_id'`) is the
+    // cause; quoted data (`'12 apples'`, `"}"`, `''`) is what the test happened to hold.
+    let m = QUOTED.replace_all(m, |c: &regex::Captures<'_>| {
+        let q = &c["q"];
+        if NAME.is_match(&q[1..q.len() - 1]) {
+            c[0].to_owned()
+        } else {
+            format!("{}<v>", &c["pre"])
+        }
+    });
+    let m = UUID.replace_all(&m, "<id>");
     let m = TEMP_PATH.replace_all(&m, "<tmp>");
     let m = HEX.replace_all(&m, "<addr>");
     let m = NUMBER.replace_all(&m, "<n>");
     m.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// The cause: category, kind and normalized message. Where it hit is not part of it (the
+/// group lists its places), so one cause reached from 80 tests is one group.
 fn signature(f: &Failure) -> String {
-    // Assertions are about the test's own expectation: where it failed is part of the
-    // cause. For everything else, the same message is the same cause wherever it hit.
-    let frame = match (&f.category, &f.location) {
-        (Category::Assertion | Category::RuntimeError, Some(l)) => format!("{}:{}", l.file, l.line),
-        _ => String::new(),
-    };
     format!(
-        "{}|{}|{}|{}",
+        "{}|{}|{}",
         f.category.as_str(),
         f.kind.as_deref().unwrap_or(""),
         normalize(&f.message),
-        frame
     )
 }
 
@@ -425,12 +483,18 @@ pub fn render_human(a: &Analysis) -> String {
     for (i, g) in a.groups.iter().enumerate() {
         let tests = match g.count {
             0 => "no test ran".to_owned(),
-            1 => "1 test".to_owned(),
-            n => format!("{n} tests"),
+            n => plural(n),
+        };
+        // The kind names the cause for exceptions (`KeyError`), unless the message has it.
+        let kind = match g.kind.as_deref() {
+            Some(k) if g.category == Category::RuntimeError && !g.message.starts_with(k) => {
+                format!("{k}: ")
+            }
+            _ => String::new(),
         };
         let _ = writeln!(
             out,
-            "{}. [{}] {} ({tests})",
+            "{}. [{}] {kind}{} ({tests})",
             i + 1,
             g.category.as_str(),
             g.message
@@ -438,11 +502,35 @@ pub fn render_human(a: &Analysis) -> String {
         if let Some(l) = &g.location {
             let _ = writeln!(out, "   at {}:{}", l.file, l.line);
         }
-        for t in g.tests.iter().take(10) {
-            let _ = writeln!(out, "   - {}", t.id);
-        }
-        if g.tests.len() > 10 {
-            let _ = writeln!(out, "   … and {} more", g.tests.len() - 10);
+        if g.location.is_none() && g.locations.len() > 1 {
+            // One cause, many places: each place with its tests.
+            let _ = writeln!(out, "   at {} places:", g.locations.len());
+            for l in g.locations.iter().take(10) {
+                let ids: Vec<&str> = l.tests.iter().take(3).map(String::as_str).collect();
+                let more = if l.tests.len() > 3 {
+                    format!(", … {} more", l.tests.len() - 3)
+                } else {
+                    String::new()
+                };
+                let _ = writeln!(
+                    out,
+                    "   - {}:{} ({}): {}{more}",
+                    l.file,
+                    l.line,
+                    plural(l.count),
+                    ids.join(", ")
+                );
+            }
+            if g.locations.len() > 10 {
+                let _ = writeln!(out, "   … and {} more places", g.locations.len() - 10);
+            }
+        } else {
+            for t in g.tests.iter().take(10) {
+                let _ = writeln!(out, "   - {}", t.id);
+            }
+            if g.tests.len() > 10 {
+                let _ = writeln!(out, "   … and {} more", g.tests.len() - 10);
+            }
         }
         let _ = writeln!(out, "   → {}", g.suggestion.text);
         if let Some(c) = &g.suggestion.command {
@@ -456,6 +544,14 @@ pub fn render_human(a: &Analysis) -> String {
         out.push('\n');
     }
     out
+}
+
+fn plural(n: u64) -> String {
+    if n == 1 {
+        "1 test".to_owned()
+    } else {
+        format!("{n} tests")
+    }
 }
 
 #[cfg(test)]
@@ -542,7 +638,7 @@ mod tests {
     }
 
     #[test]
-    fn assertions_at_different_places_are_different_causes_and_get_a_diff() {
+    fn one_assertion_at_different_places_is_one_group_listing_the_places_with_a_diff() {
         let eq = |line| Failure {
             category: Category::Assertion,
             kind: Some("assert_eq".into()),
@@ -561,13 +657,144 @@ mod tests {
             failing("b", Framework::Rust, eq(20)),
             failing("c", Framework::Rust, eq(20)),
         ]));
-        assert_eq!(a.groups.len(), 2);
-        assert_eq!(a.groups[0].count, 2);
-        assert_eq!(a.groups[0].location.as_ref().unwrap().line, 20);
-        let diff = a.groups[0].suggestion.diff.as_deref().unwrap();
+        assert_eq!(a.groups.len(), 1);
+        let g = &a.groups[0];
+        assert_eq!(g.count, 3);
+        assert_eq!(g.location, None, "not one place");
+        let places: Vec<(u32, u64, Vec<String>)> = g
+            .locations
+            .iter()
+            .map(|l| (l.line, l.count, l.tests.clone()))
+            .collect();
+        assert_eq!(
+            places,
+            vec![
+                (20, 2, vec!["b".to_owned(), "c".to_owned()]),
+                (10, 1, vec!["a".to_owned()])
+            ]
+        );
+        let diff = g.suggestion.diff.as_deref().unwrap();
         assert!(
             diff.contains("-    2,") && diff.contains("+    3,"),
             "{diff}"
+        );
+    }
+
+    fn raised(kind: &str, message: &str, file: &str, line: u32) -> Failure {
+        Failure {
+            category: Category::RuntimeError,
+            kind: Some(kind.into()),
+            message: message.into(),
+            location: Some(Location {
+                file: file.into(),
+                line,
+                column: None,
+            }),
+            ..Failure::default()
+        }
+    }
+
+    #[test]
+    fn ten_key_errors_from_ten_lines_and_two_bad_values_are_two_groups() {
+        let mut tests: Vec<TestCase> = (0..10)
+            .map(|i| {
+                failing(
+                    &format!("tests/test_keys.py::test_{i}"),
+                    Framework::Pytest,
+                    raised("KeyError", "'user_id'", "tests/test_keys.py", 10 + i),
+                )
+            })
+            .collect();
+        tests.push(failing(
+            "tests/test_int.py::test_a",
+            Framework::Pytest,
+            raised(
+                "ValueError",
+                "invalid literal for int() with base 10: '12 apples'",
+                "tests/test_int.py",
+                3,
+            ),
+        ));
+        tests.push(failing(
+            "tests/test_int.py::test_b",
+            Framework::Pytest,
+            raised(
+                "ValueError",
+                "invalid literal for int() with base 10: '3 pears'",
+                "tests/test_int.py",
+                7,
+            ),
+        ));
+        let a = analyze(&run(tests.clone()));
+        assert_eq!(a.groups.len(), 2, "{:#?}", a.groups);
+        assert_eq!((a.groups[0].count, a.groups[0].locations.len()), (10, 10));
+        assert_eq!(a.groups[0].kind.as_deref(), Some("KeyError"));
+        assert!(a.groups[0].locations.iter().all(|l| l.count == 1));
+        assert_eq!((a.groups[1].count, a.groups[1].locations.len()), (2, 2));
+        // Stable: the same run in another order gives the same groups and places.
+        tests.reverse();
+        let b = analyze(&run(tests));
+        let sig = |a: &Analysis| -> Vec<(String, Vec<(String, u32)>)> {
+            a.groups
+                .iter()
+                .map(|g| {
+                    (
+                        g.signature.clone(),
+                        g.locations
+                            .iter()
+                            .map(|l| (l.file.clone(), l.line))
+                            .collect(),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(sig(&a), sig(&b));
+        let text = render_human(&a);
+        assert!(
+            text.contains("[runtime_error] KeyError: 'user_id' (10 tests)"),
+            "{text}"
+        );
+        assert!(text.contains("at 10 places:"), "{text}");
+        assert!(
+            text.contains("- tests/test_int.py:3 (1 test): tests/test_int.py::test_a"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_same_cause_has_the_same_signature_in_every_framework() {
+        let f = raised("TypeError", "x is not a function", "a.js", 1);
+        let a = analyze(&run(vec![
+            failing("a", Framework::Jest, f.clone()),
+            failing("b", Framework::Pytest, f.clone()),
+            failing("c", Framework::Rust, f),
+        ]));
+        assert_eq!(a.groups.len(), 1);
+        assert_eq!(
+            a.groups[0].signature,
+            "runtime_error|TypeError|x is not a function"
+        );
+    }
+
+    #[test]
+    fn quoted_names_are_kept_and_quoted_data_is_normalized() {
+        assert_eq!(
+            normalize("invalid literal for int() with base 10: '12 apples'"),
+            normalize("invalid literal for int() with base 10: ''")
+        );
+        assert_eq!(
+            normalize(r#"unexpected token "a b" in /src/x"#),
+            normalize(r#"unexpected token "}" in /src/x"#)
+        );
+        assert_ne!(normalize("'user_id'"), normalize("'email'"));
+        assert_ne!(
+            normalize("'NoneType' object has no attribute 'foo'"),
+            normalize("'NoneType' object has no attribute 'bar'")
+        );
+        // An apostrophe inside a word opens no quote.
+        assert_eq!(
+            normalize("can't open 'a.b' isn't it"),
+            "can't open 'a.b' isn't it"
         );
     }
 
