@@ -26,6 +26,75 @@ pub struct Analysis {
     pub categories: BTreeMap<String, u64>,
     /// Largest group first.
     pub groups: Vec<Group>,
+    /// Tests that failed and then passed on a retry, with what their attempts say.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flaky: Vec<FlakyTest>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct FlakyTest {
+    pub id: String,
+    /// `interference`: every failing attempt ran alongside other tests and an attempt that
+    /// ran alone passed. `flaky`: it failed and passed under the same conditions.
+    /// `unknown`: whether its attempts ran alongside others was not recorded.
+    pub verdict: String,
+    pub attempts: u32,
+    /// The first failing attempt's message (first line).
+    pub message: String,
+    pub suggestion: String,
+}
+
+/// What a flaky test's attempts say about why it failed (see [`FlakyTest::verdict`]).
+pub fn flaky_verdict(t: &TestCase) -> &'static str {
+    let failed: Vec<_> = t
+        .attempts
+        .iter()
+        .filter(|a| a.outcome.is_failure())
+        .collect();
+    let passed: Vec<_> = t
+        .attempts
+        .iter()
+        .filter(|a| a.outcome == crate::model::Outcome::Passed)
+        .collect();
+    if failed.iter().chain(&passed).any(|a| a.concurrent.is_none()) {
+        return "unknown";
+    }
+    if failed.iter().all(|a| a.concurrent == Some(true))
+        && passed.iter().any(|a| a.concurrent == Some(false))
+    {
+        "interference"
+    } else {
+        "flaky"
+    }
+}
+
+fn flaky_tests(run: &Run) -> Vec<FlakyTest> {
+    run.tests
+        .iter()
+        .filter(|t| t.flaky)
+        .map(|t| {
+            let verdict = flaky_verdict(t);
+            let message = t
+                .attempts
+                .iter()
+                .find(|a| a.outcome.is_failure())
+                .and_then(|a| a.failure.as_ref())
+                .map(|f| first_line(&f.message).to_owned())
+                .unwrap_or_default();
+            let suggestion = match verdict {
+                "interference" => "Fails only when run alongside others: it failed while other tests ran and passed when run alone. Look for what it shares with them (shared state, temp dirs, ports, env vars, the working directory) rather than at the code under test.",
+                "flaky" => "Failed, then passed under the same conditions: flaky on its own (timing, randomness, order, an external service).",
+                _ => "Failed, then passed on a retry (whether it ran alongside other tests was not recorded).",
+            };
+            FlakyTest {
+                id: t.id.clone(),
+                verdict: verdict.to_owned(),
+                attempts: t.attempts.len() as u32,
+                message,
+                suggestion: suggestion.to_owned(),
+            }
+        })
+        .collect()
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -181,6 +250,7 @@ pub fn analyze(run: &Run) -> Analysis {
         failures: run.summary.failures(),
         categories,
         groups,
+        flaky: flaky_tests(run),
     }
 }
 
@@ -465,6 +535,7 @@ pub fn render_human(a: &Analysis) -> String {
     let mut out = String::new();
     if a.groups.is_empty() {
         let _ = writeln!(out, "No failures in run {} ({} tests).", a.run_id, a.tests);
+        render_flaky(&mut out, a);
         return out;
     }
     let cats: Vec<String> = a
@@ -543,7 +614,20 @@ pub fn render_human(a: &Analysis) -> String {
         }
         out.push('\n');
     }
+    render_flaky(&mut out, a);
     out
+}
+
+fn render_flaky(out: &mut String, a: &Analysis) {
+    use std::fmt::Write as _;
+    if a.flaky.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "Passed on a retry ({}):", plural(a.flaky.len() as u64));
+    for f in &a.flaky {
+        let _ = writeln!(out, "- {} [{}]: {}", f.id, f.verdict, f.message);
+        let _ = writeln!(out, "   → {}", f.suggestion);
+    }
 }
 
 fn plural(n: u64) -> String {
@@ -575,6 +659,7 @@ mod tests {
             duration_ms: 1.0,
             started_at: None,
             failure: Some(f),
+            concurrent: None,
         };
         TestCase::from_attempts(meta, vec![attempt])
     }
@@ -844,5 +929,72 @@ mod tests {
         assert_eq!(a.groups[0].message, "error[E0308]: mismatched types");
         assert_eq!(a.groups[0].location.as_ref().unwrap().line, 11);
         assert_eq!(a.categories["build_error"], 1);
+    }
+
+    fn retried(id: &str, first: Option<bool>, second: Option<bool>) -> TestCase {
+        let attempt = |n, outcome, concurrent| Attempt {
+            attempt: n,
+            outcome,
+            duration_ms: 1.0,
+            started_at: None,
+            failure: (outcome == Outcome::Failed).then(|| Failure {
+                category: Category::Assertion,
+                message: "another test overwrote the shared file".into(),
+                ..Failure::default()
+            }),
+            concurrent,
+        };
+        let meta = TestMeta {
+            id: id.into(),
+            framework: Framework::Rust,
+            name: id.into(),
+            suite: vec![],
+            file: None,
+            line: None,
+            binary: None,
+        };
+        TestCase::from_attempts(
+            meta,
+            vec![
+                attempt(1, Outcome::Failed, first),
+                attempt(2, Outcome::Passed, second),
+            ],
+        )
+    }
+
+    #[test]
+    fn failing_alongside_others_and_passing_alone_is_interference_not_a_bug() {
+        let a = analyze(&run(vec![
+            retried("shares", Some(true), Some(false)),
+            retried("same_conditions", Some(false), Some(false)),
+            retried("both_crowded", Some(true), Some(true)),
+            retried("unrecorded", None, None),
+        ]));
+        assert!(a.groups.is_empty(), "they passed in the end");
+        let verdicts: Vec<(&str, &str)> = a
+            .flaky
+            .iter()
+            .map(|f| (f.id.as_str(), f.verdict.as_str()))
+            .collect();
+        assert_eq!(
+            verdicts,
+            vec![
+                ("shares", "interference"),
+                ("same_conditions", "flaky"),
+                ("both_crowded", "flaky"),
+                ("unrecorded", "unknown"),
+            ]
+        );
+        assert!(
+            a.flaky[0]
+                .suggestion
+                .starts_with("Fails only when run alongside others")
+        );
+        let text = render_human(&a);
+        assert!(
+            text.contains("- shares [interference]: another test overwrote the shared file"),
+            "{text}"
+        );
+        assert!(text.contains("shared state, temp dirs, ports"), "{text}");
     }
 }

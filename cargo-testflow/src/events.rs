@@ -55,6 +55,9 @@ pub enum Event {
         duration_ms: f64,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         failure: Option<Failure>,
+        /// Another test ran at some moment of this attempt (`Attempt::concurrent`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        concurrent: Option<bool>,
     },
     /// A problem with the run rather than a test (build failure, listing failure).
     RunError {
@@ -282,6 +285,7 @@ impl Fold {
                 outcome,
                 duration_ms,
                 failure,
+                concurrent,
             } => {
                 self.touch(time);
                 self.add_framework(test.framework);
@@ -296,6 +300,7 @@ impl Fold {
                     duration_ms,
                     started_at,
                     failure,
+                    concurrent,
                 };
                 let mut conflict = None;
                 match st.attempts.iter_mut().find(|a| a.attempt == attempt) {
@@ -453,6 +458,7 @@ fn unfinished_attempt(
             message,
             ..Failure::default()
         }),
+        concurrent: None,
     }
 }
 
@@ -497,6 +503,7 @@ mod tests {
             outcome,
             duration_ms: 5.0,
             failure: None,
+            concurrent: None,
         }
     }
 

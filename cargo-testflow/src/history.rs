@@ -539,6 +539,7 @@ pub(crate) mod tests_support {
                         duration_ms: *ms,
                         started_at: None,
                         failure: None,
+                        concurrent: None,
                     });
                 }
                 attempts.push(Attempt {
@@ -547,6 +548,7 @@ pub(crate) mod tests_support {
                     duration_ms: *ms,
                     started_at: None,
                     failure: None,
+                    concurrent: None,
                 });
                 TestCase::from_attempts(meta, attempts)
             })

@@ -157,6 +157,7 @@ impl Recorder {
             outcome,
             duration_ms,
             failure,
+            concurrent: None,
         })
     }
 

@@ -2014,6 +2014,7 @@ mod tests {
                 duration_ms: 0.0,
                 started_at: None,
                 failure: None,
+                concurrent: None,
             }],
         )]);
         let empty = run(vec![]);
