@@ -523,7 +523,9 @@ fn npm_package(module: &str) -> String {
 }
 
 fn unified_diff(expected: &str, actual: &str) -> String {
-    similar::TextDiff::from_lines(expected, actual)
+    // Values have no final newline: add one, or every diff ends in "No newline at end of file".
+    let (expected, actual) = (format!("{expected}\n"), format!("{actual}\n"));
+    similar::TextDiff::from_lines(&expected, &actual)
         .unified_diff()
         .header("expected", "actual")
         .to_string()
@@ -763,6 +765,7 @@ mod tests {
             diff.contains("-    2,") && diff.contains("+    3,"),
             "{diff}"
         );
+        assert!(!diff.contains("No newline"), "{diff}");
     }
 
     fn raised(kind: &str, message: &str, file: &str, line: u32) -> Failure {
