@@ -275,7 +275,7 @@ fn locations(tests: &[GroupTest]) -> Vec<GroupLocation> {
         })
         .collect();
     // Stable: BTreeMap order breaks ties.
-    out.sort_by(|a, b| b.count.cmp(&a.count));
+    out.sort_by_key(|l| std::cmp::Reverse(l.count));
     out
 }
 
