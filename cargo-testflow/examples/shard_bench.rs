@@ -88,6 +88,7 @@ fn synthetic_run(n: usize, id: &str) -> Run {
                 duration_ms: (i % 97) as f64,
                 started_at: None,
                 failure: None,
+                concurrent: None,
             };
             TestCase::from_attempts(meta, vec![a])
         })

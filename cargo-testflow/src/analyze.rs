@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use crate::model::{Category, Failure, Framework, Location, Run, TestCase};
 
 /// Version of the analysis JSON (`TESTFLOW_ANALYSIS` files, `analyze --format json`).
-pub const ANALYSIS_VERSION: u32 = 1;
+/// 2: groups are by cause (no place in the signature) and list their `locations`.
+pub const ANALYSIS_VERSION: u32 = 2;
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Analysis {
@@ -25,11 +26,81 @@ pub struct Analysis {
     pub categories: BTreeMap<String, u64>,
     /// Largest group first.
     pub groups: Vec<Group>,
+    /// Tests that failed and then passed on a retry, with what their attempts say.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flaky: Vec<FlakyTest>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct FlakyTest {
+    pub id: String,
+    /// `interference`: every failing attempt ran alongside other tests and an attempt that
+    /// ran alone passed. `flaky`: it failed and passed under the same conditions.
+    /// `unknown`: whether its attempts ran alongside others was not recorded.
+    pub verdict: String,
+    pub attempts: u32,
+    /// The first failing attempt's message (first line).
+    pub message: String,
+    pub suggestion: String,
+}
+
+/// What a flaky test's attempts say about why it failed (see [`FlakyTest::verdict`]).
+pub fn flaky_verdict(t: &TestCase) -> &'static str {
+    let failed: Vec<_> = t
+        .attempts
+        .iter()
+        .filter(|a| a.outcome.is_failure())
+        .collect();
+    let passed: Vec<_> = t
+        .attempts
+        .iter()
+        .filter(|a| a.outcome == crate::model::Outcome::Passed)
+        .collect();
+    if failed.iter().chain(&passed).any(|a| a.concurrent.is_none()) {
+        return "unknown";
+    }
+    if failed.iter().all(|a| a.concurrent == Some(true))
+        && passed.iter().any(|a| a.concurrent == Some(false))
+    {
+        "interference"
+    } else {
+        "flaky"
+    }
+}
+
+fn flaky_tests(run: &Run) -> Vec<FlakyTest> {
+    run.tests
+        .iter()
+        .filter(|t| t.flaky)
+        .map(|t| {
+            let verdict = flaky_verdict(t);
+            let message = t
+                .attempts
+                .iter()
+                .find(|a| a.outcome.is_failure())
+                .and_then(|a| a.failure.as_ref())
+                .map(|f| first_line(&f.message).to_owned())
+                .unwrap_or_default();
+            let suggestion = match verdict {
+                "interference" => "Fails only when run alongside others: it failed while other tests ran and passed when run alone. Look for what it shares with them (shared state, temp dirs, ports, env vars, the working directory) rather than at the code under test.",
+                "flaky" => "Failed, then passed under the same conditions: flaky on its own (timing, randomness, order, an external service).",
+                _ => "Failed, then passed on a retry (whether it ran alongside other tests was not recorded).",
+            };
+            FlakyTest {
+                id: t.id.clone(),
+                verdict: verdict.to_owned(),
+                attempts: t.attempts.len() as u32,
+                message,
+                suggestion: suggestion.to_owned(),
+            }
+        })
+        .collect()
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Group {
-    /// Stable id of the root cause (category, kind, normalized message, top frame).
+    /// Stable id of the root cause (category, kind, normalized message): the same in
+    /// every framework, and independent of where the failure happened.
     pub signature: String,
     pub category: Category,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -41,7 +112,21 @@ pub struct Group {
     pub location: Option<Location>,
     pub count: u64,
     pub tests: Vec<GroupTest>,
+    /// Where the group's tests failed (the failure's place, else the test's own), most
+    /// tests first: one cause hit from many places shows here.
+    #[serde(default)]
+    pub locations: Vec<GroupLocation>,
     pub suggestion: Suggestion,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct GroupLocation {
+    pub file: String,
+    pub line: u32,
+    /// How many of the group's tests failed here.
+    pub count: u64,
+    /// Their ids, in run order.
+    pub tests: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -106,6 +191,7 @@ pub fn analyze(run: &Run) -> Analysis {
                     location: f.location.clone(),
                     count: 1,
                     tests: vec![member],
+                    locations: vec![],
                     suggestion: suggest(t, f),
                 });
             }
@@ -133,6 +219,7 @@ pub fn analyze(run: &Run) -> Analysis {
             location: compiler_location(&e.message),
             count: 0,
             tests: vec![],
+            locations: vec![],
             suggestion: Suggestion {
                 text: format!(
                     "The {} failed, so no test of it ran: fix the first error ({}).",
@@ -148,6 +235,9 @@ pub fn analyze(run: &Run) -> Analysis {
             },
         });
     }
+    for g in &mut groups {
+        g.locations = locations(&g.tests);
+    }
     groups.sort_by(|a, b| {
         b.count
             .cmp(&a.count)
@@ -160,7 +250,33 @@ pub fn analyze(run: &Run) -> Analysis {
         failures: run.summary.failures(),
         categories,
         groups,
+        flaky: flaky_tests(run),
     }
+}
+
+/// The places a group's tests failed at, most tests first, then by file and line.
+fn locations(tests: &[GroupTest]) -> Vec<GroupLocation> {
+    let mut by_place: BTreeMap<(String, u32), Vec<String>> = BTreeMap::new();
+    for t in tests {
+        let place = match (&t.location, &t.file) {
+            (Some(l), _) => (l.file.clone(), l.line),
+            (None, Some(f)) => (f.clone(), t.line.unwrap_or(0)),
+            (None, None) => continue,
+        };
+        by_place.entry(place).or_default().push(t.id.clone());
+    }
+    let mut out: Vec<GroupLocation> = by_place
+        .into_iter()
+        .map(|((file, line), tests)| GroupLocation {
+            file,
+            line,
+            count: tests.len() as u64,
+            tests,
+        })
+        .collect();
+    // Stable: BTreeMap order breaks ties.
+    out.sort_by_key(|l| std::cmp::Reverse(l.count));
+    out
 }
 
 static NUMBER: LazyLock<Regex> =
@@ -175,29 +291,41 @@ static UUID: LazyLock<Regex> = LazyLock::new(|| {
         .expect("valid regex")
 });
 
+/// A quoted value: `'…'` or `"…"` on one line, not an apostrophe inside a word (`can't`).
+static QUOTED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?P<pre>^|[^\w])(?P<q>'[^'\n]*'|"[^"\n]*")"#).expect("valid regex")
+});
+/// A name: a module, key, attribute, type or path (`yaml`, `user_id`, `./missing`, `@a/b`).
+static NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[\w.@/:\-]+$").expect("valid regex"));
+
 /// The message with what varies between occurrences of one cause taken out.
 pub fn normalize(message: &str) -> String {
     let m = first_line(message);
-    let m = UUID.replace_all(m, "<id>");
+    // A quoted name (a module, key, attribute, type or path: `'yaml'`, `'user_id'`) is the
+    // cause; quoted data (`'12 apples'`, `"}"`, `''`) is what the test happened to hold.
+    let m = QUOTED.replace_all(m, |c: &regex::Captures<'_>| {
+        let q = &c["q"];
+        if NAME.is_match(&q[1..q.len() - 1]) {
+            c[0].to_owned()
+        } else {
+            format!("{}<v>", &c["pre"])
+        }
+    });
+    let m = UUID.replace_all(&m, "<id>");
     let m = TEMP_PATH.replace_all(&m, "<tmp>");
     let m = HEX.replace_all(&m, "<addr>");
     let m = NUMBER.replace_all(&m, "<n>");
     m.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// The cause: category, kind and normalized message. Where it hit is not part of it (the
+/// group lists its places), so one cause reached from 80 tests is one group.
 fn signature(f: &Failure) -> String {
-    // Assertions are about the test's own expectation: where it failed is part of the
-    // cause. For everything else, the same message is the same cause wherever it hit.
-    let frame = match (&f.category, &f.location) {
-        (Category::Assertion | Category::RuntimeError, Some(l)) => format!("{}:{}", l.file, l.line),
-        _ => String::new(),
-    };
     format!(
-        "{}|{}|{}|{}",
+        "{}|{}|{}",
         f.category.as_str(),
         f.kind.as_deref().unwrap_or(""),
         normalize(&f.message),
-        frame
     )
 }
 
@@ -391,7 +519,9 @@ fn npm_package(module: &str) -> String {
 }
 
 fn unified_diff(expected: &str, actual: &str) -> String {
-    similar::TextDiff::from_lines(expected, actual)
+    // Values have no final newline: add one, or every diff ends in "No newline at end of file".
+    let (expected, actual) = (format!("{expected}\n"), format!("{actual}\n"));
+    similar::TextDiff::from_lines(&expected, &actual)
         .unified_diff()
         .header("expected", "actual")
         .to_string()
@@ -403,6 +533,7 @@ pub fn render_human(a: &Analysis) -> String {
     let mut out = String::new();
     if a.groups.is_empty() {
         let _ = writeln!(out, "No failures in run {} ({} tests).", a.run_id, a.tests);
+        render_flaky(&mut out, a);
         return out;
     }
     let cats: Vec<String> = a
@@ -421,12 +552,18 @@ pub fn render_human(a: &Analysis) -> String {
     for (i, g) in a.groups.iter().enumerate() {
         let tests = match g.count {
             0 => "no test ran".to_owned(),
-            1 => "1 test".to_owned(),
-            n => format!("{n} tests"),
+            n => plural(n),
+        };
+        // The kind names the cause for exceptions (`KeyError`), unless the message has it.
+        let kind = match g.kind.as_deref() {
+            Some(k) if g.category == Category::RuntimeError && !g.message.starts_with(k) => {
+                format!("{k}: ")
+            }
+            _ => String::new(),
         };
         let _ = writeln!(
             out,
-            "{}. [{}] {} ({tests})",
+            "{}. [{}] {kind}{} ({tests})",
             i + 1,
             g.category.as_str(),
             g.message
@@ -434,11 +571,35 @@ pub fn render_human(a: &Analysis) -> String {
         if let Some(l) = &g.location {
             let _ = writeln!(out, "   at {}:{}", l.file, l.line);
         }
-        for t in g.tests.iter().take(10) {
-            let _ = writeln!(out, "   - {}", t.id);
-        }
-        if g.tests.len() > 10 {
-            let _ = writeln!(out, "   … and {} more", g.tests.len() - 10);
+        if g.location.is_none() && g.locations.len() > 1 {
+            // One cause, many places: each place with its tests.
+            let _ = writeln!(out, "   at {} places:", g.locations.len());
+            for l in g.locations.iter().take(10) {
+                let ids: Vec<&str> = l.tests.iter().take(3).map(String::as_str).collect();
+                let more = if l.tests.len() > 3 {
+                    format!(", … {} more", l.tests.len() - 3)
+                } else {
+                    String::new()
+                };
+                let _ = writeln!(
+                    out,
+                    "   - {}:{} ({}): {}{more}",
+                    l.file,
+                    l.line,
+                    plural(l.count),
+                    ids.join(", ")
+                );
+            }
+            if g.locations.len() > 10 {
+                let _ = writeln!(out, "   … and {} more places", g.locations.len() - 10);
+            }
+        } else {
+            for t in g.tests.iter().take(10) {
+                let _ = writeln!(out, "   - {}", t.id);
+            }
+            if g.tests.len() > 10 {
+                let _ = writeln!(out, "   … and {} more", g.tests.len() - 10);
+            }
         }
         let _ = writeln!(out, "   → {}", g.suggestion.text);
         if let Some(c) = &g.suggestion.command {
@@ -451,7 +612,28 @@ pub fn render_human(a: &Analysis) -> String {
         }
         out.push('\n');
     }
+    render_flaky(&mut out, a);
     out
+}
+
+fn render_flaky(out: &mut String, a: &Analysis) {
+    use std::fmt::Write as _;
+    if a.flaky.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "Passed on a retry ({}):", plural(a.flaky.len() as u64));
+    for f in &a.flaky {
+        let _ = writeln!(out, "- {} [{}]: {}", f.id, f.verdict, f.message);
+        let _ = writeln!(out, "   → {}", f.suggestion);
+    }
+}
+
+fn plural(n: u64) -> String {
+    if n == 1 {
+        "1 test".to_owned()
+    } else {
+        format!("{n} tests")
+    }
 }
 
 #[cfg(test)]
@@ -475,6 +657,7 @@ mod tests {
             duration_ms: 1.0,
             started_at: None,
             failure: Some(f),
+            concurrent: None,
         };
         TestCase::from_attempts(meta, vec![attempt])
     }
@@ -577,7 +760,7 @@ mod tests {
     }
 
     #[test]
-    fn assertions_at_different_places_are_different_causes_and_get_a_diff() {
+    fn one_assertion_at_different_places_is_one_group_listing_the_places_with_a_diff() {
         let eq = |line| Failure {
             category: Category::Assertion,
             kind: Some("assert_eq".into()),
@@ -596,13 +779,145 @@ mod tests {
             failing("b", Framework::Rust, eq(20)),
             failing("c", Framework::Rust, eq(20)),
         ]));
-        assert_eq!(a.groups.len(), 2);
-        assert_eq!(a.groups[0].count, 2);
-        assert_eq!(a.groups[0].location.as_ref().unwrap().line, 20);
-        let diff = a.groups[0].suggestion.diff.as_deref().unwrap();
+        assert_eq!(a.groups.len(), 1);
+        let g = &a.groups[0];
+        assert_eq!(g.count, 3);
+        assert_eq!(g.location, None, "not one place");
+        let places: Vec<(u32, u64, Vec<String>)> = g
+            .locations
+            .iter()
+            .map(|l| (l.line, l.count, l.tests.clone()))
+            .collect();
+        assert_eq!(
+            places,
+            vec![
+                (20, 2, vec!["b".to_owned(), "c".to_owned()]),
+                (10, 1, vec!["a".to_owned()])
+            ]
+        );
+        let diff = g.suggestion.diff.as_deref().unwrap();
         assert!(
             diff.contains("-    2,") && diff.contains("+    3,"),
             "{diff}"
+        );
+        assert!(!diff.contains("No newline"), "{diff}");
+    }
+
+    fn raised(kind: &str, message: &str, file: &str, line: u32) -> Failure {
+        Failure {
+            category: Category::RuntimeError,
+            kind: Some(kind.into()),
+            message: message.into(),
+            location: Some(Location {
+                file: file.into(),
+                line,
+                column: None,
+            }),
+            ..Failure::default()
+        }
+    }
+
+    #[test]
+    fn ten_key_errors_from_ten_lines_and_two_bad_values_are_two_groups() {
+        let mut tests: Vec<TestCase> = (0..10)
+            .map(|i| {
+                failing(
+                    &format!("tests/test_keys.py::test_{i}"),
+                    Framework::Pytest,
+                    raised("KeyError", "'user_id'", "tests/test_keys.py", 10 + i),
+                )
+            })
+            .collect();
+        tests.push(failing(
+            "tests/test_int.py::test_a",
+            Framework::Pytest,
+            raised(
+                "ValueError",
+                "invalid literal for int() with base 10: '12 apples'",
+                "tests/test_int.py",
+                3,
+            ),
+        ));
+        tests.push(failing(
+            "tests/test_int.py::test_b",
+            Framework::Pytest,
+            raised(
+                "ValueError",
+                "invalid literal for int() with base 10: '3 pears'",
+                "tests/test_int.py",
+                7,
+            ),
+        ));
+        let a = analyze(&run(tests.clone()));
+        assert_eq!(a.groups.len(), 2, "{:#?}", a.groups);
+        assert_eq!((a.groups[0].count, a.groups[0].locations.len()), (10, 10));
+        assert_eq!(a.groups[0].kind.as_deref(), Some("KeyError"));
+        assert!(a.groups[0].locations.iter().all(|l| l.count == 1));
+        assert_eq!((a.groups[1].count, a.groups[1].locations.len()), (2, 2));
+        // Stable: the same run in another order gives the same groups and places.
+        tests.reverse();
+        let b = analyze(&run(tests));
+        let sig = |a: &Analysis| -> Vec<(String, Vec<(String, u32)>)> {
+            a.groups
+                .iter()
+                .map(|g| {
+                    (
+                        g.signature.clone(),
+                        g.locations
+                            .iter()
+                            .map(|l| (l.file.clone(), l.line))
+                            .collect(),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(sig(&a), sig(&b));
+        let text = render_human(&a);
+        assert!(
+            text.contains("[runtime_error] KeyError: 'user_id' (10 tests)"),
+            "{text}"
+        );
+        assert!(text.contains("at 10 places:"), "{text}");
+        assert!(
+            text.contains("- tests/test_int.py:3 (1 test): tests/test_int.py::test_a"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_same_cause_has_the_same_signature_in_every_framework() {
+        let f = raised("TypeError", "x is not a function", "a.js", 1);
+        let a = analyze(&run(vec![
+            failing("a", Framework::Jest, f.clone()),
+            failing("b", Framework::Pytest, f.clone()),
+            failing("c", Framework::Rust, f),
+        ]));
+        assert_eq!(a.groups.len(), 1);
+        assert_eq!(
+            a.groups[0].signature,
+            "runtime_error|TypeError|x is not a function"
+        );
+    }
+
+    #[test]
+    fn quoted_names_are_kept_and_quoted_data_is_normalized() {
+        assert_eq!(
+            normalize("invalid literal for int() with base 10: '12 apples'"),
+            normalize("invalid literal for int() with base 10: ''")
+        );
+        assert_eq!(
+            normalize(r#"unexpected token "a b" in /src/x"#),
+            normalize(r#"unexpected token "}" in /src/x"#)
+        );
+        assert_ne!(normalize("'user_id'"), normalize("'email'"));
+        assert_ne!(
+            normalize("'NoneType' object has no attribute 'foo'"),
+            normalize("'NoneType' object has no attribute 'bar'")
+        );
+        // An apostrophe inside a word opens no quote.
+        assert_eq!(
+            normalize("can't open 'a.b' isn't it"),
+            "can't open 'a.b' isn't it"
         );
     }
 
@@ -652,5 +967,72 @@ mod tests {
         assert_eq!(a.groups[0].message, "error[E0308]: mismatched types");
         assert_eq!(a.groups[0].location.as_ref().unwrap().line, 11);
         assert_eq!(a.categories["build_error"], 1);
+    }
+
+    fn retried(id: &str, first: Option<bool>, second: Option<bool>) -> TestCase {
+        let attempt = |n, outcome, concurrent| Attempt {
+            attempt: n,
+            outcome,
+            duration_ms: 1.0,
+            started_at: None,
+            failure: (outcome == Outcome::Failed).then(|| Failure {
+                category: Category::Assertion,
+                message: "another test overwrote the shared file".into(),
+                ..Failure::default()
+            }),
+            concurrent,
+        };
+        let meta = TestMeta {
+            id: id.into(),
+            framework: Framework::Rust,
+            name: id.into(),
+            suite: vec![],
+            file: None,
+            line: None,
+            binary: None,
+        };
+        TestCase::from_attempts(
+            meta,
+            vec![
+                attempt(1, Outcome::Failed, first),
+                attempt(2, Outcome::Passed, second),
+            ],
+        )
+    }
+
+    #[test]
+    fn failing_alongside_others_and_passing_alone_is_interference_not_a_bug() {
+        let a = analyze(&run(vec![
+            retried("shares", Some(true), Some(false)),
+            retried("same_conditions", Some(false), Some(false)),
+            retried("both_crowded", Some(true), Some(true)),
+            retried("unrecorded", None, None),
+        ]));
+        assert!(a.groups.is_empty(), "they passed in the end");
+        let verdicts: Vec<(&str, &str)> = a
+            .flaky
+            .iter()
+            .map(|f| (f.id.as_str(), f.verdict.as_str()))
+            .collect();
+        assert_eq!(
+            verdicts,
+            vec![
+                ("shares", "interference"),
+                ("same_conditions", "flaky"),
+                ("both_crowded", "flaky"),
+                ("unrecorded", "unknown"),
+            ]
+        );
+        assert!(
+            a.flaky[0]
+                .suggestion
+                .starts_with("Fails only when run alongside others")
+        );
+        let text = render_human(&a);
+        assert!(
+            text.contains("- shares [interference]: another test overwrote the shared file"),
+            "{text}"
+        );
+        assert!(text.contains("shared state, temp dirs, ports"), "{text}");
     }
 }

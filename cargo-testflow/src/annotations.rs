@@ -243,6 +243,7 @@ mod tests {
                 duration_ms: 1.0,
                 started_at: None,
                 failure,
+                concurrent: None,
             }],
         )
     }

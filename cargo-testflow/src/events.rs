@@ -59,6 +59,9 @@ pub enum Event {
         /// not a failure (pytest's skip and xfail reasons).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
+        /// Another test ran at some moment of this attempt (`Attempt::concurrent`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        concurrent: Option<bool>,
     },
     /// A problem with the run rather than a test (build failure, listing failure).
     RunError {
@@ -289,6 +292,7 @@ impl Fold {
                 duration_ms,
                 failure,
                 reason,
+                concurrent,
             } => {
                 self.touch(time);
                 self.add_framework(test.framework);
@@ -307,6 +311,7 @@ impl Fold {
                     duration_ms,
                     started_at,
                     failure,
+                    concurrent,
                 };
                 let mut conflict = None;
                 match st.attempts.iter_mut().find(|a| a.attempt == attempt) {
@@ -471,6 +476,7 @@ fn unfinished_attempt(
             message,
             ..Failure::default()
         }),
+        concurrent: None,
     }
 }
 
@@ -516,6 +522,7 @@ mod tests {
             duration_ms: 5.0,
             failure: None,
             reason: None,
+            concurrent: None,
         }
     }
 

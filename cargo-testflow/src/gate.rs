@@ -487,6 +487,7 @@ mod tests {
                     duration_ms: 1.0,
                     started_at: None,
                     failure: None,
+                    concurrent: None,
                 };
                 let attempts = if o == Outcome::Passed && flaky > 0 {
                     flaky -= 1;

@@ -626,6 +626,7 @@ pub(crate) mod tests_support {
                         duration_ms: *ms,
                         started_at: None,
                         failure: None,
+                        concurrent: None,
                     });
                 }
                 attempts.push(Attempt {
@@ -634,6 +635,7 @@ pub(crate) mod tests_support {
                     duration_ms: *ms,
                     started_at: None,
                     failure: None,
+                    concurrent: None,
                 });
                 TestCase::from_attempts(meta, attempts)
             })

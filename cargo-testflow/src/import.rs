@@ -232,6 +232,7 @@ fn to_test(c: Case) -> TestCase {
             duration_ms,
             started_at: None,
             failure: None,
+            concurrent: None,
         })
         .collect();
     attempts.push(Attempt {
@@ -240,6 +241,7 @@ fn to_test(c: Case) -> TestCase {
         duration_ms,
         started_at: None,
         failure,
+        concurrent: None,
     });
     let meta = TestMeta {
         id,

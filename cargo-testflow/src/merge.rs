@@ -177,6 +177,7 @@ fn attempts_of(t: TestCase) -> Vec<Attempt> {
             duration_ms: t.duration_ms,
             started_at: None,
             failure: t.failure,
+            concurrent: None,
         }),
     }
     attempts

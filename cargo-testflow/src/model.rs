@@ -351,6 +351,10 @@ pub struct Attempt {
     pub started_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
+    /// Whether another test (or another framework's run) was running at some moment of
+    /// this attempt: `false` means it ran alone. Absent when not recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrent: Option<bool>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -854,6 +858,7 @@ mod tests {
             duration_ms: 1.0,
             started_at: None,
             failure: None,
+            concurrent: None,
         };
         let t = TestCase::from_attempts(
             meta.clone(),

@@ -171,6 +171,7 @@ impl Recorder {
             duration_ms,
             failure,
             reason,
+            concurrent: None,
         })
     }
 

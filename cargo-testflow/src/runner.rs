@@ -108,6 +108,11 @@ pub trait Unit: Send {
         }
     }
     fn execute(self: Box<Self>, ctx: &Ctx) -> Vec<Box<dyn Unit>>;
+    /// Run with nothing else running (a retry that tells "fails alone" from "fails only
+    /// alongside others"): the queue waits for running units and starts none meanwhile.
+    fn exclusive(&self) -> bool {
+        false
+    }
 }
 
 /// Why the run stopped early, if it did.
@@ -140,6 +145,26 @@ pub struct Ctx {
     /// Attempts running, by (test id, attempt): when each started, and how many slow
     /// periods were already shown.
     running: Mutex<HashMap<(String, u32), Running>>,
+    /// What runs at the same time: the evidence for `Attempt::concurrent`.
+    concurrency: Mutex<Concurrency>,
+}
+
+/// Units executing, and the attempts running now with whether anything else ran at
+/// some moment of each (another attempt, or another unit: a framework's own run).
+#[derive(Default)]
+struct Concurrency {
+    units: usize,
+    attempts: HashMap<(String, u32), bool>,
+    /// Attempts that ended (the framework reported them) but are not recorded yet.
+    ended: HashMap<(String, u32), bool>,
+}
+
+impl Concurrency {
+    fn others_now(&mut self) {
+        for overlapped in self.attempts.values_mut() {
+            *overlapped = true;
+        }
+    }
 }
 
 /// A running attempt: its test, when it started, slow periods already shown.
@@ -168,6 +193,7 @@ impl Ctx {
             in_flight: Mutex::new(HashMap::new()),
             listener_broken: AtomicBool::new(false),
             running: Mutex::new(HashMap::new()),
+            concurrency: Mutex::new(Concurrency::default()),
         }
     }
 
@@ -336,7 +362,44 @@ impl Ctx {
         }
     }
 
+    fn concurrency(&self) -> std::sync::MutexGuard<'_, Concurrency> {
+        self.concurrency.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn unit_started(&self) {
+        let mut c = self.concurrency();
+        c.units += 1;
+        if c.units > 1 {
+            c.others_now();
+        }
+    }
+
+    fn unit_finished(&self) {
+        let mut c = self.concurrency();
+        c.units = c.units.saturating_sub(1);
+    }
+
+    /// The framework reported this attempt's result, which is recorded later
+    /// ([`Ctx::finished`]): what starts from now on did not run alongside it.
+    /// It is no longer named as slow either.
+    pub fn ended(&self, test: &TestMeta, attempt: u32) {
+        self.running_finished(&test.id, attempt);
+        let mut c = self.concurrency();
+        let key = (test.id.clone(), attempt);
+        if let Some(overlapped) = c.attempts.remove(&key) {
+            c.ended.insert(key, overlapped);
+        }
+    }
+
     pub fn started(&self, test: &TestMeta, attempt: u32) {
+        {
+            let mut c = self.concurrency();
+            let others = !c.attempts.is_empty() || c.units > 1;
+            if others {
+                c.others_now();
+            }
+            c.attempts.insert((test.id.clone(), attempt), others);
+        }
         self.in_flight
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -372,6 +435,11 @@ impl Ctx {
             running.retain(|(t, a)| !(t.id == test.id && *a == attempt));
         }
         self.running_finished(&test.id, attempt);
+        let concurrent = {
+            let mut c = self.concurrency();
+            let key = (test.id.clone(), attempt);
+            c.attempts.remove(&key).or_else(|| c.ended.remove(&key))
+        };
         let retry =
             outcome.is_failure() && attempt <= self.options.retries && self.stopped().is_none();
         let event = Event::TestFinished {
@@ -382,6 +450,7 @@ impl Ctx {
             duration_ms: round_ms(duration),
             failure,
             reason: None,
+            concurrent,
         };
         self.record(&event, !retry);
         if !retry {
@@ -418,12 +487,6 @@ impl Ctx {
                 (test.id.clone(), attempt),
                 (test.clone(), Instant::now(), 0),
             );
-    }
-
-    /// The attempt ended, though its result is recorded later (a batch's results wait
-    /// for the whole stream to be checked): no longer named as slow.
-    pub fn ended(&self, id: &str, attempt: u32) {
-        self.running_finished(id, attempt);
     }
 
     fn running_finished(&self, id: &str, attempt: u32) {
@@ -496,6 +559,7 @@ impl Ctx {
                     duration_ms: 0.0,
                     failure: Some(failure),
                     reason: None,
+                    concurrent: None,
                 },
                 true,
             );
@@ -569,6 +633,8 @@ struct Queue {
     /// Each unit with how many follow-up steps it is from a planned unit.
     units: VecDeque<(Box<dyn Unit>, u32)>,
     running: usize,
+    /// An exclusive unit is running.
+    exclusive: bool,
 }
 
 /// Run all units on `ctx.options.jobs` workers. Follow-up units go to the front of the
@@ -578,6 +644,7 @@ pub fn execute(ctx: &Ctx, units: Vec<Box<dyn Unit>>) -> Result<Option<Stopped>> 
     let queue = Mutex::new(Queue {
         units: units.into_iter().map(|u| (u, 0)).collect(),
         running: 0,
+        exclusive: false,
     });
     let changed = Condvar::new();
     let workers = ctx.options.jobs.max(1);
@@ -605,11 +672,20 @@ pub fn execute(ctx: &Ctx, units: Vec<Box<dyn Unit>>) -> Result<Option<Stopped>> 
                             if ctx.stopped().is_some() {
                                 q.units.clear();
                             }
-                            if let Some(u) = q.units.pop_front() {
+                            // An exclusive unit waits until nothing runs; while it runs,
+                            // nothing else starts.
+                            let next = match q.units.front() {
+                                _ if q.exclusive => None,
+                                Some((u, _)) if u.exclusive() && q.running > 0 => None,
+                                Some(_) => q.units.pop_front(),
+                                None => None,
+                            };
+                            if let Some(u) = next {
                                 q.running += 1;
+                                q.exclusive = u.0.exclusive();
                                 break Some(u);
                             }
-                            if q.running == 0 {
+                            if q.running == 0 && q.units.is_empty() {
                                 break None;
                             }
                             q = changed.wait(q).unwrap_or_else(|e| e.into_inner());
@@ -619,7 +695,9 @@ pub fn execute(ctx: &Ctx, units: Vec<Box<dyn Unit>>) -> Result<Option<Stopped>> 
                         changed.notify_all();
                         return;
                     };
+                    let exclusive = unit.exclusive();
                     let label = unit.describe();
+                    ctx.unit_started();
                     let follow_ups = match catch_unwind(AssertUnwindSafe(|| unit.execute(ctx))) {
                         Ok(f) => {
                             // A unit may leave attempts to its follow-ups: not this thread's now.
@@ -644,8 +722,12 @@ pub fn execute(ctx: &Ctx, units: Vec<Box<dyn Unit>>) -> Result<Option<Stopped>> 
                         );
                         vec![]
                     };
+                    ctx.unit_finished();
                     let mut q = queue.lock().unwrap_or_else(|e| e.into_inner());
                     q.running -= 1;
+                    if exclusive {
+                        q.exclusive = false;
+                    }
                     for u in follow_ups.into_iter().rev() {
                         q.units.push_front((u, depth + 1));
                     }
@@ -979,5 +1061,137 @@ mod tests {
                 MAX_FOLLOW_UP_DEPTH + 1
             )
         );
+    }
+
+    /// Runs tests `a` and `b` at the same time (both fail), then hands back a retry of
+    /// `a` that runs alone and passes.
+    struct Pair;
+
+    struct Retry;
+
+    impl Unit for Pair {
+        fn planned_tests(&self) -> usize {
+            2
+        }
+        fn execute(self: Box<Self>, ctx: &Ctx) -> Vec<Box<dyn Unit>> {
+            ctx.started(&meta("a"), 1);
+            ctx.started(&meta("b"), 1);
+            let d = Duration::from_millis(1);
+            ctx.finished(&meta("a"), 1, Outcome::Failed, d, None);
+            ctx.finished(&meta("b"), 1, Outcome::Failed, d, None);
+            vec![Box::new(Retry)]
+        }
+    }
+
+    impl Unit for Retry {
+        fn planned_tests(&self) -> usize {
+            0
+        }
+        fn exclusive(&self) -> bool {
+            true
+        }
+        fn execute(self: Box<Self>, ctx: &Ctx) -> Vec<Box<dyn Unit>> {
+            ctx.started(&meta("a"), 2);
+            ctx.finished(
+                &meta("a"),
+                2,
+                Outcome::Passed,
+                Duration::from_millis(1),
+                None,
+            );
+            vec![]
+        }
+    }
+
+    #[test]
+    fn each_attempt_records_whether_another_test_ran_at_the_same_time() {
+        let (run, _) = run(
+            RunOptions {
+                jobs: 1,
+                retries: 1,
+                ..RunOptions::default()
+            },
+            vec![Box::new(Pair), fake("c", &[Outcome::Passed])],
+        );
+        let attempts = |id: &str| -> Vec<Option<bool>> {
+            run.tests
+                .iter()
+                .find(|t| t.id == id)
+                .unwrap()
+                .attempts
+                .iter()
+                .map(|a| a.concurrent)
+                .collect()
+        };
+        assert_eq!(attempts("a"), vec![Some(true), Some(false)]);
+        assert_eq!(attempts("b"), vec![Some(true)]);
+        assert_eq!(attempts("c"), vec![Some(false)], "one job: c ran alone");
+    }
+
+    /// Notes what runs at the same time; an exclusive one must find nothing else.
+    struct Probe {
+        exclusive: bool,
+        seen: Arc<Mutex<(usize, bool, Vec<String>)>>,
+        then: Vec<Box<dyn Unit>>,
+    }
+
+    impl Unit for Probe {
+        fn planned_tests(&self) -> usize {
+            0
+        }
+        fn exclusive(&self) -> bool {
+            self.exclusive
+        }
+        fn execute(self: Box<Self>, _: &Ctx) -> Vec<Box<dyn Unit>> {
+            {
+                let mut s = self.seen.lock().unwrap();
+                s.0 += 1;
+                if s.1 || (self.exclusive && s.0 > 1) {
+                    let n = s.0;
+                    s.2.push(format!("{n} running, exclusive: {}", self.exclusive));
+                }
+                s.1 |= self.exclusive;
+            }
+            for _ in 0..100 {
+                std::thread::yield_now();
+            }
+            let mut s = self.seen.lock().unwrap();
+            s.0 -= 1;
+            if self.exclusive {
+                s.1 = false;
+            }
+            self.then
+        }
+    }
+
+    #[test]
+    fn an_exclusive_unit_runs_with_nothing_else() {
+        let seen = Arc::new(Mutex::new((0, false, Vec::new())));
+        let probe = |exclusive, then| {
+            Box::new(Probe {
+                exclusive,
+                seen: Arc::clone(&seen),
+                then,
+            }) as Box<dyn Unit>
+        };
+        let mut units = Vec::new();
+        for i in 0..20 {
+            let then = if i % 3 == 0 {
+                vec![probe(true, vec![]), probe(false, vec![])]
+            } else {
+                vec![]
+            };
+            units.push(probe(i % 5 == 0, then));
+        }
+        run(
+            RunOptions {
+                jobs: 4,
+                ..RunOptions::default()
+            },
+            units,
+        );
+        let s = seen.lock().unwrap();
+        assert_eq!(s.2, Vec::<String>::new());
+        assert_eq!((s.0, s.1), (0, false));
     }
 }

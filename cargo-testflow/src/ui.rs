@@ -434,6 +434,8 @@ mod tests {
             outcome,
             duration_ms: 1.0,
             failure: None,
+            reason: None,
+            concurrent: None,
         }
     }
 

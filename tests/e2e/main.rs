@@ -31,6 +31,8 @@ mod fail_closed_files;
 mod environment_errors;
 // test-name filters, --ignored, --doc/--no-doc, -j 1, --fail-fast
 mod filters;
+// tests that fail only alongside others: attempts record it, retries run alone, analyze says so
+mod interference;
 // the fix-and-retry loop: success, regression with rollback, plateau
 mod iterate;
 // `list --format json`

@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 
 use testflow::frameworks::pytest::{Phase, PytestRecorder, PytestVerdict, safe_text};
+use testflow::frameworks::pytest_assert::Compare;
 use testflow::model::Run;
 use testflow::report::{self, ReportSpec};
 
@@ -136,7 +137,7 @@ impl Recorder {
     /// One `TestReport`, as plain fields.
     #[pyo3(signature = (nodeid, when, outcome, duration, wasxfail = None, exc_type = None,
         message = None, crash_file = None, crash_line = None, longrepr = None,
-        stdout = None, stderr = None, log = None, subtest = None))]
+        stdout = None, stderr = None, log = None, subtest = None, compare = None))]
     #[allow(clippy::too_many_arguments)]
     fn report(
         &self,
@@ -154,8 +155,10 @@ impl Recorder {
         stderr: Option<Text>,
         log: Option<Text>,
         subtest: Option<Text>,
+        compare: Option<(Text, Text, Text)>,
     ) -> PyResult<()> {
         let (nodeid, when, outcome) = (nodeid.str(), when.str(), outcome.str());
+        let compare = compare.map(|(op, l, r)| (op.str(), l.str(), r.str()));
         let (wasxfail, exc_type, message) = (text(&wasxfail), text(&exc_type), text(&message));
         let (crash_file, longrepr, subtest) = (text(&crash_file), text(&longrepr), text(&subtest));
         self.inner
@@ -174,6 +177,9 @@ impl Recorder {
                 stderr: bytes(&stderr),
                 log: bytes(&log),
                 subtest: subtest.as_deref(),
+                compare: compare
+                    .as_ref()
+                    .map(|(op, left, right)| Compare { op, left, right }),
             })
             .map_err(runtime)
     }

@@ -749,6 +749,7 @@ pub fn plan(ctx: &Ctx, tests: Vec<RustTest>, options: &CargoOptions) -> Vec<Box<
                     test,
                     attempt: 1,
                     recheck: None,
+                    failed_before: false,
                 }) as Box<dyn Unit>
             })),
             Isolation::Binary => units.push(Box::new(BinaryBatch {
@@ -835,11 +836,19 @@ struct PerTest {
     attempt: u32,
     /// Set when this re-runs a test of a binary whose output could not be trusted.
     recheck: Option<Arc<Recheck>>,
+    /// An earlier attempt of this test failed (this is its retry).
+    failed_before: bool,
 }
 
 impl Unit for PerTest {
     fn planned_tests(&self) -> usize {
         1
+    }
+
+    /// A retry runs alone: a test that fails alongside others and passes alone is told
+    /// apart from one that fails either way (`Attempt::concurrent`).
+    fn exclusive(&self) -> bool {
+        self.attempt > 1
     }
 
     fn describe(&self) -> String {
@@ -849,7 +858,7 @@ impl Unit for PerTest {
     fn execute(self: Box<Self>, ctx: &Ctx) -> Vec<Box<dyn Unit>> {
         let t = &self.test;
         let mut attempt = self.attempt;
-        let mut failed_once = false;
+        let mut failed_once = self.failed_before;
         loop {
             if ctx.stopped().is_some() {
                 return vec![];
@@ -908,6 +917,15 @@ impl Unit for PerTest {
                 return vec![];
             }
             attempt += 1;
+            if !self.exclusive() {
+                // The retry waits for a moment when it can run alone.
+                return vec![Box::new(PerTest {
+                    test: Arc::clone(&self.test),
+                    attempt,
+                    recheck: self.recheck.clone(),
+                    failed_before: true,
+                })];
+            }
         }
     }
 }
@@ -1350,10 +1368,9 @@ impl<'a> JsonStream<'a> {
             }
             return;
         };
+        // Ended now, whenever it is recorded (a batch records after the process ends).
+        self.ctx.ended(&meta, self.attempt);
         let started = self.running.remove(&ev.name);
-        if !self.live {
-            self.ctx.ended(&meta.id, self.attempt);
-        }
         self.update_deadline(reg);
         let duration = exec_time
             .or_else(|| started.map(|s| s.elapsed()))
@@ -1636,6 +1653,7 @@ impl Unit for BinaryBatch {
                 test: Arc::clone(by_name[name]),
                 attempt,
                 recheck,
+                failed_before: attempt > 1,
             }) as Box<dyn Unit>
         };
         let out = match result {

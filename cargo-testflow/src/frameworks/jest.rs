@@ -2433,6 +2433,7 @@ mod tests {
                 duration_ms: 0.0,
                 started_at: None,
                 failure: None,
+                concurrent: None,
             }],
         )]);
         let empty = run(vec![]);

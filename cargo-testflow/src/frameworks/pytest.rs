@@ -47,6 +47,8 @@ pub struct Phase<'a> {
     pub log: Option<&'a [u8]>,
     /// pytest 9 subtest context (`msg` and kwargs), when this is a `SubtestReport`.
     pub subtest: Option<&'a str>,
+    /// The comparison pytest's assertion rewriting saw (`pytest_assertrepr_compare`).
+    pub compare: Option<super::pytest_assert::Compare<'a>>,
 }
 
 /// Text from Python made safe for the schema: valid UTF-8 stays as it is, every byte
@@ -413,6 +415,16 @@ impl PytestRecorder {
         if matches!(p.when, "setup" | "teardown") {
             message = format!("error in {}: {message}", p.when);
         }
+        let (expected, actual) =
+            if category == Category::Assertion && p.exc_type == Some("AssertionError") {
+                super::pytest_assert::expected_actual(
+                    p.compare.as_ref(),
+                    strip_type_prefix(p.exc_type, raw),
+                )
+                .unzip()
+            } else {
+                (None, None)
+            };
         let location = p.crash_file.zip(p.crash_line).map(|(f, l)| Location {
             file: self.relative(f),
             line: l,
@@ -439,6 +451,8 @@ impl PytestRecorder {
             kind,
             message,
             location,
+            expected,
+            actual,
             details: Some(longrepr.to_owned()).filter(|d| !d.is_empty()),
             stdout: cap(p.stdout),
             stderr: cap(stderr.as_deref()),
@@ -2047,5 +2061,51 @@ mod tests {
         );
         assert_eq!(strict.reason, None);
         assert!(run.errors.is_empty(), "{:?}", run.errors);
+    }
+
+    #[test]
+    fn a_failed_equality_gets_expected_and_actual_from_the_hook_or_the_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = recorder(dir.path());
+        let one = |id: &'static str, message: &'static str, compare| {
+            let mut p = phase(id, "call", "failed");
+            p.exc_type = Some("AssertionError");
+            p.message = Some(message);
+            p.compare = compare;
+            r.logstart(id, Some(0)).unwrap();
+            r.report(&p).unwrap();
+            r.logfinish(id).unwrap();
+        };
+        use super::super::pytest_assert::Compare;
+        one(
+            "t.py::hook",
+            "AssertionError: assert {'a': 1} == {'a': 2}\n  \n  Differing items:",
+            Some(Compare {
+                op: "==",
+                left: "{'a': 1}",
+                right: "{'a': 2}",
+            }),
+        );
+        one("t.py::text", "AssertionError: assert 4 == 5", None);
+        one("t.py::bare", "AssertionError: assert False", None);
+        let run = r.finish(true, None, None).unwrap();
+        let ea = |id: &str| {
+            let f = run
+                .tests
+                .iter()
+                .find(|t| t.id == id)
+                .unwrap()
+                .failure
+                .clone()
+                .unwrap();
+            assert_eq!(f.category, Category::Assertion);
+            (f.expected, f.actual)
+        };
+        assert_eq!(
+            ea("t.py::hook"),
+            (Some("{'a': 2}".into()), Some("{'a': 1}".into()))
+        );
+        assert_eq!(ea("t.py::text"), (Some("5".into()), Some("4".into())));
+        assert_eq!(ea("t.py::bare"), (None, None));
     }
 }

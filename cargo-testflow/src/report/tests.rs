@@ -57,6 +57,7 @@ fn attempt(n: u32, outcome: Outcome, start: i64, ms: f64, failure: Option<Failur
         duration_ms: ms,
         started_at: Some(at(start)),
         failure,
+        concurrent: None,
     }
 }
 

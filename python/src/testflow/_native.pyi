@@ -35,6 +35,7 @@ class Recorder:
         stderr: str | None = None,
         log: str | None = None,
         subtest: str | None = None,
+        compare: tuple[str, str, str] | None = None,
     ) -> None: ...
     def logfinish(self, nodeid: str) -> None: ...
     def collect_error(

@@ -118,14 +118,26 @@ class _Exceptions:
 
     def __init__(self, worker: bool) -> None:
         self.worker = worker
+        # The last comparison pytest's assertion rewriting explained in this phase.
+        self.compare: tuple[str, str, str] | None = None
 
     def _hook_failed(self, hook: str, e: Exception) -> None:
         sys.stderr.write(f"testflow: {hook} failed: {type(e).__name__}: {e}\n")
+
+    def pytest_assertrepr_compare(self, config, op, left, right):
+        # Called in the process running the test, with the objects themselves. Returns None:
+        # pytest's own explanation stays as it is.
+        try:
+            self.compare = (str(op), _value_text(left), _value_text(right))
+        except Exception:  # noqa: BLE001 - test data must never break the plugin
+            self.compare = None
+        return None
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):
         outcome = yield
         self._exc_type(outcome, call)
+        self.compare = None
 
     @_guarded
     def _exc_type(self, outcome, call):
@@ -133,6 +145,9 @@ class _Exceptions:
         if excinfo is not None:
             report = outcome.get_result()
             report._testflow_exc = _type_name(excinfo.type)
+            if self.compare is not None and isinstance(excinfo.value, AssertionError):
+                # A plain list: survives xdist's report serialization to the controller.
+                report._testflow_compare = list(self.compare)
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_report_to_serializable(self, config, report):
@@ -194,6 +209,34 @@ def _collect_cause(report) -> tuple[str | None, str]:
     while type(exc).__name__ == "CollectError" and (exc.__cause__ or exc.__context__):
         exc = exc.__cause__ or exc.__context__
     return _type_name(type(exc)), (str(exc) if type(exc).__name__ != "CollectError" else "")
+
+
+_VALUE_CAP = 8192
+
+
+def _value_text(obj) -> str:
+    """The repr of one side of a comparison, capped; a repr that raises is named, not raised.
+    Containers are pretty-printed (one item a line when long) so that a diff can show
+    which items differ, like pytest's own full diff."""
+    try:
+        text = repr(obj)
+        if len(text) > 60 and len(text) <= _VALUE_CAP and isinstance(obj, (dict, list, tuple, set, frozenset)):
+            import pprint
+
+            text = pprint.pformat(obj, width=60)
+    except Exception as e:  # noqa: BLE001 - user code: anything may be raised
+        try:
+            return f"<repr raised {type(e).__name__}>"
+        except Exception:  # noqa: BLE001
+            return "<repr raised>"
+    return text if len(text) <= _VALUE_CAP else text[:_VALUE_CAP] + f"… ({len(text) - _VALUE_CAP} more characters)"
+
+
+def _compare_of(report):
+    c = getattr(report, "_testflow_compare", None)
+    if isinstance(c, (list, tuple)) and len(c) == 3 and all(isinstance(x, str) for x in c):
+        return tuple(c)
+    return None
 
 
 def _rename(item, nodeid: str) -> None:
@@ -531,6 +574,7 @@ class _Recording:
             stderr or None,
             log or None,
             subtest,
+            _compare_of(report),
         )
 
     @_guarded
