@@ -118,6 +118,19 @@ fn edits() -> impl Strategy<Value = Vec<(Index, u8, u8)>> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
 
+    // ---- list's parsers (fuzz_targets/list_parsers.rs) ---------------------------
+
+    #[test]
+    fn list_parsers_never_panic(text in "(?s).{0,600}", cut in any::<Index>()) {
+        let _ = crate::frameworks::jest::parse_listing(Path::new("/p"), &text);
+        let names = crate::frameworks::cargo::doctest_names(&text, &text);
+        prop_assert!(names.iter().all(|(_, ignored)| *ignored));
+        // A real Jest listing cut anywhere: an error or a listing, never a panic.
+        let real = r#"{"testResults":[{"name":"/p/a.test.js","message":"","assertionResults":[{"ancestorTitles":["d"],"title":"t","location":{"line":4294967295,"column":1}}]}]}"#;
+        let at = cut.index(real.len() + 1);
+        let _ = crate::frameworks::jest::parse_listing(Path::new("/p"), &real[..at]);
+    }
+
     // ---- the event-log fold (fuzz_targets/fold_log.rs) ----------------------------
 
     #[test]

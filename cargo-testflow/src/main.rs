@@ -226,7 +226,8 @@ struct RunArgs {
     #[arg(long, value_name = "SECS", value_parser = parse_secs, env = "TESTFLOW_TEST_TIMEOUT")]
     test_timeout: Option<Duration>,
     /// Name a test on the terminal (`SLOW [> 60.000s] ID`) each time it has run another SECS
-    /// seconds (nothing is recorded for it; at most 365 days) [default: 60].
+    /// seconds (nothing is recorded for it; at most 365 days; Rust tests and doctests: pytest
+    /// and Jest do not report when a test starts) [default: 60].
     #[arg(long, value_name = "SECS", value_parser = parse_secs, env = "TESTFLOW_SLOW_TIMEOUT")]
     slow_timeout: Option<Duration>,
     /// Stop the whole run after SECS seconds (at most 365 days); tests still running are `timeout`.

@@ -1531,7 +1531,7 @@ impl<'a> JsonStream<'a> {
 /// in a temporary file, and a standalone doctest (edition 2021, or one rustdoc could not
 /// merge) panics at `src/lib.rs:L` where L counts the lines of the doctest as compiled,
 /// not of the file, so it points into some other doctest or item of that file. Where
-/// such a panic was reported stays in the details.
+/// such a panic was reported stays in the details. A compile error keeps its line.
 fn point_at_doc_block(f: &mut Failure, meta: &TestMeta) {
     let Some(file) = meta.file.clone() else {
         return;
@@ -1541,6 +1541,14 @@ fn point_at_doc_block(f: &mut Failure, meta: &TestMeta) {
         line: meta.line.unwrap_or(1),
         column: None,
     };
+    // A compile error is where rustc says: rustdoc maps diagnostics to the file's lines.
+    if f.category == Category::BuildError
+        && f.location
+            .as_ref()
+            .is_some_and(|l| l.file == block.file && l.line >= block.line)
+    {
+        return;
+    }
     // A temporary file of rustdoc's (merged doctests) is gone: nothing to note.
     let reported = f.location.take();
     if let Some(at) = reported.filter(|l| *l != block && !l.file.contains("rustdoctest")) {
@@ -2425,6 +2433,22 @@ mod tests {
             f.details.as_deref(),
             Some("the panic was reported at src/math.rs:21:9")
         );
+        // A compile error keeps rustc's line (rustdoc maps diagnostics to the file).
+        let mut f = Failure {
+            category: Category::BuildError,
+            location: Some(Location {
+                file: "src/lib.rs".into(),
+                line: 17,
+                column: Some(5),
+            }),
+            ..Failure::default()
+        };
+        point_at_doc_block(&mut f, &meta);
+        assert_eq!(
+            f.location.as_ref().map(|l| (l.line, l.column)),
+            Some((17, Some(5)))
+        );
+        assert_eq!(f.details, None);
     }
 
     /// What the progress bar is given: tests planned (`add_planned`) and final results.
