@@ -442,6 +442,15 @@ impl Ctx {
         };
         let retry =
             outcome.is_failure() && attempt <= self.options.retries && self.stopped().is_none();
+        // A skip is not a failure: what the framework said about it (an `#[ignore]`
+        // reason) is its reason, never a `failure` with a made-up category.
+        let (failure, reason) = match outcome {
+            Outcome::Skipped | Outcome::Xfailed | Outcome::Xpassed => (
+                None,
+                failure.map(|f| f.message).filter(|m| !m.trim().is_empty()),
+            ),
+            _ => (failure, None),
+        };
         let event = Event::TestFinished {
             time: Utc::now(),
             test: test.clone(),
@@ -449,7 +458,7 @@ impl Ctx {
             outcome,
             duration_ms: round_ms(duration),
             failure,
-            reason: None,
+            reason,
             concurrent,
         };
         self.record(&event, !retry);

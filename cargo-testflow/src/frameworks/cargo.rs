@@ -1009,13 +1009,11 @@ fn classify_process(
     Some((outcome, Some(with_output(failure))))
 }
 
-/// The skip record of an `#[ignore]` test: its reason, when it has one.
+/// What an `#[ignore]` test reports: only its reason, when it has one (the runner records
+/// a skip's message as `TestCase.reason`, with no failure).
 fn ignored(reason: Option<String>) -> Failure {
     Failure {
-        kind: Some("ignored".into()),
-        message: reason
-            .filter(|m| !m.is_empty())
-            .unwrap_or_else(|| "#[ignore]".into()),
+        message: reason.unwrap_or_default(),
         ..Failure::default()
     }
 }
