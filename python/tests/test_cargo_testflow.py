@@ -113,6 +113,9 @@ def test_missing_plugin_says_how_to_install(project, tmp_path):
     r = cargo_testflow(p.root, "run", python=str(venv / "bin" / "python"))
     assert r.returncode == 101, r.stderr
     assert "pip install pytest" in r.stderr
+    # pytest-testflow is not on PyPI yet: the hint names the install that works today.
+    assert "pip install <testflow checkout>/python" in r.stderr, r.stderr
+    assert "pip install pytest pytest-testflow" not in r.stderr
     assert "Traceback" not in r.stderr
 
 

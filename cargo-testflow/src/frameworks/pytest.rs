@@ -821,8 +821,9 @@ pub const STATUS_ENV: &str = "TESTFLOW_PYTEST_STATUS";
 /// Environment variable choosing the Python interpreter that runs pytest.
 pub const PYTHON_ENV: &str = "TESTFLOW_PYTHON";
 
-const INSTALL_HINT: &str =
-    "pip install pytest-testflow (from a testflow checkout: pip install ./python)";
+/// How to install the plugin. pytest-testflow is not on PyPI yet: name the install that
+/// works today, never a package name we cannot promise.
+const INSTALL_HINT: &str = "pip install <testflow checkout>/python";
 
 /// Is `root` a pytest project? pytest configuration (`pytest.ini`, `[tool.pytest…]` in
 /// `pyproject.toml`, `[tool:pytest]` in `setup.cfg`, `[pytest]` in `tox.ini`), a root
@@ -934,10 +935,10 @@ fn ready(python: &Path, root: &Path) -> Result<Probe> {
     let probe = probe(python, root)?;
     if !probe.pytest {
         return Err(super::EnvironmentError(format!(
-            "pytest is not installed for {} (the Python used for {}); install it with: {} -m pip install pytest pytest-testflow",
+            "pytest is not installed for {} (the Python used for {}); install it with: {py} -m pip install pytest, then the plugin: {py} -m {INSTALL_HINT}",
             python.display(),
             root.display(),
-            python.display()
+            py = python.display()
         ))
         .into());
     }
