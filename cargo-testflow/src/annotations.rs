@@ -161,10 +161,12 @@ fn for_test(t: &TestCase, new: bool, group_size: u64) -> Annotation {
     }
     let mut message = match &t.failure {
         Some(f) => {
-            let mut m = match &f.kind {
-                Some(k) if !f.message.starts_with(k.as_str()) => format!("{k}: {}", f.message),
-                _ => f.message.clone(),
-            };
+            // The first line names the kind once (the rule every report uses), then the rest.
+            let mut m = f.headline();
+            for line in f.message.lines().skip(1) {
+                m.push('\n');
+                m.push_str(line);
+            }
             if let (Some(e), Some(a)) = (&f.expected, &f.actual) {
                 m.push_str(&format!("\nexpected: {e}\n  actual: {a}"));
             }

@@ -878,19 +878,9 @@ fn github_annotations(
     if let (Some(note), Some(path)) = (
         annotations::omitted_note(chosen.omitted),
         std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()),
-    ) {
-        let appended = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .and_then(|mut f| f.write_all(note.as_bytes()));
-        if let Err(e) = appended {
-            let _ = writeln!(
-                std::io::stderr(),
-                "warning: cannot append to the step summary {}: {e}",
-                std::path::Path::new(&path).display()
-            );
-        }
+    ) && let Err(e) = report::append_to_step_summary(&note, std::path::Path::new(&path))
+    {
+        let _ = writeln!(std::io::stderr(), "warning: {e:#}");
     }
 }
 

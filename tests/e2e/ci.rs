@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde_yaml_ng::Value;
 use testflow::model::Run;
 
-use crate::util::Project;
+use crate::util::{Project, git};
 
 fn outcomes(run: &Run) -> BTreeMap<String, String> {
     run.tests
@@ -342,26 +342,6 @@ fn github_coverage_pipeline_merges_the_shards_coverage_and_writes_cobertura() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let text = std::fs::read_to_string(&summary).unwrap();
     assert!(text.contains("### Coverage"), "{text}");
-}
-
-/// git in `dir`, without the machine's own git configuration.
-fn git(dir: &std::path::Path, args: &[&str]) {
-    let out = std::process::Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .expect("run git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn ci_in(dir: &std::path::Path, args: &[&str]) -> (String, String, i32) {

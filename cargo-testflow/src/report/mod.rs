@@ -249,7 +249,11 @@ pub(super) fn plain(s: &str) -> String {
 /// Append the Markdown summary to a CI step-summary file (`$GITHUB_STEP_SUMMARY`),
 /// creating it if needed. The summary stays under GitHub's 1 MiB cap on its own.
 pub fn append_step_summary(run: &Run, path: &Path) -> Result<()> {
-    let text = markdown::render(run);
+    append_to_step_summary(&markdown::render(run), path)
+}
+
+/// Append text to a CI step-summary file, creating it if needed.
+pub fn append_to_step_summary(text: &str, path: &Path) -> Result<()> {
     let mut f = OpenOptions::new()
         .create(true)
         .append(true)
