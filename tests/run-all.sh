@@ -81,7 +81,18 @@ for project in tests/fixtures/rust-basic tests/fixtures/pytest-basic tests/fixtu
 done
 for ci in github gitlab circleci; do
     check_ci "$MIXED" 3 "$ci" --coverage
+    check_ci "$MIXED" 3 "$ci" --testflow-version=0.2.0-rc.1
+    check_ci tests/fixtures/rust-basic 3 "$ci" --testflow-install='cargo binstall --no-confirm cargo-testflow'
 done
+# The default pipelines pin the version at the top and build once: an install job cached
+# by version, whose build the other jobs get (checked in detail in src/ci/tests.rs).
+for f in "$CI_OUT"/*.yml; do
+    case "$f" in *--testflow-install*) continue ;; esac
+    grep -q 'TESTFLOW_VERSION: 0.\|testflow-version:' "$f" && grep -q 'testflow-dist-v1-' "$f" \
+        || { echo "no pinned, cached install in $f"; exit 1; }
+done
+grep -q 'TESTFLOW_VERSION: 0.2.0-rc.1' "$CI_OUT/mixed-project-3-github--testflow-version=0.2.0-rc.1.yml" \
+    || { echo "--testflow-version did not reach the pipeline"; exit 1; }
 echo "CI configs: $ci_checked generated pipelines valid against their schemas"
 # testflow's own release workflow: valid for Actions, and consistent with the installers
 # that read what it publishes (cargo binstall metadata, the npm addon loader).

@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde_yaml_ng::{Mapping, Value};
 
 use crate::report::ReportFormat;
@@ -83,11 +83,14 @@ impl ProjectShape {
 pub struct Options {
     /// Number of shard jobs (1 = one job, no sharding).
     pub shards: u32,
-    /// The shell command that installs testflow (engine and the plugins the project
-    /// needs). `None`: [`default_install`].
+    /// A shell command that installs testflow in every job instead of the install job.
+    /// `None`: one install job builds it ([`build_script`]) and the other jobs install
+    /// what it built.
     pub install: Option<String>,
-    /// The git repository testflow is installed from by the default install command.
+    /// The git repository the install job builds testflow from (its tag `v<version>`).
     pub git: String,
+    /// The testflow version the pipeline pins (the [`VERSION_VAR`] variable).
+    pub version: String,
     /// Collect coverage (`cargo testflow run --coverage`): the shard jobs install the
     /// coverage tools and collect, the merge job writes the merged coverage where the CI
     /// shows it.
@@ -102,6 +105,7 @@ impl Default for Options {
             shards: 1,
             install: None,
             git: env!("CARGO_PKG_REPOSITORY").to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
             coverage: false,
             branch: DefaultBranch::assumed(),
         }
@@ -219,52 +223,117 @@ pub const COBERTURA: &str = "testflow-out/coverage.xml";
 /// takes the first number of the last matching line.
 pub const GITLAB_COVERAGE_REGEX: &str = r"/coverage: lines \d+(?:\.\d+)?%/";
 
-/// The default install command: from the project itself when it is a testflow checkout,
-/// else from a shallow clone of `git` in `$HOME/testflow-src`. The pytest plugin and the
-/// Jest reporter are installed only when the project needs them; both build against the
-/// engine with cargo.
-pub fn default_install(shape: &ProjectShape, git: &str, engine_only: bool) -> String {
+/// The variable at the top of every generated file that pins the testflow version.
+pub const VERSION_VAR: &str = "TESTFLOW_VERSION";
+/// The variable next to it: the Rust toolchain the install job builds testflow with.
+pub const RUST_VAR: &str = "TESTFLOW_RUST";
+/// That toolchain by default: this crate's `rust-version`, which the pinned tag's
+/// `Cargo.lock` is known to build with.
+pub const BUILD_RUST: &str = env!("CARGO_PKG_RUST_VERSION");
+/// What the install job builds (binary in `bin/`, the wheel, the addon tarball), cached by
+/// version, OS and toolchain and handed to the shard and merge jobs.
+pub const DIST_DIR: &str = "testflow-dist";
+/// Where the install job clones the pinned tag.
+const SRC_DIR: &str = "testflow-src";
+
+/// A version for `--testflow-version`: what follows the `v` of a release tag.
+pub fn check_version(v: &str) -> Result<String> {
+    anyhow::ensure!(
+        v.starts_with(|c: char| c.is_ascii_digit())
+            && v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-+".contains(c)),
+        "`{v}` is not a testflow version (e.g. {}; the pipeline installs the tag v<version>)",
+        env!("CARGO_PKG_VERSION")
+    );
+    Ok(v.to_owned())
+}
+
+/// The install job's build, from the tag `v$TESTFLOW_VERSION` of `git` (or from the
+/// project itself when it is a testflow checkout): the binary, and when the project needs
+/// them the pytest plugin's wheel, the Jest reporter's tarball (with its addon built in),
+/// and cargo-llvm-cov for `--coverage` on Rust, all into [`DIST_DIR`].
+pub fn build_script(shape: &ProjectShape, opts: &Options) -> String {
     let src = if shape.testflow_checkout {
-        ".".to_owned()
+        "."
     } else {
-        "\"$HOME/testflow-src\"".to_owned()
-    };
-    let join = |sub: &str| {
-        if shape.testflow_checkout {
-            format!("./{sub}")
-        } else {
-            format!("\"$HOME/testflow-src/{sub}\"")
-        }
+        SRC_DIR
     };
     let mut lines = Vec::new();
     if !shape.testflow_checkout {
+        lines.push(format!("rm -rf {SRC_DIR}"));
         lines.push(format!(
-            "[ -d \"$HOME/testflow-src\" ] || git clone --depth 1 {git} {src}"
+            "git clone --quiet --depth 1 --branch \"v${VERSION_VAR}\" {} {SRC_DIR}",
+            opts.git
         ));
     }
     lines.push(format!(
-        "cargo install --locked --path {}",
-        join("cargo-testflow")
+        "cargo install --locked --root {DIST_DIR} --path {src}/cargo-testflow"
     ));
-    if !engine_only && shape.python {
-        lines.push(format!("python -m pip install {}", join("python")));
+    if opts.coverage && shape.rust {
+        lines.push(format!(
+            "cargo install --locked --root {DIST_DIR} cargo-llvm-cov"
+        ));
     }
-    if !engine_only && shape.node {
-        lines.push(format!("npm install --no-save {}", join("npm")));
+    if shape.python {
+        lines.push(format!(
+            "python -m pip wheel --no-deps --wheel-dir {DIST_DIR} {src}/python"
+        ));
+    }
+    if shape.node {
+        // The packed package ships the addon: installing it builds nothing.
+        lines.push(format!("node {src}/npm/scripts/build.js"));
+        lines.push(format!("npm pack --pack-destination {DIST_DIR} {src}/npm"));
     }
     lines.join("\n") + "\n"
 }
 
+/// How a job that got [`DIST_DIR`] from the install job puts the binary on PATH.
+#[derive(Clone, Copy)]
+enum OnPath {
+    /// GitHub: `$GITHUB_PATH`, read by the next steps.
+    GithubPath,
+    /// GitLab: `export` (the job's script lines share one shell).
+    Export,
+    /// CircleCI: `$BASH_ENV`, sourced by the next steps.
+    BashEnv,
+}
+
+/// Installs what the install job built: no compiler runs here. The pytest plugin and the
+/// Jest reporter only when `plugins` (shard jobs) and the project has them.
+fn dist_install(shape: &ProjectShape, on_path: OnPath, plugins: bool) -> String {
+    // Artifact uploads do not keep the executable bit.
+    let mut s = format!("chmod +x {DIST_DIR}/bin/*\n");
+    s.push_str(&match on_path {
+        OnPath::GithubPath => format!("echo \"$PWD/{DIST_DIR}/bin\" >> \"$GITHUB_PATH\"\n"),
+        OnPath::Export => format!("export PATH=\"$PWD/{DIST_DIR}/bin:$PATH\"\n"),
+        OnPath::BashEnv => {
+            format!("echo \"export PATH=\\\"$PWD/{DIST_DIR}/bin:\\$PATH\\\"\" >> \"$BASH_ENV\"\n")
+        }
+    });
+    if plugins && shape.python {
+        s.push_str(&format!(
+            "python -m pip install --no-index --find-links {DIST_DIR} pytest-testflow\n"
+        ));
+    }
+    if plugins && shape.node {
+        s.push_str(&format!(
+            "npm install --no-save --no-audit --no-fund ./{DIST_DIR}/jest-testflow-*.tgz\n"
+        ));
+    }
+    s
+}
+
 /// What `cargo testflow run --coverage` needs besides testflow, for the project's
-/// frameworks: cargo-llvm-cov and the toolchain's llvm-tools for Rust (`cargo install`
-/// leaves an installed, current cargo-llvm-cov alone, so a cached `~/.cargo/bin` makes it
-/// quick), pytest-cov for pytest. Jest's `--coverage` is built in.
-pub fn coverage_install(shape: &ProjectShape) -> String {
+/// frameworks: cargo-llvm-cov and the toolchain's llvm-tools for Rust, pytest-cov for
+/// pytest. Jest's `--coverage` is built in. With `built`, cargo-llvm-cov came with
+/// [`DIST_DIR`] from the install job and only the downloads are left.
+pub fn coverage_install(shape: &ProjectShape, built: bool) -> String {
     let mut s = String::new();
     if shape.rust {
-        s.push_str(
-            "rustup component add llvm-tools-preview\ncargo install --locked cargo-llvm-cov\n",
-        );
+        s.push_str("rustup component add llvm-tools-preview\n");
+        if !built {
+            s.push_str("cargo install --locked cargo-llvm-cov\n");
+        }
     }
     if shape.python {
         s.push_str("python -m pip install pytest-cov\n");
@@ -272,17 +341,53 @@ pub fn coverage_install(shape: &ProjectShape) -> String {
     s
 }
 
-/// The install step: testflow (the default or `--testflow-install`), then, for the shard
-/// jobs of a `--coverage` pipeline, the coverage tools.
-fn install_script(shape: &ProjectShape, opts: &Options, engine_only: bool) -> String {
+/// The install step of a shard job (`shard`) or the merge job: from the install job's
+/// [`DIST_DIR`], or `--testflow-install CMD` in every job; then, for the shards of a
+/// `--coverage` pipeline, the coverage tools.
+fn install_script(shape: &ProjectShape, opts: &Options, on_path: OnPath, shard: bool) -> String {
     let mut s = match &opts.install {
         Some(cmd) => format!("{}\n", cmd.trim_end()),
-        None => default_install(shape, &opts.git, engine_only),
+        None => dist_install(shape, on_path, shard),
     };
-    if opts.coverage && !engine_only {
-        s.push_str(&coverage_install(shape));
+    if opts.coverage && shard {
+        s.push_str(&coverage_install(shape, opts.install.is_none()));
     }
     s
+}
+
+/// The install job's cache key: testflow's version (the commit for a testflow checkout,
+/// whose code changes with it), the OS and the toolchain; `rev` and `os` are the CI's
+/// expressions for them. A pipeline with `--coverage` builds cargo-llvm-cov too.
+fn dist_key(
+    shape: &ProjectShape,
+    opts: &Options,
+    version: &str,
+    rev: &str,
+    os: &str,
+    rust: &str,
+) -> String {
+    let mut parts = vec!["testflow-dist-v1".to_owned()];
+    parts.push(if shape.testflow_checkout {
+        rev.to_owned()
+    } else {
+        version.to_owned()
+    });
+    parts.push(os.to_owned());
+    parts.push(format!("rust{rust}"));
+    let mut doors = Vec::new();
+    if shape.python {
+        doors.push("py");
+    }
+    if shape.node {
+        doors.push("node");
+    }
+    if opts.coverage && shape.rust {
+        doors.push("llvmcov");
+    }
+    if !doors.is_empty() {
+        parts.push(doors.join("+"));
+    }
+    parts.join("-")
 }
 
 /// A shard's JUnit report name; `label` is a shell expression for the shard's number.
@@ -445,6 +550,40 @@ fn header(ci: Ci, shape: &ProjectShape, opts: &Options) -> String {
              # writes it as LCOV and Cobertura.\n",
         );
     }
+    let (var, rust) = match ci {
+        Ci::Circleci => ("the pipeline parameter testflow-version", "testflow-rust"),
+        _ => (VERSION_VAR, RUST_VAR),
+    };
+    h.push_str(&format!(
+        "# testflow is pinned: {var} = {} (`--testflow-version` sets another).\n",
+        opts.version
+    ));
+    if opts.install.is_none() {
+        let from = if shape.testflow_checkout {
+            "this checkout (testflow itself; cached by commit)".to_owned()
+        } else {
+            format!("the tag v{} of\n# {}", opts.version, opts.git)
+        };
+        let with = match (shape.python, shape.node) {
+            (true, true) => ",\n# with the pytest plugin's wheel and the Jest reporter's tarball",
+            (true, false) => ",\n# with the pytest plugin's wheel",
+            (false, true) => ",\n# with the Jest reporter's tarball",
+            (false, false) => "",
+        };
+        h.push_str(&format!(
+            "# One install job builds it from {from} (`cargo install --locked`{with});\n\
+             # the build is cached by version, OS and toolchain ({rust}) and handed to the\n\
+             # other jobs, which install it without compiling.\n"
+        ));
+    } else {
+        h.push_str(
+            "# Every job installs testflow with the command given with --testflow-install.\n",
+        );
+    }
+    h.push_str(
+        "# The shards restore the history from the cache (this branch's, else the default\n\
+         # branch's); the merge job saves the merged history for the next run. No token needed.\n",
+    );
     let b = &opts.branch;
     let on = match ci {
         Ci::Github => "pushes to it and pull requests run the pipeline",
@@ -470,6 +609,7 @@ pub fn generate(ci: Ci, shape: &ProjectShape, opts: &Options) -> Result<String> 
         "--shards must be between 1 and 200 (GitLab's `parallel` limit), got {}",
         opts.shards
     );
+    check_version(&opts.version).context("--testflow-version")?;
     let v = match ci {
         Ci::Github => github(shape, opts),
         Ci::Gitlab => gitlab(shape, opts),
@@ -488,43 +628,118 @@ fn gh_uses(name: &str, uses: &str, with: Value) -> Value {
     map([("name", s(name)), ("uses", s(uses)), ("with", with)])
 }
 
-/// Checkout, toolchains, dependency caches and the testflow install.
-fn gh_setup(shape: &ProjectShape, opts: &Options, engine_only: bool) -> Vec<Value> {
+/// `step` run only when the install job's cache missed.
+fn gh_on_miss(mut step: Value) -> Value {
+    push(&mut step, "if", s(GH_DIST_MISS));
+    step
+}
+
+const GH_DIST_MISS: &str = "steps.dist.outputs.cache-hit != 'true'";
+
+/// The install job: restore [`DIST_DIR`] from the cache, else build it with the pinned
+/// toolchain; upload it for the other jobs either way.
+fn gh_install_job(shape: &ProjectShape, opts: &Options) -> Value {
+    let mut steps = Vec::new();
+    if shape.testflow_checkout {
+        steps.push(map([("uses", s("actions/checkout@v4"))]));
+    }
+    let key = dist_key(
+        shape,
+        opts,
+        &format!("${{{{ env.{VERSION_VAR} }}}}"),
+        "${{ github.sha }}",
+        "${{ runner.os }}-${{ runner.arch }}",
+        &format!("${{{{ env.{RUST_VAR} }}}}"),
+    );
+    let mut cache = gh_uses(
+        "Restore the built testflow (cache: version, OS, toolchain)",
+        "actions/cache@v4",
+        map([("path", s(format!("{DIST_DIR}/\n"))), ("key", s(key))]),
+    );
+    push(&mut cache, "id", s("dist"));
+    steps.push(cache);
+    steps.push(gh_on_miss(gh_step(
+        "Rust toolchain (pinned for the build)",
+        format!(
+            "rustup toolchain install \"${RUST_VAR}\" --profile minimal\nrustup default \"${RUST_VAR}\"\n"
+        ),
+    )));
+    if shape.python {
+        steps.push(gh_on_miss(gh_uses(
+            "Python (builds the abi3 wheel, for Python 3.10+)",
+            "actions/setup-python@v5",
+            map([("python-version", s("3.x"))]),
+        )));
+    }
+    if shape.node {
+        steps.push(gh_on_miss(gh_uses(
+            "Node",
+            "actions/setup-node@v4",
+            map([("node-version", s("22"))]),
+        )));
+    }
+    steps.push(gh_on_miss(gh_step(
+        "Build testflow",
+        build_script(shape, opts),
+    )));
+    steps.push(gh_uses(
+        "Hand the build to the other jobs",
+        "actions/upload-artifact@v4",
+        map([
+            ("name", s(DIST_DIR)),
+            ("path", s(format!("{DIST_DIR}/\n"))),
+            ("retention-days", Value::from(1)),
+            ("if-no-files-found", s("error")),
+        ]),
+    ));
+    map([
+        ("name", s("install testflow")),
+        ("runs-on", s("ubuntu-latest")),
+        ("timeout-minutes", Value::from(60)),
+        ("steps", seq(steps)),
+    ])
+}
+
+/// Checkout, toolchains, dependency caches and the testflow install of a shard job
+/// (`shard`) or the merge job.
+fn gh_setup(shape: &ProjectShape, opts: &Options, shard: bool) -> Vec<Value> {
     let mut steps = vec![map([("uses", s("actions/checkout@v4"))])];
     steps.push(gh_step(
         "Rust toolchain",
         "rustup toolchain install stable --profile minimal\nrustup default stable\n".into(),
     ));
-    let install = install_script(shape, opts, engine_only);
-    let mut cargo_paths = String::from(
-        "~/.cargo/bin/\n~/.cargo/.crates.toml\n~/.cargo/.crates2.json\n~/.cargo/registry/index/\n~/.cargo/registry/cache/\n~/.cargo/git/db/\n",
-    );
-    if shape.rust && !engine_only {
-        cargo_paths.push_str("target/\n");
+    let install = install_script(shape, opts, OnPath::GithubPath, shard);
+    // The project's own Rust build; with --testflow-install also what it installs.
+    let custom = opts.install.is_some();
+    if (shape.rust && shard) || custom {
+        let mut paths = String::new();
+        if custom {
+            paths.push_str("~/.cargo/bin/\n~/.cargo/.crates.toml\n~/.cargo/.crates2.json\n");
+        }
+        paths.push_str("~/.cargo/registry/index/\n~/.cargo/registry/cache/\n~/.cargo/git/db/\n");
+        if shape.rust && shard {
+            paths.push_str("target/\n");
+        }
+        let job = if shard { "test" } else { "merge" };
+        let prefix = if custom {
+            format!("cargo-{job}-${{{{ runner.os }}}}-{}-", short_hash(&install))
+        } else {
+            format!("cargo-{job}-${{{{ runner.os }}}}-")
+        };
+        steps.push(gh_uses(
+            "Cache cargo (registry, target)",
+            "actions/cache@v4",
+            map([
+                ("path", s(paths)),
+                (
+                    "key",
+                    s(format!("{prefix}${{{{ hashFiles('**/Cargo.lock') }}}}")),
+                ),
+                ("restore-keys", s(format!("{prefix}\n"))),
+            ]),
+        ));
     }
-    let job = if engine_only { "merge" } else { "test" };
-    steps.push(gh_uses(
-        "Cache cargo (registry, target, installed testflow)",
-        "actions/cache@v4",
-        map([
-            ("path", s(cargo_paths)),
-            (
-                "key",
-                s(format!(
-                    "cargo-{job}-${{{{ runner.os }}}}-{}-${{{{ hashFiles('**/Cargo.lock') }}}}",
-                    short_hash(&install)
-                )),
-            ),
-            (
-                "restore-keys",
-                s(format!(
-                    "cargo-{job}-${{{{ runner.os }}}}-{}-\n",
-                    short_hash(&install)
-                )),
-            ),
-        ]),
-    ));
-    if shape.python && !engine_only {
+    if shape.python && shard {
         steps.push(gh_uses(
             "Python",
             "actions/setup-python@v5",
@@ -544,7 +759,7 @@ fn gh_setup(shape: &ProjectShape, opts: &Options, engine_only: bool) -> Vec<Valu
         ));
         steps.push(gh_step("Python dependencies", python_deps(shape)));
     }
-    if shape.node && !engine_only {
+    if shape.node && shard {
         let mut with = map([("node-version", s("22"))]);
         if shape.npm_lock {
             push(&mut with, "cache", s("npm"));
@@ -552,7 +767,21 @@ fn gh_setup(shape: &ProjectShape, opts: &Options, engine_only: bool) -> Vec<Valu
         steps.push(gh_uses("Node", "actions/setup-node@v4", with));
         steps.push(gh_step("Node dependencies", node_deps(shape, "")));
     }
-    steps.push(gh_step("Install testflow", install));
+    if !custom {
+        steps.push(gh_uses(
+            "Get the install job's build",
+            "actions/download-artifact@v4",
+            map([("name", s(DIST_DIR)), ("path", s(DIST_DIR))]),
+        ));
+    }
+    steps.push(gh_step(
+        if custom {
+            "Install testflow"
+        } else {
+            "Install testflow (built by the install job)"
+        },
+        install,
+    ));
     steps
 }
 
@@ -573,17 +802,20 @@ fn node_deps(shape: &ProjectShape, cache_flag: &str) -> String {
     }
 }
 
+/// Saved by the merge job, once per run attempt (cache entries are immutable).
 const GH_HISTORY_KEY: &str =
     "testflow-history-${{ github.ref_name }}-${{ github.run_id }}-${{ github.run_attempt }}";
-const GH_HISTORY_RESTORE: &str = "testflow-history-${{ github.ref_name }}-\ntestflow-history-\n";
+/// This branch's newest history, else the default branch's.
+const GH_HISTORY_RESTORE: &str = "testflow-history-${{ github.ref_name }}-\ntestflow-history-${{ github.event.repository.default_branch }}-\n";
 
 fn github(shape: &ProjectShape, opts: &Options) -> Value {
     let n = opts.shards;
     let sharded = n > 1;
     let label = if sharded { "${{ matrix.shard }}" } else { "1" };
     let shell_label = if sharded { "$SHARD" } else { "1" };
+    let built = opts.install.is_none();
 
-    let mut steps = gh_setup(shape, opts, false);
+    let mut steps = gh_setup(shape, opts, true);
     steps.push(gh_uses(
         "Restore the test history (timings for the shard plan)",
         "actions/cache/restore@v4",
@@ -621,6 +853,9 @@ fn github(shape: &ProjectShape, opts: &Options) -> Value {
         ("runs-on", s("ubuntu-latest")),
         ("timeout-minutes", Value::from(60)),
     ]);
+    if built {
+        push(&mut test, "needs", s("install"));
+    }
     if sharded {
         push(
             &mut test,
@@ -641,7 +876,7 @@ fn github(shape: &ProjectShape, opts: &Options) -> Value {
     }
     push(&mut test, "steps", seq(steps));
 
-    let mut msteps = gh_setup(shape, opts, true);
+    let mut msteps = gh_setup(shape, opts, false);
     msteps.push(gh_uses(
         "Restore the test history",
         "actions/cache/restore@v4",
@@ -713,12 +948,30 @@ fn github(shape: &ProjectShape, opts: &Options) -> Value {
 
     let merge = map([
         ("name", s("merge, report and gate")),
-        ("needs", s("test")),
+        (
+            "needs",
+            if built {
+                strs(&["install", "test"])
+            } else {
+                s("test")
+            },
+        ),
         ("if", s("${{ !cancelled() }}")),
         ("runs-on", s("ubuntu-latest")),
         ("timeout-minutes", Value::from(30)),
         ("steps", seq(msteps)),
     ]);
+
+    let mut jobs = Mapping::new();
+    if built {
+        jobs.insert(s("install"), gh_install_job(shape, opts));
+    }
+    jobs.insert(s("test"), test);
+    jobs.insert(s("merge"), merge);
+    let mut env = map([(VERSION_VAR, s(&opts.version))]);
+    if built {
+        push(&mut env, RUST_VAR, s(BUILD_RUST));
+    }
 
     map([
         ("name", s("testflow")),
@@ -733,15 +986,30 @@ fn github(shape: &ProjectShape, opts: &Options) -> Value {
             ]),
         ),
         ("permissions", map([("contents", s("read"))])),
-        ("jobs", map([("test", test), ("merge", merge)])),
+        ("env", env),
+        ("jobs", Value::Mapping(jobs)),
     ])
 }
 
 // ---- GitLab CI -------------------------------------------------------------------------
 
+/// `setup` then `script`, unless the cache restored the build (its binary is there): one
+/// shell command (one GitLab script item), so a cache hit skips the setup too.
+fn unless_built(what: &str, setup: &str, script: &str) -> String {
+    let body: String = setup
+        .lines()
+        .chain(script.lines())
+        .map(|l| format!("  {l}\n"))
+        .collect();
+    format!(
+        "if [ -x {DIST_DIR}/bin/cargo-testflow ]; then\n  echo \"{what}: restored from the cache, nothing to build\"\nelse\n{body}fi\n"
+    )
+}
+
 fn gitlab(shape: &ProjectShape, opts: &Options) -> Value {
     let n = opts.shards;
     let sharded = n > 1;
+    let built = opts.install.is_none();
     // CI_NODE_INDEX is set only for `parallel:` jobs (counted from 1).
     let label = if sharded { "$CI_NODE_INDEX" } else { "1" };
     let needs_apt = shape.python || shape.node;
@@ -753,19 +1021,25 @@ fn gitlab(shape: &ProjectShape, opts: &Options) -> Value {
     if shape.node {
         apt.extend(["nodejs", "npm"]);
     }
-    // `cargo install` puts testflow in the cached CARGO_HOME.
-    let path_line = s("export PATH=\"$CARGO_HOME/bin:$PATH\"");
-    let mut setup = vec![path_line.clone()];
+    let apt_line = format!(
+        "apt-get update -qq && apt-get install -y -qq {} > /dev/null",
+        apt.join(" ")
+    );
+    // Debian's Python is externally managed: a virtualenv, which testflow finds in .venv/.
+    let venv = [
+        "python3 -m venv .venv",
+        "export PATH=\"$CI_PROJECT_DIR/.venv/bin:$PATH\"",
+    ];
+    let mut setup = Vec::new();
+    if !built {
+        // `--testflow-install` commands that `cargo install` put testflow in CARGO_HOME.
+        setup.push(s("export PATH=\"$CARGO_HOME/bin:$PATH\""));
+    }
     if needs_apt {
-        setup.push(s(format!(
-            "apt-get update -qq && apt-get install -y -qq {} > /dev/null",
-            apt.join(" ")
-        )));
+        setup.push(s(&apt_line));
     }
     if shape.python {
-        // Debian's Python is externally managed: a virtualenv, which testflow finds in .venv/.
-        setup.push(s("python3 -m venv .venv"));
-        setup.push(s("export PATH=\"$CI_PROJECT_DIR/.venv/bin:$PATH\""));
+        setup.extend(venv.map(s));
         for l in python_deps(shape).lines() {
             setup.push(s(l));
         }
@@ -775,18 +1049,19 @@ fn gitlab(shape: &ProjectShape, opts: &Options) -> Value {
             node_deps(shape, " --cache .cache/npm --prefer-offline").trim_end()
         ));
     }
-    let install = install_script(shape, opts, false);
+    let install = install_script(shape, opts, OnPath::Export, true);
     for l in install.lines() {
         setup.push(s(l));
     }
 
-    let mut cache_paths = vec![
-        ".cache/cargo/bin/",
-        ".cache/cargo/registry/",
-        ".cache/cargo/git/db/",
-        ".cache/cargo/.crates.toml",
-        ".cache/cargo/.crates2.json",
-    ];
+    let mut cache_paths = vec![".cache/cargo/registry/", ".cache/cargo/git/db/"];
+    if !built {
+        cache_paths.extend([
+            ".cache/cargo/bin/",
+            ".cache/cargo/.crates.toml",
+            ".cache/cargo/.crates2.json",
+        ]);
+    }
     if shape.rust {
         cache_paths.push("target/");
     }
@@ -796,12 +1071,17 @@ fn gitlab(shape: &ProjectShape, opts: &Options) -> Value {
     if shape.node {
         cache_paths.push(".cache/npm/");
     }
+    let deps_prefix = if built {
+        "deps".to_owned()
+    } else {
+        format!("deps-{}", short_hash(&install))
+    };
     let deps_cache = map([
         (
             "key",
             map([
                 ("files", seq(lock_files(shape).into_iter().map(s))),
-                ("prefix", s(format!("deps-{}", short_hash(&install)))),
+                ("prefix", s(deps_prefix)),
             ]),
         ),
         ("paths", strs(&cache_paths)),
@@ -818,36 +1098,44 @@ fn gitlab(shape: &ProjectShape, opts: &Options) -> Value {
             ("when", s("always")),
         ])
     };
+    let needs_install = || {
+        map([
+            ("job", s("testflow-install")),
+            ("artifacts", Value::Bool(true)),
+        ])
+    };
 
     let mut test_script = vec![];
     for l in shard_script(label, opts.coverage).lines() {
         test_script.push(s(l));
     }
-    let mut test = map([
-        ("stage", s("test")),
-        ("before_script", seq(setup.clone())),
-        ("script", seq(test_script)),
-        ("cache", seq([deps_cache.clone(), history_cache("pull")])),
-        (
-            "artifacts",
-            map([
-                ("when", s("always")),
-                ("expire_in", s("1 week")),
-                ("paths", strs(&[&format!("{OUT_DIR}/"), RUNS_DIR])),
-            ]),
-        ),
-    ]);
+    let mut test = map([("stage", s("test"))]);
+    if built {
+        push(&mut test, "needs", seq([needs_install()]));
+    }
+    push(&mut test, "before_script", seq(setup));
+    push(&mut test, "script", seq(test_script));
+    push(&mut test, "cache", seq([deps_cache, history_cache("pull")]));
+    push(
+        &mut test,
+        "artifacts",
+        map([
+            ("when", s("always")),
+            ("expire_in", s("1 week")),
+            ("paths", strs(&[&format!("{OUT_DIR}/"), RUNS_DIR])),
+        ]),
+    );
     if sharded {
         push(&mut test, "parallel", Value::from(n));
     }
 
-    let engine_only = {
-        let mut v = vec![path_line];
-        for l in install_script(shape, opts, true).lines() {
-            v.push(s(l));
-        }
-        v
-    };
+    let mut engine_only = Vec::new();
+    if !built {
+        engine_only.push(s("export PATH=\"$CARGO_HOME/bin:$PATH\""));
+    }
+    for l in install_script(shape, opts, OnPath::Export, false).lines() {
+        engine_only.push(s(l));
+    }
     let mut merge_script_lines: Vec<Value> = merge_script(opts.coverage).lines().map(s).collect();
     merge_script_lines.extend(gate_script(n).lines().map(s));
     let mut reports = map([("junit", s(format!("{OUT_DIR}/junit.xml")))]);
@@ -858,37 +1146,38 @@ fn gitlab(shape: &ProjectShape, opts: &Options) -> Value {
             map([("coverage_format", s("cobertura")), ("path", s(COBERTURA))]),
         );
     }
+    let mut merge_needs = Vec::new();
+    if built {
+        merge_needs.push(needs_install());
+    }
+    merge_needs.push(map([
+        ("job", s("testflow-test")),
+        ("artifacts", Value::Bool(true)),
+    ]));
+    let mut merge_cache = Vec::new();
+    if !built {
+        merge_cache.push(map([
+            ("key", s(format!("engine-{}", short_hash(&install)))),
+            (
+                "paths",
+                strs(&[
+                    ".cache/cargo/bin/",
+                    ".cache/cargo/registry/",
+                    ".cache/cargo/git/db/",
+                    ".cache/cargo/.crates.toml",
+                    ".cache/cargo/.crates2.json",
+                ]),
+            ),
+        ]));
+    }
+    merge_cache.push(history_cache("pull-push"));
     let mut merge = map([
         ("stage", s("report")),
-        (
-            "needs",
-            seq([map([
-                ("job", s("testflow-test")),
-                ("artifacts", Value::Bool(true)),
-            ])]),
-        ),
+        ("needs", seq(merge_needs)),
         ("when", s("always")),
         ("before_script", seq(engine_only)),
         ("script", seq(merge_script_lines)),
-        (
-            "cache",
-            seq([
-                map([
-                    ("key", s(format!("engine-{}", short_hash(&install)))),
-                    (
-                        "paths",
-                        strs(&[
-                            ".cache/cargo/bin/",
-                            ".cache/cargo/registry/",
-                            ".cache/cargo/git/db/",
-                            ".cache/cargo/.crates.toml",
-                            ".cache/cargo/.crates2.json",
-                        ]),
-                    ),
-                ]),
-                history_cache("pull-push"),
-            ]),
-        ),
+        ("cache", seq(merge_cache)),
         (
             "artifacts",
             map([
@@ -903,19 +1192,87 @@ fn gitlab(shape: &ProjectShape, opts: &Options) -> Value {
         push(&mut merge, "coverage", s(GITLAB_COVERAGE_REGEX));
     }
 
-    map([
-        ("stages", strs(&["test", "report"])),
-        ("default", map([("image", s("rust:1"))])),
+    let mut variables = map([(VERSION_VAR, s(&opts.version))]);
+    if built {
+        push(&mut variables, RUST_VAR, s(BUILD_RUST));
+    }
+    push(
+        &mut variables,
+        "CARGO_HOME",
+        s("$CI_PROJECT_DIR/.cache/cargo"),
+    );
+    push(
+        &mut variables,
+        "PIP_CACHE_DIR",
+        s("$CI_PROJECT_DIR/.cache/pip"),
+    );
+
+    let mut root = map([
         (
-            "variables",
-            map([
-                ("CARGO_HOME", s("$CI_PROJECT_DIR/.cache/cargo")),
-                ("PIP_CACHE_DIR", s("$CI_PROJECT_DIR/.cache/pip")),
-            ]),
+            "stages",
+            if built {
+                strs(&["install", "test", "report"])
+            } else {
+                strs(&["test", "report"])
+            },
         ),
-        ("testflow-test", test),
-        ("testflow-merge", merge),
-    ])
+        ("default", map([("image", s("rust:1"))])),
+        ("variables", variables),
+    ]);
+    if built {
+        let mut build_setup = String::new();
+        if needs_apt {
+            build_setup.push_str(&apt_line);
+            build_setup.push('\n');
+        }
+        if shape.python {
+            for l in venv {
+                build_setup.push_str(l);
+                build_setup.push('\n');
+            }
+        }
+        let install_job = map([
+            ("stage", s("install")),
+            // The pinned toolchain: the image tag is part of the cache key.
+            ("image", s(format!("rust:${RUST_VAR}"))),
+            (
+                "script",
+                seq([s(unless_built(
+                    &format!("testflow ${VERSION_VAR}"),
+                    &build_setup,
+                    &build_script(shape, opts),
+                ))]),
+            ),
+            (
+                "cache",
+                seq([map([
+                    (
+                        "key",
+                        s(dist_key(
+                            shape,
+                            opts,
+                            &format!("${VERSION_VAR}"),
+                            "$CI_COMMIT_SHA",
+                            "linux",
+                            &format!("${RUST_VAR}"),
+                        )),
+                    ),
+                    ("paths", strs(&[&format!("{DIST_DIR}/")])),
+                ])]),
+            ),
+            (
+                "artifacts",
+                map([
+                    ("expire_in", s("1 day")),
+                    ("paths", strs(&[&format!("{DIST_DIR}/")])),
+                ]),
+            ),
+        ]);
+        push(&mut root, "testflow-install", install_job);
+    }
+    push(&mut root, "testflow-test", test);
+    push(&mut root, "testflow-merge", merge);
+    root
 }
 
 fn lock_files(shape: &ProjectShape) -> Vec<&'static str> {
@@ -941,82 +1298,171 @@ fn cc_run(name: &str, command: String) -> Value {
     map([("run", map([("name", s(name)), ("command", s(command))]))])
 }
 
-/// Checkout, toolchain, caches and the install; and the `save_cache` step, to go after
-/// the step that fills `target/`.
-fn cc_setup(shape: &ProjectShape, opts: &Options, engine_only: bool) -> (Vec<Value>, Value) {
-    let install = install_script(shape, opts, engine_only);
+const CC_VERSION_PARAM: &str = "testflow-version";
+const CC_RUST_PARAM: &str = "testflow-rust";
+
+fn cc_param(name: &str) -> String {
+    format!("<< pipeline.parameters.{name} >>")
+}
+
+/// The Python/Node convenience image has no Rust: `cargo` (to run `cargo testflow`) comes
+/// from rustup.
+const CC_RUSTUP: &str = "command -v cargo || curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal\necho 'source \"$HOME/.cargo/env\"' >> \"$BASH_ENV\"\n";
+
+fn cc_image(shape: &ProjectShape) -> &'static str {
+    if shape.python || shape.node {
+        "cimg/python:3.12-node"
+    } else {
+        "cimg/rust:1.89.0"
+    }
+}
+
+/// The install job: restore [`DIST_DIR`], else build it with the pinned toolchain; save
+/// it and hand it on in the workspace.
+fn cc_install_job(shape: &ProjectShape, opts: &Options) -> Value {
+    let mut steps = Vec::new();
+    if shape.testflow_checkout {
+        steps.push(s("checkout"));
+    }
+    let key = dist_key(
+        shape,
+        opts,
+        &cc_param(CC_VERSION_PARAM),
+        "{{ .Revision }}",
+        "{{ arch }}",
+        &cc_param(CC_RUST_PARAM),
+    );
+    steps.push(map([("restore_cache", map([("keys", strs(&[&key]))]))]));
+    let toolchain = format!(
+        "command -v rustup || curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --default-toolchain none\n\
+         . \"$HOME/.cargo/env\"\n\
+         rustup toolchain install \"${RUST_VAR}\" --profile minimal\n\
+         rustup default \"${RUST_VAR}\"\n"
+    );
+    steps.push(cc_run(
+        "Build testflow (skipped when the cache had it)",
+        unless_built(
+            &format!("testflow ${VERSION_VAR}"),
+            &toolchain,
+            &build_script(shape, opts),
+        ),
+    ));
+    steps.push(map([(
+        "save_cache",
+        map([("key", s(key)), ("paths", strs(&[DIST_DIR]))]),
+    )]));
+    steps.push(map([(
+        "persist_to_workspace",
+        map([("root", s(".")), ("paths", strs(&[DIST_DIR]))]),
+    )]));
+    map([
+        ("docker", seq([map([("image", s(cc_image(shape)))])])),
+        ("resource_class", s("medium")),
+        (
+            "environment",
+            map([
+                (VERSION_VAR, s(cc_param(CC_VERSION_PARAM))),
+                (RUST_VAR, s(cc_param(CC_RUST_PARAM))),
+            ]),
+        ),
+        ("steps", seq(steps)),
+    ])
+}
+
+/// Checkout, toolchain, caches and the install of a shard job (`shard`) or the merge job;
+/// and the `save_cache` step, to go after the step that fills `target/` (`None`: nothing
+/// to cache).
+fn cc_setup(shape: &ProjectShape, opts: &Options, shard: bool) -> (Vec<Value>, Option<Value>) {
+    let custom = opts.install.is_some();
+    let install = install_script(shape, opts, OnPath::BashEnv, shard);
     let mut steps = vec![s("checkout")];
+    let mut paths = Vec::new();
+    if custom {
+        paths.extend([
+            "~/.cargo/bin",
+            "~/.cargo/.crates.toml",
+            "~/.cargo/.crates2.json",
+        ]);
+    }
+    if custom || (shape.rust && shard) {
+        paths.extend(["~/.cargo/registry", "~/.cargo/git/db"]);
+    }
+    if shape.rust && shard {
+        paths.push("target");
+    }
+    if shape.python && shard {
+        paths.push("~/.cache/pip");
+    }
+    if shape.node && shard {
+        paths.push("~/.npm");
+    }
     let key = format!(
-        "cargo-v1-{}-{}-{{{{ checksum \"{}\" }}}}",
-        if engine_only { "merge" } else { "test" },
-        short_hash(&install),
+        "deps-v1-{}{}-{{{{ checksum \"{}\" }}}}",
+        if shard { "test" } else { "merge" },
+        if custom {
+            format!("-{}", short_hash(&install))
+        } else {
+            String::new()
+        },
         if shape.rust {
             "Cargo.lock"
         } else {
             ".circleci/config.yml"
         }
     );
-    steps.push(map([("restore_cache", map([("keys", strs(&[&key]))]))]));
-    if !shape.rust || shape.python || shape.node {
-        // The Python/Node convenience image has no Rust: testflow is built with it.
-        steps.push(cc_run(
-            "Rust toolchain",
-            "command -v cargo || curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal\necho 'source \"$HOME/.cargo/env\"' >> \"$BASH_ENV\"\n".into(),
-        ));
+    if !paths.is_empty() {
+        steps.push(map([("restore_cache", map([("keys", strs(&[&key]))]))]));
     }
-    if shape.python && !engine_only {
+    if !shape.rust || shape.python || shape.node {
+        steps.push(cc_run("Rust toolchain", CC_RUSTUP.into()));
+    }
+    if shape.python && shard {
         steps.push(cc_run("Python dependencies", python_deps(shape)));
     }
-    if shape.node && !engine_only {
+    if shape.node && shard {
         steps.push(cc_run("Node dependencies", node_deps(shape, "")));
     }
-    steps.push(cc_run("Install testflow", install));
-    let mut paths = vec![
-        "~/.cargo/bin",
-        "~/.cargo/.crates.toml",
-        "~/.cargo/.crates2.json",
-        "~/.cargo/registry",
-        "~/.cargo/git/db",
-    ];
-    if shape.rust && !engine_only {
-        paths.push("target");
+    if !custom {
+        steps.push(map([("attach_workspace", map([("at", s("."))]))]));
     }
-    if shape.python && !engine_only {
-        paths.push("~/.cache/pip");
-    }
-    if shape.node && !engine_only {
-        paths.push("~/.npm");
-    }
-    let save = map([(
-        "save_cache",
-        map([("key", s(key)), ("paths", strs(&paths))]),
-    )]);
+    steps.push(cc_run(
+        if custom {
+            "Install testflow"
+        } else {
+            "Install testflow (built by the install job)"
+        },
+        install,
+    ));
+    let save = (!paths.is_empty()).then(|| {
+        map([(
+            "save_cache",
+            map([("key", s(key)), ("paths", strs(&paths))]),
+        )])
+    });
     (steps, save)
 }
 
 fn circleci(shape: &ProjectShape, opts: &Options) -> Value {
     let n = opts.shards;
     let sharded = n > 1;
+    let built = opts.install.is_none();
     // CIRCLE_NODE_INDEX counts from 0.
     let label = if sharded { "$CIRCLE_NODE_INDEX" } else { "1" };
-    let image = if shape.python || shape.node {
-        "cimg/python:3.12-node"
-    } else {
-        "cimg/rust:1.89.0"
-    };
+    let image = cc_image(shape);
+    // This branch's newest history, else the default branch's (CircleCI takes the newest
+    // entry whose key starts with the prefix).
     let history_restore = map([(
         "restore_cache",
         map([(
             "keys",
             strs(&[
-                "testflow-history-v1-{{ .Branch }}-{{ .Revision }}",
                 "testflow-history-v1-{{ .Branch }}-",
-                "testflow-history-v1-",
+                &format!("testflow-history-v1-{}-", opts.branch.name),
             ]),
         )]),
     )]);
 
-    let (mut steps, save_deps) = cc_setup(shape, opts, false);
+    let (mut steps, save_deps) = cc_setup(shape, opts, true);
     steps.push(history_restore.clone());
     // Later steps run only after a green one: keep the exit code, upload, then fail.
     let code_file = format!("{OUT_DIR}/exit-code-{label}");
@@ -1027,7 +1473,7 @@ fn circleci(shape: &ProjectShape, opts: &Options) -> Value {
             shard_script(label, opts.coverage).trim_end()
         ),
     ));
-    steps.push(save_deps);
+    steps.extend(save_deps);
     steps.push(map([(
         "persist_to_workspace",
         map([
@@ -1043,19 +1489,24 @@ fn circleci(shape: &ProjectShape, opts: &Options) -> Value {
         "Fail the shard if its tests failed",
         format!("exit \"$(cat {code_file})\"\n"),
     ));
+    let env = || map([(VERSION_VAR, s(cc_param(CC_VERSION_PARAM)))]);
     let mut test = map([
         ("docker", seq([map([("image", s(image))])])),
         ("resource_class", s("medium")),
+        ("environment", env()),
     ]);
     if sharded {
         push(&mut test, "parallelism", Value::from(n));
     }
     push(&mut test, "steps", seq(steps));
 
-    let (mut msteps, save_engine) = cc_setup(shape, opts, true);
-    msteps.push(save_engine);
+    let (mut msteps, save_engine) = cc_setup(shape, opts, false);
+    msteps.extend(save_engine);
     msteps.push(history_restore);
-    msteps.push(map([("attach_workspace", map([("at", s("."))]))]));
+    if !built {
+        // The shards' results (with the install job's build, cc_setup attached them).
+        msteps.push(map([("attach_workspace", map([("at", s("."))]))]));
+    }
     msteps.push(cc_run(
         "Merge the shards and write the reports",
         merge_script(opts.coverage),
@@ -1088,10 +1539,7 @@ fn circleci(shape: &ProjectShape, opts: &Options) -> Value {
     msteps.push(map([(
         "save_cache",
         map([
-            (
-                "key",
-                s("testflow-history-v1-{{ .Branch }}-{{ .Revision }}"),
-            ),
+            ("key", s("testflow-history-v1-{{ .Branch }}-{{ epoch }}")),
             ("paths", strs(&[HISTORY_DB])),
             ("when", s("always")),
         ]),
@@ -1100,33 +1548,65 @@ fn circleci(shape: &ProjectShape, opts: &Options) -> Value {
     let merge = map([
         ("docker", seq([map([("image", s(image))])])),
         ("resource_class", s("medium")),
+        ("environment", env()),
         ("steps", seq(msteps)),
     ]);
 
+    let mut jobs = Mapping::new();
+    let mut workflow = Vec::new();
+    if built {
+        jobs.insert(s("testflow-install"), cc_install_job(shape, opts));
+        workflow.push(s("testflow-install"));
+        workflow.push(map([(
+            "testflow-test",
+            map([("requires", strs(&["testflow-install"]))]),
+        )]));
+    } else {
+        workflow.push(s("testflow-test"));
+    }
+    jobs.insert(s("testflow-test"), test);
+    jobs.insert(s("testflow-merge"), merge);
+    workflow.push(map([(
+        "testflow-merge",
+        map([(
+            "requires",
+            seq([map([("testflow-test", strs(&["success", "failed"]))])]),
+        )]),
+    )]));
+
+    let mut params = map([(
+        CC_VERSION_PARAM,
+        map([
+            ("type", s("string")),
+            ("default", s(&opts.version)),
+            (
+                "description",
+                s("The testflow version the pipeline installs (tag v<version>)"),
+            ),
+        ]),
+    )]);
+    if built {
+        push(
+            &mut params,
+            CC_RUST_PARAM,
+            map([
+                ("type", s("string")),
+                ("default", s(BUILD_RUST)),
+                (
+                    "description",
+                    s("The Rust toolchain the install job builds testflow with"),
+                ),
+            ]),
+        );
+    }
+
     map([
         ("version", Value::from(2.1)),
-        (
-            "jobs",
-            map([("testflow-test", test), ("testflow-merge", merge)]),
-        ),
+        ("parameters", params),
+        ("jobs", Value::Mapping(jobs)),
         (
             "workflows",
-            map([(
-                "testflow",
-                map([(
-                    "jobs",
-                    seq([
-                        s("testflow-test"),
-                        map([(
-                            "testflow-merge",
-                            map([(
-                                "requires",
-                                seq([map([("testflow-test", strs(&["success", "failed"]))])]),
-                            )]),
-                        )]),
-                    ]),
-                )]),
-            )]),
+            map([("testflow", map([("jobs", seq(workflow))]))]),
         ),
     ])
 }

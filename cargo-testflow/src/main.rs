@@ -637,14 +637,21 @@ struct CiArgs {
     /// Write the pipeline to PATH (parent directories are created) [default: stdout].
     #[arg(short, long, value_name = "PATH")]
     output: Option<PathBuf>,
-    /// Shell command that installs testflow in the CI jobs [default: `cargo install --locked
-    /// --path` from this checkout when it is testflow itself, else from a shallow clone of
-    /// --testflow-git; plus the pytest plugin / Jest reporter when the project needs them].
+    /// Shell command that installs testflow in every CI job, instead of the install job
+    /// [default: one install job builds testflow from the tag v<version> of --testflow-git
+    /// (from this checkout when it is testflow itself) with `cargo install --locked`, plus
+    /// the pytest wheel / Jest reporter tarball when the project needs them, caches the
+    /// build by version, OS and toolchain, and the other jobs install what it built].
     #[arg(long, value_name = "CMD")]
     testflow_install: Option<String>,
-    /// Git repository the default install command clones.
+    /// Git repository the install job builds testflow from.
     #[arg(long, value_name = "URL", default_value = env!("CARGO_PKG_REPOSITORY"))]
     testflow_git: String,
+    /// The testflow version the pipeline pins: the TESTFLOW_VERSION variable at the top of
+    /// the file (CircleCI: the testflow-version pipeline parameter); the install job builds
+    /// the tag v<VERSION>.
+    #[arg(long, value_name = "VERSION", default_value = env!("CARGO_PKG_VERSION"), value_parser = parse_testflow_version)]
+    testflow_version: String,
     /// Project directory whose test suites the pipeline runs [default: current directory].
     #[arg(long, value_name = "DIR")]
     project: Option<PathBuf>,
@@ -737,6 +744,10 @@ fn parse_percent(s: &str) -> Result<f64, String> {
 
 fn parse_gate_secs(s: &str) -> Result<f64, String> {
     parse_checked(s, "a number of seconds", config::seconds)
+}
+
+fn parse_testflow_version(s: &str) -> Result<String, String> {
+    testflow::ci::check_version(s).map_err(|e| format!("{e:#}"))
 }
 
 fn parse_branch(s: &str) -> Result<testflow::ci::DefaultBranch, String> {
@@ -1949,6 +1960,7 @@ fn ci_cmd(args: CiArgs) -> Result<i32> {
         shards: args.shards,
         install: args.testflow_install,
         git: args.testflow_git,
+        version: args.testflow_version,
         coverage: args.coverage,
         branch: args
             .branch

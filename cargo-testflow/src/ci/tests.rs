@@ -114,27 +114,490 @@ fn merge_writes_every_report_format_and_gates() {
 }
 
 #[test]
-fn a_testflow_checkout_installs_from_itself_and_the_flag_wins() {
+fn a_testflow_checkout_builds_itself_cached_by_commit_and_the_flag_wins() {
     let shape = ProjectShape {
         testflow_checkout: true,
         ..mixed()
     };
-    let install = default_install(&shape, "unused", false);
+    let opts = Options::default();
     assert_eq!(
-        install,
-        "cargo install --locked --path ./cargo-testflow\npython -m pip install ./python\nnpm install --no-save ./npm\n"
+        build_script(&shape, &opts),
+        "cargo install --locked --root testflow-dist --path ./cargo-testflow\n\
+         python -m pip wheel --no-deps --wheel-dir testflow-dist ./python\n\
+         node ./npm/scripts/build.js\n\
+         npm pack --pack-destination testflow-dist ./npm\n"
     );
-    assert_eq!(
-        default_install(&shape, "unused", true),
-        "cargo install --locked --path ./cargo-testflow\n"
-    );
+    let gh = parse_with(Ci::Github, &shape, &opts);
+    let install = &gh["jobs"]["install"]["steps"];
+    assert_eq!(install[0]["uses"].as_str(), Some("actions/checkout@v4"));
+    let key = install[1]["with"]["key"].as_str().unwrap();
+    assert!(key.contains("${{ github.sha }}"), "{key}");
     let opts = Options {
         install: Some("cargo binstall cargo-testflow".into()),
         ..Options::default()
     };
-    let yaml = generate(Ci::Github, &shape, &opts).unwrap();
-    assert!(yaml.contains("cargo binstall cargo-testflow"));
-    assert!(!yaml.contains("cargo install"));
+    for ci in Ci::ALL {
+        let yaml = generate(ci, &shape, &opts).unwrap();
+        assert!(
+            yaml.contains("cargo binstall cargo-testflow"),
+            "{}",
+            ci.name()
+        );
+        assert!(!yaml.contains("cargo install"), "{}", ci.name());
+        assert!(!yaml.contains("testflow-install:") && !yaml.contains("testflow-dist"));
+    }
+    assert!(
+        parse_with(Ci::Github, &shape, &opts)["jobs"]
+            .get("install")
+            .is_none()
+    );
+}
+
+fn parse_with(ci: Ci, shape: &ProjectShape, opts: &Options) -> Value {
+    serde_yaml_ng::from_str(&generate(ci, shape, opts).unwrap()).unwrap()
+}
+
+/// Every shell command of `job` (GitHub and CircleCI steps, GitLab scripts), one string.
+fn job_shell(ci: Ci, job: &Value) -> String {
+    let mut out = String::new();
+    match ci {
+        Ci::Gitlab => {
+            for key in ["before_script", "script"] {
+                for l in job[key].as_sequence().into_iter().flatten() {
+                    out.push_str(l.as_str().unwrap());
+                    out.push('\n');
+                }
+            }
+        }
+        Ci::Github | Ci::Circleci => {
+            for step in job["steps"].as_sequence().unwrap() {
+                let run = match ci {
+                    Ci::Github => step["run"].as_str(),
+                    _ => step["run"]["command"].as_str(),
+                };
+                if let Some(r) = run {
+                    out.push_str(r);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The install, shard and merge jobs of a pipeline.
+fn jobs(ci: Ci, v: &Value) -> [&Value; 3] {
+    match ci {
+        Ci::Github => [
+            &v["jobs"]["install"],
+            &v["jobs"]["test"],
+            &v["jobs"]["merge"],
+        ],
+        Ci::Gitlab => [
+            &v["testflow-install"],
+            &v["testflow-test"],
+            &v["testflow-merge"],
+        ],
+        Ci::Circleci => [
+            &v["jobs"]["testflow-install"],
+            &v["jobs"]["testflow-test"],
+            &v["jobs"]["testflow-merge"],
+        ],
+    }
+}
+
+#[test]
+fn every_pipeline_pins_the_version_in_a_variable_at_the_top() {
+    for version in [env!("CARGO_PKG_VERSION"), "0.2.0-rc.1"] {
+        let opts = Options {
+            shards: 3,
+            version: version.into(),
+            ..Options::default()
+        };
+        for ci in Ci::ALL {
+            let text = generate(ci, &mixed(), &opts).unwrap();
+            let v: Value = serde_yaml_ng::from_str(&text).unwrap();
+            let (pinned, rust) = match ci {
+                Ci::Github => (&v["env"][VERSION_VAR], &v["env"][RUST_VAR]),
+                Ci::Gitlab => (&v["variables"][VERSION_VAR], &v["variables"][RUST_VAR]),
+                Ci::Circleci => (
+                    &v["parameters"]["testflow-version"]["default"],
+                    &v["parameters"]["testflow-rust"]["default"],
+                ),
+            };
+            assert_eq!(pinned.as_str(), Some(version), "{}", ci.name());
+            assert_eq!(rust.as_str(), Some(BUILD_RUST), "{}", ci.name());
+            // At the top of the file, before any job.
+            let (top, first_job) = match ci {
+                Ci::Github => ("\nenv:\n", "\njobs:\n"),
+                Ci::Gitlab => ("\nvariables:\n", "\ntestflow-install:\n"),
+                Ci::Circleci => ("\nparameters:\n", "\njobs:\n"),
+            };
+            assert!(
+                text.find(top).unwrap() < text.find(first_job).unwrap(),
+                "{text}"
+            );
+            assert!(
+                text.contains("# testflow is pinned: ") && text.contains(&format!("= {version} ")),
+                "{text}"
+            );
+            // The install job builds that tag, locked.
+            let install = job_shell(ci, jobs(ci, &v)[0]);
+            assert!(
+                install.contains(
+                    "git clone --quiet --depth 1 --branch \"v$TESTFLOW_VERSION\" https://github.com/testflow/testflow testflow-src\n"
+                ),
+                "{install}"
+            );
+            assert!(install.contains(
+                "cargo install --locked --root testflow-dist --path testflow-src/cargo-testflow\n"
+            ));
+            // And the jobs get the variable: CircleCI from the pipeline parameter.
+            if ci == Ci::Circleci {
+                for job in jobs(ci, &v) {
+                    assert_eq!(
+                        job["environment"][VERSION_VAR].as_str(),
+                        Some("<< pipeline.parameters.testflow-version >>")
+                    );
+                }
+            }
+        }
+    }
+    for bad in ["", "v0.1.0", "latest", "0.1 .0", "0.1.0;rm", "../x"] {
+        let opts = Options {
+            version: bad.into(),
+            ..Options::default()
+        };
+        let err = format!(
+            "{:#}",
+            generate(Ci::Github, &rust_only(), &opts).unwrap_err()
+        );
+        assert!(
+            err.contains(&format!("`{bad}` is not a testflow version")),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn one_install_job_builds_everything_and_shards_never_compile() {
+    let compiles = [
+        "cargo install",
+        "cargo build",
+        "maturin",
+        "pip wheel",
+        "pip install ./python",
+        "/python\n",
+        "npm pack",
+        "scripts/build.js",
+        "npm install --no-save ./npm",
+        "git clone",
+    ];
+    let rust_cov = Options {
+        shards: 2,
+        coverage: true,
+        ..Options::default()
+    };
+    let plain = Options {
+        shards: 3,
+        ..Options::default()
+    };
+    for ci in Ci::ALL {
+        for (shape, opts) in [
+            (mixed(), &plain),
+            (mixed(), &rust_cov),
+            (rust_only(), &rust_cov),
+        ] {
+            let v = parse_with(ci, &shape, opts);
+            let [install, test, merge] = jobs(ci, &v);
+            let built = job_shell(ci, install);
+            assert!(
+                built.contains("cargo install --locked --root testflow-dist"),
+                "{built}"
+            );
+            assert_eq!(
+                built.contains("pip wheel --no-deps --wheel-dir testflow-dist"),
+                shape.python
+            );
+            assert_eq!(
+                built.contains("npm pack --pack-destination testflow-dist"),
+                shape.node
+            );
+            assert_eq!(
+                built.contains("cargo install --locked --root testflow-dist cargo-llvm-cov"),
+                opts.coverage && shape.rust
+            );
+            for (name, job) in [("shard", test), ("merge", merge)] {
+                let shell = job_shell(ci, job);
+                for c in compiles {
+                    assert!(
+                        !shell.contains(c),
+                        "{} {name} job runs `{c}`:\n{shell}",
+                        ci.name()
+                    );
+                }
+                assert!(shell.contains("chmod +x testflow-dist/bin/*"), "{shell}");
+            }
+            let shard = job_shell(ci, test);
+            assert_eq!(
+                shard.contains(
+                    "python -m pip install --no-index --find-links testflow-dist pytest-testflow\n"
+                ),
+                shape.python
+            );
+            assert_eq!(
+                shard.contains("npm install --no-save --no-audit --no-fund ./testflow-dist/jest-testflow-*.tgz\n"),
+                shape.node
+            );
+            // The shards and the merge wait for the install job and get its build.
+            match ci {
+                Ci::Github => {
+                    assert_eq!(test["needs"].as_str(), Some("install"));
+                    assert_eq!(
+                        merge["needs"],
+                        serde_yaml_ng::from_str::<Value>("[install, test]").unwrap()
+                    );
+                    for job in [test, merge] {
+                        assert!(job["steps"].as_sequence().unwrap().iter().any(|s| {
+                            s["uses"] == "actions/download-artifact@v4"
+                                && s["with"]["name"] == DIST_DIR
+                        }));
+                    }
+                    let up = install["steps"].as_sequence().unwrap().last().unwrap();
+                    assert_eq!(up["uses"].as_str(), Some("actions/upload-artifact@v4"));
+                    assert_eq!(up["with"]["if-no-files-found"].as_str(), Some("error"));
+                }
+                Ci::Gitlab => {
+                    assert_eq!(install["stage"].as_str(), Some("install"));
+                    assert_eq!(v["stages"][0].as_str(), Some("install"));
+                    for job in [test, merge] {
+                        assert_eq!(job["needs"][0]["job"].as_str(), Some("testflow-install"));
+                        assert_eq!(job["needs"][0]["artifacts"], Value::Bool(true));
+                    }
+                    assert_eq!(
+                        install["artifacts"]["paths"][0].as_str(),
+                        Some("testflow-dist/")
+                    );
+                }
+                Ci::Circleci => {
+                    let wf = &v["workflows"]["testflow"]["jobs"];
+                    assert_eq!(wf[0].as_str(), Some("testflow-install"));
+                    assert_eq!(
+                        wf[1]["testflow-test"]["requires"][0].as_str(),
+                        Some("testflow-install")
+                    );
+                    let persisted = install["steps"]
+                        .as_sequence()
+                        .unwrap()
+                        .iter()
+                        .find_map(|s| s["persist_to_workspace"]["paths"].as_sequence())
+                        .unwrap();
+                    assert_eq!(persisted, &vec![Value::from(DIST_DIR)]);
+                    for job in [test, merge] {
+                        assert!(
+                            job["steps"]
+                                .as_sequence()
+                                .unwrap()
+                                .iter()
+                                .any(|s| s.get("attach_workspace").is_some())
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_build_is_cached_by_version_os_and_toolchain_and_a_hit_skips_it() {
+    let opts = Options {
+        shards: 2,
+        ..Options::default()
+    };
+    let gh = parse_with(Ci::Github, &mixed(), &opts);
+    let steps = gh["jobs"]["install"]["steps"].as_sequence().unwrap();
+    assert_eq!(steps[0]["id"].as_str(), Some("dist"));
+    assert_eq!(steps[0]["uses"].as_str(), Some("actions/cache@v4"));
+    assert_eq!(
+        steps[0]["with"]["key"].as_str(),
+        Some(
+            "testflow-dist-v1-${{ env.TESTFLOW_VERSION }}-${{ runner.os }}-${{ runner.arch }}-rust${{ env.TESTFLOW_RUST }}-py+node"
+        )
+    );
+    // Everything between the cache and the upload runs only on a miss.
+    for step in &steps[1..steps.len() - 1] {
+        assert_eq!(step["if"].as_str(), Some(GH_DIST_MISS), "{step:?}");
+    }
+    assert!(
+        steps.last().unwrap().get("if").is_none(),
+        "uploaded on a hit too"
+    );
+
+    let gl = parse_with(Ci::Gitlab, &mixed(), &opts);
+    let install = &gl["testflow-install"];
+    assert_eq!(install["image"].as_str(), Some("rust:$TESTFLOW_RUST"));
+    assert_eq!(
+        install["cache"][0]["key"].as_str(),
+        Some("testflow-dist-v1-$TESTFLOW_VERSION-linux-rust$TESTFLOW_RUST-py+node")
+    );
+    let script = install["script"].as_sequence().unwrap();
+    assert_eq!(script.len(), 1, "one command: a hit skips all of it");
+    assert!(
+        script[0]
+            .as_str()
+            .unwrap()
+            .starts_with("if [ -x testflow-dist/bin/cargo-testflow ]; then\n")
+    );
+
+    let cc = parse_with(Ci::Circleci, &mixed(), &opts);
+    let steps = cc["jobs"]["testflow-install"]["steps"]
+        .as_sequence()
+        .unwrap();
+    let key = "testflow-dist-v1-<< pipeline.parameters.testflow-version >>-{{ arch }}-rust<< pipeline.parameters.testflow-rust >>-py+node";
+    assert_eq!(steps[0]["restore_cache"]["keys"][0].as_str(), Some(key));
+    assert_eq!(steps[2]["save_cache"]["key"].as_str(), Some(key));
+    assert!(
+        steps[1]["run"]["command"]
+            .as_str()
+            .unwrap()
+            .starts_with("if [ -x testflow-dist/bin/cargo-testflow ]; then\n")
+    );
+
+    // A different set of doors is a different build.
+    let rust_key =
+        parse_with(Ci::Gitlab, &rust_only(), &opts)["testflow-install"]["cache"][0]["key"].clone();
+    assert_eq!(
+        rust_key.as_str(),
+        Some("testflow-dist-v1-$TESTFLOW_VERSION-linux-rust$TESTFLOW_RUST")
+    );
+}
+
+#[test]
+fn the_merge_job_alone_saves_the_history_and_branches_fall_back_to_the_default_branch() {
+    let opts = Options {
+        shards: 3,
+        branch: DefaultBranch::given("trunk").unwrap(),
+        ..Options::default()
+    };
+    let gh = parse_with(Ci::Github, &mixed(), &opts);
+    let history_steps = |job: &Value| -> Vec<String> {
+        job["steps"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .filter(|s| s["with"]["path"] == HISTORY_DB)
+            .map(|s| s["uses"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        history_steps(&gh["jobs"]["test"]),
+        ["actions/cache/restore@v4"]
+    );
+    assert_eq!(
+        history_steps(&gh["jobs"]["merge"]),
+        ["actions/cache/restore@v4", "actions/cache/save@v4"]
+    );
+    assert!(history_steps(&gh["jobs"]["install"]).is_empty());
+    let restore = gh["jobs"]["test"]["steps"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|s| s["with"]["path"] == HISTORY_DB)
+        .unwrap();
+    assert_eq!(
+        restore["with"]["restore-keys"].as_str(),
+        Some(
+            "testflow-history-${{ github.ref_name }}-\ntestflow-history-${{ github.event.repository.default_branch }}-\n"
+        )
+    );
+
+    let gl = parse_with(Ci::Gitlab, &mixed(), &opts);
+    let history = |job: &Value| -> Vec<Value> {
+        job["cache"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .filter(|c| c["paths"][0] == HISTORY_DB)
+            .cloned()
+            .collect()
+    };
+    assert!(history(&gl["testflow-install"]).is_empty());
+    let shard = history(&gl["testflow-test"]);
+    let merge = history(&gl["testflow-merge"]);
+    assert_eq!((shard.len(), merge.len()), (1, 1));
+    assert_eq!(shard[0]["policy"].as_str(), Some("pull"));
+    assert_eq!(merge[0]["policy"].as_str(), Some("pull-push"));
+    for c in [&shard[0], &merge[0]] {
+        assert_eq!(
+            c["key"].as_str(),
+            Some("testflow-history-$CI_COMMIT_REF_SLUG")
+        );
+        assert_eq!(
+            c["fallback_keys"][0].as_str(),
+            Some("testflow-history-$CI_DEFAULT_BRANCH")
+        );
+    }
+
+    let cc = parse_with(Ci::Circleci, &mixed(), &opts);
+    let saves = |job: &str| -> Vec<String> {
+        cc["jobs"][job]["steps"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .filter(|s| s["save_cache"]["paths"][0] == HISTORY_DB)
+            .map(|s| s["save_cache"]["key"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(saves("testflow-install").is_empty() && saves("testflow-test").is_empty());
+    assert_eq!(
+        saves("testflow-merge"),
+        ["testflow-history-v1-{{ .Branch }}-{{ epoch }}"]
+    );
+    for job in ["testflow-test", "testflow-merge"] {
+        let keys = cc["jobs"][job]["steps"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find_map(|s| {
+                s["restore_cache"]["keys"]
+                    .as_sequence()
+                    .filter(|k| k[0].as_str().unwrap().starts_with("testflow-history-"))
+            })
+            .unwrap();
+        assert_eq!(
+            keys,
+            &vec![
+                Value::from("testflow-history-v1-{{ .Branch }}-"),
+                Value::from("testflow-history-v1-trunk-")
+            ]
+        );
+    }
+    // Fork-safe: nothing needs a token or a write permission.
+    for ci in Ci::ALL {
+        let text = generate(ci, &mixed(), &opts).unwrap();
+        assert!(
+            !text.contains("secrets.") && !text.contains("TOKEN"),
+            "{}",
+            ci.name()
+        );
+    }
+    assert_eq!(
+        gh["permissions"],
+        serde_yaml_ng::from_str::<Value>("{contents: read}").unwrap()
+    );
+}
+
+#[test]
+fn gitlab_gets_the_merged_junit_report() {
+    let gl = parse(Ci::Gitlab, &mixed(), 3);
+    assert_eq!(
+        gl["testflow-merge"]["artifacts"]["reports"]["junit"].as_str(),
+        Some("testflow-out/junit.xml")
+    );
+    assert_eq!(
+        gl["testflow-merge"]["artifacts"]["when"].as_str(),
+        Some("always")
+    );
+    assert!(merge_script(false).contains("--format junit -o testflow-out/junit.xml\n"));
 }
 
 #[test]
@@ -224,30 +687,35 @@ fn coverage_tools_follow_the_frameworks_and_a_custom_install() {
         ..ProjectShape::default()
     };
     assert_eq!(
-        coverage_install(&jest_only),
+        coverage_install(&jest_only, false),
         "",
         "Jest's --coverage is built in"
     );
     assert_eq!(
-        coverage_install(&python_only),
+        coverage_install(&python_only, false),
         "python -m pip install pytest-cov\n"
     );
     assert_eq!(
-        coverage_install(&rust_only()),
+        coverage_install(&rust_only(), false),
         "rustup component add llvm-tools-preview\ncargo install --locked cargo-llvm-cov\n"
     );
+    assert_eq!(
+        coverage_install(&rust_only(), true),
+        "rustup component add llvm-tools-preview\n",
+        "cargo-llvm-cov came from the install job"
+    );
     // --testflow-install replaces testflow's install, not the coverage tools; the merge
-    // job (engine only) needs none of them.
+    // job needs none of them.
     let opts = Options {
         install: Some("cargo binstall cargo-testflow".into()),
         ..with_coverage(2)
     };
     assert_eq!(
-        install_script(&mixed(), &opts, false),
+        install_script(&mixed(), &opts, OnPath::Export, true),
         "cargo binstall cargo-testflow\nrustup component add llvm-tools-preview\ncargo install --locked cargo-llvm-cov\npython -m pip install pytest-cov\n"
     );
     assert_eq!(
-        install_script(&mixed(), &opts, true),
+        install_script(&mixed(), &opts, OnPath::Export, false),
         "cargo binstall cargo-testflow\n"
     );
     // And pytest-cov goes where the pytest plugin does: GitLab's virtualenv is set up first.
