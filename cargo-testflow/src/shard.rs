@@ -46,6 +46,27 @@ pub const MAX_SHARDS: u32 = 1000;
 /// A recorded duration longer than this (ms, about 31 years) is not believed either.
 const MAX_DURATION_MS: f64 = 1e12;
 
+/// The duration (ms) a test with no recorded one gets when no test in the plan has one:
+/// then every test weighs the same and only the predicted times use the number.
+pub const UNKNOWN_DEFAULT_MS: f64 = 1.0;
+
+/// The typical duration of `known` (finite, non-negative), given to tests with none: the
+/// median, which a long tail of slow tests does not drag up the way it does the mean;
+/// [`UNKNOWN_DEFAULT_MS`] when nothing is known.
+pub fn typical_duration(known: &[f64]) -> f64 {
+    if known.is_empty() {
+        return UNKNOWN_DEFAULT_MS;
+    }
+    let mut sorted = known.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    if sorted.len() % 2 == 1 {
+        sorted[mid]
+    } else {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    }
+}
+
 /// `K/N`, 1-based.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardSpec {
@@ -143,7 +164,7 @@ pub struct Plan {
     /// No plan can finish faster than max(total / N, longest test).
     pub lower_bound_ms: f64,
     pub longest_test_ms: f64,
-    /// Tests with no recorded duration (they were given the mean of the known ones).
+    /// Tests with no recorded duration (they were given [`typical_duration`] of the known ones).
     pub unknown_durations: usize,
 }
 
@@ -174,12 +195,8 @@ pub fn plan(
             .filter(|d| (0.0..=MAX_DURATION_MS).contains(d))
     };
     let known: Vec<f64> = tests.iter().filter_map(|t| recorded(t)).collect();
-    let mean = if known.is_empty() {
-        1.0
-    } else {
-        known.iter().sum::<f64>() / known.len() as f64
-    };
-    let duration = |t: &str| recorded(t).unwrap_or(mean);
+    let typical = typical_duration(&known);
+    let duration = |t: &str| recorded(t).unwrap_or(typical);
     let mut shards: Vec<PlannedShard> = (0..n)
         .map(|i| PlannedShard {
             index: i as u32 + 1,
@@ -347,7 +364,7 @@ mod tests {
     }
 
     #[test]
-    fn timings_come_close_to_the_lower_bound_and_unknown_tests_get_the_mean() {
+    fn timings_come_close_to_the_lower_bound_with_unknown_tests() {
         let tests = ids(1000);
         // A long tail: most tests are quick, a few are slow.
         let durations: HashMap<String, f64> = tests
@@ -468,11 +485,39 @@ mod tests {
         for strategy in [Strategy::Timings, Strategy::Hash, Strategy::Count] {
             let p = plan(&tests, 3, strategy, &durations);
             assert_eq!(p.unknown_durations, 5, "{strategy:?}");
-            // Unknown tests get the mean of the known one.
+            // Unknown tests get the duration of the one known test.
             let total: f64 = p.shards.iter().map(|s| s.predicted_ms).sum();
             assert_eq!(total, 60.0, "{strategy:?}");
             assert!(p.imbalance.is_finite() && p.lower_bound_ms.is_finite());
         }
+    }
+
+    #[test]
+    fn unknown_tests_get_the_median_not_the_mean_of_a_long_tail() {
+        // 90 quick tests, 10 very slow ones (mean 1009 ms, median 10 ms), 5 new tests.
+        let tests = ids(105);
+        let durations: HashMap<String, f64> = tests[..100]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.clone(), if i % 10 == 0 { 10_000.0 } else { 10.0 }))
+            .collect();
+        let known: Vec<f64> = durations.values().copied().collect();
+        assert_eq!(typical_duration(&known), 10.0);
+        let p = plan(&tests, 1, Strategy::Timings, &durations);
+        assert_eq!(p.unknown_durations, 5);
+        assert_eq!(
+            p.shards[0].predicted_ms,
+            90.0 * 10.0 + 10.0 * 10_000.0 + 5.0 * 10.0
+        );
+        // Over 4 shards too, each new test is predicted at 10 ms.
+        let p = plan(&tests, 4, Strategy::Timings, &durations);
+        let total: f64 = p.shards.iter().map(|s| s.predicted_ms).sum();
+        assert_eq!(total, 100_950.0);
+        // Even counts: the middle two averaged; nothing known: the documented default.
+        assert_eq!(typical_duration(&[1.0, 2.0, 100.0, 4.0]), 3.0);
+        assert_eq!(typical_duration(&[]), UNKNOWN_DEFAULT_MS);
+        let none = plan(&ids(4), 2, Strategy::Timings, &HashMap::new());
+        assert_eq!(none.lower_bound_ms, 2.0 * UNKNOWN_DEFAULT_MS);
     }
 
     #[test]
