@@ -459,6 +459,18 @@ fn import_suggestion(framework: Framework, message: &str) -> Suggestion {
     };
     let _ = framework;
     let (command, text) = match ecosystem {
+        // testflow's own packages are not published yet (and a registry's `testflow` is
+        // someone else's): name the install that works today.
+        Framework::Pytest if module.split('.').next() == Some("testflow") => (
+            Some("pip install <testflow checkout>/python".to_owned()),
+            format!(
+                "Python module `{module}` (testflow's pytest plugin, not published yet) is not installed in the environment the tests ran in."
+            ),
+        ),
+        Framework::Jest if npm_package(&module) == "jest-testflow" => (
+            Some("npm install --save-dev <testflow checkout>/npm".to_owned()),
+            "npm package `jest-testflow` (testflow's Jest reporter, not published yet) is not installed; its install script builds the addon with cargo.".to_owned(),
+        ),
         Framework::Pytest => {
             let top = module.split('.').next().unwrap_or(&module).to_owned();
             (
@@ -952,6 +964,45 @@ mod tests {
             cmds.contains(&None),
             "a relative path has no install command"
         );
+    }
+
+    #[test]
+    fn testflows_own_unpublished_packages_get_the_checkout_install() {
+        let a = analyze(&run(vec![
+            failing(
+                "a",
+                Framework::Jest,
+                Failure {
+                    category: Category::ImportError,
+                    message: "Cannot find module 'jest-testflow/sequencer' from 'jest.config.js'"
+                        .into(),
+                    ..Failure::default()
+                },
+            ),
+            failing(
+                "b",
+                Framework::Pytest,
+                Failure {
+                    category: Category::ImportError,
+                    message: "ModuleNotFoundError: No module named 'testflow._native'".into(),
+                    ..Failure::default()
+                },
+            ),
+        ]));
+        let cmds: Vec<&str> = a
+            .groups
+            .iter()
+            .filter_map(|g| g.suggestion.command.as_deref())
+            .collect();
+        assert!(
+            cmds.contains(&"npm install --save-dev <testflow checkout>/npm"),
+            "{cmds:?}"
+        );
+        assert!(
+            cmds.contains(&"pip install <testflow checkout>/python"),
+            "{cmds:?}"
+        );
+        assert_eq!(cmds.len(), 2, "{cmds:?}");
     }
 
     #[test]
