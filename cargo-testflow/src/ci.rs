@@ -2,7 +2,10 @@
 //! mix). N shard jobs each run `cargo testflow run` on their shard (the shard comes from the
 //! CI's own variables, see [`crate::shard::ShardSpec::from_env`]), with the history database
 //! restored from the CI cache so the split uses timings; a merge job joins the shard runs,
-//! writes the reports, feeds the CI's test report feature and applies the quality gates.
+//! writes the reports, feeds the CI's test report feature, saves the history for the next
+//! run and applies the quality gates. Before them, one install job builds the pinned
+//! testflow version (a variable at the top of the file) once, cached by version, OS and
+//! toolchain, and hands the build to the others, which install it without compiling.
 //!
 //! The commands in the pipeline are built here, once, by the `*_script` functions, so the
 //! end-to-end test runs exactly what the CI would.

@@ -111,12 +111,17 @@ enum Command {
     ///
     /// `--format json` is compact and stable, for tools and agents.
     Analyze(AnalyzeArgs),
-    /// Generate a CI pipeline for this project (Rust, pytest, Jest or a mix): N shard jobs
-    /// split by recorded timings, a merge job with the reports and the quality gates.
+    /// Generate a CI pipeline for this project (Rust, pytest, Jest or a mix): one install
+    /// job, N shard jobs split by recorded timings, a merge job with the reports and the
+    /// quality gates.
     ///
     /// GitHub Actions (a matrix with TESTFLOW_SHARD), GitLab CI (`parallel: N`) or CircleCI
-    /// (`parallelism: N`). The history database travels in the CI cache. With --coverage the
-    /// shards collect coverage and the merge job gives the merged LCOV and Cobertura to the CI.
+    /// (`parallelism: N`). The install job builds the pinned testflow version
+    /// (TESTFLOW_VERSION at the top of the file) once, cached by version, OS and toolchain;
+    /// the other jobs install its build without compiling. The history database travels in
+    /// the CI cache: the shards restore it (this branch's, else the default branch's), the
+    /// merge job saves it. With --coverage the shards collect coverage and the merge job
+    /// gives the merged LCOV and Cobertura to the CI.
     Ci(CiArgs),
 }
 
