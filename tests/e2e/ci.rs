@@ -453,7 +453,7 @@ fn fake_testflow_repo(dir: &std::path::Path, tag: &str, says: &str) {
 }
 
 #[test]
-fn gitlab_install_job_builds_the_pinned_tag_once_and_the_shards_only_install_it() {
+fn the_install_job_builds_the_pinned_tag_once_and_each_cis_shards_only_install_it() {
     let p = Project::copy_of("rust-basic");
     let repo = tempfile::tempdir().unwrap();
     fake_testflow_repo(repo.path(), "0.3.0", "tagged 0.3.0");
@@ -528,6 +528,46 @@ fn gitlab_install_job_builds_the_pinned_tag_once_and_the_shards_only_install_it(
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stdout, "tagged 0.3.0\n");
+
+    // GitHub's and CircleCI's shard install steps, on the same build: the binary reaches
+    // the next steps' PATH through $GITHUB_PATH / $BASH_ENV.
+    let env_dir = tempfile::tempdir().unwrap();
+    for (ci, job, var) in [
+        ("github", "/jobs/test", "GITHUB_PATH"),
+        ("circleci", "/jobs/testflow-test", "BASH_ENV"),
+    ] {
+        let generated = p.cmd(&["ci", ci, "--shards", "2", "--testflow-git", url]);
+        assert_eq!(generated.code, 0, "{}", generated.stderr);
+        let yaml: serde_json::Value =
+            serde_json::to_value(serde_yaml_ng::from_str::<Value>(&generated.stdout).unwrap())
+                .unwrap();
+        let step = yaml
+            .pointer(job)
+            .and_then(|j| j["steps"].as_array())
+            .unwrap()
+            .iter()
+            .find(|s| {
+                s["name"] == "Install testflow (built by the install job)"
+                    || s["run"]["name"] == "Install testflow (built by the install job)"
+            })
+            .unwrap_or_else(|| panic!("{ci}: no install step"));
+        let script = step["run"]
+            .as_str()
+            .or_else(|| step["run"]["command"].as_str())
+            .unwrap();
+        let file = env_dir.path().join(var);
+        std::fs::write(&file, "").unwrap();
+        let env = [(var.to_owned(), file.to_str().unwrap().to_owned())];
+        let out = p.shell(script, &env);
+        assert_eq!(out.code, 0, "{ci}: {}", out.stderr);
+        let next_step = match var {
+            "GITHUB_PATH" => "PATH=\"$(cat \"$GITHUB_PATH\"):$PATH\" cargo-testflow",
+            _ => ". \"$BASH_ENV\"; cargo-testflow",
+        };
+        let out = p.shell(next_step, &env);
+        assert_eq!(out.code, 0, "{ci}: {}", out.stderr);
+        assert_eq!(out.stdout, "tagged 0.3.0\n", "{ci}");
+    }
 
     // A version with no tag fails the install job, and so the pipeline.
     std::fs::remove_dir_all(p.dir.join("testflow-dist")).unwrap();
