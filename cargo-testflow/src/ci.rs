@@ -236,6 +236,11 @@ pub const BUILD_RUST: &str = env!("CARGO_PKG_RUST_VERSION");
 /// What the install job builds (binary in `bin/`, the wheel, the addon tarball), cached by
 /// version, OS and toolchain and handed to the shard and merge jobs.
 pub const DIST_DIR: &str = "testflow-dist";
+/// The cargo-llvm-cov the install job builds for `--coverage`: pinned, as the toolchain
+/// is (`cargo install` does not fall back to a version the toolchain can build), to the
+/// one testflow's coverage reader is tested with (its rust-version, 1.87, is below
+/// [`BUILD_RUST`]).
+pub const LLVM_COV_VERSION: &str = "0.9.1";
 /// Where the install job clones the pinned tag.
 const SRC_DIR: &str = "testflow-src";
 
@@ -274,7 +279,7 @@ pub fn build_script(shape: &ProjectShape, opts: &Options) -> String {
     ));
     if opts.coverage && shape.rust {
         lines.push(format!(
-            "cargo install --locked --root {DIST_DIR} cargo-llvm-cov"
+            "cargo install --locked --root {DIST_DIR} cargo-llvm-cov --version {LLVM_COV_VERSION}"
         ));
     }
     if shape.python {
@@ -384,8 +389,9 @@ fn dist_key(
     if shape.node {
         doors.push("node");
     }
+    let llvm_cov = format!("llvmcov{LLVM_COV_VERSION}");
     if opts.coverage && shape.rust {
-        doors.push("llvmcov");
+        doors.push(&llvm_cov);
     }
     if !doors.is_empty() {
         parts.push(doors.join("+"));

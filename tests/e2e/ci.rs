@@ -228,7 +228,9 @@ fn github_coverage_pipeline_merges_the_shards_coverage_and_writes_cobertura() {
     // cargo-llvm-cov is built once, by the install job; the shards add llvm-tools only.
     let build = step_script(&yaml["jobs"]["install"], "cargo install");
     assert!(
-        build.contains("cargo install --locked --root testflow-dist cargo-llvm-cov\n"),
+        build.contains(
+            "cargo install --locked --root testflow-dist cargo-llvm-cov --version 0.9.1\n"
+        ),
         "{build}"
     );
     let install = step_script(test, "rustup component add llvm-tools-preview\n");

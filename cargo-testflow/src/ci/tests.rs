@@ -323,7 +323,9 @@ fn one_install_job_builds_everything_and_shards_never_compile() {
                 shape.node
             );
             assert_eq!(
-                built.contains("cargo install --locked --root testflow-dist cargo-llvm-cov"),
+                built.contains(
+                    "cargo install --locked --root testflow-dist cargo-llvm-cov --version 0.9.1\n"
+                ),
                 opts.coverage && shape.rust
             );
             for (name, job) in [("shard", test), ("merge", merge)] {
