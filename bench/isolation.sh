@@ -11,7 +11,10 @@
 # runs of the default alone: a run with any failed test or a non-zero exit is spurious
 # (every test passes under cargo test).
 #
-# Knobs: RUNS=5 WARMUP=1 SPURIOUS_RUNS=10 SUITES="real trivial"
+# `--isolation process` pays a process start per test (minutes per run on a loaded
+# 2-core machine): it is timed PROCESS_RUNS times after the interleaved rounds of the
+# other two, unless PROCESS_RUNS=interleaved puts it in every round.
+# Knobs: RUNS=5 WARMUP=1 SPURIOUS_RUNS=10 SUITES="real trivial" PROCESS_RUNS=1
 #        TESTFLOW_BIN (default target/release/cargo-testflow)
 # Prints Markdown on stdout; per-round numbers go to bench/work/isolation-<suite>.json.
 set -euo pipefail
@@ -23,6 +26,7 @@ RUNS="${RUNS:-5}"
 WARMUP="${WARMUP:-1}"
 SPURIOUS_RUNS="${SPURIOUS_RUNS:-10}"
 SUITES="${SUITES:-real trivial}"
+PROCESS_RUNS="${PROCESS_RUNS:-1}"
 TESTFLOW_BIN="${TESTFLOW_BIN:-$REPO/target/release/cargo-testflow}"
 REAL_CRATE=pulldown-cmark
 REAL_VERSION=0.13.6
@@ -63,20 +67,34 @@ bench_suite() {
   export TESTFLOW_DIR="$WORK/isolation-state-$suite"
   rm -rf "$TESTFLOW_DIR"
   spec="$(mktemp)"
-  python3 - "$spec" "$TESTFLOW_BIN" <<'PY'
+  python3 - "$spec" "$TESTFLOW_BIN" "$PROCESS_RUNS" <<'PY'
 import json, sys
-spec, bin_ = sys.argv[1:]
+spec, bin_, process_runs = sys.argv[1:]
 base = [bin_, "testflow", "run", "--workspace", "--quiet"]
-json.dump([
+cmds = [
     {"label": "cargo test", "argv": ["cargo", "test", "--workspace", "--no-fail-fast"]},
     {"label": "testflow", "argv": base},
-    {"label": "testflow --isolation process", "argv": [*base, "--isolation", "process"]},
-], open(spec, "w"))
+]
+process = {"label": "testflow --isolation process", "argv": [*base, "--isolation", "process"]}
+if process_runs == "interleaved":
+    cmds.append(process)
+json.dump(cmds, open(spec, "w"))
+json.dump([process], open(spec + ".process", "w"))
 PY
   out="$WORK/isolation-$suite.json"
   log "== $suite: timing"
   python3 "$HERE/isolation.py" "$spec" --cwd "$dir" --runs "$RUNS" --warmup "$WARMUP" --out "$out"
-  rm -f "$spec"
+  if [[ $PROCESS_RUNS != interleaved ]]; then
+    log "== $suite: --isolation process, $PROCESS_RUNS runs"
+    python3 "$HERE/isolation.py" "$spec.process" --cwd "$dir" --runs "$PROCESS_RUNS" --warmup 0 --out "$out.process"
+    python3 - "$out" "$out.process" <<'PY'
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:])
+a["results"] += b["results"]
+json.dump(a, open(sys.argv[1], "w"), indent=1)
+PY
+  fi
+  rm -f "$spec" "$spec.process"
   # Spurious failures: the default, alone, SPURIOUS_RUNS times; count failed tests too.
   local bad=0 failed_tests=0 tests=0 i json
   for ((i = 1; i <= SPURIOUS_RUNS; i++)); do
@@ -106,7 +124,7 @@ echo "| CPU | $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ */
 echo "| load avg (1/5/15 min, at end) | $(cut -d' ' -f1-3 /proc/loadavg) |"
 echo "| rustc | $(rustc --version) |"
 echo "| testflow | $("$TESTFLOW_BIN" testflow --version 2>/dev/null | head -1) (repo $(git -C "$REPO" rev-parse --short HEAD)) |"
-echo "| timer | python perf_counter + wait4 rusage, median of $RUNS interleaved rounds after $WARMUP warm-up |"
+echo "| timer | python perf_counter + wait4 rusage, median of $RUNS interleaved rounds after $WARMUP warm-up; --isolation process: $PROCESS_RUNS |"
 echo
 python3 - "$SPURIOUS_RUNS" "${rows[@]}" <<'PY'
 import json, sys
