@@ -29,6 +29,74 @@ pub struct Analysis {
     /// Tests that failed and then passed on a retry, with what their attempts say.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flaky: Vec<FlakyTest>,
+    /// Rust tests that failed one process per test (`--isolation process`) and passed in
+    /// an earlier run where their binary ran in one process: verdict `interference`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub isolation: Vec<IsolationDependent>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct IsolationDependent {
+    pub id: String,
+    /// Always `interference`: it fails unless its binary's other tests share its process.
+    pub verdict: String,
+    /// The failure's message (first line).
+    pub message: String,
+    /// The earlier run in which it passed with its binary in one process.
+    pub passed_in: String,
+    pub suggestion: String,
+}
+
+/// The run to compare a process-per-test run with: the newest earlier one (of `earlier`,
+/// newest first) that ran its Rust tests one process per binary, on the same commit
+/// when both runs know theirs.
+pub fn isolation_baseline(run: &Run, earlier: impl IntoIterator<Item = Run>) -> Option<Run> {
+    if run.environment.rust_isolation.as_deref() != Some("process") {
+        return None;
+    }
+    earlier.into_iter().find(|e| {
+        e.run_id != run.run_id
+            && e.started_at <= run.started_at
+            && e.environment.rust_isolation.as_deref() == Some("binary")
+            && match (&e.environment.git_commit, &run.environment.git_commit) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            }
+    })
+}
+
+/// `analyze`, and the Rust tests that failed in this process-per-test run but passed in
+/// `baseline` (see [`isolation_baseline`]) with their binary in one process.
+pub fn analyze_against(run: &Run, baseline: Option<&Run>) -> Analysis {
+    let mut a = analyze(run);
+    let Some(base) = baseline else {
+        return a;
+    };
+    let passed: std::collections::HashSet<&str> = base
+        .tests
+        .iter()
+        .filter(|t| t.outcome == crate::model::Outcome::Passed)
+        .map(|t| t.id.as_str())
+        .collect();
+    a.isolation = run
+        .failed_tests()
+        .filter(|t| t.framework == Framework::Rust && passed.contains(t.id.as_str()))
+        .map(|t| IsolationDependent {
+            id: t.id.clone(),
+            verdict: "interference".into(),
+            message: t
+                .failure
+                .as_ref()
+                .map(|f| first_line(&f.message).to_owned())
+                .unwrap_or_default(),
+            passed_in: base.run_id.clone(),
+            suggestion: format!(
+                "Fails one process per test, passed in run {} with its binary in one process (the default isolation): it depends on state the tests of its binary share in a process (a static counter naming temp dirs, a global, a cache). Make that state its own, or run it with the default isolation (`[[isolation]]` in testflow.toml sets it per package or test).",
+                base.run_id
+            ),
+        })
+        .collect();
+    a
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -251,6 +319,7 @@ pub fn analyze(run: &Run) -> Analysis {
         categories,
         groups,
         flaky: flaky_tests(run),
+        isolation: vec![],
     }
 }
 
@@ -546,6 +615,7 @@ pub fn render_human(a: &Analysis) -> String {
     if a.groups.is_empty() {
         let _ = writeln!(out, "No failures in run {} ({} tests).", a.run_id, a.tests);
         render_flaky(&mut out, a);
+        render_isolation(&mut out, a);
         return out;
     }
     let cats: Vec<String> = a
@@ -625,6 +695,7 @@ pub fn render_human(a: &Analysis) -> String {
         out.push('\n');
     }
     render_flaky(&mut out, a);
+    render_isolation(&mut out, a);
     out
 }
 
@@ -637,6 +708,24 @@ fn render_flaky(out: &mut String, a: &Analysis) {
     for f in &a.flaky {
         let _ = writeln!(out, "- {} [{}]: {}", f.id, f.verdict, f.message);
         let _ = writeln!(out, "   → {}", f.suggestion);
+    }
+}
+
+fn render_isolation(out: &mut String, a: &Analysis) {
+    use std::fmt::Write as _;
+    if a.isolation.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "Fail only one process per test ({}):",
+        plural(a.isolation.len() as u64)
+    );
+    for t in &a.isolation {
+        let _ = writeln!(out, "- {} [{}]: {}", t.id, t.verdict, t.message);
+    }
+    if let Some(first) = a.isolation.first() {
+        let _ = writeln!(out, "   → {}", first.suggestion);
     }
 }
 
@@ -1085,5 +1174,75 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("shared state, temp dirs, ports"), "{text}");
+    }
+
+    /// A Rust test that fails one process per test and passed in the newest earlier run
+    /// one process per binary (same commit) is interference; other runs are not compared.
+    #[test]
+    fn failing_only_one_process_per_test_is_interference() {
+        let taken = || Failure {
+            category: Category::RuntimeError,
+            message: "cannot create /tmp/x/scratch-0: File exists (os error 17)".into(),
+            ..Failure::default()
+        };
+        let t0 = chrono::Utc::now();
+        let at = |id: &str, isolation: &str, commit: &str, tests: Vec<TestCase>| {
+            // Ids sort by time, as run ids do.
+            let secs = if id.starts_with('3') { 60 } else { 0 };
+            let mut r = Run::of_tests(id, t0 + chrono::Duration::seconds(secs), tests, 0.0);
+            r.environment.rust_isolation = Some(isolation.into());
+            r.environment.git_commit = Some(commit.into());
+            r
+        };
+        let passed = |id: &str| {
+            let mut t = failing(id, Framework::Rust, Failure::default());
+            t.outcome = Outcome::Passed;
+            t.failure = None;
+            t
+        };
+        let now = at(
+            "3",
+            "process",
+            "c1",
+            vec![
+                passed("p$tests::alpha"),
+                failing("p$tests::beta", Framework::Rust, taken()),
+                failing("p$tests::new", Framework::Rust, taken()),
+            ],
+        );
+        let binary = at(
+            "2",
+            "binary",
+            "c1",
+            vec![passed("p$tests::alpha"), passed("p$tests::beta")],
+        );
+        let other_commit = at("1", "binary", "c0", vec![passed("p$tests::new")]);
+        let also_process = at("2b", "process", "c1", vec![passed("p$tests::new")]);
+        let base = isolation_baseline(
+            &now,
+            vec![also_process.clone(), binary.clone(), other_commit.clone()],
+        )
+        .expect("the binary run on the same commit");
+        assert_eq!(base.run_id, "2");
+        assert!(isolation_baseline(&now, vec![other_commit, also_process]).is_none());
+        assert!(
+            isolation_baseline(&binary, vec![now.clone()]).is_none(),
+            "only process runs"
+        );
+        let a = analyze_against(&now, Some(&base));
+        let named: Vec<(&str, &str, &str)> = a
+            .isolation
+            .iter()
+            .map(|t| (t.id.as_str(), t.verdict.as_str(), t.passed_in.as_str()))
+            .collect();
+        // `new` did not pass in the binary run: nothing says it depends on isolation.
+        assert_eq!(named, vec![("p$tests::beta", "interference", "2")]);
+        assert_eq!(a.groups.len(), 1, "still a failure group");
+        let text = render_human(&a);
+        assert!(
+            text.contains("Fail only one process per test (1 test):\n- p$tests::beta [interference]: cannot create"),
+            "{text}"
+        );
+        assert_eq!(analyze_against(&now, None).isolation, vec![]);
     }
 }

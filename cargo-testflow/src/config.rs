@@ -20,6 +20,28 @@ pub struct Config {
     pub iterate: IterateConfig,
     #[serde(default)]
     pub history: HistoryConfig,
+    /// `[[isolation]]`: Rust tests that run in another mode than the default.
+    #[serde(default)]
+    pub isolation: Vec<IsolationRuleConfig>,
+}
+
+/// One `[[isolation]]` rule: the tests of `package`, or whose path contains `tests`
+/// (both: tests matching both), run in `mode`. The first matching rule decides;
+/// `--isolation` (and `TESTFLOW_ISOLATION`) overrides every rule, and the rules
+/// override `run.isolation`.
+#[derive(Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct IsolationRuleConfig {
+    pub package: Option<String>,
+    pub tests: Option<String>,
+    pub mode: IsolationMode,
+}
+
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum IsolationMode {
+    Process,
+    Binary,
 }
 
 #[derive(Deserialize, Debug, Default, Clone, PartialEq)]
@@ -409,6 +431,31 @@ impl Config {
         {
             return bad("run.isolation", i, "must be \"process\" or \"binary\"");
         }
+        for (n, rule) in self.isolation.iter().enumerate() {
+            let empty = |v: &Option<String>| v.as_deref().is_some_and(|s| s.trim().is_empty());
+            let why = if rule.package.is_none() && rule.tests.is_none() {
+                Some(
+                    "an [[isolation]] rule needs `package`, `tests` or both (for every test, set `run.isolation`)",
+                )
+            } else if empty(&rule.package) || empty(&rule.tests) {
+                Some("`package` and `tests` must not be empty")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                let line = text
+                    .lines()
+                    .enumerate()
+                    .filter(|(_, l)| l.trim_start().starts_with("[[isolation]]"))
+                    .nth(n)
+                    .map_or(String::new(), |(i, _)| format!(":{}", i + 1));
+                bail!(
+                    "{}{line}: [[isolation]] rule {}: {why}",
+                    source.display(),
+                    n + 1
+                );
+            }
+        }
         for (key, v) in [
             ("run.test_timeout", self.run.test_timeout),
             ("run.timeout", self.run.timeout),
@@ -663,6 +710,63 @@ mod tests {
         let err = load(d.path()).unwrap_err().to_string();
         assert!(
             err.contains("testflow.toml:2:") && err.contains("expected a rate"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn isolation_rules_are_read_and_checked() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(
+            d.path(),
+            "testflow.toml",
+            "[run]\nisolation = \"binary\"\n\n[[isolation]]\npackage = \"db\"\nmode = \"process\"\n\n[[isolation]]\ntests = \"net::\"\nmode = \"binary\"\n",
+        );
+        let c = load(d.path()).unwrap().config;
+        c.validate(&p).unwrap();
+        assert_eq!(
+            c.isolation,
+            vec![
+                IsolationRuleConfig {
+                    package: Some("db".into()),
+                    tests: None,
+                    mode: IsolationMode::Process,
+                },
+                IsolationRuleConfig {
+                    package: None,
+                    tests: Some("net::".into()),
+                    mode: IsolationMode::Binary,
+                },
+            ]
+        );
+        // A mode that does not exist names the line and the modes that do.
+        std::fs::write(&p, "[[isolation]]\npackage = \"db\"\nmode = \"thread\"\n").unwrap();
+        let err = load(d.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("testflow.toml:3:8: unknown variant `thread`, expected `process` or `binary`"),
+            "{err}"
+        );
+        // A rule must say which tests it is for, and names its own line.
+        std::fs::write(
+            &p,
+            "[[isolation]]\npackage = \"db\"\nmode = \"process\"\n[[isolation]]\nmode = \"process\"\n",
+        )
+        .unwrap();
+        let c = load(d.path()).unwrap().config;
+        let err = c.validate(&p).unwrap_err().to_string();
+        assert!(
+            err.contains("testflow.toml:4: [[isolation]] rule 2: an [[isolation]] rule needs `package`, `tests` or both"),
+            "{err}"
+        );
+        std::fs::write(&p, "[[isolation]]\ntests = \" \"\nmode = \"process\"\n").unwrap();
+        let c = load(d.path()).unwrap().config;
+        let err = c.validate(&p).unwrap_err().to_string();
+        assert!(err.contains("must not be empty"), "{err}");
+        // An unknown key is refused like anywhere else.
+        std::fs::write(&p, "[[isolation]]\npkg = \"db\"\nmode = \"process\"\n").unwrap();
+        let err = load(d.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("testflow.toml:2:") && err.contains("unknown field"),
             "{err}"
         );
     }

@@ -40,6 +40,7 @@ pub fn detect(project_root: &Path) -> Environment {
         }),
         os: std::env::consts::OS.into(),
         arch: std::env::consts::ARCH.into(),
+        rust_isolation: None,
     }
 }
 

@@ -244,9 +244,10 @@ struct RunArgs {
     /// Stop scheduling tests after the first failure.
     #[arg(long)]
     fail_fast: bool,
-    /// `process`: one process per test (default). `binary`: one process per test binary
-    /// (libtest JSON; fastest for many tiny tests; tests left unfinished by a crash are
-    /// re-run one per process so the crash is pinned on the right test).
+    /// `binary` (default): one process per test binary, as `cargo test` (libtest JSON;
+    /// a hung test is killed at its own --test-timeout, and tests left unfinished by a
+    /// crash or a hang, or doubted, are re-run one per process). `process`: one process
+    /// per test (nextest's semantics). Overrides `[[isolation]]` rules in the config.
     #[arg(long, value_enum, value_name = "MODE", env = "TESTFLOW_ISOLATION")]
     isolation: Option<Isolation>,
     /// Run only the #[ignore] tests.
@@ -921,11 +922,10 @@ fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::RunResult, i32
         } else {
             DocMode::Include
         },
-        isolation: args.isolation.or(match run_cfg.isolation.as_deref() {
-            Some("binary") => Some(Isolation::Binary),
-            Some(_) => Some(Isolation::Process),
-            None => None,
-        }),
+        // The command line (and TESTFLOW_ISOLATION) decides for every test; otherwise
+        // the first `[[isolation]]` rule that matches, then `run.isolation`.
+        isolation: args.isolation,
+        isolation_rules: isolation_rules(&cfg),
         first: first.to_vec(),
         only: None,
     };
@@ -1380,9 +1380,49 @@ fn show_cmd(args: ShowArgs) -> Result<i32> {
     Ok(exit_code::OK)
 }
 
+/// The file's `[[isolation]]` rules, then `run.isolation` as a rule for every test.
+fn isolation_rules(cfg: &config::Config) -> Vec<cargo_fw::IsolationRule> {
+    let mode = |m: config::IsolationMode| match m {
+        config::IsolationMode::Process => Isolation::Process,
+        config::IsolationMode::Binary => Isolation::Binary,
+    };
+    let mut rules: Vec<cargo_fw::IsolationRule> = cfg
+        .isolation
+        .iter()
+        .map(|r| cargo_fw::IsolationRule {
+            package: r.package.clone(),
+            tests: r.tests.clone(),
+            mode: mode(r.mode),
+        })
+        .collect();
+    // Checked by `load_config`.
+    if let Some(m) = cfg.run.isolation.as_deref().and_then(Isolation::parse) {
+        rules.push(cargo_fw::IsolationRule {
+            package: None,
+            tests: None,
+            mode: m,
+        });
+    }
+    rules
+}
+
 fn analyze_cmd(args: AnalyzeArgs) -> Result<i32> {
+    let store = Store::discover(&project_root(args.project.as_deref())?);
     let run = load_run(args.project, &args.run)?;
-    let analysis = analyze::analyze(&run);
+    // A run one process per test is compared with the last run one process per binary.
+    let baseline = (run.environment.rust_isolation.as_deref() == Some("process"))
+        .then(|| {
+            let ids = store.run_ids().unwrap_or_default();
+            let earlier = ids
+                .into_iter()
+                .rev()
+                .filter(|id| *id < run.run_id)
+                .take(20)
+                .filter_map(|id| store.load(&id).ok());
+            analyze::isolation_baseline(&run, earlier)
+        })
+        .flatten();
+    let analysis = analyze::analyze_against(&run, baseline.as_ref());
     let json = serde_json::to_vec_pretty(&analysis)?;
     if let Some(path) = &args.output {
         testflow::store::write_atomic(path, &json)?;

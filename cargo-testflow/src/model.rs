@@ -445,6 +445,11 @@ pub struct Environment {
     pub hostname: Option<String>,
     pub os: String,
     pub arch: String,
+    /// How the Rust tests ran: `binary` (one process per test binary, the default),
+    /// `process` (one per test) or `mixed` (`[[isolation]]` rules). Absent when the run
+    /// had no cargo workspace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rust_isolation: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]

@@ -167,24 +167,37 @@ pub fn run(
     selection.env.extend(coverage_env.iter().cloned());
     let selection = &selection;
 
-    // Reading the workspace and building are independent: do both at once.
-    let cargo_phase = use_cargo.then(|| {
-        std::thread::scope(|s| {
-            let meta = s.spawn(|| Workspace::load(selection));
+    // Reading the workspace, asking git about the checkout and building are
+    // independent: do them at once (git and metadata cost ~10 ms each on a small suite).
+    let project_dir = req.project_dir.clone();
+    let (cargo_phase, environment) = std::thread::scope(|s| {
+        let env = s.spawn(|| crate::environment::detect(&project_dir));
+        let cargo_phase = use_cargo.then(|| {
+            // History is opened (and its schema checked) while cargo builds, too.
+            let meta = s.spawn(|| {
+                Workspace::load(selection).map(|ws| {
+                    let history = History::open(Store::for_project(&ws.root).root());
+                    (ws, history)
+                })
+            });
             let built = cargo::compile(selection, build_echo);
             let ws = meta
                 .join()
                 .unwrap_or_else(|_| Err(anyhow::anyhow!("reading cargo metadata panicked")));
             (ws, built)
-        })
+        });
+        let environment = env
+            .join()
+            .unwrap_or_else(|_| crate::environment::detect(&project_dir));
+        (cargo_phase, environment)
     });
-    let (ws, built) = match cargo_phase {
+    let (ws, built, opened) = match cargo_phase {
         Some((ws, built)) => {
-            let mut ws = ws?;
+            let (mut ws, history) = ws?;
             ws.env.extend(coverage_env.iter().cloned());
-            (Some(Arc::new(ws)), Some(built))
+            (Some(Arc::new(ws)), Some(built), Some(history))
         }
-        None => (None, None),
+        None => (None, None, None),
     };
     let root = ws
         .as_ref()
@@ -201,7 +214,7 @@ pub fn run(
     let store = Store::for_project(&root);
     let mut log_warnings = Vec::new();
     // History is derived data: without it, run in the default order and hash shards.
-    let history = match History::open(store.root()) {
+    let history = match opened.unwrap_or_else(|| History::open(store.root())) {
         Ok(h) => Some(h),
         Err(e) => {
             log_warnings.push(format!("history unavailable: {e:#}"));
@@ -225,7 +238,17 @@ pub fn run(
         .shard_strategy
         .unwrap_or_else(|| shard::default_strategy(&shard_durations));
     let shard_info = req.shard.map(|s| s.info(strategy));
-    let rec = store.start_run(&root, framework_list.clone(), started, shard_info.clone())?;
+    let mut environment = environment;
+    environment.rust_isolation = ws
+        .as_ref()
+        .map(|ws| req.cargo.isolation_summary(&ws.package_names()).to_owned());
+    let rec = store.start_run_in(
+        &root,
+        framework_list.clone(),
+        started,
+        shard_info.clone(),
+        environment,
+    )?;
     let mut options = req.options.clone();
     options.pass_through = crate::runner::PassThrough {
         shard: req.shard.map(|s| (s, strategy)),
@@ -271,7 +294,8 @@ pub fn run(
             Ok(built) => {
                 let binaries: Vec<Arc<cargo::TestBinary>> =
                     built.binaries(ws).into_iter().map(Arc::new).collect();
-                let (tests, list_errors) = list_all(ws, &binaries, ctx.options.jobs);
+                let cache = store.root().join(LIST_CACHE);
+                let (tests, list_errors) = list_all(ws, &binaries, ctx.options.jobs, Some(&cache));
                 for e in &list_errors {
                     ctx.run_error("list", e.clone());
                 }
@@ -451,11 +475,15 @@ pub fn exit_code_for(run: &Run, stopped: Option<Stopped>) -> i32 {
     }
 }
 
-/// List every binary's tests, a few binaries at a time.
+/// Where `run` keeps each test binary's listing, reused while the binary is unchanged.
+const LIST_CACHE: &str = "list-cache";
+
+/// List every binary's tests, a few binaries at a time (from `cache` when it has them).
 fn list_all(
     ws: &Workspace,
     binaries: &[Arc<cargo::TestBinary>],
     jobs: usize,
+    cache: Option<&std::path::Path>,
 ) -> (Vec<cargo::RustTest>, Vec<String>) {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results: Mutex<Vec<(usize, Result<Vec<cargo::RustTest>>)>> = Mutex::new(Vec::new());
@@ -465,7 +493,7 @@ fn list_all(
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     let Some(bin) = binaries.get(i) else { return };
-                    let r = cargo::list_tests(ws, bin);
+                    let r = cargo::list_tests_cached(ws, bin, cache);
                     results
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
@@ -576,7 +604,7 @@ pub fn list_cargo_items(
         Err(e) if e.is::<BuildFailed>() => return Ok(None),
         Err(e) => return Err(e),
     };
-    let (tests, errors) = list_all(&ws, &binaries, crate::runner::default_jobs());
+    let (tests, errors) = list_all(&ws, &binaries, crate::runner::default_jobs(), None);
     if let Some(e) = errors.first() {
         anyhow::bail!("{e}");
     }

@@ -207,11 +207,23 @@ impl Store {
         started: chrono::DateTime<Utc>,
         shard: Option<ShardInfo>,
     ) -> Result<Recording> {
+        let environment = environment::detect(project_root);
+        self.start_run_in(project_root, frameworks, started, shard, environment)
+    }
+
+    /// `start_run` with the environment already detected (and completed by the caller).
+    pub fn start_run_in(
+        &self,
+        project_root: &Path,
+        frameworks: Vec<Framework>,
+        started: chrono::DateTime<Utc>,
+        shard: Option<ShardInfo>,
+        environment: crate::model::Environment,
+    ) -> Result<Recording> {
         let run_id = new_run_id();
         let dir = self.runs_dir().join(&run_id);
         let log = EventLog::create(&dir.join(EVENTS_FILE))?;
         self.ignore_in_git();
-        let environment = environment::detect(project_root);
         log.append(&Event::RunStarted {
             schema_version: SCHEMA_VERSION,
             run_id: run_id.clone(),

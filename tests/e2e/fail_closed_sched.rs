@@ -86,9 +86,19 @@ fn run_json(p: &Project) -> Run {
         .expect("run.json is a Run")
 }
 
+/// One process per test: `passes` is recorded as it ends, before the signal.
 fn stop_a_hanging_test(sig: i32, code: i32) {
     let p = Project::new(FIXTURE);
-    let mut child = spawn(p.command(&["run", "--no-doc", "-j", "2", "passes", "hangs"]));
+    let mut child = spawn(p.command(&[
+        "run",
+        "--no-doc",
+        "--isolation",
+        "process",
+        "-j",
+        "2",
+        "passes",
+        "hangs",
+    ]));
     wait_for_events(
         &p,
         &mut child,
@@ -137,6 +147,63 @@ fn sigterm_stops_a_hanging_test_and_exits_143() {
 #[test]
 fn sigint_stops_a_hanging_test_and_exits_130() {
     stop_a_hanging_test(libc::SIGINT, 130);
+}
+
+/// The default, one process for the binary: a binary's results are recorded when it
+/// ends, so the signal comes once libtest has started `hangs`. The hanging binary dies
+/// with the run, `hangs` is interrupted (never passed), the run is not green.
+fn stop_a_hanging_binary(sig: i32, code: i32) {
+    let p = Project::new(FIXTURE);
+    let mut child = spawn(p.command(&["run", "--no-doc", "-j", "2", "passes", "hangs"]));
+    wait_for_events(
+        &p,
+        &mut child,
+        &[("test_started", "sched_stop::stop$hangs")],
+    );
+    let pids = live_processes(p.testflow_dir.path(), &["--exact", "hangs"]);
+    assert!(!pids.is_empty(), "the binary runs `hangs`");
+    signal(&child, sig);
+    let (got, stderr) = finish(child, "after the first signal");
+    assert_eq!(got, code, "{stderr}");
+    assert!(
+        !stderr.contains("did not stop within"),
+        "the run stopped by itself: {stderr}"
+    );
+    assert!(
+        wait_until(HANG_GUARD, || live_processes(
+            p.testflow_dir.path(),
+            &["--exact", "hangs"]
+        )
+        .is_empty()),
+        "the hanging binary outlived the run: {pids:?}"
+    );
+    let run = run_json(&p);
+    assert!(!run.completed);
+    let t = run.test("sched_stop::stop$hangs");
+    assert_eq!(t.outcome, Outcome::Skipped);
+    assert_eq!(failure(t).category, Category::Interrupted);
+    // `passes` may or may not have ended before the signal: never failed either way.
+    if let Some(t) = run.tests.iter().find(|t| t.id == "sched_stop::stop$passes") {
+        assert!(
+            t.outcome == Outcome::Passed
+                || (t.outcome == Outcome::Skipped && failure(t).category == Category::Interrupted),
+            "{t:?}"
+        );
+    }
+    assert!(
+        !run.distrust().is_empty(),
+        "an interrupted run is never green"
+    );
+}
+
+#[test]
+fn sigterm_stops_a_hanging_binary_and_exits_143() {
+    stop_a_hanging_binary(libc::SIGTERM, 143);
+}
+
+#[test]
+fn sigint_stops_a_hanging_binary_and_exits_130() {
+    stop_a_hanging_binary(libc::SIGINT, 130);
 }
 
 #[test]

@@ -93,9 +93,10 @@ fn one_job_runs_the_tests_one_at_a_time() {
 
 #[test]
 fn fail_fast_stops_after_the_first_failure() {
-    // Three failing tests of one binary; -j 1 runs them in listing (alphabetical) order.
+    // Three failing tests of one binary, one process each; -j 1 runs them in listing
+    // (alphabetical) order.
     let p = Project::new("rust-basic");
-    let out = p.run(&["--fail-fast", "-j", "1", "fails_"]);
+    let out = p.run(&["--fail-fast", "--isolation", "process", "-j", "1", "fails_"]);
     assert_eq!(out.code, 100, "{}", out.stderr);
     assert_eq!(out.run().ids(), ["calc$tests::fails_assert"]);
     assert_eq!(
@@ -103,7 +104,7 @@ fn fail_fast_stops_after_the_first_failure() {
         Outcome::Failed
     );
     // Without --fail-fast the same filter runs all three.
-    let out = p.run(&["-j", "1", "fails_"]);
+    let out = p.run(&["--isolation", "process", "-j", "1", "fails_"]);
     assert_eq!(out.code, 100, "{}", out.stderr);
     assert_eq!(
         out.run().ids(),

@@ -47,6 +47,8 @@ mod terminal_text;
 mod sharding;
 // rust-basic with --isolation binary (crash re-runs per test)
 mod rust_isolation_binary;
+// the default (one process per binary) against --isolation process on a suite written for cargo test
+mod rust_isolation_default;
 // rust-basic, one process per test: every outcome, failure and location
 mod rust_run;
 // the SLOW notice past --slow-timeout (waits for the notice, then releases the test)

@@ -1,6 +1,7 @@
 //! Rust through cargo: build the test binaries, list their tests, and turn them into
-//! runner units — one process per test (the default), one process per binary with
-//! libtest's JSON output (`--isolation binary`), and doctests through `cargo test --doc`.
+//! runner units — one process per binary with libtest's JSON output (the default, what
+//! `cargo test` does), one process per test (`--isolation process`), and doctests
+//! through `cargo test --doc`.
 
 use std::collections::HashMap;
 use std::io::{BufReader, Read, Write};
@@ -25,12 +26,41 @@ use crate::runner::{Ctx, Unit};
 /// Which test processes to use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Isolation {
-    /// One process per test: a crash or hang takes down only that test.
+    /// One process per test (nextest's semantics): a crash or hang takes down only that
+    /// test, and no test shares a process with another.
     Process,
-    /// One process per test binary (libtest JSON); fast for many tiny tests. When the
-    /// binary crashes, or its output is not consistent with itself, its summary and its
-    /// exit status, its tests (but its failures) are re-run one per process.
+    /// One process per test binary (libtest JSON), as `cargo test` runs them: the
+    /// default. When the binary crashes, hangs, or its output is not consistent with
+    /// itself, its summary and its exit status, its tests (but its failures) are re-run
+    /// one per process.
     Binary,
+}
+
+impl Isolation {
+    pub fn parse(s: &str) -> Option<Isolation> {
+        match s {
+            "process" => Some(Isolation::Process),
+            "binary" => Some(Isolation::Binary),
+            _ => None,
+        }
+    }
+}
+
+/// `[[isolation]]` in the config: the tests of a package, or whose path contains a
+/// string, run in this mode. The first rule that matches a test decides.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IsolationRule {
+    pub package: Option<String>,
+    /// Substring of the test path (`tests::net::`), as a FILTER matches.
+    pub tests: Option<String>,
+    pub mode: Isolation,
+}
+
+impl IsolationRule {
+    fn matches(&self, package: &str, path: &str) -> bool {
+        self.package.as_deref().is_none_or(|p| p == package)
+            && self.tests.as_deref().is_none_or(|t| path.contains(t))
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -116,7 +146,10 @@ pub struct CargoOptions {
     pub filters: Vec<String>,
     pub ignored: IgnoredMode,
     pub doc: DocMode,
+    /// `--isolation` (or `run.isolation`): every test in this mode, rules or not.
     pub isolation: Option<Isolation>,
+    /// `[[isolation]]` rules, for tests `isolation` does not decide (it is unset).
+    pub isolation_rules: Vec<IsolationRule>,
     /// Test ids to schedule before the others, in this order (previous failures,
     /// slowest first, …); the rest keep cargo's order.
     pub first: Vec<String>,
@@ -128,6 +161,59 @@ pub struct CargoOptions {
 impl CargoOptions {
     pub fn selects(&self, name: &str) -> bool {
         self.filters.is_empty() || self.filters.iter().any(|f| name.contains(f.as_str()))
+    }
+
+    /// How this test runs: `--isolation`, else the first matching `[[isolation]]` rule,
+    /// else one process per binary.
+    pub fn isolation_of(&self, package: &str, path: &str) -> Isolation {
+        self.isolation
+            .or_else(|| {
+                self.isolation_rules
+                    .iter()
+                    .find(|r| r.matches(package, path))
+                    .map(|r| r.mode)
+            })
+            .unwrap_or(Isolation::Binary)
+    }
+
+    /// The run's isolation as recorded (`Environment::rust_isolation`): `binary`,
+    /// `process`, or `mixed` when `[[isolation]]` rules can give the tests of these
+    /// packages both modes.
+    pub fn isolation_summary(&self, packages: &[&str]) -> &'static str {
+        let name = |m: Isolation| match m {
+            Isolation::Binary => "binary",
+            Isolation::Process => "process",
+        };
+        if let Some(m) = self.isolation {
+            return name(m);
+        }
+        // Per package: the rules that can apply, up to one that takes all its tests;
+        // without one, the default too.
+        let mut modes = Vec::new();
+        for p in packages {
+            let mut covered = false;
+            for r in &self.isolation_rules {
+                if r.package.as_deref().is_some_and(|rp| rp != *p) {
+                    continue;
+                }
+                modes.push(r.mode);
+                if r.tests.is_none() {
+                    covered = true;
+                    break;
+                }
+            }
+            if !covered {
+                modes.push(Isolation::Binary);
+            }
+        }
+        if modes.is_empty() {
+            return "binary";
+        }
+        if modes.iter().all(|m| *m == modes[0]) {
+            name(modes[0])
+        } else {
+            "mixed"
+        }
     }
 }
 
@@ -152,6 +238,11 @@ pub struct Workspace {
 }
 
 impl Workspace {
+    /// The workspace's package names.
+    pub fn package_names(&self) -> Vec<&str> {
+        self.packages.values().map(|p| p.name.as_str()).collect()
+    }
+
     pub fn load(selection: &Selection) -> Result<Workspace> {
         let mut cmd = MetadataCommand::new();
         cmd.no_deps();
@@ -562,6 +653,94 @@ struct Discovered {
 /// List a binary's tests: libtest's JSON listing (it carries source locations), or the
 /// terse listing every harness must support when JSON is refused (custom harnesses).
 pub fn list_tests(ws: &Workspace, bin: &Arc<TestBinary>) -> Result<Vec<RustTest>> {
+    list_tests_cached(ws, bin, None)
+}
+
+/// What identifies one build of a test binary: a rebuilt binary is a new file (new inode
+/// or change time), so its listing is read again. Reading the file to hash it would cost
+/// more than listing it.
+fn binary_key(exe: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(exe).ok()?;
+    Some(format!(
+        "{}:{}:{}:{}.{}:{}.{}",
+        m.dev(),
+        m.ino(),
+        m.size(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec()
+    ))
+}
+
+#[derive(serde::Serialize, Deserialize)]
+struct CachedListing {
+    exe: PathBuf,
+    key: String,
+    /// libtest's `--list --format json` output, as it printed it.
+    stdout: String,
+}
+
+/// The tests in libtest's JSON listing; `None` when a line is not libtest's.
+fn parse_json_listing(
+    ws: &Workspace,
+    bin: &Arc<TestBinary>,
+    stdout: &[u8],
+) -> Option<Vec<RustTest>> {
+    let mut tests = Vec::new();
+    for line in stdout
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.trim_ascii().is_empty())
+    {
+        match serde_json::from_slice::<Discovered>(line) {
+            Ok(d) if d.kind == "test" && d.event == "discovered" => {
+                let file = (!d.source_path.is_empty())
+                    .then(|| ws.relative_path(&bin.package, &d.source_path));
+                let line = (d.start_line > 0).then_some(d.start_line);
+                let reason = (!d.ignore_message.is_empty()).then_some(d.ignore_message);
+                tests.push(new_test(bin, d.name, d.ignore, reason, file, line));
+            }
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
+    Some(tests)
+}
+
+/// `list_tests`, reusing the JSON listing kept in `cache` (a directory) while the binary
+/// is the same file ([`binary_key`]). A cache that cannot be read or written is ignored.
+pub fn list_tests_cached(
+    ws: &Workspace,
+    bin: &Arc<TestBinary>,
+    cache: Option<&Path>,
+) -> Result<Vec<RustTest>> {
+    // Coverage's environment changes what an instrumented binary does when it lists.
+    let cache = cache.filter(|_| ws.env.is_empty());
+    let key = cache.and_then(|_| binary_key(&bin.exe));
+    let file = cache.map(|dir| {
+        let name: String = bin
+            .id
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        dir.join(format!("{name}.json"))
+    });
+    if let (Some(file), Some(key)) = (&file, &key)
+        && let Ok(text) = std::fs::read(file)
+        && let Ok(c) = serde_json::from_slice::<CachedListing>(&text)
+        && c.key == *key
+        && c.exe == bin.exe
+        && let Some(tests) = parse_json_listing(ws, bin, c.stdout.as_bytes())
+    {
+        return Ok(tests);
+    }
     let run = |args: &[&str], bootstrap: bool| -> Result<std::process::Output> {
         let mut c = Command::new(&bin.exe);
         c.args(args)
@@ -579,31 +758,24 @@ pub fn list_tests(ws: &Workspace, bin: &Arc<TestBinary>) -> Result<Vec<RustTest>
         &["--list", "--format", "json", "-Z", "unstable-options"],
         true,
     )?;
-    let mut tests = Vec::new();
-    if json.status.success() {
-        let mut all_parsed = true;
-        for line in json
-            .stdout
-            .split(|b| *b == b'\n')
-            .filter(|l| !l.trim_ascii().is_empty())
+    if json.status.success()
+        && let Some(tests) = parse_json_listing(ws, bin, &json.stdout)
+    {
+        // Kept only when the binary is still the file that was listed.
+        if let (Some(file), Some(key), Ok(stdout)) =
+            (&file, &key, String::from_utf8(json.stdout.clone()))
+            && binary_key(&bin.exe).as_ref() == Some(key)
+            && let Ok(bytes) = serde_json::to_vec(&CachedListing {
+                exe: bin.exe.clone(),
+                key: key.clone(),
+                stdout,
+            })
         {
-            match serde_json::from_slice::<Discovered>(line) {
-                Ok(d) if d.kind == "test" && d.event == "discovered" => {
-                    let file = (!d.source_path.is_empty())
-                        .then(|| ws.relative_path(&bin.package, &d.source_path));
-                    let line = (d.start_line > 0).then_some(d.start_line);
-                    let reason = (!d.ignore_message.is_empty()).then_some(d.ignore_message);
-                    tests.push(new_test(bin, d.name, d.ignore, reason, file, line));
-                }
-                Ok(_) => {}
-                Err(_) => all_parsed = false,
-            }
+            let _ = crate::store::write_atomic(file, &bytes);
         }
-        if all_parsed {
-            return Ok(tests);
-        }
-        tests.clear();
+        return Ok(tests);
     }
+    let mut tests = Vec::new();
     let parse_terse = |out: std::process::Output| -> Result<Vec<String>> {
         if !out.status.success() {
             bail!(
@@ -708,8 +880,9 @@ pub fn plan(ctx: &Ctx, tests: Vec<RustTest>, options: &CargoOptions) -> Vec<Box<
             .collect();
         tests.sort_by_key(|t| rank.get(t.meta.id.as_str()).copied().unwrap_or(usize::MAX));
     }
-    let isolation = options.isolation.unwrap_or(Isolation::Process);
-    let mut by_binary: Vec<(Arc<TestBinary>, Vec<Arc<RustTest>>, bool)> = Vec::new();
+    // Per binary: the tests it runs in one process, and those that get their own.
+    type Group = (Arc<TestBinary>, Vec<Arc<RustTest>>, Vec<Arc<RustTest>>);
+    let mut by_binary: Vec<Group> = Vec::new();
     for t in tests {
         if !options.selects(&t.path) {
             continue;
@@ -728,38 +901,44 @@ pub fn plan(ctx: &Ctx, tests: Vec<RustTest>, options: &CargoOptions) -> Vec<Box<
             }
             continue;
         }
+        let mode = options.isolation_of(&t.binary.package.name, &t.path);
         let t = Arc::new(t);
-        match by_binary
-            .iter_mut()
-            .find(|(b, _, _)| Arc::ptr_eq(b, &t.binary))
+        let at = match by_binary
+            .iter()
+            .position(|(b, _, _)| Arc::ptr_eq(b, &t.binary))
         {
-            Some((_, list, _)) => list.push(t),
-            None => by_binary.push((
-                Arc::clone(&t.binary),
-                vec![t],
-                options.filters.is_empty() && options.only.is_none(),
-            )),
+            Some(i) => i,
+            None => {
+                by_binary.push((Arc::clone(&t.binary), vec![], vec![]));
+                by_binary.len() - 1
+            }
+        };
+        match mode {
+            Isolation::Binary => by_binary[at].1.push(t),
+            Isolation::Process => by_binary[at].2.push(t),
         }
     }
     let mut units: Vec<Box<dyn Unit>> = Vec::new();
-    for (binary, tests, whole) in by_binary {
-        match isolation {
-            Isolation::Process => units.extend(tests.into_iter().map(|test| {
-                Box::new(PerTest {
-                    test,
-                    attempt: 1,
-                    recheck: None,
-                    failed_before: false,
-                }) as Box<dyn Unit>
-            })),
-            Isolation::Binary => units.push(Box::new(BinaryBatch {
+    for (binary, batch, alone) in by_binary {
+        // Name arguments are needed unless the batch is every test the binary runs.
+        let whole = options.filters.is_empty() && options.only.is_none() && alone.is_empty();
+        if !batch.is_empty() {
+            units.push(Box::new(BinaryBatch {
                 listed: listed.get(binary.id.as_str()).cloned().unwrap_or_default(),
                 binary,
-                tests,
+                tests: batch,
                 whole,
                 ignored: options.ignored,
-            })),
+            }));
         }
+        units.extend(alone.into_iter().map(|test| {
+            Box::new(PerTest {
+                test,
+                attempt: 1,
+                recheck: None,
+                failed_before: false,
+            }) as Box<dyn Unit>
+        }));
     }
     units
 }
@@ -1617,7 +1796,6 @@ impl Unit for BinaryBatch {
             "json",
             "--report-time",
         ])
-        .arg(format!("--test-threads={}", ctx.options.jobs.max(1)))
         .env("RUSTC_BOOTSTRAP", "1")
         .current_dir(&self.binary.package.dir);
         match self.ignored {
@@ -1628,6 +1806,15 @@ impl Unit for BinaryBatch {
             IgnoredMode::Include => {
                 c.arg("--include-ignored");
             }
+        }
+        // `-- --test-threads=N` given by hand wins: libtest refuses the option twice.
+        let threads_given = ctx
+            .options
+            .framework_args
+            .iter()
+            .any(|a| a == "--test-threads" || a.starts_with("--test-threads="));
+        if !threads_given {
+            c.arg(format!("--test-threads={}", ctx.options.jobs.max(1)));
         }
         c.args(&ctx.options.framework_args);
         if !self.whole {
@@ -1717,10 +1904,12 @@ impl Unit for BinaryBatch {
         match out.killed {
             Some(KillReason::Interrupted) => return follow_ups,
             Some(KillReason::RunTimeout) => {
+                let limit = ctx.options.run_timeout.unwrap_or_default().as_secs_f64();
                 for name in stream.running.keys() {
-                    let f = timeout_failure(
-                        "still running when the run's time limit was reached; killed".into(),
-                    );
+                    // The same words as one process per test.
+                    let f = timeout_failure(format!(
+                        "still running when the run's time limit of {limit}s was reached; killed"
+                    ));
                     ctx.finished(
                         &stream.tests[name],
                         1,
@@ -2520,6 +2709,125 @@ mod tests {
             4,
             "two runs of 2 planned tests that did not run yet"
         );
+    }
+
+    /// `--isolation` decides for every test; else the first matching rule; else binary.
+    #[test]
+    fn isolation_rules_pick_the_mode_per_package_and_test() {
+        let rule = |package: Option<&str>, tests: Option<&str>, mode| IsolationRule {
+            package: package.map(str::to_owned),
+            tests: tests.map(str::to_owned),
+            mode,
+        };
+        let mut o = CargoOptions::default();
+        let all = ["db", "app", "web"];
+        assert_eq!(o.isolation_of("db", "tests::a"), Isolation::Binary);
+        assert_eq!(o.isolation_summary(&all), "binary");
+        o.isolation_rules = vec![
+            rule(Some("db"), None, Isolation::Process),
+            rule(None, Some("net::"), Isolation::Process),
+            rule(Some("web"), Some("slow_"), Isolation::Process),
+        ];
+        assert_eq!(o.isolation_of("db", "tests::a"), Isolation::Process);
+        assert_eq!(o.isolation_of("app", "net::connects"), Isolation::Process);
+        assert_eq!(o.isolation_of("web", "tests::slow_io"), Isolation::Process);
+        assert_eq!(o.isolation_of("web", "tests::fast"), Isolation::Binary);
+        assert_eq!(o.isolation_of("app", "tests::slow_io"), Isolation::Binary);
+        assert_eq!(o.isolation_summary(&all), "mixed");
+        // A workspace of only `db`: every test is in one process each.
+        assert_eq!(o.isolation_summary(&["db"]), "process");
+        // `run.isolation` comes last, as a rule for every test; the first match wins.
+        o.isolation_rules
+            .insert(0, rule(None, Some("tests::a"), Isolation::Binary));
+        o.isolation_rules.push(rule(None, None, Isolation::Process));
+        assert_eq!(o.isolation_of("db", "tests::a"), Isolation::Binary);
+        assert_eq!(o.isolation_of("app", "tests::b"), Isolation::Process);
+        o.isolation_rules = vec![
+            rule(None, None, Isolation::Process),
+            rule(Some("db"), None, Isolation::Binary),
+        ];
+        assert_eq!(
+            o.isolation_summary(&all),
+            "process",
+            "the second rule never matches"
+        );
+        o.isolation = Some(Isolation::Binary);
+        assert_eq!(o.isolation_of("db", "tests::a"), Isolation::Binary);
+        assert_eq!(o.isolation_of("app", "tests::b"), Isolation::Binary);
+        assert_eq!(o.isolation_summary(&all), "binary");
+    }
+
+    /// A listing is reused while the binary is the same file, and read again once it
+    /// is rebuilt. The "binary" is a script that prints libtest's JSON listing and counts
+    /// how often it ran.
+    #[test]
+    fn a_listing_is_reused_until_the_binary_changes() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let exe = dir.path().join("fake-test-bin");
+        let runs = dir.path().join("runs");
+        let write_bin = |name: &str| {
+            let script = format!(
+                "#!/bin/sh\necho x >> '{}'\necho '{{ \"type\": \"test\", \"event\": \"discovered\", \"name\": \"{name}\", \"ignore\": false, \"source_path\": \"src/lib.rs\", \"start_line\": 3 }}'\n",
+                runs.display()
+            );
+            // A rebuild writes a new file, as cargo does.
+            let tmp = dir.path().join("new-bin");
+            std::fs::write(&tmp, script).unwrap();
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
+            std::fs::rename(&tmp, &exe).unwrap();
+        };
+        let ran = || {
+            std::fs::read_to_string(&runs)
+                .unwrap_or_default()
+                .lines()
+                .count()
+        };
+        let ws = Workspace {
+            root: dir.path().to_owned(),
+            target_dir: dir.path().join("target"),
+            packages: HashMap::new(),
+            env: vec![],
+        };
+        let bin = Arc::new(TestBinary {
+            id: "p::integ".into(),
+            exe: exe.clone(),
+            package: Arc::new(Package {
+                name: "p".into(),
+                version: "0.1.0".into(),
+                manifest_path: dir.path().join("Cargo.toml"),
+                dir: dir.path().to_owned(),
+                has_doctests: false,
+            }),
+            kind: "test".into(),
+        });
+        let cache = dir.path().join("cache");
+        let names = |t: Vec<RustTest>| t.into_iter().map(|t| t.path).collect::<Vec<_>>();
+        write_bin("tests::one");
+        let first = list_tests_cached(&ws, &bin, Some(&cache)).unwrap();
+        assert_eq!(first[0].meta.line, Some(3));
+        assert_eq!(names(first), ["tests::one"]);
+        assert_eq!(ran(), 1);
+        let again = list_tests_cached(&ws, &bin, Some(&cache)).unwrap();
+        assert_eq!(again[0].meta.file.as_deref(), Some("src/lib.rs"));
+        assert_eq!(names(again), ["tests::one"]);
+        assert_eq!(ran(), 1, "the second listing came from the cache");
+        write_bin("tests::two");
+        assert_eq!(
+            names(list_tests_cached(&ws, &bin, Some(&cache)).unwrap()),
+            ["tests::two"]
+        );
+        assert_eq!(ran(), 2, "a rebuilt binary is listed again");
+        // A damaged cache file is ignored, and replaced.
+        std::fs::write(cache.join("p__integ.json"), "{").unwrap();
+        assert_eq!(
+            names(list_tests_cached(&ws, &bin, Some(&cache)).unwrap()),
+            ["tests::two"]
+        );
+        assert_eq!(ran(), 3);
+        // Without a cache directory every listing runs the binary.
+        list_tests(&ws, &bin).unwrap();
+        assert_eq!(ran(), 4);
     }
 
     /// rustdoc 1.95 on rust-doctests' ed2024 (`--list --format terse`, then with `--ignored`).

@@ -315,6 +315,7 @@ fn sample_run() -> Run {
             hostname: Some("runner-1".into()),
             os: "linux".into(),
             arch: "x86_64".into(),
+            rust_isolation: None,
         },
         frameworks: vec![Framework::Rust, Framework::Pytest, Framework::Jest],
         shard: None,
