@@ -566,7 +566,7 @@ fn help_of_every_command() {
 // ---- pytest (needs TESTFLOW_PYTHON: a Python with pytest and the plugin) -------------
 //
 // Copies of the fixtures (pytest writes its cache and bytecode next to them), run the way
-// python/tests/ runs them through `cargo testflow run`.
+// python/tests/ runs them through `cargo testflow run`, with `CI=true` (see below).
 
 fn python() -> PathBuf {
     let p = std::env::var_os("TESTFLOW_PYTHON")
@@ -587,6 +587,9 @@ fn snapshot_pytest(fixture: &str, args: &[&str], setup: impl FnOnce(&Path)) {
     let name = fixture.replace('/', "-");
     let mut case = Case::new(&name, args);
     case.env.push(("TESTFLOW_PYTHON", python.clone()));
+    // pytest shortens assertion explanations unless it thinks it runs on CI (`CI` or
+    // `BUILD_NUMBER` set): the same answer on every machine.
+    case.env.push(("CI", PathBuf::from("true")));
     if let Some(venv) = python.parent().and_then(Path::parent) {
         case.paths.push((venv.to_owned(), "[venv]"));
     }
