@@ -123,6 +123,17 @@ TESTFLOW_JEST_WORK="$JEST_WORK" TESTFLOW_BIN="$TARGET_DIR/debug/cargo-testflow" 
   node --test --test-reporter=spec npm/test/
 # ==== end Node / Jest ====================================================================
 
+# ==== Snapshots of the pytest and Jest fixtures (tests/e2e/snapshots.rs) =================
+# The #[ignore]d snapshot tests: they need the venv and the Jest work dir made above (the
+# Rust fixtures' snapshots ran in `cargo test --workspace`, which also built this binary).
+# Without the two variables they fail, never skip.
+echo "== Snapshots: run.json and human output of the pytest and Jest fixtures"
+SNAP_TARGET="${CARGO_TARGET_DIR:-$PWD/target}"
+case "$SNAP_TARGET" in /*) ;; *) SNAP_TARGET="$PWD/$SNAP_TARGET" ;; esac
+TESTFLOW_PYTHON="$SNAP_TARGET/py-venv/bin/python" TESTFLOW_JEST_WORK="$SNAP_TARGET/jest-e2e" \
+    cargo test --locked -p cargo-testflow --test e2e snapshots:: -- --ignored
+# ==== end Snapshots ======================================================================
+
 # ==== Jest versions (npm/test/jest-versions.test.js) ====================================
 # Each supported Jest major runs tests/fixtures/jest-versions through the reporter and
 # through `cargo testflow run`, checked against that version's own --json; Jest 23 must

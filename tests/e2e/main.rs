@@ -51,6 +51,8 @@ mod rust_isolation_binary;
 mod rust_isolation_default;
 // rust-basic, one process per test: every outcome, failure and location
 mod rust_run;
+// snapshots of behaviour: every fixture's run.json and human output, every --help
+mod snapshots;
 // the SLOW notice past --slow-timeout (waits for the notice, then releases the test)
 mod slow;
 // run the binary on a fixture with its own state dirs; parse the Run; find tests
