@@ -32,6 +32,12 @@ const FILTERS: &[(&str, &str)] = &[
     (r"\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{4}", "[run_id]"),
     // Thread ids in Rust panic messages: `thread 'tests::x' (18474) panicked`.
     (r"(thread '[^']*') \(\d+\)", "$1 ([tid])"),
+    // libtest prints this note after the first panic of each process only: in a binary
+    // run, which test panics first is a race between test threads.
+    (
+        r"note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace(\\n|\n)?",
+        "",
+    ),
     // Temp dirs not otherwise named (rustdoc's `/tmp/rustdoctestXXXXXX`).
     (r"/tmp/[A-Za-z0-9._-]+", "[tmp]"),
     // The standard library's sources in backtraces.
