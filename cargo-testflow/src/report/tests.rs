@@ -323,6 +323,7 @@ fn sample_run() -> Run {
         tests,
         errors: vec![],
         coverage: None,
+        workers: Vec::new(),
     }
 }
 
