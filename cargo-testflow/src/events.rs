@@ -69,6 +69,11 @@ pub enum Event {
         kind: String,
         message: String,
     },
+    /// How many workers the driver gave a framework, and why (`Run::workers`).
+    Workers {
+        time: DateTime<Utc>,
+        decision: crate::model::WorkersDecision,
+    },
     /// Coverage measured by the run (written once, after the tests and before
     /// `run_finished`).
     Coverage {
@@ -223,6 +228,7 @@ struct Fold {
     tests: HashMap<String, TestState>,
     errors: Vec<RunError>,
     coverage: Option<crate::model::RunCoverage>,
+    workers: Vec<crate::model::WorkersDecision>,
 }
 
 impl Fold {
@@ -350,6 +356,12 @@ impl Fold {
                 self.touch(time);
                 self.errors.push(RunError { kind, message });
             }
+            Event::Workers { time, decision } => {
+                self.touch(time);
+                // One decision per framework: a later one (a re-launch) replaces it.
+                self.workers.retain(|w| w.framework != decision.framework);
+                self.workers.push(decision);
+            }
             Event::Coverage { time, coverage } => {
                 self.touch(time);
                 self.coverage = Some(coverage);
@@ -436,6 +448,7 @@ impl Fold {
             coverage: self.coverage,
             tests,
             errors: self.errors,
+            workers: self.workers,
         }
     }
 }

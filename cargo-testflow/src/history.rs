@@ -538,6 +538,22 @@ impl History {
             .collect::<rusqlite::Result<_>>()?;
         Ok(out)
     }
+
+    /// One framework's tests in the newest whole run that ran any: the run's id, how many
+    /// there were and the sum of their durations in ms (the suite's serial time, which
+    /// `frameworks::workers` weighs against worker start-up).
+    pub fn framework_time(&self, framework: &str) -> Result<Option<(String, u64, f64)>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT u.run_id, COUNT(*), SUM(r.duration_ms) FROM results r JOIN runs u ON u.run_id = r.run_id
+                 WHERE r.framework = ?1 AND u.shard IS NULL
+                 GROUP BY u.run_id ORDER BY u.started_at DESC LIMIT 1",
+                params![framework],
+                |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get::<_, f64>(2)?)),
+            )
+            .optional()?)
+    }
 }
 
 /// One recorded run, as `latest_real_run` finds it.

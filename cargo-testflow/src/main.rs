@@ -225,6 +225,9 @@ struct RunArgs {
     #[command(flatten)]
     selection: SelectionArgs,
     /// Tests to run at once, at most 1024 (0: one per CPU) [default: number of CPUs].
+    /// pytest gets `-n N` (pytest-xdist) and Jest `--maxWorkers=N` only when `-j` is given;
+    /// without it, history decides whether their workers pay for their start-up (no
+    /// history: pytest is serial below 3,000 collected tests, Jest keeps its own choice).
     #[arg(short = 'j', long, value_name = "N", env = "TESTFLOW_JOBS", value_parser = parse_jobs)]
     jobs: Option<usize>,
     /// Kill a test (its whole process group) after SECS seconds (at most 365 days); its outcome is `timeout`.
@@ -994,6 +997,10 @@ fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::RunResult, i32
     }
     for n in &result.notes {
         let _ = writeln!(err, "{n}");
+    }
+    // Why pytest or Jest ran serially or on N workers (`run.workers`).
+    for w in &result.run.workers {
+        let _ = writeln!(err, "{}: {}", w.framework.as_str(), w.reason);
     }
     let mut code = result.exit_code;
     let file_reports: Vec<ReportSpec> = run_cfg

@@ -141,6 +141,7 @@ pub fn merge(inputs: Vec<(String, Run)>, expected: Option<&[String]>) -> Run {
         tests,
         errors,
         coverage: None,
+        workers: Vec::new(),
     }
 }
 

@@ -627,6 +627,33 @@ pub struct Run {
     /// from its shards.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub coverage: Option<RunCoverage>,
+    /// How many workers pytest (xdist) and Jest were given, and why: one per framework
+    /// the driver launched.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workers: Vec<WorkersDecision>,
+}
+
+/// The driver's choice of parallelism for one framework (`frameworks::workers`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WorkersDecision {
+    pub framework: Framework,
+    /// Worker processes asked for; 1 is serial (pytest without `-n`, Jest `--runInBand`).
+    pub workers: usize,
+    /// What decided: `user` (`-j`), `history`, `threshold` (no history: the collected test
+    /// count), `unavailable` (pytest-xdist not installed) or `project` (the project's own
+    /// setting stands).
+    pub basis: String,
+    /// The decision in words, for people.
+    pub reason: String,
+    /// The suite's serial time as history recorded it (sum of its test durations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial_ms: Option<f64>,
+    /// Start-up cost of one worker, measured in this run or taken from history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup_ms: Option<f64>,
+    /// Tests collected before deciding (no history), or recorded last time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tests: Option<u64>,
 }
 
 /// A run's coverage: where the reports are kept, the totals, and what changed against
@@ -706,6 +733,7 @@ impl Run {
             tests,
             errors: Vec::new(),
             coverage: None,
+            workers: Vec::new(),
         }
     }
 

@@ -284,3 +284,49 @@ def test_retries_and_jobs_without_their_plugins_warn_once_and_run_plainly(projec
     assert [a["outcome"] for a in t["test_fail.py::test_fails"]["attempts"]] == ["failed"]
     assert t["test_fail.py::test_ok"]["outcome"] == "passed"
     assert not run.get("errors"), run["errors"]
+
+
+def workers_of(run: dict) -> dict:
+    (decision,) = run["workers"]
+    assert decision["framework"] == "pytest"
+    return decision
+
+
+CPUS = len(os.sched_getaffinity(0))
+needs_two_cpus = pytest.mark.skipif(CPUS < 2, reason="one CPU: always serial")
+
+
+@needs_two_cpus
+def test_workers_without_history_count_the_tests_then_history_decides(project):
+    p = project("pytest-workers")
+    r = cargo_testflow(p.root, "run", "--format", "json", "test_quick")
+    assert r.returncode == 0, r.stderr
+    first = workers_of(json.loads(r.stdout))
+    assert (first["workers"], first["basis"], first["tests"]) == (1, "threshold", 24), first
+    assert first["reason"] == "serial: no history, 24 tests collected (parallel from 3,000)"
+    assert first["startup_ms"] > 0, "the collection pass times a worker's start-up"
+    assert "pytest: serial: no history, 24 tests collected" in r.stderr, r.stderr
+    r = cargo_testflow(p.root, "run", "--format", "json", "test_quick")
+    assert r.returncode == 0, r.stderr
+    second = workers_of(json.loads(r.stdout))
+    assert (second["workers"], second["basis"], second["tests"]) == (1, "history", 20), second
+    assert second["reason"].startswith("serial: 20 tests took "), second["reason"]
+    assert second["startup_ms"] == first["startup_ms"], "the start-up the first run measured"
+
+
+@needs_two_cpus
+def test_workers_from_history_run_slow_tests_on_xdist_and_j_wins(project):
+    p = project("pytest-workers")
+    r = cargo_testflow(p.root, "run", "-j", "1", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    given = workers_of(json.loads(r.stdout))
+    assert (given["workers"], given["basis"], given["reason"]) == (1, "user", "serial: -j 1 given")
+    r = cargo_testflow(p.root, "run", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    run = json.loads(r.stdout)
+    chosen = workers_of(run)
+    workers = CPUS
+    assert (chosen["workers"], chosen["basis"], chosen["tests"]) == (workers, "history", 24), chosen
+    assert chosen["serial_ms"] >= 6000, chosen
+    assert chosen["reason"].startswith(f"{workers} workers: 24 tests took "), chosen["reason"]
+    assert run["summary"]["passed"] == 24

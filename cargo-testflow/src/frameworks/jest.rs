@@ -1289,6 +1289,16 @@ impl JestProject {
     /// Arguments for one run under testflow: our reporter next to the default one, and
     /// the options Jest can honour itself.
     pub fn args(&self, options: &crate::runner::RunOptions) -> Vec<String> {
+        self.args_with(options, None)
+    }
+
+    /// [`JestProject::args`] with the driver's workers decision (`frameworks::workers`):
+    /// without `-j`, history's serial is `--runInBand` and N workers `--maxWorkers=N`.
+    pub fn args_with(
+        &self,
+        options: &crate::runner::RunOptions,
+        decision: Option<&crate::model::WorkersDecision>,
+    ) -> Vec<String> {
         // No `--ci`: Jest turns it on itself in CI (its `ci` option defaults to is-ci), and
         // forcing it elsewhere fails a new snapshot test that passes under `npx jest`.
         let mut args = vec![
@@ -1298,6 +1308,12 @@ impl JestProject {
         // The project's own `maxWorkers` stands unless `-j` asks otherwise.
         if options.jobs_given {
             args.push(format!("--maxWorkers={}", options.jobs.max(1)));
+        } else if let Some(d) = decision.filter(|d| d.basis == "history") {
+            args.push(if d.workers <= 1 {
+                "--runInBand".to_owned()
+            } else {
+                format!("--maxWorkers={}", d.workers)
+            });
         }
         if let Some(t) = options.test_timeout {
             args.push(format!("--testTimeout={}", t.as_millis()));
@@ -1373,17 +1389,56 @@ impl crate::frameworks::Suite for JestSuite {
 
     fn units(
         self: Box<Self>,
-        _ctx: &crate::runner::Ctx,
+        ctx: &crate::runner::Ctx,
     ) -> Result<Vec<Box<dyn crate::runner::Unit>>> {
         let project = JestProject::locate(&self.root)?;
-        Ok(vec![Box::new(JestUnit { project })])
+        let decision = jest_workers(&self.root, &ctx.options);
+        if let Err(e) = super::workers::record(ctx.events_path(), &decision) {
+            ctx.warn(format!("cannot record the Jest workers decision: {e:#}"));
+        }
+        Ok(vec![Box::new(JestUnit { project, decision })])
     }
+}
+
+/// In-band or N Jest workers, and why (`frameworks::workers`). With no history Jest's
+/// own choice stands (its timing cache already runs a quick suite in band).
+fn jest_workers(root: &Path, options: &crate::runner::RunOptions) -> crate::model::WorkersDecision {
+    use super::workers::{Input, JEST, Past, decide};
+    let mut input = Input {
+        jobs: options.jobs,
+        jobs_given: options.jobs_given,
+        available: true,
+        past: None,
+        collected: None,
+        startup_ms: None,
+    };
+    if !input.jobs_given && input.jobs > 1 {
+        input.past =
+            super::workers::past_time(root, Framework::Jest).map(|(tests, ms, startup)| Past {
+                tests,
+                duration_ms: ms,
+                startup_ms: startup,
+            });
+        if input.past.is_none() {
+            return crate::model::WorkersDecision {
+                framework: Framework::Jest,
+                workers: 0,
+                basis: "project".into(),
+                reason: "Jest's own choice: no history yet (the project's maxWorkers, or Jest's default)".into(),
+                serial_ms: None,
+                startup_ms: None,
+                tests: None,
+            };
+        }
+    }
+    decide(Framework::Jest, input, JEST)
 }
 
 /// The whole Jest run as one unit: Jest schedules its own workers (`--maxWorkers`), and
 /// the reporter appends every test event to the run's log (`TESTFLOW_EVENTS`).
 struct JestUnit {
     project: JestProject,
+    decision: crate::model::WorkersDecision,
 }
 
 impl crate::runner::Unit for JestUnit {
@@ -1396,7 +1451,7 @@ impl crate::runner::Unit for JestUnit {
         let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
         let before = size(&events);
         let mut cmd = std::process::Command::new(&self.project.jest_bin);
-        cmd.args(self.project.args(&ctx.options))
+        cmd.args(self.project.args_with(&ctx.options, Some(&self.decision)))
             .current_dir(&self.project.root)
             .env(crate::recorder::EVENTS_ENV, &events)
             // The driver writes the reports once, from the whole run.
@@ -2497,6 +2552,63 @@ mod tests {
             e.starts_with("jest is not installed: node_modules/.bin/jest not found in"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_workers_decision_becomes_run_in_band_or_max_workers() {
+        let p = JestProject {
+            root: "/p".into(),
+            jest_bin: "/p/node_modules/.bin/jest".into(),
+            reporter_dir: "/p/node_modules/jest-testflow".into(),
+        };
+        let options = crate::runner::RunOptions {
+            jobs: 2,
+            ..Default::default()
+        };
+        let past = |tests, ms| super::super::workers::Past {
+            tests,
+            duration_ms: ms,
+            startup_ms: None,
+        };
+        let decided = |past, options: &crate::runner::RunOptions| {
+            super::super::workers::decide(
+                Framework::Jest,
+                super::super::workers::Input {
+                    jobs: options.jobs,
+                    jobs_given: options.jobs_given,
+                    available: true,
+                    past,
+                    collected: None,
+                    startup_ms: None,
+                },
+                super::super::workers::JEST,
+            )
+        };
+        let flags = |d: Option<&crate::model::WorkersDecision>, o: &crate::runner::RunOptions| {
+            p.args_with(o, d)
+                .into_iter()
+                .filter(|a| a.starts_with("--maxWorkers") || a == "--runInBand")
+                .collect::<Vec<_>>()
+        };
+        let quick = decided(Some(past(20, 50.0)), &options);
+        assert_eq!(flags(Some(&quick), &options), ["--runInBand"]);
+        let big = decided(Some(past(2000, 500.0)), &options);
+        assert_eq!((big.workers, big.basis.as_str()), (2, "history"));
+        assert_eq!(flags(Some(&big), &options), ["--maxWorkers=2"]);
+        // No history: Jest's own choice stands.
+        let dir = tempfile::tempdir().unwrap();
+        let none = jest_workers(dir.path(), &options);
+        assert_eq!((none.workers, none.basis.as_str()), (0, "project"));
+        assert!(flags(Some(&none), &options).is_empty());
+        // -j wins over history.
+        let given = crate::runner::RunOptions {
+            jobs: 3,
+            jobs_given: true,
+            ..Default::default()
+        };
+        let user = decided(Some(past(20, 50.0)), &given);
+        assert_eq!(user.basis, "user");
+        assert_eq!(flags(Some(&user), &given), ["--maxWorkers=3"]);
     }
 
     #[test]

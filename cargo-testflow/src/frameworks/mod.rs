@@ -12,6 +12,7 @@ pub mod cargo_failure;
 pub mod jest;
 pub mod pytest;
 pub mod pytest_assert;
+pub mod workers;
 
 /// A framework's suite found in a project (other than the cargo workspace, whose build
 /// runs before the run's log exists): it becomes runner units once the run has started.

@@ -966,10 +966,17 @@ pub fn keyword_expr(filters: &[String]) -> Option<String> {
 }
 
 /// The pytest command line for a run with these options.
-pub fn pytest_args(options: &crate::runner::RunOptions, probe: &Probe) -> Vec<String> {
+/// `workers` is the decision of `frameworks::workers`: with pytest-xdist installed, 1 is
+/// `-n 0` (no distribution, even if the project's `addopts` asks for it).
+pub fn pytest_args(
+    options: &crate::runner::RunOptions,
+    probe: &Probe,
+    workers: usize,
+) -> Vec<String> {
     let mut args = vec!["-m".to_owned(), "pytest".to_owned()];
-    if probe.xdist && options.jobs > 1 {
-        args.extend(["-n".to_owned(), options.jobs.to_string()]);
+    if probe.xdist {
+        let n = if workers > 1 { workers } else { 0 };
+        args.extend(["-n".to_owned(), n.to_string()]);
     }
     if let (Some(t), true) = (options.test_timeout, probe.timeout) {
         args.push(format!("--timeout={}", t.as_secs_f64()));
@@ -1025,9 +1032,13 @@ impl super::Suite for PytestSuite {
     ) -> Result<Vec<Box<dyn crate::runner::Unit>>> {
         let python = find_python(&self.root);
         let probe = ready(&python, &self.root)?;
+        let decision = self.workers(ctx, &python, &probe);
+        if let Err(e) = super::workers::record(ctx.events_path(), &decision) {
+            ctx.warn(format!("cannot record the pytest workers decision: {e:#}"));
+        }
         Ok(vec![Box::new(PytestUnit {
             root: self.root,
-            args: pytest_args(&ctx.options, &probe),
+            args: pytest_args(&ctx.options, &probe, decision.workers),
             python,
             probe,
         })])
@@ -1294,8 +1305,11 @@ fn collection_note(status: &SessionStatus, args: &[String]) -> Option<String> {
     if args.iter().any(|a| a == "--continue-on-collection-errors") {
         return None;
     }
-    args.iter()
-        .any(|a| a == "-n" || a.starts_with("--numprocesses"))
+    let distributed = args.windows(2).any(|w| w[0] == "-n" && w[1] != "0")
+        || args
+            .iter()
+            .any(|a| a.starts_with("--numprocesses") && a != "--numprocesses=0");
+    distributed
         .then(|| {
             format!(
                 "pytest could not collect {n} module{s} (recorded as {errors}) and pytest-xdist ran the other tests anyway; \
@@ -1337,17 +1351,60 @@ pub fn check_exit(
 }
 
 impl PytestSuite {
+    /// Serial or xdist, and why (`frameworks::workers`). Only when the choice is open
+    /// (no `-j`, several CPUs, xdist installed) does it read history, or with none,
+    /// collect the suite once to count its tests and time a worker's start-up.
+    fn workers(
+        &self,
+        ctx: &crate::runner::Ctx,
+        python: &Path,
+        probe: &Probe,
+    ) -> crate::model::WorkersDecision {
+        use super::workers::{Input, Past, XDIST, decide};
+        let mut input = Input {
+            jobs: ctx.options.jobs,
+            jobs_given: ctx.options.jobs_given,
+            available: probe.xdist,
+            past: None,
+            collected: None,
+            startup_ms: None,
+        };
+        if input.jobs_given || input.jobs <= 1 || !input.available {
+            return decide(Framework::Pytest, input, XDIST);
+        }
+        input.past =
+            super::workers::past_time(&self.root, Framework::Pytest).map(|(tests, ms, startup)| {
+                Past {
+                    tests,
+                    duration_ms: ms,
+                    startup_ms: startup,
+                }
+            });
+        if input.past.is_none() {
+            let t0 = std::time::Instant::now();
+            if let Ok(c) = self.collect_with(python) {
+                input.collected = Some(c.items.len() as u64);
+                input.startup_ms = Some(t0.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+        decide(Framework::Pytest, input, XDIST)
+    }
+
     /// The node ids pytest collects and the modules it could not collect (through the
     /// plugin, with `--collect-only`).
     fn collect(&self) -> Result<Collection> {
         let python = find_python(&self.root);
         ready(&python, &self.root)?;
+        self.collect_with(&python)
+    }
+
+    fn collect_with(&self, python: &Path) -> Result<Collection> {
         let tmp = std::env::temp_dir().join(format!(
             "testflow-collect-{}-{}.json",
             std::process::id(),
             crate::store::new_run_id()
         ));
-        let out = std::process::Command::new(&python)
+        let out = std::process::Command::new(python)
             .args([
                 "-m",
                 "pytest",
@@ -1892,7 +1949,7 @@ mod tests {
         use crate::shard::{ShardSpec, Strategy};
         let mut options = crate::runner::RunOptions::default();
         assert!(
-            !pytest_args(&options, &Probe::default())
+            !pytest_args(&options, &Probe::default(), 1)
                 .iter()
                 .any(|a| a.starts_with("--testflow"))
         );
@@ -1901,7 +1958,7 @@ mod tests {
             order: Order::FailedFirst,
             last_failed: true,
         };
-        let args = pytest_args(&options, &Probe::default());
+        let args = pytest_args(&options, &Probe::default(), 1);
         assert_eq!(
             args[args.len() - 4..],
             [
@@ -1937,7 +1994,7 @@ mod tests {
             w[1].starts_with("-j 4 needs pytest-xdist")
                 && w[1].contains("pip install pytest-xdist")
         );
-        let args = pytest_args(&options, &none);
+        let args = pytest_args(&options, &none, 4);
         assert!(
             !args.iter().any(|a| a == "-n" || a.starts_with("--reruns")),
             "{args:?}"
@@ -1954,6 +2011,29 @@ mod tests {
             ..Default::default()
         };
         assert!(option_warnings(&default_jobs, &Probe::default(), py).is_empty());
+    }
+
+    #[test]
+    fn the_workers_decision_becomes_xdists_n() {
+        let options = crate::runner::RunOptions::default();
+        let xdist = Probe {
+            xdist: true,
+            ..Probe::default()
+        };
+        let n = |probe: &Probe, workers| {
+            let args = pytest_args(&options, probe, workers);
+            args.windows(2).find(|w| w[0] == "-n").map(|w| w[1].clone())
+        };
+        assert_eq!(n(&xdist, 3).as_deref(), Some("3"));
+        // Serial overrides an `-n` in the project's addopts.
+        assert_eq!(n(&xdist, 1).as_deref(), Some("0"));
+        assert_eq!(n(&Probe::default(), 3), None, "no xdist, no -n");
+        let status = SessionStatus {
+            exit_status: 1,
+            collect_errors: 1,
+        };
+        let serial = ["-m", "pytest", "-n", "0"].map(String::from);
+        assert_eq!(collection_note(&status, &serial), None, "-n 0 is not xdist");
     }
 
     #[test]

@@ -324,6 +324,7 @@ fn sample_run() -> Run {
         tests,
         errors: vec![],
         coverage: None,
+        workers: Vec::new(),
     }
 }
 

@@ -17,6 +17,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 
 import pytest
 
@@ -439,6 +440,10 @@ class _Recording:
         # (nodeid, status) of every test report, as pytest's terminal counts them: the
         # engine reconciles the record with it at the end.
         self.statuses: list[tuple[str, str]] = []
+        # pytest_report_teststatus answers given to others (the terminal reporter asks for
+        # every report), so _tally need not ask again: that hook is a third of the
+        # plugin's per-test cost.
+        self._status_seen: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.hook_errors = 0
         # Modules that failed to collect (xdist: each worker reports the same ones).
         self.collect_errors: set[str] = set()
@@ -498,6 +503,17 @@ class _Recording:
         if self.watchdog is not None:
             self.watchdog.started(nodeid)
 
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_report_teststatus(self, report, config):
+        outcome = yield
+        try:
+            if report not in self._status_seen:
+                self._status_seen[report] = outcome.get_result()
+        except BaseException:  # noqa: BLE001 - a failed hook, or a report that cannot be
+            pass  # weakly referenced: _tally asks for itself
+
+    # Last, so the terminal reporter has asked for the report's status already.
+    @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report) -> None:
         self._tally(report)
         try:
@@ -521,7 +537,10 @@ class _Recording:
 
     @_guarded
     def _tally(self, report) -> None:
-        status = self.config.hook.pytest_report_teststatus(report=report, config=self.config)
+        try:
+            status = self._status_seen.pop(report)
+        except (KeyError, TypeError):
+            status = self.config.hook.pytest_report_teststatus(report=report, config=self.config)
         word = status[0] if isinstance(status, tuple) and status else ""
         if word:
             self.statuses.append((report.nodeid, str(word)))
