@@ -157,6 +157,7 @@ pub fn parse_junit(bytes: &[u8], source: &str) -> Result<Run> {
         tests,
         errors: vec![],
         coverage: None,
+        quarantine: None,
     })
 }
 

@@ -40,6 +40,13 @@ pub fn merge(inputs: Vec<(String, Run)>, expected: Option<&[String]>) -> Run {
             summary: r.recomputed_summary(),
         })
         .collect();
+    // Each shard's quarantine entries, once: the merged verdict applies them to all tests.
+    let quarantine_entries = crate::quarantine::union(inputs.iter().map(|(_, r)| {
+        r.quarantine
+            .iter()
+            .flat_map(|q| q.entries.clone())
+            .collect()
+    }));
     // Every shard's report of each test, in input order, grouped by id (first-seen order).
     let mut reports: Vec<(String, Vec<(String, TestCase)>)> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
@@ -138,6 +145,7 @@ pub fn merge(inputs: Vec<(String, Run)>, expected: Option<&[String]>) -> Run {
         shard: None,
         shards,
         summary: Summary::of(&tests, duration_ms),
+        quarantine: crate::quarantine::resolve(quarantine_entries, &tests, started),
         tests,
         errors,
         coverage: None,
