@@ -28,7 +28,8 @@ use testflow::ui::{self, Printer, Style};
 
 const EXIT_CODES: &str = "\
 Exit codes:
-    0    every test passed (tests that passed on a retry count as passed, marked flaky)
+    0    every test passed (tests that passed on a retry count as passed, marked flaky;
+         the failures of quarantined tests do not count)
     1    testflow itself failed (cannot write its state directory, bad run file, …);
          `gate`: a required gate failed
     2    usage error (bad flag, value or configuration file)
