@@ -23,6 +23,9 @@ pub struct Config {
     /// `[[isolation]]`: Rust tests that run in another mode than the default.
     #[serde(default)]
     pub isolation: Vec<IsolationRuleConfig>,
+    /// `[[quarantine]]` entries: tests whose failures do not fail the run or the gates.
+    #[serde(default)]
+    pub quarantine: Vec<QuarantineRule>,
 }
 
 /// One `[[isolation]]` rule: the tests of `package`, or whose path contains `tests`
@@ -42,6 +45,19 @@ pub struct IsolationRuleConfig {
 pub enum IsolationMode {
     Process,
     Binary,
+}
+
+/// One `[[quarantine]]` entry as written: `id` or `pattern`, `reason`, optional `until`.
+/// Checked by [`Config::validate`].
+#[derive(Deserialize, Debug, Default, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct QuarantineRule {
+    pub id: Option<String>,
+    /// A glob over test ids (`*`, `?`).
+    pub pattern: Option<String>,
+    pub reason: Option<String>,
+    /// `YYYY-MM-DD`: the last day the entry applies.
+    pub until: Option<String>,
 }
 
 #[derive(Deserialize, Debug, Default, Clone, PartialEq)]
@@ -286,6 +302,45 @@ fn line_of(text: &str, key: &str) -> Option<usize> {
         .map(|i| i + 1)
 }
 
+impl QuarantineRule {
+    /// Exactly one of `id` and `pattern`, a reason, and a real `YYYY-MM-DD` date.
+    pub fn check(&self) -> Result<(), String> {
+        let blank = |v: &Option<String>| v.as_deref().is_some_and(|s| s.trim().is_empty());
+        match (&self.id, &self.pattern) {
+            (Some(_), Some(_)) => return Err("give `id` or `pattern`, not both".into()),
+            (None, None) => {
+                return Err("missing `id` (a test id) or `pattern` (a glob over ids)".into());
+            }
+            _ if blank(&self.id) || blank(&self.pattern) => {
+                return Err("`id` / `pattern` is empty".into());
+            }
+            _ => {}
+        }
+        match &self.reason {
+            None => return Err("missing `reason` (why the test is quarantined)".into()),
+            Some(r) if r.trim().is_empty() => return Err("`reason` is empty".into()),
+            _ => {}
+        }
+        if let Some(u) = &self.until {
+            crate::quarantine::parse_date(u).map_err(|e| format!("`until` = {u:?}: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// The 1-based line of the `n`th (0-based) quarantine entry's header (`[[quarantine]]`,
+/// `[[tool.testflow.quarantine]]`, …) or, for an inline array, of its `{`.
+fn nth_quarantine_line(text: &str, n: usize) -> Option<usize> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| {
+            let l = l.trim();
+            l.starts_with("[[") && l.trim_end_matches("]]").ends_with("quarantine")
+        })
+        .nth(n)
+        .map(|(i, _)| i + 1)
+}
+
 /// A configuration and the file it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Loaded {
@@ -512,6 +567,21 @@ impl Config {
         for r in self.run.reports.iter().flatten() {
             crate::report::ReportSpec::parse(r)
                 .with_context(|| format!("{}: in `run.reports`", source.display()))?;
+        }
+        for (i, q) in self.quarantine.iter().enumerate() {
+            if let Err(why) = q.check() {
+                let line = nth_quarantine_line(&text, i).map_or(String::new(), |l| format!(":{l}"));
+                let what =
+                    q.id.as_deref()
+                        .map(|id| format!(" (id {id:?})"))
+                        .or_else(|| q.pattern.as_deref().map(|p| format!(" (pattern {p:?})")))
+                        .unwrap_or_default();
+                bail!(
+                    "{}{line}: quarantine entry {}{what}: {why}",
+                    source.display(),
+                    i + 1
+                );
+            }
         }
         for (key, v) in [
             ("iterate.max_iterations", self.iterate.max_iterations),

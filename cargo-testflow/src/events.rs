@@ -80,6 +80,12 @@ pub enum Event {
         time: DateTime<Utc>,
         coverage: crate::model::RunCoverage,
     },
+    /// The quarantine entries that apply to the run (from the configuration and
+    /// `--quarantine-flaky`), written before the tests; the fold matches them to the tests.
+    Quarantine {
+        time: DateTime<Utc>,
+        entries: Vec<crate::model::QuarantineEntry>,
+    },
     RunFinished {
         time: DateTime<Utc>,
         /// False when interrupted (Ctrl-C) or stopped by the run timeout.
@@ -229,6 +235,7 @@ struct Fold {
     errors: Vec<RunError>,
     coverage: Option<crate::model::RunCoverage>,
     workers: Vec<crate::model::WorkersDecision>,
+    quarantine: Vec<crate::model::QuarantineEntry>,
 }
 
 impl Fold {
@@ -366,6 +373,11 @@ impl Fold {
                 self.touch(time);
                 self.coverage = Some(coverage);
             }
+            Event::Quarantine { time, entries } => {
+                self.touch(time);
+                self.quarantine =
+                    crate::quarantine::union([std::mem::take(&mut self.quarantine), entries]);
+            }
             Event::RunFinished {
                 time,
                 completed,
@@ -446,6 +458,7 @@ impl Fold {
             shards: vec![],
             summary: Summary::of(&tests, duration_ms),
             coverage: self.coverage,
+            quarantine: crate::quarantine::resolve(self.quarantine, &tests, started_at),
             tests,
             errors: self.errors,
             workers: self.workers,

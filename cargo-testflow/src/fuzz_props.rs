@@ -349,6 +349,44 @@ proptest! {
             let _ = crate::config::parse_str(t, source);
         }
     }
+
+    // ---- quarantine entries (fuzz_targets/config.rs feeds them through parse_str) ----
+
+    #[test]
+    fn quarantine_entries_are_valid_or_an_error_naming_the_file_and_entry(
+        key in proptest::sample::select(vec!["id", "pattern", "reason", "until", "expires"]),
+        value in prop_oneof![
+            any::<String>().prop_map(|s| format!("{s:?}")),
+            proptest::sample::select(EXTREMES.to_vec()).prop_map(str::to_owned),
+            proptest::sample::select(vec!["\"2026-02-30\"", "\"2026-12-31\"", "2026-12-31", "\"\"", "[]"]).prop_map(str::to_owned),
+        ],
+    ) {
+        let text = format!("[[quarantine]]\nid = \"a\"\nreason = \"r\"\n{key} = {value}\n");
+        let source = Path::new("testflow.toml");
+        match crate::config::parse_str(&text, source) {
+            Ok(c) => {
+                for q in &c.quarantine {
+                    prop_assert!(q.check().is_ok(), "{} accepted", text);
+                }
+            }
+            Err(e) => prop_assert!(format!("{e:#}").starts_with("testflow.toml"), "{:#}", e),
+        }
+    }
+
+    #[test]
+    fn globs_and_dates_take_any_text(pattern in "[a-z*?$:/]{0,12}", text in "[a-z$:/]{0,16}", date in any::<String>()) {
+        use crate::quarantine::{glob_match, parse_date};
+        // `*` alone matches anything; a pattern without wildcards matches only itself.
+        prop_assert!(glob_match("*", &text));
+        prop_assert!(glob_match(&text, &text));
+        if !pattern.contains(['*', '?']) {
+            prop_assert_eq!(glob_match(&pattern, &text), pattern == text);
+        }
+        let _ = glob_match(&pattern, &text);
+        if let Ok(d) = parse_date(&date) {
+            prop_assert_eq!(d.format("%Y-%m-%d").to_string(), date.trim());
+        }
+    }
 }
 
 // Each case folds or merges and renders a whole real run: fewer cases.

@@ -20,10 +20,12 @@ pub enum GateName {
     MinCoverage,
     MinFileCoverage,
     NoCoverageDrop,
+    /// No quarantine entry has expired (applied whenever the run has a quarantine).
+    Quarantine,
 }
 
 impl GateName {
-    pub const ALL: [GateName; 9] = [
+    pub const ALL: [GateName; 10] = [
         GateName::NoRunErrors,
         GateName::MinPassRate,
         GateName::MinTests,
@@ -33,6 +35,7 @@ impl GateName {
         GateName::MinCoverage,
         GateName::MinFileCoverage,
         GateName::NoCoverageDrop,
+        GateName::Quarantine,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -46,6 +49,7 @@ impl GateName {
             GateName::MinCoverage => "min_coverage",
             GateName::MinFileCoverage => "min_file_coverage",
             GateName::NoCoverageDrop => "no_coverage_drop",
+            GateName::Quarantine => "quarantine",
         }
     }
 
@@ -160,8 +164,23 @@ pub fn configured(
             g.required = false;
         }
     }
+    if advisory.contains(&GateName::Quarantine)
+        && !gates.iter().any(|g| g.name == GateName::Quarantine)
+    {
+        gates.push(QUARANTINE_GATE);
+        if let Some(g) = gates.last_mut() {
+            g.required = false;
+        }
+    }
     gates
 }
+
+/// Added to the gates of a run that has a quarantine (unless already there).
+const QUARANTINE_GATE: Gate = Gate {
+    name: GateName::Quarantine,
+    threshold: 0.0,
+    required: true,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -193,7 +212,7 @@ pub struct GateReport {
 /// Pass rate over tests that ran: passed (including flaky), xfailed and xpassed over
 /// everything not skipped.
 pub fn pass_rate(run: &Run) -> Option<f64> {
-    rate_of(&run.recomputed_summary())
+    rate_of(&run.verdict_summary())
 }
 
 fn rate_of(s: &crate::model::Summary) -> Option<f64> {
@@ -209,8 +228,16 @@ pub fn evaluate(run: &Run, gates: &[Gate]) -> GateReport {
 /// Evaluate the gates with the coverage gates measured on `coverage` (line coverage, in
 /// percent); without coverage they are `not_measured`.
 pub fn evaluate_with(run: &Run, gates: &[Gate], coverage: Option<&RunCoverage>) -> GateReport {
-    // Counted from the tests themselves, never from the stored summary.
-    let s = &run.recomputed_summary();
+    // Counted from the tests themselves, never from the stored summary; the quarantined
+    // tests are left out of the rates and counts (not of min_tests: they were recorded).
+    let all = &run.recomputed_summary();
+    let s = &run.verdict_summary();
+    let left_out = all.total - s.total;
+    let quarantine = run.recomputed_quarantine();
+    let mut gates = gates.to_vec();
+    if quarantine.is_some() && !gates.iter().any(|g| g.name == GateName::Quarantine) {
+        gates.push(QUARANTINE_GATE);
+    }
     let distrust = run.distrust();
     let results: Vec<GateResult> = gates
         .iter()
@@ -238,17 +265,25 @@ pub fn evaluate_with(run: &Run, gates: &[Gate], coverage: Option<&RunCoverage>) 
                         ),
                         None => "no test ran".to_owned(),
                     };
-                    (r, d)
+                    (r, d + &quarantined_note(left_out))
                 }
                 GateName::MinTests => (
-                    Some(s.total as f64),
-                    format!("{} recorded", crate::ui::plural(s.total, "test", "tests")),
+                    Some(all.total as f64),
+                    format!("{} recorded", crate::ui::plural(all.total, "test", "tests")),
                 ),
-                GateName::MaxSkipped => (Some(s.skipped as f64), format!("{} skipped", s.skipped)),
+                GateName::MaxSkipped => (
+                    Some(s.skipped as f64),
+                    format!("{} skipped{}", s.skipped, quarantined_note(left_out)),
+                ),
                 GateName::MaxFlaky => (
                     Some(s.flaky as f64),
-                    format!("{} flaky (passed on a retry)", s.flaky),
+                    format!(
+                        "{} flaky (passed on a retry){}",
+                        s.flaky,
+                        quarantined_note(left_out)
+                    ),
                 ),
+                GateName::Quarantine => quarantine_gate(quarantine.as_ref()),
                 GateName::MaxDuration => (
                     Some(s.duration_ms / 1000.0),
                     format!("run took {:.1}s", s.duration_ms / 1000.0),
@@ -297,6 +332,55 @@ pub fn evaluate_with(run: &Run, gates: &[Gate], coverage: Option<&RunCoverage>) 
 }
 
 const NOT_MEASURED: &str = "coverage was not measured for this run";
+
+fn quarantined_note(n: u64) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!(" ({} quarantined, not counted)", n)
+    }
+}
+
+/// Expired entries fail it, each named with its date and file; otherwise what the
+/// quarantine held in this run.
+fn quarantine_gate(q: Option<&crate::model::Quarantine>) -> (Option<f64>, String) {
+    let Some(q) = q else {
+        return (Some(0.0), "nothing is quarantined".to_owned());
+    };
+    let expired: Vec<String> = q
+        .entries
+        .iter()
+        .filter(|e| e.expired)
+        .map(|e| {
+            format!(
+                "`{}` expired on {}{}: remove it or give a new date",
+                e.target(),
+                e.until.map(|u| u.to_string()).unwrap_or_default(),
+                e.source
+                    .as_deref()
+                    .map(|s| format!(" ({s})"))
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    let failing = q.tests.iter().filter(|t| t.outcome.is_failure()).count();
+    let held = format!(
+        "{} quarantined ({failing} failing, not counted)",
+        crate::ui::plural(q.tests.len() as u64, "test", "tests")
+    );
+    if expired.is_empty() {
+        (Some(0.0), held)
+    } else {
+        (
+            Some(expired.len() as f64),
+            format!(
+                "{}: {}; {held}",
+                crate::ui::plural(expired.len() as u64, "expired entry", "expired entries"),
+                expired.join("; ")
+            ),
+        )
+    }
+}
 
 /// Why coverage with no lines measures nothing: the frameworks that did not collect it.
 fn no_lines(c: Option<&RunCoverage>) -> String {

@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS runs (
     finished_at TEXT,
     git_commit TEXT,
     git_branch TEXT,
+    git_tree TEXT,
     shard TEXT,
     source TEXT NOT NULL,
     completed INTEGER NOT NULL,
@@ -74,6 +75,29 @@ CREATE TABLE IF NOT EXISTS coverage_files (
 CREATE INDEX IF NOT EXISTS runs_by_time ON runs(started_at);
 ";
 
+/// Columns added since the first schema, added to databases written before them.
+const ADDED_COLUMNS: [(&str, &str, &str); 1] = [("runs", "git_tree", "TEXT")];
+
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let has = |table: &str, column: &str| -> rusqlite::Result<bool> {
+        conn.prepare("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2")?
+            .exists(params![table, column])
+    };
+    for (table, column, ty) in ADDED_COLUMNS {
+        if has(table, column)? {
+            continue;
+        }
+        let added = conn.execute(&format!("ALTER TABLE {table} ADD COLUMN {column} {ty}"), []);
+        // Another writer may have added it in the meantime.
+        if let Err(e) = added
+            && !has(table, column)?
+        {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
 impl History {
     pub fn open(store_root: &Path) -> Result<History> {
         std::fs::create_dir_all(store_root)
@@ -90,6 +114,7 @@ impl History {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.execute_batch(SCHEMA)
             .with_context(|| format!("{} is not a testflow history database", path.display()))?;
+        migrate(&conn).with_context(|| format!("cannot upgrade {}", path.display()))?;
         Ok(History { conn, path })
     }
 
@@ -114,8 +139,8 @@ impl History {
         let s = &run.recomputed_summary();
         tx.execute(
             "INSERT INTO runs (run_id, started_at, finished_at, git_commit, git_branch, shard, source, completed,
-                               total, passed, failed, skipped, flaky, duration_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                               total, passed, failed, skipped, flaky, duration_ms, git_tree)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             params![
                 run.run_id,
                 run.started_at.to_rfc3339(),
@@ -131,6 +156,7 @@ impl History {
                 s.skipped as i64,
                 s.flaky as i64,
                 s.duration_ms,
+                run.environment.git_tree,
             ],
         )?;
         {
@@ -451,40 +477,65 @@ impl History {
     }
 
     /// Flaky tests: passed on a retry within a run, or both passed and failed on the same
-    /// commit across runs. `rate` = flaky observations / runs of the test.
+    /// git tree (the same code, see `Environment::git_tree`) across runs. Runs recorded
+    /// without a tree take no part in the second. `rate` = flaky observations (retries
+    /// that passed, trees that flipped) / runs of the test; `tree_rate` = failures on
+    /// trees where the test also passed / its results on trees it ran on more than once.
     pub fn flaky(&self, limit: usize) -> Result<Vec<FlakyTest>> {
         let mut stmt = self.conn.prepare(
-            "WITH per_commit AS (
-                 SELECT r.test_id, u.git_commit,
+            "WITH per_tree AS (
+                 SELECT r.test_id, u.git_tree,
                         SUM(r.outcome IN ('passed','xpassed')) AS passes,
-                        SUM(r.outcome IN ('failed','error','timeout','crashed')) AS fails
+                        SUM(r.outcome IN ('failed','error','timeout','crashed')) AS fails,
+                        SUM(r.outcome IN ('passed','xpassed','failed','error','timeout','crashed')) AS results,
+                        MAX(u.started_at) AS last
                  FROM results r JOIN runs u ON u.run_id = r.run_id
-                 WHERE u.git_commit IS NOT NULL GROUP BY r.test_id, u.git_commit),
-             flips AS (SELECT test_id, COUNT(*) AS commits FROM per_commit WHERE passes > 0 AND fails > 0 GROUP BY test_id),
-             retries AS (SELECT test_id, SUM(flaky) AS retried, COUNT(*) AS runs FROM results GROUP BY test_id)
-             SELECT t.test_id, t.retried, COALESCE(f.commits, 0), t.runs
-             FROM retries t LEFT JOIN flips f ON f.test_id = t.test_id
-             WHERE t.retried > 0 OR f.commits > 0",
+                 WHERE u.git_tree IS NOT NULL GROUP BY r.test_id, u.git_tree),
+             trees AS (
+                 SELECT test_id,
+                        SUM(passes > 0 AND fails > 0) AS flipped,
+                        SUM(CASE WHEN passes > 0 AND fails > 0 THEN fails ELSE 0 END) AS tree_failures,
+                        SUM(CASE WHEN results >= 2 THEN results ELSE 0 END) AS tree_results,
+                        MAX(CASE WHEN passes > 0 AND fails > 0 THEN last END) AS last_flip
+                 FROM per_tree GROUP BY test_id),
+             retries AS (
+                 SELECT r.test_id, SUM(r.flaky) AS retried, COUNT(*) AS runs,
+                        MAX(CASE WHEN r.flaky THEN u.started_at END) AS last_retry
+                 FROM results r JOIN runs u ON u.run_id = r.run_id GROUP BY r.test_id)
+             SELECT t.test_id, t.retried, COALESCE(f.flipped, 0), t.runs,
+                    COALESCE(f.tree_failures, 0), COALESCE(f.tree_results, 0), f.last_flip, t.last_retry
+             FROM retries t LEFT JOIN trees f ON f.test_id = t.test_id
+             WHERE t.retried > 0 OR f.flipped > 0",
         )?;
         let mut out: Vec<FlakyTest> = stmt
             .query_map([], |r| {
-                let (retried, commits, runs) = (
+                let (retried, trees, runs, tree_failures, tree_results) = (
                     r.get::<_, i64>(1)?,
                     r.get::<_, i64>(2)?,
                     r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, i64>(5)?,
                 );
+                let last_flip: Option<String> = r.get(6)?;
+                let last_retry: Option<String> = r.get(7)?;
                 Ok(FlakyTest {
                     test_id: r.get(0)?,
                     passed_on_retry: retried as u64,
-                    flipped_commits: commits as u64,
+                    flipped_trees: trees as u64,
                     runs: runs as u64,
-                    rate: (retried + commits) as f64 / runs.max(1) as f64,
+                    rate: (retried + trees) as f64 / runs.max(1) as f64,
+                    tree_failures: tree_failures as u64,
+                    tree_results: tree_results as u64,
+                    tree_rate: tree_failures as f64 / tree_results.max(1) as f64,
+                    // RFC 3339 in UTC: the text order is the time order.
+                    last_seen: last_flip.max(last_retry),
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;
         out.sort_by(|a, b| {
-            b.rate
-                .total_cmp(&a.rate)
+            b.tree_rate
+                .total_cmp(&a.tree_rate)
+                .then(b.rate.total_cmp(&a.rate))
                 .then_with(|| a.test_id.cmp(&b.test_id))
         });
         out.truncate(limit);
@@ -577,10 +628,19 @@ pub struct SlowTest {
 pub struct FlakyTest {
     pub test_id: String,
     pub passed_on_retry: u64,
-    /// Commits on which the test both passed and failed.
-    pub flipped_commits: u64,
+    /// Git trees on which the test both passed and failed.
+    pub flipped_trees: u64,
     pub runs: u64,
+    /// (retries that passed + flipped trees) / runs.
     pub rate: f64,
+    /// Failures on trees where the test also passed.
+    pub tree_failures: u64,
+    /// Results (passes and failures) on trees the test ran on more than once.
+    pub tree_results: u64,
+    /// `tree_failures / tree_results`: how often it fails when the code does not change.
+    pub tree_rate: f64,
+    /// Start time of the newest run that saw it flaky (a flipped tree, a passing retry).
+    pub last_seen: Option<String>,
 }
 
 #[derive(Serialize, Debug, Clone, PartialEq)]
@@ -660,6 +720,7 @@ pub(crate) mod tests_support {
         Run {
             environment: Environment {
                 git_commit: Some(commit.into()),
+                git_tree: Some(format!("tree-{commit}")),
                 ..Environment::default()
             },
             frameworks: vec![Framework::Rust],
@@ -728,7 +789,13 @@ mod tests {
         let ids: Vec<&str> = flaky.iter().map(|f| f.test_id.as_str()).collect();
         assert!(ids.contains(&"a"), "a passed on a retry");
         let b = flaky.iter().find(|f| f.test_id == "b").unwrap();
-        assert_eq!(b.flipped_commits, 1, "b passed and failed on c1");
+        assert_eq!(b.flipped_trees, 1, "b passed and failed on c1's tree");
+        assert_eq!((b.tree_failures, b.tree_results), (1, 2));
+        assert_eq!(b.tree_rate, 0.5);
+        assert!(
+            b.last_seen.as_deref().unwrap() < t_r3().as_str(),
+            "r2, not r3"
+        );
         assert_eq!(h.last_failed().unwrap().unwrap(), vec!["b".to_owned()]);
         let t = h.trend(10).unwrap();
         assert_eq!(
@@ -737,6 +804,70 @@ mod tests {
         );
         assert_eq!(t[1].pass_rate, Some(1.0));
         assert_eq!(h.test("b", 10).unwrap()[0].run_id, "r3");
+    }
+
+    fn t_r3() -> String {
+        run_with("r3", 3, "c2", &[]).started_at.to_rfc3339()
+    }
+
+    #[test]
+    fn the_same_commit_with_a_different_tree_is_not_flaky() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = History::open(dir.path()).unwrap();
+        let mut dirty = run_with("r1", 1, "c", &[("a", Outcome::Failed, 1.0, false)]);
+        dirty.environment.git_tree = Some("tree-dirty".into());
+        h.record(&dirty, "run", 10).unwrap();
+        h.record(
+            &run_with("r2", 2, "c", &[("a", Outcome::Passed, 1.0, false)]),
+            "run",
+            10,
+        )
+        .unwrap();
+        assert!(h.flaky(10).unwrap().is_empty(), "two trees, one commit");
+        // Runs without a tree take no part.
+        let mut unknown = run_with("r3", 3, "c", &[("a", Outcome::Failed, 1.0, false)]);
+        unknown.environment.git_tree = None;
+        h.record(&unknown, "run", 10).unwrap();
+        assert!(h.flaky(10).unwrap().is_empty());
+        h.record(
+            &run_with("r4", 4, "c", &[("a", Outcome::Failed, 1.0, false)]),
+            "run",
+            10,
+        )
+        .unwrap();
+        let f = h.flaky(10).unwrap();
+        assert_eq!(f.len(), 1);
+        assert_eq!(
+            (f[0].flipped_trees, f[0].tree_failures, f[0].tree_results),
+            (1, 1, 2)
+        );
+    }
+
+    #[test]
+    fn an_old_database_gets_the_tree_column() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+            let old = SCHEMA.replace("    git_tree TEXT,\n", "");
+            assert_ne!(old, SCHEMA);
+            conn.execute_batch(&old).unwrap();
+            conn.execute(
+                "INSERT INTO runs (run_id, started_at, source, completed, total, passed, failed, skipped, flaky, duration_ms)
+                 VALUES ('old', '2020-01-01T00:00:00+00:00', 'run', 1, 0, 0, 0, 0, 0, 0)",
+                [],
+            )
+            .unwrap();
+        }
+        let mut h = History::open(dir.path()).unwrap();
+        h.record(
+            &run_with("r1", 1, "c", &[("a", Outcome::Passed, 1.0, false)]),
+            "run",
+            10,
+        )
+        .unwrap();
+        assert_eq!(h.run_count().unwrap(), 2, "the old run is kept");
+        drop(h);
+        History::open(dir.path()).unwrap();
     }
 
     #[test]

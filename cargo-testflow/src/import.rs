@@ -158,6 +158,7 @@ pub fn parse_junit(bytes: &[u8], source: &str) -> Result<Run> {
         errors: vec![],
         coverage: None,
         workers: Vec::new(),
+        quarantine: None,
     })
 }
 

@@ -109,8 +109,13 @@ pub fn decide(counts: &[u64], max_iterations: u32, plateau: u32, tests: u64) -> 
     Status::Continue
 }
 
+/// The failures that count: a quarantined test's failure is not the loop's to fix.
 fn failing_ids(run: &Run) -> BTreeSet<String> {
-    run.failed_tests().map(|t| t.id.clone()).collect()
+    let quarantined = run.quarantined_ids();
+    run.failed_tests()
+        .filter(|t| !quarantined.contains(&t.id))
+        .map(|t| t.id.clone())
+        .collect()
 }
 
 /// The loop (iterations are recorded under the first run's `.testflow/iterations/`).

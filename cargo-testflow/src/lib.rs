@@ -26,6 +26,7 @@ pub mod model;
 pub mod ordering;
 pub mod process;
 pub mod project;
+pub mod quarantine;
 pub mod recorder;
 pub mod report;
 pub mod runner;

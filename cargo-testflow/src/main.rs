@@ -28,7 +28,8 @@ use testflow::ui::{self, Printer, Style};
 
 const EXIT_CODES: &str = "\
 Exit codes:
-    0    every test passed (tests that passed on a retry count as passed, marked flaky)
+    0    every test passed (tests that passed on a retry count as passed, marked flaky;
+         the failures of quarantined tests do not count)
     1    testflow itself failed (cannot write its state directory, bad run file, …);
          `gate`: a required gate failed
     2    usage error (bad flag, value or configuration file)
@@ -73,6 +74,11 @@ enum Command {
     /// `.testflow/runs/<run-id>/events.jsonl` (or under $TESTFLOW_DIR), and `run.json` at the end.
     #[command(after_help = EXIT_CODES)]
     Run(Box<RunArgs>),
+    /// Quarantine: tests that still run and are reported, but whose failures fail neither
+    /// the run nor the gates. Edits the `[[quarantine]]` entries of the configuration file
+    /// (keeping its comments and formatting); see docs/config.md.
+    #[command(subcommand)]
+    Quarantine(QuarantineCmd),
     /// Build the workspace and list the test suites found, with their test counts.
     List(ListArgs),
     /// Write a report (JUnit XML, JSON, CTRF, Markdown, HTML) from a recorded run.
@@ -312,6 +318,10 @@ struct RunArgs {
     /// missing when Jest cannot run there.
     #[arg(long = "framework", value_name = "NAME", value_parser = parse_framework)]
     frameworks: Vec<Framework>,
+    /// Quarantine for this run the tests `history flaky` finds flaky across runs with a
+    /// rate above RATE (0.1 or 10%) [default: 0: every one]; the summary names them.
+    #[arg(long, value_name = "RATE", num_args = 0..=1, default_missing_value = "0", value_parser = parse_rate)]
+    quarantine_flaky: Option<f64>,
 }
 
 #[derive(Args)]
@@ -534,6 +544,45 @@ struct IterateArgs {
 }
 
 #[derive(Subcommand)]
+enum QuarantineCmd {
+    /// Add an entry (or replace the one with the same id or pattern).
+    ///
+    /// Quote the id in single quotes: Rust ids hold a `$`, which a shell expands.
+    Add {
+        /// The test id, as `run` records it.
+        #[arg(required_unless_present = "pattern", conflicts_with = "pattern")]
+        id: Option<String>,
+        /// A glob over test ids instead of one id: `*` any characters (`/`, `::`, `$`
+        /// too), `?` one character; the whole id must match.
+        #[arg(long, value_name = "GLOB")]
+        pattern: Option<String>,
+        /// Why the test is quarantined (required).
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+        /// The last day the entry applies (YYYY-MM-DD, UTC); after it, the gate fails.
+        #[arg(long, value_name = "DATE")]
+        until: Option<String>,
+        /// Project directory [default: the current directory; a new entry goes in the
+        /// configuration file found from there, or a new testflow.toml at the project root].
+        #[arg(long, value_name = "DIR")]
+        project: Option<PathBuf>,
+    },
+    /// Remove the entries with this id or pattern.
+    Remove {
+        id: String,
+        #[arg(long, value_name = "DIR")]
+        project: Option<PathBuf>,
+    },
+    /// The entries, with their expiry (as of today, UTC).
+    List {
+        #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+        format: OutputFormat,
+        #[arg(long, value_name = "DIR")]
+        project: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
 enum HistoryCmd {
     /// Ingest JUnit XML (any tool's) or testflow run JSON files / run directories.
     Import {
@@ -544,7 +593,9 @@ enum HistoryCmd {
     },
     /// Slowest tests by recent duration (moving average).
     Slowest(HistoryQuery),
-    /// Flaky tests: passed on a retry, or passed and failed on the same commit.
+    /// Flaky tests: passed on a retry, or both passed and failed on the same git tree (the
+    /// same code) across runs, with the rate (failures on unchanged trees where it also
+    /// passed / its results on trees it ran on more than once) and when it was last seen.
     Flaky(HistoryQuery),
     /// Duration, pass rate and flaky count per run.
     Trend(HistoryQuery),
@@ -823,6 +874,7 @@ fn main() -> ExitCode {
 fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Run(args) => run(*args),
+        Command::Quarantine(cmd) => quarantine_cmd(cmd),
         Command::List(args) => list(args),
         Command::Report(args) => report_cmd(args),
         Command::Analyze(args) => analyze_cmd(args),
@@ -906,7 +958,7 @@ fn github_annotations(
 
 /// One run with the human output, reports and gates; `first` are test ids to schedule first.
 fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::RunResult, i32)> {
-    let cfg = load_config(args.project.as_deref())?;
+    let (cfg, cfg_source) = load_config_from(args.project.as_deref())?;
     let run_cfg = &cfg.run;
     let mut cargo = CargoOptions {
         selection: args.selection.selection(),
@@ -987,6 +1039,8 @@ fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::RunResult, i32
                 .history
                 .keep_runs
                 .unwrap_or(testflow::history::DEFAULT_KEEP_RUNS),
+            quarantine: testflow::quarantine::from_config(&cfg.quarantine, cfg_source.as_deref()),
+            quarantine_flaky: args.quarantine_flaky,
         },
         Box::new(printer),
         &mut build_echo,
@@ -1128,12 +1182,19 @@ fn iterate_cmd(args: IterateArgs) -> Result<i32> {
 
 /// The configuration for the project directory (or the current one), validated.
 fn load_config(project: Option<&std::path::Path>) -> Result<config::Config> {
+    Ok(load_config_from(project)?.0)
+}
+
+/// [`load_config`] and the file it came from.
+fn load_config_from(
+    project: Option<&std::path::Path>,
+) -> Result<(config::Config, Option<PathBuf>)> {
     let dir = project_dir(project)?;
     let loaded = config::load(&dir).map_err(ConfigError)?;
     if let Some(src) = &loaded.source {
         loaded.config.validate(src).map_err(ConfigError)?;
     }
-    Ok(loaded.config)
+    Ok((loaded.config, loaded.source))
 }
 
 /// A bad configuration file: a usage error (exit 2).
@@ -1620,6 +1681,92 @@ fn print_rows<T: serde::Serialize>(
     Ok(())
 }
 
+fn quarantine_cmd(cmd: QuarantineCmd) -> Result<i32> {
+    use testflow::quarantine;
+    let mut err = std::io::stderr();
+    match cmd {
+        QuarantineCmd::Add {
+            id,
+            pattern,
+            reason,
+            until,
+            project,
+        } => {
+            let rule = config::QuarantineRule {
+                id,
+                pattern,
+                reason: Some(reason),
+                until,
+            };
+            rule.check()
+                .map_err(|e| ConfigError(anyhow::anyhow!("{e}")))?;
+            let loaded = config::load(&project_dir(project.as_deref())?).map_err(ConfigError)?;
+            let path = quarantine::config_file(
+                loaded.source.as_deref(),
+                &project_root(project.as_deref())?,
+            );
+            let what = quarantine::add(&path, &rule).map_err(ConfigError)?;
+            // The file must still be a valid configuration.
+            config::parse_str(&std::fs::read_to_string(&path)?, &path).map_err(ConfigError)?;
+            let target = rule.id.as_deref().or(rule.pattern.as_deref()).unwrap_or("");
+            let _ = writeln!(
+                err,
+                "{} `{target}` in {}",
+                match what {
+                    quarantine::Added::New => "quarantined",
+                    quarantine::Added::Replaced => "updated the quarantine entry",
+                },
+                path.display()
+            );
+            Ok(exit_code::OK)
+        }
+        QuarantineCmd::Remove { id, project } => {
+            let loaded = config::load(&project_dir(project.as_deref())?).map_err(ConfigError)?;
+            let Some(path) = loaded.source else {
+                return Err(testflow::store::NotRecorded(format!(
+                    "no configuration file: `{id}` is not quarantined"
+                ))
+                .into());
+            };
+            let n = quarantine::remove(&path, &id).map_err(ConfigError)?;
+            if n == 0 {
+                return Err(testflow::store::NotRecorded(format!(
+                    "`{id}` is not quarantined in {}",
+                    path.display()
+                ))
+                .into());
+            }
+            let _ = writeln!(
+                err,
+                "removed `{id}` from the quarantine in {}",
+                path.display()
+            );
+            Ok(exit_code::OK)
+        }
+        QuarantineCmd::List { format, project } => {
+            let (cfg, source) = load_config_from(project.as_deref())?;
+            let today = chrono::Utc::now().date_naive();
+            let mut entries = quarantine::from_config(&cfg.quarantine, source.as_deref());
+            for e in &mut entries {
+                e.expired = e.expired_on(today);
+            }
+            if entries.is_empty() && format == OutputFormat::Human {
+                let _ = writeln!(err, "no test is quarantined");
+            }
+            print_rows(format, &entries, |e| {
+                let until = match (e.until, e.expired) {
+                    (Some(u), true) => format!("EXPIRED {u}"),
+                    (Some(u), false) => format!("until {u}"),
+                    (None, _) => "no expiry".to_owned(),
+                };
+                let kind = if e.id.is_some() { "id" } else { "pattern" };
+                format!("{kind} {}  ({until})  {}", e.target(), e.reason)
+            })?;
+            Ok(exit_code::OK)
+        }
+    }
+}
+
 fn history_cmd(cmd: HistoryCmd) -> Result<i32> {
     use testflow::history::History;
     let common = match &cmd {
@@ -1689,11 +1836,14 @@ fn history_cmd(cmd: HistoryCmd) -> Result<i32> {
             }
             print_rows(q.common.format, &rows, |r| {
                 format!(
-                    "{:>5.1}%  {} passed on retry, {} commits flipped, {} runs  {}",
-                    r.rate * 100.0,
+                    "{:>5.1}%  failed {} of {} on unchanged trees ({} trees flipped), {} passed on retry, {} runs, last seen {}  {}",
+                    r.tree_rate * 100.0,
+                    r.tree_failures,
+                    r.tree_results,
+                    r.flipped_trees,
                     r.passed_on_retry,
-                    r.flipped_commits,
                     r.runs,
+                    r.last_seen.as_deref().unwrap_or("-"),
                     r.test_id
                 )
             })?

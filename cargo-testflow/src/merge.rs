@@ -40,6 +40,13 @@ pub fn merge(inputs: Vec<(String, Run)>, expected: Option<&[String]>) -> Run {
             summary: r.recomputed_summary(),
         })
         .collect();
+    // Each shard's quarantine entries, once: the merged verdict applies them to all tests.
+    let quarantine_entries = crate::quarantine::union(inputs.iter().map(|(_, r)| {
+        r.quarantine
+            .iter()
+            .flat_map(|q| q.entries.clone())
+            .collect()
+    }));
     // Every shard's report of each test, in input order, grouped by id (first-seen order).
     let mut reports: Vec<(String, Vec<(String, TestCase)>)> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
@@ -138,6 +145,7 @@ pub fn merge(inputs: Vec<(String, Run)>, expected: Option<&[String]>) -> Run {
         shard: None,
         shards,
         summary: Summary::of(&tests, duration_ms),
+        quarantine: crate::quarantine::resolve(quarantine_entries, &tests, started),
         tests,
         errors,
         coverage: None,
@@ -195,6 +203,46 @@ mod tests {
         let mut r = crate::history::tests_support::run_with(id, secs, "c", &t);
         r.finished_at = Some(r.started_at + chrono::Duration::seconds(10));
         r
+    }
+
+    #[test]
+    fn the_merged_run_applies_every_shards_quarantine_to_all_tests() {
+        let entry = |id: &str| crate::model::QuarantineEntry {
+            id: Some(id.into()),
+            pattern: None,
+            reason: "r".into(),
+            until: None,
+            origin: "config".into(),
+            source: None,
+            expired: false,
+            matched: 0,
+        };
+        let mut a = shard("a", 0, &[("t1", Outcome::Failed), ("t2", Outcome::Passed)]);
+        let mut b = shard("b", 5, &[("t3", Outcome::Failed)]);
+        a.quarantine = crate::quarantine::resolve(vec![entry("t1")], &a.tests, a.started_at);
+        b.quarantine =
+            crate::quarantine::resolve(vec![entry("t1"), entry("t3")], &b.tests, b.started_at);
+        assert_eq!(
+            crate::session::exit_code_for(&a, None),
+            crate::exit_code::OK
+        );
+        let m = merge(vec![("a".into(), a.clone()), ("b".into(), b)], None);
+        let q = m.quarantine.as_ref().unwrap();
+        assert_eq!(q.entries.len(), 2, "t1's entry once");
+        let ids: Vec<&str> = q.tests.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["t1", "t3"]);
+        assert_eq!(m.summary.failed, 2, "still failures");
+        assert_eq!(
+            crate::session::exit_code_for(&m, None),
+            crate::exit_code::OK
+        );
+        // Without the second shard's entry, t3 fails the merged run.
+        let c = shard("c", 5, &[("t3", Outcome::Failed)]);
+        let m = merge(vec![("a".into(), a), ("c".into(), c)], None);
+        assert_eq!(
+            crate::session::exit_code_for(&m, None),
+            crate::exit_code::TESTS_FAILED
+        );
     }
 
     #[test]

@@ -438,6 +438,11 @@ pub struct Environment {
     pub git_commit: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub git_branch: Option<String>,
+    /// The git tree hash of what was tested: `HEAD^{tree}` for a clean checkout, the tree
+    /// of the working directory (tracked and untracked files, not ignored ones) for a
+    /// dirty one. Two runs with the same tree ran the same code (cross-run flakiness).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_tree: Option<String>,
     /// `github`, `gitlab`, `circleci`, `buildkite`, `jenkins`, `azure`, or `ci` for an unknown one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ci: Option<String>,
@@ -471,6 +476,10 @@ pub struct Summary {
 
 impl Summary {
     pub fn of(tests: &[TestCase], duration_ms: f64) -> Summary {
+        Summary::of_iter(tests.iter(), duration_ms)
+    }
+
+    pub fn of_iter<'a>(tests: impl Iterator<Item = &'a TestCase>, duration_ms: f64) -> Summary {
         let mut s = Summary {
             duration_ms,
             ..Summary::default()
@@ -631,6 +640,10 @@ pub struct Run {
     /// the driver launched.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub workers: Vec<WorkersDecision>,
+    /// The quarantine that applied to this run: its entries and the tests they matched
+    /// (see `quarantine`). Absent when nothing is quarantined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quarantine: Option<Quarantine>,
 }
 
 /// The driver's choice of parallelism for one framework (`frameworks::workers`).
@@ -654,6 +667,63 @@ pub struct WorkersDecision {
     /// Tests collected before deciding (no history), or recorded last time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tests: Option<u64>,
+}
+
+/// One quarantine entry: a test id or a pattern, why, and until when.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct QuarantineEntry {
+    /// A test id, matched exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// A glob over test ids: `*` any characters, `?` one character.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    pub reason: String,
+    /// Last day (UTC) the entry applies; after it the entry is expired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<chrono::NaiveDate>,
+    /// `config` (the configuration file) or `flaky` (`run --quarantine-flaky`).
+    pub origin: String,
+    /// The file the entry came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Computed when the run is folded: `until` is before the run's start day.
+    #[serde(default)]
+    pub expired: bool,
+    /// Computed when the run is folded: how many of the run's tests it matches.
+    #[serde(default)]
+    pub matched: u64,
+}
+
+impl QuarantineEntry {
+    /// The id or the pattern, as written.
+    pub fn target(&self) -> &str {
+        self.id
+            .as_deref()
+            .or(self.pattern.as_deref())
+            .unwrap_or_default()
+    }
+}
+
+/// A run's quarantine: every entry that applied, and the tests that were quarantined.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct Quarantine {
+    pub entries: Vec<QuarantineEntry>,
+    /// The run's tests an entry (not expired) matched, in run order.
+    #[serde(default)]
+    pub tests: Vec<QuarantinedTest>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct QuarantinedTest {
+    pub id: String,
+    pub outcome: Outcome,
+    pub reason: String,
+    /// The entry's id or pattern.
+    pub entry: String,
+    pub origin: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<chrono::NaiveDate>,
 }
 
 /// A run's coverage: where the reports are kept, the totals, and what changed against
@@ -734,7 +804,35 @@ impl Run {
             errors: Vec::new(),
             coverage: None,
             workers: Vec::new(),
+            quarantine: None,
         }
+    }
+
+    /// The ids of the tests quarantined in this run, recomputed from the entries and the
+    /// tests (never taken from the stored list, which an edited file could contradict).
+    pub fn quarantined_ids(&self) -> std::collections::HashSet<String> {
+        self.recomputed_quarantine()
+            .map(|q| q.tests.into_iter().map(|t| t.id).collect())
+            .unwrap_or_default()
+    }
+
+    /// The quarantine recomputed from its entries and the tests (what verdicts use).
+    pub fn recomputed_quarantine(&self) -> Option<Quarantine> {
+        let q = self.quarantine.as_ref()?;
+        crate::quarantine::resolve(q.entries.clone(), &self.tests, self.started_at)
+    }
+
+    /// The summary of the tests that count for the verdict: every test but the
+    /// quarantined ones. What the exit code and the gates use.
+    pub fn verdict_summary(&self) -> Summary {
+        let q = self.quarantined_ids();
+        if q.is_empty() {
+            return self.recomputed_summary();
+        }
+        Summary::of_iter(
+            self.tests.iter().filter(|t| !q.contains(&t.id)),
+            self.summary.duration_ms,
+        )
     }
 
     /// The summary recomputed from `tests`: what gates and verdicts use, because a

@@ -68,6 +68,20 @@ pub fn parse_report_list(s: &str) -> Result<Vec<ReportSpec>> {
         .collect()
 }
 
+/// The configuration's quarantine entries for a run owned by a recorder (a driver
+/// writes its own into the log it hands over).
+fn quarantine_of(root: &Path) -> Result<Vec<crate::model::QuarantineEntry>> {
+    let loaded = crate::config::load(root)?;
+    let Some(src) = &loaded.source else {
+        return Ok(vec![]);
+    };
+    loaded.config.validate(src)?;
+    Ok(crate::quarantine::from_config(
+        &loaded.config.quarantine,
+        Some(src),
+    ))
+}
+
 pub struct Recorder {
     framework: Framework,
     log: Arc<EventLog>,
@@ -99,12 +113,21 @@ impl Recorder {
             }
             None => {
                 let store = Store::for_project(&config.project_root);
+                // The quarantine is the engine's rule in every door: read it before the
+                // run starts, so a bad entry fails here, named, before any test runs.
+                let entries = quarantine_of(&config.project_root)?;
                 let rec = store.start_run(
                     &config.project_root,
                     vec![config.framework],
                     Utc::now(),
                     config.shard,
                 )?;
+                if !entries.is_empty() {
+                    rec.log.append(&Event::Quarantine {
+                        time: Utc::now(),
+                        entries,
+                    })?;
+                }
                 Ok(Recorder {
                     framework: config.framework,
                     log: Arc::clone(&rec.log),
@@ -286,6 +309,41 @@ mod tests {
         let (run, _) = driver.finish(true, None).unwrap();
         assert_eq!(run.summary.failed, 1);
         assert_eq!(run.tests[0].duration_ms, 0.0);
+    }
+
+    #[test]
+    fn a_standalone_recorder_applies_the_configured_quarantine() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("pyproject.toml"),
+            "[tool.testflow]\n[[tool.testflow.quarantine]]\npattern = \"tests/test_a.py::*\"\nreason = \"ports\"\n",
+        )
+        .unwrap();
+        let rec = Recorder::start(RecorderConfig {
+            framework: Framework::Pytest,
+            project_root: dir.path().to_owned(),
+            events: None,
+            shard: None,
+            reports: vec![],
+        })
+        .unwrap();
+        rec.test_finished(
+            meta("tests/test_a.py::test_x"),
+            1,
+            Outcome::Failed,
+            1.0,
+            Some(Failure::default()),
+        )
+        .unwrap();
+        let run = rec.finish(true, None).unwrap();
+        let q = run.quarantine.as_ref().unwrap();
+        assert_eq!(q.tests[0].id, "tests/test_a.py::test_x");
+        assert_eq!(q.tests[0].reason, "ports");
+        assert_eq!(run.summary.failed, 1, "still failed");
+        assert_eq!(
+            crate::session::exit_code_for(&run, None),
+            crate::exit_code::OK
+        );
     }
 
     #[test]

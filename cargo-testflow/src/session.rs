@@ -38,6 +38,11 @@ pub struct RunRequest {
     pub coverage: bool,
     /// Coverage reports to read after the run and keep with it (`--coverage-file`).
     pub coverage_files: Vec<std::path::PathBuf>,
+    /// Quarantine entries from the configuration.
+    pub quarantine: Vec<crate::model::QuarantineEntry>,
+    /// `--quarantine-flaky`: also quarantine the tests history calls flaky across runs
+    /// with a rate above this.
+    pub quarantine_flaky: Option<f64>,
 }
 
 /// Test order, from history.
@@ -249,6 +254,40 @@ pub fn run(
         shard_info.clone(),
         environment,
     )?;
+    let mut notes = Vec::new();
+    let mut quarantine = req.quarantine.clone();
+    if let Some(above) = req.quarantine_flaky {
+        match history.as_ref().map(|h| h.flaky(usize::MAX)) {
+            Some(Ok(flaky)) => {
+                let auto = crate::quarantine::from_flaky(&flaky, above);
+                notes.push(format!(
+                    "--quarantine-flaky: {} flaky across runs above {:.1}%, quarantined for this run{}",
+                    crate::ui::plural(auto.len() as u64, "test", "tests"),
+                    above * 100.0,
+                    if auto.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            ": {}",
+                            auto.iter().map(|e| e.target()).collect::<Vec<_>>().join(", ")
+                        )
+                    }
+                ));
+                quarantine.extend(auto);
+            }
+            Some(Err(e)) => log_warnings.push(format!(
+                "--quarantine-flaky: cannot read flaky tests from history: {e:#}; none quarantined"
+            )),
+            None => log_warnings
+                .push("--quarantine-flaky: no history: no test quarantined as flaky".into()),
+        }
+    }
+    if !quarantine.is_empty() {
+        rec.log.append(&crate::events::Event::Quarantine {
+            time: chrono::Utc::now(),
+            entries: quarantine,
+        })?;
+    }
     let mut options = req.options.clone();
     options.pass_through = crate::runner::PassThrough {
         shard: req.shard.map(|s| (s, strategy)),
@@ -264,7 +303,6 @@ pub fn run(
     crate::interrupt::set_active(Some(Arc::clone(&ctx.processes)));
 
     let mut exit_override = None;
-    let mut notes = Vec::new();
     if req.last_failed || req.order == Order::FailedFirst {
         notes.push(
             match history
@@ -420,6 +458,9 @@ pub fn run(
     let (run, fold_warnings) = rec.finish(completed, reason)?;
     log_warnings.extend(ctx.take_warnings());
     log_warnings.extend(fold_warnings);
+    if let Some(q) = &run.quarantine {
+        log_warnings.extend(crate::quarantine::warnings(q));
+    }
     if let Some(mut h) = history
         && let Err(e) = h.record(&run, "run", req.keep_runs)
     {
@@ -452,8 +493,11 @@ pub fn run(
     })
 }
 
+/// The exit code of a finished run. Quarantined tests' failures do not count; run
+/// errors always do.
 pub fn exit_code_for(run: &Run, stopped: Option<Stopped>) -> i32 {
     let summary = run.recomputed_summary();
+    let counted = run.verdict_summary();
     // A suite that could not be built, collected or started (any framework's).
     let broken = run
         .errors
@@ -463,7 +507,7 @@ pub fn exit_code_for(run: &Run, stopped: Option<Stopped>) -> i32 {
         crate::interrupt::exit_code().unwrap_or(exit_code::INTERRUPTED)
     } else if broken {
         exit_code::BUILD_FAILED
-    } else if summary.failures() > 0 || stopped == Some(Stopped::RunTimeout) {
+    } else if counted.failures() > 0 || stopped == Some(Stopped::RunTimeout) {
         exit_code::TESTS_FAILED
     } else if !run.distrust().is_empty() {
         // Nothing recorded failed, but the run itself is in doubt: never green.

@@ -288,9 +288,17 @@ fn is_cargo_output(e: &crate::model::RunError) -> bool {
 pub fn summary(run: &Run, style: Style) -> String {
     use crate::model::error_kind;
     let s = &run.recomputed_summary();
-    let counts = counts(s);
+    let quarantine = run.recomputed_quarantine();
+    let held = crate::quarantine::ids(quarantine.as_ref());
+    let mut counts = counts(s);
+    if !held.is_empty() {
+        counts.push_str(&format!(", {} quarantined", held.len()));
+    }
     let mut out = String::new();
-    let failing: Vec<&TestCase> = run.failed_tests().collect();
+    let failing: Vec<&TestCase> = run
+        .failed_tests()
+        .filter(|t| !held.contains(t.id.as_str()))
+        .collect();
     if !failing.is_empty() {
         out.push_str(&style.paint("1", &format!("\n{} failing:\n", failing.len())));
         for t in &failing {
@@ -313,6 +321,39 @@ pub fn summary(run: &Run, style: Style) -> String {
                 safe(&loc)
             ));
         }
+    }
+    // Quarantined tests apart: they ran and are reported, and do not fail the run.
+    if let Some(q) = quarantine.as_ref().filter(|q| !q.tests.is_empty()) {
+        out.push_str(&style.paint(
+            "1",
+            &format!("\n{} quarantined (not counted):\n", q.tests.len()),
+        ));
+        for t in &q.tests {
+            let code = if t.outcome.is_failure() { "33" } else { "2" };
+            let flaky = if t.origin == crate::quarantine::ORIGIN_FLAKY {
+                " [--quarantine-flaky]"
+            } else {
+                ""
+            };
+            out.push_str(&format!(
+                "  {} {}: {}{flaky}\n",
+                style.paint(code, t.outcome.as_str()),
+                safe(&t.id),
+                safe(&t.reason)
+            ));
+        }
+    }
+    for e in quarantine
+        .iter()
+        .flat_map(|q| &q.entries)
+        .filter(|e| e.expired)
+    {
+        out.push_str(&format!(
+            "{} `{}` expired on {} (it no longer applies; the quarantine gate fails)\n",
+            style.paint("33;1", "quarantine:"),
+            safe(e.target()),
+            e.until.map(|u| u.to_string()).unwrap_or_default()
+        ));
     }
     // Every run error is named, once: each one fails the run closed.
     let mut echoed = false;
@@ -343,7 +384,7 @@ pub fn summary(run: &Run, style: Style) -> String {
     let has = |kind: &str| run.errors.iter().any(|e| e.kind == kind);
     let build_failed = has(error_kind::BUILD) || has(error_kind::LIST);
     let distrust = run.distrust();
-    let verdict = if s.failures() > 0 {
+    let verdict = if run.verdict_summary().failures() > 0 {
         style.paint("31;1", "FAILED")
     } else if build_failed {
         style.paint("31;1", "BUILD FAILED")

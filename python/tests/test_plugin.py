@@ -111,6 +111,25 @@ def test_xdist_records_each_test_once(project):
     check_basic(p.run_json())
 
 
+def test_quarantined_failures_do_not_fail_the_session(project):
+    """The engine's quarantine rule in the pytest door: [[tool.testflow.quarantine]] in
+    pyproject.toml; the failure stays a failure in run.json, the session exits 0."""
+    p = project("pytest-basic")
+    pyproject = p.root / "pyproject.toml"
+    entry = '[[tool.testflow.quarantine]]\nid = "%s"\nreason = "known, #17"\n' % (M + "test_assertion_fails")
+    pyproject.write_text(pyproject.read_text() + "\n" + entry)
+    r = p.pytest("--testflow", "-k", "test_assertion_fails or test_passes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "1 quarantined, not counted" in r.stdout, r.stdout
+    run = p.run_json()
+    assert by_id(run)[M + "test_assertion_fails"]["outcome"] == "failed"
+    assert run["summary"]["failed"] == 1
+    assert [t["id"] for t in run["quarantine"]["tests"]] == [M + "test_assertion_fails"]
+    # A failure the quarantine does not hold still fails the session.
+    r = p.pytest("--testflow", "-k", "test_assertion_fails or test_raises_value_error")
+    assert r.returncode == 1, r.stdout + r.stderr
+
+
 def test_off_by_default(project):
     p = project("pytest-basic")
     r = p.pytest("-k", "test_passes")

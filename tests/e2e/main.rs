@@ -37,6 +37,8 @@ mod interference;
 mod iterate;
 // `list --format json`
 mod list;
+// [[quarantine]], `quarantine add|remove|list`, expired entries, `history flaky` across runs, --quarantine-flaky
+mod quarantine;
 // --report junit/json, `report` from a stored run, unknown runs
 mod reports;
 // a fixture that does not compile

@@ -348,6 +348,11 @@ fn summary_dict<'py>(py: Python<'py>, run: &Run) -> PyResult<Bound<'py, PyDict>>
     d.set_item("run_id", &run.run_id)?;
     // Why the run is not a pass beyond its tests (run errors, not completed).
     d.set_item("distrust", run.distrust())?;
+    // The engine's verdict on the tests: failures that count (quarantined ones do not),
+    // and the quarantined tests that failed.
+    let counted = run.verdict_summary().failures();
+    d.set_item("counted_failures", counted)?;
+    d.set_item("quarantined_failures", s.failures().saturating_sub(counted))?;
     Ok(d)
 }
 

@@ -288,7 +288,22 @@ fn error_test(run: &Run, kind: &str, n: usize, message: &str) -> Test {
 }
 
 pub(super) fn render(run: &Run) -> Result<Vec<u8>> {
-    let mut tests: Vec<Test> = run.tests.iter().map(|t| test(run, t)).collect();
+    let quarantine = run.recomputed_quarantine();
+    let mut tests: Vec<Test> = run
+        .tests
+        .iter()
+        .map(|t| {
+            let mut out = test(run, t);
+            // A quarantined test keeps its status (never `passed` for a failure).
+            if let Some(q) = quarantine.iter().flat_map(|q| &q.tests).find(|q| q.id == t.id) {
+                out.extra.insert(
+                    "quarantined".into(),
+                    json!({ "reason": q.reason, "entry": q.entry, "origin": q.origin, "until": q.until }),
+                );
+            }
+            out
+        })
+        .collect();
     // Every reason not to trust the run is a failed test, so no dashboard shows it green.
     let distrust = run.distrust_errors();
     let mut seen: Vec<&str> = Vec::new();
@@ -368,6 +383,10 @@ pub(super) fn render(run: &Run) -> Result<Vec<u8>> {
             }),
         },
     };
+    let mut report = report;
+    if let (Some(q), Some(extra)) = (&quarantine, report.results.extra.as_object_mut()) {
+        extra.insert("quarantine".into(), json!(q));
+    }
     let mut out = serde_json::to_vec_pretty(&report).context("cannot serialize the CTRF report")?;
     out.push(b'\n');
     Ok(out)

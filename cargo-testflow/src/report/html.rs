@@ -333,6 +333,18 @@ pub fn data(run: &Run) -> Value {
     if let Some(cov) = &run.coverage {
         data["coverage"] = coverage_json(cov);
     }
+    // Quarantined tests (listed apart; their outcome stays what it was) and the entries.
+    if let Some(q) = run.recomputed_quarantine() {
+        data["quarantine"] = json!({
+            "tests": q.tests.iter().map(|t| json!({
+                "id": plain(&t.id), "outcome": t.outcome.as_str(), "reason": plain(&t.reason),
+                "entry": plain(&t.entry), "origin": t.origin, "until": t.until,
+            })).collect::<Vec<_>>(),
+            "expired": q.entries.iter().filter(|e| e.expired).map(|e| json!({
+                "entry": plain(e.target()), "until": e.until,
+            })).collect::<Vec<_>>(),
+        });
+    }
     data
 }
 

@@ -22,6 +22,7 @@ pub(super) fn render(run: &Run) -> Result<Vec<u8>> {
     report.set_timestamp(run.started_at);
     report.set_time(seconds(run.summary.duration_ms));
 
+    let quarantine = run.recomputed_quarantine();
     // Suites in order of their first test, so the file follows the run.
     let mut groups: Vec<(Framework, String, Vec<&TestCase>)> = Vec::new();
     for t in &run.tests {
@@ -51,7 +52,22 @@ pub(super) fn render(run: &Run) -> Result<Vec<u8>> {
             .map(|a| a.duration_ms)
             .sum();
         suite.set_time(seconds(total_ms));
-        suite.add_test_cases(tests.into_iter().map(test_case));
+        suite.add_test_cases(tests.into_iter().map(|t| {
+            let mut tc = test_case(t);
+            // Quarantined: the status stays what it was (a failure is never a pass); a
+            // property says it does not count.
+            if let Some(q) = quarantine
+                .iter()
+                .flat_map(|q| &q.tests)
+                .find(|q| q.id == t.id)
+            {
+                tc.add_property(quick_junit::Property::new(
+                    xml("testflow.quarantined"),
+                    xml(&q.reason),
+                ));
+            }
+            tc
+        }));
         report.add_test_suite(suite);
     }
 

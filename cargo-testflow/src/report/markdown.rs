@@ -51,6 +51,7 @@ pub fn render_with_budget(run: &Run, budget: usize) -> String {
     totals(&mut w, run);
     gates(&mut w, run);
     coverage_totals(&mut w, run);
+    quarantined(&mut w, run);
     failures(&mut w, run);
     coverage_files(&mut w, run);
     flaky(&mut w, run);
@@ -401,6 +402,52 @@ fn failures(w: &mut Writer, run: &Run) {
             ));
             return;
         }
+    }
+}
+
+/// Quarantined tests apart from the rest: they ran, and their failures do not count.
+fn quarantined(w: &mut Writer, run: &Run) {
+    let Some(q) = run.recomputed_quarantine() else {
+        return;
+    };
+    let expired: Vec<_> = q.entries.iter().filter(|e| e.expired).collect();
+    if q.tests.is_empty() && expired.is_empty() {
+        return;
+    }
+    let failing = q.tests.iter().filter(|t| t.outcome.is_failure()).count() as u64;
+    let mut out = format!(
+        "### Quarantined: {} ({failing} failing, not counted)\n\n",
+        plural(q.tests.len() as u64, "test", "tests")
+    );
+    if !q.tests.is_empty() {
+        let _ = writeln!(out, "| test | outcome | reason | until |");
+        let _ = writeln!(out, "|---|---|---|---|");
+        for t in &q.tests {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                code_cell(&t.id),
+                t.outcome.as_str(),
+                escape_prose(&t.reason),
+                t.until.map_or("–".to_owned(), |u| u.to_string())
+            );
+        }
+        out.push('\n');
+    }
+    for e in expired {
+        let _ = writeln!(
+            out,
+            "- ⚠️ entry {} expired on {}: it no longer applies, and the quarantine gate fails",
+            code(e.target()),
+            e.until.map(|u| u.to_string()).unwrap_or_default()
+        );
+    }
+    out.push('\n');
+    if !w.push(&out) {
+        w.cut.push(format!(
+            "quarantined tests ({})",
+            plural(q.tests.len() as u64, "test", "tests")
+        ));
     }
 }
 

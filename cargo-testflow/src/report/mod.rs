@@ -28,7 +28,9 @@ pub(crate) fn headline(run: &Run) -> Headline {
     use crate::model::error_kind;
     use crate::ui::{counts, plural};
     let s = run.recomputed_summary();
-    let failures = s.failures();
+    // Quarantined tests' failures do not count (they are listed apart, never as passed).
+    let failures = run.verdict_summary().failures();
+    let held = s.failures() - failures;
     let stopped = run
         .errors
         .iter()
@@ -76,6 +78,14 @@ pub(crate) fn headline(run: &Run) -> Headline {
         format!("No failures: {}", counts(&s))
     };
     let bad = failures > 0 || stopped.is_some() || !distrust.is_empty();
+    let text = match held {
+        0 => text,
+        _ if !bad && s.total > 0 => format!(
+            "No counted failures: {} ({held} quarantined, not counted)",
+            counts(&s)
+        ),
+        _ => format!("{text}; {held} more quarantined, not counted"),
+    };
     Headline {
         good: if bad {
             Some(false)

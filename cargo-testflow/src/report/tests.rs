@@ -311,6 +311,7 @@ fn sample_run() -> Run {
         environment: Environment {
             git_commit: Some("0123456789abcdef0123456789abcdef01234567".into()),
             git_branch: Some("main".into()),
+            git_tree: None,
             ci: Some("github".into()),
             hostname: Some("runner-1".into()),
             os: "linux".into(),
@@ -325,7 +326,81 @@ fn sample_run() -> Run {
         errors: vec![],
         coverage: None,
         workers: Vec::new(),
+        quarantine: None,
     }
+}
+
+#[test]
+fn quarantined_tests_are_listed_apart_in_every_report_and_stay_failures() {
+    let mut run = sample_run();
+    let failing: Vec<String> = run.failed_tests().map(|t| t.id.clone()).collect();
+    assert!(!failing.is_empty());
+    let entry = |id: &str| crate::model::QuarantineEntry {
+        id: Some(id.into()),
+        pattern: None,
+        reason: "known | broken".into(),
+        until: None,
+        origin: "config".into(),
+        source: None,
+        expired: false,
+        matched: 0,
+    };
+    run.quarantine = crate::quarantine::resolve(
+        failing.iter().map(|id| entry(id)).collect(),
+        &run.tests,
+        run.started_at,
+    );
+    let md = render_str(&run, ReportFormat::Markdown);
+    assert!(
+        md.contains(&format!(
+            "### Quarantined: {} ({} failing, not counted)",
+            crate::ui::plural(failing.len() as u64, "test", "tests"),
+            failing.len()
+        )),
+        "{md}"
+    );
+    assert!(md.contains("known \\| broken"), "the pipe is escaped: {md}");
+    assert!(md.contains("No counted failures"), "{md}");
+    let junit = render_str(&run, ReportFormat::Junit);
+    assert_eq!(
+        junit.matches("name=\"testflow.quarantined\"").count(),
+        failing.len(),
+        "{junit}"
+    );
+    let failures_before = render_str(&sample_run(), ReportFormat::Junit)
+        .matches("<failure")
+        .count();
+    assert_eq!(
+        junit.matches("<failure").count(),
+        failures_before,
+        "still failures"
+    );
+    let ctrf: serde_json::Value =
+        serde_json::from_str(&render_str(&run, ReportFormat::Ctrf)).unwrap();
+    let held: Vec<&serde_json::Value> = ctrf["results"]["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["extra"]["quarantined"].is_object())
+        .collect();
+    assert_eq!(held.len(), failing.len());
+    assert!(held.iter().all(|t| t["status"] != "passed"));
+    let json: Run = serde_json::from_str(&render_str(&run, ReportFormat::Json)).unwrap();
+    assert_eq!(json.quarantine, run.quarantine);
+    let data = crate::report::html::data(&run);
+    assert_eq!(
+        data["quarantine"]["tests"].as_array().unwrap().len(),
+        failing.len()
+    );
+    let summary = crate::ui::summary(
+        &run,
+        crate::ui::Style {
+            color: false,
+            bar: false,
+            quiet: false,
+        },
+    );
+    assert!(summary.contains("quarantined (not counted):"), "{summary}");
 }
 
 fn render_str(run: &Run, format: ReportFormat) -> String {

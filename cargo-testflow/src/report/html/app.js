@@ -244,6 +244,25 @@
     d.dispatchEvent(new Event("toggle"));
   });
 
+  // ---- quarantined tests ------------------------------------------------------------
+  var Q = DATA.quarantine;
+  if (Q && (Q.tests.length || Q.expired.length)) {
+    $("quarantine-section").hidden = false;
+    var qt = el("table", { class: "quarantine" },
+      el("tr", null, el("th", null, "test"), el("th", null, "outcome"), el("th", null, "reason"), el("th", null, "until")));
+    Q.tests.forEach(function (t) {
+      qt.appendChild(el("tr", null,
+        el("td", null, el("code", null, t.id)),
+        el("td", null, el("span", { class: "badge o-" + t.outcome }, t.outcome)),
+        el("td", null, t.reason + (t.origin === "flaky" ? " (--quarantine-flaky)" : "")),
+        el("td", null, t.until || "–")));
+    });
+    if (Q.tests.length) $("quarantine").appendChild(qt);
+    Q.expired.forEach(function (e) {
+      $("quarantine").appendChild(el("p", { class: "o-failed" }, "Expired on " + e.until + ": ", el("code", null, e.entry), " no longer applies; the quarantine gate fails."));
+    });
+  }
+
   // ---- flaky tests ----------------------------------------------------------------
   var flaky = [];
   for (var i = 0; i < TESTS.length; i++) if (TESTS[i][C.flags] & 1) flaky.push(i);

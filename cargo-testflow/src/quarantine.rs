@@ -1,0 +1,581 @@
+//! Quarantine: tests that still run and are reported, but whose failures fail neither the
+//! run nor the gates.
+//!
+//! Entries come from the configuration (`[[quarantine]]`, see `docs/config.md`) and from
+//! `run --quarantine-flaky` (tests history calls flaky across runs). The driver writes
+//! them into the run's event log; the fold ([`resolve`]) decides which of the run's tests
+//! they match and which entries have expired, so every door (run, gate, merge, the
+//! pytest and Jest recorders) reads the same verdict from the `Run`. Only test outcomes
+//! are excused: run errors still fail the run closed.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::model::{Quarantine, QuarantineEntry, QuarantinedTest, TestCase};
+
+pub const ORIGIN_CONFIG: &str = "config";
+pub const ORIGIN_FLAKY: &str = "flaky";
+
+/// Does `pattern` match the whole of `text`? `*` matches any run of characters (`/`,
+/// `::` and `$` included), `?` exactly one character; every other character is literal.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    // Iterative matching with backtracking to the last `*`: linear in practice, never
+    // exponential.
+    let (mut pi, mut ti) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || (p[pi] != '*' && p[pi] == t[ti])) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+impl QuarantineEntry {
+    pub fn matches(&self, test_id: &str) -> bool {
+        match (&self.id, &self.pattern) {
+            (Some(id), _) => id == test_id,
+            (None, Some(p)) => glob_match(p, test_id),
+            (None, None) => false,
+        }
+    }
+
+    /// Expired on `day`: its last day is before it.
+    pub fn expired_on(&self, day: NaiveDate) -> bool {
+        self.until.is_some_and(|u| day > u)
+    }
+}
+
+/// A date as entries write it: `YYYY-MM-DD`, exactly.
+pub fn parse_date(text: &str) -> Result<NaiveDate, String> {
+    let t = text.trim();
+    let shape = t.len() == 10
+        && t.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    let bad = || format!("`{text}` is not a date: write YYYY-MM-DD (2026-12-31)");
+    if !shape {
+        return Err(bad());
+    }
+    NaiveDate::parse_from_str(t, "%Y-%m-%d").map_err(|_| bad())
+}
+
+/// The run's quarantine: each entry with `expired` (on the run's start day, UTC) and
+/// `matched` filled in, and the tests an entry that has not expired matches (the first
+/// such entry names the reason). `None` without entries.
+pub fn resolve(
+    mut entries: Vec<QuarantineEntry>,
+    tests: &[TestCase],
+    started_at: DateTime<Utc>,
+) -> Option<Quarantine> {
+    if entries.is_empty() {
+        return None;
+    }
+    let day = started_at.date_naive();
+    for e in &mut entries {
+        e.expired = e.expired_on(day);
+        e.matched = tests.iter().filter(|t| e.matches(&t.id)).count() as u64;
+    }
+    let quarantined = tests
+        .iter()
+        .filter_map(|t| {
+            let e = entries.iter().find(|e| !e.expired && e.matches(&t.id))?;
+            Some(QuarantinedTest {
+                id: t.id.clone(),
+                outcome: t.outcome,
+                reason: e.reason.clone(),
+                entry: e.target().to_owned(),
+                origin: e.origin.clone(),
+                until: e.until,
+            })
+        })
+        .collect();
+    Some(Quarantine {
+        entries,
+        tests: quarantined,
+    })
+}
+
+/// Join the entries of several runs (shards) once each.
+pub fn union(runs: impl IntoIterator<Item = Vec<QuarantineEntry>>) -> Vec<QuarantineEntry> {
+    let mut out: Vec<QuarantineEntry> = Vec::new();
+    for entries in runs {
+        for mut e in entries {
+            e.expired = false;
+            e.matched = 0;
+            if !out.contains(&e) {
+                out.push(e);
+            }
+        }
+    }
+    out
+}
+
+/// The entries a configuration sets (checked by `Config::validate`).
+pub fn from_config(
+    rules: &[crate::config::QuarantineRule],
+    source: Option<&Path>,
+) -> Vec<QuarantineEntry> {
+    rules
+        .iter()
+        .map(|r| QuarantineEntry {
+            id: r.id.clone(),
+            pattern: r.pattern.clone(),
+            reason: r.reason.clone().unwrap_or_default(),
+            until: r.until.as_deref().and_then(|u| parse_date(u).ok()),
+            origin: ORIGIN_CONFIG.into(),
+            source: source.map(|s| s.display().to_string()),
+            expired: false,
+            matched: 0,
+        })
+        .collect()
+}
+
+/// Entries for the tests history calls flaky across runs with a rate above `above`.
+pub fn from_flaky(flaky: &[crate::history::FlakyTest], above: f64) -> Vec<QuarantineEntry> {
+    flaky
+        .iter()
+        .filter(|f| f.flipped_trees > 0 && f.tree_rate > above)
+        .map(|f| QuarantineEntry {
+            id: Some(f.test_id.clone()),
+            pattern: None,
+            reason: format!(
+                "flaky across runs: failed {} of {} results on trees where it also passed (rate {:.1}% > {:.1}%), last seen {}",
+                f.tree_failures,
+                f.tree_results,
+                f.tree_rate * 100.0,
+                above * 100.0,
+                f.last_seen.as_deref().unwrap_or("-")
+            ),
+            until: None,
+            origin: ORIGIN_FLAKY.into(),
+            source: None,
+            expired: false,
+            matched: 0,
+        })
+        .collect()
+}
+
+/// Warnings for a resolved quarantine: entries that matched no test of the run.
+pub fn warnings(q: &Quarantine) -> Vec<String> {
+    q.entries
+        .iter()
+        .filter(|e| e.matched == 0 && e.origin == ORIGIN_CONFIG)
+        .map(|e| {
+            format!(
+                "quarantine entry `{}`{} matches no test of this run",
+                e.target(),
+                e.source
+                    .as_deref()
+                    .map(|s| format!(" ({s})"))
+                    .unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+/// The ids of a run's quarantined tests, for a quick lookup.
+pub fn ids(q: Option<&Quarantine>) -> HashSet<&str> {
+    q.map(|q| q.tests.iter().map(|t| t.id.as_str()).collect())
+        .unwrap_or_default()
+}
+
+// ---- editing the configuration file (`cargo testflow quarantine add|remove`) ----
+
+/// Where `quarantine add` writes: the configuration file found for the project, or a new
+/// `testflow.toml` in `root` when there is none.
+pub fn config_file(found: Option<&Path>, root: &Path) -> PathBuf {
+    found
+        .map(Path::to_owned)
+        .unwrap_or_else(|| root.join("testflow.toml"))
+}
+
+/// The keys leading to the testflow table in `path` (by its name).
+fn table_path(path: &Path, doc: &toml_edit::DocumentMut) -> Result<Vec<&'static str>> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    Ok(match name {
+        "Cargo.toml" => {
+            if doc
+                .get("workspace")
+                .and_then(|w| w.get("metadata"))
+                .and_then(|m| m.get("testflow"))
+                .is_some()
+                || doc.get("package").is_none()
+            {
+                vec!["workspace", "metadata", "testflow"]
+            } else {
+                vec!["package", "metadata", "testflow"]
+            }
+        }
+        "pyproject.toml" => vec!["tool", "testflow"],
+        "package.json" => bail!(
+            "{}: `quarantine add` and `remove` edit TOML files only; add the entry to the \"testflow\".\"quarantine\" array by hand",
+            path.display()
+        ),
+        _ => vec![],
+    })
+}
+
+fn read_doc(path: &Path) -> Result<toml_edit::DocumentMut> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    text.parse::<toml_edit::DocumentMut>()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// The testflow table of `doc`, created (as implicit tables) when missing.
+fn testflow_table<'d>(
+    doc: &'d mut toml_edit::DocumentMut,
+    keys: &[&str],
+    path: &Path,
+) -> Result<&'d mut toml_edit::Table> {
+    let mut t = doc.as_table_mut();
+    for k in keys {
+        let item = t.entry(k).or_insert_with(|| {
+            let mut n = toml_edit::Table::new();
+            n.set_implicit(true);
+            toml_edit::Item::Table(n)
+        });
+        t = item
+            .as_table_mut()
+            .with_context(|| format!("{}: `{k}` is not a table", path.display()))?;
+    }
+    Ok(t)
+}
+
+/// What `add` did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Added {
+    New,
+    Replaced,
+}
+
+/// Add (or replace, by the same id or pattern) an entry in the configuration file,
+/// keeping the rest of the file (comments, order, formatting) as it is.
+pub fn add(path: &Path, rule: &crate::config::QuarantineRule) -> Result<Added> {
+    let mut doc = read_doc(path)?;
+    let keys = table_path(path, &doc)?;
+    let table = testflow_table(&mut doc, &keys, path)?;
+    let mut fresh = toml_edit::Table::new();
+    let key = if rule.id.is_some() { "id" } else { "pattern" };
+    let target = rule
+        .id
+        .clone()
+        .or_else(|| rule.pattern.clone())
+        .unwrap_or_default();
+    fresh.insert(key, toml_edit::value(target.clone()));
+    fresh.insert(
+        "reason",
+        toml_edit::value(rule.reason.clone().unwrap_or_default()),
+    );
+    if let Some(u) = &rule.until {
+        fresh.insert("until", toml_edit::value(u.clone()));
+    }
+    let same =
+        |t: &dyn toml_edit::TableLike| t.get(key).and_then(|v| v.as_str()) == Some(target.as_str());
+    let added = match table.get_mut("quarantine") {
+        None => {
+            let mut aot = toml_edit::ArrayOfTables::new();
+            aot.push(fresh);
+            table.insert("quarantine", toml_edit::Item::ArrayOfTables(aot));
+            Added::New
+        }
+        Some(toml_edit::Item::ArrayOfTables(aot)) => {
+            let found = aot.iter().position(|t| same(t));
+            match found.and_then(|i| aot.get_mut(i)) {
+                Some(t) => {
+                    for k in ["id", "pattern", "reason", "until"] {
+                        t.remove(k);
+                    }
+                    for (k, v) in fresh.iter() {
+                        t.insert(k, v.clone());
+                    }
+                    Added::Replaced
+                }
+                None => {
+                    aot.push(fresh);
+                    Added::New
+                }
+            }
+        }
+        Some(item) => {
+            let arr = item.as_array_mut().with_context(|| {
+                format!(
+                    "{}: `quarantine` is neither [[quarantine]] tables nor an array",
+                    path.display()
+                )
+            })?;
+            let inline = fresh.into_inline_table();
+            let found = arr
+                .iter_mut()
+                .filter_map(|v| v.as_inline_table_mut())
+                .find(|t| same(*t));
+            match found {
+                Some(t) => {
+                    *t = inline;
+                    Added::Replaced
+                }
+                None => {
+                    arr.push(inline);
+                    Added::New
+                }
+            }
+        }
+    };
+    write_atomic(path, &doc.to_string())?;
+    Ok(added)
+}
+
+/// Remove the entries whose id or pattern is `target`; how many were removed.
+pub fn remove(path: &Path, target: &str) -> Result<usize> {
+    let mut doc = read_doc(path)?;
+    let keys = table_path(path, &doc)?;
+    let table = testflow_table(&mut doc, &keys, path)?;
+    let is_it = |t: &dyn toml_edit::TableLike| {
+        ["id", "pattern"]
+            .iter()
+            .any(|k| t.get(k).and_then(|v| v.as_str()) == Some(target))
+    };
+    let mut removed = 0;
+    let mut now_empty = false;
+    match table.get_mut("quarantine") {
+        Some(toml_edit::Item::ArrayOfTables(aot)) => {
+            let before = aot.len();
+            aot.retain(|t| !is_it(t));
+            removed = before - aot.len();
+            now_empty = aot.is_empty();
+        }
+        Some(item) => {
+            if let Some(arr) = item.as_array_mut() {
+                let before = arr.len();
+                arr.retain(|v| !v.as_inline_table().is_some_and(|t| is_it(t)));
+                removed = before - arr.len();
+                now_empty = arr.is_empty();
+            }
+        }
+        None => {}
+    }
+    if now_empty {
+        table.remove("quarantine");
+    }
+    if removed > 0 {
+        write_atomic(path, &doc.to_string())?;
+    }
+    Ok(removed)
+}
+
+fn write_atomic(path: &Path, text: &str) -> Result<()> {
+    let tmp = path.with_extension("toml.testflow-tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Framework, Outcome, TestMeta};
+
+    #[test]
+    fn globs_match_whole_ids() {
+        let cases = [
+            ("tests/test_net.py::*", "tests/test_net.py::test_a", true),
+            ("tests/test_net.py::*", "tests/test_net.py", false),
+            ("*$net::*", "calc$net::tests::port", true),
+            ("calc$net::?", "calc$net::a", true),
+            ("calc$net::?", "calc$net::ab", false),
+            ("a*b*c", "axxbyyc", true),
+            ("a*b*c", "axxbyy", false),
+            ("exact", "exact", true),
+            ("exact", "exactly", false),
+            ("*", "", true),
+            ("", "", true),
+            ("", "x", false),
+            ("**a", "bba", true),
+            ("a[1]", "a[1]", true),
+        ];
+        for (p, t, want) in cases {
+            assert_eq!(glob_match(p, t), want, "{p} vs {t}");
+        }
+    }
+
+    #[test]
+    fn dates_are_yyyy_mm_dd() {
+        assert_eq!(
+            parse_date("2026-12-31"),
+            Ok(NaiveDate::from_ymd_opt(2026, 12, 31).unwrap())
+        );
+        for bad in [
+            "2026-13-01",
+            "2026-02-30",
+            "2026-1-5",
+            "31.12.2026",
+            "",
+            "tomorrow",
+        ] {
+            let e = parse_date(bad).unwrap_err();
+            assert!(e.contains("is not a date: write YYYY-MM-DD"), "{bad}: {e}");
+        }
+    }
+
+    fn case(id: &str, outcome: Outcome) -> TestCase {
+        TestCase::from_attempts(
+            TestMeta {
+                id: id.into(),
+                framework: Framework::Rust,
+                name: id.into(),
+                suite: vec![],
+                file: None,
+                line: None,
+                binary: None,
+            },
+            vec![crate::model::Attempt {
+                attempt: 1,
+                outcome,
+                duration_ms: 1.0,
+                started_at: None,
+                failure: None,
+                concurrent: None,
+            }],
+        )
+    }
+
+    fn entry(id: Option<&str>, pattern: Option<&str>, until: Option<&str>) -> QuarantineEntry {
+        QuarantineEntry {
+            id: id.map(Into::into),
+            pattern: pattern.map(Into::into),
+            reason: "r".into(),
+            until: until.map(|u| parse_date(u).unwrap()),
+            origin: ORIGIN_CONFIG.into(),
+            source: None,
+            expired: false,
+            matched: 0,
+        }
+    }
+
+    #[test]
+    fn resolve_matches_tests_and_expires_entries_on_the_run_day() {
+        let tests = vec![
+            case("a$x", Outcome::Failed),
+            case("a$y", Outcome::Passed),
+            case("b$z", Outcome::Failed),
+        ];
+        let day = |d: &str| {
+            parse_date(d)
+                .unwrap()
+                .and_hms_opt(12, 0, 0)
+                .unwrap()
+                .and_utc()
+        };
+        let entries = vec![
+            entry(Some("a$x"), None, Some("2026-06-30")),
+            entry(None, Some("b$*"), None),
+            entry(Some("gone"), None, None),
+        ];
+        let q = resolve(entries.clone(), &tests, day("2026-06-30")).unwrap();
+        let ids: Vec<&str> = q.tests.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["a$x", "b$z"], "the last day still applies");
+        assert_eq!(
+            q.entries.iter().map(|e| e.matched).collect::<Vec<_>>(),
+            [1, 1, 0]
+        );
+        assert_eq!(warnings(&q).len(), 1);
+        let q = resolve(entries, &tests, day("2026-07-01")).unwrap();
+        assert!(q.entries[0].expired, "expired the day after");
+        let ids: Vec<&str> = q.tests.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["b$z"], "an expired entry quarantines nothing");
+        assert!(resolve(vec![], &tests, day("2026-07-01")).is_none());
+    }
+
+    #[test]
+    fn the_verdict_leaves_quarantined_failures_out() {
+        let mut run = crate::model::Run::of_tests(
+            "r",
+            Utc::now(),
+            vec![case("a$x", Outcome::Failed), case("a$y", Outcome::Passed)],
+            1.0,
+        );
+        assert_eq!(run.verdict_summary().failures(), 1);
+        run.quarantine = resolve(
+            vec![entry(Some("a$x"), None, None)],
+            &run.tests,
+            run.started_at,
+        );
+        assert_eq!(run.verdict_summary().failures(), 0);
+        assert_eq!(
+            run.recomputed_summary().failures(),
+            1,
+            "never counted as passed"
+        );
+        // The stored list is not trusted: the entries decide.
+        let mut edited = run.clone();
+        if let Some(q) = &mut edited.quarantine {
+            q.entries.clear();
+        }
+        assert_eq!(edited.verdict_summary().failures(), 1);
+    }
+
+    #[test]
+    fn add_and_remove_keep_comments_and_formatting() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("testflow.toml");
+        let original = "# our settings\n[run]\njobs = 2   # two is enough\n";
+        std::fs::write(&p, original).unwrap();
+        let rule = crate::config::QuarantineRule {
+            id: Some("a$x".into()),
+            pattern: None,
+            reason: Some("races".into()),
+            until: Some("2026-12-31".into()),
+        };
+        assert_eq!(add(&p, &rule).unwrap(), Added::New);
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text.starts_with(original), "{text}");
+        assert!(
+            text.contains(
+                "[[quarantine]]\nid = \"a$x\"\nreason = \"races\"\nuntil = \"2026-12-31\"\n"
+            ),
+            "{text}"
+        );
+        let again = crate::config::QuarantineRule {
+            reason: Some("still races".into()),
+            until: None,
+            ..rule
+        };
+        assert_eq!(add(&p, &again).unwrap(), Added::Replaced);
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text.contains("reason = \"still races\""), "{text}");
+        assert!(!text.contains("until"), "{text}");
+        assert_eq!(remove(&p, "a$x").unwrap(), 1);
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), original);
+        assert_eq!(remove(&p, "a$x").unwrap(), 0);
+        // pyproject.toml: under [tool.testflow].
+        let p = d.path().join("pyproject.toml");
+        std::fs::write(&p, "[project]\nname = \"x\"\n").unwrap();
+        add(&p, &again).unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text.contains("[[tool.testflow.quarantine]]"), "{text}");
+        let c = crate::config::load(d.path());
+        assert!(c.is_ok(), "{c:?}");
+    }
+}
