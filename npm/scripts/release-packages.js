@@ -71,7 +71,9 @@ function main() {
 
   const dir = path.join(args.out, root.name);
   fs.mkdirSync(path.join(dir, 'scripts'), { recursive: true });
-  const files = root.files.filter((f) => f !== 'testflow.node');
+  // Not the Rust sources `npm pack` adds (rust/): the published package loads its
+  // platform package's addon and builds nothing.
+  const files = root.files.filter((f) => f !== 'rust/');
   for (const f of files) {
     const src = path.join(pkgDir, f);
     if (!fs.existsSync(src)) fail(`${src} is listed in package.json "files" but missing`);

@@ -63,7 +63,7 @@ test('a project made by npm init -y && npm install -D jest is a Jest project', {
   assert.match(r.stderr, /the Jest reporter `jest-testflow` is not installed in/);
 
   // With the reporter installed, its tests run.
-  fs.symlinkSync(path.join(REPO, 'npm'), path.join(dir, 'node_modules', 'jest-testflow'), 'dir');
+  fs.symlinkSync(path.join(WORK, 'node_modules', 'jest-testflow'), path.join(dir, 'node_modules', 'jest-testflow'), 'dir');
   const d = testflow(dir, ['run', '--format', 'json']);
   assert.equal(d.status, 100, d.stderr);
   const run = JSON.parse(d.stdout);

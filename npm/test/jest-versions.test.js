@@ -17,15 +17,27 @@ const VERSIONS = process.env.TESTFLOW_JEST_VERSIONS;
 const BIN = process.env.TESTFLOW_BIN;
 const SUPPORTED = ['24.9.0', '26.6.3', '27.5.1', '29.7.0', '30.5.2'];
 const UNSUPPORTED = '23.6.0';
+// The installed jest-testflow (a copy from `npm pack`, not the checkout's npm/).
+const REPORTER = VERSIONS && path.join(VERSIONS, '30.5.2', 'node_modules', 'jest-testflow');
 
 function versionDir(v) {
   const dir = path.join(VERSIONS, v);
   if (!fs.existsSync(path.join(dir, 'node_modules', 'jest', 'package.json'))) {
     throw new Error(`Jest ${v} is not installed in ${dir} (tests/run-all.sh installs it)`);
   }
-  // `cargo testflow run` finds the reporter in the project's node_modules.
+  // `cargo testflow run` finds the reporter in the project's node_modules: the one
+  // run-all.sh installed (from the packed tarball) into Jest 30.5.2's directory.
   const link = path.join(dir, 'node_modules', 'jest-testflow');
-  if (!fs.existsSync(link)) fs.symlinkSync(path.join(REPO, 'npm'), link, 'dir');
+  if (v !== '30.5.2') {
+    let current;
+    try {
+      current = fs.readlinkSync(link);
+    } catch {}
+    if (current !== REPORTER) {
+      fs.rmSync(link, { recursive: true, force: true });
+      fs.symlinkSync(REPORTER, link, 'dir');
+    }
+  }
   return dir;
 }
 
@@ -53,7 +65,7 @@ function run(cmd, args, cwd, extra = {}) {
 /** Jest `v` with jest-testflow next to its default reporter, writing out/run.json. */
 function jest(v, dir, args) {
   const bin = path.join(VERSIONS, v, 'node_modules', 'jest', 'bin', 'jest.js');
-  const reporters = ['--reporters=default', `--reporters=${path.join(REPO, 'npm')}`];
+  const reporters = ['--reporters=default', `--reporters=${REPORTER}`];
   return run(process.execPath, [bin, '--ci', ...reporters, ...args], dir, { TESTFLOW_REPORT: 'json=out/run.json' });
 }
 

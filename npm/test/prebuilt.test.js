@@ -2,13 +2,14 @@
 // A published install, without a compiler: the release layout that
 // scripts/release-packages.js writes (jest-testflow + one jest-testflow-<platform> package
 // holding the prebuilt addon), installed into a project's node_modules as npm would, then
-// real Jest reporting through it. The addon is the one this checkout built (npm/testflow.node).
+// real Jest reporting through it. The addon is the one the jest-testflow install in the
+// work dir built (run-all.sh installs it from `npm pack`).
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { REPO, RUNS, JEST, copyFixture, cleanEnv } = require('./processes');
+const { REPO, WORK, RUNS, JEST, copyFixture, cleanEnv } = require('./processes');
 const { platformKey, packageConstraints, TARGETS } = require('../platform');
 
 const NPM = path.join(REPO, 'npm');
@@ -25,7 +26,7 @@ function layOut() {
   const work = fs.mkdtempSync(path.join(RUNS, 'release-'));
   const addons = path.join(work, 'addons');
   fs.mkdirSync(addons);
-  fs.copyFileSync(path.join(NPM, 'testflow.node'), path.join(addons, `testflow.${KEY}.node`));
+  fs.copyFileSync(path.join(WORK, 'node_modules', 'jest-testflow', 'testflow.node'), path.join(addons, `testflow.${KEY}.node`));
   const out = path.join(work, 'out');
   const res = node([path.join(NPM, 'scripts', 'release-packages.js'), '--version', VERSION, '--addons', addons, '--out', out]);
   assert.equal(res.status, 0, res.stderr);

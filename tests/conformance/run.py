@@ -9,11 +9,13 @@ outcome class. Exits 1 on any mismatch and on any suite that could not be run.
     tests/conformance/run.py                    # every suite
     tests/conformance/run.py pytest:six rust    # suites by name or framework
     tests/conformance/run.py --list
+    tests/conformance/run.py --prefetch         # only download the suites
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -165,7 +167,7 @@ class Tools:
         in one node_modules that every Jest suite (unpacked below it) resolves from."""
         if "jest" in self.ready:
             return
-        deps = {"jest": "30.5.2", "jest-testflow": f"file:{os.path.join(REPO, 'npm')}"}
+        deps = {"jest": "30.5.2", "jest-testflow": f"file:{jest_testflow_tarball()}"}
         for s in SUITES:
             for dep in s.npm_test_deps:
                 name, _, version = dep.rpartition("@")
@@ -184,13 +186,48 @@ class Tools:
             print(f"installing Jest and jest-testflow into {JEST_HOME}", flush=True)
             must(run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"],
                      JEST_HOME, log, env, 1800), "npm install (Jest)")
-        # The addon itself (as run-all.sh does after its npm install; a no-op when built).
-        must(run(["node", os.path.join(REPO, "npm", "scripts", "build.js")], REPO, log, env, 1800),
-             "building the jest-testflow addon")
         self.ready.add("jest")
 
 
+def jest_testflow_tarball() -> str:
+    """jest-testflow as a user installs it from a checkout: the tarball `npm pack` makes
+    (its install script builds the addon). run-all.sh hands over the one it made
+    ($TESTFLOW_JEST_TARBALL); else it is packed here, named by its content so that npm
+    reinstalls it exactly when it changed."""
+    given = os.environ.get("TESTFLOW_JEST_TARBALL")
+    if given:
+        if not os.path.isfile(given):
+            raise SuiteNotRun(f"TESTFLOW_JEST_TARBALL={given} is not a file")
+        return os.path.abspath(given)
+    dest = os.path.join(HOME, "npm-pack")
+    shutil.rmtree(dest, ignore_errors=True)
+    os.makedirs(dest)
+    log = os.path.join(OUT, "setup", "npm-pack.log")
+    must(run(["npm", "pack", os.path.join(REPO, "npm"), "--pack-destination", dest, "--loglevel=error"],
+             REPO, log, clean_env(), 600), "npm pack npm/")
+    packed = [f for f in os.listdir(dest) if f.endswith(".tgz")]
+    if len(packed) != 1:
+        raise SuiteNotRun(f"npm pack wrote {packed} into {dest}, expected one tarball")
+    with open(os.path.join(dest, packed[0]), "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:16]
+    named = os.path.join(dest, f"jest-testflow-{digest}.tgz")
+    os.rename(os.path.join(dest, packed[0]), named)
+    return named
+
+
 # ---- fetching from the registries ------------------------------------------------------------
+
+
+def prefetch(chosen: list[Suite]) -> None:
+    """Download and unpack the chosen suites, nothing else (run-all.sh starts this in the
+    background while cargo compiles). Needs only pip, npm and cargo."""
+    for s in chosen:
+        if s.framework == "pytest":
+            fetch_pypi(s, sys.executable)
+        elif s.framework == "jest":
+            fetch_npm(s)
+    if any(s.framework == "rust" for s in chosen):
+        fetch_crates()
 
 
 def fetch_pypi(s: Suite, python: str) -> str:
@@ -539,8 +576,15 @@ def main() -> int:
     ap.add_argument("--python", default=os.path.join(TARGET, "py-venv", "bin", "python"),
                     help="Python with pytest, pytest-xdist and the plugin (default: target/py-venv)")
     ap.add_argument("--list", action="store_true", help="list the suites and exit")
+    ap.add_argument("--prefetch", action="store_true",
+                    help="only download and unpack the suites (into the cache), then exit")
     args = ap.parse_args()
     chosen = [s for s in SUITES if not args.only or s.name in args.only or s.framework in args.only]
+    if args.prefetch and chosen:
+        os.makedirs(os.path.join(OUT, "setup"), exist_ok=True)
+        prefetch(chosen)
+        print(f"conformance: {len(chosen)} suites downloaded into {DOWNLOADS}")
+        return 0
     if args.list or not chosen:
         for s in SUITES:
             print(f"{s.name:28} {s.version:14} {', '.join(VARIANTS[s.framework] + s.extra_variants)}")
