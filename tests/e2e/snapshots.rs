@@ -234,6 +234,10 @@ fn normalize(v: &mut Value, key: Option<&str>, keep_concurrent: bool) {
         (Some("run_id"), Value::String(_)) => *v = Value::String("[run_id]".into()),
         (Some("environment"), _) => *v = Value::String("[environment]".into()),
         (Some("pid"), _) => *v = Value::String("[pid]".into()),
+        // Measured costs behind the workers decision (`Run.workers`).
+        (Some("startup_ms" | "serial_ms"), Value::Number(_)) => {
+            *v = Value::String("[duration]".into())
+        }
         (Some("concurrent"), _) if !keep_concurrent => *v = Value::String("[concurrent]".into()),
         (_, Value::Object(map)) => {
             for (k, x) in map.iter_mut() {
@@ -254,14 +258,32 @@ fn normalize(v: &mut Value, key: Option<&str>, keep_concurrent: bool) {
                 });
             }
         }
-        (_, Value::String(s)) if s.chars().count() > LONG => {
-            let n = s.chars().count();
-            let head: String = s.chars().take(600).collect();
-            let tail: String = s.chars().skip(n - 300).collect();
-            *v = Value::String(format!("{head}[… {} chars …]{tail}", n - 900));
-        }
+        (_, Value::String(s)) if s.chars().count() > LONG => *v = Value::String(shorten(s)),
         _ => {}
     }
+}
+
+/// A long string cut where the cut does not depend on where the checkout is: whole lines
+/// (paths in them are redacted afterwards), and a line that is itself too long keeps its
+/// head and tail without a character count (the count would include paths).
+fn shorten(s: &str) -> String {
+    let cut_line = |l: &str| -> String {
+        if l.chars().count() <= LONG {
+            return l.to_owned();
+        }
+        let n = l.chars().count();
+        let head: String = l.chars().take(600).collect();
+        let tail: String = l.chars().skip(n - 300).collect();
+        format!("{head}[… a long line cut …]{tail}")
+    };
+    let lines: Vec<&str> = s.split_inclusive('\n').collect();
+    if lines.len() <= 12 {
+        return lines.into_iter().map(cut_line).collect();
+    }
+    let mut out: String = lines[..8].iter().map(|l| cut_line(l)).collect();
+    out.push_str(&format!("[… {} lines …]\n", lines.len() - 11));
+    out.extend(lines[lines.len() - 3..].iter().map(|l| cut_line(l)));
+    out
 }
 
 /// The terminal output with cargo's own build lines left out (they depend on what was

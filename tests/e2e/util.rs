@@ -66,7 +66,12 @@ fn cargo() -> OsString {
 fn warm(fixture: &str) {
     static WARMED: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let mut warmed = WARMED.lock().unwrap_or_else(|e| e.into_inner());
-    if fixture == "rust-build-error" || warmed.iter().any(|f| f == fixture) {
+    // Only cargo projects are built: a pytest or Jest fixture has no Cargo.toml, and
+    // cargo would build the enclosing testflow workspace instead (minutes, for nothing).
+    if fixture == "rust-build-error"
+        || !fixture_dir(fixture).join("Cargo.toml").is_file()
+        || warmed.iter().any(|f| f == fixture)
+    {
         return;
     }
     let mut cmd = Command::new(cargo());

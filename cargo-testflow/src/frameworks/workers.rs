@@ -168,8 +168,12 @@ pub fn decide(framework: Framework, input: Input, costs: Costs) -> WorkersDecisi
             1,
             "threshold",
             format!(
-                "serial: no history, {} tests collected (parallel from {})",
-                thousands(c),
+                "serial: no history, {} collected (parallel from {})",
+                if c == 1 {
+                    "1 test".to_owned()
+                } else {
+                    format!("{} tests", thousands(c))
+                },
                 thousands(costs.threshold)
             ),
         ),
