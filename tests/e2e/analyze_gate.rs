@@ -5,7 +5,15 @@ use crate::util::Project;
 #[test]
 fn analyze_json_groups_real_failures_with_categories_and_suggestions() {
     let p = Project::new("rust-basic");
-    let run = p.run(&["--test-timeout", crate::util::HANG_LIMIT, "--no-doc"]);
+    // One process per test: in a binary run a crash can take flaky_first_attempt's failing
+    // first attempt down with its binary (then its re-run passes, and there are 11).
+    let run = p.run(&[
+        "--isolation",
+        "process",
+        "--test-timeout",
+        crate::util::HANG_LIMIT,
+        "--no-doc",
+    ]);
     assert_eq!(run.code, 100, "{}", run.stderr);
     let out = p.cmd(&["analyze", "--format", "json"]);
     assert_eq!(out.code, 0, "{}", out.stderr);

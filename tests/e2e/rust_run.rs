@@ -1,5 +1,7 @@
-//! `cargo testflow run` on rust-basic, one process per test (the default): every
-//! outcome, failure category, kind, message and location listed in EXPECTED.md.
+//! `cargo testflow run --isolation process` on rust-basic, one process per test: every
+//! outcome, failure category, kind, message and location listed in EXPECTED.md, and
+//! every attempt (binary isolation, the default, is `rust_isolation_binary.rs`: there a
+//! crash can take the flaky test's first attempt down with its binary).
 
 use std::sync::OnceLock;
 
@@ -23,6 +25,8 @@ pub(crate) fn full_run() -> &'static (Project, Output) {
         std::fs::write(&summary, "earlier step output\n").unwrap();
         let out = p.run_env(
             &[
+                "--isolation",
+                "process",
                 "--test-timeout",
                 crate::util::HANG_LIMIT,
                 "--retries",
