@@ -67,7 +67,8 @@ step "check: the wheel installs from the directory alone and pytest gets --testf
 python3 -m venv "$OUT/check/venv"
 "$OUT/check/venv/bin/python" -m pip install --quiet pytest
 "$OUT/check/venv/bin/python" -m pip install --quiet --no-index --find-links "$OUT/dist" pytest-testflow
-"$OUT/check/venv/bin/python" -m pytest --help | grep -q -- --testflow
+# (grep -q would close the pipe early: with pipefail, pytest's SIGPIPE would fail the step)
+"$OUT/check/venv/bin/python" -m pytest --help | grep -c -- --testflow > /dev/null
 mkdir -p "$OUT/check/py" && printf 'def test_ok():\n    assert True\n' > "$OUT/check/py/test_ok.py"
 (cd "$OUT/check/py" && "$OUT/check/venv/bin/python" -m pytest -q --testflow -p no:cacheprovider > /dev/null)
 [ -f "$OUT/check/py/.testflow/latest" ] || [ -d "$OUT/check/py/.testflow/runs" ] \
