@@ -18,9 +18,17 @@ export function bin() {
   return b;
 }
 
-/// `cargo testflow report --format html --run RUN -o OUT`.
+/// `cargo testflow report --format html --run RUN -o OUT`, with a state directory of its
+/// own: the report's trend reads history, and the checkout's own `.testflow/` (the README's
+/// first command makes one) must not leak into what the page shows.
 export function renderHtml(runJson, out) {
-  execFileSync(bin(), ["testflow", "report", "--format", "html", "--run", runJson, "-o", out], { stdio: "inherit" });
+  const state = fs.mkdtempSync(path.join(outDir, "state-"));
+  execFileSync(
+    bin(),
+    ["testflow", "report", "--format", "html", "--run", path.resolve(runJson), "-o", path.resolve(out)],
+    { stdio: "inherit", cwd: state, env: { ...process.env, TESTFLOW_DIR: state } },
+  );
+  fs.rmSync(state, { recursive: true, force: true });
   return out;
 }
 
