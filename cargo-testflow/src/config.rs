@@ -813,7 +813,9 @@ mod tests {
         std::fs::write(&p, "[[isolation]]\npackage = \"db\"\nmode = \"thread\"\n").unwrap();
         let err = load(d.path()).unwrap_err().to_string();
         assert!(
-            err.contains("testflow.toml:3:8: unknown variant `thread`, expected `process` or `binary`"),
+            err.contains(
+                "testflow.toml:3:8: unknown variant `thread`, expected `process` or `binary`"
+            ),
             "{err}"
         );
         // A rule must say which tests it is for, and names its own line.
