@@ -38,6 +38,8 @@ const FILTERS: &[(&str, &str)] = &[
         r"note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace(\\n|\n)?",
         "",
     ),
+    // cargo's note that another cargo holds a lock: whether one did is a race.
+    (r" *Blocking waiting for file lock on [^\n\\]*(\\n|\n)", ""),
     // Temp dirs not otherwise named (rustdoc's `/tmp/rustdoctestXXXXXX`).
     (r"/tmp/[A-Za-z0-9._-]+", "[tmp]"),
     // The standard library's sources in backtraces.
@@ -77,6 +79,15 @@ const FILTERS: &[(&str, &str)] = &[
         r#"(\[site-packages\]|\[python-lib\])/([^\s"':]+\.py)(:| line |\\?", line )\d+"#,
         "$1/$2$3[line]",
     ),
+    // testflow's own cut of a huge message counts the characters it left out, paths
+    // included.
+    (
+        r"\[… testflow cut \d+ (characters|bytes) …\]",
+        "[… testflow cut [n] $1 …]",
+    ),
+    // The huge messages' filler on either side of that cut (how much of it is kept moves
+    // with the length of the paths in the stack after it).
+    (r"x{200,}", "[x…]"),
     // Object addresses in reprs.
     (r"0x[0-9a-f]{6,}", "0x[address]"),
     // pytest's header line of installed plugins and their versions.
@@ -144,7 +155,7 @@ fn snapshot_run(p: &Project, case: &Case<'_>) {
                 .unwrap_or_else(|e| panic!("{}: run.json in {}: {e}", case.name, dir.display()));
             let mut v: Value = serde_json::from_str(&text)
                 .unwrap_or_else(|e| panic!("{}: run.json is not JSON: {e}", case.name));
-            normalize(&mut v, None, case.keep_concurrent);
+            normalize(&mut v, None, case.keep_concurrent, &literal_paths(p, case));
             v
         }
         None => Value::Null,
@@ -181,12 +192,10 @@ fn command_line(case: &Case<'_>) -> String {
     s
 }
 
-/// The literal paths of this run, longest first, then [`FILTERS`].
-fn settings(p: &Project, case: &Case<'_>) -> insta::Settings {
-    let mut s = insta::Settings::clone_current();
-    s.set_description(command_line(case));
-    s.set_omit_expression(true);
-    let mut literal: Vec<(PathBuf, &str)> = vec![
+/// The literal paths of this run with their names, longest first, so a directory inside
+/// another is named for itself; canonical spellings too (a temp dir behind a symlink).
+fn literal_paths(p: &Project, case: &Case<'_>) -> Vec<(String, &'static str)> {
+    let mut literal: Vec<(PathBuf, &'static str)> = vec![
         (p.testflow_dir.path().to_owned(), "[testflow_dir]"),
         (p.flaky_dir.path().to_owned(), "[flaky_dir]"),
         (p.dir.clone(), "[project]"),
@@ -207,9 +216,7 @@ fn settings(p: &Project, case: &Case<'_>) -> insta::Settings {
     if let Some(home) = std::env::var_os("HOME").filter(|h| h.len() > 1) {
         literal.push((PathBuf::from(home), "[home]"));
     }
-    // Longest first, so a directory inside another is named for itself; canonical
-    // spellings too (a temp dir behind a symlink).
-    let mut all: Vec<(String, &str)> = Vec::new();
+    let mut all: Vec<(String, &'static str)> = Vec::new();
     for (path, name) in literal {
         all.push((path.display().to_string(), name));
         if let Ok(c) = path.canonicalize() {
@@ -217,7 +224,15 @@ fn settings(p: &Project, case: &Case<'_>) -> insta::Settings {
         }
     }
     all.sort_by_key(|(path, _)| std::cmp::Reverse(path.len()));
-    for (path, name) in all {
+    all
+}
+
+/// The literal paths of this run, then [`FILTERS`].
+fn settings(p: &Project, case: &Case<'_>) -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    s.set_description(command_line(case));
+    s.set_omit_expression(true);
+    for (path, name) in literal_paths(p, case) {
         s.add_filter(&regex::escape(&path), name);
     }
     for (re, with) in FILTERS.iter().chain(&case.filters) {
@@ -226,8 +241,10 @@ fn settings(p: &Project, case: &Case<'_>) -> insta::Settings {
     s
 }
 
-/// Redact what varies by key, sort what the scheduler orders, shorten huge strings.
-fn normalize(v: &mut Value, key: Option<&str>, keep_concurrent: bool) {
+/// Redact what varies by key, sort what the scheduler orders, shorten huge strings (after
+/// naming the run's paths in them, so whether and where a string is cut does not depend
+/// on where the checkout is).
+fn normalize(v: &mut Value, key: Option<&str>, keep_concurrent: bool, paths: &[(String, &str)]) {
     match (key, &mut *v) {
         (Some("duration_ms"), _) => *v = Value::String("[duration]".into()),
         (Some("started_at" | "finished_at" | "time"), _) => *v = Value::String("[time]".into()),
@@ -241,12 +258,12 @@ fn normalize(v: &mut Value, key: Option<&str>, keep_concurrent: bool) {
         (Some("concurrent"), _) if !keep_concurrent => *v = Value::String("[concurrent]".into()),
         (_, Value::Object(map)) => {
             for (k, x) in map.iter_mut() {
-                normalize(x, Some(k), keep_concurrent);
+                normalize(x, Some(k), keep_concurrent, paths);
             }
         }
         (_, Value::Array(items)) => {
             for x in items.iter_mut() {
-                normalize(x, None, keep_concurrent);
+                normalize(x, None, keep_concurrent, paths);
             }
             if matches!(key, Some("tests" | "errors")) {
                 // Tests by id, then the whole entry (a duplicate id is itself a finding).
@@ -258,7 +275,16 @@ fn normalize(v: &mut Value, key: Option<&str>, keep_concurrent: bool) {
                 });
             }
         }
-        (_, Value::String(s)) if s.chars().count() > LONG => *v = Value::String(shorten(s)),
+        (_, Value::String(s)) => {
+            let mut named = s.clone();
+            for (path, name) in paths {
+                named = named.replace(path.as_str(), name);
+            }
+            if named.chars().count() > LONG {
+                named = shorten(&named);
+            }
+            *v = Value::String(named);
+        }
         _ => {}
     }
 }
