@@ -3,5 +3,5 @@
 # Usage: bench/coverage.sh [TOTAL_MB] [SHARDS] [ROUNDS]   (results go in bench/RESULTS.md by hand)
 set -eu
 cd "$(dirname "$0")/.."
-cargo build --release -q -p cargo-testflow --example coverage_bench
+cargo build --release -q -p testflow-engine --example coverage_bench
 "${CARGO_TARGET_DIR:-target}/release/examples/coverage_bench" "${1:-200}" "${2:-4}" "${3:-5}"

@@ -9,7 +9,7 @@ REPO="$(dirname "$HERE")"
 WORK="$HERE/work"
 GEN="$WORK/generated"
 [[ -f "$GEN/Cargo.toml" ]] || python3 "$HERE/gen_workspace.py" --out "$GEN" >&2
-(cd "$REPO" && cargo build --release -q -p cargo-testflow --example shard_bench)
+(cd "$REPO" && cargo build --release -q -p testflow-engine --example shard_bench)
 BIN="$REPO/target/release/cargo-testflow"
 RUN_DIR="$(mktemp -d)"
 # The durations: one real run, one process per test.

@@ -1,5 +1,5 @@
 'use strict';
-// testSequencer: "jest-testflow/sequencer". The engine decides (cargo-testflow/src/
+// testSequencer: "jest-testflow/sequencer". The engine decides (cargo-testflow/engine/src/
 // selection.rs and ordering.rs); this file only hands it the file list.
 //
 // shard(): with `jest --shard K/N`, this shard's files from a timing-based plan over

@@ -4,8 +4,9 @@
 //                                        into rust/, so the tarball builds anywhere with
 //                                        cargo (a tarball carries no workspace around it);
 //   node scripts/pack-sources.js clean   removes rust/ again (postpack).
-// Copied: the workspace manifest and Cargo.lock, the engine (cargo-testflow: its manifest
-// and src/) and the bindings (manifests, build scripts, src/): what `cargo build --locked
+// Copied: the workspace manifest and Cargo.lock, the engine and the schema crates
+// (cargo-testflow/engine, cargo-testflow/schema: manifests and src/), the command line's
+// manifest and src/ (a workspace member cargo reads) and the bindings (manifests, build scripts, src/): what `cargo build --locked
 // -p testflow-node` reads. Not copied: tests, fixtures, benches, target/.
 // npm runs postpack only when the pack succeeded: after a failed `npm pack`, npm/rust/ is
 // left (git shows it) until the next pack or `node scripts/pack-sources.js clean`; the
@@ -24,6 +25,10 @@ const SOURCES = [
   'Cargo.lock',
   'cargo-testflow/Cargo.toml',
   'cargo-testflow/src',
+  'cargo-testflow/engine/Cargo.toml',
+  'cargo-testflow/engine/src',
+  'cargo-testflow/schema/Cargo.toml',
+  'cargo-testflow/schema/src',
   'bindings/node/Cargo.toml',
   'bindings/node/build.rs',
   'bindings/node/src',

@@ -31,7 +31,7 @@ test('npm pack carries the sources cargo builds the addon from, and leaves npm/ 
   const list = sh('tar', ['tzf', path.join(dest, tarball)]);
   assert.equal(list.status, 0, list.stderr);
   const files = list.stdout.trim().split('\n');
-  for (const f of ['rust/CHECKOUT', 'rust/Cargo.toml', 'rust/Cargo.lock', 'rust/cargo-testflow/Cargo.toml', 'rust/cargo-testflow/src/lib.rs', 'rust/bindings/node/Cargo.toml', 'rust/bindings/node/build.rs', 'rust/bindings/node/src/lib.rs', 'scripts/build.js', 'native.js']) {
+  for (const f of ['rust/CHECKOUT', 'rust/Cargo.toml', 'rust/Cargo.lock', 'rust/cargo-testflow/Cargo.toml', 'rust/cargo-testflow/engine/src/lib.rs', 'rust/cargo-testflow/schema/src/lib.rs', 'rust/bindings/node/Cargo.toml', 'rust/bindings/node/build.rs', 'rust/bindings/node/src/lib.rs', 'scripts/build.js', 'native.js']) {
     assert.ok(files.includes(`package/${f}`), `${f} is in the tarball`);
   }
   assert.deepEqual(files.filter((f) => /(^|\/)target\/|\.node$/.test(f)), [], 'no build output in the tarball');
@@ -65,7 +65,7 @@ test('a packed install builds from its checkout while that holds the same source
     fs.cpSync(path.join(pkg, 'rust'), checkout, { recursive: true });
     fs.writeFileSync(path.join(pkg, 'rust', 'CHECKOUT'), `${checkout}\n`);
     assert.equal(sourceDir(pkg).dir, checkout);
-    fs.appendFileSync(path.join(checkout, 'cargo-testflow', 'src', 'lib.rs'), '// changed since npm pack\n');
+    fs.appendFileSync(path.join(checkout, 'cargo-testflow', 'engine', 'src', 'lib.rs'), '// changed since npm pack\n');
     assert.equal(sourceDir(pkg).dir, path.join(pkg, 'rust'), 'the checkout moved on: the packed sources');
     fs.rmSync(checkout, { recursive: true });
     assert.equal(sourceDir(pkg).dir, path.join(pkg, 'rust'), 'no checkout: the packed sources');

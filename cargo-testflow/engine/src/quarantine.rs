@@ -12,54 +12,14 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 
-use crate::model::{Quarantine, QuarantineEntry, QuarantinedTest, TestCase};
+use crate::model::{Quarantine, QuarantineEntry};
 
 pub const ORIGIN_CONFIG: &str = "config";
 pub const ORIGIN_FLAKY: &str = "flaky";
 
-/// Does `pattern` match the whole of `text`? `*` matches any run of characters (`/`,
-/// `::` and `$` included), `?` exactly one character; every other character is literal.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    // Iterative matching with backtracking to the last `*`: linear in practice, never
-    // exponential.
-    let (mut pi, mut ti) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || (p[pi] != '*' && p[pi] == t[ti])) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
-}
-
-impl QuarantineEntry {
-    pub fn matches(&self, test_id: &str) -> bool {
-        match (&self.id, &self.pattern) {
-            (Some(id), _) => id == test_id,
-            (None, Some(p)) => glob_match(p, test_id),
-            (None, None) => false,
-        }
-    }
-
-    /// Expired on `day`: its last day is before it.
-    pub fn expired_on(&self, day: NaiveDate) -> bool {
-        self.until.is_some_and(|u| day > u)
-    }
-}
+pub use testflow_schema::quarantine::{glob_match, resolve};
 
 /// A date as entries write it: `YYYY-MM-DD`, exactly.
 pub fn parse_date(text: &str) -> Result<NaiveDate, String> {
@@ -77,42 +37,6 @@ pub fn parse_date(text: &str) -> Result<NaiveDate, String> {
         return Err(bad());
     }
     NaiveDate::parse_from_str(t, "%Y-%m-%d").map_err(|_| bad())
-}
-
-/// The run's quarantine: each entry with `expired` (on the run's start day, UTC) and
-/// `matched` filled in, and the tests an entry that has not expired matches (the first
-/// such entry names the reason). `None` without entries.
-pub fn resolve(
-    mut entries: Vec<QuarantineEntry>,
-    tests: &[TestCase],
-    started_at: DateTime<Utc>,
-) -> Option<Quarantine> {
-    if entries.is_empty() {
-        return None;
-    }
-    let day = started_at.date_naive();
-    for e in &mut entries {
-        e.expired = e.expired_on(day);
-        e.matched = tests.iter().filter(|t| e.matches(&t.id)).count() as u64;
-    }
-    let quarantined = tests
-        .iter()
-        .filter_map(|t| {
-            let e = entries.iter().find(|e| !e.expired && e.matches(&t.id))?;
-            Some(QuarantinedTest {
-                id: t.id.clone(),
-                outcome: t.outcome,
-                reason: e.reason.clone(),
-                entry: e.target().to_owned(),
-                origin: e.origin.clone(),
-                until: e.until,
-            })
-        })
-        .collect();
-    Some(Quarantine {
-        entries,
-        tests: quarantined,
-    })
 }
 
 /// Join the entries of several runs (shards) once each.
@@ -395,7 +319,8 @@ fn write_atomic(path: &Path, text: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Framework, Outcome, TestMeta};
+    use crate::model::{Framework, Outcome, TestCase, TestMeta};
+    use chrono::Utc;
 
     #[test]
     fn globs_match_whole_ids() {

@@ -13,94 +13,13 @@ use std::sync::Mutex;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
 use crate::model::{
     Attempt, Category, Environment, Failure, Framework, Outcome, Run, RunError, SCHEMA_VERSION,
     ShardInfo, Summary, TestCase, TestMeta, error_kind, outcome_rank,
 };
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event {
-    RunStarted {
-        schema_version: u32,
-        run_id: String,
-        time: DateTime<Utc>,
-        testflow_version: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        project_root: Option<String>,
-        environment: Environment,
-        #[serde(default)]
-        frameworks: Vec<Framework>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        shard: Option<ShardInfo>,
-    },
-    /// An attempt of a test began. A test started and never finished is the one that
-    /// crashed or hung the process.
-    TestStarted {
-        time: DateTime<Utc>,
-        test: TestMeta,
-        #[serde(default = "one")]
-        attempt: u32,
-    },
-    /// An attempt of a test ended. `last` is false when a retry will follow.
-    TestFinished {
-        time: DateTime<Utc>,
-        test: TestMeta,
-        #[serde(default = "one")]
-        attempt: u32,
-        outcome: Outcome,
-        #[serde(deserialize_with = "crate::model::lenient_ms")]
-        duration_ms: f64,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        failure: Option<Failure>,
-        /// Why a test was skipped or xfailed, or the xfail reason of one that xpassed:
-        /// not a failure (pytest's skip and xfail reasons).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        reason: Option<String>,
-        /// Another test ran at some moment of this attempt (`Attempt::concurrent`).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        concurrent: Option<bool>,
-    },
-    /// A problem with the run rather than a test (build failure, listing failure).
-    RunError {
-        time: DateTime<Utc>,
-        kind: String,
-        message: String,
-    },
-    /// How many workers the driver gave a framework, and why (`Run::workers`).
-    Workers {
-        time: DateTime<Utc>,
-        decision: crate::model::WorkersDecision,
-    },
-    /// Coverage measured by the run (written once, after the tests and before
-    /// `run_finished`).
-    Coverage {
-        time: DateTime<Utc>,
-        coverage: crate::model::RunCoverage,
-    },
-    /// The quarantine entries that apply to the run (from the configuration and
-    /// `--quarantine-flaky`), written before the tests; the fold matches them to the tests.
-    Quarantine {
-        time: DateTime<Utc>,
-        entries: Vec<crate::model::QuarantineEntry>,
-    },
-    RunFinished {
-        time: DateTime<Utc>,
-        /// False when interrupted (Ctrl-C) or stopped by the run timeout.
-        completed: bool,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        reason: Option<String>,
-    },
-    /// An event from a newer writer; ignored by this reader.
-    #[serde(other)]
-    Unknown,
-}
-
-fn one() -> u32 {
-    1
-}
+pub use testflow_schema::events::Event;
 
 /// Appends events to `events.jsonl`, one unbuffered write per event.
 pub struct EventLog {

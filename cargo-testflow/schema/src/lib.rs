@@ -160,7 +160,7 @@ pub struct Captured {
 
 /// Durations are read leniently: a writer that produced NaN or infinity (serialized as
 /// `null`) must not make the whole run unreadable.
-pub(crate) fn lenient_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+pub fn lenient_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     Ok(Option::<f64>::deserialize(d)?
         .filter(|v| v.is_finite())
         .unwrap_or(0.0))
@@ -240,7 +240,7 @@ fn utf8_floor(bytes: &[u8], mut i: usize) -> usize {
     }
 }
 
-pub(crate) fn utf8_ceil(bytes: &[u8], mut i: usize) -> usize {
+pub fn utf8_ceil(bytes: &[u8], mut i: usize) -> usize {
     let start = i;
     while i < bytes.len() && i < start + 3 && is_continuation(bytes[i]) {
         i += 1;
@@ -819,7 +819,7 @@ impl Run {
     /// The quarantine recomputed from its entries and the tests (what verdicts use).
     pub fn recomputed_quarantine(&self) -> Option<Quarantine> {
         let q = self.quarantine.as_ref()?;
-        crate::quarantine::resolve(q.entries.clone(), &self.tests, self.started_at)
+        quarantine::resolve(q.entries.clone(), &self.tests, self.started_at)
     }
 
     /// The summary of the tests that count for the verdict: every test but the
@@ -886,34 +886,294 @@ impl Run {
 
 // The vocabularies parse from the names they serialize to (bindings pass plain strings).
 impl FromStr for Outcome {
-    type Err = anyhow::Error;
-    fn from_str(s: &str) -> anyhow::Result<Outcome> {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Outcome, UnknownName> {
         Outcome::ALL
             .into_iter()
             .find(|o| o.as_str() == s)
-            .ok_or_else(|| anyhow::anyhow!("unknown outcome `{s}` (expected one of passed, failed, error, skipped, xfailed, xpassed, timeout, crashed)"))
+            .ok_or_else(|| UnknownName::new(format!("unknown outcome `{s}` (expected one of passed, failed, error, skipped, xfailed, xpassed, timeout, crashed)")))
     }
 }
 
 impl FromStr for Category {
-    type Err = anyhow::Error;
-    fn from_str(s: &str) -> anyhow::Result<Category> {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Category, UnknownName> {
         Category::ALL
             .into_iter()
             .find(|c| c.as_str() == s)
-            .ok_or_else(|| anyhow::anyhow!("unknown failure category `{s}`"))
+            .ok_or_else(|| UnknownName::new(format!("unknown failure category `{s}`")))
     }
 }
 
 impl FromStr for Framework {
-    type Err = anyhow::Error;
-    fn from_str(s: &str) -> anyhow::Result<Framework> {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Framework, UnknownName> {
         Framework::ALL
             .into_iter()
             .find(|f| f.as_str() == s)
             .ok_or_else(|| {
-                anyhow::anyhow!("unknown framework `{s}` (expected rust, pytest or jest)")
+                UnknownName::new(format!(
+                    "unknown framework `{s}` (expected rust, pytest or jest)"
+                ))
             })
+    }
+}
+
+/// A vocabulary name this version does not know (`Outcome`, `Category`, `Framework`
+/// parse from the names they serialize to).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownName(String);
+
+impl UnknownName {
+    fn new(message: String) -> UnknownName {
+        UnknownName(message)
+    }
+}
+
+impl std::fmt::Display for UnknownName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UnknownName {}
+
+/// Coverage totals as runs store them (`RunCoverage`); reading and merging coverage
+/// reports is the engine's `coverage` module.
+pub mod coverage {
+    use serde::{Deserialize, Serialize};
+
+    /// Covered out of total, and the percentage (none when there is nothing to cover).
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+    pub struct Ratio {
+        pub covered: u64,
+        pub total: u64,
+        pub percent: Option<f64>,
+    }
+
+    impl Ratio {
+        pub fn new(covered: u64, total: u64) -> Ratio {
+            Ratio {
+                covered,
+                total,
+                percent: (total > 0).then(|| covered as f64 * 100.0 / total as f64),
+            }
+        }
+    }
+
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+    pub struct Totals {
+        pub lines: Ratio,
+        pub branches: Ratio,
+        pub functions: Ratio,
+    }
+
+    impl Totals {
+        pub fn new(l: (usize, usize), b: (usize, usize), f: (usize, usize)) -> Totals {
+            Totals {
+                lines: Ratio::new(l.0 as u64, l.1 as u64),
+                branches: Ratio::new(b.0 as u64, b.1 as u64),
+                functions: Ratio::new(f.0 as u64, f.1 as u64),
+            }
+        }
+
+        pub fn add(&mut self, o: &Totals) {
+            self.lines = Ratio::new(
+                self.lines.covered + o.lines.covered,
+                self.lines.total + o.lines.total,
+            );
+            self.branches = Ratio::new(
+                self.branches.covered + o.branches.covered,
+                self.branches.total + o.branches.total,
+            );
+            self.functions = Ratio::new(
+                self.functions.covered + o.functions.covered,
+                self.functions.total + o.functions.total,
+            );
+        }
+    }
+
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    pub struct FileSummary {
+        pub path: String,
+        #[serde(flatten)]
+        pub totals: Totals,
+    }
+}
+
+/// The event log's lines (`events.jsonl`); writing and folding them is the engine's
+/// `events` module.
+pub mod events {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Serialize};
+
+    use crate::{Environment, Failure, Framework, Outcome, ShardInfo, TestMeta};
+
+    #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+    #[serde(tag = "event", rename_all = "snake_case")]
+    pub enum Event {
+        RunStarted {
+            schema_version: u32,
+            run_id: String,
+            time: DateTime<Utc>,
+            testflow_version: String,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            project_root: Option<String>,
+            environment: Environment,
+            #[serde(default)]
+            frameworks: Vec<Framework>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            shard: Option<ShardInfo>,
+        },
+        /// An attempt of a test began. A test started and never finished is the one that
+        /// crashed or hung the process.
+        TestStarted {
+            time: DateTime<Utc>,
+            test: TestMeta,
+            #[serde(default = "one")]
+            attempt: u32,
+        },
+        /// An attempt of a test ended. `last` is false when a retry will follow.
+        TestFinished {
+            time: DateTime<Utc>,
+            test: TestMeta,
+            #[serde(default = "one")]
+            attempt: u32,
+            outcome: Outcome,
+            #[serde(deserialize_with = "crate::lenient_ms")]
+            duration_ms: f64,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            failure: Option<Failure>,
+            /// Why a test was skipped or xfailed, or the xfail reason of one that xpassed:
+            /// not a failure (pytest's skip and xfail reasons).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            reason: Option<String>,
+            /// Another test ran at some moment of this attempt (`Attempt::concurrent`).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            concurrent: Option<bool>,
+        },
+        /// A problem with the run rather than a test (build failure, listing failure).
+        RunError {
+            time: DateTime<Utc>,
+            kind: String,
+            message: String,
+        },
+        /// How many workers the driver gave a framework, and why (`Run::workers`).
+        Workers {
+            time: DateTime<Utc>,
+            decision: crate::WorkersDecision,
+        },
+        /// Coverage measured by the run (written once, after the tests and before
+        /// `run_finished`).
+        Coverage {
+            time: DateTime<Utc>,
+            coverage: crate::RunCoverage,
+        },
+        /// The quarantine entries that apply to the run (from the configuration and
+        /// `--quarantine-flaky`), written before the tests; the fold matches them to the tests.
+        Quarantine {
+            time: DateTime<Utc>,
+            entries: Vec<crate::QuarantineEntry>,
+        },
+        RunFinished {
+            time: DateTime<Utc>,
+            /// False when interrupted (Ctrl-C) or stopped by the run timeout.
+            completed: bool,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            reason: Option<String>,
+        },
+        /// An event from a newer writer; ignored by this reader.
+        #[serde(other)]
+        Unknown,
+    }
+
+    fn one() -> u32 {
+        1
+    }
+}
+
+/// Which tests a run's quarantine entries hold back from the verdict.
+pub mod quarantine {
+    use chrono::{DateTime, NaiveDate, Utc};
+
+    use crate::{Quarantine, QuarantineEntry, QuarantinedTest, TestCase};
+
+    /// Does `pattern` match the whole of `text`? `*` matches any run of characters (`/`,
+    /// `::` and `$` included), `?` exactly one character; every other character is literal.
+    pub fn glob_match(pattern: &str, text: &str) -> bool {
+        let p: Vec<char> = pattern.chars().collect();
+        let t: Vec<char> = text.chars().collect();
+        // Iterative matching with backtracking to the last `*`: linear in practice, never
+        // exponential.
+        let (mut pi, mut ti) = (0usize, 0usize);
+        let mut star: Option<(usize, usize)> = None;
+        while ti < t.len() {
+            if pi < p.len() && (p[pi] == '?' || (p[pi] != '*' && p[pi] == t[ti])) {
+                pi += 1;
+                ti += 1;
+            } else if pi < p.len() && p[pi] == '*' {
+                star = Some((pi, ti));
+                pi += 1;
+            } else if let Some((sp, st)) = star {
+                pi = sp + 1;
+                ti = st + 1;
+                star = Some((sp, st + 1));
+            } else {
+                return false;
+            }
+        }
+        p[pi..].iter().all(|c| *c == '*')
+    }
+
+    impl QuarantineEntry {
+        pub fn matches(&self, test_id: &str) -> bool {
+            match (&self.id, &self.pattern) {
+                (Some(id), _) => id == test_id,
+                (None, Some(p)) => glob_match(p, test_id),
+                (None, None) => false,
+            }
+        }
+
+        /// Expired on `day`: its last day is before it.
+        pub fn expired_on(&self, day: NaiveDate) -> bool {
+            self.until.is_some_and(|u| day > u)
+        }
+    }
+
+    /// The run's quarantine: each entry with `expired` (on the run's start day, UTC) and
+    /// `matched` filled in, and the tests an entry that has not expired matches (the first
+    /// such entry names the reason). `None` without entries.
+    pub fn resolve(
+        mut entries: Vec<QuarantineEntry>,
+        tests: &[TestCase],
+        started_at: DateTime<Utc>,
+    ) -> Option<Quarantine> {
+        if entries.is_empty() {
+            return None;
+        }
+        let day = started_at.date_naive();
+        for e in &mut entries {
+            e.expired = e.expired_on(day);
+            e.matched = tests.iter().filter(|t| e.matches(&t.id)).count() as u64;
+        }
+        let quarantined = tests
+            .iter()
+            .filter_map(|t| {
+                let e = entries.iter().find(|e| !e.expired && e.matches(&t.id))?;
+                Some(QuarantinedTest {
+                    id: t.id.clone(),
+                    outcome: t.outcome,
+                    reason: e.reason.clone(),
+                    entry: e.target().to_owned(),
+                    origin: e.origin.clone(),
+                    until: e.until,
+                })
+            })
+            .collect();
+        Some(Quarantine {
+            entries,
+            tests: quarantined,
+        })
     }
 }
 

@@ -6,7 +6,7 @@ use super::*;
 
 fn fixture(name: &str) -> (Vec<u8>, String) {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures/coverage")
+        .join("../../tests/fixtures/coverage")
         .join(name);
     (std::fs::read(&p).unwrap(), name.to_owned())
 }

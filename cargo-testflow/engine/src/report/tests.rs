@@ -847,7 +847,7 @@ fn write_errors_name_the_path() {
 fn ctrf_schema() -> jsonschema::Validator {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../tests/schemas/ctrf.schema.json"
+        "/../../tests/schemas/ctrf.schema.json"
     );
     let schema: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();

@@ -22,7 +22,7 @@ pub mod interrupt;
 pub mod iterate;
 pub mod lookup;
 pub mod merge;
-pub mod model;
+pub use testflow_schema as model;
 pub mod ordering;
 pub mod process;
 pub mod project;

@@ -14,7 +14,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+pub use testflow_schema::coverage::{FileSummary, Ratio, Totals};
 
 pub mod cobertura;
 pub mod collect;
@@ -284,63 +286,6 @@ impl Coverage {
             })
             .collect()
     }
-}
-
-/// Covered out of total, and the percentage (none when there is nothing to cover).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Ratio {
-    pub covered: u64,
-    pub total: u64,
-    pub percent: Option<f64>,
-}
-
-impl Ratio {
-    pub fn new(covered: u64, total: u64) -> Ratio {
-        Ratio {
-            covered,
-            total,
-            percent: (total > 0).then(|| covered as f64 * 100.0 / total as f64),
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Totals {
-    pub lines: Ratio,
-    pub branches: Ratio,
-    pub functions: Ratio,
-}
-
-impl Totals {
-    fn new(l: (usize, usize), b: (usize, usize), f: (usize, usize)) -> Totals {
-        Totals {
-            lines: Ratio::new(l.0 as u64, l.1 as u64),
-            branches: Ratio::new(b.0 as u64, b.1 as u64),
-            functions: Ratio::new(f.0 as u64, f.1 as u64),
-        }
-    }
-
-    fn add(&mut self, o: &Totals) {
-        self.lines = Ratio::new(
-            self.lines.covered + o.lines.covered,
-            self.lines.total + o.lines.total,
-        );
-        self.branches = Ratio::new(
-            self.branches.covered + o.branches.covered,
-            self.branches.total + o.branches.total,
-        );
-        self.functions = Ratio::new(
-            self.functions.covered + o.functions.covered,
-            self.functions.total + o.functions.total,
-        );
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct FileSummary {
-    pub path: String,
-    #[serde(flatten)]
-    pub totals: Totals,
 }
 
 /// Paths longer than this are not padded (the row is wider than the table).
