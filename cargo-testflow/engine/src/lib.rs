@@ -5,6 +5,7 @@
 
 pub mod analyze;
 pub mod annotations;
+#[cfg(feature = "ci")]
 pub mod ci;
 pub mod config;
 pub mod coverage;

@@ -21,6 +21,7 @@ pub use testflow_schema::coverage::{FileSummary, Ratio, Totals};
 pub mod cobertura;
 pub mod collect;
 pub mod coveragepy;
+#[cfg(feature = "gaps")]
 pub mod gaps;
 pub mod istanbul;
 pub mod lcov;
