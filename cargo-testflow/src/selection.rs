@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::history::History;
 use crate::model::ShardInfo;
-use crate::session::Order;
+use crate::ordering::Order;
 use crate::shard::{self, ShardSpec, Strategy};
 use crate::store::Store;
 
@@ -31,13 +31,10 @@ pub enum Grain {
     File,
 }
 
-/// The file part of a test id: before `::` (pytest) or `#` (Jest).
+/// The file part of a test id, by its framework's id syntax (pytest's `file::test`,
+/// Jest's `file#name`): see [`Plugin::file_of`](crate::frameworks::Plugin::file_of).
 pub fn file_of(id: &str) -> &str {
-    let cut = [id.find("::"), id.find('#')].into_iter().flatten().min();
-    match cut {
-        Some(i) => &id[..i],
-        None => id,
-    }
+    crate::frameworks::file_of(id)
 }
 
 /// The part of history a selection needs, read once.
