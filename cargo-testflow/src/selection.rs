@@ -22,14 +22,8 @@ use crate::store::Store;
 /// Runs of history the timings average over (as `cargo testflow run`).
 const WINDOW: usize = 20;
 
-/// What a shard is made of.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Grain {
-    /// Single tests (pytest node ids).
-    Test,
-    /// Test files (Jest runs whole files): durations are summed per file.
-    File,
-}
+/// What a shard is made of (each framework's own: see `frameworks::Suite::shard_items`).
+pub use crate::frameworks::Grain;
 
 /// The file part of a test id, by its framework's id syntax (pytest's `file::test`,
 /// Jest's `file#name`): see [`Plugin::file_of`](crate::frameworks::Plugin::file_of).

@@ -102,8 +102,10 @@ pub fn run(
             coverage: req.coverage,
             echo: build_echo,
         };
-        let prepared: Result<Vec<frameworks::Prepared>> =
-            suites.iter_mut().map(|suite| suite.prepare(&mut p)).collect();
+        let prepared: Result<Vec<frameworks::Prepared>> = suites
+            .iter_mut()
+            .map(|suite| suite.prepare(&mut p))
+            .collect();
         let environment = env
             .join()
             .unwrap_or_else(|_| crate::environment::detect(&project_dir));
@@ -304,8 +306,11 @@ pub fn run(
             }
         }
         coverage_notes.extend(ctx.take_coverage_notes());
-        let collected = if req.coverage {
-            framework_list.clone()
+        let collected: Vec<(Framework, &str)> = if req.coverage {
+            framework_list
+                .iter()
+                .filter_map(|&f| Some((f, frameworks::plugin(f)?.coverage_report())))
+                .collect()
         } else {
             Vec::new()
         };

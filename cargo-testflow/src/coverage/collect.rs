@@ -15,11 +15,6 @@ use crate::model::{Framework, FrameworkCoverage};
 /// The run's coverage directory, relative to the run directory.
 pub const DIR: &str = "coverage";
 
-/// Where each framework's report lands, relative to the coverage directory.
-pub fn report_name(f: Framework) -> &'static str {
-    crate::frameworks::plugin(f).map_or("unknown", |p| p.coverage_report())
-}
-
 pub fn unavailable(framework: Framework, message: String) -> FrameworkCoverage {
     FrameworkCoverage {
         framework,
@@ -38,12 +33,13 @@ pub fn failed(framework: Framework, message: String) -> FrameworkCoverage {
 
 /// Read back what the frameworks wrote into `dir` (the run's coverage directory), plus
 /// reports given with `--coverage-file` (copied in, so the run keeps them), into the run's
-/// coverage. `collected` are the frameworks run with coverage; `notes` say which of them
-/// could not collect it.
+/// coverage. `collected` are the frameworks run with coverage, each with where its report
+/// lands relative to `dir` (`Plugin::coverage_report`); `notes` say which of them could
+/// not collect it.
 pub fn assemble(
     dir: &Path,
     root: &Path,
-    collected: &[Framework],
+    collected: &[(Framework, &str)],
     notes: Vec<FrameworkCoverage>,
     external: &[PathBuf],
     baseline: impl FnOnce(&[super::FileSummary]) -> Option<crate::model::CoverageBaseline>,
@@ -52,12 +48,12 @@ pub fn assemble(
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut frameworks = Vec::new();
     let mut reports: Vec<PathBuf> = Vec::new();
-    for &f in collected {
+    for &(f, report_name) in collected {
         if let Some(n) = notes.iter().find(|n| n.framework == f) {
             frameworks.push(n.clone());
             continue;
         }
-        let report = dir.join(report_name(f));
+        let report = dir.join(report_name);
         if report.is_file() {
             frameworks.push(FrameworkCoverage {
                 framework: f,

@@ -11,13 +11,12 @@ use anyhow::Result;
 
 use super::cargo::{self, BuildFailed, CargoOptions, Workspace};
 use super::cargo_coverage::LlvmCov;
-use super::{Detect, Planning, Prepare, Prepared, Suite, SuiteListing};
+use super::{Detect, Grain, Planning, Prepare, Prepared, Suite, SuiteListing};
 use crate::coverage::collect;
 use crate::history::History;
 use crate::model::{Framework, TestCase};
 use crate::ordering::Order;
 use crate::runner::{Ctx, Unit};
-use crate::selection::Grain;
 use crate::shard;
 use crate::store::Store;
 
@@ -173,16 +172,11 @@ impl Suite for CargoSuite {
         ws.env.extend(coverage_env.iter().cloned());
         out.root = Some(ws.root.clone());
         out.history = Some(history);
-        out.isolation = Some(
-            self.opts
-                .isolation_summary(&ws.package_names())
-                .to_owned(),
-        );
+        out.isolation = Some(self.opts.isolation_summary(&ws.package_names()).to_owned());
         out.coverage_env = coverage_env;
         out.coverage_report = llvm_cov.map(|c| {
-            Box::new(move |dir: &Path| {
-                c.report(&dir.join(super::Plugin::coverage_report(&Cargo)))
-            }) as super::CoverageReport
+            Box::new(move |dir: &Path| c.report(&dir.join(super::Plugin::coverage_report(&Cargo))))
+                as super::CoverageReport
         });
         self.prepared = Some((Arc::new(ws), built));
         Ok(out)
@@ -207,8 +201,7 @@ impl Suite for CargoSuite {
                 let binaries: Vec<Arc<cargo::TestBinary>> =
                     built.binaries(&ws).into_iter().map(Arc::new).collect();
                 let cache = Store::for_project(&ws.root).root().join(LIST_CACHE);
-                let (tests, list_errors) =
-                    list_all(&ws, &binaries, ctx.options.jobs, Some(&cache));
+                let (tests, list_errors) = list_all(&ws, &binaries, ctx.options.jobs, Some(&cache));
                 for e in &list_errors {
                     ctx.run_error("list", e.clone());
                 }
@@ -234,7 +227,10 @@ impl Suite for CargoSuite {
 
     /// Build and list every test id the cargo workspace would run (with each package's
     /// doctests as one item), for shard planning. `Ok(None)` when the build failed.
-    fn shard_items(&mut self, echo: &mut (dyn Write + Send)) -> Result<Option<(Vec<String>, Grain)>> {
+    fn shard_items(
+        &mut self,
+        echo: &mut (dyn Write + Send),
+    ) -> Result<Option<(Vec<String>, Grain)>> {
         let selection = &self.opts.selection;
         let ws = Workspace::load(selection)?;
         let binaries: Vec<Arc<cargo::TestBinary>> = match cargo::build(&ws, selection, echo) {

@@ -1471,7 +1471,6 @@ fn npm_package(module: &str) -> String {
     }
 }
 
-
 /// A Jest project found by `detect_suites`.
 pub struct JestSuite {
     pub root: PathBuf,
@@ -1488,8 +1487,11 @@ impl crate::frameworks::Suite for JestSuite {
     fn shard_items(
         &mut self,
         _echo: &mut (dyn std::io::Write + Send),
-    ) -> Result<Option<(Vec<String>, crate::selection::Grain)>> {
-        Ok(Some((list_files(&self.root)?, crate::selection::Grain::File)))
+    ) -> Result<Option<(Vec<String>, crate::frameworks::Grain)>> {
+        Ok(Some((
+            list_files(&self.root)?,
+            crate::frameworks::Grain::File,
+        )))
     }
 
     fn framework(&self) -> Framework {

@@ -168,7 +168,16 @@ pub trait Suite: Send {
     fn shard_items(
         &mut self,
         echo: &mut (dyn Write + Send),
-    ) -> Result<Option<(Vec<String>, crate::selection::Grain)>>;
+    ) -> Result<Option<(Vec<String>, Grain)>>;
+}
+
+/// What a shard is made of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Grain {
+    /// Single tests (pytest node ids).
+    Test,
+    /// Test files (Jest runs whole files): durations are summed per file.
+    File,
 }
 
 /// A tool the suite needs is missing or cannot start (pytest not installed for the Python
@@ -205,9 +214,7 @@ pub fn is_configured_root(dir: &Path) -> bool {
 /// Whether `dir` holds a project of a framework that does not enclose others (pytest or
 /// Jest, by configuration or by its test files): a cargo workspace above does not own it.
 pub fn is_other_project(dir: &Path) -> bool {
-    PLUGINS
-        .iter()
-        .any(|p| !p.encloses() && p.is_project(dir))
+    PLUGINS.iter().any(|p| !p.encloses() && p.is_project(dir))
 }
 
 /// The file part of a test id, by the syntax of the framework that claims it (the

@@ -1084,7 +1084,9 @@ impl super::Plugin for Pytest {
         let top = module.split('.').next().unwrap_or(module).to_owned();
         (
             Some(format!("pip install {}", pypi_name(&top))),
-            format!("Python module `{module}` is not installed in the environment the tests ran in."),
+            format!(
+                "Python module `{module}` is not installed in the environment the tests ran in."
+            ),
         )
     }
 }
@@ -1120,7 +1122,6 @@ fn pypi_name(module: &str) -> &str {
         other => other,
     }
 }
-
 
 pub struct PytestSuite {
     root: PathBuf,
@@ -1161,8 +1162,11 @@ impl super::Suite for PytestSuite {
     fn shard_items(
         &mut self,
         _echo: &mut (dyn std::io::Write + Send),
-    ) -> Result<Option<(Vec<String>, crate::selection::Grain)>> {
-        Ok(Some((self.collect()?.items, crate::selection::Grain::Test)))
+    ) -> Result<Option<(Vec<String>, crate::frameworks::Grain)>> {
+        Ok(Some((
+            self.collect()?.items,
+            crate::frameworks::Grain::Test,
+        )))
     }
 
     fn listing(
