@@ -1221,53 +1221,48 @@ fn git_root(dir: &std::path::Path) -> Option<PathBuf> {
         .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
 }
 
-/// The suites `list` and `shard plan` look at: cargo's selection, the project directory,
-/// the pytest/Jest suites found there, and whether the cargo workspace runs too.
+/// The suites `list` and `shard plan` look at: every framework's found in the project
+/// directory (the cargo workspace with `cargo`'s selection, filters and `--doc`).
 struct SuitesHere {
-    selection: Selection,
     dir: PathBuf,
-    others: Vec<Box<dyn testflow::frameworks::Suite>>,
-    use_cargo: bool,
+    suites: Vec<Box<dyn testflow::frameworks::Suite>>,
 }
 
 fn suites_here(
     selection_args: &SelectionArgs,
     project: Option<&std::path::Path>,
+    filters: &[String],
+    doctests: bool,
 ) -> Result<SuitesHere> {
     let mut selection = selection_args.selection();
     selection.dir = project.map(PathBuf::from);
     let dir = project_root(project)?;
-    let others = testflow::frameworks::detect_suites(&dir, &|_| true)?;
-    let use_cargo =
-        session::uses_cargo(&dir, selection.manifest_path.is_some(), !others.is_empty());
-    if !use_cargo && others.is_empty() {
+    let cargo = CargoOptions {
+        selection,
+        filters: filters.to_vec(),
+        doc: if doctests {
+            DocMode::Include
+        } else {
+            DocMode::Skip
+        },
+        ..CargoOptions::default()
+    };
+    let suites = testflow::frameworks::detect_suites(&dir, &|_| true, &[], &cargo)?;
+    if suites.is_empty() {
         return Err(session::NothingToRun(dir).into());
     }
-    Ok(SuitesHere {
-        selection,
-        dir,
-        others,
-        use_cargo,
-    })
+    Ok(SuitesHere { dir, suites })
 }
 
 fn list(args: ListArgs) -> Result<i32> {
-    let SuitesHere {
-        selection,
-        others,
-        use_cargo,
-        ..
-    } = suites_here(&args.selection, args.project.as_deref())?;
+    let SuitesHere { suites: found, .. } =
+        suites_here(&args.selection, args.project.as_deref(), &[], !args.no_doc)?;
     let mut suites = Vec::new();
-    if use_cargo {
-        let listing = cargo_fw::list_suites(&selection, !args.no_doc, &mut std::io::stderr())?;
-        let Some(cargo_suites) = listing else {
+    for mut suite in found {
+        let Some(listing) = suite.listing(&mut std::io::stderr())? else {
             return Ok(exit_code::BUILD_FAILED);
         };
-        suites = cargo_suites;
-    }
-    for suite in &others {
-        suites.extend(suite.listing()?);
+        suites.extend(listing);
     }
     if args.format == OutputFormat::Json {
         let mut out = std::io::stdout().lock();
@@ -1307,7 +1302,7 @@ fn list(args: ListArgs) -> Result<i32> {
 
 /// `cargo testflow list` for people: tests per suite (and files, for pytest and Jest),
 /// each test under its suite with `--names`, then the totals.
-fn list_text(suites: &[cargo_fw::SuiteListing], names: bool) -> String {
+fn list_text(suites: &[testflow::frameworks::SuiteListing], names: bool) -> String {
     let mut out = String::new();
     let plural =
         |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
@@ -1886,12 +1881,12 @@ fn history_cmd(cmd: HistoryCmd) -> Result<i32> {
 
 fn shard_plan_cmd(args: ShardPlanArgs) -> Result<i32> {
     use testflow::shard;
-    let SuitesHere {
-        selection,
-        dir,
-        others,
-        use_cargo,
-    } = suites_here(&args.selection, args.project.as_deref())?;
+    let SuitesHere { dir, suites: found } = suites_here(
+        &args.selection,
+        args.project.as_deref(),
+        &args.filters,
+        !args.no_doc,
+    )?;
     let store = Store::discover(&dir);
     let history = testflow::history::History::open_existing(store.root())
         .ok()
@@ -1923,23 +1918,10 @@ fn shard_plan_cmd(args: ShardPlanArgs) -> Result<i32> {
     // Each framework is planned at its own grain, as `run --shard` does; shard K runs
     // shard K of each.
     let mut suites: Vec<(String, shard::Plan)> = Vec::new();
-    if use_cargo {
-        let Some(items) = session::list_cargo_items(
-            &selection,
-            &args.filters,
-            !args.no_doc,
-            &mut std::io::stderr(),
-        )?
-        else {
+    for mut suite in found {
+        let Some((items, grain)) = suite.shard_items(&mut std::io::stderr())? else {
             return Ok(exit_code::BUILD_FAILED);
         };
-        suites.push((
-            "rust".into(),
-            shard::plan(&items, args.shards, strategy, &durations),
-        ));
-    }
-    for suite in &others {
-        let (items, grain) = suite.shard_items()?;
         let plan =
             testflow::selection::plan_units(&items, args.shards, strategy, grain, &durations);
         suites.push((suite.framework().as_str().into(), plan));

@@ -80,7 +80,10 @@ pub fn analyze_against(run: &Run, baseline: Option<&Run>) -> Analysis {
         .collect();
     a.isolation = run
         .failed_tests()
-        .filter(|t| t.framework == Framework::Rust && passed.contains(t.id.as_str()))
+        .filter(|t| {
+            crate::frameworks::plugin(t.framework).is_some_and(|p| p.isolation_applies())
+                && passed.contains(t.id.as_str())
+        })
         .map(|t| IsolationDependent {
             id: t.id.clone(),
             verdict: "interference".into(),
@@ -497,28 +500,13 @@ fn suggest(t: &TestCase, f: &Failure) -> Suggestion {
     }
 }
 
-/// The missing module, and how its ecosystem installs it.
+/// The missing module, and how its ecosystem installs it: the first framework whose
+/// "not installed" error `message` is says which module and how to install it.
 fn import_suggestion(framework: Framework, message: &str) -> Suggestion {
-    static PY: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r#"No module named ['"]([^'"]+)['"]"#).expect("valid regex"));
-    static JS: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r#"Cannot find module ['"]([^'"]+)['"]"#).expect("valid regex")
-    });
-    static RS: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"(?:can't find crate for|unresolved import|use of unresolved module or unlinked crate) `([^`:]+)")
-            .expect("valid regex")
-    });
-    let found = PY
-        .captures(message)
-        .map(|c| (Framework::Pytest, c[1].to_owned()))
-        .or_else(|| {
-            JS.captures(message)
-                .map(|c| (Framework::Jest, c[1].to_owned()))
-        })
-        .or_else(|| {
-            RS.captures(message)
-                .map(|c| (Framework::Rust, c[1].to_owned()))
-        });
+    let _ = framework;
+    let found = crate::frameworks::PLUGINS
+        .iter()
+        .find_map(|p| p.missing_import(message).map(|m| (*p, m)));
     let Some((ecosystem, module)) = found else {
         return Suggestion {
             text: format!("An import failed: {}", first_line(message)),
@@ -526,76 +514,11 @@ fn import_suggestion(framework: Framework, message: &str) -> Suggestion {
             diff: None,
         };
     };
-    let _ = framework;
-    let (command, text) = match ecosystem {
-        // testflow's own packages are not published yet (and a registry's `testflow` is
-        // someone else's): name the install that works today.
-        Framework::Pytest if module.split('.').next() == Some("testflow") => (
-            Some("pip install <testflow checkout>/python".to_owned()),
-            format!(
-                "Python module `{module}` (testflow's pytest plugin, not published yet) is not installed in the environment the tests ran in."
-            ),
-        ),
-        Framework::Jest if npm_package(&module) == "jest-testflow" => (
-            Some("npm install --save-dev <testflow checkout>/npm".to_owned()),
-            "npm package `jest-testflow` (testflow's Jest reporter, not published yet) is not installed; its install script builds the addon with cargo.".to_owned(),
-        ),
-        Framework::Pytest => {
-            let top = module.split('.').next().unwrap_or(&module).to_owned();
-            (
-                Some(format!("pip install {}", pypi_name(&top))),
-                format!(
-                    "Python module `{module}` is not installed in the environment the tests ran in."
-                ),
-            )
-        }
-        Framework::Jest if module.starts_with('.') || module.starts_with('/') => (
-            None,
-            format!(
-                "`{module}` does not resolve from the importing file: check the path and the file's name."
-            ),
-        ),
-        Framework::Jest => {
-            let pkg = npm_package(&module);
-            (
-                Some(format!("npm install --save-dev {pkg}")),
-                format!("npm package `{pkg}` is not installed."),
-            )
-        }
-        Framework::Rust => (
-            Some(format!("cargo add {module}")),
-            format!("Crate `{module}` is not a dependency of the package (or the path is wrong)."),
-        ),
-    };
+    let (command, text) = ecosystem.install(&module);
     Suggestion {
         text,
         command,
         diff: None,
-    }
-}
-
-/// Import names whose PyPI distribution is named differently.
-fn pypi_name(module: &str) -> &str {
-    match module {
-        "yaml" => "pyyaml",
-        "cv2" => "opencv-python",
-        "PIL" => "pillow",
-        "sklearn" => "scikit-learn",
-        "bs4" => "beautifulsoup4",
-        "dateutil" => "python-dateutil",
-        "dotenv" => "python-dotenv",
-        "jwt" => "pyjwt",
-        other => other,
-    }
-}
-
-/// `@scope/pkg/sub/path` -> `@scope/pkg`, `pkg/sub` -> `pkg`.
-fn npm_package(module: &str) -> String {
-    let mut parts = module.split('/');
-    match parts.next() {
-        Some(scope) if scope.starts_with('@') => format!("{scope}/{}", parts.next().unwrap_or("")),
-        Some(name) => name.to_owned(),
-        None => module.to_owned(),
     }
 }
 

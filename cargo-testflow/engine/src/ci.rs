@@ -66,10 +66,12 @@ pub struct ProjectShape {
 impl ProjectShape {
     /// The shape of the project in `root`, detected the way `cargo testflow run` does.
     pub fn detect(root: &Path) -> ProjectShape {
+        use crate::model::Framework;
+        let is = |f: Framework| crate::frameworks::plugin(f).is_some_and(|p| p.is_project(root));
         ProjectShape {
-            rust: root.join("Cargo.toml").is_file(),
-            python: crate::frameworks::pytest::is_pytest_project(root),
-            node: crate::frameworks::jest::is_jest_project(root),
+            rust: is(Framework::Rust),
+            python: is(Framework::Pytest),
+            node: is(Framework::Jest),
             npm_lock: root.join("package-lock.json").is_file(),
             requirements: root.join("requirements.txt").is_file(),
             testflow_checkout: root.join("cargo-testflow/Cargo.toml").is_file(),
@@ -610,8 +612,8 @@ fn header(ci: Ci, shape: &ProjectShape, opts: &Options) -> String {
 pub fn generate(ci: Ci, shape: &ProjectShape, opts: &Options) -> Result<String> {
     anyhow::ensure!(
         !shape.is_empty(),
-        "no test suites found: no Cargo.toml{}",
-        crate::frameworks::DETECTED_HINT
+        "no test suites found (looked for {})",
+        crate::frameworks::looked_for()
     );
     anyhow::ensure!(
         (1..=200).contains(&opts.shards),

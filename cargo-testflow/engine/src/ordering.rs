@@ -4,6 +4,50 @@
 //! the previous recorded run; files it does not know come right after the failed ones,
 //! because new files are the likeliest to fail.
 
+/// Test order, from history.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Order {
+    /// The framework's own order.
+    #[default]
+    Default,
+    /// Tests that failed in the previous run first.
+    FailedFirst,
+    /// Longest recent duration first (fills the workers best).
+    SlowestFirst,
+    FastestFirst,
+}
+
+impl Order {
+    /// `default`, `failed-first`, `slowest-first` or `fastest-first`.
+    pub fn parse(s: &str) -> anyhow::Result<Order> {
+        <Order as clap::ValueEnum>::from_str(s.trim(), true).map_err(|_| {
+            anyhow::anyhow!(
+                "`{s}`: an order is default, failed-first, slowest-first or fastest-first"
+            )
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Order::Default => "default",
+            Order::FailedFirst => "failed-first",
+            Order::SlowestFirst => "slowest-first",
+            Order::FastestFirst => "fastest-first",
+        }
+    }
+}
+
 use std::collections::HashMap;
 use std::path::Path;
 

@@ -51,7 +51,7 @@ pub struct RunOptions {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PassThrough {
     pub shard: Option<(crate::shard::ShardSpec, crate::shard::Strategy)>,
-    pub order: crate::session::Order,
+    pub order: crate::ordering::Order,
     pub last_failed: bool,
 }
 

@@ -15,29 +15,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::history::History;
 use crate::model::ShardInfo;
-use crate::session::Order;
+use crate::ordering::Order;
 use crate::shard::{self, ShardSpec, Strategy};
 use crate::store::Store;
 
 /// Runs of history the timings average over (as `cargo testflow run`).
 const WINDOW: usize = 20;
 
-/// What a shard is made of.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Grain {
-    /// Single tests (pytest node ids).
-    Test,
-    /// Test files (Jest runs whole files): durations are summed per file.
-    File,
-}
+/// What a shard is made of (each framework's own: see `frameworks::Suite::shard_items`).
+pub use crate::frameworks::Grain;
 
-/// The file part of a test id: before `::` (pytest) or `#` (Jest).
+/// The file part of a test id, by its framework's id syntax (pytest's `file::test`,
+/// Jest's `file#name`): see [`Plugin::file_of`](crate::frameworks::Plugin::file_of).
 pub fn file_of(id: &str) -> &str {
-    let cut = [id.find("::"), id.find('#')].into_iter().flatten().min();
-    match cut {
-        Some(i) => &id[..i],
-        None => id,
-    }
+    crate::frameworks::file_of(id)
 }
 
 /// The part of history a selection needs, read once.

@@ -2,16 +2,13 @@
 //! build, list, schedule, and fold the log into the final `Run`.
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::Result;
 
-use crate::coverage::collect::{self, LlvmCov};
+use crate::coverage::collect;
 use crate::exit_code;
-use crate::frameworks::{
-    self,
-    cargo::{self, BuildFailed, CargoOptions, Workspace},
-};
+use crate::frameworks::{self, cargo::CargoOptions};
 use crate::history::History;
 use crate::model::{Framework, Run};
 use crate::runner::{self, Ctx, Listener, RunOptions, Stopped, Unit};
@@ -45,49 +42,8 @@ pub struct RunRequest {
     pub quarantine_flaky: Option<f64>,
 }
 
-/// Test order, from history.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Default,
-    clap::ValueEnum,
-    serde::Serialize,
-    serde::Deserialize,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum Order {
-    /// The framework's own order.
-    #[default]
-    Default,
-    /// Tests that failed in the previous run first.
-    FailedFirst,
-    /// Longest recent duration first (fills the workers best).
-    SlowestFirst,
-    FastestFirst,
-}
-
-impl Order {
-    /// `default`, `failed-first`, `slowest-first` or `fastest-first`.
-    pub fn parse(s: &str) -> Result<Order> {
-        <Order as clap::ValueEnum>::from_str(s.trim(), true).map_err(|_| {
-            anyhow::anyhow!(
-                "`{s}`: an order is default, failed-first, slowest-first or fastest-first"
-            )
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Order::Default => "default",
-            Order::FailedFirst => "failed-first",
-            Order::SlowestFirst => "slowest-first",
-            Order::FastestFirst => "fastest-first",
-        }
-    }
-}
+/// Test order (moved to `ordering`; kept here for the bindings and older callers).
+pub use crate::ordering::Order;
 
 /// No suite of any framework was found.
 #[derive(Debug)]
@@ -97,23 +53,16 @@ impl std::fmt::Display for NothingToRun {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "no test suites found in {} (looked for a cargo workspace",
-            self.0.display()
-        )?;
-        write!(f, "{})", frameworks::DETECTED_HINT)
+            "no test suites found in {} (looked for {})",
+            self.0.display(),
+            frameworks::looked_for()
+        )
     }
 }
 impl std::error::Error for NothingToRun {}
 
-/// Whether `dir`'s tests include the cargo workspace: when a manifest is named, when
-/// `dir` has its own Cargo.toml, or when nothing else was found and `dir` sits inside a
-/// cargo workspace. A Python or Jest project inside some cargo workspace is not that
-/// workspace.
-pub fn uses_cargo(dir: &std::path::Path, manifest_given: bool, others_found: bool) -> bool {
-    manifest_given
-        || dir.join("Cargo.toml").is_file()
-        || (!others_found && dir.ancestors().any(|d| d.join("Cargo.toml").is_file()))
-}
+/// Whether `dir`'s tests include the cargo workspace (see `frameworks::cargo_suite`).
+pub use crate::frameworks::cargo_suite::uses_cargo;
 
 pub struct RunResult {
     pub run: Run,
@@ -130,9 +79,8 @@ fn interrupted() -> bool {
     crate::interrupt::received().is_some()
 }
 
-/// Run every suite found in the project: the cargo workspace (when there is one) and
-/// the other frameworks `frameworks::detect_suites` finds. `build_echo` receives cargo's
-/// build output as it comes.
+/// Run every suite found in the project (each framework's that `frameworks::detect_suites`
+/// finds). `build_echo` receives build output (cargo's) as it comes.
 pub fn run(
     req: RunRequest,
     listener: Box<dyn Listener>,
@@ -141,81 +89,58 @@ pub fn run(
     let started = chrono::Utc::now();
     let wants = |f: Framework| req.frameworks.as_ref().is_none_or(|l| l.contains(&f));
     let forced = req.frameworks.as_deref().unwrap_or_default();
-    let others = frameworks::detect_suites_forced(&req.project_dir, &wants, forced)?;
-    let use_cargo = wants(Framework::Rust)
-        && uses_cargo(
-            &req.project_dir,
-            req.cargo.selection.manifest_path.is_some(),
-            !others.is_empty(),
-        );
-    if !use_cargo && others.is_empty() {
+    let mut suites = frameworks::detect_suites(&req.project_dir, &wants, forced, &req.cargo)?;
+    if suites.is_empty() {
         return Err(NothingToRun(req.project_dir.clone()).into());
     }
-    let mut coverage_notes = Vec::new();
-    // Rust coverage changes how the tests are built, so it is set up before the build.
-    let llvm_cov = match (req.coverage, use_cargo) {
-        (true, true) => {
-            let sel = &req.cargo.selection;
-            let dir = sel.dir.clone().unwrap_or_else(|| req.project_dir.clone());
-            match LlvmCov::setup(&cargo::cargo_bin(), &dir, sel.manifest_path.as_deref()) {
-                Ok(c) => Some(c),
-                Err(message) => {
-                    coverage_notes.push(collect::unavailable(Framework::Rust, message));
-                    None
-                }
-            }
-        }
-        _ => None,
-    };
-    let coverage_env = llvm_cov.as_ref().map(|c| c.env.clone()).unwrap_or_default();
-    let mut selection = req.cargo.selection.clone();
-    selection.env.extend(coverage_env.iter().cloned());
-    let selection = &selection;
-
-    // Reading the workspace, asking git about the checkout and building are
-    // independent: do them at once (git and metadata cost ~10 ms each on a small suite).
+    // Building the suites (before the log opens) and asking git about the checkout are
+    // independent: do them at once (git costs ~10 ms on a small suite).
     let project_dir = req.project_dir.clone();
-    let (cargo_phase, environment) = std::thread::scope(|s| {
+    let (prepared, environment) = std::thread::scope(|s| {
         let env = s.spawn(|| crate::environment::detect(&project_dir));
-        let cargo_phase = use_cargo.then(|| {
-            // History is opened (and its schema checked) while cargo builds, too.
-            let meta = s.spawn(|| {
-                Workspace::load(selection).map(|ws| {
-                    let history = History::open(Store::for_project(&ws.root).root());
-                    (ws, history)
-                })
-            });
-            let built = cargo::compile(selection, build_echo);
-            let ws = meta
-                .join()
-                .unwrap_or_else(|_| Err(anyhow::anyhow!("reading cargo metadata panicked")));
-            (ws, built)
-        });
+        let mut p = frameworks::Prepare {
+            coverage: req.coverage,
+            echo: build_echo,
+        };
+        let prepared: Result<Vec<frameworks::Prepared>> = suites
+            .iter_mut()
+            .map(|suite| suite.prepare(&mut p))
+            .collect();
         let environment = env
             .join()
             .unwrap_or_else(|_| crate::environment::detect(&project_dir));
-        (cargo_phase, environment)
+        (prepared, environment)
     });
-    let (ws, built, opened) = match cargo_phase {
-        Some((ws, built)) => {
-            let (mut ws, history) = ws?;
-            ws.env.extend(coverage_env.iter().cloned());
-            (Some(Arc::new(ws)), Some(built), Some(history))
+    let mut prepared = prepared?;
+    let framework_list: Vec<Framework> = {
+        let mut l: Vec<Framework> = Vec::new();
+        for s in &suites {
+            if !l.contains(&s.framework()) {
+                l.push(s.framework());
+            }
         }
-        None => (None, None, None),
+        l
     };
-    let root = ws
-        .as_ref()
-        .map_or_else(|| req.project_dir.clone(), |w| w.root.clone());
-    let mut framework_list: Vec<Framework> = Vec::new();
-    if ws.is_some() {
-        framework_list.push(Framework::Rust);
-    }
-    for s in &others {
-        if !framework_list.contains(&s.framework()) {
-            framework_list.push(s.framework());
-        }
-    }
+    let root = prepared
+        .iter()
+        .find_map(|p| p.root.clone())
+        .unwrap_or_else(|| req.project_dir.clone());
+    let mut coverage_notes: Vec<_> = prepared
+        .iter_mut()
+        .flat_map(|p| std::mem::take(&mut p.coverage_notes))
+        .collect();
+    let coverage_env: Vec<(String, String)> = prepared
+        .iter()
+        .flat_map(|p| p.coverage_env.iter().cloned())
+        .collect();
+    let coverage_reports: Vec<(Framework, frameworks::CoverageReport)> = suites
+        .iter()
+        .zip(prepared.iter_mut())
+        .filter_map(|(s, p)| p.coverage_report.take().map(|r| (s.framework(), r)))
+        .collect();
+    let uses_durations = prepared.iter().any(|p| p.uses_durations);
+    let isolation = prepared.iter().find_map(|p| p.isolation.clone());
+    let opened = prepared.iter_mut().find_map(|p| p.history.take());
     let store = Store::for_project(&root);
     let mut log_warnings = Vec::new();
     // History is derived data: without it, run in the default order and hash shards.
@@ -226,10 +151,10 @@ pub fn run(
             None
         }
     };
-    // Only the Rust scheduler orders by duration; pytest and Jest order themselves.
+    // Only testflow's own scheduler orders by duration; pytest and Jest order themselves.
     let durations = history
         .as_ref()
-        .filter(|_| ws.is_some())
+        .filter(|_| uses_durations)
         .and_then(|h| h.durations(20).ok())
         .unwrap_or_default();
     let shard_durations = match req.shard {
@@ -244,9 +169,7 @@ pub fn run(
         .unwrap_or_else(|| shard::default_strategy(&shard_durations));
     let shard_info = req.shard.map(|s| s.info(strategy));
     let mut environment = environment;
-    environment.rust_isolation = ws
-        .as_ref()
-        .map(|ws| req.cargo.isolation_summary(&ws.package_names()).to_owned());
+    environment.rust_isolation = isolation;
     let rec = store.start_run_in(
         &root,
         framework_list.clone(),
@@ -318,51 +241,19 @@ pub fn run(
         );
     }
     let mut units: Vec<Box<dyn Unit>> = Vec::new();
-    if let (Some(ws), Some(built)) = (&ws, built) {
-        match built {
-            // A build killed by the signal did not fail: the run was stopped.
-            Err(_) if interrupted() => {}
-            Err(e) => {
-                match e.downcast::<BuildFailed>() {
-                    Ok(b) => ctx.run_error("build", b.diagnostics),
-                    Err(e) => ctx.run_error("build", format!("{e:#}")),
-                }
-                exit_override = Some(exit_code::BUILD_FAILED);
-            }
-            Ok(built) => {
-                let binaries: Vec<Arc<cargo::TestBinary>> =
-                    built.binaries(ws).into_iter().map(Arc::new).collect();
-                let cache = store.root().join(LIST_CACHE);
-                let (tests, list_errors) = list_all(ws, &binaries, ctx.options.jobs, Some(&cache));
-                for e in &list_errors {
-                    ctx.run_error("list", e.clone());
-                }
-                if !list_errors.is_empty() {
-                    exit_override = Some(exit_code::BUILD_FAILED);
-                }
-                let mut cargo_opts = req.cargo.clone();
-                cargo_opts.selection = selection.clone();
-                let timings = Timings {
-                    all: &durations,
-                    for_sharding: &shard_durations,
-                };
-                select(
-                    &mut cargo_opts,
-                    &req,
-                    &tests,
-                    &binaries,
-                    history.as_ref(),
-                    timings,
-                    strategy,
-                    &mut notes,
-                );
-                units.extend(cargo::plan(&ctx, tests, &cargo_opts));
-                units.extend(cargo::doctest_units(ws, &binaries, &cargo_opts));
-            }
+    for suite in suites {
+        let mut planning = frameworks::Planning {
+            history: history.as_ref(),
+            durations: &durations,
+            shard_durations: &shard_durations,
+            notes: &mut notes,
+            broken: false,
+        };
+        let planned = suite.units(&ctx, &mut planning);
+        if planning.broken {
+            exit_override = Some(exit_code::BUILD_FAILED);
         }
-    }
-    for suite in others {
-        match suite.units(&ctx) {
+        match planned {
             Ok(u) => units.extend(u),
             Err(e) => {
                 let kind = if e
@@ -409,15 +300,17 @@ pub fn run(
     };
     let completed = !matches!(stopped, Some(Stopped::Interrupted | Stopped::RunTimeout));
     if (req.coverage || !req.coverage_files.is_empty()) && stopped != Some(Stopped::Interrupted) {
-        if let Some(c) = &llvm_cov
-            && let Err(message) =
-                c.report(&coverage_dir.join(collect::report_name(Framework::Rust)))
-        {
-            coverage_notes.push(collect::failed(Framework::Rust, message));
+        for (framework, report) in coverage_reports {
+            if let Err(message) = report(&coverage_dir) {
+                coverage_notes.push(collect::failed(framework, message));
+            }
         }
         coverage_notes.extend(ctx.take_coverage_notes());
-        let collected = if req.coverage {
-            framework_list.clone()
+        let collected: Vec<(Framework, &str)> = if req.coverage {
+            framework_list
+                .iter()
+                .filter_map(|&f| Some((f, frameworks::plugin(f)?.coverage_report())))
+                .collect()
         } else {
             Vec::new()
         };
@@ -517,160 +410,4 @@ pub fn exit_code_for(run: &Run, stopped: Option<Stopped>) -> i32 {
     } else {
         exit_code::OK
     }
-}
-
-/// Where `run` keeps each test binary's listing, reused while the binary is unchanged.
-const LIST_CACHE: &str = "list-cache";
-
-/// List every binary's tests, a few binaries at a time (from `cache` when it has them).
-fn list_all(
-    ws: &Workspace,
-    binaries: &[Arc<cargo::TestBinary>],
-    jobs: usize,
-    cache: Option<&std::path::Path>,
-) -> (Vec<cargo::RustTest>, Vec<String>) {
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, Result<Vec<cargo::RustTest>>)>> = Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..jobs.clamp(1, binaries.len().max(1)) {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    let Some(bin) = binaries.get(i) else { return };
-                    let r = cargo::list_tests_cached(ws, bin, cache);
-                    results
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push((i, r));
-                }
-            });
-        }
-    });
-    let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
-    results.sort_by_key(|(i, _)| *i);
-    let mut tests = Vec::new();
-    let mut errors = Vec::new();
-    for (_, r) in results {
-        match r {
-            Ok(t) => tests.extend(t),
-            Err(e) => errors.push(format!("{e:#}")),
-        }
-    }
-    (tests, errors)
-}
-
-/// Recent test durations from history: from every run (ordering), and from whole runs
-/// only (shard planning, see `History::durations_for_sharding`).
-#[derive(Clone, Copy)]
-struct Timings<'a> {
-    all: &'a std::collections::HashMap<String, f64>,
-    for_sharding: &'a std::collections::HashMap<String, f64>,
-}
-
-/// Narrow and order the cargo tests: the shard's share, `--last-failed`, `--order`, and
-/// the loop's "previous failures first".
-#[allow(clippy::too_many_arguments)]
-fn select(
-    opts: &mut CargoOptions,
-    req: &RunRequest,
-    tests: &[cargo::RustTest],
-    binaries: &[Arc<cargo::TestBinary>],
-    history: Option<&History>,
-    timings: Timings<'_>,
-    strategy: Strategy,
-    notes: &mut Vec<String>,
-) {
-    let last_failed = history
-        .and_then(|h| h.last_failed().ok().flatten())
-        .unwrap_or_default();
-    if let Some(spec) = req.shard {
-        // Every selected test (and each package's doctests as one item) is planned, so
-        // each lands in exactly one shard.
-        let mut items: Vec<String> = tests
-            .iter()
-            .filter(|t| req.cargo.selects(&t.path))
-            .map(|t| t.meta.id.clone())
-            .collect();
-        items.extend(
-            cargo::doctest_packages(binaries, &req.cargo)
-                .iter()
-                .map(|p| cargo::doctest_shard_item(p)),
-        );
-        let plan = shard::plan(&items, spec.total, strategy, timings.for_sharding);
-        let mine = &plan.shards[(spec.index - 1) as usize];
-        notes.push(format!(
-            "shard {}/{} ({}): {} of {} tests, predicted {:.1}s",
-            spec.index,
-            spec.total,
-            strategy.as_str(),
-            mine.tests.len(),
-            items.len(),
-            mine.predicted_ms / 1000.0
-        ));
-        opts.only = Some(mine.tests.iter().cloned().collect());
-    }
-    if req.last_failed && !last_failed.is_empty() {
-        let failed: std::collections::HashSet<String> = last_failed.iter().cloned().collect();
-        opts.only = Some(match opts.only.take() {
-            Some(only) => only.intersection(&failed).cloned().collect(),
-            None => failed,
-        });
-    }
-    let mut order: Vec<String> = match req.order {
-        Order::Default => vec![],
-        Order::FailedFirst => last_failed,
-        Order::SlowestFirst | Order::FastestFirst => {
-            let mut known: Vec<(&String, f64)> = timings.all.iter().map(|(k, v)| (k, *v)).collect();
-            known.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-            if req.order == Order::FastestFirst {
-                known.reverse();
-            }
-            known.into_iter().map(|(k, _)| k.clone()).collect()
-        }
-    };
-    // The loop's previous failures come before any other order.
-    let mut first = std::mem::take(&mut opts.first);
-    first.append(&mut order);
-    opts.first = first;
-}
-
-/// Build and list every test id the cargo workspace would run (with each package's
-/// doctests as one item), for shard planning. `Ok(None)` when the build failed.
-pub fn list_cargo_items(
-    selection: &cargo::Selection,
-    filters: &[String],
-    doctests: bool,
-    echo: &mut (dyn Write + Send),
-) -> Result<Option<Vec<String>>> {
-    let ws = Workspace::load(selection)?;
-    let binaries: Vec<Arc<cargo::TestBinary>> = match cargo::build(&ws, selection, echo) {
-        Ok(b) => b.into_iter().map(Arc::new).collect(),
-        Err(e) if e.is::<BuildFailed>() => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let (tests, errors) = list_all(&ws, &binaries, crate::runner::default_jobs(), None);
-    if let Some(e) = errors.first() {
-        anyhow::bail!("{e}");
-    }
-    let opts = CargoOptions {
-        selection: selection.clone(),
-        filters: filters.to_vec(),
-        doc: if doctests {
-            cargo::DocMode::Include
-        } else {
-            cargo::DocMode::Skip
-        },
-        ..CargoOptions::default()
-    };
-    let mut items: Vec<String> = tests
-        .iter()
-        .filter(|t| opts.selects(&t.path))
-        .map(|t| t.meta.id.clone())
-        .collect();
-    items.extend(
-        cargo::doctest_packages(&binaries, &opts)
-            .iter()
-            .map(|p| cargo::doctest_shard_item(p)),
-    );
-    Ok(Some(items))
 }

@@ -1337,7 +1337,7 @@ impl JestProject {
             args.push(format!("--shard={}/{}", spec.index, spec.total));
             args.push("--passWithNoTests".to_owned());
         }
-        if pass.shard.is_some() || pass.order != crate::session::Order::Default || pass.last_failed
+        if pass.shard.is_some() || pass.order != crate::ordering::Order::Default || pass.last_failed
         {
             args.push(format!(
                 "--testSequencer={}",
@@ -1345,7 +1345,7 @@ impl JestProject {
             ));
         }
         if let Some(dir) = &options.coverage_dir {
-            args.extend(crate::coverage::collect::jest_args(dir));
+            args.extend(coverage_args(dir));
         }
         // The user's own arguments come last, so they can override ours.
         args.extend(options.framework_args.iter().cloned());
@@ -1359,7 +1359,7 @@ impl JestProject {
         if let Some((_, strategy)) = pass.shard {
             env.push((SHARD_STRATEGY_ENV, strategy.as_str().to_owned()));
         }
-        if pass.order != crate::session::Order::Default {
+        if pass.order != crate::ordering::Order::Default {
             env.push((ORDER_ENV, pass.order.as_str().to_owned()));
         }
         if pass.last_failed {
@@ -1369,18 +1369,129 @@ impl JestProject {
     }
 }
 
+/// Jest as a [`Plugin`](crate::frameworks::Plugin).
+pub struct Jest;
+
+impl crate::frameworks::Plugin for Jest {
+    fn framework(&self) -> Framework {
+        Framework::Jest
+    }
+
+    fn detect(
+        &self,
+        d: &crate::frameworks::Detect<'_>,
+    ) -> Result<Option<Box<dyn crate::frameworks::Suite>>> {
+        Ok(detect(d.root, d.forced))
+    }
+
+    fn is_project(&self, dir: &Path) -> bool {
+        is_jest_project(dir)
+    }
+
+    fn is_configured_root(&self, dir: &Path) -> bool {
+        is_jest_project(dir)
+    }
+
+    fn looks_for(&self) -> &'static str {
+        "a Jest project (package.json)"
+    }
+
+    /// An id's file: before the first `#` (`file#describe title`).
+    fn file_of<'a>(&self, id: &'a str) -> Option<&'a str> {
+        id.find('#').map(|i| &id[..i])
+    }
+
+    fn coverage_report(&self) -> &'static str {
+        "jest/coverage-final.json"
+    }
+
+    fn junit_group<'a>(&self, t: &'a crate::model::TestCase) -> Option<&'a String> {
+        t.file.as_ref().or(t.binary.as_ref())
+    }
+
+    /// Jest's fullName: describe blocks and title joined by spaces; classname is the
+    /// file spelled as in the id and `file` (project-root-relative, `/`).
+    fn junit_names(&self, t: &crate::model::TestCase) -> (String, String) {
+        let full: Vec<&str> = t
+            .suite
+            .iter()
+            .map(String::as_str)
+            .chain([t.name.as_str()])
+            .collect();
+        let class = t.file.clone().unwrap_or_else(|| "jest".to_owned());
+        (full.join(" "), class)
+    }
+
+    fn missing_import(&self, message: &str) -> Option<String> {
+        static JS: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
+            Regex::new(r#"Cannot find module ['"]([^'"]+)['"]"#).expect("valid regex")
+        });
+        JS.captures(message).map(|c| c[1].to_owned())
+    }
+
+    fn install(&self, module: &str) -> (Option<String>, String) {
+        if npm_package(module) == "jest-testflow" {
+            return (
+                Some("npm install --save-dev <testflow checkout>/npm".to_owned()),
+                "npm package `jest-testflow` (testflow's Jest reporter, not published yet) is not installed; its install script builds the addon with cargo.".to_owned(),
+            );
+        }
+        if module.starts_with('.') || module.starts_with('/') {
+            return (
+                None,
+                format!(
+                    "`{module}` does not resolve from the importing file: check the path and the file's name."
+                ),
+            );
+        }
+        let pkg = npm_package(module);
+        (
+            Some(format!("npm install --save-dev {pkg}")),
+            format!("npm package `{pkg}` is not installed."),
+        )
+    }
+}
+
+/// Jest's own coverage, as coverage-final.json only (testflow prints the summary).
+pub fn coverage_args(dir: &Path) -> Vec<String> {
+    vec![
+        "--coverage".into(),
+        "--coverageReporters=json".into(),
+        format!("--coverageDirectory={}", dir.join("jest").display()),
+    ]
+}
+
+/// `@scope/pkg/sub/path` -> `@scope/pkg`, `pkg/sub` -> `pkg`.
+fn npm_package(module: &str) -> String {
+    let mut parts = module.split('/');
+    match parts.next() {
+        Some(scope) if scope.starts_with('@') => format!("{scope}/{}", parts.next().unwrap_or("")),
+        Some(name) => name.to_owned(),
+        None => module.to_owned(),
+    }
+}
+
 /// A Jest project found by `detect_suites`.
 pub struct JestSuite {
     pub root: PathBuf,
 }
 
 impl crate::frameworks::Suite for JestSuite {
-    fn listing(&self) -> Result<Vec<crate::frameworks::cargo::SuiteListing>> {
-        Ok(listing(&self.root)?.into_iter().collect())
+    fn listing(
+        &mut self,
+        _echo: &mut (dyn std::io::Write + Send),
+    ) -> Result<Option<Vec<crate::frameworks::SuiteListing>>> {
+        Ok(Some(listing(&self.root)?.into_iter().collect()))
     }
 
-    fn shard_items(&self) -> Result<(Vec<String>, crate::selection::Grain)> {
-        Ok((list_files(&self.root)?, crate::selection::Grain::File))
+    fn shard_items(
+        &mut self,
+        _echo: &mut (dyn std::io::Write + Send),
+    ) -> Result<Option<(Vec<String>, crate::frameworks::Grain)>> {
+        Ok(Some((
+            list_files(&self.root)?,
+            crate::frameworks::Grain::File,
+        )))
     }
 
     fn framework(&self) -> Framework {
@@ -1390,6 +1501,7 @@ impl crate::frameworks::Suite for JestSuite {
     fn units(
         self: Box<Self>,
         ctx: &crate::runner::Ctx,
+        _plan: &mut crate::frameworks::Planning<'_>,
     ) -> Result<Vec<Box<dyn crate::runner::Unit>>> {
         let project = JestProject::locate(&self.root)?;
         let decision = jest_workers(&self.root, &ctx.options);
@@ -1612,7 +1724,7 @@ pub fn list_files(root: &Path) -> Result<Vec<String>> {
 /// (`--listTests`) and its tests, by their real titles, from a Jest run whose test-name
 /// pattern matches nothing, so Jest loads each file (its top-level and `describe` code
 /// runs), reports every test as skipped and runs none, and no hook.
-pub fn listing(root: &Path) -> Result<Option<crate::frameworks::cargo::SuiteListing>> {
+pub fn listing(root: &Path) -> Result<Option<crate::frameworks::SuiteListing>> {
     if !is_jest_project(root) {
         return Ok(None);
     }
@@ -1627,7 +1739,7 @@ pub fn listing(root: &Path) -> Result<Option<crate::frameworks::cargo::SuiteList
         Some(bin) if !files.is_empty() => collect_tests(root, bin)?,
         _ => (vec![], vec![]),
     };
-    Ok(Some(crate::frameworks::cargo::SuiteListing {
+    Ok(Some(crate::frameworks::SuiteListing {
         id: format!("jest:{name}"),
         package: name,
         kind: "jest".into(),
@@ -1646,7 +1758,7 @@ const MATCH_NOTHING: &str = "(?!)";
 fn collect_tests(
     root: &Path,
     bin: &Path,
-) -> Result<(Vec<crate::frameworks::cargo::ListedTest>, Vec<String>)> {
+) -> Result<(Vec<crate::frameworks::ListedTest>, Vec<String>)> {
     let out_file = std::env::temp_dir().join(format!(
         "testflow-jest-list-{}-{}.json",
         std::process::id(),
@@ -1716,7 +1828,7 @@ struct ListingLocation {
 pub fn parse_listing(
     root: &Path,
     json: &str,
-) -> Result<(Vec<crate::frameworks::cargo::ListedTest>, Vec<String>)> {
+) -> Result<(Vec<crate::frameworks::ListedTest>, Vec<String>)> {
     let parsed: ListingJson =
         serde_json::from_str(json).context("unexpected `jest --json` output")?;
     let mut tests = Vec::new();
@@ -1734,7 +1846,7 @@ pub fn parse_listing(
             problems.push(format!("{file}: Jest could not load it: {}", why.join(" ")));
         }
         for t in f.assertion_results {
-            tests.push(crate::frameworks::cargo::ListedTest {
+            tests.push(crate::frameworks::ListedTest {
                 id: test_id(&file, &t.ancestor_titles, &t.title),
                 name: t.title,
                 framework: Framework::Jest,
@@ -2653,7 +2765,7 @@ mod tests {
 
     #[test]
     fn shard_order_and_last_failed_reach_jest_through_the_sequencer() {
-        use crate::session::Order;
+        use crate::ordering::Order;
         use crate::shard::{ShardSpec, Strategy};
         let p = JestProject {
             root: "/p".into(),

@@ -995,18 +995,132 @@ pub fn pytest_args(
         args.push(format!("--testflow-shard={}/{}", spec.index, spec.total));
         args.push(format!("--testflow-shard-strategy={}", strategy.as_str()));
     }
-    if pass.order != crate::session::Order::Default {
+    if pass.order != crate::ordering::Order::Default {
         args.push(format!("--testflow-order={}", pass.order.as_str()));
     }
     if pass.last_failed {
         args.push("--testflow-last-failed".to_owned());
     }
     if let (Some(dir), true) = (&options.coverage_dir, probe.cov) {
-        args.extend(crate::coverage::collect::pytest_args(dir).0);
+        args.extend(coverage_args(dir).0);
     }
     // The user's own arguments come last, so they can override ours.
     args.extend(options.framework_args.iter().cloned());
     args
+}
+
+/// pytest as a [`Plugin`](super::Plugin).
+pub struct Pytest;
+
+impl super::Plugin for Pytest {
+    fn framework(&self) -> Framework {
+        Framework::Pytest
+    }
+
+    fn detect(&self, d: &super::Detect<'_>) -> Result<Option<Box<dyn super::Suite>>> {
+        Ok(PytestSuite::detect(d.root).map(|s| Box::new(s) as Box<dyn super::Suite>))
+    }
+
+    fn is_project(&self, dir: &Path) -> bool {
+        is_pytest_project(dir)
+    }
+
+    fn is_configured_root(&self, dir: &Path) -> bool {
+        has_config(dir)
+    }
+
+    fn looks_for(&self) -> &'static str {
+        "pytest configuration or test_*.py files"
+    }
+
+    /// A node id's file: before the first `::`.
+    fn file_of<'a>(&self, id: &'a str) -> Option<&'a str> {
+        id.find("::").map(|i| &id[..i])
+    }
+
+    fn coverage_report(&self) -> &'static str {
+        "pytest.json"
+    }
+
+    fn junit_group<'a>(&self, t: &'a crate::model::TestCase) -> Option<&'a String> {
+        t.file.as_ref().or(t.binary.as_ref())
+    }
+
+    /// Like pytest's own junitxml: classname = module path then classes.
+    fn junit_names(&self, t: &crate::model::TestCase) -> (String, String) {
+        let class: Vec<String> = t
+            .file
+            .as_deref()
+            .map(super::dotted_path)
+            .into_iter()
+            .chain(t.suite.iter().cloned())
+            .collect();
+        let class = if class.is_empty() {
+            "pytest".to_owned()
+        } else {
+            class.join(".")
+        };
+        (t.name.clone(), class)
+    }
+
+    fn missing_import(&self, message: &str) -> Option<String> {
+        static PY: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+            regex::Regex::new(r#"No module named ['"]([^'"]+)['"]"#).expect("valid regex")
+        });
+        PY.captures(message).map(|c| c[1].to_owned())
+    }
+
+    fn install(&self, module: &str) -> (Option<String>, String) {
+        // testflow's own packages are not published yet (and a registry's `testflow` is
+        // someone else's): name the install that works today.
+        if module.split('.').next() == Some("testflow") {
+            return (
+                Some("pip install <testflow checkout>/python".to_owned()),
+                format!(
+                    "Python module `{module}` (testflow's pytest plugin, not published yet) is not installed in the environment the tests ran in."
+                ),
+            );
+        }
+        let top = module.split('.').next().unwrap_or(module).to_owned();
+        (
+            Some(format!("pip install {}", pypi_name(&top))),
+            format!(
+                "Python module `{module}` is not installed in the environment the tests ran in."
+            ),
+        )
+    }
+}
+
+/// pytest-cov's arguments and environment for a run whose reports go to `dir`.
+pub fn coverage_args(dir: &Path) -> (Vec<String>, Vec<(String, String)>) {
+    (
+        vec![
+            "--cov".into(),
+            format!(
+                "--cov-report=json:{}",
+                dir.join(super::Plugin::coverage_report(&Pytest)).display()
+            ),
+        ],
+        vec![(
+            "COVERAGE_FILE".into(),
+            dir.join(".coverage.pytest").display().to_string(),
+        )],
+    )
+}
+
+/// Import names whose PyPI distribution is named differently.
+fn pypi_name(module: &str) -> &str {
+    match module {
+        "yaml" => "pyyaml",
+        "cv2" => "opencv-python",
+        "PIL" => "pillow",
+        "sklearn" => "scikit-learn",
+        "bs4" => "beautifulsoup4",
+        "dateutil" => "python-dateutil",
+        "dotenv" => "python-dotenv",
+        "jwt" => "pyjwt",
+        other => other,
+    }
 }
 
 pub struct PytestSuite {
@@ -1029,6 +1143,7 @@ impl super::Suite for PytestSuite {
     fn units(
         self: Box<Self>,
         ctx: &crate::runner::Ctx,
+        _plan: &mut super::Planning<'_>,
     ) -> Result<Vec<Box<dyn crate::runner::Unit>>> {
         let python = find_python(&self.root);
         let probe = ready(&python, &self.root)?;
@@ -1044,11 +1159,20 @@ impl super::Suite for PytestSuite {
         })])
     }
 
-    fn shard_items(&self) -> Result<(Vec<String>, crate::selection::Grain)> {
-        Ok((self.collect()?.items, crate::selection::Grain::Test))
+    fn shard_items(
+        &mut self,
+        _echo: &mut (dyn std::io::Write + Send),
+    ) -> Result<Option<(Vec<String>, crate::frameworks::Grain)>> {
+        Ok(Some((
+            self.collect()?.items,
+            crate::frameworks::Grain::Test,
+        )))
     }
 
-    fn listing(&self) -> Result<Vec<super::cargo::SuiteListing>> {
+    fn listing(
+        &mut self,
+        _echo: &mut (dyn std::io::Write + Send),
+    ) -> Result<Option<Vec<super::SuiteListing>>> {
         let Collection { items: ids, errors } = self.collect()?;
         let package = self
             .root
@@ -1057,25 +1181,25 @@ impl super::Suite for PytestSuite {
             .unwrap_or_default();
         let mut suites = listing_from_ids(&package, &ids);
         // A module pytest could not collect is listed with its error, never dropped.
-        suites.extend(errors.into_iter().map(|e| super::cargo::SuiteListing {
+        suites.extend(errors.into_iter().map(|e| super::SuiteListing {
             id: e.nodeid,
             package: package.clone(),
             kind: "pytest".into(),
             error: Some(format!("collection failed: {}", e.message)),
             ..Default::default()
         }));
-        Ok(suites)
+        Ok(Some(suites))
     }
 }
 
 /// One suite per test file, in collection order, with its tests' node ids.
-pub fn listing_from_ids(package: &str, ids: &[String]) -> Vec<super::cargo::SuiteListing> {
-    let mut files: Vec<(String, Vec<super::cargo::ListedTest>)> = Vec::new();
+pub fn listing_from_ids(package: &str, ids: &[String]) -> Vec<super::SuiteListing> {
+    let mut files: Vec<(String, Vec<super::ListedTest>)> = Vec::new();
     for id in ids {
         let (file, _, name) = split_nodeid(id);
         let file = file.unwrap_or_default();
         // Skip marks are applied when pytest runs the test: not known here.
-        let test = super::cargo::ListedTest {
+        let test = super::ListedTest {
             id: id.clone(),
             name,
             framework: Framework::Pytest,
@@ -1090,7 +1214,7 @@ pub fn listing_from_ids(package: &str, ids: &[String]) -> Vec<super::cargo::Suit
     }
     files
         .into_iter()
-        .map(|(file, tests)| super::cargo::SuiteListing {
+        .map(|(file, tests)| super::SuiteListing {
             id: file,
             package: package.to_owned(),
             kind: "pytest".into(),
@@ -1166,7 +1290,7 @@ impl crate::runner::Unit for PytestUnit {
         }
         if let Some(dir) = &ctx.options.coverage_dir {
             if self.probe.cov {
-                cmd.envs(crate::coverage::collect::pytest_args(dir).1);
+                cmd.envs(coverage_args(dir).1);
             } else {
                 ctx.coverage_note(crate::coverage::collect::unavailable(
                     Framework::Pytest,
@@ -1945,7 +2069,7 @@ mod tests {
 
     #[test]
     fn shard_order_and_last_failed_become_plugin_options() {
-        use crate::session::Order;
+        use crate::ordering::Order;
         use crate::shard::{ShardSpec, Strategy};
         let mut options = crate::runner::RunOptions::default();
         assert!(

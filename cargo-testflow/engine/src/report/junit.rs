@@ -105,71 +105,21 @@ pub(super) fn render(run: &Run) -> Result<Vec<u8>> {
 }
 
 fn group_key(t: &TestCase) -> String {
-    let key = match t.framework {
-        Framework::Rust => t.binary.as_ref().or(t.file.as_ref()),
-        Framework::Pytest | Framework::Jest => t.file.as_ref().or(t.binary.as_ref()),
+    let key = match crate::frameworks::plugin(t.framework) {
+        Some(p) => p.junit_group(t),
+        None => t.file.as_ref().or(t.binary.as_ref()),
     };
     key.cloned()
         .unwrap_or_else(|| t.framework.as_str().to_owned())
 }
 
-/// `name` + `classname` identify a test uniquely (GitLab keeps only the first of duplicates).
+/// `name` + `classname` identify a test uniquely (GitLab keeps only the first of
+/// duplicates); each framework spells them its own way.
 fn names(t: &TestCase) -> (String, String) {
-    match t.framework {
-        // Like nextest: classname = binary id, name = full test path.
-        Framework::Rust => {
-            let mut path = t.suite.join("::");
-            if !path.is_empty() {
-                path.push_str("::");
-            }
-            path.push_str(&t.name);
-            let class = t
-                .binary
-                .clone()
-                .or_else(|| t.file.as_deref().map(dotted_path))
-                .unwrap_or_else(|| "rust".to_owned());
-            (path, class)
-        }
-        // Like pytest's own junitxml: classname = module path then classes.
-        Framework::Pytest => {
-            let class: Vec<String> = t
-                .file
-                .as_deref()
-                .map(dotted_path)
-                .into_iter()
-                .chain(t.suite.iter().cloned())
-                .collect();
-            let class = if class.is_empty() {
-                "pytest".to_owned()
-            } else {
-                class.join(".")
-            };
-            (t.name.clone(), class)
-        }
-        // Jest's fullName: describe blocks and title joined by spaces; classname is the
-        // file spelled as in the id and `file` (project-root-relative, `/`).
-        Framework::Jest => {
-            let full: Vec<&str> = t
-                .suite
-                .iter()
-                .map(String::as_str)
-                .chain([t.name.as_str()])
-                .collect();
-            let class = t.file.clone().unwrap_or_else(|| "jest".to_owned());
-            (full.join(" "), class)
-        }
+    match crate::frameworks::plugin(t.framework) {
+        Some(p) => p.junit_names(t),
+        None => (t.name.clone(), t.framework.as_str().to_owned()),
     }
-}
-
-/// `tests/unit/test_a.py` -> `tests.unit.test_a`.
-fn dotted_path(file: &str) -> String {
-    let file = file.strip_prefix("./").unwrap_or(file);
-    let name_start = file.rfind(['/', '\\']).map_or(0, |i| i + 1);
-    let stem_end = match file[name_start..].rfind('.') {
-        Some(i) if i > 0 => name_start + i,
-        _ => file.len(),
-    };
-    file[..stem_end].replace(['/', '\\'], ".")
 }
 
 fn test_case(t: &TestCase) -> quick_junit::TestCase {

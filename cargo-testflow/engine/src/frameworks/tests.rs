@@ -1,0 +1,187 @@
+//! Every registered framework answers the plug-in interface consistently.
+
+use std::path::Path;
+
+use super::*;
+
+/// Each framework's tests as its own listing code reads them (no tool runs).
+fn listed(framework: Framework) -> Vec<ListedTest> {
+    match framework {
+        Framework::Pytest => {
+            let ids: Vec<String> = [
+                "tests/test_a.py::test_one",
+                "tests/test_a.py::TestX::test_y[a#b]",
+                "test_b.py::test_two[1-2]",
+            ]
+            .map(String::from)
+            .to_vec();
+            pytest::listing_from_ids("pkg", &ids)
+                .into_iter()
+                .flat_map(|s| s.test_list)
+                .collect()
+        }
+        Framework::Jest => {
+            let json = r##"{"testResults": [{"name": "/p/src/math.test.js", "message": "", "assertionResults": [{"ancestorTitles": [], "title": "adds numbers", "location": {"column": 1, "line": 3}}, {"ancestorTitles": ["outer", "inner"], "title": "has :: and # in it", "location": {"column": 5, "line": 13}}]}, {"name": "/p/lib/a::b.test.js", "message": "", "assertionResults": [{"ancestorTitles": [], "title": "t", "location": null}]}]}"##;
+            jest::parse_listing(Path::new("/p"), json).unwrap().0
+        }
+        Framework::Rust => {
+            let meta = crate::model::TestMeta {
+                id: "calc::integ$tests::adds".into(),
+                framework: Framework::Rust,
+                name: "adds".into(),
+                suite: vec!["tests".into()],
+                file: Some("tests/integ.rs".into()),
+                line: Some(3),
+                binary: Some("calc::integ".into()),
+            };
+            vec![ListedTest::from_meta(&meta, Some(false))]
+        }
+    }
+}
+
+fn case(t: &ListedTest) -> TestCase {
+    TestCase {
+        id: t.id.clone(),
+        framework: t.framework,
+        name: t.name.clone(),
+        file: t.file.clone(),
+        line: t.line,
+        suite: Vec::new(),
+        binary: (t.framework == Framework::Rust).then(|| "calc::integ".to_owned()),
+        outcome: crate::model::Outcome::Passed,
+        duration_ms: 1.0,
+        flaky: false,
+        attempts: Vec::new(),
+        failure: None,
+        reason: None,
+    }
+}
+
+#[test]
+fn every_framework_has_exactly_one_plugin() {
+    for f in Framework::ALL {
+        let n = PLUGINS.iter().filter(|p| p.framework() == f).count();
+        assert_eq!(n, 1, "{f:?} has {n} plug-ins");
+        assert_eq!(plugin(f).map(|p| p.framework()), Some(f));
+    }
+    assert_eq!(PLUGINS.len(), Framework::ALL.len());
+}
+
+#[test]
+fn every_framework_answers_the_interface_consistently() {
+    let mut reports: Vec<&str> = Vec::new();
+    for p in PLUGINS {
+        let f = p.framework();
+        let tests = listed(f);
+        assert!(!tests.is_empty(), "{f:?}: no sample tests");
+        for t in &tests {
+            assert_eq!(t.framework, f, "{}", t.id);
+            // The ids it lists map back to their files through its own `file_of` (or it
+            // says its ids carry no file, and groups by binary instead).
+            match p.file_of(&t.id) {
+                Some(file) => {
+                    assert_eq!(Some(file), t.file.as_deref(), "{f:?}: {}", t.id);
+                    // The shared `selection::file_of` (the bindings' selection, which does not
+                    // know the id's framework) takes the shortest claim: it agrees unless
+                    // another framework's separator comes first (a Jest file named `a::b`:
+                    // known, kept as it was).
+                    let shorter = PLUGINS.iter().any(|o| {
+                        o.framework() != f && o.file_of(&t.id).is_some_and(|g| g.len() < file.len())
+                    });
+                    if !shorter {
+                        assert_eq!(crate::selection::file_of(&t.id), file, "{f:?}: {}", t.id);
+                    }
+                }
+                None => {
+                    assert_eq!(f, Framework::Rust, "{f:?}: {} names no file", t.id);
+                    assert_eq!(
+                        p.junit_group(&case(t)).map(String::as_str),
+                        Some("calc::integ")
+                    );
+                }
+            }
+            // JUnit: name and classname are never empty; the name holds the test's title.
+            let (name, class) = p.junit_names(&case(t));
+            assert!(name.contains(&t.name), "{f:?}: {name} lacks {}", t.name);
+            assert!(!class.is_empty(), "{f:?}: {}", t.id);
+            assert!(p.junit_group(&case(t)).is_some(), "{f:?}: {}", t.id);
+        }
+        // Its "not installed" error names the module, and it says how to install it.
+        let message = match f {
+            Framework::Rust => "error[E0463]: can't find crate for `serde`",
+            Framework::Pytest => "ModuleNotFoundError: No module named 'yaml'",
+            Framework::Jest => "Cannot find module 'left-pad' from 'src/a.test.js'",
+        };
+        let module = p.missing_import(message);
+        assert!(module.is_some(), "{f:?} does not read {message:?}");
+        for other in PLUGINS.iter().filter(|o| o.framework() != f) {
+            assert_eq!(
+                other.missing_import(message),
+                None,
+                "{:?} claims {message:?}",
+                other.framework()
+            );
+        }
+        let (command, text) = p.install(&module.unwrap());
+        assert!(command.is_some() && !text.is_empty(), "{f:?}");
+        assert!(!p.looks_for().is_empty());
+        reports.push(p.coverage_report());
+    }
+    let mut distinct = reports.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(
+        distinct.len(),
+        reports.len(),
+        "coverage reports collide: {reports:?}"
+    );
+}
+
+#[test]
+fn the_nothing_found_message_names_every_framework() {
+    assert_eq!(
+        looked_for(),
+        "a cargo workspace, pytest configuration or test_*.py files, or a Jest project (package.json)"
+    );
+}
+
+#[test]
+fn detection_asks_every_framework_and_keeps_the_registry_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(root.join("Cargo.toml"), "[package]\nname = \"x\"\n").unwrap();
+    std::fs::write(root.join("test_a.py"), "def test_a():\n    pass\n").unwrap();
+    std::fs::write(
+        root.join("package.json"),
+        r#"{"devDependencies": {"jest": "^30"}}"#,
+    )
+    .unwrap();
+    let opts = cargo::CargoOptions::default();
+    let all = detect_suites(root, &|_| true, &[], &opts).unwrap();
+    let found: Vec<Framework> = all.iter().map(|s| s.framework()).collect();
+    assert_eq!(found, Framework::ALL);
+    let only = detect_suites(root, &|f| f == Framework::Jest, &[], &opts).unwrap();
+    assert_eq!(
+        only.iter().map(|s| s.framework()).collect::<Vec<_>>(),
+        [Framework::Jest]
+    );
+    // Inside a cargo workspace, a Python project is that project only.
+    let sub = root.join("py");
+    std::fs::create_dir(&sub).unwrap();
+    std::fs::write(sub.join("test_b.py"), "def test_b():\n    pass\n").unwrap();
+    let nested = detect_suites(&sub, &|_| true, &[], &opts).unwrap();
+    assert_eq!(
+        nested.iter().map(|s| s.framework()).collect::<Vec<_>>(),
+        [Framework::Pytest]
+    );
+    assert!(is_other_project(&sub));
+    // Nothing else there: the enclosing workspace is the suite.
+    let empty = root.join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let enclosed = detect_suites(&empty, &|_| true, &[], &opts).unwrap();
+    assert_eq!(
+        enclosed.iter().map(|s| s.framework()).collect::<Vec<_>>(),
+        [Framework::Rust]
+    );
+    assert!(!is_other_project(&empty));
+}
