@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use testflow::choice::Choice;
 
 use testflow::analyze;
 use testflow::config;
@@ -257,7 +258,7 @@ struct RunArgs {
     /// a hung test is killed at its own --test-timeout, and tests left unfinished by a
     /// crash or a hang, or doubted, are re-run one per process). `process`: one process
     /// per test (nextest's semantics). Overrides `[[isolation]]` rules in the config.
-    #[arg(long, value_enum, value_name = "MODE", env = "TESTFLOW_ISOLATION")]
+    #[arg(long, value_parser = choice::<Isolation>(), value_name = "MODE", env = "TESTFLOW_ISOLATION")]
     isolation: Option<Isolation>,
     /// Run only the #[ignore] tests.
     #[arg(long, conflicts_with = "include_ignored")]
@@ -288,10 +289,10 @@ struct RunArgs {
     #[arg(long, value_name = "K/N", value_parser = parse_shard)]
     shard: Option<ShardSpec>,
     /// How to split [default: timings when history has durations, else hash].
-    #[arg(long, value_enum, value_name = "STRATEGY")]
+    #[arg(long, value_parser = choice::<Strategy>(), value_name = "STRATEGY")]
     shard_strategy: Option<Strategy>,
     /// Test order, from history.
-    #[arg(long, value_enum, default_value_t = Order::Default)]
+    #[arg(long, value_parser = choice::<Order>(), default_value = "default")]
     order: Order,
     /// Only the tests that failed in the latest run that ran tests (one whose filter
     /// matched nothing or whose build failed does not count; all tests if none failed).
@@ -641,7 +642,7 @@ struct ShardPlanArgs {
     /// Number of shards (at most 1000).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=testflow::shard::MAX_SHARDS as i64))]
     shards: u32,
-    #[arg(long, value_enum, value_name = "STRATEGY")]
+    #[arg(long, value_parser = choice::<Strategy>(), value_name = "STRATEGY")]
     shard_strategy: Option<Strategy>,
     /// Filters, as for `run`.
     filters: Vec<String>,
@@ -2169,4 +2170,49 @@ fn ci_cmd(args: CiArgs) -> Result<i32> {
         None => std::io::stdout().lock().write_all(yaml.as_bytes())?,
     }
     Ok(exit_code::OK)
+}
+
+/// A clap value parser for one of the engine's vocabularies ([`Choice`]): its names are
+/// the possible values, with their help, and a name parses to its value.
+fn choice<T: Choice + Send + Sync>() -> ChoiceParser<T> {
+    ChoiceParser(std::marker::PhantomData)
+}
+
+#[derive(Clone)]
+struct ChoiceParser<T>(std::marker::PhantomData<T>);
+
+impl<T: Choice + Send + Sync> clap::builder::TypedValueParser for ChoiceParser<T> {
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> std::result::Result<T, clap::Error> {
+        let names = clap::builder::PossibleValuesParser::new(self.possible_values_list());
+        let name = names.parse_ref(cmd, arg, value)?;
+        T::from_name(&name).ok_or_else(|| clap::Error::new(clap::error::ErrorKind::InvalidValue))
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(self.possible_values_list().into_iter()))
+    }
+}
+
+impl<T: Choice> ChoiceParser<T> {
+    fn possible_values_list(&self) -> Vec<clap::builder::PossibleValue> {
+        T::ALL
+            .iter()
+            .map(|v| {
+                let p = clap::builder::PossibleValue::new(v.name());
+                match v.help() {
+                    Some(h) => p.help(h),
+                    None => p,
+                }
+            })
+            .collect()
+    }
 }

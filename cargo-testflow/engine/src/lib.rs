@@ -5,6 +5,7 @@
 
 pub mod analyze;
 pub mod annotations;
+pub mod choice;
 #[cfg(feature = "ci")]
 pub mod ci;
 pub mod config;

@@ -5,17 +5,7 @@
 //! because new files are the likeliest to fail.
 
 /// Test order, from history.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Default,
-    clap::ValueEnum,
-    serde::Serialize,
-    serde::Deserialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Order {
     /// The framework's own order.
@@ -31,7 +21,7 @@ pub enum Order {
 impl Order {
     /// `default`, `failed-first`, `slowest-first` or `fastest-first`.
     pub fn parse(s: &str) -> anyhow::Result<Order> {
-        <Order as clap::ValueEnum>::from_str(s.trim(), true).map_err(|_| {
+        <Order as crate::choice::Choice>::from_name(s).ok_or_else(|| {
             anyhow::anyhow!(
                 "`{s}`: an order is default, failed-first, slowest-first or fastest-first"
             )
@@ -44,6 +34,26 @@ impl Order {
             Order::FailedFirst => "failed-first",
             Order::SlowestFirst => "slowest-first",
             Order::FastestFirst => "fastest-first",
+        }
+    }
+}
+
+impl crate::choice::Choice for Order {
+    const ALL: &'static [Order] = &[
+        Order::Default,
+        Order::FailedFirst,
+        Order::SlowestFirst,
+        Order::FastestFirst,
+    ];
+    fn name(self) -> &'static str {
+        self.as_str()
+    }
+    fn help(self) -> Option<&'static str> {
+        match self {
+            Order::Default => Some("The framework's own order"),
+            Order::FailedFirst => Some("Tests that failed in the previous run first"),
+            Order::SlowestFirst => Some("Longest recent duration first (fills the workers best)"),
+            Order::FastestFirst => None,
         }
     }
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::ShardInfo;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
     /// Longest-processing-time-first bin packing over recent durations from history.
@@ -36,6 +36,24 @@ impl Strategy {
             Strategy::Hash => "hash",
             Strategy::Count => "count",
         }
+    }
+}
+
+impl crate::choice::Choice for Strategy {
+    const ALL: &'static [Strategy] = &[Strategy::Timings, Strategy::Hash, Strategy::Count];
+    fn name(self) -> &'static str {
+        self.as_str()
+    }
+    fn help(self) -> Option<&'static str> {
+        Some(match self {
+            Strategy::Timings => {
+                "Longest-processing-time-first bin packing over recent durations from history"
+            }
+            Strategy::Hash => {
+                "A stable hash of the test id: adding or removing a test moves no other test"
+            }
+            Strategy::Count => "Round-robin over the sorted ids: equal counts",
+        })
     }
 }
 

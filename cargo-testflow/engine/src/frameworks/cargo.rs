@@ -24,7 +24,7 @@ use crate::process::{CappedBuf, ExitKind, KillReason, ProcessOutput, Registratio
 use crate::runner::{Ctx, Unit};
 
 /// Which test processes to use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Isolation {
     /// One process per test (nextest's semantics): a crash or hang takes down only that
     /// test, and no test shares a process with another.
@@ -43,6 +43,26 @@ impl Isolation {
             "binary" => Some(Isolation::Binary),
             _ => None,
         }
+    }
+}
+
+impl crate::choice::Choice for Isolation {
+    const ALL: &'static [Isolation] = &[Isolation::Process, Isolation::Binary];
+    fn name(self) -> &'static str {
+        match self {
+            Isolation::Process => "process",
+            Isolation::Binary => "binary",
+        }
+    }
+    fn help(self) -> Option<&'static str> {
+        Some(match self {
+            Isolation::Process => {
+                "One process per test (nextest's semantics): a crash or hang takes down only that test, and no test shares a process with another"
+            }
+            Isolation::Binary => {
+                "One process per test binary (libtest JSON), as `cargo test` runs them: the default. When the binary crashes, hangs, or its output is not consistent with itself, its summary and its exit status, its tests (but its failures) are re-run one per process"
+            }
+        })
     }
 }
 
