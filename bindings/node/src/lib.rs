@@ -20,7 +20,8 @@ pub struct RecorderOptions {
     /// given, else the nearest directory at or above Jest's rootDir with a package.json.
     pub root_dir: String,
     pub root_given: Option<bool>,
-    /// Extra reports, `junit=a.xml,json=b.json` (added to `$TESTFLOW_REPORT`).
+    /// Extra reports, `junit=a.xml,json=b.json` (added to `$TESTFLOW_REPORT`'s; either
+    /// replaces the configuration file's `run.reports`).
     pub reports: Option<String>,
     /// Jest's `--shard` as `K/N`: recorded in the run (the strategy is the one the
     /// sequencer uses: `$TESTFLOW_SHARD_STRATEGY`, else timings/hash from history).
@@ -174,13 +175,16 @@ impl Recorder {
     #[napi(constructor)]
     pub fn new(options: RecorderOptions) -> Self {
         let start = || -> anyhow::Result<JestRecorder> {
-            let mut config = RecorderConfig::from_env(
+            // The reporter's own reports; the engine resolves the rest (`settings`).
+            let given = match options.reports.as_deref() {
+                Some(r) => parse_report_list(r)?,
+                None => vec![],
+            };
+            let mut config = RecorderConfig::resolve(
                 Framework::Jest,
                 root_of(&options.root_dir, options.root_given),
+                given,
             )?;
-            if let Some(r) = options.reports.as_deref() {
-                config.reports.extend(parse_report_list(r)?);
-            }
             if let Some(s) = options.shard.as_deref() {
                 let spec = testflow::shard::ShardSpec::parse(s)?;
                 let selection = testflow::selection::Selection::new(

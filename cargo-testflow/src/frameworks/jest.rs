@@ -2101,6 +2101,8 @@ mod tests {
             events: None,
             reports: vec![],
             shard: None,
+            keep_runs: crate::history::DEFAULT_KEEP_RUNS,
+            quarantine: vec![],
         })
         .unwrap()
     }
