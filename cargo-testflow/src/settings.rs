@@ -130,15 +130,7 @@ pub fn resolve_with(
         Some(v) => parse_report_list(&v).with_context(|| format!("in ${REPORT_ENV}"))?,
         None => vec![],
     };
-    let env_order = var(ORDER_ENV)
-        .map(|v| Order::parse(&v))
-        .transpose()
-        .with_context(|| format!("in ${ORDER_ENV}"))?;
-    let env_last_failed = match var(LAST_FAILED_ENV).as_deref().map(str::trim) {
-        None | Some("0" | "false") => false,
-        Some("1" | "true") => true,
-        Some(other) => bail!("invalid value for ${LAST_FAILED_ENV}: `{other}`: write 1 or 0"),
-    };
+    let (order, last_failed) = order_with(env, flags.order, flags.last_failed)?;
 
     // Reports replace, never add: the flags' list, else the environment's, else the file's.
     let reports = if !flags.reports.is_empty() {
@@ -171,18 +163,46 @@ pub fn resolve_with(
         retries: flags.retries.or(env_retries).or(run.retries).unwrap_or(0),
         fail_fast: flags.fail_fast || run.fail_fast == Some(true),
         coverage: flags.coverage || run.coverage == Some(true),
-        order: flags
-            .order
-            .filter(|o| *o != Order::Default)
-            .or(env_order)
-            .unwrap_or_default(),
-        last_failed: flags.last_failed || env_last_failed,
+        order,
+        last_failed,
         gates: crate::gate::configured(&config.gates, &flags.gates),
         apply_gates: flags.gate || flag_gates || run.gate == Some(true) || file_gates,
         quarantine: crate::quarantine::from_config(&config.quarantine, source.as_deref()),
         config,
         source,
     })
+}
+
+/// The test order and `--last-failed` of a run, for every door (`cargo testflow run
+/// --order`, `pytest --testflow-order`, the Jest sequencer): the flag, else
+/// `TESTFLOW_ORDER` / `TESTFLOW_LAST_FAILED`, else the framework's own order. A flag of
+/// `Order::Default` counts as not given. Which tests the order then puts first is
+/// `selection::order` (and, for the Jest sequencer's default, `ordering::order`).
+pub fn order_with(
+    env: &dyn Fn(&str) -> Option<String>,
+    flag: Option<Order>,
+    flag_last_failed: bool,
+) -> Result<(Order, bool)> {
+    let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+    let env_order = var(ORDER_ENV)
+        .map(|v| Order::parse(&v))
+        .transpose()
+        .with_context(|| format!("in ${ORDER_ENV}"))?;
+    let env_last_failed = match var(LAST_FAILED_ENV).as_deref().map(str::trim) {
+        None | Some("0" | "false") => false,
+        Some("1" | "true") => true,
+        Some(other) => bail!("invalid value for ${LAST_FAILED_ENV}: `{other}`: write 1 or 0"),
+    };
+    let order = flag
+        .filter(|o| *o != Order::Default)
+        .or(env_order)
+        .unwrap_or_default();
+    Ok((order, flag_last_failed || env_last_failed))
+}
+
+/// [`order_with`] on this process's environment.
+pub fn order(flag: Option<Order>, flag_last_failed: bool) -> Result<(Order, bool)> {
+    order_with(&process_env, flag, flag_last_failed)
 }
 
 /// Runs `history.db` keeps: `[history] keep_runs`, else the default. The file is the only

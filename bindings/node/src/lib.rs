@@ -343,18 +343,24 @@ impl Recorder {
     }
 }
 
-/// Test files in the order to run them: failed in the latest recorded run first, then
-/// unknown ones, then slowest first (`files` absolute; history keyed relative to `rootDir`).
+/// Test files in the order to run them, for the sequencer's `sort()` (`files` absolute;
+/// history keyed relative to `rootDir`). The engine resolves the order
+/// (`$TESTFLOW_ORDER`, `$TESTFLOW_LAST_FAILED`: `testflow::settings::order`) and applies
+/// it (`testflow::ordering::sort_files`); without one, failed in the latest recorded run
+/// first, then unknown files, then slowest first. Throws on a bad variable.
 #[napi]
-pub fn order_files(root_dir: String, files: Vec<String>) -> Vec<String> {
+pub fn sort_files(root_dir: String, files: Vec<String>) -> napi::Result<Vec<String>> {
     use testflow::frameworks::jest::relative_file;
     let root = root_of(&root_dir, None);
-    let history = testflow::ordering::latest_history(&root);
+    let (order, last_failed) = testflow::settings::order(None, false)
+        .map_err(|e| napi::Error::from_reason(format!("testflow: {e:#}")))?;
     let rel: Vec<String> = files.iter().map(|f| relative_file(&root, f)).collect();
-    testflow::ordering::order(&rel, &history)
-        .into_iter()
-        .map(|i| files[i].clone())
-        .collect()
+    Ok(
+        testflow::ordering::sort_files(&root, &rel, order, last_failed)
+            .into_iter()
+            .map(|i| files[i].clone())
+            .collect(),
+    )
 }
 
 fn strategy_from_env() -> anyhow::Result<Option<testflow::shard::Strategy>> {
