@@ -119,8 +119,9 @@ export declare class Recorder {
 
 export interface Native {
   Recorder: typeof Recorder;
-  /** Absolute test paths in the order to run them (failed first, then new, then slowest). */
-  orderFiles(rootDir: string, files: string[]): string[];
+  /** Absolute test paths in the order to run them: the engine reads TESTFLOW_ORDER and
+   * TESTFLOW_LAST_FAILED; without them failed first, then new, then slowest. Throws on a bad value. */
+  sortFiles(rootDir: string, files: string[]): string[];
   /** The project root (where `.testflow/` goes) for Jest's rootDir. */
   projectRoot(rootDir: string): string;
   /** The shard's files (timing-based at file grain), `--last-failed` and the order. Throws on bad options. */

@@ -7,7 +7,8 @@
 // no history; TESTFLOW_SHARD_STRATEGY=timings|hash|count overrides.
 // sort(): failed-first, then new, then slowest-first from the latest testflow run; or
 // TESTFLOW_ORDER=failed-first|slowest-first|fastest-first; TESTFLOW_LAST_FAILED=1 keeps
-// only the files that failed last time. Without any recorded run it keeps Jest's order.
+// only the files that failed last time. The engine reads those variables and orders
+// (settings::order, ordering::sort_files). Without any recorded run it keeps Jest's order.
 const path = require('node:path');
 const { existsSync } = require('node:fs');
 const { load } = require('./native');
@@ -51,11 +52,6 @@ function hasHistory(rootDir) {
   return existsSync(path.join(root, '.testflow')) || Boolean(process.env.TESTFLOW_DIR);
 }
 
-function envOrder() {
-  const o = (process.env.TESTFLOW_ORDER || '').trim();
-  return o && o !== 'default' ? o : undefined;
-}
-
 class TestflowSequencer extends Base {
   shard(tests, options) {
     if (tests.length === 0) return tests;
@@ -77,14 +73,7 @@ class TestflowSequencer extends Base {
     if (tests.length === 0) return tests;
     const rootDir = tests[0].context.config.rootDir;
     if (!hasHistory(rootDir)) return super.sort(tests);
-    const native = load();
-    const order = envOrder();
-    const lastFailed = ['1', 'true'].includes((process.env.TESTFLOW_LAST_FAILED || '').trim());
-    if (order || lastFailed) {
-      const selected = native.selectFiles({ rootDir, files: tests.map((t) => t.path), order, lastFailed });
-      return pick(tests, selected.files);
-    }
-    return pick(tests, native.orderFiles(rootDir, tests.map((t) => t.path)));
+    return pick(tests, load().sortFiles(rootDir, tests.map((t) => t.path)));
   }
 }
 

@@ -400,21 +400,14 @@ struct GateArgs {
 }
 
 impl GateArgs {
-    fn any(&self) -> bool {
-        self.min_pass_rate.is_some()
-            || self.min_tests.is_some()
-            || self.max_skipped.is_some()
-            || self.max_flaky.is_some()
-            || self.max_duration.is_some()
-            || self.min_coverage.is_some()
-            || self.min_file_coverage.is_some()
-            || self.no_coverage_drop.is_some()
-            || !self.advisory.is_empty()
-    }
-
     /// The gates to apply: command line over the configuration file over the defaults.
     fn gates(&self, file: &config::GatesConfig) -> Vec<Gate> {
-        let cli = config::GatesConfig {
+        gate::configured(file, &self.flags())
+    }
+
+    /// The thresholds given on the command line, as the settings resolver takes them.
+    fn flags(&self) -> config::GatesConfig {
+        config::GatesConfig {
             min_pass_rate: self.min_pass_rate.map(config::RateSetting::Number),
             min_tests: self.min_tests,
             max_skipped: self.max_skipped,
@@ -423,14 +416,13 @@ impl GateArgs {
             min_coverage: self.min_coverage.map(config::RateSetting::Number),
             min_file_coverage: self.min_file_coverage.map(config::RateSetting::Number),
             no_coverage_drop: self.no_coverage_drop.map(config::DropAllowance::Points),
-            advisory: Some(
+            advisory: (!self.advisory.is_empty()).then(|| {
                 self.advisory
                     .iter()
                     .map(|g| g.as_str().to_owned())
-                    .collect(),
-            ),
-        };
-        gate::configured(file, &cli)
+                    .collect()
+            }),
+        }
     }
 }
 
@@ -766,33 +758,8 @@ struct AnalyzeArgs {
     project: Option<PathBuf>,
 }
 
-fn parse_secs(s: &str) -> Result<Duration, String> {
-    let secs: f64 = s
-        .parse()
-        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
-    config::time_limit(secs).map_err(|why| format!("`{s}`: {why}"))
-}
-
-/// A number of type `T`, then `check`ed; errors show the value.
-fn parse_checked<T: std::str::FromStr>(
-    s: &str,
-    what: &str,
-    check: fn(T) -> Result<T, String>,
-) -> Result<T, String> {
-    let v: T = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{s}` is not {what}"))?;
-    check(v).map_err(|why| format!("`{s}`: {why}"))
-}
-
-fn parse_jobs(s: &str) -> Result<usize, String> {
-    parse_checked(s, "a whole number of jobs", config::jobs)
-}
-
-fn parse_retries(s: &str) -> Result<u32, String> {
-    parse_checked(s, "a whole number of retries", config::retries)
-}
+// The same parsers as the settings resolver uses for the environment.
+use testflow::settings::{parse_checked, parse_jobs, parse_retries, parse_secs};
 
 /// The same rules as a rate in testflow.toml: `0.7` or `70%`.
 fn parse_rate(s: &str) -> Result<f64, String> {
@@ -959,8 +926,10 @@ fn github_annotations(
 
 /// One run with the human output, reports and gates; `first` are test ids to schedule first.
 fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::RunResult, i32)> {
-    let (cfg, cfg_source) = load_config_from(args.project.as_deref())?;
-    let run_cfg = &cfg.run;
+    // One resolver for every door: file < environment < flags (clap has already put the
+    // environment's values into the flags that name a variable).
+    let set = resolve_settings(args)?;
+    let cfg = &set.config;
     let mut cargo = CargoOptions {
         selection: args.selection.selection(),
         filters: args.filters.clone(),
@@ -981,35 +950,20 @@ fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::RunResult, i32
         // The command line (and TESTFLOW_ISOLATION) decides for every test; otherwise
         // the first `[[isolation]]` rule that matches, then `run.isolation`.
         isolation: args.isolation,
-        isolation_rules: isolation_rules(&cfg),
+        isolation_rules: isolation_rules(cfg),
         first: first.to_vec(),
         only: None,
     };
     cargo.selection.dir = args.project.clone();
     let options = RunOptions {
-        jobs: args
-            .jobs
-            .or(run_cfg.jobs)
-            .filter(|j| *j > 0)
-            .unwrap_or_else(default_jobs),
-        jobs_given: args.jobs.or(run_cfg.jobs).is_some(),
+        jobs: set.jobs.filter(|j| *j > 0).unwrap_or_else(default_jobs),
+        jobs_given: set.jobs.is_some(),
         framework_args: args.framework_args.clone(),
-        // The file's values were checked by `load_config`.
-        test_timeout: args.test_timeout.or(run_cfg
-            .test_timeout
-            .and_then(|s| config::time_limit(s).ok())),
-        run_timeout: args
-            .timeout
-            .or(run_cfg.timeout.and_then(|s| config::time_limit(s).ok())),
-        slow_timeout: Some(
-            args.slow_timeout
-                .or(run_cfg
-                    .slow_timeout
-                    .and_then(|s| config::time_limit(s).ok()))
-                .unwrap_or(testflow::runner::DEFAULT_SLOW_TIMEOUT),
-        ),
-        retries: args.retries.or(run_cfg.retries).unwrap_or(0),
-        fail_fast: args.fail_fast || run_cfg.fail_fast == Some(true),
+        test_timeout: set.test_timeout,
+        run_timeout: set.run_timeout,
+        slow_timeout: Some(set.slow_timeout),
+        retries: set.retries,
+        fail_fast: set.fail_fast,
         filters: args.filters.clone(),
         ..RunOptions::default()
     };
@@ -1032,15 +986,12 @@ fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::RunResult, i32
                     .map_err(ConfigError)?,
             },
             shard_strategy: args.shard_strategy,
-            order: args.order,
-            last_failed: args.last_failed,
-            coverage: args.coverage || run_cfg.coverage == Some(true),
+            order: set.order,
+            last_failed: set.last_failed,
+            coverage: set.coverage,
             coverage_files: args.coverage_files.clone(),
-            keep_runs: cfg
-                .history
-                .keep_runs
-                .unwrap_or(testflow::history::DEFAULT_KEEP_RUNS),
-            quarantine: testflow::quarantine::from_config(&cfg.quarantine, cfg_source.as_deref()),
+            keep_runs: set.keep_runs,
+            quarantine: set.quarantine.clone(),
             quarantine_flaky: args.quarantine_flaky,
         },
         Box::new(printer),
@@ -1058,17 +1009,7 @@ fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::RunResult, i32
         let _ = writeln!(err, "{}: {}", w.framework.as_str(), w.reason);
     }
     let mut code = result.exit_code;
-    let file_reports: Vec<ReportSpec> = run_cfg
-        .reports
-        .iter()
-        .flatten()
-        .filter_map(|r| ReportSpec::parse(r).ok())
-        .collect();
-    let reports = if args.reports.is_empty() {
-        &file_reports
-    } else {
-        &args.reports
-    };
+    let reports = &set.reports;
     let store_root = result
         .run_dir
         .parent()
@@ -1085,18 +1026,12 @@ fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::RunResult, i32
         let _ = write!(err, "{}", ui::summary(&result.run, style));
         let _ = writeln!(err, "run recorded in {}", result.run_dir.display());
     }
-    let file_gates = cfg.gates != config::GatesConfig::default();
     // Named by the summary above.
     if result.run.errors.iter().any(|e| e.kind == "coverage") {
         code = code.max(exit_code::INTERNAL);
     }
-    if args.gate
-        || args.gates.any()
-        || run_cfg.gate == Some(true)
-        || file_gates
-        || !args.coverage_files.is_empty()
-    {
-        let report = gate::evaluate(&result.run, &args.gates.gates(&cfg.gates));
+    if set.apply_gates || !args.coverage_files.is_empty() {
+        let report = gate::evaluate(&result.run, &set.gates);
         let _ = write!(err, "\n{}", gate::render_human(&report));
         if !report.passed && code == exit_code::OK {
             code = exit_code::GATE_FAILED;
@@ -1179,6 +1114,28 @@ fn iterate_cmd(args: IterateArgs) -> Result<i32> {
             testflow::interrupt::exit_code().unwrap_or(exit_code::INTERRUPTED)
         }
     })
+}
+
+/// The settings of `run` (and each iteration of `iterate`), from `testflow::settings`.
+/// A bad file or environment value is a usage error (exit 2).
+fn resolve_settings(args: &RunArgs) -> Result<testflow::settings::Settings> {
+    let (config, source) = load_config_from(args.project.as_deref())?;
+    let flags = testflow::settings::Flags {
+        reports: args.reports.clone(),
+        jobs: args.jobs,
+        test_timeout: args.test_timeout,
+        timeout: args.timeout,
+        slow_timeout: args.slow_timeout,
+        retries: args.retries,
+        fail_fast: args.fail_fast,
+        coverage: args.coverage,
+        order: Some(args.order),
+        last_failed: args.last_failed,
+        gate: args.gate,
+        gates: args.gates.flags(),
+    };
+    testflow::settings::resolve_with(config, source, &testflow::settings::process_env, &flags)
+        .map_err(|e| ConfigError(e).into())
 }
 
 /// The configuration for the project directory (or the current one), validated.
@@ -1784,10 +1741,7 @@ fn history_cmd(cmd: HistoryCmd) -> Result<i32> {
     let mut err = std::io::stderr();
     match cmd {
         HistoryCmd::Import { files, .. } => {
-            let keep = load_config(common.project.as_deref())?
-                .history
-                .keep_runs
-                .unwrap_or(testflow::history::DEFAULT_KEEP_RUNS);
+            let keep = testflow::settings::keep_runs(&load_config(common.project.as_deref())?);
             let mut imported = Vec::new();
             for f in &files {
                 let run = testflow::import::import_file(f)?;
@@ -1970,6 +1924,7 @@ fn shard_plan_cmd(args: ShardPlanArgs) -> Result<i32> {
 
 fn merge_cmd(args: MergeArgs) -> Result<i32> {
     let store = Store::discover(&project_dir(args.project.as_deref())?);
+    let keep_runs = testflow::settings::keep_runs(&load_config(args.project.as_deref())?);
     let mut inputs = Vec::new();
     let mut dirs = Vec::new();
     for r in &args.runs {
@@ -2029,8 +1984,9 @@ fn merge_cmd(args: MergeArgs) -> Result<i32> {
         &serde_json::to_vec(&merged)?,
     )?;
     // The merged run is a whole run: its timings plan the next shards.
+    // Retention is the configuration's (`[history] keep_runs`), as after `run`.
     if let Some(mut h) = history {
-        let _ = h.record(&merged, "merge", testflow::history::DEFAULT_KEEP_RUNS);
+        let _ = h.record(&merged, "merge", keep_runs);
     }
     github_annotations(
         &merged,

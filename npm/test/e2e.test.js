@@ -144,6 +144,26 @@ test('TESTFLOW_REPORT names the reports when the reporter has no options', () =>
   assert.match(r.stderr, /testflow: run recorded in /);
 });
 
+test('the reporter takes run.reports and keep_runs from testflow.toml (the engine resolves them)', { skip: !BIN && 'TESTFLOW_BIN not set' }, () => {
+  const dir = project('jest-crash', { testEnvironment: 'node', testMatch: ['**/fine.test.js'], reporters: ['jest-testflow'] });
+  fs.writeFileSync(path.join(dir, 'testflow.toml'), '[run]\nreports = ["json=out/run.json"]\n[history]\nkeep_runs = 2\n');
+  for (let i = 0; i < 3; i++) {
+    const r = jest(dir);
+    assert.equal(r.status, 0, r.stderr);
+  }
+  assert.equal(readJson(path.join(dir, 'out', 'run.json')).summary.failed, 0);
+  assert.ok(readJson(path.join(dir, 'out', 'run.json')).summary.total > 0);
+  const trend = spawnSync(BIN, ['testflow', 'history', 'trend', '--format', 'json', '--project', dir], { env: cleanEnv(), encoding: 'utf8' });
+  assert.equal(trend.status, 0, trend.stderr);
+  assert.equal(JSON.parse(trend.stdout).length, 2, 'three runs, keep_runs = 2');
+  // The environment's reports replace the file's list (file < environment < flags).
+  fs.rmSync(path.join(dir, 'out'), { recursive: true });
+  const r = jest(dir, [], { TESTFLOW_REPORT: 'json=env.json' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(fs.existsSync(path.join(dir, 'env.json')));
+  assert.ok(!fs.existsSync(path.join(dir, 'out', 'run.json')));
+});
+
 test('a bad report option fails the run through getLastError with one message', () => {
   const dir = project('jest-crash', { testEnvironment: 'node', testMatch: ['**/fine.test.js'], reporters: [['jest-testflow', { reports: 'yaml=x.yaml' }]] });
   const r = jest(dir);

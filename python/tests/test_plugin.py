@@ -270,3 +270,29 @@ def test_xdist_tests_never_run_after_a_crash_are_reported(project):
     assert "test_crash.py::test_c_after" not in t
     (not_run,) = [e["message"] for e in run["errors"] if e["kind"] == "not_run"]
     assert not_run.endswith("Not run: test_crash.py::test_c_after"), not_run
+
+
+def test_the_config_files_reports_and_keep_runs(project):
+    """`pytest --testflow` takes `run.reports` and `[history] keep_runs` from the project's
+    configuration file, as `cargo testflow run` does (the engine resolves them)."""
+    import sqlite3
+
+    p = project("pytest-ini")
+    (p.root / "pyproject.toml").write_text(
+        '[tool.testflow.run]\nreports = ["junit=out/a.xml", "json=out/b.json"]\n'
+        "[tool.testflow.history]\nkeep_runs = 2\n"
+    )
+    for _ in range(3):
+        r = p.pytest("--testflow")
+        assert r.returncode == 0, r.stdout + r.stderr
+    assert "<testsuites" in (p.root / "out" / "a.xml").read_text()
+    assert json.loads((p.root / "out" / "b.json").read_text())["summary"]["passed"] == 1
+    with sqlite3.connect(p.root / ".testflow" / "history.db") as db:
+        (kept,) = db.execute("SELECT COUNT(*) FROM runs").fetchone()
+    assert kept == 2, "three runs, keep_runs = 2"
+    # The environment's reports replace the file's list (file < environment < flags).
+    (p.root / "out" / "a.xml").unlink()
+    r = p.pytest("--testflow", env={"TESTFLOW_REPORT": "json=env.json"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (p.root / "env.json").is_file()
+    assert not (p.root / "out" / "a.xml").exists()

@@ -53,3 +53,36 @@ fn an_unknown_key_is_a_usage_error_naming_file_line_and_key() {
         out.stderr
     );
 }
+
+/// `merge` prunes `history.db` by the file's `[history] keep_runs`, like `run` (it used
+/// to keep the default 500 whatever the file said).
+#[test]
+fn merge_keeps_only_keep_runs_runs_in_history() {
+    use testflow::model::Framework;
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir(d.path().join(".git")).unwrap();
+    std::fs::write(d.path().join("testflow.toml"), "[history]\nkeep_runs = 2\n").unwrap();
+    let store = testflow::store::Store::at(d.path().join(".testflow"));
+    let rec = store
+        .start_run(d.path(), vec![Framework::Pytest], chrono::Utc::now(), None)
+        .unwrap();
+    rec.finish(true, None).unwrap();
+    let run_dir = rec.dir.clone();
+    for i in 0..3 {
+        let out_dir = d.path().join(format!("merged-{i}"));
+        let out = std::process::Command::new(crate::util::BIN)
+            .args(["testflow", "merge", run_dir.to_str().unwrap(), "-o"])
+            .arg(&out_dir)
+            .current_dir(d.path())
+            .env_remove("TESTFLOW_DIR")
+            .output()
+            .unwrap();
+        assert!(
+            out_dir.join("run.json").is_file(),
+            "merge {i}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let h = testflow::history::History::open(store.root()).unwrap();
+    assert_eq!(h.run_count().unwrap(), 2, "three merges, keep_runs = 2");
+}

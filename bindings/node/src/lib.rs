@@ -20,7 +20,8 @@ pub struct RecorderOptions {
     /// given, else the nearest directory at or above Jest's rootDir with a package.json.
     pub root_dir: String,
     pub root_given: Option<bool>,
-    /// Extra reports, `junit=a.xml,json=b.json` (added to `$TESTFLOW_REPORT`).
+    /// Extra reports, `junit=a.xml,json=b.json` (added to `$TESTFLOW_REPORT`'s; either
+    /// replaces the configuration file's `run.reports`).
     pub reports: Option<String>,
     /// Jest's `--shard` as `K/N`: recorded in the run (the strategy is the one the
     /// sequencer uses: `$TESTFLOW_SHARD_STRATEGY`, else timings/hash from history).
@@ -174,13 +175,16 @@ impl Recorder {
     #[napi(constructor)]
     pub fn new(options: RecorderOptions) -> Self {
         let start = || -> anyhow::Result<JestRecorder> {
-            let mut config = RecorderConfig::from_env(
+            // The reporter's own reports; the engine resolves the rest (`settings`).
+            let given = match options.reports.as_deref() {
+                Some(r) => parse_report_list(r)?,
+                None => vec![],
+            };
+            let mut config = RecorderConfig::resolve(
                 Framework::Jest,
                 root_of(&options.root_dir, options.root_given),
+                given,
             )?;
-            if let Some(r) = options.reports.as_deref() {
-                config.reports.extend(parse_report_list(r)?);
-            }
             if let Some(s) = options.shard.as_deref() {
                 let spec = testflow::shard::ShardSpec::parse(s)?;
                 let selection = testflow::selection::Selection::new(
@@ -339,18 +343,24 @@ impl Recorder {
     }
 }
 
-/// Test files in the order to run them: failed in the latest recorded run first, then
-/// unknown ones, then slowest first (`files` absolute; history keyed relative to `rootDir`).
+/// Test files in the order to run them, for the sequencer's `sort()` (`files` absolute;
+/// history keyed relative to `rootDir`). The engine resolves the order
+/// (`$TESTFLOW_ORDER`, `$TESTFLOW_LAST_FAILED`: `testflow::settings::order`) and applies
+/// it (`testflow::ordering::sort_files`); without one, failed in the latest recorded run
+/// first, then unknown files, then slowest first. Throws on a bad variable.
 #[napi]
-pub fn order_files(root_dir: String, files: Vec<String>) -> Vec<String> {
+pub fn sort_files(root_dir: String, files: Vec<String>) -> napi::Result<Vec<String>> {
     use testflow::frameworks::jest::relative_file;
     let root = root_of(&root_dir, None);
-    let history = testflow::ordering::latest_history(&root);
+    let (order, last_failed) = testflow::settings::order(None, false)
+        .map_err(|e| napi::Error::from_reason(format!("testflow: {e:#}")))?;
     let rel: Vec<String> = files.iter().map(|f| relative_file(&root, f)).collect();
-    testflow::ordering::order(&rel, &history)
-        .into_iter()
-        .map(|i| files[i].clone())
-        .collect()
+    Ok(
+        testflow::ordering::sort_files(&root, &rel, order, last_failed)
+            .into_iter()
+            .map(|i| files[i].clone())
+            .collect(),
+    )
 }
 
 fn strategy_from_env() -> anyhow::Result<Option<testflow::shard::Strategy>> {

@@ -264,7 +264,9 @@ impl Selection {
     /// `shard` is `K/N`; with `shard_from_env`, `TESTFLOW_SHARD` and the CI's variables are
     /// read when `shard` is not given. `strategy` is timings, hash or count (default:
     /// timings when history has durations, else hash); `order` is default, failed-first,
-    /// slowest-first or fastest-first. Bad values raise ValueError.
+    /// slowest-first or fastest-first (not given: `$TESTFLOW_ORDER`; `last_failed` also
+    /// from `$TESTFLOW_LAST_FAILED`, resolved by `testflow::settings::order`). Bad values
+    /// raise ValueError.
     #[new]
     #[pyo3(signature = (root, shard = None, strategy = None, order = None, last_failed = false, shard_from_env = false))]
     fn new(
@@ -286,8 +288,11 @@ impl Selection {
         let order = order
             .map(testflow::session::Order::parse)
             .transpose()
-            .map_err(invalid)?
-            .unwrap_or_default();
+            .map_err(invalid)?;
+        // The engine resolves the order for every door: the option, else $TESTFLOW_ORDER
+        // (and $TESTFLOW_LAST_FAILED).
+        let (order, last_failed) =
+            testflow::settings::order(order, last_failed).map_err(invalid)?;
         let inner = py.detach(|| {
             testflow::selection::Selection::new(&root, spec, strategy, order, last_failed)
         });

@@ -1,7 +1,7 @@
 //! `testflow.toml`, or the same table in Cargo.toml (`[workspace.metadata.testflow]` or
 //! `[package.metadata.testflow]`), pyproject.toml (`[tool.testflow]`) or package.json
-//! (`"testflow"`). Precedence: command line > environment > file > defaults; the command
-//! line applies the first two (clap), `Config` fills in the rest. Every key is in
+//! (`"testflow"`). Precedence (file < environment < flags) is applied by `settings`, the
+//! one resolver every door uses; this module reads and checks the file. Every key is in
 //! `docs/config.md`. Unknown keys and wrong types are errors naming file, line and key.
 
 use std::path::{Path, PathBuf};

@@ -34,6 +34,7 @@ pub mod report;
 pub mod runner;
 pub mod selection;
 pub mod session;
+pub mod settings;
 pub mod shard;
 pub mod show;
 pub mod store;

@@ -2,7 +2,9 @@
 //!
 //! Shared by every framework's ordering hook (Jest's test sequencer today). The input is
 //! the previous recorded run; files it does not know come right after the failed ones,
-//! because new files are the likeliest to fail.
+//! because new files are the likeliest to fail. [`sort_files`] is the hook's one entry
+//! point: an order asked for (flag or `TESTFLOW_ORDER`, resolved by `settings::order`)
+//! and `--last-failed` go through `selection`, as in the other doors.
 
 /// Test order, from history.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -98,6 +100,25 @@ pub fn order(files: &[String], history: &HashMap<String, FileHistory>) -> Vec<us
         ra.0.cmp(&rb.0).then(ra.1.total_cmp(&rb.1))
     });
     idx
+}
+
+/// The order to run a plugin's test `files` in (indices; `files` relative to
+/// `project_root`, as history keys them), with the order and `last_failed` resolved by
+/// `settings::order`: an order or `last_failed` is `selection`'s (the meaning every door
+/// gives them, `last_failed` dropping files that passed); otherwise [`order`] over the
+/// latest run.
+pub fn sort_files(
+    project_root: &Path,
+    files: &[String],
+    order_: crate::session::Order,
+    last_failed: bool,
+) -> Vec<usize> {
+    if order_ == crate::session::Order::Default && !last_failed {
+        return order(files, &latest_history(project_root));
+    }
+    crate::selection::Selection::new(project_root, None, None, order_, last_failed)
+        .apply(files, crate::selection::Grain::File)
+        .keep
 }
 
 /// History from the latest run recorded for `project_root` (empty when there is none or

@@ -24,7 +24,9 @@ use crate::store::{Recording, Store};
 /// plugins to append to.
 pub const EVENTS_ENV: &str = "TESTFLOW_EVENTS";
 /// Environment variable with reports to write: `junit=a.xml,json=b.json`.
-pub const REPORT_ENV: &str = "TESTFLOW_REPORT";
+pub const REPORT_ENV: &str = crate::settings::REPORT_ENV;
+
+pub use crate::settings::parse_report_list;
 
 pub struct RecorderConfig {
     pub framework: Framework,
@@ -35,51 +37,65 @@ pub struct RecorderConfig {
     pub reports: Vec<ReportSpec>,
     /// The shard this run is, recorded in the run when the recorder owns it.
     pub shard: Option<ShardInfo>,
+    /// Runs `history.db` keeps when the recorder owns the run (`[history] keep_runs`).
+    pub keep_runs: usize,
+    /// The configuration's quarantine entries, written into an owned run's log (a driver
+    /// writes its own into the log it hands over).
+    pub quarantine: Vec<crate::model::QuarantineEntry>,
 }
 
 impl RecorderConfig {
-    /// `events` and reports from the environment (`TESTFLOW_EVENTS`, `TESTFLOW_REPORT`).
+    /// [`RecorderConfig::resolve`] with no reports of the plugin's own.
     pub fn from_env(framework: Framework, project_root: PathBuf) -> Result<RecorderConfig> {
+        RecorderConfig::resolve(framework, project_root, vec![])
+    }
+
+    /// The settings of a plugin's run, resolved by the engine (`settings`): `events` from
+    /// `TESTFLOW_EVENTS`; `reports` are the plugin's own (`--testflow-report`, the
+    /// reporter's `reports` option), added to `TESTFLOW_REPORT`'s; both replace the
+    /// file's `run.reports`. An owned run also takes `keep_runs` and the quarantine from
+    /// the file. A driven run (`TESTFLOW_EVENTS`) reads no file: the driver resolved it
+    /// and writes its own reports and history.
+    pub fn resolve(
+        framework: Framework,
+        project_root: PathBuf,
+        plugin_reports: Vec<ReportSpec>,
+    ) -> Result<RecorderConfig> {
         let events = std::env::var_os(EVENTS_ENV)
             .filter(|v| !v.is_empty())
             .map(PathBuf::from);
-        let reports = match std::env::var(REPORT_ENV) {
-            Ok(v) if !v.trim().is_empty() => {
-                parse_report_list(&v).with_context(|| format!("in ${REPORT_ENV}"))?
-            }
-            _ => vec![],
+        let env_reports = match crate::settings::process_env(REPORT_ENV) {
+            Some(v) => parse_report_list(&v).with_context(|| format!("in ${REPORT_ENV}"))?,
+            None => vec![],
         };
-        Ok(RecorderConfig {
+        let given = if plugin_reports.is_empty() {
+            vec![]
+        } else {
+            env_reports.iter().cloned().chain(plugin_reports).collect()
+        };
+        let mut config = RecorderConfig {
             framework,
             project_root,
             events,
-            reports,
+            reports: vec![],
             shard: None,
-        })
+            keep_runs: crate::history::DEFAULT_KEEP_RUNS,
+            quarantine: vec![],
+        };
+        if config.events.is_some() {
+            config.reports = if given.is_empty() { env_reports } else { given };
+            return Ok(config);
+        }
+        let flags = crate::settings::Flags {
+            reports: given,
+            ..Default::default()
+        };
+        let settings = crate::settings::resolve(&config.project_root, &flags)?;
+        config.reports = settings.reports;
+        config.keep_runs = settings.keep_runs;
+        config.quarantine = settings.quarantine;
+        Ok(config)
     }
-}
-
-/// `junit=a.xml,json=b.json` (commas separate entries).
-pub fn parse_report_list(s: &str) -> Result<Vec<ReportSpec>> {
-    s.split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(ReportSpec::parse)
-        .collect()
-}
-
-/// The configuration's quarantine entries for a run owned by a recorder (a driver
-/// writes its own into the log it hands over).
-fn quarantine_of(root: &Path) -> Result<Vec<crate::model::QuarantineEntry>> {
-    let loaded = crate::config::load(root)?;
-    let Some(src) = &loaded.source else {
-        return Ok(vec![]);
-    };
-    loaded.config.validate(src)?;
-    Ok(crate::quarantine::from_config(
-        &loaded.config.quarantine,
-        Some(src),
-    ))
 }
 
 pub struct Recorder {
@@ -89,6 +105,7 @@ pub struct Recorder {
     recording: Option<Recording>,
     reports: Vec<ReportSpec>,
     run_dir: Option<PathBuf>,
+    keep_runs: usize,
 }
 
 impl Recorder {
@@ -109,13 +126,14 @@ impl Recorder {
                     recording: None,
                     reports: config.reports,
                     run_dir,
+                    keep_runs: config.keep_runs,
                 })
             }
             None => {
                 let store = Store::for_project(&config.project_root);
-                // The quarantine is the engine's rule in every door: read it before the
-                // run starts, so a bad entry fails here, named, before any test runs.
-                let entries = quarantine_of(&config.project_root)?;
+                // The quarantine is the engine's rule in every door, resolved with the
+                // other settings before the run starts (a bad entry fails there, named).
+                let entries = config.quarantine;
                 let rec = store.start_run(
                     &config.project_root,
                     vec![config.framework],
@@ -134,6 +152,7 @@ impl Recorder {
                     run_dir: Some(rec.dir.clone()),
                     recording: Some(rec),
                     reports: config.reports,
+                    keep_runs: config.keep_runs,
                 })
             }
         }
@@ -218,11 +237,7 @@ impl Recorder {
                 if let Some(root) = rec.dir.parent().and_then(Path::parent)
                     && let Ok(mut h) = History::open(root)
                 {
-                    let _ = h.record(
-                        &run,
-                        self.framework.as_str(),
-                        crate::history::DEFAULT_KEEP_RUNS,
-                    );
+                    let _ = h.record(&run, self.framework.as_str(), self.keep_runs);
                 }
                 run
             }
@@ -251,6 +266,55 @@ mod tests {
         }
     }
 
+    /// An owned run's config as `RecorderConfig::resolve` makes it, with no environment.
+    fn owned(root: &Path) -> RecorderConfig {
+        let (config, source) = crate::settings::load_file(root).unwrap();
+        let s = crate::settings::resolve_with(
+            config,
+            source,
+            &|_| None,
+            &crate::settings::Flags::default(),
+        )
+        .unwrap();
+        RecorderConfig {
+            framework: Framework::Pytest,
+            project_root: root.to_owned(),
+            events: None,
+            reports: s.reports,
+            shard: None,
+            keep_runs: s.keep_runs,
+            quarantine: s.quarantine,
+        }
+    }
+
+    #[test]
+    fn an_owned_run_takes_reports_and_keep_runs_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("testflow.toml"),
+            "[run]\nreports = [\"json=out/run.json\"]\n[history]\nkeep_runs = 2\n",
+        )
+        .unwrap();
+        let cwd = dir.path().join("out/run.json");
+        for i in 0..3 {
+            let mut config = owned(dir.path());
+            // Relative report paths are relative to where testflow runs; pin it here.
+            config.reports[0].path = cwd.clone();
+            let rec = Recorder::start(config).unwrap();
+            rec.test_finished(meta(&format!("t{i}")), 1, Outcome::Passed, 1.0, None)
+                .unwrap();
+            rec.finish(true, None).unwrap();
+        }
+        let written: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&cwd).unwrap()).unwrap();
+        assert_eq!(
+            written["tests"][0]["id"], "t2",
+            "the file's report, of the last run"
+        );
+        let h = History::open(&dir.path().join(".testflow")).unwrap();
+        assert_eq!(h.run_count().unwrap(), 2, "keep_runs = 2 pruned the oldest");
+    }
+
     #[test]
     fn standalone_recorder_owns_a_run_and_writes_reports() {
         let dir = tempfile::tempdir().unwrap();
@@ -260,6 +324,8 @@ mod tests {
             project_root: dir.path().to_owned(),
             events: None,
             shard: None,
+            keep_runs: crate::history::DEFAULT_KEEP_RUNS,
+            quarantine: vec![],
             reports: parse_report_list(&format!("junit={}", report.display())).unwrap(),
         })
         .unwrap();
@@ -296,6 +362,8 @@ mod tests {
             events: Some(driver.log.path().to_owned()),
             reports: vec![],
             shard: None,
+            keep_runs: crate::history::DEFAULT_KEEP_RUNS,
+            quarantine: vec![],
         })
         .unwrap();
         rec.test_finished(
@@ -319,14 +387,7 @@ mod tests {
             "[tool.testflow]\n[[tool.testflow.quarantine]]\npattern = \"tests/test_a.py::*\"\nreason = \"ports\"\n",
         )
         .unwrap();
-        let rec = Recorder::start(RecorderConfig {
-            framework: Framework::Pytest,
-            project_root: dir.path().to_owned(),
-            events: None,
-            shard: None,
-            reports: vec![],
-        })
-        .unwrap();
+        let rec = Recorder::start(owned(dir.path())).unwrap();
         rec.test_finished(
             meta("tests/test_a.py::test_x"),
             1,
@@ -354,6 +415,8 @@ mod tests {
             events: Some("/nonexistent/events.jsonl".into()),
             reports: vec![],
             shard: None,
+            keep_runs: crate::history::DEFAULT_KEEP_RUNS,
+            quarantine: vec![],
         })
         .err()
         .unwrap();

@@ -1,7 +1,10 @@
 """pytest plugin: hands each report to the testflow engine as plain fields.
 
 Sharding (``--testflow-shard K/N``), ``--testflow-order`` and ``--testflow-last-failed``
-select and order the collected items; the engine decides (``testflow::selection``).
+select and order the collected items; the engine decides (``testflow::selection``). The
+plugin passes its own options; the engine resolves the rest (``testflow::settings``: the
+configuration file's ``run.reports`` and ``keep_runs``, ``TESTFLOW_REPORT``,
+``TESTFLOW_ORDER``, ``TESTFLOW_LAST_FAILED``).
 
 Recording is off unless asked for (``--testflow``, ``--testflow-report``, ini ``testflow = true``,
 ``TESTFLOW_EVENTS`` or ``TESTFLOW_REPORT``); when off it registers nothing but its
@@ -84,7 +87,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--testflow-order",
         default=None,
         choices=["default", "failed-first", "slowest-first", "fastest-first"],
-        help="test order from testflow's history",
+        help="test order from testflow's history (default: $TESTFLOW_ORDER, else pytest's order)",
     )
     group.addoption(
         "--testflow-last-failed",

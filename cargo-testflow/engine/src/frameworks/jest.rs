@@ -2213,6 +2213,8 @@ mod tests {
             events: None,
             reports: vec![],
             shard: None,
+            keep_runs: crate::history::DEFAULT_KEEP_RUNS,
+            quarantine: vec![],
         })
         .unwrap()
     }

@@ -203,19 +203,20 @@ struct State {
 
 impl PytestRecorder {
     /// Start recording. `reports` are `FORMAT=PATH` entries (from `--testflow-report`);
-    /// `TESTFLOW_EVENTS` and `TESTFLOW_REPORT` are read from the environment.
+    /// `TESTFLOW_EVENTS`, `TESTFLOW_REPORT` and the configuration file (`run.reports`,
+    /// `keep_runs`, the quarantine) are resolved by `RecorderConfig::resolve`.
     pub fn start(
         root: &Path,
         reports: &[String],
         shard: Option<crate::model::ShardInfo>,
     ) -> Result<PytestRecorder> {
-        let mut config = RecorderConfig::from_env(Framework::Pytest, root.to_owned())?;
-        config.shard = shard;
+        let mut given = Vec::new();
         for r in reports {
-            config
-                .reports
-                .extend(crate::recorder::parse_report_list(r)?);
+            given.extend(crate::recorder::parse_report_list(r)?);
         }
+        // The engine resolves the rest (the file, the environment): `settings`.
+        let mut config = RecorderConfig::resolve(Framework::Pytest, root.to_owned(), given)?;
+        config.shard = shard;
         Ok(PytestRecorder {
             rec: Recorder::start(config)?,
             root: root.to_owned(),
@@ -1668,6 +1669,8 @@ mod tests {
                 events: None,
                 reports: vec![],
                 shard: None,
+                keep_runs: crate::history::DEFAULT_KEEP_RUNS,
+                quarantine: vec![],
             })
             .unwrap(),
             root: dir.to_owned(),
