@@ -13,7 +13,7 @@ use crate::config::{self, Config, GatesConfig};
 use crate::gate::Gate;
 use crate::model::QuarantineEntry;
 use crate::report::ReportSpec;
-use crate::session::Order;
+use crate::ordering::Order;
 
 /// The environment variables the resolver reads.
 pub const JOBS_ENV: &str = "TESTFLOW_JOBS";
