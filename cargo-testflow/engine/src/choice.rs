@@ -26,7 +26,7 @@ pub trait Choice: Copy + PartialEq + 'static {
 #[cfg(test)]
 mod tests {
     use super::Choice;
-    use crate::frameworks::cargo::Isolation;
+    use crate::frameworks::cargo_options::Isolation;
     use crate::ordering::Order;
     use crate::shard::Strategy;
 

@@ -15,7 +15,7 @@ pub mod events;
 pub mod exit_code;
 pub mod frameworks;
 // The fuzz targets' inputs under proptest (stable CI runs them).
-#[cfg(test)]
+#[cfg(all(test, feature = "full"))]
 mod fuzz_props;
 pub mod gate;
 pub mod history;

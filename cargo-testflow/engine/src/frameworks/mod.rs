@@ -17,9 +17,15 @@ use crate::history::History;
 use crate::model::{Framework, FrameworkCoverage, TestCase};
 use crate::runner::{Ctx, Unit};
 
+// The cargo driver (build, list, run libtest, llvm-cov): only `cargo testflow` has it.
+#[cfg(feature = "cargo")]
 pub mod cargo;
+#[cfg(feature = "cargo")]
 pub mod cargo_coverage;
+#[cfg(feature = "cargo")]
 pub mod cargo_failure;
+pub mod cargo_options;
+#[cfg(feature = "cargo")]
 pub mod cargo_suite;
 pub mod jest;
 pub mod listing;
@@ -30,7 +36,12 @@ pub mod workers;
 pub use listing::{ListedTest, SuiteListing};
 
 /// Every framework, in the order a run lists them (and `cargo testflow list` shows them).
-pub static PLUGINS: &[&dyn Plugin] = &[&cargo_suite::Cargo, &pytest::Pytest, &jest::Jest];
+pub static PLUGINS: &[&dyn Plugin] = &[
+    #[cfg(feature = "cargo")]
+    &cargo_suite::Cargo,
+    &pytest::Pytest,
+    &jest::Jest,
+];
 
 /// The plug-in of `framework`.
 pub fn plugin(framework: Framework) -> Option<&'static dyn Plugin> {
@@ -47,7 +58,7 @@ pub struct Detect<'a> {
     /// frameworks, which are detected after the others).
     pub others_found: bool,
     /// cargo's options from the command line (`--manifest-path`, packages, filters, `--doc`).
-    pub cargo: &'a cargo::CargoOptions,
+    pub cargo: &'a cargo_options::CargoOptions,
 }
 
 /// A framework testflow drives. One value per framework, registered in [`PLUGINS`].
@@ -246,7 +257,7 @@ pub fn detect_suites(
     root: &Path,
     wants: &dyn Fn(Framework) -> bool,
     forced: &[Framework],
-    cargo: &cargo::CargoOptions,
+    cargo: &cargo_options::CargoOptions,
 ) -> Result<Vec<Box<dyn Suite>>> {
     let mut found: Vec<(usize, Box<dyn Suite>)> = Vec::new();
     for enclosing in [false, true] {
@@ -270,5 +281,6 @@ pub fn detect_suites(
     Ok(found.into_iter().map(|(_, s)| s).collect())
 }
 
-#[cfg(test)]
+// They check every plug-in, cargo's included.
+#[cfg(all(test, feature = "cargo"))]
 mod tests;

@@ -1,0 +1,219 @@
+//! What a run asks of cargo (packages, features, filters, ignored and doc tests,
+//! isolation): plain options, known to every build of the engine; driving cargo with them
+//! is `cargo`/`cargo_suite` (feature `cargo`).
+
+use std::path::PathBuf;
+
+/// Which test processes to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isolation {
+    /// One process per test (nextest's semantics): a crash or hang takes down only that
+    /// test, and no test shares a process with another.
+    Process,
+    /// One process per test binary (libtest JSON), as `cargo test` runs them: the
+    /// default. When the binary crashes, hangs, or its output is not consistent with
+    /// itself, its summary and its exit status, its tests (but its failures) are re-run
+    /// one per process.
+    Binary,
+}
+
+impl Isolation {
+    pub fn parse(s: &str) -> Option<Isolation> {
+        match s {
+            "process" => Some(Isolation::Process),
+            "binary" => Some(Isolation::Binary),
+            _ => None,
+        }
+    }
+}
+
+impl crate::choice::Choice for Isolation {
+    const ALL: &'static [Isolation] = &[Isolation::Process, Isolation::Binary];
+    fn name(self) -> &'static str {
+        match self {
+            Isolation::Process => "process",
+            Isolation::Binary => "binary",
+        }
+    }
+    fn help(self) -> Option<&'static str> {
+        Some(match self {
+            Isolation::Process => {
+                "One process per test (nextest's semantics): a crash or hang takes down only that test, and no test shares a process with another"
+            }
+            Isolation::Binary => {
+                "One process per test binary (libtest JSON), as `cargo test` runs them: the default. When the binary crashes, hangs, or its output is not consistent with itself, its summary and its exit status, its tests (but its failures) are re-run one per process"
+            }
+        })
+    }
+}
+
+/// `[[isolation]]` in the config: the tests of a package, or whose path contains a
+/// string, run in this mode. The first rule that matches a test decides.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IsolationRule {
+    pub package: Option<String>,
+    /// Substring of the test path (`tests::net::`), as a FILTER matches.
+    pub tests: Option<String>,
+    pub mode: Isolation,
+}
+
+impl IsolationRule {
+    fn matches(&self, package: &str, path: &str) -> bool {
+        self.package.as_deref().is_none_or(|p| p == package)
+            && self.tests.as_deref().is_none_or(|t| path.contains(t))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum IgnoredMode {
+    /// Report `#[ignore]` tests as skipped.
+    #[default]
+    Skip,
+    /// Run only the ignored tests.
+    Only,
+    /// Run ignored tests too.
+    Include,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DocMode {
+    #[default]
+    Include,
+    Skip,
+    Only,
+}
+
+/// cargo's own package and feature selection, passed through unchanged.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    /// Directory cargo runs in (the current directory when `None`).
+    pub dir: Option<PathBuf>,
+    pub manifest_path: Option<PathBuf>,
+    pub packages: Vec<String>,
+    pub workspace: bool,
+    pub exclude: Vec<String>,
+    pub features: Vec<String>,
+    pub all_features: bool,
+    pub no_default_features: bool,
+    pub release: bool,
+    /// Target selection (`--lib`, `--bins`, `--tests`, `--test NAME`); empty: cargo's default.
+    pub targets: Vec<String>,
+    /// Extra environment for cargo's builds (cargo-llvm-cov's, under coverage).
+    pub env: Vec<(String, String)>,
+}
+
+impl Selection {
+    pub fn cargo_args(&self) -> Vec<String> {
+        let mut a = Vec::new();
+        if let Some(m) = &self.manifest_path {
+            a.extend(["--manifest-path".into(), m.display().to_string()]);
+        }
+        for p in &self.packages {
+            a.extend(["--package".into(), p.clone()]);
+        }
+        if self.workspace {
+            a.push("--workspace".into());
+        }
+        for e in &self.exclude {
+            a.extend(["--exclude".into(), e.clone()]);
+        }
+        if !self.features.is_empty() {
+            a.extend(["--features".into(), self.features.join(",")]);
+        }
+        if self.all_features {
+            a.push("--all-features".into());
+        }
+        if self.no_default_features {
+            a.push("--no-default-features".into());
+        }
+        if self.release {
+            a.push("--release".into());
+        }
+        a
+    }
+
+    /// Arguments for building test binaries: the selection plus target selection.
+    pub fn build_args(&self) -> Vec<String> {
+        let mut a = self.cargo_args();
+        a.extend(self.targets.iter().cloned());
+        a
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct CargoOptions {
+    pub selection: Selection,
+    /// Substring filters on the test path; a test runs when any matches (none: all run).
+    pub filters: Vec<String>,
+    pub ignored: IgnoredMode,
+    pub doc: DocMode,
+    /// `--isolation` (or `run.isolation`): every test in this mode, rules or not.
+    pub isolation: Option<Isolation>,
+    /// `[[isolation]]` rules, for tests `isolation` does not decide (it is unset).
+    pub isolation_rules: Vec<IsolationRule>,
+    /// Test ids to schedule before the others, in this order (previous failures,
+    /// slowest first, …); the rest keep cargo's order.
+    pub first: Vec<String>,
+    /// When set, only these test ids run (a shard, `--last-failed`). Doctests of a
+    /// package are one shard item, `<package>::doctest`.
+    pub only: Option<std::collections::HashSet<String>>,
+}
+
+impl CargoOptions {
+    pub fn selects(&self, name: &str) -> bool {
+        self.filters.is_empty() || self.filters.iter().any(|f| name.contains(f.as_str()))
+    }
+
+    /// How this test runs: `--isolation`, else the first matching `[[isolation]]` rule,
+    /// else one process per binary.
+    pub fn isolation_of(&self, package: &str, path: &str) -> Isolation {
+        self.isolation
+            .or_else(|| {
+                self.isolation_rules
+                    .iter()
+                    .find(|r| r.matches(package, path))
+                    .map(|r| r.mode)
+            })
+            .unwrap_or(Isolation::Binary)
+    }
+
+    /// The run's isolation as recorded (`Environment::rust_isolation`): `binary`,
+    /// `process`, or `mixed` when `[[isolation]]` rules can give the tests of these
+    /// packages both modes.
+    pub fn isolation_summary(&self, packages: &[&str]) -> &'static str {
+        let name = |m: Isolation| match m {
+            Isolation::Binary => "binary",
+            Isolation::Process => "process",
+        };
+        if let Some(m) = self.isolation {
+            return name(m);
+        }
+        // Per package: the rules that can apply, up to one that takes all its tests;
+        // without one, the default too.
+        let mut modes = Vec::new();
+        for p in packages {
+            let mut covered = false;
+            for r in &self.isolation_rules {
+                if r.package.as_deref().is_some_and(|rp| rp != *p) {
+                    continue;
+                }
+                modes.push(r.mode);
+                if r.tests.is_none() {
+                    covered = true;
+                    break;
+                }
+            }
+            if !covered {
+                modes.push(Isolation::Binary);
+            }
+        }
+        if modes.is_empty() {
+            return "binary";
+        }
+        if modes.iter().all(|m| *m == modes[0]) {
+            name(modes[0])
+        } else {
+            "mixed"
+        }
+    }
+}
