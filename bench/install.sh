@@ -13,7 +13,8 @@
 # NPM_FROM=pack (default: `npm pack` the checkout's npm/, install the tarball) or dir
 # (`npm install CHECKOUT/npm`, a file: link: how it was done before the tarball).
 # Prints one Markdown row per install: wall, user, sys (s), how many times cargo compiled
-# the engine (`Compiling cargo-testflow` in its log), load average before → after.
+# the engine (`Compiling testflow-engine`, before the split `Compiling cargo-testflow`, in its log), load average before → after.
+# DOORS="pip npm" measures only those doors (cold mode; default: cargo pip npm).
 # Crates come from ~/.cargo/registry and npm/pip packages from their caches when already
 # there: downloads are not what this measures.
 set -euo pipefail
@@ -44,7 +45,7 @@ measure() {
         exit 1
     fi
     load1="$(cut -d' ' -f1-3 /proc/loadavg)"
-    python3 - "$W/$name.time" "$name" "$load0" "$load1" "$LABEL" "$MODE" "$(grep -c 'Compiling cargo-testflow' "$W/$name.log" || true)" <<'PY'
+    python3 - "$W/$name.time" "$name" "$load0" "$load1" "$LABEL" "$MODE" "$(grep -cE 'Compiling (testflow-engine|cargo-testflow) ' "$W/$name.log" || true)" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()
 def field(key):
@@ -83,9 +84,9 @@ echo "| checkout | mode | door | wall s | user s | sys s | engine compiles | loa
 echo "|---|---|---|---|---|---|---|---|"
 case "$MODE" in
     cold)
-        measure cargo-install cargo_door "$W/target-cargo"
-        measure pip-install pip_door "$W/target-pip"
-        measure npm-install npm_door "$W/target-npm"
+        for door in ${DOORS:-cargo pip npm}; do
+            measure "$door-install" "${door}_door" "$W/target-$door"
+        done
         ;;
     shared)
         # No CARGO_TARGET_DIR for pip and npm: they use their default, the shared cache dir.
