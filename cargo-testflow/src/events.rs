@@ -66,7 +66,7 @@ pub enum Event {
     /// A problem with the run rather than a test (build failure, listing failure).
     RunError {
         time: DateTime<Utc>,
-        kind: String,
+        kind: crate::model::ErrorKind,
         message: String,
     },
     /// How many workers the driver gave a framework, and why (`Run::workers`).

@@ -15,7 +15,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::model::{Framework, FrameworkCoverage};
+use crate::model::{CoverageStatus, Framework, FrameworkCoverage};
 
 /// The run's coverage directory, relative to the run directory.
 pub const DIR: &str = "coverage";
@@ -32,7 +32,7 @@ pub fn report_name(f: Framework) -> &'static str {
 pub fn unavailable(framework: Framework, message: String) -> FrameworkCoverage {
     FrameworkCoverage {
         framework,
-        status: "unavailable".into(),
+        status: CoverageStatus::Unavailable,
         message: Some(message),
     }
 }
@@ -40,7 +40,7 @@ pub fn unavailable(framework: Framework, message: String) -> FrameworkCoverage {
 pub fn failed(framework: Framework, message: String) -> FrameworkCoverage {
     FrameworkCoverage {
         framework,
-        status: "failed".into(),
+        status: CoverageStatus::Failed,
         message: Some(message),
     }
 }
@@ -96,7 +96,7 @@ pub fn assemble(
         if report.is_file() {
             frameworks.push(FrameworkCoverage {
                 framework: f,
-                status: "collected".into(),
+                status: CoverageStatus::Collected,
                 message: None,
             });
             reports.push(report);
@@ -187,7 +187,12 @@ pub fn combine_statuses(
     let mut out: Vec<FrameworkCoverage> = Vec::new();
     for s in all {
         match out.iter_mut().find(|o| o.framework == s.framework) {
-            Some(o) if o.status != "collected" && s.status == "collected" => *o = s,
+            Some(o)
+                if o.status != CoverageStatus::Collected
+                    && s.status == CoverageStatus::Collected =>
+            {
+                *o = s
+            }
             Some(_) => {}
             None => out.push(s),
         }
