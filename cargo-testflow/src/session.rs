@@ -89,21 +89,14 @@ impl Order {
     }
 }
 
-/// No suite of any framework was found.
-#[derive(Debug)]
+/// No suite of any framework was found (`crate::error::Error::NoTests`).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "no test suites found in {} (looked for a cargo workspace{})",
+    .0.display(),
+    frameworks::DETECTED_HINT
+)]
 pub struct NothingToRun(pub std::path::PathBuf);
-
-impl std::fmt::Display for NothingToRun {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "no test suites found in {} (looked for a cargo workspace",
-            self.0.display()
-        )?;
-        write!(f, "{})", frameworks::DETECTED_HINT)
-    }
-}
-impl std::error::Error for NothingToRun {}
 
 /// Whether `dir`'s tests include the cargo workspace: when a manifest is named, when
 /// `dir` has its own Cargo.toml, or when nothing else was found and `dir` sits inside a

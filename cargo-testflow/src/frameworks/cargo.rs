@@ -315,29 +315,19 @@ pub struct TestBinary {
     pub kind: String,
 }
 
-/// `cargo metadata` failed: no workspace there, or a broken manifest.
-#[derive(Debug)]
+/// `cargo metadata` failed: no workspace there, or a broken manifest
+/// (`crate::error::Error::Metadata`).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read the cargo workspace: {0}")]
 pub struct MetadataFailed(pub String);
 
-impl std::fmt::Display for MetadataFailed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "cannot read the cargo workspace: {}", self.0)
-    }
-}
-impl std::error::Error for MetadataFailed {}
-
-/// The build failed; cargo's diagnostics were already shown and are kept here.
-#[derive(Debug)]
+/// The build failed; cargo's diagnostics were already shown and are kept here
+/// (`crate::error::Error::Build`).
+#[derive(Debug, thiserror::Error)]
+#[error("the build failed")]
 pub struct BuildFailed {
     pub diagnostics: String,
 }
-
-impl std::fmt::Display for BuildFailed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "the build failed")
-    }
-}
-impl std::error::Error for BuildFailed {}
 
 /// Test executables cargo reported: (package id, target name, target kind, path).
 pub struct Built {

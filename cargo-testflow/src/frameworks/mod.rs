@@ -35,16 +35,9 @@ pub trait Suite {
 /// A tool the suite needs is missing or cannot start (pytest not installed for the Python
 /// that runs the tests, Jest not installed in the project): recorded as an `environment`
 /// run error, not a build failure. The message says what is missing and how to install it.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct EnvironmentError(pub String);
-
-impl std::fmt::Display for EnvironmentError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for EnvironmentError {}
 
 /// What `detect_suites` looks for, for the "nothing found" message.
 pub const DETECTED_HINT: &str =
