@@ -1445,11 +1445,16 @@ fn isolation_rules(cfg: &config::Config) -> Vec<cargo_fw::IsolationRule> {
         })
         .collect();
     // Checked by `load_config`.
-    if let Some(m) = cfg.run.isolation.as_deref().and_then(Isolation::parse) {
+    if let Some(m) = cfg
+        .run
+        .isolation
+        .as_ref()
+        .and_then(config::IsolationSetting::mode)
+    {
         rules.push(cargo_fw::IsolationRule {
             package: None,
             tests: None,
-            mode: m,
+            mode: mode(m),
         });
     }
     rules
