@@ -159,7 +159,10 @@ fn classify(e: anyhow::Error, otherwise: fn(anyhow::Error) -> Error) -> Error {
             Error::NoTests(_) => Error::NoTests(e),
             Error::NotFound(_) => Error::NotFound(e),
             Error::RunRecord(_) => Error::RunRecord(e),
-            Error::Internal(_) | Error::GateFailed(_) | Error::Interrupted(_) => otherwise(e),
+            // Their messages are their own: the exit code is what must survive.
+            Error::GateFailed(names) => Error::GateFailed(names.clone()),
+            Error::Interrupted(signal) => Error::Interrupted(*signal),
+            Error::Internal(_) => otherwise(e),
         };
     }
     if e.is::<MetadataFailed>() {
@@ -241,6 +244,11 @@ mod tests {
         let err = Error::from(e);
         assert_eq!(err.kind(), Kind::NotFound);
         assert_eq!(err.to_string(), "show: run `x` is not recorded");
+
+        let e = Err::<(), _>(Error::Interrupted(libc::SIGHUP))
+            .context("running the tests")
+            .unwrap_err();
+        assert_eq!(Error::from(e).exit_code(), exit_code::HANGUP);
 
         let e = Err::<(), _>(Error::config(anyhow::anyhow!("t.toml:3: `run.jobs` = 0")))
             .context("loading the configuration")
