@@ -108,6 +108,8 @@ export interface SelectOptions {
 export declare class Recorder {
   constructor(options: RecorderOptions);
   getLastError(): string | null;
+  /** The engine's kind of that error (`TESTFLOW_CONFIG`, `TESTFLOW_RUN_RECORD`, …), when it is one. */
+  getLastErrorCode(): string | null;
   caseStarted(file: string, ancestorTitles: string[], title: string, line?: number, column?: number, startedAt?: number): boolean;
   caseResult(result: CaseResult): boolean;
   fileResult(file: string, results: CaseResult[], execError?: string): boolean;
@@ -124,7 +126,7 @@ export interface Native {
   sortFiles(rootDir: string, files: string[]): string[];
   /** The project root (where `.testflow/` goes) for Jest's rootDir. */
   projectRoot(rootDir: string): string;
-  /** The shard's files (timing-based at file grain), `--last-failed` and the order. Throws on bad options. */
+  /** The shard's files (timing-based at file grain), `--last-failed` and the order. Throws on bad options: an `Error` whose `code` is `TESTFLOW_CONFIG`. */
   selectFiles(options: SelectOptions): { files: string[]; notes: string[] };
   version(): string;
 }

@@ -222,6 +222,9 @@ class TestflowReporter {
     const message = this._recorder.getLastError();
     if (message) {
       this._error = cleanError(message);
+      // The engine's error kind (TESTFLOW_CONFIG, TESTFLOW_RUN_RECORD, …), when it is one.
+      const code = this._recorder.getLastErrorCode();
+      if (code) this._error.code = code;
       // Jest fails the run on getLastError() but never shows the error: say it once.
       process.stderr.write(`${message}\n`);
     }

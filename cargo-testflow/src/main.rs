@@ -12,6 +12,7 @@ use testflow::choice::Choice;
 
 use testflow::analyze;
 use testflow::config;
+use testflow::error::Error;
 use testflow::exit_code;
 use testflow::frameworks::cargo::{
     self as cargo_fw, CargoOptions, DocMode, IgnoredMode, Isolation, Selection,
@@ -31,10 +32,10 @@ const EXIT_CODES: &str = "\
 Exit codes:
     0    every test passed (tests that passed on a retry count as passed, marked flaky;
          the failures of quarantined tests do not count)
-    1    testflow itself failed (cannot write its state directory, bad run file, …);
-         `gate`: a required gate failed
+    1    testflow itself failed (cannot write its state directory, bad run file, …)
     2    usage error (bad flag, value or configuration file)
-    3    run --gate: the tests passed, but a required quality gate failed
+    3    a required quality gate failed (`gate`; `run --gate`: the tests passed, but a
+         required gate failed)
     4    no tests ran (the filter matched nothing)
     5    nothing recorded matches what was asked (no runs yet, an unknown run or test id;
          the closest ids are suggested)
@@ -84,7 +85,7 @@ enum Command {
     List(ListArgs),
     /// Write a report (JUnit XML, JSON, CTRF, Markdown, HTML) from a recorded run.
     Report(ReportArgs),
-    /// Apply quality gates to a recorded run (exit 0 when every required gate passes, 1 otherwise).
+    /// Apply quality gates to a recorded run (exit 0 when every required gate passes, 3 otherwise).
     ///
     /// Default gates: min_pass_rate 1.0 and min_tests 1.
     Gate(Box<GateCmdArgs>),
@@ -822,18 +823,9 @@ fn main() -> ExitCode {
     let code = match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "error: {e:#}");
-            if e.is::<cargo_fw::MetadataFailed>() {
-                exit_code::BUILD_FAILED
-            } else if e.is::<ConfigError>() {
-                exit_code::USAGE
-            } else if e.is::<session::NothingToRun>() {
-                exit_code::NO_TESTS
-            } else if e.is::<testflow::store::NotRecorded>() {
-                exit_code::NOT_FOUND
-            } else {
-                exit_code::INTERNAL
-            }
+            let e = Error::from(e);
+            let _ = writeln!(std::io::stderr(), "error: {e}");
+            e.exit_code()
         }
     };
     ExitCode::from(code as u8)
@@ -983,7 +975,7 @@ fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::RunResult, i32
             shard: match args.shard {
                 Some(s) => Some(s),
                 None => ShardSpec::from_env(&|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
-                    .map_err(ConfigError)?,
+                    .map_err(Error::Config)?,
             },
             shard_strategy: args.shard_strategy,
             order: set.order,
@@ -1135,7 +1127,7 @@ fn resolve_settings(args: &RunArgs) -> Result<testflow::settings::Settings> {
         gates: args.gates.flags(),
     };
     testflow::settings::resolve_with(config, source, &testflow::settings::process_env, &flags)
-        .map_err(|e| ConfigError(e).into())
+        .map_err(|e| Error::Config(e).into())
 }
 
 /// The configuration for the project directory (or the current one), validated.
@@ -1148,23 +1140,12 @@ fn load_config_from(
     project: Option<&std::path::Path>,
 ) -> Result<(config::Config, Option<PathBuf>)> {
     let dir = project_dir(project)?;
-    let loaded = config::load(&dir).map_err(ConfigError)?;
+    let loaded = config::load(&dir).map_err(Error::Config)?;
     if let Some(src) = &loaded.source {
-        loaded.config.validate(src).map_err(ConfigError)?;
+        loaded.config.validate(src).map_err(Error::Config)?;
     }
     Ok((loaded.config, loaded.source))
 }
-
-/// A bad configuration file: a usage error (exit 2).
-#[derive(Debug)]
-struct ConfigError(anyhow::Error);
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:#}", self.0)
-    }
-}
-impl std::error::Error for ConfigError {}
 
 fn git_root(dir: &std::path::Path) -> Option<PathBuf> {
     let out = duct::cmd("git", ["rev-parse", "--show-toplevel"])
@@ -1417,11 +1398,16 @@ fn isolation_rules(cfg: &config::Config) -> Vec<cargo_fw::IsolationRule> {
         })
         .collect();
     // Checked by `load_config`.
-    if let Some(m) = cfg.run.isolation.as_deref().and_then(Isolation::parse) {
+    if let Some(m) = cfg
+        .run
+        .isolation
+        .as_ref()
+        .and_then(config::IsolationSetting::mode)
+    {
         rules.push(cargo_fw::IsolationRule {
             package: None,
             tests: None,
-            mode: m,
+            mode: mode(m),
         });
     }
     rules
@@ -1500,7 +1486,7 @@ fn gate_cmd(args: GateCmdArgs) -> Result<i32> {
     Ok(if report.passed {
         exit_code::OK
     } else {
-        exit_code::GATE_CMD_FAILED
+        exit_code::GATE_FAILED
     })
 }
 
@@ -1652,15 +1638,15 @@ fn quarantine_cmd(cmd: QuarantineCmd) -> Result<i32> {
                 until,
             };
             rule.check()
-                .map_err(|e| ConfigError(anyhow::anyhow!("{e}")))?;
-            let loaded = config::load(&project_dir(project.as_deref())?).map_err(ConfigError)?;
+                .map_err(|e| Error::Config(anyhow::anyhow!("{e}")))?;
+            let loaded = config::load(&project_dir(project.as_deref())?).map_err(Error::Config)?;
             let path = quarantine::config_file(
                 loaded.source.as_deref(),
                 &project_root(project.as_deref())?,
             );
-            let what = quarantine::add(&path, &rule).map_err(ConfigError)?;
+            let what = quarantine::add(&path, &rule).map_err(Error::Config)?;
             // The file must still be a valid configuration.
-            config::parse_str(&std::fs::read_to_string(&path)?, &path).map_err(ConfigError)?;
+            config::parse_str(&std::fs::read_to_string(&path)?, &path).map_err(Error::Config)?;
             let target = rule.id.as_deref().or(rule.pattern.as_deref()).unwrap_or("");
             let _ = writeln!(
                 err,
@@ -1674,14 +1660,14 @@ fn quarantine_cmd(cmd: QuarantineCmd) -> Result<i32> {
             Ok(exit_code::OK)
         }
         QuarantineCmd::Remove { id, project } => {
-            let loaded = config::load(&project_dir(project.as_deref())?).map_err(ConfigError)?;
+            let loaded = config::load(&project_dir(project.as_deref())?).map_err(Error::Config)?;
             let Some(path) = loaded.source else {
                 return Err(testflow::store::NotRecorded(format!(
                     "no configuration file: `{id}` is not quarantined"
                 ))
                 .into());
             };
-            let n = quarantine::remove(&path, &id).map_err(ConfigError)?;
+            let n = quarantine::remove(&path, &id).map_err(Error::Config)?;
             if n == 0 {
                 return Err(testflow::store::NotRecorded(format!(
                     "`{id}` is not quarantined in {}",

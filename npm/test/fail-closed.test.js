@@ -52,7 +52,7 @@ test('tests sharing a title are separate tests; attempts come only from jest.ret
   assert.deepEqual(adds2.suite, ['math']);
   assert.equal(run.errors, undefined, 'Jest and testflow agree: no reconcile error');
   const gate = testflow(dir, ['gate', '--run', path.join(latestRunDir(dir), 'run.json')]);
-  assert.equal(gate.status, 1, gate.stdout);
+  assert.equal(gate.status, 3, gate.stdout);
 });
 
 test('tests sharing a title fail the driven run as Jest does (cargo testflow run)', { skip: !BIN && 'TESTFLOW_BIN not set' }, () => {
@@ -67,7 +67,7 @@ test('tests sharing a title fail the driven run as Jest does (cargo testflow run
   assert.equal(run.tests.filter((t) => t.outcome !== 'skipped').length, 2);
   assert.equal(run.errors, undefined);
   const gate = testflow(dir, ['gate']);
-  assert.equal(gate.status, 1, gate.stdout);
+  assert.equal(gate.status, 3, gate.stdout);
 });
 
 test('process.exit(0) in band before the end of the run fails it (reporter and driver)', { skip: !BIN && 'TESTFLOW_BIN not set' }, () => {
@@ -108,7 +108,7 @@ test('Jest failing a run with every test passed (obsolete snapshot under --ci) i
   const driven = JSON.parse(d.stdout);
   assert.deepEqual(driven.errors.map((e) => e.message), ['Jest reports a snapshot failure, but testflow recorded no failure']);
   const gate = testflow(dir, ['gate']);
-  assert.equal(gate.status, 1, gate.stdout);
+  assert.equal(gate.status, 3, gate.stdout);
   assert.match(gate.stdout, /no_run_errors .* FAIL/);
 });
 
@@ -157,5 +157,5 @@ test('an exception inside a reporter hook is a recorded run error, never a lost 
   assert.deepEqual(run.errors.map((e) => e.kind), ['internal']);
   assert.match(run.errors[0].message, /poisoned title/);
   const gate = testflow(dir, ['gate', '--run', path.join(latestRunDir(dir), 'run.json')]);
-  assert.equal(gate.status, 1, gate.stdout);
+  assert.equal(gate.status, 3, gate.stdout);
 });

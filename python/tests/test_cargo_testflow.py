@@ -187,7 +187,7 @@ def test_collection_error_without_xdist_is_an_interrupted_run_not_skips(project)
     ctrf = json.loads((p.root / "ctrf.json").read_text())
     assert ctrf["results"]["summary"]["skipped"] == 0
     gate = cargo_testflow(p.root, "gate", "--format", "json")
-    assert gate.returncode == 1, gate.stdout + gate.stderr
+    assert gate.returncode == 3, gate.stdout + gate.stderr
 
 
 def test_collection_error_with_xdist_has_the_same_verdict_and_says_why_it_ran_more(project):
@@ -205,7 +205,7 @@ def test_collection_error_with_xdist_has_the_same_verdict_and_says_why_it_ran_mo
     assert "pytest-xdist ran the other tests anyway" in r.stderr
     assert "--continue-on-collection-errors" in r.stderr
     gate = cargo_testflow(p.root, "gate", "--format", "json")
-    assert gate.returncode == 1, gate.stdout + gate.stderr
+    assert gate.returncode == 3, gate.stdout + gate.stderr
 
 
 def test_continue_on_collection_errors_reaches_pytest(project):

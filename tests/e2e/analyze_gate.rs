@@ -104,7 +104,7 @@ fn gates_pass_fail_and_advisory_on_real_runs() {
 
     let gate = p.cmd(&["gate", "--format", "json", "--min-coverage", "80%"]);
     assert_eq!(
-        gate.code, 1,
+        gate.code, 3,
         "coverage is not measured yet: a required gate fails"
     );
     let g: serde_json::Value = serde_json::from_str(&gate.stdout).expect("JSON");
@@ -149,7 +149,7 @@ fn gates_pass_fail_and_advisory_on_real_runs() {
         ]
     );
     let gate = p.cmd(&["gate", "--min-file-coverage", "90%", "--coverage", lcov]);
-    assert_eq!(gate.code, 1, "{}", gate.stdout);
+    assert_eq!(gate.code, 3, "{}", gate.stdout);
     assert!(gate.stdout.contains("src/lib.rs 75.0%"), "{}", gate.stdout);
     // On `run`: the tests pass, the measured coverage gate fails (80% < 90%): exit 3.
     let run = p.run(&["passes", "--min-coverage", "0.9", "--coverage-file", lcov]);

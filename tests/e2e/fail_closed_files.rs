@@ -69,7 +69,7 @@ fn merge_of_shards_that_disagree_keeps_the_failure_and_fails() {
     );
 
     let gate = passing.cmd(&["gate", "--run", out_dir.path().to_str().unwrap()]);
-    assert_eq!(gate.code, 1, "{}{}", gate.stdout, gate.stderr);
+    assert_eq!(gate.code, 3, "{}{}", gate.stdout, gate.stderr);
     assert!(gate.stdout.contains("merge_conflict"), "{}", gate.stdout);
 }
 
@@ -156,7 +156,7 @@ fn gate_on_a_run_json_whose_summary_lies_fails_closed() {
     ] {
         let path = hostile(file);
         let out = p.cmd(&["gate", "--run", path.to_str().unwrap()]);
-        assert_eq!(out.code, 1, "{file}: {}{}", out.stdout, out.stderr);
+        assert_eq!(out.code, 3, "{file}: {}{}", out.stdout, out.stderr);
         let line = out
             .stdout
             .lines()

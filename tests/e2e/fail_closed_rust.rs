@@ -228,7 +228,7 @@ fn an_unexplained_exit_status_alone_fails_the_run_and_the_gate() {
     assert_eq!(run.errors.len(), 1, "{:?}", run.errors);
     assert_eq!(run.errors[0].kind, error_kind::RECONCILE);
     let gate = p.cmd(&["gate"]);
-    assert_eq!(gate.code, 1, "{}{}", gate.stdout, gate.stderr);
+    assert_eq!(gate.code, 3, "{}{}", gate.stdout, gate.stderr);
     let no_run_errors = gate
         .stdout
         .lines()

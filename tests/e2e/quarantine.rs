@@ -159,7 +159,7 @@ fn an_expired_entry_fails_the_gate_naming_the_entry_and_date() {
     );
 
     let gate = p.cmd(&["gate"]);
-    assert_eq!(gate.code, 1, "{}", gate.stdout);
+    assert_eq!(gate.code, 3, "{}", gate.stdout);
     assert!(
         gate.stdout
             .contains(&format!("`{A}` expired on 2020-01-31")),
@@ -177,7 +177,7 @@ fn an_expired_entry_fails_the_gate_naming_the_entry_and_date() {
     let out = p.run(&["c_is_one"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let gate = p.cmd(&["gate", "--format", "json"]);
-    assert_eq!(gate.code, 1, "{}", gate.stdout);
+    assert_eq!(gate.code, 3, "{}", gate.stdout);
     assert!(
         gate.stdout.contains("expired on 2020-01-31"),
         "{}",

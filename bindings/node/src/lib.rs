@@ -3,12 +3,15 @@
 //! Thin on purpose: it converts plain JS strings and numbers into the engine's Jest
 //! types (`testflow::frameworks::jest`) and calls it. No call throws: Jest does not await
 //! per-case hooks, so an exception there would be lost or crash the run. Each method
-//! returns `false` on failure and the message waits in `getLastError()`.
+//! returns `false` on failure and the message waits in `getLastError()`, its engine error
+//! kind in `getLastErrorCode()` (`testflow::error::Kind::code`, e.g. `TESTFLOW_CONFIG`).
+//! `selectFiles` throws an `Error` whose `code` is the same.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
 
 use napi_derive::napi;
+use testflow::error::{Error as EngineError, Kind};
 use testflow::frameworks::jest::{JestCase, JestRecorder, JestResult, JestTotals};
 use testflow::model::Framework;
 use testflow::recorder::{RecorderConfig, parse_report_list};
@@ -128,7 +131,9 @@ pub struct RunSummary {
 #[napi]
 pub struct Recorder {
     inner: Option<JestRecorder>,
-    last_error: Mutex<Option<String>>,
+    /// The first error, and the engine's kind of it (`None`: not an engine error, such as
+    /// a disagreement with Jest's totals, which is a run error of its own).
+    last_error: Mutex<Option<(String, Option<Kind>)>>,
 }
 
 fn to_result(r: CaseResult) -> JestResult {
@@ -177,7 +182,7 @@ impl Recorder {
         let start = || -> anyhow::Result<JestRecorder> {
             // The reporter's own reports; the engine resolves the rest (`settings`).
             let given = match options.reports.as_deref() {
-                Some(r) => parse_report_list(r)?,
+                Some(r) => parse_report_list(r).map_err(EngineError::config)?,
                 None => vec![],
             };
             let mut config = RecorderConfig::resolve(
@@ -186,7 +191,7 @@ impl Recorder {
                 given,
             )?;
             if let Some(s) = options.shard.as_deref() {
-                let spec = testflow::shard::ShardSpec::parse(s)?;
+                let spec = testflow::shard::ShardSpec::parse(s).map_err(EngineError::config)?;
                 let selection = testflow::selection::Selection::new(
                     &config.project_root,
                     Some(spec),
@@ -200,16 +205,22 @@ impl Recorder {
         };
         match start() {
             Ok(r) => {
-                let unsupported = r.check_jest(options.jest_version.as_deref());
+                // A Jest it cannot read: recorded as a `build` run error.
+                let unsupported = r
+                    .check_jest(options.jest_version.as_deref())
+                    .map(|m| (m, Some(Kind::Build)));
                 Recorder {
                     inner: Some(r),
                     last_error: Mutex::new(unsupported),
                 }
             }
-            Err(e) => Recorder {
-                inner: None,
-                last_error: Mutex::new(Some(format!("testflow: {e:#}"))),
-            },
+            Err(e) => {
+                let e = EngineError::recording(e);
+                Recorder {
+                    inner: None,
+                    last_error: Mutex::new(Some((format!("testflow: {e}"), Some(e.kind())))),
+                }
+            }
         }
     }
 
@@ -221,23 +232,29 @@ impl Recorder {
             return false;
         };
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(inner)));
-        let message = match outcome {
+        let (message, kind) = match outcome {
             Ok(Ok(())) => return true,
-            Ok(Err(e)) => format!("testflow: {e:#}"),
+            Ok(Err(e)) => {
+                let e = EngineError::recording(e);
+                (format!("testflow: {e}"), e.kind())
+            }
             Err(panic) => {
                 let what = panic
                     .downcast_ref::<&str>()
                     .map(|s| s.to_string())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "a panic".into());
-                format!("testflow: internal error in the Jest reporter: {what}")
+                (
+                    format!("testflow: internal error in the Jest reporter: {what}"),
+                    Kind::Internal,
+                )
             }
         };
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             inner.run_error(testflow::model::error_kind::INTERNAL, &message)
         }));
         let mut slot = self.last_error.lock().unwrap_or_else(|e| e.into_inner());
-        slot.get_or_insert(message);
+        slot.get_or_insert((message, Some(kind)));
         false
     }
 
@@ -247,7 +264,19 @@ impl Recorder {
         self.last_error
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+            .as_ref()
+            .map(|(m, _)| m.clone())
+    }
+
+    /// The engine's kind of that error (`TESTFLOW_CONFIG`, `TESTFLOW_RUN_RECORD`, …), when
+    /// it is one.
+    #[napi]
+    pub fn get_last_error_code(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .and_then(|(_, k)| k.map(|k| k.code().to_owned()))
     }
 
     #[napi]
@@ -318,10 +347,11 @@ impl Recorder {
                 // Already run errors in the log; through getLastError Jest fails too.
                 let mut slot = self.last_error.lock().unwrap_or_else(|e| e.into_inner());
                 slot.get_or_insert_with(|| {
-                    format!(
+                    let m = format!(
                         "testflow: Jest's results and testflow's record disagree (run error `reconcile`):\n  {}",
                         notes.join("\n  ")
-                    )
+                    );
+                    (m, None)
                 });
             }
             let s = &run.summary;
@@ -397,11 +427,12 @@ pub struct Selected {
 
 /// The shard's share of the test files (whole files: the plan sums each file's test
 /// durations from history), `--last-failed` and the order: the engine's
-/// `testflow::selection` at file grain. Throws on a bad shard, strategy or order.
+/// `testflow::selection` at file grain. Throws on a bad shard, strategy or order (an
+/// `Error` with `code` `TESTFLOW_CONFIG`).
 #[napi]
-pub fn select_files(options: SelectOptions) -> napi::Result<Selected> {
+pub fn select_files(env: napi::Env, options: SelectOptions) -> napi::Result<Selected> {
     use testflow::frameworks::jest::relative_file;
-    let bad = |e: anyhow::Error| napi::Error::from_reason(format!("testflow: {e:#}"));
+    let bad = |e: anyhow::Error| throw(&env, EngineError::config(e));
     let root = root_of(&options.root_dir, None);
     let shard = match (options.shard_index, options.shard_count) {
         (Some(k), Some(n)) => {
@@ -441,6 +472,16 @@ pub fn select_files(options: SelectOptions) -> napi::Result<Selected> {
             .collect(),
         notes: applied.notes,
     })
+}
+
+/// Throws the engine's error as a JS `Error` whose `code` is its kind's
+/// (`testflow::error::Kind::code`); the returned error only says one is pending.
+fn throw(env: &napi::Env, e: EngineError) -> napi::Error {
+    let message = format!("testflow: {e}");
+    match env.throw_error(&message, Some(e.kind().code())) {
+        Ok(()) => napi::Error::new(napi::Status::PendingException, message),
+        Err(_) => napi::Error::from_reason(message),
+    }
 }
 
 /// The engine's version.

@@ -3,21 +3,117 @@
 
 use std::path::PathBuf;
 
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyException, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyString};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyString, PyTuple, PyType};
 
+use testflow::error::{Error as EngineError, Kind};
 use testflow::frameworks::pytest::{Phase, PytestRecorder, PytestVerdict, safe_text};
 use testflow::frameworks::pytest_assert::Compare;
 use testflow::model::Run;
 use testflow::report::{self, ReportSpec};
 
-fn runtime(e: anyhow::Error) -> PyErr {
-    PyRuntimeError::new_err(format!("testflow: {e:#}"))
+/// The exception classes: `TestflowError` and a subclass per engine error kind
+/// (`testflow::error::Kind`); each exception raised has the kind's `code`.
+struct Exceptions {
+    base: Py<PyType>,
+    by_kind: Vec<(Kind, Py<PyType>)>,
 }
 
+static EXCEPTIONS: PyOnceLock<Exceptions> = PyOnceLock::new();
+
+/// Python's name for each kind's class. Each class is also the builtin this module raised
+/// before it had its own (`ValueError` for a bad argument, `RuntimeError` otherwise), so
+/// `except ValueError` keeps working.
+fn class_of(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Config => "ConfigError",
+        Kind::Metadata | Kind::Build | Kind::Environment => "BuildError",
+        Kind::NoTests => "NoTestsError",
+        Kind::NotFound => "NotFoundError",
+        Kind::GateFailed => "GateFailedError",
+        Kind::RunRecord => "RunRecordError",
+        Kind::Interrupted | Kind::Internal => "InternalError",
+    }
+}
+
+fn exceptions(py: Python<'_>) -> PyResult<&'static Exceptions> {
+    fn new_class<'py>(
+        py: Python<'py>,
+        name: &str,
+        bases: Vec<Bound<'py, PyType>>,
+    ) -> PyResult<Bound<'py, PyType>> {
+        let attrs = PyDict::new(py);
+        attrs.set_item("__module__", "testflow")?;
+        py.get_type::<PyType>()
+            .call1((name, PyTuple::new(py, bases)?, attrs))?
+            .cast_into::<PyType>()
+            .map_err(PyErr::from)
+    }
+    EXCEPTIONS.get_or_try_init(py, || {
+        let base = new_class(py, "TestflowError", vec![py.get_type::<PyException>()])?;
+        let mut made: Vec<(&str, Py<PyType>)> = Vec::new();
+        let mut by_kind = Vec::new();
+        for kind in Kind::ALL {
+            let name = class_of(kind);
+            let class = match made.iter().find(|(n, _)| *n == name) {
+                Some((_, c)) => c.clone_ref(py),
+                None => {
+                    let builtin = if kind == Kind::Config {
+                        py.get_type::<PyValueError>()
+                    } else {
+                        py.get_type::<PyRuntimeError>()
+                    };
+                    let c = new_class(py, name, vec![base.clone(), builtin])?;
+                    made.push((name, c.clone().unbind()));
+                    c.unbind()
+                }
+            };
+            by_kind.push((kind, class));
+        }
+        Ok(Exceptions {
+            base: base.unbind(),
+            by_kind,
+        })
+    })
+}
+
+/// The engine's error as the exception of its kind (the message as the engine wrote it;
+/// everything but a bad argument starts with `testflow: `, as before).
+fn raise(e: EngineError) -> PyErr {
+    Python::attach(|py| {
+        let kind = e.kind();
+        let message = match kind {
+            Kind::Config => e.to_string(),
+            _ => format!("testflow: {e}"),
+        };
+        match exceptions(py) {
+            Ok(x) => {
+                let class = x
+                    .by_kind
+                    .iter()
+                    .find(|(k, _)| *k == kind)
+                    .map_or(&x.base, |(_, c)| c);
+                let err = PyErr::from_type(class.bind(py).clone(), message);
+                match err.value(py).setattr("code", kind.code()) {
+                    Ok(()) => err,
+                    Err(e) => e,
+                }
+            }
+            Err(err) => err,
+        }
+    })
+}
+
+/// A failed call into the engine: sorted by the engine (`Error::recording`).
+fn runtime(e: anyhow::Error) -> PyErr {
+    raise(EngineError::recording(e))
+}
+
+/// A bad argument: `ConfigError` (a `ValueError`).
 fn invalid(e: anyhow::Error) -> PyErr {
-    PyValueError::new_err(format!("{e:#}"))
+    raise(EngineError::config(e))
 }
 
 /// Any text from Python, as bytes: a `str` (lone surrogates too: a message built with
@@ -320,7 +416,7 @@ impl Selection {
     fn shard(&self) -> Option<(u32, u32, String)> {
         self.inner
             .shard_info()
-            .map(|s| (s.index, s.total, s.strategy))
+            .map(|s| (s.index, s.total, s.strategy.to_string()))
     }
 
     /// Indices of `nodeids` to run, in order, and lines for the terminal.
@@ -413,5 +509,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(write_report, m)?)?;
     m.add_function(wrap_pyfunction!(load_run, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    let x = exceptions(m.py())?;
+    m.add("TestflowError", x.base.clone_ref(m.py()))?;
+    for (_, class) in &x.by_kind {
+        let name: String = class.bind(m.py()).getattr("__name__")?.extract()?;
+        m.add(name.as_str(), class.clone_ref(m.py()))?;
+    }
     Ok(())
 }

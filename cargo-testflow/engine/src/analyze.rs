@@ -285,7 +285,7 @@ pub fn analyze(run: &Run) -> Analysis {
         groups.push(Group {
             signature: signature(&f),
             category: Category::BuildError,
-            kind: Some(e.kind.clone()),
+            kind: Some(e.kind.to_string()),
             message: first_error_line(&e.message).to_owned(),
             location: compiler_location(&e.message),
             count: 0,

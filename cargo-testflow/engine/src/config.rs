@@ -47,6 +47,36 @@ pub enum IsolationMode {
     Binary,
 }
 
+/// `run.isolation` as written: a mode, or any other string, which [`Config::validate`]
+/// refuses naming the key's line (read as a string, so a value of another type is the
+/// same error as before).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IsolationSetting {
+    Mode(IsolationMode),
+    Unknown(String),
+}
+
+impl<'de> Deserialize<'de> for IsolationSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(match s.as_str() {
+            "process" => IsolationSetting::Mode(IsolationMode::Process),
+            "binary" => IsolationSetting::Mode(IsolationMode::Binary),
+            _ => IsolationSetting::Unknown(s),
+        })
+    }
+}
+
+impl IsolationSetting {
+    /// The mode, once [`Config::validate`] has passed.
+    pub fn mode(&self) -> Option<IsolationMode> {
+        match self {
+            IsolationSetting::Mode(m) => Some(*m),
+            IsolationSetting::Unknown(_) => None,
+        }
+    }
+}
+
 /// One `[[quarantine]]` entry as written: `id` or `pattern`, `reason`, optional `until`.
 /// Checked by [`Config::validate`].
 #[derive(Deserialize, Debug, Default, Clone, PartialEq)]
@@ -80,7 +110,7 @@ pub struct RunConfig {
     pub retries: Option<u32>,
     pub fail_fast: Option<bool>,
     /// `process` or `binary`.
-    pub isolation: Option<String>,
+    pub isolation: Option<IsolationSetting>,
     /// `FORMAT=PATH` entries.
     pub reports: Option<Vec<String>>,
     /// Apply the gates after every run.
@@ -480,10 +510,7 @@ impl Config {
             let line = line_of(&text, key).map_or(String::new(), |l| format!(":{l}"));
             bail!("{}{line}: `{key}` = {value:?}: {why}", source.display())
         };
-        if let Some(i) = &self.run.isolation
-            && i != "process"
-            && i != "binary"
-        {
+        if let Some(IsolationSetting::Unknown(i)) = &self.run.isolation {
             return bad("run.isolation", i, "must be \"process\" or \"binary\"");
         }
         for (n, rule) in self.isolation.iter().enumerate() {
@@ -795,6 +822,10 @@ mod tests {
         let c = load(d.path()).unwrap().config;
         c.validate(&p).unwrap();
         assert_eq!(
+            c.run.isolation,
+            Some(IsolationSetting::Mode(IsolationMode::Binary))
+        );
+        assert_eq!(
             c.isolation,
             vec![
                 IsolationRuleConfig {
@@ -844,10 +875,48 @@ mod tests {
     }
 
     #[test]
+    fn run_isolation_is_a_mode_and_anything_else_is_refused_naming_the_line() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(
+            d.path(),
+            "testflow.toml",
+            "[run]\nisolation = \"process\"\n",
+        );
+        let c = load(d.path()).unwrap().config;
+        c.validate(&p).unwrap();
+        let mode = c.run.isolation.as_ref().and_then(IsolationSetting::mode);
+        assert_eq!(mode, Some(IsolationMode::Process));
+        std::fs::write(&p, "[run]\nisolation = \"thread\"\n").unwrap();
+        let c = load(d.path()).unwrap().config;
+        assert_eq!(
+            c.run.isolation,
+            Some(IsolationSetting::Unknown("thread".into()))
+        );
+        assert_eq!(
+            c.run.isolation.as_ref().and_then(IsolationSetting::mode),
+            None
+        );
+        let err = c.validate(&p).unwrap_err().to_string();
+        assert!(
+            err.ends_with(
+                "testflow.toml:2: `run.isolation` = \"thread\": must be \"process\" or \"binary\""
+            ),
+            "{err}"
+        );
+        // Not a string: serde's own error, naming the line and column.
+        std::fs::write(&p, "[run]\nisolation = 3\n").unwrap();
+        let err = load(d.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("testflow.toml:2:") && err.contains("expected a string"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn values_are_checked() {
         let c = Config {
             run: RunConfig {
-                isolation: Some("thread".into()),
+                isolation: Some(IsolationSetting::Unknown("thread".into())),
                 ..Default::default()
             },
             ..Default::default()

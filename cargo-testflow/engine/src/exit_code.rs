@@ -4,9 +4,8 @@
 pub const OK: i32 = 0;
 /// Bad command line or configuration.
 pub const USAGE: i32 = 2;
-/// `cargo testflow gate`: a required gate failed.
-pub const GATE_CMD_FAILED: i32 = 1;
-/// `run --gate`: the tests passed but a required quality gate failed.
+/// A required quality gate failed: `cargo testflow gate`, or `run --gate` when the tests
+/// passed. (Before issue 14, `gate` exited 1, the code of an internal error.)
 pub const GATE_FAILED: i32 = 3;
 /// No tests ran (the filter matched nothing, or there are no tests).
 pub const NO_TESTS: i32 = 4;

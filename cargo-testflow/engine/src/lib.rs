@@ -11,6 +11,7 @@ pub mod ci;
 pub mod config;
 pub mod coverage;
 pub mod environment;
+pub mod error;
 pub mod events;
 pub mod exit_code;
 pub mod frameworks;

@@ -12,8 +12,8 @@ use anyhow::{Context, Result, bail};
 use crate::config::{self, Config, GatesConfig};
 use crate::gate::Gate;
 use crate::model::QuarantineEntry;
-use crate::report::ReportSpec;
 use crate::ordering::Order;
+use crate::report::ReportSpec;
 
 /// The environment variables the resolver reads.
 pub const JOBS_ENV: &str = "TESTFLOW_JOBS";

@@ -57,6 +57,18 @@ impl crate::choice::Choice for Strategy {
     }
 }
 
+/// The strategy a shard's run records (`ShardInfo::strategy`), under the same name.
+impl From<Strategy> for crate::model::ShardStrategy {
+    fn from(s: Strategy) -> Self {
+        use crate::model::ShardStrategy;
+        match s {
+            Strategy::Timings => ShardStrategy::Timings,
+            Strategy::Hash => ShardStrategy::Hash,
+            Strategy::Count => ShardStrategy::Count,
+        }
+    }
+}
+
 /// Most shards a suite is split into (`--shard K/N`, `shard plan --shards`, the CI's
 /// variables): more than any CI runs in parallel.
 pub const MAX_SHARDS: u32 = 1000;
@@ -160,7 +172,7 @@ impl ShardSpec {
         ShardInfo {
             index: self.index,
             total: self.total,
-            strategy: strategy.as_str().into(),
+            strategy: strategy.into(),
         }
     }
 }
@@ -333,6 +345,16 @@ pub fn default_strategy(durations: &HashMap<String, f64>) -> Strategy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shard_records_its_strategy_under_the_same_name() {
+        for s in [Strategy::Timings, Strategy::Hash, Strategy::Count] {
+            let recorded = crate::model::ShardStrategy::from(s);
+            assert!(recorded.is_known());
+            assert_eq!(recorded.as_str(), s.as_str());
+            assert_eq!(Strategy::parse(recorded.as_str()).unwrap(), s);
+        }
+    }
 
     fn ids(n: usize) -> Vec<String> {
         (0..n).map(|i| format!("crate$tests::t{i:04}")).collect()

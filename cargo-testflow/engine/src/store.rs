@@ -250,16 +250,11 @@ enum Latest {
     Newest,
 }
 
-/// What a run or test asked for is not recorded (exit `NOT_FOUND`).
-#[derive(Debug)]
+/// What a run or test asked for is not recorded (`crate::error::Error::NotFound`, exit
+/// `NOT_FOUND`).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct NotRecorded(pub String);
-
-impl std::fmt::Display for NotRecorded {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-impl std::error::Error for NotRecorded {}
 
 /// The message for a state directory with no runs in it.
 pub fn no_runs_yet(root: &Path) -> String {

@@ -521,20 +521,177 @@ impl Summary {
     }
 }
 
+/// An open vocabulary: an enum written as its `snake_case` string, with `Unknown` keeping
+/// any other string as it was read (a newer testflow's value), so that it is written back
+/// byte for byte and readers decide what an unknown value means.
+macro_rules! open_vocabulary {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident = $wire:literal, )+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name {
+            $( $(#[$vmeta])* $variant, )+
+            /// A value this testflow does not know (written by a newer one), kept as read.
+            Unknown(String),
+        }
+
+        impl $name {
+            /// Every known value, in documentation order.
+            pub const KNOWN: &'static [$name] = &[$($name::$variant),+];
+
+            /// The value as written in `run.json` and `events.jsonl`.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $( $name::$variant => $wire, )+
+                    $name::Unknown(s) => s,
+                }
+            }
+
+            /// Reads a written value; any string is accepted (unknown ones as `Unknown`).
+            pub fn from_wire(s: &str) -> Self {
+                match s {
+                    $( $wire => $name::$variant, )+
+                    other => $name::Unknown(other.to_owned()),
+                }
+            }
+
+            /// Whether this testflow knows the value.
+            pub fn is_known(&self) -> bool {
+                !matches!(self, $name::Unknown(_))
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                $name::from_wire(s)
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                match $name::from_wire(&s) {
+                    $name::Unknown(_) => $name::Unknown(s),
+                    known => known,
+                }
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                self.as_str()
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                String::deserialize(d).map($name::from)
+            }
+        }
+    };
+}
+
+open_vocabulary! {
+    /// What a [`RunError`] is about (documented in docs/schema.md). The wire strings are
+    /// also the [`error_kind`] constants, which the framework drivers and the bindings pass.
+    pub enum ErrorKind {
+        Build = "build",
+        Environment = "environment",
+        List = "list",
+        LogDamaged = "log_damaged",
+        LogNewer = "log_newer",
+        Incomplete = "incomplete",
+        Reconcile = "reconcile",
+        ConflictingResults = "conflicting_results",
+        Internal = "internal",
+        NotRun = "not_run",
+        Coverage = "coverage",
+        Spawn = "spawn",
+        Jest = "jest",
+        MergeConflict = "merge_conflict",
+        Duplicate = "duplicate",
+        Missing = "missing",
+        SummaryMismatch = "summary_mismatch",
+    }
+}
+
+impl ErrorKind {
+    /// A suite could not run at all: built, listed or started (exit 101).
+    pub fn stops_suite(&self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Build | ErrorKind::List | ErrorKind::Environment
+        )
+    }
+}
+
+open_vocabulary! {
+    /// `FrameworkCoverage::status`.
+    pub enum CoverageStatus {
+        /// The framework's coverage report was read.
+        Collected = "collected",
+        /// The tool is missing (`message` says how to install it).
+        Unavailable = "unavailable",
+        /// The tool ran and wrote no report (`message` says what happened).
+        Failed = "failed",
+    }
+}
+
+open_vocabulary! {
+    /// `ShardInfo::strategy`: how the tests were split into shards.
+    pub enum ShardStrategy {
+        /// Balanced by recorded durations.
+        Timings = "timings",
+        /// By a hash of each test id (stable as tests come and go).
+        Hash = "hash",
+        /// Round-robin over the sorted ids.
+        Count = "count",
+    }
+}
+
 /// A problem with the run itself rather than with one test (build failure, unreadable log
 /// line, a framework whose own totals disagree with what was recorded).
 ///
 /// Every run error fails the run closed: a run with any of them never exits 0 and fails
-/// the `no_run_errors` gate. The kinds in use are the constants in [`error_kind`].
+/// the `no_run_errors` gate. Readers treat an [`ErrorKind::Unknown`] kind the same way.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct RunError {
-    /// One of [`error_kind`]'s values (readers must accept kinds they do not know).
-    pub kind: String,
+    pub kind: ErrorKind,
     pub message: String,
 }
 
-/// The `RunError::kind` values (documented in docs/schema.md).
+/// The [`ErrorKind`] values as written (documented in docs/schema.md): what the framework
+/// drivers and the bindings pass to `run_error`.
 pub mod error_kind {
+    use super::ErrorKind;
+
     /// A suite could not be built or collected.
     pub const BUILD: &str = "build";
     /// A tool a suite needs is missing or cannot start (pytest not installed for the
@@ -542,8 +699,8 @@ pub mod error_kind {
     pub const ENVIRONMENT: &str = "environment";
 
     /// A suite could not run at all: built, listed or started (exit 101).
-    pub fn stops_suite(kind: &str) -> bool {
-        matches!(kind, BUILD | LIST | ENVIRONMENT)
+    pub fn stops_suite(kind: &ErrorKind) -> bool {
+        kind.stops_suite()
     }
     /// Listing a built suite's tests failed.
     pub const LIST: &str = "list";
@@ -563,6 +720,10 @@ pub mod error_kind {
     pub const NOT_RUN: &str = "not_run";
     /// Coverage could not be assembled.
     pub const COVERAGE: &str = "coverage";
+    /// A test process (or `cargo test --doc`) could not be started.
+    pub const SPAWN: &str = "spawn";
+    /// Jest's process ended abnormally after it had reported tests (`cargo testflow run`).
+    pub const JEST: &str = "jest";
     /// `merge`: shards disagree about a test (the worst outcome is kept).
     pub const MERGE_CONFLICT: &str = "merge_conflict";
     /// `merge`: two inputs are the same shard.
@@ -593,8 +754,7 @@ pub fn outcome_rank(o: Outcome) -> u8 {
 pub struct ShardInfo {
     pub index: u32,
     pub total: u32,
-    /// `timings`, `hash` or `count`.
-    pub strategy: String,
+    pub strategy: ShardStrategy,
 }
 
 /// One shard's totals inside a merged run.
@@ -748,9 +908,7 @@ pub struct RunCoverage {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FrameworkCoverage {
     pub framework: Framework,
-    /// `collected`, `unavailable` (the tool is missing: `message` says how to get it) or
-    /// `failed` (the tool ran and did not produce a report).
-    pub status: String,
+    pub status: CoverageStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
@@ -1055,7 +1213,7 @@ pub mod events {
         /// A problem with the run rather than a test (build failure, listing failure).
         RunError {
             time: DateTime<Utc>,
-            kind: String,
+            kind: crate::ErrorKind,
             message: String,
         },
         /// How many workers the driver gave a framework, and why (`Run::workers`).
@@ -1277,5 +1435,141 @@ mod tests {
                 .to_string()
                 .contains("unknown outcome `nope`")
         );
+    }
+
+    /// The written names of the open vocabularies, exactly as run.json and events.jsonl
+    /// have always spelled them (a rename here would change every stored log).
+    const WIRE: &[(&str, &[&str])] = &[
+        (
+            "ErrorKind",
+            &[
+                "build",
+                "environment",
+                "list",
+                "log_damaged",
+                "log_newer",
+                "incomplete",
+                "reconcile",
+                "conflicting_results",
+                "internal",
+                "not_run",
+                "coverage",
+                "spawn",
+                "jest",
+                "merge_conflict",
+                "duplicate",
+                "missing",
+                "summary_mismatch",
+            ],
+        ),
+        ("CoverageStatus", &["collected", "unavailable", "failed"]),
+        ("ShardStrategy", &["timings", "hash", "count"]),
+    ];
+
+    fn known(name: &str) -> Vec<String> {
+        match name {
+            "ErrorKind" => ErrorKind::KNOWN.iter().map(ToString::to_string).collect(),
+            "CoverageStatus" => CoverageStatus::KNOWN
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            "ShardStrategy" => ShardStrategy::KNOWN
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn open_vocabularies_keep_their_written_names() {
+        for (name, wire) in WIRE {
+            assert_eq!(known(name), *wire, "{name}");
+        }
+        for w in WIRE[0].1 {
+            let k: ErrorKind = serde_json::from_str(&format!("\"{w}\"")).unwrap();
+            assert!(k.is_known(), "{w}");
+            assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{w}\""));
+            assert_eq!(ErrorKind::from(*w), k);
+        }
+        for w in WIRE[1].1 {
+            let k: CoverageStatus = serde_json::from_str(&format!("\"{w}\"")).unwrap();
+            assert!(k.is_known(), "{w}");
+            assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{w}\""));
+        }
+        for w in WIRE[2].1 {
+            let k: ShardStrategy = serde_json::from_str(&format!("\"{w}\"")).unwrap();
+            assert!(k.is_known(), "{w}");
+            assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{w}\""));
+        }
+        // The constants the drivers and bindings pass are all known kinds.
+        for c in [
+            error_kind::BUILD,
+            error_kind::ENVIRONMENT,
+            error_kind::LIST,
+            error_kind::LOG_DAMAGED,
+            error_kind::LOG_NEWER,
+            error_kind::INCOMPLETE,
+            error_kind::RECONCILE,
+            error_kind::CONFLICTING_RESULTS,
+            error_kind::INTERNAL,
+            error_kind::NOT_RUN,
+            error_kind::COVERAGE,
+            error_kind::SPAWN,
+            error_kind::JEST,
+            error_kind::MERGE_CONFLICT,
+            error_kind::DUPLICATE,
+            error_kind::MISSING,
+            error_kind::SUMMARY_MISMATCH,
+        ] {
+            assert!(ErrorKind::from(c).is_known(), "{c}");
+        }
+    }
+
+    #[test]
+    fn a_newer_value_reads_back_and_is_written_as_it_was() {
+        // A run error, a coverage status and a shard strategy some newer testflow wrote.
+        let line = r#"{"kind":"gpu_lost","message":"the GPU went away"}"#;
+        let e: RunError = serde_json::from_str(line).unwrap();
+        assert_eq!(e.kind, ErrorKind::Unknown("gpu_lost".into()));
+        assert!(!e.kind.is_known() && !e.kind.stops_suite());
+        assert_eq!(e.kind, "gpu_lost");
+        assert_eq!(serde_json::to_string(&e).unwrap(), line);
+
+        let cov = r#"{"framework":"jest","status":"partial","message":"half"}"#;
+        let f: FrameworkCoverage = serde_json::from_str(cov).unwrap();
+        assert_eq!(f.status, CoverageStatus::Unknown("partial".into()));
+        assert_ne!(f.status, CoverageStatus::Collected);
+        assert_eq!(serde_json::to_string(&f).unwrap(), cov);
+
+        let shard = r#"{"index":2,"total":3,"strategy":"weighted"}"#;
+        let i: ShardInfo = serde_json::from_str(shard).unwrap();
+        assert_eq!(i.strategy.as_str(), "weighted");
+        assert!(!i.strategy.is_known());
+        assert_eq!(serde_json::to_string(&i).unwrap(), shard);
+
+        // The kind older logs wrote for a damaged line is kept as it was, too.
+        assert_eq!(ErrorKind::from("log").to_string(), "log");
+        // Not a string: still an error (only the value is open, not its type).
+        assert!(serde_json::from_str::<RunError>(r#"{"kind":3,"message":""}"#).is_err());
+    }
+
+    #[test]
+    fn docs_schema_md_documents_every_value() {
+        let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let doc = manifest
+            .ancestors()
+            .map(|d| d.join("docs/schema.md"))
+            .find(|p| p.is_file())
+            .expect("docs/schema.md above the crate");
+        let text = std::fs::read_to_string(doc).unwrap();
+        for (name, wire) in WIRE {
+            for w in *wire {
+                assert!(
+                    text.contains(&format!("| `{w}` |")),
+                    "docs/schema.md has no table row for {name} `{w}`"
+                );
+            }
+        }
     }
 }

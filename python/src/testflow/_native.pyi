@@ -4,12 +4,40 @@ from os import PathLike
 
 __version__: str
 
+class TestflowError(Exception):
+    """Base of every error the engine raises. ``code`` names the engine's error kind
+    (``testflow::error::Kind``), the same string as the Node addon's ``err.code``."""
+
+    code: str
+
+class ConfigError(TestflowError, ValueError):
+    """A bad argument or setting (``TESTFLOW_CONFIG``): a report spec, a shard, a strategy."""
+
+class BuildError(TestflowError, RuntimeError):
+    """The workspace could not be read or built, or a tool a suite needs is missing."""
+
+class NoTestsError(TestflowError, RuntimeError):
+    """Nothing to run (``TESTFLOW_NO_TESTS``)."""
+
+class NotFoundError(TestflowError, RuntimeError):
+    """No run or test recorded matches what was asked (``TESTFLOW_NOT_FOUND``)."""
+
+class GateFailedError(TestflowError, RuntimeError):
+    """A required quality gate failed (``TESTFLOW_GATE_FAILED``)."""
+
+class RunRecordError(TestflowError, RuntimeError):
+    """A run's record (event log, run.json, a report, the state directory) could not be
+    read or written (``TESTFLOW_RUN_RECORD``)."""
+
+class InternalError(TestflowError, RuntimeError):
+    """testflow itself failed (``TESTFLOW_INTERNAL``)."""
+
 class Recorder:
     """A pytest session being recorded; one per process, alive for the whole session.
 
     Reads ``TESTFLOW_EVENTS`` (append to a driver's event log) and ``TESTFLOW_REPORT``
-    from the environment. Raises ValueError for a bad report spec, RuntimeError when the
-    state directory cannot be written.
+    from the environment. Raises ConfigError (a ValueError) for a bad report spec,
+    RunRecordError (a RuntimeError) when the state directory cannot be written.
     """
 
     def __init__(self, root: str | PathLike[str], reports: list[str] = ...) -> None: ...

@@ -27,7 +27,6 @@ pub use super::cargo_options::{
     CargoOptions, DocMode, IgnoredMode, Isolation, IsolationRule, Selection,
 };
 
-
 #[derive(Debug)]
 pub struct Package {
     pub name: String,
@@ -126,29 +125,7 @@ pub struct TestBinary {
     pub kind: String,
 }
 
-/// `cargo metadata` failed: no workspace there, or a broken manifest.
-#[derive(Debug)]
-pub struct MetadataFailed(pub String);
-
-impl std::fmt::Display for MetadataFailed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "cannot read the cargo workspace: {}", self.0)
-    }
-}
-impl std::error::Error for MetadataFailed {}
-
-/// The build failed; cargo's diagnostics were already shown and are kept here.
-#[derive(Debug)]
-pub struct BuildFailed {
-    pub diagnostics: String,
-}
-
-impl std::fmt::Display for BuildFailed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "the build failed")
-    }
-}
-impl std::error::Error for BuildFailed {}
+pub use super::cargo_options::{BuildFailed, MetadataFailed};
 
 /// Test executables cargo reported: (package id, target name, target kind, path).
 pub struct Built {

@@ -217,3 +217,17 @@ impl CargoOptions {
         }
     }
 }
+
+/// `cargo metadata` failed: no workspace there, or a broken manifest
+/// (`crate::error::Error::Metadata`).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read the cargo workspace: {0}")]
+pub struct MetadataFailed(pub String);
+
+/// The build failed; cargo's diagnostics were already shown and are kept here
+/// (`crate::error::Error::Build`).
+#[derive(Debug, thiserror::Error)]
+#[error("the build failed")]
+pub struct BuildFailed {
+    pub diagnostics: String,
+}

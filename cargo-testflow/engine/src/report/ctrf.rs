@@ -308,9 +308,9 @@ pub(super) fn render(run: &Run) -> Result<Vec<u8>> {
     let distrust = run.distrust_errors();
     let mut seen: Vec<&str> = Vec::new();
     for e in &distrust {
-        let n = seen.iter().filter(|k| **k == e.kind).count();
-        seen.push(&e.kind);
-        tests.push(error_test(run, &e.kind, n + 1, &e.message));
+        let n = seen.iter().filter(|k| **k == e.kind.as_str()).count();
+        seen.push(e.kind.as_str());
+        tests.push(error_test(run, e.kind.as_str(), n + 1, &e.message));
     }
     let count = |s: &str| tests.iter().filter(|t| t.status == s).count();
     let start = run.started_at.timestamp_millis();

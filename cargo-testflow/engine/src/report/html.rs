@@ -172,7 +172,7 @@ fn coverage_json(cov: &RunCoverage) -> Value {
         "totals": cov.totals,
         "frameworks": cov.frameworks.iter().map(|f| json!({
             "framework": f.framework.as_str(),
-            "status": plain(&f.status),
+            "status": plain(f.status.as_str()),
             "message": f.message.as_deref().map(plain),
         })).collect::<Vec<_>>(),
         "previous": cov.previous.as_ref().map(|p| json!({

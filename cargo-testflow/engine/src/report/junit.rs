@@ -80,12 +80,12 @@ pub(super) fn render(run: &Run) -> Result<Vec<u8>> {
         let mut seen: Vec<&str> = Vec::new();
         suite.add_test_cases(run_errors.iter().map(|e| {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
-            status.set_type(xml(&e.kind));
+            status.set_type(xml(e.kind.as_str()));
             status.set_message(xml(e.message.lines().next().unwrap_or_default()));
             status.set_description(xml(&e.message));
             // Names stay unique (GitLab keeps only the first of duplicates).
-            let n = seen.iter().filter(|k| **k == e.kind).count();
-            seen.push(&e.kind);
+            let n = seen.iter().filter(|k| **k == e.kind.as_str()).count();
+            seen.push(e.kind.as_str());
             let name = match n {
                 0 => format!("{} error", e.kind),
                 n => format!("{} error {}", e.kind, n + 1),

@@ -232,7 +232,7 @@ fn run_errors(out: &mut String, distrust: &[crate::model::RunError]) {
     );
     for e in distrust.iter().take(RUN_ERRORS) {
         let first = e.message.lines().next().unwrap_or_default();
-        let _ = writeln!(out, "- {} {}", code(&e.kind), code(first));
+        let _ = writeln!(out, "- {} {}", code(e.kind.as_str()), code(first));
     }
     if distrust.len() > RUN_ERRORS {
         let _ = writeln!(out, "- … and {} more", distrust.len() - RUN_ERRORS);
@@ -582,7 +582,7 @@ fn coverage_totals(w: &mut Writer, run: &Run) {
             out,
             "- ⚠️ {} coverage {}",
             f.framework.as_str(),
-            escape_prose(&f.status)
+            escape_prose(f.status.as_str())
         );
         if let Some(m) = f.message.as_deref().filter(|m| !m.trim().is_empty()) {
             let _ = write!(

@@ -1595,7 +1595,11 @@ fn no_report_of_a_distrusted_run_is_green() {
             .iter()
             .map(|e| e["kind"].as_str().unwrap())
             .collect();
-        let want: Vec<String> = run.distrust_errors().into_iter().map(|e| e.kind).collect();
+        let want: Vec<String> = run
+            .distrust_errors()
+            .into_iter()
+            .map(|e| e.kind.to_string())
+            .collect();
         assert_eq!(kinds, want);
         assert_eq!(
             data["summary"],

@@ -223,7 +223,7 @@ pub fn summary(run: &Run, style: Style) -> String {
         }
         out.push_str(&format!(
             "{} {}\n",
-            style.paint("31;1", &format!("{} error:", safe(&e.kind))),
+            style.paint("31;1", &format!("{} error:", safe(e.kind.as_str()))),
             safe(&text)
         ));
     }
