@@ -9,7 +9,7 @@ use testflow::store::Store;
 
 use crate::args::{HistoryCmd, OutputFormat};
 use crate::dispatch::shared::{load_config, project_root};
-use crate::output::print_rows;
+use crate::output::{self, print_rows};
 
 pub(crate) fn history_cmd(cmd: HistoryCmd) -> Result<i32> {
     use testflow::history::History;
@@ -39,14 +39,7 @@ pub(crate) fn history_cmd(cmd: HistoryCmd) -> Result<i32> {
                 history.record(&run, "import", keep)?;
                 imported.push(serde_json::json!({ "file": f, "run_id": run.run_id, "tests": run.summary.total }));
             }
-            print_rows(common.format, &imported, |r| {
-                format!(
-                    "{}: {} tests as {}",
-                    r["file"].as_str().unwrap_or(""),
-                    r["tests"],
-                    r["run_id"].as_str().unwrap_or("")
-                )
-            })?;
+            print_rows(common.format, &imported, output::history_import_row)?;
         }
         HistoryCmd::Slowest(q) => {
             let rows = history.slowest(q.limit)?;
@@ -58,12 +51,7 @@ pub(crate) fn history_cmd(cmd: HistoryCmd) -> Result<i32> {
                     history.path().display()
                 );
             }
-            print_rows(q.common.format, &rows, |r| {
-                format!(
-                    "{:>10.1} ms  (max {:.1}, {} runs)  {}",
-                    r.recent_ms, r.max_ms, r.runs, r.test_id
-                )
-            })?
+            print_rows(q.common.format, &rows, output::slowest_row)?
         }
         HistoryCmd::Flaky(q) => {
             let rows = history.flaky(q.limit)?;
@@ -75,34 +63,11 @@ pub(crate) fn history_cmd(cmd: HistoryCmd) -> Result<i32> {
                     history.path().display()
                 );
             }
-            print_rows(q.common.format, &rows, |r| {
-                format!(
-                    "{:>5.1}%  failed {} of {} on unchanged trees ({} trees flipped), {} passed on retry, {} runs, last seen {}  {}",
-                    r.tree_rate * 100.0,
-                    r.tree_failures,
-                    r.tree_results,
-                    r.flipped_trees,
-                    r.passed_on_retry,
-                    r.runs,
-                    r.last_seen.as_deref().unwrap_or("-"),
-                    r.test_id
-                )
-            })?
+            print_rows(q.common.format, &rows, output::flaky_row)?
         }
-        HistoryCmd::Trend(q) => print_rows(q.common.format, &history.trend(q.limit)?, |r| {
-            let rate = r
-                .pass_rate
-                .map_or("-".to_owned(), |p| format!("{:.1}%", p * 100.0));
-            format!(
-                "{}  {:>6} tests  {:>7} passed  {:>3} flaky  {:>8.1}s  {}",
-                r.started_at,
-                r.total,
-                rate,
-                r.flaky,
-                r.duration_ms / 1000.0,
-                r.run_id
-            )
-        })?,
+        HistoryCmd::Trend(q) => {
+            print_rows(q.common.format, &history.trend(q.limit)?, output::trend_row)?
+        }
         HistoryCmd::Test { id, query } => {
             let rows = history.test(&id, query.limit)?;
             if rows.is_empty() {
@@ -114,12 +79,7 @@ pub(crate) fn history_cmd(cmd: HistoryCmd) -> Result<i32> {
                 ))
                 .into());
             }
-            print_rows(query.common.format, &rows, |r| {
-                format!(
-                    "{}  {:<8} {:>10.1} ms  attempts {}  {}",
-                    r.started_at, r.outcome, r.duration_ms, r.attempts, r.run_id
-                )
-            })?
+            print_rows(query.common.format, &rows, output::test_row)?
         }
     }
     Ok(exit_code::OK)

@@ -9,7 +9,7 @@ use testflow::{config, exit_code};
 
 use crate::args::{OutputFormat, QuarantineCmd};
 use crate::dispatch::shared::{load_config_from, project_dir, project_root};
-use crate::output::print_rows;
+use crate::output::{self, print_rows};
 
 pub(crate) fn quarantine_cmd(cmd: QuarantineCmd) -> Result<i32> {
     use testflow::quarantine;
@@ -83,15 +83,7 @@ pub(crate) fn quarantine_cmd(cmd: QuarantineCmd) -> Result<i32> {
             if entries.is_empty() && format == OutputFormat::Human {
                 let _ = writeln!(err, "no test is quarantined");
             }
-            print_rows(format, &entries, |e| {
-                let until = match (e.until, e.expired) {
-                    (Some(u), true) => format!("EXPIRED {u}"),
-                    (Some(u), false) => format!("until {u}"),
-                    (None, _) => "no expiry".to_owned(),
-                };
-                let kind = if e.id.is_some() { "id" } else { "pattern" };
-                format!("{kind} {}  ({until})  {}", e.target(), e.reason)
-            })?;
+            print_rows(format, &entries, output::quarantine_row)?;
             Ok(exit_code::OK)
         }
     }

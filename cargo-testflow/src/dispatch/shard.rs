@@ -9,6 +9,7 @@ use testflow::store::Store;
 
 use crate::args::{OutputFormat, ShardPlanArgs};
 use crate::dispatch::shared::{SuitesHere, suites_here};
+use crate::output;
 
 pub(crate) fn shard_plan_cmd(args: ShardPlanArgs) -> Result<i32> {
     use testflow::shard;
@@ -73,27 +74,7 @@ pub(crate) fn shard_plan_cmd(args: ShardPlanArgs) -> Result<i32> {
             serde_json::to_writer_pretty(&mut out, &v)?;
             writeln!(out)?;
         }
-        OutputFormat::Human => {
-            for s in &plan.shards {
-                writeln!(
-                    out,
-                    "shard {}/{}: {:>5} tests, predicted {:.2}s",
-                    s.index,
-                    args.shards,
-                    s.tests.len(),
-                    s.predicted_ms / 1000.0
-                )?;
-            }
-            writeln!(
-                out,
-                "strategy {}, imbalance {:.3} (max / mean), lower bound {:.2}s (longest test {:.2}s), {} tests without a recorded duration",
-                plan.strategy.as_str(),
-                plan.imbalance,
-                plan.lower_bound_ms / 1000.0,
-                plan.longest_test_ms / 1000.0,
-                plan.unknown_durations
-            )?;
-        }
+        OutputFormat::Human => write!(out, "{}", output::shard_plan_text(&plan, args.shards))?,
     }
     Ok(exit_code::OK)
 }
