@@ -617,7 +617,7 @@ mod tests {
         let gates = crate::gate::evaluate(&run, &crate::gate::default_gates());
         assert!(!gates.passed);
         assert_ne!(
-            crate::session::exit_code_for(&run, None),
+            crate::verdict::exit_code_for(&run, None),
             crate::exit_code::OK
         );
     }

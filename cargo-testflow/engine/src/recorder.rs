@@ -402,7 +402,7 @@ mod tests {
         assert_eq!(q.tests[0].reason, "ports");
         assert_eq!(run.summary.failed, 1, "still failed");
         assert_eq!(
-            crate::session::exit_code_for(&run, None),
+            crate::verdict::exit_code_for(&run, None),
             crate::exit_code::OK
         );
     }
