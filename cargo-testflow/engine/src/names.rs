@@ -9,6 +9,9 @@ use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
 use serde::Serialize;
 
+/// The reports to write, as `FORMAT=PATH[,FORMAT=PATH…]` (every door reads it).
+pub const REPORT_ENV: &str = "TESTFLOW_REPORT";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GateName {

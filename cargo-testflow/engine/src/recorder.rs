@@ -22,9 +22,9 @@ use crate::store::{Recording, Store};
 
 /// Environment variable naming the event log a driver (`cargo testflow run`) wants
 /// plugins to append to.
-pub const EVENTS_ENV: &str = "TESTFLOW_EVENTS";
+pub use crate::events::EVENTS_ENV;
 /// Environment variable with reports to write: `junit=a.xml,json=b.json`.
-pub const REPORT_ENV: &str = crate::settings::REPORT_ENV;
+pub use crate::names::REPORT_ENV;
 
 pub use crate::settings::parse_report_list;
 
