@@ -8,7 +8,7 @@
 // sort(): failed-first, then new, then slowest-first from the latest testflow run; or
 // TESTFLOW_ORDER=failed-first|slowest-first|fastest-first; TESTFLOW_LAST_FAILED=1 keeps
 // only the files that failed last time. The engine reads those variables and orders
-// (settings::order, ordering::sort_files). Without any recorded run it keeps Jest's order.
+// (settings::order, selection::sort_files). Without any recorded run it keeps Jest's order.
 const path = require('node:path');
 const { existsSync } = require('node:fs');
 const { load } = require('./native');

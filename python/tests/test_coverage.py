@@ -208,7 +208,7 @@ def test_a_coverage_drop_is_compared_with_the_previous_run_and_gated(project):
     g = cargo_testflow(p.root, "gate", "--run", second["run_id"], "--no-coverage-drop=50")
     assert g.returncode == 0, g.stdout + g.stderr
     g = cargo_testflow(p.root, "gate", "--run", second["run_id"], "--no-coverage-drop=34")
-    assert g.returncode == 1, g.stdout + g.stderr
+    assert g.returncode == 3, g.stdout + g.stderr
 
     # A run with the tolerance passes (exit 0), compared with the run before it.
     r, third = run_coverage(p.root, "-q", "--no-coverage-drop=50")

@@ -12,7 +12,8 @@ use std::sync::Mutex;
 
 use napi_derive::napi;
 use testflow::error::{Error as EngineError, Kind};
-use testflow::frameworks::jest::{JestCase, JestRecorder, JestResult, JestTotals};
+use testflow::frameworks::jest::{JestCase, JestResult, JestTotals};
+use testflow::frameworks::jest_recorder::JestRecorder;
 use testflow::model::Framework;
 use testflow::recorder::{RecorderConfig, parse_report_list};
 
@@ -376,7 +377,7 @@ impl Recorder {
 /// Test files in the order to run them, for the sequencer's `sort()` (`files` absolute;
 /// history keyed relative to `rootDir`). The engine resolves the order
 /// (`$TESTFLOW_ORDER`, `$TESTFLOW_LAST_FAILED`: `testflow::settings::order`) and applies
-/// it (`testflow::ordering::sort_files`); without one, failed in the latest recorded run
+/// it (`testflow::selection::sort_files`); without one, failed in the latest recorded run
 /// first, then unknown files, then slowest first. Throws on a bad variable.
 #[napi]
 pub fn sort_files(root_dir: String, files: Vec<String>) -> napi::Result<Vec<String>> {
@@ -386,7 +387,7 @@ pub fn sort_files(root_dir: String, files: Vec<String>) -> napi::Result<Vec<Stri
         .map_err(|e| napi::Error::from_reason(format!("testflow: {e:#}")))?;
     let rel: Vec<String> = files.iter().map(|f| relative_file(&root, f)).collect();
     Ok(
-        testflow::ordering::sort_files(&root, &rel, order, last_failed)
+        testflow::selection::sort_files(&root, &rel, order, last_failed)
             .into_iter()
             .map(|i| files[i].clone())
             .collect(),

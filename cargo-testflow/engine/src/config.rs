@@ -352,7 +352,7 @@ impl QuarantineRule {
             _ => {}
         }
         if let Some(u) = &self.until {
-            crate::quarantine::parse_date(u).map_err(|e| format!("`until` = {u:?}: {e}"))?;
+            crate::names::parse_date(u).map_err(|e| format!("`until` = {u:?}: {e}"))?;
         }
         Ok(())
     }
@@ -588,11 +588,11 @@ impl Config {
             );
         }
         for name in self.gates.advisory.iter().flatten() {
-            crate::gate::GateName::parse(name)
+            crate::names::GateName::parse(name)
                 .with_context(|| format!("{}: in `gates.advisory`", source.display()))?;
         }
         for r in self.run.reports.iter().flatten() {
-            crate::report::ReportSpec::parse(r)
+            crate::names::ReportSpec::parse(r)
                 .with_context(|| format!("{}: in `run.reports`", source.display()))?;
         }
         for (i, q) in self.quarantine.iter().enumerate() {

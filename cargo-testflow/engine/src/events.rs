@@ -19,6 +19,10 @@ use crate::model::{
     ShardInfo, Summary, TestCase, TestMeta, error_kind, outcome_rank,
 };
 
+/// Set by `cargo testflow run` for a plugin it drives: the event log the plugin appends
+/// to (it then writes no reports and no history of its own).
+pub const EVENTS_ENV: &str = "TESTFLOW_EVENTS";
+
 pub use testflow_schema::events::Event;
 
 /// Appends events to `events.jsonl`, one unbuffered write per event.
@@ -617,7 +621,7 @@ mod tests {
         let gates = crate::gate::evaluate(&run, &crate::gate::default_gates());
         assert!(!gates.passed);
         assert_ne!(
-            crate::session::exit_code_for(&run, None),
+            crate::verdict::exit_code_for(&run, None),
             crate::exit_code::OK
         );
     }

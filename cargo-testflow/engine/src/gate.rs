@@ -7,63 +7,9 @@ use serde::Serialize;
 
 use crate::model::{Run, RunCoverage};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GateName {
-    /// The run is trustworthy: no run errors, completed, summary matches its tests.
-    NoRunErrors,
-    MinPassRate,
-    MinTests,
-    MaxSkipped,
-    MaxFlaky,
-    MaxDuration,
-    MinCoverage,
-    MinFileCoverage,
-    NoCoverageDrop,
-    /// No quarantine entry has expired (applied whenever the run has a quarantine).
-    Quarantine,
-}
+pub use crate::names::GateName;
 
 impl GateName {
-    pub const ALL: [GateName; 10] = [
-        GateName::NoRunErrors,
-        GateName::MinPassRate,
-        GateName::MinTests,
-        GateName::MaxSkipped,
-        GateName::MaxFlaky,
-        GateName::MaxDuration,
-        GateName::MinCoverage,
-        GateName::MinFileCoverage,
-        GateName::NoCoverageDrop,
-        GateName::Quarantine,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GateName::NoRunErrors => "no_run_errors",
-            GateName::MinPassRate => "min_pass_rate",
-            GateName::MinTests => "min_tests",
-            GateName::MaxSkipped => "max_skipped",
-            GateName::MaxFlaky => "max_flaky",
-            GateName::MaxDuration => "max_duration",
-            GateName::MinCoverage => "min_coverage",
-            GateName::MinFileCoverage => "min_file_coverage",
-            GateName::NoCoverageDrop => "no_coverage_drop",
-            GateName::Quarantine => "quarantine",
-        }
-    }
-
-    pub fn parse(s: &str) -> anyhow::Result<GateName> {
-        let s = s.replace('-', "_");
-        GateName::ALL
-            .into_iter()
-            .find(|g| g.as_str() == s)
-            .ok_or_else(|| {
-                let names: Vec<&str> = GateName::ALL.iter().map(|g| g.as_str()).collect();
-                anyhow::anyhow!("unknown gate `{s}` (gates: {})", names.join(", "))
-            })
-    }
-
     fn is_minimum(self) -> bool {
         matches!(
             self,

@@ -223,7 +223,7 @@ mod tests {
         b.quarantine =
             crate::quarantine::resolve(vec![entry("t1"), entry("t3")], &b.tests, b.started_at);
         assert_eq!(
-            crate::session::exit_code_for(&a, None),
+            crate::verdict::exit_code_for(&a, None),
             crate::exit_code::OK
         );
         let m = merge(vec![("a".into(), a.clone()), ("b".into(), b)], None);
@@ -233,14 +233,14 @@ mod tests {
         assert_eq!(ids, ["t1", "t3"]);
         assert_eq!(m.summary.failed, 2, "still failures");
         assert_eq!(
-            crate::session::exit_code_for(&m, None),
+            crate::verdict::exit_code_for(&m, None),
             crate::exit_code::OK
         );
         // Without the second shard's entry, t3 fails the merged run.
         let c = shard("c", 5, &[("t3", Outcome::Failed)]);
         let m = merge(vec![("a".into(), a), ("c".into(), c)], None);
         assert_eq!(
-            crate::session::exit_code_for(&m, None),
+            crate::verdict::exit_code_for(&m, None),
             crate::exit_code::TESTS_FAILED
         );
     }

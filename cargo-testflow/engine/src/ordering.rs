@@ -2,7 +2,7 @@
 //!
 //! Shared by every framework's ordering hook (Jest's test sequencer today). The input is
 //! the previous recorded run; files it does not know come right after the failed ones,
-//! because new files are the likeliest to fail. [`sort_files`] is the hook's one entry
+//! because new files are the likeliest to fail. [`crate::selection::sort_files`] is the hook's one entry
 //! point: an order asked for (flag or `TESTFLOW_ORDER`, resolved by `settings::order`)
 //! and `--last-failed` go through `selection`, as in the other doors.
 
@@ -102,25 +102,6 @@ pub fn order(files: &[String], history: &HashMap<String, FileHistory>) -> Vec<us
     idx
 }
 
-/// The order to run a plugin's test `files` in (indices; `files` relative to
-/// `project_root`, as history keys them), with the order and `last_failed` resolved by
-/// `settings::order`: an order or `last_failed` is `selection`'s (the meaning every door
-/// gives them, `last_failed` dropping files that passed); otherwise [`order`] over the
-/// latest run.
-pub fn sort_files(
-    project_root: &Path,
-    files: &[String],
-    order_: crate::session::Order,
-    last_failed: bool,
-) -> Vec<usize> {
-    if order_ == crate::session::Order::Default && !last_failed {
-        return order(files, &latest_history(project_root));
-    }
-    crate::selection::Selection::new(project_root, None, None, order_, last_failed)
-        .apply(files, crate::selection::Grain::File)
-        .keep
-}
-
 /// History from the latest run recorded for `project_root` (empty when there is none or
 /// it cannot be read: ordering is a hint, never a reason to fail).
 pub fn latest_history(project_root: &Path) -> HashMap<String, FileHistory> {
@@ -153,5 +134,13 @@ mod tests {
             .map(|i| files[i].as_str())
             .collect();
         assert_eq!(got, ["failed_slow", "failed", "new", "slow", "fast"]);
+    }
+}
+
+#[cfg(test)]
+mod choice_tests {
+    #[test]
+    fn every_order_is_found_by_its_name() {
+        crate::choice::assert_names_round_trip::<super::Order>();
     }
 }

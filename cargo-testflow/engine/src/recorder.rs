@@ -22,9 +22,9 @@ use crate::store::{Recording, Store};
 
 /// Environment variable naming the event log a driver (`cargo testflow run`) wants
 /// plugins to append to.
-pub const EVENTS_ENV: &str = "TESTFLOW_EVENTS";
+pub use crate::events::EVENTS_ENV;
 /// Environment variable with reports to write: `junit=a.xml,json=b.json`.
-pub const REPORT_ENV: &str = crate::settings::REPORT_ENV;
+pub use crate::names::REPORT_ENV;
 
 pub use crate::settings::parse_report_list;
 
@@ -402,7 +402,7 @@ mod tests {
         assert_eq!(q.tests[0].reason, "ports");
         assert_eq!(run.summary.failed, 1, "still failed");
         assert_eq!(
-            crate::session::exit_code_for(&run, None),
+            crate::verdict::exit_code_for(&run, None),
             crate::exit_code::OK
         );
     }

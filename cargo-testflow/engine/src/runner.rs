@@ -115,13 +115,7 @@ pub trait Unit: Send {
     }
 }
 
-/// Why the run stopped early, if it did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stopped {
-    FailFast,
-    RunTimeout,
-    Interrupted,
-}
+pub use crate::verdict::Stopped;
 
 /// What units share while they run.
 pub struct Ctx {

@@ -271,6 +271,25 @@ pub fn order(ids: &[String], order: Order, grain: Grain, history: &HistorySnapsh
     idx
 }
 
+/// The order to run a plugin's test `files` in (indices; `files` relative to
+/// `project_root`, as history keys them), with the order and `last_failed` resolved by
+/// `settings::order`: an order or `last_failed` is `selection`'s (the meaning every door
+/// gives them, `last_failed` dropping files that passed); otherwise [`crate::ordering::order`] over the
+/// latest run.
+pub fn sort_files(
+    project_root: &Path,
+    files: &[String],
+    order_: Order,
+    last_failed: bool,
+) -> Vec<usize> {
+    if order_ == Order::Default && !last_failed {
+        return crate::ordering::order(files, &crate::ordering::latest_history(project_root));
+    }
+    Selection::new(project_root, None, None, order_, last_failed)
+        .apply(files, Grain::File)
+        .keep
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,7 @@ use crate::model::{Framework, Run};
 use crate::runner::{self, Ctx, Listener, RunOptions, Stopped, Unit};
 use crate::shard::{self, ShardSpec, Strategy};
 use crate::store::Store;
+pub use crate::verdict::exit_code_for;
 
 pub struct RunRequest {
     /// Where to look for suites (the current directory by default).
@@ -385,30 +386,4 @@ pub fn run(
         stopped,
         log_warnings,
     })
-}
-
-/// The exit code of a finished run. Quarantined tests' failures do not count; run
-/// errors always do.
-pub fn exit_code_for(run: &Run, stopped: Option<Stopped>) -> i32 {
-    let summary = run.recomputed_summary();
-    let counted = run.verdict_summary();
-    // A suite that could not be built, collected or started (any framework's).
-    let broken = run
-        .errors
-        .iter()
-        .any(|e| crate::model::error_kind::stops_suite(&e.kind));
-    if stopped == Some(Stopped::Interrupted) {
-        crate::interrupt::exit_code().unwrap_or(exit_code::INTERRUPTED)
-    } else if broken {
-        exit_code::BUILD_FAILED
-    } else if counted.failures() > 0 || stopped == Some(Stopped::RunTimeout) {
-        exit_code::TESTS_FAILED
-    } else if !run.distrust().is_empty() {
-        // Nothing recorded failed, but the run itself is in doubt: never green.
-        exit_code::RUN_ERROR
-    } else if summary.total == summary.skipped {
-        exit_code::NO_TESTS
-    } else {
-        exit_code::OK
-    }
 }

@@ -21,7 +21,7 @@ pub const TEST_TIMEOUT_ENV: &str = "TESTFLOW_TEST_TIMEOUT";
 pub const TIMEOUT_ENV: &str = "TESTFLOW_TIMEOUT";
 pub const SLOW_TIMEOUT_ENV: &str = "TESTFLOW_SLOW_TIMEOUT";
 pub const RETRIES_ENV: &str = "TESTFLOW_RETRIES";
-pub const REPORT_ENV: &str = "TESTFLOW_REPORT";
+pub use crate::names::REPORT_ENV;
 pub const ORDER_ENV: &str = "TESTFLOW_ORDER";
 pub const LAST_FAILED_ENV: &str = "TESTFLOW_LAST_FAILED";
 

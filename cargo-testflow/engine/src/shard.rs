@@ -566,3 +566,11 @@ mod tests {
         assert_eq!(p.shards.len(), MAX_SHARDS as usize);
     }
 }
+
+#[cfg(test)]
+mod choice_tests {
+    #[test]
+    fn every_strategy_is_found_by_its_name() {
+        crate::choice::assert_names_round_trip::<super::Strategy>();
+    }
+}

@@ -231,3 +231,11 @@ pub struct MetadataFailed(pub String);
 pub struct BuildFailed {
     pub diagnostics: String,
 }
+
+#[cfg(test)]
+mod choice_tests {
+    #[test]
+    fn every_isolation_is_found_by_its_name() {
+        crate::choice::assert_names_round_trip::<super::Isolation>();
+    }
+}

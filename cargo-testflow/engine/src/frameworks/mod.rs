@@ -28,9 +28,11 @@ pub mod cargo_options;
 #[cfg(feature = "cargo")]
 pub mod cargo_suite;
 pub mod jest;
+pub mod jest_recorder;
 pub mod listing;
 pub mod pytest;
 pub mod pytest_assert;
+pub mod pytest_recorder;
 pub mod workers;
 
 pub use listing::{ListedTest, SuiteListing};

@@ -6,19 +6,15 @@
 //! pytest-rerunfailures attempts) into one result per node id, classifies the failure
 //! and writes the events. The rules live here, in Rust, where they are unit-tested.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use anyhow::Result;
 
-use crate::model::{
-    Captured, Category, DEFAULT_OUTPUT_CAP, Failure, Framework, Location, Outcome, Run, TestMeta,
-};
-use crate::recorder::{Recorder, RecorderConfig};
+use crate::model::{Category, Failure, Framework, Outcome, TestMeta};
 
 /// The message pytest-timeout fails a test with (signal method).
-const TIMEOUT_MARK: &str = "from pytest-timeout";
+pub(crate) const TIMEOUT_MARK: &str = "from pytest-timeout";
 
 /// One pytest report (`TestReport` of one phase), as plain fields.
 #[derive(Clone, Debug, Default)]
@@ -137,7 +133,7 @@ pub fn classify(when: &str, exc_type: Option<&str>, message: &str) -> Category {
 
 /// `ValueError: boom` -> `boom` when the type is `ValueError` (pytest prefixes the
 /// type for everything but rewritten asserts).
-fn strip_type_prefix<'a>(exc_type: Option<&str>, message: &'a str) -> &'a str {
+pub(crate) fn strip_type_prefix<'a>(exc_type: Option<&str>, message: &'a str) -> &'a str {
     let Some(t) = exc_type else { return message };
     for name in [t, t.rsplit('.').next().unwrap_or(t)] {
         if let Some(rest) = message.strip_prefix(name)
@@ -152,7 +148,7 @@ fn strip_type_prefix<'a>(exc_type: Option<&str>, message: &'a str) -> &'a str {
     message
 }
 
-fn rank(o: Outcome) -> u8 {
+pub(crate) fn rank(o: Outcome) -> u8 {
     match o {
         Outcome::Passed => 0,
         Outcome::Skipped | Outcome::Xfailed | Outcome::Xpassed => 1,
@@ -162,476 +158,23 @@ fn rank(o: Outcome) -> u8 {
 }
 
 /// One attempt of one test being folded.
-struct Open {
-    meta: TestMeta,
-    attempt: u32,
-    duration_s: f64,
-    outcome: Option<Outcome>,
-    failure: Option<Failure>,
+pub(crate) struct Open {
+    pub(crate) meta: TestMeta,
+    pub(crate) attempt: u32,
+    pub(crate) duration_s: f64,
+    pub(crate) outcome: Option<Outcome>,
+    pub(crate) failure: Option<Failure>,
     /// The skip / xfail reason (not a failure).
-    reason: Option<String>,
+    pub(crate) reason: Option<String>,
     /// pytest-rerunfailures said this attempt will be re-run.
-    rerun: bool,
-    phases: u32,
-}
-
-/// The engine side of the pytest plugin: folds pytest's per-phase reports into one
-/// result per node id and records it.
-pub struct PytestRecorder {
-    rec: Recorder,
-    root: PathBuf,
-    output_cap: usize,
-    state: Mutex<State>,
-}
-
-#[derive(Default)]
-struct State {
-    open: HashMap<String, Open>,
-    /// Last attempt number used per node id (reruns continue from it).
-    attempts: HashMap<String, u32>,
-    done: HashSet<String>,
-    collected: Vec<(String, Option<u32>)>,
-    /// The last recorded outcome per node id (what reconciling compares with pytest).
-    finals: HashMap<String, Outcome>,
-    collect_errors: usize,
-    /// `pytest_keyboard_interrupt`: KeyboardInterrupt or `pytest.exit()` ended the session.
-    interrupted: Option<String>,
-    /// pytest stopped after its collection errors (`Interrupted: N errors during
-    /// collection`): explained by the errors recorded, not an interruption.
-    collection_stop: bool,
-}
-
-impl PytestRecorder {
-    /// Start recording. `reports` are `FORMAT=PATH` entries (from `--testflow-report`);
-    /// `TESTFLOW_EVENTS`, `TESTFLOW_REPORT` and the configuration file (`run.reports`,
-    /// `keep_runs`, the quarantine) are resolved by `RecorderConfig::resolve`.
-    pub fn start(
-        root: &Path,
-        reports: &[String],
-        shard: Option<crate::model::ShardInfo>,
-    ) -> Result<PytestRecorder> {
-        let mut given = Vec::new();
-        for r in reports {
-            given.extend(crate::recorder::parse_report_list(r)?);
-        }
-        // The engine resolves the rest (the file, the environment): `settings`.
-        let mut config = RecorderConfig::resolve(Framework::Pytest, root.to_owned(), given)?;
-        config.shard = shard;
-        Ok(PytestRecorder {
-            rec: Recorder::start(config)?,
-            root: root.to_owned(),
-            output_cap: DEFAULT_OUTPUT_CAP,
-            state: Mutex::new(State::default()),
-        })
-    }
-
-    pub fn recorder(&self) -> &Recorder {
-        &self.rec
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Tests collected (to report those that never ran). `line0` is pytest's 0-based line.
-    pub fn collected(&self, items: Vec<(String, Option<u32>)>) {
-        self.lock().collected.extend(items);
-    }
-
-    /// `pytest_runtest_logstart`. Called again for each pytest-rerunfailures attempt.
-    pub fn logstart(&self, nodeid: &str, line0: Option<u32>) -> Result<()> {
-        let mut st = self.lock();
-        if let Some(prev) = st.open.remove(nodeid) {
-            // A new attempt of a test whose attempt is still open: the previous one was re-run.
-            self.close(&mut st, prev)?;
-        }
-        let attempt = st.attempts.get(nodeid).copied().unwrap_or(0) + 1;
-        st.attempts.insert(nodeid.to_owned(), attempt);
-        let meta = meta(nodeid, line0);
-        self.rec.test_started(meta.clone(), attempt)?;
-        st.open.insert(
-            nodeid.to_owned(),
-            Open {
-                meta,
-                attempt,
-                duration_s: 0.0,
-                outcome: None,
-                failure: None,
-                reason: None,
-                rerun: false,
-                phases: 0,
-            },
-        );
-        Ok(())
-    }
-
-    /// `pytest_runtest_logreport`: fold one phase into its test.
-    pub fn report(&self, p: &Phase<'_>) -> Result<()> {
-        let mut st = self.lock();
-        if !st.open.contains_key(p.nodeid) {
-            // A report without logstart (xdist crash report, plugins calling the hook directly).
-            let attempt = st.attempts.get(p.nodeid).copied().unwrap_or(0) + 1;
-            st.attempts.insert(p.nodeid.to_owned(), attempt);
-            st.open.insert(
-                p.nodeid.to_owned(),
-                Open {
-                    meta: meta(p.nodeid, None),
-                    attempt,
-                    duration_s: 0.0,
-                    outcome: None,
-                    failure: None,
-                    reason: None,
-                    rerun: false,
-                    phases: 0,
-                },
-            );
-        }
-        let open = st.open.get_mut(p.nodeid).expect("inserted above");
-        open.phases += 1;
-        if p.duration.is_finite() && p.duration > 0.0 {
-            open.duration_s += p.duration;
-        }
-        let (outcome, failure, reason) = self.judge(p);
-        if p.outcome == "rerun" {
-            open.rerun = true;
-        }
-        if open.outcome.is_none_or(|cur| rank(outcome) > rank(cur)) {
-            open.outcome = Some(outcome);
-            open.failure = failure;
-            open.reason = reason;
-        }
-        if p.when == "???" {
-            // The worker died: no logfinish will come for this test.
-            let open = st.open.remove(p.nodeid).expect("present");
-            self.close(&mut st, open)?;
-        }
-        Ok(())
-    }
-
-    /// `pytest_runtest_logfinish`: the test's last attempt is complete.
-    pub fn logfinish(&self, nodeid: &str) -> Result<()> {
-        let mut st = self.lock();
-        if let Some(open) = st.open.remove(nodeid) {
-            self.close(&mut st, open)?;
-        }
-        Ok(())
-    }
-
-    fn close(&self, st: &mut State, open: Open) -> Result<()> {
-        let Open {
-            meta,
-            attempt,
-            duration_s,
-            outcome,
-            failure,
-            reason,
-            rerun,
-            phases,
-        } = open;
-        if phases == 0 {
-            return Ok(());
-        }
-        let mut outcome = outcome.unwrap_or(Outcome::Passed);
-        if rerun && !outcome.is_failure() {
-            outcome = Outcome::Failed;
-        }
-        // A reason belongs to a skip, an xfail or an xpass only.
-        let reason = reason.filter(|_| !outcome.is_failure() && outcome != Outcome::Passed);
-        st.done.insert(meta.id.clone());
-        st.finals.insert(meta.id.clone(), outcome);
-        self.rec.test_finished_with_reason(
-            meta,
-            attempt,
-            outcome,
-            duration_s * 1000.0,
-            failure,
-            reason,
-        )
-    }
-
-    /// The outcome, failure and reason one phase stands for. A skip, an xfail and an
-    /// xpass are not failures: they carry no `failure`, only their reason.
-    fn judge(&self, p: &Phase<'_>) -> (Outcome, Option<Failure>, Option<String>) {
-        let xfail = p.wasxfail.is_some();
-        let outcome = match (p.when, p.outcome) {
-            ("???", _) => Outcome::Crashed,
-            (_, "passed") if xfail && p.when == "call" => Outcome::Xpassed,
-            (_, "passed") => Outcome::Passed,
-            (_, "skipped") if xfail => Outcome::Xfailed,
-            (_, "skipped") => Outcome::Skipped,
-            ("setup" | "teardown", _) => Outcome::Error,
-            _ => Outcome::Failed,
-        };
-        let message = p.message.unwrap_or_default();
-        let reason = match outcome {
-            Outcome::Xfailed | Outcome::Xpassed => p.wasxfail,
-            // pytest's skip longrepr: `Skipped: reason`.
-            Outcome::Skipped => Some(message.strip_prefix("Skipped: ").unwrap_or(message)),
-            _ => None,
-        }
-        .filter(|r| !r.is_empty())
-        .map(str::to_owned);
-        let failure = match outcome {
-            Outcome::Passed | Outcome::Xpassed | Outcome::Skipped | Outcome::Xfailed => None,
-            _ => Some(self.failure(p)),
-        };
-        let outcome = match &failure {
-            Some(f) if f.category == Category::Timeout && outcome.is_failure() => Outcome::Timeout,
-            _ => outcome,
-        };
-        (outcome, failure, reason)
-    }
-
-    fn failure(&self, p: &Phase<'_>) -> Failure {
-        let raw = p.message.unwrap_or_default();
-        let longrepr = p.longrepr.unwrap_or_default();
-        let strict_xpass =
-            raw.starts_with("[XPASS(strict)]") || longrepr.starts_with("[XPASS(strict)]");
-        let mut category = if strict_xpass {
-            Category::Assertion
-        } else {
-            classify(
-                p.when,
-                p.exc_type,
-                if raw.is_empty() { longrepr } else { raw },
-            )
-        };
-        if p.when == "???" {
-            category = Category::Crash;
-        }
-        // The exception's type name, and nothing else: a strict xpass and a crashed
-        // worker raised nothing (the category and message say what happened).
-        let kind = if strict_xpass || p.when == "???" {
-            None
-        } else {
-            p.exc_type.map(str::to_owned)
-        };
-        let mut message = strip_type_prefix(p.exc_type, raw).to_owned();
-        if message.is_empty() {
-            message = longrepr.lines().next().unwrap_or_default().to_owned();
-        }
-        if let Some(ctx) = p.subtest.filter(|s| !s.is_empty()) {
-            message = format!("[{ctx}] {message}");
-        }
-        if matches!(p.when, "setup" | "teardown") {
-            message = format!("error in {}: {message}", p.when);
-        }
-        let (expected, actual) =
-            if category == Category::Assertion && p.exc_type == Some("AssertionError") {
-                super::pytest_assert::expected_actual(
-                    p.compare.as_ref(),
-                    strip_type_prefix(p.exc_type, raw),
-                )
-                .unzip()
-            } else {
-                (None, None)
-            };
-        let location = p.crash_file.zip(p.crash_line).map(|(f, l)| Location {
-            file: self.relative(f),
-            line: l,
-            column: None,
-        });
-        let cap = |s: Option<&[u8]>| {
-            s.filter(|s| !s.is_empty())
-                .map(|s| Captured::from_bytes(s, self.output_cap))
-        };
-        let stderr = match (
-            p.stderr.filter(|s| !s.is_empty()),
-            p.log.filter(|s| !s.is_empty()),
-        ) {
-            (e, Some(log)) => {
-                let mut all = e.map(|e| [e, b"\n"].concat()).unwrap_or_default();
-                all.extend_from_slice(b"----- captured log -----\n");
-                all.extend_from_slice(log);
-                Some(all)
-            }
-            (e, None) => e.map(<[u8]>::to_vec),
-        };
-        Failure {
-            category,
-            kind,
-            message,
-            location,
-            expected,
-            actual,
-            details: Some(longrepr.to_owned()).filter(|d| !d.is_empty()),
-            stdout: cap(p.stdout),
-            stderr: cap(stderr.as_deref()),
-            ..Failure::default()
-        }
-    }
-
-    /// A path relative to the project root when it is inside it.
-    fn relative(&self, path: &str) -> String {
-        Path::new(path)
-            .strip_prefix(&self.root)
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_else(|_| path.to_owned())
-    }
-
-    /// A collection error (`CollectReport` that failed): an `error` entry in category
-    /// `import_error`. `message` should name the missing module (`str(exception)`).
-    pub fn collect_error(
-        &self,
-        nodeid: &str,
-        exc_type: Option<&str>,
-        message: &str,
-        longrepr: &str,
-    ) -> Result<()> {
-        let mut st = self.lock();
-        let attempt = st.attempts.get(nodeid).copied().unwrap_or(0).max(1);
-        st.attempts.insert(nodeid.to_owned(), attempt);
-        // xdist: every worker reports the same error; it is one error.
-        if st.done.insert(nodeid.to_owned()) {
-            st.collect_errors += 1;
-        }
-        let mut m = meta(nodeid, None);
-        if m.file.is_none() {
-            m.file = Some(nodeid.to_owned());
-        }
-        let message = if message.is_empty() {
-            longrepr.lines().next().unwrap_or_default()
-        } else {
-            message
-        };
-        let failure = Failure {
-            category: collect_category(exc_type),
-            kind: exc_type.map(str::to_owned),
-            message: format!("collection failed: {message}"),
-            details: Some(longrepr.to_owned()).filter(|d| !d.is_empty()),
-            ..Failure::default()
-        };
-        // Same attempt number every time: xdist workers each report the same error once.
-        self.rec
-            .test_finished(m, attempt, Outcome::Error, 0.0, Some(failure))
-    }
-
-    pub fn run_error(&self, kind: &str, message: &str) -> Result<()> {
-        self.rec.run_error(kind, message)
-    }
-
-    /// `pytest_keyboard_interrupt`: a KeyboardInterrupt (Ctrl-C, or raised by a test) or
-    /// `pytest.exit()` ended the session; `message` is pytest's rendering of it.
-    pub fn interrupted(&self, message: &str) -> Result<()> {
-        let mut st = self.lock();
-        if st.collect_errors > 0 && message.contains("during collection") {
-            // pytest's own stop after collection errors (it goes through this hook too).
-            st.collection_stop = true;
-            return Ok(());
-        }
-        let first = st.interrupted.is_none();
-        st.interrupted = Some(message.to_owned());
-        drop(st);
-        if first {
-            self.rec.run_error(
-                crate::model::error_kind::RECONCILE,
-                &format!("pytest's session was interrupted: {message}"),
-            )?;
-        }
-        Ok(())
-    }
-
-    /// End of the session: tests still open never finished. One that was running when
-    /// the session was interrupted failed (`interrupted`); any other crashed the process
-    /// it ran in (xdist lost it). Never a pass, whatever phases passed before. Tests
-    /// collected and never run are recorded as such; with `verdict` (pytest's own view
-    /// of the session) the run is reconciled with it; then the run is finished and the
-    /// reports written.
-    pub fn finish(
-        &self,
-        completed: bool,
-        reason: Option<&str>,
-        verdict: Option<&PytestVerdict>,
-    ) -> Result<Run> {
-        let mut st = self.lock();
-        let open: Vec<Open> = st.open.drain().map(|(_, o)| o).collect();
-        for mut o in open {
-            if o.outcome.is_some_and(Outcome::is_failure) {
-                self.close(&mut st, o)?;
-                continue;
-            }
-            o.phases = o.phases.max(1);
-            let failure = match &st.interrupted {
-                Some(why) => {
-                    o.outcome = Some(Outcome::Failed);
-                    Failure {
-                        category: Category::Interrupted,
-                        kind: Some(why.split(':').next().unwrap_or("interrupted").to_owned()),
-                        message: format!("the session was interrupted while it ran: {why}"),
-                        ..Failure::default()
-                    }
-                }
-                None => {
-                    o.outcome = Some(Outcome::Crashed);
-                    Failure {
-                        category: Category::Crash,
-                        message: "started but never finished: the process running it died".into(),
-                        ..Failure::default()
-                    }
-                }
-            };
-            o.failure = Some(failure);
-            self.close(&mut st, o)?;
-        }
-        // Collected and never run: no result, like planned tests a fail-fast or a run
-        // timeout stopped (never `skipped`, which is a verdict pytest did not give): one
-        // `not_run` run error with the count, why, and the first few ids.
-        let collected = std::mem::take(&mut st.collected);
-        let mut seen = HashSet::new();
-        let not_run: Vec<String> = collected
-            .into_iter()
-            .map(|(id, _)| id)
-            .filter(|id| !st.done.contains(id) && seen.insert(id.clone()))
-            .collect();
-        if !not_run.is_empty() {
-            let why = not_run_reason(&st, reason);
-            self.rec.run_error(
-                crate::model::error_kind::NOT_RUN,
-                &not_run_message(&not_run, &why),
-            )?;
-        }
-        if let Some(v) = verdict {
-            let recorded = Recorded {
-                finals: &st.finals,
-                collect_errors: st.collect_errors,
-                interrupted: st.interrupted.is_some(),
-            };
-            for message in reconcile(&recorded, v) {
-                self.rec
-                    .run_error(crate::model::error_kind::RECONCILE, &message)?;
-            }
-        }
-        // pytest.exit() can end the session with status OK: it is still not complete.
-        let completed = completed && st.interrupted.is_none();
-        drop(st);
-        self.rec.finish(completed, reason)
-    }
+    pub(crate) rerun: bool,
+    pub(crate) phases: u32,
 }
 
 /// What `cargo testflow run` hands pytest to run the rest after a collection error.
 pub const CONTINUE_HINT: &str = "pass pytest's --continue-on-collection-errors to run the other tests anyway (`cargo testflow run -- --continue-on-collection-errors`, or `pytest --testflow --continue-on-collection-errors`)";
 
-/// Why collected tests did not run.
-fn not_run_reason(st: &State, reason: Option<&str>) -> String {
-    if let Some(why) = &st.interrupted {
-        return format!("the session was interrupted: {why}");
-    }
-    if st.collection_stop || st.collect_errors > 0 && reason.is_none_or(|r| r == "interrupted") {
-        // pytest without --continue-on-collection-errors (and without xdist) stops
-        // after collecting when any module failed to: "Interrupted: N errors during collection".
-        return format!(
-            "pytest stopped after {} collection error{} and ran none of the tests it collected; {CONTINUE_HINT}",
-            st.collect_errors,
-            if st.collect_errors == 1 { "" } else { "s" }
-        );
-    }
-    match reason {
-        Some("interrupted") | None => "the session ended before they ran".to_owned(),
-        Some(r) => r.to_owned(),
-    }
-}
-
-fn not_run_message(ids: &[String], why: &str) -> String {
+pub(crate) fn not_run_message(ids: &[String], why: &str) -> String {
     const SHOWN: usize = 5;
     let mut m = format!(
         "{} collected tests did not run: {why}. Not run: {}",
@@ -673,7 +216,7 @@ pub struct Recorded<'a> {
 
 /// pytest's verdict on one test: the worst status of its reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Said {
+pub(crate) enum Said {
     Skipped,
     Xfailed,
     Passed,
@@ -682,7 +225,7 @@ enum Said {
 }
 
 impl Said {
-    fn parse(status: &str) -> Option<Said> {
+    pub(crate) fn parse(status: &str) -> Option<Said> {
         // pytest 9 subtests report as `subtests passed`, `subtests failed`, …
         match status.strip_prefix("subtests ").unwrap_or(status) {
             "passed" => Some(Said::Passed),
@@ -694,7 +237,7 @@ impl Said {
         }
     }
 
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Said::Skipped => "skipped",
             Said::Xfailed => "xfailed",
@@ -706,7 +249,7 @@ impl Said {
 }
 
 /// pytest's exit statuses (`pytest.ExitCode`).
-fn exit_status_name(status: i32) -> &'static str {
+pub(crate) fn exit_status_name(status: i32) -> &'static str {
     match status {
         0 => "OK",
         1 => "TESTS_FAILED",
@@ -824,7 +367,7 @@ pub const PYTHON_ENV: &str = "TESTFLOW_PYTHON";
 
 /// How to install the plugin. pytest-testflow is not on PyPI yet: name the install that
 /// works today, never a package name we cannot promise.
-const INSTALL_HINT: &str = "pip install <testflow checkout>/python";
+pub(crate) const INSTALL_HINT: &str = "pip install <testflow checkout>/python";
 
 /// Is `root` a pytest project? pytest configuration (`pytest.ini`, `[tool.pytest…]` in
 /// `pyproject.toml`, `[tool:pytest]` in `setup.cfg`, `[pytest]` in `tox.ini`), a root
@@ -900,7 +443,7 @@ pub struct Probe {
     pub cov: bool,
 }
 
-const PROBE: &str = r#"
+pub(crate) const PROBE: &str = r#"
 import importlib.util as u, json
 def has(m):
     try:
@@ -932,7 +475,7 @@ pub fn probe(python: &Path, root: &Path) -> Result<Probe> {
         .map_err(|e| anyhow::anyhow!("unexpected answer from {}: {e}: {text}", python.display()))
 }
 
-fn ready(python: &Path, root: &Path) -> Result<Probe> {
+pub(crate) fn ready(python: &Path, root: &Path) -> Result<Probe> {
     let probe = probe(python, root)?;
     if !probe.pytest {
         return Err(super::EnvironmentError(format!(
@@ -1110,7 +653,7 @@ pub fn coverage_args(dir: &Path) -> (Vec<String>, Vec<(String, String)>) {
 }
 
 /// Import names whose PyPI distribution is named differently.
-fn pypi_name(module: &str) -> &str {
+pub(crate) fn pypi_name(module: &str) -> &str {
     match module {
         "yaml" => "pyyaml",
         "cv2" => "opencv-python",
@@ -1125,7 +668,7 @@ fn pypi_name(module: &str) -> &str {
 }
 
 pub struct PytestSuite {
-    root: PathBuf,
+    pub(crate) root: PathBuf,
 }
 
 impl PytestSuite {
@@ -1229,16 +772,16 @@ pub fn listing_from_ids(package: &str, ids: &[String]) -> Vec<super::SuiteListin
 
 /// What `pytest --collect-only` found, as the plugin writes it (`TESTFLOW_COLLECT`).
 #[derive(Debug, Default, serde::Deserialize)]
-struct Collection {
-    items: Vec<String>,
+pub(crate) struct Collection {
+    pub(crate) items: Vec<String>,
     #[serde(default)]
-    errors: Vec<CollectError>,
+    pub(crate) errors: Vec<CollectError>,
 }
 
 #[derive(Debug, serde::Deserialize)]
-struct CollectError {
-    nodeid: String,
-    message: String,
+pub(crate) struct CollectError {
+    pub(crate) nodeid: String,
+    pub(crate) message: String,
 }
 
 impl<'de> serde::Deserialize<'de> for CollectionFile {
@@ -1260,14 +803,14 @@ impl<'de> serde::Deserialize<'de> for CollectionFile {
     }
 }
 
-struct CollectionFile(Collection);
+pub(crate) struct CollectionFile(Collection);
 
 /// One pytest process for the whole suite; the plugin appends its events to the run's log.
-struct PytestUnit {
-    root: PathBuf,
-    python: PathBuf,
-    args: Vec<String>,
-    probe: Probe,
+pub(crate) struct PytestUnit {
+    pub(crate) root: PathBuf,
+    pub(crate) python: PathBuf,
+    pub(crate) args: Vec<String>,
+    pub(crate) probe: Probe,
 }
 
 impl crate::runner::Unit for PytestUnit {
@@ -1282,9 +825,9 @@ impl crate::runner::Unit for PytestUnit {
         let mut cmd = std::process::Command::new(&self.python);
         cmd.args(&self.args)
             .current_dir(&self.root)
-            .env(crate::recorder::EVENTS_ENV, ctx.events_path())
+            .env(crate::events::EVENTS_ENV, ctx.events_path())
             .env(STATUS_ENV, &status_file)
-            .env_remove(crate::recorder::REPORT_ENV)
+            .env_remove(crate::names::REPORT_ENV)
             .env_remove(COLLECT_ENV);
         if let (Some(t), false) = (ctx.options.test_timeout, self.probe.timeout) {
             cmd.env(TEST_TIMEOUT_ENV, t.as_secs_f64().to_string());
@@ -1381,21 +924,21 @@ impl crate::runner::Unit for PytestUnit {
 
 /// How pytest's session ended, from the plugin's status file.
 #[derive(Debug, PartialEq, serde::Deserialize)]
-struct SessionStatus {
-    exit_status: i32,
+pub(crate) struct SessionStatus {
+    pub(crate) exit_status: i32,
     /// Modules that failed to collect (older plugins do not say: 0).
     #[serde(default)]
-    collect_errors: usize,
+    pub(crate) collect_errors: usize,
 }
 
 /// The plugin's status file; `Err` with the text when unreadable.
-fn session_status(text: &str) -> Result<SessionStatus, String> {
+pub(crate) fn session_status(text: &str) -> Result<SessionStatus, String> {
     serde_json::from_str::<SessionStatus>(text).map_err(|e| format!("{e}: {}", text.trim()))
 }
 
 /// Options of `cargo testflow run` that pytest cannot honour without a plugin, and so
 /// were not applied: one warning each (not a run error: the verdict is not in doubt).
-fn option_warnings(
+pub(crate) fn option_warnings(
     options: &crate::runner::RunOptions,
     probe: &Probe,
     python: &Path,
@@ -1421,7 +964,7 @@ fn option_warnings(
 /// `--continue-on-collection-errors`) runs the other tests. When they ran despite
 /// collection errors, say that `-j 1` would not have run them, so the two runs' different
 /// `not_run` errors are explained.
-fn collection_note(status: &SessionStatus, args: &[String]) -> Option<String> {
+pub(crate) fn collection_note(status: &SessionStatus, args: &[String]) -> Option<String> {
     if status.collect_errors == 0 || status.exit_status == 2 {
         return None;
     }
@@ -1479,7 +1022,7 @@ impl PytestSuite {
     /// Serial or xdist, and why (`frameworks::workers`). Only when the choice is open
     /// (no `-j`, several CPUs, xdist installed) does it read history, or with none,
     /// collect the suite once to count its tests and time a worker's start-up.
-    fn workers(
+    pub(crate) fn workers(
         &self,
         ctx: &crate::runner::Ctx,
         python: &Path,
@@ -1517,13 +1060,13 @@ impl PytestSuite {
 
     /// The node ids pytest collects and the modules it could not collect (through the
     /// plugin, with `--collect-only`).
-    fn collect(&self) -> Result<Collection> {
+    pub(crate) fn collect(&self) -> Result<Collection> {
         let python = find_python(&self.root);
         ready(&python, &self.root)?;
         self.collect_with(&python)
     }
 
-    fn collect_with(&self, python: &Path) -> Result<Collection> {
+    pub(crate) fn collect_with(&self, python: &Path) -> Result<Collection> {
         let tmp = std::env::temp_dir().join(format!(
             "testflow-collect-{}-{}.json",
             std::process::id(),
@@ -1539,7 +1082,7 @@ impl PytestSuite {
                 "no:cacheprovider",
             ])
             .env(COLLECT_ENV, &tmp)
-            .env_remove(crate::recorder::EVENTS_ENV)
+            .env_remove(crate::events::EVENTS_ENV)
             .current_dir(&self.root)
             .stdin(std::process::Stdio::null())
             .output()
@@ -1561,759 +1104,4 @@ impl PytestSuite {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_listing_is_one_suite_per_file_with_every_node_id() {
-        let ids: Vec<String> = [
-            "tests/test_outcomes.py::test_passes",
-            "tests/test_outcomes.py::test_params[a b]",
-            "tests/test_outcomes.py::TestGroup::test_in_class",
-            "tests/test_other.py::test_x[a::b]",
-        ]
-        .map(str::to_owned)
-        .to_vec();
-        let suites = listing_from_ids("pytest-basic", &ids);
-        let got: Vec<(&str, usize, Option<usize>)> = suites
-            .iter()
-            .map(|s| (s.id.as_str(), s.tests, s.files))
-            .collect();
-        assert_eq!(
-            got,
-            [
-                ("tests/test_outcomes.py", 3, Some(1)),
-                ("tests/test_other.py", 1, Some(1))
-            ]
-        );
-        let t = &suites[0].test_list[2];
-        assert_eq!(t.id, "tests/test_outcomes.py::TestGroup::test_in_class");
-        assert_eq!(t.name, "test_in_class");
-        assert_eq!(
-            t.ignored, None,
-            "skip marks are only known when pytest runs"
-        );
-        assert_eq!(suites[1].test_list[0].name, "test_x[a::b]");
-    }
-
-    #[test]
-    fn nodeids_split_outside_brackets() {
-        let (f, s, n) = split_nodeid("tests/test_a.py::TestC::test_y[a::b c-é]");
-        assert_eq!(f.as_deref(), Some("tests/test_a.py"));
-        assert_eq!(s, vec!["TestC"]);
-        assert_eq!(n, "test_y[a::b c-é]");
-        let (f, s, n) = split_nodeid("test_b.py");
-        assert_eq!(
-            (f.as_deref(), s.len(), n.as_str()),
-            (Some("test_b.py"), 0, "test_b.py")
-        );
-        assert_eq!(meta("a.py::t", Some(4)).line, Some(5), "1-based");
-    }
-
-    #[test]
-    fn categories_come_from_type_and_phase() {
-        assert_eq!(
-            classify("call", Some("AssertionError"), "assert 1 == 2"),
-            Category::Assertion
-        );
-        assert_eq!(
-            classify("call", Some("ValueError"), "x"),
-            Category::RuntimeError
-        );
-        assert_eq!(
-            classify("call", Some("ModuleNotFoundError"), "x"),
-            Category::ImportError
-        );
-        assert_eq!(
-            classify("setup", Some("ValueError"), "x"),
-            Category::SetupError
-        );
-        assert_eq!(classify("teardown", None, "x"), Category::SetupError);
-        assert_eq!(
-            classify("collect", Some("SyntaxError"), "x"),
-            Category::BuildError
-        );
-        assert_eq!(
-            classify("collect", Some("ModuleNotFoundError"), "x"),
-            Category::ImportError
-        );
-        assert_eq!(
-            classify(
-                "call",
-                Some("Failed"),
-                "Failed: Timeout (>1.0s) from pytest-timeout."
-            ),
-            Category::Timeout
-        );
-        assert_eq!(classify("???", None, "worker crashed"), Category::Crash);
-    }
-
-    #[test]
-    fn type_prefix_is_stripped() {
-        assert_eq!(
-            strip_type_prefix(Some("ValueError"), "ValueError: boom"),
-            "boom"
-        );
-        assert_eq!(strip_type_prefix(Some("m.E"), "m.E: boom"), "boom");
-        assert_eq!(
-            strip_type_prefix(Some("AssertionError"), "assert 1 == 2"),
-            "assert 1 == 2"
-        );
-    }
-
-    fn recorder(dir: &Path) -> PytestRecorder {
-        PytestRecorder {
-            rec: Recorder::start(RecorderConfig {
-                framework: Framework::Pytest,
-                project_root: dir.to_owned(),
-                events: None,
-                reports: vec![],
-                shard: None,
-                keep_runs: crate::history::DEFAULT_KEEP_RUNS,
-                quarantine: vec![],
-            })
-            .unwrap(),
-            root: dir.to_owned(),
-            output_cap: 1024,
-            state: Mutex::new(State::default()),
-        }
-    }
-
-    fn phase<'a>(id: &'a str, when: &'a str, outcome: &'a str) -> Phase<'a> {
-        Phase {
-            nodeid: id,
-            when,
-            outcome,
-            duration: 0.001,
-            ..Phase::default()
-        }
-    }
-
-    #[test]
-    fn phases_fold_into_one_result_per_test() {
-        let dir = tempfile::tempdir().unwrap();
-        let r = recorder(dir.path());
-        let run_one = |id: &str, phases: &[Phase<'_>]| {
-            r.logstart(id, Some(0)).unwrap();
-            for p in phases {
-                r.report(p).unwrap();
-            }
-            r.logfinish(id).unwrap();
-        };
-        run_one(
-            "t.py::ok",
-            &[
-                phase("t.py::ok", "setup", "passed"),
-                phase("t.py::ok", "call", "passed"),
-                phase("t.py::ok", "teardown", "passed"),
-            ],
-        );
-        let mut fail = phase("t.py::bad", "call", "failed");
-        fail.exc_type = Some("ValueError");
-        fail.message = Some("ValueError: boom");
-        fail.crash_file = Some(dir.path().join("t.py").to_str().unwrap().to_owned().leak());
-        fail.crash_line = Some(7);
-        fail.stdout = Some(b"out\n");
-        run_one(
-            "t.py::bad",
-            &[
-                phase("t.py::bad", "setup", "passed"),
-                fail,
-                phase("t.py::bad", "teardown", "passed"),
-            ],
-        );
-        let mut setup_err = phase("t.py::fx", "setup", "failed");
-        setup_err.exc_type = Some("RuntimeError");
-        run_one("t.py::fx", &[setup_err]);
-        let mut xf = phase("t.py::xf", "call", "skipped");
-        xf.wasxfail = Some("known");
-        run_one("t.py::xf", &[xf]);
-        let mut to = phase("t.py::slow", "call", "failed");
-        to.exc_type = Some("Failed");
-        to.message = Some("Failed: Timeout (>0.5s) from pytest-timeout.");
-        run_one("t.py::slow", &[to]);
-        // rerunfailures: two attempts, the first re-run.
-        let mut rerun = phase("t.py::flaky", "call", "rerun");
-        rerun.exc_type = Some("AssertionError");
-        r.logstart("t.py::flaky", Some(0)).unwrap();
-        r.report(&rerun).unwrap();
-        r.logstart("t.py::flaky", Some(0)).unwrap();
-        r.report(&phase("t.py::flaky", "call", "passed")).unwrap();
-        r.logfinish("t.py::flaky").unwrap();
-        r.collected(vec![
-            ("t.py::ok".into(), Some(0)),
-            ("t.py::never".into(), Some(9)),
-        ]);
-        r.logstart("t.py::dies", Some(0)).unwrap();
-        let run = r.finish(true, None, None).unwrap();
-        let get = |id: &str| run.tests.iter().find(|t| t.id == id).unwrap();
-        assert_eq!(get("t.py::ok").outcome, Outcome::Passed);
-        let bad = get("t.py::bad");
-        assert_eq!(bad.outcome, Outcome::Failed);
-        let f = bad.failure.as_ref().unwrap();
-        assert_eq!(
-            (f.category, f.kind.as_deref(), f.message.as_str()),
-            (Category::RuntimeError, Some("ValueError"), "boom")
-        );
-        assert_eq!(f.location.as_ref().unwrap().file, "t.py");
-        assert_eq!(f.stdout.as_ref().unwrap().text, "out\n");
-        assert!((bad.duration_ms - 3.0).abs() < 1e-6, "setup+call+teardown");
-        let fx = get("t.py::fx");
-        assert_eq!(
-            (fx.outcome, fx.failure.as_ref().unwrap().category),
-            (Outcome::Error, Category::SetupError)
-        );
-        assert_eq!(get("t.py::xf").outcome, Outcome::Xfailed);
-        let slow = get("t.py::slow");
-        assert_eq!(
-            (slow.outcome, slow.failure.as_ref().unwrap().category),
-            (Outcome::Timeout, Category::Timeout)
-        );
-        let flaky = get("t.py::flaky");
-        assert_eq!(
-            (flaky.outcome, flaky.flaky, flaky.attempts.len()),
-            (Outcome::Passed, true, 2)
-        );
-        // Collected, never run: no result (never `skipped`), a `not_run` run error.
-        assert!(run.tests.iter().all(|t| t.id != "t.py::never"));
-        assert_eq!(get("t.py::dies").outcome, Outcome::Crashed);
-        let not_run: Vec<_> = run.errors.iter().filter(|e| e.kind == "not_run").collect();
-        assert_eq!(not_run.len(), 1);
-        assert_eq!(
-            not_run[0].message,
-            "1 collected tests did not run: the session ended before they ran. Not run: t.py::never"
-        );
-    }
-
-    #[test]
-    fn text_that_is_not_utf8_is_escaped_not_lost() {
-        assert_eq!(safe_text("héllo".as_bytes()), "héllo");
-        assert_eq!(safe_text(b"caf\xe9"), "caf\\xe9");
-        // A surrogate passed through (surrogatepass) is three invalid bytes.
-        assert_eq!(safe_text(b"a\xed\xa0\x80b"), "a\\xed\\xa0\\x80b");
-    }
-
-    #[test]
-    fn captured_output_that_is_not_utf8_is_kept_exactly() {
-        let dir = tempfile::tempdir().unwrap();
-        let r = recorder(dir.path());
-        r.logstart("t.py::bytes", Some(0)).unwrap();
-        let mut p = phase("t.py::bytes", "call", "failed");
-        p.exc_type = Some("AssertionError");
-        p.message = Some("caf\\xe9");
-        p.stdout = Some(b"caf\xe9\n");
-        r.report(&p).unwrap();
-        r.logfinish("t.py::bytes").unwrap();
-        let run = r.finish(true, None, None).unwrap();
-        let f = run.tests[0].failure.as_ref().unwrap();
-        assert_eq!(run.tests[0].outcome, Outcome::Failed);
-        assert_eq!(f.message, "caf\\xe9");
-        let out = f.stdout.as_ref().unwrap();
-        assert_eq!(out.base64.as_deref(), Some("Y2Fm6Qo="), "the exact bytes");
-    }
-
-    #[test]
-    fn a_test_open_at_the_end_is_never_passed() {
-        let dir = tempfile::tempdir().unwrap();
-        let r = recorder(dir.path());
-        // KeyboardInterrupt in the call: setup passed, no call report, no logfinish.
-        r.logstart("t.py::kbi", Some(0)).unwrap();
-        r.report(&phase("t.py::kbi", "setup", "passed")).unwrap();
-        r.interrupted("KeyboardInterrupt: ").unwrap();
-        // pytest.exit(returncode=0) ends the session OK: still not complete.
-        let run = r.finish(true, None, None).unwrap();
-        assert!(!run.completed);
-        let t = &run.tests[0];
-        let f = t.failure.as_ref().unwrap();
-        assert_eq!(
-            (t.outcome, f.category, f.kind.as_deref()),
-            (
-                Outcome::Failed,
-                Category::Interrupted,
-                Some("KeyboardInterrupt")
-            )
-        );
-        assert!(run.errors.iter().any(|e| e.kind == "reconcile"
-            && e.message.contains("interrupted")
-            && e.message.contains("KeyboardInterrupt")));
-        // Without an interruption the process running it died.
-        let dir = tempfile::tempdir().unwrap();
-        let r = recorder(dir.path());
-        r.logstart("t.py::gone", Some(0)).unwrap();
-        r.report(&phase("t.py::gone", "setup", "passed")).unwrap();
-        let run = r.finish(true, None, None).unwrap();
-        assert_eq!(run.tests[0].outcome, Outcome::Crashed);
-    }
-
-    fn verdict(reports: &[(&str, &str)], exit_status: i32) -> PytestVerdict {
-        PytestVerdict {
-            reports: reports
-                .iter()
-                .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-                .collect(),
-            exit_status,
-        }
-    }
-
-    fn recorded(finals: &[(&str, Outcome)]) -> HashMap<String, Outcome> {
-        finals
-            .iter()
-            .map(|(id, o)| ((*id).to_owned(), *o))
-            .collect()
-    }
-
-    #[test]
-    fn reconcile_agrees_with_pytest_on_an_ordinary_session() {
-        let finals = recorded(&[
-            ("a::ok", Outcome::Passed),
-            ("a::bad", Outcome::Failed),
-            ("a::teardown", Outcome::Error),
-            ("a::flaky", Outcome::Passed),
-            ("a::skip", Outcome::Skipped),
-            ("a::slow", Outcome::Timeout),
-        ]);
-        let rec = Recorded {
-            finals: &finals,
-            collect_errors: 0,
-            interrupted: false,
-        };
-        let v = verdict(
-            &[
-                ("a::ok", "passed"),
-                ("a::bad", "failed"),
-                ("a::teardown", "passed"),
-                ("a::teardown", "error"),
-                ("a::flaky", "rerun"),
-                ("a::flaky", "passed"),
-                ("a::skip", "skipped"),
-                ("a::slow", "failed"),
-            ],
-            1,
-        );
-        assert_eq!(reconcile(&rec, &v), Vec::<String>::new());
-    }
-
-    #[test]
-    fn reconcile_names_both_sides_of_every_disagreement() {
-        let finals = recorded(&[
-            ("a::lost_failure", Outcome::Passed),
-            ("a::unfounded", Outcome::Passed),
-            ("a::stricter", Outcome::Failed),
-        ]);
-        let rec = Recorded {
-            finals: &finals,
-            collect_errors: 0,
-            interrupted: false,
-        };
-        let v = verdict(
-            &[
-                ("a::lost_failure", "failed"),
-                ("a::stricter", "passed"),
-                ("a::unrecorded", "error"),
-            ],
-            1,
-        );
-        let out = reconcile(&rec, &v);
-        assert_eq!(out.len(), 1, "{out:?}");
-        assert_eq!(
-            out[0],
-            "4 tests disagree with pytest's own reports: a::lost_failure: pytest said failed, testflow recorded passed; \
-             a::stricter: pytest said passed, testflow recorded failed; \
-             a::unfounded: pytest said nothing, testflow recorded passed; \
-             a::unrecorded: pytest said failed, testflow recorded nothing"
-        );
-    }
-
-    #[test]
-    fn reconcile_checks_pytests_exit_status() {
-        let passed = recorded(&[("a::ok", Outcome::Passed)]);
-        let failed = recorded(&[("a::bad", Outcome::Failed)]);
-        let none = HashMap::new();
-        let rec = |finals, collect_errors, interrupted| Recorded {
-            finals,
-            collect_errors,
-            interrupted,
-        };
-        let ok = [("a::ok", "passed")];
-        let bad = [("a::bad", "failed")];
-        assert!(reconcile(&rec(&passed, 0, false), &verdict(&ok, 0)).is_empty());
-        assert_eq!(
-            reconcile(&rec(&failed, 0, false), &verdict(&bad, 0)),
-            [
-                "pytest's session ended OK (exit status 0) but 1 tests failed by its reports and 1 by testflow's record"
-            ]
-        );
-        assert_eq!(
-            reconcile(&rec(&passed, 0, false), &verdict(&ok, 1)),
-            [
-                "pytest's session ended TESTS_FAILED (exit status 1) but no test failed, by its reports or by testflow's record"
-            ]
-        );
-        // Collection errors and interruptions explain INTERRUPTED; nothing else does.
-        assert!(reconcile(&rec(&none, 1, false), &verdict(&[], 2)).is_empty());
-        assert!(reconcile(&rec(&passed, 0, true), &verdict(&ok, 2)).is_empty());
-        assert_eq!(
-            reconcile(&rec(&passed, 0, false), &verdict(&ok, 2)).len(),
-            1
-        );
-        for status in [3, 4, 7] {
-            let out = reconcile(&rec(&passed, 0, false), &verdict(&ok, status));
-            assert_eq!(out.len(), 1, "{status}");
-            assert!(
-                out[0].contains(&format!("(exit status {status})")),
-                "{out:?}"
-            );
-        }
-        assert!(reconcile(&rec(&none, 0, false), &verdict(&[], 5)).is_empty());
-        assert_eq!(
-            reconcile(&rec(&passed, 0, false), &verdict(&[], 5)).len(),
-            2
-        );
-    }
-
-    #[test]
-    fn the_driver_checks_the_process_exit_against_the_session() {
-        let root = Path::new("/p");
-        assert_eq!(check_exit(root, Some(1), Some(Ok(1))), None);
-        assert_eq!(
-            check_exit(root, None, None),
-            None,
-            "a signal is reported elsewhere"
-        );
-        assert_eq!(
-            check_exit(root, Some(0), None).unwrap(),
-            "pytest in /p exited with code 0 (OK) but its session never ended: a test or plugin ended the process early (os._exit, a crash), so its results are incomplete"
-        );
-        assert_eq!(
-            check_exit(root, Some(0), Some(Ok(1))).unwrap(),
-            "pytest in /p exited with code 0 (OK) but its session ended with status 1 (TESTS_FAILED)"
-        );
-        let bad = check_exit(
-            root,
-            Some(0),
-            Some(session_status("{oops").map(|s| s.exit_status)),
-        )
-        .unwrap();
-        assert!(bad.contains("unreadable") && bad.contains("{oops"), "{bad}");
-    }
-
-    #[test]
-    fn collection_errors_are_import_errors_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let r = recorder(dir.path());
-        for _ in 0..2 {
-            r.collect_error(
-                "tests/test_b.py",
-                Some("ModuleNotFoundError"),
-                "No module named 'nope'",
-                "trace",
-            )
-            .unwrap();
-        }
-        r.collect_error(
-            "tests/test_c.py",
-            Some("SyntaxError"),
-            "invalid syntax (test_c.py, line 1)",
-            "trace",
-        )
-        .unwrap();
-        r.collected(vec![
-            ("tests/test_a.py::t1".into(), Some(0)),
-            ("tests/test_a.py::t2".into(), Some(3)),
-        ]);
-        // pytest stops after collecting, through pytest_keyboard_interrupt: its session
-        // ends INTERRUPTED. That is no interruption (no reconcile error).
-        r.interrupted("Interrupted: 2 errors during collection")
-            .unwrap();
-        let run = r.finish(false, Some("interrupted"), None).unwrap();
-        assert_eq!(
-            run.tests.len(),
-            2,
-            "the two broken modules, nothing skipped"
-        );
-        let f = run.tests[0].failure.as_ref().unwrap();
-        assert_eq!(
-            (run.tests[0].outcome, f.category),
-            (Outcome::Error, Category::ImportError)
-        );
-        assert!(f.message.contains("nope"));
-        let f = run.tests[1].failure.as_ref().unwrap();
-        assert_eq!(
-            (
-                run.tests[1].outcome,
-                f.category,
-                f.kind.as_deref(),
-                f.message.as_str()
-            ),
-            (
-                Outcome::Error,
-                Category::BuildError,
-                Some("SyntaxError"),
-                "collection failed: invalid syntax (test_c.py, line 1)"
-            )
-        );
-        assert!(!run.completed);
-        let errors: Vec<(&str, &str)> = run
-            .errors
-            .iter()
-            .map(|e| (e.kind.as_str(), e.message.as_str()))
-            .collect();
-        assert_eq!(
-            errors,
-            [(
-                "not_run",
-                "2 collected tests did not run: pytest stopped after 2 collection errors and ran none of the tests it collected; \
-                 pass pytest's --continue-on-collection-errors to run the other tests anyway \
-                 (`cargo testflow run -- --continue-on-collection-errors`, or `pytest --testflow --continue-on-collection-errors`). \
-                 Not run: tests/test_a.py::t1, tests/test_a.py::t2"
-            )]
-        );
-    }
-
-    #[test]
-    fn shard_order_and_last_failed_become_plugin_options() {
-        use crate::ordering::Order;
-        use crate::shard::{ShardSpec, Strategy};
-        let mut options = crate::runner::RunOptions::default();
-        assert!(
-            !pytest_args(&options, &Probe::default(), 1)
-                .iter()
-                .any(|a| a.starts_with("--testflow"))
-        );
-        options.pass_through = crate::runner::PassThrough {
-            shard: Some((ShardSpec::parse("3/4").unwrap(), Strategy::Timings)),
-            order: Order::FailedFirst,
-            last_failed: true,
-        };
-        let args = pytest_args(&options, &Probe::default(), 1);
-        assert_eq!(
-            args[args.len() - 4..],
-            [
-                "--testflow-shard=3/4",
-                "--testflow-shard-strategy=timings",
-                "--testflow-order=failed-first",
-                "--testflow-last-failed",
-            ]
-        );
-    }
-
-    #[test]
-    fn options_pytest_cannot_honour_are_warnings_naming_the_plugin() {
-        let py = Path::new("/venv/bin/python");
-        let options = crate::runner::RunOptions {
-            retries: 2,
-            jobs: 4,
-            jobs_given: true,
-            ..Default::default()
-        };
-        let none = Probe {
-            pytest: true,
-            testflow: true,
-            ..Probe::default()
-        };
-        let w = option_warnings(&options, &none, py);
-        assert_eq!(w.len(), 2, "{w:?}");
-        assert!(
-            w[0].starts_with("--retries 2 needs pytest-rerunfailures")
-                && w[0].contains("pip install pytest-rerunfailures")
-        );
-        assert!(
-            w[1].starts_with("-j 4 needs pytest-xdist")
-                && w[1].contains("pip install pytest-xdist")
-        );
-        let args = pytest_args(&options, &none, 4);
-        assert!(
-            !args.iter().any(|a| a == "-n" || a.starts_with("--reruns")),
-            "{args:?}"
-        );
-        let all = Probe {
-            xdist: true,
-            rerunfailures: true,
-            ..none
-        };
-        assert!(option_warnings(&options, &all, py).is_empty());
-        // The default -j (not asked for) is no reason to warn.
-        let default_jobs = crate::runner::RunOptions {
-            jobs: 4,
-            ..Default::default()
-        };
-        assert!(option_warnings(&default_jobs, &Probe::default(), py).is_empty());
-    }
-
-    #[test]
-    fn the_workers_decision_becomes_xdists_n() {
-        let options = crate::runner::RunOptions::default();
-        let xdist = Probe {
-            xdist: true,
-            ..Probe::default()
-        };
-        let n = |probe: &Probe, workers| {
-            let args = pytest_args(&options, probe, workers);
-            args.windows(2).find(|w| w[0] == "-n").map(|w| w[1].clone())
-        };
-        assert_eq!(n(&xdist, 3).as_deref(), Some("3"));
-        // Serial overrides an `-n` in the project's addopts.
-        assert_eq!(n(&xdist, 1).as_deref(), Some("0"));
-        assert_eq!(n(&Probe::default(), 3), None, "no xdist, no -n");
-        let status = SessionStatus {
-            exit_status: 1,
-            collect_errors: 1,
-        };
-        let serial = ["-m", "pytest", "-n", "0"].map(String::from);
-        assert_eq!(collection_note(&status, &serial), None, "-n 0 is not xdist");
-    }
-
-    #[test]
-    fn collection_errors_under_xdist_explain_what_j1_does() {
-        let st = |exit_status, collect_errors| SessionStatus {
-            exit_status,
-            collect_errors,
-        };
-        let xdist = ["-m", "pytest", "-n", "2"].map(String::from);
-        let serial = ["-m", "pytest"].map(String::from);
-        let note = collection_note(&st(1, 2), &xdist).unwrap();
-        assert!(
-            note.contains("could not collect 2 modules")
-                && note.contains("--continue-on-collection-errors"),
-            "{note}"
-        );
-        assert_eq!(
-            collection_note(&st(2, 2), &serial),
-            None,
-            "the not_run error says it"
-        );
-        assert_eq!(collection_note(&st(1, 0), &xdist), None);
-        let mut asked = xdist.to_vec();
-        asked.push("--continue-on-collection-errors".into());
-        assert_eq!(collection_note(&st(1, 1), &asked), None);
-        assert_eq!(
-            session_status(r#"{"exit_status": 2}"#),
-            Ok(st(2, 0)),
-            "an older plugin"
-        );
-    }
-
-    #[test]
-    fn skips_and_xfails_carry_their_reason_and_no_failure() {
-        let dir = tempfile::tempdir().unwrap();
-        let r = recorder(dir.path());
-        let run_one = |id: &str, p: Phase<'_>| {
-            r.logstart(id, Some(0)).unwrap();
-            r.report(&phase(id, "setup", "passed")).unwrap();
-            r.report(&p).unwrap();
-            r.report(&phase(id, "teardown", "passed")).unwrap();
-            r.logfinish(id).unwrap();
-        };
-        // @pytest.mark.skip(reason=…): the setup phase is skipped, longrepr `Skipped: …`.
-        r.logstart("t.py::skip", Some(0)).unwrap();
-        let mut skip = phase("t.py::skip", "setup", "skipped");
-        skip.message = Some("Skipped: not today");
-        skip.exc_type = Some("Skipped");
-        r.report(&skip).unwrap();
-        r.report(&phase("t.py::skip", "teardown", "passed"))
-            .unwrap();
-        r.logfinish("t.py::skip").unwrap();
-        // xfail (not strict): the call raised, pytest reports it skipped with wasxfail.
-        let mut xf = phase("t.py::xf", "call", "skipped");
-        xf.wasxfail = Some("known bug");
-        xf.exc_type = Some("AssertionError");
-        xf.message = Some("assert 1 == 2");
-        run_one("t.py::xf", xf);
-        // xfail without a reason.
-        let mut bare = phase("t.py::bare", "call", "skipped");
-        bare.wasxfail = Some("");
-        run_one("t.py::bare", bare);
-        // xpass (not strict): passed, with the xfail reason.
-        let mut xp = phase("t.py::xp", "call", "passed");
-        xp.wasxfail = Some("fixed already");
-        run_one("t.py::xp", xp);
-        // strict xpass: pytest fails the call with a string longrepr and no exception.
-        let mut strict = phase("t.py::strict", "call", "failed");
-        strict.longrepr = Some("[XPASS(strict)] must fail");
-        strict.message = Some("[XPASS(strict)] must fail");
-        run_one("t.py::strict", strict);
-        let run = r.finish(true, None, None).unwrap();
-        let get = |id: &str| run.tests.iter().find(|t| t.id == id).unwrap();
-        let seen = |id: &str| {
-            let t = get(id);
-            (t.outcome, t.failure.is_none(), t.reason.as_deref())
-        };
-        assert_eq!(
-            seen("t.py::skip"),
-            (Outcome::Skipped, true, Some("not today"))
-        );
-        assert_eq!(
-            seen("t.py::xf"),
-            (Outcome::Xfailed, true, Some("known bug"))
-        );
-        assert_eq!(seen("t.py::bare"), (Outcome::Xfailed, true, None));
-        assert_eq!(
-            seen("t.py::xp"),
-            (Outcome::Xpassed, true, Some("fixed already"))
-        );
-        let strict = get("t.py::strict");
-        let f = strict.failure.as_ref().unwrap();
-        assert_eq!(
-            (
-                strict.outcome,
-                f.category,
-                f.kind.as_deref(),
-                f.message.as_str()
-            ),
-            (
-                Outcome::Failed,
-                Category::Assertion,
-                None,
-                "[XPASS(strict)] must fail"
-            )
-        );
-        assert_eq!(strict.reason, None);
-        assert!(run.errors.is_empty(), "{:?}", run.errors);
-    }
-
-    #[test]
-    fn a_failed_equality_gets_expected_and_actual_from_the_hook_or_the_message() {
-        let dir = tempfile::tempdir().unwrap();
-        let r = recorder(dir.path());
-        let one = |id: &'static str, message: &'static str, compare| {
-            let mut p = phase(id, "call", "failed");
-            p.exc_type = Some("AssertionError");
-            p.message = Some(message);
-            p.compare = compare;
-            r.logstart(id, Some(0)).unwrap();
-            r.report(&p).unwrap();
-            r.logfinish(id).unwrap();
-        };
-        use super::super::pytest_assert::Compare;
-        one(
-            "t.py::hook",
-            "AssertionError: assert {'a': 1} == {'a': 2}\n  \n  Differing items:",
-            Some(Compare {
-                op: "==",
-                left: "{'a': 1}",
-                right: "{'a': 2}",
-            }),
-        );
-        one("t.py::text", "AssertionError: assert 4 == 5", None);
-        one("t.py::bare", "AssertionError: assert False", None);
-        let run = r.finish(true, None, None).unwrap();
-        let ea = |id: &str| {
-            let f = run
-                .tests
-                .iter()
-                .find(|t| t.id == id)
-                .unwrap()
-                .failure
-                .clone()
-                .unwrap();
-            assert_eq!(f.category, Category::Assertion);
-            (f.expected, f.actual)
-        };
-        assert_eq!(
-            ea("t.py::hook"),
-            (Some("{'a': 2}".into()), Some("{'a': 1}".into()))
-        );
-        assert_eq!(ea("t.py::text"), (Some("5".into()), Some("4".into())));
-        assert_eq!(ea("t.py::bare"), (None, None));
-    }
-}
+mod tests;

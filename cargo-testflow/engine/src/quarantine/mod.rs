@@ -11,9 +11,6 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
-use chrono::NaiveDate;
-
 use crate::model::{Quarantine, QuarantineEntry};
 
 pub const ORIGIN_CONFIG: &str = "config";
@@ -21,23 +18,7 @@ pub const ORIGIN_FLAKY: &str = "flaky";
 
 pub use testflow_schema::quarantine::{glob_match, resolve};
 
-/// A date as entries write it: `YYYY-MM-DD`, exactly.
-pub fn parse_date(text: &str) -> Result<NaiveDate, String> {
-    let t = text.trim();
-    let shape = t.len() == 10
-        && t.bytes().enumerate().all(|(i, b)| {
-            if i == 4 || i == 7 {
-                b == b'-'
-            } else {
-                b.is_ascii_digit()
-            }
-        });
-    let bad = || format!("`{text}` is not a date: write YYYY-MM-DD (2026-12-31)");
-    if !shape {
-        return Err(bad());
-    }
-    NaiveDate::parse_from_str(t, "%Y-%m-%d").map_err(|_| bad())
-}
+pub use crate::names::parse_date;
 
 /// Join the entries of several runs (shards) once each.
 pub fn union(runs: impl IntoIterator<Item = Vec<QuarantineEntry>>) -> Vec<QuarantineEntry> {
@@ -172,7 +153,7 @@ mod tests {
     fn dates_are_yyyy_mm_dd() {
         assert_eq!(
             parse_date("2026-12-31"),
-            Ok(NaiveDate::from_ymd_opt(2026, 12, 31).unwrap())
+            Ok(chrono::NaiveDate::from_ymd_opt(2026, 12, 31).unwrap())
         );
         for bad in [
             "2026-13-01",

@@ -5,12 +5,12 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use std::sync::LazyLock;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use regex::Regex;
 
 use crate::model::Run;
@@ -102,93 +102,10 @@ mod json;
 mod junit;
 pub mod markdown;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReportFormat {
-    Json,
-    Junit,
-    /// Common Test Report Format (JSON), see `ctrf.rs`.
-    Ctrf,
-    /// A compact summary for pull requests and CI step summaries, under 1 MiB.
-    Markdown,
-    /// One self-contained HTML file with the data embedded.
-    Html,
-}
+pub use crate::names::{ReportFormat, ReportSpec};
 
 impl ReportFormat {
-    pub const ALL: [ReportFormat; 5] = [
-        ReportFormat::Json,
-        ReportFormat::Junit,
-        ReportFormat::Ctrf,
-        ReportFormat::Markdown,
-        ReportFormat::Html,
-    ];
-
-    pub fn parse(s: &str) -> Result<Self> {
-        let wanted = s.trim();
-        Self::ALL
-            .into_iter()
-            .find(|f| f.name().eq_ignore_ascii_case(wanted))
-            .with_context(|| {
-                format!(
-                    "unknown report format `{wanted}`; accepted formats: {}",
-                    Self::names()
-                )
-            })
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            ReportFormat::Json => "json",
-            ReportFormat::Junit => "junit",
-            ReportFormat::Ctrf => "ctrf",
-            ReportFormat::Markdown => "markdown",
-            ReportFormat::Html => "html",
-        }
-    }
-
-    fn names() -> String {
-        Self::ALL.map(|f| f.name()).join(", ")
-    }
-}
-
-/// A report to write: which format, where.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ReportSpec {
-    pub format: ReportFormat,
-    pub path: PathBuf,
-}
-
-impl ReportSpec {
-    /// Parses `FORMAT=PATH`, e.g. `junit=out/junit.xml`.
-    pub fn parse(s: &str) -> Result<Self> {
-        let Some((format, path)) = s.split_once('=') else {
-            bail!(
-                "invalid report `{s}`: expected FORMAT=PATH, e.g. junit=out/junit.xml (formats: {})",
-                ReportFormat::names()
-            );
-        };
-        let format =
-            ReportFormat::parse(format).with_context(|| format!("invalid report `{s}`"))?;
-        let path = path.trim();
-        if path.is_empty() {
-            bail!(
-                "invalid report `{s}`: the path after `=` is empty; expected e.g. {}=out/report.{}",
-                format.name(),
-                format.extension()
-            );
-        }
-        if path.ends_with('/') || path.ends_with(std::path::MAIN_SEPARATOR) {
-            bail!("invalid report `{s}`: `{path}` names a directory; give a file name");
-        }
-        Ok(ReportSpec {
-            format,
-            path: PathBuf::from(path),
-        })
-    }
-}
-
-impl ReportFormat {
-    fn extension(self) -> &'static str {
+    pub(crate) fn extension(self) -> &'static str {
         match self {
             ReportFormat::Json => "json",
             ReportFormat::Junit => "xml",
