@@ -154,6 +154,16 @@ else
 fi
 unset "JOB_PID[llvm-cov]"
 cargo test --workspace --locked
+# The engine's layering: no import circle among its modules (and the check finds one).
+python3 tests/arch/import_cycles.py
+ARCH_TMP="$(mktemp -d)"
+printf 'use crate::b::B;\npub struct A;\n' > "$ARCH_TMP/a.rs"
+printf 'use crate::a::A;\npub struct B;\n' > "$ARCH_TMP/b.rs"
+if python3 tests/arch/import_cycles.py "$ARCH_TMP" > /dev/null; then
+    echo "tests/arch/import_cycles.py found no circle in a two-module circle" >&2
+    exit 1
+fi
+rm -rf "$ARCH_TMP"
 
 section "Python: pytest-testflow"
 echo "== Python: pytest-testflow (pyo3 bindings + pytest plugin)"

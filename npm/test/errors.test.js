@@ -7,7 +7,9 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { WORK, RUNS } = require('./processes');
 
-const pkg = (name) => require(require.resolve(name, { paths: [WORK] }));
+// By path: `require.resolve(name, { paths })` from a file inside npm/ resolves the package's
+// own name to npm/ itself (Node's self-reference) whatever `paths` says.
+const pkg = (name) => require(path.join(WORK, 'node_modules', name));
 
 function tempDir() {
   fs.mkdirSync(RUNS, { recursive: true });

@@ -1,6 +1,7 @@
-//! What people see while a run goes: a progress bar with counts and ETA on a terminal,
-//! plain lines otherwise (CI logs), failures as they happen, and the closing summary.
-//! This is the one place that prints for people.
+//! What people read: the closing summary, a failure in a few lines, counts in words, test
+//! text made safe for a terminal. The live progress (a bar on a terminal, a line per test in
+//! logs) is `ui::progress`, built with the `terminal` feature. The command line's tables are
+//! `cargo-testflow/src/output.rs`.
 
 use std::io::IsTerminal;
 
