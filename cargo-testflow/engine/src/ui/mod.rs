@@ -1,7 +1,7 @@
 //! What people read: the closing summary, a failure in a few lines, counts in words, test
 //! text made safe for a terminal. The live progress (a bar on a terminal, a line per test in
-//! logs) is `ui::progress`, built with the `terminal` feature. The command line's tables are
-//! `cargo-testflow/src/output.rs`.
+//! logs) is `ui::progress`, built with the `terminal` feature; the commands' tables and rows
+//! are `ui::tables`.
 
 use std::io::IsTerminal;
 
@@ -10,6 +10,7 @@ use crate::model::{Failure, Run, TestCase};
 // The live progress (indicatif): only the command line draws it.
 #[cfg(feature = "terminal")]
 mod progress;
+pub mod tables;
 #[cfg(feature = "terminal")]
 pub use progress::Printer;
 
