@@ -4,9 +4,12 @@
 The engine is layered (CONTRIBUTING.md, "Shape of the code"): a module may use the ones
 below it, never one that (through others) uses it. This reads every module file of
 cargo-testflow/engine/src but their tests (`tests.rs` files and the inline
-`#[cfg(test)] mod …` at a file's end: a test may use any module), takes an arrow A -> B for every path A
-names into B (`crate::b::…`, `use crate::{b, …}`, `super::…`, a child `c::…`), and prints
-each circle with the arrows that close it.
+`#[cfg(test)] mod …` at a file's end: a test may use any module), takes an arrow A -> B for
+every path A names into B (`crate::b::…`, `use crate::{b, …}`, a sibling's `super::b::…`),
+a parent's `child::…`, and prints each circle with the arrows that close it. A submodule
+using its parent (`super::X`) draws no arrow: it is inside its parent, as a file is inside
+its folder; the parent using a child does (the registry naming `jest::Jest` depends on
+everything `jest` imports).
 
     python3 tests/arch/import_cycles.py [ENGINE_SRC]
 """
@@ -46,17 +49,15 @@ def arrows(mods):
             named.update(p.strip().split("::{")[0] for p in group.split(",") if p.strip())
         for s in re.findall(r"\bsuper::([a-z_][a-z0-9_]*)", text):
             named.add(f"{parent}::{s}" if parent else s)
-        if parent and re.search(r"\bsuper::", text):
-            named.add(parent)
         for child in (c for c in mods if c.startswith(m + "::") and c.count("::") == m.count("::") + 1):
             if re.search(r"\b" + re.escape(child.rsplit("::", 1)[1]) + r"::", text):
                 named.add(child)
         for n in named:
             parts = n.split("::")
             target = "::".join(parts[:2]) if "::".join(parts[:2]) in mods else parts[0]
-            if target in mods and target != m and not m.startswith(target + "::") or target in mods and target.startswith(m + "::"):
-                if target != m:
-                    out[m][target] = n
+            inside = target == m or m.startswith(target + "::")
+            if target in mods and not inside:
+                out[m][target] = n
     return out
 
 

@@ -22,12 +22,9 @@ pub enum Strategy {
 impl Strategy {
     /// `timings`, `hash` or `count`.
     pub fn parse(s: &str) -> Result<Strategy> {
-        match s.trim() {
-            "timings" => Ok(Strategy::Timings),
-            "hash" => Ok(Strategy::Hash),
-            "count" => Ok(Strategy::Count),
-            other => bail!("`{other}`: a shard strategy is timings, hash or count"),
-        }
+        <Strategy as crate::choice::Choice>::from_name(s).ok_or_else(|| {
+            anyhow::anyhow!("`{}`: a shard strategy is timings, hash or count", s.trim())
+        })
     }
 
     pub fn as_str(self) -> &'static str {

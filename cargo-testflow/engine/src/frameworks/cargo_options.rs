@@ -17,16 +17,6 @@ pub enum Isolation {
     Binary,
 }
 
-impl Isolation {
-    pub fn parse(s: &str) -> Option<Isolation> {
-        match s {
-            "process" => Some(Isolation::Process),
-            "binary" => Some(Isolation::Binary),
-            _ => None,
-        }
-    }
-}
-
 impl crate::choice::Choice for Isolation {
     const ALL: &'static [Isolation] = &[Isolation::Process, Isolation::Binary];
     fn name(self) -> &'static str {

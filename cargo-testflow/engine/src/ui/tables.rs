@@ -6,8 +6,7 @@
 /// each test under its suite with `--names`, then the totals.
 pub fn list_text(suites: &[crate::frameworks::SuiteListing], names: bool) -> String {
     let mut out = String::new();
-    let plural =
-        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let plural = |n: usize, one: &str, many: &str| super::plural(n as u64, one, many);
     for s in suites {
         let mut notes = Vec::new();
         if let Some(f) = s.files.filter(|_| s.kind != "pytest") {
