@@ -2,7 +2,7 @@
 // jest-testflow: a Jest reporter that hands every result to the testflow engine.
 // Thin on purpose: it flattens Jest's objects into strings and numbers; what they mean
 // (ids, outcomes, categories, retries, crashes) is decided in the engine
-// (cargo-testflow/engine/src/frameworks/jest.rs). Calls are synchronous and never throw; an
+// (cargo-testflow/engine/src/frameworks/jest/). Calls are synchronous and never throw; an
 // engine error fails the run through getLastError().
 const fs = require('node:fs');
 const path = require('node:path');

@@ -44,7 +44,7 @@ def arrows(mods):
             text = text[: tests.start()]
         text = re.sub(r"//[^\n]*", "", text)
         parent = m.rsplit("::", 1)[0] if "::" in m else None
-        named = set(re.findall(r"crate::([a-z_][a-z0-9_]*(?:::[a-z_][a-z0-9_]*)?)", text))
+        named = set(re.findall(r"crate::([a-z_][a-z0-9_]*(?:::[a-z_][a-z0-9_]*)*)", text))
         for group in re.findall(r"use crate::\{([^}]*)\}", text):
             named.update(p.strip().split("::{")[0] for p in group.split(",") if p.strip())
         for s in re.findall(r"\bsuper::([a-z_][a-z0-9_]*)", text):
@@ -53,8 +53,10 @@ def arrows(mods):
             if re.search(r"\b" + re.escape(child.rsplit("::", 1)[1]) + r"::", text):
                 named.add(child)
         for n in named:
+            # The deepest module the path names (`frameworks::cargo::suite::Cargo` is in
+            # `frameworks::cargo::suite`).
             parts = n.split("::")
-            target = "::".join(parts[:2]) if "::".join(parts[:2]) in mods else parts[0]
+            target = next(("::".join(parts[:k]) for k in range(len(parts), 0, -1) if "::".join(parts[:k]) in mods), parts[0])
             inside = target == m or m.startswith(target + "::")
             if target in mods and not inside:
                 out[m][target] = n

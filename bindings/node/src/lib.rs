@@ -12,8 +12,8 @@ use std::sync::Mutex;
 
 use napi_derive::napi;
 use testflow::error::{Error as EngineError, Kind};
+use testflow::frameworks::jest::recorder::JestRecorder;
 use testflow::frameworks::jest::{JestCase, JestResult, JestTotals};
-use testflow::frameworks::jest_recorder::JestRecorder;
 use testflow::model::Framework;
 use testflow::recorder::{RecorderConfig, parse_report_list};
 

@@ -9,9 +9,9 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyString, PyTuple, PyType};
 
 use testflow::error::{Error as EngineError, Kind};
+use testflow::frameworks::pytest::compare::Compare;
+use testflow::frameworks::pytest::recorder::PytestRecorder;
 use testflow::frameworks::pytest::{Phase, PytestVerdict, safe_text};
-use testflow::frameworks::pytest_assert::Compare;
-use testflow::frameworks::pytest_recorder::PytestRecorder;
 use testflow::model::Run;
 use testflow::report::{self, ReportSpec};
 

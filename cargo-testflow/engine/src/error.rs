@@ -142,7 +142,7 @@ impl From<anyhow::Error> for Error {
 
 fn classify(e: anyhow::Error, otherwise: fn(anyhow::Error) -> Error) -> Error {
     use crate::frameworks::EnvironmentError;
-    use crate::frameworks::cargo_options::{BuildFailed, MetadataFailed};
+    use crate::frameworks::cargo::{BuildFailed, MetadataFailed};
     // An `Error` as it was made (no context added since): itself.
     if e.is::<Error>() && e.chain().count() == 1 {
         return match e.downcast::<Error>() {

@@ -281,7 +281,7 @@ proptest! {
         line in "[0-9]{0,25}",
     ) {
         let exit = if signal { ExitKind::Signal(code) } else { ExitKind::Code(code) };
-        let _ = crate::frameworks::cargo_failure::parse_failure(&name, &stdout, &stderr, exit, json.as_deref());
+        let _ = crate::frameworks::cargo::failure::parse_failure(&name, &stdout, &stderr, exit, json.as_deref());
         // libtest-shaped panics with hostile locations and huge messages.
         let shaped = match template {
             0 => format!("thread '{name}' panicked at src/lib.rs:{line}:{line}:\nassertion `left == right` failed\n  left: {}\n right: 2\n", "9".repeat(stdout.len() * 10)),
@@ -290,7 +290,7 @@ proptest! {
         };
         // No panic is the property (a hostile `:0:0` location is kept as line 0: the
         // parser's owner decides whether to drop it).
-        let _ = crate::frameworks::cargo_failure::parse_failure(&name, b"", shaped.as_bytes(), ExitKind::Code(101), None);
+        let _ = crate::frameworks::cargo::failure::parse_failure(&name, b"", shaped.as_bytes(), ExitKind::Code(101), None);
     }
 
     // ---- configuration (fuzz_targets/config.rs) -----------------------------------

@@ -8,7 +8,7 @@ use anyhow::Result;
 
 use crate::coverage::collect;
 use crate::exit_code;
-use crate::frameworks::{self, cargo_options::CargoOptions};
+use crate::frameworks::{self, cargo::CargoOptions};
 use crate::history::History;
 use crate::model::{Framework, Run};
 use crate::runner::{self, Ctx, Listener, RunOptions, Stopped, Unit};
@@ -62,9 +62,9 @@ impl std::fmt::Display for NothingToRun {
 }
 impl std::error::Error for NothingToRun {}
 
-/// Whether `dir`'s tests include the cargo workspace (see `frameworks::cargo_suite`).
+/// Whether `dir`'s tests include the cargo workspace (see `frameworks::cargo::suite`).
 #[cfg(feature = "cargo")]
-pub use crate::frameworks::cargo_suite::uses_cargo;
+pub use crate::frameworks::cargo::suite::uses_cargo;
 
 pub struct RunResult {
     pub run: Run,

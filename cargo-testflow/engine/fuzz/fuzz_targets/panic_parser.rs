@@ -1,7 +1,7 @@
 //! The libtest panic parser: whatever a test printed, a `Failure` and no panic.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use testflow::frameworks::cargo_failure::parse_failure;
+use testflow::frameworks::cargo::failure::parse_failure;
 use testflow::process::ExitKind;
 
 fuzz_target!(|data: &[u8]| {

@@ -17,22 +17,12 @@ use crate::history::History;
 use crate::model::{Framework, FrameworkCoverage, TestCase};
 use crate::runner::{Ctx, Unit};
 
-// The cargo driver (build, list, run libtest, llvm-cov): only `cargo testflow` has it.
-#[cfg(feature = "cargo")]
+// One folder per framework. cargo's options are in every build; its driver is the `cargo`
+// feature (only `cargo testflow` has it): see cargo/mod.rs.
 pub mod cargo;
-#[cfg(feature = "cargo")]
-pub mod cargo_coverage;
-#[cfg(feature = "cargo")]
-pub mod cargo_failure;
-pub mod cargo_options;
-#[cfg(feature = "cargo")]
-pub mod cargo_suite;
 pub mod jest;
-pub mod jest_recorder;
 pub mod listing;
 pub mod pytest;
-pub mod pytest_assert;
-pub mod pytest_recorder;
 pub mod workers;
 
 pub use listing::{ListedTest, SuiteListing};
@@ -40,7 +30,7 @@ pub use listing::{ListedTest, SuiteListing};
 /// Every framework, in the order a run lists them (and `cargo testflow list` shows them).
 pub static PLUGINS: &[&dyn Plugin] = &[
     #[cfg(feature = "cargo")]
-    &cargo_suite::Cargo,
+    &cargo::suite::Cargo,
     &pytest::Pytest,
     &jest::Jest,
 ];
@@ -60,7 +50,7 @@ pub struct Detect<'a> {
     /// frameworks, which are detected after the others).
     pub others_found: bool,
     /// cargo's options from the command line (`--manifest-path`, packages, filters, `--doc`).
-    pub cargo: &'a cargo_options::CargoOptions,
+    pub cargo: &'a cargo::CargoOptions,
 }
 
 /// A framework testflow drives. One value per framework, registered in [`PLUGINS`].
@@ -259,7 +249,7 @@ pub fn detect_suites(
     root: &Path,
     wants: &dyn Fn(Framework) -> bool,
     forced: &[Framework],
-    cargo: &cargo_options::CargoOptions,
+    cargo: &cargo::CargoOptions,
 ) -> Result<Vec<Box<dyn Suite>>> {
     let mut found: Vec<(usize, Box<dyn Suite>)> = Vec::new();
     for enclosing in [false, true] {

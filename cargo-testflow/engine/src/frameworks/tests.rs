@@ -156,7 +156,7 @@ fn detection_asks_every_framework_and_keeps_the_registry_order() {
         r#"{"devDependencies": {"jest": "^30"}}"#,
     )
     .unwrap();
-    let opts = super::cargo_options::CargoOptions::default();
+    let opts = super::cargo::CargoOptions::default();
     let all = detect_suites(root, &|_| true, &[], &opts).unwrap();
     let found: Vec<Framework> = all.iter().map(|s| s.framework()).collect();
     assert_eq!(found, Framework::ALL);

@@ -1,5 +1,5 @@
 use super::*;
-use crate::frameworks::jest_recorder::*;
+use crate::frameworks::jest::recorder::*;
 use crate::recorder::RecorderConfig;
 
 /// Jest 30.5.2 on jest-basic with `--json --testNamePattern '(?!)'` (trimmed to the

@@ -1,5 +1,5 @@
 use super::*;
-use crate::frameworks::pytest_recorder::*;
+use crate::frameworks::pytest::recorder::*;
 use crate::recorder::{Recorder, RecorderConfig};
 use std::sync::Mutex;
 
@@ -722,7 +722,7 @@ fn a_failed_equality_gets_expected_and_actual_from_the_hook_or_the_message() {
         r.report(&p).unwrap();
         r.logfinish(id).unwrap();
     };
-    use super::super::pytest_assert::Compare;
+    use super::compare::Compare;
     one(
         "t.py::hook",
         "AssertionError: assert {'a': 1} == {'a': 2}\n  \n  Differing items:",

@@ -9,10 +9,10 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
 
-use super::cargo::{self, BuildFailed, CargoOptions, Workspace};
-use super::cargo_coverage::LlvmCov;
-use super::{Detect, Grain, Planning, Prepare, Prepared, Suite, SuiteListing};
+use super::coverage::LlvmCov;
+use super::{self as cargo, BuildFailed, CargoOptions, Workspace};
 use crate::coverage::collect;
+use crate::frameworks::{Detect, Grain, Planning, Prepare, Prepared, Suite, SuiteListing};
 use crate::history::History;
 use crate::model::{Framework, TestCase};
 use crate::ordering::Order;
@@ -23,7 +23,7 @@ use crate::store::Store;
 /// Where `run` keeps each test binary's listing, reused while the binary is unchanged.
 const LIST_CACHE: &str = "list-cache";
 
-/// cargo as a [`Plugin`](super::Plugin).
+/// cargo as a [`Plugin`](crate::frameworks::Plugin).
 pub struct Cargo;
 
 /// Whether `dir`'s tests include the cargo workspace: when a manifest is named, when
@@ -36,7 +36,7 @@ pub fn uses_cargo(dir: &Path, manifest_given: bool, others_found: bool) -> bool 
         || (!others_found && dir.ancestors().any(|d| d.join("Cargo.toml").is_file()))
 }
 
-impl super::Plugin for Cargo {
+impl crate::frameworks::Plugin for Cargo {
     fn framework(&self) -> Framework {
         Framework::Rust
     }
@@ -91,7 +91,7 @@ impl super::Plugin for Cargo {
         let class = t
             .binary
             .clone()
-            .or_else(|| t.file.as_deref().map(super::dotted_path))
+            .or_else(|| t.file.as_deref().map(crate::frameworks::dotted_path))
             .unwrap_or_else(|| "rust".to_owned());
         (path, class)
     }
@@ -175,8 +175,9 @@ impl Suite for CargoSuite {
         out.isolation = Some(self.opts.isolation_summary(&ws.package_names()).to_owned());
         out.coverage_env = coverage_env;
         out.coverage_report = llvm_cov.map(|c| {
-            Box::new(move |dir: &Path| c.report(&dir.join(super::Plugin::coverage_report(&Cargo))))
-                as super::CoverageReport
+            Box::new(move |dir: &Path| {
+                c.report(&dir.join(crate::frameworks::Plugin::coverage_report(&Cargo)))
+            }) as crate::frameworks::CoverageReport
         });
         self.prepared = Some((Arc::new(ws), built));
         Ok(out)

@@ -16,16 +16,14 @@ use cargo_metadata::{Message, MetadataCommand};
 use regex::bytes::Regex;
 use serde::Deserialize;
 
-use super::cargo_failure::parse_failure;
+use super::failure::parse_failure;
 use crate::model::{
     Captured, Category, Failure, Framework, Location, Outcome, TestMeta, error_kind,
 };
 use crate::process::{CappedBuf, ExitKind, KillReason, ProcessOutput, Registration};
 use crate::runner::{Ctx, Unit};
 
-pub use super::cargo_options::{
-    CargoOptions, DocMode, IgnoredMode, Isolation, IsolationRule, Selection,
-};
+use super::options::{CargoOptions, DocMode, IgnoredMode, Isolation, Selection};
 
 #[derive(Debug)]
 pub struct Package {
@@ -125,7 +123,7 @@ pub struct TestBinary {
     pub kind: String,
 }
 
-pub use super::cargo_options::{BuildFailed, MetadataFailed};
+use super::options::{BuildFailed, MetadataFailed};
 
 /// Test executables cargo reported: (package id, target name, target kind, path).
 pub struct Built {
@@ -235,7 +233,7 @@ pub fn cargo_bin() -> String {
         .unwrap_or_else(|| "cargo".into())
 }
 
-pub use super::listing::{ListedTest, SuiteListing};
+use crate::frameworks::{ListedTest, SuiteListing};
 
 /// The doctests of `cargo test --doc -- --list --format terse`, marked ignored when
 /// they are also in the `--ignored` listing.
@@ -1898,6 +1896,7 @@ impl Unit for Doctests {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::frameworks::cargo::IsolationRule;
 
     #[test]
     fn libtest_frame_is_removed_from_captured_stdout() {

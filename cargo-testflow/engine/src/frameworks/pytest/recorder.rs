@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use anyhow::Result;
 
-use super::pytest::*;
+use super::*;
 use crate::model::*;
 use crate::recorder::{Recorder, RecorderConfig};
 
@@ -254,16 +254,14 @@ impl PytestRecorder {
         if matches!(p.when, "setup" | "teardown") {
             message = format!("error in {}: {message}", p.when);
         }
-        let (expected, actual) =
-            if category == Category::Assertion && p.exc_type == Some("AssertionError") {
-                super::pytest_assert::expected_actual(
-                    p.compare.as_ref(),
-                    strip_type_prefix(p.exc_type, raw),
-                )
+        let (expected, actual) = if category == Category::Assertion
+            && p.exc_type == Some("AssertionError")
+        {
+            super::compare::expected_actual(p.compare.as_ref(), strip_type_prefix(p.exc_type, raw))
                 .unzip()
-            } else {
-                (None, None)
-            };
+        } else {
+            (None, None)
+        };
         let location = p.crash_file.zip(p.crash_line).map(|(f, l)| Location {
             file: self.relative(f),
             line: l,

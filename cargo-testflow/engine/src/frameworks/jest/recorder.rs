@@ -8,8 +8,7 @@ use std::sync::Mutex;
 
 use anyhow::{Context, Result};
 
-use super::jest::*;
-use crate::model::*;
+use super::*;
 use crate::recorder::{Recorder, RecorderConfig};
 
 #[derive(Default)]

@@ -13,6 +13,11 @@ use anyhow::Result;
 
 use crate::model::{Category, Failure, Framework, Outcome, TestMeta};
 
+/// Expected and actual of a failed `assert a == b`.
+pub mod compare;
+/// The recorder the pytest plugin calls: setup/call/teardown folded into one result.
+pub mod recorder;
+
 /// The message pytest-timeout fails a test with (signal method).
 pub(crate) const TIMEOUT_MARK: &str = "from pytest-timeout";
 
@@ -44,7 +49,7 @@ pub struct Phase<'a> {
     /// pytest 9 subtest context (`msg` and kwargs), when this is a `SubtestReport`.
     pub subtest: Option<&'a str>,
     /// The comparison pytest's assertion rewriting saw (`pytest_assertrepr_compare`).
-    pub compare: Option<super::pytest_assert::Compare<'a>>,
+    pub compare: Option<compare::Compare<'a>>,
 }
 
 /// Text from Python made safe for the schema: valid UTF-8 stays as it is, every byte

@@ -16,6 +16,9 @@ use regex::Regex;
 
 use crate::model::{Category, Failure, Framework, Location, Outcome, Run, TestMeta, error_kind};
 
+/// The recorder the Jest reporter calls.
+pub mod recorder;
+
 /// The oldest Jest major whose reporter API testflow reads: `onTestResult` with per-test
 /// results (`testResults[]`) and `numTodoTests` in the totals.
 pub const MIN_JEST_MAJOR: u64 = 24;

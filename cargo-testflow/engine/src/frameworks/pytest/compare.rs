@@ -1,5 +1,5 @@
 //! Expected and actual of a failed pytest `assert left == right`, the way
-//! `cargo_failure` gets them from Rust's `assert_eq!`: `right` is what was expected,
+//! `cargo::failure` gets them from Rust's `assert_eq!`: `right` is what was expected,
 //! `left` what the code gave (pytest's own diff reads the same way).
 //!
 //! Preferred source: the plugin's `pytest_assertrepr_compare` hook, which sees the two

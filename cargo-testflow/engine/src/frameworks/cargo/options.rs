@@ -1,6 +1,6 @@
 //! What a run asks of cargo (packages, features, filters, ignored and doc tests,
 //! isolation): plain options, known to every build of the engine; driving cargo with them
-//! is `cargo`/`cargo_suite` (feature `cargo`).
+//! is `driver`/`suite` (feature `cargo`).
 
 use std::path::PathBuf;
 
