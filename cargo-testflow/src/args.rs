@@ -407,12 +407,7 @@ impl GateArgs {
             min_coverage: self.min_coverage.map(config::RateSetting::Number),
             min_file_coverage: self.min_file_coverage.map(config::RateSetting::Number),
             no_coverage_drop: self.no_coverage_drop.map(config::DropAllowance::Points),
-            advisory: (!self.advisory.is_empty()).then(|| {
-                self.advisory
-                    .iter()
-                    .map(|g| g.as_str().to_owned())
-                    .collect()
-            }),
+            advisory: (!self.advisory.is_empty()).then(|| self.advisory.clone()),
         }
     }
 }

@@ -164,6 +164,19 @@ test('the reporter takes run.reports and keep_runs from testflow.toml (the engin
   assert.ok(!fs.existsSync(path.join(dir, 'out', 'run.json')));
 });
 
+test('the reporter fails a green run on a failed gate of testflow.toml (the engine judges it)', () => {
+  const dir = project('jest-crash', { testEnvironment: 'node', testMatch: ['**/fine.test.js'], reporters: ['jest-testflow'] });
+  fs.writeFileSync(path.join(dir, 'testflow.toml'), '[gates]\nmin_tests = 1000\n');
+  const r = jest(dir);
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /a required quality gate failed/);
+  assert.match(r.stderr, /min_tests/);
+  assert.equal(latestRun(dir).summary.failed, 0, 'the tests themselves passed');
+  fs.writeFileSync(path.join(dir, 'testflow.toml'), '[gates]\nmin_tests = 1\n');
+  const ok = jest(dir);
+  assert.equal(ok.status, 0, ok.stderr);
+});
+
 test('a bad report option fails the run through getLastError with one message', () => {
   const dir = project('jest-crash', { testEnvironment: 'node', testMatch: ['**/fine.test.js'], reporters: [['jest-testflow', { reports: 'yaml=x.yaml' }]] });
   const r = jest(dir);

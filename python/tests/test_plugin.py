@@ -130,6 +130,24 @@ def test_quarantined_failures_do_not_fail_the_session(project):
     assert r.returncode == 1, r.stdout + r.stderr
 
 
+def test_the_configurations_gates_fail_a_green_session(project):
+    """The engine judges a standalone run by the configuration's [gates], as `cargo
+    testflow run` does: a failed required gate fails the pytest session (exit 1) and
+    prints the gate report; passing gates leave it green."""
+    p = project("pytest-basic")
+    pyproject = p.root / "pyproject.toml"
+    base = pyproject.read_text()
+    pyproject.write_text(base + "\n[tool.testflow.gates]\nmin_tests = 5\n")
+    r = p.pytest("--testflow", "-k", "test_passes")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "min_tests" in r.stdout and "FAIL" in r.stdout.upper(), r.stdout
+    assert p.run_json()["summary"]["passed"] == 1
+    pyproject.write_text(base + "\n[tool.testflow.gates]\nmin_tests = 1\n")
+    r = p.pytest("--testflow", "-k", "test_passes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "min_tests" in r.stdout, r.stdout
+
+
 def test_off_by_default(project):
     p = project("pytest-basic")
     r = p.pytest("-k", "test_passes")

@@ -41,11 +41,17 @@ fn the_same_suite_fails_one_process_per_test_and_analyze_names_interference() {
     let first = p.run(&["-j", "2"]);
     assert_eq!(first.code, 0, "{}", first.stderr);
     let base = first.run();
-    assert_eq!(base.environment.rust_isolation.as_deref(), Some("binary"));
+    assert_eq!(
+        base.environment.rust_isolation.as_ref().map(|i| i.as_str()),
+        Some("binary")
+    );
     let out = p.run(&["--isolation", "process", "-j", "1"]);
     assert_eq!(out.code, 100, "{}", out.stderr);
     let run = out.run();
-    assert_eq!(run.environment.rust_isolation.as_deref(), Some("process"));
+    assert_eq!(
+        run.environment.rust_isolation.as_ref().map(|i| i.as_str()),
+        Some("process")
+    );
     assert_eq!(
         outcomes(run),
         vec![
@@ -114,14 +120,22 @@ fn isolation_rules_in_the_config_pick_the_mode_and_the_command_line_wins() {
     let out = p.run(&["-j", "1"]);
     assert_eq!(out.code, 100, "{}", out.stderr);
     assert_eq!(
-        out.run().environment.rust_isolation.as_deref(),
+        out.run()
+            .environment
+            .rust_isolation
+            .as_ref()
+            .map(|i| i.as_str()),
         Some("process")
     );
     assert_eq!(out.run().summary.failed, 3);
     let out = p.run(&["--isolation", "binary", "-j", "1"]);
     assert_eq!(out.code, 0, "the command line wins: {}", out.stderr);
     assert_eq!(
-        out.run().environment.rust_isolation.as_deref(),
+        out.run()
+            .environment
+            .rust_isolation
+            .as_ref()
+            .map(|i| i.as_str()),
         Some("binary")
     );
     // A test pattern: `gamma` alone in its own process, after the others ran in one
@@ -134,7 +148,10 @@ fn isolation_rules_in_the_config_pick_the_mode_and_the_command_line_wins() {
     let out = p.run(&["-j", "1"]);
     assert_eq!(out.code, 100, "{}", out.stderr);
     let run = out.run();
-    assert_eq!(run.environment.rust_isolation.as_deref(), Some("mixed"));
+    assert_eq!(
+        run.environment.rust_isolation.as_ref().map(|i| i.as_str()),
+        Some("mixed")
+    );
     assert_eq!(
         outcomes(run),
         vec![

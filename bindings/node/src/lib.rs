@@ -344,6 +344,18 @@ impl Recorder {
         let totals = totals.map(to_totals);
         self.call(|r| {
             let (run, notes) = r.finish_run(totals.as_ref(), completed, reason.as_deref())?;
+            // The configured gates, judged by the engine as `cargo testflow run` judges
+            // (an owned run only): a failed one fails Jest through getLastError.
+            if let Some(g) = r.gate_report(&run).filter(|g| !g.passed) {
+                let mut slot = self.last_error.lock().unwrap_or_else(|e| e.into_inner());
+                slot.get_or_insert_with(|| {
+                    let m = format!(
+                        "testflow: a required quality gate failed:\n{}",
+                        testflow::gate::render_human(&g).trim_end()
+                    );
+                    (m, Some(Kind::GateFailed))
+                });
+            }
             if !notes.is_empty() {
                 // Already run errors in the log; through getLastError Jest fails too.
                 let mut slot = self.last_error.lock().unwrap_or_else(|e| e.into_inner());

@@ -344,7 +344,19 @@ impl Recorder {
                     .finish(completed, reason.as_deref(), verdict.as_ref())
             })
             .map_err(runtime)?;
-        summary_dict(py, &run)
+        let d = summary_dict(py, &run)?;
+        // The configured gates, judged by the engine as `cargo testflow run` judges (an
+        // owned run only): the plugin fails the session on a failed one.
+        match self.inner.gate_report(&run) {
+            Some(g) => {
+                let gate = PyDict::new(py);
+                gate.set_item("passed", g.passed)?;
+                gate.set_item("text", testflow::gate::render_human(&g))?;
+                d.set_item("gate", gate)?;
+            }
+            None => d.set_item("gate", py.None())?,
+        }
+        Ok(d)
     }
 }
 

@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Category, Failure, Framework, Location, Run, TestCase};
+use crate::model::{Category, Failure, Framework, Location, Run, RustIsolation, TestCase};
 
 /// Version of the analysis JSON (`TESTFLOW_ANALYSIS` files, `analyze --format json`).
 /// 2: groups are by cause (no place in the signature) and list their `locations`.
@@ -51,18 +51,36 @@ pub struct IsolationDependent {
 /// newest first) that ran its Rust tests one process per binary, on the same commit
 /// when both runs know theirs.
 pub fn isolation_baseline(run: &Run, earlier: impl IntoIterator<Item = Run>) -> Option<Run> {
-    if run.environment.rust_isolation.as_deref() != Some("process") {
+    if run.environment.rust_isolation != Some(RustIsolation::Process) {
         return None;
     }
     earlier.into_iter().find(|e| {
         e.run_id != run.run_id
             && e.started_at <= run.started_at
-            && e.environment.rust_isolation.as_deref() == Some("binary")
+            && e.environment.rust_isolation == Some(RustIsolation::Binary)
             && match (&e.environment.git_commit, &run.environment.git_commit) {
                 (Some(a), Some(b)) => a == b,
                 _ => true,
             }
     })
+}
+
+/// `cargo testflow analyze`: [`analyze_against`] the run's isolation baseline among the
+/// 20 runs before it in `store` (none unless it ran Rust one process per test).
+pub fn analyze_stored(run: &Run, store: &crate::store::Store) -> Analysis {
+    let baseline = (run.environment.rust_isolation == Some(RustIsolation::Process))
+        .then(|| {
+            let ids = store.run_ids().unwrap_or_default();
+            let earlier = ids
+                .into_iter()
+                .rev()
+                .filter(|id| *id < run.run_id)
+                .take(20)
+                .filter_map(|id| store.load(&id).ok());
+            isolation_baseline(run, earlier)
+        })
+        .flatten();
+    analyze_against(run, baseline.as_ref())
 }
 
 /// `analyze`, and the Rust tests that failed in this process-per-test run but passed in

@@ -198,6 +198,44 @@ fn cap(s: &str) -> String {
     )
 }
 
+/// What a command prints for GitHub Actions, when it should annotate ([`wanted`]).
+#[derive(Debug, Default)]
+pub struct Github {
+    /// The workflow commands, one per line, for stdout (or stderr when stdout carries JSON:
+    /// the runner reads both).
+    pub commands: String,
+    /// The step summary could not be appended to (the failures that did not fit are
+    /// counted there).
+    pub warning: Option<String>,
+}
+
+/// On GitHub Actions: the run's failures as `::error` annotations (ranked against the
+/// previous run on the branch in the history at `store_root`, within the step's limit),
+/// and the ones that did not fit counted in `$GITHUB_STEP_SUMMARY`. `None` when this
+/// command should not annotate.
+pub fn github(run: &Run, store_root: Option<&std::path::Path>, door: Door) -> Option<Github> {
+    if !wanted(door, run.shard.is_some()) {
+        return None;
+    }
+    let before = store_root
+        .and_then(|root| crate::history::History::open(root).ok())
+        .and_then(|h| h.failed_before(run).ok().flatten());
+    let chosen = annotate(run, before.as_ref(), PER_STEP);
+    let commands = chosen.lines.iter().map(|l| format!("{l}\n")).collect();
+    let warning = match (
+        omitted_note(chosen.omitted),
+        std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()),
+    ) {
+        (Some(note), Some(path)) => {
+            crate::report::append_to_step_summary(&note, std::path::Path::new(&path))
+                .err()
+                .map(|e| format!("{e:#}"))
+        }
+        _ => None,
+    };
+    Some(Github { commands, warning })
+}
+
 /// The step-summary note for failures that did not fit in the annotations.
 pub fn omitted_note(omitted: usize) -> Option<String> {
     (omitted > 0).then(|| {

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::model::Environment;
+use crate::model::{CiProvider, Environment};
 
 pub fn detect(project_root: &Path) -> Environment {
     let git = |args: &[&str]| -> Option<String> {
@@ -87,18 +87,18 @@ pub fn worktree_tree(project_root: &Path) -> Option<String> {
     tree
 }
 
-fn ci_provider(var: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+fn ci_provider(var: &dyn Fn(&str) -> Option<String>) -> Option<CiProvider> {
     let known = [
-        ("GITHUB_ACTIONS", "github"),
-        ("GITLAB_CI", "gitlab"),
-        ("CIRCLECI", "circleci"),
-        ("BUILDKITE", "buildkite"),
-        ("JENKINS_URL", "jenkins"),
-        ("TF_BUILD", "azure"),
+        ("GITHUB_ACTIONS", CiProvider::Github),
+        ("GITLAB_CI", CiProvider::Gitlab),
+        ("CIRCLECI", CiProvider::Circleci),
+        ("BUILDKITE", CiProvider::Buildkite),
+        ("JENKINS_URL", CiProvider::Jenkins),
+        ("TF_BUILD", CiProvider::Azure),
     ];
     known
-        .iter()
+        .into_iter()
         .find(|(k, _)| var(k).is_some())
-        .map(|(_, name)| (*name).to_owned())
-        .or_else(|| var("CI").map(|_| "ci".to_owned()))
+        .map(|(_, ci)| ci)
+        .or_else(|| var("CI").map(|_| CiProvider::Ci))
 }

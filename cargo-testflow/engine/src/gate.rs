@@ -102,8 +102,7 @@ pub fn configured(
     let mut gates = merge(merge(default_gates(), &thresholds(file)), &thresholds(cli));
     let advisory: Vec<GateName> = [file, cli]
         .iter()
-        .flat_map(|c| c.advisory.iter().flatten())
-        .filter_map(|n| GateName::parse(n).ok())
+        .flat_map(|c| c.advisory.iter().flatten().copied())
         .collect();
     for g in &mut gates {
         if advisory.contains(&g.name) {
@@ -173,6 +172,27 @@ pub fn evaluate(run: &Run, gates: &[Gate]) -> GateReport {
 
 /// Evaluate the gates with the coverage gates measured on `coverage` (line coverage, in
 /// percent); without coverage they are `not_measured`.
+/// `cargo testflow gate`: judge `run`; coverage report files, when given, replace the
+/// run's own coverage, compared with the same baseline from the history of the project
+/// at `root` (paths in the reports are read relative to `root`).
+pub fn evaluate_stored(
+    run: &Run,
+    gates: &[Gate],
+    coverage_files: &[std::path::PathBuf],
+    root: &std::path::Path,
+) -> anyhow::Result<GateReport> {
+    if coverage_files.is_empty() {
+        return Ok(evaluate_with(run, gates, run.coverage.as_ref()));
+    }
+    let mut summary = crate::coverage::load(coverage_files, root)?.summary();
+    summary.previous =
+        crate::history::History::open_existing(crate::store::Store::for_project(root).root())
+            .ok()
+            .flatten()
+            .and_then(|h| h.coverage_baseline(run, &summary.files).ok().flatten());
+    Ok(evaluate_with(run, gates, Some(&summary)))
+}
+
 pub fn evaluate_with(run: &Run, gates: &[Gate], coverage: Option<&RunCoverage>) -> GateReport {
     // Counted from the tests themselves, never from the stored summary; the quarantined
     // tests are left out of the rates and counts (not of min_tests: they were recorded).

@@ -14,6 +14,110 @@ use crate::store::new_run_id;
 /// two shards with one outcome is kept once and flagged `duplicate`; shards that disagree
 /// about a test keep the worst outcome and every attempt, flagged `merge_conflict`; tests of `expected` that no shard reported are
 /// flagged as missing and make the merged run incomplete.
+/// `cargo testflow merge`: the stored runs `runs` (run ids, run directories or JSON report
+/// files) merged into one, checked against the tests `expected` lists (a shard plan or a
+/// JSON array of test ids), their coverage merged, written to `output/run.json` and
+/// recorded in the history (pruned to `keep_runs`): the merged run plans the next shards.
+pub fn merge_stored(
+    store: &crate::store::Store,
+    runs: &[String],
+    expected: Option<&std::path::Path>,
+    output: &std::path::Path,
+    keep_runs: usize,
+) -> anyhow::Result<Run> {
+    use crate::coverage::collect;
+    let mut inputs = Vec::new();
+    let mut dirs = Vec::new();
+    for r in runs {
+        let path = store.resolve(r)?;
+        let run = crate::store::load_run(&path)?;
+        dirs.push(store.coverage_dir(&path, &run));
+        inputs.push((r.clone(), run));
+    }
+    let coverage = merge_coverage(&inputs, &dirs)?;
+    let expected = expected.map(read_expected).transpose()?;
+    let mut merged = merge(inputs, expected.as_deref());
+    let history = crate::history::History::open(store.root()).ok();
+    if let Some((cov, statuses)) = coverage {
+        let baseline = |files: &[crate::coverage::FileSummary]| {
+            history
+                .as_ref()?
+                .coverage_baseline(&merged, files)
+                .ok()
+                .flatten()
+        };
+        merged.coverage = Some(collect::finish(
+            &output.join(collect::DIR),
+            &cov,
+            statuses,
+            Vec::new(),
+            baseline,
+        )?);
+    }
+    crate::store::write_atomic(
+        &output.join(crate::store::RUN_FILE),
+        &serde_json::to_vec(&merged)?,
+    )?;
+    if let Some(mut h) = history {
+        let _ = h.record(&merged, "merge", keep_runs);
+    }
+    Ok(merged)
+}
+
+/// The test ids `merge --expected FILE` names: a shard plan (`shard plan --format json`:
+/// every shard's `tests`) or a JSON array of ids.
+pub fn read_expected(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    use anyhow::Context;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    let ids: Option<Vec<String>> = match &v {
+        serde_json::Value::Array(a) => a.iter().map(|x| x.as_str().map(str::to_owned)).collect(),
+        _ => v["shards"].as_array().map(|shards| {
+            shards
+                .iter()
+                .flat_map(|s| s["tests"].as_array().into_iter().flatten())
+                .filter_map(|t| t.as_str().map(str::to_owned))
+                .collect()
+        }),
+    };
+    ids.with_context(|| {
+        format!(
+            "{}: expected a shard plan or a JSON array of test ids",
+            path.display()
+        )
+    })
+}
+
+/// The shards' coverage, each report read with paths relative to its own run's project
+/// (shards may run in different checkouts), merged; `None` when no shard measured any.
+fn merge_coverage(
+    inputs: &[(String, Run)],
+    dirs: &[std::path::PathBuf],
+) -> anyhow::Result<
+    Option<(
+        crate::coverage::Coverage,
+        Vec<crate::model::FrameworkCoverage>,
+    )>,
+> {
+    use crate::coverage::collect;
+    use anyhow::Context;
+    if inputs.iter().all(|(_, r)| r.coverage.is_none()) {
+        return Ok(None);
+    }
+    let mut cov = crate::coverage::Coverage::default();
+    let mut statuses = Vec::new();
+    for ((label, run), dir) in inputs.iter().zip(dirs) {
+        let Some(c) = &run.coverage else { continue };
+        let (one, _) = collect::load_stored(c, dir, run.project_root.as_deref(), dir)
+            .with_context(|| format!("coverage of {label}"))?;
+        cov.merge(one);
+        statuses.extend(c.frameworks.iter().cloned());
+    }
+    Ok(Some((cov, collect::combine_statuses(statuses))))
+}
+
 pub fn merge(inputs: Vec<(String, Run)>, expected: Option<&[String]>) -> Run {
     let mut tests = Vec::new();
     let mut errors = Vec::new();

@@ -70,6 +70,15 @@ impl GateName {
     }
 }
 
+/// A gate's name in a configuration file (`gates.advisory`): an unknown one is an error
+/// naming the file and line.
+impl<'de> serde::Deserialize<'de> for GateName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        GateName::parse(&s).map_err(|e| serde::de::Error::custom(format!("{e:#}")))
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReportFormat {
     Json,

@@ -46,6 +46,40 @@ pub fn find_root(start: &Path) -> PathBuf {
     start.to_owned()
 }
 
+/// The directory a command was pointed at: `--project DIR` (made absolute), else the
+/// current directory.
+pub fn dir(project: Option<&Path>) -> anyhow::Result<PathBuf> {
+    use anyhow::Context;
+    match project {
+        Some(p) => Ok(std::path::absolute(p).unwrap_or_else(|_| p.to_owned())),
+        None => std::env::current_dir().context("cannot read the current directory"),
+    }
+}
+
+/// `--project DIR`, else the project root found from the current directory
+/// ([`find_root`]): where suites are found, the virtualenv is looked for and the one
+/// `.testflow/` lives.
+pub fn root(project: Option<&Path>) -> anyhow::Result<PathBuf> {
+    match project {
+        Some(_) => dir(project),
+        None => Ok(find_root(&dir(None)?)),
+    }
+}
+
+/// The git work tree `dir` is in, if it is in one.
+pub fn git_root(dir: &Path) -> Option<PathBuf> {
+    let out = duct::cmd("git", ["rev-parse", "--show-toplevel"])
+        .dir(dir)
+        .stdout_capture()
+        .stderr_null()
+        .unchecked()
+        .run()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

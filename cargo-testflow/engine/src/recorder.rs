@@ -42,6 +42,9 @@ pub struct RecorderConfig {
     /// The configuration's quarantine entries, written into an owned run's log (a driver
     /// writes its own into the log it hands over).
     pub quarantine: Vec<crate::model::QuarantineEntry>,
+    /// The gates an owned run is judged by at its end, when the settings apply them
+    /// (`run.gate`, any `[gates]`); a driven run is the driver's to judge.
+    pub gates: Option<Vec<crate::gate::Gate>>,
 }
 
 impl RecorderConfig {
@@ -81,6 +84,7 @@ impl RecorderConfig {
             shard: None,
             keep_runs: crate::history::DEFAULT_KEEP_RUNS,
             quarantine: vec![],
+            gates: None,
         };
         if config.events.is_some() {
             config.reports = if given.is_empty() { env_reports } else { given };
@@ -94,6 +98,7 @@ impl RecorderConfig {
         config.reports = settings.reports;
         config.keep_runs = settings.keep_runs;
         config.quarantine = settings.quarantine;
+        config.gates = settings.apply_gates.then_some(settings.gates);
         Ok(config)
     }
 }
@@ -106,6 +111,7 @@ pub struct Recorder {
     reports: Vec<ReportSpec>,
     run_dir: Option<PathBuf>,
     keep_runs: usize,
+    gates: Option<Vec<crate::gate::Gate>>,
 }
 
 impl Recorder {
@@ -127,6 +133,7 @@ impl Recorder {
                     reports: config.reports,
                     run_dir,
                     keep_runs: config.keep_runs,
+                    gates: None,
                 })
             }
             None => {
@@ -153,9 +160,17 @@ impl Recorder {
                     recording: Some(rec),
                     reports: config.reports,
                     keep_runs: config.keep_runs,
+                    gates: config.gates,
                 })
             }
         }
+    }
+
+    /// The finished run judged by the configured gates (as `cargo testflow run` judges
+    /// its runs); `None` when no gate applies to this door's run. The plugin fails the
+    /// framework's session on a failed report.
+    pub fn gate_report(&self, run: &Run) -> Option<crate::gate::GateReport> {
+        self.gates.as_ref().map(|g| crate::gate::evaluate(run, g))
     }
 
     pub fn framework(&self) -> Framework {
@@ -284,6 +299,7 @@ mod tests {
             shard: None,
             keep_runs: s.keep_runs,
             quarantine: s.quarantine,
+            gates: s.apply_gates.then_some(s.gates),
         }
     }
 
@@ -316,6 +332,41 @@ mod tests {
     }
 
     #[test]
+    fn an_owned_run_is_judged_by_the_files_gates_and_a_driven_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let rec = Recorder::start(owned(dir.path())).unwrap();
+        rec.test_finished(meta("t"), 1, Outcome::Passed, 1.0, None)
+            .unwrap();
+        let run = rec.finish(true, None).unwrap();
+        assert!(
+            rec.gate_report(&run).is_none(),
+            "no [gates]: no gate applies"
+        );
+
+        std::fs::write(dir.path().join("testflow.toml"), "[gates]\nmin_tests = 2\n").unwrap();
+        let rec = Recorder::start(owned(dir.path())).unwrap();
+        rec.test_finished(meta("t"), 1, Outcome::Passed, 1.0, None)
+            .unwrap();
+        let run = rec.finish(true, None).unwrap();
+        let report = rec.gate_report(&run).expect("the file's gates apply");
+        assert!(!report.passed, "1 test < min_tests 2: {report:?}");
+
+        let driven = Recorder::start(RecorderConfig {
+            events: Some(run_dir_log(&rec)),
+            ..owned(dir.path())
+        })
+        .unwrap();
+        assert!(
+            driven.gate_report(&run).is_none(),
+            "a driven run is the driver's to judge"
+        );
+    }
+
+    fn run_dir_log(rec: &Recorder) -> PathBuf {
+        rec.events_path().to_owned()
+    }
+
+    #[test]
     fn standalone_recorder_owns_a_run_and_writes_reports() {
         let dir = tempfile::tempdir().unwrap();
         let report = dir.path().join("out/junit.xml");
@@ -326,6 +377,7 @@ mod tests {
             shard: None,
             keep_runs: crate::history::DEFAULT_KEEP_RUNS,
             quarantine: vec![],
+            gates: None,
             reports: parse_report_list(&format!("junit={}", report.display())).unwrap(),
         })
         .unwrap();
@@ -364,6 +416,7 @@ mod tests {
             shard: None,
             keep_runs: crate::history::DEFAULT_KEEP_RUNS,
             quarantine: vec![],
+            gates: None,
         })
         .unwrap();
         rec.test_finished(
@@ -417,6 +470,7 @@ mod tests {
             shard: None,
             keep_runs: crate::history::DEFAULT_KEEP_RUNS,
             quarantine: vec![],
+            gates: None,
         })
         .err()
         .unwrap();

@@ -181,6 +181,56 @@ fn by_file(durations: &HashMap<String, f64>) -> HashMap<String, f64> {
 
 /// The shard plan over `items` at `grain`: tests, or the distinct files of `items` with
 /// file durations summed from the per-test `durations`.
+/// `cargo testflow shard plan`: every suite planned at its own grain (as `run --shard`
+/// does; shard K runs shard K of each) from the timings in the history at `store_root`,
+/// and the plans combined.
+pub struct SuitesPlan {
+    /// The combined plan: shard K's tests of every suite.
+    pub plan: shard::Plan,
+    /// Each suite's own plan, by framework.
+    pub suites: Vec<(crate::model::Framework, shard::Plan)>,
+    /// The run whose timings (with the runs before it) planned the shards; `None`: no
+    /// recorded run had tests, so there were no timings.
+    pub timings_run: Option<crate::history::RunRow>,
+}
+
+/// Plan `shards` shards of `suites`; `Ok(None)`: a suite could not be built (its
+/// diagnostics went to `echo`). `strategy` `None`: by timings when there are any, else
+/// by hash.
+pub fn plan_suites(
+    suites: Vec<Box<dyn crate::frameworks::Suite>>,
+    shards: u32,
+    strategy: Option<Strategy>,
+    store_root: &std::path::Path,
+    echo: &mut (dyn std::io::Write + Send),
+) -> anyhow::Result<Option<SuitesPlan>> {
+    let history = crate::history::History::open_existing(store_root)
+        .ok()
+        .flatten();
+    let durations = history
+        .as_ref()
+        .and_then(|h| h.durations_for_sharding(20).ok())
+        .unwrap_or_default();
+    let timings_run = history
+        .as_ref()
+        .and_then(|h| h.latest_real_whole_run().ok().flatten());
+    let strategy = strategy.unwrap_or_else(|| shard::default_strategy(&durations));
+    let mut planned = Vec::new();
+    for mut suite in suites {
+        let Some((items, grain)) = suite.shard_items(echo)? else {
+            return Ok(None);
+        };
+        let plan = plan_units(&items, shards, strategy, grain, &durations);
+        planned.push((suite.framework(), plan));
+    }
+    let plans: Vec<shard::Plan> = planned.iter().map(|(_, p)| p.clone()).collect();
+    Ok(Some(SuitesPlan {
+        plan: shard::combine(&plans, strategy),
+        suites: planned,
+        timings_run,
+    }))
+}
+
 pub fn plan_units(
     items: &[String],
     shards: u32,

@@ -253,6 +253,39 @@ pub fn parse_retries(s: &str) -> Result<u32, String> {
     parse_checked(s, "a whole number of retries", config::retries)
 }
 
+/// The file's `[[isolation]]` rules, then `run.isolation` as a rule for every test (the
+/// command line's `--isolation`, when given, decides before either).
+pub fn isolation_rules(cfg: &Config) -> Vec<crate::frameworks::cargo::IsolationRule> {
+    use crate::frameworks::cargo::{Isolation, IsolationRule};
+    let mode = |m: config::IsolationMode| match m {
+        config::IsolationMode::Process => Isolation::Process,
+        config::IsolationMode::Binary => Isolation::Binary,
+    };
+    let mut rules: Vec<IsolationRule> = cfg
+        .isolation
+        .iter()
+        .map(|r| IsolationRule {
+            package: r.package.clone(),
+            tests: r.tests.clone(),
+            mode: mode(r.mode),
+        })
+        .collect();
+    // An unknown `run.isolation` was refused by `Config::validate`.
+    if let Some(m) = cfg
+        .run
+        .isolation
+        .as_ref()
+        .and_then(config::IsolationSetting::mode)
+    {
+        rules.push(IsolationRule {
+            package: None,
+            tests: None,
+            mode: mode(m),
+        });
+    }
+    rules
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -66,6 +66,27 @@ impl Store {
         }
     }
 
+    /// The directory a run's coverage reports are relative to: the run's directory. A run
+    /// given as a JSON report file elsewhere (`run --report json=FILE`, as the CI pipelines
+    /// merge them) has its reports in its run directory in the store, found by its id (the
+    /// CI jobs carry the shards' `.testflow/runs/` along).
+    pub fn coverage_dir(&self, path: &Path, run: &Run) -> PathBuf {
+        let dir = if path.is_dir() {
+            path.to_owned()
+        } else {
+            path.parent().map(PathBuf::from).unwrap_or_default()
+        };
+        let Some(c) = &run.coverage else { return dir };
+        let by_id = self.runs_dir().join(&run.run_id);
+        if c.reports.iter().any(|r| !dir.join(r).is_file())
+            && c.reports.iter().all(|r| by_id.join(r).is_file())
+        {
+            by_id
+        } else {
+            dir
+        }
+    }
+
     pub fn runs_dir(&self) -> PathBuf {
         self.root.join("runs")
     }

@@ -445,7 +445,7 @@ pub struct Environment {
     pub git_tree: Option<String>,
     /// `github`, `gitlab`, `circleci`, `buildkite`, `jenkins`, `azure`, or `ci` for an unknown one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ci: Option<String>,
+    pub ci: Option<CiProvider>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
     pub os: String,
@@ -454,7 +454,7 @@ pub struct Environment {
     /// `process` (one per test) or `mixed` (`[[isolation]]` rules). Absent when the run
     /// had no cargo workspace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rust_isolation: Option<String>,
+    pub rust_isolation: Option<RustIsolation>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
@@ -676,6 +676,56 @@ open_vocabulary! {
     }
 }
 
+open_vocabulary! {
+    /// `Environment::ci`: the CI system the run ran on, from its environment variables.
+    pub enum CiProvider {
+        /// GitHub Actions (`GITHUB_ACTIONS`).
+        Github = "github",
+        /// GitLab CI (`GITLAB_CI`).
+        Gitlab = "gitlab",
+        /// CircleCI (`CIRCLECI`).
+        Circleci = "circleci",
+        /// Buildkite (`BUILDKITE`).
+        Buildkite = "buildkite",
+        /// Jenkins (`JENKINS_URL`).
+        Jenkins = "jenkins",
+        /// Azure Pipelines (`TF_BUILD`).
+        Azure = "azure",
+        /// Another CI system (`CI` is set).
+        Ci = "ci",
+    }
+}
+
+open_vocabulary! {
+    /// `Environment::rust_isolation`: how the run's Rust tests ran.
+    pub enum RustIsolation {
+        /// One process per test binary (the default, as `cargo test`).
+        Binary = "binary",
+        /// One process per test (`--isolation process`).
+        Process = "process",
+        /// `[[isolation]]` rules gave these packages' tests both modes.
+        Mixed = "mixed",
+    }
+}
+
+open_vocabulary! {
+    /// `WorkersDecision::basis`: what decided how many workers pytest or Jest got.
+    pub enum WorkersBasis {
+        /// The user's `-j`.
+        User = "user",
+        /// The suite's recorded serial time against worker start-up.
+        History = "history",
+        /// No history: the collected test count against a threshold.
+        Threshold = "threshold",
+        /// One CPU: one worker.
+        Cpus = "cpus",
+        /// The parallel plugin (pytest-xdist) is not installed.
+        Unavailable = "unavailable",
+        /// The project's own setting (Jest's `maxWorkers`) stands.
+        Project = "project",
+    }
+}
+
 /// A problem with the run itself rather than with one test (build failure, unreadable log
 /// line, a framework whose own totals disagree with what was recorded).
 ///
@@ -815,7 +865,7 @@ pub struct WorkersDecision {
     /// What decided: `user` (`-j`), `history`, `threshold` (no history: the collected test
     /// count), `unavailable` (pytest-xdist not installed) or `project` (the project's own
     /// setting stands).
-    pub basis: String,
+    pub basis: WorkersBasis,
     /// The decision in words, for people.
     pub reason: String,
     /// The suite's serial time as history recorded it (sum of its test durations).
@@ -1464,6 +1514,30 @@ mod tests {
         ),
         ("CoverageStatus", &["collected", "unavailable", "failed"]),
         ("ShardStrategy", &["timings", "hash", "count"]),
+        (
+            "CiProvider",
+            &[
+                "github",
+                "gitlab",
+                "circleci",
+                "buildkite",
+                "jenkins",
+                "azure",
+                "ci",
+            ],
+        ),
+        ("RustIsolation", &["binary", "process", "mixed"]),
+        (
+            "WorkersBasis",
+            &[
+                "user",
+                "history",
+                "threshold",
+                "cpus",
+                "unavailable",
+                "project",
+            ],
+        ),
     ];
 
     fn known(name: &str) -> Vec<String> {
@@ -1474,6 +1548,15 @@ mod tests {
                 .map(ToString::to_string)
                 .collect(),
             "ShardStrategy" => ShardStrategy::KNOWN
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            "CiProvider" => CiProvider::KNOWN.iter().map(ToString::to_string).collect(),
+            "RustIsolation" => RustIsolation::KNOWN
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            "WorkersBasis" => WorkersBasis::KNOWN
                 .iter()
                 .map(ToString::to_string)
                 .collect(),

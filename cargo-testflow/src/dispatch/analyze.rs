@@ -13,20 +13,7 @@ use crate::dispatch::shared::{load_run, project_root};
 pub(crate) fn analyze_cmd(args: AnalyzeArgs) -> Result<i32> {
     let store = Store::discover(&project_root(args.project.as_deref())?);
     let run = load_run(args.project, &args.run)?;
-    // A run one process per test is compared with the last run one process per binary.
-    let baseline = (run.environment.rust_isolation.as_deref() == Some("process"))
-        .then(|| {
-            let ids = store.run_ids().unwrap_or_default();
-            let earlier = ids
-                .into_iter()
-                .rev()
-                .filter(|id| *id < run.run_id)
-                .take(20)
-                .filter_map(|id| store.load(&id).ok());
-            analyze::isolation_baseline(&run, earlier)
-        })
-        .flatten();
-    let analysis = analyze::analyze_against(&run, baseline.as_ref());
+    let analysis = analyze::analyze_stored(&run, &store);
     let json = serde_json::to_vec_pretty(&analysis)?;
     if let Some(path) = &args.output {
         testflow::store::write_atomic(path, &json)?;

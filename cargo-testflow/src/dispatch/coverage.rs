@@ -9,7 +9,7 @@ use testflow::exit_code;
 use testflow::store::Store;
 
 use crate::args::{CoverageCmd, CoverageGapsArgs, CoverageOutput, OutputFormat};
-use crate::dispatch::shared::{coverage_dir, project_dir};
+use crate::dispatch::shared::project_dir;
 
 /// The coverage to report on: the files given, or the stored coverage of a run (with its
 /// comparison against the previous run on the branch).
@@ -30,7 +30,7 @@ fn coverage_input(
     let what = run.unwrap_or("latest");
     let path = store.resolve(what)?;
     let run = testflow::store::load_run(&path)?;
-    let dir = coverage_dir(&store, &path, &run);
+    let dir = store.coverage_dir(&path, &run);
     let Some(c) = run.coverage else {
         anyhow::bail!(
             "run {} has no coverage: run `cargo testflow run --coverage`, or give coverage report files",

@@ -13,29 +13,10 @@ use crate::dispatch::shared::{load_config, project_dir};
 pub(crate) fn gate_cmd(args: GateCmdArgs) -> Result<i32> {
     let cfg = load_config(args.project.as_deref())?;
     let root = project_dir(args.project.as_deref())?;
-    let coverage = if args.coverage.is_empty() {
-        None
-    } else {
-        Some(testflow::coverage::load(&args.coverage, &root)?)
-    };
     // A verdict reads the newest run, even one that ran nothing: never an older green one.
     let (_, run) = Store::discover(&root).resolve_newest(&args.run)?;
     let _ = writeln!(std::io::stderr(), "{}", testflow::store::reading_line(&run));
-    // Reports given here replace the run's own coverage, compared with the same baseline.
-    let coverage = coverage.map(|c| {
-        let mut summary = c.summary();
-        summary.previous =
-            testflow::history::History::open_existing(Store::for_project(&root).root())
-                .ok()
-                .flatten()
-                .and_then(|h| h.coverage_baseline(&run, &summary.files).ok().flatten());
-        summary
-    });
-    let report = gate::evaluate_with(
-        &run,
-        &args.gates.gates(&cfg.gates),
-        coverage.as_ref().or(run.coverage.as_ref()),
-    );
+    let report = gate::evaluate_stored(&run, &args.gates.gates(&cfg.gates), &args.coverage, &root)?;
     match args.format {
         OutputFormat::Json => {
             let mut out = std::io::stdout().lock();

@@ -8,12 +8,12 @@ use testflow::{exit_code, iterate};
 
 use crate::args::{IterateArgs, OutputFormat};
 use crate::dispatch::run::{forced_exit, run_once};
-use crate::dispatch::shared::{git_root, load_config, project_dir};
+use crate::dispatch::shared::{load_config, project_dir};
 
 pub(crate) fn iterate_cmd(args: IterateArgs) -> Result<i32> {
     testflow::interrupt::install(forced_exit);
     let project_root = project_dir(args.run.project.as_deref())?;
-    let root = git_root(&project_root).unwrap_or(project_root);
+    let root = testflow::project::git_root(&project_root).unwrap_or(project_root);
     let it_cfg = load_config(args.run.project.as_deref())?.iterate;
     let fix_cmd = args.fix_cmd.clone().or(it_cfg.fix_cmd);
     let rollback = args.rollback_on_regression || it_cfg.rollback_on_regression == Some(true);

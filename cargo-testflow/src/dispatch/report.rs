@@ -9,7 +9,7 @@ use testflow::report::{self, ReportSpec};
 use testflow::store::Store;
 
 use crate::args::ReportArgs;
-use crate::dispatch::shared::{project_root, report_extras, say_reading};
+use crate::dispatch::shared::{project_root, say_reading};
 
 pub(crate) fn report_cmd(args: ReportArgs) -> Result<i32> {
     let store = Store::discover(&project_root(args.project.as_deref())?);
@@ -24,7 +24,7 @@ pub(crate) fn report_cmd(args: ReportArgs) -> Result<i32> {
     {
         let _ = writeln!(err, "warning: {}", e.message);
     }
-    let extras = report_extras([args.format].into_iter(), Some(store.root()));
+    let extras = testflow::report::Extras::load([args.format].into_iter(), Some(store.root()));
     match args.output {
         Some(path) => report::write_with(
             &run,

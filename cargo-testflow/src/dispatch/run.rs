@@ -6,17 +6,15 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use testflow::error::Error;
-use testflow::frameworks::cargo::{
-    self as cargo_fw, CargoOptions, DocMode, IgnoredMode, Isolation,
-};
+use testflow::frameworks::cargo::{CargoOptions, DocMode, IgnoredMode};
 use testflow::runner::{RunOptions, default_jobs};
 use testflow::session::{self, RunRequest};
 use testflow::shard::ShardSpec;
 use testflow::ui::{self, Printer, Style};
-use testflow::{config, exit_code, gate, report};
+use testflow::{exit_code, gate, report};
 
 use crate::args::{OutputFormat, RunArgs};
-use crate::dispatch::shared::{github_annotations, load_config_from, project_root, report_extras};
+use crate::dispatch::shared::{github_annotations, load_config_from, project_root};
 
 /// The run did not wind down within the grace time after a signal: say so as it exits.
 pub(crate) fn forced_exit(signal: i32) {
@@ -79,7 +77,7 @@ pub(crate) fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::Run
         // The command line (and TESTFLOW_ISOLATION) decides for every test; otherwise
         // the first `[[isolation]]` rule that matches, then `run.isolation`.
         isolation: args.isolation,
-        isolation_rules: isolation_rules(cfg),
+        isolation_rules: testflow::settings::isolation_rules(cfg),
         first: first.to_vec(),
         only: None,
     };
@@ -144,7 +142,7 @@ pub(crate) fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::Run
         .parent()
         .and_then(|p| p.parent())
         .map(PathBuf::from);
-    let extras = report_extras(reports.iter().map(|r| r.format), store_root.as_deref());
+    let extras = report::Extras::load(reports.iter().map(|r| r.format), store_root.as_deref());
     for spec in reports {
         if let Err(e) = report::write_with(&result.run, spec, &extras) {
             let _ = writeln!(err, "error: {e:#}");
@@ -189,35 +187,4 @@ fn resolve_settings(args: &RunArgs) -> Result<testflow::settings::Settings> {
     };
     testflow::settings::resolve_with(config, source, &testflow::settings::process_env, &flags)
         .map_err(|e| Error::Config(e).into())
-}
-
-/// The file's `[[isolation]]` rules, then `run.isolation` as a rule for every test.
-fn isolation_rules(cfg: &config::Config) -> Vec<cargo_fw::IsolationRule> {
-    let mode = |m: config::IsolationMode| match m {
-        config::IsolationMode::Process => Isolation::Process,
-        config::IsolationMode::Binary => Isolation::Binary,
-    };
-    let mut rules: Vec<cargo_fw::IsolationRule> = cfg
-        .isolation
-        .iter()
-        .map(|r| cargo_fw::IsolationRule {
-            package: r.package.clone(),
-            tests: r.tests.clone(),
-            mode: mode(r.mode),
-        })
-        .collect();
-    // Checked by `load_config`.
-    if let Some(m) = cfg
-        .run
-        .isolation
-        .as_ref()
-        .and_then(config::IsolationSetting::mode)
-    {
-        rules.push(cargo_fw::IsolationRule {
-            package: None,
-            tests: None,
-            mode: mode(m),
-        });
-    }
-    rules
 }

@@ -12,7 +12,6 @@ use crate::dispatch::shared::{SuitesHere, suites_here};
 use crate::output;
 
 pub(crate) fn shard_plan_cmd(args: ShardPlanArgs) -> Result<i32> {
-    use testflow::shard;
     let SuitesHere { dir, suites: found } = suites_here(
         &args.selection,
         args.project.as_deref(),
@@ -20,17 +19,17 @@ pub(crate) fn shard_plan_cmd(args: ShardPlanArgs) -> Result<i32> {
         !args.no_doc,
     )?;
     let store = Store::discover(&dir);
-    let history = testflow::history::History::open_existing(store.root())
-        .ok()
-        .flatten();
-    let durations = history
-        .as_ref()
-        .and_then(|h| h.durations_for_sharding(20).ok())
-        .unwrap_or_default();
-    let timings_run = history
-        .as_ref()
-        .and_then(|h| h.latest_real_whole_run().ok().flatten());
-    let _ = match &timings_run {
+    let Some(planned) = testflow::selection::plan_suites(
+        found,
+        args.shards,
+        args.shard_strategy,
+        store.root(),
+        &mut std::io::stderr(),
+    )?
+    else {
+        return Ok(exit_code::BUILD_FAILED);
+    };
+    let _ = match &planned.timings_run {
         Some(r) => writeln!(
             std::io::stderr(),
             "reading run {} ({}, {} tests) and the runs before it for timings",
@@ -44,22 +43,7 @@ pub(crate) fn shard_plan_cmd(args: ShardPlanArgs) -> Result<i32> {
             store.root().display()
         ),
     };
-    let strategy = args
-        .shard_strategy
-        .unwrap_or_else(|| shard::default_strategy(&durations));
-    // Each framework is planned at its own grain, as `run --shard` does; shard K runs
-    // shard K of each.
-    let mut suites: Vec<(String, shard::Plan)> = Vec::new();
-    for mut suite in found {
-        let Some((items, grain)) = suite.shard_items(&mut std::io::stderr())? else {
-            return Ok(exit_code::BUILD_FAILED);
-        };
-        let plan =
-            testflow::selection::plan_units(&items, args.shards, strategy, grain, &durations);
-        suites.push((suite.framework().as_str().into(), plan));
-    }
-    let plans: Vec<shard::Plan> = suites.iter().map(|(_, p)| p.clone()).collect();
-    let plan = shard::combine(&plans, strategy);
+    let (plan, suites, timings_run) = (planned.plan, planned.suites, planned.timings_run);
     let mut out = std::io::stdout().lock();
     match args.format {
         OutputFormat::Json => {
@@ -68,7 +52,7 @@ pub(crate) fn shard_plan_cmd(args: ShardPlanArgs) -> Result<i32> {
             v["suites"] = serde_json::Value::Array(
                 suites
                     .iter()
-                    .map(|(f, p)| serde_json::json!({"framework": f, "plan": p}))
+                    .map(|(f, p)| serde_json::json!({"framework": f.as_str(), "plan": p}))
                     .collect(),
             );
             serde_json::to_writer_pretty(&mut out, &v)?;

@@ -1,6 +1,7 @@
 """The testflow engine (Rust, pyo3). Fields cross as plain strings and numbers."""
 
 from os import PathLike
+from typing import Any
 
 __version__: str
 
@@ -70,7 +71,16 @@ class Recorder:
         self, nodeid: str, exc_type: str | None, message: str, longrepr: str
     ) -> None: ...
     def run_error(self, kind: str, message: str) -> None: ...
-    def finish(self, completed: bool = True, reason: str | None = None) -> dict[str, int | float | str]: ...
+    def finish(
+        self,
+        completed: bool = True,
+        reason: str | None = None,
+        statuses: list[tuple[str, str]] | None = None,
+        exit_status: int | None = None,
+    ) -> dict[str, Any]:
+        """The run's counts, `distrust`, `counted_failures`, `quarantined_failures`, and
+        `gate` (None, or `{"passed": bool, "text": str}` when the configuration's gates
+        apply to this run)."""
 
 def parse_reports(spec: str) -> list[tuple[str, str]]: ...
 def write_report(run: str | PathLike[str], spec: str) -> None: ...

@@ -665,6 +665,10 @@ class _Recording:
             # Every failure is of a quarantined test (the engine's rule, from the config's
             # [[quarantine]]): the run passes, as `cargo testflow run` would say.
             session.exitstatus = pytest.ExitCode.OK
+        gate = summary.get("gate")
+        if standalone and gate and not gate["passed"] and int(session.exitstatus) == int(pytest.ExitCode.OK):
+            # A required gate of the configuration failed (judged by the engine).
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
         try:
             _write_status(status, len(self.collect_errors))
         except OSError as e:
@@ -691,6 +695,10 @@ class _Recording:
         if standalone:
             for why in s.get("distrust") or []:
                 terminalreporter.write_line(f"testflow: RUN ERROR: {why}", red=True)
+            gate = s.get("gate")
+            if gate:
+                for line in gate["text"].rstrip().splitlines():
+                    terminalreporter.write_line(f"testflow: {line}", red=not gate["passed"])
 
 
 @pytest.hookimpl(trylast=True)

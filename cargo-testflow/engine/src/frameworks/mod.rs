@@ -129,7 +129,7 @@ pub struct Prepared {
     /// Coverage the framework cannot collect, and why.
     pub coverage_notes: Vec<FrameworkCoverage>,
     /// The isolation its tests run with, for the run's environment.
-    pub isolation: Option<String>,
+    pub isolation: Option<crate::model::RustIsolation>,
     /// testflow schedules its tests itself, ordered by history's durations (frameworks
     /// that order themselves read history through their plugin).
     pub uses_durations: bool,

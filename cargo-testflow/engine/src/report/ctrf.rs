@@ -349,7 +349,7 @@ pub(super) fn render(run: &Run) -> Result<Vec<u8>> {
     let mut env_extra = Map::new();
     env_extra.insert("arch".into(), env.arch.clone().into());
     if let Some(ci) = &env.ci {
-        env_extra.insert("ci".into(), ci.clone().into());
+        env_extra.insert("ci".into(), ci.as_str().into());
     }
     if let Some(h) = &env.hostname {
         env_extra.insert("hostname".into(), h.clone().into());

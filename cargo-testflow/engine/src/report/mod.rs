@@ -123,6 +123,25 @@ pub struct Extras {
     pub trend: Vec<crate::history::TrendPoint>,
 }
 
+impl Extras {
+    /// What the reports in `formats` need from the history in `store_root`: the trends,
+    /// read only when an HTML report is asked for (and there is a history).
+    pub fn load(
+        mut formats: impl Iterator<Item = ReportFormat>,
+        store_root: Option<&std::path::Path>,
+    ) -> Extras {
+        let trend = match (formats.any(|f| f == ReportFormat::Html), store_root) {
+            (true, Some(root)) if root.join(crate::history::DB_FILE).is_file() => {
+                crate::history::History::open(root)
+                    .and_then(|h| h.trend(50))
+                    .unwrap_or_default()
+            }
+            _ => vec![],
+        };
+        Extras { trend }
+    }
+}
+
 /// Render a report into bytes.
 pub fn render(run: &Run, format: ReportFormat) -> Result<Vec<u8>> {
     render_with(run, format, &Extras::default())

@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+use crate::model::RustIsolation;
+
 /// Which test processes to use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Isolation {
@@ -170,10 +172,10 @@ impl CargoOptions {
     /// The run's isolation as recorded (`Environment::rust_isolation`): `binary`,
     /// `process`, or `mixed` when `[[isolation]]` rules can give the tests of these
     /// packages both modes.
-    pub fn isolation_summary(&self, packages: &[&str]) -> &'static str {
+    pub fn isolation_summary(&self, packages: &[&str]) -> RustIsolation {
         let name = |m: Isolation| match m {
-            Isolation::Binary => "binary",
-            Isolation::Process => "process",
+            Isolation::Binary => RustIsolation::Binary,
+            Isolation::Process => RustIsolation::Process,
         };
         if let Some(m) = self.isolation {
             return name(m);
@@ -198,12 +200,12 @@ impl CargoOptions {
             }
         }
         if modes.is_empty() {
-            return "binary";
+            return RustIsolation::Binary;
         }
         if modes.iter().all(|m| *m == modes[0]) {
             name(modes[0])
         } else {
-            "mixed"
+            RustIsolation::Mixed
         }
     }
 }

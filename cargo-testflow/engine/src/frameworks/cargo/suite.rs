@@ -172,7 +172,7 @@ impl Suite for CargoSuite {
         ws.env.extend(coverage_env.iter().cloned());
         out.root = Some(ws.root.clone());
         out.history = Some(history);
-        out.isolation = Some(self.opts.isolation_summary(&ws.package_names()).to_owned());
+        out.isolation = Some(self.opts.isolation_summary(&ws.package_names()));
         out.coverage_env = coverage_env;
         out.coverage_report = llvm_cov.map(|c| {
             Box::new(move |dir: &Path| {

@@ -428,6 +428,11 @@ impl JestRecorder {
         Ok((self.recorder.finish(completed, reason)?, notes))
     }
 
+    /// The finished run judged by the configured gates (see [`Recorder::gate_report`]).
+    pub fn gate_report(&self, run: &Run) -> Option<crate::gate::GateReport> {
+        self.recorder.gate_report(run)
+    }
+
     pub fn finish(&self, completed: bool, reason: Option<&str>) -> Result<Run> {
         Ok(self.finish_run(None, completed, reason)?.0)
     }

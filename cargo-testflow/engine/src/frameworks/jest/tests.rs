@@ -354,6 +354,7 @@ fn recorder(dir: &Path) -> JestRecorder {
         shard: None,
         keep_runs: crate::history::DEFAULT_KEEP_RUNS,
         quarantine: vec![],
+        gates: None,
     })
     .unwrap()
 }

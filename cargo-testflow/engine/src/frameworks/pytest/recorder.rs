@@ -373,6 +373,11 @@ impl PytestRecorder {
     /// collected and never run are recorded as such; with `verdict` (pytest's own view
     /// of the session) the run is reconciled with it; then the run is finished and the
     /// reports written.
+    /// The finished run judged by the configured gates (see [`Recorder::gate_report`]).
+    pub fn gate_report(&self, run: &Run) -> Option<crate::gate::GateReport> {
+        self.rec.gate_report(run)
+    }
+
     pub fn finish(
         &self,
         completed: bool,

@@ -110,6 +110,7 @@ fn recorder(dir: &Path) -> PytestRecorder {
             shard: None,
             keep_runs: crate::history::DEFAULT_KEEP_RUNS,
             quarantine: vec![],
+            gates: None,
         })
         .unwrap(),
         root: dir.to_owned(),
