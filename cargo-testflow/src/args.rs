@@ -282,9 +282,10 @@ pub(crate) struct RunArgs {
     /// How to split [default: timings when history has durations, else hash].
     #[arg(long, value_parser = choice::<Strategy>(), value_name = "STRATEGY")]
     pub(crate) shard_strategy: Option<Strategy>,
-    /// Test order, from history.
-    #[arg(long, value_parser = choice::<Order>(), default_value = "default")]
-    pub(crate) order: Order,
+    /// Test order, from history [default: $TESTFLOW_ORDER, else the framework's own
+    /// order].
+    #[arg(long, value_parser = choice::<Order>())]
+    pub(crate) order: Option<Order>,
     /// Only the tests that failed in the latest run that ran tests (one whose filter
     /// matched nothing or whose build failed does not count; all tests if none failed).
     /// The run read is named on stderr.

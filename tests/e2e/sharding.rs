@@ -234,3 +234,32 @@ fn shard_plan_json_lists_every_test_once() {
     assert_eq!(n, 17, "16 tests and the doctests of calc as one item");
     assert_eq!(v["strategy"], "hash", "no history yet");
 }
+
+#[test]
+fn order_failed_first_starts_last_runs_failures_before_the_others() {
+    // One test at a time, one process each: the start times are the schedule.
+    let p = Project::new("rust-basic").without_flaky_dir();
+    let args = ["--no-doc", "--isolation", "process", "-j", "1", "tests::"];
+    let first = p.run(&args);
+    assert_eq!(first.code, 100, "{}", first.stderr);
+    let failed: Vec<String> = first.run().failed_tests().map(|t| t.id.clone()).collect();
+    assert!(!failed.is_empty() && failed.len() < first.run().tests.len());
+    let again = p.run(&[&args[..], &["--order", "failed-first"]].concat());
+    let mut started: Vec<(chrono::DateTime<chrono::Utc>, &str)> = again
+        .run()
+        .tests
+        .iter()
+        .filter_map(|t| Some((t.attempts.first()?.started_at?, t.id.as_str())))
+        .collect();
+    started.sort();
+    let order: Vec<bool> = started
+        .iter()
+        .map(|(_, id)| failed.iter().any(|f| f == id))
+        .collect();
+    let n = failed.len();
+    assert_eq!(
+        order,
+        [vec![true; n], vec![false; order.len() - n]].concat(),
+        "last run's failures first: {started:?}"
+    );
+}

@@ -176,6 +176,8 @@ fn classify(e: anyhow::Error, otherwise: fn(anyhow::Error) -> Error) -> Error {
         Error::NoTests(e)
     } else if e.is::<crate::store::NotRecorded>() {
         Error::NotFound(e)
+    } else if e.is::<crate::settings::Invalid>() {
+        Error::Config(e)
     } else {
         otherwise(e)
     }

@@ -68,7 +68,9 @@ impl RecorderConfig {
             .filter(|v| !v.is_empty())
             .map(PathBuf::from);
         let env_reports = match crate::settings::process_env(REPORT_ENV) {
-            Some(v) => parse_report_list(&v).with_context(|| format!("in ${REPORT_ENV}"))?,
+            Some(v) => parse_report_list(&v)
+                .with_context(|| format!("in ${REPORT_ENV}"))
+                .map_err(crate::settings::invalid)?,
             None => vec![],
         };
         let given = if plugin_reports.is_empty() {

@@ -38,7 +38,8 @@ pub struct Flags {
     pub retries: Option<u32>,
     pub fail_fast: bool,
     pub coverage: bool,
-    /// `Some(Order::Default)` counts as not given (`--order default` is clap's default).
+    /// `None`: not given (then `TESTFLOW_ORDER`); `Some(Order::Default)` asks for the
+    /// framework's own order, over the environment.
     pub order: Option<Order>,
     pub last_failed: bool,
     /// `--gate`: apply the gates even when none is configured.
@@ -86,9 +87,26 @@ pub fn load_file(dir: &Path) -> Result<(Config, Option<PathBuf>)> {
 }
 
 /// Resolve for `dir` from its configuration file, this process's environment and `flags`.
+/// A bad file, environment variable or flag value: marked [`Invalid`], so every door
+/// reports it as a configuration error (exit 2, `ConfigError`, `TESTFLOW_CONFIG`).
 pub fn resolve(dir: &Path, flags: &Flags) -> Result<Settings> {
-    let (config, source) = load_file(dir)?;
-    resolve_with(config, source, &process_env, flags)
+    let (config, source) = load_file(dir).map_err(invalid)?;
+    resolve_with(config, source, &process_env, flags).map_err(invalid)
+}
+
+/// A setting that cannot be used (`crate::error::Error::Config` at the boundary): the
+/// message is the wrapped error's, whole.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:#}")]
+pub struct Invalid(pub anyhow::Error);
+
+/// `e` as an [`Invalid`] setting.
+pub fn invalid(e: anyhow::Error) -> anyhow::Error {
+    if e.is::<Invalid>() {
+        e
+    } else {
+        Invalid(e).into()
+    }
 }
 
 /// This process's environment; an empty (or whitespace-only) variable is unset.
@@ -175,8 +193,8 @@ pub fn resolve_with(
 
 /// The test order and `--last-failed` of a run, for every door (`cargo testflow run
 /// --order`, `pytest --testflow-order`, the Jest sequencer): the flag, else
-/// `TESTFLOW_ORDER` / `TESTFLOW_LAST_FAILED`, else the framework's own order. A flag of
-/// `Order::Default` counts as not given. Which tests the order then puts first is
+/// `TESTFLOW_ORDER` / `TESTFLOW_LAST_FAILED`, else the framework's own order (a flag of
+/// `default` asks for it over the environment). Which tests the order then puts first is
 /// `selection::order` (and, for the Jest sequencer's default, `ordering::order`).
 pub fn order_with(
     env: &dyn Fn(&str) -> Option<String>,
@@ -193,10 +211,7 @@ pub fn order_with(
         Some("1" | "true") => true,
         Some(other) => bail!("invalid value for ${LAST_FAILED_ENV}: `{other}`: write 1 or 0"),
     };
-    let order = flag
-        .filter(|o| *o != Order::Default)
-        .or(env_order)
-        .unwrap_or_default();
+    let order = flag.or(env_order).unwrap_or_default();
     Ok((order, flag_last_failed || env_last_failed))
 }
 
@@ -367,13 +382,16 @@ mod tests {
         assert_eq!(s.retries, 4);
         assert_eq!(paths(&s), ["flag.json"]);
         assert_eq!(s.order, Order::FailedFirst);
-        // `--order default` is clap's default: it does not hide the environment's.
+        // No `--order`: the environment's; `--order default` asks for the framework's
+        // own order over it (flags over the environment, like every other setting).
+        let s = resolve_text(FILE, &e, &Flags::default()).unwrap();
+        assert_eq!(s.order, Order::SlowestFirst);
         let flags = Flags {
             order: Some(Order::Default),
             ..Flags::default()
         };
         let s = resolve_text(FILE, &e, &flags).unwrap();
-        assert_eq!(s.order, Order::SlowestFirst);
+        assert_eq!(s.order, Order::Default);
     }
 
     #[test]

@@ -180,7 +180,7 @@ fn resolve_settings(args: &RunArgs) -> Result<testflow::settings::Settings> {
         retries: args.retries,
         fail_fast: args.fail_fast,
         coverage: args.coverage,
-        order: Some(args.order),
+        order: args.order,
         last_failed: args.last_failed,
         gate: args.gate,
         gates: args.gates.flags(),

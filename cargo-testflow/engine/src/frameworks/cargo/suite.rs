@@ -344,17 +344,34 @@ fn select(
             None => failed,
         });
     }
+    // The order's meaning is `selection::order`'s, as in the pytest and Jest doors; what
+    // it puts first (the failed tests, or those with a recorded duration) goes first, and
+    // the scheduler orders the rest.
     let mut order: Vec<String> = match pass.order {
         Order::Default => vec![],
-        Order::FailedFirst => last_failed,
-        Order::SlowestFirst | Order::FastestFirst => {
-            let mut known: Vec<(&String, f64)> =
-                plan.durations.iter().map(|(k, v)| (k, *v)).collect();
-            known.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-            if pass.order == Order::FastestFirst {
-                known.reverse();
-            }
-            known.into_iter().map(|(k, _)| k.clone()).collect()
+        order => {
+            let ids: Vec<String> = tests
+                .iter()
+                .filter(|t| base.selects(&t.path))
+                .map(|t| t.meta.id.clone())
+                .collect();
+            let known = crate::selection::HistorySnapshot {
+                durations: plan.durations.clone(),
+                last_failed: Some(last_failed),
+                ..Default::default()
+            };
+            let failed: std::collections::HashSet<&String> =
+                known.last_failed.iter().flatten().collect();
+            let ahead = |id: &String| match order {
+                Order::FailedFirst => failed.contains(id),
+                _ => known.durations.contains_key(id),
+            };
+            crate::selection::order(&ids, order, Grain::Test, &known)
+                .into_iter()
+                .map(|i| &ids[i])
+                .take_while(|id| ahead(id))
+                .cloned()
+                .collect()
         }
     };
     // The loop's previous failures come before any other order.

@@ -50,7 +50,7 @@ impl PytestRecorder {
     ) -> Result<PytestRecorder> {
         let mut given = Vec::new();
         for r in reports {
-            given.extend(crate::recorder::parse_report_list(r)?);
+            given.extend(crate::recorder::parse_report_list(r).map_err(crate::settings::invalid)?);
         }
         // The engine resolves the rest (the file, the environment): `settings`.
         let mut config = RecorderConfig::resolve(Framework::Pytest, root.to_owned(), given)?;
