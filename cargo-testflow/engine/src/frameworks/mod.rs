@@ -33,6 +33,7 @@ pub mod listing;
 pub mod pytest;
 pub mod pytest_assert;
 pub mod pytest_recorder;
+pub mod vitest;
 pub mod workers;
 
 pub use listing::{ListedTest, SuiteListing};
@@ -43,6 +44,7 @@ pub static PLUGINS: &[&dyn Plugin] = &[
     &cargo_suite::Cargo,
     &pytest::Pytest,
     &jest::Jest,
+    &vitest::Vitest,
 ];
 
 /// The plug-in of `framework`.
