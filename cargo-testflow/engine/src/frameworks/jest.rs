@@ -180,7 +180,11 @@ pub(crate) fn split_stack(text: &str) -> (&str, &str) {
 /// internals, relative to `root`.
 pub(crate) fn user_location(root: &Path, stack: &str) -> Option<Location> {
     static FRAME: OnceLock<Regex> = OnceLock::new();
-    let frame = re(&FRAME, r"^\s*at (?:.*? \()?(.+?):(\d+):(\d+)\)?\s*$");
+    // `at async /file:1:2` (an awaited frame, ESM) names the file after `async `.
+    let frame = re(
+        &FRAME,
+        r"^\s*at (?:async )?(?:.*? \()?(.+?):(\d+):(\d+)\)?\s*$",
+    );
     stack.lines().find_map(|l| {
         let c = frame.captures(l)?;
         let file = c.get(1)?.as_str();

@@ -219,6 +219,14 @@ fn failures_are_classified_from_vitests_errors() {
     let (o, f) = classify_module_errors(root, &[error("Error", missing, None)]);
     assert_eq!((o, f.category), (Outcome::Error, Category::ImportError));
     assert_eq!(missing_module(missing).as_deref(), Some("./nope.js"));
+    // Vitest 4 names an awaited import's frame `at async /file:line:col`.
+    let mut e = error("Error", missing, None);
+    e.stack = Some(format!(
+        "Error: {missing}\n    at async {}:2:1",
+        root.join("src/b.test.js").display()
+    ));
+    let (_, f) = classify_module_errors(root, &[e]);
+    assert_eq!(f.location.unwrap().file, "src/b.test.js");
     let (_, f) = classify_module_errors(root, &[error("SyntaxError", "Unexpected token", None)]);
     assert_eq!(f.category, Category::BuildError);
 }
