@@ -150,8 +150,10 @@ class TestflowVitestReporter {
       });
       // Vitest's process can end without onTestRunEnd (a crash, process.exit in a
       // setup file or reporter): the run must not look complete, nor the status be 0.
+      // First in line: Vitest 3's own exit listener calls process.exit() again, which ends
+      // the process before later listeners run.
       this._onExit = () => this._exitedEarly();
-      process.once('exit', this._onExit);
+      process.prependOnceListener('exit', this._onExit);
     });
   }
 

@@ -355,6 +355,8 @@ pub fn coverage_args(dir: &Path) -> Vec<String> {
         "--coverage.enabled=true".into(),
         "--coverage.provider=v8".into(),
         "--coverage.reporter=json".into(),
+        // Vitest 3 writes no report for a run with failures unless asked.
+        "--coverage.reportOnFailure=true".into(),
         format!(
             "--coverage.reportsDirectory={}",
             dir.join("vitest").display()

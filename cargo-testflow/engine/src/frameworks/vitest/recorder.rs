@@ -524,12 +524,14 @@ impl VitestRecorder {
             ));
         }
         let file_entries = self.state().files.values().filter(|f| f.file_entry).count();
-        let we_failed = failed > 0 || file_entries > 0 || !end.unhandled.is_empty();
+        let tests_failed = failed > 0 || file_entries > 0;
         match end.reason.as_str() {
-            "failed" if !we_failed => notes.push(
+            "failed" if !tests_failed && end.unhandled.is_empty() => notes.push(
                 "Vitest ended the run as failed, but testflow recorded no failure".to_owned(),
             ),
-            "passed" if we_failed => notes.push(format!(
+            // Vitest 4 ends a run whose only problem is an unhandled error as `passed` (and
+            // exits 1): those are run errors already.
+            "passed" if tests_failed => notes.push(format!(
                 "Vitest ended the run as passed, but testflow recorded {failed} failing tests"
             )),
             _ => {}
