@@ -214,6 +214,18 @@ for (const v of TESTED) {
     assert.ok(early.errors.some((e) => e.kind === 'reconcile' && /onTestRunEnd never ran/.test(e.message)), JSON.stringify(early.errors));
   });
 
+  test(`Vitest ${v}: --merge-reports replays blob shards into one recorded run`, { skip }, () => {
+    const dir = project(v, 'vitest-crash');
+    const bin = path.join(VERSIONS, v, 'node_modules', 'vitest', 'vitest.mjs');
+    for (const k of [1, 2]) run(process.execPath, [bin, 'run', `--shard=${k}/2`, '--reporter=blob'], dir);
+    const r = run(process.execPath, [bin, '--merge-reports', '--reporter=jest-testflow/vitest'], dir, { TESTFLOW_REPORT: 'json=out/run.json' });
+    assert.equal(r.status, 1, r.stderr);
+    const merged = readJson(path.join(dir, 'out', 'run.json'));
+    assert.equal(merged.tests.length, 6);
+    assert.equal(byId(merged)['src/exit.test.js#calls process.exit'].outcome, 'crashed');
+    assert.deepEqual(merged.errors.map((e) => e.kind), ['unhandled_error']);
+  });
+
   test(`Vitest ${v}: cargo testflow run drives Vitest with the reporter`, { skip: skip || (!BIN && 'TESTFLOW_BIN not set') }, () => {
     const dir = project(v, 'vitest-basic');
     const r = testflow(dir, ['run', '-j', '1']);
