@@ -136,6 +136,21 @@ class TestflowVitestReporter {
   }
 
   onInit(vitest) {
+    this._vitest = vitest;
+    this._start();
+  }
+
+  /** Watch mode: each rerun after the first is a run of its own. */
+  onTestRunStart() {
+    if (this._finished) {
+      this._finished = false;
+      this._failed = false;
+      this._start();
+    }
+  }
+
+  _start() {
+    const vitest = this._vitest;
     this._guard('onInit', () => {
       const config = (vitest && vitest.config) || {};
       const opts = this._options;
@@ -150,6 +165,12 @@ class TestflowVitestReporter {
       });
       // Vitest's process can end without onTestRunEnd (a crash, process.exit in a
       // setup file or reporter): the run must not look complete, nor the status be 0.
+      // `cargo testflow run --shard`: testflow's plan applies through our sequencer unless
+      // the project chose a sequencer of its own (Vitest creates it after onInit).
+      const seq = config.sequence;
+      if (process.env.TESTFLOW_VITEST_SEQUENCER === '1' && seq && (!seq.sequencer || seq.sequencer.name === 'BaseSequencer')) {
+        seq.sequencer = require('./vitest-sequencer');
+      }
       // First in line: Vitest 3's own exit listener calls process.exit() again, which ends
       // the process before later listeners run.
       this._onExit = () => this._exitedEarly();

@@ -249,11 +249,8 @@ for (const v of TESTED) {
   });
 
   test(`Vitest ${v}: shards from testflow's timing plan cover every file once, and coverage lands in the run`, { skip: skip || (!BIN && 'TESTFLOW_BIN not set') }, () => {
+    // The driver puts the sequencer in place itself; the project's config does not name it.
     const dir = project(v, 'vitest-crash');
-    fs.writeFileSync(
-      path.join(dir, 'vitest.config.js'),
-      "import Sequencer from 'jest-testflow/vitest-sequencer';\nexport default { test: { include: ['src/**/*.test.js'], sequence: { sequencer: Sequencer } } };\n",
-    );
     // History first (timings for the plan), then the two shards.
     assert.equal(testflow(dir, ['run']).status, 100);
     const plan = JSON.parse(testflow(dir, ['shard', 'plan', '--shards', '2', '--format', 'json']).stdout);
@@ -274,6 +271,14 @@ for (const v of TESTED) {
     const files = [...shards[0], ...shards[1]];
     assert.equal(new Set(files).size, files.length, `no file in both shards: ${files}`);
     assert.deepEqual(files.sort(), ['src/exit.test.js', 'src/import-error.test.js', 'src/ok.test.js', 'src/unhandled.test.js']);
+    // Vitest run by hand with the sequencer in its config: the same plan.
+    fs.writeFileSync(
+      path.join(dir, 'vitest.config.js'),
+      "import Sequencer from 'jest-testflow/vitest-sequencer';\nexport default { test: { include: ['src/**/*.test.js'], sequence: { sequencer: Sequencer } } };\n",
+    );
+    vitest(v, dir, ['--shard=2/2']);
+    const byHand = readJson(path.join(dir, 'out', 'run.json'));
+    assert.deepEqual([...new Set(byHand.tests.map((t) => t.file))].sort(), [...plan.shards[1].tests].sort());
 
     const cov = project(v, 'vitest-basic');
     const c = testflow(cov, ['run', '--coverage']);

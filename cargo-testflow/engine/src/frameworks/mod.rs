@@ -210,7 +210,7 @@ impl std::fmt::Display for EnvironmentError {
 impl std::error::Error for EnvironmentError {}
 
 /// What detection looks for, every framework's, for the "nothing found" message:
-/// `a cargo workspace, pytest configuration or test_*.py files, or a Jest project (package.json)`.
+/// `a cargo workspace, pytest configuration or test_*.py files, a Jest project (package.json), or …`.
 pub fn looked_for() -> String {
     let all: Vec<&str> = PLUGINS.iter().map(|p| p.looks_for()).collect();
     match all.split_last() {

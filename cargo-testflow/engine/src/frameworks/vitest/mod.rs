@@ -32,6 +32,10 @@ pub const TESTED_VITEST: [&str; 2] = ["3.2.7", "4.1.12"];
 /// `onTestRunEnd`; it holds Vitest's own counts.
 pub const FINISHED_FILE: &str = "vitest-finished.json";
 
+/// Set by the driver with `--shard`: the reporter installs `jest-testflow/vitest-sequencer`
+/// when the project uses Vitest's default sequencer, so the shard follows testflow's plan.
+pub const SEQUENCER_ENV: &str = "TESTFLOW_VITEST_SEQUENCER";
+
 /// The reporter's file in the `jest-testflow` package (its `./vitest` export).
 pub const REPORTER_FILE: &str = "vitest.js";
 
@@ -335,8 +339,8 @@ impl VitestProject {
             args.push(alternatives.join("|"));
         }
         if let Some((spec, _)) = options.pass_through.shard {
-            // Vitest's own file split, or testflow's plan when the project's config uses
-            // `jest-testflow/vitest-sequencer` (npm/README.md); an empty shard passes.
+            // testflow's plan through the sequencer the reporter installs (npm/README.md);
+            // an empty shard passes.
             args.push(format!("--shard={}/{}", spec.index, spec.total));
             args.push("--passWithNoTests".to_owned());
         }
@@ -621,9 +625,12 @@ impl crate::runner::Unit for VitestUnit {
             .env_remove(super::jest::SHARD_STRATEGY_ENV)
             .env_remove(super::jest::ORDER_ENV)
             .env_remove(super::jest::LAST_FAILED_ENV)
+            .env_remove(SEQUENCER_ENV)
             .stdin(std::process::Stdio::null());
         if let Some((_, strategy)) = ctx.options.pass_through.shard {
-            cmd.env(super::jest::SHARD_STRATEGY_ENV, strategy.as_str());
+            // The reporter puts testflow's sequencer in place (unless the project has its own).
+            cmd.env(super::jest::SHARD_STRATEGY_ENV, strategy.as_str())
+                .env(SEQUENCER_ENV, "1");
         }
         let finished = events.with_file_name(FINISHED_FILE);
         let _ = std::fs::remove_file(&finished);
