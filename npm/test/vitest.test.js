@@ -234,6 +234,11 @@ for (const v of TESTED) {
     checkBasic(run);
     assert.equal(byId(run)['src/math.test.js#adds numbers'].line, 4, 'includeTaskLocation');
     assert.deepEqual(run.workers.map((w) => [w.framework, w.workers, w.basis]), [['vitest', 1, 'user']]);
+    // `list`: the ids the run recorded (Vitest lists no skipped or todo test).
+    const listed = JSON.parse(testflow(dir, ['list', '--format', 'json']).stdout);
+    const ran = run.tests.filter((t) => t.outcome !== 'skipped').map((t) => t.id).sort();
+    assert.deepEqual(listed[0].test_list.map((t) => t.id).sort(), ran);
+    assert.equal(listed[0].files, 2);
 
     const crash = project(v, 'vitest-crash');
     const c = testflow(crash, ['run']);
@@ -241,6 +246,9 @@ for (const v of TESTED) {
     const crun = latestRun(crash);
     assert.ok(crun.errors.some((e) => e.kind === 'unhandled_error'), JSON.stringify(crun.errors));
     assert.equal(byId(crun)['src/import-error.test.js'].outcome, 'error');
+    const broken = testflow(crash, ['list']);
+    assert.equal(broken.status, 101);
+    assert.match(broken.stderr, /Vitest could not collect the tests: Error: Cannot find module '.\/does-not-exist.js'/);
 
     // Green when Vitest is: only the passing file.
     const green = testflow(crash, ['run', '--', 'src/ok.test.js']);

@@ -497,13 +497,20 @@ impl crate::frameworks::Suite for VitestSuite {
         let name = package_json(&self.root)
             .and_then(|p| p.get("name")?.as_str().map(str::to_owned))
             .unwrap_or_else(|| self.root.display().to_string());
+        let bin = super::jest::find_in_node_modules(&self.root, ".bin/vitest");
+        let (tests, problems) = match &bin {
+            Some(bin) if !files.is_empty() => collect_tests(&self.root, bin)?,
+            _ => (vec![], vec![]),
+        };
         Ok(Some(vec![crate::frameworks::SuiteListing {
             id: format!("vitest:{name}"),
             package: name,
             kind: "vitest".into(),
-            tests: 0,
+            tests: tests.len(),
             files: Some(files.len()),
-            executable: super::jest::find_in_node_modules(&self.root, ".bin/vitest"),
+            executable: bin,
+            test_list: tests,
+            problems,
             ..Default::default()
         }]))
     }
@@ -539,6 +546,86 @@ pub fn list_files(root: &Path) -> Result<Vec<String>> {
         );
     }
     parse_file_list(root, &String::from_utf8_lossy(&out.stdout))
+}
+
+/// The tests `vitest list --json` collects (it runs no test); a file that fails to load
+/// makes Vitest print its error instead, which becomes the listing's problem.
+fn collect_tests(
+    root: &Path,
+    bin: &Path,
+) -> Result<(Vec<crate::frameworks::ListedTest>, Vec<String>)> {
+    let out = std::process::Command::new(bin)
+        .args(["list", "--json"])
+        .current_dir(root)
+        .env("FORCE_COLOR", "0")
+        .env("NO_COLOR", "1")
+        .env_remove(crate::events::EVENTS_ENV)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run {}", bin.display()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if out.status.success()
+        && let Ok(tests) = parse_listing(root, &stdout)
+    {
+        return Ok((tests, vec![]));
+    }
+    let text = strip_ansi(&format!(
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    ));
+    let why = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("no output")
+        .to_owned();
+    Ok((
+        vec![],
+        vec![format!("Vitest could not collect the tests: {why}")],
+    ))
+}
+
+/// `vitest list --json`: `[{"name": "outer > inner > title", "file": "/abs"}, …]`, as
+/// the ids a run records (skipped tests are not listed by Vitest). The name is split on
+/// ` > `, Vitest's separator: a title that itself holds ` > ` lists under another id.
+pub fn parse_listing(root: &Path, stdout: &str) -> Result<Vec<crate::frameworks::ListedTest>> {
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        name: String,
+        file: String,
+    }
+    let start = stdout.find('[').unwrap_or(stdout.len());
+    let entries: Vec<Entry> = serde_json::from_str(stdout[start..].trim()).with_context(|| {
+        format!(
+            "unexpected `vitest list --json` output in {}",
+            root.display()
+        )
+    })?;
+    let mut seen: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    Ok(entries
+        .into_iter()
+        .map(|e| {
+            let file = relative_file(root, &e.file);
+            let mut parts: Vec<String> = e.name.split(" > ").map(str::to_owned).collect();
+            let name = parts.pop().unwrap_or_default();
+            let plain = super::jest::test_id(&file, &parts, &name);
+            let n = seen.entry(plain.clone()).or_insert(0);
+            *n += 1;
+            let id = if *n > 1 {
+                format!("{plain}{}{n}", super::jest::DUPLICATE_MARK)
+            } else {
+                plain
+            };
+            crate::frameworks::ListedTest {
+                id,
+                name,
+                framework: Framework::Vitest,
+                file: Some(file),
+                line: None,
+                ignored: None,
+            }
+        })
+        .collect())
 }
 
 /// `vitest list --filesOnly --json`: `[{"file": "/abs/a.test.js"}, …]`, relative to `root`.

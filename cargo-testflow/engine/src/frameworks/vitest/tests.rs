@@ -472,3 +472,23 @@ fn the_file_list_is_read_from_vitest_list() {
     );
     assert!(parse_file_list(root, "not json").is_err());
 }
+
+#[test]
+fn the_listing_has_the_ids_a_run_records() {
+    let root = Path::new("/p");
+    let out = r#"[{"name": "adds numbers", "file": "/p/src/math.test.js"}, {"name": "outer > inner > throws", "file": "/p/src/math.test.js"}, {"name": "twice > same", "file": "/p/src/math.test.js"}, {"name": "twice > same", "file": "/p/src/math.test.js"}]"#;
+    let ids: Vec<String> = parse_listing(root, out)
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "src/math.test.js#adds numbers",
+            "src/math.test.js#outer › inner › throws",
+            "src/math.test.js#twice › same",
+            "src/math.test.js#twice › same@2",
+        ]
+    );
+}
