@@ -20,6 +20,7 @@ export CARGO_TARGET_DIR="$TARGET_DIR"
 VENV="$TARGET_DIR/py-venv"
 JEST_WORK="$TARGET_DIR/jest-e2e"
 VERSIONS_DIR="$TARGET_DIR/jest-versions"
+VITEST_DIR="$TARGET_DIR/vitest-versions"
 LOGS="$TARGET_DIR/run-all-logs"
 TOOLS="$TARGET_DIR/tools"
 mkdir -p "$LOGS"
@@ -115,6 +116,25 @@ jest_versions_job() {
     for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
     return "$failed"
 }
+# Vitest 3.2.7 and 4.1.12 (the newest that run on Node 20; Vitest 5 needs Node 22.12+),
+# each with its @vitest/coverage-v8, into target/vitest-versions/<version>, at once; kept
+# between runs. jest-testflow is linked in once it is built (the Vitest section).
+vitest_versions_job() {
+    local v d pids=() failed=0
+    for v in 3.2.7 4.1.12; do
+        d="$VITEST_DIR/$v"
+        if ! grep -qs "\"version\": \"$v\"" "$d/node_modules/vitest/package.json" \
+            || ! grep -qs "\"version\": \"$v\"" "$d/node_modules/@vitest/coverage-v8/package.json"; then
+            mkdir -p "$d"
+            printf '{ "name": "vitest-%s", "private": true, "dependencies": { "vitest": "%s", "@vitest/coverage-v8": "%s" } }\n' "$v" "$v" "$v" > "$d/package.json"
+            (cd "$d" && npm install --no-audit --no-fund --loglevel=error > npm-install.log 2>&1 \
+                || { echo "npm install of Vitest $v failed:"; cat npm-install.log; exit 1; }) &
+            pids+=($!)
+        fi
+    done
+    for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+    return "$failed"
+}
 # Debian's chromium (npm's own browser downloads do not work offline) and playwright-core.
 browser_job() {
     if ! command -v chromium >/dev/null 2>&1; then
@@ -137,6 +157,7 @@ start_job llvm-cov llvm_cov_job
 start_job venv venv_job
 start_job jest-e2e jest_e2e_job
 start_job jest-versions jest_versions_job
+start_job vitest-versions vitest_versions_job
 start_job browser browser_job
 start_job conformance-fetch conformance_fetch_job
 
@@ -293,6 +314,23 @@ ln -sfn "$JEST_WORK" "$VERSIONS_DIR/30.5.2"
 TESTFLOW_JEST_VERSIONS="$VERSIONS_DIR" TESTFLOW_BIN="$TARGET_DIR/debug/cargo-testflow" \
   node --test --test-reporter=spec npm/test/jest-versions.test.js
 # ==== end Jest versions =================================================================
+
+# ==== Node: Vitest (npm/test/vitest.test.js) ============================================
+# jest-testflow/vitest on Vitest 3.2.7 and 4.1.12: the reporter door, `cargo testflow
+# run`, the sequencer's shards and coverage on tests/fixtures/vitest-*. Vitest is
+# installed in the background from the start; the jest-testflow it uses is the one
+# installed (from the packed tarball) into target/jest-e2e, linked in, so the addon is
+# built once.
+section "Node: Vitest"
+echo "== Node: Vitest 3.2.7, 4.1.12 (npm/test/vitest.test.js)"
+wait_job vitest-versions
+for v in 3.2.7 4.1.12; do
+    rm -rf "$VITEST_DIR/$v/runs"
+    ln -sfn "$JEST_WORK/node_modules/jest-testflow" "$VITEST_DIR/$v/node_modules/jest-testflow"
+done
+TESTFLOW_VITEST_VERSIONS="$VITEST_DIR" TESTFLOW_BIN="$TARGET_DIR/debug/cargo-testflow" \
+  node --test --test-reporter=spec npm/test/vitest.test.js
+# ==== end Node: Vitest ==================================================================
 
 # ---- HTML report in headless Chromium (tests/browser) ------------------------------
 # Debian's chromium and playwright-core from npm (target/browser-tests), installed in the

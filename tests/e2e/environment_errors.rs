@@ -57,3 +57,23 @@ fn pytest_missing_for_the_python_is_one_environment_error() {
         }
     }
 }
+
+#[test]
+fn vitest_not_installed_is_one_environment_error_naming_it() {
+    // The fixture as it is in the checkout: a Vitest config, no node_modules.
+    let p = Project::new("vitest-basic");
+    let out = p.run(&[]);
+    assert_eq!(out.code, 101, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(
+            "environment error: vitest is not installed: node_modules/.bin/vitest not found"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert_no_debug_text(&out.stderr);
+    let run = out.run();
+    assert_eq!(run.frameworks, [testflow::model::Framework::Vitest]);
+    assert_eq!(run.errors.len(), 1, "{:?}", run.errors);
+    assert_eq!(run.errors[0].kind, "environment");
+}

@@ -27,7 +27,7 @@ mod fail_closed_rust;
 mod fail_closed_sched;
 // fail closed on files: merge conflicts, reports of distrusted runs, hostile files
 mod fail_closed_files;
-// a tool a suite needs is missing: one ENVIRONMENT ERROR, no debug text
+// a tool a suite needs is missing (pytest, Vitest): one ENVIRONMENT ERROR, no debug text
 mod environment_errors;
 // test-name filters, --ignored, --doc/--no-doc, -j 1, --fail-fast
 mod filters;

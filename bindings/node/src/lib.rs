@@ -1,4 +1,5 @@
-//! `testflow.node`: the napi-rs addon behind the `jest-testflow` reporter.
+//! `testflow.node`: the napi-rs addon behind the `jest-testflow` reporters (Jest's here,
+//! Vitest's in `vitest.rs`: one addon, one build, one prebuilt per platform).
 //!
 //! Thin on purpose: it converts plain JS strings and numbers into the engine's Jest
 //! types (`testflow::frameworks::jest`) and calls it. No call throws: Jest does not await
@@ -16,6 +17,8 @@ use testflow::frameworks::jest::recorder::JestRecorder;
 use testflow::frameworks::jest::{JestCase, JestResult, JestTotals};
 use testflow::model::Framework;
 use testflow::recorder::{RecorderConfig, parse_report_list};
+
+mod vitest;
 
 #[napi(object)]
 pub struct RecorderOptions {
@@ -156,7 +159,7 @@ fn to_result(r: CaseResult) -> JestResult {
 }
 
 /// The project root for Jest's `rootDir` (see `frameworks::jest::project_root`).
-fn root_of(root_dir: &str, given: Option<bool>) -> PathBuf {
+pub(crate) fn root_of(root_dir: &str, given: Option<bool>) -> PathBuf {
     let root = PathBuf::from(root_dir);
     if given == Some(true) {
         root
@@ -171,8 +174,43 @@ pub fn project_root(root_dir: String) -> String {
     root_of(&root_dir, None).display().to_string()
 }
 
-fn count(n: u64) -> u32 {
+pub(crate) fn count(n: u64) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Run one engine call for a recorder (`what` names it). An error or a panic never reaches
+/// the test framework: it is kept in `slot` for `getLastError()` (which fails the run) and
+/// recorded through `record` as an `internal` run error, so the run fails closed in every
+/// report even when a result was lost.
+pub(crate) fn guarded(
+    what: &str,
+    slot: &Mutex<Option<(String, Option<Kind>)>>,
+    f: impl FnOnce() -> anyhow::Result<()>,
+    record: impl FnOnce(&str) -> anyhow::Result<()>,
+) -> bool {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    let (message, kind) = match outcome {
+        Ok(Ok(())) => return true,
+        Ok(Err(e)) => {
+            let e = EngineError::recording(e);
+            (format!("testflow: {e}"), e.kind())
+        }
+        Err(panic) => {
+            let what_panicked = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".into());
+            (
+                format!("testflow: internal error in {what}: {what_panicked}"),
+                Kind::Internal,
+            )
+        }
+    };
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| record(&message)));
+    let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+    slot.get_or_insert((message, Some(kind)));
+    false
 }
 
 #[napi]
@@ -232,31 +270,12 @@ impl Recorder {
         let Some(inner) = &self.inner else {
             return false;
         };
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(inner)));
-        let (message, kind) = match outcome {
-            Ok(Ok(())) => return true,
-            Ok(Err(e)) => {
-                let e = EngineError::recording(e);
-                (format!("testflow: {e}"), e.kind())
-            }
-            Err(panic) => {
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "a panic".into());
-                (
-                    format!("testflow: internal error in the Jest reporter: {what}"),
-                    Kind::Internal,
-                )
-            }
-        };
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            inner.run_error(testflow::model::error_kind::INTERNAL, &message)
-        }));
-        let mut slot = self.last_error.lock().unwrap_or_else(|e| e.into_inner());
-        slot.get_or_insert((message, Some(kind)));
-        false
+        guarded(
+            "the Jest reporter",
+            &self.last_error,
+            || f(inner),
+            |m| inner.run_error(testflow::model::error_kind::INTERNAL, m),
+        )
     }
 
     /// The first error since the recorder started, if any.
@@ -406,7 +425,7 @@ pub fn sort_files(root_dir: String, files: Vec<String>) -> napi::Result<Vec<Stri
     )
 }
 
-fn strategy_from_env() -> anyhow::Result<Option<testflow::shard::Strategy>> {
+pub(crate) fn strategy_from_env() -> anyhow::Result<Option<testflow::shard::Strategy>> {
     match std::env::var(testflow::frameworks::jest::SHARD_STRATEGY_ENV) {
         Ok(v) if !v.trim().is_empty() => Ok(Some(testflow::shard::Strategy::parse(&v)?)),
         _ => Ok(None),

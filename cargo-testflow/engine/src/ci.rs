@@ -53,7 +53,7 @@ pub struct ProjectShape {
     pub rust: bool,
     /// A pytest project (see [`crate::frameworks::pytest::is_pytest_project`]).
     pub python: bool,
-    /// A Jest project (see [`crate::frameworks::jest::is_jest_project`]).
+    /// A Jest or Vitest project (see [`crate::frameworks::jest::is_jest_project`]).
     pub node: bool,
     /// `package-lock.json` is there: `npm ci` and the npm cache keyed on it.
     pub npm_lock: bool,
@@ -71,7 +71,8 @@ impl ProjectShape {
         ProjectShape {
             rust: is(Framework::Rust),
             python: is(Framework::Pytest),
-            node: is(Framework::Jest),
+            // Jest and Vitest both need Node and the jest-testflow package.
+            node: is(Framework::Jest) || is(Framework::Vitest),
             npm_lock: root.join("package-lock.json").is_file(),
             requirements: root.join("requirements.txt").is_file(),
             testflow_checkout: root.join("cargo-testflow/Cargo.toml").is_file(),

@@ -23,16 +23,23 @@ pub enum Framework {
     Rust,
     Pytest,
     Jest,
+    Vitest,
 }
 
 impl Framework {
-    pub const ALL: [Framework; 3] = [Framework::Rust, Framework::Pytest, Framework::Jest];
+    pub const ALL: [Framework; 4] = [
+        Framework::Rust,
+        Framework::Pytest,
+        Framework::Jest,
+        Framework::Vitest,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Framework::Rust => "rust",
             Framework::Pytest => "pytest",
             Framework::Jest => "jest",
+            Framework::Vitest => "vitest",
         }
     }
 }
@@ -635,6 +642,8 @@ open_vocabulary! {
         Coverage = "coverage",
         Spawn = "spawn",
         Jest = "jest",
+        Vitest = "vitest",
+        UnhandledError = "unhandled_error",
         MergeConflict = "merge_conflict",
         Duplicate = "duplicate",
         Missing = "missing",
@@ -774,6 +783,11 @@ pub mod error_kind {
     pub const SPAWN: &str = "spawn";
     /// Jest's process ended abnormally after it had reported tests (`cargo testflow run`).
     pub const JEST: &str = "jest";
+    /// Vitest's process ended abnormally after it had reported tests (`cargo testflow run`).
+    pub const VITEST: &str = "vitest";
+    /// The framework caught an error outside every test's result (Vitest's unhandled
+    /// errors and rejections): the run fails even when every test passed.
+    pub const UNHANDLED_ERROR: &str = "unhandled_error";
     /// `merge`: shards disagree about a test (the worst outcome is kept).
     pub const MERGE_CONFLICT: &str = "merge_conflict";
     /// `merge`: two inputs are the same shard.

@@ -23,6 +23,7 @@ pub mod cargo;
 pub mod jest;
 pub mod listing;
 pub mod pytest;
+pub mod vitest;
 pub mod workers;
 
 pub use listing::{ListedTest, SuiteListing};
@@ -33,6 +34,7 @@ pub static PLUGINS: &[&dyn Plugin] = &[
     &cargo::suite::Cargo,
     &pytest::Pytest,
     &jest::Jest,
+    &vitest::Vitest,
 ];
 
 /// The plug-in of `framework`.
@@ -198,7 +200,7 @@ impl std::fmt::Display for EnvironmentError {
 impl std::error::Error for EnvironmentError {}
 
 /// What detection looks for, every framework's, for the "nothing found" message:
-/// `a cargo workspace, pytest configuration or test_*.py files, or a Jest project (package.json)`.
+/// `a cargo workspace, pytest configuration or test_*.py files, a Jest project (package.json), or …`.
 pub fn looked_for() -> String {
     let all: Vec<&str> = PLUGINS.iter().map(|p| p.looks_for()).collect();
     match all.split_last() {

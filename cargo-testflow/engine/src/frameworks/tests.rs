@@ -24,6 +24,10 @@ fn listed(framework: Framework) -> Vec<ListedTest> {
             let json = r##"{"testResults": [{"name": "/p/src/math.test.js", "message": "", "assertionResults": [{"ancestorTitles": [], "title": "adds numbers", "location": {"column": 1, "line": 3}}, {"ancestorTitles": ["outer", "inner"], "title": "has :: and # in it", "location": {"column": 5, "line": 13}}]}, {"name": "/p/lib/a::b.test.js", "message": "", "assertionResults": [{"ancestorTitles": [], "title": "t", "location": null}]}]}"##;
             jest::parse_listing(Path::new("/p"), json).unwrap().0
         }
+        Framework::Vitest => {
+            let json = r#"[{"name": "adds", "file": "/p/src/math.test.js"}, {"name": "outer > has :: and # in it", "file": "/p/src/math.test.js"}]"#;
+            vitest::parse_listing(Path::new("/p"), json).unwrap()
+        }
         Framework::Rust => {
             let meta = crate::model::TestMeta {
                 id: "calc::integ$tests::adds".into(),
@@ -111,6 +115,9 @@ fn every_framework_answers_the_interface_consistently() {
             Framework::Rust => "error[E0463]: can't find crate for `serde`",
             Framework::Pytest => "ModuleNotFoundError: No module named 'yaml'",
             Framework::Jest => "Cannot find module 'left-pad' from 'src/a.test.js'",
+            Framework::Vitest => {
+                "Error: Cannot find package 'left-pad' imported from '/p/src/a.test.js'"
+            }
         };
         let module = p.missing_import(message);
         assert!(module.is_some(), "{f:?} does not read {message:?}");
@@ -141,7 +148,7 @@ fn every_framework_answers_the_interface_consistently() {
 fn the_nothing_found_message_names_every_framework() {
     assert_eq!(
         looked_for(),
-        "a cargo workspace, pytest configuration or test_*.py files, or a Jest project (package.json)"
+        "a cargo workspace, pytest configuration or test_*.py files, a Jest project (package.json), or a Vitest project (vitest.config.* or vitest in package.json)"
     );
 }
 
@@ -153,7 +160,7 @@ fn detection_asks_every_framework_and_keeps_the_registry_order() {
     std::fs::write(root.join("test_a.py"), "def test_a():\n    pass\n").unwrap();
     std::fs::write(
         root.join("package.json"),
-        r#"{"devDependencies": {"jest": "^30"}}"#,
+        r#"{"devDependencies": {"jest": "^30", "vitest": "^4"}}"#,
     )
     .unwrap();
     let opts = super::cargo::CargoOptions::default();

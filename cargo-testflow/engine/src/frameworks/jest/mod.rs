@@ -183,7 +183,11 @@ pub(crate) fn split_stack(text: &str) -> (&str, &str) {
 /// internals, relative to `root`.
 pub(crate) fn user_location(root: &Path, stack: &str) -> Option<Location> {
     static FRAME: OnceLock<Regex> = OnceLock::new();
-    let frame = re(&FRAME, r"^\s*at (?:.*? \()?(.+?):(\d+):(\d+)\)?\s*$");
+    // `at async /file:1:2` (an awaited frame, ESM) names the file after `async `.
+    let frame = re(
+        &FRAME,
+        r"^\s*at (?:async )?(?:.*? \()?(.+?):(\d+):(\d+)\)?\s*$",
+    );
     stack.lines().find_map(|l| {
         let c = frame.captures(l)?;
         let file = c.get(1)?.as_str();
@@ -779,7 +783,8 @@ pub fn install_hint(root: &Path) -> String {
 /// Does `root` hold a Jest project? A package.json and any sign of Jest: a
 /// `jest.config.*`, a `jest` key in package.json, jest in `dependencies` or
 /// `devDependencies` (whatever the `test` script says: `npm init -y` writes one that
-/// only fails), or `node_modules/.bin/jest`.
+/// only fails), or `node_modules/.bin/jest`; the last two not in a project configured
+/// for Vitest (`vitest::is_configured`).
 pub fn is_jest_project(root: &Path) -> bool {
     const CONFIGS: [&str; 6] = [
         "jest.config.js",
@@ -792,15 +797,21 @@ pub fn is_jest_project(root: &Path) -> bool {
     let Ok(text) = std::fs::read_to_string(root.join("package.json")) else {
         return false;
     };
-    if CONFIGS.iter().any(|c| root.join(c).is_file())
-        || root.join("node_modules/.bin/jest").exists()
-    {
+    if CONFIGS.iter().any(|c| root.join(c).is_file()) {
         return true;
     }
     let Ok(pkg) = serde_json::from_str::<serde_json::Value>(&text) else {
-        return false;
+        return root.join("node_modules/.bin/jest").exists();
     };
-    pkg.get("jest").is_some()
+    if pkg.get("jest").is_some() {
+        return true;
+    }
+    // A project configured for Vitest runs its tests with Vitest; Jest there is only a
+    // dependency (a migration, a tool that needs it): see frameworks/vitest.
+    if super::vitest::is_configured(root) {
+        return false;
+    }
+    root.join("node_modules/.bin/jest").exists()
         || ["dependencies", "devDependencies"]
             .iter()
             .any(|k| pkg.get(k).and_then(|d| d.get("jest")).is_some())
