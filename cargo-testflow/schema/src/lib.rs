@@ -23,16 +23,24 @@ pub enum Framework {
     Rust,
     Pytest,
     Jest,
+    /// `go test`, driven through `go test -json`.
+    Go,
 }
 
 impl Framework {
-    pub const ALL: [Framework; 3] = [Framework::Rust, Framework::Pytest, Framework::Jest];
+    pub const ALL: [Framework; 4] = [
+        Framework::Rust,
+        Framework::Pytest,
+        Framework::Jest,
+        Framework::Go,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Framework::Rust => "rust",
             Framework::Pytest => "pytest",
             Framework::Jest => "jest",
+            Framework::Go => "go",
         }
     }
 }
@@ -1071,7 +1079,7 @@ impl FromStr for Framework {
             .find(|f| f.as_str() == s)
             .ok_or_else(|| {
                 UnknownName::new(format!(
-                    "unknown framework `{s}` (expected rust, pytest or jest)"
+                    "unknown framework `{s}` (expected rust, pytest, jest or go)"
                 ))
             })
     }

@@ -27,6 +27,7 @@ pub mod cargo_failure;
 pub mod cargo_options;
 #[cfg(feature = "cargo")]
 pub mod cargo_suite;
+pub mod go;
 pub mod jest;
 pub mod jest_recorder;
 pub mod listing;
@@ -43,6 +44,7 @@ pub static PLUGINS: &[&dyn Plugin] = &[
     &cargo_suite::Cargo,
     &pytest::Pytest,
     &jest::Jest,
+    &go::Go,
 ];
 
 /// The plug-in of `framework`.

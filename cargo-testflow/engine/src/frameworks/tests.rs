@@ -24,6 +24,23 @@ fn listed(framework: Framework) -> Vec<ListedTest> {
             let json = r##"{"testResults": [{"name": "/p/src/math.test.js", "message": "", "assertionResults": [{"ancestorTitles": [], "title": "adds numbers", "location": {"column": 1, "line": 3}}, {"ancestorTitles": ["outer", "inner"], "title": "has :: and # in it", "location": {"column": 5, "line": 13}}]}, {"name": "/p/lib/a::b.test.js", "message": "", "assertionResults": [{"ancestorTitles": [], "title": "t", "location": null}]}]}"##;
             jest::parse_listing(Path::new("/p"), json).unwrap().0
         }
+        Framework::Go => {
+            let out = br#"{"Action":"start","Package":"ex.com/m/strs"}
+{"Action":"output","Package":"ex.com/m/strs","Output":"TestShout\n"}
+{"Action":"output","Package":"ex.com/m/strs","Output":"ok  \tex.com/m/strs\t0.01s\n"}
+{"Action":"pass","Package":"ex.com/m/strs","Elapsed":0.01}
+"#;
+            let listed = go::parse_list(out);
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("go.mod"), "module ex.com/m\n").unwrap();
+            let project = go::GoProject::open(dir.path()).unwrap();
+            listed
+                .packages
+                .iter()
+                .flat_map(|(p, names)| names.iter().map(|n| project.meta(p, n)))
+                .map(|m| ListedTest::from_meta(&m, None))
+                .collect()
+        }
         Framework::Rust => {
             let meta = crate::model::TestMeta {
                 id: "calc::integ$tests::adds".into(),
@@ -47,7 +64,11 @@ fn case(t: &ListedTest) -> TestCase {
         file: t.file.clone(),
         line: t.line,
         suite: Vec::new(),
-        binary: (t.framework == Framework::Rust).then(|| "calc::integ".to_owned()),
+        binary: match t.framework {
+            Framework::Rust => Some("calc::integ".to_owned()),
+            Framework::Go => Some("ex.com/m/strs".to_owned()),
+            _ => None,
+        },
         outcome: crate::model::Outcome::Passed,
         duration_ms: 1.0,
         flaky: false,
@@ -92,11 +113,16 @@ fn every_framework_answers_the_interface_consistently() {
                         assert_eq!(crate::selection::file_of(&t.id), file, "{f:?}: {}", t.id);
                     }
                 }
+                // Rust's binaries and Go's packages: grouped by `binary`.
                 None => {
-                    assert_eq!(f, Framework::Rust, "{f:?}: {} names no file", t.id);
+                    assert!(
+                        matches!(f, Framework::Rust | Framework::Go),
+                        "{f:?}: {} names no file",
+                        t.id
+                    );
                     assert_eq!(
                         p.junit_group(&case(t)).map(String::as_str),
-                        Some("calc::integ")
+                        case(t).binary.as_deref()
                     );
                 }
             }
@@ -111,6 +137,9 @@ fn every_framework_answers_the_interface_consistently() {
             Framework::Rust => "error[E0463]: can't find crate for `serde`",
             Framework::Pytest => "ModuleNotFoundError: No module named 'yaml'",
             Framework::Jest => "Cannot find module 'left-pad' from 'src/a.test.js'",
+            Framework::Go => {
+                "calc_test.go:4:2: no required module provides package github.com/google/go-cmp/cmp; to add it:"
+            }
         };
         let module = p.missing_import(message);
         assert!(module.is_some(), "{f:?} does not read {message:?}");
@@ -141,7 +170,7 @@ fn every_framework_answers_the_interface_consistently() {
 fn the_nothing_found_message_names_every_framework() {
     assert_eq!(
         looked_for(),
-        "a cargo workspace, pytest configuration or test_*.py files, or a Jest project (package.json)"
+        "a cargo workspace, pytest configuration or test_*.py files, a Jest project (package.json), or a Go module (go.mod)"
     );
 }
 
@@ -156,6 +185,7 @@ fn detection_asks_every_framework_and_keeps_the_registry_order() {
         r#"{"devDependencies": {"jest": "^30"}}"#,
     )
     .unwrap();
+    std::fs::write(root.join("go.mod"), "module ex.com/m\n").unwrap();
     let opts = super::cargo_options::CargoOptions::default();
     let all = detect_suites(root, &|_| true, &[], &opts).unwrap();
     let found: Vec<Framework> = all.iter().map(|s| s.framework()).collect();
