@@ -213,6 +213,15 @@ impl Unit for GoUnit {
     }
 
     fn execute(self: Box<Self>, ctx: &Ctx) -> Vec<Box<dyn Unit>> {
+        if self.retry.is_none()
+            && let Some(dir) = &ctx.options.coverage_dir
+            && let Err(e) = std::fs::create_dir_all(dir)
+        {
+            ctx.run_error(
+                error_kind::COVERAGE,
+                format!("cannot create {}: {e}", dir.display()),
+            );
+        }
         let mut cmd = std::process::Command::new(&self.go);
         cmd.args(self.args(ctx))
             .current_dir(&self.project.root)
