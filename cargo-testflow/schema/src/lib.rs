@@ -331,7 +331,8 @@ fn names_kind(message: &str, kind: &str) -> bool {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct TestMeta {
     /// Stable id: the same test has the same id in every run.
-    /// Rust: `<binary id>$<test path>`; pytest: the node id; Jest: `<file>#<describe › title>`.
+    /// Rust: `<binary id>$<test path>`; pytest: the node id; Jest: `<file>#<describe › title>`;
+    /// Go: `<import path>::<test name>`.
     pub id: String,
     pub framework: Framework,
     pub name: String,
