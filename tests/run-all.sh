@@ -129,10 +129,12 @@ browser_job() {
 }
 # ==== Go (go test through `cargo testflow run`: tests/e2e/go.rs, the go conformance suite) ==
 # go 1.24+ (test2json's build-output/build-fail events). An installed go that is new
-# enough is used; else Debian's golang-go when apt has one new enough; else the official
-# release archive from go.dev, into target/tools/go. Fixtures are stdlib-only.
+# enough is used; else Debian's golang-go when it is new enough; else (Debian 12 has 1.19)
+# that go fetches the Go release from the Go module proxy, as the module
+# golang.org/toolchain (what go's own toolchain switching downloads), into target/tools/go.
+# Fixtures are stdlib-only.
 GO_MIN_MINOR=24
-GO_FALLBACK=1.26.0
+GO_TOOLCHAIN=1.26.0
 go_new_enough() { # GO: its `go version` is 1.N with N >= GO_MIN_MINOR
     local v
     v="$("$1" version 2>/dev/null | sed -n 's/^go version go1\.\([0-9]*\).*/\1/p')"
@@ -141,17 +143,22 @@ go_new_enough() { # GO: its `go version` is 1.N with N >= GO_MIN_MINOR
 go_job() {
     command -v go >/dev/null 2>&1 && go_new_enough go && return 0
     [ -x "$TOOLS/go/bin/go" ] && go_new_enough "$TOOLS/go/bin/go" && return 0
-    local sudo=sudo
+    local sudo=sudo go=go
     [ "$(id -u)" = 0 ] && sudo=
-    if command -v apt-get >/dev/null 2>&1 && $sudo apt-get update -qq \
-        && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go >/dev/null \
-        && go_new_enough /usr/bin/go; then
-        return 0
+    if ! command -v go >/dev/null 2>&1; then
+        $sudo apt-get update -qq
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go >/dev/null
+        go=/usr/bin/go
     fi
-    echo "no go 1.$GO_MIN_MINOR+ from apt: go $GO_FALLBACK from go.dev into $TOOLS/go"
+    go_new_enough "$go" && return 0
+    echo "$("$go" version) is older than go1.$GO_MIN_MINOR: fetching go$GO_TOOLCHAIN from the Go module proxy"
     mkdir -p "$TOOLS"
+    local modcache="$TOOLS/go-toolchain-download" module="golang.org/toolchain@v0.0.1-go$GO_TOOLCHAIN.linux-amd64"
+    (cd "$TOOLS" && GOPATH="$modcache" GOFLAGS=-modcacherw GOTOOLCHAIN=local "$go" mod download "$module")
     rm -rf "$TOOLS/go"
-    curl -fsSL "https://go.dev/dl/go$GO_FALLBACK.linux-amd64.tar.gz" | tar -xz -C "$TOOLS"
+    cp -r "$modcache/pkg/mod/$module" "$TOOLS/go"
+    chmod -R u+w "$TOOLS/go"
+    chmod +x "$TOOLS/go/bin/"* "$TOOLS/go/pkg/tool/"*/*
     go_new_enough "$TOOLS/go/bin/go"
 }
 # ==== end Go =============================================================================
