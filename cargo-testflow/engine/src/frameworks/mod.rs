@@ -110,11 +110,30 @@ pub trait Plugin: Sync {
     /// How its ecosystem installs `module`: the command, and a sentence for people.
     fn install(&self, module: &str) -> (Option<String>, String);
 
+    /// What a CI shard job installs to run its suites, besides testflow (`cargo testflow
+    /// ci`). `None`: nothing of its own (Rust, pytest and Jest: `ci` sets those up, with
+    /// their dependency caches).
+    fn ci_setup(&self) -> Option<CiSetup> {
+        None
+    }
+
     /// A test of it that fails one process per test and passed in one shared process is
     /// an isolation dependent (`analyze`): only frameworks testflow isolates itself.
     fn isolation_applies(&self) -> bool {
         false
     }
+}
+
+/// A framework's toolchain step in a generated CI pipeline: GitHub's action for it, and
+/// the shell lines that install it elsewhere (GitLab, CircleCI), which put it on `PATH`
+/// for the lines after them and, where the CI has one, in `$BASH_ENV`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CiSetup {
+    /// The step's name (`Go`).
+    pub name: &'static str,
+    pub github_action: &'static str,
+    pub github_with: &'static [(&'static str, &'static str)],
+    pub script: &'static str,
 }
 
 /// What a suite may use before the run's log opens.

@@ -239,6 +239,16 @@ impl crate::frameworks::Plugin for Go {
         c.get(1).or(c.get(2)).map(|m| m.as_str().to_owned())
     }
 
+    /// setup-go reads the version from go.mod; elsewhere go.mod's version comes from go.dev.
+    fn ci_setup(&self) -> Option<crate::frameworks::CiSetup> {
+        Some(crate::frameworks::CiSetup {
+            name: "Go",
+            github_action: "actions/setup-go@v5",
+            github_with: &[("go-version-file", "go.mod")],
+            script: CI_GO_SCRIPT,
+        })
+    }
+
     fn install(&self, module: &str) -> (Option<String>, String) {
         (
             Some(format!("go get {module}")),
@@ -246,6 +256,19 @@ impl crate::frameworks::Plugin for Go {
         )
     }
 }
+
+/// Installs the Go release go.mod names (`go 1.22` is go1.22.0) when the CI image has no
+/// go, into `~/.go-sdk`, and puts it on PATH.
+pub const CI_GO_SCRIPT: &str = r#"if ! command -v go >/dev/null 2>&1; then
+  v="$(sed -n 's/^go \([0-9][0-9.]*\).*/\1/p' go.mod | head -n 1)"
+  case "$v" in *.*.*) ;; *) v="$v.0" ;; esac
+  mkdir -p "$HOME/.go-sdk"
+  curl -fsSL "https://go.dev/dl/go$v.linux-amd64.tar.gz" | tar -C "$HOME/.go-sdk" -xz
+  export PATH="$HOME/.go-sdk/go/bin:$PATH"
+  if [ -n "${BASH_ENV:-}" ]; then echo 'export PATH="$HOME/.go-sdk/go/bin:$PATH"' >> "$BASH_ENV"; fi
+fi
+go version
+"#;
 
 /// A Go module found by detection.
 pub struct GoSuite {
