@@ -16,7 +16,7 @@ pub const REPORT: &str = "go.lcov";
 
 /// One block of a profile: file, first and last line, statements, count.
 fn block(line: &str) -> Option<(&str, u32, u32, u64)> {
-    let (loc, rest) = line.rsplit_once(':').map(|(f, r)| (f, r))?;
+    let (loc, rest) = line.rsplit_once(':')?;
     let mut parts = rest.split_whitespace();
     let span = parts.next()?;
     let _statements: u64 = parts.next()?.parse().ok()?;

@@ -51,13 +51,16 @@ pub fn module_path(go_mod: &str) -> Option<String> {
     })
 }
 
+/// A package's test functions: name -> (file, 1-based line).
+pub type TestFunctions = HashMap<String, (String, u32)>;
+
 /// A Go module testflow runs: its root (where `go.mod` is) and module path.
 #[derive(Clone, Debug)]
 pub struct GoProject {
     pub root: PathBuf,
     pub module: String,
-    /// Test functions by package directory: name -> (file, line), read once.
-    sources: std::sync::Arc<Mutex<HashMap<String, HashMap<String, (String, u32)>>>>,
+    /// Test functions by package directory, read once.
+    sources: std::sync::Arc<Mutex<HashMap<String, TestFunctions>>>,
 }
 
 impl GoProject {
@@ -135,7 +138,7 @@ pub fn split_id(id: &str) -> Option<(&str, &str)> {
 }
 
 /// The test functions of the `_test.go` files in `root/dir`: name -> (file, 1-based line).
-pub fn test_functions(root: &Path, dir: &str) -> HashMap<String, (String, u32)> {
+pub fn test_functions(root: &Path, dir: &str) -> TestFunctions {
     static FUNC: OnceLock<Regex> = OnceLock::new();
     let func = FUNC.get_or_init(|| {
         Regex::new(r"^func ((?:Test|Example|Fuzz)[\p{L}\p{N}_]*)\(").expect("valid regex")
