@@ -296,7 +296,7 @@ pub(crate) struct RunArgs {
     #[command(flatten)]
     pub(crate) gates: GateArgs,
     /// Collect coverage with each framework's own tool: pytest-cov, Jest's --coverage,
-    /// go test -coverprofile, cargo-llvm-cov for Rust (a missing tool is reported with how to install it). The
+    /// go's -coverprofile, cargo-llvm-cov for Rust (a missing tool is reported with how to install it). The
     /// reports are kept in the run's coverage/ directory, merged into coverage/merged.lcov,
     /// and compared with the previous run on the branch.
     #[arg(long)]
