@@ -329,3 +329,32 @@ fn a_directory_without_go_mod_forced_to_go_says_what_is_missing() {
     assert_eq!(out.status.code(), Some(101), "{stderr}");
     assert!(stderr.contains("go.mod"), "{stderr}");
 }
+
+#[test]
+fn shards_split_whole_packages_and_together_run_everything() {
+    let p = Project::new("go-basic");
+    let mut seen: Vec<String> = Vec::new();
+    for shard in ["1/2", "2/2"] {
+        let out = p.run(&["--shard", shard, "--shard-strategy", "count"]);
+        assert!(matches!(out.code, 0 | 100), "{shard}: {}", out.stderr);
+        let run = out.run();
+        assert!(run.errors.is_empty(), "{shard}: {:?}", run.errors);
+        let mut packages: Vec<&str> = run
+            .tests
+            .iter()
+            .map(|t| t.binary.as_deref().unwrap())
+            .collect();
+        packages.sort();
+        packages.dedup();
+        assert_eq!(
+            packages.len(),
+            1,
+            "{shard}: one whole package each: {packages:?}"
+        );
+        seen.extend(run.tests.iter().map(|t| t.id.clone()));
+    }
+    seen.sort();
+    assert_eq!(seen.len(), 11, "{seen:?}");
+    seen.dedup();
+    assert_eq!(seen.len(), 11, "no test ran in both shards");
+}
