@@ -116,7 +116,11 @@ pub fn attribute(p: &PackageRecord, paths: Paths<'_>, end: End) -> Attributed {
         let reported = t.reported.filter(|r| r.1 < died_at);
         let word = ended.map(|e| e.0).or(reported.map(|r| r.0));
         let duration = match duration_of(t.ended.and_then(|e| e.2)) {
-            Ok(d) => d,
+            // go's centiseconds, refined by its event times where they agree with them.
+            Ok(d) => match t.measured {
+                Some(m) if m.abs_diff(d) < Duration::from_millis(20) => m,
+                _ => d,
+            },
             Err(e) => {
                 a.errors.push((
                     error_kind::RECONCILE,
@@ -459,6 +463,20 @@ mod tests {
         );
         assert_eq!(a.results[2].failure.as_ref().unwrap().message, "not here");
         assert!(a.errors.is_empty(), "{:?}", a.errors);
+    }
+
+    #[test]
+    fn durations_come_from_go_s_event_times_when_they_agree_with_elapsed() {
+        let stream = r#"{"Time":"2026-12-01T23:07:48.694193801Z","Action":"run","Package":"ex/d","Test":"TestA"}
+{"Time":"2026-12-01T23:07:48.697568649Z","Action":"pass","Package":"ex/d","Test":"TestA","Elapsed":0}
+{"Time":"2026-12-01T23:07:49.0Z","Action":"run","Package":"ex/d","Test":"TestB"}
+{"Time":"2026-12-01T23:07:52.0Z","Action":"pass","Package":"ex/d","Test":"TestB","Elapsed":0.5}
+{"Action":"output","Package":"ex/d","Output":"PASS\n"}
+{"Action":"pass","Package":"ex/d","Elapsed":0.01}"#;
+        let a = attribute(&packages(stream)[0], paths(), End::Normal);
+        assert_eq!(a.results[0].duration, Duration::from_nanos(3_374_848));
+        // Three seconds of event time against go's half a second (a pause): go's word.
+        assert_eq!(a.results[1].duration, Duration::from_millis(500));
     }
 
     #[test]

@@ -12,6 +12,9 @@ use std::collections::HashMap;
 /// One test2json event (`go doc cmd/test2json`), plus the build events of Go 1.24+.
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct GoEvent {
+    /// RFC 3339; go leaves it out for cached results.
+    #[serde(rename = "Time", default)]
+    pub time: Option<String>,
     #[serde(rename = "Action")]
     pub action: String,
     #[serde(rename = "Package", default)]
@@ -63,6 +66,11 @@ pub struct TestRecord {
     /// holds the terminal event back until the next test starts, so a binary that dies
     /// right after a test reported gets that test's event after its death.
     pub reported: Option<(Ended, u64)>,
+    /// When it last began running (`run`, or `cont` after a pause), by go's clock.
+    pub running_since: Option<chrono::DateTime<chrono::FixedOffset>>,
+    /// How long it ran by go's event times, from `running_since` to its end: go's own
+    /// `Elapsed` has only centiseconds.
+    pub measured: Option<std::time::Duration>,
     /// What it printed (framing lines left out), capped.
     pub output: String,
     pub output_cut: u64,
@@ -231,6 +239,10 @@ impl Stream {
             });
         let seq = p.next();
         let test = ev.test.clone().filter(|t| !t.is_empty());
+        let at = ev
+            .time
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
         match (ev.action.as_str(), test) {
             ("start", None) => {
                 p.started = true;
@@ -245,11 +257,17 @@ impl Stream {
                 p.tests.push(TestRecord {
                     name: t.clone(),
                     started_at: seq,
+                    running_since: at,
                     ..Default::default()
                 });
                 return vec![Step::Started { package, test: t }];
             }
-            ("pause" | "cont" | "attr" | "artifacts", Some(_)) => {}
+            ("cont", Some(t)) => {
+                if let Some(r) = p.test(&t) {
+                    r.running_since = at.or(r.running_since);
+                }
+            }
+            ("pause" | "attr" | "artifacts", Some(_)) => {}
             ("output", t) => {
                 let text = ev.output.unwrap_or_default();
                 let first = text.trim_end_matches('\n');
@@ -303,6 +321,10 @@ impl Stream {
                     return vec![];
                 }
                 r.ended = Some((ended, seq, ev.elapsed));
+                r.measured = match (r.running_since, at) {
+                    (Some(from), Some(to)) => (to - from).to_std().ok(),
+                    _ => None,
+                };
             }
             (action, None) => {
                 let Some(ended) = Ended::parse(action) else {
