@@ -358,3 +358,20 @@ fn shards_split_whole_packages_and_together_run_everything() {
     seen.dedup();
     assert_eq!(seen.len(), 11, "no test ran in both shards");
 }
+
+#[test]
+fn test_name_filters_become_go_s_run_pattern() {
+    let p = Project::new("go-basic");
+    // `Sign/zero`: go matches `Sign` against top-level names and `zero` against subtests.
+    let out = p.run(&["Sign/zero"]);
+    assert_eq!(out.code, 100, "{}", out.stderr);
+    let mut ids = out.run().ids();
+    ids.sort();
+    assert_eq!(
+        ids,
+        [
+            "example.com/gobasic::TestSign",
+            "example.com/gobasic::TestSign/zero"
+        ]
+    );
+}

@@ -287,10 +287,7 @@ impl crate::frameworks::Suite for GoSuite {
         &mut self,
         p: &mut crate::frameworks::Prepare<'_>,
     ) -> Result<crate::frameworks::Prepared> {
-        let mut prepared = crate::frameworks::Prepared {
-            root: Some(self.root.clone()),
-            ..Default::default()
-        };
+        let mut prepared = crate::frameworks::Prepared::default();
         if p.coverage {
             let root = self.root.clone();
             prepared.coverage_report = Some(Box::new(move |dir: &Path| {
