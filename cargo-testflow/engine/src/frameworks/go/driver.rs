@@ -489,6 +489,32 @@ pub fn select_packages(
     if pass.shard.is_none() && !pass.last_failed && pass.order == crate::ordering::Order::Default {
         return Ok(vec!["./...".into()]);
     }
+    let packages = test_packages(project, go)?;
+    let selection = crate::selection::Selection::new(
+        &project.root,
+        pass.shard.map(|s| s.0),
+        pass.shard.map(|s| s.1),
+        pass.order,
+        pass.last_failed,
+    );
+    let applied = selection.apply(&packages, crate::frameworks::Grain::File);
+    // Its grain is the package (`Grain::File`'s word is "files").
+    plan.notes.extend(
+        applied
+            .notes
+            .iter()
+            .map(|n| format!("go: {}", n.replace(" files", " packages"))),
+    );
+    let kept: Vec<String> = applied.keep.iter().map(|&i| packages[i].clone()).collect();
+    if kept.is_empty() {
+        // Nothing for this shard: run nothing rather than everything.
+        return Ok(vec![]);
+    }
+    Ok(kept)
+}
+
+/// The module's packages that have test files (`go list`: no build), in go's order.
+pub fn test_packages(project: &GoProject, go: &std::path::Path) -> Result<Vec<String>> {
     let out = std::process::Command::new(go)
         .args([
             "list",
@@ -506,28 +532,12 @@ pub fn select_packages(
         project.root.display(),
         String::from_utf8_lossy(&out.stderr).trim()
     );
-    let packages: Vec<String> = String::from_utf8_lossy(&out.stdout)
+    Ok(String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .map(str::to_owned)
-        .collect();
-    let selection = crate::selection::Selection::new(
-        &project.root,
-        pass.shard.map(|s| s.0),
-        pass.shard.map(|s| s.1),
-        pass.order,
-        pass.last_failed,
-    );
-    let applied = selection.apply(&packages, crate::frameworks::Grain::File);
-    plan.notes
-        .extend(applied.notes.iter().map(|n| format!("go: {n}")));
-    let kept: Vec<String> = applied.keep.iter().map(|&i| packages[i].clone()).collect();
-    if kept.is_empty() {
-        // Nothing for this shard: run nothing rather than everything.
-        return Ok(vec![]);
-    }
-    Ok(kept)
+        .collect())
 }
 
 #[cfg(test)]

@@ -358,13 +358,8 @@ impl crate::frameworks::Suite for GoSuite {
     ) -> Result<Option<(Vec<String>, crate::frameworks::Grain)>> {
         let project = GoProject::open(&self.root)?;
         let go = ready(&self.root)?;
-        let listed = list(&project, &go, &["./..."])?;
-        let items = listed
-            .packages
-            .iter()
-            .filter(|(_, names)| !names.is_empty())
-            .map(|(p, _)| p.clone())
-            .collect();
+        // The packages a run shards (`driver::select_packages`), without building them.
+        let items = driver::test_packages(&project, &go)?;
         Ok(Some((items, crate::frameworks::Grain::File)))
     }
 }
