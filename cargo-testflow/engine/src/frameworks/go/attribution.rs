@@ -66,7 +66,7 @@ pub fn tail(text: &str, lines: usize) -> String {
 /// The failure of a failed test: what it printed, or which of its subtests failed.
 fn failed(t: &TestRecord, all: &[TestRecord], paths: Paths<'_>) -> Failure {
     let mut f = failure::failure(&t.output, t.output_cut, paths);
-    if failure::log_lines(&t.output).is_empty() && failure::panic_of(&t.output).is_none() {
+    if t.output.trim().is_empty() {
         let prefix = format!("{}/", t.name);
         let subs: Vec<&str> = all
             .iter()

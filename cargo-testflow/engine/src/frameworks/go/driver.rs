@@ -2,8 +2,9 @@
 //! as the stream comes (a package's results once it ends: only then is it known whether
 //! its binary died), then the whole is reconciled with go's exit status.
 //!
-//! - `-j N` (when given) is `-p N -parallel N`; `--test-timeout` is go's `-timeout` (per
-//!   test binary) plus our watchdog, a little later, over the packages running;
+//! - `-j N` (when given) is `-p N -parallel N`, `--fail-fast` is `-failfast`;
+//!   `--test-timeout` is go's `-timeout` (per test binary) plus our watchdog, a little
+//!   later, over the packages running;
 //! - a retry re-runs the failing tests of one top-level test with `-run '^Name$'`
 //!   (`'^Parent$/^(sub)$'` for subtests) as a follow-up unit, one attempt further;
 //! - a package whose binary died is listed afterwards (`go test -list`): its tests that
@@ -67,6 +68,10 @@ impl GoUnit {
             let n = o.jobs.max(1);
             args.push(format!("-p={n}"));
             args.push(format!("-parallel={n}"));
+        }
+        // Go stops a package's tests at its first failure; the runner stops the rest.
+        if o.fail_fast {
+            args.push("-failfast".into());
         }
         if let Some(t) = o.test_timeout {
             args.push(format!("-timeout={}ms", t.as_millis().max(1)));

@@ -116,7 +116,13 @@ pub fn failure(output: &str, cut: u64, paths: Paths<'_>) -> Failure {
     }
     let logs = log_lines(output);
     let message = if logs.is_empty() {
-        "the test failed without a message (t.Fail, or a failing subtest)".to_owned()
+        // An example's `got:`/`want:`, or what the test printed itself.
+        match super::attribution::tail(output, 20) {
+            t if t.trim().is_empty() => {
+                "the test failed without a message (t.Fail, or a failing subtest)".to_owned()
+            }
+            t => t,
+        }
     } else {
         logs.iter()
             .map(|l| l.message.as_str())
@@ -262,6 +268,17 @@ mod tests {
         );
         // A message that only mentions a panic is not one.
         assert!(panic_of("    a_test.go:3: no panic: here\n").is_none());
+    }
+
+    #[test]
+    fn an_example_that_fails_says_what_it_got() {
+        let f = failure("got:\nhello\nwant:\nhi\n", 0, paths());
+        assert_eq!(f.message, "got:\nhello\nwant:\nhi");
+        assert_eq!(f.location, None);
+        assert_eq!(
+            failure("", 0, paths()).message,
+            "the test failed without a message (t.Fail, or a failing subtest)"
+        );
     }
 
     #[test]
