@@ -375,3 +375,55 @@ fn test_name_filters_become_go_s_run_pattern() {
         ]
     );
 }
+
+/// A `go` that drops `-timeout=…`: go's own time limit never fires.
+fn go_without_its_timeout(dir: &Path) -> PathBuf {
+    let script = dir.join("go");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/usr/bin/env bash\nargs=()\nfor a in \"$@\"; do case \"$a\" in -timeout=*) ;; *) args+=(\"$a\") ;; esac; done\nexec \"{}\" \"${{args[@]}}\"\n",
+            which_go().display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+#[test]
+fn a_hang_go_does_not_end_is_ended_by_the_watchdog_as_a_timeout() {
+    let p = Project::new("go-crash");
+    let dir = tempfile::tempdir().unwrap();
+    let go = go_without_its_timeout(dir.path());
+    // The watchdog: the limit plus 10 s after the package's binary started.
+    let out = p.cmd_env(
+        &[
+            "run",
+            "--test-timeout",
+            "1",
+            "--format",
+            "json",
+            "--",
+            "./hangs/...",
+        ],
+        &[("TESTFLOW_GO", &go)],
+    );
+    assert_eq!(out.code, 100, "{}", out.stderr);
+    let run = out.run();
+    assert_eq!(
+        run.test("example.com/gocrash/hangs::TestQuick").outcome,
+        Outcome::Passed
+    );
+    let hang = run.test("example.com/gocrash/hangs::TestHang");
+    assert_eq!(hang.outcome, Outcome::Timeout);
+    assert!(
+        failure(hang)
+            .message
+            .starts_with("testflow's watchdog stopped go test"),
+        "{}",
+        failure(hang).message
+    );
+    assert_eq!(run.tests.len(), 2);
+}
