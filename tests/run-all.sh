@@ -147,6 +147,41 @@ browser_job() {
     cp tests/browser/package.json "$TARGET_DIR/browser-tests/package.json"
     (cd "$TARGET_DIR/browser-tests" && npm install --no-audit --no-fund --loglevel=error)
 }
+# ==== Go (go test through `cargo testflow run`: tests/e2e/go.rs, the go conformance suite) ==
+# go 1.24+ (test2json's build-output/build-fail events). An installed go that is new
+# enough is used; else Debian's golang-go when it is new enough; else (Debian 12 has 1.19)
+# that go fetches the Go release from the Go module proxy, as the module
+# golang.org/toolchain (what go's own toolchain switching downloads), into target/tools/go.
+# Fixtures are stdlib-only.
+GO_MIN_MINOR=24
+GO_TOOLCHAIN=1.26.0
+go_new_enough() { # GO: its `go version` is 1.N with N >= GO_MIN_MINOR
+    local v
+    v="$("$1" version 2>/dev/null | sed -n 's/^go version go1\.\([0-9]*\).*/\1/p')"
+    [ -n "$v" ] && [ "$v" -ge "$GO_MIN_MINOR" ]
+}
+go_job() {
+    command -v go >/dev/null 2>&1 && go_new_enough go && return 0
+    [ -x "$TOOLS/go/bin/go" ] && go_new_enough "$TOOLS/go/bin/go" && return 0
+    local sudo=sudo go=go
+    [ "$(id -u)" = 0 ] && sudo=
+    if ! command -v go >/dev/null 2>&1; then
+        $sudo apt-get update -qq
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go >/dev/null
+        go=/usr/bin/go
+    fi
+    go_new_enough "$go" && return 0
+    echo "$("$go" version) is older than go1.$GO_MIN_MINOR: fetching go$GO_TOOLCHAIN from the Go module proxy"
+    mkdir -p "$TOOLS"
+    local modcache="$TOOLS/go-toolchain-download" module="golang.org/toolchain@v0.0.1-go$GO_TOOLCHAIN.linux-amd64"
+    (cd "$TOOLS" && GOPATH="$modcache" GOFLAGS=-modcacherw GOTOOLCHAIN=local "$go" mod download "$module")
+    rm -rf "$TOOLS/go"
+    cp -r "$modcache/pkg/mod/$module" "$TOOLS/go"
+    chmod -R u+w "$TOOLS/go"
+    chmod +x "$TOOLS/go/bin/"* "$TOOLS/go/pkg/tool/"*/*
+    go_new_enough "$TOOLS/go/bin/go"
+}
+# ==== end Go =============================================================================
 # The conformance suites' sources (PyPI sdists, npm tarballs, crates), cached in target/conformance.
 conformance_fetch_job() {
     python3 tests/conformance/run.py --prefetch
@@ -160,6 +195,7 @@ start_job jest-versions jest_versions_job
 start_job vitest-versions vitest_versions_job
 start_job browser browser_job
 start_job conformance-fetch conformance_fetch_job
+start_job go go_job
 
 section "Rust: build the tests (cargo test --workspace --no-run)"
 echo "== Rust: cargo test --workspace"
@@ -174,6 +210,10 @@ else
     cat "$LOGS/llvm-cov.log"
 fi
 unset "JOB_PID[llvm-cov]"
+# go for tests/e2e/go.rs (and the go conformance suite): the newest of what go_job found.
+wait_job go
+[ -x "$TOOLS/go/bin/go" ] && PATH="$TOOLS/go/bin:$PATH"
+go version
 cargo test --workspace --locked
 # The engine's layering: no import circle among its modules (and the check finds one).
 python3 tests/arch/import_cycles.py

@@ -297,7 +297,7 @@ pub(crate) struct RunArgs {
     #[command(flatten)]
     pub(crate) gates: GateArgs,
     /// Collect coverage with each framework's own tool: pytest-cov, Jest's --coverage,
-    /// @vitest/coverage-v8, cargo-llvm-cov for Rust (a missing tool is reported with how to install it). The
+    /// @vitest/coverage-v8, go's -coverprofile, cargo-llvm-cov for Rust (a missing tool is reported with how to install it). The
     /// reports are kept in the run's coverage/ directory, merged into coverage/merged.lcov,
     /// and compared with the previous run on the branch.
     #[arg(long)]
@@ -306,7 +306,7 @@ pub(crate) struct RunArgs {
     /// after the run (repeatable; LCOV, Cobertura, coverage.py JSON, Istanbul JSON).
     #[arg(long = "coverage-file", value_name = "FILE", value_delimiter = ',')]
     pub(crate) coverage_files: Vec<PathBuf>,
-    /// Run only this framework's suites (repeatable): rust, pytest, jest, vitest. `jest`
+    /// Run only this framework's suites (repeatable): rust, pytest, jest, vitest, go. `jest`
     /// (`vitest`) takes the directory as a Jest (Vitest) project even when nothing marks
     /// it as one, and says what is missing when it cannot run there.
     #[arg(long = "framework", value_name = "NAME", value_parser = parse_framework)]

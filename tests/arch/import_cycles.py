@@ -50,8 +50,9 @@ def arrows(mods):
         for s in re.findall(r"\bsuper::([a-z_][a-z0-9_]*)", text):
             named.add(f"{parent}::{s}" if parent else s)
         for child in (c for c in mods if c.startswith(m + "::") and c.count("::") == m.count("::") + 1):
-            if re.search(r"\b" + re.escape(child.rsplit("::", 1)[1]) + r"::", text):
-                named.add(child)
+            # `child::x::Y` names the deepest module of the path (`cargo::suite::Cargo`).
+            for tail in re.findall(r"(?<![\w:])" + re.escape(child.rsplit("::", 1)[1]) + r"((?:::[a-z_][a-z0-9_]*)*)::", text):
+                named.add(child + tail)
         for n in named:
             # The deepest module the path names (`frameworks::cargo::suite::Cargo` is in
             # `frameworks::cargo::suite`).

@@ -197,6 +197,55 @@ def read_libtest(path: str, binaries: dict[str, str], package: str) -> Results:
     return res
 
 
+# ---- go test: test2json events (`go test -json`) -----------------------------------------
+
+GO_ACTIONS = {"pass": "passed", "fail": "failed", "skip": "skipped"}
+
+
+def read_go_json(path: str) -> Results:
+    """`go test -json`'s stdout: every test, subtest and example that ended, as
+    `<import path>::<name>`. A package that failed without a failing test, a build failure,
+    or a test that started and never ended makes the anchor untrustworthy."""
+    res = Results()
+    started: dict[str, int] = {}
+    failed_tests: set[str] = set()
+    failed_packages: list[str] = []
+    seen = 0
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                event = json.loads(line)
+            except ValueError as e:
+                raise AnchorError(f"{path}:{lineno}: not a test2json event: {e}") from e
+            seen += 1
+            action, pkg, test = event.get("Action"), event.get("Package"), event.get("Test")
+            if action == "build-fail":
+                res.problems.append(f"build failed: {event.get('ImportPath')}")
+            if not pkg:
+                continue
+            if test and action == "run":
+                started[f"{pkg}::{test}"] = lineno
+            elif test and action in GO_ACTIONS:
+                tid = f"{pkg}::{test}"
+                started.pop(tid, None)
+                res.tests.append((tid, GO_ACTIONS[action]))
+                if action == "fail":
+                    failed_tests.add(pkg)
+            elif not test and action == "fail":
+                failed_packages.append(pkg)
+    if seen == 0:
+        raise AnchorError(f"{path}: no test2json events")
+    for tid, lineno in started.items():
+        res.problems.append(f"{tid} started (line {lineno}) and never ended")
+    for pkg in failed_packages:
+        if pkg not in failed_tests:
+            res.problems.append(f"package {pkg} failed with no failing test")
+    return res
+
+
 # ---- testflow: run.json ------------------------------------------------------------------
 
 

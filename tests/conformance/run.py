@@ -228,6 +228,7 @@ def prefetch(chosen: list[Suite]) -> None:
             fetch_npm(s)
     if any(s.framework == "rust" for s in chosen):
         fetch_crates()
+    # Go modules are fetched when their suite runs: small, and `go` may only be set up by then.
 
 
 def fetch_pypi(s: Suite, python: str) -> str:
@@ -278,6 +279,51 @@ def fetch_crates() -> dict[str, str]:
     found = {p["name"]: os.path.dirname(p["manifest_path"]) for p in meta["packages"]
              if (p.get("source") or "").startswith("registry+")}
     return found
+
+
+def fetch_go(s: Suite) -> str:
+    """The module from the Go module proxy, with `go mod download` (the ordinary client),
+    into its own module cache under downloads/. Returns the module's directory."""
+    gopath = os.path.join(DOWNLOADS, "gopath")
+    os.makedirs(gopath, exist_ok=True)
+    log = os.path.join(OUT, "setup", f"fetch-{s.package.replace('/', '-')}.log")
+    env = clean_env({"GOPATH": gopath, "GOFLAGS": "-modcacherw"})
+    ran = must(run(["go", "mod", "download", "-json", f"{s.package}@{s.version}"], DOWNLOADS, log, env, 600),
+               f"go mod download {s.package}@{s.version}")
+    with open(ran.log) as f:
+        text = f.read()
+    m = re.search(r'"Dir":\s*"([^"]+)"', text)
+    if not m or not os.path.isdir(m.group(1)):
+        raise SuiteNotRun(f"go mod download named no directory for {s.package}@{s.version}: {tail(ran.log)}")
+    return m.group(1)
+
+
+def run_go_suite(s: Suite, tools: Tools) -> list[Outcome]:
+    src = fetch_go(s)
+    proj = fresh_copy(src, os.path.join(WORK, "go", s.package.replace("/", "-")))
+    env = clean_env({**s.env, "GOFLAGS": "-mod=mod"})
+    out_dir = os.path.join(OUT, s.name.replace(":", "-").replace("/", "-"))
+    # The anchor: go test's own test2json events, with the flags testflow passes (-count=1).
+    log = os.path.join(out_dir, "anchor", "go-test.json")
+    os.makedirs(os.path.dirname(log), exist_ok=True)
+    with open(log, "wb") as out:
+        start = time.monotonic()
+        proc = subprocess.run(["go", "test", "-json", "-count=1", "./..."], cwd=proj, env=env,
+                              stdout=out, stderr=subprocess.PIPE, timeout=1800)
+    if proc.returncode not in (0, 1):
+        raise SuiteNotRun(f"go test could not run the suite (exit {proc.returncode}): {proc.stderr.decode()[-2000:]}")
+    anchor = anchors.read_go_json(log)
+    if (proc.returncode == 0) != green(anchor):
+        anchor.problems.append(f"go test exit {proc.returncode} disagrees with its events")
+    print(f"   anchor: {len(anchor.tests)} tests in {time.monotonic() - start:.1f}s", flush=True)
+    results = []
+    for variant in VARIANTS["go"] + s.extra_variants:
+        vdir = os.path.join(out_dir, variant)
+        argv = [tools.testflow, "testflow", "run", "-q", "--report", f"json={os.path.join(vdir, 'run.json')}"]
+        if variant == "cargo-j1":
+            argv[3:3] = ["-j", "1"]
+        results.append(compare_variant(s, variant, tools, argv, proj, vdir, env, anchor, green(anchor)))
+    return results
 
 
 # ---- one suite -----------------------------------------------------------------------------
@@ -595,12 +641,13 @@ def main() -> int:
     tools = Tools(os.path.abspath(args.bin), os.path.abspath(args.python))
     start = time.monotonic()
     outcomes: list[Outcome] = []
+    runners = {"pytest": run_pytest_suite, "jest": run_jest_suite, "go": run_go_suite}
     for s in chosen:
         if s.framework == "rust":
             continue
         print(f"== {s.name} {s.version}", flush=True)
         try:
-            outcomes += (run_pytest_suite if s.framework == "pytest" else run_jest_suite)(s, tools)
+            outcomes += runners[s.framework](s, tools)
         except Exception as e:  # noqa: BLE001 - a suite that did not run is not a pass
             outcomes.append(Outcome(s, "-", not_run=f"{type(e).__name__}: {e}"))
     rust = [s for s in chosen if s.framework == "rust"]

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Suite:
-    framework: str  # pytest | jest | rust
+    framework: str  # pytest | jest | rust | go
     package: str
     version: str
     env: dict = field(default_factory=dict)  # extra environment for every run of it
@@ -47,6 +47,9 @@ SUITES = [
     # crates.io crates whose .crate ships unit, integration and doc tests.
     Suite("rust", "strsim", "0.11.1"),
     Suite("rust", "smallvec", "1.16.6"),
+    # A Go module from the Go module proxy, stdlib-only: go-cmp's tests are table tests
+    # with many subtests (nested names with spaces and symbols), examples and a few skips.
+    Suite("go", "github.com/google/go-cmp", "v0.7.0"),
 ]
 
 # Variants every suite of a framework runs through testflow.
@@ -54,4 +57,5 @@ VARIANTS = {
     "pytest": ("cargo-j1", "plugin"),
     "jest": ("cargo", "reporter"),
     "rust": ("process", "binary"),
+    "go": ("cargo", "cargo-j1"),
 }

@@ -169,6 +169,27 @@ class Readers(unittest.TestCase):
         with self.assertRaises(AnchorError):  # a binary nobody built
             anchors.read_libtest(log, {"demo-abc": "demo"}, "demo")
 
+    def test_go_json(self):
+        lines = [
+            {"Action": "start", "Package": "ex/a"},
+            {"Action": "run", "Package": "ex/a", "Test": "TestA"},
+            {"Action": "run", "Package": "ex/a", "Test": "TestA/sub_1"},
+            {"Action": "pass", "Package": "ex/a", "Test": "TestA/sub_1"},
+            {"Action": "skip", "Package": "ex/a", "Test": "TestA"},
+            {"Action": "run", "Package": "ex/a", "Test": "TestHang"},
+            {"Action": "pass", "Package": "ex/a"},
+            {"Action": "run", "Package": "ex/b", "Test": "TestB"},
+            {"Action": "pass", "Package": "ex/b", "Test": "TestB"},
+            {"Action": "fail", "Package": "ex/b"},
+        ]
+        path = self.write("go.json", "".join(json.dumps(x) + "\n" for x in lines))
+        res = anchors.read_go_json(path)
+        self.assertEqual(res.tests, [("ex/a::TestA/sub_1", "passed"), ("ex/a::TestA", "skipped"),
+                                     ("ex/b::TestB", "passed")])
+        self.assertEqual(len(res.problems), 2, res.problems)  # TestHang never ended, ex/b failed
+        with self.assertRaises(AnchorError):
+            anchors.read_go_json(self.write("bad.json", "not json\n"))
+
     def test_run_json(self):
         path = self.write("run.json", json.dumps({
             "completed": False,

@@ -11,6 +11,8 @@ mod coverage;
 mod coverage_gaps;
 // `cargo testflow ci`: the generated pipeline's own shard and merge commands, run here
 mod ci;
+// go test: every outcome, subtests, retries, crashes and time limits, build errors, list, coverage
+mod go;
 // issue 13: which run `latest` is, lookups that find nothing, `show`, subdirectories
 mod first_hour;
 // --help, usage errors and their exit codes

@@ -767,3 +767,16 @@ fn fail_closed_jest_process_exit() {
         ],
     );
 }
+
+// ---- Go fixtures --------------------------------------------------------------------
+
+#[test]
+fn go_basic() {
+    // go.rs's full run: one package at a time (`-j 1`: `-p=1`), so the order is fixed;
+    // failing tests get one retry, the flaky test passes on it.
+    let p = Project::new("go-basic");
+    let mut case = Case::new("go-basic", &["-j", "1", "--retries", "1"]);
+    case.env
+        .push(("GO_FLAKY_COUNTER", p.flaky_dir.path().join("go-counter")));
+    snapshot_run(&p, &case);
+}

@@ -61,6 +61,8 @@ pub struct ProjectShape {
     pub requirements: bool,
     /// The project is a testflow checkout (`cargo-testflow/Cargo.toml`): install from it.
     pub testflow_checkout: bool,
+    /// Toolchains the shard jobs set up as the frameworks' plug-ins say (Go).
+    pub toolchains: Vec<crate::frameworks::CiSetup>,
 }
 
 impl ProjectShape {
@@ -76,11 +78,16 @@ impl ProjectShape {
             npm_lock: root.join("package-lock.json").is_file(),
             requirements: root.join("requirements.txt").is_file(),
             testflow_checkout: root.join("cargo-testflow/Cargo.toml").is_file(),
+            toolchains: crate::frameworks::PLUGINS
+                .iter()
+                .filter(|p| p.is_project(root))
+                .filter_map(|p| p.ci_setup())
+                .collect(),
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        !(self.rust || self.python || self.node)
+        !(self.rust || self.python || self.node) && self.toolchains.is_empty()
     }
 }
 
@@ -779,6 +786,10 @@ fn gh_setup(shape: &ProjectShape, opts: &Options, shard: bool) -> Vec<Value> {
         steps.push(gh_uses("Node", "actions/setup-node@v4", with));
         steps.push(gh_step("Node dependencies", node_deps(shape, "")));
     }
+    for t in shape.toolchains.iter().filter(|_| shard) {
+        let with = Value::Mapping(t.github_with.iter().map(|(k, v)| (s(*k), s(*v))).collect());
+        steps.push(gh_uses(t.name, t.github_action, with));
+    }
     if !custom {
         steps.push(gh_uses(
             "Get the install job's build",
@@ -1060,6 +1071,9 @@ fn gitlab(shape: &ProjectShape, opts: &Options) -> Value {
         setup.push(s(
             node_deps(shape, " --cache .cache/npm --prefer-offline").trim_end()
         ));
+    }
+    for t in &shape.toolchains {
+        setup.push(s(t.script.trim_end()));
     }
     let install = install_script(shape, opts, OnPath::Export, true);
     for l in install.lines() {
@@ -1433,6 +1447,9 @@ fn cc_setup(shape: &ProjectShape, opts: &Options, shard: bool) -> (Vec<Value>, O
     }
     if shape.node && shard {
         steps.push(cc_run("Node dependencies", node_deps(shape, "")));
+    }
+    for t in shape.toolchains.iter().filter(|_| shard) {
+        steps.push(cc_run(t.name, t.script.to_owned()));
     }
     if !custom {
         steps.push(map([("attach_workspace", map([("at", s("."))]))]));

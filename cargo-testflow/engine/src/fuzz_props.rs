@@ -473,3 +473,75 @@ proptest! {
         }
     }
 }
+
+// ---- go test's stream (fuzz_targets/go_stream.rs) ----------------------------------------
+
+/// One test2json line of a small alphabet: tests T0..T2 of package `ex/p`.
+fn go_line(kind: usize, test: usize) -> String {
+    let t = format!("T{test}");
+    let ev = |action: &str, test: Option<&str>, output: Option<&str>| {
+        let mut v = serde_json::json!({"Action": action, "Package": "ex/p"});
+        if let Some(t) = test {
+            v["Test"] = Value::from(t);
+        }
+        if let Some(o) = output {
+            v["Output"] = Value::from(o);
+        }
+        v.to_string()
+    };
+    match kind {
+        0 => ev("run", Some(&t), None),
+        1 => ev("pass", Some(&t), None),
+        2 => ev("fail", Some(&t), None),
+        3 => ev("skip", Some(&t), None),
+        4 => ev("output", Some(&t), Some("panic: boom\n")),
+        5 => ev(
+            "output",
+            Some(&t),
+            Some(&format!("--- PASS: {t} (0.00s)\n")),
+        ),
+        6 => ev("output", None, Some("PASS\n")),
+        7 => ev("pass", None, None),
+        8 => ev("fail", None, None),
+        _ => "{not json".to_owned(),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Any sequence of go's events, damaged lines among them: no panic, and in a binary
+    /// that did not finish its `main`, a test is passed only if it said so (its `pass`
+    /// or its `--- PASS` line) before the first `panic:` line.
+    #[test]
+    fn go_streams_never_pass_a_test_that_was_running_when_its_binary_died(
+        lines in proptest::collection::vec((0usize..10, 0usize..3), 0..40),
+    ) {
+        use crate::frameworks::go::{attribution, events, failure::Paths};
+        let mut s = events::Stream::new(4096);
+        let mut ended = Vec::new();
+        for (kind, test) in &lines {
+            for step in s.line(go_line(*kind, *test).as_bytes()) {
+                if let events::Step::PackageEnded(p) = step {
+                    ended.push((p, attribution::End::Normal));
+                }
+            }
+        }
+        ended.extend(s.finish().into_iter().map(|p| (p, attribution::End::StreamEnded)));
+        let paths = Paths { root: Path::new("/p"), dir: "" };
+        for (p, end) in &ended {
+            let a = attribution::attribute(p, paths, *end);
+            let finished = p.finished_main && p.ended.is_some() && *end == attribution::End::Normal;
+            if finished {
+                continue;
+            }
+            let died = p.died.as_ref().map_or(u64::MAX, |d| d.0);
+            for r in a.results.iter().filter(|r| r.outcome == Outcome::Passed) {
+                let t = p.tests.iter().rev().find(|t| t.name == r.name).unwrap();
+                let said = t.ended.is_some_and(|e| e.0 == events::Ended::Pass && e.1 < died)
+                    || t.reported.is_some_and(|e| e.0 == events::Ended::Pass && e.1 < died);
+                prop_assert!(said, "{} passed without saying so before the death: {:?}", r.name, lines);
+            }
+        }
+    }
+}

@@ -242,6 +242,27 @@ pub fn run(
             },
         );
     }
+    let select = |ids: &[String], grain: crate::frameworks::Grain| {
+        let applied = crate::selection::Selection::new(
+            &root,
+            req.shard,
+            req.shard.map(|_| strategy),
+            req.order,
+            req.last_failed,
+        )
+        .apply(ids, grain);
+        (applied.keep, applied.notes)
+    };
+    let known = crate::selection::HistorySnapshot {
+        durations: durations.clone(),
+        last_failed: history
+            .as_ref()
+            .and_then(|h| h.last_failed().ok().flatten()),
+        ..Default::default()
+    };
+    let order_tests = |ids: &[String]| {
+        crate::selection::order(ids, req.order, crate::frameworks::Grain::Test, &known)
+    };
     let mut units: Vec<Box<dyn Unit>> = Vec::new();
     for suite in suites {
         let mut planning = frameworks::Planning {
@@ -250,6 +271,8 @@ pub fn run(
             shard_durations: &shard_durations,
             notes: &mut notes,
             broken: false,
+            select: &select,
+            order_tests: &order_tests,
         };
         let planned = suite.units(&ctx, &mut planning);
         if planning.broken {

@@ -12,7 +12,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 /// Version of the `Run` / event-log schema. Readers accept this version and older.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Default cap for one captured stream (stdout or stderr) of one failure.
 pub const DEFAULT_OUTPUT_CAP: usize = 64 * 1024;
@@ -24,14 +24,17 @@ pub enum Framework {
     Pytest,
     Jest,
     Vitest,
+    /// `go test`, driven through `go test -json`.
+    Go,
 }
 
 impl Framework {
-    pub const ALL: [Framework; 4] = [
+    pub const ALL: [Framework; 5] = [
         Framework::Rust,
         Framework::Pytest,
         Framework::Jest,
         Framework::Vitest,
+        Framework::Go,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -40,6 +43,7 @@ impl Framework {
             Framework::Pytest => "pytest",
             Framework::Jest => "jest",
             Framework::Vitest => "vitest",
+            Framework::Go => "go",
         }
     }
 }
@@ -330,7 +334,8 @@ fn names_kind(message: &str, kind: &str) -> bool {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct TestMeta {
     /// Stable id: the same test has the same id in every run.
-    /// Rust: `<binary id>$<test path>`; pytest: the node id; Jest: `<file>#<describe › title>`.
+    /// Rust: `<binary id>$<test path>`; pytest: the node id; Jest: `<file>#<describe › title>`;
+    /// Go: `<import path>::<test name>`.
     pub id: String,
     pub framework: Framework,
     pub name: String,
@@ -1135,7 +1140,7 @@ impl FromStr for Framework {
             .find(|f| f.as_str() == s)
             .ok_or_else(|| {
                 UnknownName::new(format!(
-                    "unknown framework `{s}` (expected rust, pytest or jest)"
+                    "unknown framework `{s}` (expected rust, pytest, jest or go)"
                 ))
             })
     }

@@ -8,6 +8,7 @@ fn mixed() -> ProjectShape {
         npm_lock: true,
         requirements: true,
         testflow_checkout: false,
+        toolchains: Vec::new(),
     }
 }
 
@@ -930,4 +931,48 @@ fn a_given_branch_must_be_a_branch_name() {
     for bad in ["", "a b", "-x", "a..b", "x\ny", "a:b"] {
         assert!(DefaultBranch::given(bad).is_err(), "{bad:?}");
     }
+}
+
+#[test]
+fn a_go_module_gets_its_toolchain_from_its_plugin_in_every_ci() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("go.mod"), "module ex.com/m\n\ngo 1.22\n").unwrap();
+    let shape = ProjectShape::detect(dir.path());
+    assert!(!shape.is_empty());
+    assert_eq!(shape.toolchains.len(), 1);
+    let gh = parse(Ci::Github, &shape, 2);
+    let steps = jobs(Ci::Github, &gh)[1]["steps"].as_sequence().unwrap();
+    let go = steps
+        .iter()
+        .find(|s| s["uses"].as_str() == Some("actions/setup-go@v5"))
+        .expect("setup-go in the shard job");
+    assert_eq!(go["with"]["go-version-file"].as_str(), Some("go.mod"));
+    assert!(
+        !job_shell(Ci::Github, jobs(Ci::Github, &gh)[2]).contains("go.dev"),
+        "the merge job needs no go"
+    );
+    for ci in [Ci::Gitlab, Ci::Circleci] {
+        let v = parse(ci, &shape, 2);
+        let shell = job_shell(ci, jobs(ci, &v)[1]);
+        assert!(
+            shell.contains("https://go.dev/dl/go$v.linux-amd64.tar.gz"),
+            "{ci:?}: {shell}"
+        );
+        assert!(shell.contains("go version"), "{ci:?}");
+    }
+    // The script reads go.mod's version (`go 1.22` is the release go1.22.0).
+    let script_dir = tempfile::tempdir().unwrap();
+    std::fs::write(script_dir.path().join("go.mod"), "module m\n\ngo 1.22\n").unwrap();
+    let probe = crate::frameworks::go::CI_GO_SCRIPT
+        .lines()
+        .filter(|l| l.trim_start().starts_with("v=") || l.trim_start().starts_with("case"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{probe}\necho \"$v\""))
+        .current_dir(script_dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1.22.0");
 }

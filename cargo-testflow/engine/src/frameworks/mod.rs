@@ -20,6 +20,7 @@ use crate::runner::{Ctx, Unit};
 // One folder per framework. cargo's options are in every build; its driver is the `cargo`
 // feature (only `cargo testflow` has it): see cargo/mod.rs.
 pub mod cargo;
+pub mod go;
 pub mod jest;
 pub mod listing;
 pub mod pytest;
@@ -35,6 +36,7 @@ pub static PLUGINS: &[&dyn Plugin] = &[
     &pytest::Pytest,
     &jest::Jest,
     &vitest::Vitest,
+    &go::Go,
 ];
 
 /// The plug-in of `framework`.
@@ -62,6 +64,12 @@ pub trait Plugin: Sync {
     /// Its projects hold other frameworks' projects (a cargo workspace holds Python and Jest
     /// projects): it is detected after the others, and told whether they found a suite.
     fn encloses(&self) -> bool {
+        false
+    }
+
+    /// `dir` is configured for this framework's own runner (a `vitest.config.*`), so a
+    /// Jest that is only a dependency there is not run: Jest asks every plug-in.
+    fn claims_node_project(&self, _dir: &Path) -> bool {
         false
     }
 
@@ -100,11 +108,30 @@ pub trait Plugin: Sync {
     /// How its ecosystem installs `module`: the command, and a sentence for people.
     fn install(&self, module: &str) -> (Option<String>, String);
 
+    /// What a CI shard job installs to run its suites, besides testflow (`cargo testflow
+    /// ci`). `None`: nothing of its own (Rust, pytest and Jest: `ci` sets those up, with
+    /// their dependency caches).
+    fn ci_setup(&self) -> Option<CiSetup> {
+        None
+    }
+
     /// A test of it that fails one process per test and passed in one shared process is
     /// an isolation dependent (`analyze`): only frameworks testflow isolates itself.
     fn isolation_applies(&self) -> bool {
         false
     }
+}
+
+/// A framework's toolchain step in a generated CI pipeline: GitHub's action for it, and
+/// the shell lines that install it elsewhere (GitLab, CircleCI), which put it on `PATH`
+/// for the lines after them and, where the CI has one, in `$BASH_ENV`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CiSetup {
+    /// The step's name (`Go`).
+    pub name: &'static str,
+    pub github_action: &'static str,
+    pub github_with: &'static [(&'static str, &'static str)],
+    pub script: &'static str,
 }
 
 /// What a suite may use before the run's log opens.
@@ -151,6 +178,14 @@ pub struct Planning<'a> {
     /// Set when the suite recorded run errors of its own that make the run fail as a
     /// build failure while some of its units still run (a binary that could not list).
     pub broken: bool,
+    /// The run's selection (`--shard`, `--last-failed`, `--order`) applied to `ids` at
+    /// `grain`: the indices kept, in run order, and lines for people. The session makes
+    /// it from `selection`, which asks this registry how ids map to files, so a framework
+    /// never names that module (it would close a circle).
+    pub select: &'a dyn Fn(&[String], Grain) -> (Vec<usize>, Vec<String>),
+    /// The tests `ids` (indices) in `--order`'s order, as `selection::order` gives it in
+    /// every door.
+    pub order_tests: &'a dyn Fn(&[String]) -> Vec<usize>,
 }
 
 /// A framework's suite found in a project: prepared before the run's log opens, then

@@ -28,6 +28,23 @@ fn listed(framework: Framework) -> Vec<ListedTest> {
             let json = r#"[{"name": "adds", "file": "/p/src/math.test.js"}, {"name": "outer > has :: and # in it", "file": "/p/src/math.test.js"}]"#;
             vitest::parse_listing(Path::new("/p"), json).unwrap()
         }
+        Framework::Go => {
+            let out = br#"{"Action":"start","Package":"ex.com/m/strs"}
+{"Action":"output","Package":"ex.com/m/strs","Output":"TestShout\n"}
+{"Action":"output","Package":"ex.com/m/strs","Output":"ok  \tex.com/m/strs\t0.01s\n"}
+{"Action":"pass","Package":"ex.com/m/strs","Elapsed":0.01}
+"#;
+            let listed = go::parse_list(out);
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("go.mod"), "module ex.com/m\n").unwrap();
+            let project = go::GoProject::open(dir.path()).unwrap();
+            listed
+                .packages
+                .iter()
+                .flat_map(|(p, names)| names.iter().map(|n| project.meta(p, n)))
+                .map(|m| ListedTest::from_meta(&m, None))
+                .collect()
+        }
         Framework::Rust => {
             let meta = crate::model::TestMeta {
                 id: "calc::integ$tests::adds".into(),
@@ -51,7 +68,11 @@ fn case(t: &ListedTest) -> TestCase {
         file: t.file.clone(),
         line: t.line,
         suite: Vec::new(),
-        binary: (t.framework == Framework::Rust).then(|| "calc::integ".to_owned()),
+        binary: match t.framework {
+            Framework::Rust => Some("calc::integ".to_owned()),
+            Framework::Go => Some("ex.com/m/strs".to_owned()),
+            _ => None,
+        },
         outcome: crate::model::Outcome::Passed,
         duration_ms: 1.0,
         flaky: false,
@@ -96,11 +117,16 @@ fn every_framework_answers_the_interface_consistently() {
                         assert_eq!(crate::selection::file_of(&t.id), file, "{f:?}: {}", t.id);
                     }
                 }
+                // Rust's binaries and Go's packages: grouped by `binary`.
                 None => {
-                    assert_eq!(f, Framework::Rust, "{f:?}: {} names no file", t.id);
+                    assert!(
+                        matches!(f, Framework::Rust | Framework::Go),
+                        "{f:?}: {} names no file",
+                        t.id
+                    );
                     assert_eq!(
                         p.junit_group(&case(t)).map(String::as_str),
-                        Some("calc::integ")
+                        case(t).binary.as_deref()
                     );
                 }
             }
@@ -117,6 +143,9 @@ fn every_framework_answers_the_interface_consistently() {
             Framework::Jest => "Cannot find module 'left-pad' from 'src/a.test.js'",
             Framework::Vitest => {
                 "Error: Cannot find package 'left-pad' imported from '/p/src/a.test.js'"
+            }
+            Framework::Go => {
+                "calc_test.go:4:2: no required module provides package github.com/google/go-cmp/cmp; to add it:"
             }
         };
         let module = p.missing_import(message);
@@ -148,7 +177,7 @@ fn every_framework_answers_the_interface_consistently() {
 fn the_nothing_found_message_names_every_framework() {
     assert_eq!(
         looked_for(),
-        "a cargo workspace, pytest configuration or test_*.py files, a Jest project (package.json), or a Vitest project (vitest.config.* or vitest in package.json)"
+        "a cargo workspace, pytest configuration or test_*.py files, a Jest project (package.json), a Vitest project (vitest.config.* or vitest in package.json), or a Go module (go.mod)"
     );
 }
 
@@ -163,6 +192,7 @@ fn detection_asks_every_framework_and_keeps_the_registry_order() {
         r#"{"devDependencies": {"jest": "^30", "vitest": "^4"}}"#,
     )
     .unwrap();
+    std::fs::write(root.join("go.mod"), "module ex.com/m\n").unwrap();
     let opts = super::cargo::CargoOptions::default();
     let all = detect_suites(root, &|_| true, &[], &opts).unwrap();
     let found: Vec<Framework> = all.iter().map(|s| s.framework()).collect();

@@ -344,7 +344,7 @@ fn select(
             None => failed,
         });
     }
-    // The order's meaning is `selection::order`'s, as in the pytest and Jest doors; what
+    // The order's meaning is the one every door gives it (`plan.order_tests`); what
     // it puts first (the failed tests, or those with a recorded duration) goes first, and
     // the scheduler orders the rest.
     let mut order: Vec<String> = match pass.order {
@@ -355,18 +355,12 @@ fn select(
                 .filter(|t| base.selects(&t.path))
                 .map(|t| t.meta.id.clone())
                 .collect();
-            let known = crate::selection::HistorySnapshot {
-                durations: plan.durations.clone(),
-                last_failed: Some(last_failed),
-                ..Default::default()
-            };
-            let failed: std::collections::HashSet<&String> =
-                known.last_failed.iter().flatten().collect();
+            let failed: std::collections::HashSet<&String> = last_failed.iter().collect();
             let ahead = |id: &String| match order {
                 Order::FailedFirst => failed.contains(id),
-                _ => known.durations.contains_key(id),
+                _ => plan.durations.contains_key(id),
             };
-            crate::selection::order(&ids, order, Grain::Test, &known)
+            (plan.order_tests)(&ids)
                 .into_iter()
                 .map(|i| &ids[i])
                 .take_while(|id| ahead(id))

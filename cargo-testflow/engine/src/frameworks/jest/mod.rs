@@ -807,8 +807,8 @@ pub fn is_jest_project(root: &Path) -> bool {
         return true;
     }
     // A project configured for Vitest runs its tests with Vitest; Jest there is only a
-    // dependency (a migration, a tool that needs it): see frameworks/vitest.
-    if super::vitest::is_configured(root) {
+    // dependency (a migration, a tool that needs it): `Plugin::claims_node_project`.
+    if super::PLUGINS.iter().any(|p| p.claims_node_project(root)) {
         return false;
     }
     root.join("node_modules/.bin/jest").exists()

@@ -395,6 +395,10 @@ impl crate::frameworks::Plugin for Vitest {
         is_vitest_project(dir)
     }
 
+    fn claims_node_project(&self, dir: &Path) -> bool {
+        is_configured(dir)
+    }
+
     fn looks_for(&self) -> &'static str {
         "a Vitest project (vitest.config.* or vitest in package.json)"
     }

@@ -1,0 +1,429 @@
+//! go test through `cargo testflow run` (real `go test -json`) on the go-* fixtures: every
+//! outcome with its failure and location, subtests under their parent, retries and flaky,
+//! crashes and time limits attributed to the test that ran, build failures, reconciling
+//! with go's own verdict, list, JUnit and coverage. What each fixture test does is in
+//! its EXPECTED.md.
+
+use std::path::{Path, PathBuf};
+
+use testflow::model::{Category, Outcome};
+
+use crate::util::{Project, RunExt, failure};
+
+fn counter(p: &Project) -> PathBuf {
+    p.flaky_dir.path().join("go-counter")
+}
+
+#[test]
+fn go_basic_records_every_outcome_with_its_failure_and_place() {
+    let p = Project::new("go-basic");
+    let c = counter(&p);
+    let out = p.run_env(&["--retries", "1"], &[("GO_FLAKY_COUNTER", &c)]);
+    assert_eq!(out.code, 100, "{}", out.stderr);
+    let run = out.run();
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+    let outcome = |id: &str| run.test(&format!("example.com/gobasic::{id}")).outcome;
+    for (id, want) in [
+        ("TestAdd", Outcome::Passed),
+        ("TestAddWrong", Outcome::Failed),
+        ("TestFatal", Outcome::Failed),
+        ("TestSkipped", Outcome::Skipped),
+        ("TestSign", Outcome::Failed),
+        ("TestSign/negative", Outcome::Passed),
+        ("TestSign/zero", Outcome::Failed),
+        ("TestSign/positive", Outcome::Passed),
+        ("TestFlaky", Outcome::Passed),
+        ("TestLogs", Outcome::Passed),
+    ] {
+        assert_eq!(outcome(id), want, "{id}");
+    }
+    assert_eq!(
+        run.test("example.com/gobasic/strs::TestShout").outcome,
+        Outcome::Passed
+    );
+    assert_eq!(run.tests.len(), 11);
+
+    let wrong = run.test("example.com/gobasic::TestAddWrong");
+    let f = failure(wrong);
+    assert_eq!(f.category, Category::Assertion);
+    assert_eq!(f.message, "Add(2, 2) = 4, want 5");
+    let at = f.location.as_ref().unwrap();
+    assert_eq!((at.file.as_str(), at.line), ("calc_test.go", 18));
+    assert_eq!(
+        (wrong.file.as_deref(), wrong.line),
+        (Some("calc_test.go"), Some(16))
+    );
+    assert_eq!(wrong.binary.as_deref(), Some("example.com/gobasic"));
+    // Failing tests were retried once, and failed again.
+    assert_eq!(wrong.attempts.len(), 2);
+    assert_eq!(
+        failure(run.test("example.com/gobasic::TestFatal")).message,
+        "cannot continue: no config"
+    );
+
+    // A subtest is its own result under its parent.
+    let zero = run.test("example.com/gobasic::TestSign/zero");
+    assert_eq!(
+        (zero.name.as_str(), zero.suite.as_slice()),
+        ("zero", &["TestSign".to_owned()][..])
+    );
+    assert_eq!(zero.file.as_deref(), Some("calc_test.go"));
+    assert_eq!(
+        failure(zero).message,
+        r#"Sign(0) = "zero", want "positive""#
+    );
+    assert_eq!(failure(zero).location.as_ref().unwrap().line, 43);
+    assert_eq!(
+        zero.attempts.len(),
+        2,
+        "retried with -run '^TestSign$/^(zero)$'"
+    );
+    assert_eq!(
+        failure(run.test("example.com/gobasic::TestSign")).message,
+        "failing subtests: TestSign/zero"
+    );
+
+    // The flaky test failed, then passed on its retry.
+    let flaky = run.test("example.com/gobasic::TestFlaky");
+    assert!(flaky.flaky);
+    let attempts: Vec<Outcome> = flaky.attempts.iter().map(|a| a.outcome).collect();
+    assert_eq!(attempts, [Outcome::Failed, Outcome::Passed]);
+    assert_eq!(std::fs::read_to_string(&c).unwrap().trim(), "2");
+
+    let skipped = run.test("example.com/gobasic::TestSkipped");
+    assert_eq!(skipped.reason.as_deref(), Some("not on this machine"));
+    assert!(skipped.failure.is_none());
+    // Passed tests keep no failure; the terminal names failures with their place.
+    assert!(run.test("example.com/gobasic::TestLogs").failure.is_none());
+    assert!(out.stderr.contains("at calc_test.go:18"), "{}", out.stderr);
+    assert_eq!(
+        run.test("example.com/gobasic/strs::TestShout")
+            .file
+            .as_deref(),
+        Some("strs/strs_test.go")
+    );
+}
+
+#[test]
+fn go_basic_without_retries_fails_the_flaky_test_and_writes_junit_by_package() {
+    let p = Project::new("go-basic");
+    let c = counter(&p);
+    let junit = p.testflow_dir.path().join("junit.xml");
+    let report = format!("junit={}", junit.display());
+    let out = p.run_env(
+        &["-j", "1", "--report", &report],
+        &[("GO_FLAKY_COUNTER", &c)],
+    );
+    assert_eq!(out.code, 100, "{}", out.stderr);
+    let run = out.run();
+    let flaky = run.test("example.com/gobasic::TestFlaky");
+    assert_eq!(flaky.outcome, Outcome::Failed);
+    assert_eq!(failure(flaky).message, "first attempt fails (attempt 1)");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains(r#"<testsuite name="example.com/gobasic""#),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(r#"<testsuite name="example.com/gobasic/strs""#),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(r#"name="TestSign/zero" classname="example.com/gobasic""#),
+        "{xml}"
+    );
+}
+
+#[test]
+fn go_crash_attributes_each_death_to_the_test_that_ran() {
+    let p = Project::new("go-crash");
+    let out = p.run(&["--test-timeout", crate::util::HANG_LIMIT]);
+    assert_eq!(out.code, 100, "{}", out.stderr);
+    let run = out.run();
+    let t = |id: &str| run.test(&format!("example.com/gocrash/{id}"));
+    // A panic in a goroutine: the test waiting for it crashed; the one before passed.
+    assert_eq!(t("panicky::TestBeforePanic").outcome, Outcome::Passed);
+    let g = t("panicky::TestGoroutinePanic");
+    assert_eq!(g.outcome, Outcome::Crashed);
+    let f = failure(g);
+    assert_eq!(f.category, Category::Crash);
+    assert!(
+        f.message.contains("assignment to entry in nil map"),
+        "{}",
+        f.message
+    );
+    let at = f.location.as_ref().unwrap();
+    assert_eq!((at.file.as_str(), at.line), ("panicky/panicky_test.go", 19));
+    // os.Exit(0) in a test: go fails it; the test after it never ran.
+    assert_eq!(t("exits::TestFirst").outcome, Outcome::Passed);
+    let e = failure(t("exits::TestExitZero"));
+    assert_eq!(t("exits::TestExitZero").outcome, Outcome::Failed);
+    assert_eq!(e.message, "unexpected call to os.Exit(0) during test");
+    // go's -timeout (from --test-timeout) ends the hanging test as a timeout.
+    assert_eq!(t("hangs::TestQuick").outcome, Outcome::Passed);
+    let h = t("hangs::TestHang");
+    assert_eq!(h.outcome, Outcome::Timeout);
+    assert_eq!(failure(h).category, Category::Timeout);
+    assert_eq!(
+        failure(h).location.as_ref().unwrap().file,
+        "hangs/hangs_test.go"
+    );
+    // TestMain failed the package after its test passed.
+    assert_eq!(t("mainfails::TestPasses").outcome, Outcome::Passed);
+    // Tests that never ran are not results, but named in run errors.
+    for never in ["TestAfterPanic", "TestNeverReached"] {
+        assert!(
+            run.tests.iter().all(|t| !t.id.ends_with(never)),
+            "{never} has a result"
+        );
+    }
+    let errors: Vec<(&str, &str)> = run
+        .errors
+        .iter()
+        .map(|e| (e.kind.as_str(), e.message.as_str()))
+        .collect();
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    assert!(errors.iter().any(|(k, m)| *k == "not_run"
+        && m.contains("example.com/gocrash/panicky::TestAfterPanic")
+        && m.contains("died in TestGoroutinePanic")));
+    assert!(
+        errors
+            .iter()
+            .any(|(k, m)| *k == "not_run"
+                && m.contains("example.com/gocrash/exits::TestNeverReached"))
+    );
+    assert!(errors.iter().any(|(k, m)| *k == "reconcile"
+        && m.contains("example.com/gocrash/mainfails: go test failed the package, but none of its tests failed")
+        && m.contains("leak check: 1 goroutine still running")));
+    assert_eq!(run.tests.len(), 7);
+}
+
+#[test]
+fn a_go_package_that_does_not_build_is_a_build_error_with_the_compilers_message() {
+    let p = Project::new("go-build-error");
+    let out = p.run(&[]);
+    assert_eq!(out.code, 101, "{}", out.stderr);
+    let run = out.run();
+    assert_eq!(
+        run.test("example.com/gobuilderror/good::TestDouble")
+            .outcome,
+        Outcome::Passed
+    );
+    assert_eq!(run.tests.len(), 1);
+    assert_eq!(run.errors.len(), 1, "{:?}", run.errors);
+    assert_eq!(run.errors[0].kind, "build");
+    let m = &run.errors[0].message;
+    assert!(
+        m.starts_with("example.com/gobuilderror/broken: go test could not build it"),
+        "{m}"
+    );
+    assert!(
+        m.contains(
+            "broken/broken_test.go:6:14: cannot use Name() (value of type string) as int value"
+        ),
+        "{m}"
+    );
+    assert!(out.stderr.contains("BUILD FAILED"), "{}", out.stderr);
+}
+
+#[test]
+fn list_shows_each_package_and_its_tests() {
+    let p = Project::new("go-basic");
+    let out = p.cmd(&["list", "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("list JSON");
+    let text = v.to_string();
+    for id in [
+        "example.com/gobasic::TestAdd",
+        "example.com/gobasic::TestSign",
+        "example.com/gobasic::TestLogs",
+        "example.com/gobasic/strs::TestShout",
+    ] {
+        assert!(text.contains(&format!("\"{id}\"")), "{id}: {text}");
+    }
+    // Subtests are only known by running.
+    assert!(!text.contains("TestSign/zero"), "{text}");
+    let broken = Project::new("go-build-error").cmd(&["list"]);
+    assert_ne!(broken.code, 0, "{}", broken.stderr);
+    assert!(broken.stdout.contains("broken") || broken.stderr.contains("broken"));
+}
+
+#[test]
+fn go_coverage_is_converted_into_the_runs_coverage() {
+    let p = Project::new("go-basic");
+    let out = p.cmd(&["run", "--coverage", "--format", "json", "--", "./strs/..."]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let run = out.run();
+    let cov = run.coverage.as_ref().expect("coverage");
+    assert!(
+        cov.frameworks
+            .iter()
+            .any(|f| f.framework == testflow::model::Framework::Go && f.status == "collected"),
+        "{:?}",
+        cov.frameworks
+    );
+    assert!(
+        cov.files.iter().any(|f| f.path == "strs/strs.go"),
+        "{:?}",
+        cov.files
+    );
+}
+
+/// A `go` that runs the real one and then adds a line of its own to the stream.
+fn damaging_go(dir: &Path) -> PathBuf {
+    let real = which_go();
+    let script = dir.join("go");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\n\"{}\" \"$@\"\nrc=$?\n[ \"$1\" = test ] && echo 'this is not JSON'\nexit $rc\n", real.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+fn which_go() -> PathBuf {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join("go"))
+        .find(|p| p.is_file())
+        .expect("go on PATH")
+}
+
+#[test]
+fn a_damaged_go_stream_fails_a_green_run_closed() {
+    let p = Project::new("go-basic");
+    let dir = tempfile::tempdir().unwrap();
+    let go = damaging_go(dir.path());
+    let out = p.cmd_env(
+        &["run", "--format", "json", "--", "./strs/..."],
+        &[("TESTFLOW_GO", &go)],
+    );
+    assert_eq!(out.code, 102, "{}", out.stderr);
+    let run = out.run();
+    assert_eq!(
+        run.test("example.com/gobasic/strs::TestShout").outcome,
+        Outcome::Passed
+    );
+    assert_eq!(run.errors.len(), 1, "{:?}", run.errors);
+    assert_eq!(run.errors[0].kind, "reconcile");
+    assert!(
+        run.errors[0].message.contains("this is not JSON"),
+        "{}",
+        run.errors[0].message
+    );
+}
+
+#[test]
+fn a_directory_without_go_mod_forced_to_go_says_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(crate::util::BIN)
+        .args(["testflow", "run", "--framework", "go"])
+        .current_dir(dir.path())
+        .env("TESTFLOW_DIR", dir.path().join(".tf"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(101), "{stderr}");
+    assert!(stderr.contains("go.mod"), "{stderr}");
+}
+
+#[test]
+fn shards_split_whole_packages_and_together_run_everything() {
+    let p = Project::new("go-basic");
+    let mut seen: Vec<String> = Vec::new();
+    for shard in ["1/2", "2/2"] {
+        let out = p.run(&["--shard", shard, "--shard-strategy", "count"]);
+        assert!(matches!(out.code, 0 | 100), "{shard}: {}", out.stderr);
+        let run = out.run();
+        assert!(run.errors.is_empty(), "{shard}: {:?}", run.errors);
+        let mut packages: Vec<&str> = run
+            .tests
+            .iter()
+            .map(|t| t.binary.as_deref().unwrap())
+            .collect();
+        packages.sort();
+        packages.dedup();
+        assert_eq!(
+            packages.len(),
+            1,
+            "{shard}: one whole package each: {packages:?}"
+        );
+        seen.extend(run.tests.iter().map(|t| t.id.clone()));
+    }
+    seen.sort();
+    assert_eq!(seen.len(), 11, "{seen:?}");
+    seen.dedup();
+    assert_eq!(seen.len(), 11, "no test ran in both shards");
+}
+
+#[test]
+fn test_name_filters_become_go_s_run_pattern() {
+    let p = Project::new("go-basic");
+    // `Sign/zero`: go matches `Sign` against top-level names and `zero` against subtests.
+    let out = p.run(&["Sign/zero"]);
+    assert_eq!(out.code, 100, "{}", out.stderr);
+    let mut ids = out.run().ids();
+    ids.sort();
+    assert_eq!(
+        ids,
+        [
+            "example.com/gobasic::TestSign",
+            "example.com/gobasic::TestSign/zero"
+        ]
+    );
+}
+
+/// A `go` that drops `-timeout=…`: go's own time limit never fires.
+fn go_without_its_timeout(dir: &Path) -> PathBuf {
+    let script = dir.join("go");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/usr/bin/env bash\nargs=()\nfor a in \"$@\"; do case \"$a\" in -timeout=*) ;; *) args+=(\"$a\") ;; esac; done\nexec \"{}\" \"${{args[@]}}\"\n",
+            which_go().display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+#[test]
+fn a_hang_go_does_not_end_is_ended_by_the_watchdog_as_a_timeout() {
+    let p = Project::new("go-crash");
+    let dir = tempfile::tempdir().unwrap();
+    let go = go_without_its_timeout(dir.path());
+    // The watchdog: the limit plus 10 s after the package's binary started.
+    let out = p.cmd_env(
+        &[
+            "run",
+            "--test-timeout",
+            "1",
+            "--format",
+            "json",
+            "--",
+            "./hangs/...",
+        ],
+        &[("TESTFLOW_GO", &go)],
+    );
+    assert_eq!(out.code, 100, "{}", out.stderr);
+    let run = out.run();
+    assert_eq!(
+        run.test("example.com/gocrash/hangs::TestQuick").outcome,
+        Outcome::Passed
+    );
+    let hang = run.test("example.com/gocrash/hangs::TestHang");
+    assert_eq!(hang.outcome, Outcome::Timeout);
+    assert!(
+        failure(hang)
+            .message
+            .starts_with("testflow's watchdog stopped go test"),
+        "{}",
+        failure(hang).message
+    );
+    assert_eq!(run.tests.len(), 2);
+}
