@@ -417,6 +417,14 @@ fn rust_doctests() {
 }
 
 #[test]
+fn rust_doctests_packages() {
+    snapshot_run(
+        &Project::new("rust-doctests-packages"),
+        &Case::new("rust-doctests-packages", &[]),
+    );
+}
+
+#[test]
 fn rust_hostile_output() {
     snapshot_run(
         &Project::new("rust-hostile-output"),

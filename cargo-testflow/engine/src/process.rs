@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Read};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
@@ -346,15 +346,44 @@ impl ProcessTable {
     /// each stdout line as it arrives (libtest JSON mode) together with the registration.
     pub fn run(
         self: &Arc<Self>,
+        cmd: Command,
+        timeout: Option<Duration>,
+        cap: usize,
+        on_stdout_line: Option<&mut LineHandler<'_>>,
+    ) -> std::io::Result<ProcessOutput> {
+        self.run_streams(cmd, timeout, cap, on_stdout_line, false)
+    }
+
+    /// `run` with stderr written into stdout's pipe, so that the lines of both arrive in
+    /// the order they were written (cargo's `Doc-tests NAME` status lines between
+    /// rustdoc's results); `stderr` stays empty.
+    pub fn run_merged(
+        self: &Arc<Self>,
+        cmd: Command,
+        timeout: Option<Duration>,
+        cap: usize,
+        on_line: Option<&mut LineHandler<'_>>,
+    ) -> std::io::Result<ProcessOutput> {
+        self.run_streams(cmd, timeout, cap, on_line, true)
+    }
+
+    fn run_streams(
+        self: &Arc<Self>,
         mut cmd: Command,
         timeout: Option<Duration>,
         cap: usize,
         mut on_stdout_line: Option<&mut LineHandler<'_>>,
+        merged: bool,
     ) -> std::io::Result<ProcessOutput> {
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
+        cmd.stdin(Stdio::null()).process_group(0);
+        let merged_pipe = if merged {
+            let (r, w) = std::io::pipe()?;
+            cmd.stdout(w.try_clone()?).stderr(w);
+            Some(r)
+        } else {
+            cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+            None
+        };
         // If testflow itself is killed (SIGKILL, OOM), its tests must not live on as orphans.
         // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
         #[cfg(target_os = "linux")]
@@ -366,13 +395,17 @@ impl ProcessTable {
         }
         let started = Instant::now();
         let mut child = cmd.spawn()?;
+        // The command holds our copies of a merged pipe's write end: EOF needs them closed.
+        drop(cmd);
         self.spawned.fetch_add(1, Ordering::Relaxed);
         let pgid = child.id() as i32;
         let mut reg = self.register(pgid, timeout.and_then(|t| started.checked_add(t)));
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let stderr = child.stderr.take().expect("stderr is piped");
+        let stdout = std::fs::File::from(match merged_pipe {
+            Some(r) => OwnedFd::from(r),
+            None => OwnedFd::from(child.stdout.take().expect("stdout is piped")),
+        });
         let stdout_fd = stdout.as_raw_fd();
-        let err_reader = Reader::spawn(stderr, cap);
+        let err_reader = child.stderr.take().map(|e| Reader::spawn(e, cap));
         let (out, status) = if let Some(cb) = on_stdout_line.as_mut() {
             // Streaming mode: lines are handled here, on the caller's thread, as they come.
             let mut out_buf = CappedBuf::new(cap);
@@ -438,7 +471,7 @@ impl ProcessTable {
         let duration = started.elapsed();
         // A grandchild that inherited the pipes can keep them open after the test exits:
         // give it a moment, then kill the group so reading ends.
-        let err = err_reader.finish(pgid);
+        let err = err_reader.map_or_else(|| CappedBuf::new(cap), |r| r.finish(pgid));
         let exit = match (status.code(), status.signal()) {
             (Some(c), _) => ExitKind::Code(c),
             (None, Some(s)) => ExitKind::Signal(s),
@@ -591,6 +624,25 @@ mod tests {
         assert_eq!(out.stdout.contiguous(), b"out\n");
         assert_eq!(out.stderr.contiguous(), b"err\n");
         assert_eq!(out.killed, None);
+    }
+
+    #[test]
+    fn merged_streams_keep_the_order_written() {
+        let t = ProcessTable::new(None);
+        let mut lines = Vec::new();
+        let mut on_line = |l: &[u8], _: &Registration| lines.push(l.to_vec());
+        let out = t
+            .run_merged(
+                sh("echo a; echo b >&2; echo c; echo d >&2"),
+                None,
+                1024,
+                Some(&mut on_line),
+            )
+            .unwrap();
+        assert_eq!(out.exit, ExitKind::Code(0));
+        assert_eq!(lines, [&b"a\n"[..], b"b\n", b"c\n", b"d\n"]);
+        assert_eq!(out.stdout.contiguous(), b"a\nb\nc\nd\n");
+        assert_eq!(out.stderr.total(), 0);
     }
 
     #[test]
