@@ -958,7 +958,7 @@ mod tests {
         );
         assert_eq!(h.run_count().unwrap(), 2);
         // A write that fails says why, as a warning.
-        let mut h2 = History::open(dir.path()).unwrap();
+        let h2 = History::open(dir.path()).unwrap();
         h2.conn.execute_batch("DROP TABLE results").unwrap();
         let warning = h2.record_in_background(failed("r3"), "run", 10).wait();
         assert!(

@@ -160,6 +160,11 @@ pub struct ProcessOutput {
     pub stdout: CappedBuf,
     pub stderr: CappedBuf,
     pub duration: Duration,
+    /// CPU time (user + sys) of the process and of every descendant it waited for (a
+    /// pytest-xdist run's workers): what the work cost, however loaded the machine was.
+    pub cpu: Duration,
+    /// The process's own scheduler account (not its descendants'), where the system has one.
+    pub sched: Option<Sched>,
     pub killed: Option<KillReason>,
 }
 
@@ -406,7 +411,8 @@ impl ProcessTable {
         });
         let stdout_fd = stdout.as_raw_fd();
         let err_reader = child.stderr.take().map(|e| Reader::spawn(e, cap));
-        let (out, status) = if let Some(cb) = on_stdout_line.as_mut() {
+        let pid = pgid;
+        let (out, (status, (cpu, sched))) = if let Some(cb) = on_stdout_line.as_mut() {
             // Streaming mode: lines are handled here, on the caller's thread, as they come.
             let mut out_buf = CappedBuf::new(cap);
             let (tx, rx) = mpsc::channel::<Vec<u8>>();
@@ -434,12 +440,12 @@ impl ProcessTable {
                         continue;
                     }
                     // EOF: the test and everything holding its stdout are gone.
-                    Err(mpsc::RecvTimeoutError::Disconnected) => break child.wait()?,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break reap(pid)?,
                     Err(mpsc::RecvTimeoutError::Timeout) => {}
                 }
                 match exited {
                     None => {
-                        if child.try_wait()?.is_some() {
+                        if has_exited(pid)? {
                             exited = Some((Instant::now(), false));
                         }
                     }
@@ -452,7 +458,7 @@ impl ProcessTable {
                                 exited = Some((Instant::now(), true));
                                 continue;
                             }
-                            break child.wait()?;
+                            break reap(pid)?;
                         }
                         kill_pgid(pgid);
                         drain_since = Instant::now();
@@ -464,7 +470,7 @@ impl ProcessTable {
             (out_buf, status)
         } else {
             let out_reader = Reader::spawn(stdout, cap);
-            let status = child.wait()?;
+            let status = reap(pid)?;
             (out_reader.finish(pgid), status)
         };
         reg.reaped = true;
@@ -482,8 +488,86 @@ impl ProcessTable {
             stdout: out,
             stderr: err,
             duration,
+            cpu,
+            sched,
             killed: reg.killed(),
         })
+    }
+}
+
+/// Whether the child has exited, without reaping it (`reap` reads its resource usage).
+fn has_exited(pid: i32) -> std::io::Result<bool> {
+    // SAFETY: waitid with WNOWAIT only inspects our own child; `info` is plain data.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+        if libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, flags) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(info.si_pid() != 0)
+    }
+}
+
+/// The scheduler's account of one process (Linux `/proc/PID/schedstat`): its time on a
+/// CPU and its time runnable but waiting for one (the machine's load, as it felt it).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sched {
+    pub on_cpu: Duration,
+    pub waiting: Duration,
+}
+
+impl Sched {
+    fn read(pid: i32) -> Option<Sched> {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/schedstat")).ok()?;
+        let mut ns = text.split_whitespace().map(|f| f.parse::<u64>().ok());
+        Some(Sched {
+            on_cpu: Duration::from_nanos(ns.next()??),
+            waiting: Duration::from_nanos(ns.next()??),
+        })
+    }
+}
+
+/// Wait for the child: its exit status, the CPU time it and the descendants it waited
+/// for used (wait4's rusage; std's `Child::wait` does not return it) and its own
+/// scheduler account, read from its zombie before reaping it.
+fn reap(pid: i32) -> std::io::Result<(std::process::ExitStatus, (Duration, Option<Sched>))> {
+    loop {
+        // SAFETY: waitid with WNOWAIT on our own child; `info` is plain data.
+        let waited = unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT,
+            )
+        };
+        if waited == 0 {
+            break;
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+    let sched = Sched::read(pid);
+    loop {
+        let mut status: libc::c_int = 0;
+        // SAFETY: wait4 on our own child, writing into local plain data.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let got = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if got == pid {
+            let tv = |t: libc::timeval| {
+                Duration::from_secs(t.tv_sec.max(0) as u64)
+                    + Duration::from_micros(t.tv_usec.clamp(0, 999_999) as u64)
+            };
+            let cpu = tv(usage.ru_utime) + tv(usage.ru_stime);
+            return Ok((std::process::ExitStatus::from_raw(status), (cpu, sched)));
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
     }
 }
 
@@ -643,6 +727,22 @@ mod tests {
         assert_eq!(lines, [&b"a\n"[..], b"b\n", b"c\n", b"d\n"]);
         assert_eq!(out.stdout.contiguous(), b"a\nb\nc\nd\n");
         assert_eq!(out.stderr.total(), 0);
+    }
+
+    #[test]
+    fn cpu_time_counts_the_descendants_waited_for() {
+        let t = ProcessTable::new(None);
+        // The work is in grandchildren (`yes`, `head`) that the shell waits for.
+        let work = "(yes | head -c 300000000 > /dev/null); echo done";
+        let out = t.run(sh(work), None, 1024, None).unwrap();
+        assert_eq!(out.stdout.contiguous(), b"done\n");
+        assert!(out.cpu > Duration::from_millis(10), "{:?}", out.cpu);
+        if cfg!(target_os = "linux") {
+            assert!(out.sched.is_some(), "the zombie's schedstat is read");
+        }
+        let mut on_line = |_: &[u8], _: &Registration| {};
+        let out = t.run(sh(work), None, 1024, Some(&mut on_line)).unwrap();
+        assert!(out.cpu > Duration::from_millis(10), "{:?}", out.cpu);
     }
 
     #[test]

@@ -1100,7 +1100,7 @@ pub(crate) fn jest_workers(
     root: &Path,
     options: &crate::runner::RunOptions,
 ) -> crate::model::WorkersDecision {
-    use super::workers::{Input, JEST, Past, decide};
+    use super::workers::{Input, JEST, decide};
     let mut input = Input {
         jobs: options.jobs,
         jobs_given: options.jobs_given,
@@ -1110,12 +1110,7 @@ pub(crate) fn jest_workers(
         startup_ms: None,
     };
     if !input.jobs_given && input.jobs > 1 {
-        input.past =
-            super::workers::past_time(root, Framework::Jest).map(|(tests, ms, startup)| Past {
-                tests,
-                duration_ms: ms,
-                startup_ms: startup,
-            });
+        input.past = super::workers::past_time(root, Framework::Jest);
         if input.past.is_none() {
             return crate::model::WorkersDecision {
                 framework: Framework::Jest,
@@ -1125,6 +1120,9 @@ pub(crate) fn jest_workers(
                 serial_ms: None,
                 startup_ms: None,
                 tests: None,
+                cpu_ms: None,
+                wall_ms: None,
+                stretch: None,
             };
         }
     }
@@ -1180,6 +1178,12 @@ impl crate::runner::Unit for JestUnit {
         let tail: Vec<&str> = tail.into_iter().rev().collect();
         let tail = tail.join("\n");
         let recorded = size(&events) > before;
+        // What the suite cost in CPU (Jest and the workers it waited for), for the next
+        // run's workers decision (after `recorded`: this event is not Jest's).
+        let measured = super::workers::measured(&self.decision, &out);
+        if let Err(e) = super::workers::record(&events, &measured) {
+            ctx.warn(format!("cannot record Jest's CPU time: {e:#}"));
+        }
         let ok_exit = matches!(out.exit, crate::process::ExitKind::Code(0 | 1));
         if (!ok_exit || !recorded) && !out.exit.success() {
             // Jest that reported no test could not run the suite: a build failure.
