@@ -74,3 +74,65 @@ fn a_failing_doctest_points_at_its_own_block_in_every_report() {
         "{junit}"
     );
 }
+
+/// Three packages' doctests from one `cargo test --doc` (rust-doctests-packages): each
+/// result is under its own package, the one failure is beta's, and nothing doubts the
+/// split stream.
+#[test]
+fn the_doctests_of_several_packages_run_from_one_cargo_each_under_its_package() {
+    let p = Project::new("rust-doctests-packages");
+    // A cargo that notes each invocation, to count the `cargo test --doc` processes.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("cargo.log");
+    let wrapper = dir.path().join("cargo");
+    let real = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\nexec '{real}' \"$@\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    let mut perms = std::fs::metadata(&wrapper).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&wrapper, perms).unwrap();
+    let out = p.run_env(&[], &[("CARGO", wrapper.as_path())]);
+    assert_eq!(out.code, 100, "{}", out.stderr);
+    let run = out.run();
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+    let outcome = |id: &str| run.test(id).outcome.as_str().to_owned();
+    for (id, want) in [
+        ("alpha::doctest$alpha/src/lib.rs - inc (line 5)", "passed"),
+        (
+            "alpha::doctest$alpha/src/lib.rs - double (line 14)",
+            "passed",
+        ),
+        ("beta::doctest$beta/src/lib.rs - inc (line 5)", "passed"),
+        ("beta::doctest$beta/src/lib.rs - double (line 14)", "failed"),
+        (
+            "gamma-docs::doctest$gamma-docs/src/lib.rs - neg (line 5)",
+            "passed",
+        ),
+    ] {
+        assert_eq!(outcome(id), want, "{id}");
+    }
+    assert_eq!(run.tests.len(), 5, "{:?}", run.tests);
+    let failed = run.test("beta::doctest$beta/src/lib.rs - double (line 14)");
+    assert_eq!(
+        failed.binary.as_deref(),
+        Some("beta::doctest"),
+        "{failed:?}"
+    );
+    let loc = failure(failed).location.as_ref().expect("a location");
+    assert_eq!((loc.file.as_str(), loc.line), ("beta/src/lib.rs", 14));
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let doc_runs: Vec<&str> = calls
+        .lines()
+        .filter(|l| l.starts_with("test --doc") && !l.contains("--list"))
+        .collect();
+    assert_eq!(doc_runs.len(), 1, "{calls}");
+    for pkg in ["alpha@0.1.0", "beta@0.1.0", "gamma-docs@0.1.0"] {
+        assert!(doc_runs[0].contains(&format!("--package {pkg}")), "{calls}");
+    }
+}

@@ -252,9 +252,10 @@ fn normalize(v: &mut Value, key: Option<&str>, keep_concurrent: bool, paths: &[(
         (Some("environment"), _) => *v = Value::String("[environment]".into()),
         (Some("pid"), _) => *v = Value::String("[pid]".into()),
         // Measured costs behind the workers decision (`Run.workers`).
-        (Some("startup_ms" | "serial_ms"), Value::Number(_)) => {
+        (Some("startup_ms" | "serial_ms" | "cpu_ms" | "wall_ms"), Value::Number(_)) => {
             *v = Value::String("[duration]".into())
         }
+        (Some("stretch"), Value::Number(_)) => *v = Value::String("[stretch]".into()),
         (Some("concurrent"), _) if !keep_concurrent => *v = Value::String("[concurrent]".into()),
         (_, Value::Object(map)) => {
             for (k, x) in map.iter_mut() {
@@ -413,6 +414,14 @@ fn rust_doctests() {
     snapshot_run(
         &Project::new("rust-doctests"),
         &Case::new("rust-doctests", &[]),
+    );
+}
+
+#[test]
+fn rust_doctests_packages() {
+    snapshot_run(
+        &Project::new("rust-doctests-packages"),
+        &Case::new("rust-doctests-packages", &[]),
     );
 }
 

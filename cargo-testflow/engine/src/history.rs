@@ -98,6 +98,38 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// A run being written to history off the critical path. It is never lost by exiting
+/// early: dropping it waits for the write (the run's `events.jsonl` is complete before it
+/// starts, so a crash while writing loses nothing that `history import` cannot restore).
+#[derive(Default)]
+pub struct Pending {
+    handle: Option<std::thread::JoinHandle<Result<()>>>,
+    done: Option<Result<()>>,
+}
+
+impl Pending {
+    /// Wait for the write: why it failed, if it did (history is derived data: a warning,
+    /// never the run's verdict). Later calls return `None`.
+    pub fn wait(&mut self) -> Option<String> {
+        if let Some(h) = self.handle.take() {
+            self.done = Some(
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("the history thread panicked"))),
+            );
+        }
+        match self.done.take() {
+            Some(Err(e)) => Some(format!("could not record the run in history: {e:#}")),
+            _ => None,
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        let _ = self.wait();
+    }
+}
+
 impl History {
     pub fn open(store_root: &Path) -> Result<History> {
         std::fs::create_dir_all(store_root)
@@ -129,6 +161,25 @@ impl History {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// `record` on a thread of its own, so that what follows the run (reports, the
+    /// summary) does not wait for SQLite; the result is taken by `Pending::wait`.
+    pub fn record_in_background(self, run: Run, source: &'static str, keep_runs: usize) -> Pending {
+        let mut h = self;
+        let spawned = std::thread::Builder::new()
+            .name("testflow-history".into())
+            .spawn(move || h.record(&run, source, keep_runs));
+        match spawned {
+            Ok(handle) => Pending {
+                handle: Some(handle),
+                done: None,
+            },
+            Err(e) => Pending {
+                handle: None,
+                done: Some(Err(anyhow::anyhow!("cannot start the history thread: {e}"))),
+            },
+        }
     }
 
     /// Record a run (replacing an earlier record of the same run id), then apply retention.
@@ -885,6 +936,37 @@ mod tests {
         assert_eq!(h.latest_real_run().unwrap().unwrap().run_id, "r1");
         assert_eq!(h.last_failed().unwrap().unwrap(), vec!["a".to_owned()]);
         assert_eq!(h.durations_for_sharding(1).unwrap()["a"], 5.0);
+    }
+
+    #[test]
+    fn a_background_write_is_waited_for_or_finished_on_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let failed = |id: &str| run_with(id, 1, "c", &[("a", Outcome::Failed, 5.0, false)]);
+        let mut pending =
+            History::open(dir.path())
+                .unwrap()
+                .record_in_background(failed("r1"), "run", 10);
+        assert_eq!(pending.wait(), None);
+        assert_eq!(pending.wait(), None, "waiting twice is harmless");
+        let h = History::open(dir.path()).unwrap();
+        assert_eq!(h.run_count().unwrap(), 1);
+        // Dropped without a wait (an early return): the run is still written.
+        drop(
+            History::open(dir.path())
+                .unwrap()
+                .record_in_background(failed("r2"), "run", 10),
+        );
+        assert_eq!(h.run_count().unwrap(), 2);
+        // A write that fails says why, as a warning.
+        let h2 = History::open(dir.path()).unwrap();
+        h2.conn.execute_batch("DROP TABLE results").unwrap();
+        let warning = h2.record_in_background(failed("r3"), "run", 10).wait();
+        assert!(
+            warning
+                .as_deref()
+                .is_some_and(|w| w.starts_with("could not record the run in history")),
+            "{warning:?}"
+        );
     }
 
     #[test]

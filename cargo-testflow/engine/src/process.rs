@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Read};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
@@ -160,6 +160,11 @@ pub struct ProcessOutput {
     pub stdout: CappedBuf,
     pub stderr: CappedBuf,
     pub duration: Duration,
+    /// CPU time (user + sys) of the process and of every descendant it waited for (a
+    /// pytest-xdist run's workers): what the work cost, however loaded the machine was.
+    pub cpu: Duration,
+    /// The process's own scheduler account (not its descendants'), where the system has one.
+    pub sched: Option<Sched>,
     pub killed: Option<KillReason>,
 }
 
@@ -346,15 +351,44 @@ impl ProcessTable {
     /// each stdout line as it arrives (libtest JSON mode) together with the registration.
     pub fn run(
         self: &Arc<Self>,
+        cmd: Command,
+        timeout: Option<Duration>,
+        cap: usize,
+        on_stdout_line: Option<&mut LineHandler<'_>>,
+    ) -> std::io::Result<ProcessOutput> {
+        self.run_streams(cmd, timeout, cap, on_stdout_line, false)
+    }
+
+    /// `run` with stderr written into stdout's pipe, so that the lines of both arrive in
+    /// the order they were written (cargo's `Doc-tests NAME` status lines between
+    /// rustdoc's results); `stderr` stays empty.
+    pub fn run_merged(
+        self: &Arc<Self>,
+        cmd: Command,
+        timeout: Option<Duration>,
+        cap: usize,
+        on_line: Option<&mut LineHandler<'_>>,
+    ) -> std::io::Result<ProcessOutput> {
+        self.run_streams(cmd, timeout, cap, on_line, true)
+    }
+
+    fn run_streams(
+        self: &Arc<Self>,
         mut cmd: Command,
         timeout: Option<Duration>,
         cap: usize,
         mut on_stdout_line: Option<&mut LineHandler<'_>>,
+        merged: bool,
     ) -> std::io::Result<ProcessOutput> {
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
+        cmd.stdin(Stdio::null()).process_group(0);
+        let merged_pipe = if merged {
+            let (r, w) = std::io::pipe()?;
+            cmd.stdout(w.try_clone()?).stderr(w);
+            Some(r)
+        } else {
+            cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+            None
+        };
         // If testflow itself is killed (SIGKILL, OOM), its tests must not live on as orphans.
         // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
         #[cfg(target_os = "linux")]
@@ -366,14 +400,19 @@ impl ProcessTable {
         }
         let started = Instant::now();
         let mut child = cmd.spawn()?;
+        // The command holds our copies of a merged pipe's write end: EOF needs them closed.
+        drop(cmd);
         self.spawned.fetch_add(1, Ordering::Relaxed);
         let pgid = child.id() as i32;
         let mut reg = self.register(pgid, timeout.and_then(|t| started.checked_add(t)));
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let stderr = child.stderr.take().expect("stderr is piped");
+        let stdout = std::fs::File::from(match merged_pipe {
+            Some(r) => OwnedFd::from(r),
+            None => OwnedFd::from(child.stdout.take().expect("stdout is piped")),
+        });
         let stdout_fd = stdout.as_raw_fd();
-        let err_reader = Reader::spawn(stderr, cap);
-        let (out, status) = if let Some(cb) = on_stdout_line.as_mut() {
+        let err_reader = child.stderr.take().map(|e| Reader::spawn(e, cap));
+        let pid = pgid;
+        let (out, (status, (cpu, sched))) = if let Some(cb) = on_stdout_line.as_mut() {
             // Streaming mode: lines are handled here, on the caller's thread, as they come.
             let mut out_buf = CappedBuf::new(cap);
             let (tx, rx) = mpsc::channel::<Vec<u8>>();
@@ -401,12 +440,12 @@ impl ProcessTable {
                         continue;
                     }
                     // EOF: the test and everything holding its stdout are gone.
-                    Err(mpsc::RecvTimeoutError::Disconnected) => break child.wait()?,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break reap(pid)?,
                     Err(mpsc::RecvTimeoutError::Timeout) => {}
                 }
                 match exited {
                     None => {
-                        if child.try_wait()?.is_some() {
+                        if has_exited(pid)? {
                             exited = Some((Instant::now(), false));
                         }
                     }
@@ -419,7 +458,7 @@ impl ProcessTable {
                                 exited = Some((Instant::now(), true));
                                 continue;
                             }
-                            break child.wait()?;
+                            break reap(pid)?;
                         }
                         kill_pgid(pgid);
                         drain_since = Instant::now();
@@ -431,14 +470,14 @@ impl ProcessTable {
             (out_buf, status)
         } else {
             let out_reader = Reader::spawn(stdout, cap);
-            let status = child.wait()?;
+            let status = reap(pid)?;
             (out_reader.finish(pgid), status)
         };
         reg.reaped = true;
         let duration = started.elapsed();
         // A grandchild that inherited the pipes can keep them open after the test exits:
         // give it a moment, then kill the group so reading ends.
-        let err = err_reader.finish(pgid);
+        let err = err_reader.map_or_else(|| CappedBuf::new(cap), |r| r.finish(pgid));
         let exit = match (status.code(), status.signal()) {
             (Some(c), _) => ExitKind::Code(c),
             (None, Some(s)) => ExitKind::Signal(s),
@@ -449,8 +488,86 @@ impl ProcessTable {
             stdout: out,
             stderr: err,
             duration,
+            cpu,
+            sched,
             killed: reg.killed(),
         })
+    }
+}
+
+/// Whether the child has exited, without reaping it (`reap` reads its resource usage).
+fn has_exited(pid: i32) -> std::io::Result<bool> {
+    // SAFETY: waitid with WNOWAIT only inspects our own child; `info` is plain data.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+        if libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, flags) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(info.si_pid() != 0)
+    }
+}
+
+/// The scheduler's account of one process (Linux `/proc/PID/schedstat`): its time on a
+/// CPU and its time runnable but waiting for one (the machine's load, as it felt it).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sched {
+    pub on_cpu: Duration,
+    pub waiting: Duration,
+}
+
+impl Sched {
+    fn read(pid: i32) -> Option<Sched> {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/schedstat")).ok()?;
+        let mut ns = text.split_whitespace().map(|f| f.parse::<u64>().ok());
+        Some(Sched {
+            on_cpu: Duration::from_nanos(ns.next()??),
+            waiting: Duration::from_nanos(ns.next()??),
+        })
+    }
+}
+
+/// Wait for the child: its exit status, the CPU time it and the descendants it waited
+/// for used (wait4's rusage; std's `Child::wait` does not return it) and its own
+/// scheduler account, read from its zombie before reaping it.
+fn reap(pid: i32) -> std::io::Result<(std::process::ExitStatus, (Duration, Option<Sched>))> {
+    loop {
+        // SAFETY: waitid with WNOWAIT on our own child; `info` is plain data.
+        let waited = unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT,
+            )
+        };
+        if waited == 0 {
+            break;
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+    let sched = Sched::read(pid);
+    loop {
+        let mut status: libc::c_int = 0;
+        // SAFETY: wait4 on our own child, writing into local plain data.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let got = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if got == pid {
+            let tv = |t: libc::timeval| {
+                Duration::from_secs(t.tv_sec.max(0) as u64)
+                    + Duration::from_micros(t.tv_usec.clamp(0, 999_999) as u64)
+            };
+            let cpu = tv(usage.ru_utime) + tv(usage.ru_stime);
+            return Ok((std::process::ExitStatus::from_raw(status), (cpu, sched)));
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
     }
 }
 
@@ -591,6 +708,41 @@ mod tests {
         assert_eq!(out.stdout.contiguous(), b"out\n");
         assert_eq!(out.stderr.contiguous(), b"err\n");
         assert_eq!(out.killed, None);
+    }
+
+    #[test]
+    fn merged_streams_keep_the_order_written() {
+        let t = ProcessTable::new(None);
+        let mut lines = Vec::new();
+        let mut on_line = |l: &[u8], _: &Registration| lines.push(l.to_vec());
+        let out = t
+            .run_merged(
+                sh("echo a; echo b >&2; echo c; echo d >&2"),
+                None,
+                1024,
+                Some(&mut on_line),
+            )
+            .unwrap();
+        assert_eq!(out.exit, ExitKind::Code(0));
+        assert_eq!(lines, [&b"a\n"[..], b"b\n", b"c\n", b"d\n"]);
+        assert_eq!(out.stdout.contiguous(), b"a\nb\nc\nd\n");
+        assert_eq!(out.stderr.total(), 0);
+    }
+
+    #[test]
+    fn cpu_time_counts_the_descendants_waited_for() {
+        let t = ProcessTable::new(None);
+        // The work is in grandchildren (`yes`, `head`) that the shell waits for.
+        let work = "(yes | head -c 300000000 > /dev/null); echo done";
+        let out = t.run(sh(work), None, 1024, None).unwrap();
+        assert_eq!(out.stdout.contiguous(), b"done\n");
+        assert!(out.cpu > Duration::from_millis(10), "{:?}", out.cpu);
+        if cfg!(target_os = "linux") {
+            assert!(out.sched.is_some(), "the zombie's schedstat is read");
+        }
+        let mut on_line = |_: &[u8], _: &Registration| {};
+        let out = t.run(sh(work), None, 1024, Some(&mut on_line)).unwrap();
+        assert!(out.cpu > Duration::from_millis(10), "{:?}", out.cpu);
     }
 
     #[test]

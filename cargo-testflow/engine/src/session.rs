@@ -71,10 +71,13 @@ pub struct RunResult {
     pub run_dir: std::path::PathBuf,
     pub exit_code: i32,
     pub stopped: Option<Stopped>,
-    /// Problems reading the event log back or writing history (reported, not fatal).
+    /// Problems reading the event log back or opening history (reported, not fatal).
     pub log_warnings: Vec<String>,
     /// Things worth a line for people (an empty shard).
     pub notes: Vec<String>,
+    /// The run's history write, still going: wait for it before reading history (its
+    /// failure is a warning); dropping the result waits too.
+    pub history: crate::history::Pending,
 }
 
 fn interrupted() -> bool {
@@ -379,11 +382,10 @@ pub fn run(
     if let Some(q) = &run.quarantine {
         log_warnings.extend(crate::quarantine::warnings(q));
     }
-    if let Some(mut h) = history
-        && let Err(e) = h.record(&run, "run", req.keep_runs)
-    {
-        log_warnings.push(format!("could not record the run in history: {e:#}"));
-    }
+    // Written while the caller writes reports and the summary: `RunResult::history`.
+    let history = history
+        .map(|h| h.record_in_background(run.clone(), "run", req.keep_runs))
+        .unwrap_or_default();
     let empty_shard = req.shard.is_some() && run.summary.total == 0 && run.distrust().is_empty();
     if let (true, Some(s)) = (empty_shard, req.shard) {
         notes.push(format!(
@@ -408,5 +410,6 @@ pub fn run(
         exit_code,
         stopped,
         log_warnings,
+        history,
     })
 }

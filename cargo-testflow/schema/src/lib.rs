@@ -896,6 +896,17 @@ pub struct WorkersDecision {
     /// Tests collected before deciding (no history), or recorded last time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tests: Option<u64>,
+    /// CPU time (user + sys) the framework's process tree used in this run, recorded when
+    /// it ended: the suite's work, unlike wall times, does not grow with the machine's load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_ms: Option<f64>,
+    /// Wall time of the same process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wall_ms: Option<f64>,
+    /// How much waiting for a CPU stretched the framework's own process: (time on a CPU
+    /// + time runnable, waiting for one) / time on a CPU, from the kernel's schedstat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stretch: Option<f64>,
 }
 
 /// One quarantine entry: a test id or a pattern, why, and until when.

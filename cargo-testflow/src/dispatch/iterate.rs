@@ -44,7 +44,11 @@ pub(crate) fn iterate_cmd(args: IterateArgs) -> Result<i32> {
         });
     }
     let mut run_suite = |first: &[String]| -> Result<iterate::RunOutcome> {
-        let (result, _) = run_once(&args.run, first)?;
+        let (mut result, _) = run_once(&args.run, first)?;
+        // The next iteration reads this run from history.
+        if let Some(w) = result.history.wait() {
+            let _ = writeln!(std::io::stderr(), "warning: {w}");
+        }
         Ok(iterate::RunOutcome {
             interrupted: result.stopped == Some(testflow::runner::Stopped::Interrupted),
             run: result.run,

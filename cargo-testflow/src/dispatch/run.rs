@@ -28,7 +28,7 @@ pub(crate) fn forced_exit(signal: i32) {
 
 pub(crate) fn run(args: RunArgs) -> Result<i32> {
     testflow::interrupt::install(forced_exit);
-    let (result, code) = run_once(&args, &[])?;
+    let (mut result, code) = run_once(&args, &[])?;
     // On GitHub Actions the Markdown summary goes on the job's page (once per command:
     // `iterate` runs many times and must not pile summaries past the 1 MiB cap).
     if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty())
@@ -36,6 +36,8 @@ pub(crate) fn run(args: RunArgs) -> Result<i32> {
     {
         let _ = writeln!(std::io::stderr(), "warning: {e:#}");
     }
+    // Annotations compare with history, which must hold this run by then.
+    wait_for_history(&mut result);
     let store_root = result.run_dir.parent().and_then(|runs| runs.parent());
     github_annotations(
         &result.run,
@@ -49,6 +51,13 @@ pub(crate) fn run(args: RunArgs) -> Result<i32> {
         writeln!(out)?;
     }
     Ok(code)
+}
+
+/// History is written while the reports and the summary are; its failure is a warning.
+fn wait_for_history(result: &mut session::RunResult) {
+    if let Some(w) = result.history.wait() {
+        let _ = writeln!(std::io::stderr(), "warning: {w}");
+    }
 }
 
 /// One run with the human output, reports and gates; `first` are test ids to schedule first.
@@ -101,7 +110,7 @@ pub(crate) fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::Run
     } else {
         Box::new(std::io::stderr())
     };
-    let result = session::run(
+    let mut result = session::run(
         RunRequest {
             project_dir: project_root(args.project.as_deref())?,
             frameworks: (!args.frameworks.is_empty()).then(|| args.frameworks.clone()),
@@ -142,6 +151,12 @@ pub(crate) fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::Run
         .parent()
         .and_then(|p| p.parent())
         .map(PathBuf::from);
+    if reports
+        .iter()
+        .any(|r| r.format == report::ReportFormat::Html)
+    {
+        wait_for_history(&mut result); // the HTML report's trend includes this run
+    }
     let extras = report::Extras::load(reports.iter().map(|r| r.format), store_root.as_deref());
     for spec in reports {
         if let Err(e) = report::write_with(&result.run, spec, &extras) {

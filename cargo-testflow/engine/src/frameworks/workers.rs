@@ -5,10 +5,19 @@
 //! 1. `-j N` given by the user (or `[run] jobs`) always wins.
 //! 2. One CPU (or `-j` defaulting to 1), or no way to run in parallel (pytest-xdist not
 //!    installed): serial.
-//! 3. History: the suite's serial work last time (`serial_ms`: the sum of its recorded
-//!    test durations plus the framework's per-test cost) against what N workers add
-//!    (one worker's start-up, measured in an earlier run or estimated, plus a per-test
-//!    dispatch cost). N workers run when `serial_ms × (1 − 1/N)` exceeds that.
+//! 3. History: the suite's serial work last time (`serial_ms`) against what N workers
+//!    add (one worker's start-up, measured in an earlier run or estimated, plus a
+//!    per-test dispatch cost). N workers run when `serial_ms × (1 − 1/N)` exceeds that.
+//!    The serial work is read from what the last run's process tree used: its CPU time
+//!    (user + sys; less the workers' own overhead when it had workers) plus the time it
+//!    spent neither computing nor waiting for a CPU (sleeps, I/O): its wall time less its
+//!    CPU time stretched by the load it ran under (how long the framework's process
+//!    waited for a CPU for each second it had one, from the kernel's schedstat). Wall times
+//!    alone grow with the load (at load 20 a trivial test "takes" 2–8 ms instead of
+//!    0.1 ms) and would pick workers that cannot gain when no core is free; CPU time
+//!    alone would miss that sleeping tests gain from workers on any machine. A run
+//!    recorded before CPU time was falls back to the sum of its recorded test durations
+//!    plus the framework's per-test cost.
 //! 4. No history: serial below a threshold of collected tests (`Costs::threshold`),
 //!    measured as the crossover on the bench machine (bench/RESULTS.md).
 
@@ -46,13 +55,21 @@ pub const JEST: Costs = Costs {
 };
 
 /// The suite as history recorded it (`History::framework_time`).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Past {
     pub tests: u64,
     /// Sum of the recorded test durations.
     pub duration_ms: f64,
     /// A worker start-up measured by an earlier run, when one did.
     pub startup_ms: Option<f64>,
+    /// CPU time the run's process tree used (`WorkersDecision::cpu_ms`), when recorded.
+    pub cpu_ms: Option<f64>,
+    /// Its wall time (`WorkersDecision::wall_ms`).
+    pub wall_ms: Option<f64>,
+    /// How much waiting for a CPU stretched its CPU time (`WorkersDecision::stretch`).
+    pub stretch: Option<f64>,
+    /// The workers that run had (1: serial).
+    pub workers: usize,
 }
 
 /// What the driver knows when it decides.
@@ -85,6 +102,9 @@ pub fn decide(framework: Framework, input: Input, costs: Costs) -> WorkersDecisi
         serial_ms: None,
         startup_ms: input.startup_ms.map(round),
         tests: input.collected,
+        cpu_ms: None,
+        wall_ms: None,
+        stretch: None,
     };
     if input.jobs_given {
         let workers = if input.available { n } else { 1 };
@@ -122,16 +142,29 @@ pub fn decide(framework: Framework, input: Input, costs: Costs) -> WorkersDecisi
             .startup_ms
             .or(past.startup_ms)
             .unwrap_or(costs.startup_ms);
-        let serial = past.duration_ms + past.tests as f64 * costs.serial_per_test_ms;
-        let saved = serial * (1.0 - 1.0 / n as f64);
         let added = startup + past.tests as f64 * costs.parallel_per_test_ms;
+        let (serial, took) = match serial_work(&past, startup, costs) {
+            Some((cpu, waited)) => (
+                cpu + waited,
+                format!(
+                    "took {} serially last time ({} of CPU, {} waiting)",
+                    secs(cpu + waited),
+                    secs(cpu),
+                    secs(waited)
+                ),
+            ),
+            None => {
+                let serial = past.duration_ms + past.tests as f64 * costs.serial_per_test_ms;
+                (serial, format!("took {} serially last time", secs(serial)))
+            }
+        };
+        let saved = serial * (1.0 - 1.0 / n as f64);
         let tests = thousands(past.tests);
         let (workers, reason) = if saved > added {
             (
                 n,
                 format!(
-                    "{n} workers: {tests} tests took {} serially last time; {n} workers save about {} for {} of {tool} start-up",
-                    secs(serial),
+                    "{n} workers: {tests} tests {took}; {n} workers save about {} for {} of {tool} start-up",
                     secs(saved),
                     secs(added)
                 ),
@@ -140,8 +173,7 @@ pub fn decide(framework: Framework, input: Input, costs: Costs) -> WorkersDecisi
             (
                 1,
                 format!(
-                    "serial: {tests} tests took {} serially last time; {n} workers would save about {} but {tool} start-up would cost {}",
-                    secs(serial),
+                    "serial: {tests} tests {took}; {n} workers would save about {} but {tool} start-up would cost {}",
                     secs(saved),
                     secs(added)
                 ),
@@ -185,6 +217,29 @@ pub fn decide(framework: Framework, input: Input, costs: Costs) -> WorkersDecisi
     }
 }
 
+/// The last run's serial work from its process tree: CPU time (less N workers' start-up
+/// and dispatch, which a serial run does not pay) and the time it waited on something
+/// other than a CPU (its wall time, times its workers, less its CPU time stretched by
+/// the waits for a CPU). None when that run recorded no CPU time (or nonsense).
+fn serial_work(past: &Past, startup: f64, costs: Costs) -> Option<(f64, f64)> {
+    let ok = |v: f64| v.is_finite() && v >= 0.0;
+    let cpu = past.cpu_ms.filter(|c| ok(*c))?;
+    let workers = past.workers.max(1) as f64;
+    let stretch = past.stretch.filter(|l| ok(*l)).unwrap_or(1.0).max(1.0);
+    let (work, wall) = if past.workers > 1 {
+        let overhead = startup * workers + past.tests as f64 * costs.parallel_per_test_ms;
+        let wall = past
+            .wall_ms
+            .filter(|w| ok(*w))
+            .map(|w| (w - startup).max(0.0));
+        ((cpu - overhead).max(0.0), wall)
+    } else {
+        (cpu, past.wall_ms.filter(|w| ok(*w)))
+    };
+    let waited = wall.map_or(0.0, |w| (w * workers - cpu * stretch).max(0.0));
+    Some((work, waited))
+}
+
 fn round(ms: f64) -> f64 {
     (ms * 10.0).round() / 10.0
 }
@@ -215,19 +270,48 @@ pub fn record(events: &std::path::Path, decision: &WorkersDecision) -> anyhow::R
 }
 
 /// The framework's tests in the newest whole run history has of the project at `root`:
-/// their count, the sum of their durations, and the worker start-up that run recorded.
-/// None without history (or when it cannot be read: history is derived data).
-pub fn past_time(root: &std::path::Path, framework: Framework) -> Option<(u64, f64, Option<f64>)> {
+/// their count, the sum of their durations, and the worker start-up, CPU time and
+/// workers that run recorded. None without history (or when it cannot be read: history
+/// is derived data).
+pub fn past_time(root: &std::path::Path, framework: Framework) -> Option<Past> {
     let store = crate::store::Store::for_project(root);
     let history = crate::history::History::open_existing(store.root()).ok()??;
     let (run_id, tests, ms) = history.framework_time(framework.as_str()).ok()??;
-    let startup = store.load(&run_id).ok().and_then(|run| {
-        run.workers
-            .into_iter()
-            .find(|w| w.framework == framework)
-            .and_then(|w| w.startup_ms)
-    });
-    Some((tests, ms, startup))
+    let decision = store
+        .load(&run_id)
+        .ok()
+        .and_then(|run| run.workers.into_iter().find(|w| w.framework == framework));
+    Some(Past {
+        tests,
+        duration_ms: ms,
+        startup_ms: decision.as_ref().and_then(|w| w.startup_ms),
+        // Only a run whose worker count is known can be read back as serial work.
+        cpu_ms: decision
+            .as_ref()
+            .filter(|w| w.workers >= 1)
+            .and_then(|w| w.cpu_ms),
+        wall_ms: decision.as_ref().and_then(|w| w.wall_ms),
+        stretch: decision.as_ref().and_then(|w| w.stretch),
+        workers: decision.map_or(1, |w| w.workers.max(1)),
+    })
+}
+
+/// The decision with what the framework's process used, once it ended (appended as a
+/// second `workers` event, which replaces the first in the run).
+pub fn measured(
+    decision: &WorkersDecision,
+    out: &crate::process::ProcessOutput,
+) -> WorkersDecision {
+    WorkersDecision {
+        cpu_ms: Some(round(out.cpu.as_secs_f64() * 1000.0)),
+        wall_ms: Some(round(out.duration.as_secs_f64() * 1000.0)),
+        stretch: out.sched.and_then(|s| {
+            let on = s.on_cpu.as_secs_f64();
+            // Too little CPU to say how the load stretched it.
+            (on >= 0.01).then(|| ((on + s.waiting.as_secs_f64()) / on * 100.0).round() / 100.0)
+        }),
+        ..decision.clone()
+    }
 }
 
 #[cfg(test)]
@@ -249,7 +333,7 @@ mod tests {
         Some(Past {
             tests,
             duration_ms,
-            startup_ms: None,
+            ..Past::default()
         })
     }
 
@@ -336,6 +420,89 @@ mod tests {
             d.reason.starts_with("4 workers: 200 tests took 60.2 s"),
             "{}",
             d.reason
+        );
+    }
+
+    /// bench/RESULTS.md's loaded machine (load 16–24 on 2 CPUs): 1,000 trivial tests
+    /// whose recorded (wall) durations sum to 8.4 s, while serial pytest used 3.1 s of
+    /// CPU in 26.5 s, and `-n 2` 7.2 s of CPU in 40 s.
+    #[test]
+    fn cpu_time_decides_and_load_does_not_pick_workers() {
+        let loaded = |cpu_ms: Option<f64>, wall_ms: f64, workers| {
+            decide(
+                Framework::Pytest,
+                Input {
+                    past: Some(Past {
+                        tests: 1000,
+                        duration_ms: 8400.0,
+                        cpu_ms,
+                        wall_ms: Some(wall_ms),
+                        stretch: Some(11.0),
+                        workers,
+                        // xdist's start-up as that run measured it (at that load).
+                        startup_ms: (workers > 1).then_some(1700.0),
+                    }),
+                    ..input()
+                },
+                XDIST,
+            )
+        };
+        // Wall times alone (a run recorded before CPU time was): the load picks xdist.
+        assert_eq!(loaded(None, 26_490.0, 1).workers, 2);
+        let d = loaded(Some(3110.0), 26_490.0, 1);
+        assert_eq!((d.workers, d.basis.as_str()), (1, "history"));
+        assert_eq!(
+            d.reason,
+            "serial: 1,000 tests took 3.1 s serially last time (3.1 s of CPU, 0.0 s waiting); 2 workers would save about 1.6 s but xdist start-up would cost 1.9 s"
+        );
+        assert_eq!(d.serial_ms, Some(3110.0));
+        // The same suite measured on xdist last time: its workers' start-up and dispatch
+        // are taken out before weighing, and it goes back to serial.
+        let d = loaded(Some(7170.0), 39_970.0, 2);
+        assert_eq!(d.workers, 1, "{}", d.reason);
+        assert!(
+            d.reason.starts_with(
+                "serial: 1,000 tests took 3.1 s serially last time (3.1 s of CPU, 0.0 s waiting)"
+            ),
+            "{}",
+            d.reason
+        );
+        // Nonsense from a damaged file is not weighed: the durations decide.
+        let d = loaded(Some(f64::NAN), 26_490.0, 1);
+        assert!(d.reason.contains("took 9.2 s serially"), "{}", d.reason);
+    }
+
+    /// Tests that sleep (pytest-workers' `test_slow`: 4 × 1.5 s) use little CPU but gain
+    /// from workers on any machine: the wall time the CPU does not explain is waiting.
+    #[test]
+    fn waiting_tests_get_workers_whatever_their_cpu_time() {
+        let slow = |load| {
+            decide(
+                Framework::Pytest,
+                Input {
+                    past: Some(Past {
+                        tests: 24,
+                        duration_ms: 6100.0,
+                        cpu_ms: Some(1000.0),
+                        // 6 s of sleeps plus 1 s of CPU stretched by the load.
+                        wall_ms: Some(6000.0 + 1000.0 * f64::max(load, 1.0)),
+                        stretch: Some(load),
+                        workers: 1,
+                        startup_ms: None,
+                    }),
+                    ..input()
+                },
+                XDIST,
+            )
+        };
+        for load in [0.2, 2.5, 10.0] {
+            let d = slow(load);
+            assert_eq!(d.workers, 2, "load {load}: {}", d.reason);
+            assert_eq!(d.serial_ms, Some(7000.0), "load {load}");
+        }
+        assert_eq!(
+            slow(2.5).reason,
+            "2 workers: 24 tests took 7.0 s serially last time (1.0 s of CPU, 6.0 s waiting); 2 workers save about 3.5 s for 1.2 s of xdist start-up"
         );
     }
 
@@ -448,8 +615,32 @@ mod tests {
             XDIST,
         );
         record(rec.log.path(), &first).unwrap();
+        // Once pytest ended: the same decision with its process tree's CPU time.
+        let ms = std::time::Duration::from_millis;
+        let out = crate::process::ProcessOutput {
+            exit: crate::process::ExitKind::Code(0),
+            stdout: crate::process::CappedBuf::new(0),
+            stderr: crate::process::CappedBuf::new(0),
+            duration: ms(9000),
+            cpu: ms(1500),
+            sched: Some(crate::process::Sched {
+                on_cpu: ms(1200),
+                waiting: ms(3000),
+            }),
+            killed: None,
+        };
+        let after = measured(&first, &out);
+        assert_eq!(
+            (after.cpu_ms, after.wall_ms, after.stretch),
+            (Some(1500.0), Some(9000.0), Some(3.5))
+        );
+        record(rec.log.path(), &after).unwrap();
         let (run, _) = rec.finish(true, None).unwrap();
-        assert_eq!(run.workers, vec![first.clone()]);
+        assert_eq!(
+            run.workers,
+            vec![after.clone()],
+            "the measured one replaces it"
+        );
         assert_eq!(run.workers[0].tests, Some(12));
         assert_eq!(
             past_time(dir.path(), Framework::Pytest),
@@ -482,8 +673,16 @@ mod tests {
             .unwrap();
         assert_eq!(
             past_time(dir.path(), Framework::Pytest),
-            Some((1, 40.0, Some(750.0))),
-            "the start-up measured by the first run is what the next one weighs"
+            Some(Past {
+                tests: 1,
+                duration_ms: 40.0,
+                startup_ms: Some(750.0),
+                cpu_ms: Some(1500.0),
+                wall_ms: Some(9000.0),
+                stretch: Some(3.5),
+                workers: 1,
+            }),
+            "the start-up and CPU time measured by the first run are what the next one weighs"
         );
         assert_eq!(past_time(dir.path(), Framework::Jest), None);
     }

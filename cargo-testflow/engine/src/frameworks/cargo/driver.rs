@@ -32,6 +32,8 @@ pub struct Package {
     pub manifest_path: PathBuf,
     pub dir: PathBuf,
     pub has_doctests: bool,
+    /// The lib target's name (cargo's `Doc-tests NAME`); empty without a lib.
+    pub lib_name: String,
 }
 
 /// The cargo workspace as `cargo metadata --no-deps` describes it.
@@ -77,12 +79,19 @@ impl Workspace {
                     .map(Path::to_owned)
                     .unwrap_or_default();
                 let has_doctests = p.targets.iter().any(|t| t.doctest && t.is_lib());
+                let lib_name = p
+                    .targets
+                    .iter()
+                    .find(|t| t.is_lib())
+                    .map(|t| t.name.clone())
+                    .unwrap_or_default();
                 let pkg = Package {
                     name: p.name.to_string(),
                     version: p.version.to_string(),
                     manifest_path,
                     dir,
                     has_doctests,
+                    lib_name,
                 };
                 (p.id.repr.clone(), Arc::new(pkg))
             })
@@ -329,13 +338,6 @@ pub fn list_suites(
                 Ok(String::from_utf8_lossy(&out.stdout).into_owned())
             };
             let names = doctest_names(&list(false)?, &list(true)?);
-            let d = Doctests {
-                ws: Arc::clone(&ws),
-                package: Arc::clone(&pkg),
-                selection: one.clone(),
-                filters: vec![],
-                attempt: 1,
-            };
             suites.push(SuiteListing {
                 id: format!("{}::doctest", pkg.name),
                 package: pkg.name.clone(),
@@ -344,7 +346,7 @@ pub fn list_suites(
                 ignored: names.iter().filter(|(_, i)| *i).count(),
                 test_list: names
                     .iter()
-                    .map(|(n, i)| ListedTest::from_meta(&d.meta(n), Some(*i)))
+                    .map(|(n, i)| ListedTest::from_meta(&doctest_meta(&ws, &pkg, n), Some(*i)))
                     .collect(),
                 ..SuiteListing::default()
             });
@@ -692,31 +694,47 @@ pub fn doctest_units(
             pkgs.push(Arc::clone(&b.package));
         }
     }
-    pkgs.into_iter()
-        .filter_map(|package| {
-            let mut filters = options.filters.clone();
-            if let Some(only) = &options.only {
-                // The whole package is in this shard, or only some of its doctests are
-                // asked for (`--last-failed`), by name.
-                let prefix = format!("{}::doctest$", package.name);
-                if !only.contains(&doctest_shard_item(&package.name)) {
-                    filters = only
-                        .iter()
-                        .filter_map(|id| id.strip_prefix(&prefix))
-                        .map(str::to_owned)
-                        .collect();
-                    if filters.is_empty() {
-                        return None;
-                    }
+    // Packages asked for with the same filters share one `cargo test --doc`, unless their
+    // libs have the same name (cargo's `Doc-tests LIB` line would not tell them apart).
+    let mut groups: Vec<(Vec<String>, Vec<Arc<Package>>)> = Vec::new();
+    let chosen = pkgs.into_iter().filter_map(|package| {
+        let mut filters = options.filters.clone();
+        if let Some(only) = &options.only {
+            // The whole package is in this shard, or only some of its doctests are
+            // asked for (`--last-failed`), by name.
+            let prefix = format!("{}::doctest$", package.name);
+            if !only.contains(&doctest_shard_item(&package.name)) {
+                filters = only
+                    .iter()
+                    .filter_map(|id| id.strip_prefix(&prefix))
+                    .map(str::to_owned)
+                    .collect();
+                if filters.is_empty() {
+                    return None;
                 }
             }
-            Some(Box::new(Doctests {
+        }
+        Some((filters, package))
+    });
+    for (filters, package) in chosen {
+        let fits = |(f, members): &&mut (Vec<String>, Vec<Arc<Package>>)| {
+            *f == filters && !members.iter().any(|m| m.lib_name == package.lib_name)
+        };
+        match groups.iter_mut().find(fits) {
+            Some((_, members)) => members.push(package),
+            None => groups.push((filters, vec![package])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(filters, packages)| {
+            Box::new(Doctests {
                 ws: Arc::clone(ws),
-                package,
+                packages,
                 selection: options.selection.clone(),
                 filters,
                 attempt: 1,
-            }) as Box<dyn Unit>)
+            }) as Box<dyn Unit>
         })
         .collect()
 }
@@ -1739,37 +1757,155 @@ impl Recheck {
     }
 }
 
-/// `cargo test --doc` for one package, libtest JSON on stdout.
+/// `cargo test --doc -p A -p B …`: the doctests of several packages from one cargo (one
+/// freshness check), libtest JSON with cargo's status lines in one stream. cargo prints
+/// `Doc-tests LIB` before running a package's doctests and `error: doctest failed, to
+/// rerun pass `-p PKG --doc`` after a failed one, so the stream splits into one part per
+/// package, each reconciled on its own as if it were its own process.
 struct Doctests {
     ws: Arc<Workspace>,
-    package: Arc<Package>,
+    packages: Vec<Arc<Package>>,
     selection: Selection,
     filters: Vec<String>,
     attempt: u32,
 }
 
-impl Doctests {
-    fn meta(&self, name: &str) -> TestMeta {
-        // `src/lib.rs - add (line 3)` / `src/lib.rs - Calc::new (line 10)`
-        static NAME: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-        let re = NAME
-            .get_or_init(|| regex::Regex::new(r"^(.*?) - .*\(line (\d+)\)").expect("valid regex"));
-        let (file, line) = match re.captures(name) {
-            Some(c) => (
-                Some(self.ws.relative_path(&self.package, &c[1])),
-                c[2].parse().ok(),
-            ),
-            None => (None, None),
-        };
-        let binary = format!("{}::doctest", self.package.name);
-        TestMeta {
-            id: format!("{binary}${name}"),
-            framework: Framework::Rust,
-            name: name.to_owned(),
-            suite: vec![],
-            file,
-            line,
-            binary: Some(binary),
+/// A doctest's metadata: `src/lib.rs - add (line 3)` / `src/lib.rs - Calc::new (line 10)`.
+fn doctest_meta(ws: &Workspace, package: &Package, name: &str) -> TestMeta {
+    static NAME: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re =
+        NAME.get_or_init(|| regex::Regex::new(r"^(.*?) - .*\(line (\d+)\)").expect("valid regex"));
+    let (file, line) = match re.captures(name) {
+        Some(c) => (Some(ws.relative_path(package, &c[1])), c[2].parse().ok()),
+        None => (None, None),
+    };
+    let binary = format!("{}::doctest", package.name);
+    TestMeta {
+        id: format!("{binary}${name}"),
+        framework: Framework::Rust,
+        name: name.to_owned(),
+        suite: vec![],
+        file,
+        line,
+        binary: Some(binary),
+    }
+}
+
+/// cargo's `   Doc-tests LIB` status line: the lib target whose doctests start.
+fn doc_tests_header(line: &[u8]) -> Option<&str> {
+    let name = std::str::from_utf8(line.trim_ascii())
+        .ok()?
+        .strip_prefix("Doc-tests ")?;
+    (!name.is_empty() && !name.contains(char::is_whitespace)).then_some(name)
+}
+
+/// cargo's line after a package's doctests failed: the package spec it names.
+fn doc_tests_failed(line: &[u8]) -> Option<&str> {
+    std::str::from_utf8(line.trim_ascii())
+        .ok()?
+        .strip_prefix("error: doctest failed, to rerun pass `-p ")?
+        .strip_suffix(" --doc`")
+}
+
+/// Makes the metadata of a test the stream names (doctests are not listed in advance).
+type MakeMeta<'a> = dyn Fn(&str) -> Option<TestMeta> + 'a;
+
+/// One package's part of the stream.
+struct DocPart<'a> {
+    package: Arc<Package>,
+    stream: JsonStream<'a>,
+    /// cargo's `Doc-tests` line for it came.
+    seen: bool,
+    /// cargo said its doctests failed: the part's exit status.
+    cargo_failed: bool,
+    /// Doctests were still running when the part ended (rustdoc died, or was killed).
+    cut: bool,
+}
+
+impl DocPart<'_> {
+    /// The part ended (the next package's header, or cargo's exit): what still runs died
+    /// with it, or timed out when the process was killed for time.
+    fn close(&mut self, attempt: u32, killed: Option<KillReason>, reg: Option<&Registration>) {
+        let running: Vec<String> = self.stream.running.drain().map(|(n, _)| n).collect();
+        self.cut = self.cut || !running.is_empty();
+        for name in running {
+            let (outcome, f) = match killed {
+                Some(KillReason::TestTimeout | KillReason::RunTimeout) => (
+                    Outcome::Timeout,
+                    timeout_failure("exceeded its time limit and was killed".into()),
+                ),
+                _ => (
+                    Outcome::Crashed,
+                    Failure {
+                        category: Category::Crash,
+                        message: "rustdoc's test process died while this doctest was running"
+                            .into(),
+                        ..Failure::default()
+                    },
+                ),
+            };
+            let meta = &self.stream.tests[&name];
+            self.stream
+                .ctx
+                .finished(meta, attempt, outcome, Duration::ZERO, Some(f));
+        }
+        if let Some(reg) = reg {
+            reg.set_deadline(None);
+        }
+    }
+}
+
+/// The stream of one `cargo test --doc`, cut into its packages' parts.
+struct DocSplit<'a> {
+    parts: Vec<DocPart<'a>>,
+    current: Option<usize>,
+    attempt: u32,
+    /// Lines no part can own (libtest JSON before any header, an unknown header).
+    stray: Vec<String>,
+}
+
+impl DocSplit<'_> {
+    fn line(&mut self, line: &[u8], reg: Option<&Registration>) {
+        if let Some(lib) = doc_tests_header(line) {
+            if let Some(i) = self.current.take() {
+                self.parts[i].close(self.attempt, None, reg);
+            }
+            match self
+                .parts
+                .iter()
+                .position(|p| !p.seen && p.package.lib_name == lib)
+            {
+                Some(i) => {
+                    self.parts[i].seen = true;
+                    self.current = Some(i);
+                }
+                None => self.stray.push(format!(
+                    "cargo ran the doctests of `{lib}`, which were not asked for or ran twice"
+                )),
+            }
+            return;
+        }
+        if let Some(spec) = doc_tests_failed(line) {
+            match self.current.map(|i| &mut self.parts[i]) {
+                Some(p)
+                    if spec == p.package.name
+                        || spec.starts_with(&format!("{}@", p.package.name)) =>
+                {
+                    p.cargo_failed = true
+                }
+                _ => self.stray.push(format!(
+                    "cargo says the doctests of `{spec}` failed, outside that package's output"
+                )),
+            }
+            return;
+        }
+        match self.current {
+            Some(i) => self.parts[i].stream.line(line, reg),
+            None if line.trim_ascii_start().starts_with(b"{") => self.stray.push(format!(
+                "a line before any package's doctests: {}",
+                shown(line)
+            )),
+            None => {} // cargo's own status lines
         }
     }
 }
@@ -1780,16 +1916,22 @@ impl Unit for Doctests {
     }
 
     fn describe(&self) -> String {
-        format!("the doctests of {}", self.package.name)
+        let names: Vec<&str> = self.packages.iter().map(|p| p.name.as_str()).collect();
+        format!("the doctests of {}", names.join(", "))
     }
 
     fn execute(self: Box<Self>, ctx: &Ctx) -> Vec<Box<dyn Unit>> {
         let mut sel = self.selection.clone();
-        sel.packages = vec![format!("{}@{}", self.package.name, self.package.version)];
+        sel.packages = self
+            .packages
+            .iter()
+            .map(|p| format!("{}@{}", p.name, p.version))
+            .collect();
         sel.workspace = false;
         sel.exclude.clear();
         let mut c = Command::new(cargo_bin());
-        c.args(["test", "--doc", "--quiet"])
+        // Not `--quiet`: it hides the `Doc-tests` lines the stream is split by.
+        c.args(["test", "--doc", "--no-fail-fast", "--color", "never"])
             .args(sel.cargo_args())
             .args([
                 "--",
@@ -1807,18 +1949,46 @@ impl Unit for Doctests {
             .env("TESTFLOW_RUN_ID", &ctx.run_id)
             .env("TESTFLOW_ATTEMPT", self.attempt.to_string())
             .current_dir(&self.ws.root);
-        let make = |name: &str| Some(self.meta(name));
-        let mut stream = JsonStream::new(ctx, HashMap::new(), &make);
-        stream.live = true;
-        stream.doctest = true;
-        stream.announce_count = self.attempt == 1;
-        stream.attempt = self.attempt;
-        stream.only = (self.attempt > 1).then_some(&self.filters[..]);
-        let mut on_line = |line: &[u8], reg: &Registration| stream.line(line, Some(reg));
-        let out = match ctx
-            .processes
-            .run(c, None, ctx.options.output_cap, Some(&mut on_line))
-        {
+        let makes: Vec<Box<MakeMeta<'_>>> = self
+            .packages
+            .iter()
+            .map(|p| {
+                let (ws, p) = (Arc::clone(&self.ws), Arc::clone(p));
+                Box::new(move |name: &str| Some(doctest_meta(&ws, &p, name))) as Box<MakeMeta<'_>>
+            })
+            .collect();
+        let parts = self
+            .packages
+            .iter()
+            .zip(&makes)
+            .map(|(package, make)| {
+                let mut stream = JsonStream::new(ctx, HashMap::new(), make.as_ref());
+                stream.live = true;
+                stream.doctest = true;
+                stream.announce_count = self.attempt == 1;
+                stream.attempt = self.attempt;
+                stream.only = (self.attempt > 1).then_some(&self.filters[..]);
+                DocPart {
+                    package: Arc::clone(package),
+                    stream,
+                    seen: false,
+                    cargo_failed: false,
+                    cut: false,
+                }
+            })
+            .collect();
+        let mut split = DocSplit {
+            parts,
+            current: None,
+            attempt: self.attempt,
+            stray: vec![],
+        };
+        let run = {
+            let mut on_line = |line: &[u8], reg: &Registration| split.line(line, Some(reg));
+            ctx.processes
+                .run_merged(c, None, ctx.options.output_cap, Some(&mut on_line))
+        };
+        let out = match run {
             Ok(out) => out,
             Err(e) => {
                 ctx.run_error("spawn", format!("cannot run cargo test --doc: {e}"));
@@ -1828,68 +1998,103 @@ impl Unit for Doctests {
         if out.killed == Some(KillReason::Interrupted) {
             return vec![];
         }
-        for name in stream.running.keys() {
-            let f = match out.killed {
-                Some(KillReason::TestTimeout | KillReason::RunTimeout) => {
-                    timeout_failure("exceeded its time limit and was killed".into())
-                }
-                _ => Failure {
-                    category: Category::Crash,
-                    message: "rustdoc's test process died while this doctest was running".into(),
-                    ..Failure::default()
-                },
-            };
-            let outcome = if f.category == Category::Timeout {
-                Outcome::Timeout
-            } else {
-                Outcome::Crashed
-            };
-            ctx.finished(
-                &stream.tests[name],
-                self.attempt,
-                outcome,
-                Duration::ZERO,
-                Some(f),
-            );
+        if let Some(i) = split.current.take() {
+            split.parts[i].close(self.attempt, out.killed, None);
         }
-        let built = stream.suite_started.is_some() || !stream.done.is_empty();
-        if !out.exit.success() && !built && stream.running.is_empty() && out.killed.is_none() {
+        let mut again = Vec::new();
+        if out.killed.is_none() {
+            self.reconcile(ctx, &split, &out);
+        } else if out.killed == Some(KillReason::TestTimeout) {
+            // One doctest's limit killed cargo: the packages it had not reached yet run again.
+            again = split
+                .parts
+                .iter()
+                .filter(|p| !p.seen)
+                .map(|p| Arc::clone(&p.package))
+                .collect();
+        }
+        let mut units: Vec<Box<dyn Unit>> = Vec::new();
+        if !again.is_empty() {
+            units.push(Box::new(Doctests {
+                ws: Arc::clone(&self.ws),
+                packages: again,
+                selection: self.selection.clone(),
+                filters: self.filters.clone(),
+                attempt: self.attempt,
+            }));
+        }
+        // Retries run the failed doctest alone (a name is a near-exact filter for rustdoc).
+        for part in &split.parts {
+            for name in &part.stream.retry {
+                units.push(Box::new(Doctests {
+                    ws: Arc::clone(&self.ws),
+                    packages: vec![Arc::clone(&part.package)],
+                    selection: self.selection.clone(),
+                    filters: vec![name.clone()],
+                    attempt: self.attempt + 1,
+                }));
+            }
+        }
+        units
+    }
+}
+
+impl Doctests {
+    /// After cargo ended by itself: each package's part must agree with rustdoc's own
+    /// summary and with what cargo said of that package, and cargo's exit with the parts.
+    fn reconcile(&self, ctx: &Ctx, split: &DocSplit, out: &ProcessOutput) {
+        let output = || out.stdout.to_captured().text.trim().to_owned();
+        if !split.parts.iter().any(|p| p.seen) && !out.exit.success() {
+            let names: Vec<&str> = self.packages.iter().map(|p| p.name.as_str()).collect();
             ctx.run_error(
                 "build",
                 format!(
                     "doctests of {} could not be built or run:\n{}",
-                    self.package.name,
-                    out.stderr.to_captured().text.trim()
+                    names.join(", "),
+                    output()
                 ),
             );
-        } else if out.killed.is_none() {
-            // A doctest is passed only as rustdoc reported it: the stream must agree with
-            // rustdoc's own summary and cargo's exit status (a crash is already named).
-            let mut doubts = std::mem::take(&mut stream.anomalies);
-            if stream.running.is_empty() {
-                doubts.extend(stream.disagreements(out.exit));
+            return;
+        }
+        for part in &split.parts {
+            let name = &part.package.name;
+            if !part.seen {
+                let why = if out.exit.success() {
+                    "cargo exited 0 without running them".to_owned()
+                } else {
+                    format!("cargo did not run them:\n{}", output())
+                };
+                ctx.run_error(error_kind::RECONCILE, format!("doctests of {name}: {why}"));
+                continue;
+            }
+            let mut doubts = part.stream.anomalies.clone();
+            // A crash is already named on the doctest it cut short.
+            if !part.cut {
+                let exit = ExitKind::Code(if part.cargo_failed { 101 } else { 0 });
+                doubts.extend(part.stream.disagreements(exit));
             }
             if !doubts.is_empty() {
                 ctx.run_error(
                     error_kind::RECONCILE,
-                    format!("doctests of {}: {}", self.package.name, doubts.join("; ")),
+                    format!("doctests of {name}: {}", doubts.join("; ")),
                 );
             }
         }
-        // Retries run the failed doctest alone (a name is a near-exact filter for rustdoc).
-        stream
-            .retry
-            .iter()
-            .map(|name| {
-                Box::new(Doctests {
-                    ws: Arc::clone(&self.ws),
-                    package: Arc::clone(&self.package),
-                    selection: self.selection.clone(),
-                    filters: vec![name.clone()],
-                    attempt: self.attempt + 1,
-                }) as Box<dyn Unit>
-            })
-            .collect()
+        let mut doubts = split.stray.clone();
+        let any_failed = split.parts.iter().any(|p| p.cargo_failed);
+        if any_failed == out.exit.success() {
+            doubts.push(format!(
+                "cargo ended with {} but said {} package's doctests failed",
+                describe_exit(out.exit),
+                if any_failed { "a" } else { "no" }
+            ));
+        }
+        if !doubts.is_empty() {
+            ctx.run_error(
+                error_kind::RECONCILE,
+                format!("cargo test --doc: {}", doubts.join("; ")),
+            );
+        }
     }
 }
 
@@ -2241,6 +2446,176 @@ mod tests {
         )
     }
 
+    /// A `cargo test --doc -p alpha -p gamma-docs` stream, cut at cargo's `Doc-tests` lines.
+    fn split_stream(ctx: &Ctx, lines: &[&str]) -> Vec<(String, bool, bool, Vec<String>)> {
+        let ws = Workspace {
+            root: PathBuf::from("/w"),
+            target_dir: PathBuf::from("/w/target"),
+            packages: HashMap::new(),
+            env: vec![],
+        };
+        let pkg = |name: &str, lib: &str| {
+            Arc::new(Package {
+                name: name.into(),
+                version: "0.1.0".into(),
+                manifest_path: PathBuf::from(format!("{name}/Cargo.toml")),
+                dir: PathBuf::from(name),
+                has_doctests: true,
+                lib_name: lib.into(),
+            })
+        };
+        let packages = [pkg("alpha", "alpha"), pkg("gamma-docs", "gamma_docs")];
+        let makes: Vec<Box<MakeMeta<'_>>> = packages
+            .iter()
+            .map(|p| {
+                let p = Arc::clone(p);
+                let ws = &ws;
+                Box::new(move |n: &str| Some(doctest_meta(ws, &p, n))) as Box<MakeMeta<'_>>
+            })
+            .collect();
+        let mut split = DocSplit {
+            parts: packages
+                .iter()
+                .zip(&makes)
+                .map(|(p, make)| {
+                    let mut stream = JsonStream::new(ctx, HashMap::new(), make.as_ref());
+                    stream.live = true;
+                    stream.doctest = true;
+                    DocPart {
+                        package: Arc::clone(p),
+                        stream,
+                        seen: false,
+                        cargo_failed: false,
+                        cut: false,
+                    }
+                })
+                .collect(),
+            current: None,
+            attempt: 1,
+            stray: vec![],
+        };
+        for l in lines {
+            split.line(l.as_bytes(), None);
+        }
+        if let Some(i) = split.current.take() {
+            split.parts[i].close(1, None, None);
+        }
+        let mut parts: Vec<_> = split
+            .parts
+            .iter()
+            .map(|p| {
+                let exit = ExitKind::Code(if p.cargo_failed { 101 } else { 0 });
+                let mut doubts = p.stream.anomalies.clone();
+                if !p.cut {
+                    doubts.extend(p.stream.disagreements(exit));
+                }
+                (p.package.name.clone(), p.seen, p.cargo_failed, doubts)
+            })
+            .collect();
+        parts.push(("stray".into(), false, false, split.stray));
+        parts
+    }
+
+    /// cargo 1.95's stream for two packages (stderr's status lines in order with stdout).
+    #[test]
+    fn one_cargo_test_doc_stream_splits_into_its_packages() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(crate::events::EventLog::create(&dir.path().join("e.jsonl")).unwrap());
+        let ctx = Ctx::new(
+            crate::runner::RunOptions::default(),
+            "r".into(),
+            log,
+            Box::new(Quiet),
+        );
+        let alpha = [
+            "   Compiling alpha v0.1.0 (/w/alpha)",
+            "    Finished `test` profile [unoptimized + debuginfo] target(s) in 0.94s",
+            "   Doc-tests alpha",
+            r#"{ "type": "suite", "event": "started", "test_count": 1 }"#,
+            r#"{ "type": "test", "event": "started", "name": "alpha/src/lib.rs - inc (line 5)" }"#,
+            r#"{ "type": "test", "name": "alpha/src/lib.rs - inc (line 5)", "event": "failed", "stdout": "Test executable failed (exit status: 101).\n" }"#,
+            r#"{ "type": "suite", "event": "failed", "passed": 0, "failed": 1, "ignored": 0, "measured": 0, "filtered_out": 0, "exec_time": 0.7 }"#,
+            r#"{ "type": "report", "total_time": 0.957067147, "compilation_time": 0.936694737 }"#,
+            "error: doctest failed, to rerun pass `-p alpha --doc`",
+        ];
+        let gamma = [
+            "   Doc-tests gamma_docs",
+            r#"{ "type": "suite", "event": "started", "test_count": 1 }"#,
+            r#"{ "type": "test", "event": "started", "name": "gamma-docs/src/lib.rs - neg (line 5)" }"#,
+            r#"{ "type": "test", "name": "gamma-docs/src/lib.rs - neg (line 5)", "event": "ok" }"#,
+            r#"{ "type": "suite", "event": "ok", "passed": 1, "failed": 0, "ignored": 0, "measured": 0, "filtered_out": 0, "exec_time": 0.004 }"#,
+            "error: 1 target failed:",
+            "    `-p alpha --doc`",
+        ];
+        let all: Vec<&str> = alpha.iter().chain(&gamma).copied().collect();
+        let part = |name: &str, seen, failed, doubts: &[&str]| {
+            let doubts = doubts.iter().map(|d| d.to_string()).collect();
+            (name.to_owned(), seen, failed, doubts)
+        };
+        assert_eq!(
+            split_stream(&ctx, &all),
+            vec![
+                part("alpha", true, true, &[]),
+                part("gamma-docs", true, false, &[]),
+                part("stray", false, false, &[]),
+            ]
+        );
+        // cargo's failure line is each package's exit status: without it alpha's failure
+        // disagrees with it, and a failure line for a package that passed does too.
+        let mut moved = all.clone();
+        moved.remove(8);
+        moved.insert(
+            13,
+            "error: doctest failed, to rerun pass `-p gamma-docs --doc`",
+        );
+        let got = split_stream(&ctx, &moved);
+        assert_eq!(
+            got[0].3,
+            ["the process exited 0 although libtest reported 1 failed"]
+        );
+        assert_eq!(
+            got[1].3,
+            ["the process ended with exit status 101 although libtest reported no failure"]
+        );
+        // rustdoc died inside alpha (no summary): its running doctest is cut, not doubted
+        // again, and gamma's part is still read on its own.
+        let crashed: Vec<&str> = alpha[..5].iter().chain(&gamma).copied().collect();
+        let got = split_stream(&ctx, &crashed);
+        assert_eq!(got[0], part("alpha", true, false, &[]));
+        assert_eq!(got[1], part("gamma-docs", true, false, &[]));
+        // A header for a package not asked for, or a second one, and JSON before any
+        // header: lines no part owns.
+        let forged = [
+            r#"{ "type": "suite", "event": "started", "test_count": 0 }"#,
+            "   Doc-tests alpha",
+            "   Doc-tests beta",
+            "   Doc-tests alpha",
+        ];
+        let got = split_stream(&ctx, &forged);
+        assert_eq!(
+            got[2].3,
+            [
+                "a line before any package's doctests: `{ \"type\": \"suite\", \"event\": \"started\", \"test_count\": 0 }`",
+                "cargo ran the doctests of `beta`, which were not asked for or ran twice",
+                "cargo ran the doctests of `alpha`, which were not asked for or ran twice",
+            ]
+        );
+        assert_eq!(
+            got[0].3,
+            ["the process ended with exit status 0 before libtest's summary"]
+        );
+        assert!(!got[1].1, "gamma never ran");
+        assert_eq!(
+            doc_tests_header(b"   Doc-tests gamma_docs\n"),
+            Some("gamma_docs")
+        );
+        assert_eq!(doc_tests_header(b"Doc-tests a b"), None);
+        assert_eq!(
+            doc_tests_failed(b"error: doctest failed, to rerun pass `-p a@0.1.0 --doc`\n"),
+            Some("a@0.1.0")
+        );
+    }
+
     /// rustdoc 1.95, edition 2024 with an ```ignore block: the merged doctests are one
     /// suite, the standalone ones (here the ignored one) a second suite in the same stream.
     #[test]
@@ -2265,15 +2640,9 @@ mod tests {
             manifest_path: dir.path().join("Cargo.toml"),
             dir: dir.path().to_owned(),
             has_doctests: true,
+            lib_name: "docs".into(),
         });
-        let d = Doctests {
-            ws: Arc::new(ws),
-            package,
-            selection: Selection::default(),
-            filters: vec![],
-            attempt: 1,
-        };
-        let make = |name: &str| Some(d.meta(name));
+        let make = |name: &str| Some(doctest_meta(&ws, &package, name));
         let merged = [
             r#"{ "type": "suite", "event": "started", "test_count": 3 }"#,
             r#"{ "type": "test", "event": "started", "name": "src/lib.rs - one (line 5)" }"#,
@@ -2408,6 +2777,7 @@ mod tests {
             manifest_path: dir.path().join("Cargo.toml"),
             dir: dir.path().to_owned(),
             has_doctests: false,
+            lib_name: "p".into(),
         });
         let bin = Arc::new(TestBinary {
             id: "p".into(),
@@ -2531,6 +2901,7 @@ mod tests {
                 manifest_path: dir.path().join("Cargo.toml"),
                 dir: dir.path().to_owned(),
                 has_doctests: false,
+                lib_name: "p".into(),
             }),
             kind: "test".into(),
         });

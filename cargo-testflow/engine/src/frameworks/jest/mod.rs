@@ -998,7 +998,7 @@ impl crate::frameworks::Plugin for Jest {
     }
 
     fn coverage_report(&self) -> &'static str {
-        "jest/coverage-final.json"
+        COVERAGE_FILE
     }
 
     fn junit_group<'a>(&self, t: &'a crate::model::TestCase) -> Option<&'a String> {
@@ -1047,6 +1047,66 @@ impl crate::frameworks::Plugin for Jest {
         )
     }
 }
+
+/// Where Jest writes its coverage under the driver. Jest's `coverageDirectory` is part of
+/// its project config, which is part of its transform cache key: the run's own directory,
+/// new every run, made Jest re-transform and re-instrument every file on every coverage
+/// run (bench/RESULTS.md). So Jest writes into one directory per project and shard, kept
+/// between runs (locked while a run uses it), and the report is moved into the run after.
+struct CoverageWork {
+    /// Passed as the run's coverage directory: Jest writes `dir/jest/coverage-final.json`.
+    dir: PathBuf,
+    _lock: std::fs::File,
+}
+
+impl CoverageWork {
+    fn take(root: &Path, options: &crate::runner::RunOptions) -> Option<CoverageWork> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        root.hash(&mut h);
+        options
+            .pass_through
+            .shard
+            .map(|(s, _)| (s.index, s.total))
+            .hash(&mut h);
+        let dir = std::env::temp_dir().join(format!("testflow-jest-coverage-{:016x}", h.finish()));
+        std::fs::create_dir_all(dir.join("jest")).ok()?;
+        let lock = std::fs::File::create(dir.join("lock")).ok()?;
+        // SAFETY: flock on a descriptor we own; released when `lock` is closed.
+        if unsafe {
+            libc::flock(
+                std::os::fd::AsRawFd::as_raw_fd(&lock),
+                libc::LOCK_EX | libc::LOCK_NB,
+            )
+        } != 0
+        {
+            return None; // another run of this project uses it
+        }
+        // Nothing of an earlier run may be read as this run's report.
+        match std::fs::remove_file(dir.join(COVERAGE_FILE)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return None,
+            _ => {}
+        }
+        Some(CoverageWork { dir, _lock: lock })
+    }
+
+    /// Move Jest's report to where the run reads it (`coverage_report`).
+    fn hand_over(&self, run_coverage: &Path) -> std::io::Result<()> {
+        let from = self.dir.join(COVERAGE_FILE);
+        if !from.is_file() {
+            return Ok(()); // Jest wrote none: the coverage step says so
+        }
+        let to = run_coverage.join(COVERAGE_FILE);
+        std::fs::create_dir_all(run_coverage.join("jest"))?;
+        std::fs::rename(&from, &to).or_else(|_| {
+            // Another file system (the temp dir): copy, then remove.
+            std::fs::copy(&from, &to)?;
+            std::fs::remove_file(&from)
+        })
+    }
+}
+
+const COVERAGE_FILE: &str = "jest/coverage-final.json";
 
 /// Jest's own coverage, as coverage-final.json only (testflow prints the summary).
 pub fn coverage_args(dir: &Path) -> Vec<String> {
@@ -1114,7 +1174,7 @@ pub(crate) fn jest_workers(
     root: &Path,
     options: &crate::runner::RunOptions,
 ) -> crate::model::WorkersDecision {
-    use super::workers::{Input, JEST, Past, decide};
+    use super::workers::{Input, JEST, decide};
     let mut input = Input {
         jobs: options.jobs,
         jobs_given: options.jobs_given,
@@ -1124,12 +1184,7 @@ pub(crate) fn jest_workers(
         startup_ms: None,
     };
     if !input.jobs_given && input.jobs > 1 {
-        input.past =
-            super::workers::past_time(root, Framework::Jest).map(|(tests, ms, startup)| Past {
-                tests,
-                duration_ms: ms,
-                startup_ms: startup,
-            });
+        input.past = super::workers::past_time(root, Framework::Jest);
         if input.past.is_none() {
             return crate::model::WorkersDecision {
                 framework: Framework::Jest,
@@ -1139,6 +1194,9 @@ pub(crate) fn jest_workers(
                 serial_ms: None,
                 startup_ms: None,
                 tests: None,
+                cpu_ms: None,
+                wall_ms: None,
+                stretch: None,
             };
         }
     }
@@ -1161,8 +1219,19 @@ impl crate::runner::Unit for JestUnit {
         let events = ctx.events_path().to_owned();
         let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
         let before = size(&events);
+        // Coverage goes to a directory kept between runs, then into the run (see
+        // `CoverageWork`); without one (another run holds it) to the run's own.
+        let work = ctx
+            .options
+            .coverage_dir
+            .as_ref()
+            .and_then(|_| CoverageWork::take(&self.project.root, &ctx.options));
+        let mut options = ctx.options.clone();
+        if let Some(w) = &work {
+            options.coverage_dir = Some(w.dir.clone());
+        }
         let mut cmd = std::process::Command::new(&self.project.jest_bin);
-        cmd.args(self.project.args_with(&ctx.options, Some(&self.decision)))
+        cmd.args(self.project.args_with(&options, Some(&self.decision)))
             .current_dir(&self.project.root)
             .env(crate::events::EVENTS_ENV, &events)
             // The driver writes the reports once, from the whole run.
@@ -1194,6 +1263,19 @@ impl crate::runner::Unit for JestUnit {
         let tail: Vec<&str> = tail.into_iter().rev().collect();
         let tail = tail.join("\n");
         let recorded = size(&events) > before;
+        if let (Some(w), Some(run_dir)) = (&work, &ctx.options.coverage_dir)
+            && let Err(e) = w.hand_over(run_dir)
+        {
+            ctx.warn(format!(
+                "cannot move Jest's coverage report into the run: {e:#}"
+            ));
+        }
+        // What the suite cost in CPU (Jest and the workers it waited for), for the next
+        // run's workers decision (after `recorded`: this event is not Jest's).
+        let measured = super::workers::measured(&self.decision, &out);
+        if let Err(e) = super::workers::record(&events, &measured) {
+            ctx.warn(format!("cannot record Jest's CPU time: {e:#}"));
+        }
         let ok_exit = matches!(out.exit, crate::process::ExitKind::Code(0 | 1));
         if (!ok_exit || !recorded) && !out.exit.success() {
             // Jest that reported no test could not run the suite: a build failure.

@@ -822,7 +822,7 @@ fn the_workers_decision_becomes_run_in_band_or_max_workers() {
     let past = |tests, ms| super::super::workers::Past {
         tests,
         duration_ms: ms,
-        startup_ms: None,
+        ..Default::default()
     };
     let decided = |past, options: &crate::runner::RunOptions| {
         super::super::workers::decide(

@@ -705,6 +705,7 @@ impl super::Suite for PytestSuite {
             args: pytest_args(&ctx.options, &probe, decision.workers),
             python,
             probe,
+            decision,
         })])
     }
 
@@ -816,6 +817,8 @@ pub(crate) struct PytestUnit {
     pub(crate) python: PathBuf,
     pub(crate) args: Vec<String>,
     pub(crate) probe: Probe,
+    /// The workers decision, recorded again with the run's CPU time once pytest ended.
+    pub(crate) decision: crate::model::WorkersDecision,
 }
 
 impl crate::runner::Unit for PytestUnit {
@@ -920,6 +923,14 @@ impl crate::runner::Unit for PytestUnit {
                             out.exit
                         ),
                     );
+                }
+                // What the suite cost in CPU, for the next run's workers decision (last:
+                // this event is not the plugin's, and must not count as its output).
+                if out.killed.is_none() {
+                    let measured = super::workers::measured(&self.decision, &out);
+                    if let Err(e) = super::workers::record(ctx.events_path(), &measured) {
+                        ctx.warn(format!("cannot record pytest's CPU time: {e:#}"));
+                    }
                 }
             }
         }
@@ -1033,7 +1044,7 @@ impl PytestSuite {
         python: &Path,
         probe: &Probe,
     ) -> crate::model::WorkersDecision {
-        use super::workers::{Input, Past, XDIST, decide};
+        use super::workers::{Input, XDIST, decide};
         let mut input = Input {
             jobs: ctx.options.jobs,
             jobs_given: ctx.options.jobs_given,
@@ -1045,14 +1056,7 @@ impl PytestSuite {
         if input.jobs_given || input.jobs <= 1 || !input.available {
             return decide(Framework::Pytest, input, XDIST);
         }
-        input.past =
-            super::workers::past_time(&self.root, Framework::Pytest).map(|(tests, ms, startup)| {
-                Past {
-                    tests,
-                    duration_ms: ms,
-                    startup_ms: startup,
-                }
-            });
+        input.past = super::workers::past_time(&self.root, Framework::Pytest);
         if input.past.is_none() {
             let t0 = std::time::Instant::now();
             if let Ok(c) = self.collect_with(python) {

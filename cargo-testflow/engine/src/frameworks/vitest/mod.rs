@@ -660,7 +660,7 @@ pub(crate) fn vitest_workers(
     root: &Path,
     options: &crate::runner::RunOptions,
 ) -> crate::model::WorkersDecision {
-    use super::workers::{Input, JEST, Past, decide};
+    use super::workers::{Input, JEST, decide};
     let mut input = Input {
         jobs: options.jobs,
         jobs_given: options.jobs_given,
@@ -670,12 +670,7 @@ pub(crate) fn vitest_workers(
         startup_ms: None,
     };
     if !input.jobs_given && input.jobs > 1 {
-        input.past =
-            super::workers::past_time(root, Framework::Vitest).map(|(tests, ms, startup)| Past {
-                tests,
-                duration_ms: ms,
-                startup_ms: startup,
-            });
+        input.past = super::workers::past_time(root, Framework::Vitest);
         if input.past.is_none() {
             return crate::model::WorkersDecision {
                 framework: Framework::Vitest,
@@ -685,6 +680,9 @@ pub(crate) fn vitest_workers(
                 serial_ms: None,
                 startup_ms: None,
                 tests: None,
+                cpu_ms: None,
+                wall_ms: None,
+                stretch: None,
             };
         }
     }
