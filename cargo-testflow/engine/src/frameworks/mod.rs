@@ -167,7 +167,7 @@ pub struct Prepared {
 }
 
 /// See [`Planning::select`]: the kept indices and lines for people.
-pub type SelectFn = dyn Fn(&[String], Grain) -> (Vec<usize>, Vec<String>);
+pub type SelectFn<'f> = dyn Fn(&[String], Grain) -> (Vec<usize>, Vec<String>) + 'f;
 
 /// What turning a suite into units may read and say.
 pub struct Planning<'a> {
@@ -185,7 +185,7 @@ pub struct Planning<'a> {
     /// `grain`: the indices kept, in run order, and lines for people. The session makes
     /// it from `selection`, which asks this registry how ids map to files, so a framework
     /// never names that module (it would close a circle).
-    pub select: &'a SelectFn,
+    pub select: &'a SelectFn<'a>,
     /// The tests `ids` (indices) in `--order`'s order, as `selection::order` gives it in
     /// every door.
     pub order_tests: &'a dyn Fn(&[String]) -> Vec<usize>,
