@@ -1536,6 +1536,8 @@ mod tests {
                 "coverage",
                 "spawn",
                 "jest",
+                "vitest",
+                "unhandled_error",
                 "merge_conflict",
                 "duplicate",
                 "missing",
