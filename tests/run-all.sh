@@ -337,7 +337,7 @@ echo "== Snapshots: run.json and human output of the pytest and Jest fixtures"
 SNAP_TARGET="${CARGO_TARGET_DIR:-$PWD/target}"
 case "$SNAP_TARGET" in /*) ;; *) SNAP_TARGET="$PWD/$SNAP_TARGET" ;; esac
 TESTFLOW_PYTHON="$SNAP_TARGET/py-venv/bin/python" TESTFLOW_JEST_WORK="$SNAP_TARGET/jest-e2e" \
-    cargo test --locked -p cargo-testflow --test e2e snapshots:: -- --ignored
+    cargo test --locked -p cargo-testflow --test e2e snapshots:: -- --ignored --skip snapshots::vitest_
 # ==== end Snapshots ======================================================================
 
 # ==== Jest versions (npm/test/jest-versions.test.js) ====================================
@@ -370,6 +370,10 @@ for v in 3.2.7 4.1.12; do
 done
 TESTFLOW_VITEST_VERSIONS="$VITEST_DIR" TESTFLOW_BIN="$TARGET_DIR/debug/cargo-testflow" \
   node --test --test-reporter=spec npm/test/vitest.test.js
+# The Vitest fixtures' snapshots (tests/e2e/snapshots.rs), on 4.1.12 with jest-testflow
+# linked in above.
+TESTFLOW_VITEST_WORK="$VITEST_DIR/4.1.12" \
+    cargo test --locked -p cargo-testflow --test e2e snapshots::vitest_ -- --ignored
 # ==== end Node: Vitest ==================================================================
 
 # ---- HTML report in headless Chromium (tests/browser) ------------------------------

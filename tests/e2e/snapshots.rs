@@ -777,6 +777,33 @@ fn fail_closed_jest_process_exit() {
     );
 }
 
+// ---- Vitest (needs TESTFLOW_VITEST_WORK: a directory with Vitest and jest-testflow) ---
+//
+// Like the Jest ones: a copy of the fixture with the work dir's node_modules linked in,
+// run through `cargo testflow run`. tests/run-all.sh runs it in its Vitest section, on
+// Vitest 4.1.12, once jest-testflow is linked in there.
+
+#[test]
+#[ignore = "needs TESTFLOW_VITEST_WORK (tests/run-all.sh runs it)"]
+fn vitest_basic() {
+    let work = std::env::var_os("TESTFLOW_VITEST_WORK")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .expect("set TESTFLOW_VITEST_WORK to a directory with node_modules/{vitest,jest-testflow} (tests/run-all.sh: target/vitest-versions/4.1.12)");
+    let modules = work.join("node_modules");
+    assert!(
+        modules.join("vitest").is_dir() && modules.join("jest-testflow").exists(),
+        "{} has no vitest and jest-testflow",
+        modules.display()
+    );
+    let p = Project::copy_of("vitest-basic");
+    std::os::unix::fs::symlink(&modules, p.dir.join("node_modules")).expect("link node_modules");
+    let mut case = Case::new("vitest-basic", &["--framework", "vitest", "-j", "2"]);
+    case.env.push(("CI", PathBuf::from("true")));
+    case.paths.push((work, "[vitest_work]"));
+    snapshot_run(&p, &case);
+}
+
 // ---- Go fixtures --------------------------------------------------------------------
 
 #[test]
