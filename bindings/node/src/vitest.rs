@@ -136,17 +136,10 @@ impl VitestRecorder {
                 crate::root_of(&options.root_dir, options.root_given),
                 given,
             )?;
-            if let Some(s) = options.shard.as_deref() {
-                let spec = testflow::shard::ShardSpec::parse(s).map_err(EngineError::config)?;
-                let selection = testflow::selection::Selection::new(
-                    &config.project_root,
-                    Some(spec),
-                    crate::strategy_from_env()?,
-                    Default::default(),
-                    false,
-                );
-                config.shard = selection.shard_info();
-            }
+            config.shard = testflow::selection::Selection::reporter_shard(
+                &config.project_root,
+                options.shard.as_deref(),
+            )?;
             Engine::start(config)
         };
         match start() {

@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::history::History;
@@ -110,6 +110,23 @@ impl Selection {
     /// The run's shard record.
     pub fn shard_info(&self) -> Option<ShardInfo> {
         self.shard.map(|s| s.info(self.strategy))
+    }
+
+    /// The shard record of a reporter's run (the Jest and Vitest reporters' `shard`
+    /// option, `K/N`), split as the sequencer splits it: the strategy from
+    /// `TESTFLOW_SHARD_STRATEGY`, else by history. A bad value is an invalid setting.
+    pub fn reporter_shard(root: &Path, shard: Option<&str>) -> Result<Option<ShardInfo>> {
+        let Some(s) = shard else { return Ok(None) };
+        let spec = ShardSpec::parse(s).map_err(crate::settings::invalid)?;
+        let strategy = match crate::settings::process_env(shard::SHARD_STRATEGY_ENV) {
+            Some(v) => Some(
+                Strategy::parse(&v)
+                    .with_context(|| format!("in ${}", shard::SHARD_STRATEGY_ENV))
+                    .map_err(crate::settings::invalid)?,
+            ),
+            None => None,
+        };
+        Ok(Selection::new(root, Some(spec), strategy, Order::Default, false).shard_info())
     }
 
     pub fn to_json(&self) -> String {

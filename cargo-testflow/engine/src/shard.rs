@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::ShardInfo;
 
+/// How a plugin door's shard is split (`hash`, `count`, `timings`), for the Jest and
+/// Vitest sequencers and reporters (set by `cargo testflow run`, or by hand).
+pub const SHARD_STRATEGY_ENV: &str = "TESTFLOW_SHARD_STRATEGY";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {

@@ -262,6 +262,46 @@ fn thousands(n: u64) -> String {
 }
 
 /// Append the decision to the run's log, where the run (`Run::workers`) and history read it.
+/// The rule for a runner that schedules its own workers, one per file (Jest, Vitest):
+/// `-j` given wins; with history the measured choice ([`JEST`]'s costs); without, the
+/// runner's own choice stands (`workers: 0`; its project setting or default), named
+/// `runner` in the reason.
+pub fn decide_self_scheduled(
+    framework: Framework,
+    runner: &str,
+    root: &std::path::Path,
+    options: &crate::runner::RunOptions,
+) -> WorkersDecision {
+    let mut input = Input {
+        jobs: options.jobs,
+        jobs_given: options.jobs_given,
+        available: true,
+        past: None,
+        collected: None,
+        startup_ms: None,
+    };
+    if !input.jobs_given && input.jobs > 1 {
+        input.past = past_time(root, framework);
+        if input.past.is_none() {
+            return WorkersDecision {
+                framework,
+                workers: 0,
+                basis: "project".into(),
+                reason: format!(
+                    "{runner}'s own choice: no history yet (the project's maxWorkers, or {runner}'s default)"
+                ),
+                serial_ms: None,
+                startup_ms: None,
+                tests: None,
+                cpu_ms: None,
+                wall_ms: None,
+                stretch: None,
+            };
+        }
+    }
+    decide(framework, input, JEST)
+}
+
 pub fn record(events: &std::path::Path, decision: &WorkersDecision) -> anyhow::Result<()> {
     crate::events::EventLog::create(events)?.append(&crate::events::Event::Workers {
         time: chrono::Utc::now(),

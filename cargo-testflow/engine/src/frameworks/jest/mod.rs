@@ -764,7 +764,7 @@ pub fn reconcile_totals(recorded: &RecordedCounts, jest: &JestTotals) -> Vec<Str
 // ---- `cargo testflow run` on a Jest project -------------------------------------------
 
 /// Environment variables the sequencer reads (set by `cargo testflow run`, or by hand).
-pub const SHARD_STRATEGY_ENV: &str = "TESTFLOW_SHARD_STRATEGY";
+pub use crate::shard::SHARD_STRATEGY_ENV;
 pub const ORDER_ENV: &str = "TESTFLOW_ORDER";
 pub const LAST_FAILED_ENV: &str = "TESTFLOW_LAST_FAILED";
 
@@ -1174,33 +1174,7 @@ pub(crate) fn jest_workers(
     root: &Path,
     options: &crate::runner::RunOptions,
 ) -> crate::model::WorkersDecision {
-    use super::workers::{Input, JEST, decide};
-    let mut input = Input {
-        jobs: options.jobs,
-        jobs_given: options.jobs_given,
-        available: true,
-        past: None,
-        collected: None,
-        startup_ms: None,
-    };
-    if !input.jobs_given && input.jobs > 1 {
-        input.past = super::workers::past_time(root, Framework::Jest);
-        if input.past.is_none() {
-            return crate::model::WorkersDecision {
-                framework: Framework::Jest,
-                workers: 0,
-                basis: "project".into(),
-                reason: "Jest's own choice: no history yet (the project's maxWorkers, or Jest's default)".into(),
-                serial_ms: None,
-                startup_ms: None,
-                tests: None,
-                cpu_ms: None,
-                wall_ms: None,
-                stretch: None,
-            };
-        }
-    }
-    decide(Framework::Jest, input, JEST)
+    super::workers::decide_self_scheduled(Framework::Jest, "Jest", root, options)
 }
 
 /// The whole Jest run as one unit: Jest schedules its own workers (`--maxWorkers`), and

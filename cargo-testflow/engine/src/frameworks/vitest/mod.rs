@@ -660,34 +660,7 @@ pub(crate) fn vitest_workers(
     root: &Path,
     options: &crate::runner::RunOptions,
 ) -> crate::model::WorkersDecision {
-    use super::workers::{Input, JEST, decide};
-    let mut input = Input {
-        jobs: options.jobs,
-        jobs_given: options.jobs_given,
-        available: true,
-        past: None,
-        collected: None,
-        startup_ms: None,
-    };
-    if !input.jobs_given && input.jobs > 1 {
-        input.past = super::workers::past_time(root, Framework::Vitest);
-        if input.past.is_none() {
-            return crate::model::WorkersDecision {
-                framework: Framework::Vitest,
-                workers: 0,
-                basis: "project".into(),
-                reason: "Vitest's own choice: no history yet (the project's maxWorkers, or Vitest's default)".into(),
-                serial_ms: None,
-                startup_ms: None,
-                tests: None,
-                cpu_ms: None,
-                wall_ms: None,
-                stretch: None,
-            };
-        }
-    }
-    // Vitest's workers cost about what Jest's do (one worker per file, results by message).
-    decide(Framework::Vitest, input, JEST)
+    super::workers::decide_self_scheduled(Framework::Vitest, "Vitest", root, options)
 }
 
 /// The whole Vitest run as one unit: Vitest schedules its own workers, and the reporter
