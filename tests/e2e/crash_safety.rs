@@ -9,6 +9,16 @@ use testflow::model::{Category, Outcome};
 
 use crate::util::{Project, RunExt, failure, live_processes, wait_until};
 
+/// rust-basic without its `[[timeout]]` rule for `hangs` (testflow.toml), so `hangs`
+/// runs until these tests stop it (the rule wins over `--test-timeout`). A copy builds
+/// into its own target dir, so this costs one build of the fixture per test.
+fn rust_basic_where_hangs_hangs() -> Project {
+    let mut p = Project::copy_of("rust-basic");
+    std::fs::remove_file(p.dir.join("testflow.toml")).expect("the fixture has a testflow.toml");
+    p.no_flaky_dir = false;
+    p
+}
+
 /// Start `run ARGS…` and wait until the log says `hangs` started; returns the child
 /// and the pids of the `hangs` test processes it started.
 fn start_until_hangs_runs(p: &Project, args: &[&str]) -> (Child, Vec<i32>) {
@@ -54,7 +64,7 @@ fn assert_gone(p: &Project, pids: &[i32]) {
 
 #[test]
 fn sigkill_mid_run_leaves_a_log_that_names_the_running_test() {
-    let p = Project::new("rust-basic");
+    let p = rust_basic_where_hangs_hangs();
     let (mut child, pids) =
         start_until_hangs_runs(&p, &["--test-timeout", "60", "--no-doc", "hangs"]);
     // SAFETY: plain kill(2) on our own child.
@@ -97,7 +107,7 @@ fn sigkill_mid_run_leaves_a_log_that_names_the_running_test() {
 
 #[test]
 fn ctrl_c_keeps_what_finished_and_stops_the_running_test() {
-    let p = Project::new("rust-basic");
+    let p = rust_basic_where_hangs_hangs();
     // -j 1, listing order: aborts and flaky_first_attempt finish before hangs starts,
     // integ_passes never starts.
     let (mut child, pids) = start_until_hangs_runs(
@@ -192,7 +202,7 @@ fn a_log_cut_mid_line_still_loads_with_a_warning() {
 
 #[test]
 fn the_run_time_limit_times_out_the_running_test() {
-    let p = Project::new("rust-basic");
+    let p = rust_basic_where_hangs_hangs();
     let out = p.run(&["--timeout", "2", "hangs"]);
     assert_eq!(out.code, 100, "{}", out.stderr);
     let run = out.run();

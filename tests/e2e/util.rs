@@ -289,9 +289,10 @@ pub(crate) fn failure(t: &TestCase) -> &Failure {
         .unwrap_or_else(|| panic!("{} ({:?}) has no failure", t.id, t.outcome))
 }
 
-/// `--test-timeout` for runs where the `hangs` test must be killed: far above what any
+/// `--test-timeout` for runs of fixtures with a test that never ends: far above what any
 /// other fixture test takes on a loaded machine (a doctest compiles in it), so only the
-/// test that never ends times out. A run with it takes at least this long.
+/// test that never ends times out. rust-basic's `hangs` has its own 1 s limit (the
+/// fixture's `[[timeout]]` rule), so there this is only the other tests' safety net.
 pub(crate) const HANG_LIMIT: &str = "10";
 
 /// Poll `cond` every 50 ms until it holds or `limit` passes.

@@ -26,6 +26,23 @@ pub struct Config {
     /// `[[quarantine]]` entries: tests whose failures do not fail the run or the gates.
     #[serde(default)]
     pub quarantine: Vec<QuarantineRule>,
+    /// `[[timeout]]`: Rust tests with their own per-test time limit.
+    #[serde(default)]
+    pub timeout: Vec<TimeoutRuleConfig>,
+}
+
+/// One `[[timeout]]` rule: the Rust tests of `package`, or whose path contains `tests`
+/// (both: tests matching both), get `test_timeout` seconds. libtest has no way to give a
+/// test its own limit (pytest, Jest, Vitest, Playwright and go tests set theirs in the
+/// test code), so this is the Rust one. The first matching rule decides, and it wins
+/// over `--test-timeout` / `run.test_timeout`, which are for every other test.
+#[derive(Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutRuleConfig {
+    pub package: Option<String>,
+    pub tests: Option<String>,
+    /// Seconds.
+    pub test_timeout: f64,
 }
 
 /// One `[[isolation]]` rule: the tests of `package`, or whose path contains `tests`
@@ -548,6 +565,38 @@ impl Config {
                 );
             }
         }
+        for (n, rule) in self.timeout.iter().enumerate() {
+            let empty = |v: &Option<String>| v.as_deref().is_some_and(|s| s.trim().is_empty());
+            let why = if rule.package.is_none() && rule.tests.is_none() {
+                Some(
+                    "a [[timeout]] rule needs `package`, `tests` or both (for every test, set `run.test_timeout`)"
+                        .to_string(),
+                )
+            } else if empty(&rule.package) || empty(&rule.tests) {
+                Some("`package` and `tests` must not be empty".to_string())
+            } else {
+                time_limit(rule.test_timeout)
+                    .err()
+                    .map(|why| format!("`test_timeout` = {}: {why}", rule.test_timeout))
+            };
+            if let Some(why) = why {
+                let line = text
+                    .lines()
+                    .enumerate()
+                    .filter(|(_, l)| {
+                        let l = l.trim_start();
+                        l.starts_with("[[")
+                            && l.trim_end().trim_end_matches("]]").ends_with("timeout")
+                    })
+                    .nth(n)
+                    .map_or(String::new(), |(i, _)| format!(":{}", i + 1));
+                bail!(
+                    "{}{line}: [[timeout]] rule {}: {why}",
+                    source.display(),
+                    n + 1
+                );
+            }
+        }
         for (key, v) in [
             ("run.test_timeout", self.run.test_timeout),
             ("run.timeout", self.run.timeout),
@@ -878,6 +927,60 @@ mod tests {
             err.contains("testflow.toml:2:") && err.contains("unknown field"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn timeout_rules_are_read_and_checked_naming_their_line() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(
+            d.path(),
+            "testflow.toml",
+            "[run]\ntimeout = 600\n\n[[timeout]]\ntests = \"slow::\"\ntest_timeout = 120\n\n[[timeout]]\npackage = \"ui\"\ntests = \"x\"\ntest_timeout = 0.5\n",
+        );
+        let c = load(d.path()).unwrap().config;
+        c.validate(&p).unwrap();
+        assert_eq!(
+            c.timeout,
+            vec![
+                TimeoutRuleConfig {
+                    package: None,
+                    tests: Some("slow::".into()),
+                    test_timeout: 120.0,
+                },
+                TimeoutRuleConfig {
+                    package: Some("ui".into()),
+                    tests: Some("x".into()),
+                    test_timeout: 0.5,
+                },
+            ]
+        );
+        let refused = |text: &str| {
+            std::fs::write(&p, text).unwrap();
+            let c = load(d.path()).unwrap().config;
+            c.validate(&p).unwrap_err().to_string()
+        };
+        // `[run] timeout` is not a rule header: rule 2 is on line 6.
+        let err = refused(
+            "[run]\ntimeout = 5\n[[timeout]]\ntests = \"a\"\ntest_timeout = 1\n[[timeout]]\ntest_timeout = 1\n",
+        );
+        assert!(
+            err.ends_with("testflow.toml:6: [[timeout]] rule 2: a [[timeout]] rule needs `package`, `tests` or both (for every test, set `run.test_timeout`)"),
+            "{err}"
+        );
+        let err = refused("[[timeout]]\ntests = \"a\"\ntest_timeout = 0\n");
+        assert!(
+            err.contains("testflow.toml:1: [[timeout]] rule 1: `test_timeout` = 0: a time limit must be more than 0"),
+            "{err}"
+        );
+        let err = refused("[[timeout]]\npackage = \"\"\ntest_timeout = 3\n");
+        assert!(err.contains("must not be empty"), "{err}");
+        // The limit is required, and a wrong type names its line.
+        std::fs::write(&p, "[[timeout]]\ntests = \"a\"\n").unwrap();
+        let err = load(d.path()).unwrap_err().to_string();
+        assert!(err.contains("test_timeout"), "{err}");
+        std::fs::write(&p, "[[timeout]]\ntests = \"a\"\ntest_timeout = \"soon\"\n").unwrap();
+        let err = load(d.path()).unwrap_err().to_string();
+        assert!(err.contains("testflow.toml:3:"), "{err}");
     }
 
     #[test]

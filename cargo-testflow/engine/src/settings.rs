@@ -268,6 +268,21 @@ pub fn parse_retries(s: &str) -> Result<u32, String> {
     parse_checked(s, "a whole number of retries", config::retries)
 }
 
+/// `[[timeout]]` rules as the cargo driver applies them (limits were checked by
+/// `Config::validate`).
+pub fn timeout_rules(cfg: &Config) -> Vec<crate::frameworks::cargo::TimeoutRule> {
+    cfg.timeout
+        .iter()
+        .filter_map(|r| {
+            Some(crate::frameworks::cargo::TimeoutRule {
+                package: r.package.clone(),
+                tests: r.tests.clone(),
+                limit: config::time_limit(r.test_timeout).ok()?,
+            })
+        })
+        .collect()
+}
+
 /// The file's `[[isolation]]` rules, then `run.isolation` as a rule for every test (the
 /// command line's `--isolation`, when given, decides before either).
 pub fn isolation_rules(cfg: &Config) -> Vec<crate::frameworks::cargo::IsolationRule> {

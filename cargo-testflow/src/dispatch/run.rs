@@ -87,6 +87,7 @@ pub(crate) fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::Run
         // the first `[[isolation]]` rule that matches, then `run.isolation`.
         isolation: args.isolation,
         isolation_rules: testflow::settings::isolation_rules(cfg),
+        timeout_rules: testflow::settings::timeout_rules(cfg),
         first: first.to_vec(),
         only: None,
     };

@@ -365,6 +365,16 @@ pub struct RustTest {
     pub ignored: bool,
     pub ignore_reason: Option<String>,
     pub meta: TestMeta,
+    /// Its own per-test limit, from a `[[timeout]]` rule (set when planned); without one
+    /// the run's `--test-timeout` applies ([`RustTest::limit`]).
+    pub own_limit: Option<Duration>,
+}
+
+impl RustTest {
+    /// The per-test limit it runs under.
+    pub fn limit(&self, ctx: &Ctx) -> Option<Duration> {
+        self.own_limit.or(ctx.options.test_timeout)
+    }
 }
 
 #[derive(Deserialize)]
@@ -563,6 +573,7 @@ fn new_test(
         ignored,
         ignore_reason,
         meta,
+        own_limit: None,
     }
 }
 
@@ -636,6 +647,8 @@ pub fn plan(ctx: &Ctx, tests: Vec<RustTest>, options: &CargoOptions) -> Vec<Box<
             continue;
         }
         let mode = options.isolation_of(&t.binary.package.name, &t.path);
+        let mut t = t;
+        t.own_limit = options.timeout_of(&t.binary.package.name, &t.path, None);
         let t = Arc::new(t);
         let at = match by_binary
             .iter()
@@ -802,33 +815,32 @@ impl Unit for PerTest {
             set_cargo_env(&mut c, &t.binary);
             set_testflow_env(&mut c, ctx, &t.meta, attempt);
             ctx.started(&t.meta, attempt);
-            let out =
-                match ctx
-                    .processes
-                    .run(c, ctx.options.test_timeout, ctx.options.output_cap, None)
-                {
-                    Ok(out) => out,
-                    Err(e) => {
-                        let failure = Failure {
-                            category: Category::Crash,
-                            kind: Some("spawn".into()),
-                            message: format!("cannot start {}: {e}", t.binary.exe.display()),
-                            ..Failure::default()
-                        };
-                        ctx.finished(
-                            &t.meta,
-                            attempt,
-                            Outcome::Error,
-                            Duration::ZERO,
-                            Some(failure),
-                        );
-                        if let Some(r) = &self.recheck {
-                            r.done(ctx, true);
-                        }
-                        return vec![];
+            let out = match ctx
+                .processes
+                .run(c, t.limit(ctx), ctx.options.output_cap, None)
+            {
+                Ok(out) => out,
+                Err(e) => {
+                    let failure = Failure {
+                        category: Category::Crash,
+                        kind: Some("spawn".into()),
+                        message: format!("cannot start {}: {e}", t.binary.exe.display()),
+                        ..Failure::default()
+                    };
+                    ctx.finished(
+                        &t.meta,
+                        attempt,
+                        Outcome::Error,
+                        Duration::ZERO,
+                        Some(failure),
+                    );
+                    if let Some(r) = &self.recheck {
+                        r.done(ctx, true);
                     }
-                };
-            let Some((outcome, mut failure)) = classify_process(ctx, &t.path, &out) else {
+                    return vec![];
+                }
+            };
+            let Some((outcome, mut failure)) = classify_process(ctx, t, &out) else {
                 return vec![]; // interrupted: the log leaves it unfinished
             };
             if let (Some(f), Some(r)) = (failure.as_mut(), &self.recheck) {
@@ -870,9 +882,10 @@ fn set_testflow_env(c: &mut Command, ctx: &Ctx, meta: &TestMeta, attempt: u32) {
 /// Outcome and failure of a process-per-test run; `None` when it was interrupted.
 fn classify_process(
     ctx: &Ctx,
-    path: &str,
+    test: &RustTest,
     out: &ProcessOutput,
 ) -> Option<(Outcome, Option<Failure>)> {
+    let path = test.path.as_str();
     let stdout = clean_captured(&out.stdout, path);
     let stderr = out.stderr.to_captured();
     let with_output = |mut f: Failure| {
@@ -883,7 +896,7 @@ fn classify_process(
     match out.killed {
         Some(KillReason::Interrupted) => return None,
         Some(KillReason::TestTimeout) => {
-            let limit = ctx.options.test_timeout.unwrap_or_default().as_secs_f64();
+            let limit = test.limit(ctx).unwrap_or_default().as_secs_f64();
             return Some((
                 Outcome::Timeout,
                 Some(with_output(timeout_failure(format!(
@@ -1106,6 +1119,8 @@ struct JsonStream<'a> {
     /// Unknown names (doctests) are created on the fly by this.
     make_meta: &'a dyn Fn(&str) -> Option<TestMeta>,
     running: HashMap<String, Instant>,
+    /// Tests with their own limit (`[[timeout]]` rules); the others have the run's.
+    own_limits: HashMap<String, Duration>,
     /// Selected tests with a result.
     done: std::collections::HashSet<String>,
     retry: Vec<String>,
@@ -1145,6 +1160,7 @@ impl<'a> JsonStream<'a> {
             listed: None,
             make_meta,
             running: HashMap::new(),
+            own_limits: HashMap::new(),
             done: Default::default(),
             retry: vec![],
             announce_count: false,
@@ -1433,21 +1449,33 @@ impl<'a> JsonStream<'a> {
         why
     }
 
+    /// This test's per-test limit: its own, else the run's.
+    fn limit_of(&self, name: &str) -> Option<Duration> {
+        self.own_limits
+            .get(name)
+            .copied()
+            .or(self.ctx.options.test_timeout)
+    }
+
     fn update_deadline(&self, reg: Option<&Registration>) {
-        if let (Some(limit), Some(reg)) = (self.ctx.options.test_timeout, reg) {
-            reg.set_deadline(self.running.values().min().map(|s| *s + limit));
+        if let Some(reg) = reg
+            && (self.ctx.options.test_timeout.is_some() || !self.own_limits.is_empty())
+        {
+            let first_due = self
+                .running
+                .iter()
+                .filter_map(|(n, s)| self.limit_of(n).map(|l| *s + l))
+                .min();
+            reg.set_deadline(first_due);
         }
     }
 
     /// Tests that were running when the process was killed for time: those past their own
     /// limit are the timeouts.
     fn overdue(&self) -> Vec<String> {
-        let Some(limit) = self.ctx.options.test_timeout else {
-            return vec![];
-        };
         self.running
             .iter()
-            .filter(|(_, s)| s.elapsed() >= limit)
+            .filter(|(n, s)| self.limit_of(n).is_some_and(|l| s.elapsed() >= l))
             .map(|(n, _)| n.clone())
             .collect()
     }
@@ -1586,6 +1614,11 @@ impl Unit for BinaryBatch {
             .collect();
         let mut stream = JsonStream::new(ctx, metas, &no_meta);
         stream.listed = Some(&self.listed);
+        stream.own_limits = self
+            .tests
+            .iter()
+            .filter_map(|t| Some((t.path.clone(), t.own_limit?)))
+            .collect();
         let mut on_line = |line: &[u8], reg: &Registration| stream.line(line, Some(reg));
         // The whole binary gets the run's limits; single tests get theirs through the stream.
         let result = ctx
@@ -1671,8 +1704,8 @@ impl Unit for BinaryBatch {
                 return follow_ups;
             }
             Some(KillReason::TestTimeout) => {
-                let limit = ctx.options.test_timeout.unwrap_or_default();
                 for name in stream.overdue() {
+                    let limit = stream.limit_of(&name).unwrap_or_default();
                     let f = timeout_failure(format!(
                         "exceeded the per-test time limit of {}s and was killed",
                         limit.as_secs_f64()

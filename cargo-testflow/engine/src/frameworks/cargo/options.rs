@@ -3,6 +3,7 @@
 //! is `driver`/`suite` (feature `cargo`).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::model::RustIsolation;
 
@@ -51,9 +52,29 @@ pub struct IsolationRule {
 
 impl IsolationRule {
     fn matches(&self, package: &str, path: &str) -> bool {
-        self.package.as_deref().is_none_or(|p| p == package)
-            && self.tests.as_deref().is_none_or(|t| path.contains(t))
+        rule_matches(&self.package, &self.tests, package, path)
     }
+}
+
+/// `[[timeout]]` in the config: the tests of a package, or whose path contains a string,
+/// get this per-test limit (over `--test-timeout`). The first rule that matches decides.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TimeoutRule {
+    pub package: Option<String>,
+    /// Substring of the test path, as in [`IsolationRule`].
+    pub tests: Option<String>,
+    pub limit: Duration,
+}
+
+/// What `[[isolation]]` and `[[timeout]]` rules share: a package, a path substring, or both.
+fn rule_matches(
+    rule_package: &Option<String>,
+    tests: &Option<String>,
+    package: &str,
+    path: &str,
+) -> bool {
+    rule_package.as_deref().is_none_or(|p| p == package)
+        && tests.as_deref().is_none_or(|t| path.contains(t))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -143,6 +164,8 @@ pub struct CargoOptions {
     pub isolation: Option<Isolation>,
     /// `[[isolation]]` rules, for tests `isolation` does not decide (it is unset).
     pub isolation_rules: Vec<IsolationRule>,
+    /// `[[timeout]]` rules: tests with their own per-test limit.
+    pub timeout_rules: Vec<TimeoutRule>,
     /// Test ids to schedule before the others, in this order (previous failures,
     /// slowest first, …); the rest keep cargo's order.
     pub first: Vec<String>,
@@ -167,6 +190,21 @@ impl CargoOptions {
                     .map(|r| r.mode)
             })
             .unwrap_or(Isolation::Binary)
+    }
+
+    /// This test's per-test limit: the first matching `[[timeout]]` rule, else `default`
+    /// (the run's `--test-timeout`).
+    pub fn timeout_of(
+        &self,
+        package: &str,
+        path: &str,
+        default: Option<Duration>,
+    ) -> Option<Duration> {
+        self.timeout_rules
+            .iter()
+            .find(|r| rule_matches(&r.package, &r.tests, package, path))
+            .map(|r| r.limit)
+            .or(default)
     }
 
     /// The run's isolation as recorded (`Environment::rust_isolation`): `binary`,
@@ -229,5 +267,34 @@ mod choice_tests {
     #[test]
     fn every_isolation_is_found_by_its_name() {
         crate::choice::assert_names_round_trip::<super::Isolation>();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_matching_timeout_rule_wins_over_the_runs_limit() {
+        let rule = |package: Option<&str>, tests: Option<&str>, secs| TimeoutRule {
+            package: package.map(str::to_owned),
+            tests: tests.map(str::to_owned),
+            limit: Duration::from_secs(secs),
+        };
+        let o = CargoOptions {
+            timeout_rules: vec![
+                rule(Some("db"), Some("slow_"), 300),
+                rule(None, Some("slow_"), 60),
+                rule(Some("db"), None, 20),
+            ],
+            ..CargoOptions::default()
+        };
+        let run = Some(Duration::from_secs(5));
+        let of = |package, path| o.timeout_of(package, path, run).map(|d| d.as_secs());
+        assert_eq!(of("db", "tests::slow_import"), Some(300));
+        assert_eq!(of("net", "tests::slow_import"), Some(60));
+        assert_eq!(of("db", "tests::quick"), Some(20));
+        assert_eq!(of("net", "tests::quick"), Some(5));
+        assert_eq!(o.timeout_of("net", "tests::quick", None), None);
     }
 }
