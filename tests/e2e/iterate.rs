@@ -129,10 +129,15 @@ fn without_a_fix_command_the_loop_reruns_when_a_file_changes() {
         .replace("= 0;", "= 1;");
     // The loop notes the files' times when it starts waiting, which may be after this
     // point on a loaded machine: save the fix again until the loop has seen it and ended
-    // (no sleep that guesses how long the loop takes to start waiting).
+    // (no sleep that guesses how long the loop takes to start waiting). Each save is a
+    // rename, as editors save: a plain write truncates first, and a loop that looks then
+    // builds an empty lib.rs (one more, failing, iteration). The new text is written
+    // outside the project, where the loop does not look.
     let mut child = child;
     let ended = crate::util::wait_until(std::time::Duration::from_secs(300), || {
-        std::fs::write(p.dir.join("src/lib.rs"), &lib).unwrap();
+        let tmp = p.dir.with_file_name("lib.rs.saving");
+        std::fs::write(&tmp, &lib).unwrap();
+        std::fs::rename(&tmp, p.dir.join("src/lib.rs")).unwrap();
         child.try_wait().unwrap().is_some()
     });
     assert!(ended, "iterate did not rerun after the edit");
