@@ -14,8 +14,8 @@ pub fn status_line(files: usize) -> String {
 pub fn line(event: &WatchEvent, files: usize) -> Option<String> {
     Some(match event {
         WatchEvent::Watching { root, mode, .. } => format!(
-            "{} in {} ({} each round)",
-            status_line(files),
+            "watching {} in {} ({} each round); q to quit; r to rerun all",
+            super::plural(files as u64, "file", "files"),
             super::safe(root),
             match mode {
                 Mode::Affected => "the affected tests",
@@ -28,7 +28,11 @@ pub fn line(event: &WatchEvent, files: usize) -> Option<String> {
             all,
             ..
         } => {
-            let what = if *all { "every test" } else { "the affected tests" };
+            let what = if *all {
+                "every test"
+            } else {
+                "the affected tests"
+            };
             match changed.as_slice() {
                 [] => format!("round {round}: {what}"),
                 [one] => format!("round {round}: {what} (changed: {})", super::safe(one)),

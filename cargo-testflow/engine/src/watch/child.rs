@@ -8,7 +8,7 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use super::rounds::Scope;
+use super::rounds::{Reach, Scope};
 use super::{Mode, RoundEnd, WatchOptions};
 use crate::model::Summary;
 
@@ -16,10 +16,13 @@ use crate::model::Summary;
 /// the watcher reads the summary from, then the user's options (so their `--` stays last).
 pub(super) fn args(opts: &WatchOptions, scope: &Scope, report: &Path) -> Vec<String> {
     let mut a = vec!["run".to_owned()];
-    if opts.mode == Mode::Affected && *scope != Scope::All {
+    if opts.mode == Mode::Affected && scope.reach != Reach::All {
         a.push("--affected".to_owned());
-        for path in scope.changed() {
-            a.extend(["--changed".to_owned(), path]);
+        // The first round (and one that covers it) reaches back to the last green run.
+        if scope.reach == Reach::Changed {
+            for path in scope.changed() {
+                a.extend(["--changed".to_owned(), path]);
+            }
         }
     }
     if opts.failed_first {
@@ -144,17 +147,101 @@ fn wait_without_reaping(pid: libc::id_t) {
         // SAFETY: waitid fills the siginfo it is given; WNOWAIT leaves the child waitable.
         let rc = unsafe {
             let mut info: libc::siginfo_t = std::mem::zeroed();
-            libc::waitid(
-                libc::P_PID,
-                pid,
-                &mut info,
-                libc::WEXITED | libc::WNOWAIT,
-            )
+            libc::waitid(libc::P_PID, pid, &mut info, libc::WEXITED | libc::WNOWAIT)
         };
-        if rc == 0
-            || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted
-        {
+        if rc == 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn opts(mode: Mode, failed_first: bool) -> WatchOptions {
+        WatchOptions {
+            root: PathBuf::from("/p"),
+            mode,
+            debounce: Duration::ZERO,
+            program: PathBuf::from("cargo-testflow"),
+            run_args: vec![
+                "-p".into(),
+                "core".into(),
+                "--".into(),
+                "--show-output".into(),
+            ],
+            failed_first,
+            outputs: Vec::new(),
+            child_stdout_to_stderr: false,
+        }
+    }
+
+    fn scope(reach: Reach, paths: &[&str]) -> Scope {
+        Scope {
+            reach,
+            paths: paths.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn each_reach_is_its_run_command_with_the_users_options_last() {
+        let report = Path::new("/tmp/w/round-1.json");
+        let tail = [
+            "--project",
+            "/p",
+            "--report",
+            "json=/tmp/w/round-1.json",
+            "-p",
+            "core",
+            "--",
+            "--show-output",
+        ];
+        let with = |head: &[&str]| -> Vec<String> {
+            head.iter().chain(&tail).map(|s| s.to_string()).collect()
+        };
+        let affected = opts(Mode::Affected, true);
+        assert_eq!(
+            args(
+                &affected,
+                &scope(Reach::Changed, &["src/b.rs", "src/a.rs"]),
+                report
+            ),
+            with(&[
+                "run",
+                "--affected",
+                "--changed",
+                "src/a.rs",
+                "--changed",
+                "src/b.rs",
+                "--order",
+                "failed-first"
+            ])
+        );
+        assert_eq!(
+            args(&affected, &scope(Reach::Default, &["src/a.rs"]), report),
+            with(&["run", "--affected", "--order", "failed-first"])
+        );
+        assert_eq!(
+            args(&affected, &scope(Reach::All, &["src/a.rs"]), report),
+            with(&["run", "--order", "failed-first"])
+        );
+        // --all runs everything whatever changed; the user's own --order wins.
+        assert_eq!(
+            args(
+                &opts(Mode::All, false),
+                &scope(Reach::Changed, &["a"]),
+                report
+            ),
+            with(&["run"])
+        );
+        // A report path with a comma cannot be given to --report: no summary then.
+        let odd = args(
+            &affected,
+            &scope(Reach::All, &[]),
+            Path::new("/tmp/a,b/r.json"),
+        );
+        assert!(!odd.iter().any(|a| a == "--report"), "{odd:?}");
     }
 }

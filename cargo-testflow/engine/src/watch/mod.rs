@@ -28,7 +28,7 @@ use serde::Serialize;
 use crate::error::Error;
 use crate::model::Summary;
 use events::{Coalescer, Filter};
-use rounds::{Action, Input, Rounds, Scope};
+use rounds::{Action, Input, Reach, Rounds, Scope};
 
 /// The longest `--debounce` (one minute): a longer pause is no longer a burst.
 pub const MAX_DEBOUNCE_MS: u64 = 60_000;
@@ -197,11 +197,7 @@ pub fn watch(opts: &WatchOptions, listener: &mut dyn WatchListener) -> anyhow::R
     let mut rounds = Rounds::new();
     let mut running: Option<child::RoundProcess> = None;
     let mut signalled = false;
-    let first = match opts.mode {
-        Mode::Affected => Scope::Default,
-        Mode::All => Scope::All,
-    };
-    let mut pending = rounds.on(Input::Changes(first));
+    let mut pending = rounds.on(Input::Changes(Scope::reach(Reach::Default)));
     loop {
         // Carry out what the state machine asked; starting a round may fail, which is
         // one more input.
@@ -212,7 +208,7 @@ pub fn watch(opts: &WatchOptions, listener: &mut dyn WatchListener) -> anyhow::R
                     listener.event(&WatchEvent::RoundStarted {
                         round,
                         changed: scope.changed(),
-                        all: opts.mode == Mode::All || scope == Scope::All,
+                        all: opts.mode == Mode::All || scope.reach == Reach::All,
                         command: args.clone(),
                     });
                     match child::RoundProcess::spawn(opts, round, &args, &reports, {

@@ -7,45 +7,54 @@ use std::collections::BTreeSet;
 use super::events::ChangeSet;
 use super::{RoundEnd, StopReason, WatchEvent};
 
-/// What a round runs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Scope {
+/// How far a round reaches, narrowest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Reach {
+    /// The tests the changed paths affect (`run --affected --changed PATH…`).
+    Changed,
     /// The first round: the affected tests since the last green run (`run --affected`
-    /// alone), which holds every change made since, these too.
+    /// alone), which holds every change made since.
     Default,
-    /// The tests affected by these paths (relative to the project root).
-    Changed(BTreeSet<String>),
     /// Everything (`r`, or a change that cannot be named).
     All,
 }
 
+/// What a round runs: its reach, and the paths changed since the last round that ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scope {
+    pub reach: Reach,
+    pub paths: BTreeSet<String>,
+}
+
 impl Scope {
-    /// A round that covers both: a cancelled round's changes are never dropped.
-    pub fn merge(self, other: Scope) -> Scope {
-        match (self, other) {
-            (Scope::All, _) | (_, Scope::All) => Scope::All,
-            (Scope::Default, _) | (_, Scope::Default) => Scope::Default,
-            (Scope::Changed(mut a), Scope::Changed(b)) => {
-                a.extend(b);
-                Scope::Changed(a)
-            }
+    pub fn reach(reach: Reach) -> Scope {
+        Scope {
+            reach,
+            paths: BTreeSet::new(),
         }
+    }
+
+    /// A round that covers both: a cancelled round's changes are never dropped.
+    pub fn merge(mut self, other: Scope) -> Scope {
+        self.reach = self.reach.max(other.reach);
+        self.paths.extend(other.paths);
+        self
     }
 
     pub fn of(changes: ChangeSet) -> Scope {
-        if changes.unnamed {
-            Scope::All
-        } else {
-            Scope::Changed(changes.paths)
+        Scope {
+            reach: if changes.unnamed {
+                Reach::All
+            } else {
+                Reach::Changed
+            },
+            paths: changes.paths,
         }
     }
 
-    /// The changed paths it names (none for `Default` and `All`).
+    /// The changed paths, sorted.
     pub fn changed(&self) -> Vec<String> {
-        match self {
-            Scope::Changed(paths) => paths.iter().cloned().collect(),
-            Scope::Default | Scope::All => Vec::new(),
-        }
+        self.paths.iter().cloned().collect()
     }
 }
 
@@ -63,7 +72,10 @@ pub enum Input {
 
 #[derive(Debug, PartialEq)]
 pub enum Action {
-    Start { round: u64, scope: Scope },
+    Start {
+        round: u64,
+        scope: Scope,
+    },
     /// Ask the running round to stop (SIGINT: it keeps what it recorded).
     Interrupt,
     /// Asked twice: kill the round's process group.
@@ -75,10 +87,20 @@ pub enum Action {
 #[derive(Debug, PartialEq)]
 enum State {
     Idle,
-    Running { round: u64, scope: Scope },
+    Running {
+        round: u64,
+        scope: Scope,
+    },
     /// Interrupted for newer changes; `next` runs once it has ended.
-    Cancelling { round: u64, scope: Scope, next: Scope },
-    Stopping { round: u64, reason: StopReason },
+    Cancelling {
+        round: u64,
+        scope: Scope,
+        next: Scope,
+    },
+    Stopping {
+        round: u64,
+        reason: StopReason,
+    },
     Stopped,
 }
 
@@ -141,7 +163,7 @@ impl Rounds {
         match (state, input) {
             (State::Stopped, _) => (State::Stopped, Vec::new()),
             (State::Idle, Input::Changes(scope)) => self.start(scope),
-            (State::Idle, Input::RerunAll) => self.start(Scope::All),
+            (State::Idle, Input::RerunAll) => self.start(Scope::reach(Reach::All)),
             (State::Idle, Input::Quit(reason)) => (
                 State::Stopped,
                 vec![Emit(WatchEvent::Stopped { reason }), Exit(reason)],
@@ -149,15 +171,14 @@ impl Rounds {
             // Nothing runs: a stray report is not ours.
             (State::Idle, Input::Exited(_) | Input::StartFailed(_)) => (State::Idle, Vec::new()),
 
-            (State::Running { round, scope }, Input::Changes(next)) => (
-                State::Cancelling { round, scope, next },
-                vec![Interrupt],
-            ),
+            (State::Running { round, scope }, Input::Changes(next)) => {
+                (State::Cancelling { round, scope, next }, vec![Interrupt])
+            }
             (State::Running { round, scope }, Input::RerunAll) => (
                 State::Cancelling {
                     round,
                     scope,
-                    next: Scope::All,
+                    next: Scope::reach(Reach::All),
                 },
                 vec![Interrupt],
             ),
@@ -188,7 +209,7 @@ impl Rounds {
                 State::Cancelling {
                     round,
                     scope,
-                    next: next.merge(Scope::All),
+                    next: next.merge(Scope::reach(Reach::All)),
                 },
                 Vec::new(),
             ),
@@ -224,7 +245,14 @@ mod tests {
     use super::*;
 
     fn changed(paths: &[&str]) -> Scope {
-        Scope::Changed(paths.iter().map(|p| p.to_string()).collect())
+        Scope {
+            reach: Reach::Changed,
+            paths: paths.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    fn all() -> Scope {
+        Scope::reach(Reach::All)
     }
 
     fn end(code: i32) -> RoundEnd {
@@ -258,7 +286,7 @@ mod tests {
             r.on(Input::RerunAll),
             [Action::Start {
                 round: 2,
-                scope: Scope::All
+                scope: all()
             }]
         );
     }
@@ -300,7 +328,7 @@ mod tests {
             actions[1],
             Action::Start {
                 round: 2,
-                scope: Scope::All
+                scope: all().merge(changed(&["a.rs", "b.rs"]))
             }
         );
     }
@@ -324,7 +352,7 @@ mod tests {
     #[test]
     fn quit_while_running_interrupts_waits_for_the_end_then_kills_if_asked_again() {
         let mut r = Rounds::new();
-        r.on(Input::Changes(Scope::Default));
+        r.on(Input::Changes(Scope::reach(Reach::Default)));
         let sig = StopReason::Signal(2);
         assert_eq!(r.on(Input::Quit(sig)), [Action::Interrupt]);
         assert_eq!(r.on(Input::Changes(changed(&["a.rs"]))), []);
@@ -345,7 +373,7 @@ mod tests {
     #[test]
     fn quit_while_cancelling_does_not_interrupt_twice_and_starts_nothing() {
         let mut r = Rounds::new();
-        r.on(Input::Changes(Scope::Default));
+        r.on(Input::Changes(Scope::reach(Reach::Default)));
         r.on(Input::Changes(changed(&["a.rs"])));
         assert_eq!(r.on(Input::Quit(StopReason::Quit)), []);
         let actions = r.on(Input::Exited(end(130)));
@@ -378,16 +406,18 @@ mod tests {
     }
 
     #[test]
-    fn scopes_merge_to_the_wider() {
-        assert_eq!(Scope::All.merge(changed(&["a"])), Scope::All);
-        assert_eq!(changed(&["a"]).merge(Scope::Default), Scope::Default);
-        assert_eq!(Scope::Default.merge(Scope::All), Scope::All);
+    fn scopes_merge_to_the_wider_reach_and_keep_every_path() {
+        assert_eq!(all().merge(changed(&["a"])).reach, Reach::All);
+        assert_eq!(all().merge(changed(&["a"])).changed(), ["a"]);
+        let first = Scope::reach(Reach::Default);
+        assert_eq!(changed(&["a"]).merge(first.clone()).reach, Reach::Default);
+        assert_eq!(first.merge(all()).reach, Reach::All);
         assert_eq!(changed(&["b"]).merge(changed(&["a"])), changed(&["a", "b"]));
         let unnamed = ChangeSet {
-            paths: BTreeSet::new(),
+            paths: ["c".to_owned()].into(),
             unnamed: true,
         };
-        assert_eq!(Scope::of(unnamed), Scope::All);
+        assert_eq!(Scope::of(unnamed).reach, Reach::All);
         assert_eq!(changed(&["b", "a"]).changed(), ["a", "b"]);
     }
 }

@@ -117,8 +117,12 @@ impl Tree {
             if self.dirs.contains(path) {
                 if !is_dir {
                     // Its watches went with it; a new directory of that name gets new ones.
-                    let gone: Vec<PathBuf> =
-                        self.dirs.iter().filter(|d| d.starts_with(path)).cloned().collect();
+                    let gone: Vec<PathBuf> = self
+                        .dirs
+                        .iter()
+                        .filter(|d| d.starts_with(path))
+                        .cloned()
+                        .collect();
                     for d in gone {
                         let _ = self.watcher.unwatch(&d);
                         self.dirs.remove(&d);
@@ -197,7 +201,9 @@ mod tests {
         assert!(!counts(&EventKind::Modify(ModifyKind::Metadata(
             MetadataKind::AccessTime
         ))));
-        assert!(counts(&EventKind::Modify(ModifyKind::Data(DataChange::Any))));
+        assert!(counts(&EventKind::Modify(ModifyKind::Data(
+            DataChange::Any
+        ))));
         assert!(counts(&EventKind::Modify(ModifyKind::Metadata(
             MetadataKind::WriteTime
         ))));
@@ -224,7 +230,12 @@ mod tests {
     fn skips_ignored_dirs_watches_new_ones_and_names_their_files() {
         let dir = tempfile::tempdir().unwrap();
         let r = dir.path();
-        for f in ["src/lib.rs", "target/debug/x", "node_modules/a/b.js", "README.md"] {
+        for f in [
+            "src/lib.rs",
+            "target/debug/x",
+            "node_modules/a/b.js",
+            "README.md",
+        ] {
             std::fs::create_dir_all(r.join(f).parent().unwrap()).unwrap();
             std::fs::write(r.join(f), "").unwrap();
         }
@@ -249,11 +260,26 @@ mod tests {
 
         // Files under ignored places, reads, and a plain edit.
         let edit = EventKind::Modify(ModifyKind::Data(DataChange::Content));
-        assert!(tree.changes(&event(edit, &r.join("target/debug/x")), &filter, &mut Quiet).is_empty());
-        assert!(tree.changes(&event(edit, &r.join("src/.lib.rs.swp")), &filter, &mut Quiet).is_empty());
-        assert!(tree
-            .changes(&event(EventKind::Access(AccessKind::Any), &r.join("src/lib.rs")), &filter, &mut Quiet)
-            .is_empty());
+        assert!(
+            tree.changes(&event(edit, &r.join("target/debug/x")), &filter, &mut Quiet)
+                .is_empty()
+        );
+        assert!(
+            tree.changes(
+                &event(edit, &r.join("src/.lib.rs.swp")),
+                &filter,
+                &mut Quiet
+            )
+            .is_empty()
+        );
+        assert!(
+            tree.changes(
+                &event(EventKind::Access(AccessKind::Any), &r.join("src/lib.rs")),
+                &filter,
+                &mut Quiet
+            )
+            .is_empty()
+        );
         assert_eq!(
             files(tree.changes(&event(edit, &r.join("src/lib.rs")), &filter, &mut Quiet)),
             ["src/lib.rs"]
@@ -268,17 +294,29 @@ mod tests {
         );
         assert_eq!(files(got), ["<unnamed>"]);
         assert!(!tree.dirs.contains(&r.join("src/new")));
-        assert!(!tree.dirs.contains(&r.join("src/new/deep")), "and what was under it");
+        assert!(
+            !tree.dirs.contains(&r.join("src/new/deep")),
+            "and what was under it"
+        );
     }
 
     #[test]
     fn a_root_that_cannot_be_watched_says_so() {
-        let e = cannot_watch(Path::new("/p"), notify::Error::new(notify::ErrorKind::MaxFilesWatch));
-        assert!(format!("{e:#}").contains("fs.inotify.max_user_watches"), "{e:#}");
+        let e = cannot_watch(
+            Path::new("/p"),
+            notify::Error::new(notify::ErrorKind::MaxFilesWatch),
+        );
+        assert!(
+            format!("{e:#}").contains("fs.inotify.max_user_watches"),
+            "{e:#}"
+        );
         let e = cannot_watch(
             Path::new("/p"),
             notify::Error::io(std::io::Error::from_raw_os_error(libc::EMFILE)),
         );
-        assert!(format!("{e:#}").contains("fs.inotify.max_user_instances"), "{e:#}");
+        assert!(
+            format!("{e:#}").contains("fs.inotify.max_user_instances"),
+            "{e:#}"
+        );
     }
 }
