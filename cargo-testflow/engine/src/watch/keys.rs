@@ -84,12 +84,15 @@ pub fn listen(send: impl Fn(Key) -> bool + Send + 'static) -> TerminalGuard {
     TerminalGuard(())
 }
 
-/// On a terminal: keys without Enter and without echo. False when stdin is no terminal
-/// (or its settings cannot be changed): read lines then.
+/// On a terminal: keys without Enter and without echo. False when stdin is no terminal,
+/// we run in the background, or its settings cannot be changed: read lines then.
 fn single_keys() -> bool {
     // SAFETY: isatty, tcgetattr and tcsetattr on stdin with a termios they fill or read.
     unsafe {
-        if libc::isatty(libc::STDIN_FILENO) != 1 {
+        // Only in the foreground: changing the terminal from the background stops us (SIGTTOU).
+        if libc::isatty(libc::STDIN_FILENO) != 1
+            || libc::tcgetpgrp(libc::STDIN_FILENO) != libc::getpgrp()
+        {
             return false;
         }
         let mut t: libc::termios = std::mem::zeroed();
