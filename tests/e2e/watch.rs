@@ -304,8 +304,16 @@ fn build_output_caches_editor_files_and_git_ignored_paths_are_no_change() {
 
 #[test]
 fn run_options_are_checked_before_watching_and_a_missing_project_is_exit_2() {
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 6] = [
         (&["--project", "/no/such/dir"], "cannot watch /no/such/dir"),
+        (
+            &["--", "--affected"],
+            "watch passes --affected and --changed",
+        ),
+        (
+            &["--", "-p", "x", "--changed=a.rs"],
+            "watch passes --affected and --changed",
+        ),
         (
             &["--", "--format", "json"],
             "--format is watch's own option",

@@ -50,6 +50,18 @@ struct RunOptionsSeen {
 }
 
 fn check_run_options(run_args: &[String]) -> Result<RunOptionsSeen> {
+    // What selects a round's tests is watch's to give (before the framework's `--`).
+    let own = run_args.iter().take_while(|a| *a != "--").find(|a| {
+        ["--affected", "--changed"]
+            .iter()
+            .any(|f| a == f || a.starts_with(&format!("{f}=")))
+    });
+    if let Some(flag) = own {
+        return Err(Error::config(anyhow::anyhow!(
+            "{flag}: watch passes --affected and --changed to each round itself (--all runs every test instead)"
+        ))
+        .into());
+    }
     let argv = ["cargo testflow", "run"]
         .into_iter()
         .map(str::to_owned)
