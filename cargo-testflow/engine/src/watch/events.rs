@@ -68,10 +68,8 @@ impl Filter {
         if file.to_str().is_some_and(is_editor_temp) {
             return true;
         }
-        let joined = rel.to_string_lossy();
-        self.prefixes
-            .iter()
-            .any(|p| joined == p.as_str() || joined.starts_with(&format!("{p}/")))
+        // Component-wise: `out` covers `out/x`, not `outside`.
+        self.prefixes.iter().any(|p| rel.starts_with(p))
     }
 
     /// Whether a directory is left unwatched (with everything under it).

@@ -227,6 +227,10 @@ pub fn watch(opts: &WatchOptions, listener: &mut dyn WatchListener) -> anyhow::R
                 Action::Interrupt => {
                     if let Some(p) = &running {
                         p.interrupt();
+                        if signalled {
+                            // The round gets its own grace time to wind down: give us as much.
+                            crate::interrupt::winding_down();
+                        }
                     }
                 }
                 Action::Kill => {
