@@ -283,6 +283,42 @@ mod tests {
         assert!(c.take_due(t0 + Duration::from_secs(2)).is_some());
     }
 
+    proptest::proptest! {
+        /// Whatever the events' spacing: every path comes out exactly once per set it was
+        /// added to, no set waits past the longest wait, and none is taken before a pause.
+        #[test]
+        fn no_path_is_lost_and_no_set_waits_too_long(
+            events in proptest::collection::vec((0usize..5, 0u64..500), 1..60)
+        ) {
+            let ms = Duration::from_millis;
+            let t0 = Instant::now();
+            let mut c = Coalescer::new(ms(200));
+            let mut now = t0;
+            let mut first: Option<Instant> = None;
+            let mut added = BTreeSet::new();
+            let mut taken = BTreeSet::new();
+            for (file, gap) in events {
+                let next = now + ms(gap);
+                // The loop wakes at each deadline before the next event.
+                while let Some(d) = c.deadline().filter(|d| *d <= next) {
+                    proptest::prop_assert!(d <= first.unwrap() + ms(2000));
+                    let set = c.take_due(d).expect("due at its deadline");
+                    taken.extend(set.paths);
+                    first = None;
+                }
+                now = next;
+                let path = format!("f{file}");
+                c.add(Path::new(&path), now);
+                added.insert(path);
+                first.get_or_insert(now);
+                proptest::prop_assert!(c.take_due(now).is_none(), "not before a pause");
+            }
+            let rest = c.take_due(c.deadline().unwrap()).expect("due");
+            taken.extend(rest.paths);
+            proptest::prop_assert_eq!(added, taken);
+        }
+    }
+
     #[cfg(unix)]
     #[test]
     fn a_path_that_is_not_utf8_makes_the_set_unnamed() {
