@@ -551,7 +551,8 @@ pub(crate) struct WatchArgs {
     #[arg(long)]
     pub(crate) all: bool,
     /// How long the file events must pause before a round starts, in milliseconds (at
-    /// most 60000; a round starts at the latest 2 s, or 10 pauses, after the first event).
+    /// most 60000). Events that never pause still start a round 10 × MS (at least 2 s)
+    /// after the first one.
     #[arg(long, value_name = "MS", default_value_t = 200,
           value_parser = clap::value_parser!(u64).range(0..=testflow::watch::MAX_DEBOUNCE_MS))]
     pub(crate) debounce: u64,
