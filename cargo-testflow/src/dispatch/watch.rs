@@ -73,7 +73,7 @@ fn check_run_options(run_args: &[String]) -> Result<RunOptionsSeen> {
         ))
     })?;
     let Some(("run", sub)) = matches.subcommand() else {
-        unreachable!("parsed as `run`")
+        anyhow::bail!("the run options after `--` did not parse as `run`'s")
     };
     let given = |id: &str| sub.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
     for (id, flag) in [("project", "--project"), ("format", "--format")] {
