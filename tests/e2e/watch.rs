@@ -28,7 +28,12 @@ struct Watching {
 
 impl Watching {
     fn start(p: &Project, args: &[&str], env: &[(&str, &Path)]) -> Watching {
-        let mut cmd = p.command(&[&["watch", "--format", "json"], args].concat());
+        Watching::start_of(p, Path::new(BIN), args, env)
+    }
+
+    /// Watch run by `program` (a copy of the binary).
+    fn start_of(p: &Project, program: &Path, args: &[&str], env: &[(&str, &Path)]) -> Watching {
+        let mut cmd = p.command_of(program, &[&["watch", "--format", "json"], args].concat());
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -422,4 +427,36 @@ fn ctrl_c_stops_the_round_and_watch_exits_130() {
     assert_eq!(stopped["reason"], "signal");
     assert_eq!(stopped["signal"], 2);
     assert_eq!(w.exit_code(), 130);
+}
+
+#[test]
+fn a_round_that_cannot_start_is_reported_and_watching_goes_on() {
+    let p = Project::copy_of("rust-slow");
+    // Watch runs its rounds with its own binary: a link to it that is then removed.
+    let bin_dir = tempfile::tempdir().unwrap();
+    let program = bin_dir.path().join("cargo-testflow");
+    if std::fs::hard_link(BIN, &program).is_err() {
+        std::fs::copy(BIN, &program).unwrap();
+    }
+    let mut w = Watching::start_of(&p, &program, &["--all"], &[]);
+    assert_eq!(w.next("round_finished")["exit_code"], 0, "{}", w.context());
+    std::fs::remove_file(&program).unwrap();
+    edit(&p, "src/lib.rs");
+    let failed = w.next("round_not_started");
+    assert_eq!(failed["round"], 2);
+    let error = failed["error"].as_str().unwrap();
+    assert!(error.contains("cannot start"), "{error}");
+    // Still watching: the next change is another round (which cannot start either).
+    edit(&p, "Cargo.toml");
+    let again = w.next("round_not_started");
+    assert_eq!(again["round"], 3);
+    let started = w.seen_since(0, "round_started");
+    assert_eq!(
+        strings(&started.last().unwrap()["changed"]),
+        ["Cargo.toml", "src/lib.rs"],
+        "the round that could not start is owed to the next"
+    );
+    w.send("q");
+    assert_eq!(w.next("stopped")["reason"], "quit");
+    assert_eq!(w.exit_code(), 0);
 }
