@@ -215,7 +215,7 @@ impl Rounds {
             ),
             (State::Cancelling { round, scope, next }, Input::Exited(end)) => {
                 let (state, mut actions) = self.start(scope.merge(next));
-                actions.insert(0, Emit(WatchEvent::RoundCancelled { round, end }));
+                actions.insert(0, Emit(ended_after_interrupt(round, end)));
                 (state, actions)
             }
             // Already interrupted: a second SIGINT would make it exit without writing its run.
@@ -227,7 +227,7 @@ impl Rounds {
             (State::Stopping { round, reason }, Input::Exited(end)) => (
                 State::Stopped,
                 vec![
-                    Emit(WatchEvent::RoundCancelled { round, end }),
+                    Emit(ended_after_interrupt(round, end)),
                     Emit(WatchEvent::Stopped { reason }),
                     Exit(reason),
                 ],
@@ -237,6 +237,19 @@ impl Rounds {
             }
             (state @ State::Stopping { .. }, _) => (state, Vec::new()),
         }
+    }
+}
+
+/// A round asked to stop was cancelled, unless it had ended by itself first (the
+/// interrupt crossed its exit): then it finished, and says how.
+fn ended_after_interrupt(round: u64, end: RoundEnd) -> WatchEvent {
+    let interrupted = end.exit_code == Some(crate::exit_code::for_signal(libc::SIGINT))
+        || end.signal == Some(libc::SIGINT)
+        || end.signal == Some(libc::SIGKILL);
+    if interrupted || (end.exit_code.is_none() && end.signal.is_none()) {
+        WatchEvent::RoundCancelled { round, end }
+    } else {
+        WatchEvent::RoundFinished { round, end }
     }
 }
 
@@ -315,6 +328,41 @@ mod tests {
             ]
         );
         assert!(r.running());
+    }
+
+    #[test]
+    fn a_round_that_ended_by_itself_as_it_was_interrupted_finished() {
+        let mut r = Rounds::new();
+        r.on(Input::Changes(changed(&["a.rs"])));
+        r.on(Input::Changes(changed(&["b.rs"])));
+        let actions = r.on(Input::Exited(end(0)));
+        assert_eq!(
+            actions[0],
+            Action::Emit(WatchEvent::RoundFinished {
+                round: 1,
+                end: end(0)
+            })
+        );
+        // The next round covers both still: more tests, never fewer.
+        assert_eq!(
+            actions[1],
+            Action::Start {
+                round: 2,
+                scope: changed(&["a.rs", "b.rs"])
+            }
+        );
+        let killed = RoundEnd {
+            signal: Some(libc::SIGINT),
+            ..RoundEnd::default()
+        };
+        r.on(Input::Quit(StopReason::Quit));
+        assert_eq!(
+            r.on(Input::Exited(killed.clone()))[0],
+            Action::Emit(WatchEvent::RoundCancelled {
+                round: 2,
+                end: killed
+            })
+        );
     }
 
     #[test]
