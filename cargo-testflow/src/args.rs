@@ -86,6 +86,28 @@ pub(crate) enum Command {
     /// before), plateau (21: no improvement for --plateau iterations), max_iterations (22),
     /// or interrupted (130). Each iteration is kept in .testflow/iterations/.
     Iterate(Box<IterateArgs>),
+    /// Watch the project and run the tests again on each change: the affected tests
+    /// (`run --affected --changed PATH…`), the ones that failed last first, or with
+    /// --all every test.
+    ///
+    /// A burst of file events (an editor's save, a checkout) is one change; build output,
+    /// version control, node_modules, caches, testflow's store, editors' temporary files
+    /// and what git ignores are no change. A change while a round runs cancels it (as
+    /// Ctrl-C would: what it recorded is kept) and the next round covers both changes.
+    /// Each round is `cargo testflow run` with the options given after `--`. Keys: `q`
+    /// quits (exit 0), `r` reruns every test (without a terminal: `q` or `r` and Enter);
+    /// Ctrl-C stops the round and quits (130). On a terminal the screen is cleared
+    /// before each round.
+    ///
+    /// `--format json`: one JSON object per line on stdout, its kind in "event":
+    /// watching {root, files, mode, debounce_ms}, round_started {round, changed, all,
+    /// command}, round_finished and round_cancelled {round, exit_code, signal, run_id,
+    /// summary, run_errors}, round_not_started {round, error}, warning {message},
+    /// stopped {reason, exit_code}; the rounds' own output goes to stderr.
+    ///
+    /// A project that cannot be watched (no such directory, the system's limit on
+    /// watches reached: the message names the setting to raise) is exit 2.
+    Watch(WatchArgs),
     /// The history of past runs (.testflow/history.db): import results, query timings and flakiness.
     #[command(subcommand)]
     History(HistoryCmd),
@@ -521,6 +543,31 @@ pub(crate) struct IterateArgs {
     /// (needs a clean git tree before it runs; nothing else is touched).
     #[arg(long)]
     pub(crate) rollback_on_regression: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct WatchArgs {
+    /// Run every test each round, not only the affected ones.
+    #[arg(long)]
+    pub(crate) all: bool,
+    /// How long the file events must pause before a round starts, in milliseconds (at
+    /// most 60000). Events that never pause still start a round 10 × MS (at least 2 s)
+    /// after the first one.
+    #[arg(long, value_name = "MS", default_value_t = 200,
+          value_parser = clap::value_parser!(u64).range(0..=testflow::watch::MAX_DEBOUNCE_MS))]
+    pub(crate) debounce: u64,
+    /// `json`: one JSON object per event on stdout (see above).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub(crate) format: OutputFormat,
+    /// Directory to watch and test [default: the project root: the cargo workspace, pytest or Jest root above the current directory, else the git root].
+    #[arg(long, value_name = "DIR")]
+    pub(crate) project: Option<PathBuf>,
+    /// After `--`: `run`'s options for every round (`-- -p core --retries 1`), checked
+    /// when watching starts; a second `--` starts the framework's arguments (`-- -p core
+    /// -- --show-output`). `--project` and `--format` are watch's own (give them before
+    /// `--`); `--order` replaces failed-first.
+    #[arg(last = true, value_name = "RUN OPTIONS", allow_hyphen_values = true)]
+    pub(crate) run_args: Vec<String>,
 }
 
 #[derive(Subcommand)]

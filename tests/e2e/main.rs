@@ -61,3 +61,5 @@ mod snapshots;
 mod slow;
 // run the binary on a fixture with its own state dirs; parse the Run; find tests
 mod util;
+// watch: rounds on edits, cancelling a running round, q, ignored paths (affected mode: ignored until run --affected lands)
+mod watch;

@@ -164,6 +164,14 @@ impl Project {
         cmd
     }
 
+    /// [`Project::command`] running another copy of the binary.
+    pub(crate) fn command_of(&self, program: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.arg("testflow").args(args);
+        self.prepare(&mut cmd);
+        cmd
+    }
+
     /// A bash script (`bash -eo pipefail`, as GitHub Actions runs `run:` steps) in the
     /// fixture directory, with the fixture's environment plus `env`, and `cargo testflow`
     /// meaning the binary under test. Runs to the end.

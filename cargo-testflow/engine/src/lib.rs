@@ -42,3 +42,5 @@ pub mod show;
 pub mod store;
 pub mod ui;
 pub mod verdict;
+#[cfg(feature = "watch")]
+pub mod watch;

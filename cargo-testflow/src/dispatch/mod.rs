@@ -14,6 +14,7 @@ mod run;
 mod shard;
 mod shared;
 mod show;
+mod watch;
 
 use anyhow::Result;
 
@@ -35,5 +36,6 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32> {
         Command::Shard(ShardCmd::Plan(args)) => shard::shard_plan_cmd(args),
         Command::Merge(args) => merge::merge_cmd(args),
         Command::Ci(args) => ci::ci_cmd(args),
+        Command::Watch(args) => watch::watch_cmd(args),
     }
 }

@@ -11,6 +11,8 @@ use crate::model::{Failure, Run, TestCase};
 #[cfg(feature = "terminal")]
 mod progress;
 pub mod tables;
+#[cfg(feature = "watch")]
+pub mod watch;
 #[cfg(feature = "terminal")]
 pub use progress::Printer;
 
