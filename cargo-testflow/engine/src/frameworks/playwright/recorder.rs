@@ -522,7 +522,10 @@ impl PlaywrightRecorder {
     }
 }
 
-/// A file Playwright loads tests from (not a helper or the config).
+/// A file Playwright loads tests from by its default `testMatch` (`*.spec.*`, `*.test.*`);
+/// an error anywhere else (global setup, a helper) is a run error of its own.
 fn is_test_file(rel: &str) -> bool {
-    !rel.contains("node_modules") && !rel.rsplit('/').next().unwrap_or(rel).starts_with("playwright.config")
+    static TEST_FILE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    !rel.contains("node_modules")
+        && crate::frameworks::jest::re(&TEST_FILE, r"\.(spec|test)\.[cm]?[jt]sx?$").is_match(rel)
 }
