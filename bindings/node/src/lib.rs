@@ -176,7 +176,10 @@ pub fn project_root(root_dir: String) -> String {
 }
 
 /// What a reporter door's `finish` hands back: the run's counts and where it is.
-pub(crate) fn run_summary(run: &testflow::model::Run, run_dir: Option<&std::path::Path>) -> RunSummary {
+pub(crate) fn run_summary(
+    run: &testflow::model::Run,
+    run_dir: Option<&std::path::Path>,
+) -> RunSummary {
     let s = &run.summary;
     RunSummary {
         total: count(s.total),

@@ -475,6 +475,7 @@ mod tests {
             failure: None,
             reason: None,
             concurrent: None,
+            attachments: vec![],
         }
     }
 

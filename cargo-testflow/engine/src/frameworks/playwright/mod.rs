@@ -149,10 +149,7 @@ fn failure_of(root: &Path, errors: &[PlaywrightError]) -> Failure {
 }
 
 /// What one attempt's result means: its outcome, and its failure when it has one.
-pub fn classify_attempt(
-    root: &Path,
-    r: &recorder::PlaywrightResult,
-) -> (Outcome, Option<Failure>) {
+pub fn classify_attempt(root: &Path, r: &recorder::PlaywrightResult) -> (Outcome, Option<Failure>) {
     let expected_to_fail = r.expected_status == "failed";
     match r.status.as_str() {
         "passed" if expected_to_fail => (
@@ -194,10 +191,7 @@ pub fn classify_attempt(
             {
                 f.kind = Some("worker exited".into());
                 (Outcome::Crashed, Category::Crash)
-            } else if f.message.contains("expect(")
-                || f.expected.is_some()
-                || f.actual.is_some()
-            {
+            } else if f.message.contains("expect(") || f.expected.is_some() || f.actual.is_some() {
                 // `Error: expect(received).toBe(expected)`: the matcher names it, as in Jest.
                 if let Some(m) = super::jest::matcher_name(&f.message) {
                     f.kind = Some(m);
@@ -642,7 +636,12 @@ pub fn parse_listing(
     ) {
         for spec in &s.specs {
             for t in &spec.tests {
-                out.push((t.project.clone(), path.clone(), spec.title.clone(), spec.line));
+                out.push((
+                    t.project.clone(),
+                    path.clone(),
+                    spec.title.clone(),
+                    spec.line,
+                ));
             }
             let _ = file;
         }
@@ -778,7 +777,7 @@ impl crate::runner::Unit for PlaywrightUnit {
                     Framework::Playwright,
                     "Playwright",
                     "jest-testflow/playwright",
-        "onEnd",
+                    "onEnd",
                     out.exit,
                     finished.is_file(),
                     &logged.run,

@@ -236,7 +236,11 @@ impl PlaywrightRecorder {
     pub fn test_begin(&self, key: &str, retry: u32) -> Result<()> {
         let meta = match self.meta_of_key(key) {
             Ok(m) => m,
-            Err(e) => return self.recorder.run_error(error_kind::RECONCILE, &format!("{e:#}")),
+            Err(e) => {
+                return self
+                    .recorder
+                    .run_error(error_kind::RECONCILE, &format!("{e:#}"));
+            }
         };
         let attempt = retry.saturating_add(1);
         if let Some(t) = self.state().tests.get_mut(key) {
@@ -267,7 +271,11 @@ impl PlaywrightRecorder {
     pub fn test_end(&self, r: &PlaywrightResult) -> Result<()> {
         let meta = match self.meta_of_key(&r.key) {
             Ok(m) => m,
-            Err(e) => return self.recorder.run_error(error_kind::RECONCILE, &format!("{e:#}")),
+            Err(e) => {
+                return self
+                    .recorder
+                    .run_error(error_kind::RECONCILE, &format!("{e:#}"));
+            }
         };
         let attempt = r.retry.saturating_add(1);
         let (outcome, failure) = classify_attempt(&self.root, r);
@@ -340,13 +348,14 @@ impl PlaywrightRecorder {
             .map(|l| relative_file(&self.root, &l.file));
         let listed_file = {
             let st = self.state();
-            file.as_ref().filter(|f| {
-                !st.file_entries.contains(*f)
-                    && !st.tests.values().any(|t| {
-                        t.meta.file.as_deref() == Some(f.as_str()) && !t.attempts.is_empty()
-                    })
-            })
-            .cloned()
+            file.as_ref()
+                .filter(|f| {
+                    !st.file_entries.contains(*f)
+                        && !st.tests.values().any(|t| {
+                            t.meta.file.as_deref() == Some(f.as_str()) && !t.attempts.is_empty()
+                        })
+                })
+                .cloned()
         };
         let (outcome, failure) = classify_load_error(&self.root, e);
         match listed_file {
@@ -464,16 +473,15 @@ impl PlaywrightRecorder {
         if !begun {
             notes.push("Playwright ended the run without onBegin: no test was listed".into());
         }
-        let recorded_failure = has_file_entries
-            || errors_outside > 0
-            || {
-                let st = self.state();
-                st.tests.values().any(|t| t.last.is_some_and(Outcome::is_failure))
-            };
+        let recorded_failure = has_file_entries || errors_outside > 0 || {
+            let st = self.state();
+            st.tests
+                .values()
+                .any(|t| t.last.is_some_and(Outcome::is_failure))
+        };
         match end.status.as_str() {
-            "passed" if recorded_failure => notes.push(
-                "Playwright ended the run as passed, but testflow recorded a failure".into(),
-            ),
+            "passed" if recorded_failure => notes
+                .push("Playwright ended the run as passed, but testflow recorded a failure".into()),
             "failed" if !recorded_failure && not_run.is_empty() => notes.push(
                 "Playwright ended the run as failed, but testflow recorded no failure".into(),
             ),
@@ -494,7 +502,11 @@ impl PlaywrightRecorder {
                     not_run.len(),
                     end.status,
                     shown.join(", "),
-                    if not_run.len() > shown.len() { ", …" } else { "" }
+                    if not_run.len() > shown.len() {
+                        ", …"
+                    } else {
+                        ""
+                    }
                 ),
             )?;
         }

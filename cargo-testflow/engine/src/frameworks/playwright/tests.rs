@@ -27,7 +27,14 @@ fn driven(root: &Path) -> (crate::store::Recording, PlaywrightRecorder) {
     (driver, rec)
 }
 
-fn case(root: &Path, key: &str, file: &str, project: &str, suite: &[&str], title: &str) -> PlaywrightCase {
+fn case(
+    root: &Path,
+    key: &str,
+    file: &str,
+    project: &str,
+    suite: &[&str],
+    title: &str,
+) -> PlaywrightCase {
     PlaywrightCase {
         key: key.into(),
         file: root.join(file).display().to_string(),
@@ -79,7 +86,10 @@ fn finish(driver: crate::store::Recording) -> Run {
 }
 
 fn kinds(run: &Run) -> Vec<String> {
-    run.errors.iter().map(|e| e.kind.as_str().to_owned()).collect()
+    run.errors
+        .iter()
+        .map(|e| e.kind.as_str().to_owned())
+        .collect()
 }
 
 const EXPECT: &str = "Error: \u{1b}[2mexpect(\u{1b}[22mreceived).toBe(expected) // Object.is equality\n\nExpected: \u{1b}[32m3\u{1b}[39m\nReceived: \u{1b}[31m2\u{1b}[39m";
@@ -90,7 +100,14 @@ fn every_attempt_is_recorded_and_a_passing_retry_is_flaky() {
     let root = dir.path();
     let (driver, rec) = driven(root);
     let cases = [
-        case(root, "k1", "tests/a.spec.js", "", &["flaky"], "passes later"),
+        case(
+            root,
+            "k1",
+            "tests/a.spec.js",
+            "",
+            &["flaky"],
+            "passes later",
+        ),
         case(root, "k2", "tests/a.spec.js", "", &[], "fails"),
     ];
     rec.begin(1, &cases).unwrap();
@@ -102,16 +119,29 @@ fn every_attempt_is_recorded_and_a_passing_retry_is_flaky() {
             content_type: Some("application/zip".into()),
             path: Some(root.join("test-results/a/trace.zip").display().to_string()),
         }],
-        ..result("k1", 0, "failed", vec![error(root, EXPECT, Some(("tests/a.spec.js", 7)))])
+        ..result(
+            "k1",
+            0,
+            "failed",
+            vec![error(root, EXPECT, Some(("tests/a.spec.js", 7)))],
+        )
     };
     rec.test_end(&first).unwrap();
     rec.test_begin("k1", 1).unwrap();
     rec.test_end(&result("k1", 1, "passed", vec![])).unwrap();
     rec.test_begin("k2", 0).unwrap();
-    rec.test_end(&result("k2", 0, "failed", vec![error(root, "TypeError: x is not a function", None)]))
-        .unwrap();
+    rec.test_end(&result(
+        "k2",
+        0,
+        "failed",
+        vec![error(root, "TypeError: x is not a function", None)],
+    ))
+    .unwrap();
     let (_, notes) = rec
-        .finish_run(Some(&end("failed", &[("k1", "flaky"), ("k2", "unexpected")])))
+        .finish_run(Some(&end(
+            "failed",
+            &[("k1", "flaky"), ("k2", "unexpected")],
+        )))
         .unwrap();
     assert!(notes.is_empty(), "{notes:?}");
     let run = finish(driver);
@@ -124,38 +154,87 @@ fn every_attempt_is_recorded_and_a_passing_retry_is_flaky() {
     let f = t.attempts[0].failure.as_ref().unwrap();
     assert_eq!(f.category, Category::Assertion);
     assert_eq!(f.kind.as_deref(), Some("toBe"));
-    assert_eq!((f.expected.as_deref(), f.actual.as_deref()), (Some("3"), Some("2")));
+    assert_eq!(
+        (f.expected.as_deref(), f.actual.as_deref()),
+        (Some("3"), Some("2"))
+    );
     assert_eq!(f.location.as_ref().unwrap().file, "tests/a.spec.js");
     assert_eq!(f.stdout.as_ref().unwrap().text, "attempt 1\n");
-    assert_eq!(t.attempts[0].attachments[0].path, "test-results/a/trace.zip");
+    assert_eq!(
+        t.attempts[0].attachments[0].path,
+        "test-results/a/trace.zip"
+    );
     assert!(t.attempts[1].attachments.is_empty());
     let t = &run.tests[1];
     assert_eq!(t.outcome, Outcome::Failed);
     let f = t.failure.as_ref().unwrap();
-    assert_eq!((f.category, f.kind.as_deref()), (Category::RuntimeError, Some("TypeError")));
+    assert_eq!(
+        (f.category, f.kind.as_deref()),
+        (Category::RuntimeError, Some("TypeError"))
+    );
 }
 
 #[test]
 fn statuses_map_to_outcomes() {
     let root = Path::new("/p");
-    let timed = result("k", 0, "timedOut", vec![error(root, "\u{1b}[31mTest timeout of 300ms exceeded.\u{1b}[39m", None)]);
+    let timed = result(
+        "k",
+        0,
+        "timedOut",
+        vec![error(
+            root,
+            "\u{1b}[31mTest timeout of 300ms exceeded.\u{1b}[39m",
+            None,
+        )],
+    );
     let (o, f) = classify_attempt(root, &timed);
     assert_eq!(o, Outcome::Timeout);
     let f = f.unwrap();
-    assert_eq!((f.category, f.message.as_str()), (Category::Timeout, "Test timeout of 300ms exceeded."));
-    let crash = result("k", 0, "failed", vec![error(root, "Error: worker process exited unexpectedly (code=3, signal=null)", None)]);
+    assert_eq!(
+        (f.category, f.message.as_str()),
+        (Category::Timeout, "Test timeout of 300ms exceeded.")
+    );
+    let crash = result(
+        "k",
+        0,
+        "failed",
+        vec![error(
+            root,
+            "Error: worker process exited unexpectedly (code=3, signal=null)",
+            None,
+        )],
+    );
     let (o, f) = classify_attempt(root, &crash);
-    assert_eq!((o, f.unwrap().category), (Outcome::Crashed, Category::Crash));
-    assert_eq!(classify_attempt(root, &result("k", 0, "skipped", vec![])).0, Outcome::Skipped);
+    assert_eq!(
+        (o, f.unwrap().category),
+        (Outcome::Crashed, Category::Crash)
+    );
+    assert_eq!(
+        classify_attempt(root, &result("k", 0, "skipped", vec![])).0,
+        Outcome::Skipped
+    );
     let (o, f) = classify_attempt(root, &result("k", 0, "interrupted", vec![]));
-    assert_eq!((o, f.unwrap().category), (Outcome::Skipped, Category::Interrupted));
+    assert_eq!(
+        (o, f.unwrap().category),
+        (Outcome::Skipped, Category::Interrupted)
+    );
     // test.fail(): failing is expected, passing is a failure (Playwright fails the run).
-    let xfail = PlaywrightResult { expected_status: "failed".into(), ..result("k", 0, "failed", vec![]) };
+    let xfail = PlaywrightResult {
+        expected_status: "failed".into(),
+        ..result("k", 0, "failed", vec![])
+    };
     assert_eq!(classify_attempt(root, &xfail).0, Outcome::Xfailed);
-    let xpass = PlaywrightResult { expected_status: "failed".into(), ..result("k", 0, "passed", vec![]) };
+    let xpass = PlaywrightResult {
+        expected_status: "failed".into(),
+        ..result("k", 0, "passed", vec![])
+    };
     assert_eq!(classify_attempt(root, &xpass).0, Outcome::Failed);
     // An unknown status is never a pass.
-    assert!(classify_attempt(root, &result("k", 0, "exploded", vec![])).0.is_failure());
+    assert!(
+        classify_attempt(root, &result("k", 0, "exploded", vec![]))
+            .0
+            .is_failure()
+    );
 }
 
 #[test]
@@ -170,14 +249,21 @@ fn more_than_one_project_names_it_in_the_id_and_duplicates_are_numbered() {
     ];
     assert_eq!(
         rec.ids_of(2, &cases),
-        ["t/x.spec.ts#[chromium] › d › same", "t/x.spec.ts#[firefox] › d › same", "t/x.spec.ts#[chromium] › d › same@2"]
+        [
+            "t/x.spec.ts#[chromium] › d › same",
+            "t/x.spec.ts#[firefox] › d › same",
+            "t/x.spec.ts#[chromium] › d › same@2"
+        ]
     );
     rec.begin(2, &cases).unwrap();
     for k in ["a", "b", "c"] {
         rec.test_end(&result(k, 0, "passed", vec![])).unwrap();
     }
-    rec.finish_run(Some(&end("passed", &[("a", "expected"), ("b", "expected"), ("c", "expected")])))
-        .unwrap();
+    rec.finish_run(Some(&end(
+        "passed",
+        &[("a", "expected"), ("b", "expected"), ("c", "expected")],
+    )))
+    .unwrap();
     let run = finish(driver);
     assert!(run.errors.is_empty(), "{:?}", run.errors);
     assert_eq!(run.tests[1].binary.as_deref(), Some("firefox"));
@@ -192,17 +278,31 @@ fn a_file_that_fails_to_load_is_an_entry_and_other_errors_are_run_errors() {
     let root = dir.path();
     let (driver, rec) = driven(root);
     rec.begin(1, &[]).unwrap();
-    rec.error(&error(root, "Error: Cannot find module './gone'", Some(("tests/bad.spec.js", 2))))
-        .unwrap();
-    rec.error(&error(root, "Error: global setup broke", Some(("global-setup.js", 4))))
-        .unwrap();
+    rec.error(&error(
+        root,
+        "Error: Cannot find module './gone'",
+        Some(("tests/bad.spec.js", 2)),
+    ))
+    .unwrap();
+    rec.error(&error(
+        root,
+        "Error: global setup broke",
+        Some(("global-setup.js", 4)),
+    ))
+    .unwrap();
     rec.error(&error(root, "Error: no location", None)).unwrap();
     rec.finish_run(Some(&end("failed", &[]))).unwrap();
     let run = finish(driver);
     assert_eq!(run.tests.len(), 1, "{:?}", run.tests);
     let bad = &run.tests[0];
-    assert_eq!((bad.id.as_str(), bad.outcome), ("tests/bad.spec.js", Outcome::Error));
-    assert_eq!(bad.failure.as_ref().unwrap().category, Category::ImportError);
+    assert_eq!(
+        (bad.id.as_str(), bad.outcome),
+        ("tests/bad.spec.js", Outcome::Error)
+    );
+    assert_eq!(
+        bad.failure.as_ref().unwrap().category,
+        Category::ImportError
+    );
     // Not a test file (global setup), or no location: run errors.
     assert_eq!(kinds(&run), ["playwright", "playwright"]);
 }
@@ -222,15 +322,33 @@ fn the_end_of_the_run_is_checked_against_the_record() {
     rec.test_end(&result("k2", 0, "passed", vec![])).unwrap();
     // k2 Playwright calls unexpected; k3 never ran; an unknown test; status passed.
     let (_, notes) = rec
-        .finish_run(Some(&end("passed", &[("k1", "expected"), ("k2", "unexpected"), ("k3", "skipped"), ("zz", "expected")])))
+        .finish_run(Some(&end(
+            "passed",
+            &[
+                ("k1", "expected"),
+                ("k2", "unexpected"),
+                ("k3", "skipped"),
+                ("zz", "expected"),
+            ],
+        )))
         .unwrap();
     assert_eq!(notes.len(), 2, "{notes:?}");
-    assert!(notes[0].contains("`t/a.spec.js#two`: Playwright's outcome is unexpected"), "{notes:?}");
+    assert!(
+        notes[0].contains("`t/a.spec.js#two`: Playwright's outcome is unexpected"),
+        "{notes:?}"
+    );
     assert!(notes[1].contains("lists test `zz`"), "{notes:?}");
     let run = finish(driver);
     let k = kinds(&run);
-    assert!(k.contains(&"not_run".to_owned()) && k.contains(&"reconcile".to_owned()), "{k:?}");
-    assert!(run.errors.iter().any(|e| e.kind == ErrorKind::NotRun && e.message.contains("t/a.spec.js#three")));
+    assert!(
+        k.contains(&"not_run".to_owned()) && k.contains(&"reconcile".to_owned()),
+        "{k:?}"
+    );
+    assert!(
+        run.errors
+            .iter()
+            .any(|e| e.kind == ErrorKind::NotRun && e.message.contains("t/a.spec.js#three"))
+    );
 }
 
 #[test]
@@ -241,16 +359,23 @@ fn a_failed_status_with_nothing_failing_and_a_global_timeout_fail_closed() {
     let cases = [case(root, "k1", "t/a.spec.js", "", &[], "one")];
     rec.begin(1, &cases).unwrap();
     rec.test_end(&result("k1", 0, "passed", vec![])).unwrap();
-    let (_, notes) = rec.finish_run(Some(&end("failed", &[("k1", "expected")]))).unwrap();
-    assert_eq!(notes, ["Playwright ended the run as failed, but testflow recorded no failure"]);
+    let (_, notes) = rec
+        .finish_run(Some(&end("failed", &[("k1", "expected")])))
+        .unwrap();
+    assert_eq!(
+        notes,
+        ["Playwright ended the run as failed, but testflow recorded no failure"]
+    );
     finish(driver);
 
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let (driver, rec) = driven(root);
-    rec.begin(1, &[case(root, "k1", "t/a.spec.js", "", &[], "one")]).unwrap();
+    rec.begin(1, &[case(root, "k1", "t/a.spec.js", "", &[], "one")])
+        .unwrap();
     rec.test_begin("k1", 0).unwrap();
-    rec.finish_run(Some(&end("timedout", &[("k1", "skipped")]))).unwrap();
+    rec.finish_run(Some(&end("timedout", &[("k1", "skipped")])))
+        .unwrap();
     let run = finish(driver);
     assert_eq!(kinds(&run), ["playwright", "not_run"]);
     assert!(run.errors[0].message.contains("globalTimeout"));
@@ -261,8 +386,10 @@ fn no_on_end_leaves_the_run_incomplete_and_unknown_tests_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let (driver, rec) = driven(root);
-    rec.begin(1, &[case(root, "k1", "t/a.spec.js", "", &[], "one")]).unwrap();
-    rec.test_end(&result("nobody", 0, "passed", vec![])).unwrap();
+    rec.begin(1, &[case(root, "k1", "t/a.spec.js", "", &[], "one")])
+        .unwrap();
+    rec.test_end(&result("nobody", 0, "passed", vec![]))
+        .unwrap();
     rec.test_end(&result("k1", 0, "passed", vec![])).unwrap();
     rec.test_end(&result("k1", 0, "failed", vec![])).unwrap();
     rec.finish_run(None).unwrap();
@@ -289,7 +416,8 @@ fn an_owned_run_that_never_saw_on_end_is_incomplete() {
         gates: None,
     })
     .unwrap();
-    rec.begin(1, &[case(root, "k1", "t/a.spec.js", "", &[], "one")]).unwrap();
+    rec.begin(1, &[case(root, "k1", "t/a.spec.js", "", &[], "one")])
+        .unwrap();
     rec.test_end(&result("k1", 0, "passed", vec![])).unwrap();
     let (run, _) = rec.finish_run(None).unwrap();
     assert!(!run.completed);
@@ -322,7 +450,59 @@ fn the_driver_never_passes_what_the_record_contradicts() {
     let dir = tempfile::tempdir().unwrap();
     let (driver, _rec) = driven(dir.path());
     let run = finish(driver);
-    assert!(reconcile_exit(ExitKind::Code(0), false, &run).unwrap().contains("onEnd never ran"));
-    assert!(reconcile_exit(ExitKind::Code(1), true, &run).unwrap().contains("no failing test"));
+    assert!(
+        reconcile_exit(ExitKind::Code(0), false, &run)
+            .unwrap()
+            .contains("onEnd never ran")
+    );
+    assert!(
+        reconcile_exit(ExitKind::Code(1), true, &run)
+            .unwrap()
+            .contains("no failing test")
+    );
     assert!(reconcile_exit(ExitKind::Code(0), true, &run).is_none());
+}
+
+#[test]
+fn the_run_options_become_playwright_flags() {
+    let project = PlaywrightProject {
+        root: "/p".into(),
+        bin: "/p/node_modules/.bin/playwright".into(),
+        reporter_dir: "/p/node_modules/jest-testflow".into(),
+    };
+    let mut options = crate::runner::RunOptions {
+        jobs: 3,
+        jobs_given: true,
+        test_timeout: Some(std::time::Duration::from_secs(5)),
+        retries: 2,
+        fail_fast: true,
+        filters: vec!["a.b".into()],
+        framework_args: vec!["tests/x.spec.js".into()],
+        ..Default::default()
+    };
+    options.pass_through.shard = Some((
+        crate::shard::ShardSpec::parse("2/4").unwrap(),
+        crate::shard::Strategy::Timings,
+    ));
+    assert_eq!(
+        project.args(&options, None),
+        [
+            "test",
+            "--reporter=list,/p/node_modules/jest-testflow/playwright.js",
+            "--workers=3",
+            "--timeout=5000",
+            "--retries=2",
+            "--max-failures=1",
+            "--grep=a\\.b",
+            "--shard=2/4",
+            "--pass-with-no-tests",
+            "tests/x.spec.js",
+        ]
+    );
+    // No -j and no history: Playwright's own workers.
+    let plain = crate::runner::RunOptions {
+        jobs_given: false,
+        ..Default::default()
+    };
+    assert_eq!(project.args(&plain, None).len(), 2);
 }
