@@ -9,7 +9,8 @@
 //
 //   reporter: [['list'], ['jest-testflow/playwright', { reports: { junit: 'out.xml' } }]]
 //
-// With `--shard K/N` on a Playwright that has `preprocess` (1.65.1 is tested), the shard
+// With `--shard K/N` on Playwright 1.62+ (`preprocess`, `testRun.skipSharding()`; 1.65.1
+// is tested; older ones only pass `--shard` through to Playwright's own split), the shard
 // is testflow's plan at test grain (timings from history, else hash;
 // TESTFLOW_SHARD_STRATEGY overrides) instead of Playwright's own split, unless a serial
 // describe block is in the run (its tests must stay in one worker: Playwright's split).

@@ -17,6 +17,8 @@ test(`Playwright ${VERSION}: the reporter records every attempt, agreeing with P
   assert.equal(own.errors, 0);
   const junit = fs.readFileSync(path.join(dir, 'out', 'junit.xml'), 'utf8');
   assert.match(junit, /<testcase name="outer › inner › throws a TypeError" classname="tests\/basic.spec.js"/);
+  // Attachments linked from the test case by path (Jenkins' and GitLab's convention).
+  assert.match(junit, /\[\[ATTACHMENT\|test-results\/[^\]]*\/note-[0-9a-f]+\.txt\]\]/);
   // The same run owns .testflow/ (history for the next shard plan).
   assert.equal(latestRun(dir).summary.total, 12);
   assert.match(r.stderr, /testflow: run recorded in /);

@@ -1172,8 +1172,10 @@ impl FromStr for Framework {
             .into_iter()
             .find(|f| f.as_str() == s)
             .ok_or_else(|| {
+                let names: Vec<&str> = Framework::ALL.iter().map(|f| f.as_str()).collect();
                 UnknownName::new(format!(
-                    "unknown framework `{s}` (expected rust, pytest, jest or go)"
+                    "unknown framework `{s}` (expected one of {})",
+                    names.join(", ")
                 ))
             })
     }
