@@ -1515,6 +1515,7 @@ mod tests {
             started_at: None,
             failure: None,
             concurrent: None,
+            attachments: vec![],
         };
         let t = TestCase::from_attempts(
             meta.clone(),

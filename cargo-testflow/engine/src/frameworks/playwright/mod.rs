@@ -80,6 +80,31 @@ pub struct PlaywrightError {
     pub value: Option<String>,
 }
 
+/// An attachment of one result (`result.attachments`); in-memory ones have no path.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PlaywrightAttachment {
+    pub name: String,
+    pub content_type: Option<String>,
+    pub path: Option<String>,
+}
+
+/// One attempt's result (`onTestEnd(test, result)`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PlaywrightResult {
+    pub key: String,
+    /// `result.retry`: 0 for the first attempt.
+    pub retry: u32,
+    /// `passed`, `failed`, `timedOut`, `skipped` or `interrupted`.
+    pub status: String,
+    /// `test.expectedStatus`: `failed` under `test.fail()`, `skipped` under skip/fixme.
+    pub expected_status: String,
+    pub duration_ms: f64,
+    pub errors: Vec<PlaywrightError>,
+    pub attachments: Vec<PlaywrightAttachment>,
+    /// The `skip`/`fixme` annotation's description, when the test was skipped.
+    pub skip_reason: Option<String>,
+}
+
 /// `Test timeout of 100ms exceeded.` (Playwright's own), and its hook variants.
 fn timeout_message(message: &str) -> Option<String> {
     static TIMEOUT: OnceLock<Regex> = OnceLock::new();
@@ -149,7 +174,7 @@ fn failure_of(root: &Path, errors: &[PlaywrightError]) -> Failure {
 }
 
 /// What one attempt's result means: its outcome, and its failure when it has one.
-pub fn classify_attempt(root: &Path, r: &recorder::PlaywrightResult) -> (Outcome, Option<Failure>) {
+pub fn classify_attempt(root: &Path, r: &PlaywrightResult) -> (Outcome, Option<Failure>) {
     let expected_to_fail = r.expected_status == "failed";
     match r.status.as_str() {
         "passed" if expected_to_fail => (

@@ -17,6 +17,7 @@ use std::sync::Mutex;
 use anyhow::{Context, Result};
 
 use super::{FINISHED_FILE, PlaywrightError, classify_attempt, classify_load_error};
+pub use super::{PlaywrightAttachment, PlaywrightResult};
 use crate::frameworks::jest::{DUPLICATE_MARK, ID_SEPARATOR, relative_file};
 use crate::model::*;
 use crate::recorder::{Recorder, RecorderConfig};
@@ -37,31 +38,6 @@ pub struct PlaywrightCase {
     pub suite: Vec<String>,
     pub title: String,
     pub line: Option<u32>,
-}
-
-/// An attachment of one result (`result.attachments`); in-memory ones have no path.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct PlaywrightAttachment {
-    pub name: String,
-    pub content_type: Option<String>,
-    pub path: Option<String>,
-}
-
-/// One attempt's result (`onTestEnd(test, result)`).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct PlaywrightResult {
-    pub key: String,
-    /// `result.retry`: 0 for the first attempt.
-    pub retry: u32,
-    /// `passed`, `failed`, `timedOut`, `skipped` or `interrupted`.
-    pub status: String,
-    /// `test.expectedStatus`: `failed` under `test.fail()`, `skipped` under skip/fixme.
-    pub expected_status: String,
-    pub duration_ms: f64,
-    pub errors: Vec<PlaywrightError>,
-    pub attachments: Vec<PlaywrightAttachment>,
-    /// The `skip`/`fixme` annotation's description, when the test was skipped.
-    pub skip_reason: Option<String>,
 }
 
 /// The end of the run (`onEnd(result)`) and Playwright's verdict for every listed test.
