@@ -506,3 +506,44 @@ fn the_run_options_become_playwright_flags() {
     };
     assert_eq!(project.args(&plain, None).len(), 2);
 }
+
+#[test]
+fn attachments_are_linked_by_path_from_junit_and_html() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let (driver, rec) = driven(root);
+    rec.begin(1, &[case(root, "k1", "t/a.spec.js", "", &[], "shot")])
+        .unwrap();
+    let r = PlaywrightResult {
+        attachments: vec![
+            PlaywrightAttachment {
+                name: "screenshot".into(),
+                content_type: Some("image/png".into()),
+                path: Some(root.join("test-results/a/shot.png").display().to_string()),
+            },
+            // In memory (a body, no path): not linked.
+            PlaywrightAttachment {
+                name: "inline".into(),
+                content_type: None,
+                path: None,
+            },
+        ],
+        ..result("k1", 0, "failed", vec![error(root, EXPECT, None)])
+    };
+    rec.test_end(&r).unwrap();
+    rec.finish_run(Some(&end("failed", &[("k1", "unexpected")])))
+        .unwrap();
+    let run = finish(driver);
+    assert_eq!(run.tests[0].attempts[0].attachments.len(), 1);
+    let junit = crate::report::render(&run, crate::report::ReportFormat::Junit).unwrap();
+    let junit = String::from_utf8(junit).unwrap();
+    assert!(
+        junit.contains("[[ATTACHMENT|test-results/a/shot.png]]"),
+        "{junit}"
+    );
+    let html = crate::report::html::data(&run).to_string();
+    assert!(
+        html.contains(r#""path":"test-results/a/shot.png""#),
+        "{html}"
+    );
+}
