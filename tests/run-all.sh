@@ -21,6 +21,7 @@ VENV="$TARGET_DIR/py-venv"
 JEST_WORK="$TARGET_DIR/jest-e2e"
 VERSIONS_DIR="$TARGET_DIR/jest-versions"
 VITEST_DIR="$TARGET_DIR/vitest-versions"
+PLAYWRIGHT_WORK="$TARGET_DIR/playwright-versions/1.65.1"
 LOGS="$TARGET_DIR/run-all-logs"
 TOOLS="$TARGET_DIR/tools"
 mkdir -p "$LOGS"
@@ -135,6 +136,18 @@ vitest_versions_job() {
     for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
     return "$failed"
 }
+# ==== Playwright Test 1.65.1 (npm/test/playwright*.test.js) ===============================
+# @playwright/test into target/playwright-versions/1.65.1, kept between runs; never
+# `npx playwright install`: the page test uses Debian's chromium (browser_job installs it).
+# jest-testflow is linked in once it is built (the Playwright section).
+playwright_job() {
+    if ! grep -qs '"version": "1.65.1"' "$PLAYWRIGHT_WORK/node_modules/@playwright/test/package.json"; then
+        mkdir -p "$PLAYWRIGHT_WORK"
+        printf '{ "name": "playwright-1.65.1", "private": true, "dependencies": { "@playwright/test": "1.65.1" } }\n' > "$PLAYWRIGHT_WORK/package.json"
+        (cd "$PLAYWRIGHT_WORK" && npm install --no-audit --no-fund --loglevel=error)
+    fi
+}
+# ==== end Playwright job ==================================================================
 # Debian's chromium (npm's own browser downloads do not work offline) and playwright-core.
 browser_job() {
     if ! command -v chromium >/dev/null 2>&1; then
@@ -193,6 +206,7 @@ start_job venv venv_job
 start_job jest-e2e jest_e2e_job
 start_job jest-versions jest_versions_job
 start_job vitest-versions vitest_versions_job
+start_job playwright playwright_job
 start_job browser browser_job
 start_job conformance-fetch conformance_fetch_job
 start_job go go_job
@@ -376,12 +390,28 @@ TESTFLOW_VITEST_WORK="$VITEST_DIR/4.1.12" \
     cargo test --locked -p cargo-testflow --test e2e snapshots::vitest_ -- --ignored
 # ==== end Node: Vitest ==================================================================
 
+# ==== Node: Playwright (npm/test/playwright.test.js, playwright-driver.test.js) ===========
+# jest-testflow/playwright on Playwright Test 1.65.1: the reporter door (against
+# Playwright's own JSON report), `cargo testflow run`, testflow's shard plan in the
+# reporter's preprocess, on tests/fixtures/playwright-*. The page test needs Debian's
+# chromium (browser_job); the two files run side by side. jest-testflow is the one
+# installed into target/jest-e2e, linked in (the addon is built once).
+section "Node: Playwright"
+echo "== Node: Playwright Test 1.65.1 (npm/test/playwright*.test.js)"
+wait_job playwright
+wait_job browser
+rm -rf "$PLAYWRIGHT_WORK/runs"
+ln -sfn "$JEST_WORK/node_modules/jest-testflow" "$PLAYWRIGHT_WORK/node_modules/jest-testflow"
+TESTFLOW_PLAYWRIGHT_WORK="$PLAYWRIGHT_WORK" TESTFLOW_BIN="$TARGET_DIR/debug/cargo-testflow" \
+  node --test --test-concurrency=2 --test-reporter=spec npm/test/playwright.test.js npm/test/playwright-driver.test.js
+# ==== end Node: Playwright ==============================================================
+
 # ---- HTML report in headless Chromium (tests/browser) ------------------------------
 # Debian's chromium and playwright-core from npm (target/browser-tests), installed in the
 # background from the start.
 section "HTML report: headless Chromium"
 echo "== HTML report: headless Chromium (node --test tests/browser)"
-wait_job browser
+[ -n "${JOB_PID[browser]:-}" ] && wait_job browser
 node --test tests/browser/
 # ---- end of HTML report section ----------------------------------------------------
 

@@ -328,9 +328,10 @@ pub(crate) struct RunArgs {
     /// after the run (repeatable; LCOV, Cobertura, coverage.py JSON, Istanbul JSON).
     #[arg(long = "coverage-file", value_name = "FILE", value_delimiter = ',')]
     pub(crate) coverage_files: Vec<PathBuf>,
-    /// Run only this framework's suites (repeatable): rust, pytest, jest, vitest, go. `jest`
-    /// (`vitest`) takes the directory as a Jest (Vitest) project even when nothing marks
-    /// it as one, and says what is missing when it cannot run there.
+    /// Run only this framework's suites (repeatable): rust, pytest, jest, vitest, go,
+    /// playwright. `jest` (`vitest`, `playwright`) takes the directory as a Jest (Vitest,
+    /// Playwright Test) project even when nothing marks it as one, and says what is
+    /// missing when it cannot run there.
     #[arg(long = "framework", value_name = "NAME", value_parser = parse_framework)]
     pub(crate) frameworks: Vec<Framework>,
     /// Quarantine for this run the tests `history flaky` finds flaky across runs with a

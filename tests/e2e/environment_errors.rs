@@ -77,3 +77,23 @@ fn vitest_not_installed_is_one_environment_error_naming_it() {
     assert_eq!(run.errors.len(), 1, "{:?}", run.errors);
     assert_eq!(run.errors[0].kind, "environment");
 }
+
+#[test]
+fn playwright_not_installed_is_one_environment_error_naming_it() {
+    // The fixture as it is in the checkout: a Playwright config, no node_modules.
+    let p = Project::new("playwright-basic");
+    let out = p.run(&[]);
+    assert_eq!(out.code, 101, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(
+            "environment error: Playwright Test is not installed: node_modules/.bin/playwright not found"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert_no_debug_text(&out.stderr);
+    let run = out.run();
+    assert_eq!(run.frameworks, [testflow::model::Framework::Playwright]);
+    assert_eq!(run.errors.len(), 1, "{:?}", run.errors);
+    assert_eq!(run.errors[0].kind, "environment");
+}

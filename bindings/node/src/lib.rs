@@ -18,6 +18,7 @@ use testflow::frameworks::jest::{JestCase, JestResult, JestTotals};
 use testflow::model::Framework;
 use testflow::recorder::{RecorderConfig, parse_report_list};
 
+mod playwright;
 mod vitest;
 
 #[napi(object)]
@@ -172,6 +173,55 @@ pub(crate) fn root_of(root_dir: &str, given: Option<bool>) -> PathBuf {
 #[napi]
 pub fn project_root(root_dir: String) -> String {
     root_of(&root_dir, None).display().to_string()
+}
+
+/// What a reporter door's `finish` hands back: the run's counts and where it is.
+pub(crate) fn run_summary(
+    run: &testflow::model::Run,
+    run_dir: Option<&std::path::Path>,
+) -> RunSummary {
+    let s = &run.summary;
+    RunSummary {
+        total: count(s.total),
+        passed: count(s.passed),
+        failed: count(s.failed),
+        error: count(s.error),
+        skipped: count(s.skipped),
+        timeout: count(s.timeout),
+        crashed: count(s.crashed),
+        flaky: count(s.flaky),
+        duration_ms: s.duration_ms,
+        run_dir: run_dir.map(|p| p.display().to_string()),
+    }
+}
+
+/// A reporter door's end of the run: a failed gate, else the disagreements with the
+/// runner's own results (`notes`), become the pending error that fails the runner's run.
+pub(crate) fn note_end(
+    slot: &Mutex<Option<(String, Option<Kind>)>>,
+    runner: &str,
+    gate: Option<testflow::gate::GateReport>,
+    notes: &[String],
+) {
+    let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(g) = gate.filter(|g| !g.passed) {
+        slot.get_or_insert_with(|| {
+            let m = format!(
+                "testflow: a required quality gate failed:\n{}",
+                testflow::gate::render_human(&g).trim_end()
+            );
+            (m, Some(Kind::GateFailed))
+        });
+    }
+    if !notes.is_empty() {
+        slot.get_or_insert_with(|| {
+            let m = format!(
+                "testflow: {runner}'s results and testflow's record disagree (run error `reconcile`):\n  {}",
+                notes.join("\n  ")
+            );
+            (m, None)
+        });
+    }
 }
 
 pub(crate) fn count(n: u64) -> u32 {

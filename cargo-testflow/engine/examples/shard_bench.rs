@@ -89,6 +89,7 @@ fn synthetic_run(n: usize, id: &str) -> Run {
                 started_at: None,
                 failure: None,
                 concurrent: None,
+                attachments: vec![],
             };
             TestCase::from_attempts(meta, vec![a])
         })

@@ -700,6 +700,7 @@ mod tests {
             started_at: None,
             failure: Some(f),
             concurrent: None,
+            attachments: vec![],
         };
         TestCase::from_attempts(meta, vec![attempt])
     }
@@ -1052,6 +1053,7 @@ mod tests {
 
     fn retried(id: &str, first: Option<bool>, second: Option<bool>) -> TestCase {
         let attempt = |n, outcome, concurrent| Attempt {
+            attachments: vec![],
             attempt: n,
             outcome,
             duration_ms: 1.0,

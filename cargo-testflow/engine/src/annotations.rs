@@ -284,6 +284,7 @@ mod tests {
                 started_at: None,
                 failure,
                 concurrent: None,
+                attachments: vec![],
             }],
         )
     }

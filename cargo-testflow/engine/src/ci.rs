@@ -73,8 +73,9 @@ impl ProjectShape {
         ProjectShape {
             rust: is(Framework::Rust),
             python: is(Framework::Pytest),
-            // Jest and Vitest both need Node and the jest-testflow package.
-            node: is(Framework::Jest) || is(Framework::Vitest),
+            // Jest, Vitest and Playwright need Node and the jest-testflow package
+            // (Playwright's browsers are the project's to install: not generated).
+            node: is(Framework::Jest) || is(Framework::Vitest) || is(Framework::Playwright),
             npm_lock: root.join("package-lock.json").is_file(),
             requirements: root.join("requirements.txt").is_file(),
             testflow_checkout: root.join("cargo-testflow/Cargo.toml").is_file(),

@@ -229,6 +229,7 @@ impl Fold {
                 failure,
                 reason,
                 concurrent,
+                attachments,
             } => {
                 self.touch(time);
                 self.add_framework(test.framework);
@@ -248,6 +249,7 @@ impl Fold {
                     started_at,
                     failure,
                     concurrent,
+                    attachments,
                 };
                 let mut conflict = None;
                 match st.attempts.iter_mut().find(|a| a.attempt == attempt) {
@@ -426,6 +428,7 @@ fn unfinished_attempt(
             ..Failure::default()
         }),
         concurrent: None,
+        attachments: vec![],
     }
 }
 
@@ -472,6 +475,7 @@ mod tests {
             failure: None,
             reason: None,
             concurrent: None,
+            attachments: vec![],
         }
     }
 

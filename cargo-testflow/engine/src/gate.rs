@@ -538,6 +538,7 @@ mod tests {
                     started_at: None,
                     failure: None,
                     concurrent: None,
+                    attachments: vec![],
                 };
                 let attempts = if o == Outcome::Passed && flaky > 0 {
                     flaky -= 1;

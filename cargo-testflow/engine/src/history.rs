@@ -754,6 +754,7 @@ pub(crate) mod tests_support {
                         started_at: None,
                         failure: None,
                         concurrent: None,
+                        attachments: vec![],
                     });
                 }
                 attempts.push(Attempt {
@@ -763,6 +764,7 @@ pub(crate) mod tests_support {
                     started_at: None,
                     failure: None,
                     concurrent: None,
+                    attachments: vec![],
                 });
                 TestCase::from_attempts(meta, attempts)
             })

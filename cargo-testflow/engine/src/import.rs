@@ -235,6 +235,7 @@ fn to_test(c: Case) -> TestCase {
             started_at: None,
             failure: None,
             concurrent: None,
+            attachments: vec![],
         })
         .collect();
     attempts.push(Attempt {
@@ -244,6 +245,7 @@ fn to_test(c: Case) -> TestCase {
         started_at: None,
         failure,
         concurrent: None,
+        attachments: vec![],
     });
     let meta = TestMeta {
         id,

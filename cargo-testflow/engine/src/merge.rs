@@ -291,6 +291,7 @@ fn attempts_of(t: TestCase) -> Vec<Attempt> {
             started_at: None,
             failure: t.failure,
             concurrent: None,
+            attachments: vec![],
         }),
     }
     attempts

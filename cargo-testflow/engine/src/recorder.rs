@@ -217,6 +217,30 @@ impl Recorder {
         failure: Option<Failure>,
         reason: Option<String>,
     ) -> Result<()> {
+        self.test_finished_with_attachments(
+            test,
+            attempt,
+            outcome,
+            duration_ms,
+            failure,
+            reason,
+            vec![],
+        )
+    }
+
+    /// [`Recorder::test_finished_with_reason`] with the files the attempt left behind
+    /// (`Attempt::attachments`: Playwright's traces and screenshots).
+    #[allow(clippy::too_many_arguments)]
+    pub fn test_finished_with_attachments(
+        &self,
+        test: TestMeta,
+        attempt: u32,
+        outcome: Outcome,
+        duration_ms: f64,
+        failure: Option<Failure>,
+        reason: Option<String>,
+        attachments: Vec<crate::model::Attachment>,
+    ) -> Result<()> {
         let duration_ms = if duration_ms.is_finite() && duration_ms >= 0.0 {
             duration_ms
         } else {
@@ -231,6 +255,7 @@ impl Recorder {
             failure,
             reason,
             concurrent: None,
+            attachments,
         })
     }
 

@@ -454,6 +454,7 @@ impl Ctx {
             failure,
             reason,
             concurrent,
+            attachments: vec![],
         };
         self.record(&event, !retry);
         if !retry {
@@ -563,6 +564,7 @@ impl Ctx {
                     failure: Some(failure),
                     reason: None,
                     concurrent: None,
+                    attachments: vec![],
                 },
                 true,
             );

@@ -12,7 +12,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 /// Version of the `Run` / event-log schema. Readers accept this version and older.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Default cap for one captured stream (stdout or stderr) of one failure.
 pub const DEFAULT_OUTPUT_CAP: usize = 64 * 1024;
@@ -26,15 +26,18 @@ pub enum Framework {
     Vitest,
     /// `go test`, driven through `go test -json`.
     Go,
+    /// Playwright Test, through the `jest-testflow/playwright` reporter.
+    Playwright,
 }
 
 impl Framework {
-    pub const ALL: [Framework; 5] = [
+    pub const ALL: [Framework; 6] = [
         Framework::Rust,
         Framework::Pytest,
         Framework::Jest,
         Framework::Vitest,
         Framework::Go,
+        Framework::Playwright,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -44,6 +47,7 @@ impl Framework {
             Framework::Jest => "jest",
             Framework::Vitest => "vitest",
             Framework::Go => "go",
+            Framework::Playwright => "playwright",
         }
     }
 }
@@ -367,6 +371,20 @@ pub struct Attempt {
     /// this attempt: `false` means it ran alone. Absent when not recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrent: Option<bool>,
+    /// Files the attempt left behind (Playwright's traces, screenshots, videos), by path.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file an attempt left behind, linked by path (never copied into the run).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Attachment {
+    /// The framework's name for it: `trace`, `screenshot`, `video`, or the test's own.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// Relative to the project root when it is inside it, else absolute.
+    pub path: String,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -648,6 +666,7 @@ open_vocabulary! {
         Spawn = "spawn",
         Jest = "jest",
         Vitest = "vitest",
+        Playwright = "playwright",
         UnhandledError = "unhandled_error",
         MergeConflict = "merge_conflict",
         Duplicate = "duplicate",
@@ -790,6 +809,9 @@ pub mod error_kind {
     pub const JEST: &str = "jest";
     /// Vitest's process ended abnormally after it had reported tests (`cargo testflow run`).
     pub const VITEST: &str = "vitest";
+    /// Playwright's process ended abnormally, or its end of the run says what testflow's
+    /// record does not (a global timeout, a worker that died, an error outside the tests).
+    pub const PLAYWRIGHT: &str = "playwright";
     /// The framework caught an error outside every test's result (Vitest's unhandled
     /// errors and rejections): the run fails even when every test passed.
     pub const UNHANDLED_ERROR: &str = "unhandled_error";
@@ -1150,8 +1172,10 @@ impl FromStr for Framework {
             .into_iter()
             .find(|f| f.as_str() == s)
             .ok_or_else(|| {
+                let names: Vec<&str> = Framework::ALL.iter().map(|f| f.as_str()).collect();
                 UnknownName::new(format!(
-                    "unknown framework `{s}` (expected rust, pytest, jest or go)"
+                    "unknown framework `{s}` (expected one of {})",
+                    names.join(", ")
                 ))
             })
     }
@@ -1289,6 +1313,9 @@ pub mod events {
             /// Another test ran at some moment of this attempt (`Attempt::concurrent`).
             #[serde(default, skip_serializing_if = "Option::is_none")]
             concurrent: Option<bool>,
+            /// Files the attempt left behind (`Attempt::attachments`).
+            #[serde(default, skip_serializing_if = "Vec::is_empty")]
+            attachments: Vec<crate::Attachment>,
         },
         /// A problem with the run rather than a test (build failure, listing failure).
         RunError {
@@ -1488,6 +1515,7 @@ mod tests {
             started_at: None,
             failure: None,
             concurrent: None,
+            attachments: vec![],
         };
         let t = TestCase::from_attempts(
             meta.clone(),
@@ -1537,6 +1565,7 @@ mod tests {
                 "spawn",
                 "jest",
                 "vitest",
+                "playwright",
                 "unhandled_error",
                 "merge_conflict",
                 "duplicate",

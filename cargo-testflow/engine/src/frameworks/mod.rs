@@ -23,7 +23,9 @@ pub mod cargo;
 pub mod go;
 pub mod jest;
 pub mod listing;
+pub mod playwright;
 pub mod pytest;
+pub mod reporter_run;
 pub mod vitest;
 pub mod workers;
 
@@ -37,6 +39,7 @@ pub static PLUGINS: &[&dyn Plugin] = &[
     &jest::Jest,
     &vitest::Vitest,
     &go::Go,
+    &playwright::Playwright,
 ];
 
 /// The plug-in of `framework`.

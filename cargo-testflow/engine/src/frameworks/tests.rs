@@ -28,8 +28,12 @@ fn listed(framework: Framework) -> Vec<ListedTest> {
             let json = r#"[{"name": "adds", "file": "/p/src/math.test.js"}, {"name": "outer > has :: and # in it", "file": "/p/src/math.test.js"}]"#;
             vitest::parse_listing(Path::new("/p"), json).unwrap()
         }
+        Framework::Playwright => {
+            let json = r#"{"config": {"rootDir": "/p/tests", "projects": [{"name": "a"}]}, "suites": [{"title": "a.spec.ts", "file": "a.spec.ts", "specs": [{"title": "adds", "line": 3, "tests": [{"projectName": "a"}]}], "suites": [{"title": "outer", "file": "a.spec.ts", "specs": [{"title": "has :: and # in it", "line": 6, "tests": [{"projectName": "a"}]}]}]}], "errors": []}"#;
+            playwright::parse_listing(Path::new("/p"), json).unwrap().0
+        }
         Framework::Go => {
-            let out = br#"{"Action":"start","Package":"ex.com/m/strs"}
+            let out = br#""{"Action":"start","Package":"ex.com/m/strs"}
 {"Action":"output","Package":"ex.com/m/strs","Output":"TestShout\n"}
 {"Action":"output","Package":"ex.com/m/strs","Output":"ok  \tex.com/m/strs\t0.01s\n"}
 {"Action":"pass","Package":"ex.com/m/strs","Elapsed":0.01}
@@ -144,13 +148,25 @@ fn every_framework_answers_the_interface_consistently() {
             Framework::Vitest => {
                 "Error: Cannot find package 'left-pad' imported from '/p/src/a.test.js'"
             }
+            Framework::Playwright => {
+                "Error: Cannot find module 'left-pad'\nRequire stack:\n- /p/tests/a.spec.js"
+            }
             Framework::Go => {
                 "calc_test.go:4:2: no required module provides package github.com/google/go-cmp/cmp; to add it:"
             }
         };
         let module = p.missing_import(message);
         assert!(module.is_some(), "{f:?} does not read {message:?}");
-        for other in PLUGINS.iter().filter(|o| o.framework() != f) {
+        // Jest and Playwright both run Node's CommonJS resolution: its error is either's
+        // (and either suggests the same npm install).
+        let node_cjs = |a: Framework, b: Framework| {
+            let pair = [Framework::Jest, Framework::Playwright];
+            a != b && pair.contains(&a) && pair.contains(&b)
+        };
+        for other in PLUGINS
+            .iter()
+            .filter(|o| o.framework() != f && !node_cjs(o.framework(), f))
+        {
             assert_eq!(
                 other.missing_import(message),
                 None,
@@ -177,7 +193,7 @@ fn every_framework_answers_the_interface_consistently() {
 fn the_nothing_found_message_names_every_framework() {
     assert_eq!(
         looked_for(),
-        "a cargo workspace, pytest configuration or test_*.py files, a Jest project (package.json), a Vitest project (vitest.config.* or vitest in package.json), or a Go module (go.mod)"
+        "a cargo workspace, pytest configuration or test_*.py files, a Jest project (package.json), a Vitest project (vitest.config.* or vitest in package.json), a Go module (go.mod), or a Playwright Test project (playwright.config.* or @playwright/test in package.json)"
     );
 }
 
@@ -189,7 +205,7 @@ fn detection_asks_every_framework_and_keeps_the_registry_order() {
     std::fs::write(root.join("test_a.py"), "def test_a():\n    pass\n").unwrap();
     std::fs::write(
         root.join("package.json"),
-        r#"{"devDependencies": {"jest": "^30", "vitest": "^4"}}"#,
+        r#"{"devDependencies": {"jest": "^30", "vitest": "^4", "@playwright/test": "^1.65"}}"#,
     )
     .unwrap();
     std::fs::write(root.join("go.mod"), "module ex.com/m\n").unwrap();

@@ -705,6 +705,7 @@ mod tests {
                 started_at: None,
                 failure: None,
                 concurrent: None,
+                attachments: vec![],
             }],
         )];
         crate::history::History::open(store.root())

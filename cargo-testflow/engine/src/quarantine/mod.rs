@@ -186,6 +186,7 @@ mod tests {
                 started_at: None,
                 failure: None,
                 concurrent: None,
+                attachments: vec![],
             }],
         )
     }

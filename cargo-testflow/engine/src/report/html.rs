@@ -140,7 +140,10 @@ fn attempt_json(a: &Attempt) -> Value {
 }
 
 fn needs_detail(t: &TestCase) -> bool {
-    t.failure.is_some() || t.reason.is_some() || t.attempts.len() > 1
+    t.failure.is_some()
+        || t.reason.is_some()
+        || t.attempts.len() > 1
+        || t.attempts.iter().any(|a| !a.attachments.is_empty())
 }
 
 fn detail(t: &TestCase) -> Value {
@@ -157,6 +160,19 @@ fn detail(t: &TestCase) -> Value {
     if t.attempts.len() > 1 {
         // The last attempt's failure is `failure`; earlier ones carry their own.
         v["attempts"] = t.attempts.iter().map(attempt_json).collect();
+    }
+    // Files the attempts left behind (Playwright's traces, screenshots), shown by path.
+    let attachments: Vec<Value> = t
+        .attempts
+        .iter()
+        .flat_map(|a| {
+            a.attachments.iter().map(move |f| {
+                json!({ "attempt": a.attempt, "name": plain(&f.name), "path": plain(&f.path) })
+            })
+        })
+        .collect();
+    if !attachments.is_empty() {
+        v["attachments"] = attachments.into();
     }
     v
 }

@@ -143,13 +143,26 @@ fn test_case(t: &TestCase) -> quick_junit::TestCase {
     if let Some(line) = t.line {
         tc.extra.insert(xml("line"), xml(line.to_string()));
     }
-    if let Some(f) = &t.failure {
-        if let Some(out) = captured(&f.stdout) {
-            tc.set_system_out(out);
+    let mut out = t
+        .failure
+        .as_ref()
+        .and_then(|f| f.stdout.as_ref())
+        .filter(|c| !c.is_empty())
+        .map(|c| c.text.clone())
+        .unwrap_or_default();
+    // Files the attempts left behind (Playwright's traces, screenshots), in the
+    // `[[ATTACHMENT|path]]` lines Jenkins and GitLab link from a test case.
+    for a in t.attempts.iter().flat_map(|a| &a.attachments) {
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push('\n');
         }
-        if let Some(err) = captured(&f.stderr) {
-            tc.set_system_err(err);
-        }
+        out.push_str(&format!("[[ATTACHMENT|{}]]\n", a.path));
+    }
+    if !out.is_empty() {
+        tc.set_system_out(xml(out));
+    }
+    if let Some(err) = t.failure.as_ref().and_then(|f| captured(&f.stderr)) {
+        tc.set_system_err(err);
     }
     tc
 }

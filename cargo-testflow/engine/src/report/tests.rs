@@ -58,6 +58,7 @@ fn attempt(n: u32, outcome: Outcome, start: i64, ms: f64, failure: Option<Failur
         started_at: Some(at(start)),
         failure,
         concurrent: None,
+        attachments: vec![],
     }
 }
 

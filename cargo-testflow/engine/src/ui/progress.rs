@@ -189,6 +189,7 @@ mod tests {
             failure: None,
             reason: None,
             concurrent: None,
+            attachments: vec![],
         }
     }
 

@@ -743,6 +743,7 @@ fn the_driver_checks_jests_exit_status_against_the_log() {
             started_at: None,
             failure: None,
             concurrent: None,
+            attachments: vec![],
         }],
     )]);
     let empty = run(vec![]);

@@ -710,13 +710,7 @@ impl crate::runner::Unit for VitestUnit {
             Ok(out) if out.killed.is_some() => return vec![],
             Ok(out) => out,
         };
-        let stderr = out.stderr.to_captured().text;
-        let stdout = out.stdout.to_captured().text;
-        let tail = |s: &str| {
-            let lines: Vec<&str> = s.lines().rev().take(30).collect();
-            lines.into_iter().rev().collect::<Vec<_>>().join("\n")
-        };
-        let tail = format!("{}\n{}", tail(&stdout), tail(&stderr));
+        let tail = super::reporter_run::tail_of(&out);
         let recorded = size(&events) > before;
         let ok_exit = matches!(out.exit, crate::process::ExitKind::Code(0 | 1));
         if (!ok_exit || !recorded) && !out.exit.success() {
@@ -769,39 +763,13 @@ pub fn reconcile_exit(
     reporter_finished: bool,
     logged: &Run,
 ) -> Option<String> {
-    let failing: Vec<&str> = logged
-        .tests
-        .iter()
-        .filter(|t| t.framework == Framework::Vitest && t.outcome.is_failure())
-        .map(|t| t.id.as_str())
-        .collect();
-    let errors = logged
-        .errors
-        .iter()
-        .filter(|e| e.kind != error_kind::INCOMPLETE)
-        .count();
-    let code = match exit {
-        crate::process::ExitKind::Code(c) => format!("exit code {c}"),
-        crate::process::ExitKind::Signal(s) => format!("signal {s}"),
-    };
-    if !reporter_finished {
-        return Some(format!(
-            "Vitest ended ({code}) before jest-testflow/vitest saw the end of the run \
-             (onTestRunEnd never ran): Vitest stopped early or the reporter was not loaded; \
-             tests that had not run are missing"
-        ));
-    }
-    if exit.success() && !failing.is_empty() {
-        return Some(format!(
-            "Vitest exited with {code}, but testflow recorded {} failing tests (first: `{}`)",
-            failing.len(),
-            failing[0]
-        ));
-    }
-    if !exit.success() && failing.is_empty() && errors == 0 {
-        return Some(format!(
-            "Vitest exited with {code}, but testflow recorded no failing test and no run error"
-        ));
-    }
-    None
+    super::reporter_run::reconcile_exit(
+        Framework::Vitest,
+        "Vitest",
+        "jest-testflow/vitest",
+        "onTestRunEnd",
+        exit,
+        reporter_finished,
+        logged,
+    )
 }

@@ -161,6 +161,15 @@
     box.appendChild(el("div", { class: "loc" }, DATA.frameworks[row[C.framework]] + " · " + (f ? f + (row[C.line] ? ":" + row[C.line] : "") : "no file") + " · " + ms(row[C.duration_ms])));
     if (d && d.failure) box.appendChild(failureView(d.failure));
     if (d && d.reason) box.appendChild(el("div", { class: "reason" }, "reason: " + d.reason));
+    if (d && d.attachments) {
+      // By path, as text: a path from test output is never made a link.
+      var files = el("ul", { class: "attachments" });
+      d.attachments.forEach(function (a) {
+        files.appendChild(el("li", null, "attempt " + a.attempt + " · " + a.name + ": ", el("code", null, a.path)));
+      });
+      box.appendChild(el("div", { class: "meta" }, "attachments"));
+      box.appendChild(files);
+    }
     if (d && d.attempts) {
       var list = el("ol", { class: "attempts" });
       d.attempts.forEach(function (a, k) {
