@@ -339,8 +339,10 @@ JSON
 # The debug profile shares the build `cargo test` and the Python section made; a user's
 # install builds release.
 (cd "$JEST_WORK" && TESTFLOW_ADDON_PROFILE=dev npm install --no-audit --no-fund --loglevel=error)
+# Two files at a time (node's default on 2 CPUs is one): many tests wait on a time limit
+# or a child process; every test works in its own mkdtemp dir.
 TESTFLOW_JEST_WORK="$JEST_WORK" TESTFLOW_BIN="$TARGET_DIR/debug/cargo-testflow" \
-  node --test --test-reporter=spec npm/test/
+  node --test --test-concurrency=2 --test-reporter=spec npm/test/
 # ==== end Node / Jest ====================================================================
 
 # ==== Snapshots of the pytest and Jest fixtures (tests/e2e/snapshots.rs) =================
