@@ -159,6 +159,7 @@ struct Fold {
     coverage: Option<crate::model::RunCoverage>,
     workers: Vec<crate::model::WorkersDecision>,
     quarantine: Vec<crate::model::QuarantineEntry>,
+    affected: Option<crate::model::Affected>,
 }
 
 impl Fold {
@@ -311,6 +312,10 @@ impl Fold {
                 self.completed = completed;
                 self.finish_reason = reason;
             }
+            Event::Affected { time, affected } => {
+                self.touch(time);
+                self.affected = Some(affected);
+            }
             Event::Unknown => {}
         }
     }
@@ -385,6 +390,7 @@ impl Fold {
             tests,
             errors: self.errors,
             workers: self.workers,
+            affected: self.affected,
         }
     }
 }

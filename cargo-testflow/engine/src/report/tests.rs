@@ -327,6 +327,7 @@ fn sample_run() -> Run {
         coverage: None,
         workers: Vec::new(),
         quarantine: None,
+        affected: None,
     }
 }
 
