@@ -456,10 +456,13 @@ pub fn decide(i: &Inputs<'_>, groups: &[Group]) -> Vec<AffectedGroup> {
         d
     };
     let all: Vec<HashSet<PathBuf>> = groups.iter().map(deps_of).collect();
-    let orphan = i
-        .removed
-        .iter()
-        .find(|p| (i.claims_removed)(p) && !all.iter().any(|d| d.contains(*p)));
+    let orphan = i.removed.iter().find(|p| {
+        // A file only a vanished group used (a deleted test binary's source) affects
+        // no test that is left.
+        (i.claims_removed)(p)
+            && !all.iter().any(|d| d.contains(*p))
+            && !i.stored.values().any(|s| s.files.iter().any(|f| f == *p))
+    });
     if let Some(p) = orphan {
         let why = format!(
             "{} was deleted and no recorded dependency names it: every {} test runs",

@@ -188,6 +188,38 @@ pub fn observations(h: &History, limit: usize) -> Result<Vec<Observation>> {
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
+/// `history selection`: the observations and their totals.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SelectionReport {
+    pub runs: Vec<Observation>,
+    pub tests: u64,
+    pub would_skip: u64,
+    pub failures: u64,
+    pub missed: u64,
+    /// Missed failures / all failures (`None`: no failure observed).
+    pub safety: Option<f64>,
+    /// Tests the selection would have skipped / all tests.
+    pub savings: Option<f64>,
+}
+
+pub fn selection_report(h: &History, limit: usize) -> Result<SelectionReport> {
+    let runs = observations(h, limit)?;
+    let sum = |f: &dyn Fn(&Observation) -> u64| runs.iter().map(f).fold(0u64, u64::saturating_add);
+    let tests = sum(&|o| o.tests);
+    let would_skip = sum(&|o| o.would_skip);
+    let failures = sum(&|o| o.failures);
+    let missed = sum(&|o| o.missed.len() as u64);
+    Ok(SelectionReport {
+        safety: (failures > 0).then(|| missed as f64 / failures as f64),
+        savings: (tests > 0).then(|| would_skip as f64 / tests as f64),
+        runs,
+        tests,
+        would_skip,
+        failures,
+        missed,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -130,6 +130,14 @@ fn a_deleted_source_nobody_recorded_selects_everything() {
         w.decide(None, std::slice::from_ref(&a)),
         [d("a", true, "deleted_source")]
     );
+    // A file only a vanished group used (a deleted test file) selects nothing else.
+    let gone = group("test_gone.py", &["test_gone.py"], &[]);
+    let mut v = World::new(&["test_gone.py"]).recorded(&[&a, &gone], "fp");
+    v.removed = vec![p("test_gone.py")];
+    assert_eq!(
+        v.decide(None, std::slice::from_ref(&a)),
+        [d("a", false, "unaffected")]
+    );
     // A deleted file of another language is not this framework's.
     w.removed = vec![p("lost.rs")];
     assert_eq!(w.decide(None, &[a]), [d("a", false, "unaffected")]);
