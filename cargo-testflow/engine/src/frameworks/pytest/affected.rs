@@ -37,6 +37,21 @@ pub(crate) fn select(
             }),
         }
     }
+    // A file that does not collect is a group too (its recorded dependencies say why it
+    // broke), and always runs: pytest then reports its error.
+    let broken: Vec<String> = errors
+        .iter()
+        .map(|e| super::Pytest.file_of_id(&e.nodeid).to_owned())
+        .collect();
+    for file in &broken {
+        if !groups.iter().any(|g| &g.id == file) {
+            groups.push(Group {
+                id: file.clone(),
+                deps: vec![],
+                tests: vec![],
+            });
+        }
+    }
     let mut scanner = Scanner::new(&root);
     for g in &mut groups {
         g.deps = scanner.dependencies(&root.join(&g.id));
@@ -50,13 +65,12 @@ pub(crate) fn select(
     let fp = affected::fingerprint(&root, &toolchain);
     let claims = |p: &Path| p.extension().is_some_and(|e| e == "py");
     let sel = plan.select(Framework::Pytest, &fp, &groups, history, &claims);
-    // A module that does not collect fails the run either way: let pytest say so.
-    if sel.all || !errors.is_empty() {
+    if sel.all {
         return Ok(None);
     }
     let mut args: Vec<String> = groups
         .iter()
-        .filter(|g| sel.groups.contains(&g.id))
+        .filter(|g| sel.groups.contains(&g.id) || broken.contains(&g.id))
         .map(|g| g.id.clone())
         .collect();
     args.extend(sel.tests.iter().cloned());
