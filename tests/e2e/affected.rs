@@ -311,3 +311,65 @@ fn pytest_changes_select_the_files_that_import_them() {
     let out = run(&["--affected"]);
     assert_eq!(ran(&out).len(), 4);
 }
+
+// ---- Jest (needs TESTFLOW_JEST_WORK: a directory with Jest and jest-testflow installed) -
+
+#[test]
+#[ignore = "needs TESTFLOW_JEST_WORK (tests/run-all.sh sets it)"]
+fn jest_selects_through_find_related_tests() {
+    let work: std::path::PathBuf = std::env::var_os("TESTFLOW_JEST_WORK")
+        .filter(|p| !p.is_empty())
+        .map(Into::into)
+        .expect("set TESTFLOW_JEST_WORK to a directory with node_modules/{jest,jest-testflow} (tests/run-all.sh: target/jest-e2e)");
+    let p = Project::copy_of("affected-jest");
+    std::os::unix::fs::symlink(work.join("node_modules"), p.dir.join("node_modules"))
+        .expect("link node_modules");
+    let ci = Path::new("true");
+    let run = |args: &[&str]| p.run_env(args, &[("CI", ci)]);
+    let first = run(&["--affected"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(ran(&first).len(), 3);
+
+    // A module: the test file Jest relates to it.
+    append(&p, "src/math.js", "// edited\n");
+    let out = run(&["--affected"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(ran(&out), ["src/math.test.js#doubles"]);
+    let math = decisions(&out);
+    assert!(
+        math.contains(&("src/math.test.js".into(), true, "changed_dependency".into())),
+        "{math:?}"
+    );
+    assert!(
+        math.contains(&("src/text.test.js".into(), false, "unaffected".into())),
+        "{math:?}"
+    );
+    restore(&p);
+
+    // A deleted module: Jest cannot tell who required it, so every file runs.
+    std::fs::remove_file(p.dir.join("src/text.js")).unwrap();
+    let out = run(&["--affected"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        decisions(&out)
+            .iter()
+            .all(|(_, s, r)| *s && r == "deleted_source")
+    );
+    restore(&p);
+
+    // A failure is selected again on its own.
+    let failing = p.run_env(&[], &[("CI", ci), ("AFFECTED_FAIL", Path::new("1"))]);
+    assert_ne!(failing.code, 0);
+    let out = run(&["--affected"]);
+    assert_eq!(
+        ran(&out),
+        ["src/standalone.test.js#stands alone"],
+        "{:?}",
+        decisions(&out)
+    );
+
+    // package.json is tracked: everything.
+    append(&p, "package.json", "\n");
+    let out = run(&["--affected"]);
+    assert_eq!(ran(&out).len(), 3);
+}
