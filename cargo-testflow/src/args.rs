@@ -320,7 +320,9 @@ pub(crate) struct RunArgs {
     /// dependencies; a changed lockfile, manifest or CI file (or `[affected] always_run`)
     /// runs everything. Rust: each test binary's sources (dep-info) and its workspace
     /// libraries'; pytest: each test file, its conftest.py files and the project modules
-    /// they import; other frameworks run all their tests. Tests not selected are reported
+    /// they import; Jest: its own graph (`--findRelatedTests`); Vitest and go run all their
+    /// tests. Dependencies are recorded by every Rust run and every `--affected` run
+    /// (history.db). Tests not selected are reported
     /// as `not selected`, never as passed. `record`: run everything and record the
     /// dependencies; `observe`: run everything and record the failures the selection
     /// would have missed (`history selection`).
