@@ -221,7 +221,14 @@ pub fn run(
     // Selected before sharding: each suite narrows to the affected tests, then shards them.
     let affected = match &req.affected {
         Some(a) => {
-            let plan = crate::affected::Plan::build(&root, a, history.as_ref())?;
+            // A --since that names no commit is a usage error (exit 2).
+            let plan = crate::affected::Plan::build(&root, a, history.as_ref()).map_err(|e| {
+                if e.is::<crate::affected::BadBase>() {
+                    crate::settings::invalid(e)
+                } else {
+                    e
+                }
+            })?;
             notes.extend(plan.notes.iter().cloned());
             Some(plan)
         }

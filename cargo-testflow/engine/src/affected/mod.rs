@@ -164,9 +164,8 @@ impl Plan {
                 }
                 Some(top) => {
                     let resolved = if let Some(since) = &req.since {
-                        let c = changes::commit_of(&root, since).ok_or_else(|| {
-                            crate::settings::invalid(BadBase(since.clone()).into())
-                        })?;
+                        let c = changes::commit_of(&root, since)
+                            .ok_or_else(|| BadBase(since.clone()))?;
                         Some((c, "since", format!("--since {since}")))
                     } else {
                         let branch = changes::branch(&root);
