@@ -74,18 +74,27 @@ pub fn parse_paths(text: &str, top: &Path, status: &'static str) -> Vec<Change> 
         .collect()
 }
 
-/// `--changed PATH`: relative to the project root, or absolute.
+/// `--changed PATH`: relative to the project root, or absolute. A path that no longer
+/// exists was deleted (whatever depended on it is affected).
 pub fn given(root: &Path, paths: &[PathBuf]) -> Vec<Change> {
     paths
         .iter()
-        .map(|p| Change {
-            path: if p.is_absolute() {
+        .map(|p| {
+            let path = if p.is_absolute() {
                 p.clone()
             } else {
                 root.join(p)
-            },
-            status: "given",
-            old_path: None,
+            };
+            let status = if path.symlink_metadata().is_ok() {
+                "given"
+            } else {
+                "deleted"
+            };
+            Change {
+                path,
+                status,
+                old_path: None,
+            }
         })
         .collect()
 }

@@ -300,17 +300,21 @@ impl Plan {
                 out.group_of.insert(t.clone(), g.id.clone());
             }
         }
+        // By id: a suite may have thousands of groups.
+        let by_id: HashMap<&str, &Group> = groups.iter().map(|g| (g.id.as_str(), g)).collect();
         for d in &decisions {
+            let group = by_id.get(d.group.as_str());
             if d.selected {
-                if groups.iter().any(|g| g.id == d.group) {
-                    selected.groups.insert(d.group.clone());
-                } else {
-                    selected.tests.push(d.group.clone());
+                match group {
+                    Some(_) => {
+                        selected.groups.insert(d.group.clone());
+                    }
+                    None => selected.tests.push(d.group.clone()),
                 }
             } else {
                 let n = d.tests.unwrap_or(1);
                 // Tests of the group selected on their own still run.
-                let back = groups.iter().find(|g| g.id == d.group).map_or(0, |g| {
+                let back = group.map_or(0, |g| {
                     g.tests.iter().filter(|t| self.failing.contains(*t)).count() as u64
                 });
                 not_selected += n.saturating_sub(back);
@@ -379,6 +383,17 @@ impl Plan {
     /// counts as run (nothing would have skipped it).
     pub fn missed(&self, tests: &[crate::model::TestCase]) -> (Vec<String>, u64) {
         let out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        // By key: a run may have tens of thousands of tests.
+        let known: HashSet<(Framework, &str)> = out
+            .groups
+            .iter()
+            .map(|g| (g.framework, g.group.as_str()))
+            .collect();
+        let single: HashSet<&str> = out
+            .selected
+            .values()
+            .flat_map(|s| s.tests.iter().map(String::as_str))
+            .collect();
         let runs = |t: &crate::model::TestCase| {
             let Some(sel) = out.selected.get(&t.framework) else {
                 return true;
@@ -386,20 +401,13 @@ impl Plan {
             let group = out
                 .group_of
                 .get(&t.id)
-                .cloned()
-                .or_else(|| t.file.clone())
-                .unwrap_or_else(|| t.id.clone());
-            let known = out
-                .groups
-                .iter()
-                .any(|g| g.framework == t.framework && g.group == group);
-            !known
-                || sel.groups.contains(&group)
-                || sel.tests.contains(&t.id)
-                || out
-                    .groups
-                    .iter()
-                    .any(|g| g.framework == t.framework && g.selected && g.group == "*")
+                .map(String::as_str)
+                .or(t.file.as_deref())
+                .unwrap_or(t.id.as_str());
+            !known.contains(&(t.framework, group))
+                || known.contains(&(t.framework, "*"))
+                || sel.groups.contains(group)
+                || single.contains(t.id.as_str())
         };
         let missed = tests
             .iter()
