@@ -320,8 +320,8 @@ pub(crate) struct RunArgs {
     /// dependencies; a changed lockfile, manifest or CI file (or `[affected] always_run`)
     /// runs everything. Rust: each test binary's sources (dep-info) and its workspace
     /// libraries'; pytest: each test file, its conftest.py files and the project modules
-    /// they import; Jest: its own graph (`--findRelatedTests`); Vitest and go run all their
-    /// tests. Dependencies are recorded by every Rust run and every `--affected` run
+    /// they import; Jest: its own graph (`--findRelatedTests`); go: each package's test
+    /// binary's module packages (`go list -deps -test`); Vitest runs all its tests. Dependencies are recorded by every Rust run and every `--affected` run
     /// (history.db). Tests not selected are reported
     /// as `not selected`, never as passed. `record`: run everything and record the
     /// dependencies; `observe`: run everything and record the failures the selection

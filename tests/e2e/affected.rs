@@ -363,3 +363,33 @@ fn jest_selects_through_find_related_tests() {
         decisions(&out)
     );
 }
+
+// ---- go (package grain) ------------------------------------------------------------
+
+#[test]
+fn go_changes_select_the_packages_whose_test_binaries_link_them() {
+    let p = Project::copy_of("affected-go");
+    let first = p.run(&["--affected"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let both = [
+        "example.com/affected/high::TestQuadruple",
+        "example.com/affected/low::TestDouble",
+    ];
+    assert_eq!(ran(&first), both);
+    append(&p, "high/high_test.go", "// edited\n");
+    let out = p.run(&["--affected"]);
+    assert_eq!(
+        ran(&out),
+        ["example.com/affected/high::TestQuadruple"],
+        "{:?}",
+        decisions(&out)
+    );
+    restore(&p);
+    append(&p, "low/low.go", "// edited\n");
+    let out = p.run(&["--affected"]);
+    assert_eq!(ran(&out), both, "{:?}", decisions(&out));
+    restore(&p);
+    let out = p.run(&["--affected"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(ran(&out).is_empty(), "{:?}", decisions(&out));
+}

@@ -323,7 +323,7 @@ pub fn run(
             }
         }
         let record = plan.record();
-        if plan.mode == crate::affected::Mode::Select && record.groups.iter().any(|g| !g.selected) {
+        if plan.mode == crate::affected::Mode::Select && record.not_selected > 0 {
             notes.push(format!(
                 "--affected: {} not selected (unaffected by the changes; --explain says why)",
                 crate::ui::plural(record.not_selected, "test", "tests")

@@ -75,8 +75,12 @@ pub struct Group {
     pub id: String,
     /// Absolute paths. Empty: nothing known (the group is selected).
     pub deps: Vec<PathBuf>,
-    /// The group's test ids, where known before running.
+    /// The group's test ids, where known before running; for a `whole` group, only the
+    /// ones that failed last time.
     pub tests: Vec<String>,
+    /// It runs as a whole (a Jest file, a go package): a test of it that failed last
+    /// time selects all of it.
+    pub whole: bool,
 }
 
 /// What a framework runs after [`Plan::select`].
@@ -438,7 +442,7 @@ pub struct Inputs<'a> {
 /// dependency (now or as recorded) is selected; otherwise it is not, but its tests that
 /// failed, errored or were flaky last time are, one by one.
 pub fn decide(i: &Inputs<'_>, groups: &[Group]) -> Vec<AffectedGroup> {
-    let count = |g: &Group| (!g.tests.is_empty()).then_some(g.tests.len() as u64);
+    let count = |g: &Group| (!g.whole && !g.tests.is_empty()).then_some(g.tests.len() as u64);
     let mk =
         |g: &Group, selected: bool, rule: &str, reason: String, files: Vec<String>| AffectedGroup {
             framework: i.framework,
@@ -510,9 +514,20 @@ pub fn decide(i: &Inputs<'_>, groups: &[Group]) -> Vec<AffectedGroup> {
                 }
             }
         };
+        let failed_before = g.tests.iter().any(|t| i.failing.contains(t));
+        if !decision.selected && g.whole && failed_before {
+            out.push(mk(
+                g,
+                true,
+                "failed_last_run",
+                "a test of it failed, errored or was flaky last time (it runs as a whole)".into(),
+                vec![],
+            ));
+            continue;
+        }
         let skipped = !decision.selected;
         out.push(decision);
-        if skipped {
+        if skipped && failed_before {
             for t in g.tests.iter().filter(|t| i.failing.contains(*t)) {
                 out.push(AffectedGroup {
                     framework: i.framework,

@@ -11,6 +11,7 @@ fn group(id: &str, deps: &[&str], tests: &[&str]) -> Group {
         id: id.into(),
         deps: deps.iter().map(|d| p(d)).collect(),
         tests: tests.iter().map(|t| (*t).to_owned()).collect(),
+        whole: false,
     }
 }
 
@@ -155,6 +156,19 @@ fn last_failures_are_selected_one_by_one_in_unaffected_groups() {
             d("a::broken", true, "failed_last_run")
         ]
     );
+}
+
+#[test]
+fn a_group_that_runs_as_a_whole_is_selected_by_its_last_failure() {
+    let mut a = group("pkg", &["a.go"], &["pkg::TestBroken"]);
+    a.whole = true;
+    let mut w = World::new(&[]).recorded(&[&a], "fp");
+    assert_eq!(
+        w.decide(None, std::slice::from_ref(&a)),
+        [d("pkg", false, "unaffected")]
+    );
+    w.failing.insert("pkg::TestBroken".into());
+    assert_eq!(w.decide(None, &[a]), [d("pkg", true, "failed_last_run")]);
 }
 
 #[test]

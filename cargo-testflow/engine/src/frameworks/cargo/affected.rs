@@ -88,6 +88,7 @@ pub(crate) fn groups(
                 .filter(|t| Arc::ptr_eq(&t.binary, b))
                 .map(|t| t.meta.id.clone())
                 .collect(),
+            whole: false,
         });
     }
     for name in doctest_packages {
@@ -109,6 +110,7 @@ pub(crate) fn groups(
             id: super::doctest_shard_item(name),
             deps,
             tests: vec![],
+            whole: false,
         });
     }
     out

@@ -95,7 +95,12 @@ pub(crate) fn select(
                 })
                 .cloned()
                 .collect();
-            Group { id, deps, tests }
+            Group {
+                id,
+                deps,
+                tests,
+                whole: true,
+            }
         })
         .collect();
     let version = std::process::Command::new("node")

@@ -34,6 +34,7 @@ pub(crate) fn select(
                 id: file.to_owned(),
                 deps: vec![],
                 tests: vec![id.clone()],
+                whole: false,
             }),
         }
     }
@@ -49,6 +50,7 @@ pub(crate) fn select(
                 id: file.clone(),
                 deps: vec![],
                 tests: vec![],
+                whole: false,
             });
         }
     }
