@@ -466,11 +466,11 @@ pub fn run(
         .unwrap_or_default();
     let empty_shard = req.shard.is_some() && run.summary.total == 0 && run.distrust().is_empty();
     // Nothing affected: a clean run of no tests, and the record says why.
-    let nothing_affected = run
-        .affected
-        .as_ref()
-        .is_some_and(|a| a.mode == "select" && a.full_run.is_none())
-        && run.summary.total == 0
+    let nothing_affected = run.affected.as_ref().is_some_and(|a| {
+        // Nothing was selected at all (a selected group whose tests a filter left out
+        // is an ordinary empty run).
+        a.mode == "select" && a.full_run.is_none() && a.groups.iter().all(|g| !g.selected)
+    }) && run.summary.total == 0
         && run.distrust().is_empty();
     if nothing_affected {
         notes.push("--affected: no test is affected by the changes: nothing to run".to_owned());

@@ -193,3 +193,92 @@ fn fingerprints_follow_the_tracked_files_and_the_toolchain() {
 fn modes_round_trip() {
     crate::choice::assert_names_round_trip::<Mode>();
 }
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn request() -> Request {
+    Request {
+        mode: Mode::Select,
+        since: None,
+        changed: vec![],
+        always_run: vec![],
+    }
+}
+
+#[test]
+fn outside_git_or_without_a_base_everything_runs_with_the_reason() {
+    let d = tempfile::tempdir().unwrap();
+    let plain = d.path().join("plain");
+    std::fs::create_dir(&plain).unwrap();
+    if changes::toplevel(&plain).is_none() {
+        let plan = Plan::build(&plain, &request(), None).unwrap();
+        assert!(
+            plan.full_run
+                .as_deref()
+                .unwrap()
+                .contains("not in a git work tree")
+        );
+    }
+    // A repository whose only branch is neither main nor master, and no history.
+    let repo = d.path().join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    git(&repo, &["init", "-q", "-b", "trunk"]);
+    std::fs::write(repo.join("a.py"), "").unwrap();
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-qm", "one"]);
+    let plan = Plan::build(&repo, &request(), None).unwrap();
+    assert!(
+        plan.full_run
+            .as_deref()
+            .unwrap()
+            .contains("no base revision"),
+        "{:?}",
+        plan.full_run
+    );
+    assert_eq!(plan.base_source, "none");
+    // --since names it: the working tree's changes, untracked files included.
+    std::fs::write(repo.join("a.py"), "x = 1\n").unwrap();
+    std::fs::write(repo.join("new.py"), "").unwrap();
+    let since = Request {
+        since: Some("HEAD".into()),
+        ..request()
+    };
+    let plan = Plan::build(&repo, &since, None).unwrap();
+    assert_eq!(plan.full_run, None);
+    assert_eq!(plan.base_source, "since");
+    let mut got: Vec<(String, &str)> = plan
+        .changes
+        .iter()
+        .map(|c| (display(&plan.root, &c.path), c.status))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [("a.py".into(), "modified"), ("new.py".into(), "untracked")]
+    );
+    // A --since that names no commit is an error naming it.
+    let bad = Request {
+        since: Some("no-such-ref".into()),
+        ..request()
+    };
+    let e = Plan::build(&repo, &bad, None).err().unwrap();
+    assert!(e.is::<BadBase>(), "{e:#}");
+    assert!(format!("{e:#}").contains("--since no-such-ref"));
+}
