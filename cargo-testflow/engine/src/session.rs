@@ -94,6 +94,15 @@ pub fn run(
     build_echo: &mut (dyn Write + Send),
 ) -> Result<RunResult> {
     let started = chrono::Utc::now();
+    // A --since that names no commit is a usage error, found before anything is built.
+    if let Some(since) = req.affected.as_ref().and_then(|a| a.since.as_deref())
+        && crate::affected::changes::toplevel(&req.project_dir).is_some()
+        && crate::affected::changes::commit_of(&req.project_dir, since).is_none()
+    {
+        return Err(crate::settings::invalid(
+            crate::affected::BadBase(since.to_owned()).into(),
+        ));
+    }
     let wants = |f: Framework| req.frameworks.as_ref().is_none_or(|l| l.contains(&f));
     let forced = req.frameworks.as_deref().unwrap_or_default();
     let mut suites = frameworks::detect_suites(&req.project_dir, &wants, forced, &req.cargo)?;
