@@ -356,6 +356,16 @@ TESTFLOW_PYTHON="$SNAP_TARGET/py-venv/bin/python" TESTFLOW_JEST_WORK="$SNAP_TARG
     cargo test --locked -p cargo-testflow --test e2e snapshots:: -- --ignored --skip snapshots::vitest_
 # ==== end Snapshots ======================================================================
 
+# ==== Affected tests: pytest and Jest (tests/e2e/affected.rs) ===========================
+# The #[ignore]d `run --affected` tests: real pytest and Jest (the venv and the Jest work
+# dir made above) on the affected-* fixtures in temp git repositories. The Rust ones ran in
+# `cargo test --workspace`.
+section "Affected tests: pytest and Jest"
+echo "== Affected tests: run --affected on the pytest and Jest fixtures"
+TESTFLOW_PYTHON="$SNAP_TARGET/py-venv/bin/python" TESTFLOW_JEST_WORK="$SNAP_TARGET/jest-e2e" \
+    cargo test --locked -p cargo-testflow --test e2e affected:: -- --ignored
+# ==== end Affected tests =================================================================
+
 # ==== Jest versions (npm/test/jest-versions.test.js) ====================================
 # Each supported Jest major runs tests/fixtures/jest-versions through the reporter and
 # through `cargo testflow run`, checked against that version's own --json; Jest 23 must

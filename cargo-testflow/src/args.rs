@@ -338,6 +338,32 @@ pub(crate) struct RunArgs {
     /// rate above RATE (0.1 or 10%) [default: 0: every one]; the summary names them.
     #[arg(long, value_name = "RATE", num_args = 0..=1, default_missing_value = "0", value_parser = parse_rate)]
     pub(crate) quarantine_flaky: Option<f64>,
+    /// Run only the tests whose inputs changed since a base revision (`--since`), plus the
+    /// tests that failed, errored or were flaky last time and those with no recorded
+    /// dependencies; a changed lockfile, manifest or CI file (or `[affected] always_run`)
+    /// runs everything. Rust: each test binary's sources (dep-info) and its workspace
+    /// libraries'; pytest: each test file, its conftest.py files and the project modules
+    /// they import; Jest: its own graph (`--findRelatedTests`); go: each package's test
+    /// binary's module packages (`go list -deps -test`); Vitest runs all its tests. Dependencies are recorded by every Rust run and every `--affected` run
+    /// (history.db). Tests not selected are reported
+    /// as `not selected`, never as passed. `record`: run everything and record the
+    /// dependencies; `observe`: run everything and record the failures the selection
+    /// would have missed (`history selection`).
+    #[arg(long, value_name = "MODE", num_args = 0..=1, require_equals = true, default_missing_value = "select", value_parser = choice::<testflow::affected::Mode>())]
+    pub(crate) affected: Option<testflow::affected::Mode>,
+    /// With --affected: the git revision to count changes from [default: the commit of
+    /// the last passing whole run on this branch, else the merge base with origin/HEAD,
+    /// main or master].
+    #[arg(long, value_name = "REF", requires = "affected")]
+    pub(crate) since: Option<String>,
+    /// With --affected: take PATH (relative to the project root, or absolute) as changed
+    /// instead of asking git (repeatable).
+    #[arg(long, value_name = "PATH", requires = "affected")]
+    pub(crate) changed: Vec<PathBuf>,
+    /// With --affected: print why each test binary or file was selected or not (the run's
+    /// JSON always has it, under `affected`).
+    #[arg(long, requires = "affected")]
+    pub(crate) explain: bool,
 }
 
 #[derive(Args)]
@@ -627,6 +653,10 @@ pub(crate) enum HistoryCmd {
     Flaky(HistoryQuery),
     /// Duration, pass rate and flaky count per run.
     Trend(HistoryQuery),
+    /// What `run --affected=observe` measured over recent runs: safety (failures the
+    /// selection would have missed / all failures) and savings (the share of tests it
+    /// would have skipped).
+    Selection(HistoryQuery),
     /// One test's recent results.
     ///
     /// Quote the id in single quotes: Rust ids hold a `$`, which a shell expands

@@ -1,6 +1,8 @@
 //! End-to-end tests: the built `cargo-testflow` binary on the fixture workspaces in
 //! `tests/fixtures/` (what each fixture test does is in `rust-basic/EXPECTED.md`).
 
+// run --affected: changes select the tests built from them (Rust, pytest), lockfiles, deletes
+mod affected;
 // `analyze` and quality gates on real runs
 mod analyze_gate;
 // GitHub Actions annotations from run and merge

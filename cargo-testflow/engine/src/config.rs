@@ -29,6 +29,9 @@ pub struct Config {
     /// `[[timeout]]`: Rust tests with their own per-test time limit.
     #[serde(default)]
     pub timeout: Vec<TimeoutRuleConfig>,
+    /// `[affected]`: what `run --affected` treats as a reason to run everything.
+    #[serde(default)]
+    pub affected: AffectedConfig,
 }
 
 /// One `[[timeout]]` rule: the Rust tests of `package`, or whose path contains `tests`
@@ -43,6 +46,16 @@ pub struct TimeoutRuleConfig {
     pub tests: Option<String>,
     /// Seconds.
     pub test_timeout: f64,
+}
+
+/// `[affected]`: `always_run` globs over paths relative to the project root (`*` any
+/// characters, `?` one; a pattern without `/` matches a file's name in any directory):
+/// a change to a matching file runs every test, like a lockfile change.
+#[derive(Deserialize, Debug, Default, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AffectedConfig {
+    #[serde(default)]
+    pub always_run: Vec<String>,
 }
 
 /// One `[[isolation]]` rule: the tests of `package`, or whose path contains `tests`
@@ -539,6 +552,14 @@ impl Config {
         };
         if let Some(IsolationSetting::Unknown(i)) = &self.run.isolation {
             return bad("run.isolation", i, "must be \"process\" or \"binary\"");
+        }
+        if let Some(g) = self
+            .affected
+            .always_run
+            .iter()
+            .find(|g| g.trim().is_empty())
+        {
+            return bad("always_run", g, "a glob must not be empty");
         }
         for (n, rule) in self.isolation.iter().enumerate() {
             let empty = |v: &Option<String>| v.as_deref().is_some_and(|s| s.trim().is_empty());

@@ -159,6 +159,7 @@ struct Fold {
     coverage: Option<crate::model::RunCoverage>,
     workers: Vec<crate::model::WorkersDecision>,
     quarantine: Vec<crate::model::QuarantineEntry>,
+    affected: Option<crate::model::Affected>,
 }
 
 impl Fold {
@@ -313,6 +314,10 @@ impl Fold {
                 self.completed = completed;
                 self.finish_reason = reason;
             }
+            Event::Affected { time, affected } => {
+                self.touch(time);
+                self.affected = Some(affected);
+            }
             Event::Unknown => {}
         }
     }
@@ -387,6 +392,7 @@ impl Fold {
             tests,
             errors: self.errors,
             workers: self.workers,
+            affected: self.affected,
         }
     }
 }

@@ -118,6 +118,24 @@ fn edits() -> impl Strategy<Value = Vec<(Index, u8, u8)>> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
 
+    // ---- --affected's readers (fuzz_targets/affected_parsers.rs) -----------------
+
+    #[test]
+    fn affected_parsers_never_panic(text in "(?s).{0,400}", cut in any::<Index>()) {
+        let top = Path::new("/r");
+        if let Ok(c) = crate::affected::changes::parse_name_status(&text, top) {
+            prop_assert!(c.len() <= text.split('\0').count());
+        }
+        for imp in crate::affected::python::scan(&text) {
+            prop_assert!(text.contains(imp.module.as_str()));
+        }
+        let _ = crate::affected::depinfo::parse(&text, top);
+        // Real name-status output cut anywhere: the changes or an error naming the status.
+        let real = "M\0src/lib.rs\0R100\0old.py\0new.py\0D\0gone.rs\0";
+        let at = cut.index(real.len() + 1);
+        let _ = crate::affected::changes::parse_name_status(&real[..at], top);
+    }
+
     // ---- list's parsers (fuzz_targets/list_parsers.rs) ---------------------------
 
     #[test]

@@ -163,6 +163,11 @@ impl History {
         &self.path
     }
 
+    /// The database, for the modules that keep tables of their own in it (`affected`).
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
     /// `record` on a thread of its own, so that what follows the run (reports, the
     /// summary) does not wait for SQLite; the result is taken by `Pending::wait`.
     pub fn record_in_background(self, run: Run, source: &'static str, keep_runs: usize) -> Pending {

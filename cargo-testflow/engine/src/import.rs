@@ -159,6 +159,7 @@ pub fn parse_junit(bytes: &[u8], source: &str) -> Result<Run> {
         coverage: None,
         workers: Vec::new(),
         quarantine: None,
+        affected: None,
     })
 }
 

@@ -3,6 +3,7 @@
 //! Data flows one way: frameworks → the event log (`events`) → a `Run` (`model`) →
 //! reports. The `cargo-testflow` binary is a thin command line over this library.
 
+pub mod affected;
 pub mod analyze;
 pub mod annotations;
 pub mod choice;

@@ -254,6 +254,7 @@ pub fn merge(inputs: Vec<(String, Run)>, expected: Option<&[String]>) -> Run {
         errors,
         coverage: None,
         workers: Vec::new(),
+        affected: None,
     }
 }
 

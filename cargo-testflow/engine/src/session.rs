@@ -41,6 +41,8 @@ pub struct RunRequest {
     /// `--quarantine-flaky`: also quarantine the tests history calls flaky across runs
     /// with a rate above this.
     pub quarantine_flaky: Option<f64>,
+    /// `--affected`: run only the tests the changes affect (see `affected`).
+    pub affected: Option<crate::affected::Request>,
 }
 
 /// Test order (moved to `ordering`; kept here for the bindings and older callers).
@@ -92,6 +94,15 @@ pub fn run(
     build_echo: &mut (dyn Write + Send),
 ) -> Result<RunResult> {
     let started = chrono::Utc::now();
+    // A --since that names no commit is a usage error, found before anything is built.
+    if let Some(since) = req.affected.as_ref().and_then(|a| a.since.as_deref())
+        && crate::affected::changes::toplevel(&req.project_dir).is_some()
+        && crate::affected::changes::commit_of(&req.project_dir, since).is_none()
+    {
+        return Err(crate::settings::invalid(
+            crate::affected::BadBase(since.to_owned()).into(),
+        ));
+    }
     let wants = |f: Framework| req.frameworks.as_ref().is_none_or(|l| l.contains(&f));
     let forced = req.frameworks.as_deref().unwrap_or_default();
     let mut suites = frameworks::detect_suites(&req.project_dir, &wants, forced, &req.cargo)?;
@@ -216,6 +227,22 @@ pub fn run(
             entries: quarantine,
         })?;
     }
+    // Selected before sharding: each suite narrows to the affected tests, then shards them.
+    let affected = match &req.affected {
+        Some(a) => {
+            // A --since that names no commit is a usage error (exit 2).
+            let plan = crate::affected::Plan::build(&root, a, history.as_ref()).map_err(|e| {
+                if e.is::<crate::affected::BadBase>() {
+                    crate::settings::invalid(e)
+                } else {
+                    e
+                }
+            })?;
+            notes.extend(plan.notes.iter().cloned());
+            Some(plan)
+        }
+        None => None,
+    };
     let mut options = req.options.clone();
     options.pass_through = crate::runner::PassThrough {
         shard: req.shard.map(|s| (s, strategy)),
@@ -276,6 +303,7 @@ pub fn run(
             broken: false,
             select: &select,
             order_tests: &order_tests,
+            affected: affected.as_ref(),
         };
         let planned = suite.units(&ctx, &mut planning);
         if planning.broken {
@@ -296,6 +324,24 @@ pub fn run(
                 exit_override = Some(exit_code::BUILD_FAILED);
             }
         }
+    }
+    if let Some(plan) = &affected {
+        for &f in &framework_list {
+            if frameworks::plugin(f).is_none_or(|p| !p.selects_affected()) {
+                plan.unsupported(f);
+            }
+        }
+        let record = plan.record();
+        if plan.mode == crate::affected::Mode::Select && record.not_selected > 0 {
+            notes.push(format!(
+                "--affected: {} not selected (unaffected by the changes; --explain says why)",
+                crate::ui::plural(record.not_selected, "test", "tests")
+            ));
+        }
+        rec.log.append(&crate::events::Event::Affected {
+            time: chrono::Utc::now(),
+            affected: record,
+        })?;
     }
     ctx.add_planned(units.iter().map(|u| u.planned_tests()).sum());
     let stopped = if interrupted() {
@@ -373,10 +419,51 @@ pub fn run(
             Err(e) => ctx.run_error("coverage", format!("{e:#}")),
         }
     }
+    // Observation mode: which of this run's failures the selection would have missed.
+    let mut observation = None;
+    if let Some(plan) = affected
+        .as_ref()
+        .filter(|p| p.mode == crate::affected::Mode::Observe)
+    {
+        match crate::events::fold_file(&rec.dir.join(crate::store::EVENTS_FILE)) {
+            Ok(folded) => {
+                let (missed, would_skip) = plan.missed(&folded.run.tests);
+                let mut record = plan.record();
+                record.missed = missed.clone();
+                rec.log.append(&crate::events::Event::Affected {
+                    time: chrono::Utc::now(),
+                    affected: record,
+                })?;
+                observation = Some(crate::affected::store::Observation {
+                    run_id: rec.run_id.clone(),
+                    started_at: rec.started.to_rfc3339(),
+                    tests: folded.run.tests.len() as u64,
+                    would_skip,
+                    failures: folded
+                        .run
+                        .tests
+                        .iter()
+                        .filter(|t| t.outcome.is_failure())
+                        .count() as u64,
+                    missed,
+                });
+            }
+            Err(e) => log_warnings.push(format!(
+                "--affected=observe: cannot read the run back: {e:#}"
+            )),
+        }
+    }
     if let Some(err) = ctx.write_error() {
         anyhow::bail!("the event log could not be written: {err}");
     }
     let (run, fold_warnings) = rec.finish(completed, reason)?;
+    if let (Some(o), Some(h)) = (&observation, history.as_ref())
+        && let Err(e) = crate::affected::store::save_observation(h, o)
+    {
+        log_warnings.push(format!(
+            "--affected=observe: cannot record the observation: {e:#}"
+        ));
+    }
     log_warnings.extend(ctx.take_warnings());
     log_warnings.extend(fold_warnings);
     if let Some(q) = &run.quarantine {
@@ -387,6 +474,16 @@ pub fn run(
         .map(|h| h.record_in_background(run.clone(), "run", req.keep_runs))
         .unwrap_or_default();
     let empty_shard = req.shard.is_some() && run.summary.total == 0 && run.distrust().is_empty();
+    // Nothing affected: a clean run of no tests, and the record says why.
+    let nothing_affected = run.affected.as_ref().is_some_and(|a| {
+        // Nothing was selected at all (a selected group whose tests a filter left out
+        // is an ordinary empty run).
+        a.mode == "select" && a.full_run.is_none() && a.groups.iter().all(|g| !g.selected)
+    }) && run.summary.total == 0
+        && run.distrust().is_empty();
+    if nothing_affected {
+        notes.push("--affected: no test is affected by the changes: nothing to run".to_owned());
+    }
     if let (true, Some(s)) = (empty_shard, req.shard) {
         notes.push(format!(
             "shard {}/{} has no tests to run: nothing to do",
@@ -395,7 +492,7 @@ pub fn run(
     }
     let exit_code = match exit_override {
         Some(code) => code,
-        None if empty_shard => exit_code::OK,
+        None if empty_shard || nothing_affected => exit_code::OK,
         None => exit_code_for(&run, stopped),
     };
     let exit_code = if stopped == Some(Stopped::Interrupted) {

@@ -895,6 +895,71 @@ pub struct Run {
     /// (see `quarantine`). Absent when nothing is quarantined.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quarantine: Option<Quarantine>,
+    /// `run --affected`: what changed since which base, and why each group of tests was
+    /// selected or not. Tests not selected are not in `tests` (and not in the pass rate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affected: Option<Affected>,
+}
+
+/// `run --affected`'s selection (see the engine's `affected` module).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct Affected {
+    /// `select` (run the affected tests), `record` (run everything, record dependencies)
+    /// or `observe` (run everything, record what the selection would have missed).
+    pub mode: String,
+    /// The git revision the changes are counted from; absent with `--changed` or without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+    /// Where the base came from: `since` (`--since`), `last_passing_run`, `merge_base`,
+    /// `changed` (`--changed` paths given) or `none`.
+    pub base_source: String,
+    /// Set when every test was selected, and why (a tracked file changed, not a git
+    /// repository, no base revision).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_run: Option<String>,
+    /// The change set, relative to the project root.
+    #[serde(default)]
+    pub changed: Vec<ChangedFile>,
+    /// One decision per group of tests (a Rust test binary, a pytest or Jest test file,
+    /// a failed test re-selected on its own), per framework.
+    #[serde(default)]
+    pub groups: Vec<AffectedGroup>,
+    /// Tests (or test files, where only files are known) not selected.
+    #[serde(default)]
+    pub not_selected: u64,
+    /// Observation mode: failures of this run that the selection would not have run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missed: Vec<String>,
+}
+
+/// One changed path: `added`, `modified`, `deleted`, `renamed` (from `old_path`),
+/// `untracked` or `given` (`--changed`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ChangedFile {
+    pub path: String,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_path: Option<String>,
+}
+
+/// Why one group of tests was selected or not.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct AffectedGroup {
+    pub framework: Framework,
+    /// The group: a Rust test binary id, a test file, or a single test id.
+    pub group: String,
+    pub selected: bool,
+    /// The rule that decided: `changed_dependency`, `failed_last_run`, `no_dependencies`,
+    /// `full_run`, `deleted_source`, `unaffected`.
+    pub rule: String,
+    /// The decision in words.
+    pub reason: String,
+    /// The changed files that selected it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
+    /// How many tests it holds, where known before running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tests: Option<u64>,
 }
 
 /// The driver's choice of parallelism for one framework (`frameworks::workers`).
@@ -1065,6 +1130,7 @@ impl Run {
             coverage: None,
             workers: Vec::new(),
             quarantine: None,
+            affected: None,
         }
     }
 
@@ -1346,6 +1412,12 @@ pub mod events {
             completed: bool,
             #[serde(default, skip_serializing_if = "Option::is_none")]
             reason: Option<String>,
+        },
+        /// `run --affected`'s selection, written once the suites were planned; observation
+        /// mode writes it again after the run with `missed` filled in (the later one wins).
+        Affected {
+            time: DateTime<Utc>,
+            affected: crate::Affected,
         },
         /// An event from a newer writer; ignored by this reader.
         #[serde(other)]

@@ -18,6 +18,7 @@ pub(crate) fn history_cmd(cmd: HistoryCmd) -> Result<i32> {
         HistoryCmd::Slowest(q)
         | HistoryCmd::Flaky(q)
         | HistoryCmd::Trend(q)
+        | HistoryCmd::Selection(q)
         | HistoryCmd::Test { query: q, .. } => q.common.clone(),
     };
     let store = Store::discover(&project_root(common.project.as_deref())?);
@@ -67,6 +68,19 @@ pub(crate) fn history_cmd(cmd: HistoryCmd) -> Result<i32> {
         }
         HistoryCmd::Trend(q) => {
             print_rows(q.common.format, &history.trend(q.limit)?, output::trend_row)?
+        }
+        HistoryCmd::Selection(q) => {
+            let report = testflow::affected::store::selection_report(&history, q.limit)?;
+            let mut out = std::io::stdout().lock();
+            match q.common.format {
+                OutputFormat::Json => {
+                    serde_json::to_writer_pretty(&mut out, &report)?;
+                    writeln!(out)?;
+                }
+                OutputFormat::Human => {
+                    write!(out, "{}", testflow::ui::tables::selection_text(&report))?
+                }
+            }
         }
         HistoryCmd::Test { id, query } => {
             let rows = history.test(&id, query.limit)?;

@@ -130,6 +130,12 @@ pub(crate) fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::Run
             keep_runs: set.keep_runs,
             quarantine: set.quarantine.clone(),
             quarantine_flaky: args.quarantine_flaky,
+            affected: args.affected.map(|mode| testflow::affected::Request {
+                mode,
+                since: args.since.clone(),
+                changed: args.changed.clone(),
+                always_run: cfg.affected.always_run.clone(),
+            }),
         },
         Box::new(printer),
         &mut build_echo,
@@ -140,6 +146,11 @@ pub(crate) fn run_once(args: &RunArgs, first: &[String]) -> Result<(session::Run
     }
     for n in &result.notes {
         let _ = writeln!(err, "{n}");
+    }
+    if args.explain
+        && let Some(a) = &result.run.affected
+    {
+        let _ = write!(err, "{}", ui::affected_text(a));
     }
     // Why pytest or Jest ran serially or on N workers (`run.workers`).
     for w in &result.run.workers {

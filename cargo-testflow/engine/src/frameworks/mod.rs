@@ -123,6 +123,14 @@ pub trait Plugin: Sync {
     fn isolation_applies(&self) -> bool {
         false
     }
+
+    /// `run --affected`: whether its suite narrows itself to the affected tests (its
+    /// `units` hand their groups and dependencies to `Planning::affected`). The default,
+    /// no dependency data, runs every one of its tests: a framework is never
+    /// under-selected for lack of support.
+    fn selects_affected(&self) -> bool {
+        false
+    }
 }
 
 /// A framework's toolchain step in a generated CI pipeline: GitHub's action for it, and
@@ -192,6 +200,8 @@ pub struct Planning<'a> {
     /// The tests `ids` (indices) in `--order`'s order, as `selection::order` gives it in
     /// every door.
     pub order_tests: &'a dyn Fn(&[String]) -> Vec<usize>,
+    /// `run --affected`'s change set and rules, when asked: applied before the shard.
+    pub affected: Option<&'a crate::affected::Plan>,
 }
 
 /// A framework's suite found in a project: prepared before the run's log opens, then

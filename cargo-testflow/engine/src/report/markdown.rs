@@ -52,6 +52,7 @@ pub fn render_with_budget(run: &Run, budget: usize) -> String {
     gates(&mut w, run);
     coverage_totals(&mut w, run);
     quarantined(&mut w, run);
+    not_selected(&mut w, run);
     failures(&mut w, run);
     coverage_files(&mut w, run);
     flaky(&mut w, run);
@@ -402,6 +403,32 @@ fn failures(w: &mut Writer, run: &Run) {
             ));
             return;
         }
+    }
+}
+
+/// `run --affected`: what was not selected, and from which base (never counted as passed).
+fn not_selected(w: &mut Writer, run: &Run) {
+    let Some(a) = run.affected.as_ref() else {
+        return;
+    };
+    let base = a.base.as_deref().map_or("no base".to_owned(), |b| {
+        code(&b.chars().take(12).collect::<String>())
+    });
+    let mut out = format!(
+        "### Affected tests: {} not selected (changes since {base}, {} changed {})\n\n",
+        plural(a.not_selected, "test", "tests"),
+        a.changed.len(),
+        if a.changed.len() == 1 {
+            "file"
+        } else {
+            "files"
+        }
+    );
+    if let Some(why) = &a.full_run {
+        let _ = writeln!(out, "Every test ran: {}\n", escape_prose(why));
+    }
+    if !w.push(&out) {
+        w.cut.push("affected tests".to_owned());
     }
 }
 

@@ -328,6 +328,7 @@ fn sample_run() -> Run {
         coverage: None,
         workers: Vec::new(),
         quarantine: None,
+        affected: None,
     }
 }
 
@@ -1659,4 +1660,38 @@ fn durations_at_extremes_render_in_every_format_without_panicking() {
             }
         }
     }
+}
+
+#[test]
+fn tests_not_selected_by_affected_are_named_never_counted() {
+    let mut run = sample_run();
+    let summary = run.recomputed_summary();
+    run.affected = Some(crate::model::Affected {
+        mode: "select".into(),
+        base: Some("0123456789abcdef".into()),
+        base_source: "last_passing_run".into(),
+        changed: vec![crate::model::ChangedFile {
+            path: "src/lib.rs".into(),
+            status: "modified".into(),
+            old_path: None,
+        }],
+        not_selected: 7,
+        ..Default::default()
+    });
+    let md = crate::report::markdown::render(&run);
+    assert!(
+        md.contains("### Affected tests: 7 tests not selected (changes since `0123456789ab`, 1 changed file)"),
+        "{md}"
+    );
+    // Not selected is not passed: the totals are the tests that ran.
+    assert_eq!(run.recomputed_summary(), summary);
+    let text = crate::ui::summary(
+        &run,
+        crate::ui::Style {
+            color: false,
+            bar: false,
+            quiet: false,
+        },
+    );
+    assert!(text.contains("7 not selected"), "{text}");
 }

@@ -144,6 +144,10 @@ pub fn summary(run: &Run, style: Style) -> String {
     if !held.is_empty() {
         counts.push_str(&format!(", {} quarantined", held.len()));
     }
+    // `--affected`: what did not run is named apart, never counted as passed.
+    if let Some(a) = run.affected.as_ref().filter(|a| a.not_selected > 0) {
+        counts.push_str(&format!(", {} not selected", a.not_selected));
+    }
     let mut out = String::new();
     let failing: Vec<&TestCase> = run
         .failed_tests()
@@ -269,6 +273,46 @@ pub fn summary(run: &Run, style: Style) -> String {
 
 /// `coverage: lines 84.2% (123/146), …` with the change since the previous run on the
 /// branch, and a line for each framework that did not collect coverage.
+/// `run --affected --explain`: the base, the change set and every group's decision.
+pub fn affected_text(a: &crate::model::Affected) -> String {
+    let mut out = format!(
+        "\naffected ({}): base {} ({})\n",
+        a.mode,
+        a.base
+            .as_deref()
+            .map_or("none".to_owned(), |b| b.chars().take(12).collect()),
+        a.base_source
+    );
+    if let Some(why) = &a.full_run {
+        out.push_str(&format!("  every test runs: {}\n", safe(why)));
+    }
+    for c in &a.changed {
+        let old = c
+            .old_path
+            .as_deref()
+            .map_or(String::new(), |o| format!(" (from {})", safe(o)));
+        out.push_str(&format!("  {:<9} {}{old}\n", c.status, safe(&c.path)));
+    }
+    for g in &a.groups {
+        let tests = g.tests.map_or(String::new(), |n| {
+            format!(" [{}]", plural(n, "test", "tests"))
+        });
+        out.push_str(&format!(
+            "  {} {} {}{tests}: {} ({})\n",
+            if g.selected {
+                "selected    "
+            } else {
+                "not selected"
+            },
+            g.framework.as_str(),
+            safe(&g.group),
+            safe(&g.reason),
+            g.rule
+        ));
+    }
+    out
+}
+
 pub fn coverage_line(c: &crate::model::RunCoverage, style: Style) -> String {
     use crate::coverage::Ratio;
     let ratio = |label: &str, r: &Ratio| match r.percent {

@@ -152,6 +152,38 @@ pub fn shard_plan_text(plan: &crate::shard::Plan, shards: u32) -> String {
     text
 }
 
+/// `history selection`: each observed run, then the totals.
+pub fn selection_text(r: &crate::affected::store::SelectionReport) -> String {
+    if r.runs.is_empty() {
+        return "no observation recorded yet: run `cargo testflow run --affected=observe`\n"
+            .to_owned();
+    }
+    let mut out = String::new();
+    for o in &r.runs {
+        out.push_str(&format!(
+            "{}  {:>6} tests  {:>6} would skip  {:>3} failures  {:>3} missed  {}\n",
+            o.started_at,
+            o.tests,
+            o.would_skip,
+            o.failures,
+            o.missed.len(),
+            o.run_id
+        ));
+    }
+    let pct = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{:.1}%", v * 100.0));
+    out.push_str(&format!(
+        "over {} runs: missed {} of {} failures (safety {}), would have skipped {} of {} tests (savings {})\n",
+        r.runs.len(),
+        r.missed,
+        r.failures,
+        pct(r.safety),
+        r.would_skip,
+        r.tests,
+        pct(r.savings)
+    ));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

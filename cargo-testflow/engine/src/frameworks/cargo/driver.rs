@@ -34,6 +34,8 @@ pub struct Package {
     pub has_doctests: bool,
     /// The lib target's name (cargo's `Doc-tests NAME`); empty without a lib.
     pub lib_name: String,
+    /// The names of its path dependencies (`--affected`: workspace crates it builds from).
+    pub path_deps: Vec<String>,
 }
 
 /// The cargo workspace as `cargo metadata --no-deps` describes it.
@@ -48,6 +50,11 @@ pub struct Workspace {
 }
 
 impl Workspace {
+    /// The workspace's packages.
+    pub fn packages(&self) -> impl Iterator<Item = &Arc<Package>> {
+        self.packages.values()
+    }
+
     /// The workspace's package names.
     pub fn package_names(&self) -> Vec<&str> {
         self.packages.values().map(|p| p.name.as_str()).collect()
@@ -92,6 +99,12 @@ impl Workspace {
                     dir,
                     has_doctests,
                     lib_name,
+                    path_deps: p
+                        .dependencies
+                        .iter()
+                        .filter(|d| d.path.is_some())
+                        .map(|d| d.name.clone())
+                        .collect(),
                 };
                 (p.id.repr.clone(), Arc::new(pkg))
             })
@@ -2495,6 +2508,7 @@ mod tests {
                 dir: PathBuf::from(name),
                 has_doctests: true,
                 lib_name: lib.into(),
+                path_deps: vec![],
             })
         };
         let packages = [pkg("alpha", "alpha"), pkg("gamma-docs", "gamma_docs")];
@@ -2674,6 +2688,7 @@ mod tests {
             dir: dir.path().to_owned(),
             has_doctests: true,
             lib_name: "docs".into(),
+            path_deps: vec![],
         });
         let make = |name: &str| Some(doctest_meta(&ws, &package, name));
         let merged = [
@@ -2811,6 +2826,7 @@ mod tests {
             dir: dir.path().to_owned(),
             has_doctests: false,
             lib_name: "p".into(),
+            path_deps: vec![],
         });
         let bin = Arc::new(TestBinary {
             id: "p".into(),
@@ -2935,6 +2951,7 @@ mod tests {
                 dir: dir.path().to_owned(),
                 has_doctests: false,
                 lib_name: "p".into(),
+                path_deps: vec![],
             }),
             kind: "test".into(),
         });

@@ -7,6 +7,8 @@ mod options;
 pub use options::*;
 
 #[cfg(feature = "cargo")]
+mod affected;
+#[cfg(feature = "cargo")]
 pub mod coverage;
 #[cfg(feature = "cargo")]
 mod driver;

@@ -114,6 +114,10 @@ impl crate::frameworks::Plugin for Cargo {
     fn isolation_applies(&self) -> bool {
         true
     }
+
+    fn selects_affected(&self) -> bool {
+        true
+    }
 }
 
 /// The cargo workspace of a run, `list` or `shard plan`.
@@ -210,7 +214,28 @@ impl Suite for CargoSuite {
                     plan.broken = true;
                 }
                 let mut cargo_opts = self.opts.clone();
-                select(&mut cargo_opts, &self.opts, ctx, &tests, &binaries, plan);
+                let doctests = cargo::doctest_packages(&binaries, &self.opts);
+                let keep = match plan.affected {
+                    Some(a) => {
+                        super::affected::select(a, plan.history, &ws, &binaries, &tests, &doctests)
+                    }
+                    None => {
+                        // Every run records the binaries' dependencies: a few small files.
+                        if let (Some(h), true) = (plan.history, list_errors.is_empty()) {
+                            super::affected::record(h, &ws, &binaries, &tests, &doctests);
+                        }
+                        None
+                    }
+                };
+                select(
+                    &mut cargo_opts,
+                    &self.opts,
+                    ctx,
+                    &tests,
+                    &binaries,
+                    plan,
+                    keep,
+                );
                 units.extend(cargo::plan(ctx, tests, &cargo_opts));
                 units.extend(cargo::doctest_units(&ws, &binaries, &cargo_opts));
             }
@@ -305,8 +330,10 @@ fn select(
     tests: &[cargo::RustTest],
     binaries: &[Arc<cargo::TestBinary>],
     plan: &mut Planning<'_>,
+    affected: Option<std::collections::HashSet<String>>,
 ) {
     let pass = &ctx.options.pass_through;
+    let kept = |id: &String| affected.as_ref().is_none_or(|k| k.contains(id));
     let last_failed = plan
         .history
         .and_then(|h| h.last_failed().ok().flatten())
@@ -318,11 +345,13 @@ fn select(
             .iter()
             .filter(|t| base.selects(&t.path))
             .map(|t| t.meta.id.clone())
+            .filter(kept)
             .collect();
         items.extend(
             cargo::doctest_packages(binaries, base)
                 .iter()
-                .map(|p| cargo::doctest_shard_item(p)),
+                .map(|p| cargo::doctest_shard_item(p))
+                .filter(kept),
         );
         let shards = shard::plan(&items, spec.total, strategy, plan.shard_durations);
         let mine = &shards.shards[(spec.index - 1) as usize];
@@ -336,6 +365,8 @@ fn select(
             mine.predicted_ms / 1000.0
         ));
         opts.only = Some(mine.tests.iter().cloned().collect());
+    } else if let Some(keep) = affected {
+        opts.only = Some(keep);
     }
     if pass.last_failed && !last_failed.is_empty() {
         let failed: std::collections::HashSet<String> = last_failed.iter().cloned().collect();

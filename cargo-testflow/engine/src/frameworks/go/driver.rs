@@ -492,10 +492,21 @@ pub fn select_packages(
     plan: &mut crate::frameworks::Planning<'_>,
 ) -> Result<Vec<String>> {
     let pass = &ctx.options.pass_through;
+    // `--affected`: narrowed to the affected packages first, then sharded.
+    let affected = match plan.affected {
+        Some(a) => {
+            let all = test_packages(project, go)?;
+            super::affected::select(project, go, &all, a, plan.history)?
+        }
+        None => None,
+    };
     if pass.shard.is_none() && !pass.last_failed && pass.order == crate::ordering::Order::Default {
-        return Ok(vec!["./...".into()]);
+        return Ok(affected.unwrap_or_else(|| vec!["./...".into()]));
     }
-    let packages = test_packages(project, go)?;
+    let packages = match affected {
+        Some(a) => a,
+        None => test_packages(project, go)?,
+    };
     let (keep, notes) = (plan.select)(&packages, crate::frameworks::Grain::File);
     // Its grain is the package (`Grain::File`'s word is "files").
     plan.notes.extend(

@@ -19,6 +19,7 @@ use regex::Regex;
 
 use crate::model::{Framework, TestCase, TestMeta};
 
+mod affected;
 pub mod attribution;
 pub mod coverage;
 pub mod driver;
@@ -213,6 +214,10 @@ impl crate::frameworks::Plugin for Go {
         None
     }
 
+    fn selects_affected(&self) -> bool {
+        true
+    }
+
     fn coverage_report(&self) -> &'static str {
         coverage::REPORT
     }
@@ -307,6 +312,9 @@ impl crate::frameworks::Suite for GoSuite {
         })?;
         let go = ready(&self.root)?;
         let packages = driver::select_packages(&project, &go, ctx, plan)?;
+        if packages.is_empty() && plan.affected.is_some() {
+            return Ok(vec![]); // nothing affected: go test does not start
+        }
         Ok(vec![Box::new(driver::GoUnit::new(project, go, packages))])
     }
 

@@ -17,6 +17,7 @@ use regex::Regex;
 use crate::model::{Category, Failure, Framework, Location, Outcome, Run, TestMeta, error_kind};
 
 /// The recorder the Jest reporter calls.
+mod affected;
 pub mod recorder;
 
 /// The oldest Jest major whose reporter API testflow reads: `onTestResult` with per-test
@@ -992,6 +993,10 @@ impl crate::frameworks::Plugin for Jest {
         "a Jest project (package.json)"
     }
 
+    fn selects_affected(&self) -> bool {
+        true
+    }
+
     /// An id's file: before the first `#` (`file#describe title`).
     fn file_of<'a>(&self, id: &'a str) -> Option<&'a str> {
         id.find('#').map(|i| &id[..i])
@@ -1157,14 +1162,25 @@ impl crate::frameworks::Suite for JestSuite {
     fn units(
         self: Box<Self>,
         ctx: &crate::runner::Ctx,
-        _plan: &mut crate::frameworks::Planning<'_>,
+        plan: &mut crate::frameworks::Planning<'_>,
     ) -> Result<Vec<Box<dyn crate::runner::Unit>>> {
         let project = JestProject::locate(&self.root)?;
+        let paths = match plan.affected {
+            Some(a) => affected::select(&project, a, plan.history)?,
+            None => None,
+        };
+        if paths.as_ref().is_some_and(|p| p.is_empty()) {
+            return Ok(vec![]); // nothing affected: Jest does not start
+        }
         let decision = jest_workers(&self.root, &ctx.options);
         if let Err(e) = super::workers::record(ctx.events_path(), &decision) {
             ctx.warn(format!("cannot record the Jest workers decision: {e:#}"));
         }
-        Ok(vec![Box::new(JestUnit { project, decision })])
+        Ok(vec![Box::new(JestUnit {
+            project,
+            decision,
+            paths,
+        })])
     }
 }
 
@@ -1182,6 +1198,8 @@ pub(crate) fn jest_workers(
 pub(crate) struct JestUnit {
     pub(crate) project: JestProject,
     pub(crate) decision: crate::model::WorkersDecision,
+    /// `--affected`: only these test files (`--runTestsByPath`).
+    pub(crate) paths: Option<Vec<String>>,
 }
 
 impl crate::runner::Unit for JestUnit {
@@ -1204,8 +1222,16 @@ impl crate::runner::Unit for JestUnit {
         if let Some(w) = &work {
             options.coverage_dir = Some(w.dir.clone());
         }
+        let mut args = self.project.args_with(&options, Some(&self.decision));
+        if let Some(paths) = &self.paths {
+            // Before the user's own arguments (which come last).
+            let at = args.len().saturating_sub(options.framework_args.len());
+            let by_path =
+                std::iter::once("--runTestsByPath".to_owned()).chain(paths.iter().cloned());
+            args.splice(at..at, by_path);
+        }
         let mut cmd = std::process::Command::new(&self.project.jest_bin);
-        cmd.args(self.project.args_with(&options, Some(&self.decision)))
+        cmd.args(args)
             .current_dir(&self.project.root)
             .env(crate::events::EVENTS_ENV, &events)
             // The driver writes the reports once, from the whole run.

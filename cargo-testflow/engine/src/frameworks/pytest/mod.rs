@@ -14,6 +14,7 @@ use anyhow::Result;
 use crate::model::{Category, Failure, Framework, Outcome, TestMeta};
 
 /// Expected and actual of a failed `assert a == b`.
+mod affected;
 pub mod compare;
 /// The recorder the pytest plugin calls: setup/call/teardown folded into one result.
 pub mod recorder;
@@ -561,6 +562,13 @@ pub fn pytest_args(
 /// pytest as a [`Plugin`](super::Plugin).
 pub struct Pytest;
 
+impl Pytest {
+    /// A node id's file (the id itself for a module-level item).
+    pub(crate) fn file_of_id<'a>(&self, id: &'a str) -> &'a str {
+        super::Plugin::file_of(self, id).unwrap_or(id)
+    }
+}
+
 impl super::Plugin for Pytest {
     fn framework(&self) -> Framework {
         Framework::Pytest
@@ -580,6 +588,10 @@ impl super::Plugin for Pytest {
 
     fn looks_for(&self) -> &'static str {
         "pytest configuration or test_*.py files"
+    }
+
+    fn selects_affected(&self) -> bool {
+        true
     }
 
     /// A node id's file: before the first `::`.
@@ -692,17 +704,30 @@ impl super::Suite for PytestSuite {
     fn units(
         self: Box<Self>,
         ctx: &crate::runner::Ctx,
-        _plan: &mut super::Planning<'_>,
+        plan: &mut super::Planning<'_>,
     ) -> Result<Vec<Box<dyn crate::runner::Unit>>> {
         let python = find_python(&self.root);
         let probe = ready(&python, &self.root)?;
+        let affected = match plan.affected {
+            Some(a) => affected::select(&self, &python, a, plan.history)?,
+            None => None,
+        };
+        if affected.as_ref().is_some_and(|a| a.is_empty()) {
+            return Ok(vec![]); // nothing affected: pytest does not start
+        }
         let decision = self.workers(ctx, &python, &probe);
         if let Err(e) = super::workers::record(ctx.events_path(), &decision) {
             ctx.warn(format!("cannot record the pytest workers decision: {e:#}"));
         }
+        let mut args = pytest_args(&ctx.options, &probe, decision.workers);
+        if let Some(paths) = affected {
+            // Before the user's own arguments (which come last).
+            let at = args.len().saturating_sub(ctx.options.framework_args.len());
+            args.splice(at..at, paths);
+        }
         Ok(vec![Box::new(PytestUnit {
             root: self.root,
-            args: pytest_args(&ctx.options, &probe, decision.workers),
+            args,
             python,
             probe,
             decision,

@@ -1,0 +1,176 @@
+//! `run --affected` for the cargo workspace: each test binary depends on the files its
+//! crate was built from (its dep-info file) and on those of the workspace libraries it
+//! links (its package's own library, and its path dependencies, transitively), read from
+//! the same directory's dep-info files. A package's doctests depend on its library.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::{Package, RustTest, TestBinary, Workspace};
+use crate::affected::{self, Group, Plan, Selected, depinfo};
+use crate::model::Framework;
+
+/// The files of `pkg`'s library (every build of it in `deps_dir`) and its build script.
+fn lib_files(ws: &Workspace, pkg: &Package, deps_dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if !pkg.lib_name.is_empty() {
+        let crate_name = pkg.lib_name.replace('-', "_");
+        for d in depinfo::files_of_crate(deps_dir, &crate_name) {
+            if let Ok(text) = std::fs::read_to_string(&d) {
+                out.extend(depinfo::parse(&text, &ws.root));
+            }
+        }
+    }
+    let build = pkg.dir.join("build.rs");
+    if build.is_file() {
+        out.push(build);
+    }
+    out
+}
+
+/// `pkg` and the workspace packages it depends on by path, transitively.
+fn closure<'a>(
+    pkg: &'a Arc<Package>,
+    by_name: &HashMap<&str, &'a Arc<Package>>,
+) -> Vec<&'a Arc<Package>> {
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut out = Vec::new();
+    let mut queue = vec![pkg];
+    while let Some(p) = queue.pop() {
+        if !seen.insert(p.name.as_str()) {
+            continue;
+        }
+        out.push(p);
+        for d in &p.path_deps {
+            if let Some(dep) = by_name.get(d.as_str()) {
+                queue.push(dep);
+            }
+        }
+    }
+    out
+}
+
+/// The groups of the workspace: one per test binary, one per package's doctests.
+pub(crate) fn groups(
+    ws: &Workspace,
+    binaries: &[Arc<TestBinary>],
+    tests: &[RustTest],
+    doctest_packages: &[String],
+) -> Vec<Group> {
+    let by_name: HashMap<&str, &Arc<Package>> =
+        ws.packages().map(|p| (p.name.as_str(), p)).collect();
+    let mut libs: HashMap<(String, PathBuf), Vec<PathBuf>> = HashMap::new();
+    let mut lib_of = |pkg: &Package, deps_dir: &Path| -> Vec<PathBuf> {
+        libs.entry((pkg.name.clone(), deps_dir.to_owned()))
+            .or_insert_with(|| lib_files(ws, pkg, deps_dir))
+            .clone()
+    };
+    let mut out = Vec::new();
+    for b in binaries {
+        let deps_dir = b.exe.parent().unwrap_or(Path::new(".")).to_owned();
+        let mut deps = std::fs::read_to_string(b.exe.with_extension("d"))
+            .map(|t| depinfo::parse(&t, &ws.root))
+            .unwrap_or_default();
+        // Without its own dep-info nothing is known: the group stays empty (selected).
+        if !deps.is_empty() {
+            for p in closure(&b.package, &by_name) {
+                deps.extend(lib_of(p, &deps_dir));
+            }
+            deps.sort();
+            deps.dedup();
+        }
+        out.push(Group {
+            id: b.id.clone(),
+            deps,
+            tests: tests
+                .iter()
+                .filter(|t| Arc::ptr_eq(&t.binary, b))
+                .map(|t| t.meta.id.clone())
+                .collect(),
+            whole: false,
+        });
+    }
+    for name in doctest_packages {
+        let Some(pkg) = by_name.get(name.as_str()) else {
+            continue;
+        };
+        let deps_dir = binaries
+            .iter()
+            .find_map(|b| b.exe.parent().map(Path::to_owned))
+            .unwrap_or_else(|| ws.target_dir.join("debug").join("deps"));
+        let mut deps: Vec<PathBuf> = Vec::new();
+        for p in closure(pkg, &by_name) {
+            deps.extend(lib_of(p, &deps_dir));
+        }
+        deps.sort();
+        deps.dedup();
+        // Markdown files a doc comment includes are in the dep-info too.
+        out.push(Group {
+            id: super::doctest_shard_item(name),
+            deps,
+            tests: vec![],
+            whole: false,
+        });
+    }
+    out
+}
+
+/// The compiler's version: part of the environment fingerprint.
+fn toolchain() -> String {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    std::process::Command::new(rustc)
+        .arg("-vV")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+/// Select the workspace's affected tests: the test ids (and `pkg::doctest` items) to keep,
+/// or `None` to keep everything.
+pub(crate) fn select(
+    plan: &Plan,
+    history: Option<&crate::history::History>,
+    ws: &Workspace,
+    binaries: &[Arc<TestBinary>],
+    tests: &[RustTest],
+    doctest_packages: &[String],
+) -> Option<HashSet<String>> {
+    let groups = groups(ws, binaries, tests, doctest_packages);
+    let fp = affected::fingerprint(&ws.root, &toolchain());
+    let claims = |p: &Path| p.extension().is_some_and(|e| e == "rs");
+    let sel: Selected = plan.select(Framework::Rust, &fp, &groups, history, &claims);
+    if sel.all {
+        return None;
+    }
+    let mut keep: HashSet<String> = sel.tests.iter().cloned().collect();
+    for g in &groups {
+        if sel.groups.contains(&g.id) {
+            keep.extend(g.tests.iter().cloned());
+            if g.tests.is_empty() {
+                keep.insert(g.id.clone()); // a doctest item
+            }
+        }
+    }
+    Some(keep)
+}
+
+/// Record the workspace's dependencies on a run without `--affected` (cheap: a few
+/// dep-info files), so a later `--affected` run has them.
+pub(crate) fn record(
+    history: &crate::history::History,
+    ws: &Workspace,
+    binaries: &[Arc<TestBinary>],
+    tests: &[RustTest],
+    doctest_packages: &[String],
+) {
+    let groups = groups(ws, binaries, tests, doctest_packages);
+    let fp = affected::fingerprint(&ws.root, &toolchain());
+    let rows: Vec<(String, Vec<PathBuf>)> = groups
+        .into_iter()
+        .filter(|g| !g.deps.is_empty())
+        .map(|g| (g.id, g.deps))
+        .collect();
+    let root = ws.root.canonicalize().unwrap_or_else(|_| ws.root.clone());
+    let _ = affected::store::save(history, Framework::Rust.as_str(), &root, &fp, &rows);
+}

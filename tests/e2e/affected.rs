@@ -1,0 +1,395 @@
+//! `run --affected` on fixture projects copied into fresh git repositories: one change
+//! selects exactly the tests that depend on it (Rust: test binaries by their dep-info;
+//! pytest: test files by their conftest and import closure), a lockfile or manifest change
+//! selects everything, a deleted file selects what recorded it, and the tests that failed
+//! last time are always selected. See tests/fixtures/affected-*/EXPECTED.md.
+
+use std::path::Path;
+
+use crate::util::{Output, Project, git};
+
+fn append(p: &Project, file: &str, text: &str) {
+    let path = p.dir.join(file);
+    let mut old = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
+    old.push_str(text);
+    std::fs::write(&path, old).unwrap();
+}
+
+fn restore(p: &Project) {
+    git(&p.dir, &["checkout", "-q", "HEAD", "--", "."]);
+}
+
+/// The ids of the tests that ran, sorted.
+fn ran(out: &Output) -> Vec<String> {
+    let mut ids: Vec<String> = out.run().tests.iter().map(|t| t.id.clone()).collect();
+    ids.sort();
+    ids
+}
+
+/// (group, selected, rule) of every decision, sorted.
+fn decisions(out: &Output) -> Vec<(String, bool, String)> {
+    let a = out.run().affected.as_ref().expect("run.affected");
+    let mut d: Vec<_> = a
+        .groups
+        .iter()
+        .map(|g| (g.group.clone(), g.selected, g.rule.clone()))
+        .collect();
+    d.sort();
+    d
+}
+
+const CORE_UNIT: &str = "core-lib$tests::doubles";
+const CORE_IT: &str = "core-lib::core_it$doubles_from_outside";
+const APP_UNIT: &str = "app$tests::quadruples";
+const APP_IT: &str = "app::app_it$quadruples_from_outside";
+const APP_OTHER: &str = "app::app_other$other_binary";
+
+fn sorted(ids: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = ids.iter().map(|s| (*s).to_owned()).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn rust_changes_select_the_binaries_built_from_them() {
+    let p = Project::copy_of("affected-rust");
+    // A plain run records every binary's dependencies (and is the passing base).
+    let first = p.run(&[]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let all = sorted(&[CORE_UNIT, CORE_IT, APP_UNIT, APP_IT, APP_OTHER]);
+    assert_eq!(ran(&first), all);
+    assert!(first.run().affected.is_none());
+
+    // One integration test file: only its binary.
+    append(&p, "crates/app/tests/app_it.rs", "// edited\n");
+    let out = p.run(&["--affected"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(ran(&out), [APP_IT]);
+    let a = out.run().affected.as_ref().unwrap();
+    assert_eq!(a.mode, "select");
+    assert_eq!(a.base_source, "last_passing_run");
+    assert_eq!(a.not_selected, 4);
+    assert_eq!(a.changed.len(), 1);
+    assert_eq!(a.changed[0].path, "crates/app/tests/app_it.rs");
+    assert_eq!(a.changed[0].status, "modified");
+    let it = a.groups.iter().find(|g| g.group == "app::app_it").unwrap();
+    assert!(it.selected);
+    assert_eq!(it.rule, "changed_dependency");
+    assert_eq!(it.files, ["crates/app/tests/app_it.rs"]);
+    // Not selected is not passed: the summary counts only what ran.
+    assert_eq!(out.run().summary.total, 1);
+    assert_eq!(out.run().summary.passed, 1);
+    restore(&p);
+
+    // The library crate: both crates' tests (app links core-lib).
+    append(&p, "crates/core/src/math.rs", "// edited\n");
+    let out = p.run(&["--affected"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(ran(&out), all);
+    assert_eq!(out.run().affected.as_ref().unwrap().not_selected, 0);
+    restore(&p);
+
+    // app's library: app's three binaries, not core-lib's.
+    append(&p, "crates/app/src/lib.rs", "// edited\n");
+    let out = p.run(&["--affected"]);
+    assert_eq!(ran(&out), sorted(&[APP_UNIT, APP_IT, APP_OTHER]));
+    restore(&p);
+
+    // Nothing changed: nothing runs, exit 0, and the record says so.
+    let out = p.run(&["--affected"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(ran(&out).is_empty());
+    assert_eq!(out.run().affected.as_ref().unwrap().not_selected, 5);
+    assert!(
+        out.stderr.contains("no test is affected by the changes"),
+        "{}",
+        out.stderr
+    );
+
+    // A manifest (or lockfile) change: everything, with the reason.
+    append(&p, "crates/app/Cargo.toml", "# edited\n");
+    let out = p.run(&["--affected"]);
+    assert_eq!(ran(&out), all, "{}", out.stderr);
+    let full = out.run().affected.as_ref().unwrap().full_run.clone();
+    assert!(
+        full.as_deref()
+            .is_some_and(|f| f.contains("crates/app/Cargo.toml")),
+        "{full:?}"
+    );
+    restore(&p);
+    // (cargo rewrites a lockfile edit that changes nothing: the change set is given.)
+    let out = p.run(&["--affected", "--changed", "Cargo.lock"]);
+    assert_eq!(ran(&out), all, "{}", out.stderr);
+    assert!(out.run().affected.as_ref().unwrap().full_run.is_some());
+    restore(&p);
+
+    // A test that failed last time is selected again on its own.
+    let failing = p.run_env(&[], &[("AFFECTED_FAIL", Path::new("1"))]);
+    assert_ne!(failing.code, 0);
+    let out = p.run(&["--affected"]);
+    assert_eq!(ran(&out), [CORE_IT]);
+    assert!(decisions(&out).contains(&(CORE_IT.to_owned(), true, "failed_last_run".to_owned())));
+
+    // --changed takes the change set from the caller (watch mode), not from git.
+    let out = p.run(&["--affected", "--changed", "crates/core/tests/core_it.rs"]);
+    assert_eq!(ran(&out), [CORE_IT]);
+    assert_eq!(out.run().affected.as_ref().unwrap().base_source, "changed");
+
+    // --explain: every group's decision for people.
+    append(&p, "crates/app/tests/app_other.rs", "// edited\n");
+    let out = p.cmd(&["run", "--affected", "--explain"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("selected     rust app::app_other"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("not selected rust core-lib::core_it"),
+        "{}",
+        out.stderr
+    );
+    restore(&p);
+}
+
+#[test]
+fn rust_selection_comes_before_the_shard_and_observe_runs_everything() {
+    let p = Project::copy_of("affected-rust");
+    assert_eq!(p.run(&[]).code, 0);
+    append(&p, "crates/app/src/lib.rs", "// edited\n");
+    // Select, then shard: the two shards split the three selected tests between them.
+    let one = p.run(&["--affected", "--shard", "1/2"]);
+    let two = p.run(&["--affected", "--shard", "2/2"]);
+    let mut both = ran(&one);
+    both.extend(ran(&two));
+    both.sort();
+    assert_eq!(both, sorted(&[APP_UNIT, APP_IT, APP_OTHER]));
+    // Observation mode runs every test and records what the selection would skip.
+    let out = p.run(&["--affected=observe"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(ran(&out).len(), 5);
+    let a = out.run().affected.as_ref().unwrap();
+    assert_eq!(a.mode, "observe");
+    assert!(a.missed.is_empty());
+    let report = p.cmd(&["history", "selection", "--format", "json"]);
+    assert_eq!(report.code, 0, "{}", report.stderr);
+    let v: serde_json::Value = serde_json::from_str(&report.stdout).unwrap();
+    assert_eq!(v["runs"].as_array().unwrap().len(), 1);
+    assert_eq!(v["tests"], 5);
+    assert_eq!(v["would_skip"], 2);
+    assert_eq!(v["missed"], 0);
+    restore(&p);
+}
+
+#[test]
+fn rust_observe_counts_a_failure_the_selection_would_miss() {
+    let p = Project::copy_of("affected-rust");
+    assert_eq!(p.run(&[]).code, 0);
+    // core_it fails for a reason no file change explains (the environment): the
+    // selection of an app change would not have run it.
+    append(&p, "crates/app/src/lib.rs", "// edited\n");
+    let out = p.run_env(
+        &["--affected=observe"],
+        &[("AFFECTED_FAIL", Path::new("1"))],
+    );
+    assert_ne!(out.code, 0);
+    assert_eq!(out.run().affected.as_ref().unwrap().missed, [CORE_IT]);
+    let report = p.cmd(&["history", "selection"]);
+    assert!(
+        report
+            .stdout
+            .contains("missed 1 of 1 failures (safety 100.0%)"),
+        "{}",
+        report.stdout
+    );
+}
+
+#[test]
+fn affected_usage_errors_name_the_value() {
+    let p = Project::copy_of("affected-rust");
+    let out = p.cmd(&["run", "--affected", "--since", "no-such-rev"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("--since no-such-rev"), "{}", out.stderr);
+    let out = p.cmd(&["run", "--since", "HEAD"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let out = p.cmd(&["run", "--affected=sometimes"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+}
+
+// ---- pytest (needs TESTFLOW_PYTHON: a Python with pytest and the plugin) -------------
+
+fn python() -> std::path::PathBuf {
+    std::env::var_os("TESTFLOW_PYTHON")
+        .filter(|p| !p.is_empty())
+        .map(Into::into)
+        .expect("set TESTFLOW_PYTHON to a Python with pytest and pytest-testflow (tests/run-all.sh: target/py-venv/bin/python)")
+}
+
+#[test]
+#[ignore = "needs TESTFLOW_PYTHON (tests/run-all.sh sets it)"]
+fn pytest_changes_select_the_files_that_import_them() {
+    let py = python();
+    let p = Project::copy_of("affected-pytest");
+    let run = |args: &[&str]| p.run_env(args, &[("TESTFLOW_PYTHON", &py)]);
+    let first = run(&["--affected"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    // Nothing recorded yet: every file is selected, and recorded.
+    assert_eq!(ran(&first).len(), 4);
+    assert!(
+        decisions(&first)
+            .iter()
+            .all(|(_, s, r)| *s && r == "no_dependencies")
+    );
+
+    // A module: the test file that imports it.
+    append(&p, "app/core.py", "# edited\n");
+    let out = run(&["--affected"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(ran(&out), ["tests/unit/test_core.py::test_double"]);
+    assert_eq!(out.run().affected.as_ref().unwrap().not_selected, 3);
+    restore(&p);
+
+    // A conftest.py: every test file under it.
+    append(&p, "tests/unit/conftest.py", "# edited\n");
+    let out = run(&["--affected"]);
+    assert_eq!(
+        ran(&out),
+        [
+            "tests/unit/test_core.py::test_double",
+            "tests/unit/test_plain.py::test_plain"
+        ]
+    );
+    restore(&p);
+
+    // A deleted module: the file that imported it (as recorded) is selected and fails.
+    std::fs::remove_file(p.dir.join("app/other.py")).unwrap();
+    let out = run(&["--affected"]);
+    assert_ne!(out.code, 0, "a missing module must fail the run");
+    assert!(
+        decisions(&out).contains(&(
+            "tests/test_other.py".to_owned(),
+            true,
+            "changed_dependency".to_owned()
+        )),
+        "{:?}",
+        decisions(&out)
+    );
+    assert_eq!(out.run().affected.as_ref().unwrap().not_selected, 3);
+    let errors: Vec<&str> = out
+        .run()
+        .errors
+        .iter()
+        .map(|e| e.message.as_str())
+        .collect();
+    assert!(
+        out.run()
+            .tests
+            .iter()
+            .any(|t| t.id.starts_with("tests/test_other.py"))
+            || errors.iter().any(|e| e.contains("test_other.py")),
+        "{errors:?}"
+    );
+    restore(&p);
+
+    // A failure is selected again, alone, until it passes.
+    let failing = p.run_env(
+        &[],
+        &[("TESTFLOW_PYTHON", &py), ("AFFECTED_FAIL", Path::new("1"))],
+    );
+    assert_ne!(failing.code, 0);
+    let out = run(&["--affected"]);
+    assert_eq!(
+        ran(&out),
+        ["tests/test_standalone.py::test_standalone"],
+        "{:?}",
+        decisions(&out)
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}
+
+// ---- Jest (needs TESTFLOW_JEST_WORK: a directory with Jest and jest-testflow installed) -
+
+#[test]
+#[ignore = "needs TESTFLOW_JEST_WORK (tests/run-all.sh sets it)"]
+fn jest_selects_through_find_related_tests() {
+    let work: std::path::PathBuf = std::env::var_os("TESTFLOW_JEST_WORK")
+        .filter(|p| !p.is_empty())
+        .map(Into::into)
+        .expect("set TESTFLOW_JEST_WORK to a directory with node_modules/{jest,jest-testflow} (tests/run-all.sh: target/jest-e2e)");
+    let p = Project::copy_of("affected-jest");
+    std::os::unix::fs::symlink(work.join("node_modules"), p.dir.join("node_modules"))
+        .expect("link node_modules");
+    let ci = Path::new("true");
+    let run = |args: &[&str]| p.run_env(args, &[("CI", ci)]);
+    let first = run(&["--affected"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(ran(&first).len(), 3);
+
+    // A module: the test file Jest relates to it.
+    append(&p, "src/math.js", "// edited\n");
+    let out = run(&["--affected"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(ran(&out), ["src/math.test.js#doubles"]);
+    let math = decisions(&out);
+    assert!(
+        math.contains(&("src/math.test.js".into(), true, "changed_dependency".into())),
+        "{math:?}"
+    );
+    assert!(
+        math.contains(&("src/text.test.js".into(), false, "unaffected".into())),
+        "{math:?}"
+    );
+    restore(&p);
+
+    // A deleted module: Jest cannot tell who required it, so every file runs.
+    std::fs::remove_file(p.dir.join("src/text.js")).unwrap();
+    let out = run(&["--affected"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        decisions(&out)
+            .iter()
+            .all(|(_, s, r)| *s && r == "deleted_source")
+    );
+    restore(&p);
+
+    // A failure is selected again on its own.
+    let failing = p.run_env(&[], &[("CI", ci), ("AFFECTED_FAIL", Path::new("1"))]);
+    assert_ne!(failing.code, 0);
+    let out = run(&["--affected"]);
+    assert_eq!(
+        ran(&out),
+        ["src/standalone.test.js#stands alone"],
+        "{:?}",
+        decisions(&out)
+    );
+}
+
+// ---- go (package grain) ------------------------------------------------------------
+
+#[test]
+fn go_changes_select_the_packages_whose_test_binaries_link_them() {
+    let p = Project::copy_of("affected-go");
+    let first = p.run(&["--affected"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let both = [
+        "example.com/affected/high::TestQuadruple",
+        "example.com/affected/low::TestDouble",
+    ];
+    assert_eq!(ran(&first), both);
+    append(&p, "high/high_test.go", "// edited\n");
+    let out = p.run(&["--affected"]);
+    assert_eq!(
+        ran(&out),
+        ["example.com/affected/high::TestQuadruple"],
+        "{:?}",
+        decisions(&out)
+    );
+    restore(&p);
+    append(&p, "low/low.go", "// edited\n");
+    let out = p.run(&["--affected"]);
+    assert_eq!(ran(&out), both, "{:?}", decisions(&out));
+    restore(&p);
+    let out = p.run(&["--affected"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(ran(&out).is_empty(), "{:?}", decisions(&out));
+}
