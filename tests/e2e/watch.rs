@@ -345,7 +345,6 @@ fn run_options_are_checked_before_watching_and_a_missing_project_is_exit_2() {
 // branch adds to `run`.
 
 #[test]
-#[ignore = "needs run --affected (s8-affected)"]
 fn affected_mode_runs_the_affected_tests_of_the_changed_paths() {
     let p = Project::copy_of("rust-slow");
     let mut w = Watching::start(&p, &[], &[]);
@@ -375,7 +374,6 @@ fn affected_mode_runs_the_affected_tests_of_the_changed_paths() {
 }
 
 #[test]
-#[ignore = "needs run --affected (s8-affected)"]
 fn affected_mode_r_reruns_everything_and_a_cancelled_rounds_changes_carry_over() {
     let p = Project::copy_of("rust-slow");
     let outside = tempfile::tempdir().unwrap();
