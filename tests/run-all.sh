@@ -418,6 +418,17 @@ TESTFLOW_PLAYWRIGHT_WORK="$PLAYWRIGHT_WORK" TESTFLOW_BIN="$TARGET_DIR/debug/carg
   node --test --test-concurrency=2 --test-reporter=spec npm/test/playwright.test.js npm/test/playwright-driver.test.js
 # ==== end Node: Playwright ==============================================================
 
+# ==== Polyglot: six runners in one run (tests/e2e/polyglot.rs) ===========================
+# tests/fixtures/polyglot: Rust, pytest, Jest, Vitest, Go and Playwright suites at one root,
+# one `cargo testflow run` recording them all, every report showing them. Needs the venv,
+# go and the three Node work dirs made above (the test links their packages into its copy).
+section "Polyglot: six runners in one run"
+echo "== Polyglot: Rust, pytest, Jest, Vitest, Go and Playwright in one run"
+TESTFLOW_PYTHON="$VENV/bin/python" TESTFLOW_JEST_WORK="$JEST_WORK" \
+TESTFLOW_VITEST_WORK="$VITEST_DIR/4.1.12" TESTFLOW_PLAYWRIGHT_WORK="$PLAYWRIGHT_WORK" \
+    cargo test --locked -p cargo-testflow --test e2e polyglot:: -- --ignored
+# ==== end Polyglot =======================================================================
+
 # ---- HTML report in headless Chromium (tests/browser) ------------------------------
 # Debian's chromium and playwright-core from npm (target/browser-tests), installed in the
 # background from the start.

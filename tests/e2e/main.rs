@@ -43,6 +43,8 @@ mod iterate;
 mod list;
 // [[quarantine]], `quarantine add|remove|list`, expired entries, `history flaky` across runs, --quarantine-flaky
 mod quarantine;
+// issue 15: Rust, pytest, Jest, Vitest, Go and Playwright suites in one run, in every report
+mod polyglot;
 // --report junit/json, `report` from a stored run, unknown runs
 mod reports;
 // a fixture that does not compile
