@@ -72,6 +72,26 @@ pub struct Past {
     pub workers: usize,
 }
 
+impl Past {
+    /// The last run's work scaled to the `selected` of its `of` tests that this run runs
+    /// (`--affected`): a handful of tests is not worth the workers the whole suite was.
+    /// Start-up stays whole; the CPU time is scaled with the tests, which leaves a run's
+    /// own fixed costs with fewer tests, so a small selection leans serial.
+    pub fn share(self, selected: u64, of: u64) -> Past {
+        if of == 0 || selected >= of {
+            return self;
+        }
+        let f = selected as f64 / of as f64;
+        Past {
+            tests: ((self.tests as f64) * f).round() as u64,
+            duration_ms: self.duration_ms * f,
+            cpu_ms: self.cpu_ms.map(|c| c * f),
+            wall_ms: self.wall_ms.map(|w| w * f),
+            ..self
+        }
+    }
+}
+
 /// What the driver knows when it decides.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Input {
@@ -734,5 +754,45 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1000), "1,000");
         assert_eq!(thousands(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn a_share_of_the_last_run_scales_its_work_but_not_its_start_up() {
+        let past = Past {
+            tests: 400,
+            duration_ms: 4000.0,
+            startup_ms: Some(900.0),
+            cpu_ms: Some(8000.0),
+            wall_ms: Some(5000.0),
+            stretch: Some(1.2),
+            workers: 2,
+        };
+        let s = past.share(10, 400);
+        assert_eq!(s.tests, 10);
+        assert_eq!(s.duration_ms, 100.0);
+        assert_eq!(s.cpu_ms, Some(200.0));
+        assert_eq!(s.wall_ms, Some(125.0));
+        assert_eq!(
+            (s.startup_ms, s.stretch, s.workers),
+            (Some(900.0), Some(1.2), 2)
+        );
+        // All of them, or nothing to scale by: the past as it was.
+        assert_eq!(past.share(400, 400), past);
+        assert_eq!(past.share(3, 0), past);
+        // Ten tests of a suite that needed two workers do not.
+        let input = Input {
+            jobs: 2,
+            jobs_given: false,
+            available: true,
+            past: Some(past.share(10, 400)),
+            collected: None,
+            startup_ms: None,
+        };
+        assert_eq!(decide(Framework::Pytest, input, XDIST).workers, 1);
+        let whole = Input {
+            past: Some(past),
+            ..input
+        };
+        assert_eq!(decide(Framework::Pytest, whole, XDIST).workers, 2);
     }
 }

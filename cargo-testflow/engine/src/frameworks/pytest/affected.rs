@@ -19,7 +19,7 @@ pub(crate) fn select(
     python: &Path,
     plan: &Plan,
     history: Option<&crate::history::History>,
-) -> Result<Option<Vec<String>>> {
+) -> Result<Option<Selected>> {
     let Collection { items, errors } = suite.collect_with(python)?;
     let root = suite
         .root
@@ -70,11 +70,31 @@ pub(crate) fn select(
     if sel.all {
         return Ok(None);
     }
-    let mut args: Vec<String> = groups
+    let chosen: Vec<&Group> = groups
         .iter()
         .filter(|g| sel.groups.contains(&g.id) || broken.contains(&g.id))
-        .map(|g| g.id.clone())
         .collect();
+    let mut args: Vec<String> = chosen.iter().map(|g| g.id.clone()).collect();
+    let extra = sel
+        .tests
+        .iter()
+        .filter(|t| !chosen.iter().any(|g| g.tests.contains(t)))
+        .count();
     args.extend(sel.tests.iter().cloned());
-    Ok(Some(args))
+    let tests = chosen.iter().map(|g| g.tests.len()).sum::<usize>() + extra;
+    Ok(Some(Selected {
+        args,
+        tests: tests as u64,
+        collected: items.len() as u64,
+    }))
+}
+
+/// What `--affected` leaves pytest to run.
+pub(crate) struct Selected {
+    /// Files and node ids, for pytest's command line.
+    pub(crate) args: Vec<String>,
+    /// The tests they hold, of the `collected` ones (the workers decision scales the last
+    /// run's work by it).
+    pub(crate) tests: u64,
+    pub(crate) collected: u64,
 }

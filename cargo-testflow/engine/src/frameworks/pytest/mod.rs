@@ -712,15 +712,16 @@ impl super::Suite for PytestSuite {
             Some(a) => affected::select(&self, &python, a, plan.history)?,
             None => None,
         };
-        if affected.as_ref().is_some_and(|a| a.is_empty()) {
+        if affected.as_ref().is_some_and(|a| a.args.is_empty()) {
             return Ok(vec![]); // nothing affected: pytest does not start
         }
-        let decision = self.workers(ctx, &python, &probe);
+        let share = affected.as_ref().map(|a| (a.tests, a.collected));
+        let decision = self.workers(ctx, &python, &probe, share);
         if let Err(e) = super::workers::record(ctx.events_path(), &decision) {
             ctx.warn(format!("cannot record the pytest workers decision: {e:#}"));
         }
         let mut args = pytest_args(&ctx.options, &probe, decision.workers);
-        if let Some(paths) = affected {
+        if let Some(paths) = affected.map(|a| a.args) {
             // Before the user's own arguments (which come last).
             let at = args.len().saturating_sub(ctx.options.framework_args.len());
             args.splice(at..at, paths);
@@ -1068,6 +1069,7 @@ impl PytestSuite {
         ctx: &crate::runner::Ctx,
         python: &Path,
         probe: &Probe,
+        share: Option<(u64, u64)>,
     ) -> crate::model::WorkersDecision {
         use super::workers::{Input, XDIST, decide};
         let mut input = Input {
@@ -1082,6 +1084,22 @@ impl PytestSuite {
             return decide(Framework::Pytest, input, XDIST);
         }
         input.past = super::workers::past_time(&self.root, Framework::Pytest);
+        if let (Some(past), Some((selected, of))) = (input.past, share)
+            && selected < of
+        {
+            input.past = Some(past.share(selected, of));
+            let mut d = decide(Framework::Pytest, input, XDIST);
+            d.reason = format!(
+                "{} (the last run's work scaled to the {selected} of {of} tests --affected selected)",
+                d.reason
+            );
+            return d;
+        }
+        if let (None, Some((selected, _))) = (input.past, share) {
+            // `--affected` has just collected: no second collection to count them.
+            input.collected = Some(selected);
+            return decide(Framework::Pytest, input, XDIST);
+        }
         if input.past.is_none() {
             let t0 = std::time::Instant::now();
             if let Ok(c) = self.collect_with(python) {
