@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS runs (
     failed INTEGER NOT NULL,
     skipped INTEGER NOT NULL,
     flaky INTEGER NOT NULL,
-    duration_ms REAL NOT NULL
+    duration_ms REAL NOT NULL,
+    not_selected INTEGER
 );
 CREATE TABLE IF NOT EXISTS results (
     run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
@@ -76,7 +77,12 @@ CREATE INDEX IF NOT EXISTS runs_by_time ON runs(started_at);
 ";
 
 /// Columns added since the first schema, added to databases written before them.
-const ADDED_COLUMNS: [(&str, &str, &str); 1] = [("runs", "git_tree", "TEXT")];
+/// `not_selected`: the tests `run --affected` left out (NULL before it was recorded): a run
+/// that left some out is not the suite's whole work.
+const ADDED_COLUMNS: [(&str, &str, &str); 2] = [
+    ("runs", "git_tree", "TEXT"),
+    ("runs", "not_selected", "INTEGER"),
+];
 
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     let has = |table: &str, column: &str| -> rusqlite::Result<bool> {
@@ -195,8 +201,8 @@ impl History {
         let s = &run.recomputed_summary();
         tx.execute(
             "INSERT INTO runs (run_id, started_at, finished_at, git_commit, git_branch, shard, source, completed,
-                               total, passed, failed, skipped, flaky, duration_ms, git_tree)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                               total, passed, failed, skipped, flaky, duration_ms, git_tree, not_selected)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
             params![
                 run.run_id,
                 run.started_at.to_rfc3339(),
@@ -213,6 +219,7 @@ impl History {
                 s.flaky as i64,
                 s.duration_ms,
                 run.environment.git_tree,
+                run.affected.as_ref().map(|a| a.not_selected as i64),
             ],
         )?;
         {
@@ -648,13 +655,14 @@ impl History {
 
     /// One framework's tests in the newest whole run that ran any: the run's id, how many
     /// there were and the sum of their durations in ms (the suite's serial time, which
-    /// `frameworks::workers` weighs against worker start-up).
+    /// `frameworks::workers` weighs against worker start-up). A run `--affected` left tests
+    /// out of is not the suite's work.
     pub fn framework_time(&self, framework: &str) -> Result<Option<(String, u64, f64)>> {
         Ok(self
             .conn
             .query_row(
                 "SELECT u.run_id, COUNT(*), SUM(r.duration_ms) FROM results r JOIN runs u ON u.run_id = r.run_id
-                 WHERE r.framework = ?1 AND u.shard IS NULL
+                 WHERE r.framework = ?1 AND u.shard IS NULL AND COALESCE(u.not_selected, 0) = 0
                  GROUP BY u.run_id ORDER BY u.started_at DESC LIMIT 1",
                 params![framework],
                 |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get::<_, f64>(2)?)),
@@ -866,6 +874,41 @@ mod tests {
 
     fn t_r3() -> String {
         run_with("r3", 3, "c2", &[]).started_at.to_rfc3339()
+    }
+
+    #[test]
+    fn a_run_affected_left_tests_out_of_is_not_the_suites_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = History::open(dir.path()).unwrap();
+        let whole = run_with(
+            "r1",
+            1,
+            "c",
+            &[
+                ("a", Outcome::Passed, 3.0, false),
+                ("b", Outcome::Passed, 4.0, false),
+            ],
+        );
+        h.record(&whole, "run", 10).unwrap();
+        let mut part = run_with("r2", 2, "c", &[("a", Outcome::Passed, 3.0, false)]);
+        part.affected = Some(crate::model::Affected {
+            not_selected: 1,
+            ..Default::default()
+        });
+        h.record(&part, "run", 10).unwrap();
+        assert_eq!(
+            h.framework_time("rust").unwrap(),
+            Some(("r1".into(), 2, 7.0)),
+            "the selection's run is not the suite's work"
+        );
+        // An --affected run that left nothing out is the whole suite.
+        let mut all = run_with("r3", 3, "c", &[("a", Outcome::Passed, 1.0, false)]);
+        all.affected = Some(crate::model::Affected::default());
+        h.record(&all, "run", 10).unwrap();
+        assert_eq!(
+            h.framework_time("rust").unwrap(),
+            Some(("r3".into(), 1, 1.0))
+        );
     }
 
     #[test]
