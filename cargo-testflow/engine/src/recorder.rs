@@ -259,6 +259,17 @@ impl Recorder {
         })
     }
 
+    /// A runner version testflow cannot read (`refused`, from the plug-in's version
+    /// check), recorded as a `build` run error so the run fails closed instead of passing
+    /// empty. Returns the message for the reporter to print.
+    pub fn runner_version_refused(&self, refused: anyhow::Error) -> String {
+        let message = format!("testflow: {refused:#}");
+        match self.run_error(crate::model::error_kind::BUILD, &message) {
+            Ok(()) => message,
+            Err(e) => format!("{message} (and it could not be recorded: {e:#})"),
+        }
+    }
+
     pub fn run_error(&self, kind: &str, message: &str) -> Result<()> {
         self.log.append(&Event::RunError {
             time: Utc::now(),

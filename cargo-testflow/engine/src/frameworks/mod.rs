@@ -283,6 +283,25 @@ pub fn file_of(id: &str) -> &str {
         .unwrap_or(id)
 }
 
+/// The Node runners' ids (`file#title path`, Jest's syntax, which Vitest and Playwright
+/// reuse): the file is before the first `#`.
+pub(crate) fn file_before_hash(id: &str) -> Option<&str> {
+    id.find('#').map(|i| &id[..i])
+}
+
+/// JUnit `name` and `classname` for the Node runners: the title path (describe blocks and
+/// title) joined the runner's way, and the file as in the id (`fallback` without one).
+pub(crate) fn title_path_junit_names(t: &TestCase, sep: &str, fallback: &str) -> (String, String) {
+    let full: Vec<&str> = t
+        .suite
+        .iter()
+        .map(String::as_str)
+        .chain([t.name.as_str()])
+        .collect();
+    let class = t.file.clone().unwrap_or_else(|| fallback.to_owned());
+    (full.join(sep), class)
+}
+
 /// `tests/unit/test_a.py` -> `tests.unit.test_a` (JUnit classnames).
 pub fn dotted_path(file: &str) -> String {
     let file = file.strip_prefix("./").unwrap_or(file);

@@ -999,7 +999,7 @@ impl crate::frameworks::Plugin for Jest {
 
     /// An id's file: before the first `#` (`file#describe title`).
     fn file_of<'a>(&self, id: &'a str) -> Option<&'a str> {
-        id.find('#').map(|i| &id[..i])
+        crate::frameworks::file_before_hash(id)
     }
 
     fn coverage_report(&self) -> &'static str {
@@ -1013,14 +1013,7 @@ impl crate::frameworks::Plugin for Jest {
     /// Jest's fullName: describe blocks and title joined by spaces; classname is the
     /// file spelled as in the id and `file` (project-root-relative, `/`).
     fn junit_names(&self, t: &crate::model::TestCase) -> (String, String) {
-        let full: Vec<&str> = t
-            .suite
-            .iter()
-            .map(String::as_str)
-            .chain([t.name.as_str()])
-            .collect();
-        let class = t.file.clone().unwrap_or_else(|| "jest".to_owned());
-        (full.join(" "), class)
+        crate::frameworks::title_path_junit_names(t, " ", "jest")
     }
 
     fn missing_import(&self, message: &str) -> Option<String> {

@@ -58,11 +58,7 @@ impl JestRecorder {
     pub fn check_jest(&self, version: Option<&str>) -> Option<String> {
         let where_ = self.root.display().to_string();
         let e = check_jest_version(version, &where_).err()?;
-        let message = format!("testflow: {e:#}");
-        if let Err(e) = self.recorder.run_error(error_kind::BUILD, &message) {
-            return Some(format!("{message} (and it could not be recorded: {e:#})"));
-        }
-        Some(message)
+        Some(self.recorder.runner_version_refused(e))
     }
 
     pub fn root(&self) -> &Path {

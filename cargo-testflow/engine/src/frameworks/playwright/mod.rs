@@ -413,7 +413,7 @@ impl crate::frameworks::Plugin for Playwright {
 
     /// Jest's syntax: the file is before the first `#`.
     fn file_of<'a>(&self, id: &'a str) -> Option<&'a str> {
-        id.find('#').map(|i| &id[..i])
+        crate::frameworks::file_before_hash(id)
     }
 
     fn coverage_report(&self) -> &'static str {
@@ -427,14 +427,7 @@ impl crate::frameworks::Plugin for Playwright {
     /// Playwright's title path (project, describe blocks and title joined by ` › `); the
     /// classname is the file as in the id.
     fn junit_names(&self, t: &crate::model::TestCase) -> (String, String) {
-        let full: Vec<&str> = t
-            .suite
-            .iter()
-            .map(String::as_str)
-            .chain([t.name.as_str()])
-            .collect();
-        let class = t.file.clone().unwrap_or_else(|| "playwright".to_owned());
-        (full.join(" › "), class)
+        crate::frameworks::title_path_junit_names(t, " › ", "playwright")
     }
 
     fn missing_import(&self, message: &str) -> Option<String> {

@@ -122,11 +122,7 @@ impl PlaywrightRecorder {
     /// The running Playwright's version: one testflow cannot read is a `build` run error.
     pub fn check_playwright(&self, version: Option<&str>) -> Option<String> {
         let e = super::check_playwright_version(version, &self.root.display().to_string()).err()?;
-        let message = format!("testflow: {e:#}");
-        if let Err(e) = self.recorder.run_error(error_kind::BUILD, &message) {
-            return Some(format!("{message} (and it could not be recorded: {e:#})"));
-        }
-        Some(message)
+        Some(self.recorder.runner_version_refused(e))
     }
 
     /// The id of a test: `<file>#<describe › … › title>`, the project first in brackets

@@ -148,11 +148,7 @@ impl VitestRecorder {
     /// The running Vitest's version: one testflow cannot read is a `build` run error.
     pub fn check_vitest(&self, version: Option<&str>) -> Option<String> {
         let e = super::check_vitest_version(version, &self.root.display().to_string()).err()?;
-        let message = format!("testflow: {e:#}");
-        if let Err(e) = self.recorder.run_error(error_kind::BUILD, &message) {
-            return Some(format!("{message} (and it could not be recorded: {e:#})"));
-        }
-        Some(message)
+        Some(self.recorder.runner_version_refused(e))
     }
 
     /// The id of `case`, given at first sight: Jest's `file#describe › title`, the
