@@ -78,6 +78,10 @@ cmds = [
 process = {"label": "testflow --isolation process", "argv": [*base, "--isolation", "process"]}
 if process_runs == "interleaved":
     cmds.append(process)
+# nextest when installed: it cannot run doctests, so it runs fewer tests than the others.
+import shutil, subprocess
+if subprocess.run(["cargo", "nextest", "--version"], capture_output=True).returncode == 0:
+    cmds.append({"label": "nextest (no doctests)", "argv": ["cargo", "nextest", "run", "--workspace", "--no-fail-fast"]})
 json.dump(cmds, open(spec, "w"))
 json.dump([process], open(spec + ".process", "w"))
 PY
@@ -129,13 +133,16 @@ echo
 python3 - "$SPURIOUS_RUNS" "${rows[@]}" <<'PY'
 import json, sys
 n = sys.argv[1]
-print("| suite | tests (testflow) | cargo test wall (s) | testflow wall (s) | --isolation process wall (s) | testflow / cargo test | process / cargo test | cargo test CPU (s) | testflow CPU (s) | process CPU (s) | testflow / cargo test CPU | spurious runs (of %s) |" % n)
-print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+print("| suite | tests (testflow) | cargo test wall (s) | testflow wall (s) | --isolation process wall (s) | nextest wall (s), no doctests | testflow / cargo test | process / cargo test | cargo test CPU (s) | testflow CPU (s) | process CPU (s) | nextest CPU (s) | testflow / cargo test CPU | spurious runs (of %s) |" % n)
+print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 for row in sys.argv[2:]:
     suite, tests, path, bad, failed = row.split("|")
     r = {x["label"]: x for x in json.load(open(path))["results"]}
     c, t, p = r["cargo test"], r["testflow"], r["testflow --isolation process"]
     codes = {k: sorted(set(v["exit_codes"])) for k, v in r.items()}
-    print(f"| {suite} | {tests} | {c['median']:.2f} | {t['median']:.2f} | {p['median']:.2f} | **{t['median']/c['median']:.2f}** | {p['median']/c['median']:.2f} | {c['cpu_median']:.2f} | {t['cpu_median']:.2f} | {p['cpu_median']:.2f} | {t['cpu_median']/c['cpu_median']:.2f} | {bad} ({failed} failed tests) |")
+    nx = r.get("nextest (no doctests)")
+    nxw = f"{nx['median']:.2f}" if nx else "–"
+    nxc = f"{nx['cpu_median']:.2f}" if nx else "–"
+    print(f"| {suite} | {tests} | {c['median']:.2f} | {t['median']:.2f} | {p['median']:.2f} | {nxw} | **{t['median']/c['median']:.2f}** | {p['median']/c['median']:.2f} | {c['cpu_median']:.2f} | {t['cpu_median']:.2f} | {p['cpu_median']:.2f} | {nxc} | {t['cpu_median']/c['cpu_median']:.2f} | {bad} ({failed} failed tests) |")
     print(f"<!-- {suite} exit codes of the timed rounds: {codes} -->")
 PY

@@ -84,18 +84,25 @@ def main() -> None:
             "plugin not loaded (-p no:testflow)": (base + ["-p", "no:testflow"], {}),
             "plain (plugin installed, off)": (base, {}),
             "--testflow": (base + ["--testflow"], {}),
+            "--junitxml (pytest's own JUnit)": (base + ["--junitxml=j.xml"], {}),
+            "--testflow + junit report": (base + ["--testflow", "--testflow-report", "junit=r.xml"], {}),
             "--testflow + json + junit reports": (base + ["--testflow", "--testflow-report", "json=r.json",
                                                           "--testflow-report", "junit=r.xml"], {}),
             "TESTFLOW_EVENTS (driven)": (base, {"TESTFLOW_EVENTS": None}),
         }
         times: dict[str, list[float]] = {k: [] for k in variants}
-        for _ in range(a.repeat):
-            for name, (cmd, extra) in variants.items():
+        walls: dict[str, list[float]] = {k: [] for k in variants}
+        order = list(variants.items())
+        for i in range(a.repeat):
+            # The order is reversed every other round, so drift does not favour one variant.
+            for name, (cmd, extra) in (order if i % 2 == 0 else order[::-1]):
                 env = {k: v for k, v in os.environ.items() if not k.startswith("TESTFLOW_")}
                 if "TESTFLOW_EVENTS" in extra:
                     env["TESTFLOW_EVENTS"] = str(driver_log(root))
                 before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                t0 = time.perf_counter()
                 r = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
+                walls[name].append(time.perf_counter() - t0)
                 after = resource.getrusage(resource.RUSAGE_CHILDREN)
                 # CPU time (user + sys) of the pytest process: steadier than wall time on a
                 # shared machine, and the plugin's cost is CPU (one append per event).
@@ -104,11 +111,14 @@ def main() -> None:
                     sys.exit(f"{name} failed:\n{r.stdout}\n{r.stderr}")
         micro(a.python, a.tests)
         plain = statistics.median(times["plain (plugin installed, off)"])
-        print(f"{a.tests} trivial tests, median CPU time of {a.repeat} runs ({sys.platform}, {os.cpu_count()} cpus)")
+        plain_wall = statistics.median(walls["plain (plugin installed, off)"])
+        print(f"{a.tests} trivial tests, median CPU time (user + sys) and wall time of {a.repeat} interleaved runs"
+              f" ({sys.platform}, {os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f} at the end)")
         for name, ts in times.items():
             m = statistics.median(ts)
-            print(f"  {name:38} median {m:7.3f}s  min {min(ts):7.3f}s  max {max(ts):7.3f}s"
-                  f"  {(m - plain) / a.tests * 1e6:+8.1f} µs/test vs plain (median)")
+            w = statistics.median(walls[name])
+            print(f"  {name:38} CPU median {m:7.3f}s (min {min(ts):6.3f} max {max(ts):6.3f}) {m / plain:5.3f}x"
+                  f"  {(m - plain) / a.tests * 1e6:+7.1f} µs/test | wall median {w:6.3f}s {w / plain_wall:5.3f}x")
 
 
 if __name__ == "__main__":

@@ -168,9 +168,12 @@ pub fn run(
         }
     };
     // Only testflow's own scheduler orders by duration; pytest and Jest order themselves.
+    // Only testflow's scheduler reads them, and only to order by duration: reading a
+    // window of results costs tens of ms on a large history, so the default order skips it.
+    let by_duration = matches!(req.order, Order::SlowestFirst | Order::FastestFirst);
     let durations = history
         .as_ref()
-        .filter(|_| uses_durations)
+        .filter(|_| uses_durations && by_duration)
         .and_then(|h| h.durations(20).ok())
         .unwrap_or_default();
     let shard_durations = match req.shard {
@@ -294,6 +297,7 @@ pub fn run(
         crate::selection::order(ids, req.order, crate::frameworks::Grain::Test, &known)
     };
     let mut units: Vec<Box<dyn Unit>> = Vec::new();
+    let mut background = Vec::new();
     for suite in suites {
         let mut planning = frameworks::Planning {
             history: history.as_ref(),
@@ -304,6 +308,7 @@ pub fn run(
             select: &select,
             order_tests: &order_tests,
             affected: affected.as_ref(),
+            background: &mut background,
         };
         let planned = suite.units(&ctx, &mut planning);
         if planning.broken {
@@ -352,6 +357,9 @@ pub fn run(
     };
     crate::interrupt::set_active(None);
     crate::interrupt::winding_down();
+    for task in background {
+        let _ = task.join(); // derived data: a failed write is only a missed record
+    }
     let not_run = ctx.not_run();
     let why = match stopped {
         Some(Stopped::FailFast) => Some("--fail-fast stopped the run after a failure"),

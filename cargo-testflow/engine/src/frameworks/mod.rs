@@ -202,6 +202,10 @@ pub struct Planning<'a> {
     pub order_tests: &'a dyn Fn(&[String]) -> Vec<usize>,
     /// `run --affected`'s change set and rules, when asked: applied before the shard.
     pub affected: Option<&'a crate::affected::Plan>,
+    /// Bookkeeping a suite does beside its tests (recording dependencies for a later
+    /// `--affected`), off the path to the first test; the session waits for it before
+    /// the run finishes.
+    pub background: &'a mut Vec<std::thread::JoinHandle<()>>,
 }
 
 /// A framework's suite found in a project: prepared before the run's log opens, then

@@ -155,22 +155,33 @@ pub(crate) fn select(
     Some(keep)
 }
 
-/// Record the workspace's dependencies on a run without `--affected` (cheap: a few
-/// dep-info files), so a later `--affected` run has them.
-pub(crate) fn record(
-    history: &crate::history::History,
+/// Record the workspace's dependencies on a run without `--affected`, so a later
+/// `--affected` run has them. The dep-info files are read here (a few small files);
+/// `rustc -vV` for the fingerprint and the write run on a thread of their own, with their
+/// own connection to the history at `history_path`, so the tests need not wait for them.
+/// `None` when no thread could start: nothing is recorded, and the next run records again.
+pub(crate) fn record_in_background(
+    history_path: &Path,
     ws: &Workspace,
     binaries: &[Arc<TestBinary>],
     tests: &[RustTest],
     doctest_packages: &[String],
-) {
-    let groups = groups(ws, binaries, tests, doctest_packages);
-    let fp = affected::fingerprint(&ws.root, &toolchain());
-    let rows: Vec<(String, Vec<PathBuf>)> = groups
+) -> Option<std::thread::JoinHandle<()>> {
+    let rows: Vec<(String, Vec<PathBuf>)> = groups(ws, binaries, tests, doctest_packages)
         .into_iter()
         .filter(|g| !g.deps.is_empty())
         .map(|g| (g.id, g.deps))
         .collect();
-    let root = ws.root.canonicalize().unwrap_or_else(|_| ws.root.clone());
-    let _ = affected::store::save(history, Framework::Rust.as_str(), &root, &fp, &rows);
+    let root = ws.root.clone();
+    let store_root = history_path.parent()?.to_owned();
+    std::thread::Builder::new()
+        .name("testflow-deps".into())
+        .spawn(move || {
+            let fp = affected::fingerprint(&root, &toolchain());
+            let canonical = root.canonicalize().unwrap_or(root);
+            if let Ok(h) = crate::history::History::open(&store_root) {
+                let _ = affected::store::save(&h, Framework::Rust.as_str(), &canonical, &fp, &rows);
+            }
+        })
+        .ok()
 }

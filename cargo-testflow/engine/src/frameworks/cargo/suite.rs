@@ -220,9 +220,17 @@ impl Suite for CargoSuite {
                         super::affected::select(a, plan.history, &ws, &binaries, &tests, &doctests)
                     }
                     None => {
-                        // Every run records the binaries' dependencies: a few small files.
+                        // Every run records the binaries' dependencies (a few small files
+                        // and `rustc -vV`), beside the tests rather than before them.
                         if let (Some(h), true) = (plan.history, list_errors.is_empty()) {
-                            super::affected::record(h, &ws, &binaries, &tests, &doctests);
+                            let task = super::affected::record_in_background(
+                                h.path(),
+                                &ws,
+                                &binaries,
+                                &tests,
+                                &doctests,
+                            );
+                            plan.background.extend(task);
                         }
                         None
                     }
@@ -236,8 +244,9 @@ impl Suite for CargoSuite {
                     plan,
                     keep,
                 );
-                units.extend(cargo::plan(ctx, tests, &cargo_opts));
-                units.extend(cargo::doctest_units(&ws, &binaries, &cargo_opts));
+                let doctest_units = cargo::doctest_units(&ws, &binaries, &cargo_opts);
+                let binary_units = cargo::plan(ctx, tests, &cargo_opts);
+                units.extend(queue_order(doctest_units, binary_units, ctx.options.jobs));
             }
         }
         Ok(units)
@@ -323,6 +332,19 @@ fn list_all(
 /// Narrow and order the cargo tests: the shard's share, `--last-failed`, `--order`, and
 /// the loop's "previous failures first". `base` are the options as asked (what they
 /// select); `opts` get the narrowing.
+/// The order units are queued in. A workspace's doctests are one cargo process that
+/// compiles and runs them all: as a rule the longest unit. With more than one worker it
+/// starts first, so the test binaries run beside it instead of after it (`cargo test`
+/// runs it last, which is what one worker keeps).
+fn queue_order<U>(doctests: Vec<U>, binaries: Vec<U>, jobs: usize) -> Vec<U> {
+    let (first, then) = if jobs > 1 {
+        (doctests, binaries)
+    } else {
+        (binaries, doctests)
+    };
+    first.into_iter().chain(then).collect()
+}
+
 fn select(
     opts: &mut CargoOptions,
     base: &CargoOptions,
@@ -403,4 +425,20 @@ fn select(
     let mut first = std::mem::take(&mut opts.first);
     first.append(&mut order);
     opts.first = first;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::queue_order;
+
+    #[test]
+    fn doctests_start_first_only_when_a_worker_is_free_beside_them() {
+        let doc = || vec!["doc"];
+        let bins = || vec!["bin-a", "bin-b"];
+        assert_eq!(queue_order(doc(), bins(), 2), ["doc", "bin-a", "bin-b"]);
+        assert_eq!(queue_order(doc(), bins(), 8), ["doc", "bin-a", "bin-b"]);
+        // One worker: the order cargo test uses, binaries first.
+        assert_eq!(queue_order(doc(), bins(), 1), ["bin-a", "bin-b", "doc"]);
+        assert_eq!(queue_order(vec![], bins(), 2), ["bin-a", "bin-b"]);
+    }
 }
