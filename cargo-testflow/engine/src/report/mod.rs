@@ -239,8 +239,10 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
             .create_new(true)
             .open(&tmp)
             .with_context(|| format!("cannot create temporary file {}", tmp.display()))?;
+        // No fsync: a report is a rendering of the run's record (`cargo testflow report`
+        // writes it again), like run.json; the rename alone keeps a crash from leaving
+        // half a file, and an fsync cost 20-50 ms per report at the end of every run.
         f.write_all(bytes)
-            .and_then(|()| f.sync_all())
             .with_context(|| format!("cannot write temporary file {}", tmp.display()))?;
         drop(f);
         fs::rename(&tmp, path).with_context(|| {
