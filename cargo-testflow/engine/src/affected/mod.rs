@@ -332,6 +332,40 @@ impl Plan {
         selected
     }
 
+    /// Every group of `framework` runs for `rule` (a runner that could not say what the
+    /// changes affect, a deleted source its graph cannot follow): one decision per group
+    /// in `groups`, or `*` when they are unknown. Nothing is recorded in history.
+    pub fn select_all(
+        &self,
+        framework: Framework,
+        groups: &[String],
+        rule: &str,
+        reason: &str,
+        files: Vec<String>,
+    ) -> Selected {
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        let star = ["*".to_owned()];
+        let ids = if groups.is_empty() { &star[..] } else { groups };
+        for g in ids {
+            out.groups.push(AffectedGroup {
+                framework,
+                group: g.clone(),
+                selected: true,
+                rule: rule.into(),
+                reason: reason.into(),
+                files: files.clone(),
+                tests: None,
+            });
+        }
+        let selected = Selected {
+            all: true,
+            groups: ids.iter().cloned().collect(),
+            tests: vec![],
+        };
+        out.selected.insert(framework, selected.clone());
+        selected
+    }
+
     /// A framework with no dependency data: every one of its tests runs.
     pub fn unsupported(&self, framework: Framework) {
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());

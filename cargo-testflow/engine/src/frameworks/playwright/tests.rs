@@ -547,3 +547,23 @@ fn attachments_are_linked_by_path_from_junit_and_html() {
         "{html}"
     );
 }
+
+// ---- --affected: running the selected files ---------------------------------------------
+
+#[test]
+fn affected_file_filters_are_escaped_and_anchored() {
+    assert_eq!(
+        affected::file_filter("tests/a.spec.js"),
+        r"(?:^|/)tests\/a\.spec\.js$"
+    );
+    assert_eq!(
+        affected::file_filter("/abs/x (1)/b+.spec.ts"),
+        r"^\/abs\/x \(1\)\/b\+\.spec\.ts$"
+    );
+    // The filter matches its own file only (Playwright's reading: a RegExp over the path).
+    let re = regex::Regex::new(&affected::file_filter("tests/a.spec.js")).unwrap();
+    assert!(re.is_match("/repo/web/tests/a.spec.js"));
+    assert!(!re.is_match("/repo/web/tests/a.spec.jsx"));
+    assert!(!re.is_match("/repo/web/xtests/a.spec.js"));
+    assert!(!re.is_match("/repo/web/tests/aXspec.js"));
+}
