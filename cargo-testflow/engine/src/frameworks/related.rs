@@ -122,18 +122,15 @@ pub(crate) fn select(
             .find(|p| is_source(p) && !p.exists() && !stored.contains_key(&id(p)))
     });
     if let Some(d) = deleted.flatten() {
-        // The files only name the decisions (a file that imported `d` may not even load,
-        // so a listing that fails is no reason to say less): `*` then.
-        let ids: Vec<String> = ask(&[])
-            .map(|a| unique(&a.all).iter().map(|p| id(p)).collect())
-            .unwrap_or_default();
+        // One decision, `*`, without asking the runner: listing would only name the files
+        // (and a file that imported `d` may not even load).
         let reason = format!(
             "{} was deleted: {}'s graph only knows the files that are there, so every {} test runs",
             id(&d),
             r.name,
             r.framework.as_str()
         );
-        plan.select_all(r.framework, &ids, "deleted_source", &reason, vec![id(&d)]);
+        plan.select_all(r.framework, &[], "deleted_source", &reason, vec![id(&d)]);
         return None;
     }
     let query: &[PathBuf] = if plan.full_run.is_some() {
@@ -339,20 +336,10 @@ mod tests {
         let p = plan(&root, &["src/gone.ts"]);
         let got = select(&runner(&root), &p, None, &mut graph(&root));
         assert_eq!(got, None);
-        assert_eq!(
-            rules(&p),
-            [
-                rule("src/a.test.js", true, "deleted_source"),
-                rule("src/b.test.js", true, "deleted_source")
-            ]
-        );
-        // Whether or not the runner can list them.
-        let p = plan(&root, &["src/gone.ts"]);
-        let got = select(&runner(&root), &p, None, &mut |_: &[PathBuf]| {
-            anyhow::bail!("cannot load src/a.test.js")
-        });
-        assert_eq!(got, None);
         assert_eq!(rules(&p), [rule("*", true, "deleted_source")]);
+        let g = &p.record().groups[0];
+        assert_eq!(g.files, ["src/gone.ts"]);
+        assert!(g.reason.contains("every vitest test runs"), "{}", g.reason);
         // A deleted file that is no source (a data file) is the graph's business.
         let p = plan(&root, &["notes.txt"]);
         assert!(select(&runner(&root), &p, None, &mut graph(&root)).is_some());

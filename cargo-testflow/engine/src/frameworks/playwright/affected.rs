@@ -92,9 +92,19 @@ fn ask(project: &PlaywrightProject, plan: &Plan, changed: &[PathBuf]) -> Result<
         });
     }
     let rev = revision(plan, &project.root).map_err(Unavailable)?;
-    let all = listed(project, &[])?;
-    let related = listed(project, &[format!("--only-changed={rev}")])?;
-    Ok(Answer { all, related })
+    // Two Playwright start-ups, side by side.
+    let (all, related) = std::thread::scope(|s| {
+        let all = s.spawn(|| listed(project, &[]));
+        let related = listed(project, &[format!("--only-changed={rev}")]);
+        let all = all
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("listing Playwright's tests panicked")));
+        (all, related)
+    });
+    Ok(Answer {
+        all: all?,
+        related: related?,
+    })
 }
 
 /// The test files to run (relative to the project root); `None`: every one.
