@@ -1,9 +1,11 @@
 //! `run --affected`: run only the tests whose inputs changed since a base revision,
 //! conservatively. The session builds one [`Plan`] per run (the change set, the base, the
 //! tracked files that force a full run, the tests that failed last time); each framework
-//! that knows its dependencies hands its groups (a Rust test binary, a pytest or Jest
-//! test file) to [`Plan::select`] while it plans its units. A framework that does not is
-//! never narrowed: its tests all run, and the run record says why.
+//! that knows its dependencies hands its groups (a Rust test binary, a pytest, Jest,
+//! Vitest or Playwright test file, a go package) to [`Plan::select`] while it plans its
+//! units, or, when its runner cannot narrow them, runs them all with
+//! [`Plan::select_all`]. A framework that does not is never narrowed: its tests all run,
+//! and the run record says why.
 //!
 //! - `changes`: the change set from git (or `--changed`);
 //! - `tracked`: files whose change runs everything;

@@ -12,7 +12,7 @@
 //! `HEAD` is asked (a superset is safe). What it cannot express runs every Playwright test
 //! (`selection_unavailable`): other `--changed` paths, and untracked sources outside the
 //! project, where Playwright does not look. The rules around the answer are in
-//! [`crate::frameworks::related`].
+//! `frameworks::related`.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

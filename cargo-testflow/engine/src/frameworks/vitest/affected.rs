@@ -11,7 +11,7 @@
 //! unstaged and untracked files: neither testflow's base diff nor `--changed`'s paths.
 //! `related` takes exactly testflow's change set. One Node process answers both
 //! questions, so selecting costs one Vitest start-up. The rules around the answer are in
-//! [`crate::frameworks::related`].
+//! `frameworks::related`.
 
 use std::io::Write;
 use std::path::PathBuf;
