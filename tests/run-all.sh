@@ -363,7 +363,8 @@ TESTFLOW_PYTHON="$SNAP_TARGET/py-venv/bin/python" TESTFLOW_JEST_WORK="$SNAP_TARG
 section "Affected tests: pytest and Jest"
 echo "== Affected tests: run --affected on the pytest and Jest fixtures"
 TESTFLOW_PYTHON="$SNAP_TARGET/py-venv/bin/python" TESTFLOW_JEST_WORK="$SNAP_TARGET/jest-e2e" \
-    cargo test --locked -p cargo-testflow --test e2e affected:: -- --ignored
+    cargo test --locked -p cargo-testflow --test e2e affected:: -- --ignored \
+    --skip affected::vitest_ --skip affected::playwright_
 # ==== end Affected tests =================================================================
 
 # ==== Jest versions (npm/test/jest-versions.test.js) ====================================
@@ -417,6 +418,17 @@ ln -sfn "$JEST_WORK/node_modules/jest-testflow" "$PLAYWRIGHT_WORK/node_modules/j
 TESTFLOW_PLAYWRIGHT_WORK="$PLAYWRIGHT_WORK" TESTFLOW_BIN="$TARGET_DIR/debug/cargo-testflow" \
   node --test --test-concurrency=2 --test-reporter=spec npm/test/playwright.test.js npm/test/playwright-driver.test.js
 # ==== end Node: Playwright ==============================================================
+
+# ==== Affected tests: Vitest and Playwright (tests/e2e/affected.rs) ======================
+# The #[ignore]d `run --affected` tests through each runner's own graph (Vitest's Node API,
+# Playwright's --only-changed) on the affected-vitest and affected-playwright fixtures in
+# temp git repositories, with the two work dirs above (jest-testflow linked into both);
+# the two run side by side.
+section "Affected tests: Vitest and Playwright"
+echo "== Affected tests: run --affected on the Vitest and Playwright fixtures"
+TESTFLOW_VITEST_WORK="$VITEST_DIR/4.1.12" TESTFLOW_PLAYWRIGHT_WORK="$PLAYWRIGHT_WORK" \
+    cargo test --locked -p cargo-testflow --test e2e -- --ignored affected::vitest_ affected::playwright_
+# ==== end Affected tests: Vitest and Playwright ==========================================
 
 # ==== Polyglot: six runners in one run (tests/e2e/polyglot.rs) ===========================
 # tests/fixtures/polyglot: Rust, pytest, Jest, Vitest, Go and Playwright suites at one root,

@@ -344,7 +344,9 @@ pub(crate) struct RunArgs {
     /// runs everything. Rust: each test binary's sources (dep-info) and its workspace
     /// libraries'; pytest: each test file, its conftest.py files and the project modules
     /// they import; Jest: its own graph (`--findRelatedTests`); go: each package's test
-    /// binary's module packages (`go list -deps -test`); Vitest runs all its tests. Dependencies are recorded by every Rust run and every `--affected` run
+    /// binary's module packages (`go list -deps -test`); Vitest: its own graph (its Node
+    /// API's `related`); Playwright: its own graph (`--only-changed`; `--changed` paths
+    /// not all changed since HEAD run all its tests). Dependencies are recorded by every Rust run and every `--affected` run
     /// (history.db). Tests not selected are reported
     /// as `not selected`, never as passed. `record`: run everything and record the
     /// dependencies; `observe`: run everything and record the failures the selection

@@ -393,3 +393,157 @@ fn go_changes_select_the_packages_whose_test_binaries_link_them() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(ran(&out).is_empty(), "{:?}", decisions(&out));
 }
+
+// ---- Vitest and Playwright (each runner's own graph; need their run-all.sh installs) ---
+
+/// A copy of `fixture` in a fresh git repository with the node_modules of `$var` (a
+/// directory with the runner and jest-testflow installed) linked in.
+fn node_project(fixture: &str, var: &str) -> Project {
+    let work: std::path::PathBuf = std::env::var_os(var)
+        .filter(|p| !p.is_empty())
+        .map(Into::into)
+        .unwrap_or_else(|| panic!("set {var} to a directory with the runner and jest-testflow in node_modules (tests/run-all.sh sets it)"));
+    let modules = work.join("node_modules");
+    assert!(
+        modules.join("jest-testflow").exists(),
+        "{} has no jest-testflow",
+        modules.display()
+    );
+    let p = Project::copy_of(fixture);
+    std::os::unix::fs::symlink(&modules, p.dir.join("node_modules")).expect("link node_modules");
+    p
+}
+
+/// The shared script of the Vitest and Playwright cases: `math` is the test file whose
+/// module reaches src/round.js (through src/math.js), `text` the one requiring
+/// src/text.js; `framework` the runner's name in the decisions.
+fn node_runner_selects(p: &Project, framework: &str, math: &str, text: &str, standalone: &str) {
+    let ci = Path::new("true");
+    let run = |args: &[&str]| p.run_env(args, &[("CI", ci)]);
+    let all = sorted(&[math, text, standalone]);
+    let file = |id: &str| id.split('#').next().unwrap().to_owned();
+
+    // No dependencies recorded yet: everything runs, and they are recorded.
+    let first = run(&["--affected"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(ran(&first), all, "{:?}", decisions(&first));
+
+    // A module two imports away: the test file the runner's graph relates to it.
+    append(p, "src/round.js", "// edited\n");
+    let out = run(&["--affected", "--explain"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(ran(&out), [math], "{:?}", decisions(&out));
+    let d = decisions(&out);
+    assert!(
+        d.contains(&(file(math), true, "changed_dependency".into())),
+        "{d:?}"
+    );
+    assert!(
+        d.contains(&(file(text), false, "unaffected".into())),
+        "{d:?}"
+    );
+    let a = out.run().affected.as_ref().unwrap();
+    assert_eq!(a.not_selected, 2, "two files not selected");
+    assert!(
+        a.groups.iter().all(|g| g.framework.as_str() == framework),
+        "{:?}",
+        a.groups
+    );
+    assert!(
+        out.stderr
+            .contains(&format!("not selected {framework} {}", file(text))),
+        "--explain names the file not selected:\n{}",
+        out.stderr
+    );
+    restore(p);
+
+    // A failure is selected again on its own (the rule is shared: Vitest only, to keep
+    // the test short).
+    if framework == "vitest" {
+        let failing = p.run_env(&[], &[("CI", ci), ("AFFECTED_FAIL", Path::new("1"))]);
+        assert_ne!(failing.code, 0, "{}", failing.stderr);
+        let out = run(&["--affected"]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert_eq!(ran(&out), [standalone], "{:?}", decisions(&out));
+        assert!(
+            decisions(&out).contains(&(file(standalone), true, "failed_last_run".into())),
+            "{:?}",
+            decisions(&out)
+        );
+    }
+
+    // --changed paths (watch mode), no git revision: Vitest's graph takes them as given;
+    // Playwright's --only-changed takes HEAD, git's changes since it holding them all
+    // (when they do not, it cannot be asked: see playwright's unit tests).
+    if framework == "playwright" {
+        append(p, "src/round.js", "// edited\n");
+    }
+    let out = run(&["--affected", "--changed", "src/round.js"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(ran(&out), [math], "{:?}", decisions(&out));
+    assert!(
+        decisions(&out).contains(&(file(math), true, "changed_dependency".into())),
+        "{:?}",
+        decisions(&out)
+    );
+    restore(p);
+
+    // A lockfile: everything runs.
+    std::fs::write(p.dir.join("package-lock.json"), "{}\n").unwrap();
+    let out = run(&["--affected"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(ran(&out), all);
+    assert!(
+        decisions(&out)
+            .iter()
+            .all(|(_, s, r)| *s && r == "full_run"),
+        "{:?}",
+        decisions(&out)
+    );
+    std::fs::remove_file(p.dir.join("package-lock.json")).unwrap();
+
+    // A deleted module: no graph can say who imported it, so every file runs (the one
+    // that imported it then fails to load; Playwright then runs no other file).
+    std::fs::remove_file(p.dir.join("src/text.js")).unwrap();
+    let out = run(&["--affected"]);
+    assert_ne!(out.code, 0, "{}", out.stderr);
+    let d = decisions(&out);
+    assert!(
+        !d.is_empty() && d.iter().all(|(_, s, r)| *s && r == "deleted_source"),
+        "{d:?}"
+    );
+    let ids = ran(&out);
+    assert!(ids.iter().any(|i| i.starts_with(&file(text))), "{ids:?}");
+    if framework == "vitest" {
+        assert!(
+            ids.contains(&math.to_owned()) && ids.contains(&standalone.to_owned()),
+            "{ids:?}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs TESTFLOW_VITEST_WORK (tests/run-all.sh sets it)"]
+fn vitest_selects_through_its_own_module_graph() {
+    let p = node_project("affected-vitest", "TESTFLOW_VITEST_WORK");
+    node_runner_selects(
+        &p,
+        "vitest",
+        "src/math.test.js#doubles",
+        "src/text.test.js#shouts",
+        "src/standalone.test.js#stands alone",
+    );
+}
+
+#[test]
+#[ignore = "needs TESTFLOW_PLAYWRIGHT_WORK (tests/run-all.sh sets it)"]
+fn playwright_selects_through_its_own_dependency_graph() {
+    let p = node_project("affected-playwright", "TESTFLOW_PLAYWRIGHT_WORK");
+    node_runner_selects(
+        &p,
+        "playwright",
+        "tests/math.spec.js#doubles",
+        "tests/text.spec.js#shouts",
+        "tests/standalone.spec.js#stands alone",
+    );
+}

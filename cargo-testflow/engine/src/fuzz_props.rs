@@ -130,6 +130,9 @@ proptest! {
             prop_assert!(text.contains(imp.module.as_str()));
         }
         let _ = crate::affected::depinfo::parse(&text, top);
+        if let Ok((all, related)) = crate::frameworks::vitest::affected::parse_answer(&text) {
+            prop_assert!(all.len() + related.len() <= text.len());
+        }
         // Real name-status output cut anywhere: the changes or an error naming the status.
         let real = "M\0src/lib.rs\0R100\0old.py\0new.py\0D\0gone.rs\0";
         let at = cut.index(real.len() + 1);

@@ -950,7 +950,8 @@ pub struct AffectedGroup {
     pub group: String,
     pub selected: bool,
     /// The rule that decided: `changed_dependency`, `failed_last_run`, `no_dependencies`,
-    /// `full_run`, `deleted_source`, `unaffected`.
+    /// `full_run`, `deleted_source`, `unaffected`, `fingerprint`, `selection_failed`,
+    /// `selection_unavailable`.
     pub rule: String,
     /// The decision in words.
     pub reason: String,

@@ -1,5 +1,5 @@
 //! `run --affected`'s readers: git's `--name-status -z` output, rustc's dep-info files
-//! and the Python import scanner. Whatever they are given: a result or an error, never a
+//! the Python import scanner and Vitest's related-files answer. Whatever they are given: a result or an error, never a
 //! panic, and no path that was not in the text.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
@@ -16,5 +16,8 @@ fuzz_target!(|data: &[u8]| {
     }
     for imp in python::scan(&text) {
         assert!(text.contains(imp.module.as_str()));
+    }
+    if let Ok((all, related)) = testflow::frameworks::vitest::affected::parse_answer(&text) {
+        assert!(all.len() + related.len() <= text.len());
     }
 });

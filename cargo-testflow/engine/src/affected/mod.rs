@@ -1,9 +1,11 @@
 //! `run --affected`: run only the tests whose inputs changed since a base revision,
 //! conservatively. The session builds one [`Plan`] per run (the change set, the base, the
 //! tracked files that force a full run, the tests that failed last time); each framework
-//! that knows its dependencies hands its groups (a Rust test binary, a pytest or Jest
-//! test file) to [`Plan::select`] while it plans its units. A framework that does not is
-//! never narrowed: its tests all run, and the run record says why.
+//! that knows its dependencies hands its groups (a Rust test binary, a pytest, Jest,
+//! Vitest or Playwright test file, a go package) to [`Plan::select`] while it plans its
+//! units, or, when its runner cannot narrow them, runs them all with
+//! [`Plan::select_all`]. A framework that does not is never narrowed: its tests all run,
+//! and the run record says why.
 //!
 //! - `changes`: the change set from git (or `--changed`);
 //! - `tracked`: files whose change runs everything;
@@ -328,6 +330,40 @@ impl Plan {
             out.not_selected += not_selected;
         }
         out.groups.extend(decisions);
+        out.selected.insert(framework, selected.clone());
+        selected
+    }
+
+    /// Every group of `framework` runs for `rule` (a runner that could not say what the
+    /// changes affect, a deleted source its graph cannot follow): one decision per group
+    /// in `groups`, or `*` when they are unknown. Nothing is recorded in history.
+    pub fn select_all(
+        &self,
+        framework: Framework,
+        groups: &[String],
+        rule: &str,
+        reason: &str,
+        files: Vec<String>,
+    ) -> Selected {
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        let star = ["*".to_owned()];
+        let ids = if groups.is_empty() { &star[..] } else { groups };
+        for g in ids {
+            out.groups.push(AffectedGroup {
+                framework,
+                group: g.clone(),
+                selected: true,
+                rule: rule.into(),
+                reason: reason.into(),
+                files: files.clone(),
+                tests: None,
+            });
+        }
+        let selected = Selected {
+            all: true,
+            groups: ids.iter().cloned().collect(),
+            tests: vec![],
+        };
         out.selected.insert(framework, selected.clone());
         selected
     }

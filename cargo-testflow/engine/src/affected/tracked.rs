@@ -36,6 +36,8 @@ pub const DEFAULT: &[&str] = &[
     "jest.config.*",
     "vitest.config.*",
     "vite.config.*",
+    "vitest.workspace.*",
+    "playwright.config.*",
     "babel.config.*",
     ".babelrc",
     "tsconfig.json",
@@ -83,6 +85,8 @@ mod tests {
             "requirements-dev.txt",
             "web/package-lock.json",
             "jest.config.js",
+            "web/playwright.config.ts",
+            "vitest.workspace.js",
             ".github/workflows/ci.yml",
             "testflow.toml",
         ] {

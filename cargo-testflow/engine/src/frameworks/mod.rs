@@ -25,6 +25,7 @@ pub mod jest;
 pub mod listing;
 pub mod playwright;
 pub mod pytest;
+pub(crate) mod related;
 pub mod reporter_run;
 pub mod vitest;
 pub mod workers;

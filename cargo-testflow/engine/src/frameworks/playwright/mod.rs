@@ -14,6 +14,7 @@
 //! own configuration: Playwright its `testDir`, Jest and Vitest theirs (which must not
 //! match Playwright's spec files, as for `npm test`).
 
+pub mod affected;
 pub mod recorder;
 #[cfg(test)]
 mod tests;
@@ -449,6 +450,11 @@ impl crate::frameworks::Plugin for Playwright {
             format!("npm package `{pkg}` is not installed."),
         )
     }
+
+    /// Playwright's own dependency graph (see [`affected`]).
+    fn selects_affected(&self) -> bool {
+        true
+    }
 }
 
 /// A Playwright project found by detection.
@@ -482,9 +488,15 @@ impl crate::frameworks::Suite for PlaywrightSuite {
     fn units(
         self: Box<Self>,
         ctx: &crate::runner::Ctx,
-        _plan: &mut crate::frameworks::Planning<'_>,
+        plan: &mut crate::frameworks::Planning<'_>,
     ) -> Result<Vec<Box<dyn crate::runner::Unit>>> {
         let project = PlaywrightProject::locate(&self.root)?;
+        let files = plan
+            .affected
+            .and_then(|a| affected::select(&project, a, plan.history));
+        if files.as_ref().is_some_and(|f| f.is_empty()) {
+            return Ok(vec![]); // nothing affected: Playwright does not start
+        }
         let decision = super::workers::decide_self_scheduled(
             Framework::Playwright,
             "Playwright",
@@ -496,7 +508,11 @@ impl crate::frameworks::Suite for PlaywrightSuite {
                 "cannot record the Playwright workers decision: {e:#}"
             ));
         }
-        Ok(vec![Box::new(PlaywrightUnit { project, decision })])
+        Ok(vec![Box::new(PlaywrightUnit {
+            project,
+            decision,
+            files,
+        })])
     }
 
     fn listing(
@@ -551,8 +567,18 @@ fn list_tests(
     root: &Path,
     bin: &Path,
 ) -> Result<(Vec<crate::frameworks::ListedTest>, Vec<String>)> {
+    list_tests_with(root, bin, &[])
+}
+
+/// [`list_tests`] with more of Playwright's options (`--only-changed=REF`).
+fn list_tests_with(
+    root: &Path,
+    bin: &Path,
+    extra: &[String],
+) -> Result<(Vec<crate::frameworks::ListedTest>, Vec<String>)> {
     let out = std::process::Command::new(bin)
         .args(["test", "--list", "--reporter=json"])
+        .args(extra)
         .current_dir(root)
         .env("FORCE_COLOR", "0")
         .env_remove(crate::events::EVENTS_ENV)
@@ -722,6 +748,9 @@ pub fn parse_listing(
 pub(crate) struct PlaywrightUnit {
     pub(crate) project: PlaywrightProject,
     pub(crate) decision: crate::model::WorkersDecision,
+    /// `--affected`: only these test files (positional filters, see
+    /// [`affected::file_filter`]).
+    pub(crate) files: Option<Vec<String>>,
 }
 
 impl crate::runner::Unit for PlaywrightUnit {
@@ -733,8 +762,14 @@ impl crate::runner::Unit for PlaywrightUnit {
         let events = ctx.events_path().to_owned();
         let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
         let before = size(&events);
+        let mut args = self.project.args(&ctx.options, Some(&self.decision));
+        if let Some(files) = &self.files {
+            // Before the user's own arguments (which come last).
+            let at = args.len().saturating_sub(ctx.options.framework_args.len());
+            args.splice(at..at, files.iter().map(|f| affected::file_filter(f)));
+        }
         let mut cmd = std::process::Command::new(&self.project.bin);
-        cmd.args(self.project.args(&ctx.options, Some(&self.decision)))
+        cmd.args(args)
             .current_dir(&self.project.root)
             .env(crate::events::EVENTS_ENV, &events)
             // Playwright's own "open the HTML report" never runs under testflow.

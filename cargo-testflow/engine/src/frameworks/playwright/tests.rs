@@ -547,3 +547,76 @@ fn attachments_are_linked_by_path_from_junit_and_html() {
         "{html}"
     );
 }
+
+// ---- --affected: running the selected files ---------------------------------------------
+
+#[test]
+fn affected_file_filters_are_escaped_and_anchored() {
+    assert_eq!(
+        affected::file_filter("tests/a.spec.js"),
+        r"(?:^|/)tests\/a\.spec\.js$"
+    );
+    assert_eq!(
+        affected::file_filter("/abs/x (1)/b+.spec.ts"),
+        r"^\/abs\/x \(1\)\/b\+\.spec\.ts$"
+    );
+    // The filter matches its own file only (Playwright's reading: a RegExp over the path).
+    let re = regex::Regex::new(&affected::file_filter("tests/a.spec.js")).unwrap();
+    assert!(re.is_match("/repo/web/tests/a.spec.js"));
+    assert!(!re.is_match("/repo/web/tests/a.spec.jsx"));
+    assert!(!re.is_match("/repo/web/xtests/a.spec.js"));
+    assert!(!re.is_match("/repo/web/tests/aXspec.js"));
+}
+
+#[test]
+fn affected_revision_is_the_base_or_head_when_it_holds_every_changed_path() {
+    use crate::affected::{Mode, Plan, Request};
+    let git = |dir: &Path, args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}");
+    };
+    let d = tempfile::tempdir().unwrap();
+    let repo = d.path().canonicalize().unwrap();
+    let web = repo.join("web");
+    std::fs::create_dir_all(&web).unwrap();
+    std::fs::write(web.join("a.js"), "").unwrap();
+    std::fs::write(web.join("b.js"), "").unwrap();
+    git(&repo, &["init", "-q"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-qm", "one"]);
+    std::fs::write(web.join("a.js"), "// edited\n").unwrap();
+    let req = |since: Option<&str>, changed: &[&str]| Request {
+        mode: Mode::Select,
+        since: since.map(str::to_owned),
+        changed: changed.iter().map(std::path::PathBuf::from).collect(),
+        always_run: vec![],
+    };
+    // --changed paths git's changes since HEAD hold: HEAD.
+    let plan = Plan::build(&web, &req(None, &["a.js"]), None).unwrap();
+    assert_eq!(affected::revision(&plan, &web).as_deref(), Ok("HEAD"));
+    // One it does not hold (unchanged since HEAD): Playwright cannot be asked.
+    let plan = Plan::build(&web, &req(None, &["a.js", "b.js"]), None).unwrap();
+    let e = affected::revision(&plan, &web).unwrap_err();
+    assert!(e.contains("b.js is unchanged since HEAD"), "{e}");
+    // A base: itself.
+    let plan = Plan::build(&web, &req(Some("HEAD"), &[]), None).unwrap();
+    assert_eq!(
+        affected::revision(&plan, &web).as_deref(),
+        Ok(plan.base.as_deref().unwrap())
+    );
+    // An untracked source outside the project: where --only-changed does not look.
+    std::fs::write(repo.join("shared.js"), "").unwrap();
+    let plan = Plan::build(&web, &req(Some("HEAD"), &[]), None).unwrap();
+    let e = affected::revision(&plan, &web).unwrap_err();
+    assert!(e.contains("outside the Playwright project"), "{e}");
+}

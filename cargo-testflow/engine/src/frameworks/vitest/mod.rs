@@ -8,6 +8,7 @@
 //! own results). Ids are Jest's: `<file>#<describe › … › title>`, so a project moving
 //! from Jest to Vitest keeps its history.
 
+pub mod affected;
 pub mod recorder;
 #[cfg(test)]
 mod tests;
@@ -441,6 +442,11 @@ impl crate::frameworks::Plugin for Vitest {
             format!("npm package `{pkg}` is not installed."),
         )
     }
+
+    /// Vitest's own module graph (see [`affected`]).
+    fn selects_affected(&self) -> bool {
+        true
+    }
 }
 
 /// A Vitest project found by detection.
@@ -476,14 +482,24 @@ impl crate::frameworks::Suite for VitestSuite {
     fn units(
         self: Box<Self>,
         ctx: &crate::runner::Ctx,
-        _plan: &mut crate::frameworks::Planning<'_>,
+        plan: &mut crate::frameworks::Planning<'_>,
     ) -> Result<Vec<Box<dyn crate::runner::Unit>>> {
         let project = VitestProject::locate(&self.root)?;
+        let files = plan
+            .affected
+            .and_then(|a| affected::select(&project, a, plan.history));
+        if files.as_ref().is_some_and(|f| f.is_empty()) {
+            return Ok(vec![]); // nothing affected: Vitest does not start
+        }
         let decision = vitest_workers(&self.root, &ctx.options);
         if let Err(e) = super::workers::record(ctx.events_path(), &decision) {
             ctx.warn(format!("cannot record the Vitest workers decision: {e:#}"));
         }
-        Ok(vec![Box::new(VitestUnit { project, decision })])
+        Ok(vec![Box::new(VitestUnit {
+            project,
+            decision,
+            files,
+        })])
     }
 
     fn listing(
@@ -661,6 +677,8 @@ pub(crate) fn vitest_workers(
 pub(crate) struct VitestUnit {
     pub(crate) project: VitestProject,
     pub(crate) decision: crate::model::WorkersDecision,
+    /// `--affected`: only these test files (positional filters).
+    pub(crate) files: Option<Vec<String>>,
 }
 
 impl crate::runner::Unit for VitestUnit {
@@ -672,8 +690,14 @@ impl crate::runner::Unit for VitestUnit {
         let events = ctx.events_path().to_owned();
         let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
         let before = size(&events);
+        let mut args = self.project.args(&ctx.options, Some(&self.decision));
+        if let Some(files) = &self.files {
+            // Before the user's own arguments (which come last).
+            let at = args.len().saturating_sub(ctx.options.framework_args.len());
+            args.splice(at..at, files.iter().cloned());
+        }
         let mut cmd = std::process::Command::new(&self.project.vitest_bin);
-        cmd.args(self.project.args(&ctx.options, Some(&self.decision)))
+        cmd.args(args)
             .current_dir(&self.project.root)
             .env(crate::events::EVENTS_ENV, &events)
             .env_remove(crate::names::REPORT_ENV)

@@ -494,3 +494,23 @@ fn the_listing_has_the_ids_a_run_records() {
         ]
     );
 }
+
+// ---- --affected: the Node API's answer ------------------------------------------------
+
+#[test]
+fn affected_answer_is_the_marked_line_whatever_else_is_printed() {
+    let out = "The CJS build of Vite's Node API is deprecated.\n\
+               testflow-vitest-related:{\"all\":[\"/p/src/a.test.js\",\"/p/src/b.test.js\"],\"related\":[\"/p/src/a.test.js\"]}\n";
+    let (all, related) = affected::parse_answer(out).unwrap();
+    assert_eq!(all, ["/p/src/a.test.js", "/p/src/b.test.js"]);
+    assert_eq!(related, ["/p/src/a.test.js"]);
+}
+
+#[test]
+fn affected_answer_missing_or_damaged_is_an_error_naming_it() {
+    let e = affected::parse_answer("Startup Error\nboom\n").unwrap_err();
+    assert!(format!("{e:#}").contains("no answer line"), "{e:#}");
+    assert!(format!("{e:#}").contains("boom"), "{e:#}");
+    let e = affected::parse_answer("testflow-vitest-related:{\"all\":[1]}").unwrap_err();
+    assert!(format!("{e:#}").contains("unreadable answer"), "{e:#}");
+}
