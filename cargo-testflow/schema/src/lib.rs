@@ -1651,6 +1651,7 @@ mod tests {
                 "duplicate",
                 "missing",
                 "summary_mismatch",
+                "affected_mismatch",
             ],
         ),
         ("CoverageStatus", &["collected", "unavailable", "failed"]),
