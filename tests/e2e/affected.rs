@@ -430,6 +430,23 @@ fn pytest_changes_select_the_files_that_import_them() {
 
     // A module: the test file that imports it.
     append(&p, "app/core.py", "# edited\n");
+    // `list --affected` says so first (the same selection; nothing runs).
+    let listed = p.cmd_env(
+        &["list", "--affected", "--format", "json"],
+        &[("TESTFLOW_PYTHON", &py)],
+    );
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    let selected: Vec<String> = listed_decisions(&listed)
+        .into_iter()
+        .filter(|(_, s, _)| *s)
+        .map(|(id, _, rule)| format!("{id} {rule}"))
+        .collect();
+    assert_eq!(
+        selected,
+        ["tests/unit/test_core.py::test_double changed_dependency"],
+        "{}",
+        listed.stdout
+    );
     let out = run(&["--affected"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(ran(&out), ["tests/unit/test_core.py::test_double"]);
@@ -514,6 +531,15 @@ fn jest_selects_through_find_related_tests() {
 
     // A module: the test file Jest relates to it.
     append(&p, "src/math.js", "// edited\n");
+    // `list --affected` agrees (each test under its file's decision).
+    let listed = p.cmd_env(&["list", "--affected", "--format", "json"], &[("CI", ci)]);
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    let selected: Vec<String> = listed_decisions(&listed)
+        .into_iter()
+        .filter(|(_, s, _)| *s)
+        .map(|(id, _, _)| id)
+        .collect();
+    assert_eq!(selected, ["src/math.test.js#doubles"], "{}", listed.stdout);
     let out = run(&["--affected"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(ran(&out), ["src/math.test.js#doubles"]);
@@ -564,6 +590,35 @@ fn go_changes_select_the_packages_whose_test_binaries_link_them() {
     ];
     assert_eq!(ran(&first), both);
     append(&p, "high/high_test.go", "// edited\n");
+    // `list --affected` and `shard plan --affected` agree with the run (package grain).
+    let listed = p.cmd(&["list", "--affected", "--format", "json"]);
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    assert_eq!(
+        listed_decisions(&listed),
+        [
+            (both[0].to_owned(), true, "changed_dependency".to_owned()),
+            (both[1].to_owned(), false, "unaffected".to_owned()),
+        ]
+    );
+    let plan = p.cmd(&[
+        "shard",
+        "plan",
+        "--shards",
+        "2",
+        "--affected",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let v: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    let planned: Vec<&str> = v["shards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["tests"].as_array().unwrap().iter())
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(planned, ["example.com/affected/high"]);
     let out = p.run(&["--affected"]);
     assert_eq!(
         ran(&out),
