@@ -295,6 +295,8 @@ for project in tests/fixtures/rust-basic tests/fixtures/pytest-basic tests/fixtu
 done
 for ci in github gitlab circleci; do
     check_ci "$MIXED" 3 "$ci" --coverage
+    check_ci "$MIXED" 3 "$ci" --affected
+    check_ci tests/fixtures/rust-basic 1 "$ci" --affected --coverage
     check_ci "$MIXED" 3 "$ci" --testflow-version=0.2.0-rc.1
     check_ci tests/fixtures/rust-basic 3 "$ci" --testflow-install='cargo binstall --no-confirm cargo-testflow'
 done

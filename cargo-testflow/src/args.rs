@@ -368,10 +368,33 @@ pub(crate) struct RunArgs {
     pub(crate) explain: bool,
 }
 
+/// `list --affected` and `shard plan --affected`: what a `run --affected` would select.
+#[derive(Args)]
+pub(crate) struct AffectedPreviewArgs {
+    /// Only what `run --affected` would select, decided the way the run decides (the same
+    /// change set, history and per-framework dependencies; nothing runs). `list`: each
+    /// test with `selected` or `not selected` and the rule (`--format json`: `affected`
+    /// per test: selected, rule, reason, group, files); `shard plan`: shards of the
+    /// selection only.
+    #[arg(long)]
+    pub(crate) affected: bool,
+    /// With --affected: the git revision to count changes from, as for `run` [default: the
+    /// commit of the last passing whole run on this branch, else the merge base with
+    /// origin/HEAD, main or master].
+    #[arg(long, value_name = "REF", requires = "affected")]
+    pub(crate) since: Option<String>,
+    /// With --affected: take PATH (relative to the project root, or absolute) as changed
+    /// instead of asking git (repeatable).
+    #[arg(long, value_name = "PATH", requires = "affected")]
+    pub(crate) changed: Vec<PathBuf>,
+}
+
 #[derive(Args)]
 pub(crate) struct ListArgs {
     #[command(flatten)]
     pub(crate) selection: SelectionArgs,
+    #[command(flatten)]
+    pub(crate) affected: AffectedPreviewArgs,
     /// Skip doctests (listing them compiles them).
     #[arg(long)]
     pub(crate) no_doc: bool,
@@ -707,6 +730,8 @@ pub(crate) struct ShardPlanArgs {
     pub(crate) filters: Vec<String>,
     #[command(flatten)]
     pub(crate) selection: SelectionArgs,
+    #[command(flatten)]
+    pub(crate) affected: AffectedPreviewArgs,
     /// Skip doctests.
     #[arg(long)]
     pub(crate) no_doc: bool,
@@ -790,6 +815,16 @@ pub(crate) struct CiArgs {
     /// file's header says which].
     #[arg(long, value_name = "NAME", value_parser = parse_branch)]
     pub(crate) branch: Option<testflow::ci::DefaultBranch>,
+    /// Pull and merge requests run only the tests their changes affect: the shard jobs run
+    /// `cargo testflow run --affected --since <base>` (GitHub: the pull request's base
+    /// commit, fetched; GitLab: $CI_MERGE_REQUEST_DIFF_BASE_SHA, in merge request pipelines,
+    /// with a full clone); the default branch runs every test with `--affected=record`, and
+    /// the merge job saves the dependencies with the history the requests restore. CircleCI
+    /// gives a job no target branch: it runs every test unless the job's environment sets
+    /// TESTFLOW_BASE. The merge job fails closed when the shards' selections differ and
+    /// never counts a not selected test as passed.
+    #[arg(long)]
+    pub(crate) affected: bool,
 }
 
 #[derive(Args)]

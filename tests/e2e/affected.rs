@@ -216,6 +216,193 @@ fn affected_usage_errors_name_the_value() {
     assert_eq!(out.code, 2, "{}", out.stderr);
 }
 
+/// Each listed test's (id, selected, rule) from `list --affected --format json`, sorted.
+fn listed_decisions(out: &Output) -> Vec<(String, bool, String)> {
+    let v: serde_json::Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", out.stdout, out.stderr));
+    let mut d: Vec<(String, bool, String)> = v
+        .as_array()
+        .expect("suites")
+        .iter()
+        .flat_map(|s| s["test_list"].as_array().unwrap().iter())
+        .map(|t| {
+            let a = &t["affected"];
+            (
+                t["id"].as_str().unwrap().to_owned(),
+                a["selected"].as_bool().expect("affected.selected"),
+                a["rule"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    d.sort();
+    d
+}
+
+#[test]
+fn list_and_shard_plan_show_what_run_affected_would_select() {
+    let p = Project::copy_of("affected-rust");
+    assert_eq!(p.run(&[]).code, 0);
+    append(&p, "crates/app/tests/app_it.rs", "// edited\n");
+    let listed = p.cmd(&["list", "--affected", "--format", "json"]);
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    let unaffected = |id: &str| (id.to_owned(), false, "unaffected".to_owned());
+    let mut want = vec![
+        (APP_IT.to_owned(), true, "changed_dependency".to_owned()),
+        unaffected(APP_OTHER),
+        unaffected(APP_UNIT),
+        unaffected(CORE_UNIT),
+        unaffected(CORE_IT),
+    ];
+    want.sort();
+    assert_eq!(listed_decisions(&listed), want);
+    assert!(
+        listed
+            .stderr
+            .contains("a run would select 1 of 5 tests (4 not selected)"),
+        "{}",
+        listed.stderr
+    );
+    let v: serde_json::Value = serde_json::from_str(&listed.stdout).unwrap();
+    let it = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["test_list"].as_array().unwrap().iter())
+        .find(|t| t["id"] == APP_IT)
+        .unwrap();
+    assert_eq!(it["affected"]["group"], "app::app_it");
+    assert_eq!(it["affected"]["files"][0], "crates/app/tests/app_it.rs");
+    let human = p.cmd(&["list", "--affected", "--names"]);
+    let line = |id: &str| {
+        human
+            .stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{id} ")))
+            .unwrap_or_else(|| panic!("no line for {id}:\n{}", human.stdout))
+            .to_owned()
+    };
+    assert!(
+        line(APP_IT).ends_with("  (selected: changed_dependency)"),
+        "{}",
+        human.stdout
+    );
+    assert!(
+        line(APP_UNIT).ends_with("  (not selected: unaffected)"),
+        "{}",
+        human.stdout
+    );
+    assert!(
+        human
+            .stdout
+            .contains("app::app_it [test] (1 selected by --affected)")
+    );
+
+    // The shard plan splits the selection only, and the run selects the same.
+    let plan = p.cmd(&[
+        "shard",
+        "plan",
+        "--shards",
+        "2",
+        "--affected",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let v: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    let mut planned: Vec<String> = v["shards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["tests"].as_array().unwrap().iter())
+        .map(|t| t.as_str().unwrap().to_owned())
+        .collect();
+    planned.sort();
+    assert_eq!(planned, [APP_IT]);
+    assert_eq!(v["affected"]["not_selected"], 4);
+    let run = p.run(&["--affected"]);
+    assert_eq!(ran(&run), planned, "list, shard plan and run agree");
+    // --changed too; and a --since that names no commit is a usage error.
+    let listed = p.cmd(&[
+        "list",
+        "--affected",
+        "--changed",
+        "crates/core/src/math.rs",
+        "--format",
+        "json",
+    ]);
+    assert!(
+        listed_decisions(&listed).iter().all(|(_, sel, _)| *sel),
+        "{}",
+        listed.stdout
+    );
+    let bad = p.cmd(&["list", "--affected", "--since", "no-such-rev"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.stderr.contains("--since no-such-rev"), "{}", bad.stderr);
+    let bad = p.cmd(&["shard", "plan", "--shards", "2", "--since", "HEAD"]);
+    assert_eq!(bad.code, 2, "--since needs --affected: {}", bad.stderr);
+    // Without --affected, the listing has no decisions.
+    let plain = p.cmd(&["list", "--format", "json"]);
+    assert!(!plain.stdout.contains("\"affected\""), "{}", plain.stdout);
+}
+
+#[test]
+fn coverage_drop_never_compares_a_selection_with_a_whole_run() {
+    let p = Project::copy_of("affected-rust");
+    let lcov = |name: &str, hit: u32| {
+        let path = p.dir.join(name);
+        std::fs::write(
+            &path,
+            format!("SF:crates/core/src/lib.rs\nDA:1,1\nDA:2,{hit}\nend_of_record\n"),
+        )
+        .unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let (full, half) = (lcov("full.lcov", 1), lcov("half.lcov", 0));
+    // Untracked report files are changes too; commit them so only the edit below counts.
+    git(&p.dir, &["add", "-A"]);
+    git(&p.dir, &["commit", "-qm", "coverage reports"]);
+    let gate = |out: &Output| -> String {
+        let c = out.run().coverage.as_ref().expect("coverage");
+        assert!(out.stderr.contains("no_coverage_drop"), "{}", out.stderr);
+        format!("{:?}", c.previous)
+    };
+    let first = p.run(&["--coverage-file", &full, "--no-coverage-drop"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    // A selection (4 tests left out) with half the coverage: not compared, not failed.
+    append(&p, "crates/app/tests/app_it.rs", "// edited\n");
+    let part = p.run(&["--affected", "--coverage-file", &half, "--no-coverage-drop"]);
+    assert_eq!(part.code, 0, "{}", part.stderr);
+    assert_eq!(gate(&part), "None", "no baseline for a selection");
+    assert!(
+        part.stderr
+            .contains("not compared: --affected left 4 tests out of this run"),
+        "{}",
+        part.stderr
+    );
+    // The next whole run compares with the whole run, passing over the selection.
+    let next = p.run(&["--coverage-file", &full, "--no-coverage-drop"]);
+    assert_eq!(next.code, 0, "{}", next.stderr);
+    let prev = next
+        .run()
+        .coverage
+        .as_ref()
+        .unwrap()
+        .previous
+        .as_ref()
+        .unwrap();
+    assert_eq!(prev.run_id, first.run().run_id);
+    assert_eq!(prev.skipped_affected, 1);
+    assert!(
+        next.stderr
+            .contains("passed over 1 newer run that --affected narrowed"),
+        "{}",
+        next.stderr
+    );
+    // Against the selection's 50% it would have risen; against the whole run it held.
+    let drop = p.run(&["--coverage-file", &half, "--no-coverage-drop"]);
+    assert_ne!(drop.code, 0, "a whole run that fell fails: {}", drop.stderr);
+}
+
 // ---- pytest (needs TESTFLOW_PYTHON: a Python with pytest and the plugin) -------------
 
 fn python() -> std::path::PathBuf {
@@ -243,6 +430,23 @@ fn pytest_changes_select_the_files_that_import_them() {
 
     // A module: the test file that imports it.
     append(&p, "app/core.py", "# edited\n");
+    // `list --affected` says so first (the same selection; nothing runs).
+    let listed = p.cmd_env(
+        &["list", "--affected", "--format", "json"],
+        &[("TESTFLOW_PYTHON", &py)],
+    );
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    let selected: Vec<String> = listed_decisions(&listed)
+        .into_iter()
+        .filter(|(_, s, _)| *s)
+        .map(|(id, _, rule)| format!("{id} {rule}"))
+        .collect();
+    assert_eq!(
+        selected,
+        ["tests/unit/test_core.py::test_double changed_dependency"],
+        "{}",
+        listed.stdout
+    );
     let out = run(&["--affected"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(ran(&out), ["tests/unit/test_core.py::test_double"]);
@@ -327,6 +531,15 @@ fn jest_selects_through_find_related_tests() {
 
     // A module: the test file Jest relates to it.
     append(&p, "src/math.js", "// edited\n");
+    // `list --affected` agrees (each test under its file's decision).
+    let listed = p.cmd_env(&["list", "--affected", "--format", "json"], &[("CI", ci)]);
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    let selected: Vec<String> = listed_decisions(&listed)
+        .into_iter()
+        .filter(|(_, s, _)| *s)
+        .map(|(id, _, _)| id)
+        .collect();
+    assert_eq!(selected, ["src/math.test.js#doubles"], "{}", listed.stdout);
     let out = run(&["--affected"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(ran(&out), ["src/math.test.js#doubles"]);
@@ -377,6 +590,35 @@ fn go_changes_select_the_packages_whose_test_binaries_link_them() {
     ];
     assert_eq!(ran(&first), both);
     append(&p, "high/high_test.go", "// edited\n");
+    // `list --affected` and `shard plan --affected` agree with the run (package grain).
+    let listed = p.cmd(&["list", "--affected", "--format", "json"]);
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    assert_eq!(
+        listed_decisions(&listed),
+        [
+            (both[0].to_owned(), true, "changed_dependency".to_owned()),
+            (both[1].to_owned(), false, "unaffected".to_owned()),
+        ]
+    );
+    let plan = p.cmd(&[
+        "shard",
+        "plan",
+        "--shards",
+        "2",
+        "--affected",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let v: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    let planned: Vec<&str> = v["shards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["tests"].as_array().unwrap().iter())
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(planned, ["example.com/affected/high"]);
     let out = p.run(&["--affected"]);
     assert_eq!(
         ran(&out),

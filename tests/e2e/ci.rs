@@ -591,3 +591,127 @@ fn a_bad_testflow_version_is_a_usage_error_naming_it() {
         out.stderr
     );
 }
+
+/// `git rev-parse REV` in `dir`.
+fn rev_parse(dir: &std::path::Path, rev: &str) -> String {
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", rev])
+        .current_dir(dir)
+        .output()
+        .expect("git rev-parse");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn github_affected_pipeline_records_on_push_and_selects_once_across_shards_on_a_pr() {
+    let p = Project::copy_of("affected-rust");
+    let generated = p.cmd(&["ci", "github", "--shards", "2", "--affected"]);
+    assert_eq!(generated.code, 0, "{}", generated.stderr);
+    let yaml: Value = serde_yaml_ng::from_str(&generated.stdout).expect("valid YAML");
+    let test = &yaml["jobs"]["test"];
+    let run_script = step_script(test, "cargo testflow run");
+    let merge_script = step_script(&yaml["jobs"]["merge"], "cargo testflow merge");
+    let gate_script = step_script(&yaml["jobs"]["merge"], "shard runs arrived");
+    // A matrix leg: the job's env with the shard and the event's base commit filled in.
+    let leg = |k: u64, base: &str| -> Vec<(String, String)> {
+        test["env"]
+            .as_mapping()
+            .expect("job env")
+            .iter()
+            .map(|(key, v)| {
+                let v = v
+                    .as_str()
+                    .unwrap()
+                    .replace("${{ matrix.shard }}", &k.to_string())
+                    .replace("${{ github.event.pull_request.base.sha }}", base);
+                (key.as_str().unwrap().to_owned(), v)
+            })
+            .collect()
+    };
+    let shard_run = |k: u64| -> Run {
+        serde_json::from_slice(
+            &std::fs::read(p.dir.join(format!("testflow-out/run-shard-{k}.json"))).unwrap(),
+        )
+        .unwrap()
+    };
+    let merged_run = || -> Run {
+        serde_json::from_slice(&std::fs::read(p.dir.join("testflow-out/merged/run.json")).unwrap())
+            .unwrap()
+    };
+    let history = p.testflow_dir.path().join("history.db");
+
+    // A push to the default branch (no base): every test, every dependency recorded.
+    for k in 1..=2 {
+        let out = p.shell(run_script, &leg(k, ""));
+        assert_eq!(out.code, 0, "shard {k}: {}", out.stderr);
+        assert_eq!(shard_run(k).affected.as_ref().unwrap().mode, "record");
+    }
+    // The merge job's history comes from the cache, not from the shards' machines: the
+    // dependencies reach it only through the shards' run directories.
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", history.display()));
+    }
+    let out = p.shell(merge_script, &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let merged = merged_run();
+    assert_eq!(merged.tests.len(), 5);
+    assert_eq!(merged.affected.as_ref().unwrap().not_selected, 0);
+    assert!(merged.errors.is_empty(), "{:?}", merged.errors);
+
+    // A pull request: one test file changed since the base commit.
+    let base = rev_parse(&p.dir, "HEAD");
+    std::fs::remove_dir_all(p.dir.join("testflow-out")).unwrap();
+    let path = p.dir.join("crates/app/tests/app_it.rs");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str("// edited\n");
+    std::fs::write(&path, text).unwrap();
+    let mut ran = Vec::new();
+    for k in 1..=2 {
+        let out = p.shell(run_script, &leg(k, &base));
+        assert_eq!(out.code, 0, "shard {k}: {}", out.stderr);
+        let run = shard_run(k);
+        let a = run.affected.as_ref().unwrap();
+        assert_eq!(
+            (a.mode.as_str(), a.base.as_deref()),
+            ("select", Some(base.as_str()))
+        );
+        assert_eq!(a.not_selected, 4, "shard {k} selected before it split");
+        ran.extend(run.tests.iter().map(|t| t.id.clone()));
+    }
+    assert_eq!(
+        ran,
+        ["app::app_it$quadruples_from_outside"],
+        "once, in one shard"
+    );
+    let out = p.shell(merge_script, &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let merged = merged_run();
+    assert!(merged.errors.is_empty(), "{:?}", merged.errors);
+    assert_eq!(merged.affected.as_ref().unwrap().not_selected, 4);
+    // Not selected is never passed: the merged run counts the one test that ran.
+    assert_eq!((merged.summary.total, merged.summary.passed), (1, 1));
+    let report = std::fs::read_to_string(p.dir.join("testflow-out/summary.md")).unwrap();
+    assert!(report.contains("not selected"), "{report}");
+    let gate = p.shell(gate_script, &[]);
+    assert_eq!(gate.code, 0, "{}\n{}", gate.stdout, gate.stderr);
+
+    // A shard that selected differently (here: no base, so it ran everything) fails the
+    // merge closed: a test could otherwise have run in no shard.
+    let out = p.shell(run_script, &leg(2, ""));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = p.shell(merge_script, &[]);
+    assert!(
+        out.stderr.contains("affected_mismatch")
+            || out.stderr.contains("--affected selections differ"),
+        "{}",
+        out.stderr
+    );
+    let merged = merged_run();
+    assert!(
+        merged.errors.iter().any(|e| e.kind == "affected_mismatch"),
+        "{:?}",
+        merged.errors
+    );
+    let gate = p.shell(gate_script, &[]);
+    assert_ne!(gate.code, 0, "{}", gate.stdout);
+}

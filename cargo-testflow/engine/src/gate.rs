@@ -267,7 +267,7 @@ pub fn evaluate_with(run: &Run, gates: &[Gate], coverage: Option<&RunCoverage>) 
                     None => (None, NOT_MEASURED.to_owned()),
                 },
                 GateName::NoCoverageDrop => match coverage {
-                    Some(c) => coverage_drop(c),
+                    Some(c) => coverage_drop(c, run),
                     None => (None, NOT_MEASURED.to_owned()),
                 },
             };
@@ -370,17 +370,28 @@ fn no_lines(c: Option<&RunCoverage>) -> String {
     }
 }
 
-/// How far total line coverage fell since the previous run on the branch, in points
-/// (negative: it rose). Nothing to compare with is a pass that says so.
-fn coverage_drop(c: &RunCoverage) -> (Option<f64>, String) {
+/// How far total line coverage fell since the previous whole run on the branch, in
+/// points (negative: it rose). Nothing to compare with is a pass that says so. A run that
+/// `--affected` narrowed is not compared (its coverage is a selection's), and runs that
+/// were narrowed are never the baseline: both said in the detail.
+fn coverage_drop(c: &RunCoverage, run: &Run) -> (Option<f64>, String) {
     let Some(now) = c.totals.lines.percent else {
         return (None, no_lines(Some(c)));
     };
+    if let Some(a) = run.affected.as_ref().filter(|a| a.not_selected > 0) {
+        return (
+            Some(0.0),
+            format!(
+                "{now:.2}% now; not compared: --affected left {} out of this run, so its coverage is a selection's (the drop is measured between whole runs)",
+                crate::ui::plural(a.not_selected, "test", "tests")
+            ),
+        );
+    }
     let Some(prev) = &c.previous else {
         return (
             Some(0.0),
             format!(
-                "{now:.2}% now; no earlier run on this branch measured coverage, nothing to compare"
+                "{now:.2}% now; no earlier whole run on this branch measured coverage (runs --affected narrowed are passed over), nothing to compare"
             ),
         );
     };
@@ -407,6 +418,12 @@ fn coverage_drop(c: &RunCoverage) -> (Option<f64>, String) {
         .map(|(d, p)| format!("{p} -{d:.1} pts"))
         .collect();
     let mut detail = format!("{before:.2}% in run {} -> {now:.2}% now", prev.run_id);
+    if prev.skipped_affected > 0 {
+        detail.push_str(&format!(
+            " (passed over {} that --affected narrowed: a selection's coverage is not a baseline)",
+            crate::ui::plural(prev.skipped_affected, "newer run", "newer runs")
+        ));
+    }
     if !fell.is_empty() {
         detail.push_str(&format!("; fell most: {}", fell.join(", ")));
     }

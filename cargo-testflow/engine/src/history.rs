@@ -76,6 +76,12 @@ CREATE TABLE IF NOT EXISTS coverage_files (
 CREATE INDEX IF NOT EXISTS runs_by_time ON runs(started_at);
 ";
 
+/// Whether `run --affected` left tests out of `run` (its coverage and totals are a
+/// selection's, not comparable with a whole run's).
+pub fn left_tests_out(run: &Run) -> bool {
+    run.affected.as_ref().is_some_and(|a| a.not_selected > 0)
+}
+
 /// Columns added since the first schema, added to databases written before them.
 /// `not_selected`: the tests `run --affected` left out (NULL before it was recorded): a run
 /// that left some out is not the suite's whole work.
@@ -286,6 +292,10 @@ impl History {
         run: &Run,
         now: &[crate::coverage::FileSummary],
     ) -> Result<Option<crate::model::CoverageBaseline>> {
+        // A selection's coverage is not comparable with a whole run's.
+        if left_tests_out(run) {
+            return Ok(None);
+        }
         self.coverage_baseline_of(
             &run.run_id,
             run.started_at,
@@ -295,7 +305,9 @@ impl History {
         )
     }
 
-    /// `coverage_baseline` for a run still being recorded.
+    /// `coverage_baseline` for a run still being recorded (the caller leaves out a run
+    /// that `--affected` narrowed: see [`left_tests_out`]). The baseline is the newest
+    /// earlier whole run with coverage: runs that left tests out are passed over.
     pub fn coverage_baseline_of(
         &self,
         run_id: &str,
@@ -306,13 +318,14 @@ impl History {
     ) -> Result<Option<crate::model::CoverageBaseline>> {
         use crate::coverage::Ratio;
         let shard = shard.map(|s| format!("{}/{}", s.index, s.total));
+        let (run_id_now, branch_now) = (run_id, branch);
         let found: Option<(String, Option<String>, i64, i64)> = self
             .conn
             .query_row(
                 "SELECT u.run_id, u.git_branch, c.lines_covered, c.lines_total
                  FROM runs u JOIN coverage c ON c.run_id = u.run_id
                  WHERE u.run_id != ?1 AND u.started_at < ?2
-                   AND u.git_branch IS ?3 AND u.shard IS ?4
+                   AND u.git_branch IS ?3 AND u.shard IS ?4 AND COALESCE(u.not_selected, 0) = 0
                  ORDER BY u.started_at DESC LIMIT 1",
                 params![run_id, started_at.to_rfc3339(), branch, shard],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
@@ -321,6 +334,21 @@ impl History {
         let Some((run_id, branch, covered, total)) = found else {
             return Ok(None);
         };
+        // Newer runs with coverage that `--affected` narrowed: passed over, and said so.
+        let skipped_affected: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM runs u JOIN coverage c ON c.run_id = u.run_id
+              WHERE u.run_id != ?1 AND u.started_at < ?2 AND u.git_branch IS ?3 AND u.shard IS ?4
+                AND COALESCE(u.not_selected, 0) > 0
+                AND u.started_at > (SELECT started_at FROM runs WHERE run_id = ?5)",
+            params![
+                run_id_now,
+                started_at.to_rfc3339(),
+                branch_now,
+                shard,
+                run_id
+            ],
+            |r| r.get(0),
+        )?;
         let mut before: HashMap<String, Ratio> = HashMap::new();
         {
             let mut stmt = self.conn.prepare(
@@ -363,6 +391,7 @@ impl History {
             branch,
             lines: Ratio::new(covered as u64, total as u64),
             changed_files,
+            skipped_affected: skipped_affected.max(0) as u64,
         }))
     }
 
@@ -874,6 +903,67 @@ mod tests {
 
     fn t_r3() -> String {
         run_with("r3", 3, "c2", &[]).started_at.to_rfc3339()
+    }
+
+    #[test]
+    fn the_coverage_baseline_is_a_whole_run_and_a_narrowed_run_has_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = History::open(dir.path()).unwrap();
+        let covered = |run: &mut Run, text: &[u8]| {
+            let cov = crate::coverage::parse(text, "t.info", Path::new("/")).unwrap();
+            run.coverage = Some(cov.summary());
+        };
+        let mut whole = run_with("r1", 1, "c", &[("a", Outcome::Passed, 1.0, false)]);
+        covered(&mut whole, b"SF:a.rs\nDA:1,1\nDA:2,1\nend_of_record\n");
+        h.record(&whole, "run", 10).unwrap();
+        // Newer, narrowed by --affected, and far lower: never the baseline.
+        let mut part = run_with("r2", 2, "c", &[("a", Outcome::Passed, 1.0, false)]);
+        covered(&mut part, b"SF:a.rs\nDA:1,1\nDA:2,0\nend_of_record\n");
+        part.affected = Some(crate::model::Affected {
+            not_selected: 3,
+            ..Default::default()
+        });
+        h.record(&part, "run", 10).unwrap();
+        let now = run_with("r3", 3, "c", &[]);
+        let files = &part.coverage.as_ref().unwrap().files;
+        let b = h.coverage_baseline(&now, files).unwrap().unwrap();
+        assert_eq!(b.run_id, "r1");
+        assert_eq!(b.skipped_affected, 1);
+        assert_eq!(b.lines.covered, 2);
+        // A narrowed run is compared with nothing.
+        let mut narrowed = run_with("r4", 4, "c", &[]);
+        narrowed.affected = part.affected.clone();
+        assert_eq!(h.coverage_baseline(&narrowed, files).unwrap(), None);
+        // And the gate says both.
+        let gates = [crate::gate::Gate {
+            name: crate::gate::GateName::NoCoverageDrop,
+            threshold: 0.0,
+            required: true,
+        }];
+        let mut c = part.coverage.clone().unwrap();
+        c.previous = Some(b);
+        let rep = crate::gate::evaluate_with(&now, &gates, Some(&c));
+        assert_eq!(
+            rep.gates[0].actual,
+            Some(50.0),
+            "a whole run's drop: 100% -> 50%"
+        );
+        assert!(
+            rep.gates[0]
+                .detail
+                .contains("passed over 1 newer run that --affected narrowed"),
+            "{}",
+            rep.gates[0].detail
+        );
+        let rep = crate::gate::evaluate_with(&narrowed, &gates, Some(&c));
+        assert_eq!(rep.gates[0].actual, Some(0.0));
+        assert!(
+            rep.gates[0]
+                .detail
+                .contains("not compared: --affected left 3 tests out of this run"),
+            "{}",
+            rep.gates[0].detail
+        );
     }
 
     #[test]

@@ -28,16 +28,32 @@ pub fn merge_stored(
     use crate::coverage::collect;
     let mut inputs = Vec::new();
     let mut dirs = Vec::new();
+    let mut run_dirs = Vec::new();
     for r in runs {
         let path = store.resolve(r)?;
         let run = crate::store::load_run(&path)?;
         dirs.push(store.coverage_dir(&path, &run));
+        // A JSON report file's run directory is in the store, by its id (CI jobs carry
+        // the shards' `.testflow/runs/` along).
+        run_dirs.push(if path.is_dir() {
+            path.clone()
+        } else {
+            store.runs_dir().join(&run.run_id)
+        });
         inputs.push((r.clone(), run));
+    }
+    let history = crate::history::History::open(store.root()).ok();
+    // The dependencies each `--affected` shard read stay in its own history.db: carry
+    // them into this one, which a CI merge job saves for the next pipeline.
+    if let Some(h) = &history {
+        for dir in &run_dirs {
+            // Derived data: a damaged file only costs a wider selection next time.
+            let _ = crate::affected::store::import_deps(h, dir);
+        }
     }
     let coverage = merge_coverage(&inputs, &dirs)?;
     let expected = expected.map(read_expected).transpose()?;
     let mut merged = merge(inputs, expected.as_deref());
-    let history = crate::history::History::open(store.root()).ok();
     if let Some((cov, statuses)) = coverage {
         let baseline = |files: &[crate::coverage::FileSummary]| {
             history
@@ -134,6 +150,8 @@ pub fn merge(inputs: Vec<(String, Run)>, expected: Option<&[String]>) -> Run {
         .map(|(_, r)| r.environment.clone())
         .unwrap_or_default();
     let project_root = inputs.first().and_then(|(_, r)| r.project_root.clone());
+    let (affected, mismatch) = reconcile_affected(&inputs);
+    errors.extend(mismatch);
     let shards: Vec<ShardSummary> = inputs
         .iter()
         .map(|(label, r)| ShardSummary {
@@ -254,8 +272,87 @@ pub fn merge(inputs: Vec<(String, Run)>, expected: Option<&[String]>) -> Run {
         errors,
         coverage: None,
         workers: Vec::new(),
-        affected: None,
+        affected,
     }
+}
+
+/// The shards' `--affected` selection, which must be one: every shard selects before it
+/// splits, from the same base and the same restored history, so they agree unless
+/// something differed (a shard without `--affected`, another base or history). The
+/// merged run keeps it, so the tests no shard ran are `not selected`, never passed;
+/// shards that disagree are an `affected_mismatch` run error naming them (a test may
+/// have run in no shard), and the largest `not_selected` is kept.
+fn reconcile_affected(
+    inputs: &[(String, Run)],
+) -> (Option<crate::model::Affected>, Option<RunError>) {
+    let Some((first_label, first)) = inputs
+        .iter()
+        .find_map(|(l, r)| r.affected.as_ref().map(|a| (l, a)))
+    else {
+        return (None, None);
+    };
+    // What decides which tests run; `missed` (observation mode) is per shard. `record`
+    // and `observe` run every test whatever their groups' decisions say.
+    let key = |a: &crate::model::Affected| {
+        if a.mode != "select" {
+            return (a.mode.clone(), None, false, 0, Vec::new());
+        }
+        let mut groups: Vec<(String, String, bool)> = a
+            .groups
+            .iter()
+            .map(|g| (g.framework.as_str().to_owned(), g.group.clone(), g.selected))
+            .collect();
+        groups.sort();
+        (
+            a.mode.clone(),
+            a.base.clone(),
+            a.full_run.is_some(),
+            a.not_selected,
+            groups,
+        )
+    };
+    let want = key(first);
+    let mut differ = Vec::new();
+    let mut merged = first.clone();
+    for (label, run) in inputs {
+        match &run.affected {
+            None => differ.push(format!("{label} ran without --affected")),
+            Some(a) => {
+                merged.not_selected = merged.not_selected.max(a.not_selected);
+                for m in &a.missed {
+                    if !merged.missed.contains(m) {
+                        merged.missed.push(m.clone());
+                    }
+                }
+                if key(a) == want {
+                    continue;
+                }
+                let what = if a.mode != first.mode {
+                    format!("mode {} (not {})", a.mode, first.mode)
+                } else if a.base != first.base {
+                    format!(
+                        "base {} (not {})",
+                        a.base.as_deref().unwrap_or("none"),
+                        first.base.as_deref().unwrap_or("none")
+                    )
+                } else {
+                    format!(
+                        "another selection ({} not selected, not {})",
+                        a.not_selected, first.not_selected
+                    )
+                };
+                differ.push(format!("{label} has {what}"));
+            }
+        }
+    }
+    let error = (!differ.is_empty()).then(|| RunError {
+        kind: error_kind::AFFECTED_MISMATCH.into(),
+        message: format!(
+            "the shards' --affected selections differ from {first_label}'s: {}; a test may have run in no shard (give every shard the same --since and the same history)",
+            differ.join("; ")
+        ),
+    });
+    (Some(merged), error)
 }
 
 /// One test as several shards reported it: the worst report decides (its attempts go
@@ -309,6 +406,69 @@ mod tests {
         let mut r = crate::history::tests_support::run_with(id, secs, "c", &t);
         r.finished_at = Some(r.started_at + chrono::Duration::seconds(10));
         r
+    }
+
+    #[test]
+    fn affected_shards_merge_into_one_selection_and_disagreeing_ones_fail_closed() {
+        let selection = |base: &str, not_selected: u64| crate::model::Affected {
+            mode: "select".into(),
+            base: Some(base.into()),
+            base_source: "since".into(),
+            groups: vec![crate::model::AffectedGroup {
+                framework: crate::model::Framework::Rust,
+                group: "app::app_it".into(),
+                selected: false,
+                rule: "unaffected".into(),
+                reason: "r".into(),
+                files: vec![],
+                tests: Some(not_selected),
+            }],
+            not_selected,
+            ..Default::default()
+        };
+        let mut a = shard("a", 0, &[("t1", Outcome::Passed)]);
+        let mut b = shard("b", 5, &[("t2", Outcome::Passed)]);
+        a.affected = Some(selection("c0ffee", 4));
+        b.affected = Some(selection("c0ffee", 4));
+        let m = merge(
+            vec![("s1".into(), a.clone()), ("s2".into(), b.clone())],
+            None,
+        );
+        assert!(m.errors.is_empty(), "{:?}", m.errors);
+        let got = m.affected.as_ref().expect("the selection is kept");
+        assert_eq!(got.not_selected, 4, "counted once, not once per shard");
+        // Not selected is not passed: only what ran is counted.
+        assert_eq!((m.summary.total, m.summary.passed), (2, 2));
+        assert!(crate::history::left_tests_out(&m));
+
+        // Another base (or history) in one shard: a test may have run nowhere.
+        b.affected = Some(selection("beef", 2));
+        let m = merge(
+            vec![("s1".into(), a.clone()), ("s2".into(), b.clone())],
+            None,
+        );
+        let e = m
+            .errors
+            .iter()
+            .find(|e| e.kind == error_kind::AFFECTED_MISMATCH)
+            .expect("affected_mismatch");
+        assert!(
+            e.message.contains("s2 has base beef (not c0ffee)"),
+            "{}",
+            e.message
+        );
+        assert_eq!(m.affected.as_ref().unwrap().not_selected, 4, "the largest");
+        assert!(!m.distrust().is_empty(), "fails the run");
+        // A shard that ran everything without --affected.
+        b.affected = None;
+        let m = merge(vec![("s1".into(), a), ("s2".into(), b)], None);
+        assert!(
+            m.errors
+                .iter()
+                .any(|e| e.message.contains("s2 ran without --affected")),
+            "{:?}",
+            m.errors
+        );
     }
 
     #[test]

@@ -211,6 +211,70 @@ pub struct SuitesPlan {
     pub timings_run: Option<crate::history::RunRow>,
 }
 
+/// `list --affected` and `shard plan --affected`: the selection `run --affected` would
+/// make on `suites` (in `root`), made by the same per-framework functions
+/// ([`Suite::select_affected`](crate::frameworks::Suite::select_affected), which a run's
+/// `units` call too) under the same rules ([`crate::affected::Plan`]), from the history a
+/// run reads. A framework that does not select runs everything, as in a run. `Ok(None)`:
+/// a suite could not be built (its diagnostics went to `echo`).
+pub fn affected_selection(
+    suites: &mut [Box<dyn crate::frameworks::Suite>],
+    root: &Path,
+    req: &crate::affected::Request,
+    echo: &mut (dyn std::io::Write + Send),
+) -> Result<Option<crate::affected::Plan>> {
+    let history = History::open_existing(Store::for_project(root).root())
+        .ok()
+        .flatten();
+    let plan = crate::affected::Plan::build(root, req, history.as_ref())?;
+    for suite in suites.iter_mut() {
+        let f = suite.framework();
+        if crate::frameworks::plugin(f).is_some_and(|p| p.selects_affected()) {
+            if !suite.select_affected(&plan, history.as_ref(), echo)? {
+                return Ok(None);
+            }
+        } else {
+            plan.unsupported(f);
+        }
+    }
+    Ok(Some(plan))
+}
+
+/// Each listed test's decision under `plan` (`list --affected`); how many are selected,
+/// of how many.
+pub fn mark_affected(
+    plan: &crate::affected::Plan,
+    suites: &mut [crate::frameworks::SuiteListing],
+) -> (usize, usize) {
+    let keys: Vec<(crate::model::Framework, &str, Option<&str>)> = suites
+        .iter()
+        .flat_map(|s| &s.test_list)
+        .map(|t| (t.framework, t.id.as_str(), t.file.as_deref()))
+        .collect();
+    let decisions = plan.decisions(&keys);
+    let (mut selected, mut total) = (0, 0);
+    let mut d = decisions.into_iter();
+    for t in suites.iter_mut().flat_map(|s| s.test_list.iter_mut()) {
+        total += 1;
+        // No decision: the framework made no selection, so the test runs.
+        let sel = d
+            .next()
+            .flatten()
+            .map(|g| crate::frameworks::ListedSelection {
+                selected: g.selected,
+                rule: g.rule,
+                reason: g.reason,
+                group: g.group,
+                files: g.files,
+            });
+        if sel.as_ref().is_none_or(|s| s.selected) {
+            selected += 1;
+        }
+        t.affected = sel;
+    }
+    (selected, total)
+}
+
 /// Plan `shards` shards of `suites`; `Ok(None)`: a suite could not be built (its
 /// diagnostics went to `echo`). `strategy` `None`: by timings when there are any, else
 /// by hash.
@@ -219,6 +283,18 @@ pub fn plan_suites(
     shards: u32,
     strategy: Option<Strategy>,
     store_root: &std::path::Path,
+    echo: &mut (dyn std::io::Write + Send),
+) -> anyhow::Result<Option<SuitesPlan>> {
+    plan_suites_affected(suites, shards, strategy, store_root, None, echo)
+}
+
+/// [`plan_suites`] of the tests `affected` selects (see [`affected_selection`]).
+pub fn plan_suites_affected(
+    suites: Vec<Box<dyn crate::frameworks::Suite>>,
+    shards: u32,
+    strategy: Option<Strategy>,
+    store_root: &std::path::Path,
+    affected: Option<&crate::affected::Plan>,
     echo: &mut (dyn std::io::Write + Send),
 ) -> anyhow::Result<Option<SuitesPlan>> {
     let history = crate::history::History::open_existing(store_root)
@@ -234,9 +310,24 @@ pub fn plan_suites(
     let strategy = strategy.unwrap_or_else(|| shard::default_strategy(&durations));
     let mut planned = Vec::new();
     for mut suite in suites {
-        let Some((items, grain)) = suite.shard_items(echo)? else {
+        let Some((mut items, grain)) = suite.shard_items(echo)? else {
             return Ok(None);
         };
+        // `--affected`: the selection first, then the shards, as a run does.
+        if let Some(plan) = affected {
+            let f = suite.framework();
+            let keys: Vec<(crate::model::Framework, &str, Option<&str>)> = items
+                .iter()
+                .map(|i| (f, i.as_str(), Some(file_of(i))))
+                .collect();
+            let runs: Vec<bool> = plan
+                .decisions(&keys)
+                .into_iter()
+                .map(|d| d.is_none_or(|d| d.selected))
+                .collect();
+            let mut keep = runs.into_iter();
+            items.retain(|_| keep.next().unwrap_or(true));
+        }
         let plan = plan_units(&items, shards, strategy, grain, &durations);
         planned.push((suite.framework(), plan));
     }

@@ -337,6 +337,10 @@ pub fn run(
             }
         }
         let record = plan.record();
+        // With the run, for `merge` (a CI shard's history.db stays on its machine).
+        if let Err(e) = crate::affected::store::write_deps(&rec.dir, &plan.deps()) {
+            log_warnings.push(format!("--affected: {e:#}"));
+        }
         if plan.mode == crate::affected::Mode::Select && record.not_selected > 0 {
             notes.push(format!(
                 "--affected: {} not selected (unaffected by the changes; --explain says why)",
@@ -396,8 +400,12 @@ pub fn run(
         } else {
             Vec::new()
         };
+        // A selection's coverage is not comparable with a whole run's (`gate` says so).
+        let narrowed = affected.as_ref().is_some_and(|p| {
+            p.mode == crate::affected::Mode::Select && p.record().not_selected > 0
+        });
         let baseline = |files: &[crate::coverage::FileSummary]| {
-            let h = history.as_ref()?;
+            let h = history.as_ref().filter(|_| !narrowed)?;
             h.coverage_baseline_of(
                 &rec.run_id,
                 rec.started,

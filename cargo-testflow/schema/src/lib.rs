@@ -672,6 +672,7 @@ open_vocabulary! {
         Duplicate = "duplicate",
         Missing = "missing",
         SummaryMismatch = "summary_mismatch",
+        AffectedMismatch = "affected_mismatch",
     }
 }
 
@@ -823,6 +824,9 @@ pub mod error_kind {
     pub const MISSING: &str = "missing";
     /// The run's stored `summary` does not match its `tests` (the tests are believed).
     pub const SUMMARY_MISMATCH: &str = "summary_mismatch";
+    /// `merge`: the shards' `--affected` selections differ (some tests may have run in no
+    /// shard, or in two).
+    pub const AFFECTED_MISMATCH: &str = "affected_mismatch";
 }
 
 /// How bad an outcome is, for keeping the worst of two reports of one test
@@ -1091,6 +1095,10 @@ pub struct CoverageBaseline {
     /// Files whose covered/total lines differ (added and removed files included).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changed_files: Vec<FileCoverageChange>,
+    /// Newer runs with coverage passed over because `run --affected` left tests out of
+    /// them (a selection's coverage is not comparable with a whole run's).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skipped_affected: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -1644,6 +1652,7 @@ mod tests {
                 "duplicate",
                 "missing",
                 "summary_mismatch",
+                "affected_mismatch",
             ],
         ),
         ("CoverageStatus", &["collected", "unavailable", "failed"]),

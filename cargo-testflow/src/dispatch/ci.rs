@@ -30,6 +30,7 @@ pub(crate) fn ci_cmd(args: CiArgs) -> Result<i32> {
         branch: args
             .branch
             .unwrap_or_else(|| ci::DefaultBranch::detect(&dir)),
+        affected: args.affected,
     };
     let yaml = ci::generate(which, &shape, &opts)?;
     match &args.output {

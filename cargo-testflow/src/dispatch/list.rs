@@ -7,18 +7,37 @@ use anyhow::Result;
 use testflow::exit_code;
 
 use crate::args::{ListArgs, OutputFormat};
-use crate::dispatch::shared::{SuitesHere, suites_here};
+use crate::dispatch::shared::{SuitesHere, affected_preview, suites_here};
 use crate::output::list_text;
 
 pub(crate) fn list(args: ListArgs) -> Result<i32> {
-    let SuitesHere { suites: found, .. } =
-        suites_here(&args.selection, args.project.as_deref(), &[], !args.no_doc)?;
+    let mut here = suites_here(&args.selection, args.project.as_deref(), &[], !args.no_doc)?;
+    let affected = match affected_preview(&args.affected, args.project.as_deref(), &mut here)? {
+        Some(Err(code)) => return Ok(code),
+        Some(Ok(plan)) => Some(plan),
+        None => None,
+    };
+    let SuitesHere { suites: found, .. } = here;
     let mut suites = Vec::new();
     for mut suite in found {
         let Some(listing) = suite.listing(&mut std::io::stderr())? else {
             return Ok(exit_code::BUILD_FAILED);
         };
         suites.extend(listing);
+    }
+    if let Some(plan) = &affected {
+        let (selected, total) = testflow::selection::mark_affected(plan, &mut suites);
+        let _ = writeln!(
+            std::io::stderr(),
+            "--affected: a run would select {selected} of {} ({} not selected){}",
+            testflow::ui::plural(total as u64, "test", "tests"),
+            total - selected,
+            if args.format == OutputFormat::Json || args.names {
+                ""
+            } else {
+                "; --names shows each test's decision"
+            }
+        );
     }
     if args.format == OutputFormat::Json {
         let mut out = std::io::stdout().lock();

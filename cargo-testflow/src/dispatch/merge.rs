@@ -28,11 +28,12 @@ pub(crate) fn merge_cmd(args: MergeArgs) -> Result<i32> {
         args.format == OutputFormat::Json,
     );
     let mut err = std::io::stderr();
-    for e in merged
-        .errors
-        .iter()
-        .filter(|e| matches!(e.kind.as_str(), "duplicate" | "missing" | "merge_conflict"))
-    {
+    for e in merged.errors.iter().filter(|e| {
+        matches!(
+            e.kind.as_str(),
+            "duplicate" | "missing" | "merge_conflict" | "affected_mismatch"
+        )
+    }) {
         let _ = writeln!(err, "warning: {}", e.message);
     }
     if args.format == OutputFormat::Json {

@@ -8,22 +8,29 @@ use testflow::exit_code;
 use testflow::store::Store;
 
 use crate::args::{OutputFormat, ShardPlanArgs};
-use crate::dispatch::shared::{SuitesHere, suites_here};
+use crate::dispatch::shared::{SuitesHere, affected_preview, suites_here};
 use crate::output;
 
 pub(crate) fn shard_plan_cmd(args: ShardPlanArgs) -> Result<i32> {
-    let SuitesHere { dir, suites: found } = suites_here(
+    let mut here = suites_here(
         &args.selection,
         args.project.as_deref(),
         &args.filters,
         !args.no_doc,
     )?;
+    let affected = match affected_preview(&args.affected, args.project.as_deref(), &mut here)? {
+        Some(Err(code)) => return Ok(code),
+        Some(Ok(plan)) => Some(plan),
+        None => None,
+    };
+    let SuitesHere { dir, suites: found } = here;
     let store = Store::discover(&dir);
-    let Some(planned) = testflow::selection::plan_suites(
+    let Some(planned) = testflow::selection::plan_suites_affected(
         found,
         args.shards,
         args.shard_strategy,
         store.root(),
+        affected.as_ref(),
         &mut std::io::stderr(),
     )?
     else {
@@ -49,6 +56,10 @@ pub(crate) fn shard_plan_cmd(args: ShardPlanArgs) -> Result<i32> {
         OutputFormat::Json => {
             let mut v = serde_json::to_value(&plan)?;
             v["run_id"] = serde_json::json!(timings_run.as_ref().map(|r| &r.run_id));
+            // `--affected`: the selection the shards split, as a run records it.
+            if let Some(plan) = &affected {
+                v["affected"] = serde_json::to_value(plan.record())?;
+            }
             v["suites"] = serde_json::Value::Array(
                 suites
                     .iter()

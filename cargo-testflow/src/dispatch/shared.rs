@@ -11,7 +11,7 @@ use testflow::frameworks::cargo::{CargoOptions, DocMode};
 use testflow::store::Store;
 use testflow::{config, session};
 
-use crate::args::SelectionArgs;
+use crate::args::{AffectedPreviewArgs, SelectionArgs};
 
 /// The configuration for the project directory (or the current one), validated.
 pub(crate) fn load_config(project: Option<&std::path::Path>) -> Result<config::Config> {
@@ -114,4 +114,41 @@ pub(crate) fn github_annotations(
     if let Some(w) = gh.warning {
         let _ = writeln!(std::io::stderr(), "warning: {w}");
     }
+}
+
+/// `list --affected` / `shard plan --affected`: the selection `run --affected` would make
+/// on `here`'s suites (`testflow::selection::affected_selection`), its notes (the base, a
+/// full run's reason) on stderr. `Ok(None)` without `--affected`; `Err` with exit code
+/// 101 when a suite could not be built. A `--since` that names no commit is a usage error.
+pub(crate) fn affected_preview(
+    args: &AffectedPreviewArgs,
+    project: Option<&std::path::Path>,
+    here: &mut SuitesHere,
+) -> Result<Option<Result<testflow::affected::Plan, i32>>> {
+    if !args.affected {
+        return Ok(None);
+    }
+    let cfg = load_config(project)?;
+    let req = testflow::affected::Request {
+        mode: testflow::affected::Mode::Select,
+        since: args.since.clone(),
+        changed: args.changed.clone(),
+        always_run: cfg.affected.always_run.clone(),
+    };
+    let mut err = std::io::stderr();
+    let plan = testflow::selection::affected_selection(&mut here.suites, &here.dir, &req, &mut err)
+        .map_err(|e| {
+            if e.is::<testflow::affected::BadBase>() {
+                testflow::settings::invalid(e)
+            } else {
+                e
+            }
+        })?;
+    let Some(plan) = plan else {
+        return Ok(Some(Err(testflow::exit_code::BUILD_FAILED)));
+    };
+    for n in &plan.notes {
+        let _ = writeln!(err, "{n}");
+    }
+    Ok(Some(Ok(plan)))
 }

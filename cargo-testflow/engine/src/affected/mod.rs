@@ -129,6 +129,8 @@ struct Outcome {
     /// Per framework: what the selection runs (observation mode compares failures with it).
     selected: HashMap<Framework, Selected>,
     group_of: HashMap<String, String>,
+    /// The dependencies handed to [`Plan::select`], for the run directory (`store::DEPS_FILE`).
+    deps: Vec<store::DepsRecord>,
 }
 
 /// `--since REF` does not name a commit.
@@ -295,6 +297,7 @@ impl Plan {
             // Derived data: a failed write only costs a wider selection next time.
             let _ = store::save(h, framework.as_str(), &self.root, fingerprint, &rows);
         }
+        let record = store::DepsRecord::of(framework, fingerprint, &self.root, groups);
         let mut selected = Selected {
             all: self.mode != Mode::Select,
             ..Selected::default()
@@ -331,6 +334,7 @@ impl Plan {
         }
         out.groups.extend(decisions);
         out.selected.insert(framework, selected.clone());
+        out.deps.push(record);
         selected
     }
 
@@ -366,6 +370,67 @@ impl Plan {
         };
         out.selected.insert(framework, selected.clone());
         selected
+    }
+
+    /// The dependencies the frameworks handed over, relative to the root: what a run
+    /// keeps in its directory so that `merge` can carry a CI shard's into the history
+    /// the next pipeline restores.
+    pub fn deps(&self) -> Vec<store::DepsRecord> {
+        let out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        out.deps.clone()
+    }
+
+    /// The decision that covers each test `(framework, id, file)` (`file`: its file,
+    /// where known), as the run makes it: the test selected on its own, else its group's
+    /// decision (the group that lists it, its file, or the group its id starts with:
+    /// `bin$test`, `file::test`, `file#title`, `package::Test`). `None`: the framework
+    /// made no selection (nothing left it out). A test in no group the selection saw
+    /// runs (rule `no_dependencies`).
+    pub fn decisions(
+        &self,
+        tests: &[(Framework, &str, Option<&str>)],
+    ) -> Vec<Option<AffectedGroup>> {
+        let out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        // By key: a run may have tens of thousands of tests.
+        let mut by: HashMap<(Framework, &str), &AffectedGroup> = HashMap::new();
+        for g in &out.groups {
+            by.entry((g.framework, g.group.as_str())).or_insert(g);
+        }
+        let single: HashSet<(Framework, &str)> = out
+            .selected
+            .iter()
+            .flat_map(|(f, s)| s.tests.iter().map(move |t| (*f, t.as_str())))
+            .collect();
+        tests
+            .iter()
+            .map(|&(framework, id, file)| {
+                out.selected.get(&framework)?;
+                let of = |group: &str| by.get(&(framework, group)).copied();
+                let by_prefix = || {
+                    // The longest group the id starts with, followed by a separator.
+                    id.char_indices()
+                        .filter(|(i, _)| ["$", "::", "#"].iter().any(|s| id[*i..].starts_with(s)))
+                        .map(|(i, _)| &id[..i])
+                        .rev()
+                        .find_map(of)
+                };
+                let found = of("*")
+                    .or_else(|| single.contains(&(framework, id)).then(|| of(id)).flatten())
+                    .or_else(|| out.group_of.get(id).and_then(|g| of(g.as_str())))
+                    .or_else(|| file.and_then(of))
+                    .or_else(by_prefix)
+                    .or_else(|| of(id));
+                Some(found.cloned().unwrap_or_else(|| AffectedGroup {
+                    framework,
+                    group: id.to_owned(),
+                    selected: true,
+                    rule: "no_dependencies".into(),
+                    reason: "in no group the selection saw: it runs".into(),
+                    files: vec![],
+                    tests: Some(1),
+                }))
+            })
+            .collect()
     }
 
     /// A framework with no dependency data: every one of its tests runs.
@@ -422,39 +487,22 @@ impl Plan {
     /// many of them it would have skipped. A test of a framework or group it never saw
     /// counts as run (nothing would have skipped it).
     pub fn missed(&self, tests: &[crate::model::TestCase]) -> (Vec<String>, u64) {
-        let out = self.out.lock().unwrap_or_else(|e| e.into_inner());
-        // By key: a run may have tens of thousands of tests.
-        let known: HashSet<(Framework, &str)> = out
-            .groups
+        // The same lookup `list --affected` shows (one rule for what a selection runs).
+        let keys: Vec<(Framework, &str, Option<&str>)> = tests
             .iter()
-            .map(|g| (g.framework, g.group.as_str()))
+            .map(|t| (t.framework, t.id.as_str(), t.file.as_deref()))
             .collect();
-        let single: HashSet<&str> = out
-            .selected
-            .values()
-            .flat_map(|s| s.tests.iter().map(String::as_str))
-            .collect();
-        let runs = |t: &crate::model::TestCase| {
-            let Some(sel) = out.selected.get(&t.framework) else {
-                return true;
-            };
-            let group = out
-                .group_of
-                .get(&t.id)
-                .map(String::as_str)
-                .or(t.file.as_deref())
-                .unwrap_or(t.id.as_str());
-            !known.contains(&(t.framework, group))
-                || known.contains(&(t.framework, "*"))
-                || sel.groups.contains(group)
-                || single.contains(t.id.as_str())
-        };
-        let missed = tests
-            .iter()
-            .filter(|t| t.outcome.is_failure() && !runs(t))
-            .map(|t| t.id.clone())
-            .collect();
-        let skipped = tests.iter().filter(|t| !runs(t)).count() as u64;
+        let decisions = self.decisions(&keys);
+        let mut missed = Vec::new();
+        let mut skipped = 0u64;
+        for (t, d) in tests.iter().zip(decisions) {
+            if d.is_some_and(|d| !d.selected) {
+                skipped += 1;
+                if t.outcome.is_failure() {
+                    missed.push(t.id.clone());
+                }
+            }
+        }
         (missed, skipped)
     }
 }

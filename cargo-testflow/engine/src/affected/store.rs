@@ -81,6 +81,26 @@ pub fn save(
     fingerprint: &str,
     groups: &[(String, Vec<PathBuf>)],
 ) -> Result<()> {
+    let rows: Vec<(String, Vec<String>)> = groups
+        .iter()
+        .map(|(grp, files)| {
+            let rel = files
+                .iter()
+                .map(|f| f.strip_prefix(root).unwrap_or(f).display().to_string())
+                .collect();
+            (grp.clone(), rel)
+        })
+        .collect();
+    save_rows(h, framework, fingerprint, &rows)
+}
+
+/// [`save`] of paths already relative to the project root.
+fn save_rows(
+    h: &History,
+    framework: &str,
+    fingerprint: &str,
+    groups: &[(String, Vec<String>)],
+) -> Result<()> {
     ensure(h)?;
     let tx = h.connection().unchecked_transaction()?;
     let now = chrono::Utc::now().to_rfc3339();
@@ -88,22 +108,90 @@ pub fn save(
         let mut stmt = tx.prepare(
             "INSERT OR REPLACE INTO affected_deps (framework, grp, fingerprint, files, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
-        for (grp, files) in groups {
-            let rel: Vec<String> = files
-                .iter()
-                .map(|f| f.strip_prefix(root).unwrap_or(f).display().to_string())
-                .collect();
+        for (grp, rel) in groups {
             stmt.execute(params![
                 framework,
                 grp,
                 fingerprint,
-                serde_json::to_string(&rel)?,
+                serde_json::to_string(rel)?,
                 now
             ])?;
         }
     }
     tx.commit()?;
     Ok(())
+}
+
+/// Where a run keeps the dependencies its selection read (in its run directory): a CI
+/// shard's history.db stays on its machine, so `merge` carries these into the history
+/// the merge job saves for the next pipeline.
+pub const DEPS_FILE: &str = "affected-deps.json";
+
+/// One framework's dependencies as one run recorded them, paths relative to the project
+/// root (a CI machine's checkout path may differ from the next one's).
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct DepsRecord {
+    pub framework: String,
+    pub fingerprint: String,
+    /// Group id -> its files.
+    pub groups: Vec<(String, Vec<String>)>,
+}
+
+impl DepsRecord {
+    /// The groups that have dependencies (as [`save`] keeps them).
+    pub fn of(
+        framework: crate::model::Framework,
+        fingerprint: &str,
+        root: &Path,
+        groups: &[crate::affected::Group],
+    ) -> DepsRecord {
+        DepsRecord {
+            framework: framework.as_str().to_owned(),
+            fingerprint: fingerprint.to_owned(),
+            groups: groups
+                .iter()
+                .filter(|g| !g.deps.is_empty())
+                .map(|g| {
+                    let files = g
+                        .deps
+                        .iter()
+                        .map(|f| f.strip_prefix(root).unwrap_or(f).display().to_string())
+                        .collect();
+                    (g.id.clone(), files)
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Write `records` to `dir`'s [`DEPS_FILE`] (nothing when there are none).
+pub fn write_deps(dir: &Path, records: &[DepsRecord]) -> Result<()> {
+    if records.iter().all(|r| r.groups.is_empty()) {
+        return Ok(());
+    }
+    let path = dir.join(DEPS_FILE);
+    crate::store::write_atomic(&path, &serde_json::to_vec(records)?)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Record the dependencies in `dir`'s [`DEPS_FILE`], if it has one, into `h` (relative
+/// paths stay relative: any checkout of the project reads them): how many groups. A
+/// damaged file is an error naming it.
+pub fn import_deps(h: &History, dir: &Path) -> Result<usize> {
+    let path = dir.join(DEPS_FILE);
+    let text = match std::fs::read(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let records: Vec<DepsRecord> = serde_json::from_slice(&text)
+        .with_context(|| format!("{} is not a dependency record", path.display()))?;
+    let mut n = 0;
+    for r in records {
+        n += r.groups.len();
+        save_rows(h, &r.framework, &r.fingerprint, &r.groups)?;
+    }
+    Ok(n)
 }
 
 /// The commit of the newest whole run on `branch` that ran tests, completed, and had no
@@ -253,6 +341,46 @@ mod tests {
         );
         assert_eq!(moved["app"].fingerprint, "fp1");
         assert!(load(&h, "pytest", root).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_runs_dependency_file_is_carried_into_another_history() {
+        let d = tempfile::tempdir().unwrap();
+        let group = crate::affected::Group {
+            id: "app::app_it".into(),
+            deps: vec![PathBuf::from("/ci/a/src/lib.rs")],
+            tests: vec![],
+            whole: false,
+        };
+        let none = crate::affected::Group {
+            id: "empty".into(),
+            ..Default::default()
+        };
+        let rec = DepsRecord::of(
+            crate::model::Framework::Rust,
+            "fp",
+            Path::new("/ci/a"),
+            &[group, none],
+        );
+        assert_eq!(
+            rec.groups,
+            [("app::app_it".to_owned(), vec!["src/lib.rs".to_owned()])]
+        );
+        write_deps(d.path(), &[rec]).unwrap();
+        // The merge job's checkout is elsewhere: paths follow its root.
+        let h = History::open(&d.path().join("store")).unwrap();
+        assert_eq!(import_deps(&h, d.path()).unwrap(), 1);
+        let got = load(&h, "rust", Path::new("/ci/b")).unwrap();
+        assert_eq!(
+            got["app::app_it"].files,
+            [PathBuf::from("/ci/b/src/lib.rs")]
+        );
+        assert_eq!(got["app::app_it"].fingerprint, "fp");
+        // No file: nothing; a damaged one names itself.
+        assert_eq!(import_deps(&h, &d.path().join("store")).unwrap(), 0);
+        std::fs::write(d.path().join(DEPS_FILE), "{").unwrap();
+        let e = import_deps(&h, d.path()).unwrap_err();
+        assert!(format!("{e:#}").contains(DEPS_FILE), "{e:#}");
     }
 
     #[test]

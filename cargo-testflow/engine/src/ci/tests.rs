@@ -976,3 +976,150 @@ fn a_go_module_gets_its_toolchain_from_its_plugin_in_every_ci() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1.22.0");
 }
+
+fn with_affected(shards: u32) -> Options {
+    Options {
+        shards,
+        affected: true,
+        ..Options::default()
+    }
+}
+
+#[test]
+fn github_snapshot_mixed_3_shards_affected() {
+    insta::assert_snapshot!(generate(Ci::Github, &mixed(), &with_affected(3)).unwrap());
+}
+
+#[test]
+fn gitlab_snapshot_mixed_3_shards_affected() {
+    insta::assert_snapshot!(generate(Ci::Gitlab, &mixed(), &with_affected(3)).unwrap());
+}
+
+#[test]
+fn circleci_snapshot_mixed_3_shards_affected() {
+    insta::assert_snapshot!(generate(Ci::Circleci, &mixed(), &with_affected(3)).unwrap());
+}
+
+#[test]
+fn affected_shards_select_with_a_base_and_record_without_one() {
+    let script = affected_shard_script("1", false);
+    let lines: Vec<&str> = script.lines().collect();
+    assert_eq!(lines.len(), 3, "{script}");
+    assert!(
+        lines[0].contains(
+            "printf '%s\\n' .testflow/ testflow-out/ testflow-dist/ .cache/ .venv/ >> \"$exclude\""
+        ),
+        "the jobs' own files are no change: {}",
+        lines[0]
+    );
+    let lines = &lines[1..];
+    assert_eq!(
+        lines[0],
+        "if [ -n \"${TESTFLOW_BASE:-}\" ]; then affected=\"--affected --since=$TESTFLOW_BASE\"; else affected=\"--affected=record\"; fi"
+    );
+    assert_eq!(
+        format!("{}\n", lines[1]),
+        shard_script("1", false).replacen("run", "run $affected", 1)
+    );
+    assert!(affected_shard_script("1", true).contains("cargo testflow run $affected --coverage"));
+    // Off by default: no pipeline changes.
+    for ci in Ci::ALL {
+        let off = generate(ci, &mixed(), &Options::default()).unwrap();
+        assert!(!off.contains("affected"), "{}", ci.name());
+        let on = generate(ci, &mixed(), &with_affected(2)).unwrap();
+        assert!(on.contains("cargo testflow run $affected"), "{}", ci.name());
+        assert!(on.contains("--affected`"), "the header names the flag");
+    }
+}
+
+#[test]
+fn github_pull_requests_count_from_their_fetched_base_commit() {
+    let v: Value =
+        serde_yaml_ng::from_str(&generate(Ci::Github, &rust_only(), &with_affected(2)).unwrap())
+            .unwrap();
+    let test = &v["jobs"]["test"];
+    assert_eq!(
+        test["env"]["TESTFLOW_BASE"].as_str(),
+        Some("${{ github.event.pull_request.base.sha }}"),
+        "a commit, the same for every shard (the branch may move)"
+    );
+    assert_eq!(
+        test["env"]["TESTFLOW_SHARD"].as_str(),
+        Some("${{ matrix.shard }}/2")
+    );
+    let steps = test["steps"].as_sequence().unwrap();
+    let at = |needle: &str| {
+        steps
+            .iter()
+            .position(|s| s["run"].as_str().is_some_and(|r| r.contains(needle)))
+            .unwrap_or_else(|| panic!("no step runs {needle}"))
+    };
+    let fetch = at("git fetch --no-tags --depth=1 origin \"$TESTFLOW_BASE\"");
+    assert_eq!(
+        steps[fetch]["if"].as_str(),
+        Some("github.event_name == 'pull_request'")
+    );
+    assert!(fetch < at("cargo testflow run $affected"));
+    // The history the pull requests restore falls back to the default branch's, which
+    // the merge job saves after each push (with the dependencies the shards recorded).
+    let restore = steps
+        .iter()
+        .find(|s| s["uses"].as_str() == Some("actions/cache/restore@v4"))
+        .unwrap();
+    assert!(
+        restore["with"]["restore-keys"]
+            .as_str()
+            .unwrap()
+            .contains("testflow-history-${{ github.event.repository.default_branch }}-")
+    );
+}
+
+#[test]
+fn gitlab_merge_requests_count_from_the_diff_base_with_a_full_clone() {
+    let v: Value =
+        serde_yaml_ng::from_str(&generate(Ci::Gitlab, &rust_only(), &with_affected(2)).unwrap())
+            .unwrap();
+    let rules = v["workflow"]["rules"]
+        .as_sequence()
+        .expect("workflow rules");
+    assert_eq!(
+        rules[0]["if"].as_str(),
+        Some("$CI_PIPELINE_SOURCE == \"merge_request_event\"")
+    );
+    assert_eq!(
+        rules[1]["when"].as_str(),
+        Some("never"),
+        "no duplicate pipelines"
+    );
+    let test = &v["testflow-test"];
+    assert_eq!(test["variables"]["GIT_DEPTH"].as_str(), Some("0"));
+    let script: Vec<&str> = test["script"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        script[0],
+        "export TESTFLOW_BASE=\"${TESTFLOW_BASE:-${CI_MERGE_REQUEST_DIFF_BASE_SHA:-}}\""
+    );
+    assert!(script[3].starts_with("cargo testflow run $affected "));
+    // Without --affected: no workflow rules (GitLab's default pipelines stay).
+    let plain: Value =
+        serde_yaml_ng::from_str(&generate(Ci::Gitlab, &rust_only(), &Options::default()).unwrap())
+            .unwrap();
+    assert!(plain.get("workflow").is_none());
+}
+
+#[test]
+fn circleci_has_no_target_branch_and_runs_everything_unless_told() {
+    let yaml = generate(Ci::Circleci, &rust_only(), &with_affected(2)).unwrap();
+    assert!(yaml.contains("CircleCI gives a job no pull request target branch"));
+    let v: Value = serde_yaml_ng::from_str(&yaml).unwrap();
+    let env = &v["jobs"]["testflow-test"]["environment"];
+    assert!(env.get("TESTFLOW_BASE").is_none(), "nothing sets a base");
+    assert!(
+        yaml.contains("else affected=\\\"--affected=record\\\"")
+            || yaml.contains("--affected=record")
+    );
+}

@@ -45,6 +45,26 @@ pub struct ListedTest {
     /// Skipped without running; `null` when the framework cannot tell before running
     /// (pytest's skip marks and Jest's `.skip` are only known then).
     pub ignored: Option<bool>,
+    /// `list --affected`: whether a `run --affected` would run it, and the rule that
+    /// decided (the decision of its group, as the run records it under `affected`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub affected: Option<ListedSelection>,
+}
+
+/// One test's `--affected` decision in `list --affected`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ListedSelection {
+    pub selected: bool,
+    /// `changed_dependency`, `failed_last_run`, `no_dependencies`, `fingerprint`,
+    /// `full_run`, `deleted_source` or `unaffected` (docs/affected.md).
+    pub rule: String,
+    pub reason: String,
+    /// The group whose decision it is (a Rust test binary, a test file, a go package, the
+    /// test itself when it was selected on its own, `*`: the whole framework).
+    pub group: String,
+    /// The changed files that selected it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
 }
 
 impl ListedTest {
@@ -56,6 +76,7 @@ impl ListedTest {
             file: meta.file.clone(),
             line: meta.line,
             ignored,
+            affected: None,
         }
     }
 }

@@ -30,7 +30,7 @@ pub mod reporter_run;
 pub mod vitest;
 pub mod workers;
 
-pub use listing::{ListedTest, SuiteListing};
+pub use listing::{ListedSelection, ListedTest, SuiteListing};
 
 /// Every framework, in the order a run lists them (and `cargo testflow list` shows them).
 pub static PLUGINS: &[&dyn Plugin] = &[
@@ -230,6 +230,19 @@ pub trait Suite: Send {
         &mut self,
         echo: &mut (dyn Write + Send),
     ) -> Result<Option<(Vec<String>, Grain)>>;
+    /// `list --affected` and `shard plan --affected`: hand the suite's groups to `plan`
+    /// through the same function its `units` calls in a run, so that `plan` then says
+    /// which of its tests a run would select. Only frameworks that
+    /// [select](Plugin::selects_affected) implement it. `Ok(false)`: the suite could not
+    /// be built (its diagnostics went to `echo`).
+    fn select_affected(
+        &mut self,
+        _plan: &crate::affected::Plan,
+        _history: Option<&History>,
+        _echo: &mut (dyn Write + Send),
+    ) -> Result<bool> {
+        Ok(true)
+    }
 }
 
 /// What a shard is made of.

@@ -1289,6 +1289,7 @@ fn sample_coverage() -> crate::model::RunCoverage {
                     after: None,
                 },
             ],
+            skipped_affected: 0,
         }),
     }
 }

@@ -15,6 +15,14 @@ pub fn list_text(suites: &[crate::frameworks::SuiteListing], names: bool) -> Str
         if s.ignored > 0 {
             notes.push(format!("{} ignored", s.ignored));
         }
+        if s.test_list.iter().any(|t| t.affected.is_some()) {
+            let n = s
+                .test_list
+                .iter()
+                .filter(|t| t.affected.as_ref().is_none_or(|a| a.selected))
+                .count();
+            notes.push(format!("{n} selected by --affected"));
+        }
         if !s.problems.is_empty() {
             notes.push(format!(
                 "{} could not be loaded",
@@ -41,7 +49,18 @@ pub fn list_text(suites: &[crate::frameworks::SuiteListing], names: bool) -> Str
                 } else {
                     ""
                 };
-                out.push_str(&format!("        {}{at}{ignored}\n", t.id));
+                let affected = t.affected.as_ref().map_or(String::new(), |a| {
+                    format!(
+                        "  ({}: {})",
+                        if a.selected {
+                            "selected"
+                        } else {
+                            "not selected"
+                        },
+                        a.rule
+                    )
+                });
+                out.push_str(&format!("        {}{at}{ignored}{affected}\n", t.id));
             }
         }
     }
@@ -199,6 +218,7 @@ mod tests {
             file: Some("tests/test_a.py".into()),
             line: Some(3),
             ignored: None,
+            affected: None,
         }
     }
 

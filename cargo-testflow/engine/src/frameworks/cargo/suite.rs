@@ -266,17 +266,9 @@ impl Suite for CargoSuite {
         &mut self,
         echo: &mut (dyn Write + Send),
     ) -> Result<Option<(Vec<String>, Grain)>> {
-        let selection = &self.opts.selection;
-        let ws = Workspace::load(selection)?;
-        let binaries: Vec<Arc<cargo::TestBinary>> = match cargo::build(&ws, selection, echo) {
-            Ok(b) => b.into_iter().map(Arc::new).collect(),
-            Err(e) if e.is::<BuildFailed>() => return Ok(None),
-            Err(e) => return Err(e),
+        let Some((_, binaries, tests)) = self.built_and_listed(echo)? else {
+            return Ok(None);
         };
-        let (tests, errors) = list_all(&ws, &binaries, crate::runner::default_jobs(), None);
-        if let Some(e) = errors.first() {
-            anyhow::bail!("{e}");
-        }
         let opts = &self.opts;
         let mut items: Vec<String> = tests
             .iter()
@@ -290,7 +282,43 @@ impl Suite for CargoSuite {
         );
         Ok(Some((items, Grain::Test)))
     }
+
+    /// The run's selection (`affected::select`, as `units` calls it) on a fresh build.
+    fn select_affected(
+        &mut self,
+        plan: &crate::affected::Plan,
+        history: Option<&History>,
+        echo: &mut (dyn Write + Send),
+    ) -> Result<bool> {
+        let Some((ws, binaries, tests)) = self.built_and_listed(echo)? else {
+            return Ok(false);
+        };
+        let doctests = cargo::doctest_packages(&binaries, &self.opts);
+        super::affected::select(plan, history, &ws, &binaries, &tests, &doctests);
+        Ok(true)
+    }
 }
+
+impl CargoSuite {
+    /// Build the workspace's test binaries and list their tests (`shard plan`, `list
+    /// --affected`); `Ok(None)` when the build failed.
+    fn built_and_listed(&self, echo: &mut (dyn Write + Send)) -> Result<Option<BuiltAndListed>> {
+        let selection = &self.opts.selection;
+        let ws = Workspace::load(selection)?;
+        let binaries: Vec<Arc<cargo::TestBinary>> = match cargo::build(&ws, selection, echo) {
+            Ok(b) => b.into_iter().map(Arc::new).collect(),
+            Err(e) if e.is::<BuildFailed>() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let (tests, errors) = list_all(&ws, &binaries, crate::runner::default_jobs(), None);
+        if let Some(e) = errors.first() {
+            anyhow::bail!("{e}");
+        }
+        Ok(Some((ws, binaries, tests)))
+    }
+}
+
+type BuiltAndListed = (Workspace, Vec<Arc<cargo::TestBinary>>, Vec<cargo::RustTest>);
 
 /// List every binary's tests, a few binaries at a time (from `cache` when it has them).
 fn list_all(

@@ -370,6 +370,20 @@ impl crate::frameworks::Suite for GoSuite {
         let items = driver::test_packages(&project, &go)?;
         Ok(Some((items, crate::frameworks::Grain::File)))
     }
+
+    /// The run's selection (`affected::select`, as `driver::select_packages` calls it).
+    fn select_affected(
+        &mut self,
+        plan: &crate::affected::Plan,
+        history: Option<&crate::history::History>,
+        _echo: &mut (dyn std::io::Write + Send),
+    ) -> Result<bool> {
+        let project = GoProject::open(&self.root)?;
+        let go = ready(&self.root)?;
+        let all = driver::test_packages(&project, &go)?;
+        affected::select(&project, &go, &all, plan, history)?;
+        Ok(true)
+    }
 }
 
 /// The `go` command, checked to start: a missing Go is an environment error.

@@ -1148,6 +1148,18 @@ impl crate::frameworks::Suite for JestSuite {
         )))
     }
 
+    /// The run's selection (`affected::select`, as `units` calls it).
+    fn select_affected(
+        &mut self,
+        plan: &crate::affected::Plan,
+        history: Option<&crate::history::History>,
+        _echo: &mut (dyn std::io::Write + Send),
+    ) -> Result<bool> {
+        let project = JestProject::locate(&self.root)?;
+        affected::select(&project, plan, history)?;
+        Ok(true)
+    }
+
     fn framework(&self) -> Framework {
         Framework::Jest
     }
@@ -1528,6 +1540,7 @@ pub fn parse_listing(
                 line: t.location.map(|l| l.line),
                 // `.skip` and `.todo` are indistinguishable from the pattern's skips.
                 ignored: None,
+                affected: None,
             });
         }
     }

@@ -727,6 +727,7 @@ pub fn parse_listing(
             file: Some(rel),
             line,
             ignored: None,
+            affected: None,
         });
     }
     let errors = report

@@ -745,6 +745,19 @@ impl super::Suite for PytestSuite {
         )))
     }
 
+    /// The run's selection (`affected::select`, as `units` calls it).
+    fn select_affected(
+        &mut self,
+        plan: &crate::affected::Plan,
+        history: Option<&crate::history::History>,
+        _echo: &mut (dyn std::io::Write + Send),
+    ) -> Result<bool> {
+        let python = find_python(&self.root);
+        ready(&python, &self.root)?;
+        affected::select(self, &python, plan, history)?;
+        Ok(true)
+    }
+
     fn listing(
         &mut self,
         _echo: &mut (dyn std::io::Write + Send),
@@ -782,6 +795,7 @@ pub fn listing_from_ids(package: &str, ids: &[String]) -> Vec<super::SuiteListin
             file: Some(file.clone()),
             line: None,
             ignored: None,
+            affected: None,
         };
         match files.iter_mut().find(|(f, _)| *f == file) {
             Some((_, list)) => list.push(test),

@@ -636,6 +636,7 @@ pub fn parse_listing(root: &Path, stdout: &str) -> Result<Vec<crate::frameworks:
                 file: Some(file),
                 line: None,
                 ignored: None,
+                affected: None,
             }
         })
         .collect())
