@@ -485,6 +485,18 @@ impl crate::frameworks::Suite for PlaywrightSuite {
         Ok(prepared)
     }
 
+    /// The run's selection (`affected::select`, as `units` calls it).
+    fn select_affected(
+        &mut self,
+        plan: &crate::affected::Plan,
+        history: Option<&crate::history::History>,
+        _echo: &mut (dyn std::io::Write + Send),
+    ) -> Result<bool> {
+        let project = PlaywrightProject::locate(&self.root)?;
+        affected::select(&project, plan, history);
+        Ok(true)
+    }
+
     fn units(
         self: Box<Self>,
         ctx: &crate::runner::Ctx,
