@@ -305,6 +305,8 @@ for project in tests/fixtures/rust-basic tests/fixtures/pytest-basic tests/fixtu
     done
 done
 for ci in github gitlab circleci; do
+    # Playwright's browsers: installed and cached in the shard jobs (its plug-in's ci_setup).
+    check_ci tests/fixtures/playwright-basic 3 "$ci"
     check_ci "$MIXED" 3 "$ci" --coverage
     check_ci "$MIXED" 3 "$ci" --testflow-version=0.2.0-rc.1
     check_ci tests/fixtures/rust-basic 3 "$ci" --testflow-install='cargo binstall --no-confirm cargo-testflow'
