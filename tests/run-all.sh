@@ -366,7 +366,7 @@ echo "== Snapshots: run.json and human output of the pytest and Jest fixtures"
 SNAP_TARGET="${CARGO_TARGET_DIR:-$PWD/target}"
 case "$SNAP_TARGET" in /*) ;; *) SNAP_TARGET="$PWD/$SNAP_TARGET" ;; esac
 TESTFLOW_PYTHON="$SNAP_TARGET/py-venv/bin/python" TESTFLOW_JEST_WORK="$SNAP_TARGET/jest-e2e" \
-    cargo test --locked -p cargo-testflow --test e2e snapshots:: -- --ignored --skip snapshots::vitest_
+    cargo test --locked -p cargo-testflow --test e2e snapshots:: -- --ignored --skip snapshots::vitest_ --skip snapshots::playwright_
 # ==== end Snapshots ======================================================================
 
 # ==== Affected tests: pytest and Jest (tests/e2e/affected.rs) ===========================
@@ -436,6 +436,10 @@ TESTFLOW_PLAYWRIGHT_WORK="$PLAYWRIGHT_WORK" TESTFLOW_PLAYWRIGHT_OLDEST_WORK="$PL
 TESTFLOW_BIN="$TARGET_DIR/debug/cargo-testflow" \
   node --test --test-concurrency=2 --test-reporter=spec npm/test/playwright.test.js npm/test/playwright-driver.test.js \
     npm/test/playwright-oldest.test.js
+# The Playwright fixture's snapshots (tests/e2e/snapshots.rs: run.json, human output, JUnit,
+# Markdown, CTRF), on 1.65.1 with jest-testflow linked in above.
+TESTFLOW_PLAYWRIGHT_WORK="$PLAYWRIGHT_WORK" \
+    cargo test --locked -p cargo-testflow --test e2e snapshots::playwright_ -- --ignored
 # ==== end Node: Playwright ==============================================================
 
 # ==== Polyglot: six runners in one run (tests/e2e/polyglot.rs) ===========================
