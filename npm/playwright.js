@@ -44,13 +44,25 @@ function flattenError(e) {
   };
 }
 
+/**
+ * What a suite is: `suite.type` (Playwright 1.44+), else its depth, which the reporter
+ * API fixes (root → project → file → describe blocks) on 1.40 to 1.43.
+ */
+function suiteType(s) {
+  if (typeof s.type === 'string') return s.type;
+  let depth = 0;
+  for (let p = s.parent; p; p = p.parent) depth += 1;
+  return ['root', 'project', 'file'][depth] || 'describe';
+}
+
 /** The project a test belongs to, and its describe titles (outermost first). */
 function placeOf(test) {
   const suite = [];
   let project = '';
   for (let p = test.parent; p; p = p.parent) {
-    if (p.type === 'describe') suite.unshift(safeText(p.title));
-    if (p.type === 'project') {
+    const type = suiteType(p);
+    if (type === 'describe') suite.unshift(safeText(p.title));
+    if (type === 'project') {
       const pr = typeof p.project === 'function' ? p.project() : undefined;
       project = safeText((pr && pr.name) || p.title);
     }
@@ -139,7 +151,7 @@ function allTests(suite) {
 function hasSerial(suite, testRun) {
   const walk = (s) => {
     for (const child of s.suites || []) {
-      if (child.type === 'describe' && testRun.mode(child) === 'serial') return true;
+      if (suiteType(child) === 'describe' && testRun.mode(child) === 'serial') return true;
       if (walk(child)) return true;
     }
     return false;

@@ -22,6 +22,7 @@ JEST_WORK="$TARGET_DIR/jest-e2e"
 VERSIONS_DIR="$TARGET_DIR/jest-versions"
 VITEST_DIR="$TARGET_DIR/vitest-versions"
 PLAYWRIGHT_WORK="$TARGET_DIR/playwright-versions/1.65.1"
+PLAYWRIGHT_OLDEST="$TARGET_DIR/playwright-versions/1.40.1"
 LOGS="$TARGET_DIR/run-all-logs"
 TOOLS="$TARGET_DIR/tools"
 mkdir -p "$LOGS"
@@ -147,6 +148,15 @@ playwright_job() {
         (cd "$PLAYWRIGHT_WORK" && npm install --no-audit --no-fund --loglevel=error)
     fi
 }
+# The oldest Playwright the reporter reads (1.40.1), for npm/test/playwright-oldest.test.js;
+# no browser download (its tests need none).
+playwright_oldest_job() {
+    if ! grep -qs '"version": "1.40.1"' "$PLAYWRIGHT_OLDEST/node_modules/@playwright/test/package.json"; then
+        mkdir -p "$PLAYWRIGHT_OLDEST"
+        printf '{ "name": "playwright-1.40.1", "private": true, "dependencies": { "@playwright/test": "1.40.1" } }\n' > "$PLAYWRIGHT_OLDEST/package.json"
+        (cd "$PLAYWRIGHT_OLDEST" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --loglevel=error)
+    fi
+}
 # ==== end Playwright job ==================================================================
 # Debian's chromium (npm's own browser downloads do not work offline) and playwright-core.
 browser_job() {
@@ -207,6 +217,7 @@ start_job jest-e2e jest_e2e_job
 start_job jest-versions jest_versions_job
 start_job vitest-versions vitest_versions_job
 start_job playwright playwright_job
+start_job playwright-oldest playwright_oldest_job
 start_job browser browser_job
 start_job conformance-fetch conformance_fetch_job
 start_job go go_job
@@ -294,6 +305,8 @@ for project in tests/fixtures/rust-basic tests/fixtures/pytest-basic tests/fixtu
     done
 done
 for ci in github gitlab circleci; do
+    # Playwright's browsers: installed and cached in the shard jobs (its plug-in's ci_setup).
+    check_ci tests/fixtures/playwright-basic 3 "$ci"
     check_ci "$MIXED" 3 "$ci" --coverage
     check_ci "$MIXED" 3 "$ci" --affected
     check_ci tests/fixtures/rust-basic 1 "$ci" --affected --coverage
@@ -355,7 +368,7 @@ echo "== Snapshots: run.json and human output of the pytest and Jest fixtures"
 SNAP_TARGET="${CARGO_TARGET_DIR:-$PWD/target}"
 case "$SNAP_TARGET" in /*) ;; *) SNAP_TARGET="$PWD/$SNAP_TARGET" ;; esac
 TESTFLOW_PYTHON="$SNAP_TARGET/py-venv/bin/python" TESTFLOW_JEST_WORK="$SNAP_TARGET/jest-e2e" \
-    cargo test --locked -p cargo-testflow --test e2e snapshots:: -- --ignored --skip snapshots::vitest_
+    cargo test --locked -p cargo-testflow --test e2e snapshots:: -- --ignored --skip snapshots::vitest_ --skip snapshots::playwright_
 # ==== end Snapshots ======================================================================
 
 # ==== Affected tests: pytest and Jest (tests/e2e/affected.rs) ===========================
@@ -409,16 +422,27 @@ TESTFLOW_VITEST_WORK="$VITEST_DIR/4.1.12" \
 # jest-testflow/playwright on Playwright Test 1.65.1: the reporter door (against
 # Playwright's own JSON report), `cargo testflow run`, testflow's shard plan in the
 # reporter's preprocess, on tests/fixtures/playwright-*. The page test needs Debian's
-# chromium (browser_job); the two files run side by side. jest-testflow is the one
-# installed into target/jest-e2e, linked in (the addon is built once).
+# chromium (browser_job); the files run two at a time. jest-testflow is the one
+# installed into target/jest-e2e, linked in (the addon is built once). The oldest
+# Playwright the reporter reads, 1.40.1 (npm/test/playwright-oldest.test.js), runs the
+# fixture's tests that need no browser, checked against its own JSON report.
 section "Node: Playwright"
-echo "== Node: Playwright Test 1.65.1 (npm/test/playwright*.test.js)"
+echo "== Node: Playwright Test 1.65.1 and 1.40.1 (npm/test/playwright*.test.js)"
 wait_job playwright
+wait_job playwright-oldest
 wait_job browser
-rm -rf "$PLAYWRIGHT_WORK/runs"
-ln -sfn "$JEST_WORK/node_modules/jest-testflow" "$PLAYWRIGHT_WORK/node_modules/jest-testflow"
-TESTFLOW_PLAYWRIGHT_WORK="$PLAYWRIGHT_WORK" TESTFLOW_BIN="$TARGET_DIR/debug/cargo-testflow" \
-  node --test --test-concurrency=2 --test-reporter=spec npm/test/playwright.test.js npm/test/playwright-driver.test.js
+for d in "$PLAYWRIGHT_WORK" "$PLAYWRIGHT_OLDEST"; do
+    rm -rf "$d/runs"
+    ln -sfn "$JEST_WORK/node_modules/jest-testflow" "$d/node_modules/jest-testflow"
+done
+TESTFLOW_PLAYWRIGHT_WORK="$PLAYWRIGHT_WORK" TESTFLOW_PLAYWRIGHT_OLDEST_WORK="$PLAYWRIGHT_OLDEST" \
+TESTFLOW_BIN="$TARGET_DIR/debug/cargo-testflow" \
+  node --test --test-concurrency=2 --test-reporter=spec npm/test/playwright.test.js npm/test/playwright-driver.test.js \
+    npm/test/playwright-oldest.test.js
+# The Playwright fixture's snapshots (tests/e2e/snapshots.rs: run.json, human output, JUnit,
+# Markdown, CTRF), on 1.65.1 with jest-testflow linked in above.
+TESTFLOW_PLAYWRIGHT_WORK="$PLAYWRIGHT_WORK" \
+    cargo test --locked -p cargo-testflow --test e2e snapshots::playwright_ -- --ignored
 # ==== end Node: Playwright ==============================================================
 
 # ==== Affected tests: Vitest and Playwright (tests/e2e/affected.rs) ======================

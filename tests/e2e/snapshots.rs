@@ -783,9 +783,7 @@ fn fail_closed_jest_process_exit() {
 // run through `cargo testflow run`. tests/run-all.sh runs it in its Vitest section, on
 // Vitest 4.1.12, once jest-testflow is linked in there.
 
-#[test]
-#[ignore = "needs TESTFLOW_VITEST_WORK (tests/run-all.sh runs it)"]
-fn vitest_basic() {
+fn snapshot_vitest(fixture: &str, args: &[&str]) {
     let work = std::env::var_os("TESTFLOW_VITEST_WORK")
         .filter(|p| !p.is_empty())
         .map(PathBuf::from)
@@ -796,12 +794,160 @@ fn vitest_basic() {
         "{} has no vitest and jest-testflow",
         modules.display()
     );
-    let p = Project::copy_of("vitest-basic");
-    std::os::unix::fs::symlink(&modules, p.dir.join("node_modules")).expect("link node_modules");
-    let mut case = Case::new("vitest-basic", &["--framework", "vitest", "-j", "2"]);
+    let p = Project::copy_of(fixture);
+    // Each package linked, not node_modules itself: Vite and Vitest keep their caches (the
+    // results that order the next run's files) in node_modules/.vite*, here the copy's own.
+    let own = p.dir.join("node_modules");
+    std::fs::create_dir(&own).expect("node_modules");
+    for entry in std::fs::read_dir(&modules).expect("read node_modules") {
+        let entry = entry.expect("node_modules entry");
+        if !entry.file_name().to_string_lossy().starts_with(".vite") {
+            std::os::unix::fs::symlink(entry.path(), own.join(entry.file_name()))
+                .expect("link a package");
+        }
+    }
+    let mut case = Case::new(fixture, args);
     case.env.push(("CI", PathBuf::from("true")));
     case.paths.push((work, "[vitest_work]"));
     snapshot_run(&p, &case);
+}
+
+#[test]
+#[ignore = "needs TESTFLOW_VITEST_WORK (tests/run-all.sh runs it)"]
+fn vitest_basic() {
+    snapshot_vitest("vitest-basic", &["--framework", "vitest", "-j", "2"]);
+}
+
+#[test]
+#[ignore = "needs TESTFLOW_VITEST_WORK (tests/run-all.sh runs it)"]
+fn vitest_crash() {
+    // One worker: the unhandled rejection is attributed to the file that was running.
+    snapshot_vitest("vitest-crash", &["--framework", "vitest", "-j", "1"]);
+}
+
+// ---- Playwright (needs TESTFLOW_PLAYWRIGHT_WORK: @playwright/test and jest-testflow) --
+//
+// A copy of the fixture with the work dir's node_modules linked in, run through `cargo
+// testflow run` with the JUnit, Markdown and CTRF reports, which are snapshotted too.
+// tests/run-all.sh runs it in its Playwright section (1.65.1, Debian's chromium).
+
+/// A TCP port nobody listens on now, for the fixture's web server.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// What varies in the reports besides what [`FILTERS`] names: times and durations,
+/// ids made from the run id, the fixture copy's commit.
+const REPORT_FILTERS: &[(&str, &str)] = &[
+    (r#"(time|timestamp)="[^"]*""#, r#"$1="[time]""#),
+    (r"\b\d+(\.\d+)? (ms|s|min)\b", "[duration]"),
+    (r"commit `[0-9a-f]{12}` on `[^`]*`", "commit [commit]"),
+];
+
+/// CTRF with what varies by key redacted (then [`normalize`], which names the paths).
+fn normalize_ctrf(v: &mut Value, key: Option<&str>) {
+    match (key, &mut *v) {
+        (Some("duration" | "start" | "stop"), Value::Number(_)) => {
+            *v = Value::String("[duration]".into())
+        }
+        (Some("timestamp"), _) => *v = Value::String("[time]".into()),
+        (Some("reportId" | "executionId"), _) => *v = Value::String("[from run_id]".into()),
+        (Some("runId"), _) => *v = Value::String("[run_id]".into()),
+        (Some("commit" | "branchName"), _) => *v = Value::String("[git]".into()),
+        (_, Value::Object(map)) => {
+            for (k, x) in map.iter_mut() {
+                normalize_ctrf(x, Some(k));
+            }
+        }
+        (_, Value::Array(items)) => items.iter_mut().for_each(|x| normalize_ctrf(x, None)),
+        _ => {}
+    }
+}
+
+#[test]
+#[ignore = "needs TESTFLOW_PLAYWRIGHT_WORK (tests/run-all.sh runs it)"]
+fn playwright_basic() {
+    let work = std::env::var_os("TESTFLOW_PLAYWRIGHT_WORK")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .expect("set TESTFLOW_PLAYWRIGHT_WORK to a directory with node_modules/{@playwright/test,jest-testflow} (tests/run-all.sh: target/playwright-versions/1.65.1)");
+    let modules = work.join("node_modules");
+    assert!(
+        modules.join("@playwright/test").is_dir() && modules.join("jest-testflow").exists(),
+        "{} has no @playwright/test and jest-testflow",
+        modules.display()
+    );
+    let p = Project::copy_of("playwright-basic");
+    std::os::unix::fs::symlink(&modules, p.dir.join("node_modules")).expect("link node_modules");
+    let args = [
+        "--report",
+        "junit=out/junit.xml",
+        "--report",
+        "markdown=out/summary.md",
+        "--report",
+        "ctrf=out/ctrf.json",
+    ];
+    let mut case = Case::new("playwright-basic", &args);
+    case.env.push(("CI", PathBuf::from("true")));
+    case.env
+        .push(("FIXTURE_PORT", PathBuf::from(free_port().to_string())));
+    if let Some(chromium) = std::env::var_os("TESTFLOW_CHROMIUM") {
+        case.env
+            .push(("TESTFLOW_CHROMIUM", PathBuf::from(chromium)));
+    }
+    case.paths.push((work, "[playwright_work]"));
+    case.filters.push((r"127\.0\.0\.1:\d+", "127.0.0.1:[port]"));
+    // Playwright names a copied attachment with a hash that differs in every run.
+    case.filters.push((r"-[0-9a-f]{40}\.", "-[sha1]."));
+    // Node's warnings name the worker's pid.
+    case.filters.push((r"\(node:\d+\)", "(node:[pid])"));
+    snapshot_run(&p, &case);
+
+    let read = |name: &str| {
+        std::fs::read_to_string(p.dir.join("out").join(name))
+            .unwrap_or_else(|e| panic!("playwright-basic: out/{name}: {e}"))
+    };
+    let mut ctrf: Value = serde_json::from_str(&read("ctrf.json")).expect("CTRF is JSON");
+    normalize_ctrf(&mut ctrf, None);
+    normalize(&mut ctrf, None, false, &literal_paths(&p, &case));
+    let mut settings = settings(&p, &case);
+    for (re, with) in REPORT_FILTERS {
+        settings.add_filter(re, *with);
+    }
+    settings.bind(|| {
+        insta::assert_snapshot!("playwright-basic__junit", read("junit.xml"));
+        insta::assert_snapshot!(
+            "playwright-basic__markdown",
+            sorted_slowest(&read("summary.md"))
+        );
+        insta::assert_json_snapshot!("playwright-basic__ctrf", ctrf);
+    });
+}
+
+/// The Markdown with its "Slowest tests" lines sorted: their order is the durations'.
+fn sorted_slowest(md: &str) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut block: Vec<String> = Vec::new();
+    let mut inside = false;
+    let duration = regex::Regex::new(r"^- \d+(\.\d+)? (ms|s|min) ").unwrap();
+    for line in md.lines() {
+        if line.starts_with("### ") {
+            inside = line == "### Slowest tests";
+        }
+        if inside && line.starts_with("- ") {
+            block.push(duration.replace(line, "- [duration] ").into_owned());
+            continue;
+        }
+        block.sort();
+        out.append(&mut block);
+        out.push(line.to_owned());
+    }
+    block.sort();
+    out.append(&mut block);
+    out.join("\n")
 }
 
 // ---- Go fixtures --------------------------------------------------------------------

@@ -61,7 +61,8 @@ pub struct ProjectShape {
     pub requirements: bool,
     /// The project is a testflow checkout (`cargo-testflow/Cargo.toml`): install from it.
     pub testflow_checkout: bool,
-    /// Toolchains the shard jobs set up as the frameworks' plug-ins say (Go).
+    /// Toolchains the shard jobs set up as the frameworks' plug-ins say (Go, Playwright's
+    /// browsers).
     pub toolchains: Vec<crate::frameworks::CiSetup>,
 }
 
@@ -74,7 +75,7 @@ impl ProjectShape {
             rust: is(Framework::Rust),
             python: is(Framework::Pytest),
             // Jest, Vitest and Playwright need Node and the jest-testflow package
-            // (Playwright's browsers are the project's to install: not generated).
+            // (Playwright's browsers are its plug-in's `ci_setup`).
             node: is(Framework::Jest) || is(Framework::Vitest) || is(Framework::Playwright),
             npm_lock: root.join("package-lock.json").is_file(),
             requirements: root.join("requirements.txt").is_file(),
@@ -82,7 +83,7 @@ impl ProjectShape {
             toolchains: crate::frameworks::PLUGINS
                 .iter()
                 .filter(|p| p.is_project(root))
-                .filter_map(|p| p.ci_setup())
+                .filter_map(|p| p.ci_setup(root))
                 .collect(),
         }
     }
@@ -851,8 +852,38 @@ fn gh_setup(shape: &ProjectShape, opts: &Options, shard: bool) -> Vec<Value> {
         steps.push(gh_step("Node dependencies", node_deps(shape, "")));
     }
     for t in shape.toolchains.iter().filter(|_| shard) {
-        let with = Value::Mapping(t.github_with.iter().map(|(k, v)| (s(*k), s(*v))).collect());
-        steps.push(gh_uses(t.name, t.github_action, with));
+        if let Some(c) = &t.cache {
+            // The version first (a step output), so the cache key changes with it.
+            let id = format!("{}-version", c.key);
+            let mut version = gh_step(
+                &format!("{} version (the cache key)", t.name),
+                format!("echo \"version=$({})\" >> \"$GITHUB_OUTPUT\"\n", c.version),
+            );
+            push(&mut version, "id", s(id.as_str()));
+            steps.push(version);
+            steps.push(gh_uses(
+                &format!("Cache {}", t.name),
+                "actions/cache@v4",
+                map([
+                    ("path", s(format!("~/{}", c.dir))),
+                    (
+                        "key",
+                        s(format!(
+                            "{}-${{{{ runner.os }}}}-${{{{ steps.{id}.outputs.version }}}}",
+                            c.key
+                        )),
+                    ),
+                ]),
+            ));
+        }
+        match t.github_action {
+            Some(action) => {
+                let with =
+                    Value::Mapping(t.github_with.iter().map(|(k, v)| (s(*k), s(*v))).collect());
+                steps.push(gh_uses(t.name, action, with));
+            }
+            None => steps.push(gh_step(t.name, t.script.clone())),
+        }
     }
     if !custom {
         steps.push(gh_uses(
@@ -1150,6 +1181,13 @@ fn gitlab(shape: &ProjectShape, opts: &Options) -> Value {
         ));
     }
     for t in &shape.toolchains {
+        if let Some(c) = &t.cache {
+            // GitLab caches only inside the project directory.
+            setup.push(s(format!(
+                "export {}=\"$CI_PROJECT_DIR/{}\"",
+                c.dir_env, c.dir
+            )));
+        }
         setup.push(s(t.script.trim_end()));
     }
     let install = install_script(shape, opts, OnPath::Export, true);
@@ -1228,7 +1266,18 @@ fn gitlab(shape: &ProjectShape, opts: &Options) -> Value {
     }
     push(&mut test, "before_script", seq(setup));
     push(&mut test, "script", seq(test_lines));
-    push(&mut test, "cache", seq([deps_cache, history_cache("pull")]));
+    let mut test_caches = vec![deps_cache, history_cache("pull")];
+    // Each toolchain's downloads, keyed on its lockfile (GitLab keys caches on files only).
+    for c in shape.toolchains.iter().filter_map(|t| t.cache.as_ref()) {
+        test_caches.push(map([
+            (
+                "key",
+                map([("files", strs(&c.key_files)), ("prefix", s(c.key))]),
+            ),
+            ("paths", strs(&[&format!("{}/", c.dir)])),
+        ]));
+    }
+    push(&mut test, "cache", seq(test_caches));
     push(
         &mut test,
         "artifacts",
@@ -1559,7 +1608,23 @@ fn cc_setup(shape: &ProjectShape, opts: &Options, shard: bool) -> (Vec<Value>, O
         steps.push(cc_run("Node dependencies", node_deps(shape, "")));
     }
     for t in shape.toolchains.iter().filter(|_| shard) {
-        steps.push(cc_run(t.name, t.script.to_owned()));
+        let Some(c) = &t.cache else {
+            steps.push(cc_run(t.name, t.script.clone()));
+            continue;
+        };
+        // The version into a file, whose checksum keys the cache.
+        let file = format!("/tmp/testflow-{}.version", c.key);
+        steps.push(cc_run(
+            &format!("{} version (the cache key)", t.name),
+            format!("{} > {file}\n", c.version),
+        ));
+        let key = format!("{}-v1-{{{{ arch }}}}-{{{{ checksum \"{file}\" }}}}", c.key);
+        steps.push(map([("restore_cache", map([("keys", strs(&[&key]))]))]));
+        steps.push(cc_run(t.name, t.script.clone()));
+        steps.push(map([(
+            "save_cache",
+            map([("key", s(key)), ("paths", strs(&[&format!("~/{}", c.dir)]))]),
+        )]));
     }
     if !custom {
         steps.push(map([("attach_workspace", map([("at", s("."))]))]));

@@ -1122,4 +1122,126 @@ fn circleci_has_no_target_branch_and_runs_everything_unless_told() {
         yaml.contains("else affected=\\\"--affected=record\\\"")
             || yaml.contains("--affected=record")
     );
+
+/// A Playwright project whose configuration uses Firefox and an iPhone (WebKit).
+fn playwright_project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("package.json"),
+        r#"{ "devDependencies": { "@playwright/test": "1.65.1" } }"#,
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("package-lock.json"), "{}").unwrap();
+    std::fs::write(
+        dir.path().join("playwright.config.js"),
+        "module.exports = { projects: [\n  { name: 'ff', use: { browserName: 'firefox' } },\n  { name: 'phone', use: { ...devices['iPhone 13'] } },\n] };\n",
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn a_playwright_project_installs_its_browsers_cached_by_version_in_every_ci() {
+    let dir = playwright_project();
+    let shape = ProjectShape::detect(dir.path());
+    assert!(shape.node);
+    assert_eq!(shape.toolchains.len(), 1, "{:?}", shape.toolchains);
+    let install = "npx playwright install --with-deps firefox webkit";
+    for ci in Ci::ALL {
+        let v = parse(ci, &shape, 2);
+        let [_, test, merge] = jobs(ci, &v);
+        let shell = job_shell(ci, test);
+        // After the project's own dependencies (npx finds their Playwright), before the tests.
+        let deps = shell.find("npm ci").expect("npm ci");
+        let at = shell
+            .find(install)
+            .unwrap_or_else(|| panic!("{ci:?}: {shell}"));
+        let run = shell.find("cargo testflow run").expect("the shard's run");
+        assert!(deps < at && at < run, "{ci:?}: {shell}");
+        assert!(
+            !job_shell(ci, merge).contains("playwright"),
+            "{ci:?}: the merge job runs no browser"
+        );
+    }
+    // GitHub and CircleCI key the browsers on the installed version.
+    let gh = parse(Ci::Github, &shape, 2);
+    let steps = jobs(Ci::Github, &gh)[1]["steps"].as_sequence().unwrap();
+    let cache = steps
+        .iter()
+        .find(|s| s["with"]["path"].as_str() == Some("~/.cache/ms-playwright"))
+        .expect("a browsers cache");
+    assert_eq!(
+        cache["with"]["key"].as_str(),
+        Some(
+            "playwright-browsers-${{ runner.os }}-${{ steps.playwright-browsers-version.outputs.version }}"
+        )
+    );
+    let version = steps
+        .iter()
+        .find(|s| s["id"].as_str() == Some("playwright-browsers-version"))
+        .expect("the version step");
+    assert!(
+        version["run"]
+            .as_str()
+            .unwrap()
+            .contains("npx playwright --version")
+    );
+    let cc = parse(Ci::Circleci, &shape, 2);
+    let cc_steps = jobs(Ci::Circleci, &cc)[1]["steps"].as_sequence().unwrap();
+    let key = "playwright-browsers-v1-{{ arch }}-{{ checksum \"/tmp/testflow-playwright-browsers.version\" }}";
+    for step in ["restore_cache", "save_cache"] {
+        assert!(
+            cc_steps.iter().any(|s| {
+                let k = &s[step];
+                k["key"].as_str() == Some(key) || k["keys"][0].as_str() == Some(key)
+            }),
+            "{step}"
+        );
+    }
+    // GitLab caches inside the project, keyed on the lockfile.
+    let gl = parse(Ci::Gitlab, &shape, 2);
+    let test = jobs(Ci::Gitlab, &gl)[1];
+    assert!(
+        job_shell(Ci::Gitlab, test)
+            .contains("export PLAYWRIGHT_BROWSERS_PATH=\"$CI_PROJECT_DIR/.cache/ms-playwright\"")
+    );
+    let caches = test["cache"].as_sequence().unwrap();
+    assert!(caches.iter().any(|c| {
+        c["key"]["prefix"].as_str() == Some("playwright-browsers")
+            && c["key"]["files"][0].as_str() == Some("package-lock.json")
+            && c["paths"][0].as_str() == Some(".cache/ms-playwright/")
+    }));
+}
+
+#[test]
+fn github_snapshot_playwright_2_shards() {
+    let dir = playwright_project();
+    let opts = Options {
+        shards: 2,
+        ..Options::default()
+    };
+    let shape = ProjectShape::detect(dir.path());
+    insta::assert_snapshot!(generate(Ci::Github, &shape, &opts).unwrap());
+}
+
+#[test]
+fn gitlab_snapshot_playwright_2_shards() {
+    let dir = playwright_project();
+    let opts = Options {
+        shards: 2,
+        ..Options::default()
+    };
+    let shape = ProjectShape::detect(dir.path());
+    insta::assert_snapshot!(generate(Ci::Gitlab, &shape, &opts).unwrap());
+}
+
+#[test]
+fn circleci_snapshot_playwright_2_shards() {
+    let dir = playwright_project();
+    let opts = Options {
+        shards: 2,
+        ..Options::default()
+    };
+    let shape = ProjectShape::detect(dir.path());
+    insta::assert_snapshot!(generate(Ci::Circleci, &shape, &opts).unwrap());
 }

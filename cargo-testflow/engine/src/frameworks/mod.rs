@@ -112,10 +112,10 @@ pub trait Plugin: Sync {
     /// How its ecosystem installs `module`: the command, and a sentence for people.
     fn install(&self, module: &str) -> (Option<String>, String);
 
-    /// What a CI shard job installs to run its suites, besides testflow (`cargo testflow
-    /// ci`). `None`: nothing of its own (Rust, pytest and Jest: `ci` sets those up, with
-    /// their dependency caches).
-    fn ci_setup(&self) -> Option<CiSetup> {
+    /// What a CI shard job installs to run its suites in `dir`, besides testflow (`cargo
+    /// testflow ci`). `None`: nothing of its own (Rust, pytest and Jest: `ci` sets those
+    /// up, with their dependency caches).
+    fn ci_setup(&self, _dir: &Path) -> Option<CiSetup> {
         None
     }
 
@@ -136,14 +136,33 @@ pub trait Plugin: Sync {
 
 /// A framework's toolchain step in a generated CI pipeline: GitHub's action for it, and
 /// the shell lines that install it elsewhere (GitLab, CircleCI), which put it on `PATH`
-/// for the lines after them and, where the CI has one, in `$BASH_ENV`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// for the lines after them and, where the CI has one, in `$BASH_ENV`. The lines run
+/// after the project's dependencies are installed (`npm ci`).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CiSetup {
     /// The step's name (`Go`).
     pub name: &'static str,
-    pub github_action: &'static str,
+    /// GitHub's action for it; `None`: `script` runs there too.
+    pub github_action: Option<&'static str>,
     pub github_with: &'static [(&'static str, &'static str)],
-    pub script: &'static str,
+    pub script: String,
+    /// What `script` downloads, cached between pipelines.
+    pub cache: Option<CiCache>,
+}
+
+/// A download cache of a [`CiSetup`] step, keyed by the version of what it downloads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CiCache {
+    /// The key's prefix (`playwright-browsers`).
+    pub key: &'static str,
+    /// The directory, under the home directory (`.cache/ms-playwright`).
+    pub dir: &'static str,
+    /// The variable that moves it (GitLab caches only inside the project directory).
+    pub dir_env: &'static str,
+    /// A shell command that prints the version the cache is keyed by (GitHub, CircleCI).
+    pub version: &'static str,
+    /// What a CI that keys caches on files only (GitLab) keys it on: the lockfile.
+    pub key_files: Vec<&'static str>,
 }
 
 /// What a suite may use before the run's log opens.

@@ -9,6 +9,10 @@
 //! - Outcomes: passed and xpassed → `passed`; failed, error, timeout, crashed →
 //!   `failed`; skipped and xfailed → `skipped`; `rawStatus` keeps ours.
 //! - Retries: the attempts before the last are `retryAttempts`, `retries` counts them.
+//! - Attachments (Playwright's traces, screenshots): each attempt's files by path, on the
+//!   test (the last attempt) and on its `retryAttempts`; `contentType` (required) is
+//!   `application/octet-stream` when unknown, and a path that would read as a URI
+//!   (`javascript:…`) is written `./javascript:…`, the same file.
 //! - Every reason not to trust the run (`Run::distrust_errors`: a build or listing failure,
 //!   a damaged log, an incomplete run, a summary that lies, …) becomes a failed test named
 //!   after it, as in JUnit, so a dashboard that only counts tests never shows it green.
@@ -19,7 +23,7 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::plain;
-use crate::model::{Attempt, Captured, Failure, Outcome, Run, TestCase};
+use crate::model::{Attachment, Attempt, Captured, Failure, Outcome, Run, TestCase};
 
 /// The CTRF version written in `specVersion` (the reference implementation's current one).
 pub(super) const SPEC_VERSION: &str = "0.0.0";
@@ -90,7 +94,17 @@ struct Test {
     stdout: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     stderr: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    attachments: Vec<CtrfAttachment>,
     extra: Map<String, Value>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CtrfAttachment {
+    name: String,
+    content_type: String,
+    path: String,
 }
 
 #[derive(Serialize)]
@@ -112,6 +126,8 @@ struct RetryAttempt {
     start: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     stop: Option<i64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    attachments: Vec<CtrfAttachment>,
     extra: Map<String, Value>,
 }
 
@@ -170,6 +186,38 @@ fn failure_extra(f: &Failure, extra: &mut Map<String, Value>) {
     }
 }
 
+/// A path as a file path a viewer cannot take for a URI: `javascript:x` (a file the test
+/// named so) becomes `./javascript:x`; Windows drive letters stay.
+fn file_path(p: &str) -> String {
+    let p = plain(p);
+    let scheme = p.split_once(':').map(|(s, _)| s).filter(|s| {
+        s.len() > 1
+            && s.starts_with(|c: char| c.is_ascii_alphabetic())
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c))
+    });
+    match scheme {
+        Some(_) => format!("./{p}"),
+        None => p,
+    }
+}
+
+fn attachments(files: &[Attachment]) -> Vec<CtrfAttachment> {
+    files
+        .iter()
+        .map(|f| CtrfAttachment {
+            name: plain(&f.name),
+            content_type: f
+                .content_type
+                .as_deref()
+                .map(plain)
+                .filter(|c| !c.trim().is_empty())
+                .unwrap_or_else(|| "application/octet-stream".to_owned()),
+            path: file_path(&f.path),
+        })
+        .collect()
+}
+
 fn start_ms(a: Option<&Attempt>) -> Option<i64> {
     a.and_then(|a| a.started_at).map(|t| t.timestamp_millis())
 }
@@ -193,6 +241,7 @@ fn retry_attempt(a: &Attempt) -> RetryAttempt {
         stderr: f.map(|f| lines(&f.stderr)).unwrap_or_default(),
         start,
         stop: start.map(|s| s.saturating_add(ms(a.duration_ms))),
+        attachments: attachments(&a.attachments),
         extra,
     }
 }
@@ -244,6 +293,9 @@ fn test(run: &Run, t: &TestCase) -> Test {
         flaky: t.flaky,
         stdout: f.map(|f| lines(&f.stdout)).unwrap_or_default(),
         stderr: f.map(|f| lines(&f.stderr)).unwrap_or_default(),
+        attachments: last
+            .map(|a| attachments(&a.attachments))
+            .unwrap_or_default(),
         extra,
     }
 }
@@ -283,6 +335,7 @@ fn error_test(run: &Run, kind: &str, n: usize, message: &str) -> Test {
         flaky: false,
         stdout: vec![],
         stderr: vec![],
+        attachments: vec![],
         extra,
     }
 }

@@ -1,17 +1,18 @@
 //! A compact Markdown summary for pull requests and CI step summaries.
 //!
 //! Sections, most useful first: totals, gate results (the default gates), coverage totals
-//! (when the run measured coverage), failed tests grouped by cause (from `analyze`),
-//! coverage by file, flaky tests, slowest tests. GitHub drops a step summary larger than
+//! (when the run measured coverage), failed tests grouped by cause (from `analyze`; each
+//! test with the files its attempts left behind, by path), coverage by file, flaky tests, slowest tests. GitHub drops a step summary larger than
 //! 1 MiB whole, so the text is built under [`BUDGET`] bytes: each section adds items
 //! while they fit; when one does not, that section and every later (less useful) one is
 //! cut, and the last line says what was left out. The totals and the coverage totals are
 //! small and bounded, and never cut.
 //!
-//! Everything that comes from tests (names, ids, messages, output) is written inside
+//! Everything that comes from tests (names, ids, messages, output, attachment paths) is written inside
 //! code spans or fenced code blocks, whose fences are longer than any backtick run in
 //! the text, so it renders as text and never as Markdown or HTML.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use super::plain;
@@ -30,6 +31,8 @@ const SLOWEST: usize = 10;
 const MAX_FLAKY: usize = 50;
 const MESSAGE_LINES: usize = 20;
 const DIFF_LINES: usize = 40;
+/// Attachments listed under one failed test (Playwright's traces, screenshots).
+const ATTACHMENTS_PER_TEST: usize = 10;
 const LINE_CHARS: usize = 300;
 /// Rows of the "lowest line coverage" and "changed since" tables.
 const COVERAGE_FILES: usize = 20;
@@ -285,7 +288,7 @@ fn gates(w: &mut Writer, run: &Run) {
     }
 }
 
-fn group_text(i: usize, g: &Group, run: &Run) -> String {
+fn group_text(i: usize, g: &Group, by_id: &HashMap<&str, &TestCase>) -> String {
     let mut out = String::new();
     let tests = match g.count {
         0 => "no test ran".to_owned(),
@@ -306,7 +309,7 @@ fn group_text(i: usize, g: &Group, run: &Run) -> String {
     let first = g
         .tests
         .first()
-        .and_then(|t| run.tests.iter().find(|c| c.id == t.id))
+        .and_then(|t| by_id.get(t.id.as_str()))
         .and_then(|t| t.failure.as_ref())
         .map(|f| f.message.as_str())
         .unwrap_or(g.message.as_str());
@@ -343,12 +346,42 @@ fn group_text(i: usize, g: &Group, run: &Run) -> String {
             let _ = write!(out, " at {}", code(&at));
         }
         out.push('\n');
+        if let Some(case) = by_id.get(t.id.as_str()) {
+            attachments(&mut out, case);
+        }
     }
     if g.tests.len() > TESTS_PER_GROUP {
         let _ = writeln!(out, "- … and {} more", g.tests.len() - TESTS_PER_GROUP);
     }
     out.push('\n');
     out
+}
+
+/// The files a failed test's attempts left behind (traces, screenshots), by path, as a
+/// nested list under it. Names and paths are the test's text: code spans only.
+fn attachments(out: &mut String, t: &TestCase) {
+    let all: Vec<_> = t
+        .attempts
+        .iter()
+        .flat_map(|a| a.attachments.iter().map(move |f| (a.attempt, f)))
+        .collect();
+    let retried = t.attempts.len() > 1;
+    for (attempt, f) in all.iter().take(ATTACHMENTS_PER_TEST) {
+        let _ = write!(out, "  - attachment {}", code(&f.name));
+        if retried {
+            let _ = write!(out, " (attempt {attempt})");
+        }
+        let _ = writeln!(out, ": {}", code(&f.path));
+    }
+    if all.len() > ATTACHMENTS_PER_TEST {
+        let more = all.len() - ATTACHMENTS_PER_TEST;
+        let what = if more == 1 {
+            "attachment"
+        } else {
+            "attachments"
+        };
+        let _ = writeln!(out, "  - … and {more} more {what}");
+    }
 }
 
 fn location(file: &str, line: u32, column: Option<u32>) -> String {
@@ -392,8 +425,13 @@ fn failures(w: &mut Writer, run: &Run) {
         w.cut.push("failures".to_owned());
         return;
     }
+    // The first test of each id, as a search would find it (a damaged run may repeat one).
+    let mut by_id: HashMap<&str, &TestCase> = HashMap::new();
+    for t in &run.tests {
+        by_id.entry(t.id.as_str()).or_insert(t);
+    }
     for (i, g) in analysis.groups.iter().enumerate() {
-        if !w.push(&group_text(i, g, run)) {
+        if !w.push(&group_text(i, g, &by_id)) {
             let left = analysis.groups.len() - i;
             let tests: u64 = analysis.groups[i..].iter().map(|g| g.count).sum();
             w.cut.push(format!(

@@ -1696,3 +1696,123 @@ fn tests_not_selected_by_affected_are_named_never_counted() {
     );
     assert!(text.contains("7 not selected"), "{text}");
 }
+
+/// A Playwright test whose two failed attempts left files behind, one named by a hostile test.
+fn run_with_attachments() -> Run {
+    use crate::model::Attachment;
+    let m = meta(
+        Framework::Playwright,
+        "tests/web.spec.js#attaches a file",
+        &[],
+        "attaches a file",
+        "tests/web.spec.js",
+        Some(14),
+    );
+    let fail = || Failure {
+        category: Category::Assertion,
+        kind: Some("toBe".into()),
+        message: "Error: expect(received).toBe(expected)".into(),
+        ..Failure::default()
+    };
+    let file = |name: &str, ty: Option<&str>, path: &str| Attachment {
+        name: name.into(),
+        content_type: ty.map(Into::into),
+        path: path.into(),
+    };
+    let mut first = attempt(1, Outcome::Failed, 0, 5.0, Some(fail()));
+    first.attachments = vec![file(
+        "trace",
+        Some("application/zip"),
+        "test-results/web-attaches/trace.zip",
+    )];
+    let mut second = attempt(2, Outcome::Failed, 10, 5.0, Some(fail()));
+    second.attachments = vec![
+        file(
+            "screenshot",
+            Some("image/png"),
+            "test-results/web-attaches-retry1/test-failed-1.png",
+        ),
+        file(
+            "x`<img src=x onerror=alert(1)>\x1b[31m",
+            None,
+            "javascript:alert(1)//`|*x*\n.txt",
+        ),
+    ];
+    let mut run = sample_run();
+    run.tests = vec![TestCase::from_attempts(m, vec![first, second])];
+    run.frameworks = vec![Framework::Playwright];
+    run.summary = Summary::of(&run.tests, 1.0);
+    run
+}
+
+#[test]
+fn attachments_are_listed_by_path_in_markdown_and_ctrf() {
+    let run = run_with_attachments();
+    let doc: serde_json::Value =
+        serde_json::from_slice(&render(&run, ReportFormat::Ctrf).unwrap()).unwrap();
+    assert_valid_ctrf(&doc);
+    let t = &doc["results"]["tests"][0];
+    // The test's own are its last attempt's; the earlier attempt keeps its own.
+    assert_eq!(
+        t["attachments"],
+        serde_json::json!([
+            { "name": "screenshot", "contentType": "image/png",
+              "path": "test-results/web-attaches-retry1/test-failed-1.png" },
+            { "name": "x`<img src=x onerror=alert(1)>", "contentType": "application/octet-stream",
+              "path": "./javascript:alert(1)//`|*x*\n.txt" },
+        ])
+    );
+    assert_eq!(
+        t["retryAttempts"][0]["attachments"],
+        serde_json::json!([{ "name": "trace", "contentType": "application/zip",
+                             "path": "test-results/web-attaches/trace.zip" }])
+    );
+    // A test without files has no key (the sample run's CTRF is unchanged).
+    let plain_doc: serde_json::Value =
+        serde_json::from_slice(&render(&sample_run(), ReportFormat::Ctrf).unwrap()).unwrap();
+    assert!(
+        plain_doc["results"]["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t.get("attachments").is_none())
+    );
+    // The schema checks the objects: a missing contentType is refused.
+    let mut bad = doc.clone();
+    bad["results"]["tests"][0]["attachments"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("contentType");
+    assert!(ctrf_schema().iter_errors(&bad).count() >= 1);
+
+    let md = render_str(&run, ReportFormat::Markdown);
+    assert!(
+        md.contains(
+            "- `tests/web.spec.js#attaches a file` (failed) at `tests/web.spec.js:14`\n  \
+             - attachment `trace` (attempt 1): `test-results/web-attaches/trace.zip`\n  \
+             - attachment `screenshot` (attempt 2): `test-results/web-attaches-retry1/test-failed-1.png`\n  \
+             - attachment ``x`<img src=x onerror=alert(1)>`` (attempt 2): ``javascript:alert(1)//`|*x* .txt``\n"
+        ),
+        "{md}"
+    );
+    assert!(!md.contains('\x1b'));
+}
+
+#[test]
+fn markdown_lists_at_most_ten_attachments_per_test() {
+    let mut run = run_with_attachments();
+    let a = &mut run.tests[0].attempts[1];
+    a.attachments = (0..12)
+        .map(|i| crate::model::Attachment {
+            name: format!("shot{i}"),
+            content_type: None,
+            path: format!("test-results/s{i}.png"),
+        })
+        .collect();
+    let md = render_str(&run, ReportFormat::Markdown);
+    assert!(
+        md.contains("`test-results/s8.png`\n  - … and 3 more attachments\n"),
+        "{md}"
+    );
+    assert!(!md.contains("s9.png"));
+}

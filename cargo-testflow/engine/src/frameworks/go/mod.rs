@@ -248,12 +248,13 @@ impl crate::frameworks::Plugin for Go {
     }
 
     /// setup-go reads the version from go.mod; elsewhere go.mod's version comes from go.dev.
-    fn ci_setup(&self) -> Option<crate::frameworks::CiSetup> {
+    fn ci_setup(&self, _dir: &Path) -> Option<crate::frameworks::CiSetup> {
         Some(crate::frameworks::CiSetup {
             name: "Go",
-            github_action: "actions/setup-go@v5",
+            github_action: Some("actions/setup-go@v5"),
             github_with: &[("go-version-file", "go.mod")],
-            script: CI_GO_SCRIPT,
+            script: CI_GO_SCRIPT.to_owned(),
+            cache: None,
         })
     }
 

@@ -435,6 +435,34 @@ impl crate::frameworks::Plugin for Playwright {
         super::jest::missing_module(message)
     }
 
+    /// The browsers the configuration's projects use, with their system packages, after
+    /// `npm ci`; cached in Playwright's own browser directory by the installed version.
+    fn ci_setup(&self, dir: &Path) -> Option<crate::frameworks::CiSetup> {
+        let config = config_file(dir).and_then(|f| std::fs::read_to_string(f).ok());
+        let browsers = ci_browsers(config.as_deref().unwrap_or(""));
+        let lock = if dir.join("package-lock.json").is_file() {
+            "package-lock.json"
+        } else {
+            "package.json"
+        };
+        Some(crate::frameworks::CiSetup {
+            name: "Playwright browsers",
+            github_action: None,
+            github_with: &[],
+            script: format!(
+                "npx playwright install --with-deps {}\n",
+                browsers.join(" ")
+            ),
+            cache: Some(crate::frameworks::CiCache {
+                key: "playwright-browsers",
+                dir: ".cache/ms-playwright",
+                dir_env: "PLAYWRIGHT_BROWSERS_PATH",
+                version: CI_PLAYWRIGHT_VERSION,
+                key_files: vec![lock],
+            }),
+        })
+    }
+
     fn install(&self, module: &str) -> (Option<String>, String) {
         if module.starts_with('.') || module.starts_with('/') {
             return (
@@ -455,6 +483,61 @@ impl crate::frameworks::Plugin for Playwright {
     fn selects_affected(&self) -> bool {
         true
     }
+}
+
+/// Prints the installed Playwright's version (`Version 1.65.1` → `1.65.1`): what `npm ci`
+/// installed from the lockfile, and what decides which browser builds it needs.
+pub const CI_PLAYWRIGHT_VERSION: &str = "npx playwright --version | sed 's/^Version //'";
+
+/// The browsers `npx playwright install` needs for a configuration, read from its text
+/// (it is code: not run): `browserName`s, the devices' engines (`Desktop Firefox`,
+/// `iPhone 13`: WebKit) and branded channels (`chrome`, `msedge`). Chromium when it names
+/// none, as Playwright's default project uses.
+pub fn ci_browsers(config: &str) -> Vec<&'static str> {
+    static CHANNEL: OnceLock<Regex> = OnceLock::new();
+    let lower = config.to_ascii_lowercase();
+    let has = |words: &[&str]| words.iter().any(|w| lower.contains(w));
+    let mut out = Vec::new();
+    let channels: Vec<String> = re(
+        &CHANNEL,
+        r#"channel\s*:\s*['"`](chrome|msedge)(-beta|-dev|-canary)?['"`]"#,
+    )
+    .captures_iter(&lower)
+    .map(|c| format!("{}{}", &c[1], c.get(2).map_or("", |m| m.as_str())))
+    .collect();
+    if has(&[
+        "chromium",
+        "desktop chrome",
+        "desktop edge",
+        "pixel",
+        "galaxy",
+        "nexus",
+        "moto g",
+    ]) {
+        out.push("chromium");
+    }
+    if has(&["firefox"]) {
+        out.push("firefox");
+    }
+    if has(&["webkit", "safari", "iphone", "ipad"]) {
+        out.push("webkit");
+    }
+    // The channels `playwright install` installs.
+    for channel in [
+        "chrome",
+        "chrome-beta",
+        "msedge",
+        "msedge-beta",
+        "msedge-dev",
+    ] {
+        if channels.iter().any(|c| c == channel) {
+            out.push(channel);
+        }
+    }
+    if out.is_empty() {
+        out.push("chromium");
+    }
+    out
 }
 
 /// A Playwright project found by detection.

@@ -619,4 +619,35 @@ fn affected_revision_is_the_base_or_head_when_it_holds_every_changed_path() {
     let plan = Plan::build(&web, &req(Some("HEAD"), &[]), None).unwrap();
     let e = affected::revision(&plan, &web).unwrap_err();
     assert!(e.contains("outside the Playwright project"), "{e}");
+
+#[test]
+fn ci_installs_the_browsers_the_configuration_names() {
+    assert_eq!(ci_browsers(""), ["chromium"]);
+    assert_eq!(
+        ci_browsers("export default defineConfig({ use: { baseURL: 'x' } })"),
+        ["chromium"]
+    );
+    let all = "projects: [\n { name: 'chromium', use: { ...devices['Desktop Chrome'] } },\n { use: { ...devices['Desktop Firefox'] } },\n { use: { ...devices['Desktop Safari'] } },\n { use: { ...devices['Pixel 5'] } },\n { use: { channel: 'msedge' } },\n { use: { channel: \"chrome-beta\" } },\n { use: { channel: 'chrome-canary' } },\n]";
+    assert_eq!(
+        ci_browsers(all),
+        ["chromium", "firefox", "webkit", "chrome-beta", "msedge"]
+    );
+    assert_eq!(ci_browsers("use: { browserName: 'webkit' }"), ["webkit"]);
+    // The fixture: Debian's chromium by path locally, Playwright's chromium on CI.
+    let plugin = crate::frameworks::plugin(Framework::Playwright).unwrap();
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/playwright-basic");
+    let setup = plugin.ci_setup(&fixture).expect("a set-up step");
+    assert_eq!(
+        setup.script,
+        "npx playwright install --with-deps chromium\n"
+    );
+    assert_eq!(setup.cache.unwrap().key_files, ["package.json"]);
+    // A project of another framework sets up no browsers.
+    assert!(
+        crate::frameworks::PLUGINS
+            .iter()
+            .filter(|p| p.framework() != Framework::Playwright && p.framework() != Framework::Go)
+            .all(|p| p.ci_setup(&fixture).is_none())
+    );
 }
