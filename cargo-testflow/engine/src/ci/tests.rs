@@ -1122,6 +1122,7 @@ fn circleci_has_no_target_branch_and_runs_everything_unless_told() {
         yaml.contains("else affected=\\\"--affected=record\\\"")
             || yaml.contains("--affected=record")
     );
+}
 
 /// A Playwright project whose configuration uses Firefox and an iPhone (WebKit).
 fn playwright_project() -> tempfile::TempDir {

@@ -619,6 +619,7 @@ fn affected_revision_is_the_base_or_head_when_it_holds_every_changed_path() {
     let plan = Plan::build(&web, &req(Some("HEAD"), &[]), None).unwrap();
     let e = affected::revision(&plan, &web).unwrap_err();
     assert!(e.contains("outside the Playwright project"), "{e}");
+}
 
 #[test]
 fn ci_installs_the_browsers_the_configuration_names() {
