@@ -9,7 +9,8 @@ is much less sensitive to other load on the machine than wall time.
 
 Input: a JSON file [{"label": str, "argv": [str, ...]}, ...].
 Output (--out): {"results": [{"label", "median", "cpu_median", "times",
-"cpu", "exit_codes"}]}; a line per round on stderr.
+"cpu", "exit_codes"}], "loads": [1-minute load average after each timed round]};
+a line per round on stderr.
 """
 
 import argparse
@@ -43,6 +44,7 @@ def main():
     wall = {c["label"]: [] for c in cmds}
     cpu = {c["label"]: [] for c in cmds}
     codes = {c["label"]: [] for c in cmds}
+    loads = []
     for r in range(args.warmup + args.runs):
         order = cmds if r % 2 == 0 else list(reversed(cmds))
         warm = r < args.warmup
@@ -57,13 +59,15 @@ def main():
         tag = "warmup" if warm else f"run {r - args.warmup + 1}/{args.runs}"
         with open("/proc/loadavg") as f:
             load = f.read().split()[0]
+        if not warm:
+            loads.append(float(load))
         print(f"  {tag} (load {load}): " + " ".join(line), file=sys.stderr, flush=True)
     res = [{"label": c["label"], "argv": c["argv"],
             "median": statistics.median(wall[c["label"]]),
             "cpu_median": statistics.median(cpu[c["label"]]),
             "times": wall[c["label"]], "cpu": cpu[c["label"]],
             "exit_codes": codes[c["label"]]} for c in cmds]
-    json.dump({"results": res}, open(args.out, "w"), indent=1)
+    json.dump({"results": res, "loads": loads}, open(args.out, "w"), indent=1)
 
 
 if __name__ == "__main__":
