@@ -680,4 +680,4 @@ impl Fnv {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

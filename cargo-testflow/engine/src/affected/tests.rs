@@ -194,7 +194,8 @@ fn modes_round_trip() {
     crate::choice::assert_names_round_trip::<Mode>();
 }
 
-fn git(dir: &Path, args: &[&str]) {
+/// git in `dir`, without the machine's own configuration (other modules' tests use it too).
+pub(crate) fn git(dir: &Path, args: &[&str]) {
     let out = std::process::Command::new("git")
         .args(args)
         .current_dir(dir)

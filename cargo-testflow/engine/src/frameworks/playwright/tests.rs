@@ -571,20 +571,7 @@ fn affected_file_filters_are_escaped_and_anchored() {
 #[test]
 fn affected_revision_is_the_base_or_head_when_it_holds_every_changed_path() {
     use crate::affected::{Mode, Plan, Request};
-    let git = |dir: &Path, args: &[&str]| {
-        let out = std::process::Command::new("git")
-            .args(args)
-            .current_dir(dir)
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@example.com")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@example.com")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "git {args:?}");
-    };
+    let git = crate::affected::tests::git;
     let d = tempfile::tempdir().unwrap();
     let repo = d.path().canonicalize().unwrap();
     let web = repo.join("web");
