@@ -242,7 +242,8 @@ go version
 cargo test --workspace --locked
 # The engine's layering: no import circle among its modules (and the check finds one).
 python3 tests/arch/import_cycles.py
-# The two bindings build one engine in the shared target dir (cargo's plan, nothing built).
+# The two bindings build one engine in the shared target dir, release (what users install)
+# and dev (what this script builds): cargo's plan, nothing is compiled.
 python3 tests/arch/shared_engine_build.py
 ARCH_TMP="$(mktemp -d)"
 printf 'use crate::b::B;\npub struct A;\n' > "$ARCH_TMP/a.rs"

@@ -10,7 +10,8 @@ every crate above it a new unit, and the second install compiles the whole engin
 This compares the engine's dependency closure in the two builds' unit graphs (cargo's own
 plan, nothing is compiled) and names every unit that differs.
 
-    python3 tests/arch/shared_engine_build.py [--profile release|dev]
+    python3 tests/arch/shared_engine_build.py [release|dev]   (default: both; users install
+                                                             release, run-all.sh builds dev)
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ ENGINE_LIB = "testflow"
 
 
 def unit_graph(package: str, profile: str) -> list[dict]:
+    if profile not in ("release", "dev"):
+        sys.exit(f"unknown profile {profile!r}: release or dev")
     cmd = ["cargo", "build", "--locked", "-p", package, "--unit-graph", "-Z", "unstable-options"]
     if profile == "release":
         cmd.insert(2, "--release")
@@ -65,17 +68,19 @@ def engine_closure(units: list[dict]) -> set[tuple[str, str, str, str, str]]:
 
 
 def main() -> int:
-    profile = "dev" if "--profile" in sys.argv and sys.argv[-1] == "dev" else "release"
-    a, b = (engine_closure(unit_graph(p, profile)) for p in BINDINGS)
-    if a == b:
-        print(f"{BINDINGS[0]} and {BINDINGS[1]} build the same engine ({len(a)} units, {profile})")
-        return 0
-    print(f"{BINDINGS[0]} and {BINDINGS[1]} build different engines ({profile}); units that differ:")
-    for name, units in ((BINDINGS[0], a - b), (BINDINGS[1], b - a)):
-        for pkg, target, mode, features, _ in sorted(units):
-            print(f"  only in {name}: {pkg.split('#')[-1]} {target} ({mode}) features [{features}]")
-    return 1
-
+    profiles = sys.argv[1:] or ["release", "dev"]
+    failed = False
+    for profile in profiles:
+        a, b = (engine_closure(unit_graph(p, profile)) for p in BINDINGS)
+        if a == b:
+            print(f"{BINDINGS[0]} and {BINDINGS[1]} build the same engine ({len(a)} units, {profile})")
+            continue
+        failed = True
+        print(f"{BINDINGS[0]} and {BINDINGS[1]} build different engines ({profile}); units that differ:")
+        for name, units in ((BINDINGS[0], a - b), (BINDINGS[1], b - a)):
+            for pkg, target, mode, features, _ in sorted(units):
+                print(f"  only in {name}: {pkg.split('#')[-1]} {target} ({mode}) features [{features}]")
+    return 1 if failed else 0
 
 if __name__ == "__main__":
     sys.exit(main())
