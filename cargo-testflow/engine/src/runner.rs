@@ -278,16 +278,18 @@ impl Ctx {
             .unwrap_or(0);
         let done = AtomicBool::new(false);
         // Set on the way out even when `f` panics: the scope waits for the follower, which
-        // would otherwise poll forever.
-        struct Done<'a>(&'a AtomicBool);
+        // would otherwise poll forever. The follower is woken at once, so the run goes on
+        // the moment the process ends, not at the follower's next look.
+        struct Done<'a>(&'a AtomicBool, std::thread::Thread);
         impl Drop for Done<'_> {
             fn drop(&mut self) {
                 self.0.store(true, Ordering::SeqCst);
+                self.1.unpark();
             }
         }
         std::thread::scope(|s| {
             let follower = s.spawn(|| self.follow(framework, retries, start, &done));
-            let guard = Done(&done);
+            let guard = Done(&done, follower.thread().clone());
             let out = f();
             drop(guard);
             let _ = follower.join();
@@ -352,7 +354,8 @@ impl Ctx {
             if last_look {
                 return;
             }
-            std::thread::sleep(Duration::from_millis(100));
+            // Woken early by `Done`; a spurious wake-up only means an extra look.
+            std::thread::park_timeout(Duration::from_millis(100));
         }
     }
 
