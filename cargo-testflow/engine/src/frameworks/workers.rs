@@ -54,6 +54,14 @@ pub const JEST: Costs = Costs {
     threshold: 200,
 };
 
+/// How much better the other choice must be predicted to do before a run changes from
+/// the last run's (serial or parallel): this share of the serial work, and at least
+/// `HYSTERESIS_MIN_MS`. boltons' two predictions sat within 50 ms of each other and it
+/// flipped every run; a wider share would keep a loaded machine's xdist choice even when
+/// serial is clearly better (`cpu_time_decides_and_load_does_not_pick_workers`).
+const HYSTERESIS_SHARE: f64 = 0.05;
+const HYSTERESIS_MIN_MS: f64 = 200.0;
+
 /// The suite as history recorded it (`History::framework_time`).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Past {
@@ -180,11 +188,28 @@ pub fn decide(framework: Framework, input: Input, costs: Costs) -> WorkersDecisi
         };
         let saved = serial * (1.0 - 1.0 / n as f64);
         let tests = thousands(past.tests);
-        let (workers, reason) = if saved > added {
+        // Near the crossover both predictions are within their own error, and choosing
+        // afresh each run flips between them: the last run's choice stands unless the
+        // other is predicted to win by a margin.
+        let margin = (serial * HYSTERESIS_SHARE).max(HYSTERESIS_MIN_MS);
+        let kept_parallel = past.workers > 1;
+        let parallel = if kept_parallel {
+            saved + margin > added
+        } else {
+            saved > added + margin
+        };
+        let kept = if parallel == (saved > added) {
+            ""
+        } else if parallel {
+            " (within the margin: kept from the last run)"
+        } else {
+            " (not by enough to change from the last run's serial)"
+        };
+        let (workers, reason) = if parallel {
             (
                 n,
                 format!(
-                    "{n} workers: {tests} tests {took}; {n} workers save about {} for {} of {tool} start-up",
+                    "{n} workers: {tests} tests {took}; {n} workers save about {} for {} of {tool} start-up{kept}",
                     secs(saved),
                     secs(added)
                 ),
@@ -193,7 +218,7 @@ pub fn decide(framework: Framework, input: Input, costs: Costs) -> WorkersDecisi
             (
                 1,
                 format!(
-                    "serial: {tests} tests {took}; {n} workers would save about {} but {tool} start-up would cost {}",
+                    "serial: {tests} tests {took}; {n} workers would save about {} but {tool} start-up would cost {}{kept}",
                     secs(saved),
                     secs(added)
                 ),
@@ -246,17 +271,22 @@ fn serial_work(past: &Past, startup: f64, costs: Costs) -> Option<(f64, f64)> {
     let cpu = past.cpu_ms.filter(|c| ok(*c))?;
     let workers = past.workers.max(1) as f64;
     let stretch = past.stretch.filter(|l| ok(*l)).unwrap_or(1.0).max(1.0);
-    let (work, wall) = if past.workers > 1 {
+    let (work, wall, busy) = if past.workers > 1 {
         let overhead = startup * workers + past.tests as f64 * costs.parallel_per_test_ms;
         let wall = past
             .wall_ms
             .filter(|w| ok(*w))
             .map(|w| (w - startup).max(0.0));
-        ((cpu - overhead).max(0.0), wall)
+        // The workers' start-up ran in the `startup` cut from the wall time, so its CPU
+        // (that wall time less the waits for a CPU) is cut from the CPU time the rest of
+        // the wall time is compared with: otherwise the waiting disappears under it, and
+        // a waiting suite reads as pure CPU after an xdist run.
+        let busy = (cpu - startup * workers / stretch).max(0.0);
+        ((cpu - overhead).max(0.0), wall, busy)
     } else {
-        (cpu, past.wall_ms.filter(|w| ok(*w)))
+        (cpu, past.wall_ms.filter(|w| ok(*w)), cpu)
     };
-    let waited = wall.map_or(0.0, |w| (w * workers - cpu * stretch).max(0.0));
+    let waited = wall.map_or(0.0, |w| (w * workers - busy * stretch).max(0.0));
     Some((work, waited))
 }
 
@@ -522,7 +552,7 @@ mod tests {
         assert_eq!(d.workers, 1, "{}", d.reason);
         assert!(
             d.reason.starts_with(
-                "serial: 1,000 tests took 3.1 s serially last time (3.1 s of CPU, 0.0 s waiting)"
+                "serial: 1,000 tests took 4.1 s serially last time (3.1 s of CPU, 1.1 s waiting)"
             ),
             "{}",
             d.reason
@@ -746,6 +776,80 @@ mod tests {
             "the start-up and CPU time measured by the first run are what the next one weighs"
         );
         assert_eq!(past_time(dir.path(), Framework::Jest), None);
+    }
+
+    /// One suite (2.2 s of CPU, 0.9 s of sleeps, 472 tests) as a serial run and as a
+    /// 2-worker run (each worker starting in `startup`, dispatch shared out) record it.
+    fn waiting_suite(workers: usize, startup: f64) -> Past {
+        let (cpu, sleeps, tests) = (2200.0, 900.0, 472u64);
+        let dispatch = tests as f64 * XDIST.parallel_per_test_ms;
+        let (cpu_ms, wall_ms) = if workers == 1 {
+            (cpu, cpu + sleeps)
+        } else {
+            let w = workers as f64;
+            (
+                cpu + startup * w + dispatch,
+                startup + (cpu + sleeps + dispatch) / w,
+            )
+        };
+        Past {
+            tests,
+            duration_ms: cpu + sleeps,
+            startup_ms: Some(startup),
+            cpu_ms: Some(cpu_ms),
+            wall_ms: Some(wall_ms),
+            stretch: Some(1.0),
+            workers,
+        }
+    }
+
+    #[test]
+    fn a_serial_and_an_xdist_run_of_one_suite_read_the_same_serial_work() {
+        let read = |p: Past| serial_work(&p, 600.0, XDIST).unwrap();
+        let (cpu, waited) = read(waiting_suite(1, 600.0));
+        assert_eq!((cpu.round(), waited.round()), (2200.0, 900.0));
+        // Before, the workers' start-up hid the sleeps: 2.2 s of CPU and no waiting.
+        let (cpu, waited) = read(waiting_suite(2, 600.0));
+        assert_eq!((cpu.round(), waited.round()), (2200.0, 900.0));
+    }
+
+    #[test]
+    fn near_the_crossover_the_last_choice_stands() {
+        // 3.1 s of serial work saves 1.55 s on 2 workers; the start-up plus dispatch
+        // (0.33 s) costs about as much: within the margin, whichever ran last runs again.
+        let at = |workers: usize, startup: f64| {
+            decide(
+                Framework::Pytest,
+                Input {
+                    past: Some(waiting_suite(workers, startup)),
+                    ..input()
+                },
+                XDIST,
+            )
+        };
+        // 2 workers predicted 20 ms better: not enough to leave serial.
+        let d = at(1, 1200.0);
+        assert_eq!(d.workers, 1, "{}", d.reason);
+        assert!(
+            d.reason
+                .ends_with(" (not by enough to change from the last run's serial)"),
+            "{}",
+            d.reason
+        );
+        assert_eq!(at(2, 1200.0).workers, 2);
+        // Serial predicted 30 ms better: not enough to leave 2 workers.
+        let d = at(2, 1250.0);
+        assert_eq!(d.workers, 2, "{}", d.reason);
+        assert!(
+            d.reason
+                .ends_with(" (within the margin: kept from the last run)"),
+            "{}",
+            d.reason
+        );
+        assert_eq!(at(1, 1250.0).workers, 1);
+        // Far from it, the prediction decides whatever ran last.
+        assert_eq!(at(1, 100.0).workers, 2);
+        assert_eq!(at(2, 3000.0).workers, 1);
     }
 
     #[test]
