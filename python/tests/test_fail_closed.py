@@ -299,3 +299,20 @@ def test_an_engine_error_in_a_hook_is_a_run_error_driver(case):
     r, run = driven(case("pytest-hook-error"), "-j", "1")
     assert r.returncode == 100, r.stderr
     check_hook_error(run)
+
+
+# -- pytest's own count of the reports, with and without its terminal reporter -----------
+
+@pytest.mark.parametrize("terminal", [(), ("-p", "no:terminal")], ids=["terminal", "no-terminal"])
+def test_a_status_pytest_counts_differently_is_a_run_error_plugin(case, terminal):
+    r, run = standalone(case("pytest-status-disagrees"), *NO_XDIST, *terminal)
+    assert outcomes(run) == {
+        "test_status.py::test_counted_failed": "passed",
+        "test_status.py::test_passes": "passed",
+    }
+    ((kind, message),) = [e for e in errors(run) if e[0] == "reconcile" and "disagree" in e[1]]
+    assert message == (
+        "1 tests disagree with pytest's own reports: "
+        "test_status.py::test_counted_failed: pytest said failed, testflow recorded passed"
+    ), message
+    assert r.returncode != 0

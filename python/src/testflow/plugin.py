@@ -408,6 +408,62 @@ class _Selecting:
             terminalreporter.write_line(f"testflow: shard {shard[0]}/{shard[1]} has no tests to run: nothing to do")
 
 
+def _pytest_terminal(config: pytest.Config):
+    """pytest's own terminal reporter, whose ``stats`` say how it counted each report; not
+    a replacement registered under its name (pytest-sugar and the like), which may count
+    differently, and none under ``-p no:terminal``."""
+    try:
+        from _pytest.terminal import TerminalReporter
+    except ImportError:
+        return None
+    terminal = config.pluginmanager.get_plugin("terminalreporter")
+    ok = type(terminal) is TerminalReporter and isinstance(getattr(terminal, "stats", None), dict)
+    return terminal if ok else None
+
+
+class _Tally:
+    """Asks pytest_report_teststatus for each test report's status, where pytest's terminal
+    reporter is not there to have counted them (see _Recording.terminal)."""
+
+    def __init__(self, owner) -> None:
+        self.owner = owner
+        self.statuses: list[tuple[str, str]] = []
+        # Answers given to others, so _tally need not ask again.
+        self._seen: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def _hook_failed(self, hook: str, e: BaseException) -> None:
+        self.owner._hook_failed(hook, e)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_report_teststatus(self, report, config):
+        outcome = yield
+        try:
+            if report not in self._seen:
+                self._seen[report] = outcome.get_result()
+        except BaseException:  # noqa: BLE001 - a failed hook, or a report that cannot be
+            pass  # weakly referenced: _tally asks for itself
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_logreport(self, report) -> None:
+        self._tally(report)
+
+    @_guarded
+    def _tally(self, report) -> None:
+        try:
+            status = self._seen.pop(report)
+        except (KeyError, TypeError):
+            config = self.owner.config
+            status = config.hook.pytest_report_teststatus(report=report, config=config)
+        if status is None:
+            # No answer at all: the default answer is the terminal plugin's own, and it is
+            # not loaded (`-p no:terminal`). Its rule, so a pass is not taken for silence.
+            failed_phase = report.when in ("setup", "teardown") and report.outcome == "failed"
+            status = ("error" if failed_phase else report.outcome,)
+        word = status[0] if isinstance(status, tuple) and status else ""
+        if word:
+            self.statuses.append((report.nodeid, str(word)))
+
+
 def _selection(config: pytest.Config, enabled: bool):
     """The selection this process applies, or None when it would change nothing."""
     from testflow._native import Selection
@@ -440,13 +496,14 @@ class _Recording:
         self.summary: dict | None = None
         self.failed_to_finish: str | None = None
         self.collected_sent = False
-        # (nodeid, status) of every test report, as pytest's terminal counts them: the
-        # engine reconciles the record with it at the end.
-        self.statuses: list[tuple[str, str]] = []
-        # pytest_report_teststatus answers given to others (the terminal reporter asks for
-        # every report), so _tally need not ask again: that hook is a third of the
-        # plugin's per-test cost.
-        self._status_seen: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        # pytest's status of every test report, as its terminal counts them: the engine
+        # reconciles the record with it at the end. Read from pytest's own terminal
+        # reporter, which asks for every report's status anyway; only without it does a
+        # _Tally ask the hook again for each report (a fifth of the plugin's per-test cost).
+        self.terminal = _pytest_terminal(config)
+        self.tally = None if self.terminal is not None else _Tally(self)
+        if self.tally is not None:
+            config.pluginmanager.register(self.tally, "testflow-tally")
         self.hook_errors = 0
         # Modules that failed to collect (xdist: each worker reports the same ones).
         self.collect_errors: set[str] = set()
@@ -506,19 +563,9 @@ class _Recording:
         if self.watchdog is not None:
             self.watchdog.started(nodeid)
 
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_report_teststatus(self, report, config):
-        outcome = yield
-        try:
-            if report not in self._status_seen:
-                self._status_seen[report] = outcome.get_result()
-        except BaseException:  # noqa: BLE001 - a failed hook, or a report that cannot be
-            pass  # weakly referenced: _tally asks for itself
-
     # Last, so the terminal reporter has asked for the report's status already.
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report) -> None:
-        self._tally(report)
         try:
             self._record(report)
         except Exception as e:  # noqa: BLE001 - never raise out of a hook
@@ -537,16 +584,6 @@ class _Recording:
             None,
             f"testflow could not read pytest's report of this phase: {type(e).__name__}: {e}",
         )
-
-    @_guarded
-    def _tally(self, report) -> None:
-        try:
-            status = self._status_seen.pop(report)
-        except (KeyError, TypeError):
-            status = self.config.hook.pytest_report_teststatus(report=report, config=self.config)
-        word = status[0] if isinstance(status, tuple) and status else ""
-        if word:
-            self.statuses.append((report.nodeid, str(word)))
 
     def _record(self, report) -> None:
         outcome = report.outcome
@@ -632,6 +669,20 @@ class _Recording:
         self._finish(session, session.exitstatus)
 
     @_guarded
+    def _statuses(self) -> list[tuple[str, str]]:
+        if self.tally is not None:
+            return self.tally.statuses
+        # The terminal's stats: category -> the reports it counted under it ("" for
+        # passing set-ups and teardowns, which it does not count); collect reports and
+        # warnings are not test reports.
+        return [
+            (r.nodeid, str(category))
+            for category, reports in self.terminal.stats.items()
+            if category
+            for r in reports
+            if isinstance(r, pytest.TestReport)
+        ]
+
     def _finish(self, session, exitstatus) -> None:
         status = int(exitstatus)
         interrupted = status == int(pytest.ExitCode.INTERRUPTED)
@@ -642,7 +693,7 @@ class _Recording:
             self.summary = self.rec.finish(
                 completed=not interrupted and status != int(pytest.ExitCode.INTERNAL_ERROR),
                 reason=reason,
-                statuses=self.statuses,
+                statuses=self._statuses(),
                 exit_status=status,
             )
         except Exception as e:  # noqa: BLE001 - never raise out of a hook
