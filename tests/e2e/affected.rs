@@ -513,9 +513,9 @@ fn pytest_changes_select_the_files_that_import_them() {
 
 // ---- Jest (needs TESTFLOW_JEST_WORK: a directory with Jest and jest-testflow installed) -
 
-#[test]
-#[ignore = "needs TESTFLOW_JEST_WORK (tests/run-all.sh sets it)"]
-fn jest_selects_through_find_related_tests() {
+/// A copy of affected-jest in a fresh git repository with `$TESTFLOW_JEST_WORK`'s
+/// node_modules linked in.
+fn jest_project() -> Project {
     let work: std::path::PathBuf = std::env::var_os("TESTFLOW_JEST_WORK")
         .filter(|p| !p.is_empty())
         .map(Into::into)
@@ -523,6 +523,13 @@ fn jest_selects_through_find_related_tests() {
     let p = Project::copy_of("affected-jest");
     std::os::unix::fs::symlink(work.join("node_modules"), p.dir.join("node_modules"))
         .expect("link node_modules");
+    p
+}
+
+#[test]
+#[ignore = "needs TESTFLOW_JEST_WORK (tests/run-all.sh sets it)"]
+fn jest_selects_through_find_related_tests() {
+    let p = jest_project();
     let ci = Path::new("true");
     let run = |args: &[&str]| p.run_env(args, &[("CI", ci)]);
     let first = run(&["--affected"]);
@@ -575,6 +582,53 @@ fn jest_selects_through_find_related_tests() {
         "{:?}",
         decisions(&out)
     );
+}
+
+#[test]
+#[ignore = "needs TESTFLOW_JEST_WORK (tests/run-all.sh sets it)"]
+fn jest_listing_that_fails_runs_every_jest_test_with_the_error() {
+    let p = jest_project();
+    let ci = Path::new("true");
+    let first = p.run_env(&["--affected"], &[("CI", ci)]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    // Recorded: a change to src/math.js would select one file of three, but Jest cannot
+    // list (the fixture's jest.config.js throws under `--listTests`): every test runs,
+    // and the run says why, instead of failing as if the suite did not build.
+    append(&p, "src/math.js", "// edited\n");
+    let out = p.run_env(
+        &["--affected"],
+        &[("CI", ci), ("AFFECTED_BREAK_LISTING", Path::new("1"))],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        ran(&out),
+        [
+            "src/math.test.js#doubles",
+            "src/standalone.test.js#stands alone",
+            "src/text.test.js#shouts"
+        ]
+    );
+    assert_eq!(
+        decisions(&out),
+        [("*".to_owned(), true, "selection_failed".to_owned())]
+    );
+    assert!(out.run().errors.is_empty(), "{:?}", out.run().errors);
+    // The stored run.json holds Jest's own error, and what testflow did about it.
+    let dir = p.runs_dir().join(&out.run().run_id);
+    let stored: testflow::model::Run =
+        serde_json::from_slice(&std::fs::read(dir.join("run.json")).expect("run.json")).unwrap();
+    let a = stored.affected.as_ref().expect("run.json affected");
+    assert_eq!(a.not_selected, 0);
+    let reason = &a.groups[0].reason;
+    assert!(
+        reason.contains("Jest could not say which tests the changes affect"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("AFFECTED_BREAK_LISTING: this listing fails on purpose"),
+        "{reason}"
+    );
+    assert!(reason.ends_with("every jest test runs"), "{reason}");
 }
 
 // ---- go (package grain) ------------------------------------------------------------
