@@ -153,6 +153,51 @@ fn rust_changes_select_the_binaries_built_from_them() {
 }
 
 #[test]
+fn a_plain_runs_dependencies_reach_the_history_merge_keeps() {
+    let p = Project::copy_of("affected-rust");
+    // A plain run (a default branch's pipeline without --affected) keeps the binaries'
+    // dependencies with the run, as an --affected run does.
+    let first = p.run(&[]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let dir = p.runs_dir().join(&first.run().run_id);
+    let deps: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.join("affected-deps.json")).expect("affected-deps.json"),
+    )
+    .unwrap();
+    let groups = deps[0]["groups"].as_array().expect("groups");
+    assert_eq!(deps[0]["framework"], "rust");
+    assert!(
+        groups.iter().any(|g| g[0] == "app::app_it"
+            && g[1]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f == "crates/app/tests/app_it.rs")),
+        "{deps}"
+    );
+    // The merge job's history is another machine's (the cache): only the run directory
+    // carries the dependencies there.
+    let history = p.testflow_dir.path().join("history.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", history.display()));
+    }
+    let merged = tempfile::tempdir().unwrap();
+    let out = p.cmd(&[
+        "merge",
+        dir.to_str().unwrap(),
+        "-o",
+        merged.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // Its history now selects: one binary of five, not all five as `no_dependencies`.
+    append(&p, "crates/app/tests/app_it.rs", "// edited\n");
+    let out = p.run(&["--affected", "--since", "HEAD"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(ran(&out), [APP_IT], "{:?}", decisions(&out));
+    assert_eq!(out.run().affected.as_ref().unwrap().not_selected, 4);
+}
+
+#[test]
 fn rust_selection_comes_before_the_shard_and_observe_runs_everything() {
     let p = Project::copy_of("affected-rust");
     assert_eq!(p.run(&[]).code, 0);
