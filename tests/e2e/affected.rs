@@ -755,19 +755,40 @@ fn node_project(fixture: &str, var: &str) -> Project {
     p
 }
 
-/// The shared script of the Vitest and Playwright cases: `math` is the test file whose
-/// module reaches src/round.js (through src/math.js), `text` the one requiring
-/// src/text.js; `framework` the runner's name in the decisions.
+/// The shared script of the Vitest and Playwright cases (record, select, observe):
+/// `math` is the test file whose module reaches src/round.js (through src/math.js), `text`
+/// the one requiring src/text.js; `framework` the runner's name in the decisions.
 fn node_runner_selects(p: &Project, framework: &str, math: &str, text: &str, standalone: &str) {
     let ci = Path::new("true");
     let run = |args: &[&str]| p.run_env(args, &[("CI", ci)]);
     let all = sorted(&[math, text, standalone]);
     let file = |id: &str| id.split('#').next().unwrap().to_owned();
 
-    // No dependencies recorded yet: everything runs, and they are recorded.
-    let first = run(&["--affected"]);
+    // Record mode (a default branch's pipeline): everything runs, and the runner's
+    // answer is recorded, in the history and with the run (for `merge`).
+    let first = run(&["--affected=record"]);
     assert_eq!(first.code, 0, "{}", first.stderr);
     assert_eq!(ran(&first), all, "{:?}", decisions(&first));
+    let a = first.run().affected.as_ref().unwrap();
+    assert_eq!((a.mode.as_str(), a.not_selected), ("record", 0));
+    let deps: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            p.runs_dir()
+                .join(&first.run().run_id)
+                .join("affected-deps.json"),
+        )
+        .expect("affected-deps.json"),
+    )
+    .unwrap();
+    assert_eq!(deps[0]["framework"], framework, "{deps}");
+    let mut files: Vec<&str> = deps[0]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g[0].as_str().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(files, all.iter().map(|t| file(t)).collect::<Vec<_>>());
 
     // A module two imports away: the test file the runner's graph relates to it.
     append(p, "src/round.js", "// edited\n");
@@ -827,6 +848,35 @@ fn node_runner_selects(p: &Project, framework: &str, math: &str, text: &str, sta
         "{:?}",
         decisions(&out)
     );
+    restore(p);
+
+    // Observation mode: everything runs, and the record says what the selection would
+    // have run; a failure it would have left out is counted as missed.
+    append(p, "src/round.js", "// edited\n");
+    let out = p.run_env(
+        &["--affected=observe"],
+        &[("CI", ci), ("AFFECTED_FAIL", Path::new("1"))],
+    );
+    assert_ne!(out.code, 0, "a failure fails the run: {}", out.stderr);
+    assert_eq!(ran(&out), all, "{:?}", decisions(&out));
+    let d = decisions(&out);
+    assert!(
+        d.contains(&(file(math), true, "changed_dependency".into())),
+        "{d:?}"
+    );
+    assert!(
+        d.contains(&(file(standalone), false, "unaffected".into())),
+        "{d:?}"
+    );
+    let a = out.run().affected.as_ref().unwrap();
+    assert_eq!((a.mode.as_str(), a.not_selected), ("observe", 0));
+    assert_eq!(a.missed, [standalone]);
+    let report = p.cmd(&["history", "selection", "--format", "json"]);
+    assert_eq!(report.code, 0, "{}", report.stderr);
+    let v: serde_json::Value = serde_json::from_str(&report.stdout).unwrap();
+    assert_eq!(v["tests"], 3, "{v}");
+    assert_eq!(v["would_skip"], 2, "{v}");
+    assert_eq!(v["missed"], 1, "{v}");
     restore(p);
 
     // A lockfile: everything runs.
