@@ -22,9 +22,10 @@ import sys
 import time
 
 
-def run_one(argv, cwd):
+def run_one(argv, cwd, env=None):
+    """(wall s, CPU s of it and its descendants, exit code) of one run, output dropped."""
     t0 = time.perf_counter()
-    p = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL,
+    p = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
     _, status, ru = os.wait4(p.pid, 0)
     wall = time.perf_counter() - t0

@@ -153,6 +153,51 @@ fn rust_changes_select_the_binaries_built_from_them() {
 }
 
 #[test]
+fn a_plain_runs_dependencies_reach_the_history_merge_keeps() {
+    let p = Project::copy_of("affected-rust");
+    // A plain run (a default branch's pipeline without --affected) keeps the binaries'
+    // dependencies with the run, as an --affected run does.
+    let first = p.run(&[]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let dir = p.runs_dir().join(&first.run().run_id);
+    let deps: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.join("affected-deps.json")).expect("affected-deps.json"),
+    )
+    .unwrap();
+    let groups = deps[0]["groups"].as_array().expect("groups");
+    assert_eq!(deps[0]["framework"], "rust");
+    assert!(
+        groups.iter().any(|g| g[0] == "app::app_it"
+            && g[1]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f == "crates/app/tests/app_it.rs")),
+        "{deps}"
+    );
+    // The merge job's history is another machine's (the cache): only the run directory
+    // carries the dependencies there.
+    let history = p.testflow_dir.path().join("history.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", history.display()));
+    }
+    let merged = tempfile::tempdir().unwrap();
+    let out = p.cmd(&[
+        "merge",
+        dir.to_str().unwrap(),
+        "-o",
+        merged.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // Its history now selects: one binary of five, not all five as `no_dependencies`.
+    append(&p, "crates/app/tests/app_it.rs", "// edited\n");
+    let out = p.run(&["--affected", "--since", "HEAD"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(ran(&out), [APP_IT], "{:?}", decisions(&out));
+    assert_eq!(out.run().affected.as_ref().unwrap().not_selected, 4);
+}
+
+#[test]
 fn rust_selection_comes_before_the_shard_and_observe_runs_everything() {
     let p = Project::copy_of("affected-rust");
     assert_eq!(p.run(&[]).code, 0);
@@ -513,9 +558,9 @@ fn pytest_changes_select_the_files_that_import_them() {
 
 // ---- Jest (needs TESTFLOW_JEST_WORK: a directory with Jest and jest-testflow installed) -
 
-#[test]
-#[ignore = "needs TESTFLOW_JEST_WORK (tests/run-all.sh sets it)"]
-fn jest_selects_through_find_related_tests() {
+/// A copy of affected-jest in a fresh git repository with `$TESTFLOW_JEST_WORK`'s
+/// node_modules linked in.
+fn jest_project() -> Project {
     let work: std::path::PathBuf = std::env::var_os("TESTFLOW_JEST_WORK")
         .filter(|p| !p.is_empty())
         .map(Into::into)
@@ -523,6 +568,13 @@ fn jest_selects_through_find_related_tests() {
     let p = Project::copy_of("affected-jest");
     std::os::unix::fs::symlink(work.join("node_modules"), p.dir.join("node_modules"))
         .expect("link node_modules");
+    p
+}
+
+#[test]
+#[ignore = "needs TESTFLOW_JEST_WORK (tests/run-all.sh sets it)"]
+fn jest_selects_through_find_related_tests() {
+    let p = jest_project();
     let ci = Path::new("true");
     let run = |args: &[&str]| p.run_env(args, &[("CI", ci)]);
     let first = run(&["--affected"]);
@@ -575,6 +627,53 @@ fn jest_selects_through_find_related_tests() {
         "{:?}",
         decisions(&out)
     );
+}
+
+#[test]
+#[ignore = "needs TESTFLOW_JEST_WORK (tests/run-all.sh sets it)"]
+fn jest_listing_that_fails_runs_every_jest_test_with_the_error() {
+    let p = jest_project();
+    let ci = Path::new("true");
+    let first = p.run_env(&["--affected"], &[("CI", ci)]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    // Recorded: a change to src/math.js would select one file of three, but Jest cannot
+    // list (the fixture's jest.config.js throws under `--listTests`): every test runs,
+    // and the run says why, instead of failing as if the suite did not build.
+    append(&p, "src/math.js", "// edited\n");
+    let out = p.run_env(
+        &["--affected"],
+        &[("CI", ci), ("AFFECTED_BREAK_LISTING", Path::new("1"))],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        ran(&out),
+        [
+            "src/math.test.js#doubles",
+            "src/standalone.test.js#stands alone",
+            "src/text.test.js#shouts"
+        ]
+    );
+    assert_eq!(
+        decisions(&out),
+        [("*".to_owned(), true, "selection_failed".to_owned())]
+    );
+    assert!(out.run().errors.is_empty(), "{:?}", out.run().errors);
+    // The stored run.json holds Jest's own error, and what testflow did about it.
+    let dir = p.runs_dir().join(&out.run().run_id);
+    let stored: testflow::model::Run =
+        serde_json::from_slice(&std::fs::read(dir.join("run.json")).expect("run.json")).unwrap();
+    let a = stored.affected.as_ref().expect("run.json affected");
+    assert_eq!(a.not_selected, 0);
+    let reason = &a.groups[0].reason;
+    assert!(
+        reason.contains("Jest could not say which tests the changes affect"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("AFFECTED_BREAK_LISTING: this listing fails on purpose"),
+        "{reason}"
+    );
+    assert!(reason.ends_with("every jest test runs"), "{reason}");
 }
 
 // ---- go (package grain) ------------------------------------------------------------
@@ -656,19 +755,40 @@ fn node_project(fixture: &str, var: &str) -> Project {
     p
 }
 
-/// The shared script of the Vitest and Playwright cases: `math` is the test file whose
-/// module reaches src/round.js (through src/math.js), `text` the one requiring
-/// src/text.js; `framework` the runner's name in the decisions.
+/// The shared script of the Vitest and Playwright cases (record, select, observe):
+/// `math` is the test file whose module reaches src/round.js (through src/math.js), `text`
+/// the one requiring src/text.js; `framework` the runner's name in the decisions.
 fn node_runner_selects(p: &Project, framework: &str, math: &str, text: &str, standalone: &str) {
     let ci = Path::new("true");
     let run = |args: &[&str]| p.run_env(args, &[("CI", ci)]);
     let all = sorted(&[math, text, standalone]);
     let file = |id: &str| id.split('#').next().unwrap().to_owned();
 
-    // No dependencies recorded yet: everything runs, and they are recorded.
-    let first = run(&["--affected"]);
+    // Record mode (a default branch's pipeline): everything runs, and the runner's
+    // answer is recorded, in the history and with the run (for `merge`).
+    let first = run(&["--affected=record"]);
     assert_eq!(first.code, 0, "{}", first.stderr);
     assert_eq!(ran(&first), all, "{:?}", decisions(&first));
+    let a = first.run().affected.as_ref().unwrap();
+    assert_eq!((a.mode.as_str(), a.not_selected), ("record", 0));
+    let deps: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            p.runs_dir()
+                .join(&first.run().run_id)
+                .join("affected-deps.json"),
+        )
+        .expect("affected-deps.json"),
+    )
+    .unwrap();
+    assert_eq!(deps[0]["framework"], framework, "{deps}");
+    let mut files: Vec<&str> = deps[0]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g[0].as_str().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(files, all.iter().map(|t| file(t)).collect::<Vec<_>>());
 
     // A module two imports away: the test file the runner's graph relates to it.
     append(p, "src/round.js", "// edited\n");
@@ -728,6 +848,35 @@ fn node_runner_selects(p: &Project, framework: &str, math: &str, text: &str, sta
         "{:?}",
         decisions(&out)
     );
+    restore(p);
+
+    // Observation mode: everything runs, and the record says what the selection would
+    // have run; a failure it would have left out is counted as missed.
+    append(p, "src/round.js", "// edited\n");
+    let out = p.run_env(
+        &["--affected=observe"],
+        &[("CI", ci), ("AFFECTED_FAIL", Path::new("1"))],
+    );
+    assert_ne!(out.code, 0, "a failure fails the run: {}", out.stderr);
+    assert_eq!(ran(&out), all, "{:?}", decisions(&out));
+    let d = decisions(&out);
+    assert!(
+        d.contains(&(file(math), true, "changed_dependency".into())),
+        "{d:?}"
+    );
+    assert!(
+        d.contains(&(file(standalone), false, "unaffected".into())),
+        "{d:?}"
+    );
+    let a = out.run().affected.as_ref().unwrap();
+    assert_eq!((a.mode.as_str(), a.not_selected), ("observe", 0));
+    assert_eq!(a.missed, [standalone]);
+    let report = p.cmd(&["history", "selection", "--format", "json"]);
+    assert_eq!(report.code, 0, "{}", report.stderr);
+    let v: serde_json::Value = serde_json::from_str(&report.stdout).unwrap();
+    assert_eq!(v["tests"], 3, "{v}");
+    assert_eq!(v["would_skip"], 2, "{v}");
+    assert_eq!(v["missed"], 1, "{v}");
     restore(p);
 
     // A lockfile: everything runs.

@@ -309,6 +309,7 @@ pub fn run(
             order_tests: &order_tests,
             affected: affected.as_ref(),
             background: &mut background,
+            run_dir: &rec.dir,
         };
         let planned = suite.units(&ctx, &mut planning);
         if planning.broken {

@@ -226,6 +226,9 @@ pub struct Planning<'a> {
     /// `--affected`), off the path to the first test; the session waits for it before
     /// the run finishes.
     pub background: &'a mut Vec<std::thread::JoinHandle<()>>,
+    /// The run's directory: what a suite keeps beside the run record (the dependency
+    /// record `merge` carries into its history, `affected::store::DEPS_FILE`).
+    pub run_dir: &'a std::path::Path,
 }
 
 /// A framework's suite found in a project: prepared before the run's log opens, then

@@ -1,11 +1,12 @@
 //! `run --affected` for the Node runners that name their test files related to a change
-//! themselves (Vitest, Playwright Test): the rules around the runner's answer, shared.
+//! themselves (Jest, Vitest, Playwright Test): the rules around the runner's answer, shared.
 //! The runner's own module graph decides which test files reach a change (testflow never
 //! parses JavaScript imports); around it testflow keeps Jest's conservative rules and
 //! fails safe when the answer cannot be trusted:
 //! - a deleted JavaScript or TypeScript source selects every test file: a graph only knows
 //!   the files that are there (Jest's issues 7436 and 12052 are the same gap);
-//! - a changed snapshot file selects its test file (snapshots are read, not imported);
+//! - a changed or deleted snapshot file selects its test file (snapshots are read, not
+//!   imported);
 //! - a changed test file the runner does not relate to itself means the runner and
 //!   testflow disagree on paths: every test runs (`selection_failed`);
 //! - a runner that fails to answer, or cannot be asked the change set, runs every test
@@ -175,9 +176,12 @@ pub(crate) fn select(
         plan.select_all(r.framework, &ids, "selection_failed", &reason, vec![id(&t)]);
         return None;
     }
-    let snapshots: Vec<(PathBuf, &PathBuf)> = existing
+    // A deleted snapshot too: its test then writes (or, under CI, fails on) a new one.
+    let snapshots: Vec<(PathBuf, PathBuf)> = plan
+        .changes
         .iter()
-        .filter_map(|e| Some((canon(&snapshot_owner(e)?), e)))
+        .flat_map(|c| c.paths())
+        .filter_map(|p| Some((canon(&snapshot_owner(p)?), canon(p))))
         .collect();
     let groups: Vec<Group> = all
         .iter()
@@ -193,7 +197,7 @@ pub(crate) fn select(
                 snapshots
                     .iter()
                     .filter(|(owner, _)| owner == f)
-                    .map(|(_, snap)| (*snap).clone()),
+                    .map(|(_, snap)| snap.clone()),
             );
             let tests = plan
                 .failing
@@ -328,6 +332,16 @@ mod tests {
         let p = plan(&root, &["src/__snapshots__/b.test.js.snap"]);
         let got = select(&runner(&root), &p, Some(&h), &mut graph(&root));
         assert_eq!(got, Some(vec!["src/b.test.js".to_owned()]));
+        // So does a deleted one (no source: no reason to run every file).
+        std::fs::remove_file(root.join("src/__snapshots__/b.test.js.snap")).unwrap();
+        let p = plan(&root, &["src/__snapshots__/b.test.js.snap"]);
+        let got = select(&runner(&root), &p, Some(&h), &mut graph(&root));
+        assert_eq!(got, Some(vec!["src/b.test.js".to_owned()]));
+        assert!(
+            rules(&p).contains(&rule("src/b.test.js", true, "changed_dependency")),
+            "{:?}",
+            rules(&p)
+        );
     }
 
     #[test]

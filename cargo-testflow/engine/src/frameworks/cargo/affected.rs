@@ -156,30 +156,39 @@ pub(crate) fn select(
 }
 
 /// Record the workspace's dependencies on a run without `--affected`, so a later
-/// `--affected` run has them. The dep-info files are read here (a few small files);
-/// `rustc -vV` for the fingerprint and the write run on a thread of their own, with their
-/// own connection to the history at `history_path`, so the tests need not wait for them.
-/// `None` when no thread could start: nothing is recorded, and the next run records again.
+/// `--affected` run has them: in the history at `history_path`, and in `run_dir` as an
+/// `--affected` run keeps them (`merge` carries a CI shard's into the history the next
+/// pipeline restores, so a default branch's plain runs refresh it too). The dep-info
+/// files are read here (a few small files); `rustc -vV` for the fingerprint and the
+/// writes run on a thread of their own, with their own connection to the history, so the
+/// tests need not wait for them. `None` when no thread could start: nothing is recorded,
+/// and the next run records again.
 pub(crate) fn record_in_background(
     history_path: &Path,
+    run_dir: &Path,
     ws: &Workspace,
     binaries: &[Arc<TestBinary>],
     tests: &[RustTest],
     doctest_packages: &[String],
 ) -> Option<std::thread::JoinHandle<()>> {
-    let rows: Vec<(String, Vec<PathBuf>)> = groups(ws, binaries, tests, doctest_packages)
+    let groups: Vec<Group> = groups(ws, binaries, tests, doctest_packages)
         .into_iter()
         .filter(|g| !g.deps.is_empty())
-        .map(|g| (g.id, g.deps))
         .collect();
     let root = ws.root.clone();
     let store_root = history_path.parent()?.to_owned();
+    let run_dir = run_dir.to_owned();
     std::thread::Builder::new()
         .name("testflow-deps".into())
         .spawn(move || {
             let fp = affected::fingerprint(&root, &toolchain());
             let canonical = root.canonicalize().unwrap_or(root);
+            // Derived data: a failed write only costs a wider selection next time.
+            let record = affected::store::DepsRecord::of(Framework::Rust, &fp, &canonical, &groups);
+            let _ = affected::store::write_deps(&run_dir, &[record]);
             if let Ok(h) = crate::history::History::open(&store_root) {
+                let rows: Vec<(String, Vec<PathBuf>)> =
+                    groups.into_iter().map(|g| (g.id, g.deps)).collect();
                 let _ = affected::store::save(&h, Framework::Rust.as_str(), &canonical, &fp, &rows);
             }
         })

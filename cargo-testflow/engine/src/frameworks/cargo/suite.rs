@@ -225,6 +225,7 @@ impl Suite for CargoSuite {
                         if let (Some(h), true) = (plan.history, list_errors.is_empty()) {
                             let task = super::affected::record_in_background(
                                 h.path(),
+                                plan.run_dir,
                                 &ws,
                                 &binaries,
                                 &tests,

@@ -1156,7 +1156,7 @@ impl crate::frameworks::Suite for JestSuite {
         _echo: &mut (dyn std::io::Write + Send),
     ) -> Result<bool> {
         let project = JestProject::locate(&self.root)?;
-        affected::select(&project, plan, history)?;
+        affected::select(&project, plan, history);
         Ok(true)
     }
 
@@ -1170,10 +1170,9 @@ impl crate::frameworks::Suite for JestSuite {
         plan: &mut crate::frameworks::Planning<'_>,
     ) -> Result<Vec<Box<dyn crate::runner::Unit>>> {
         let project = JestProject::locate(&self.root)?;
-        let paths = match plan.affected {
-            Some(a) => affected::select(&project, a, plan.history)?,
-            None => None,
-        };
+        let paths = plan
+            .affected
+            .and_then(|a| affected::select(&project, a, plan.history));
         if paths.as_ref().is_some_and(|p| p.is_empty()) {
             return Ok(vec![]); // nothing affected: Jest does not start
         }
@@ -1377,33 +1376,52 @@ pub fn detect(root: &Path, forced: bool) -> Option<Box<dyn crate::frameworks::Su
 /// `cargo testflow list`: the project's test files as Jest sees them (`--listTests`).
 pub fn list_files(root: &Path) -> Result<Vec<String>> {
     let bin = find_in_node_modules(root, ".bin/jest").with_context(|| jest_missing(root))?;
-    let out = std::process::Command::new(&bin)
+    let mut files: Vec<String> = list_tests(&bin, root, &[])?
+        .iter()
+        .map(|f| relative_file(root, f))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// `jest --listTests --json ARGS…` in `root`: the test files Jest finds, as it prints
+/// them (absolute). What `list` shows and what `--affected` asks Jest (with
+/// `--findRelatedTests`).
+pub(crate) fn list_tests(
+    bin: &Path,
+    root: &Path,
+    args: &[&std::ffi::OsStr],
+) -> Result<Vec<String>> {
+    let out = std::process::Command::new(bin)
         .args(["--listTests", "--json"])
+        .args(args)
         .current_dir(root)
+        .env("CI", "true")
+        .stdin(std::process::Stdio::null())
         .output()
         .with_context(|| format!("cannot run {}", bin.display()))?;
     if !out.status.success() {
         anyhow::bail!(
-            "`jest --listTests` failed in {}: {}",
+            "`jest --listTests` in {} ended with {}: {}",
             root.display(),
+            out.status,
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
+    // The JSON array is the last line (Jest may print notices before it).
     let json = stdout
         .lines()
         .rev()
         .find(|l| l.trim_start().starts_with('['))
         .unwrap_or("[]");
-    let files: Vec<String> = serde_json::from_str(json).with_context(|| {
+    serde_json::from_str(json).with_context(|| {
         format!(
-            "unexpected `jest --listTests --json` output in {}",
-            root.display()
+            "unexpected `jest --listTests --json` output in {}: {}",
+            root.display(),
+            json.chars().take(200).collect::<String>()
         )
-    })?;
-    let mut files: Vec<String> = files.iter().map(|f| relative_file(root, f)).collect();
-    files.sort();
-    Ok(files)
+    })
 }
 
 /// The Jest suite at `root` as `cargo testflow list` shows it: its files

@@ -4,6 +4,7 @@
 //! `--affected` runs only); the selected files (and single tests that failed last time)
 //! become pytest's positional arguments.
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use anyhow::Result;
@@ -25,29 +26,29 @@ pub(crate) fn select(
         .root
         .canonicalize()
         .unwrap_or_else(|_| suite.root.clone());
-    let mut groups: Vec<Group> = Vec::new();
-    for id in &items {
-        let file = super::Pytest.file_of_id(id);
-        match groups.iter_mut().find(|g| g.id == file) {
-            Some(g) => g.tests.push(id.clone()),
-            None => groups.push(Group {
-                id: file.to_owned(),
-                deps: vec![],
-                tests: vec![id.clone()],
-                whole: false,
-            }),
-        }
-    }
+    let mut groups: Vec<Group> = super::by_file(
+        items
+            .iter()
+            .map(|id| (super::Pytest.file_of_id(id).to_owned(), id.clone())),
+    )
+    .into_iter()
+    .map(|(file, tests)| Group {
+        id: file,
+        deps: vec![],
+        tests,
+        whole: false,
+    })
+    .collect();
     // A file that does not collect is a group too (its recorded dependencies say why it
     // broke), and always runs: pytest then reports its error.
-    let broken: Vec<String> = errors
-        .iter()
-        .map(|e| super::Pytest.file_of_id(&e.nodeid).to_owned())
-        .collect();
-    for file in &broken {
-        if !groups.iter().any(|g| &g.id == file) {
+    let mut known: HashSet<String> = groups.iter().map(|g| g.id.clone()).collect();
+    let mut broken: HashSet<String> = HashSet::new();
+    for e in &errors {
+        let file = super::Pytest.file_of_id(&e.nodeid).to_owned();
+        broken.insert(file.clone());
+        if known.insert(file.clone()) {
             groups.push(Group {
-                id: file.clone(),
+                id: file,
                 deps: vec![],
                 tests: vec![],
                 whole: false,
@@ -75,11 +76,9 @@ pub(crate) fn select(
         .filter(|g| sel.groups.contains(&g.id) || broken.contains(&g.id))
         .collect();
     let mut args: Vec<String> = chosen.iter().map(|g| g.id.clone()).collect();
-    let extra = sel
-        .tests
-        .iter()
-        .filter(|t| !chosen.iter().any(|g| g.tests.contains(t)))
-        .count();
+    // Tests selected on their own outside the chosen files (by set: thousands of tests).
+    let in_chosen: HashSet<&String> = chosen.iter().flat_map(|g| &g.tests).collect();
+    let extra = sel.tests.iter().filter(|t| !in_chosen.contains(t)).count();
     args.extend(sel.tests.iter().cloned());
     let tests = chosen.iter().map(|g| g.tests.len()).sum::<usize>() + extra;
     Ok(Some(Selected {

@@ -783,7 +783,7 @@ impl super::Suite for PytestSuite {
 
 /// One suite per test file, in collection order, with its tests' node ids.
 pub fn listing_from_ids(package: &str, ids: &[String]) -> Vec<super::SuiteListing> {
-    let mut files: Vec<(String, Vec<super::ListedTest>)> = Vec::new();
+    let mut files: Vec<(String, super::ListedTest)> = Vec::with_capacity(ids.len());
     for id in ids {
         let (file, _, name) = split_nodeid(id);
         let file = file.unwrap_or_default();
@@ -797,12 +797,9 @@ pub fn listing_from_ids(package: &str, ids: &[String]) -> Vec<super::SuiteListin
             ignored: None,
             affected: None,
         };
-        match files.iter_mut().find(|(f, _)| *f == file) {
-            Some((_, list)) => list.push(test),
-            None => files.push((file, vec![test])),
-        }
+        files.push((file, test));
     }
-    files
+    by_file(files)
         .into_iter()
         .map(|(file, tests)| super::SuiteListing {
             id: file,
@@ -814,6 +811,23 @@ pub fn listing_from_ids(package: &str, ids: &[String]) -> Vec<super::SuiteListin
             ..Default::default()
         })
         .collect()
+}
+
+/// `(file, item)` pairs grouped by file: the files in the order they first appear, each
+/// with its items in order. By index, not by search: a suite has thousands of files.
+pub(crate) fn by_file<T>(items: impl IntoIterator<Item = (String, T)>) -> Vec<(String, Vec<T>)> {
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut out: Vec<(String, Vec<T>)> = Vec::new();
+    for (file, item) in items {
+        match index.get(&file) {
+            Some(&i) => out[i].1.push(item),
+            None => {
+                index.insert(file.clone(), out.len());
+                out.push((file, vec![item]));
+            }
+        }
+    }
+    out
 }
 
 /// What `pytest --collect-only` found, as the plugin writes it (`TESTFLOW_COLLECT`).

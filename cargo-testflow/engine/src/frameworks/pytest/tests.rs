@@ -36,6 +36,49 @@ fn the_listing_is_one_suite_per_file_with_every_node_id() {
 }
 
 #[test]
+fn items_group_by_file_in_the_order_files_first_appear_even_interleaved() {
+    // A plugin's reordering (pytest-randomly, pytest_collection_modifyitems) interleaves
+    // files: each is still one group, holding its items in order.
+    let pairs = [
+        ("b.py", "b1"),
+        ("a.py", "a1"),
+        ("b.py", "b2"),
+        ("c.py", "c1"),
+        ("a.py", "a2"),
+        ("b.py", "b3"),
+    ];
+    let got = by_file(pairs.iter().map(|(f, i)| ((*f).to_owned(), *i)));
+    assert_eq!(
+        got,
+        [
+            ("b.py".to_owned(), vec!["b1", "b2", "b3"]),
+            ("a.py".to_owned(), vec!["a1", "a2"]),
+            ("c.py".to_owned(), vec!["c1"]),
+        ]
+    );
+    // At a suite's size too (10,000 items over 500 files, interleaved round-robin).
+    let many: Vec<(String, usize)> = (0..10_000)
+        .map(|i| (format!("t{}.py", i % 500), i))
+        .collect();
+    let got = by_file(many);
+    assert_eq!(got.len(), 500);
+    assert!(
+        got.iter()
+            .enumerate()
+            .all(|(k, (f, items))| *f == format!("t{k}.py")
+                && items.len() == 20
+                && items.iter().all(|i| i % 500 == k)),
+        "every file once, in first-appearance order, with all its items"
+    );
+    let ids: Vec<String> = ["a.py::x", "b.py::y", "a.py::z"]
+        .map(str::to_owned)
+        .to_vec();
+    let suites = listing_from_ids("p", &ids);
+    let got: Vec<(&str, usize)> = suites.iter().map(|s| (s.id.as_str(), s.tests)).collect();
+    assert_eq!(got, [("a.py", 2), ("b.py", 1)]);
+}
+
+#[test]
 fn nodeids_split_outside_brackets() {
     let (f, s, n) = split_nodeid("tests/test_a.py::TestC::test_y[a::b c-é]");
     assert_eq!(f.as_deref(), Some("tests/test_a.py"));
