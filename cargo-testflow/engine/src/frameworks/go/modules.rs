@@ -180,23 +180,33 @@ pub struct Layout {
 pub fn layout(root: &Path, go: &Path, scan: &Scan) -> Result<Layout> {
     let work_off = std::env::var_os("GOWORK").is_some_and(|v| v == "off");
     let workspaces: &[String] = if work_off { &[] } else { &scan.workspaces };
+    let mut read = Vec::new();
+    for w in workspaces {
+        read.push((w.clone(), uses(root, go, w)?));
+    }
+    Ok(decide(&scan.modules, read))
+}
+
+/// [`layout`] once each `go.work` is read: `read` holds each one's directory and its
+/// `use` entries ([`uses`]).
+fn decide(found: &[String], read: Vec<(String, Vec<Result<String, String>>)>) -> Layout {
     let mut used: Vec<(String, BTreeSet<String>)> = Vec::new();
     let mut notes = Vec::new();
     let mut modules: BTreeSet<String> = BTreeSet::new();
-    for w in workspaces {
+    for (w, entries) in read {
         let mut set = BTreeSet::new();
-        for u in uses(root, go, w)? {
+        for u in entries {
             match u {
                 Ok(m) => {
                     set.insert(m);
                 }
                 Err(path) => notes.push(format!(
                     "go: {} uses {path}, outside the project: its tests are not run",
-                    join(w, "go.work")
+                    join(&w, "go.work")
                 )),
             }
         }
-        used.push((w.clone(), set));
+        used.push((w, set));
     }
     // The nearest go.work above a directory: the longest that holds it.
     let nearest = |rel: &str| {
@@ -204,7 +214,7 @@ pub fn layout(root: &Path, go: &Path, scan: &Scan) -> Result<Layout> {
             .filter(|(w, _)| under(rel, w))
             .max_by_key(|(w, _)| w.len())
     };
-    for m in &scan.modules {
+    for m in found {
         match nearest(m) {
             None => {
                 modules.insert(m.clone());
@@ -227,10 +237,10 @@ pub fn layout(root: &Path, go: &Path, scan: &Scan) -> Result<Layout> {
             }
         }
     }
-    Ok(Layout {
+    Layout {
         modules: modules.into_iter().collect(),
         notes,
-    })
+    }
 }
 
 /// `rel` (a module's directory relative to the root) as people read it: `.` for the root.
@@ -487,6 +497,42 @@ mod tests {
         let (per, unmatched) = set(&[("", "ex.com/r")]).route(&["./../x", "y/..."]);
         assert_eq!(per[0], ["./../x", "y/..."]);
         assert!(unmatched.is_empty());
+    }
+
+    #[test]
+    fn the_nearest_go_work_decides_for_the_modules_below_it() {
+        // As `scan` gives them: sorted.
+        let found: Vec<String> = ["", "extra", "lib", "solo", "svc/a", "svc/b"]
+            .map(str::to_owned)
+            .into();
+        let read = vec![
+            // The root's go.work: itself, lib, a module the walk skipped, one outside.
+            (
+                String::new(),
+                vec![
+                    Ok(String::new()),
+                    Ok("lib".into()),
+                    Ok("_gen/m".into()),
+                    Err("../elsewhere".into()),
+                    // svc has a go.work of its own: it decides for svc/.
+                    Ok("svc/b".into()),
+                ],
+            ),
+            ("svc".into(), vec![Ok("svc/a".into())]),
+        ];
+        let l = decide(&found, read);
+        assert_eq!(l.modules, ["", "_gen/m", "lib", "svc/a"]);
+        assert_eq!(
+            l.notes,
+            [
+                "go: go.work uses ../elsewhere, outside the project: its tests are not run",
+                "go: extra/go.mod is not used by go.work (go runs no tests there): add it with `go work use`",
+                "go: solo/go.mod is not used by go.work (go runs no tests there): add it with `go work use`",
+                "go: svc/b/go.mod is not used by svc/go.work (go runs no tests there): add it with `go work use`",
+            ]
+        );
+        // No go.work: every module found runs.
+        assert_eq!(decide(&found, vec![]).modules, found);
     }
 
     #[test]
