@@ -735,6 +735,37 @@ fn go_changes_select_the_packages_whose_test_binaries_link_them() {
     assert!(ran(&out).is_empty(), "{:?}", decisions(&out));
 }
 
+#[test]
+fn go_changes_select_packages_in_the_module_that_holds_them() {
+    let p = Project::copy_of("go-modules");
+    let calc = "example.com/gomods/calc";
+    let greet = "example.com/gomods/api/greet";
+    let first = p.run(&["--affected"]);
+    assert_eq!(first.code, 100, "{}", first.stderr);
+    assert_eq!(ran(&first).len(), 7, "{:?}", ran(&first));
+    // Nothing changed: only the package with last run's failure (services/api's).
+    let out = p.run(&["--affected"]);
+    assert!(
+        ran(&out).iter().all(|id| id.starts_with(greet)),
+        "{:?}",
+        decisions(&out)
+    );
+    assert!(
+        decisions(&out).contains(&(calc.to_owned(), false, "unaffected".to_owned())),
+        "{:?}",
+        decisions(&out)
+    );
+    // A change in go/ selects go/'s package again.
+    append(&p, "go/calc.go", "// edited\n");
+    let out = p.run(&["--affected"]);
+    assert_eq!(ran(&out), ran(&first), "{:?}", decisions(&out));
+    assert!(
+        decisions(&out).contains(&(calc.to_owned(), true, "changed_dependency".to_owned())),
+        "{:?}",
+        decisions(&out)
+    );
+}
+
 // ---- Vitest and Playwright (each runner's own graph; need their run-all.sh installs) ---
 
 /// A copy of `fixture` in a fresh git repository with the node_modules of `$var` (a

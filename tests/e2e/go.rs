@@ -427,3 +427,304 @@ fn a_hang_go_does_not_end_is_ended_by_the_watchdog_as_a_timeout() {
     );
     assert_eq!(run.tests.len(), 2);
 }
+
+// ---- modules below the project root (tests/fixtures/go-modules, go-workspace) ----------
+
+const CALC: &str = "example.com/gomods/calc";
+const GREET: &str = "example.com/gomods/api/greet";
+
+/// Every test of go-modules, sorted.
+fn go_modules_ids() -> Vec<String> {
+    let mut ids: Vec<String> = [
+        format!("{CALC}::TestAdd"),
+        format!("{CALC}::TestFlaky"),
+        format!("{CALC}::TestSign"),
+        format!("{CALC}::TestSign/negative"),
+        format!("{CALC}::TestSign/zero"),
+        format!("{GREET}::TestHello"),
+        format!("{GREET}::TestHelloWrong"),
+    ]
+    .into();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn modules_below_the_root_each_run_in_their_own_directory() {
+    let p = Project::new("go-modules");
+    let c = counter(&p);
+    let out = p.run_env(&["--retries", "1"], &[("GO_FLAKY_COUNTER", &c)]);
+    assert_eq!(out.code, 100, "{}", out.stderr);
+    let run = out.run();
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+    // Both modules, nothing from node_modules/ or testdata/, every id once.
+    assert_eq!(run.ids(), go_modules_ids());
+    assert_eq!(run.tests.len(), go_modules_ids().len());
+    for (id, want) in [
+        ("TestAdd", Outcome::Passed),
+        ("TestSign", Outcome::Passed),
+        ("TestSign/negative", Outcome::Passed),
+        ("TestSign/zero", Outcome::Passed),
+        ("TestFlaky", Outcome::Passed),
+    ] {
+        assert_eq!(run.test(&format!("{CALC}::{id}")).outcome, want, "{id}");
+    }
+    assert_eq!(
+        run.test(&format!("{GREET}::TestHello")).outcome,
+        Outcome::Passed
+    );
+    // Files are relative to the project root, through the module's directory.
+    let add = run.test(&format!("{CALC}::TestAdd"));
+    assert_eq!(
+        (add.file.as_deref(), add.line, add.binary.as_deref()),
+        (Some("go/calc_test.go"), Some(10), Some(CALC))
+    );
+    let zero = run.test(&format!("{CALC}::TestSign/zero"));
+    assert_eq!(zero.suite, ["TestSign"]);
+    assert_eq!(zero.file.as_deref(), Some("go/calc_test.go"));
+
+    let wrong = run.test(&format!("{GREET}::TestHelloWrong"));
+    assert_eq!(wrong.outcome, Outcome::Failed);
+    let f = failure(wrong);
+    assert_eq!(f.category, Category::Assertion);
+    assert_eq!(f.message, r#"Hello("api") = "hello, api", want "hi, api""#);
+    let at = f.location.as_ref().unwrap();
+    assert_eq!(
+        (at.file.as_str(), at.line),
+        ("services/api/greet/greet_test.go", 14)
+    );
+    assert_eq!(
+        (wrong.file.as_deref(), wrong.line),
+        (Some("services/api/greet/greet_test.go"), Some(11))
+    );
+    // Retried in its module's directory (elsewhere go cannot find the package): it ran
+    // again and failed again.
+    assert_eq!(wrong.attempts.len(), 2);
+    assert_eq!(
+        wrong.attempts[1].outcome,
+        Outcome::Failed,
+        "{:?}",
+        wrong.attempts
+    );
+    // The flaky test of the other module failed, then passed on its retry there.
+    let flaky = run.test(&format!("{CALC}::TestFlaky"));
+    assert!(flaky.flaky);
+    let attempts: Vec<Outcome> = flaky.attempts.iter().map(|a| a.outcome).collect();
+    assert_eq!(attempts, [Outcome::Failed, Outcome::Passed]);
+    assert_eq!(std::fs::read_to_string(&c).unwrap().trim(), "2");
+    assert!(
+        out.stderr
+            .contains("at services/api/greet/greet_test.go:14"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn list_shows_the_packages_of_every_module() {
+    let p = Project::new("go-modules");
+    let out = p.cmd(&["list", "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("list JSON");
+    let mut listed: Vec<(String, String, String)> = v
+        .as_array()
+        .expect("suites")
+        .iter()
+        .flat_map(|s| {
+            let package = s["package"].as_str().unwrap().to_owned();
+            s["test_list"].as_array().unwrap().iter().map(move |t| {
+                (
+                    t["id"].as_str().unwrap().to_owned(),
+                    t["file"].as_str().unwrap().to_owned(),
+                    package.clone(),
+                )
+            })
+        })
+        .collect();
+    listed.sort();
+    let calc = |n: &str| {
+        (
+            format!("{CALC}::{n}"),
+            "go/calc_test.go".to_owned(),
+            CALC.to_owned(),
+        )
+    };
+    let greet = |n: &str| {
+        (
+            format!("{GREET}::{n}"),
+            "services/api/greet/greet_test.go".to_owned(),
+            "example.com/gomods/api".to_owned(),
+        )
+    };
+    assert_eq!(
+        listed,
+        [
+            greet("TestHello"),
+            greet("TestHelloWrong"),
+            calc("TestAdd"),
+            calc("TestFlaky"),
+            calc("TestSign"),
+        ]
+    );
+}
+
+#[test]
+fn a_module_that_does_not_build_is_a_build_error_and_the_others_still_run() {
+    let p = Project::copy_of("go-modules");
+    std::fs::write(
+        p.dir.join("services/api/greet/broken_test.go"),
+        "package greet\n\nimport \"testing\"\n\nfunc TestBroken(t *testing.T) {\n\tvar n int = Hello(\"x\")\n\t_ = n\n}\n",
+    )
+    .unwrap();
+    let out = p.run(&[]);
+    assert_eq!(out.code, 101, "{}", out.stderr);
+    let run = out.run();
+    // The other module ran, with its own results.
+    let ids = run.ids();
+    assert!(ids.iter().all(|id| id.starts_with(CALC)), "{ids:?}");
+    assert_eq!(ids.len(), 5, "{ids:?}");
+    assert_eq!(
+        run.test(&format!("{CALC}::TestAdd")).outcome,
+        Outcome::Passed
+    );
+    assert_eq!(run.errors.len(), 1, "{:?}", run.errors);
+    assert_eq!(run.errors[0].kind, "build");
+    let m = &run.errors[0].message;
+    assert!(
+        m.starts_with(&format!("{GREET}: go test could not build it")),
+        "{m}"
+    );
+    assert!(
+        m.contains(
+            "broken_test.go:6:14: cannot use Hello(\"x\") (value of type string) as int value"
+        ),
+        "{m}"
+    );
+    assert!(out.stderr.contains("BUILD FAILED"), "{}", out.stderr);
+}
+
+#[test]
+fn two_modules_with_one_module_path_fail_closed_and_the_first_still_runs() {
+    let p = Project::copy_of("go-modules");
+    std::fs::write(
+        p.dir.join("services/api/go.mod"),
+        "module example.com/gomods/calc\n\ngo 1.22\n",
+    )
+    .unwrap();
+    let out = p.run(&[]);
+    assert_eq!(out.code, 101, "{}", out.stderr);
+    let run = out.run();
+    assert!(run.ids().iter().all(|id| id.starts_with(CALC)));
+    assert_eq!(run.errors.len(), 1, "{:?}", run.errors);
+    assert_eq!(run.errors[0].kind, "build");
+    let m = &run.errors[0].message;
+    assert!(m.starts_with("services/api/go.mod: "), "{m}");
+    assert!(m.contains("as go/go.mod does"), "{m}");
+}
+
+#[test]
+fn package_patterns_are_relative_to_the_project_and_run_in_their_module() {
+    let p = Project::new("go-modules");
+    let out = p.cmd(&[
+        "run",
+        "--coverage",
+        "--format",
+        "json",
+        "--",
+        "./services/api/...",
+    ]);
+    assert_eq!(out.code, 100, "{}", out.stderr);
+    let run = out.run();
+    assert_eq!(
+        run.ids(),
+        [
+            format!("{GREET}::TestHello"),
+            format!("{GREET}::TestHelloWrong")
+        ]
+    );
+    let cov = run.coverage.as_ref().expect("coverage");
+    let files: Vec<&str> = cov.files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(files, ["services/api/greet/greet.go"]);
+    // A pattern in no module is a named error, not an empty green run.
+    // (`--format json` before `--`: after it, it would be go test's.)
+    let none = p.cmd(&["run", "--format", "json", "--", "./docs/..."]);
+    assert_ne!(none.code, 0, "{}", none.stderr);
+    assert!(
+        none.run()
+            .errors
+            .iter()
+            .any(|e| e.kind == "build" && e.message.contains("./docs/...")),
+        "{:?}",
+        none.run().errors
+    );
+}
+
+#[test]
+fn coverage_of_every_module_is_one_report_with_paths_from_the_project_root() {
+    let p = Project::new("go-modules");
+    let out = p.run(&["--coverage"]);
+    assert_eq!(out.code, 100, "{}", out.stderr);
+    let run = out.run();
+    let cov = run.coverage.as_ref().expect("coverage");
+    assert!(
+        cov.frameworks
+            .iter()
+            .any(|f| f.framework == testflow::model::Framework::Go && f.status == "collected"),
+        "{:?}",
+        cov.frameworks
+    );
+    let mut files: Vec<&str> = cov.files.iter().map(|f| f.path.as_str()).collect();
+    files.sort();
+    assert_eq!(files, ["go/calc.go", "services/api/greet/greet.go"]);
+}
+
+#[test]
+fn shards_split_the_packages_of_every_module() {
+    let p = Project::new("go-modules");
+    let mut seen: Vec<String> = Vec::new();
+    for shard in ["1/2", "2/2"] {
+        let out = p.run(&["--shard", shard, "--shard-strategy", "count"]);
+        assert!(matches!(out.code, 0 | 100), "{shard}: {}", out.stderr);
+        let run = out.run();
+        assert!(run.errors.is_empty(), "{shard}: {:?}", run.errors);
+        let mut packages: Vec<&str> = run
+            .tests
+            .iter()
+            .map(|t| t.binary.as_deref().unwrap())
+            .collect();
+        packages.sort();
+        packages.dedup();
+        assert_eq!(packages.len(), 1, "{shard}: one package each: {packages:?}");
+        seen.extend(run.tests.iter().map(|t| t.id.clone()));
+    }
+    seen.sort();
+    assert_eq!(seen, go_modules_ids(), "together: every test once");
+}
+
+#[test]
+fn a_go_work_runs_the_modules_it_uses_once_each() {
+    let p = Project::new("go-workspace");
+    let out = p.run(&[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let run = out.run();
+    assert!(run.errors.is_empty(), "{:?}", run.errors);
+    // The root module imports the nested one through the go.work; the nested module's
+    // test runs once (in its own module), the module the go.work does not use not at all.
+    assert_eq!(
+        run.ids(),
+        [
+            "example.com/ws/lib::TestTwice",
+            "example.com/ws::TestQuadruple"
+        ]
+    );
+    assert_eq!(
+        run.test("example.com/ws/lib::TestTwice").file.as_deref(),
+        Some("lib/lib_test.go")
+    );
+    assert!(
+        out.stderr
+            .contains("go: extra/go.mod is not used by go.work"),
+        "{}",
+        out.stderr
+    );
+}

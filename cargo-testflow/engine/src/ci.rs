@@ -879,7 +879,7 @@ fn gh_setup(shape: &ProjectShape, opts: &Options, shard: bool) -> Vec<Value> {
         match t.github_action {
             Some(action) => {
                 let with =
-                    Value::Mapping(t.github_with.iter().map(|(k, v)| (s(*k), s(*v))).collect());
+                    Value::Mapping(t.github_with.iter().map(|(k, v)| (s(*k), s(v))).collect());
                 steps.push(gh_uses(t.name, action, with));
             }
             None => steps.push(gh_step(t.name, t.script.clone())),

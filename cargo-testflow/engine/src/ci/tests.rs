@@ -963,7 +963,7 @@ fn a_go_module_gets_its_toolchain_from_its_plugin_in_every_ci() {
     // The script reads go.mod's version (`go 1.22` is the release go1.22.0).
     let script_dir = tempfile::tempdir().unwrap();
     std::fs::write(script_dir.path().join("go.mod"), "module m\n\ngo 1.22\n").unwrap();
-    let probe = crate::frameworks::go::CI_GO_SCRIPT
+    let probe = crate::frameworks::go::ci_go_script("go.mod")
         .lines()
         .filter(|l| l.trim_start().starts_with("v=") || l.trim_start().starts_with("case"))
         .collect::<Vec<_>>()
@@ -975,6 +975,41 @@ fn a_go_module_gets_its_toolchain_from_its_plugin_in_every_ci() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1.22.0");
+}
+
+#[test]
+fn a_go_module_below_the_root_gets_its_toolchain_from_its_go_mod() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("services/api")).unwrap();
+    std::fs::write(
+        dir.path().join("services/api/go.mod"),
+        "module ex.com/api\n\ngo 1.23\n",
+    )
+    .unwrap();
+    let shape = ProjectShape::detect(dir.path());
+    assert_eq!(shape.toolchains.len(), 1, "{:?}", shape.toolchains);
+    let gh = parse(Ci::Github, &shape, 2);
+    let steps = jobs(Ci::Github, &gh)[1]["steps"].as_sequence().unwrap();
+    let go = steps
+        .iter()
+        .find(|s| s["uses"].as_str() == Some("actions/setup-go@v5"))
+        .expect("setup-go in the shard job");
+    assert_eq!(
+        go["with"]["go-version-file"].as_str(),
+        Some("services/api/go.mod")
+    );
+    let script = crate::frameworks::go::ci_go_script("services/api/go.mod");
+    let probe: Vec<&str> = script
+        .lines()
+        .filter(|l| l.trim_start().starts_with("v=") || l.trim_start().starts_with("case"))
+        .collect();
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{}\necho \"$v\"", probe.join("\n")))
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1.23.0");
 }
 
 fn with_affected(shards: u32) -> Options {

@@ -144,7 +144,7 @@ pub struct CiSetup {
     pub name: &'static str,
     /// GitHub's action for it; `None`: `script` runs there too.
     pub github_action: Option<&'static str>,
-    pub github_with: &'static [(&'static str, &'static str)],
+    pub github_with: Vec<(&'static str, String)>,
     pub script: String,
     /// What `script` downloads, cached between pipelines.
     pub cache: Option<CiCache>,

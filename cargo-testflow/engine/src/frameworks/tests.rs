@@ -193,7 +193,7 @@ fn every_framework_answers_the_interface_consistently() {
 fn the_nothing_found_message_names_every_framework() {
     assert_eq!(
         looked_for(),
-        "a cargo workspace, pytest configuration or test_*.py files, a Jest project (package.json), a Vitest project (vitest.config.* or vitest in package.json), a Go module (go.mod), or a Playwright Test project (playwright.config.* or @playwright/test in package.json)"
+        "a cargo workspace, pytest configuration or test_*.py files, a Jest project (package.json), a Vitest project (vitest.config.* or vitest in package.json), a Go module (go.mod, at the root or below), or a Playwright Test project (playwright.config.* or @playwright/test in package.json)"
     );
 }
 

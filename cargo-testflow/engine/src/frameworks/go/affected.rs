@@ -1,6 +1,7 @@
 //! `run --affected` for go test, at the package grain: a package's tests depend on the
-//! files of every package of the module its test binary links (`go list -deps -test`:
-//! the `P.test` entry's `Deps`), its own test files and embedded files included.
+//! files of every package of the project its test binary links (`go list -deps -test`
+//! in its module: the `P.test` entry's `Deps`), its own test files and embedded files
+//! included. Every module's packages are one selection.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -8,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
-use super::GoProject;
+use super::modules::GoModules;
 use crate::affected::{self, Group, Plan};
 use crate::model::Framework;
 
@@ -57,13 +58,13 @@ fn base(import_path: &str) -> &str {
 }
 
 /// Each test package's group: its id is the import path, its dependencies the files of
-/// the module's packages its test binary links.
-pub(crate) fn groups(listing: &str, root: &Path, packages: &[String]) -> Result<Vec<Group>> {
+/// the packages under `root` (the project's) its test binary links.
+pub(crate) fn groups_of(listing: &str, root: &Path, packages: &[String]) -> Result<Vec<Group>> {
     let mut entries = Vec::new();
     for e in serde_json::Deserializer::from_str(listing).into_iter::<Listed>() {
         entries.push(e.context("go list -deps -test -json printed something else")?);
     }
-    // Files of the module's packages (test variants joined to their package).
+    // Files of the project's packages (test variants joined to their package).
     let mut files: HashMap<&str, HashSet<PathBuf>> = HashMap::new();
     for e in &entries {
         if Path::new(&e.dir).starts_with(root) {
@@ -101,31 +102,57 @@ pub(crate) fn groups(listing: &str, root: &Path, packages: &[String]) -> Result<
         .collect())
 }
 
-/// The test packages to run; `None`: every one.
+/// The test packages to run, each with its module's index in `set`; `None`: every one.
+/// The modules' groups go to the plan together (one selection for go, as the run
+/// records it); a package's dependencies are the files of the project's packages its
+/// test binary links, in its own module or another (a `go.work`, a `replace`).
 pub(crate) fn select(
-    project: &GoProject,
-    go: &Path,
-    packages: &[String],
+    set: &GoModules,
+    packages: &[(usize, String)],
     plan: &Plan,
     history: Option<&crate::history::History>,
-) -> Result<Option<Vec<String>>> {
-    let out = std::process::Command::new(go)
-        .args(["list", "-deps", "-test", "-json", "./..."])
-        .current_dir(&project.root)
-        .stdin(std::process::Stdio::null())
+) -> Result<Option<Vec<(usize, String)>>> {
+    let go = &set.go;
+    let root = set.root.canonicalize().unwrap_or_else(|_| set.root.clone());
+    let version = std::process::Command::new(go)
+        .arg("version")
         .output()
-        .with_context(|| format!("cannot run {} list", go.display()))?;
-    anyhow::ensure!(
-        out.status.success(),
-        "`go list -deps -test -json ./...` failed in {}: {}",
-        project.root.display(),
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-    let root = project
-        .root
-        .canonicalize()
-        .unwrap_or_else(|_| project.root.clone());
-    let mut groups = groups(&String::from_utf8_lossy(&out.stdout), &root, packages)?;
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let mut groups: Vec<Group> = Vec::new();
+    let mut owner: Vec<usize> = Vec::new();
+    let mut prints: Vec<String> = Vec::new();
+    for (i, project) in set.modules.iter().enumerate() {
+        let mine: Vec<String> = packages
+            .iter()
+            .filter(|(m, _)| *m == i)
+            .map(|(_, p)| p.clone())
+            .collect();
+        let module_root = project
+            .root
+            .canonicalize()
+            .unwrap_or_else(|_| project.root.clone());
+        // Each module's tracked files (go.mod, go.sum) are part of go's environment.
+        prints.push(affected::fingerprint(&module_root, &version));
+        if mine.is_empty() {
+            continue;
+        }
+        let out = std::process::Command::new(go)
+            .args(["list", "-deps", "-test", "-json", "./..."])
+            .current_dir(&project.root)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .with_context(|| format!("cannot run {} list", go.display()))?;
+        anyhow::ensure!(
+            out.status.success(),
+            "`go list -deps -test -json ./...` failed in {}: {}",
+            project.root.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        let found = groups_of(&String::from_utf8_lossy(&out.stdout), &root, &mine)?;
+        owner.extend(std::iter::repeat_n(i, found.len()));
+        groups.extend(found);
+    }
     // A test that failed last time selects its package (go's grain).
     for g in &mut groups {
         let prefix = format!("{}::", g.id);
@@ -136,12 +163,8 @@ pub(crate) fn select(
             .cloned()
             .collect();
     }
-    let version = std::process::Command::new(go)
-        .arg("version")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
-    let fp = affected::fingerprint(&root, &version);
+    // One module: its fingerprint as before modules below the root were run.
+    let fp = prints.join("+");
     let claims = |p: &Path| p.extension().is_some_and(|e| e == "go");
     let sel = plan.select(Framework::Go, &fp, &groups, history, &claims);
     if sel.all {
@@ -150,8 +173,11 @@ pub(crate) fn select(
     Ok(Some(
         groups
             .iter()
-            .filter(|g| sel.groups.contains(&g.id) || g.tests.iter().any(|t| sel.tests.contains(t)))
-            .map(|g| g.id.clone())
+            .zip(owner)
+            .filter(|(g, _)| {
+                sel.groups.contains(&g.id) || g.tests.iter().any(|t| sel.tests.contains(t))
+            })
+            .map(|(g, i)| (i, g.id.clone()))
             .collect(),
     ))
 }
@@ -170,7 +196,7 @@ mod tests {
 {"ImportPath":"ex/strs [ex/strs.test]","Dir":"/m/strs","GoFiles":["strs.go"],"TestGoFiles":["strs_test.go"]}
 {"ImportPath":"ex/strs.test","Dir":"/m/strs","Deps":["ex/strs [ex/strs.test]"]}
 "#;
-        let g = groups(
+        let g = groups_of(
             listing,
             Path::new("/m"),
             &["ex/calc".into(), "ex/strs".into(), "ex/none".into()],
@@ -193,6 +219,6 @@ mod tests {
             g[2].deps.is_empty(),
             "a package go did not list is unknown (selected)"
         );
-        assert!(groups("{not json", Path::new("/m"), &[]).is_err());
+        assert!(groups_of("{not json", Path::new("/m"), &[]).is_err());
     }
 }

@@ -42,22 +42,105 @@ struct Retry {
     pattern: String,
 }
 
-/// One `go test` process over `packages`.
+/// One `go test` process over `packages` of one module, in the module's directory.
 pub struct GoUnit {
     project: GoProject,
     go: PathBuf,
     /// Package patterns (`./...`) or import paths.
     packages: Vec<String>,
     retry: Option<Retry>,
+    /// Its `-coverprofile`, in the run's coverage directory (one per module).
+    profile: String,
+}
+
+/// go test's flags whose value may be the next argument (`-coverpkg ./...`): that value
+/// is not a package pattern.
+const VALUE_FLAGS: &[&str] = &[
+    "run",
+    "skip",
+    "bench",
+    "benchtime",
+    "count",
+    "cpu",
+    "parallel",
+    "timeout",
+    "list",
+    "shuffle",
+    "coverpkg",
+    "covermode",
+    "coverprofile",
+    "cpuprofile",
+    "memprofile",
+    "blockprofile",
+    "mutexprofile",
+    "trace",
+    "outputdir",
+    "fuzz",
+    "fuzztime",
+    "fuzzminimizetime",
+    "vet",
+    "exec",
+    "o",
+    "p",
+    "C",
+    "tags",
+    "ldflags",
+    "gcflags",
+    "asmflags",
+    "gccgoflags",
+    "mod",
+    "modfile",
+    "overlay",
+    "pgo",
+    "pkgdir",
+    "toolexec",
+    "buildmode",
+    "compiler",
+    "installsuffix",
+];
+
+/// `run -- ARGS` split into go test's flags (with their values) and package patterns
+/// (`./strs/...`, `ex.com/x/...`), each in the order given.
+pub fn split_args(args: &[String]) -> (Vec<String>, Vec<String>) {
+    let (mut flags, mut patterns) = (Vec::new(), Vec::new());
+    let mut value_next = false;
+    for a in args {
+        if value_next {
+            value_next = false;
+            flags.push(a.clone());
+        } else if let Some(name) = a.strip_prefix('-') {
+            let name = name.strip_prefix('-').unwrap_or(name);
+            value_next = !name.contains('=') && VALUE_FLAGS.contains(&name);
+            flags.push(a.clone());
+        } else if a.starts_with('.') || a.contains("/...") {
+            patterns.push(a.clone());
+        } else {
+            flags.push(a.clone());
+        }
+    }
+    (flags, patterns)
 }
 
 impl GoUnit {
-    pub fn new(project: GoProject, go: PathBuf, packages: Vec<String>) -> GoUnit {
+    pub fn new(project: GoProject, go: PathBuf, packages: Vec<String>, profile: String) -> GoUnit {
         GoUnit {
             project,
             go,
             packages,
             retry: None,
+            profile,
+        }
+    }
+
+    /// `message` about this unit's module, named when it is not the root one.
+    fn in_module(&self, message: String) -> String {
+        if self.project.rel.is_empty() {
+            message
+        } else {
+            format!(
+                "{} (module {}): {message}",
+                self.project.rel, self.project.module
+            )
         }
     }
 
@@ -87,20 +170,15 @@ impl GoUnit {
                 if let Some(dir) = &o.coverage_dir {
                     args.push(format!(
                         "-coverprofile={}",
-                        dir.join(super::coverage::PROFILE).display()
+                        dir.join(&self.profile).display()
                     ));
                 }
             }
         }
-        // `run -- ARGS`: go test's own flags; package patterns among them replace ours.
-        let user_packages = o
-            .framework_args
-            .iter()
-            .any(|a| a.starts_with('.') || a.contains("/..."));
-        args.extend(o.framework_args.iter().cloned());
-        if !user_packages || self.retry.is_some() {
-            args.extend(self.packages.iter().cloned());
-        }
+        // `run -- ARGS`: go test's own flags; package patterns among them replaced ours
+        // when the unit was made (`GoSuite::units` gives each module its own).
+        args.extend(split_args(&o.framework_args).0);
+        args.extend(self.packages.iter().cloned());
         args
     }
 }
@@ -170,7 +248,7 @@ impl Driver<'_> {
 
     fn package(&mut self, p: &PackageRecord, end: End) {
         self.rec.packages += 1;
-        let dir = self.project.package_dir(&p.package).unwrap_or_default();
+        let dir = self.project.package_in_project(&p.package);
         let a = attribution::attribute(p, self.project.paths(&dir), end);
         for (kind, message) in a.errors {
             self.rec.errors += 1;
@@ -212,9 +290,14 @@ impl Unit for GoUnit {
     }
 
     fn describe(&self) -> String {
-        match &self.retry {
+        let d = match &self.retry {
             Some(r) => format!("go test -run '{}' {}", r.pattern, self.packages.join(" ")),
             None => format!("go test {}", self.packages.join(" ")),
+        };
+        if self.project.rel.is_empty() {
+            d
+        } else {
+            format!("{d} (in {})", self.project.rel)
         }
     }
 
@@ -332,7 +415,7 @@ impl Unit for GoUnit {
             }
         }
         if let Some(m) = reconcile_exit(out.exit, killed, &d.rec, &stderr) {
-            ctx.run_error(m.0, m.1);
+            ctx.run_error(m.0, self.in_module(m.1));
         }
         if self.retry.is_none() {
             not_run(ctx, &self, &d.rec.died);
@@ -476,59 +559,88 @@ fn follow_ups(
                     names,
                     pattern,
                 }),
+                profile: unit.profile.clone(),
             }));
         }
     }
     out
 }
 
-/// The packages to run: `./...`, or, with a shard, `--last-failed` or an order, the
-/// packages with tests (`go list`) that the selection keeps, in its order. Shards are
-/// whole packages (see `GoSuite::shard_items`).
+/// The packages to run, per module of `set` (empty: the module does not run): `./...`,
+/// or, with a shard, `--last-failed` or an order, the packages with tests (`go list`)
+/// that the selection keeps, in its order. The selection sees every module's packages
+/// at once (a shard plan splits them all). Shards are whole packages (see
+/// `GoSuite::shard_items`). A module `go list` cannot read is a build error of its own.
 pub fn select_packages(
-    project: &GoProject,
-    go: &std::path::Path,
+    set: &super::modules::GoModules,
     ctx: &Ctx,
     plan: &mut crate::frameworks::Planning<'_>,
-) -> Result<Vec<String>> {
+) -> Result<Vec<Vec<String>>> {
     let pass = &ctx.options.pass_through;
+    let narrowed =
+        pass.shard.is_some() || pass.last_failed || pass.order != crate::ordering::Order::Default;
+    let n = set.modules.len();
+    if !narrowed && plan.affected.is_none() {
+        return Ok(vec![vec!["./...".into()]; n]);
+    }
+    let mut all: Vec<(usize, String)> = Vec::new();
+    for (i, m) in set.modules.iter().enumerate() {
+        match test_packages(m, &set.go) {
+            Ok(p) => all.extend(p.into_iter().map(|p| (i, p))),
+            Err(e) => {
+                ctx.run_error(error_kind::BUILD, format!("{e:#}"));
+                plan.broken = true;
+            }
+        }
+    }
     // `--affected`: narrowed to the affected packages first, then sharded.
     let affected = match plan.affected {
-        Some(a) => {
-            let all = test_packages(project, go)?;
-            super::affected::select(project, go, &all, a, plan.history)?
-        }
+        Some(a) => super::affected::select(set, &all, a, plan.history)?,
         None => None,
     };
-    if pass.shard.is_none() && !pass.last_failed && pass.order == crate::ordering::Order::Default {
-        return Ok(affected.unwrap_or_else(|| vec!["./...".into()]));
+    let mut per = vec![Vec::new(); n];
+    if !narrowed {
+        match affected {
+            Some(a) => a.into_iter().for_each(|(i, p)| per[i].push(p)),
+            None => per.iter_mut().for_each(|p| p.push("./...".into())),
+        }
+        return Ok(per);
     }
-    let packages = match affected {
-        Some(a) => a,
-        None => test_packages(project, go)?,
-    };
-    let (keep, notes) = (plan.select)(&packages, crate::frameworks::Grain::File);
+    let packages = affected.unwrap_or(all);
+    let ids: Vec<String> = packages.iter().map(|(_, p)| p.clone()).collect();
+    let (keep, notes) = (plan.select)(&ids, crate::frameworks::Grain::File);
     // Its grain is the package (`Grain::File`'s word is "files").
     plan.notes.extend(
         notes
             .iter()
             .map(|n| format!("go: {}", n.replace(" files", " packages"))),
     );
-    let kept: Vec<String> = keep.iter().map(|&i| packages[i].clone()).collect();
-    if kept.is_empty() {
-        // Nothing for this shard: run nothing rather than everything.
-        return Ok(vec![]);
+    // Nothing for this shard in a module: it does not run (rather than running everything).
+    for &k in &keep {
+        let (i, p) = &packages[k];
+        per[*i].push(p.clone());
     }
-    Ok(kept)
+    Ok(per)
 }
 
-/// The module's packages that have test files (`go list`: no build), in go's order.
+/// Every module's packages with test files, in module order (the ids a shard plan splits).
+pub fn all_test_packages(set: &super::modules::GoModules) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for m in &set.modules {
+        out.extend(test_packages(m, &set.go)?);
+    }
+    Ok(out)
+}
+
+/// The module's packages that have test files (`go list`: no build), in go's order. In a
+/// workspace `./...` also reaches the workspace's modules below this one: only this
+/// module's packages are kept (the others are their own module's).
 pub fn test_packages(project: &GoProject, go: &std::path::Path) -> Result<Vec<String>> {
     let out = std::process::Command::new(go)
         .args([
             "list",
             "-f",
-            "{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}",
+            "{{if or .TestGoFiles .XTestGoFiles}}{{with .Module}}{{.Path}}{{end}} {{.ImportPath}}{{end}}",
             "./...",
         ])
         .current_dir(&project.root)
@@ -543,15 +655,47 @@ pub fn test_packages(project: &GoProject, go: &std::path::Path) -> Result<Vec<St
     );
     Ok(String::from_utf8_lossy(&out.stdout)
         .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_owned)
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(module, _)| module.is_empty() || *module == project.module)
+        .map(|(_, package)| package.trim().to_owned())
+        .filter(|p| !p.is_empty())
         .collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_arguments_split_into_flags_and_package_patterns() {
+        let args: Vec<String> = [
+            "-v",
+            "./go/...",
+            "-coverpkg",
+            "./...",
+            "-run=./x",
+            "-count",
+            "2",
+            "ex.com/m/...",
+            "-tags=a",
+        ]
+        .map(str::to_owned)
+        .into();
+        let (flags, patterns) = split_args(&args);
+        assert_eq!(
+            flags,
+            [
+                "-v",
+                "-coverpkg",
+                "./...",
+                "-run=./x",
+                "-count",
+                "2",
+                "-tags=a"
+            ]
+        );
+        assert_eq!(patterns, ["./go/...", "ex.com/m/..."]);
+    }
 
     #[test]
     fn retries_name_the_test_or_its_failing_subtests() {

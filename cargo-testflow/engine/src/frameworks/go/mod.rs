@@ -1,8 +1,12 @@
 //! `go test`: `cargo testflow run` drives `go test -json` itself (no plugin in the Go
-//! project). A Go module (`go.mod`) is a suite; each package's tests are results with
-//! ids `<import path>::<test name>`, subtests (`TestSign/zero`) their own results under
-//! their parent (`suite` holds the parents, outermost first).
+//! project). The Go modules at the project root or below (`go.mod`; a `go.work` names
+//! its own) are one suite, each module run by its own `go test` in its directory; each
+//! package's tests are results with ids `<import path>::<test name>` (import paths are
+//! unique across the modules of a run: go's own names, the same wherever a module sits),
+//! subtests (`TestSign/zero`) their own results under their parent (`suite` holds the
+//! parents, outermost first). Files are named relative to the project root.
 //!
+//! - [`modules`] finds the modules;
 //! - [`events`] folds test2json's stream per package;
 //! - [`attribution`] turns an ended package into results, fail closed (crashes, time
 //!   limits, packages that fail with no failing test);
@@ -25,6 +29,7 @@ pub mod coverage;
 pub mod driver;
 pub mod events;
 pub mod failure;
+pub mod modules;
 
 /// Environment variable naming the `go` command to run (default: `go` on `PATH`).
 pub const GO_ENV: &str = "TESTFLOW_GO";
@@ -55,27 +60,57 @@ pub fn module_path(go_mod: &str) -> Option<String> {
 /// A package's test functions: name -> (file, 1-based line).
 pub type TestFunctions = HashMap<String, (String, u32)>;
 
-/// A Go module testflow runs: its root (where `go.mod` is) and module path.
+/// A Go module testflow runs: its root (where `go.mod` is, go test's working
+/// directory), its module path, and where it sits in the project (file paths in results
+/// and coverage are relative to the project root).
 #[derive(Clone, Debug)]
 pub struct GoProject {
     pub root: PathBuf,
     pub module: String,
+    /// The project root (stack frames name absolute paths, made relative to it).
+    pub project_root: PathBuf,
+    /// The module's directory relative to the project root (`""`: the root itself).
+    pub rel: String,
     /// Test functions by package directory, read once.
     sources: std::sync::Arc<Mutex<HashMap<String, TestFunctions>>>,
 }
 
 impl GoProject {
+    /// The module at the project root.
     pub fn open(root: &Path) -> Result<GoProject> {
+        GoProject::open_in(root, "")
+    }
+
+    /// The module in `rel` (relative to `project_root`).
+    pub fn open_in(project_root: &Path, rel: &str) -> Result<GoProject> {
+        let root = modules::dir_of(project_root, rel);
         let go_mod = root.join("go.mod");
         let text = std::fs::read_to_string(&go_mod)
             .with_context(|| format!("cannot read {}", go_mod.display()))?;
         let module = module_path(&text)
             .with_context(|| format!("{} declares no module path", go_mod.display()))?;
         Ok(GoProject {
-            root: root.to_owned(),
+            root,
             module,
+            project_root: project_root.to_owned(),
+            rel: rel.to_owned(),
             sources: Default::default(),
         })
+    }
+
+    /// `dir` (relative to the module) relative to the project root.
+    pub fn in_project(&self, dir: &str) -> String {
+        match (self.rel.is_empty(), dir.is_empty()) {
+            (true, _) => dir.to_owned(),
+            (false, true) => self.rel.clone(),
+            (false, false) => format!("{}/{dir}", self.rel),
+        }
+    }
+
+    /// A package's directory relative to the project root (`""` for the root package of
+    /// the root module; unknown packages there too).
+    pub fn package_in_project(&self, package: &str) -> String {
+        self.in_project(&self.package_dir(package).unwrap_or_default())
     }
 
     /// A package's directory relative to the root (`""` for the module's root package);
@@ -90,9 +125,11 @@ impl GoProject {
             .map(str::to_owned)
     }
 
+    /// `dir`: a package's directory relative to the project root
+    /// ([`package_in_project`](Self::package_in_project)).
     pub fn paths<'a>(&'a self, dir: &'a str) -> failure::Paths<'a> {
         failure::Paths {
-            root: &self.root,
+            root: &self.project_root,
             dir,
         }
     }
@@ -120,7 +157,7 @@ impl GoProject {
             framework: Framework::Go,
             name: leaf,
             suite: parts,
-            file: place.as_ref().map(|p| p.0.clone()),
+            file: place.as_ref().map(|p| self.in_project(&p.0)),
             // Subtests share their parent's function: only top-level tests have a line.
             line: place.filter(|_| top_level).map(|p| p.1),
             binary: Some(package.to_owned()),
@@ -190,23 +227,23 @@ impl crate::frameworks::Plugin for Go {
         &self,
         d: &crate::frameworks::Detect<'_>,
     ) -> Result<Option<Box<dyn crate::frameworks::Suite>>> {
-        Ok((d.forced || is_go_project(d.root)).then(|| {
-            Box::new(GoSuite {
-                root: d.root.to_owned(),
-            }) as Box<dyn crate::frameworks::Suite>
-        }))
+        Ok((d.forced || modules::any(d.root))
+            .then(|| Box::new(GoSuite::new(d.root)) as Box<dyn crate::frameworks::Suite>))
     }
 
+    /// A run there finds a module (at `dir` or below): inside a cargo workspace, a
+    /// directory that holds Go modules is their project, as one holding pytest's is.
     fn is_project(&self, dir: &Path) -> bool {
-        is_go_project(dir)
+        modules::any(dir)
     }
 
+    /// A module's or a workspace's root: go reads the nearest go.mod and go.work up.
     fn is_configured_root(&self, dir: &Path) -> bool {
-        is_go_project(dir)
+        is_go_project(dir) || dir.join("go.work").is_file()
     }
 
     fn looks_for(&self) -> &'static str {
-        "a Go module (go.mod)"
+        "a Go module (go.mod, at the root or below)"
     }
 
     /// Go ids name a package, not a file (like Rust's binaries): grouped by `binary`.
@@ -247,13 +284,19 @@ impl crate::frameworks::Plugin for Go {
         c.get(1).or(c.get(2)).map(|m| m.as_str().to_owned())
     }
 
-    /// setup-go reads the version from go.mod; elsewhere go.mod's version comes from go.dev.
-    fn ci_setup(&self, _dir: &Path) -> Option<crate::frameworks::CiSetup> {
+    /// setup-go reads the version from go.mod (the root's, else the first module's below
+    /// it); elsewhere that go.mod's version comes from go.dev.
+    fn ci_setup(&self, dir: &Path) -> Option<crate::frameworks::CiSetup> {
+        let go_mod = if is_go_project(dir) {
+            "go.mod".to_owned()
+        } else {
+            modules::join(modules::scan(dir).modules.first()?, "go.mod")
+        };
         Some(crate::frameworks::CiSetup {
             name: "Go",
             github_action: Some("actions/setup-go@v5"),
-            github_with: &[("go-version-file", "go.mod")],
-            script: CI_GO_SCRIPT.to_owned(),
+            github_with: vec![("go-version-file", go_mod.clone())],
+            script: ci_go_script(&go_mod),
             cache: None,
         })
     }
@@ -266,10 +309,26 @@ impl crate::frameworks::Plugin for Go {
     }
 }
 
-/// Installs the Go release go.mod names (`go 1.22` is go1.22.0) when the CI image has no
-/// go, into `~/.go-sdk`, and puts it on PATH.
-pub const CI_GO_SCRIPT: &str = r#"if ! command -v go >/dev/null 2>&1; then
-  v="$(sed -n 's/^go \([0-9][0-9.]*\).*/\1/p' go.mod | head -n 1)"
+/// Installs the Go release `go_mod` names (`go 1.22` is go1.22.0) when the CI image has
+/// no go, into `~/.go-sdk`, and puts it on PATH.
+pub fn ci_go_script(go_mod: &str) -> String {
+    CI_GO_SCRIPT.replace("GO_MOD", &shell_word(go_mod))
+}
+
+/// `path` as one shell word (module directories are plain names, but need not be).
+fn shell_word(path: &str) -> String {
+    if path
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c))
+    {
+        path.to_owned()
+    } else {
+        format!("'{}'", path.replace('\'', r"'\''"))
+    }
+}
+
+const CI_GO_SCRIPT: &str = r#"if ! command -v go >/dev/null 2>&1; then
+  v="$(sed -n 's/^go \([0-9][0-9.]*\).*/\1/p' GO_MOD | head -n 1)"
   case "$v" in *.*.*) ;; *) v="$v.0" ;; esac
   mkdir -p "$HOME/.go-sdk"
   curl -fsSL "https://go.dev/dl/go$v.linux-amd64.tar.gz" | tar -C "$HOME/.go-sdk" -xz
@@ -279,9 +338,22 @@ fi
 go version
 "#;
 
-/// A Go module found by detection.
+/// The Go modules found by detection: one suite for all of them (one framework's
+/// coverage report, shard plan and `--affected` selection), one `go test` per module.
 pub struct GoSuite {
     pub root: PathBuf,
+    /// The modules that ran with `-coverprofile` (set by `units`, read by the coverage
+    /// report after the run).
+    profiled: std::sync::Arc<Mutex<Vec<coverage::Profiled>>>,
+}
+
+impl GoSuite {
+    pub fn new(root: &Path) -> GoSuite {
+        GoSuite {
+            root: root.to_owned(),
+            profiled: Default::default(),
+        }
+    }
 }
 
 impl crate::frameworks::Suite for GoSuite {
@@ -295,9 +367,10 @@ impl crate::frameworks::Suite for GoSuite {
     ) -> Result<crate::frameworks::Prepared> {
         let mut prepared = crate::frameworks::Prepared::default();
         if p.coverage {
-            let root = self.root.clone();
+            let profiled = std::sync::Arc::clone(&self.profiled);
             prepared.coverage_report = Some(Box::new(move |dir: &Path| {
-                coverage::convert(&root, dir).map_err(|e| format!("{e:#}"))
+                let ran = profiled.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                coverage::convert(&ran, dir).map_err(|e| format!("{e:#}"))
             }));
         }
         Ok(prepared)
@@ -308,67 +381,116 @@ impl crate::frameworks::Suite for GoSuite {
         ctx: &crate::runner::Ctx,
         plan: &mut crate::frameworks::Planning<'_>,
     ) -> Result<Vec<Box<dyn crate::runner::Unit>>> {
-        let project = GoProject::open(&self.root).map_err(|e| {
-            anyhow::Error::new(crate::frameworks::EnvironmentError(format!("{e:#}")))
-        })?;
-        let go = ready(&self.root)?;
-        let packages = driver::select_packages(&project, &go, ctx, plan)?;
-        if packages.is_empty() && plan.affected.is_some() {
-            return Ok(vec![]); // nothing affected: go test does not start
+        let set = modules::GoModules::open(&self.root)?;
+        plan.notes.extend(set.notes.iter().cloned());
+        if !set.broken.is_empty() {
+            set.report_broken(ctx);
+            plan.broken = true;
         }
-        Ok(vec![Box::new(driver::GoUnit::new(project, go, packages))])
+        // `run -- PATTERNS`: the user's packages, each run in its own module.
+        let (_, patterns) = driver::split_args(&ctx.options.framework_args);
+        let per = if patterns.is_empty() {
+            driver::select_packages(&set, ctx, plan)?
+        } else {
+            let patterns: Vec<&str> = patterns.iter().map(String::as_str).collect();
+            let (per, unmatched) = set.route(&patterns);
+            for p in unmatched {
+                ctx.run_error(
+                    crate::model::error_kind::BUILD,
+                    format!("go: the package pattern {p} is in none of the project's Go modules"),
+                );
+                plan.broken = true;
+            }
+            per
+        };
+        let mut units: Vec<Box<dyn crate::runner::Unit>> = Vec::new();
+        let mut profiled = self.profiled.lock().unwrap_or_else(|e| e.into_inner());
+        for (i, (project, packages)) in set.modules.into_iter().zip(per).enumerate() {
+            // Nothing selected in this module (`--affected`, a shard): go test does not start.
+            if packages.is_empty() {
+                continue;
+            }
+            profiled.push(coverage::Profiled {
+                profile: coverage::profile(i),
+                module: project.module.clone(),
+                dir: project.rel.clone(),
+            });
+            units.push(Box::new(driver::GoUnit::new(
+                project,
+                set.go.clone(),
+                packages,
+                coverage::profile(i),
+            )));
+        }
+        Ok(units)
     }
 
     fn listing(
         &mut self,
         echo: &mut (dyn std::io::Write + Send),
     ) -> Result<Option<Vec<crate::frameworks::SuiteListing>>> {
-        let project = GoProject::open(&self.root)?;
-        let go = ready(&self.root)?;
-        let listed = list(&project, &go, &["./..."])?;
-        if !listed.problems.is_empty() {
+        let set = modules::GoModules::open(&self.root)?;
+        for n in &set.notes {
+            let _ = writeln!(echo, "{n}");
+        }
+        let mut suites = Vec::new();
+        let broken = |id: String, package: String, why: String| crate::frameworks::SuiteListing {
+            id,
+            package,
+            kind: "go".into(),
+            error: Some(why),
+            ..Default::default()
+        };
+        for (go_mod, why) in &set.broken {
+            suites.push(broken(go_mod.clone(), String::new(), why.clone()));
+        }
+        for project in &set.modules {
+            let listed = match list(project, &set.go, &["./..."]) {
+                Ok(l) => l,
+                // One module go cannot list: the others are still listed.
+                Err(e) if set.modules.len() > 1 => {
+                    let id = modules::join(&project.rel, "go.mod");
+                    suites.push(broken(id, project.module.clone(), format!("{e:#}")));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             for p in &listed.problems {
                 let _ = writeln!(echo, "{p}");
             }
-        }
-        let mut suites = Vec::new();
-        for (package, names) in &listed.packages {
-            let tests: Vec<crate::frameworks::ListedTest> = names
-                .iter()
-                .map(|n| crate::frameworks::ListedTest::from_meta(&project.meta(package, n), None))
-                .collect();
-            suites.push(crate::frameworks::SuiteListing {
-                id: package.clone(),
-                package: project.module.clone(),
-                kind: "go".into(),
-                tests: tests.len(),
-                test_list: tests,
-                ..Default::default()
-            });
-        }
-        for (package, why) in &listed.broken {
-            suites.push(crate::frameworks::SuiteListing {
-                id: package.clone(),
-                package: project.module.clone(),
-                kind: "go".into(),
-                error: Some(why.clone()),
-                ..Default::default()
-            });
+            for (package, names) in &listed.packages {
+                let tests: Vec<crate::frameworks::ListedTest> = names
+                    .iter()
+                    .map(|n| {
+                        crate::frameworks::ListedTest::from_meta(&project.meta(package, n), None)
+                    })
+                    .collect();
+                suites.push(crate::frameworks::SuiteListing {
+                    id: package.clone(),
+                    package: project.module.clone(),
+                    kind: "go".into(),
+                    tests: tests.len(),
+                    test_list: tests,
+                    ..Default::default()
+                });
+            }
+            for (package, why) in &listed.broken {
+                suites.push(broken(package.clone(), project.module.clone(), why.clone()));
+            }
         }
         Ok(Some(suites))
     }
 
     /// Package grain: go builds and starts one test binary per package, so a shard of
     /// whole packages pays each build and start-up once, and a test's package-level
-    /// setup (`TestMain`, `init`) runs where its tests do.
+    /// setup (`TestMain`, `init`) runs where its tests do. Every module's packages.
     fn shard_items(
         &mut self,
         _echo: &mut (dyn std::io::Write + Send),
     ) -> Result<Option<(Vec<String>, crate::frameworks::Grain)>> {
-        let project = GoProject::open(&self.root)?;
-        let go = ready(&self.root)?;
+        let set = modules::GoModules::open(&self.root)?;
         // The packages a run shards (`driver::select_packages`), without building them.
-        let items = driver::test_packages(&project, &go)?;
+        let items = driver::all_test_packages(&set)?;
         Ok(Some((items, crate::frameworks::Grain::File)))
     }
 
@@ -379,10 +501,16 @@ impl crate::frameworks::Suite for GoSuite {
         history: Option<&crate::history::History>,
         _echo: &mut (dyn std::io::Write + Send),
     ) -> Result<bool> {
-        let project = GoProject::open(&self.root)?;
-        let go = ready(&self.root)?;
-        let all = driver::test_packages(&project, &go)?;
-        affected::select(&project, &go, &all, plan, history)?;
+        let set = modules::GoModules::open(&self.root)?;
+        let mut all = Vec::new();
+        for (i, m) in set.modules.iter().enumerate() {
+            all.extend(
+                driver::test_packages(m, &set.go)?
+                    .into_iter()
+                    .map(|p| (i, p)),
+            );
+        }
+        affected::select(&set, &all, plan, history)?;
         Ok(true)
     }
 }
@@ -516,6 +644,8 @@ mod tests {
         let p = GoProject {
             root: dir.path().to_owned(),
             module: "ex.com/m".into(),
+            project_root: dir.path().to_owned(),
+            rel: String::new(),
             sources: Default::default(),
         };
         let top = p.meta("ex.com/m/strs", "TestSign");

@@ -448,7 +448,7 @@ impl crate::frameworks::Plugin for Playwright {
         Some(crate::frameworks::CiSetup {
             name: "Playwright browsers",
             github_action: None,
-            github_with: &[],
+            github_with: vec![],
             script: format!(
                 "npx playwright install --with-deps {}\n",
                 browsers.join(" ")
