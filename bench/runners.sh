@@ -20,7 +20,10 @@
 # Knobs: RUNS, WARMUP, RUNNERS, NO_BUILD=1 (use the binary and addon as they are),
 #        TESTFLOW_BIN (default $CARGO_TARGET_DIR or target/, then release/cargo-testflow),
 #        VITEST_VERSION=4.1.12 PLAYWRIGHT_VERSION=1.65.1 (what tests/run-all.sh tests),
-#        GOTESTSUM_VERSION=v1.13.0.
+#        GOTESTSUM_VERSION=v1.13.0,
+#        BASELINE_BIN (another build's cargo-testflow, say main's): Vitest's driver row again
+#        with it, in the same rounds; with BASELINE_ADDON (that build's testflow.node) the
+#        reporter row too, and the baseline driver's reporter loads it.
 # Prints Markdown on stdout (machine, then a table per runner); per-round numbers in
 # bench/work/runners/results-<runner>.json, each command's checked-round output in
 # bench/work/runners/logs/.
@@ -60,6 +63,10 @@ fi
 wants() { [[ " $RUNNERS " == *" $1 "* ]]; }
 if wants vitest || wants playwright; then
   [[ -f "$REPO/npm/testflow.node" ]] || die "no addon at $REPO/npm/testflow.node (node npm/scripts/build.js)"
+fi
+if [[ -n "${BASELINE_BIN:-}" ]]; then
+  [[ -x "$BASELINE_BIN" ]] || die "BASELINE_BIN is not an executable: $BASELINE_BIN"
+  [[ -z "${BASELINE_ADDON:-}" || -f "$BASELINE_ADDON" ]] || die "BASELINE_ADDON is not a file: $BASELINE_ADDON"
 fi
 
 if wants vitest || wants playwright; then
@@ -142,6 +149,15 @@ commands() {
       printf '%s\t%s' "vitest + junit" "junit:$OUT/vitest-junit.xml"; printf '\t%s' "$v" run --reporter=default --reporter=junit "--outputFile.junit=$OUT/vitest-junit.xml"; echo
       printf '%s\t%s' "vitest + jest-testflow/vitest" "run"; printf '\t%s' "$v" run --reporter=default --reporter=jest-testflow/vitest; echo
       printf '%s\t%s' "cargo testflow run" "run"; printf '\t%s' "${tf[@]}" --project .; echo
+      if [[ -n "${BASELINE_BIN:-}" ]]; then
+        # The reporter loads TESTFLOW_NODE_ADDON first (npm/native.js); the driver passes it on.
+        local base=(env)
+        if [[ -n "${BASELINE_ADDON:-}" ]]; then
+          base+=("TESTFLOW_NODE_ADDON=$BASELINE_ADDON")
+          printf '%s\t%s' "vitest + jest-testflow/vitest (baseline)" "run"; printf '\t%s' "${base[@]}" "$v" run --reporter=default --reporter=jest-testflow/vitest; echo
+        fi
+        printf '%s\t%s' "cargo testflow run (baseline)" "run"; printf '\t%s' "${base[@]}" "$BASELINE_BIN" testflow run --quiet --project .; echo
+      fi
       ;;
     playwright)
       local pw="$NODE_DIR/node_modules/.bin/playwright"
@@ -244,6 +260,7 @@ wants vitest && echo "| vitest | $(node -p "require('$NODE_DIR/node_modules/vite
 wants playwright && echo "| @playwright/test | $(node -p "require('$NODE_DIR/node_modules/@playwright/test/package.json').version") |"
 wants go && echo "| go | $(go version) |" && echo "| gotestsum | $(ver "$TOOLS/gotestsum" --version) |"
 echo "| testflow | $(ver "$TESTFLOW_BIN" testflow --version) (repo $(git -C "$REPO" rev-parse --short HEAD)), $TESTFLOW_BIN; addon: $(if [[ -n "${NO_BUILD:-}" ]]; then echo "as found"; else echo "release (npm/scripts/build.js)"; fi) |"
+[[ -z "${BASELINE_BIN:-}" ]] || echo "| baseline rows | $(ver "$BASELINE_BIN" testflow --version), $BASELINE_BIN; addon ${BASELINE_ADDON:-the one above} |"
 echo "| timer | bench/isolation.py: perf_counter + wait4 rusage, median of $RUNS interleaved rounds after $WARMUP warm-up |"
 echo
 for r in "${done_runners[@]}"; do

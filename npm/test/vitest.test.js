@@ -126,10 +126,32 @@ const BASIC = {
   'src/hooks.test.js#logs and fails': 'failed',
 };
 
+// Each test's line, found in its file without `--includeTaskLocation` (the same Vitest
+// gives with it: tests/e2e/snapshots/…vitest-basic__run.snap).
+const BASIC_LINES = {
+  'src/math.test.js#adds numbers': 4,
+  'src/math.test.js#compares badly': 8,
+  'src/math.test.js#outer › inner › throws a TypeError': 14,
+  'src/math.test.js#outer › inner › is skipped': 18,
+  'src/math.test.js#outer › inner › is todo': 19,
+  'src/math.test.js#is too slow': 23,
+  'src/math.test.js#twice › same title': 26,
+  'src/math.test.js#twice › same title@2': 29,
+  'src/hooks.test.js#with a broken beforeEach › never gets to run': 8,
+  'src/hooks.test.js#flaky › passes on the second attempt': 15,
+  'src/hooks.test.js#flaky › always fails': 20,
+  'src/hooks.test.js#logs and fails': 25,
+};
+
+function lines(run) {
+  return Object.fromEntries(run.tests.map((x) => [x.id, x.line]));
+}
+
 function checkBasic(run) {
   assert.deepEqual(run.frameworks, ['vitest']);
   const t = byId(run);
   assert.deepEqual(Object.fromEntries(run.tests.map((x) => [x.id, x.outcome])), BASIC);
+  assert.deepEqual(lines(run), BASIC_LINES);
   const bad = t['src/math.test.js#compares badly'];
   assert.equal(bad.failure.category, 'assertion');
   assert.equal(bad.failure.kind, 'AssertionError');
@@ -172,6 +194,20 @@ for (const v of TESTED) {
     assert.match(junit, /<testcase name="outer &gt; inner &gt; throws a TypeError" classname="src\/math.test.js"/);
     // The same run owns .testflow/ (history for the next shard plan).
     assert.equal(latestRun(dir).summary.total, 12);
+  });
+
+  test(`Vitest ${v}: without --includeTaskLocation the reporter finds the lines Vitest gives with it`, { skip }, () => {
+    const dir = project(v, 'vitest-lines');
+    const own = vitest(v, dir, ['--includeTaskLocation']);
+    assert.equal(own.status, 0, own.stderr);
+    const theirs = lines(readJson(path.join(dir, 'out', 'run.json')));
+    assert.equal(Object.keys(theirs).length, 29, JSON.stringify(theirs));
+    for (const [id, line] of Object.entries(theirs)) assert.equal(typeof line, 'number', `Vitest gave ${id} no line`);
+    const found = vitest(v, dir);
+    assert.equal(found.status, 0, found.stderr);
+    // The two tests of one call in a loop have none (tests/fixtures/vitest-lines/EXPECTED.md).
+    const expected = { ...theirs, 'src/forms.test.js#in a loop': undefined, 'src/forms.test.js#in a loop@2': undefined };
+    assert.deepEqual(lines(readJson(path.join(dir, 'out', 'run.json'))), expected);
   });
 
   test(`Vitest ${v}: import errors, process.exit and unhandled rejections fail closed`, { skip }, () => {
@@ -232,7 +268,6 @@ for (const v of TESTED) {
     assert.equal(r.status, 100, r.stderr);
     const run = latestRun(dir);
     checkBasic(run);
-    assert.equal(byId(run)['src/math.test.js#adds numbers'].line, 4, 'includeTaskLocation');
     assert.deepEqual(run.workers.map((w) => [w.framework, w.workers, w.basis]), [['vitest', 1, 'user']]);
     // `list`: the ids the run recorded (Vitest lists no skipped or todo test).
     const listed = JSON.parse(testflow(dir, ['list', '--format', 'json']).stdout);

@@ -24,6 +24,7 @@ pub mod history;
 pub mod import;
 pub mod interrupt;
 pub mod iterate;
+pub mod js_syntax;
 pub mod lookup;
 pub mod merge;
 pub mod names;

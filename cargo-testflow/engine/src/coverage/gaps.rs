@@ -34,6 +34,7 @@ use serde::Serialize;
 use tree_sitter::{Node, Parser};
 
 use super::{Coverage, FileCoverage};
+use crate::js_syntax::JsDialect;
 
 /// A source language testflow can find functions in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -52,20 +53,21 @@ impl Language {
         let ext = Path::new(path).extension()?.to_str()?;
         Some(match ext {
             "py" => Language::Python,
-            "js" | "jsx" | "mjs" | "cjs" => Language::JavaScript,
-            "ts" | "mts" | "cts" => Language::TypeScript,
-            "tsx" => Language::Tsx,
             "rs" => Language::Rust,
-            _ => return None,
+            _ => match JsDialect::of(path)? {
+                JsDialect::JavaScript => Language::JavaScript,
+                JsDialect::TypeScript => Language::TypeScript,
+                JsDialect::Tsx => Language::Tsx,
+            },
         })
     }
 
     fn grammar(self) -> tree_sitter::Language {
         match self {
             Language::Python => tree_sitter_python::LANGUAGE.into(),
-            Language::JavaScript => tree_sitter_javascript::LANGUAGE.into(),
-            Language::TypeScript => tree_sitter_typescript::LANGUAGE_TYPESCRIPT.into(),
-            Language::Tsx => tree_sitter_typescript::LANGUAGE_TSX.into(),
+            Language::JavaScript => JsDialect::JavaScript.grammar(),
+            Language::TypeScript => JsDialect::TypeScript.grammar(),
+            Language::Tsx => JsDialect::Tsx.grammar(),
             Language::Rust => tree_sitter_rust::LANGUAGE.into(),
         }
     }

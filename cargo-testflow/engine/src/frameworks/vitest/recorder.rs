@@ -31,7 +31,7 @@ pub struct VitestCase {
     /// Enclosing `describe` names, outermost first.
     pub suite: Vec<String>,
     pub name: String,
-    /// With `includeTaskLocation`.
+    /// Vitest's own, with `includeTaskLocation`; else the file's (see [`super::locate`]).
     pub line: Option<u32>,
 }
 
@@ -110,6 +110,9 @@ struct State {
     files: HashMap<String, FileState>,
     /// Console output by task id: (stdout, stderr).
     output: HashMap<String, (String, String)>,
+    /// Test lines found in their files, by task id, and the files read for them.
+    lines: HashMap<String, u32>,
+    located: HashSet<String>,
 }
 
 /// The engine side of the Vitest reporter.
@@ -154,9 +157,10 @@ impl VitestRecorder {
     /// The id of `case`, given at first sight: Jest's `file#describe › title`, the
     /// second and later tests with one full title in a file marked `@2`, `@3`.
     fn meta_of(&self, st: &mut State, case: &VitestCase) -> TestMeta {
+        let line = case.line.or_else(|| st.lines.get(&case.task_id).copied());
         if let Some(t) = st.tests.get_mut(&case.task_id) {
-            if case.line.is_some() {
-                t.meta.line = case.line;
+            if line.is_some() {
+                t.meta.line = line;
             }
             return t.meta.clone();
         }
@@ -177,7 +181,7 @@ impl VitestRecorder {
             name: case.name.clone(),
             suite: case.suite.clone(),
             file: Some(file),
-            line: case.line,
+            line,
             binary: None,
         };
         st.tests.insert(
@@ -192,10 +196,45 @@ impl VitestRecorder {
         meta
     }
 
+    /// The lines of a module's tests that Vitest gave none (run without
+    /// `includeTaskLocation`), from their file, once per file: `cases` are all its tests,
+    /// in Vitest's order (needed to tell tests with one title apart).
+    fn locate<'c>(&self, st: &mut State, cases: impl Iterator<Item = &'c VitestCase>) {
+        let mut by_file: Vec<(&str, Vec<&VitestCase>)> = Vec::new();
+        for c in cases {
+            match by_file.iter_mut().find(|(f, _)| *f == c.file) {
+                Some((_, list)) => list.push(c),
+                None => by_file.push((&c.file, vec![c])),
+            }
+        }
+        for (file, list) in by_file {
+            if list.iter().all(|c| c.line.is_some()) || !st.located.insert(file.to_owned()) {
+                continue;
+            }
+            let paths: Vec<Vec<&str>> = list
+                .iter()
+                .map(|c| {
+                    c.suite
+                        .iter()
+                        .map(String::as_str)
+                        .chain([c.name.as_str()])
+                        .collect()
+                })
+                .collect();
+            let lines = super::locate::lines_in_file(&self.root.join(file), &paths);
+            for (c, line) in list.iter().zip(lines) {
+                if let Some(line) = line {
+                    st.lines.insert(c.task_id.clone(), line);
+                }
+            }
+        }
+    }
+
     /// `onTestModuleCollected`: the module's tests in order, so ids (and duplicate marks)
     /// follow the file's order, not the order tests finish in.
     pub fn module_collected(&self, cases: &[VitestCase]) -> Result<()> {
         let mut st = self.state();
+        self.locate(&mut st, cases.iter());
         for c in cases {
             self.meta_of(&mut st, c);
         }
@@ -345,6 +384,7 @@ impl VitestRecorder {
                 return Ok(());
             }
             // Ids in file order for tests not collected before.
+            self.locate(&mut st, m.tests.iter().map(|t| &t.case));
             for t in &m.tests {
                 self.meta_of(&mut st, &t.case);
             }

@@ -131,6 +131,51 @@ fn ids_are_jests_and_duplicate_titles_are_numbered_in_file_order() {
 }
 
 #[test]
+fn lines_come_from_the_test_file_unless_vitest_gave_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    std::fs::write(
+        root.join("src/a.test.js"),
+        "describe('twice', () => {\n  test('same', () => {});\n  test('same', () => {});\n});\n\
+         for (const n of [1, 2]) test('looped', () => {});\ntest('own', () => {});\n",
+    )
+    .unwrap();
+    let (driver, rec) = driven(root);
+    let mut own = case(root, "f_4", "src/a.test.js", &[], "own");
+    own.line = Some(40); // what `includeTaskLocation` said
+    let cases = [
+        case(root, "f_0", "src/a.test.js", &["twice"], "same"),
+        case(root, "f_1", "src/a.test.js", &["twice"], "same"),
+        case(root, "f_2", "src/a.test.js", &[], "looped"),
+        case(root, "f_3", "src/a.test.js", &[], "looped"),
+        own,
+    ];
+    rec.module_collected(&cases).unwrap();
+    let results: Vec<VitestResult> = cases
+        .iter()
+        .map(|c| result(c.clone(), "passed", 0, vec![]))
+        .collect();
+    for r in &results {
+        rec.case_result(r).unwrap();
+    }
+    let (_, notes) = rec
+        .finish_run(Some(&end(
+            vec![module(root, "src/a.test.js", "passed", results)],
+            "passed",
+        )))
+        .unwrap();
+    assert!(notes.is_empty(), "{notes:?}");
+    let run = finish(driver);
+    let line = |id: &str| by_id(&run, &format!("src/a.test.js#{id}")).line;
+    assert_eq!(line("twice › same"), Some(2));
+    assert_eq!(line("twice › same@2"), Some(3));
+    // Two `looped` of one call in a loop (or one of them made elsewhere): not certain.
+    assert_eq!((line("looped"), line("looped@2")), (None, None));
+    assert_eq!(line("own"), Some(40));
+}
+
+#[test]
 fn retries_become_attempts_and_a_late_pass_is_flaky() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
