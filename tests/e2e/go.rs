@@ -330,9 +330,9 @@ fn a_directory_without_go_mod_forced_to_go_says_what_is_missing() {
     assert!(stderr.contains("go.mod"), "{stderr}");
 }
 
-#[test]
-fn shards_split_whole_packages_and_together_run_everything() {
-    let p = Project::new("go-basic");
+/// The ids the two shards (`--shard-strategy count`) of `p` ran, sorted, each shard
+/// asserted to run one whole package and no run error.
+fn ids_of_two_shards_of_one_package_each(p: &Project) -> Vec<String> {
     let mut seen: Vec<String> = Vec::new();
     for shard in ["1/2", "2/2"] {
         let out = p.run(&["--shard", shard, "--shard-strategy", "count"]);
@@ -354,6 +354,12 @@ fn shards_split_whole_packages_and_together_run_everything() {
         seen.extend(run.tests.iter().map(|t| t.id.clone()));
     }
     seen.sort();
+    seen
+}
+
+#[test]
+fn shards_split_whole_packages_and_together_run_everything() {
+    let mut seen = ids_of_two_shards_of_one_package_each(&Project::new("go-basic"));
     assert_eq!(seen.len(), 11, "{seen:?}");
     seen.dedup();
     assert_eq!(seen.len(), 11, "no test ran in both shards");
@@ -680,24 +686,7 @@ fn coverage_of_every_module_is_one_report_with_paths_from_the_project_root() {
 
 #[test]
 fn shards_split_the_packages_of_every_module() {
-    let p = Project::new("go-modules");
-    let mut seen: Vec<String> = Vec::new();
-    for shard in ["1/2", "2/2"] {
-        let out = p.run(&["--shard", shard, "--shard-strategy", "count"]);
-        assert!(matches!(out.code, 0 | 100), "{shard}: {}", out.stderr);
-        let run = out.run();
-        assert!(run.errors.is_empty(), "{shard}: {:?}", run.errors);
-        let mut packages: Vec<&str> = run
-            .tests
-            .iter()
-            .map(|t| t.binary.as_deref().unwrap())
-            .collect();
-        packages.sort();
-        packages.dedup();
-        assert_eq!(packages.len(), 1, "{shard}: one package each: {packages:?}");
-        seen.extend(run.tests.iter().map(|t| t.id.clone()));
-    }
-    seen.sort();
+    let seen = ids_of_two_shards_of_one_package_each(&Project::new("go-modules"));
     assert_eq!(seen, go_modules_ids(), "together: every test once");
 }
 

@@ -668,7 +668,6 @@ class _Recording:
             )
         self._finish(session, session.exitstatus)
 
-    @_guarded
     def _statuses(self) -> list[tuple[str, str]]:
         if self.tally is not None:
             return self.tally.statuses
@@ -683,6 +682,7 @@ class _Recording:
             if isinstance(r, pytest.TestReport)
         ]
 
+    @_guarded
     def _finish(self, session, exitstatus) -> None:
         status = int(exitstatus)
         interrupted = status == int(pytest.ExitCode.INTERRUPTED)

@@ -178,7 +178,10 @@ pub fn decide(framework: Framework, input: Input, costs: Costs) -> WorkersDecisi
         let by_durations = past.duration_ms + past.tests as f64 * costs.serial_per_test_ms;
         let (serial, took) = match serial_work(&past, startup, costs) {
             Some((cpu, waited))
-                if past.workers > 1 && by_durations.is_finite() && by_durations < cpu + waited =>
+                if past.workers > 1
+                    && by_durations.is_finite()
+                    && by_durations >= 0.0
+                    && by_durations < cpu + waited =>
             {
                 (
                     by_durations,

@@ -137,19 +137,8 @@ pub(crate) fn select(
         if mine.is_empty() {
             continue;
         }
-        let out = std::process::Command::new(go)
-            .args(["list", "-deps", "-test", "-json", "./..."])
-            .current_dir(&project.root)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .with_context(|| format!("cannot run {} list", go.display()))?;
-        anyhow::ensure!(
-            out.status.success(),
-            "`go list -deps -test -json ./...` failed in {}: {}",
-            project.root.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-        let found = groups_of(&String::from_utf8_lossy(&out.stdout), &root, &mine)?;
+        let out = super::driver::go_list(project, go, &["-deps", "-test", "-json", "./..."])?;
+        let found = groups_of(&out, &root, &mine)?;
         owner.extend(std::iter::repeat_n(i, found.len()));
         groups.extend(found);
     }

@@ -636,30 +636,41 @@ pub fn all_test_packages(set: &super::modules::GoModules) -> Result<Vec<String>>
 /// workspace `./...` also reaches the workspace's modules below this one: only this
 /// module's packages are kept (the others are their own module's).
 pub fn test_packages(project: &GoProject, go: &std::path::Path) -> Result<Vec<String>> {
-    let out = std::process::Command::new(go)
-        .args([
-            "list",
+    let out = go_list(
+        project,
+        go,
+        &[
             "-f",
             "{{if or .TestGoFiles .XTestGoFiles}}{{with .Module}}{{.Path}}{{end}} {{.ImportPath}}{{end}}",
             "./...",
-        ])
-        .current_dir(&project.root)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .with_context(|| format!("cannot run {} list", go.display()))?;
-    anyhow::ensure!(
-        out.status.success(),
-        "`go list ./...` failed in {}: {}",
-        project.root.display(),
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-    Ok(String::from_utf8_lossy(&out.stdout)
+        ],
+    )?;
+    Ok(out
         .lines()
         .filter_map(|l| l.split_once(' '))
         .filter(|(module, _)| module.is_empty() || *module == project.module)
         .map(|(_, package)| package.trim().to_owned())
         .filter(|p| !p.is_empty())
         .collect())
+}
+
+/// `go list ARGS` in the module's directory: its standard output, or why it failed.
+pub(crate) fn go_list(project: &GoProject, go: &std::path::Path, args: &[&str]) -> Result<String> {
+    let out = std::process::Command::new(go)
+        .arg("list")
+        .args(args)
+        .current_dir(&project.root)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run {} list", go.display()))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "`go list {}` failed in {}: {}",
+        args.join(" "),
+        project.root.display(),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 #[cfg(test)]

@@ -46,26 +46,29 @@ fn walk(root: &Path, first: bool) -> Scan {
         } else {
             root.join(&rel)
         };
-        if dir.join("go.mod").is_file() {
-            scan.modules.push(rel.clone());
-        }
-        if dir.join("go.work").is_file() {
-            scan.workspaces.push(rel.clone());
-        }
-        if first && !(scan.modules.is_empty() && scan.workspaces.is_empty()) {
-            break;
-        }
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
         };
+        // The listing answers for go.mod and go.work too: every run walks the project
+        // (detection), so one read per directory, not a read and two stats.
+        let mut below = Vec::new();
         for e in entries.flatten() {
             let Ok(kind) = e.file_type() else { continue };
             let name = e.file_name();
             let Some(name) = name.to_str() else { continue };
-            if kind.is_dir() && !skipped(name) {
-                stack.push(join(&rel, name));
+            // A symbolic link to a file counts as that file, as `is_file` would say.
+            let is_file = || kind.is_file() || (kind.is_symlink() && e.path().is_file());
+            match name {
+                "go.mod" if is_file() => scan.modules.push(rel.clone()),
+                "go.work" if is_file() => scan.workspaces.push(rel.clone()),
+                _ if kind.is_dir() && !skipped(name) => below.push(join(&rel, name)),
+                _ => {}
             }
         }
+        if first && !(scan.modules.is_empty() && scan.workspaces.is_empty()) {
+            break;
+        }
+        stack.extend(below);
     }
     scan.modules.sort();
     scan.workspaces.sort();
