@@ -137,7 +137,7 @@ pub(crate) fn select(
         if mine.is_empty() {
             continue;
         }
-        let out = super::driver::go_list(project, go, &["-deps", "-test", "-json", "./..."])?;
+        let out = super::go_list(project, go, &["-deps", "-test", "-json", "./..."])?;
         let found = groups_of(&out, &root, &mine)?;
         owner.extend(std::iter::repeat_n(i, found.len()));
         groups.extend(found);

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::model::{Failure, Outcome, error_kind};
 use crate::process::{ExitKind, KillReason, Registration};
@@ -636,7 +636,7 @@ pub fn all_test_packages(set: &super::modules::GoModules) -> Result<Vec<String>>
 /// workspace `./...` also reaches the workspace's modules below this one: only this
 /// module's packages are kept (the others are their own module's).
 pub fn test_packages(project: &GoProject, go: &std::path::Path) -> Result<Vec<String>> {
-    let out = go_list(
+    let out = super::go_list(
         project,
         go,
         &[
@@ -652,25 +652,6 @@ pub fn test_packages(project: &GoProject, go: &std::path::Path) -> Result<Vec<St
         .map(|(_, package)| package.trim().to_owned())
         .filter(|p| !p.is_empty())
         .collect())
-}
-
-/// `go list ARGS` in the module's directory: its standard output, or why it failed.
-pub(crate) fn go_list(project: &GoProject, go: &std::path::Path, args: &[&str]) -> Result<String> {
-    let out = std::process::Command::new(go)
-        .arg("list")
-        .args(args)
-        .current_dir(&project.root)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .with_context(|| format!("cannot run {} list", go.display()))?;
-    anyhow::ensure!(
-        out.status.success(),
-        "`go list {}` failed in {}: {}",
-        args.join(" "),
-        project.root.display(),
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 #[cfg(test)]

@@ -614,6 +614,25 @@ pub fn parse_list(stdout: &[u8]) -> Listed {
     listed
 }
 
+/// `go list ARGS` in the module's directory: its standard output, or why it failed.
+pub(crate) fn go_list(project: &GoProject, go: &std::path::Path, args: &[&str]) -> Result<String> {
+    let out = std::process::Command::new(go)
+        .arg("list")
+        .args(args)
+        .current_dir(&project.root)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run {} list", go.display()))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "`go list {}` failed in {}: {}",
+        args.join(" "),
+        project.root.display(),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
