@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -314,3 +315,35 @@ def test_the_config_files_reports_and_keep_runs(project):
     assert r.returncode == 0, r.stdout + r.stderr
     assert (p.root / "env.json").is_file()
     assert not (p.root / "out" / "a.xml").exists()
+
+
+@pytest.mark.parametrize("xdist", [False, True], ids=["serial", "xdist"])
+def test_reads_lists_the_files_each_test_file_opens(tmp_path, xdist):
+    """TESTFLOW_READS (`run --affected=record`): what each test file's tests and its own
+    import open for reading, one list per process; writes are not reads."""
+    from conftest import Project
+
+    (tmp_path / "data.txt").write_text("1\n")
+    (tmp_path / "top.txt").write_text("x\n")
+    (tmp_path / "test_a.py").write_text(
+        "import os\nHERE = os.path.dirname(__file__)\nTOP = open(os.path.join(HERE, 'top.txt')).read()\n\n\n"
+        "def test_a():\n    with open(os.path.join(HERE, 'data.txt')) as f:\n        assert f.read()\n"
+    )
+    (tmp_path / "test_b.py").write_text(
+        "def test_b(tmp_path):\n    (tmp_path / 'out.txt').write_text('written')\n"
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    args = ["-n", "2"] if xdist else ["-p", "no:xdist"]
+    r = Project(tmp_path).pytest(*args, env={"TESTFLOW_READS": str(out / "reads")})
+    assert r.returncode == 0, r.stdout + r.stderr
+    lists = sorted(out.glob("reads.*.json"))
+    assert lists, list(out.iterdir())
+    seen = set()
+    for f in lists:
+        seen.update(tuple(x) for x in json.loads(f.read_text())["reads"])
+    by_file = {}
+    for test_file, path in seen:
+        by_file.setdefault(test_file, set()).add(os.path.relpath(path, tmp_path))
+    assert {"data.txt", "top.txt"} <= by_file["test_a.py"], by_file
+    assert not any(p.endswith("out.txt") for paths in by_file.values() for p in paths), by_file

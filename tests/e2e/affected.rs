@@ -556,6 +556,149 @@ fn pytest_changes_select_the_files_that_import_them() {
     assert_eq!(out.code, 0, "{}", out.stderr);
 }
 
+/// affected-pytest with a test file that loads a module by name (`importlib`) and one
+/// that reads a data file: no import statement names app/plugins.py or tests/data.txt,
+/// so only what the tests did can tell.
+fn pytest_project_with_a_dynamic_import() -> Project {
+    let p = Project::copy_of("affected-pytest");
+    std::fs::write(p.dir.join("app/plugins.py"), "NAME = 'plugins'\n").unwrap();
+    std::fs::write(
+        p.dir.join("tests/test_dynamic.py"),
+        "import importlib\n\n\ndef test_loads_a_plugin_by_name():\n    mod = importlib.import_module('app.' + 'plugins')\n    assert mod.NAME == 'plugins'\n",
+    )
+    .unwrap();
+    std::fs::write(p.dir.join("tests/data.txt"), "42\n").unwrap();
+    std::fs::write(
+        p.dir.join("tests/test_data.py"),
+        "import os\n\nHERE = os.path.dirname(__file__)\n\n\ndef test_reads_its_data():\n    with open(os.path.join(HERE, 'data.txt')) as f:\n        assert f.read().strip() == '42'\n",
+    )
+    .unwrap();
+    git(&p.dir, &["add", "-A"]);
+    git(&p.dir, &["commit", "-qm", "a plugin loaded by name"]);
+    p
+}
+
+const DYNAMIC: &str = "tests/test_dynamic.py::test_loads_a_plugin_by_name";
+const DATA: &str = "tests/test_data.py::test_reads_its_data";
+
+#[test]
+#[ignore = "needs TESTFLOW_PYTHON (tests/run-all.sh sets it)"]
+fn pytest_coverage_contexts_record_what_the_import_scan_cannot_see() {
+    let py = python();
+    let p = pytest_project_with_a_dynamic_import();
+    let run = |args: &[&str]| p.run_env(args, &[("TESTFLOW_PYTHON", &py)]);
+    let decision_of = |id: &str| -> (bool, String) {
+        let listed = p.cmd_env(
+            &["list", "--affected", "--format", "json"],
+            &[("TESTFLOW_PYTHON", &py)],
+        );
+        assert_eq!(listed.code, 0, "{}", listed.stderr);
+        let d = listed_decisions(&listed);
+        let (_, selected, rule) = d
+            .into_iter()
+            .find(|(t, ..)| t == id)
+            .unwrap_or_else(|| panic!("{id} not listed: {}", listed.stdout));
+        (selected, rule)
+    };
+    let unaffected = (false, "unaffected".to_owned());
+    let changed = (true, "changed_dependency".to_owned());
+    // The import scan alone (a plain --affected run records it): both edits are missed.
+    assert_eq!(run(&["--affected"]).code, 0);
+    append(&p, "app/plugins.py", "# edited\n");
+    append(&p, "tests/data.txt", "\n");
+    assert_eq!(decision_of(DYNAMIC), unaffected);
+    assert_eq!(decision_of(DATA), unaffected);
+    restore(&p);
+    // A recording run (pytest-cov's test contexts, the files tests open): what each test
+    // file used is kept, in the history and with the run.
+    let recorded = run(&["--affected=record"]);
+    assert_eq!(recorded.code, 0, "{}", recorded.stderr);
+    assert_eq!(ran(&recorded).len(), 6);
+    let deps: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            p.runs_dir()
+                .join(&recorded.run().run_id)
+                .join("affected-deps.json"),
+        )
+        .expect("affected-deps.json"),
+    )
+    .unwrap();
+    let seen = deps
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["framework"] == "pytest:observed")
+        .unwrap_or_else(|| panic!("{deps}"));
+    let groups = seen["groups"].as_array().unwrap();
+    let files_of = |file: &str| -> Vec<String> {
+        let g = groups
+            .iter()
+            .find(|g| g[0] == file)
+            .unwrap_or_else(|| panic!("{file}: {seen}"));
+        serde_json::from_value(g[1].clone()).unwrap()
+    };
+    assert!(
+        files_of("tests/test_dynamic.py").contains(&"app/plugins.py".to_owned()),
+        "{seen}"
+    );
+    assert!(
+        files_of("tests/test_data.py").contains(&"tests/data.txt".to_owned()),
+        "{seen}"
+    );
+    // Nothing of it is left in the project or the run directory.
+    assert!(!p.dir.join(".coverage").exists());
+    let run_dir = p.runs_dir().join(&recorded.run().run_id);
+    let left: Vec<String> = std::fs::read_dir(&run_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("pytest-reads") || n.starts_with(".coverage"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    append(&p, "app/plugins.py", "# edited\n");
+    assert_eq!(decision_of(DYNAMIC), changed);
+    assert_eq!(decision_of(DATA), unaffected);
+    let out = run(&["--affected"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(ran(&out), [DYNAMIC], "{:?}", decisions(&out));
+    let a = out.run().affected.as_ref().unwrap();
+    let why = a
+        .groups
+        .iter()
+        .find(|g| g.group == "tests/test_dynamic.py")
+        .unwrap();
+    assert_eq!(why.files, ["app/plugins.py"]);
+    restore(&p);
+    // The data file a test reads.
+    append(&p, "tests/data.txt", "\n");
+    assert_eq!(decision_of(DATA), changed);
+    assert_eq!(decision_of(DYNAMIC), unaffected);
+
+    // `run --coverage` records the contexts too: after it, the first --affected run (which
+    // records the scan, and selects everything) keeps what the tests executed as well.
+    let q = pytest_project_with_a_dynamic_import();
+    let covered = q.run_env(&["--coverage"], &[("TESTFLOW_PYTHON", &py)]);
+    assert_eq!(covered.code, 0, "{}", covered.stderr);
+    assert!(covered.run().coverage.is_some());
+    assert_eq!(
+        q.run_env(&["--affected"], &[("TESTFLOW_PYTHON", &py)]).code,
+        0
+    );
+    append(&q, "app/plugins.py", "# edited\n");
+    let listed = q.cmd_env(
+        &["list", "--affected", "--format", "json"],
+        &[("TESTFLOW_PYTHON", &py)],
+    );
+    assert!(
+        listed_decisions(&listed).contains(&(
+            DYNAMIC.to_owned(),
+            true,
+            "changed_dependency".to_owned()
+        )),
+        "{}",
+        listed.stdout
+    );
+}
+
 // ---- Jest (needs TESTFLOW_JEST_WORK: a directory with Jest and jest-testflow installed) -
 
 /// A copy of affected-jest in a fresh git repository with `$TESTFLOW_JEST_WORK`'s
@@ -755,8 +898,54 @@ fn go_changes_select_packages_in_the_module_that_holds_them() {
         "{:?}",
         decisions(&out)
     );
+    // `list --affected` and `shard plan --affected` agree with the run, across modules.
+    let listed_and_planned = || {
+        let listed = p.cmd(&["list", "--affected", "--format", "json"]);
+        assert_eq!(listed.code, 0, "{}", listed.stderr);
+        let plan = p.cmd(&[
+            "shard",
+            "plan",
+            "--shards",
+            "2",
+            "--affected",
+            "--format",
+            "json",
+        ]);
+        assert_eq!(plan.code, 0, "{}", plan.stderr);
+        let v: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+        let mut planned: Vec<String> = v["shards"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["tests"].as_array().unwrap().iter())
+            .map(|t| t.as_str().unwrap().to_owned())
+            .collect();
+        planned.sort();
+        (listed_decisions(&listed), planned)
+    };
+    let (listed, planned) = listed_and_planned();
+    assert_eq!(listed.len(), 5, "{listed:?}");
+    for (id, selected, rule) in &listed {
+        let in_calc = id.starts_with(&format!("{calc}::"));
+        assert_eq!(*selected, !in_calc, "{listed:?}");
+        assert!(!in_calc || rule == "unaffected", "{listed:?}");
+    }
+    assert_eq!(planned, [greet]);
     // A change in go/ selects go/'s package again.
     append(&p, "go/calc.go", "// edited\n");
+    let (listed, planned) = listed_and_planned();
+    assert!(
+        listed.iter().all(|(_, selected, _)| *selected),
+        "{listed:?}"
+    );
+    assert!(
+        listed
+            .iter()
+            .filter(|(id, ..)| id.starts_with(&format!("{calc}::")))
+            .all(|(_, _, rule)| rule == "changed_dependency"),
+        "{listed:?}"
+    );
+    assert_eq!(planned, [greet, calc]); // sorted
     let out = p.run(&["--affected"]);
     assert_eq!(ran(&out), ran(&first), "{:?}", decisions(&out));
     assert!(

@@ -717,3 +717,116 @@ fn a_go_work_runs_the_modules_it_uses_once_each() {
         out.stderr
     );
 }
+
+/// go-modules with two more packages in the module below the root (services/api/): one
+/// whose test binary dies in a goroutine's panic, one whose test never ends.
+fn go_modules_with_a_crash_and_a_hang() -> Project {
+    let p = Project::copy_of("go-modules");
+    let api = p.dir.join("services/api");
+    std::fs::create_dir_all(api.join("crashy")).unwrap();
+    std::fs::create_dir_all(api.join("hangs")).unwrap();
+    std::fs::write(
+        api.join("crashy/crashy_test.go"),
+        "package crashy\n\nimport (\n\t\"sync\"\n\t\"testing\"\n)\n\nfunc TestBefore(t *testing.T) {}\n\nfunc TestGoroutinePanic(t *testing.T) {\n\tvar wg sync.WaitGroup\n\twg.Add(1)\n\tgo func() {\n\t\tvar m map[string]int\n\t\tm[\"boom\"] = 1\n\t\twg.Done()\n\t}()\n\twg.Wait()\n}\n\nfunc TestAfter(t *testing.T) {}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        api.join("hangs/hangs_test.go"),
+        "package hangs\n\nimport (\n\t\"testing\"\n\t\"time\"\n)\n\nfunc TestQuick(t *testing.T) {}\n\nfunc TestHang(t *testing.T) {\n\ttime.Sleep(time.Hour)\n}\n",
+    )
+    .unwrap();
+    p
+}
+
+#[test]
+fn a_crash_and_a_hang_in_a_module_below_the_root_are_attributed_there() {
+    let p = go_modules_with_a_crash_and_a_hang();
+    let out = p.run(&["--test-timeout", crate::util::HANG_LIMIT]);
+    assert_eq!(out.code, 100, "{}", out.stderr);
+    let run = out.run();
+    let api = |id: &str| run.test(&format!("example.com/gomods/api/{id}"));
+    assert_eq!(api("crashy::TestBefore").outcome, Outcome::Passed);
+    let g = api("crashy::TestGoroutinePanic");
+    assert_eq!(g.outcome, Outcome::Crashed);
+    let f = failure(g);
+    assert_eq!(f.category, Category::Crash);
+    assert!(
+        f.message.contains("assignment to entry in nil map"),
+        "{}",
+        f.message
+    );
+    // The place is relative to the project root, through the module's directory.
+    let at = f.location.as_ref().unwrap();
+    assert_eq!(
+        (at.file.as_str(), at.line),
+        ("services/api/crashy/crashy_test.go", 15)
+    );
+    assert_eq!(api("hangs::TestQuick").outcome, Outcome::Passed);
+    let h = api("hangs::TestHang");
+    assert_eq!(h.outcome, Outcome::Timeout);
+    assert_eq!(failure(h).category, Category::Timeout);
+    assert_eq!(
+        failure(h).location.as_ref().unwrap().file,
+        "services/api/hangs/hangs_test.go"
+    );
+    // The test after the crash never ran: named, not a result.
+    assert!(run.tests.iter().all(|t| !t.id.ends_with("TestAfter")));
+    assert!(
+        run.errors.iter().any(|e| e.kind == "not_run"
+            && e.message
+                .contains("example.com/gomods/api/crashy::TestAfter")
+            && e.message.contains("died in TestGoroutinePanic")),
+        "{:?}",
+        run.errors
+    );
+    // The root's other module ran as ever.
+    assert_eq!(
+        run.test(&format!("{CALC}::TestAdd")).outcome,
+        Outcome::Passed
+    );
+    assert_eq!(
+        run.test(&format!("{GREET}::TestHelloWrong")).outcome,
+        Outcome::Failed
+    );
+}
+
+#[test]
+fn the_watchdog_ends_a_hang_in_a_module_below_the_root() {
+    let p = go_modules_with_a_crash_and_a_hang();
+    let dir = tempfile::tempdir().unwrap();
+    let go = go_without_its_timeout(dir.path());
+    let out = p.cmd_env(
+        &[
+            "run",
+            "--test-timeout",
+            "1",
+            "--format",
+            "json",
+            "--",
+            "./services/api/hangs/...",
+        ],
+        &[("TESTFLOW_GO", &go)],
+    );
+    assert_eq!(out.code, 100, "{}", out.stderr);
+    let run = out.run();
+    assert_eq!(
+        run.ids(),
+        [
+            "example.com/gomods/api/hangs::TestHang",
+            "example.com/gomods/api/hangs::TestQuick"
+        ]
+    );
+    let hang = run.test("example.com/gomods/api/hangs::TestHang");
+    assert_eq!(hang.outcome, Outcome::Timeout);
+    assert!(
+        failure(hang)
+            .message
+            .starts_with("testflow's watchdog stopped go test"),
+        "{}",
+        failure(hang).message
+    );
+    assert_eq!(
+        run.test("example.com/gomods/api/hangs::TestQuick").outcome,
+        Outcome::Passed
+    );
+}

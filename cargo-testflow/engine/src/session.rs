@@ -310,6 +310,7 @@ pub fn run(
             affected: affected.as_ref(),
             background: &mut background,
             run_dir: &rec.dir,
+            root: &root,
         };
         let planned = suite.units(&ctx, &mut planning);
         if planning.broken {

@@ -357,6 +357,69 @@ class _Collected:
             json.dump({"items": [safe(i.nodeid) for i in session.items], "errors": self.errors}, f)
 
 
+class _Reads:
+    """``TESTFLOW_READS=PATH`` (``cargo testflow run --affected=record``): the files each
+    test file's tests (and the test module's own import) open, seen through Python's
+    ``open`` audit event, written to ``PATH.<pid>.json`` at the end. The engine keeps the
+    ones inside the project as the test file's dependencies: a data file a test reads, or a
+    module it loads by name, which no import statement names. Every process that runs
+    tests (each xdist worker) writes its own file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = f"{path}.{os.getpid()}.json"
+        self.current: str | None = None
+        self.seen: set[tuple[str, str]] = set()
+        sys.addaudithook(self._audit)
+
+    def _audit(self, event, args) -> None:
+        # Called for every audit event of the process: cheap unless it is a test's open.
+        if event != "open" or self.current is None:
+            return
+        try:
+            path, mode = args[0], args[1]
+            if isinstance(path, int) or (isinstance(mode, str) and "r" not in mode and "+" not in mode):
+                return
+            path = os.fsdecode(path)
+            if path.endswith(".pyc"):
+                return
+            path = os.path.abspath(path)
+            path.encode("utf-8")  # a name that is not UTF-8 cannot be recorded: skip it
+            self.seen.add((self.current, path))
+        except Exception:  # noqa: BLE001 - an audit hook must never fail an open
+            pass
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_make_collect_report(self, collector):
+        # Importing a test module runs its top level: what it opens is that file's too.
+        module = isinstance(collector, pytest.Module)
+        if module:
+            self.current = collector.nodeid.split("::")[0]
+        try:
+            yield
+        finally:
+            if module:
+                self.current = None
+
+    # The protocol runs where the test runs (an xdist worker), never in a controller
+    # that only hears of it.
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(self, item, nextitem):
+        self.current = item.nodeid.split("::")[0]
+        try:
+            yield
+        finally:
+            self.current = None
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session, exitstatus) -> None:
+        self.current = None
+        try:
+            with open(self.path, "w", encoding="utf-8") as f:
+                json.dump({"reads": sorted(self.seen)}, f)
+        except OSError as e:
+            sys.stderr.write(f"testflow: cannot write {self.path}: {e}\n")
+
+
 class _Selecting:
     """The shard, ``--testflow-last-failed`` and the order, applied to the collected items.
     The engine decides (``testflow::selection``); every xdist worker applies the same
@@ -757,6 +820,9 @@ def pytest_configure(config: pytest.Config) -> None:
     collect = os.environ.get("TESTFLOW_COLLECT")
     if collect and not hasattr(config, "workerinput"):
         config.pluginmanager.register(_Collected(collect), "testflow-collected")
+    reads = os.environ.get("TESTFLOW_READS")
+    if reads and not config.getoption("collectonly", False):
+        config.pluginmanager.register(_Reads(reads), "testflow-reads")
     enabled = _enabled(config)
     selects = (
         enabled

@@ -94,6 +94,32 @@ pub fn save(
     save_rows(h, framework, fingerprint, &rows)
 }
 
+/// Add the groups' dependencies to what is recorded for them under `fingerprint` (a
+/// group recorded under another fingerprint starts again): for evidence seen one run at
+/// a time (the files a test executed, per coverage context), where a run that ran part
+/// of a group must not forget what the rest of it used. A file once seen stays until
+/// the fingerprint changes: that only widens a selection.
+pub fn add(
+    h: &History,
+    framework: &str,
+    root: &Path,
+    fingerprint: &str,
+    groups: &[(String, Vec<PathBuf>)],
+) -> Result<()> {
+    let old = load(h, framework, root)?;
+    let merged: Vec<(String, Vec<PathBuf>)> = groups
+        .iter()
+        .map(|(grp, files)| {
+            let mut all: std::collections::BTreeSet<PathBuf> = files.iter().cloned().collect();
+            if let Some(s) = old.get(grp).filter(|s| s.fingerprint == fingerprint) {
+                all.extend(s.files.iter().cloned());
+            }
+            (grp.clone(), all.into_iter().collect())
+        })
+        .collect();
+    save(h, framework, root, fingerprint, &merged)
+}
+
 /// [`save`] of paths already relative to the project root.
 fn save_rows(
     h: &History,
@@ -172,6 +198,33 @@ pub fn write_deps(dir: &Path, records: &[DepsRecord]) -> Result<()> {
     let path = dir.join(DEPS_FILE);
     crate::store::write_atomic(&path, &serde_json::to_vec(records)?)
         .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Add `record` to `dir`'s [`DEPS_FILE`] (its groups replace the same framework's same
+/// groups there): for what a suite records after its tests ran, beside what the
+/// selection wrote before they started. One writer at a time in this process.
+pub fn add_deps(dir: &Path, record: DepsRecord) -> Result<()> {
+    static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = WRITING.lock().unwrap_or_else(|e| e.into_inner());
+    let path = dir.join(DEPS_FILE);
+    let mut records: Vec<DepsRecord> = match std::fs::read(&path) {
+        Ok(t) => serde_json::from_slice(&t)
+            .with_context(|| format!("{} is not a dependency record", path.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    match records
+        .iter_mut()
+        .find(|r| r.framework == record.framework && r.fingerprint == record.fingerprint)
+    {
+        Some(r) => {
+            let new: HashSet<&String> = record.groups.iter().map(|(g, _)| g).collect();
+            r.groups.retain(|(g, _)| !new.contains(g));
+            r.groups.extend(record.groups);
+        }
+        None => records.push(record),
+    }
+    write_deps(dir, &records)
 }
 
 /// Record the dependencies in `dir`'s [`DEPS_FILE`], if it has one, into `h` (relative

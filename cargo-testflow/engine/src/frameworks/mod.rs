@@ -229,6 +229,8 @@ pub struct Planning<'a> {
     /// The run's directory: what a suite keeps beside the run record (the dependency
     /// record `merge` carries into its history, `affected::store::DEPS_FILE`).
     pub run_dir: &'a std::path::Path,
+    /// The project root: recorded dependencies are relative to it.
+    pub root: &'a std::path::Path,
 }
 
 /// A framework's suite found in a project: prepared before the run's log opens, then

@@ -185,7 +185,7 @@ pub(crate) fn record_in_background(
             let canonical = root.canonicalize().unwrap_or(root);
             // Derived data: a failed write only costs a wider selection next time.
             let record = affected::store::DepsRecord::of(Framework::Rust, &fp, &canonical, &groups);
-            let _ = affected::store::write_deps(&run_dir, &[record]);
+            let _ = affected::store::add_deps(&run_dir, record);
             if let Ok(h) = crate::history::History::open(&store_root) {
                 let rows: Vec<(String, Vec<PathBuf>)> =
                     groups.into_iter().map(|g| (g.id, g.deps)).collect();

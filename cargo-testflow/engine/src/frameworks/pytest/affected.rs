@@ -59,13 +59,11 @@ pub(crate) fn select(
     for g in &mut groups {
         g.deps = scanner.dependencies(&root.join(&g.id));
     }
-    let version = std::process::Command::new(python)
-        .arg("-VV")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
-    let toolchain = format!("{}\n{version}", python.display());
-    let fp = affected::fingerprint(&root, &toolchain);
+    let fp = fingerprint(&root, python);
+    // What the tests executed or opened, where a run recorded it: files no import names.
+    if let Some(h) = history {
+        super::observed::add_recorded(&mut groups, h, &plan.root, &fp);
+    }
     let claims = |p: &Path| p.extension().is_some_and(|e| e == "py");
     let sel = plan.select(Framework::Pytest, &fp, &groups, history, &claims);
     if sel.all {
@@ -86,6 +84,19 @@ pub(crate) fn select(
         tests: tests as u64,
         collected: items.len() as u64,
     }))
+}
+
+/// The environment fingerprint pytest's dependencies are recorded under: the Python
+/// (its path and `-VV`) and the suite root's tracked files.
+pub(crate) fn fingerprint(root: &Path, python: &Path) -> String {
+    let root = root.canonicalize().unwrap_or_else(|_| root.to_owned());
+    let version = std::process::Command::new(python)
+        .arg("-VV")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let toolchain = format!("{}\n{version}", python.display());
+    affected::fingerprint(&root, &toolchain)
 }
 
 /// What `--affected` leaves pytest to run.

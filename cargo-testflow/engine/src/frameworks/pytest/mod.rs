@@ -16,6 +16,8 @@ use crate::model::{Category, Failure, Framework, Outcome, TestMeta};
 /// Expected and actual of a failed `assert a == b`.
 mod affected;
 pub mod compare;
+/// Per-test dependencies observed while the tests ran (coverage contexts, opened files).
+mod observed;
 /// The recorder the pytest plugin calls: setup/call/teardown folded into one result.
 pub mod recorder;
 
@@ -692,6 +694,9 @@ pub struct PytestSuite {
     /// The Python and what it has installed, asked in `prepare` (beside the run's git
     /// calls, ~40 ms) and answered in `units`.
     probed: Option<(PathBuf, Result<Probe>)>,
+    /// What `--collect-only` found, once per command (`list --affected` lists and
+    /// selects from one collection).
+    collected: std::sync::OnceLock<Collection>,
 }
 
 impl PytestSuite {
@@ -699,6 +704,7 @@ impl PytestSuite {
         is_pytest_project(root).then(|| PytestSuite {
             root: root.to_owned(),
             probed: None,
+            collected: std::sync::OnceLock::new(),
         })
     }
 }
@@ -742,17 +748,20 @@ impl super::Suite for PytestSuite {
             ctx.warn(format!("cannot record the pytest workers decision: {e:#}"));
         }
         let mut args = pytest_args(&ctx.options, &probe, decision.workers);
-        if let Some(paths) = affected.map(|a| a.args) {
-            // Before the user's own arguments (which come last).
-            let at = args.len().saturating_sub(ctx.options.framework_args.len());
-            args.splice(at..at, paths);
-        }
+        // Before the user's own arguments (which come last).
+        let mut ours = affected.map(|a| a.args).unwrap_or_default();
+        let (observing, env) = self.observing(ctx, plan, &probe, &python);
+        ours.extend(env.args);
+        let at = args.len().saturating_sub(ctx.options.framework_args.len());
+        args.splice(at..at, ours);
         Ok(vec![Box::new(PytestUnit {
             root: self.root,
             args,
             python,
             probe,
             decision,
+            observing,
+            env: env.vars,
         })])
     }
 
@@ -852,14 +861,14 @@ pub(crate) fn by_file<T>(items: impl IntoIterator<Item = (String, T)>) -> Vec<(S
 }
 
 /// What `pytest --collect-only` found, as the plugin writes it (`TESTFLOW_COLLECT`).
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Clone, Debug, Default, serde::Deserialize)]
 pub(crate) struct Collection {
     pub(crate) items: Vec<String>,
     #[serde(default)]
     pub(crate) errors: Vec<CollectError>,
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Clone, Debug, serde::Deserialize)]
 pub(crate) struct CollectError {
     pub(crate) nodeid: String,
     pub(crate) message: String,
@@ -886,6 +895,13 @@ impl<'de> serde::Deserialize<'de> for CollectionFile {
 
 pub(crate) struct CollectionFile(Collection);
 
+/// What observing the tests' dependencies adds to pytest's command line and environment.
+#[derive(Default)]
+struct ObservingEnv {
+    args: Vec<String>,
+    vars: Vec<(String, String)>,
+}
+
 /// One pytest process for the whole suite; the plugin appends its events to the run's log.
 pub(crate) struct PytestUnit {
     pub(crate) root: PathBuf,
@@ -894,6 +910,10 @@ pub(crate) struct PytestUnit {
     pub(crate) probe: Probe,
     /// The workers decision, recorded again with the run's CPU time once pytest ended.
     pub(crate) decision: crate::model::WorkersDecision,
+    /// Each test file's observed dependencies to record for `--affected` once pytest ended.
+    observing: Option<observed::Job>,
+    /// Environment of ours for pytest (where the observations go).
+    env: Vec<(String, String)>,
 }
 
 impl crate::runner::Unit for PytestUnit {
@@ -915,6 +935,7 @@ impl crate::runner::Unit for PytestUnit {
         if let (Some(t), false) = (ctx.options.test_timeout, self.probe.timeout) {
             cmd.env(TEST_TIMEOUT_ENV, t.as_secs_f64().to_string());
         }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         if let Some(dir) = &ctx.options.coverage_dir {
             if self.probe.cov {
                 cmd.envs(coverage_args(dir).1);
@@ -998,6 +1019,14 @@ impl crate::runner::Unit for PytestUnit {
                             out.exit
                         ),
                     );
+                }
+                if let (Some(job), None) = (&self.observing, &out.killed) {
+                    // Derived data: without it the import scan's dependencies stand.
+                    if let Err(e) = observed::record(job) {
+                        ctx.warn(format!(
+                            "--affected: what the tests used was not recorded: {e:#}"
+                        ));
+                    }
                 }
                 // What the suite cost in CPU, for the next run's workers decision (last:
                 // this event is not the plugin's, and must not count as its output).
@@ -1161,13 +1190,78 @@ impl PytestSuite {
 
     /// The node ids pytest collects and the modules it could not collect (through the
     /// plugin, with `--collect-only`).
+    /// What this run observes of each test's dependencies for `--affected` (see
+    /// `observed`), when there is a history to keep them in: coverage contexts when
+    /// pytest-cov collects coverage anyway (`--coverage`); in an `--affected=record` run,
+    /// the files the tests open, and coverage contexts with pytest-cov installed. The
+    /// job, and the arguments and environment it needs.
+    fn observing(
+        &self,
+        ctx: &crate::runner::Ctx,
+        plan: &super::Planning<'_>,
+        probe: &Probe,
+        python: &Path,
+    ) -> (Option<observed::Job>, ObservingEnv) {
+        let mut env = ObservingEnv::default();
+        let Some(store_root) = plan.history.and_then(|h| h.path().parent()) else {
+            return (None, env);
+        };
+        let record = plan
+            .affected
+            .is_some_and(|a| a.mode == crate::affected::Mode::Record);
+        let (data, remove) = match (&ctx.options.coverage_dir, probe.cov) {
+            (_, false) => (None, false),
+            (Some(dir), true) => (Some(coverage_args(dir).1.remove(0).1.into()), false),
+            (None, true) if record => {
+                let data = plan.run_dir.join(".coverage.affected-pytest");
+                env.args
+                    .extend(["--cov".to_owned(), "--cov-report=".to_owned()]);
+                env.vars
+                    .push(("COVERAGE_FILE".into(), data.display().to_string()));
+                (Some(data), true)
+            }
+            (None, true) => (None, false),
+        };
+        if data.is_some() {
+            env.args.push(observed::CONTEXT_ARG.to_owned());
+        }
+        let reads = record.then(|| plan.run_dir.join("pytest-reads"));
+        if let Some(r) = &reads {
+            env.vars
+                .push((observed::READS_ENV.into(), r.display().to_string()));
+        }
+        if data.is_none() && reads.is_none() {
+            return (None, env);
+        }
+        let job = observed::Job {
+            data,
+            remove,
+            reads,
+            suite_root: self.root.clone(),
+            project_root: plan.root.to_owned(),
+            store_root: store_root.to_owned(),
+            run_dir: plan.run_dir.to_owned(),
+            python: python.to_owned(),
+        };
+        (Some(job), env)
+    }
+
     pub(crate) fn collect(&self) -> Result<Collection> {
         let python = find_python(&self.root);
         ready(&python, &self.root)?;
         self.collect_with(&python)
     }
 
+    /// [`collect_with`](Self::collect_with), once: later calls get the same collection.
     pub(crate) fn collect_with(&self, python: &Path) -> Result<Collection> {
+        if let Some(c) = self.collected.get() {
+            return Ok(c.clone());
+        }
+        let found = self.collect_now(python)?;
+        Ok(self.collected.get_or_init(|| found).clone())
+    }
+
+    fn collect_now(&self, python: &Path) -> Result<Collection> {
         let tmp = std::env::temp_dir().join(format!(
             "testflow-collect-{}-{}.json",
             std::process::id(),
