@@ -283,6 +283,31 @@ fn listed_decisions(out: &Output) -> Vec<(String, bool, String)> {
     d
 }
 
+/// `shard plan --shards 2 --affected --format json`: every shard's tests, sorted, and the
+/// whole plan.
+fn planned_affected(p: &Project) -> (Vec<String>, serde_json::Value) {
+    let plan = p.cmd(&[
+        "shard",
+        "plan",
+        "--shards",
+        "2",
+        "--affected",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let v: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    let mut planned: Vec<String> = v["shards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["tests"].as_array().unwrap().iter())
+        .map(|t| t.as_str().unwrap().to_owned())
+        .collect();
+    planned.sort();
+    (planned, v)
+}
+
 #[test]
 fn list_and_shard_plan_show_what_run_affected_would_select() {
     let p = Project::copy_of("affected-rust");
@@ -343,25 +368,7 @@ fn list_and_shard_plan_show_what_run_affected_would_select() {
     );
 
     // The shard plan splits the selection only, and the run selects the same.
-    let plan = p.cmd(&[
-        "shard",
-        "plan",
-        "--shards",
-        "2",
-        "--affected",
-        "--format",
-        "json",
-    ]);
-    assert_eq!(plan.code, 0, "{}", plan.stderr);
-    let v: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
-    let mut planned: Vec<String> = v["shards"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|s| s["tests"].as_array().unwrap().iter())
-        .map(|t| t.as_str().unwrap().to_owned())
-        .collect();
-    planned.sort();
+    let (planned, v) = planned_affected(&p);
     assert_eq!(planned, [APP_IT]);
     assert_eq!(v["affected"]["not_selected"], 4);
     let run = p.run(&["--affected"]);
@@ -842,25 +849,7 @@ fn go_changes_select_the_packages_whose_test_binaries_link_them() {
             (both[1].to_owned(), false, "unaffected".to_owned()),
         ]
     );
-    let plan = p.cmd(&[
-        "shard",
-        "plan",
-        "--shards",
-        "2",
-        "--affected",
-        "--format",
-        "json",
-    ]);
-    assert_eq!(plan.code, 0, "{}", plan.stderr);
-    let v: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
-    let planned: Vec<&str> = v["shards"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|s| s["tests"].as_array().unwrap().iter())
-        .map(|t| t.as_str().unwrap())
-        .collect();
-    assert_eq!(planned, ["example.com/affected/high"]);
+    assert_eq!(planned_affected(&p).0, ["example.com/affected/high"]);
     let out = p.run(&["--affected"]);
     assert_eq!(
         ran(&out),
@@ -902,26 +891,7 @@ fn go_changes_select_packages_in_the_module_that_holds_them() {
     let listed_and_planned = || {
         let listed = p.cmd(&["list", "--affected", "--format", "json"]);
         assert_eq!(listed.code, 0, "{}", listed.stderr);
-        let plan = p.cmd(&[
-            "shard",
-            "plan",
-            "--shards",
-            "2",
-            "--affected",
-            "--format",
-            "json",
-        ]);
-        assert_eq!(plan.code, 0, "{}", plan.stderr);
-        let v: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
-        let mut planned: Vec<String> = v["shards"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|s| s["tests"].as_array().unwrap().iter())
-            .map(|t| t.as_str().unwrap().to_owned())
-            .collect();
-        planned.sort();
-        (listed_decisions(&listed), planned)
+        (listed_decisions(&listed), planned_affected(&p).0)
     };
     let (listed, planned) = listed_and_planned();
     assert_eq!(listed.len(), 5, "{listed:?}");

@@ -398,12 +398,12 @@ fn go_without_its_timeout(dir: &Path) -> PathBuf {
     script
 }
 
-#[test]
-fn a_hang_go_does_not_end_is_ended_by_the_watchdog_as_a_timeout() {
-    let p = Project::new("go-crash");
+/// `run --test-timeout 1 -- PATTERN` with a `go` that drops `-timeout=…`: testflow's
+/// watchdog (the limit plus 10 s after the package's binary started) has to end the
+/// hang. Checks that `<package>::TestHang` is a watchdog timeout and `TestQuick` passed.
+fn hang_ended_by_the_watchdog(p: &Project, pattern: &str, package: &str) -> testflow::model::Run {
     let dir = tempfile::tempdir().unwrap();
     let go = go_without_its_timeout(dir.path());
-    // The watchdog: the limit plus 10 s after the package's binary started.
     let out = p.cmd_env(
         &[
             "run",
@@ -412,17 +412,17 @@ fn a_hang_go_does_not_end_is_ended_by_the_watchdog_as_a_timeout() {
             "--format",
             "json",
             "--",
-            "./hangs/...",
+            pattern,
         ],
         &[("TESTFLOW_GO", &go)],
     );
     assert_eq!(out.code, 100, "{}", out.stderr);
-    let run = out.run();
+    let run = out.run().clone();
     assert_eq!(
-        run.test("example.com/gocrash/hangs::TestQuick").outcome,
+        run.test(&format!("{package}::TestQuick")).outcome,
         Outcome::Passed
     );
-    let hang = run.test("example.com/gocrash/hangs::TestHang");
+    let hang = run.test(&format!("{package}::TestHang"));
     assert_eq!(hang.outcome, Outcome::Timeout);
     assert!(
         failure(hang)
@@ -431,6 +431,13 @@ fn a_hang_go_does_not_end_is_ended_by_the_watchdog_as_a_timeout() {
         "{}",
         failure(hang).message
     );
+    run
+}
+
+#[test]
+fn a_hang_go_does_not_end_is_ended_by_the_watchdog_as_a_timeout() {
+    let p = Project::new("go-crash");
+    let run = hang_ended_by_the_watchdog(&p, "./hangs/...", "example.com/gocrash/hangs");
     assert_eq!(run.tests.len(), 2);
 }
 
@@ -793,40 +800,16 @@ fn a_crash_and_a_hang_in_a_module_below_the_root_are_attributed_there() {
 #[test]
 fn the_watchdog_ends_a_hang_in_a_module_below_the_root() {
     let p = go_modules_with_a_crash_and_a_hang();
-    let dir = tempfile::tempdir().unwrap();
-    let go = go_without_its_timeout(dir.path());
-    let out = p.cmd_env(
-        &[
-            "run",
-            "--test-timeout",
-            "1",
-            "--format",
-            "json",
-            "--",
-            "./services/api/hangs/...",
-        ],
-        &[("TESTFLOW_GO", &go)],
+    let run = hang_ended_by_the_watchdog(
+        &p,
+        "./services/api/hangs/...",
+        "example.com/gomods/api/hangs",
     );
-    assert_eq!(out.code, 100, "{}", out.stderr);
-    let run = out.run();
     assert_eq!(
         run.ids(),
         [
             "example.com/gomods/api/hangs::TestHang",
             "example.com/gomods/api/hangs::TestQuick"
         ]
-    );
-    let hang = run.test("example.com/gomods/api/hangs::TestHang");
-    assert_eq!(hang.outcome, Outcome::Timeout);
-    assert!(
-        failure(hang)
-            .message
-            .starts_with("testflow's watchdog stopped go test"),
-        "{}",
-        failure(hang).message
-    );
-    assert_eq!(
-        run.test("example.com/gomods/api/hangs::TestQuick").outcome,
-        Outcome::Passed
     );
 }
