@@ -116,14 +116,36 @@ pub(crate) fn groups(
     out
 }
 
-/// The compiler's version: part of the environment fingerprint.
-fn toolchain() -> String {
+/// The compiler's version (`rustc -vV`): part of the environment fingerprint. cargo keeps
+/// that very output in the target directory for the compiler it just built with
+/// (`.rustc_info.json`, reset whenever that compiler changes), so it is read from there;
+/// running `rustc -vV` (through rustup's proxy, ~20 ms of CPU a run) only when it is not.
+fn toolchain(target_dir: &Path) -> String {
+    if let Some(v) = cached_rustc_version(target_dir) {
+        return v;
+    }
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     std::process::Command::new(rustc)
         .arg("-vV")
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default()
+}
+
+/// The one `rustc -vV` output in cargo's `.rustc_info.json` (`outputs.*.stdout`), if
+/// there is exactly one: two would mean the file mixes compilers, and then rustc is asked.
+fn cached_rustc_version(target_dir: &Path) -> Option<String> {
+    let text = std::fs::read(target_dir.join(".rustc_info.json")).ok()?;
+    let info: serde_json::Value = serde_json::from_slice(&text).ok()?;
+    let mut found = info
+        .get("outputs")?
+        .as_object()?
+        .values()
+        .filter(|o| o.get("success").and_then(|s| s.as_bool()) == Some(true))
+        .filter_map(|o| o.get("stdout")?.as_str())
+        .filter(|out| out.starts_with("rustc ") && out.contains("\nbinary: rustc\n"));
+    let version = found.next()?;
+    found.next().is_none().then(|| version.to_owned())
 }
 
 /// Select the workspace's affected tests: the test ids (and `pkg::doctest` items) to keep,
@@ -137,7 +159,7 @@ pub(crate) fn select(
     doctest_packages: &[String],
 ) -> Option<HashSet<String>> {
     let groups = groups(ws, binaries, tests, doctest_packages);
-    let fp = affected::fingerprint(&ws.root, &toolchain());
+    let fp = affected::fingerprint(&ws.root, &toolchain(&ws.target_dir));
     let claims = |p: &Path| p.extension().is_some_and(|e| e == "rs");
     let sel: Selected = plan.select(Framework::Rust, &fp, &groups, history, &claims);
     if sel.all {
@@ -176,12 +198,13 @@ pub(crate) fn record_in_background(
         .filter(|g| !g.deps.is_empty())
         .collect();
     let root = ws.root.clone();
+    let target_dir = ws.target_dir.clone();
     let store_root = history_path.parent()?.to_owned();
     let run_dir = run_dir.to_owned();
     std::thread::Builder::new()
         .name("testflow-deps".into())
         .spawn(move || {
-            let fp = affected::fingerprint(&root, &toolchain());
+            let fp = affected::fingerprint(&root, &toolchain(&target_dir));
             let canonical = root.canonicalize().unwrap_or(root);
             // Derived data: a failed write only costs a wider selection next time.
             let record = affected::store::DepsRecord::of(Framework::Rust, &fp, &canonical, &groups);
@@ -193,4 +216,38 @@ pub(crate) fn record_in_background(
             }
         })
         .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cached_rustc_version;
+
+    #[test]
+    fn the_compiler_version_is_read_from_cargos_cache_when_it_holds_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let vv = "rustc 1.95.0 (59807616e 2026-04-14)\nbinary: rustc\nrelease: 1.95.0\n";
+        let write = |outputs: serde_json::Value| {
+            let info =
+                serde_json::json!({"rustc_fingerprint": 1, "outputs": outputs, "successes": {}});
+            std::fs::write(dir.path().join(".rustc_info.json"), info.to_string()).unwrap();
+        };
+        assert_eq!(cached_rustc_version(dir.path()), None, "no file");
+        let print =
+            serde_json::json!({"success": true, "stdout": "___\nlib___.rlib\n", "stderr": ""});
+        write(serde_json::json!({
+            "1": {"success": true, "status": "", "code": 0, "stdout": vv, "stderr": ""},
+            "2": print,
+        }));
+        assert_eq!(cached_rustc_version(dir.path()).as_deref(), Some(vv));
+        // Two compilers' versions, or only a failed one: rustc is asked instead.
+        write(serde_json::json!({
+            "1": {"success": true, "stdout": vv},
+            "2": {"success": true, "stdout": vv.replace("1.95.0", "1.96.0")},
+        }));
+        assert_eq!(cached_rustc_version(dir.path()), None);
+        write(serde_json::json!({"1": {"success": false, "stdout": vv}}));
+        assert_eq!(cached_rustc_version(dir.path()), None);
+        std::fs::write(dir.path().join(".rustc_info.json"), "{not json").unwrap();
+        assert_eq!(cached_rustc_version(dir.path()), None);
+    }
 }
