@@ -10,7 +10,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::{Collection, PytestSuite};
-use crate::affected::{self, Group, Plan, python::Scanner};
+use crate::affected::{Group, Plan, python::Scanner};
 use crate::model::Framework;
 
 /// What pytest runs: `None` every test; `Some(args)` the node ids and files to pass
@@ -59,7 +59,7 @@ pub(crate) fn select(
     for g in &mut groups {
         g.deps = scanner.dependencies(&root.join(&g.id));
     }
-    let fp = fingerprint(&root, python);
+    let fp = super::observed::fingerprint(&root, python);
     // What the tests executed or opened, where a run recorded it: files no import names.
     if let Some(h) = history {
         super::observed::add_recorded(&mut groups, h, &plan.root, &fp);
@@ -84,19 +84,6 @@ pub(crate) fn select(
         tests: tests as u64,
         collected: items.len() as u64,
     }))
-}
-
-/// The environment fingerprint pytest's dependencies are recorded under: the Python
-/// (its path and `-VV`) and the suite root's tracked files.
-pub(crate) fn fingerprint(root: &Path, python: &Path) -> String {
-    let root = root.canonicalize().unwrap_or_else(|_| root.to_owned());
-    let version = std::process::Command::new(python)
-        .arg("-VV")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
-    let toolchain = format!("{}\n{version}", python.display());
-    affected::fingerprint(&root, &toolchain)
 }
 
 /// What `--affected` leaves pytest to run.

@@ -48,6 +48,19 @@ pub(crate) struct Job {
     pub(crate) python: PathBuf,
 }
 
+/// The environment fingerprint pytest's dependencies are recorded under: the Python
+/// (its path and `-VV`) and the suite root's tracked files.
+pub(crate) fn fingerprint(root: &Path, python: &Path) -> String {
+    let root = root.canonicalize().unwrap_or_else(|_| root.to_owned());
+    let version = std::process::Command::new(python)
+        .arg("-VV")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let toolchain = format!("{}\n{version}", python.display());
+    crate::affected::fingerprint(&root, &toolchain)
+}
+
 /// Test file (relative to the suite root, as in node ids) -> project files, absolute.
 type ByTestFile = BTreeMap<String, BTreeSet<PathBuf>>;
 
@@ -222,7 +235,7 @@ fn merge(into: &mut ByTestFile, more: ByTestFile) {
 
 /// [`record`]'s writes: the run's dependency record, then the history.
 fn keep(job: &Job, files: ByTestFile) -> Result<usize> {
-    let fp = super::affected::fingerprint(&job.suite_root, &job.python);
+    let fp = fingerprint(&job.suite_root, &job.python);
     let canonical = job
         .project_root
         .canonicalize()
