@@ -6,8 +6,9 @@
 //! or starting with `.` or `_`), other tools' installed or built trees (`node_modules`,
 //! `target`) and test fixture trees (`fixtures`, where projects that test tools live,
 //! failing by design: testflow's own `tests/fixtures/go-*`): a Go module there is a
-//! dependency or an input of a test, not a suite. A module under a `go.work` that the `go.work` does not use is left out with a
-//! note: go itself refuses to run its tests there.
+//! dependency or an input of a test, not a suite. It honours git's ignore rules too (a
+//! generated or downloaded tree). A module under a `go.work` that the `go.work` does not
+//! use is left out with a note: go itself refuses to run its tests there.
 
 use std::collections::BTreeSet;
 use std::path::{Component, Path, PathBuf};
@@ -34,45 +35,64 @@ fn skipped(name: &str) -> bool {
         )
 }
 
-/// Walk `root` for `go.mod` and `go.work` files (symbolic links to directories are not
-/// followed: no loops, nothing outside the project). `first`: stop at the first one
-/// (detection).
+/// Walk `root` for `go.mod` and `go.work` files, with git's ignore rules (`.gitignore`
+/// files, `.git/info/exclude`, the global excludes: a module in an ignored tree, such as
+/// a generated or downloaded one, is no suite of the project) and [`skipped`]. Symbolic
+/// links to directories are not followed: no loops, nothing outside the project.
+/// `first`: stop at the first one (detection).
 fn walk(root: &Path, first: bool) -> Scan {
     let mut scan = Scan::default();
-    let mut stack = vec![String::new()];
-    while let Some(rel) = stack.pop() {
-        let dir = if rel.is_empty() {
-            root.to_owned()
-        } else {
-            root.join(&rel)
-        };
-        let Ok(entries) = std::fs::read_dir(&dir) else {
+    let walker = ignore::WalkBuilder::new(root)
+        .standard_filters(true)
+        .follow_links(false)
+        .filter_entry(|e| {
+            e.depth() == 0
+                || !e.file_type().is_some_and(|t| t.is_dir())
+                || e.file_name().to_str().is_some_and(|n| !skipped(n))
+        })
+        .build();
+    for entry in walker.flatten() {
+        let (Some(kind), Some(name)) = (entry.file_type(), entry.file_name().to_str()) else {
             continue;
         };
-        // The listing answers for go.mod and go.work too: every run walks the project
-        // (detection), so one read per directory, not a read and two stats.
-        let mut below = Vec::new();
-        for e in entries.flatten() {
-            let Ok(kind) = e.file_type() else { continue };
-            let name = e.file_name();
-            let Some(name) = name.to_str() else { continue };
-            // A symbolic link to a file counts as that file, as `is_file` would say.
-            let is_file = || kind.is_file() || (kind.is_symlink() && e.path().is_file());
-            match name {
-                "go.mod" if is_file() => scan.modules.push(rel.clone()),
-                "go.work" if is_file() => scan.workspaces.push(rel.clone()),
-                _ if kind.is_dir() && !skipped(name) => below.push(join(&rel, name)),
-                _ => {}
-            }
+        if !matches!(name, "go.mod" | "go.work") {
+            continue;
         }
-        if first && !(scan.modules.is_empty() && scan.workspaces.is_empty()) {
+        // A symbolic link to a file counts as that file, as `is_file` would say.
+        if !(kind.is_file() || (kind.is_symlink() && entry.path().is_file())) {
+            continue;
+        }
+        let Some(rel) = entry
+            .path()
+            .parent()
+            .and_then(|d| d.strip_prefix(root).ok())
+            .map(relative)
+        else {
+            continue;
+        };
+        if name == "go.mod" {
+            scan.modules.push(rel);
+        } else {
+            scan.workspaces.push(rel);
+        }
+        if first {
             break;
         }
-        stack.extend(below);
     }
     scan.modules.sort();
     scan.workspaces.sort();
     scan
+}
+
+/// A path below the root as the walk names it: `/`-separated, `""` for the root.
+fn relative(p: &Path) -> String {
+    p.components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => n.to_str(),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Every `go.mod` and `go.work` at `root` or below.
@@ -443,6 +463,16 @@ mod tests {
         assert_eq!(s.modules, ["go", "services/api"]);
         assert_eq!(s.workspaces, ["services"]);
         assert!(any(root));
+        // In a git checkout, an ignored tree is left out too.
+        std::fs::create_dir_all(root.join(".git")).unwrap();
+        touch(root, ".gitignore", "/bench/work/\n");
+        touch(
+            root,
+            "bench/work/runners/go/go.mod",
+            "module ex.com/bench\n",
+        );
+        touch(root, "bench/suite/go.mod", "module ex.com/suite\n");
+        assert_eq!(scan(root).modules, ["bench/suite", "go", "services/api"]);
         let empty = tempfile::tempdir().unwrap();
         touch(empty.path(), "node_modules/x/go.mod", "module x\n");
         assert!(!any(empty.path()));
