@@ -134,6 +134,20 @@ fn go_basic_without_retries_fails_the_flaky_test_and_writes_junit_by_package() {
     );
 }
 
+/// `t` crashed in a goroutine's nil-map panic, at `file:line` (relative to the project root).
+fn crashed_on_a_nil_map(t: &testflow::model::TestCase, file: &str, line: u32) {
+    assert_eq!(t.outcome, Outcome::Crashed);
+    let f = failure(t);
+    assert_eq!(f.category, Category::Crash);
+    assert!(
+        f.message.contains("assignment to entry in nil map"),
+        "{}",
+        f.message
+    );
+    let at = f.location.as_ref().unwrap();
+    assert_eq!((at.file.as_str(), at.line), (file, line));
+}
+
 #[test]
 fn go_crash_attributes_each_death_to_the_test_that_ran() {
     let p = Project::new("go-crash");
@@ -143,17 +157,11 @@ fn go_crash_attributes_each_death_to_the_test_that_ran() {
     let t = |id: &str| run.test(&format!("example.com/gocrash/{id}"));
     // A panic in a goroutine: the test waiting for it crashed; the one before passed.
     assert_eq!(t("panicky::TestBeforePanic").outcome, Outcome::Passed);
-    let g = t("panicky::TestGoroutinePanic");
-    assert_eq!(g.outcome, Outcome::Crashed);
-    let f = failure(g);
-    assert_eq!(f.category, Category::Crash);
-    assert!(
-        f.message.contains("assignment to entry in nil map"),
-        "{}",
-        f.message
+    crashed_on_a_nil_map(
+        t("panicky::TestGoroutinePanic"),
+        "panicky/panicky_test.go",
+        19,
     );
-    let at = f.location.as_ref().unwrap();
-    assert_eq!((at.file.as_str(), at.line), ("panicky/panicky_test.go", 19));
     // os.Exit(0) in a test: go fails it; the test after it never ran.
     assert_eq!(t("exits::TestFirst").outcome, Outcome::Passed);
     let e = failure(t("exits::TestExitZero"));
@@ -753,20 +761,11 @@ fn a_crash_and_a_hang_in_a_module_below_the_root_are_attributed_there() {
     let run = out.run();
     let api = |id: &str| run.test(&format!("example.com/gomods/api/{id}"));
     assert_eq!(api("crashy::TestBefore").outcome, Outcome::Passed);
-    let g = api("crashy::TestGoroutinePanic");
-    assert_eq!(g.outcome, Outcome::Crashed);
-    let f = failure(g);
-    assert_eq!(f.category, Category::Crash);
-    assert!(
-        f.message.contains("assignment to entry in nil map"),
-        "{}",
-        f.message
-    );
     // The place is relative to the project root, through the module's directory.
-    let at = f.location.as_ref().unwrap();
-    assert_eq!(
-        (at.file.as_str(), at.line),
-        ("services/api/crashy/crashy_test.go", 15)
+    crashed_on_a_nil_map(
+        api("crashy::TestGoroutinePanic"),
+        "services/api/crashy/crashy_test.go",
+        15,
     );
     assert_eq!(api("hangs::TestQuick").outcome, Outcome::Passed);
     let h = api("hangs::TestHang");

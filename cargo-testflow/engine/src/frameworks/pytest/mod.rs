@@ -657,6 +657,11 @@ impl super::Plugin for Pytest {
     }
 }
 
+/// coverage.py's data file for a run whose coverage reports go to `dir`.
+fn coverage_data_file(dir: &Path) -> PathBuf {
+    dir.join(".coverage.pytest")
+}
+
 /// pytest-cov's arguments and environment for a run whose reports go to `dir`.
 pub fn coverage_args(dir: &Path) -> (Vec<String>, Vec<(String, String)>) {
     (
@@ -669,7 +674,7 @@ pub fn coverage_args(dir: &Path) -> (Vec<String>, Vec<(String, String)>) {
         ],
         vec![(
             "COVERAGE_FILE".into(),
-            dir.join(".coverage.pytest").display().to_string(),
+            coverage_data_file(dir).display().to_string(),
         )],
     )
 }
@@ -1211,7 +1216,7 @@ impl PytestSuite {
             .is_some_and(|a| a.mode == crate::affected::Mode::Record);
         let (data, remove) = match (&ctx.options.coverage_dir, probe.cov) {
             (_, false) => (None, false),
-            (Some(dir), true) => (Some(coverage_args(dir).1.remove(0).1.into()), false),
+            (Some(dir), true) => (Some(coverage_data_file(dir)), false),
             (None, true) if record => {
                 let data = plan.run_dir.join(".coverage.affected-pytest");
                 env.args
