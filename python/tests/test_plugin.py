@@ -347,3 +347,34 @@ def test_reads_lists_the_files_each_test_file_opens(tmp_path, xdist):
         by_file.setdefault(test_file, set()).add(os.path.relpath(path, tmp_path))
     assert {"data.txt", "top.txt"} <= by_file["test_a.py"], by_file
     assert not any(p.endswith("out.txt") for paths in by_file.values() for p in paths), by_file
+
+
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_a_unittest_failure_keeps_its_exception_type(tmp_path, xdist):
+    # unittest's TestCase puts its exception on the call in a tryfirst makereport hook: the
+    # plugin must read it after that, or the failure loses its type (and category).
+    from conftest import Project
+
+    (tmp_path / "test_cases.py").write_text(
+        "import unittest\n"
+        "class Cases(unittest.TestCase):\n"
+        "    def test_raises(self):\n"
+        "        raise KeyError('gone')\n"
+        "    def test_asserts(self):\n"
+        "        self.assertEqual(1, 2)\n"
+        "    @unittest.skip('not here')\n"
+        "    def test_skips(self):\n"
+        "        pass\n"
+        "    def test_passes(self):\n"
+        "        pass\n"
+    )
+    p = Project(tmp_path)
+    r = p.pytest("--testflow", *xdist)
+    assert r.returncode == 1, r.stdout + r.stderr
+    t = by_id(p.run_json())
+    raises = t["test_cases.py::Cases::test_raises"]["failure"]
+    assert (raises["category"], raises["kind"]) == ("runtime_error", "KeyError")
+    asserts = t["test_cases.py::Cases::test_asserts"]["failure"]
+    assert (asserts["category"], asserts["kind"]) == ("assertion", "AssertionError")
+    assert t["test_cases.py::Cases::test_skips"]["outcome"] == "skipped"
+    assert t["test_cases.py::Cases::test_passes"]["outcome"] == "passed"

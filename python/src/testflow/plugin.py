@@ -124,6 +124,8 @@ class _Exceptions:
         self.worker = worker
         # The last comparison pytest's assertion rewriting explained in this phase.
         self.compare: tuple[str, str, str] | None = None
+        # (node id, phase) -> (exception type, comparison) of a phase that raised.
+        self.pending: dict[tuple[str, str], tuple[str, list[str] | None]] = {}
 
     def _hook_failed(self, hook: str, e: Exception) -> None:
         sys.stderr.write(f"testflow: {hook} failed: {type(e).__name__}: {e}\n")
@@ -137,27 +139,46 @@ class _Exceptions:
             self.compare = None
         return None
 
-    @pytest.hookimpl(hookwrapper=True)
+    # A plain hook, not a wrapper: it runs for every phase of every test, and a wrapper
+    # costs pluggy a generator and a result object each time. Unmarked, it runs after the
+    # tryfirst ones (unittest's puts a TestCase's exception on `call` there) and before
+    # pytest's own, which makes the report: so the type waits in `pending` for the report.
     def pytest_runtest_makereport(self, item, call):
-        outcome = yield
-        self._exc_type(outcome, call)
+        if call.excinfo is not None:
+            self._note(item, call)
         self.compare = None
 
     @_guarded
-    def _exc_type(self, outcome, call):
+    def _note(self, item, call):
         excinfo = call.excinfo
-        if excinfo is not None:
-            report = outcome.get_result()
-            report._testflow_exc = _type_name(excinfo.type)
-            if self.compare is not None and isinstance(excinfo.value, AssertionError):
-                # A plain list: survives xdist's report serialization to the controller.
-                report._testflow_compare = list(self.compare)
+        compare = None
+        if self.compare is not None and isinstance(excinfo.value, AssertionError):
+            # A plain list: survives xdist's report serialization to the controller.
+            compare = list(self.compare)
+        if len(self.pending) >= 256:
+            self.pending.clear()  # reports another plugin made and nobody logged
+        self.pending[(item.nodeid, call.when)] = (_type_name(excinfo.type), compare)
+
+    def attach(self, report) -> None:
+        """Puts the noted exception's type on the report of that phase (a plain string,
+        which survives xdist's report serialization)."""
+        noted = self.pending.pop((report.nodeid, report.when), None)
+        if noted is not None:
+            report._testflow_exc, compare = noted
+            if compare is not None:
+                report._testflow_compare = compare
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_report_to_serializable(self, config, report):
+        if self.worker and self.pending and isinstance(report, pytest.TestReport):
+            self._attach(report)  # before pytest turns the report into data
         outcome = yield
         if self.worker:
             self._safe_serialized(outcome)
+
+    @_guarded
+    def _attach(self, report):
+        self.attach(report)
 
     @_guarded
     def _safe_serialized(self, outcome):
@@ -553,9 +574,10 @@ def _selection(config: pytest.Config, enabled: bool):
 class _Recording:
     """Runs in the process that owns the session (the xdist controller, not workers)."""
 
-    def __init__(self, config: pytest.Config, recorder) -> None:
+    def __init__(self, config: pytest.Config, recorder, exceptions: _Exceptions) -> None:
         self.config = config
         self.rec = recorder
+        self.exceptions = exceptions
         self.summary: dict | None = None
         self.failed_to_finish: str | None = None
         self.collected_sent = False
@@ -620,17 +642,26 @@ class _Recording:
             self.rec.collected([(i, None) for i in ids])
 
     # -- tests ------------------------------------------------------------------
-    @_guarded
+    # The three hooks every test calls guard themselves inline (not with @_guarded): a
+    # frame less on each of them, for every test.
     def pytest_runtest_logstart(self, nodeid, location) -> None:
-        self.rec.logstart(nodeid, location[1] if location else None)
-        if self.watchdog is not None:
-            self.watchdog.started(nodeid)
+        try:
+            self.rec.logstart(nodeid, location[1] if location else None)
+            if self.watchdog is not None:
+                self.watchdog.started(nodeid)
+        except Exception as e:  # noqa: BLE001 - never raise out of a hook
+            self._hook_failed("pytest_runtest_logstart", e)
 
     # Last, so the terminal reporter has asked for the report's status already.
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report) -> None:
         try:
-            self._record(report)
+            outcome = report.outcome
+            if outcome == "passed" and not hasattr(report, "wasxfail") and not hasattr(report, "context"):
+                # The hot path: most reports of most tests.
+                self.rec.report(report.nodeid, report.when, outcome, report.duration)
+            else:
+                self._full_report(report, outcome)
         except Exception as e:  # noqa: BLE001 - never raise out of a hook
             self._hook_failed("pytest_runtest_logreport", e)
             self._record_unreadable(report, e)
@@ -648,16 +679,10 @@ class _Recording:
             f"testflow could not read pytest's report of this phase: {type(e).__name__}: {e}",
         )
 
-    def _record(self, report) -> None:
-        outcome = report.outcome
+    def _full_report(self, report, outcome) -> None:
+        if self.exceptions.pending:
+            self.exceptions.attach(report)  # not under xdist: a worker attached it
         wasxfail = getattr(report, "wasxfail", None)
-        if outcome == "passed" and wasxfail is None and not hasattr(report, "context"):
-            # The hot path: most reports of most tests.
-            self.rec.report(report.nodeid, report.when, outcome, report.duration)
-            return
-        self._full_report(report, outcome, wasxfail)
-
-    def _full_report(self, report, outcome, wasxfail) -> None:
         longrepr = report.longrepr
         message = crash_file = crash_line = text = None
         stdout = stderr = log = None
@@ -699,11 +724,13 @@ class _Recording:
             _compare_of(report),
         )
 
-    @_guarded
     def pytest_runtest_logfinish(self, nodeid, location) -> None:
-        if self.watchdog is not None:
-            self.watchdog.finished(nodeid)
-        self.rec.logfinish(nodeid)
+        try:
+            if self.watchdog is not None:
+                self.watchdog.finished(nodeid)
+            self.rec.logfinish(nodeid)
+        except Exception as e:  # noqa: BLE001 - never raise out of a hook
+            self._hook_failed("pytest_runtest_logfinish", e)
 
     # -- session ----------------------------------------------------------------
     @_guarded
@@ -837,7 +864,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(_Selecting(selection, controller), "testflow-selecting")
     if not enabled:
         return
-    config.pluginmanager.register(_Exceptions(hasattr(config, "workerinput")), "testflow-exceptions")
+    exceptions = _Exceptions(hasattr(config, "workerinput"))
+    config.pluginmanager.register(exceptions, "testflow-exceptions")
     if hasattr(config, "workerinput"):
         return  # an xdist worker: the controller records
     if config.getoption("collectonly", False) and not os.environ.get("TESTFLOW_EVENTS"):
@@ -851,4 +879,4 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"testflow: {e}") from None
     except RuntimeError as e:
         raise pytest.UsageError(str(e)) from None
-    config.pluginmanager.register(_Recording(config, recorder), "testflow-recording")
+    config.pluginmanager.register(_Recording(config, recorder, exceptions), "testflow-recording")

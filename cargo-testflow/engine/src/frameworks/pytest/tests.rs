@@ -637,6 +637,12 @@ fn the_workers_decision_becomes_xdists_n() {
     // Serial overrides an `-n` in the project's addopts.
     assert_eq!(n(&xdist, 1).as_deref(), Some("0"));
     assert_eq!(n(&Probe::default(), 3), None, "no xdist, no -n");
+    // Quiet: pytest's output is only kept for a crash's tail; the user's `-v` comes after.
+    let mut verbose = options.clone();
+    verbose.framework_args = vec!["-v".to_owned()];
+    let args = pytest_args(&verbose, &xdist, 1);
+    assert_eq!(args[..3], ["-m", "pytest", "-q"]);
+    assert_eq!(args.last().map(String::as_str), Some("-v"));
     let status = SessionStatus {
         exit_status: 1,
         collect_errors: 1,
@@ -797,4 +803,18 @@ fn a_failed_equality_gets_expected_and_actual_from_the_hook_or_the_message() {
     );
     assert_eq!(ea("t.py::text"), (Some("5".into()), Some("4".into())));
     assert_eq!(ea("t.py::bare"), (None, None));
+}
+
+#[test]
+fn a_crash_tail_leaves_out_pytests_progress_lines() {
+    let out = "....F..s                                 [ 40%]\n..\nFatal Python error: Segmentation fault\n\nCurrent thread 0x1 (most recent call first):\n  File \"t.py\", line 3 in test_x\n.";
+    assert_eq!(
+        output_tail(out),
+        "Fatal Python error: Segmentation fault\n\nCurrent thread 0x1 (most recent call first):\n  File \"t.py\", line 3 in test_x"
+    );
+    assert_eq!(output_tail(".\n"), "", "only progress: nothing to say");
+    // A line of text that merely starts with a dot is kept.
+    assert_eq!(output_tail(".hidden file missing"), ".hidden file missing");
+    let long: String = (0..40).map(|i| format!("line {i}\n")).collect();
+    assert!(output_tail(&long).starts_with("line 10\n") && output_tail(&long).ends_with("line 39"));
 }
