@@ -1058,10 +1058,7 @@ pub(crate) fn output_tail(output: &str) -> String {
         };
         !marks.is_empty() && marks.trim_end().chars().all(|c| ".sFExXR".contains(c))
     };
-    let lines: Vec<&str> = output
-        .lines()
-        .filter(|l| !progress(l))
-        .collect::<Vec<_>>();
+    let lines: Vec<&str> = output.lines().filter(|l| !progress(l)).collect::<Vec<_>>();
     let from = lines.len().saturating_sub(30);
     lines[from..].join("\n").trim().to_owned()
 }
