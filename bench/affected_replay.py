@@ -75,7 +75,7 @@ class Runner:
         self.binary, self.work, self.framework, self.log = binary, work, framework, log
         self.env = dict(os.environ)
         # Timings: write bytecode as a user would; no colour, no backtraces.
-        for k in ("PYTHONDONTWRITEBYTECODE", "RUST_BACKTRACE"):
+        for k in ("PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED", "RUST_BACKTRACE"):
             self.env.pop(k, None)
         self.env["CARGO_TERM_COLOR"] = "never"
 

@@ -149,7 +149,7 @@ def main() -> None:
     python = stand_in(out, args.python.absolute())
     env = dict(os.environ)
     # Timings: bytecode written as a user's runs write it; no colour, no backtraces.
-    for k in ("PYTHONDONTWRITEBYTECODE", "RUST_BACKTRACE"):
+    for k in ("PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED", "RUST_BACKTRACE"):
         env.pop(k, None)
     env.update(CARGO_TERM_COLOR="never", NO_COLOR="1", TESTFLOW_PYTHON=str(python))
     envs = {label: dict(env, TESTFLOW_DIR=str(out / f"store-{label}")) for label, _ in bins}

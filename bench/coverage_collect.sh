@@ -20,7 +20,7 @@ TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target}"
 BIN="${TESTFLOW_BIN:-$TARGET_DIR/release/cargo-testflow}"
 OUT="$HERE/work/coverage-collect"
 mkdir -p "$OUT"
-unset RUST_BACKTRACE PYTHONDONTWRITEBYTECODE
+unset RUST_BACKTRACE PYTHONDONTWRITEBYTECODE PYTHONUNBUFFERED
 export CARGO_TERM_COLOR=never NO_COLOR=1
 [ -d "$TARGET_DIR/tools/bin" ] && PATH="$TARGET_DIR/tools/bin:$PATH"
 (cd "$REPO" && cargo build --release --locked -p cargo-testflow --quiet)

@@ -28,7 +28,7 @@ W="$HERE/work/install/$LABEL-$MODE"
 rm -rf "$W"
 mkdir -p "$W"
 # What changes the work timed: backtraces on panics, a caller's target dir.
-unset CARGO_TARGET_DIR RUST_BACKTRACE PYTHONDONTWRITEBYTECODE
+unset CARGO_TARGET_DIR RUST_BACKTRACE PYTHONDONTWRITEBYTECODE PYTHONUNBUFFERED
 export XDG_CACHE_HOME="$W/cache"
 
 clean_before="$(git -C "$CHECKOUT" status --ignored --porcelain 2>/dev/null | sort || true)"

@@ -32,7 +32,7 @@ REAL_CRATE=pulldown-cmark
 REAL_VERSION=0.13.6
 
 # A backtrace on every panic or .pyc writes would skew what we time.
-unset RUST_BACKTRACE PYTHONDONTWRITEBYTECODE
+unset RUST_BACKTRACE PYTHONDONTWRITEBYTECODE PYTHONUNBUFFERED
 export CARGO_TERM_COLOR=never
 log() { printf '%s\n' "$*" >&2; }
 

@@ -50,7 +50,7 @@ SUITES = {"trivial5000": (5000, 0.0), "trivial1000": (1000, 0.0), "work2000": (2
 
 def env() -> dict[str, str]:
     e = {k: v for k, v in os.environ.items() if not k.startswith("TESTFLOW_")}
-    for k in ("PYTHONDONTWRITEBYTECODE", "RUST_BACKTRACE", "PYTEST_ADDOPTS"):
+    for k in ("PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED", "RUST_BACKTRACE", "PYTEST_ADDOPTS"):
         e.pop(k, None)
     return e
 

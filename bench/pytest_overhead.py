@@ -25,6 +25,10 @@ import tempfile
 import time
 from pathlib import Path
 
+# Set on the machine these were first taken on, not by users: PYTHONUNBUFFERED makes each
+# of pytest's progress dots a write(2), PYTHONDONTWRITEBYTECODE re-rewrites asserts every run.
+QUIRKS = ("PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED", "RUST_BACKTRACE")
+
 
 def generate(root: Path, n: int) -> None:
     per_file = 100
@@ -96,7 +100,7 @@ def main() -> None:
         for i in range(a.repeat):
             # The order is reversed every other round, so drift does not favour one variant.
             for name, (cmd, extra) in (order if i % 2 == 0 else order[::-1]):
-                env = {k: v for k, v in os.environ.items() if not k.startswith("TESTFLOW_")}
+                env = {k: v for k, v in os.environ.items() if not k.startswith("TESTFLOW_") and k not in QUIRKS}
                 if "TESTFLOW_EVENTS" in extra:
                     env["TESTFLOW_EVENTS"] = str(driver_log(root))
                 before = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -28,7 +28,7 @@ TESTFLOW_RUN_ARGS="${TESTFLOW_RUN_ARGS:---workspace --lib --bins --tests --quiet
 
 # Variables that change what tests do or print, and so what we time:
 # a backtrace on every panic, or python writing .pyc files, skews results.
-unset RUST_BACKTRACE PYTHONDONTWRITEBYTECODE
+unset RUST_BACKTRACE PYTHONDONTWRITEBYTECODE PYTHONUNBUFFERED
 export CARGO_TERM_COLOR=never
 
 log() { printf '%s\n' "$*" >&2; }

@@ -47,7 +47,7 @@ OUT="$WORK/out"
 LOGS="$WORK/logs"
 
 # A backtrace on every panic or .pyc writes would skew what we time.
-unset RUST_BACKTRACE PYTHONDONTWRITEBYTECODE
+unset RUST_BACKTRACE PYTHONDONTWRITEBYTECODE PYTHONUNBUFFERED
 export CARGO_TERM_COLOR=never
 log() { printf '%s\n' "$*" >&2; }
 die() { log "runners.sh: $*"; exit 1; }

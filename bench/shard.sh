@@ -3,7 +3,7 @@
 # Records one testflow run of the generated workspace (2,000 tests, a long tail of slow
 # ones; see gen_workspace.py), then compares shard planners on its durations.
 set -euo pipefail
-unset RUST_BACKTRACE PYTHONDONTWRITEBYTECODE
+unset RUST_BACKTRACE PYTHONDONTWRITEBYTECODE PYTHONUNBUFFERED
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(dirname "$HERE")"
 WORK="$HERE/work"

@@ -215,6 +215,27 @@ impl Store {
         Ok(self.resolve_run(what)?.1)
     }
 
+    /// The workers decisions recorded run `run_id` made, read without its tests: the
+    /// workers decision asks before every pytest and Jest run, and a whole run of 5,000
+    /// tests takes ~15 ms to read.
+    pub fn workers_of(&self, run_id: &str) -> Result<Vec<crate::model::WorkersDecision>> {
+        #[derive(serde::Deserialize)]
+        struct Workers {
+            #[serde(default)]
+            workers: Vec<crate::model::WorkersDecision>,
+        }
+        let dir = self.runs_dir().join(run_id);
+        let run_json = dir.join(RUN_FILE);
+        if !run_json.is_file() {
+            return Ok(load_run(&dir)?.workers);
+        }
+        let text = std::fs::read_to_string(&run_json)
+            .with_context(|| format!("cannot read {}", run_json.display()))?;
+        let w: Workers = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a testflow run", run_json.display()))?;
+        Ok(w.workers)
+    }
+
     /// Whether this state directory exists (readers never create it).
     pub fn exists(&self) -> bool {
         self.root.is_dir()

@@ -389,9 +389,9 @@ pub fn past_time(root: &std::path::Path, framework: Framework) -> Option<Past> {
     let history = crate::history::History::open_existing(store.root()).ok()??;
     let (run_id, tests, ms) = history.framework_time(framework.as_str()).ok()??;
     let decision = store
-        .load(&run_id)
+        .workers_of(&run_id)
         .ok()
-        .and_then(|run| run.workers.into_iter().find(|w| w.framework == framework));
+        .and_then(|workers| workers.into_iter().find(|w| w.framework == framework));
     Some(Past {
         tests,
         duration_ms: ms,

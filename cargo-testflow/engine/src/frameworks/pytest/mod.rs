@@ -18,6 +18,8 @@ mod affected;
 pub mod compare;
 /// Per-test dependencies observed while the tests ran (coverage contexts, opened files).
 mod observed;
+/// The interpreter probe's answer, kept while `sys.path` is unchanged.
+mod probe_cache;
 /// The recorder the pytest plugin calls: setup/call/teardown folded into one result.
 pub mod recorder;
 
@@ -439,7 +441,7 @@ pub fn find_python(root: &Path) -> PathBuf {
 }
 
 /// What the project's Python has installed.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Probe {
     pub pytest: bool,
     pub testflow: bool,
@@ -464,9 +466,17 @@ found = {"pytest": has("pytest"), "testflow": has("testflow.plugin") and has("te
   "xdist": has("xdist"), "timeout": has("pytest_timeout"), "rerunfailures": has("pytest_rerunfailures"),
   "cov": has("pytest_cov")}
 print("{" + ", ".join('"%s": %s' % (k, "true" if v else "false") for k, v in found.items()) + "}")
+import site, sys
+paths = list(sys.path) + ([site.USER_SITE] if site.ENABLE_USER_SITE and site.USER_SITE else [])
+if not any("\n" in p for p in paths):
+    print("\n".join(paths))
 "#;
 
 pub fn probe(python: &Path, root: &Path) -> Result<Probe> {
+    let store = crate::store::Store::for_project(root);
+    if let Some(kept) = probe_cache::load(store.root(), python, root) {
+        return Ok(kept);
+    }
     let out = std::process::Command::new(python)
         .args(["-c", PROBE])
         .current_dir(root)
@@ -482,8 +492,16 @@ pub fn probe(python: &Path, root: &Path) -> Result<Probe> {
         );
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(text.trim())
-        .map_err(|e| anyhow::anyhow!("unexpected answer from {}: {e}: {text}", python.display()))
+    let (answer, paths) = text.split_once('\n').unwrap_or((&text, ""));
+    let probe: Probe = serde_json::from_str(answer.trim())
+        .map_err(|e| anyhow::anyhow!("unexpected answer from {}: {e}: {text}", python.display()))?;
+    // Only an interpreter that has everything is worth remembering: one that lacks pytest
+    // or the plugin is about to be fixed, and must be asked again then.
+    if probe.pytest && probe.testflow && std::str::from_utf8(&out.stdout).is_ok() {
+        let paths: Vec<String> = paths.lines().map(str::to_owned).collect();
+        probe_cache::save(store.root(), python, root, &probe, &paths);
+    }
+    Ok(probe)
 }
 
 pub(crate) fn ready(python: &Path, root: &Path) -> Result<Probe> {
