@@ -112,6 +112,20 @@ export declare class Recorder {
   getLastErrorCode(): string | null;
   caseStarted(file: string, ancestorTitles: string[], title: string, line?: number, column?: number, startedAt?: number): boolean;
   caseResult(result: CaseResult): boolean;
+  /** `caseResult` with the fields as arguments (what the reporter calls for every test). */
+  caseResultArgs(
+    file: string,
+    ancestorTitles: string[],
+    title: string,
+    status: string,
+    durationMs?: number,
+    invocations?: number,
+    line?: number,
+    column?: number,
+    startedAt?: number,
+    failureMessages?: string[],
+    failureDetailsJson?: string,
+  ): boolean;
   fileResult(file: string, results: CaseResult[], execError?: string): boolean;
   runError(kind: string, message: string): boolean;
   eventsPath(): string | null;

@@ -62,8 +62,11 @@ function reportList(reports) {
 // the middle with a marker, as captured output is.
 const MAX_TEXT = 256 * 1024;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+const ANY_SURROGATE = /[\uD800-\uDFFF]/;
 
 function safeText(v) {
+  // The usual case, for every test: a string that needs nothing done.
+  if (typeof v === 'string' && v.length <= MAX_TEXT && !ANY_SURROGATE.test(v)) return v;
   let s;
   if (typeof v === 'string') s = v;
   else if (v === undefined || v === null) s = '';
@@ -108,23 +111,31 @@ function safeCount(v) {
   return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0;
 }
 
-function flatten(file, r) {
+/** One AssertionResult as the addon's `caseResultArgs` arguments, in its order. */
+function resultArgs(file, r) {
   r = r || {};
   const location = r.location && typeof r.location === 'object' ? r.location : undefined;
   const messages = safeTexts(r.failureMessages);
-  return {
-    file: safeText(file),
-    ancestorTitles: safeTexts(r.ancestorTitles),
-    title: safeText(r.title),
-    status: safeText(r.status),
-    durationMs: typeof r.duration === 'number' && Number.isFinite(r.duration) ? r.duration : undefined,
-    failureMessages: messages.length ? messages : undefined,
-    failureDetailsJson: detailsJson(r.failureDetails),
-    invocations: safeUint(r.invocations),
-    line: location ? safeUint(location.line) : undefined,
-    column: location ? safeUint(location.column) : undefined,
-    startedAt: safeTime(r.startedAt === undefined ? r.startAt : r.startedAt),
-  };
+  return [
+    safeText(file),
+    safeTexts(r.ancestorTitles),
+    safeText(r.title),
+    safeText(r.status),
+    typeof r.duration === 'number' && Number.isFinite(r.duration) ? r.duration : undefined,
+    safeUint(r.invocations),
+    location ? safeUint(location.line) : undefined,
+    location ? safeUint(location.column) : undefined,
+    safeTime(r.startedAt === undefined ? r.startAt : r.startedAt),
+    messages.length ? messages : undefined,
+    detailsJson(r.failureDetails),
+  ];
+}
+
+/** One AssertionResult as the addon's `CaseResult` object (`fileResult`'s list). */
+function flatten(file, r) {
+  const [f, ancestorTitles, title, status, durationMs, invocations, line, column, startedAt, failureMessages, failureDetailsJson] =
+    resultArgs(file, r);
+  return { file: f, ancestorTitles, title, status, durationMs, failureMessages, failureDetailsJson, invocations, line, column, startedAt };
 }
 
 function detailsJson(details) {
@@ -230,10 +241,12 @@ class TestflowReporter {
     }
   }
 
-  /** Run one hook body: an exception never reaches Jest; it is recorded and fails the run. */
+  /** Run one hook body: an exception never reaches Jest; it is recorded and fails the run.
+   * A body that returns `true` (the addon's per-test calls, which return false when they
+   * fail and only then leave an error behind) is not followed by a getLastError call. */
   _guard(hook, body) {
     try {
-      body();
+      if (body() === true) return;
     } catch (e) {
       const message = `testflow: jest-testflow's ${hook} failed: ${describe(e)}`;
       try {
@@ -250,7 +263,7 @@ class TestflowReporter {
   onTestCaseStart(test, info) {
     this._guard('onTestCaseStart', () => {
       info = info || {};
-      this._recorder.caseStarted(
+      return this._recorder.caseStarted(
         safeText(test && test.path),
         safeTexts(info.ancestorTitles),
         safeText(info.title),
@@ -262,7 +275,8 @@ class TestflowReporter {
   }
 
   onTestCaseResult(test, result) {
-    this._guard('onTestCaseResult', () => this._recorder.caseResult(flatten(test && test.path, result)));
+    // One call with the fields as arguments: no object for the addon to take apart.
+    this._guard('onTestCaseResult', () => this._recorder.caseResultArgs(...resultArgs(test && test.path, result)));
   }
 
   onTestFileResult(test, testResult) {

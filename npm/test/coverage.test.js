@@ -81,6 +81,37 @@ test('run --coverage collects Jest coverage with exact totals', { skip }, () => 
   assert.deepEqual(gaps.map((x) => x.function), ['describe']);
 });
 
+/** Files in Jest's transform cache under `cacheDir` (one per transformed, instrumented file and cache key). */
+function transformCacheFiles(cacheDir) {
+  if (!fs.existsSync(cacheDir)) return [];
+  return fs
+    .readdirSync(cacheDir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile() && path.join(e.parentPath ?? e.path, e.name).includes('jest-transform-cache'))
+    .map((e) => path.join(e.parentPath ?? e.path, e.name));
+}
+
+// Jest's coverageDirectory is part of its project config, and so of every transform cache
+// key: a directory new each run (the run's own) made every coverage run re-transform and
+// re-instrument every file (bench/RESULTS.md, 2026-12-02 and 2026-12-03).
+test('a second run --coverage reuses Jest\'s transform cache, with the same coverage', { skip }, () => {
+  const dir = project();
+  const cache = path.join(dir, 'jest-cache');
+  const first = runCoverage(dir, ['--', `--cacheDirectory=${cache}`]);
+  assert.equal(first.status, 0, first.stderr);
+  const after1 = transformCacheFiles(cache);
+  assert.ok(after1.length >= 5, `Jest cached its transforms in ${cache}: ${after1.length} files`);
+  const second = runCoverage(dir, ['--', `--cacheDirectory=${cache}`]);
+  assert.equal(second.status, 0, second.stderr);
+  assert.notEqual(second.run.run_id, first.run.run_id);
+  assert.deepEqual(transformCacheFiles(cache).sort(), after1.sort(), 'the second run transformed nothing again');
+  const { previous, ...cov2 } = second.run.coverage;
+  assert.equal(previous.run_id, first.run.run_id);
+  assert.deepEqual(cov2, first.run.coverage);
+  assert.deepEqual(totals(cov2), FULL);
+  const report = (r) => JSON.parse(fs.readFileSync(path.join(runDir(dir, r), 'coverage', 'jest', 'coverage-final.json'), 'utf8'));
+  assert.deepEqual(report(second.run), report(first.run), 'the same Istanbul report, hit counts included');
+});
+
 test('two parallel shards with coverage merge into the unsharded coverage', { skip }, async () => {
   const dir = project();
   const { status, stderr, run: full } = runCoverage(dir);

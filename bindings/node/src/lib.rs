@@ -369,6 +369,40 @@ impl Recorder {
         self.call(|r| r.case_result(&to_result(result)))
     }
 
+    /// [`Recorder::case_result`] with the result's fields as arguments: the reporter's
+    /// per-test call (no object to take apart on this side of the boundary).
+    #[napi]
+    #[allow(clippy::too_many_arguments)]
+    pub fn case_result_args(
+        &self,
+        file: String,
+        ancestor_titles: Vec<String>,
+        title: String,
+        status: String,
+        duration_ms: Option<f64>,
+        invocations: Option<u32>,
+        line: Option<u32>,
+        column: Option<u32>,
+        started_at: Option<f64>,
+        failure_messages: Option<Vec<String>>,
+        failure_details_json: Option<String>,
+    ) -> bool {
+        let result = CaseResult {
+            file,
+            ancestor_titles,
+            title,
+            status,
+            duration_ms,
+            failure_messages,
+            failure_details_json,
+            invocations,
+            line,
+            column,
+            started_at,
+        };
+        self.call(|r| r.case_result(&to_result(result)))
+    }
+
     /// `onTestFileResult`: every final result of the file, and `testExecError` text.
     #[napi]
     pub fn file_result(

@@ -462,17 +462,29 @@ pub(crate) struct FileState {
 }
 
 impl FileState {
+    /// The test's id without a duplicate mark (`meta(root, case).id`, without the rest of
+    /// the metadata: this runs several times for every test).
     pub(crate) fn plain(root: &Path, case: &JestCase) -> String {
-        meta(root, case).id
+        test_id(
+            &relative_file(root, &case.file),
+            &case.ancestor_titles,
+            &case.title,
+        )
     }
 
     /// The `n`-th (0-based) test titled like `case`, created when new.
     pub(crate) fn instance_at(&mut self, root: &Path, case: &JestCase, n: usize) -> usize {
-        let mut m = meta(root, case);
-        let plain = m.id.clone();
+        let plain = Self::plain(root, case);
+        self.instance_of(root, case, plain, n)
+    }
+
+    /// [`FileState::instance_at`] with the plain id already known.
+    fn instance_of(&mut self, root: &Path, case: &JestCase, plain: String, n: usize) -> usize {
         if let Some(&i) = self.by_plain.get(&plain).and_then(|v| v.get(n)) {
             return i;
         }
+        let mut m = meta(root, case);
+        debug_assert_eq!(m.id, plain);
         if n > 0 || self.taken.contains(&m.id) {
             let mut k = n + 1;
             loop {
@@ -507,10 +519,27 @@ impl FileState {
     /// The next test of this title in the current run of the file.
     pub(crate) fn next_occurrence(&mut self, root: &Path, case: &JestCase) -> usize {
         let plain = Self::plain(root, case);
-        let c = self.cursor.entry(plain).or_insert(0);
-        let n = *c;
-        *c += 1;
-        self.instance_at(root, case, n)
+        self.next_occurrence_of(root, case, plain)
+    }
+
+    /// [`FileState::next_occurrence`] with the plain id already known.
+    pub(crate) fn next_occurrence_of(
+        &mut self,
+        root: &Path,
+        case: &JestCase,
+        plain: String,
+    ) -> usize {
+        let n = match self.cursor.get_mut(&plain) {
+            Some(c) => {
+                *c += 1;
+                *c - 1
+            }
+            None => {
+                self.cursor.insert(plain.clone(), 1);
+                0
+            }
+        };
+        self.instance_of(root, case, plain, n)
     }
 
     /// Tests of this title in the current run of the file that Jest may retry: their

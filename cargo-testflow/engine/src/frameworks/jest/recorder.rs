@@ -21,7 +21,11 @@ struct State {
 
 impl State {
     fn file(&mut self, rel: &str) -> &mut FileState {
-        self.files.entry(rel.to_owned()).or_default()
+        // Looked up for every event: no key allocation once the file is known.
+        if !self.files.contains_key(rel) {
+            self.files.insert(rel.to_owned(), FileState::default());
+        }
+        self.files.get_mut(rel).expect("inserted above")
     }
 }
 
@@ -92,11 +96,12 @@ impl JestRecorder {
     /// with the same title) is settled here when it can be, else by the result.
     pub fn case_started(&self, case: &JestCase) -> Result<()> {
         let rel = relative_file(&self.root, &case.file);
-        let plain = FileState::plain(&self.root, case);
+        let plain = test_id(&rel, &case.ancestor_titles, &case.title);
         let start = {
             let mut st = self.state();
             let fs = st.file(&rel);
             if let Some(t) = case.started_at
+                && !fs.early_results.is_empty()
                 && fs.early_results.remove(&(plain.clone(), t.to_bits()))
             {
                 return Ok(()); // its result is already recorded
@@ -104,12 +109,12 @@ impl JestRecorder {
             // Which test this is can wait for the result: a retry, the next test with this
             // title, or (another test still open) the file run again after a crash.
             let ambiguous = !fs.retry_candidates(&plain).is_empty()
-                || (fs.anything_open() && fs.cursor.get(&plain).is_some_and(|n| *n > 0));
+                || (fs.cursor.get(&plain).is_some_and(|n| *n > 0) && fs.anything_open());
             if ambiguous {
                 fs.pending.push(case.clone());
                 None
             } else {
-                let i = fs.next_occurrence(&self.root, case);
+                let i = fs.next_occurrence_of(&self.root, case, plain);
                 let t = &mut fs.instances[i];
                 let attempt = t.base + t.invocations + 1;
                 t.open = Some((attempt, case.started_at));
@@ -126,7 +131,7 @@ impl JestRecorder {
     /// `onTestCaseResult`: one attempt's result. Jest's `invocations` numbers it.
     pub fn case_result(&self, result: &JestResult) -> Result<()> {
         let rel = relative_file(&self.root, &result.case.file);
-        let plain = FileState::plain(&self.root, &result.case);
+        let plain = test_id(&rel, &result.case.ancestor_titles, &result.case.title);
         let (outcome, failure) = classify_result(&self.root, result);
         let k = result.invocations.filter(|k| *k > 0);
         let (meta, attempt, log_start, crashed) = {
