@@ -47,7 +47,9 @@ def main():
     for kv in a.env:
         k, _, v = kv.partition("=")
         env[k] = v
-    for k in ("RUST_BACKTRACE", "PYTHONDONTWRITEBYTECODE"):
+    # Set on the machine these were first taken on, not by users (PYTHONUNBUFFERED makes each
+    # of pytest's progress dots its own write to a pipe).
+    for k in ("RUST_BACKTRACE", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"):
         env.pop(k, None)
     for _ in range(a.warmup):
         timed(A, a.cwd, env)
