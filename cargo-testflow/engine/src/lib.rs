@@ -15,6 +15,7 @@ pub mod environment;
 pub mod error;
 pub mod events;
 pub mod exit_code;
+pub mod files;
 pub mod frameworks;
 // The fuzz targets' inputs under proptest (stable CI runs them).
 #[cfg(all(test, feature = "full"))]

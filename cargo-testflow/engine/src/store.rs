@@ -9,6 +9,7 @@ use chrono::Utc;
 
 use crate::environment;
 use crate::events::{Event, EventLog, fold_file};
+pub use crate::files::write_atomic;
 use crate::model::{Framework, Run, SCHEMA_VERSION, ShardInfo};
 
 pub const EVENTS_FILE: &str = "events.jsonl";
@@ -371,24 +372,6 @@ impl Recording {
         write_atomic(&path, &serde_json::to_vec(&folded.run)?)?;
         Ok((folded.run, folded.warnings))
     }
-}
-
-/// Write via a temporary file in the same directory and rename, so a reader (or a crash)
-/// never sees half a file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create directory {}", dir.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("out"),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// `20261126T065637.123Z-4f2a`: sortable by time, unique across processes.

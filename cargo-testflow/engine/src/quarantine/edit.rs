@@ -182,6 +182,11 @@ pub fn remove(path: &Path, target: &str) -> Result<usize> {
 }
 
 fn write_atomic(path: &Path, text: &str) -> Result<()> {
+    let Some(path) = crate::files::replace_target(path) else {
+        return std::fs::write(path, text)
+            .with_context(|| format!("cannot write {}", path.display()));
+    };
+    let path = path.as_path();
     let tmp = path.with_extension("toml.testflow-tmp");
     std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))

@@ -210,6 +210,11 @@ pub fn append_to_step_summary(text: &str, path: &Path) -> Result<()> {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let Some(path) = crate::files::replace_target(path) else {
+        return fs::write(path, bytes)
+            .with_context(|| format!("cannot write report {}", path.display()));
+    };
+    let path = path.as_path();
     let file_name = path
         .file_name()
         .with_context(|| format!("cannot write report {}: not a file path", path.display()))?;

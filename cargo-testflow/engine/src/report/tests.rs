@@ -832,6 +832,33 @@ fn write_creates_directories_and_replaces_the_file_whole() {
 }
 
 #[test]
+fn a_report_to_a_link_writes_through_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real.xml");
+    let link = dir.path().join("junit.xml");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let run = sample_run();
+    let spec = |path: &std::path::Path| ReportSpec {
+        format: ReportFormat::Junit,
+        path: path.to_owned(),
+    };
+    write(&run, &spec(&link)).unwrap();
+    write(&run, &spec(&link)).unwrap();
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(
+        std::fs::read(&real).unwrap(),
+        render(&run, ReportFormat::Junit).unwrap()
+    );
+    // (What is not a plain file, `-o /dev/null` say, is written to as well: the FIFO case
+    // of `store::tests::writing_over_a_link_or_a_fifo_writes_through_it_and_keeps_it`.)
+}
+
+#[test]
 fn write_errors_name_the_path() {
     let dir = tempfile::tempdir().unwrap();
     let blocker = dir.path().join("file");
