@@ -5,6 +5,48 @@ use std::path::Path;
 use crate::model::{CiProvider, Environment};
 
 pub fn detect(project_root: &Path) -> Environment {
+    let mut env = without_git();
+    git(project_root).fill(&mut env);
+    env
+}
+
+/// What git says about the checkout (with the CI's own variables preferred). It is the
+/// slow part of `detect`: three git processes, one of them hashing every changed file.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Git {
+    pub commit: Option<String>,
+    pub branch: Option<String>,
+    pub tree: Option<String>,
+}
+
+impl Git {
+    pub fn fill(&self, env: &mut Environment) {
+        env.git_commit = self.commit.clone();
+        env.git_branch = self.branch.clone();
+        env.git_tree = self.tree.clone();
+    }
+}
+
+/// Everything `detect` finds except git's facts (no process is started).
+pub fn without_git() -> Environment {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    Environment {
+        git_commit: None,
+        git_branch: None,
+        git_tree: None,
+        ci: ci_provider(&var),
+        hostname: var("HOSTNAME").or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|s| s.trim().to_owned())
+        }),
+        os: std::env::consts::OS.into(),
+        arch: std::env::consts::ARCH.into(),
+        rust_isolation: None,
+    }
+}
+
+pub fn git(project_root: &Path) -> Git {
     let git =
         |args: &[&str]| git_in(project_root, args, None).filter(|s| !s.is_empty() && s != "HEAD");
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
@@ -23,27 +65,49 @@ pub fn detect(project_root: &Path) -> Environment {
         Some([top, git_dir, ..]) => tree_of(project_root, top, Path::new(git_dir)),
         None => worktree_tree(project_root),
     };
-    Environment {
-        git_commit: var("GITHUB_SHA")
+    Git {
+        commit: var("GITHUB_SHA")
             .or_else(|| var("CI_COMMIT_SHA"))
             .or(commit),
         // CI checkouts are often detached: prefer the CI's own branch variables.
-        git_branch: var("GITHUB_HEAD_REF")
+        branch: var("GITHUB_HEAD_REF")
             .or_else(|| var("GITHUB_REF_NAME"))
             .or_else(|| var("CI_COMMIT_REF_NAME"))
             .or_else(|| var("CIRCLE_BRANCH"))
             .or_else(|| var("BUILDKITE_BRANCH"))
             .or(branch),
-        git_tree: tree,
-        ci: ci_provider(&var),
-        hostname: var("HOSTNAME").or_else(|| {
-            std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|s| s.trim().to_owned())
-        }),
-        os: std::env::consts::OS.into(),
-        arch: std::env::consts::ARCH.into(),
-        rust_isolation: None,
+        tree,
+    }
+}
+
+/// `git` asked on a thread of its own, so the tests start without waiting for it. Its
+/// answer is taken with `wait`; dropping it waits too, so no git process outlives the run.
+pub struct PendingGit(Option<std::thread::JoinHandle<Git>>, std::path::PathBuf);
+
+impl PendingGit {
+    pub fn start(project_root: &Path) -> PendingGit {
+        let root = project_root.to_owned();
+        let handle = std::thread::Builder::new()
+            .name("testflow-git".into())
+            .spawn(move || git(&root))
+            .ok();
+        PendingGit(handle, project_root.to_owned())
+    }
+
+    pub fn wait(mut self) -> Git {
+        match self.0.take().map(|h| h.join()) {
+            Some(Ok(git)) => git,
+            // No thread could be started (or it panicked): ask here.
+            _ => git(&self.1),
+        }
+    }
+}
+
+impl Drop for PendingGit {
+    fn drop(&mut self) {
+        if let Some(h) = self.0.take() {
+            let _ = h.join();
+        }
     }
 }
 

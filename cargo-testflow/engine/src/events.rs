@@ -318,6 +318,17 @@ impl Fold {
                 self.touch(time);
                 self.affected = Some(affected);
             }
+            Event::Git {
+                time,
+                commit,
+                branch,
+                tree,
+            } => {
+                self.touch(time);
+                self.environment.git_commit = commit;
+                self.environment.git_branch = branch;
+                self.environment.git_tree = tree;
+            }
             Event::Unknown => {}
         }
     }
@@ -662,6 +673,45 @@ mod tests {
         let f = fold_reader(text.as_bytes(), "e").unwrap();
         assert!(f.warnings.is_empty(), "{:?}", f.warnings);
         assert_eq!(f.run.tests[0].duration_ms, 0.0);
+    }
+
+    #[test]
+    fn git_answering_after_the_start_fills_the_environment() {
+        let git = |commit: &str| Event::Git {
+            time: t(2),
+            commit: Some(commit.into()),
+            branch: Some("main".into()),
+            tree: Some("tree1".into()),
+        };
+        let mut started = start();
+        if let Event::RunStarted { environment, .. } = &mut started {
+            environment.hostname = Some("h".into());
+        }
+        let text = log(&[
+            started.clone(),
+            finished("a", 1, Outcome::Passed, 1),
+            git("c1"),
+        ]);
+        let run = fold_reader(text.as_bytes(), "e").unwrap().run;
+        assert_eq!(run.environment.git_commit.as_deref(), Some("c1"));
+        assert_eq!(run.environment.git_branch.as_deref(), Some("main"));
+        assert_eq!(run.environment.git_tree.as_deref(), Some("tree1"));
+        assert_eq!(
+            run.environment.hostname.as_deref(),
+            Some("h"),
+            "the rest is kept"
+        );
+        // Outside git the event says so: nothing is left from before.
+        let none = Event::Git {
+            time: t(3),
+            commit: None,
+            branch: None,
+            tree: None,
+        };
+        let text = log(&[started, git("c1"), none]);
+        let run = fold_reader(text.as_bytes(), "e").unwrap().run;
+        assert_eq!(run.environment.git_tree, None);
+        assert_eq!(run.environment.git_commit, None);
     }
 
     #[test]

@@ -109,24 +109,18 @@ pub fn run(
     if suites.is_empty() {
         return Err(NothingToRun(req.project_dir.clone()).into());
     }
-    // Building the suites (before the log opens) and asking git about the checkout are
-    // independent: do them at once (git costs ~10 ms on a small suite).
-    let project_dir = req.project_dir.clone();
-    let (prepared, environment) = std::thread::scope(|s| {
-        let env = s.spawn(|| crate::environment::detect(&project_dir));
-        let mut p = frameworks::Prepare {
-            coverage: req.coverage,
-            echo: build_echo,
-        };
-        let prepared: Result<Vec<frameworks::Prepared>> = suites
-            .iter_mut()
-            .map(|suite| suite.prepare(&mut p))
-            .collect();
-        let environment = env
-            .join()
-            .unwrap_or_else(|_| crate::environment::detect(&project_dir));
-        (prepared, environment)
-    });
+    // git is asked on a thread of its own while the suites are built and run: the run
+    // starts without its answer (three git processes, ~10 ms on a small checkout, more
+    // when many files changed) and records it in a `git` event before the run finishes.
+    let git = crate::environment::PendingGit::start(&req.project_dir);
+    let mut p = frameworks::Prepare {
+        coverage: req.coverage,
+        echo: build_echo,
+    };
+    let prepared: Result<Vec<frameworks::Prepared>> = suites
+        .iter_mut()
+        .map(|suite| suite.prepare(&mut p))
+        .collect();
     let mut prepared = prepared?;
     let framework_list: Vec<Framework> = {
         let mut l: Vec<Framework> = Vec::new();
@@ -187,9 +181,9 @@ pub fn run(
         .shard_strategy
         .unwrap_or_else(|| shard::default_strategy(&shard_durations));
     let shard_info = req.shard.map(|s| s.info(strategy));
-    let mut environment = environment;
+    let mut environment = crate::environment::without_git();
     environment.rust_isolation = isolation;
-    let rec = store.start_run_in(
+    let mut rec = store.start_run_in(
         &root,
         framework_list.clone(),
         started,
@@ -387,6 +381,16 @@ pub fn run(
         None => None,
     };
     let completed = !matches!(stopped, Some(Stopped::Interrupted | Stopped::RunTimeout));
+    let git = git.wait();
+    git.fill(&mut rec.environment);
+    if let Err(e) = rec.log.append(&crate::events::Event::Git {
+        time: chrono::Utc::now(),
+        commit: git.commit,
+        branch: git.branch,
+        tree: git.tree,
+    }) {
+        anyhow::bail!("the event log could not be written: {e:#}");
+    }
     if (req.coverage || !req.coverage_files.is_empty()) && stopped != Some(Stopped::Interrupted) {
         for (framework, report) in coverage_reports {
             if let Err(message) = report(&coverage_dir) {

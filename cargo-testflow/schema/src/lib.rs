@@ -1428,6 +1428,18 @@ pub mod events {
             time: DateTime<Utc>,
             affected: crate::Affected,
         },
+        /// What git says about the checkout, written by the driver once git has answered
+        /// (it asks while the tests run): fills `Environment`'s `git_*` fields, which the
+        /// run's `run_started` left empty.
+        Git {
+            time: DateTime<Utc>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            commit: Option<String>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            branch: Option<String>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            tree: Option<String>,
+        },
         /// An event from a newer writer; ignored by this reader.
         #[serde(other)]
         Unknown,
