@@ -112,7 +112,7 @@ pub fn run(
     // git is asked on a thread of its own while the suites are built and run: the run
     // starts without its answer (three git processes, ~10 ms on a small checkout, more
     // when many files changed) and records it in a `git` event before the run finishes.
-    let git = crate::environment::PendingGit::start(&req.project_dir);
+    let pending_git = crate::environment::PendingGit::start(&req.project_dir);
     let mut p = frameworks::Prepare {
         coverage: req.coverage,
         echo: build_echo,
@@ -183,12 +183,13 @@ pub fn run(
     let shard_info = req.shard.map(|s| s.info(strategy));
     let mut environment = crate::environment::without_git();
     environment.rust_isolation = isolation;
-    let mut rec = store.start_run_in(
+    let rec = store.start_run_in(
         &root,
         framework_list.clone(),
         started,
         shard_info.clone(),
         environment,
+        pending_git,
     )?;
     let mut notes = Vec::new();
     let mut quarantine = req.quarantine.clone();
@@ -381,16 +382,10 @@ pub fn run(
         None => None,
     };
     let completed = !matches!(stopped, Some(Stopped::Interrupted | Stopped::RunTimeout));
-    let git = git.wait();
-    git.fill(&mut rec.environment);
-    if let Err(e) = rec.log.append(&crate::events::Event::Git {
-        time: chrono::Utc::now(),
-        commit: git.commit,
-        branch: git.branch,
-        tree: git.tree,
-    }) {
-        anyhow::bail!("the event log could not be written: {e:#}");
-    }
+    let git = match rec.git() {
+        Ok(git) => git,
+        Err(e) => anyhow::bail!("the event log could not be written: {e:#}"),
+    };
     if (req.coverage || !req.coverage_files.is_empty()) && stopped != Some(Stopped::Interrupted) {
         for (framework, report) in coverage_reports {
             if let Err(message) = report(&coverage_dir) {
@@ -415,7 +410,7 @@ pub fn run(
             h.coverage_baseline_of(
                 &rec.run_id,
                 rec.started,
-                rec.environment.git_branch.as_deref(),
+                git.branch.as_deref(),
                 shard_info.as_ref(),
                 files,
             )

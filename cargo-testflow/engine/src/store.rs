@@ -2,7 +2,7 @@
 //! root, or under `$TESTFLOW_DIR`. Run ids sort by time, so "latest" needs no pointer file.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, bail};
 use chrono::Utc;
@@ -242,7 +242,8 @@ impl Store {
         self.root.is_dir()
     }
 
-    /// Start recording a new run that began at `started`.
+    /// Start recording a new run that began at `started`. git is asked meanwhile, on a
+    /// thread of its own ([`Recording::git`]).
     pub fn start_run(
         &self,
         project_root: &Path,
@@ -250,11 +251,13 @@ impl Store {
         started: chrono::DateTime<Utc>,
         shard: Option<ShardInfo>,
     ) -> Result<Recording> {
-        let environment = environment::detect(project_root);
-        self.start_run_in(project_root, frameworks, started, shard, environment)
+        let git = environment::PendingGit::start(project_root);
+        let environment = environment::without_git();
+        self.start_run_in(project_root, frameworks, started, shard, environment, git)
     }
 
-    /// `start_run` with the environment already detected (and completed by the caller).
+    /// `start_run` with the environment already detected (and completed by the caller)
+    /// and git already asked.
     pub fn start_run_in(
         &self,
         project_root: &Path,
@@ -262,6 +265,7 @@ impl Store {
         started: chrono::DateTime<Utc>,
         shard: Option<ShardInfo>,
         environment: crate::model::Environment,
+        git: environment::PendingGit,
     ) -> Result<Recording> {
         let run_id = new_run_id();
         let dir = self.runs_dir().join(&run_id);
@@ -283,8 +287,14 @@ impl Store {
             log: Arc::new(log),
             started,
             environment,
+            git: Mutex::new(GitAnswer::Pending(git)),
         })
     }
+}
+
+enum GitAnswer {
+    Pending(environment::PendingGit),
+    Recorded(environment::Git),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -356,12 +366,40 @@ pub struct Recording {
     pub dir: PathBuf,
     pub log: Arc<EventLog>,
     pub started: chrono::DateTime<Utc>,
+    /// The environment as `run_started` has it: without git's facts ([`Recording::git`]).
     pub environment: crate::model::Environment,
+    git: Mutex<GitAnswer>,
 }
 
 impl Recording {
-    /// Write "run finished", fold the log into the run and store `run.json`.
+    /// What git says about the checkout: waited for, and written to the log as a `git`
+    /// event, the first time it is asked (at the latest by `finish`).
+    pub fn git(&self) -> Result<environment::Git> {
+        let mut answer = self.git.lock().unwrap_or_else(|e| e.into_inner());
+        if let GitAnswer::Pending(_) = &*answer {
+            let GitAnswer::Pending(pending) =
+                std::mem::replace(&mut *answer, GitAnswer::Recorded(Default::default()))
+            else {
+                unreachable!("matched above")
+            };
+            let git = pending.wait();
+            self.log.append(&Event::Git {
+                time: Utc::now(),
+                commit: git.commit.clone(),
+                branch: git.branch.clone(),
+                tree: git.tree.clone(),
+            })?;
+            *answer = GitAnswer::Recorded(git);
+        }
+        match &*answer {
+            GitAnswer::Recorded(git) => Ok(git.clone()),
+            GitAnswer::Pending(_) => unreachable!("answered above"),
+        }
+    }
+
+    /// Write git's answer and "run finished", fold the log into the run and store `run.json`.
     pub fn finish(&self, completed: bool, reason: Option<&str>) -> Result<(Run, Vec<String>)> {
+        self.git()?;
         self.log.append(&Event::RunFinished {
             time: Utc::now(),
             completed,
@@ -384,6 +422,53 @@ pub fn new_run_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn git_is_asked_while_the_run_goes_on_and_recorded_before_it_finishes() {
+        let dir = tempfile::tempdir().unwrap();
+        let git = |args: &[&str]| {
+            let out = std::process::Command::new("git")
+                .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+                .args(["-c", "commit.gpgsign=false"])
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "git {args:?}");
+            String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        };
+        git(&["init", "-q"]);
+        std::fs::write(dir.path().join("a.txt"), "a").unwrap();
+        git(&["add", "a.txt"]);
+        git(&["commit", "-q", "-m", "one"]);
+        let store = Store::for_project(dir.path());
+        let rec = store
+            .start_run(dir.path(), vec![Framework::Rust], Utc::now(), None)
+            .unwrap();
+        let log = std::fs::read_to_string(rec.log.path()).unwrap();
+        assert!(!log.contains("git_"), "run_started waits for no git: {log}");
+        let (run, warnings) = rec.finish(true, None).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(
+            run.environment.git_tree,
+            Some(git(&["rev-parse", "HEAD^{tree}"]))
+        );
+        if std::env::var_os("GITHUB_SHA").is_none() && std::env::var_os("CI_COMMIT_SHA").is_none() {
+            assert_eq!(
+                run.environment.git_commit,
+                Some(git(&["rev-parse", "HEAD"]))
+            );
+        }
+        let log = std::fs::read_to_string(rec.log.path()).unwrap();
+        let kinds: Vec<_> = log
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["event"].clone())
+            .collect();
+        assert_eq!(kinds, ["run_started", "git", "run_finished"]);
+        // Asked again, the answer is the same and written once.
+        assert_eq!(rec.git().unwrap().tree, run.environment.git_tree);
+        assert_eq!(std::fs::read_to_string(rec.log.path()).unwrap(), log);
+    }
 
     #[test]
     fn the_state_directory_ignores_itself_in_git() {
