@@ -76,6 +76,7 @@ fn a_test_past_the_slow_timeout_is_named_once_per_period_and_not_recorded() {
         assert_eq!(
             kinds,
             [
+                "\"git\"",
                 "\"run_finished\"",
                 "\"run_started\"",
                 "\"test_finished\"",
