@@ -340,7 +340,7 @@ fn thousands(n: u64) -> String {
 pub fn decide_self_scheduled(
     framework: Framework,
     runner: &str,
-    root: &std::path::Path,
+    history: Option<&crate::history::History>,
     options: &crate::runner::RunOptions,
 ) -> WorkersDecision {
     let mut input = Input {
@@ -352,7 +352,7 @@ pub fn decide_self_scheduled(
         startup_ms: None,
     };
     if !input.jobs_given && input.jobs > 1 {
-        input.past = past_time(root, framework);
+        input.past = past_time(history, framework);
         if input.past.is_none() {
             return WorkersDecision {
                 framework,
@@ -384,9 +384,10 @@ pub fn record(events: &std::path::Path, decision: &WorkersDecision) -> anyhow::R
 /// their count, the sum of their durations, and the worker start-up, CPU time and
 /// workers that run recorded. None without history (or when it cannot be read: history
 /// is derived data).
-pub fn past_time(root: &std::path::Path, framework: Framework) -> Option<Past> {
-    let store = crate::store::Store::for_project(root);
-    let history = crate::history::History::open_existing(store.root()).ok()??;
+pub fn past_time(history: Option<&crate::history::History>, framework: Framework) -> Option<Past> {
+    // The run's own history (no second open of history.db), and its store beside it.
+    let history = history?;
+    let store = crate::store::Store::at(history.path().parent()?.to_owned());
     let (run_id, tests, ms) = history.framework_time(framework.as_str()).ok()??;
     let decision = store
         .workers_of(&run_id)
@@ -753,8 +754,13 @@ mod tests {
             "the measured one replaces it"
         );
         assert_eq!(run.workers[0].tests, Some(12));
+        let history = |root: &std::path::Path| {
+            crate::history::History::open(&crate::store::Store::for_project(root).root().to_owned())
+                .unwrap()
+        };
+        assert_eq!(past_time(None, Framework::Pytest), None, "no history");
         assert_eq!(
-            past_time(dir.path(), Framework::Pytest),
+            past_time(Some(&history(dir.path())), Framework::Pytest),
             None,
             "no history yet"
         );
@@ -784,7 +790,7 @@ mod tests {
             .record(&run, "run", 10)
             .unwrap();
         assert_eq!(
-            past_time(dir.path(), Framework::Pytest),
+            past_time(Some(&history(dir.path())), Framework::Pytest),
             Some(Past {
                 tests: 1,
                 duration_ms: 40.0,
@@ -796,7 +802,7 @@ mod tests {
             }),
             "the start-up and CPU time measured by the first run are what the next one weighs"
         );
-        assert_eq!(past_time(dir.path(), Framework::Jest), None);
+        assert_eq!(past_time(Some(&history(dir.path())), Framework::Jest), None);
     }
 
     /// One suite (2.2 s of CPU, 0.9 s of sleeps, 472 tests) as a serial run and as a

@@ -1205,7 +1205,7 @@ impl crate::frameworks::Suite for JestSuite {
         if paths.as_ref().is_some_and(|p| p.is_empty()) {
             return Ok(vec![]); // nothing affected: Jest does not start
         }
-        let decision = jest_workers(&self.root, &ctx.options);
+        let decision = jest_workers(plan.history, &ctx.options);
         if let Err(e) = super::workers::record(ctx.events_path(), &decision) {
             ctx.warn(format!("cannot record the Jest workers decision: {e:#}"));
         }
@@ -1220,10 +1220,10 @@ impl crate::frameworks::Suite for JestSuite {
 /// In-band or N Jest workers, and why (`frameworks::workers`). With no history Jest's
 /// own choice stands (its timing cache already runs a quick suite in band).
 pub(crate) fn jest_workers(
-    root: &Path,
+    history: Option<&crate::history::History>,
     options: &crate::runner::RunOptions,
 ) -> crate::model::WorkersDecision {
-    super::workers::decide_self_scheduled(Framework::Jest, "Jest", root, options)
+    super::workers::decide_self_scheduled(Framework::Jest, "Jest", history, options)
 }
 
 /// The whole Jest run as one unit: Jest schedules its own workers (`--maxWorkers`), and

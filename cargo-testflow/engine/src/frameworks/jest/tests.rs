@@ -851,8 +851,7 @@ fn the_workers_decision_becomes_run_in_band_or_max_workers() {
     assert_eq!((big.workers, big.basis.as_str()), (2, "history"));
     assert_eq!(flags(Some(&big), &options), ["--maxWorkers=2"]);
     // No history: Jest's own choice stands.
-    let dir = tempfile::tempdir().unwrap();
-    let none = jest_workers(dir.path(), &options);
+    let none = jest_workers(None, &options);
     assert_eq!((none.workers, none.basis.as_str()), (0, "project"));
     assert!(flags(Some(&none), &options).is_empty());
     // -j wins over history.

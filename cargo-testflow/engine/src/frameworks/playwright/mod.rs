@@ -595,7 +595,7 @@ impl crate::frameworks::Suite for PlaywrightSuite {
         let decision = super::workers::decide_self_scheduled(
             Framework::Playwright,
             "Playwright",
-            &self.root,
+            plan.history,
             &ctx.options,
         );
         if let Err(e) = super::workers::record(ctx.events_path(), &decision) {

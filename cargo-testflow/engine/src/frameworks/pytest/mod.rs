@@ -769,7 +769,7 @@ impl super::Suite for PytestSuite {
             return Ok(vec![]); // nothing affected: pytest does not start
         }
         let share = affected.as_ref().map(|a| (a.tests, a.collected));
-        let decision = self.workers(ctx, &python, &probe, share);
+        let decision = self.workers(ctx, &python, &probe, share, plan.history);
         if let Err(e) = super::workers::record(ctx.events_path(), &decision) {
             ctx.warn(format!("cannot record the pytest workers decision: {e:#}"));
         }
@@ -1187,6 +1187,7 @@ impl PytestSuite {
         python: &Path,
         probe: &Probe,
         share: Option<(u64, u64)>,
+        history: Option<&crate::history::History>,
     ) -> crate::model::WorkersDecision {
         use super::workers::{Input, XDIST, decide};
         let mut input = Input {
@@ -1200,7 +1201,7 @@ impl PytestSuite {
         if input.jobs_given || input.jobs <= 1 || !input.available {
             return decide(Framework::Pytest, input, XDIST);
         }
-        input.past = super::workers::past_time(&self.root, Framework::Pytest);
+        input.past = super::workers::past_time(history, Framework::Pytest);
         if let (Some(past), Some((selected, of))) = (input.past, share)
             && selected < of
         {

@@ -504,7 +504,7 @@ impl crate::frameworks::Suite for VitestSuite {
         if files.as_ref().is_some_and(|f| f.is_empty()) {
             return Ok(vec![]); // nothing affected: Vitest does not start
         }
-        let decision = vitest_workers(&self.root, &ctx.options);
+        let decision = vitest_workers(plan.history, &ctx.options);
         if let Err(e) = super::workers::record(ctx.events_path(), &decision) {
             ctx.warn(format!("cannot record the Vitest workers decision: {e:#}"));
         }
@@ -680,10 +680,10 @@ pub fn parse_file_list(root: &Path, stdout: &str) -> Result<Vec<String>> {
 /// Workers like Jest's rule (`frameworks::workers`): `-j` given wins; with history the
 /// measured choice; without, Vitest's own.
 pub(crate) fn vitest_workers(
-    root: &Path,
+    history: Option<&crate::history::History>,
     options: &crate::runner::RunOptions,
 ) -> crate::model::WorkersDecision {
-    super::workers::decide_self_scheduled(Framework::Vitest, "Vitest", root, options)
+    super::workers::decide_self_scheduled(Framework::Vitest, "Vitest", history, options)
 }
 
 /// The whole Vitest run as one unit: Vitest schedules its own workers, and the reporter
