@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -25,13 +25,27 @@ pub const EVENTS_ENV: &str = "TESTFLOW_EVENTS";
 
 pub use testflow_schema::events::Event;
 
-/// Appends events to `events.jsonl`, one unbuffered write per event.
+/// Appends events to `events.jsonl`, one unbuffered write per event, and reads the log
+/// back as it grows ([`EventLog::catch_up`]) so the run's end folds only what is new.
 pub struct EventLog {
     path: PathBuf,
     file: Mutex<File>,
+    tail: Mutex<Tail>,
+    /// This process folds the log at the end ([`EventLog::run_log`]): the events it
+    /// appends itself are folded as they are written, not parsed back.
+    folds: bool,
 }
 
 impl EventLog {
+    /// The log of a run this process owns and folds at its end ([`EventLog::fold`]).
+    pub fn run_log(path: &Path) -> Result<EventLog> {
+        Ok(EventLog {
+            folds: true,
+            ..EventLog::create(path)?
+        })
+    }
+
+    /// A log to append to (another process's run: a driven plugin's).
     pub fn create(path: &Path) -> Result<EventLog> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
@@ -45,6 +59,8 @@ impl EventLog {
         Ok(EventLog {
             path: path.to_owned(),
             file: Mutex::new(file),
+            tail: Mutex::new(Tail::new(&path.display().to_string())),
+            folds: false,
         })
     }
 
@@ -57,7 +73,156 @@ impl EventLog {
         line.push(b'\n');
         let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
         file.write_all(&line)
-            .with_context(|| format!("cannot write event log {}", self.path.display()))
+            .with_context(|| format!("cannot write event log {}", self.path.display()))?;
+        if !self.folds {
+            return Ok(());
+        }
+        // Opened for append: the offset is where this line ended, whoever wrote since.
+        let end = file.stream_position();
+        drop(file);
+        // Never waits: a reader holding the tail (a follower showing an event, which
+        // may append) reads this line from the file instead.
+        if let (Ok(end), Ok(mut tail)) = (end, self.tail.try_lock()) {
+            tail.own(end - line.len() as u64, &line, event);
+        }
+        Ok(())
+    }
+
+    fn tail(&self) -> std::sync::MutexGuard<'_, Tail> {
+        self.tail.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Folds the whole lines appended since the last look (by this process or any other:
+    /// a framework's plugin), showing each event to `seen` first. One reader for the
+    /// run: every follower of a framework process shares it, so each line is parsed
+    /// once, while the tests run, and [`EventLog::fold`] at the end reads only the rest.
+    /// A read that fails is left for the end, which reads again and says so.
+    pub fn catch_up(&self, seen: &mut dyn FnMut(&Event)) {
+        let mut tail = self.tail();
+        let _ = tail.read(&self.path, seen);
+    }
+
+    /// The run folded from the whole log: what [`fold_file`] gives, without parsing again
+    /// the lines [`EventLog::catch_up`] folded already. Once only: a second call (or a log
+    /// whose reader was lost) folds the file from its start.
+    pub fn fold(&self) -> Result<Folded> {
+        let mut tail = self.tail();
+        if tail.spent {
+            return fold_file(&self.path);
+        }
+        tail.read(&self.path, &mut |_| {})?;
+        let shrank = tail.shrank(&self.path);
+        let tail = std::mem::replace(&mut *tail, Tail::spent(&self.path.display().to_string()));
+        let mut folded = tail.lines.finish()?;
+        if let Some(message) = shrank {
+            folded.warnings.push(message.clone());
+            folded.run.errors.push(RunError {
+                kind: error_kind::LOG_DAMAGED.into(),
+                message,
+            });
+            folded.run.completed = false;
+        }
+        Ok(folded)
+    }
+}
+
+/// The log as read so far: where the next read starts, the unfinished line it ends in,
+/// and the fold of every whole line before.
+struct Tail {
+    file: Option<File>,
+    offset: u64,
+    pending: Vec<u8>,
+    lines: LineFold,
+    /// Folded into a run already ([`EventLog::fold`]).
+    spent: bool,
+}
+
+impl Tail {
+    fn new(source: &str) -> Tail {
+        Tail {
+            file: None,
+            offset: 0,
+            pending: Vec::new(),
+            lines: LineFold::new(source),
+            spent: false,
+        }
+    }
+
+    fn spent(source: &str) -> Tail {
+        Tail {
+            spent: true,
+            ..Tail::new(source)
+        }
+    }
+
+    fn read(&mut self, path: &Path, seen: &mut dyn FnMut(&Event)) -> Result<()> {
+        use std::io::SeekFrom;
+        if self.file.is_none() {
+            self.file = Some(
+                File::open(path)
+                    .with_context(|| format!("cannot open event log {}", path.display()))?,
+            );
+        }
+        let file = self.file.as_mut().expect("opened above");
+        file.seek(SeekFrom::Start(self.offset))
+            .and_then(|_| file.read_to_end(&mut self.pending))
+            .map(|n| self.offset += n as u64)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        // Whole lines only; the unfinished tail waits for the next look (or the end).
+        let complete = self
+            .pending
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |i| i + 1);
+        for line in self.pending[..complete].split_inclusive(|b| *b == b'\n') {
+            self.lines.line(line, seen);
+        }
+        self.pending.drain(..complete);
+        Ok(())
+    }
+
+    /// A line this process wrote at `start`, folded now when it is the next line to read
+    /// (nothing unread before it, no line being written by another process). A test's
+    /// start or end is folded as it is (reading it back gives the same event, its
+    /// duration being finite); any other event is read from the line, as the file would be.
+    fn own(&mut self, start: u64, line: &[u8], event: &Event) {
+        if self.spent || !self.pending.is_empty() || self.offset != start {
+            return;
+        }
+        let as_written = match event {
+            Event::TestStarted { .. } => true,
+            Event::TestFinished { duration_ms, .. } => duration_ms.is_finite(),
+            _ => false,
+        };
+        if as_written {
+            self.lines.line_no += 1;
+            self.lines.fold.apply(event.clone());
+        } else {
+            self.lines.line(line, &mut |_| {});
+        }
+        self.offset += line.len() as u64;
+    }
+
+    /// Read to the end: a last line without its newline is the writer stopped mid-event.
+    fn finish_pending(&mut self) {
+        if !self.pending.is_empty() {
+            let rest = std::mem::take(&mut self.pending);
+            self.lines.line(&rest, &mut |_| {});
+        }
+    }
+
+    /// Whether the file is now shorter than what was read of it: something truncated or
+    /// replaced the log during the run, and lines after the cut may be lost.
+    fn shrank(&mut self, path: &Path) -> Option<String> {
+        self.finish_pending();
+        let len = std::fs::metadata(path).map(|m| m.len()).ok()?;
+        (len < self.offset).then(|| {
+            format!(
+                "{}: the event log shrank during the run ({} bytes read, {len} now): something truncated or replaced it, and events may be lost",
+                path.display(),
+                self.offset
+            )
+        })
     }
 }
 
@@ -81,10 +246,8 @@ pub fn fold_file(path: &Path) -> Result<Folded> {
 /// "run finished" gives a run marked incomplete.
 pub fn fold_reader(reader: impl Read, source: &str) -> Result<Folded> {
     let mut reader = BufReader::new(reader);
-    let mut fold = Fold::default();
-    let mut warnings = Vec::new();
+    let mut lines = LineFold::new(source);
     let mut buf = Vec::new();
-    let mut line_no = 0usize;
     loop {
         buf.clear();
         let n = reader
@@ -93,40 +256,80 @@ pub fn fold_reader(reader: impl Read, source: &str) -> Result<Folded> {
         if n == 0 {
             break;
         }
-        line_no += 1;
+        lines.line(&buf, &mut |_| {});
+    }
+    lines.finish()
+}
+
+/// The fold of a log line by line, as [`fold_reader`] and [`EventLog::fold`] read it.
+struct LineFold {
+    source: String,
+    line_no: usize,
+    fold: Fold,
+    warnings: Vec<String>,
+}
+
+impl LineFold {
+    fn new(source: &str) -> LineFold {
+        LineFold {
+            source: source.to_owned(),
+            line_no: 0,
+            fold: Fold::default(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// One line as read, with its newline (none: the log ends inside it).
+    fn line(&mut self, buf: &[u8], seen: &mut dyn FnMut(&Event)) {
+        self.line_no += 1;
         let complete = buf.ends_with(b"\n");
-        let text = String::from_utf8_lossy(&buf);
+        let text = String::from_utf8_lossy(buf);
         let text = text.trim();
         if text.is_empty() {
-            continue;
+            return;
         }
+        let (source, line_no) = (&self.source, self.line_no);
         match serde_json::from_str::<Event>(text) {
-            Ok(ev) => fold.apply(ev),
-            Err(e) if !complete => {
-                warnings.push(format!("{source}:{line_no}: last line is truncated (the writer stopped mid-event), ignored: {e}"))
+            Ok(ev) => {
+                seen(&ev);
+                self.fold.apply(ev);
             }
-            Err(e) => warnings.push(format!("{source}:{line_no}: unreadable event, ignored: {e}")),
+            Err(e) if !complete => self.warnings.push(format!(
+                "{source}:{line_no}: last line is truncated (the writer stopped mid-event), ignored: {e}"
+            )),
+            Err(e) => self
+                .warnings
+                .push(format!("{source}:{line_no}: unreadable event, ignored: {e}")),
         }
     }
-    // A line we could not read may have been any event, a failure included: the run
-    // cannot be trusted to be green, so it is marked incomplete and fails closed.
-    let damaged = !warnings.is_empty();
-    if !fold.saw_start {
-        anyhow::bail!(
-            "{source}: not a testflow event log (no run_started event in {line_no} lines)"
-        );
+
+    fn finish(self) -> Result<Folded> {
+        let LineFold {
+            source,
+            line_no,
+            fold,
+            warnings,
+        } = self;
+        // A line we could not read may have been any event, a failure included: the run
+        // cannot be trusted to be green, so it is marked incomplete and fails closed.
+        let damaged = !warnings.is_empty();
+        if !fold.saw_start {
+            anyhow::bail!(
+                "{source}: not a testflow event log (no run_started event in {line_no} lines)"
+            );
+        }
+        let mut run = fold.finish();
+        for w in &warnings {
+            run.errors.push(RunError {
+                kind: error_kind::LOG_DAMAGED.into(),
+                message: w.clone(),
+            });
+        }
+        if damaged {
+            run.completed = false;
+        }
+        Ok(Folded { run, warnings })
     }
-    let mut run = fold.finish();
-    for w in &warnings {
-        run.errors.push(RunError {
-            kind: error_kind::LOG_DAMAGED.into(),
-            message: w.clone(),
-        });
-    }
-    if damaged {
-        run.completed = false;
-    }
-    Ok(Folded { run, warnings })
 }
 
 #[derive(Default)]
@@ -721,5 +924,169 @@ mod tests {
             err.to_string()
                 .contains("notes.txt: not a testflow event log")
         );
+    }
+
+    /// Writes `bytes` to the end of the log as another process would (not through `append`).
+    fn write_raw(path: &Path, bytes: &[u8]) {
+        let mut f = OpenOptions::new().append(true).open(path).unwrap();
+        f.write_all(bytes).unwrap();
+    }
+
+    #[test]
+    fn a_log_read_as_it_grows_folds_to_what_the_whole_file_gives() {
+        let text = log(&[
+            start(),
+            Event::TestStarted {
+                time: t(1),
+                test: meta("a"),
+                attempt: 1,
+            },
+            finished("a", 1, Outcome::Failed, 2),
+            Event::TestStarted {
+                time: t(2),
+                test: meta("a"),
+                attempt: 2,
+            },
+            finished("a", 2, Outcome::Passed, 3),
+            Event::TestStarted {
+                time: t(3),
+                test: meta("b"),
+                attempt: 1,
+            },
+        ]) + "{not an event}\n"
+            + &log(&[finished("b", 1, Outcome::Passed, 4)]);
+        let bytes = text.as_bytes();
+        // Every place a reader can look between two writes, mid-line included.
+        for cut in [1, 7, 40, bytes.len() / 2, bytes.len() - 3, bytes.len()] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("events.jsonl");
+            let whole = fold_reader(bytes, &path.display().to_string()).unwrap();
+            let events = EventLog::create(&path).unwrap();
+            write_raw(&path, &bytes[..cut]);
+            let mut seen = Vec::new();
+            events.catch_up(&mut |e| seen.push(serde_json::to_string(e).unwrap()));
+            write_raw(&path, &bytes[cut..]);
+            events.catch_up(&mut |e| seen.push(serde_json::to_string(e).unwrap()));
+            // Each event shown once, in the log's order.
+            let expected: Vec<String> = text
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Event>(l).ok())
+                .map(|e| serde_json::to_string(&e).unwrap())
+                .collect();
+            assert_eq!(seen, expected, "cut at {cut}");
+            let folded = events.fold().unwrap();
+            assert_eq!(
+                serde_json::to_value(&folded.run).unwrap(),
+                serde_json::to_value(&whole.run).unwrap(),
+                "cut at {cut}"
+            );
+            assert_eq!(folded.warnings.len(), 1, "{:?}", folded.warnings);
+            assert!(
+                folded.warnings[0].contains(":7: unreadable event"),
+                "{:?}",
+                folded.warnings
+            );
+            // Asked again, the log is folded from its start: the same run.
+            let again = events.fold().unwrap();
+            assert_eq!(again.run.tests.len(), whole.run.tests.len());
+        }
+    }
+
+    #[test]
+    fn a_last_line_cut_off_is_named_truncated_at_the_end_and_not_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        let events = EventLog::create(&path).unwrap();
+        let line = serde_json::to_string(&finished("a", 1, Outcome::Failed, 2)).unwrap();
+        write_raw(&path, log(&[start()]).as_bytes());
+        write_raw(&path, &line.as_bytes()[..20]);
+        let mut seen = 0;
+        events.catch_up(&mut |_| seen += 1);
+        assert_eq!(seen, 1, "the line being written waits");
+        let folded = events.fold().unwrap();
+        assert!(!folded.run.completed);
+        assert!(
+            folded.warnings[0].contains(":2: last line is truncated"),
+            "{:?}",
+            folded.warnings
+        );
+    }
+
+    #[test]
+    fn a_log_that_shrinks_during_the_run_fails_the_run_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        let events = EventLog::create(&path).unwrap();
+        events.append(&start()).unwrap();
+        events
+            .append(&finished("a", 1, Outcome::Failed, 2))
+            .unwrap();
+        events.catch_up(&mut |_| {});
+        // A test cuts the log short: the failure it held is gone from the file.
+        std::fs::write(&path, log(&[start()])).unwrap();
+        let folded = events.fold().unwrap();
+        assert!(!folded.run.completed);
+        let damaged: Vec<_> = folded
+            .run
+            .errors
+            .iter()
+            .filter(|e| e.kind == error_kind::LOG_DAMAGED)
+            .collect();
+        assert_eq!(damaged.len(), 1, "{:?}", folded.run.errors);
+        assert!(
+            damaged[0].message.contains("shrank during the run"),
+            "{damaged:?}"
+        );
+    }
+
+    #[test]
+    fn a_run_log_folds_its_own_events_as_written_and_the_others_read_back_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        let events = EventLog::run_log(&path).unwrap();
+        let started = |id: &str, at| Event::TestStarted {
+            time: t(at),
+            test: meta(id),
+            attempt: 1,
+        };
+        let mut nan = finished("c", 1, Outcome::Passed, 6);
+        if let Event::TestFinished { duration_ms, .. } = &mut nan {
+            *duration_ms = f64::NAN; // written as null, read back as 0
+        }
+        events.append(&start()).unwrap();
+        events.append(&started("a", 1)).unwrap();
+        // Another process's line: ours after it wait for the next read.
+        write_raw(&path, log(&[started("b", 2)]).as_bytes());
+        events
+            .append(&finished("a", 1, Outcome::Failed, 3))
+            .unwrap();
+        let mut seen = Vec::new();
+        events.catch_up(&mut |e| seen.push(serde_json::to_string(e).unwrap()));
+        assert_eq!(
+            seen.len(),
+            2,
+            "what this process wrote is not shown again: {seen:?}"
+        );
+        events
+            .append(&finished("b", 1, Outcome::Passed, 4))
+            .unwrap();
+        events.append(&started("c", 5)).unwrap();
+        events.append(&nan).unwrap();
+        events
+            .append(&Event::RunFinished {
+                time: t(7),
+                completed: true,
+                reason: None,
+            })
+            .unwrap();
+        let whole = fold_file(&path).unwrap();
+        let folded = events.fold().unwrap();
+        assert_eq!(
+            serde_json::to_value(&folded.run).unwrap(),
+            serde_json::to_value(&whole.run).unwrap()
+        );
+        assert!(folded.run.completed, "{:?}", folded.run.errors);
+        assert_eq!(folded.run.tests.len(), 3);
+        assert_eq!(folded.run.tests[2].duration_ms, 0.0);
     }
 }

@@ -84,9 +84,12 @@ pub fn left_tests_out(run: &Run) -> bool {
 /// Columns added since the first schema, added to databases written before them.
 /// `not_selected`: the tests `run --affected` left out (NULL before it was recorded): a run
 /// that left some out is not the suite's whole work.
-const ADDED_COLUMNS: [(&str, &str, &str); 2] = [
+const ADDED_COLUMNS: [(&str, &str, &str); 3] = [
     ("runs", "git_tree", "TEXT"),
     ("runs", "not_selected", "INTEGER"),
+    // The run's workers decisions as JSON (`Run::workers`), so the next decision need not
+    // read the run's whole run.json back; NULL in runs recorded before.
+    ("runs", "workers", "TEXT"),
 ];
 
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
@@ -187,7 +190,12 @@ impl History {
 
     /// `record` on a thread of its own, so that what follows the run (reports, the
     /// summary) does not wait for SQLite; the result is taken by `Pending::wait`.
-    pub fn record_in_background(self, run: Run, source: &'static str, keep_runs: usize) -> Pending {
+    pub fn record_in_background(
+        self,
+        run: std::sync::Arc<Run>,
+        source: &'static str,
+        keep_runs: usize,
+    ) -> Pending {
         let mut h = self;
         let spawned = std::thread::Builder::new()
             .name("testflow-history".into())
@@ -212,8 +220,9 @@ impl History {
         let s = &run.recomputed_summary();
         tx.execute(
             "INSERT INTO runs (run_id, started_at, finished_at, git_commit, git_branch, shard, source, completed,
-                               total, passed, failed, skipped, flaky, duration_ms, git_tree, not_selected)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                               total, passed, failed, skipped, flaky, duration_ms, git_tree, not_selected,
+                               workers)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
             params![
                 run.run_id,
                 run.started_at.to_rfc3339(),
@@ -231,15 +240,19 @@ impl History {
                 s.duration_ms,
                 run.environment.git_tree,
                 run.affected.as_ref().map(|a| a.not_selected as i64),
+                serde_json::to_string(&run.workers)?,
             ],
         )?;
         {
+            // A plain INSERT: the run's earlier rows went with its DELETE above, and OR
+            // REPLACE costs SQLite a statement journal for every row (a third of the
+            // insert's time at 5,000 tests). A run file naming a test twice keeps its first.
             let mut ins = tx.prepare(
-                "INSERT OR REPLACE INTO results (run_id, test_id, framework, file, outcome, duration_ms, attempts, flaky)
+                "INSERT INTO results (run_id, test_id, framework, file, outcome, duration_ms, attempts, flaky)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
             for t in &run.tests {
-                ins.execute(params![
+                let inserted = ins.execute(params![
                     run.run_id,
                     t.id,
                     t.framework.as_str(),
@@ -248,7 +261,14 @@ impl History {
                     t.duration_ms,
                     t.attempts.len() as i64,
                     t.flaky,
-                ])?;
+                ]);
+                match inserted {
+                    Err(rusqlite::Error::SqliteFailure(e, _))
+                        if e.code == rusqlite::ErrorCode::ConstraintViolation => {}
+                    other => {
+                        other?;
+                    }
+                }
             }
         }
         if let Some(c) = &run.coverage {
@@ -715,6 +735,26 @@ impl History {
     }
 }
 
+impl History {
+    /// The workers decisions recorded with a run: None when the run is not here or was
+    /// recorded by a testflow that did not keep them (read its run.json then).
+    pub fn workers_of(&self, run_id: &str) -> Result<Option<Vec<crate::model::WorkersDecision>>> {
+        let text: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT workers FROM runs WHERE run_id = ?1",
+                params![run_id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        text.map(|t| {
+            serde_json::from_str(&t).context("the recorded workers decisions are not readable")
+        })
+        .transpose()
+    }
+}
+
 /// One recorded run, as `latest_real_run` finds it.
 #[derive(Serialize, Debug, Clone, PartialEq)]
 pub struct RunRow {
@@ -1045,6 +1085,65 @@ mod tests {
     }
 
     #[test]
+    fn recording_a_run_again_replaces_it_and_a_test_named_twice_is_kept_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = History::open(dir.path()).unwrap();
+        let tests = [
+            ("a", Outcome::Failed, 2.0, false),
+            ("b", Outcome::Passed, 3.0, false),
+        ];
+        h.record(&run_with("r1", 1, "c", &tests), "run", 10)
+            .unwrap();
+        // The same run again (a shard merged twice), now with "a" twice: no error.
+        let mut again = run_with("r1", 1, "c", &tests);
+        let mut twice = again.tests[0].clone();
+        twice.outcome = Outcome::Passed;
+        again.tests.push(twice);
+        h.record(&again, "run", 10).unwrap();
+        let rows: Vec<(String, String)> = h
+            .conn
+            .prepare("SELECT test_id, outcome FROM results WHERE run_id = 'r1' ORDER BY test_id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            rows,
+            [("a".into(), "failed".into()), ("b".into(), "passed".into())]
+        );
+    }
+
+    #[test]
+    fn a_runs_workers_decisions_are_kept_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = History::open(dir.path()).unwrap();
+        let mut run = run_with("r1", 1, "c", &[("a", Outcome::Passed, 2.0, false)]);
+        run.workers = vec![crate::model::WorkersDecision {
+            framework: crate::model::Framework::Pytest,
+            workers: 1,
+            basis: crate::model::WorkersBasis::History,
+            reason: "serial".into(),
+            serial_ms: Some(400.0),
+            startup_ms: Some(320.0),
+            tests: Some(200),
+            cpu_ms: Some(390.0),
+            wall_ms: Some(410.0),
+            stretch: Some(1.05),
+        }];
+        h.record(&run, "run", 10).unwrap();
+        assert_eq!(h.workers_of("r1").unwrap(), Some(run.workers.clone()));
+        h.record(&run_with("r2", 2, "c", &[]), "run", 10).unwrap();
+        assert_eq!(h.workers_of("r2").unwrap(), Some(vec![]), "none decided");
+        assert_eq!(h.workers_of("r3").unwrap(), None, "not recorded");
+        // A run recorded before the column was kept: its run.json is the place to read.
+        h.conn
+            .execute("UPDATE runs SET workers = NULL WHERE run_id = 'r1'", [])
+            .unwrap();
+        assert_eq!(h.workers_of("r1").unwrap(), None);
+    }
+
+    #[test]
     fn the_suites_time_is_the_newest_whole_run_that_ran_the_framework() {
         let dir = tempfile::tempdir().unwrap();
         let mut h = History::open(dir.path()).unwrap();
@@ -1165,22 +1264,24 @@ mod tests {
         let mut pending =
             History::open(dir.path())
                 .unwrap()
-                .record_in_background(failed("r1"), "run", 10);
+                .record_in_background(failed("r1").into(), "run", 10);
         assert_eq!(pending.wait(), None);
         assert_eq!(pending.wait(), None, "waiting twice is harmless");
         let h = History::open(dir.path()).unwrap();
         assert_eq!(h.run_count().unwrap(), 1);
         // Dropped without a wait (an early return): the run is still written.
-        drop(
-            History::open(dir.path())
-                .unwrap()
-                .record_in_background(failed("r2"), "run", 10),
-        );
+        drop(History::open(dir.path()).unwrap().record_in_background(
+            failed("r2").into(),
+            "run",
+            10,
+        ));
         assert_eq!(h.run_count().unwrap(), 2);
         // A write that fails says why, as a warning.
         let h2 = History::open(dir.path()).unwrap();
         h2.conn.execute_batch("DROP TABLE results").unwrap();
-        let warning = h2.record_in_background(failed("r3"), "run", 10).wait();
+        let warning = h2
+            .record_in_background(failed("r3").into(), "run", 10)
+            .wait();
         assert!(
             warning
                 .as_deref()

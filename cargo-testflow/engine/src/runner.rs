@@ -141,6 +141,10 @@ pub struct Ctx {
     running: Mutex<HashMap<(String, u32), Running>>,
     /// What runs at the same time: the evidence for `Attempt::concurrent`.
     concurrency: Mutex<Concurrency>,
+    /// Frameworks whose processes write to the log themselves and are followed now
+    /// ([`Ctx::following_log`]): how many of their processes run, and the retries each
+    /// attempt may have (to tell a last attempt from one that will be retried).
+    followed: Mutex<HashMap<crate::model::Framework, (usize, u32)>>,
 }
 
 /// Units executing, and the attempts running now with whether anything else ran at
@@ -188,6 +192,7 @@ impl Ctx {
             listener_broken: AtomicBool::new(false),
             running: Mutex::new(HashMap::new()),
             concurrency: Mutex::new(Concurrency::default()),
+            followed: Mutex::new(HashMap::new()),
         }
     }
 
@@ -273,9 +278,9 @@ impl Ctx {
         retries: u32,
         f: impl FnOnce() -> T,
     ) -> T {
-        let start = std::fs::metadata(self.log.path())
-            .map(|m| m.len())
-            .unwrap_or(0);
+        // What the log holds from before this process is not its to show.
+        self.log.catch_up(&mut |event| self.show_followed(event));
+        self.follow_count(framework, retries, true);
         let done = AtomicBool::new(false);
         // Set on the way out even when `f` panics: the scope waits for the follower, which
         // would otherwise poll forever. The follower is woken at once, so the run goes on
@@ -287,75 +292,76 @@ impl Ctx {
                 self.1.unpark();
             }
         }
-        std::thread::scope(|s| {
-            let follower = s.spawn(|| self.follow(framework, retries, start, &done));
+        let out = std::thread::scope(|s| {
+            let follower = s.spawn(|| self.follow(&done));
             let guard = Done(&done, follower.thread().clone());
             let out = f();
             drop(guard);
             let _ = follower.join();
             out
-        })
+        });
+        self.follow_count(framework, retries, false);
+        out
     }
 
-    fn follow(
-        &self,
-        framework: crate::model::Framework,
-        retries: u32,
-        mut offset: u64,
-        done: &AtomicBool,
-    ) {
-        use std::io::{Read, Seek, SeekFrom};
-        let Ok(mut file) = std::fs::File::open(self.log.path()) else {
-            return;
-        };
-        let mut pending: Vec<u8> = Vec::new();
+    fn follow_count(&self, framework: crate::model::Framework, retries: u32, more: bool) {
+        let mut followed = self.followed.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = followed.entry(framework).or_insert((0, retries));
+        if more {
+            *entry = (entry.0 + 1, retries);
+        } else if entry.0 <= 1 {
+            followed.remove(&framework);
+        } else {
+            entry.0 -= 1;
+        }
+    }
+
+    /// Reads the log as the framework's process writes it, until `done`, then once more.
+    /// The reading is the log's own, shared by every follower and the run's final fold
+    /// ([`EventLog::catch_up`]): each line is parsed once, here, while the tests run.
+    fn follow(&self, done: &AtomicBool) {
         loop {
             let last_look = done.load(Ordering::SeqCst);
-            let mut chunk = Vec::new();
-            if file.seek(SeekFrom::Start(offset)).is_ok() && file.read_to_end(&mut chunk).is_ok() {
-                offset += chunk.len() as u64;
-                pending.extend_from_slice(&chunk);
-            }
-            // Whole lines only; the unfinished tail waits for the next look. (Draining line
-            // by line would move the rest of a large chunk once per line.)
-            let complete = pending
-                .iter()
-                .rposition(|b| *b == b'\n')
-                .map_or(0, |i| i + 1);
-            let lines: Vec<u8> = pending.drain(..complete).collect();
-            for line in lines.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                // Only this framework's test events: ours are shown when they are recorded.
-                let Ok(event) = serde_json::from_slice::<Event>(line) else {
-                    continue;
-                };
-                if let Event::TestStarted { test, attempt, .. } = &event
-                    && test.framework == framework
-                {
-                    self.running_started(test, *attempt);
-                }
-                if let Event::TestFinished {
-                    test,
-                    attempt,
-                    outcome,
-                    ..
-                } = &event
-                    && test.framework == framework
-                {
-                    self.running_finished(&test.id, *attempt);
-                    let last = !outcome.is_failure() || *attempt > retries;
-                    self.notify(|listener| {
-                        if last {
-                            listener.add_planned(1);
-                        }
-                        listener.on_event(&event, last);
-                    });
-                }
-            }
+            self.log.catch_up(&mut |event| self.show_followed(event));
             if last_look {
                 return;
             }
             // Woken early by `Done`; a spurious wake-up only means an extra look.
             std::thread::park_timeout(Duration::from_millis(100));
+        }
+    }
+
+    /// A test event a followed framework's process wrote: shown as it lands. Ours (and
+    /// other frameworks') are shown when they are recorded.
+    fn show_followed(&self, event: &Event) {
+        let (Event::TestStarted { test, .. } | Event::TestFinished { test, .. }) = event else {
+            return;
+        };
+        let retries = {
+            let followed = self.followed.lock().unwrap_or_else(|e| e.into_inner());
+            match followed.get(&test.framework) {
+                Some((_, retries)) => *retries,
+                None => return,
+            }
+        };
+        match event {
+            Event::TestStarted { test, attempt, .. } => self.running_started(test, *attempt),
+            Event::TestFinished {
+                test,
+                attempt,
+                outcome,
+                ..
+            } => {
+                self.running_finished(&test.id, *attempt);
+                let last = !outcome.is_failure() || *attempt > retries;
+                self.notify(|listener| {
+                    if last {
+                        listener.add_planned(1);
+                    }
+                    listener.on_event(event, last);
+                });
+            }
+            _ => {}
         }
     }
 

@@ -69,7 +69,8 @@ impl std::error::Error for NothingToRun {}
 pub use crate::frameworks::cargo::suite::uses_cargo;
 
 pub struct RunResult {
-    pub run: Run,
+    /// Shared with the history write while it goes on.
+    pub run: Arc<Run>,
     pub run_dir: std::path::PathBuf,
     pub exit_code: i32,
     pub stopped: Option<Stopped>,
@@ -473,7 +474,11 @@ pub fn run(
     if let Some(err) = ctx.write_error() {
         anyhow::bail!("the event log could not be written: {err}");
     }
-    let (run, fold_warnings) = rec.finish(completed, reason)?;
+    let crate::events::Folded {
+        run,
+        warnings: fold_warnings,
+    } = rec.fold_finished(completed, reason)?;
+    let run = Arc::new(run);
     if let (Some(o), Some(h)) = (&observation, history.as_ref())
         && let Err(e) = crate::affected::store::save_observation(h, o)
     {
@@ -486,10 +491,11 @@ pub fn run(
     if let Some(q) = &run.quarantine {
         log_warnings.extend(crate::quarantine::warnings(q));
     }
-    // Written while the caller writes reports and the summary: `RunResult::history`.
+    // Written while run.json, the reports and the summary are: `RunResult::history`.
     let history = history
-        .map(|h| h.record_in_background(run.clone(), "run", req.keep_runs))
+        .map(|h| h.record_in_background(Arc::clone(&run), "run", req.keep_runs))
         .unwrap_or_default();
+    rec.write_run(&run)?;
     let empty_shard = req.shard.is_some() && run.summary.total == 0 && run.distrust().is_empty();
     // Nothing affected: a clean run of no tests, and the record says why.
     let nothing_affected = run.affected.as_ref().is_some_and(|a| {

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use chrono::Utc;
 
 use crate::environment;
-use crate::events::{Event, EventLog, fold_file};
+use crate::events::{Event, EventLog, Folded, fold_file};
 pub use crate::files::write_atomic;
 use crate::model::{Framework, Run, SCHEMA_VERSION, ShardInfo};
 
@@ -269,7 +269,7 @@ impl Store {
     ) -> Result<Recording> {
         let run_id = new_run_id();
         let dir = self.runs_dir().join(&run_id);
-        let log = EventLog::create(&dir.join(EVENTS_FILE))?;
+        let log = EventLog::run_log(&dir.join(EVENTS_FILE))?;
         self.ignore_in_git();
         log.append(&Event::RunStarted {
             schema_version: SCHEMA_VERSION,
@@ -399,16 +399,26 @@ impl Recording {
 
     /// Write git's answer and "run finished", fold the log into the run and store `run.json`.
     pub fn finish(&self, completed: bool, reason: Option<&str>) -> Result<(Run, Vec<String>)> {
+        let folded = self.fold_finished(completed, reason)?;
+        self.write_run(&folded.run)?;
+        Ok((folded.run, folded.warnings))
+    }
+
+    /// [`Recording::finish`] without `run.json`: the run as its log ends, for a caller
+    /// that starts other work on it (history) before writing it ([`Recording::write_run`]).
+    pub fn fold_finished(&self, completed: bool, reason: Option<&str>) -> Result<Folded> {
         self.git()?;
         self.log.append(&Event::RunFinished {
             time: Utc::now(),
             completed,
             reason: reason.map(str::to_owned),
         })?;
-        let folded = fold_file(self.log.path())?;
-        let path = self.dir.join(RUN_FILE);
-        write_atomic(&path, &serde_json::to_vec(&folded.run)?)?;
-        Ok((folded.run, folded.warnings))
+        self.log.fold()
+    }
+
+    /// Store the folded run as `run.json` (what readers load instead of folding the log).
+    pub fn write_run(&self, run: &Run) -> Result<()> {
+        write_atomic(&self.dir.join(RUN_FILE), &serde_json::to_vec(run)?)
     }
 }
 

@@ -51,7 +51,7 @@ pub(crate) fn iterate_cmd(args: IterateArgs) -> Result<i32> {
         }
         Ok(iterate::RunOutcome {
             interrupted: result.stopped == Some(testflow::runner::Stopped::Interrupted),
-            run: result.run,
+            run: std::sync::Arc::unwrap_or_clone(result.run), // history is written: no copy
         })
     };
     let mut wait = || -> Result<bool> {

@@ -47,7 +47,7 @@ pub(crate) fn run(args: RunArgs) -> Result<i32> {
     );
     if args.format == OutputFormat::Json {
         let mut out = std::io::stdout().lock();
-        serde_json::to_writer(&mut out, &result.run)?;
+        serde_json::to_writer(&mut out, &*result.run)?;
         writeln!(out)?;
     }
     Ok(code)

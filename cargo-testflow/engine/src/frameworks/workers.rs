@@ -389,10 +389,12 @@ pub fn past_time(history: Option<&crate::history::History>, framework: Framework
     let history = history?;
     let store = crate::store::Store::at(history.path().parent()?.to_owned());
     let (run_id, tests, ms) = history.framework_time(framework.as_str()).ok()??;
-    let decision = store
-        .workers_of(&run_id)
-        .ok()
-        .and_then(|workers| workers.into_iter().find(|w| w.framework == framework));
+    // Recorded with the run in history; a run recorded before that keeps them in its run.json.
+    let decision = match history.workers_of(&run_id) {
+        Ok(Some(workers)) => Some(workers),
+        _ => store.workers_of(&run_id).ok(),
+    }
+    .and_then(|workers| workers.into_iter().find(|w| w.framework == framework));
     Some(Past {
         tests,
         duration_ms: ms,
