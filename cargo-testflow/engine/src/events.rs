@@ -356,8 +356,10 @@ struct Fold {
     environment: Environment,
     frameworks: Vec<Framework>,
     shard: Option<ShardInfo>,
-    order: Vec<String>,
-    tests: HashMap<String, TestState>,
+    /// Each test's place in `tests`, which keeps the order tests first appeared in (the
+    /// map holds only an index, so growing it moves no test's state).
+    index: HashMap<String, usize>,
+    tests: Vec<TestState>,
     errors: Vec<RunError>,
     coverage: Option<crate::model::RunCoverage>,
     workers: Vec<crate::model::WorkersDecision>,
@@ -367,11 +369,15 @@ struct Fold {
 
 impl Fold {
     fn state(&mut self, id: &str) -> &mut TestState {
-        if !self.tests.contains_key(id) {
-            self.order.push(id.to_owned());
-            self.tests.insert(id.to_owned(), TestState::default());
-        }
-        self.tests.get_mut(id).expect("inserted above")
+        let i = match self.index.get(id) {
+            Some(&i) => i,
+            None => {
+                self.index.insert(id.to_owned(), self.tests.len());
+                self.tests.push(TestState::default());
+                self.tests.len() - 1
+            }
+        };
+        &mut self.tests[i]
     }
 
     fn apply(&mut self, ev: Event) {
@@ -553,11 +559,8 @@ impl Fold {
         let end = self.finished_at.or(self.last_time).unwrap_or(started_at);
         let killed_for_time = self.finish_reason.as_deref() == Some("timeout");
         let interrupted = self.finish_reason.as_deref() == Some("interrupted");
-        let mut tests = Vec::with_capacity(self.order.len());
-        for id in &self.order {
-            let Some(mut st) = self.tests.remove(id) else {
-                continue;
-            };
+        let mut tests = Vec::with_capacity(self.tests.len());
+        for mut st in std::mem::take(&mut self.tests) {
             let Some(meta) = st.meta.take() else { continue };
             if let Some((attempt, t0)) = st.open.take() {
                 let duration_ms = (end - t0).num_microseconds().unwrap_or(0) as f64 / 1000.0;
