@@ -4,14 +4,9 @@ use std::path::Path;
 
 use crate::model::{CiProvider, Environment};
 
-pub fn detect(project_root: &Path) -> Environment {
-    let mut env = without_git();
-    git(project_root).fill(&mut env);
-    env
-}
-
 /// What git says about the checkout (with the CI's own variables preferred). It is the
-/// slow part of `detect`: three git processes, one of them hashing every changed file.
+/// slow part of the environment: three git processes, one of them hashing every changed
+/// file, so a run asks for it on a thread of its own (`store::Recording::git`).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Git {
     pub commit: Option<String>,
@@ -19,15 +14,7 @@ pub struct Git {
     pub tree: Option<String>,
 }
 
-impl Git {
-    pub fn fill(&self, env: &mut Environment) {
-        env.git_commit = self.commit.clone();
-        env.git_branch = self.branch.clone();
-        env.git_tree = self.tree.clone();
-    }
-}
-
-/// Everything `detect` finds except git's facts (no process is started).
+/// Everything a run records about where it ran except git's facts (no process is started).
 pub fn without_git() -> Environment {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     Environment {
@@ -200,6 +187,17 @@ fn ci_provider(var: &dyn Fn(&str) -> Option<String>) -> Option<CiProvider> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The environment with git's answer, as a run's fold ends up with it.
+    fn detect(root: &Path) -> Environment {
+        let facts = super::git(root);
+        Environment {
+            git_commit: facts.commit,
+            git_branch: facts.branch,
+            git_tree: facts.tree,
+            ..without_git()
+        }
+    }
 
     fn git(dir: &Path, args: &[&str]) -> String {
         let out = std::process::Command::new("git")
