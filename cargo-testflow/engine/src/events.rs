@@ -1092,4 +1092,81 @@ mod tests {
         assert_eq!(folded.run.tests.len(), 3);
         assert_eq!(folded.run.tests[2].duration_ms, 0.0);
     }
+
+    #[test]
+    fn writers_and_a_reader_at_once_fold_to_what_the_file_holds() {
+        // The run's own threads append, another process's log handle appends, and a
+        // follower reads, all at once: however they interleave, the fold at the end is the
+        // fold of the file, and every event of the other writer is shown exactly once.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        let events = std::sync::Arc::new(EventLog::run_log(&path).unwrap());
+        events.append(&start()).unwrap();
+        let plugin = EventLog::create(&path).unwrap();
+        let shown = std::sync::atomic::AtomicUsize::new(0);
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let one_test = |log: &EventLog, id: String| {
+            log.append(&Event::TestStarted {
+                time: t(1),
+                test: meta(&id),
+                attempt: 1,
+            })
+            .unwrap();
+            log.append(&finished(&id, 1, Outcome::Passed, 2)).unwrap();
+        };
+        std::thread::scope(|s| {
+            let mut writers = Vec::new();
+            for w in 0..2 {
+                let events = &events;
+                writers.push(s.spawn(move || {
+                    for i in 0..300 {
+                        one_test(events, format!("own{w}-{i}"));
+                    }
+                }));
+            }
+            writers.push(s.spawn(|| {
+                for i in 0..300 {
+                    one_test(&plugin, format!("plugin-{i}"));
+                }
+            }));
+            s.spawn(|| {
+                let count = |e: &Event| {
+                    if let Event::TestFinished { test, .. } = e
+                        && test.id.starts_with("plugin-")
+                    {
+                        shown.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                };
+                while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                    events.catch_up(&mut |e| count(e));
+                    std::thread::yield_now();
+                }
+            });
+            // The writers end before the reader is told to stop.
+            for w in writers {
+                w.join().unwrap();
+            }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        let mut last = 0;
+        events.catch_up(&mut |e| {
+            if let Event::TestFinished { test, .. } = e
+                && test.id.starts_with("plugin-")
+            {
+                last += 1;
+            }
+        });
+        let shown = shown.load(std::sync::atomic::Ordering::SeqCst) + last;
+        let whole = fold_file(&path).unwrap();
+        let folded = events.fold().unwrap();
+        assert_eq!(
+            serde_json::to_value(&folded.run).unwrap(),
+            serde_json::to_value(&whole.run).unwrap()
+        );
+        assert_eq!(folded.run.tests.len(), 900);
+        assert!(folded.warnings.is_empty(), "{:?}", folded.warnings);
+        // A plugin's line is read from the file (never folded as its own by this log),
+        // so each is shown to the reader once.
+        assert_eq!(shown, 300);
+    }
 }
