@@ -109,7 +109,9 @@ fn rebuild_results(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch("PRAGMA foreign_keys = OFF")?;
     let rebuilt = (|| {
         conn.execute_batch("BEGIN IMMEDIATE")?;
-        if !results_without_rowid(conn)? {
+        // Another process may have rebuilt it while this one waited for the lock.
+        let here = !results_without_rowid(conn)?;
+        if here {
             conn.execute_batch(&format!(
                 "DROP TABLE IF EXISTS results_new;
                  CREATE TABLE results_new ({RESULTS_COLUMNS}) WITHOUT ROWID;
@@ -119,17 +121,18 @@ fn rebuild_results(conn: &Connection) -> rusqlite::Result<()> {
                  ALTER TABLE results_new RENAME TO results;"
             ))?;
         }
-        conn.execute_batch("COMMIT")
+        conn.execute_batch("COMMIT").map(|()| here)
     })();
     if rebuilt.is_err() {
         let _ = conn.execute_batch("ROLLBACK");
     }
     conn.execute_batch("PRAGMA foreign_keys = ON")?;
-    rebuilt?;
-    // The old table's pages are free now, but the file keeps them (the new table was
-    // written beside it: 144 MB became 239 MB) until runs reuse them: give them back
-    // once. Not needed for correctness, so another process in the way only postpones it.
-    let _ = conn.execute_batch("VACUUM");
+    if rebuilt? {
+        // The old table's pages are free now, but the file keeps them (the new table was
+        // written beside it: 144 MB became 239 MB) until runs reuse them: give them back,
+        // once. Not needed for correctness: another process in the way only postpones it.
+        let _ = conn.execute_batch("VACUUM");
+    }
     Ok(())
 }
 
@@ -1209,6 +1212,29 @@ mod tests {
             .query_row("PRAGMA freelist_count", [], |r| r.get(0))
             .unwrap();
         assert_eq!(free, 0, "the old table's pages are given back");
+        // Two processes upgrading at once: one rebuilds, the other finds it done.
+        h.conn
+            .execute_batch(&format!(
+                "PRAGMA foreign_keys = OFF;
+                 CREATE TABLE old_results ({RESULTS_COLUMNS});
+                 INSERT INTO old_results SELECT * FROM results;
+                 DROP TABLE results;
+                 ALTER TABLE old_results RENAME TO results;
+                 PRAGMA foreign_keys = ON;"
+            ))
+            .unwrap();
+        drop(h);
+        std::thread::scope(|s| {
+            let opens: Vec<_> = (0..2)
+                .map(|_| s.spawn(|| History::open(dir.path()).map(|_| ())))
+                .collect();
+            for o in opens {
+                o.join().unwrap().unwrap();
+            }
+        });
+        let h = History::open(dir.path()).unwrap();
+        assert!(results_without_rowid(&h.conn).unwrap());
+        assert_eq!(rows(&h), before, "every row kept");
         // Opened again: nothing to do; recording and retention work on the new table.
         drop(h);
         let mut h = History::open(dir.path()).unwrap();
