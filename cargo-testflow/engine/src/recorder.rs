@@ -283,16 +283,32 @@ impl Recorder {
     pub fn finish(&self, completed: bool, reason: Option<&str>) -> Result<Run> {
         let run = match &self.recording {
             Some(rec) => {
-                let run = rec.finish(completed, reason)?.0;
+                let run = Arc::new(rec.fold_finished(completed, reason)?.run);
                 // An owned run goes into history like a `cargo testflow run` (timings for
                 // the next shard plan, --last-failed); driven runs are the driver's to record.
-                // History is derived data: a failure here loses nothing.
-                if let Some(root) = rec.dir.parent().and_then(Path::parent)
-                    && let Ok(mut h) = History::open(root)
-                {
-                    let _ = h.record(&run, self.framework.as_str(), self.keep_runs);
+                // History is derived data: a failure here loses nothing. It is opened and
+                // written on its thread while run.json is; the reports wait for it (the HTML
+                // report's trend includes this run).
+                let (source, keep_runs) = (self.framework.as_str(), self.keep_runs);
+                let record = move |root: &Path, run: &Run| {
+                    if let Ok(mut h) = History::open(root) {
+                        let _ = h.record(run, source, keep_runs);
+                    }
+                };
+                let history = rec.dir.parent().and_then(Path::parent).and_then(|root| {
+                    let (root_owned, shared) = (root.to_owned(), Arc::clone(&run));
+                    let spawned = std::thread::Builder::new()
+                        .name("testflow-history".into())
+                        .spawn(move || record(&root_owned, &shared));
+                    // No thread to be had: written here, before run.json, as it was.
+                    spawned.map_err(|_| record(root, &run)).ok()
+                });
+                let written = rec.write_run(&run);
+                if let Some(h) = history {
+                    let _ = h.join();
                 }
-                run
+                written?;
+                Arc::unwrap_or_clone(run)
             }
             None => fold_file(self.log.path())?.run,
         };
