@@ -164,10 +164,13 @@ impl Tail {
             );
         }
         let file = self.file.as_mut().expect("opened above");
-        file.seek(SeekFrom::Start(self.offset))
-            .and_then(|_| file.read_to_end(&mut self.pending))
-            .map(|n| self.offset += n as u64)
-            .with_context(|| format!("cannot read {}", path.display()))?;
+        // What a failed read appended still counts as read: read again, it would be twice.
+        let before = self.pending.len();
+        let read = file
+            .seek(SeekFrom::Start(self.offset))
+            .and_then(|_| file.read_to_end(&mut self.pending));
+        self.offset += (self.pending.len() - before) as u64;
+        read.with_context(|| format!("cannot read {}", path.display()))?;
         // Whole lines only; the unfinished tail waits for the next look (or the end).
         let complete = self
             .pending

@@ -70,9 +70,6 @@ pub fn left_tests_out(run: &Run) -> bool {
     run.affected.as_ref().is_some_and(|a| a.not_selected > 0)
 }
 
-/// Columns added since the first schema, added to databases written before them.
-/// `not_selected`: the tests `run --affected` left out (NULL before it was recorded): a run
-/// that left some out is not the suite's whole work.
 /// One row per test per run, created `WITHOUT ROWID`: each row lives in its key's B-tree
 /// alone, where a rowid table kept it twice (the table and the key's index). 39 % smaller
 /// (168 runs of 5,000 tests: 84 against 138 MB) and one B-tree fewer to update per row.
@@ -136,6 +133,9 @@ fn rebuild_results(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Columns added since the first schema, added to databases written before them.
+/// `not_selected`: the tests `run --affected` left out (NULL before it was recorded): a run
+/// that left some out is not the suite's whole work.
 const ADDED_COLUMNS: [(&str, &str, &str); 3] = [
     ("runs", "git_tree", "TEXT"),
     ("runs", "not_selected", "INTEGER"),
@@ -790,9 +790,7 @@ impl History {
             )
             .optional()?)
     }
-}
 
-impl History {
     /// The workers decisions recorded with a run: None when the run is not here or was
     /// recorded by a testflow that did not keep them (read its run.json then).
     pub fn workers_of(&self, run_id: &str) -> Result<Option<Vec<crate::model::WorkersDecision>>> {
@@ -1182,8 +1180,8 @@ mod tests {
         h.record(&run_with("r1", 1, "c", &tests), "run", 10)
             .unwrap();
         // As a testflow before this one made it: results in a rowid table.
-        h.conn
-            .execute_batch(&format!(
+        let to_old_layout = |conn: &Connection| {
+            conn.execute_batch(&format!(
                 "PRAGMA foreign_keys = OFF;
                  CREATE TABLE old_results ({RESULTS_COLUMNS});
                  INSERT INTO old_results SELECT * FROM results;
@@ -1191,7 +1189,9 @@ mod tests {
                  ALTER TABLE old_results RENAME TO results;
                  PRAGMA foreign_keys = ON;"
             ))
-            .unwrap();
+            .unwrap()
+        };
+        to_old_layout(&h.conn);
         assert!(!results_without_rowid(&h.conn).unwrap());
         let rows = |h: &History| -> Vec<(String, String, String, f64, i64)> {
             h.conn
@@ -1213,16 +1213,7 @@ mod tests {
             .unwrap();
         assert_eq!(free, 0, "the old table's pages are given back");
         // Two processes upgrading at once: one rebuilds, the other finds it done.
-        h.conn
-            .execute_batch(&format!(
-                "PRAGMA foreign_keys = OFF;
-                 CREATE TABLE old_results ({RESULTS_COLUMNS});
-                 INSERT INTO old_results SELECT * FROM results;
-                 DROP TABLE results;
-                 ALTER TABLE old_results RENAME TO results;
-                 PRAGMA foreign_keys = ON;"
-            ))
-            .unwrap();
+        to_old_layout(&h.conn);
         drop(h);
         std::thread::scope(|s| {
             let opens: Vec<_> = (0..2)

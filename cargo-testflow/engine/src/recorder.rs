@@ -286,26 +286,24 @@ impl Recorder {
                 let run = Arc::new(rec.fold_finished(completed, reason)?.run);
                 // An owned run goes into history like a `cargo testflow run` (timings for
                 // the next shard plan, --last-failed); driven runs are the driver's to record.
-                // History is derived data: a failure here loses nothing. It is opened and
-                // written on its thread while run.json is; the reports wait for it (the HTML
-                // report's trend includes this run).
-                let (source, keep_runs) = (self.framework.as_str(), self.keep_runs);
-                let record = move |root: &Path, run: &Run| {
-                    if let Ok(mut h) = History::open(root) {
-                        let _ = h.record(run, source, keep_runs);
-                    }
-                };
-                let history = rec.dir.parent().and_then(Path::parent).and_then(|root| {
-                    let (root_owned, shared) = (root.to_owned(), Arc::clone(&run));
-                    let spawned = std::thread::Builder::new()
-                        .name("testflow-history".into())
-                        .spawn(move || record(&root_owned, &shared));
-                    // No thread to be had: written here, before run.json, as it was.
-                    spawned.map_err(|_| record(root, &run)).ok()
-                });
+                // History is derived data: a failure here loses nothing. It is written on
+                // its thread while run.json is; the reports wait for it (the HTML report's
+                // trend includes this run).
+                let history = rec
+                    .dir
+                    .parent()
+                    .and_then(Path::parent)
+                    .and_then(|root| History::open(root).ok())
+                    .map(|h| {
+                        h.record_in_background(
+                            Arc::clone(&run),
+                            self.framework.as_str(),
+                            self.keep_runs,
+                        )
+                    });
                 let written = rec.write_run(&run);
-                if let Some(h) = history {
-                    let _ = h.join();
+                if let Some(mut h) = history {
+                    let _ = h.wait();
                 }
                 written?;
                 Arc::unwrap_or_clone(run)

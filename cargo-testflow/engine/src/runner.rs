@@ -281,6 +281,14 @@ impl Ctx {
         // What the log holds from before this process is not its to show.
         self.log.catch_up(&mut |event| self.show_followed(event));
         self.follow_count(framework, retries, true);
+        // Unfollowed on the way out, a panicking `f` included.
+        struct Unfollow<'a>(&'a Ctx, crate::model::Framework, u32);
+        impl Drop for Unfollow<'_> {
+            fn drop(&mut self) {
+                self.0.follow_count(self.1, self.2, false);
+            }
+        }
+        let _unfollow = Unfollow(self, framework, retries);
         let done = AtomicBool::new(false);
         // Set on the way out even when `f` panics: the scope waits for the follower, which
         // would otherwise poll forever. The follower is woken at once, so the run goes on
@@ -292,16 +300,14 @@ impl Ctx {
                 self.1.unpark();
             }
         }
-        let out = std::thread::scope(|s| {
+        std::thread::scope(|s| {
             let follower = s.spawn(|| self.follow(&done));
             let guard = Done(&done, follower.thread().clone());
             let out = f();
             drop(guard);
             let _ = follower.join();
             out
-        });
-        self.follow_count(framework, retries, false);
-        out
+        })
     }
 
     fn follow_count(&self, framework: crate::model::Framework, retries: u32, more: bool) {
